@@ -1,0 +1,20 @@
+#pragma once
+/// core-memory: every public header of the library.
+
+#include <core/memory/util/align.hpp>
+#include <core/memory/util/aligned_storage.hpp>
+#include <core/memory/util/assert.hpp>
+#include <core/memory/util/cache_line.hpp>
+#include <core/memory/util/config.hpp>
+#include <core/memory/util/error.hpp>
+#include <core/memory/util/memory_barrier.hpp>
+#include <core/memory/util/memory_utils.hpp>
+#include <core/memory/util/prefetch.hpp>
+#include <core/memory/util/sanitizer.hpp>
+#include <core/memory/util/size_math.hpp>
+
+#include <core/memory/core/aligned_allocator.hpp>
+#include <core/memory/core/allocator_traits.hpp>
+#include <core/memory/core/malloc_allocator.hpp>
+#include <core/memory/core/memory_resource.hpp>
+#include <core/memory/core/std_allocator.hpp>
