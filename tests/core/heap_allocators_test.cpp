@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -103,6 +104,29 @@ TYPED_TEST(HeapAllocatorTest, InvalidAlignmentIsMisuse) {
 TEST(HeapAllocatorDeathTest, InvalidAlignmentAbortsByDefault) {
   cm::MallocAllocator a;
   EXPECT_DEATH((void)a.try_allocate(16, 12), "invalid alignment in core::memory::MallocAllocator, size 16, alignment 12");
+}
+
+TEST(HeapAllocator, AlignedAllocatorRejectsForeignPointers) {
+  if (!cm::checks::hardened) GTEST_SKIP() << "foreign-pointer checks are off in this build";
+  test::MisuseCapture capture;
+  cm::AlignedAllocator<64> a;
+  cm::MallocAllocator heap;
+  // A 64-aligned block that did not come from AlignedAllocator: its hidden word is garbage.
+  auto* foreign = static_cast<unsigned char*>(heap.allocate(256, 64));
+  std::memset(foreign, 0, 256);
+  a.deallocate(foreign + 64, 32, 64);
+  ASSERT_EQ(capture.count(), 1u);
+  EXPECT_EQ(capture.last().kind, cm::error_kind::foreign_pointer);
+  EXPECT_EQ(capture.last().address, foreign + 64);
+  heap.deallocate(foreign, 256, 64);
+  // Its own blocks pass, through both the carved and the posix_memalign paths.
+  for (std::size_t size : {std::size_t{8}, std::size_t{300}, std::size_t{5000}}) {
+    for (std::size_t align : {std::size_t{64}, std::size_t{512}, std::size_t{4096}}) {
+      void* p = a.allocate(size, align);
+      a.deallocate(p, size, align);
+    }
+  }
+  EXPECT_EQ(capture.count(), 1u);
 }
 
 TEST(HeapAllocator, PageAndLargerAlignments) {

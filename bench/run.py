@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Runs every benchmark binary, the process-allocator rows once per peer malloc, and reports.
+
+Allocators that replace malloc (mimalloc, jemalloc, tcmalloc, tbbmalloc_proxy) each get their
+own process through LD_PRELOAD; the binary reports which library really provides malloc and the
+run fails if that is not the one asked for. Every row is nanoseconds per block (allocate + free,
+or per container built); within a case the core-memory row ("cm::...") is the reference and each
+peer gets ratio = peer time / ours (above 1: core-memory is faster).
+
+Writes <out>/summary.md (tables), <out>/results.json (all rows), <out>/chart.svg and .png.
+"""
+import argparse
+import glob
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from collections import OrderedDict
+
+LIBDIR = "/usr/lib/x86_64-linux-gnu"
+PRELOADS = [  # (label, library file, substring expected in the malloc provider's path)
+    ("mimalloc", "libmimalloc.so.2", "libmimalloc"),
+    ("jemalloc", "libjemalloc.so.2", "libjemalloc"),
+    ("tcmalloc", "libtcmalloc_minimal.so.4", "libtcmalloc"),
+    ("tbbmalloc", "libtbbmalloc_proxy.so.2", "libtbbmalloc_proxy"),
+]
+# Rows that measure whatever malloc the process has.
+PROCESS_IMPLS = ("malloc", "operator_new", "aligned_alloc", "posix_memalign")
+PROCESS_FILTER = "/(" + "|".join(PROCESS_IMPLS) + ")/"
+
+
+def run_binary(binary, args, env_extra, expect_lib):
+    env = dict(os.environ)
+    env.update(env_extra)
+    out = subprocess.run([binary, "--benchmark_format=json"] + args, env=env, check=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True).stdout
+    data = json.loads(out)
+    lib = data.get("context", {}).get("malloc_library", "unknown")
+    if expect_lib not in lib:
+        sys.exit(f"run.py: {os.path.basename(binary)} used malloc from {lib}, expected {expect_lib}")
+    return data
+
+
+def rows_of(data):
+    """(name, ns per item) for each benchmark, using the median when repeated."""
+    rows = OrderedDict()
+    for b in data["benchmarks"]:
+        if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
+            continue
+        name = b.get("run_name", b["name"])
+        ips = b.get("items_per_second")
+        if not ips:
+            continue
+        rows[name] = 1e9 / ips
+    return rows
+
+
+FAMILIES = [("cm::", "core-memory"), ("cm-pmr::", "core-memory via pmr"), ("glibc ", "glibc"), ("mimalloc ", "mimalloc"), ("jemalloc ", "jemalloc"),
+            ("tcmalloc ", "tcmalloc"), ("tbb", "tbb"), ("pmr::", "std::pmr"), ("std::", "std"),
+            ("foonathan", "foonathan"), ("boost", "boost"), ("absl", "abseil"), ("plf", "plf")]
+
+
+def family(impl):
+    return next((f for prefix, f in FAMILIES if impl.startswith(prefix)), "other")
+
+
+def split(name):
+    parts = name.split("/")
+    return parts[0], "/".join(parts[1:-1]), parts[-1]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build-dir", default="build/bench")
+    ap.add_argument("--out", default="bench/results")
+    ap.add_argument("--smoke", action="store_true", help="tiny run that only proves everything works")
+    ap.add_argument("--full", action="store_true", help="longer, more repeated run")
+    ap.add_argument("--filter", default="", help="regex passed to --benchmark_filter")
+    opts = ap.parse_args()
+
+    binaries = sorted(glob.glob(os.path.join(opts.build_dir, "bench", "bench_*")))
+    binaries = [b for b in binaries if os.access(b, os.X_OK) and not b.endswith(".json")]
+    if not binaries:
+        sys.exit(f"run.py: no benchmark binaries under {opts.build_dir}/bench")
+
+    if opts.smoke:
+        args = ["--benchmark_min_time=0.002"]
+    elif opts.full:
+        args = ["--benchmark_min_time=0.2", "--benchmark_repetitions=5"]
+    else:
+        args = ["--benchmark_min_time=0.05", "--benchmark_repetitions=3"]
+    if not opts.smoke:
+        args += ["--benchmark_report_aggregates_only=true", "--benchmark_enable_random_interleaving=true"]
+
+    results = OrderedDict()  # case -> OrderedDict(impl -> ns)
+    for binary in binaries:
+        base_filter = [f"--benchmark_filter={opts.filter}"] if opts.filter else []
+        data = run_binary(binary, args + base_filter, {}, "libc.so")
+        for name, ns in rows_of(data).items():
+            case_group, impl, size = split(name)
+            if impl in PROCESS_IMPLS:
+                impl = f"glibc {impl}"
+            results.setdefault(f"{case_group}/{size}", OrderedDict())[impl] = ns
+        for label, lib, expect in PRELOADS:
+            path = os.path.join(LIBDIR, lib)
+            if not os.path.exists(path):
+                print(f"run.py: {path} missing, skipping {label}", file=sys.stderr)
+                continue
+            flt = PROCESS_FILTER if not opts.filter else f"(?:{opts.filter}).*{PROCESS_FILTER}"
+            try:
+                data = run_binary(binary, args + [f"--benchmark_filter={flt}"], {"LD_PRELOAD": path}, expect)
+            except subprocess.CalledProcessError as e:
+                sys.exit(f"run.py: {os.path.basename(binary)} under {label} failed:\n{e.stderr}")
+            for name, ns in rows_of(data).items():
+                case_group, impl, size = split(name)
+                results.setdefault(f"{case_group}/{size}", OrderedDict())[f"{label} {impl}"] = ns
+
+    os.makedirs(opts.out, exist_ok=True)
+    lines = []
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    mode = "smoke" if opts.smoke else ("full" if opts.full else "default")
+    lines.append(f"Machine: {cpu}, {os.cpu_count()} cores, {platform.platform()}; run: {mode}.")
+    lines.append("Times are ns per block (allocate+free) or per container built; ratio = peer / core-memory, "
+                 "above 1 means core-memory is faster.\n")
+    order = {"lifo": 0, "fifo": 1}
+    def case_key(case):
+        group, size = case.rsplit("/", 1)
+        stem, _, pattern = group.rpartition("_")
+        return (stem or group, int(size) if size.isdigit() else 0, order.get(pattern, 2))
+    results = OrderedDict(sorted(results.items(), key=lambda kv: case_key(kv[0])))
+    for case, impls in results.items():
+        ours_name = next((i for i in impls if i.startswith("cm::")), None)
+        ours = impls.get(ours_name) if ours_name else None
+        lines.append(f"### {case}\n")
+        lines.append("| implementation | ns | peer / ours |")
+        lines.append("|---|---:|---:|")
+        for impl, ns in sorted(impls.items(), key=lambda kv: kv[1]):
+            ratio = f"{ns / ours:.2f}" if ours else "-"
+            label = f"**{impl}**" if impl == ours_name else impl
+            lines.append(f"| {label} | {ns:.2f} | {ratio} |")
+        lines.append("")
+
+    with open(os.path.join(opts.out, "results.json"), "w") as f:
+        json.dump({"mode": mode, "cpu": cpu, "results": results}, f, indent=1)
+
+    # One table of ratios: for each case, each peer family's best row against ours.
+    families = [f for _, f in FAMILIES if f != "core-memory" and any(
+        family(i) == f for impls in results.values() for i in impls)]
+    best = OrderedDict()
+    for case, impls in results.items():
+        ours_name = next((i for i in impls if i.startswith("cm::")), None)
+        row = {"core-memory": impls[ours_name]} if ours_name else {}
+        for impl, ns in impls.items():
+            f = family(impl)
+            if f != "core-memory":
+                row[f] = min(ns, row.get(f, float("inf")))
+        best[case] = row
+    head = ["case", "core-memory ns"] + families
+    table = [head]
+    for case, row in best.items():
+        ours = row.get("core-memory")
+        cells = [case, f"{ours:.2f}" if ours else "-"]
+        for f in families:
+            cells.append(f"{row[f] / ours:.2f}" if ours and f in row else "-")
+        table.append(cells)
+    widths = [max(len(r[i]) for r in table) for i in range(len(head))]
+    print("\nPeer time / core-memory time for each case (best row of each peer; above 1: core-memory is faster)")
+    for r in table:
+        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))))
+    ratio_md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    ratio_md += ["| " + " | ".join(r) + " |" for r in table[1:]]
+    with open(os.path.join(opts.out, "summary.md"), "w") as f:
+        f.write("# Benchmark summary\n\n" + lines[0] + "\n\n## Ratios\n\nPeer time / core-memory time, best row of "
+                "each peer per case; above 1 means core-memory is faster.\n\n" + "\n".join(ratio_md) +
+                "\n\n![chart](chart.svg)\n\n## All rows\n\n" + "\n".join(lines[1:]) + "\n")
+
+    write_chart(best, families, opts.out)
+    print(f"\nwrote {opts.out}/summary.md, results.json and chart")
+
+
+def write_chart(best, families, out):
+    """Clustered bars: one cluster per case, one bar per peer family (best row), log scale."""
+    if not shutil.which("gnuplot"):
+        print("run.py: gnuplot not found, no chart", file=sys.stderr)
+        return
+    cols = ["core-memory"] + families
+    data = os.path.join(out, "chart.dat")
+    with open(data, "w") as f:
+        f.write("case " + " ".join(f'"{c}"' for c in cols) + "\n")
+        for case, row in best.items():
+            f.write(f'"{case}" ' + " ".join(f"{row[c]:.4f}" if c in row else "?" for c in cols) + "\n")
+    plots = ", ".join(f"'{data}' using {i + 2}{':xtic(1)' if i == 0 else ''} title columnheader"
+                      for i in range(len(cols)))
+    width = max(900, 30 * len(best) * max(1, len(cols)) // 3)
+    script = f"""
+set termoption noenhanced
+set datafile missing "?"
+set style data histogram
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set logscale y 10
+set ylabel "ns per block or per container (log scale, lower is better)"
+set xtics rotate by -35 font ",9"
+set grid ytics
+set key outside right top
+set title "core-memory and peers (best row of each peer per case)"
+plot {plots}
+"""
+    for term, ext in ((f"svg size {width},560 dynamic", "svg"), (f"pngcairo size {width},560", "png")):
+        try:
+            subprocess.run(["gnuplot"], input=f'set terminal {term}\nset output "{out}/chart.{ext}"\n' + script,
+                           text=True, check=True, stderr=subprocess.PIPE)
+        except subprocess.CalledProcessError as e:
+            print(f"run.py: gnuplot {ext} failed: {e.stderr.strip()}", file=sys.stderr)
+    os.remove(data)
+
+
+if __name__ == "__main__":
+    main()
