@@ -37,12 +37,15 @@ for preset in "${presets[@]}"; do
   if [[ "$preset" == consumer ]]; then
     if bash scripts/consumer_check.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); failed_names+=(consumer); fi
   else
-    cmake --preset "$preset" >/dev/null
-    cmake --build --preset "$preset"
-    log=$(mktemp)
-    ctest --preset "$preset" 2>&1 | tee "$log" || true
-    count "$preset" "$log"
-    rm -f "$log"
+    if cmake --preset "$preset" >/dev/null && cmake --build --preset "$preset"; then
+      log=$(mktemp)
+      ctest --preset "$preset" 2>&1 | tee "$log" || true
+      count "$preset" "$log"
+      rm -f "$log"
+    else
+      echo "=== ${preset}: build failed ==="
+      failed=$((failed + 1)); failed_names+=("$preset (build)")
+    fi
   fi
   echo "=== ${preset}: $((SECONDS - t0)) s ==="
 done

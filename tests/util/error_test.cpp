@@ -125,7 +125,7 @@ TEST(CheckTiers, EnabledExactlyPerLevel) {
 
 TEST(CheckTiersDeathTest, FailedCheckNamesExpressionAndLocation) {
   if (!cm::checks::hardened) GTEST_SKIP() << "checks are off in this build";
-  const int value = 3;
+  [[maybe_unused]] const int value = 3;
   EXPECT_DEATH(CORE_MEMORY_HARDEN_ASSERT("core::memory::Test", value == 4, "value must be four"),
                "assertion failed in core::memory::Test: value must be four \\(value == 4\\) \\[.*error_test.cpp:[0-9]+\\]");
 }

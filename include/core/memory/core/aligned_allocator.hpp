@@ -52,7 +52,7 @@ class AlignedAllocator {
     if (align <= MallocAllocator::alignment) return std::malloc(size != 0 ? size : 1);
     if (!carved(size, align)) return MallocAllocator{}.try_allocate(size, align);
     std::size_t total = 0;
-    if (__builtin_add_overflow(size, align, &total)) return nullptr;
+    if (__builtin_add_overflow(size, align, &total) || total > static_cast<std::size_t>(PTRDIFF_MAX)) return nullptr;
     auto* raw = static_cast<std::byte*>(std::malloc(total));
     if (!raw) [[unlikely]]
       return nullptr;
