@@ -33,9 +33,7 @@ class CountingAllocator {
   }
 
   [[nodiscard]] void* allocate(std::size_t size, std::size_t alignment) {
-    void* p = try_allocate(size, alignment);
-    if (!p) core::memory::throw_out_of_memory(allocator_name, size, alignment);
-    return p;
+    return core::memory::detail::allocate_or_throw(*this, size, alignment);
   }
 
   [[nodiscard]] void* try_allocate(std::size_t size, std::size_t alignment) noexcept {

@@ -12,6 +12,7 @@
 /// pointer instead of corrupting the heap.
 
 #include <core/memory/core/malloc_allocator.hpp>
+#include <core/memory/core/allocator_traits.hpp>
 #include <core/memory/util/align.hpp>
 #include <core/memory/util/cache_line.hpp>
 #include <core/memory/util/config.hpp>
@@ -38,10 +39,7 @@ class AlignedAllocator {
 
   /// `size` bytes aligned to max(align, Alignment); throws out_of_memory.
   [[nodiscard]] void* allocate(std::size_t size, std::size_t align = alignment) {
-    void* p = try_allocate(size, align);
-    if (!p) [[unlikely]]
-      throw_out_of_memory(allocator_name, size, align);
-    return p;
+    return detail::allocate_or_throw(*this, size, align);
   }
 
   /// As allocate, but nullptr on exhaustion; a non-power-of-two `align` is reported as misuse.
@@ -98,5 +96,7 @@ class AlignedAllocator {
     return (reinterpret_cast<std::uintptr_t>(block) >> 4) * 0x9E3779B97F4A7C15ull;
   }
 };
+
+static_assert(RawAllocator<AlignedAllocator<>>);
 
 }  // namespace core::memory

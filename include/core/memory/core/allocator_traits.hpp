@@ -186,6 +186,15 @@ struct allocator_traits {
 
 namespace detail {
 
+/// The allocate of an allocator that has try_allocate: throws out_of_memory where it returns null.
+template <class A>
+[[nodiscard]] CORE_MEMORY_ALWAYS_INLINE void* allocate_or_throw(A& a, std::size_t size, std::size_t align) {
+  void* p = a.try_allocate(size, align);
+  if (!p) [[unlikely]]
+    throw_out_of_memory(allocator_traits<A>::name, size, align);
+  return p;
+}
+
 /// How containers and adapters hold an allocator: by value if it is stateless or a handle, by
 /// pointer otherwise (the user keeps it alive). Empty for stateless allocators.
 template <RawAllocator A, bool ByValue = allocator_traits<A>::stored_by_value>

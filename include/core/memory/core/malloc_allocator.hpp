@@ -2,6 +2,7 @@
 /// MallocAllocator: the C heap as a RawAllocator. Stateless and thread-safe; requests aligned
 /// beyond what malloc guarantees go to posix_memalign, so every power-of-two alignment works.
 
+#include <core/memory/core/allocator_traits.hpp>
 #include <core/memory/util/align.hpp>
 #include <core/memory/util/error.hpp>
 
@@ -21,10 +22,7 @@ class MallocAllocator {
 
   /// `size` bytes aligned to `align`; throws out_of_memory. allocate(0) returns a unique block.
   [[nodiscard]] void* allocate(std::size_t size, std::size_t align = alignment) {
-    void* p = try_allocate(size, align);
-    if (!p) [[unlikely]]
-      throw_out_of_memory(allocator_name, size, align);
-    return p;
+    return detail::allocate_or_throw(*this, size, align);
   }
 
   /// As allocate, but returns nullptr on exhaustion. An alignment that is not a power of two is
@@ -52,5 +50,7 @@ class MallocAllocator {
     return ::posix_memalign(&p, align, size != 0 ? size : 1) == 0 ? p : nullptr;
   }
 };
+
+static_assert(RawAllocator<MallocAllocator>);
 
 }  // namespace core::memory

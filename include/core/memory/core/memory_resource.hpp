@@ -96,4 +96,6 @@ class MemoryResourceAllocator {
   std::pmr::memory_resource* resource_;
 };
 
+static_assert(RawAllocator<MemoryResourceAllocator>);
+
 }  // namespace core::memory
