@@ -1,0 +1,361 @@
+#pragma once
+/// Arena: bump allocation in blocks that grow geometrically. O(1) allocation of any size and
+/// alignment, no per-allocation header, and memory given back all at once: by reset() (keeps the
+/// blocks for reuse), clear() (returns them upstream), or an Arena::Scope that rolls back exactly
+/// to where it began. Not thread-safe: use one arena per thread.
+
+#include <core/memory/core/allocator_traits.hpp>
+#include <core/memory/core/malloc_allocator.hpp>
+#include <core/memory/core/std_allocator.hpp>
+#include <core/memory/util/align.hpp>
+#include <core/memory/util/assert.hpp>
+#include <core/memory/util/error.hpp>
+#include <core/memory/util/sanitizer.hpp>
+#include <core/memory/util/size_math.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory_resource>
+#include <span>
+#include <utility>
+
+namespace core::memory {
+
+/// Bump allocator over blocks from `Upstream`. `Arena` is BasicArena<MallocAllocator>.
+///
+/// Requests larger than half the next block get a block of their own, so a big allocation does
+/// not waste the rest of the current block. deallocate() does nothing (under AddressSanitizer it
+/// poisons the bytes, so a use after free is reported); memory comes back through reset(),
+/// clear(), rewind() or a Scope.
+template <RawAllocator Upstream = MallocAllocator>
+class BasicArena {
+  struct Block;
+
+ public:
+  static constexpr const char* allocator_name = "core::memory::Arena";
+  /// Default alignment of allocate(size).
+  static constexpr std::size_t default_alignment = alignof(std::max_align_t);
+  /// Largest block the geometric growth reaches (larger requests still get their own block).
+  static constexpr std::size_t max_block_size = std::size_t{64} << 20;
+
+  /// Position to rewind to; taken by mark(), used by rewind() and Scope.
+  struct Marker {
+    Block* block = nullptr;
+    std::byte* top = nullptr;
+    Block* oversized = nullptr;
+    std::size_t used_before = 0;
+    std::size_t oversized_bytes = 0;
+  };
+
+  class Scope;
+
+  /// An arena whose first block (allocated on first use) holds `block_size` bytes.
+  explicit BasicArena(std::size_t block_size = 4096)
+    requires allocator_traits<Upstream>::is_stateless
+      : next_block_size_(clamp_block_size(block_size)) {}
+
+  /// As above, drawing blocks from `upstream` (kept by reference unless stateless or a handle).
+  BasicArena(std::size_t block_size, Upstream& upstream)
+      : upstream_(upstream), next_block_size_(clamp_block_size(block_size)) {}
+
+  /// An arena that starts in `buffer` (e.g. on the stack; never freed by the arena) and grows
+  /// into upstream blocks of `block_size` bytes and more once it is full.
+  explicit BasicArena(std::span<std::byte> buffer, std::size_t block_size = 4096)
+    requires allocator_traits<Upstream>::is_stateless
+      : next_block_size_(clamp_block_size(block_size)) {
+    adopt_buffer(buffer);
+  }
+
+  BasicArena(const BasicArena&) = delete;
+  BasicArena& operator=(const BasicArena&) = delete;
+
+  BasicArena(BasicArena&& other) noexcept
+      : upstream_(other.upstream_),
+        first_(std::exchange(other.first_, nullptr)),
+        current_(std::exchange(other.current_, nullptr)),
+        top_(std::exchange(other.top_, nullptr)),
+        end_(std::exchange(other.end_, nullptr)),
+        oversized_(std::exchange(other.oversized_, nullptr)),
+        next_block_size_(other.next_block_size_),
+        used_before_(std::exchange(other.used_before_, 0)),
+        oversized_bytes_(std::exchange(other.oversized_bytes_, 0)),
+        capacity_(std::exchange(other.capacity_, 0)) {}
+
+  ~BasicArena() {
+    release_all();
+    if (first_) unpoison_memory(first_->data(), first_->capacity);  // hand a caller's buffer back clean
+  }
+
+  /// `size` bytes aligned to `align` (a power of two). Throws out_of_memory. O(1).
+  [[nodiscard]] void* allocate(std::size_t size, std::size_t align = default_alignment) {
+    return detail::allocate_or_throw(*this, size, align);
+  }
+
+  /// Storage for `n` objects of T (not constructed). Throws out_of_memory, or
+  /// std::bad_array_new_length if n * sizeof(T) overflows.
+  template <class T>
+  [[nodiscard]] T* allocate(std::size_t n = 1) {
+    return static_cast<T*>(allocate(array_bytes<T>(n), alignof(T)));
+  }
+
+  /// As allocate, but nullptr when the upstream allocator is exhausted.
+  [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE void* try_allocate(std::size_t size,
+                                                             std::size_t align = default_alignment) noexcept {
+    CORE_MEMORY_HARDEN_ASSERT(allocator_name, is_valid_alignment(align), "alignment must be a power of two");
+    const auto top = reinterpret_cast<std::uintptr_t>(top_);
+    const std::uintptr_t p = (top + align - 1) & ~(align - 1);
+    const std::uintptr_t new_top = p + size;
+    if (new_top > p && new_top <= reinterpret_cast<std::uintptr_t>(end_)) [[likely]] {
+      top_ = reinterpret_cast<std::byte*>(new_top);
+      unpoison_memory(reinterpret_cast<void*>(p), size);
+      return reinterpret_cast<void*>(p);
+    }
+    return allocate_slow(size, align);
+  }
+
+  /// Does nothing: the arena frees in bulk. Under AddressSanitizer the block is poisoned.
+  void deallocate(void* p, std::size_t size, std::size_t /*align*/ = default_alignment) noexcept {
+    poison_memory_inside(p, size);
+  }
+
+  /// The current position.
+  [[nodiscard]] Marker mark() const noexcept { return {current_, top_, oversized_, used_before_, oversized_bytes_}; }
+
+  /// Frees everything allocated since `marker` was taken (markers must be rewound newest first).
+  /// Blocks reached since then are kept for reuse; blocks of oversized requests are released.
+  void rewind(const Marker& marker) noexcept {
+    while (oversized_ != marker.oversized) {
+      Block* b = oversized_;
+      oversized_ = b->next;
+      release_block(b);
+    }
+    oversized_bytes_ = marker.oversized_bytes;
+    used_before_ = marker.used_before;
+    current_ = marker.block ? marker.block : first_;
+    if (current_) {
+      top_ = marker.block ? marker.top : current_->data();
+      end_ = current_->data() + current_->capacity;
+      poison_memory(top_, static_cast<std::size_t>(end_ - top_));
+      for (Block* b = current_->next; b; b = b->next) poison_memory(b->data(), b->capacity);
+    }
+  }
+
+  /// Frees everything; keeps the blocks for reuse (releases those of oversized requests).
+  void reset() noexcept { rewind(Marker{}); }
+
+  /// Frees everything and returns every block upstream (a caller-provided buffer is kept).
+  void clear() noexcept {
+    release_all();
+    current_ = first_;
+    top_ = first_ ? first_->data() : nullptr;
+    end_ = first_ ? first_->data() + first_->capacity : nullptr;
+  }
+
+  /// RAII rollback: everything allocated during the scope's lifetime is freed at its end. Also a
+  /// std::pmr::memory_resource, so pmr containers can allocate in the scope.
+  [[nodiscard]] Scope make_scope() noexcept { return Scope(*this); }
+
+  /// Bytes handed out since the last reset, including alignment padding.
+  [[nodiscard]] std::size_t bytes_used() const noexcept {
+    return used_before_ + oversized_bytes_ + (current_ ? static_cast<std::size_t>(top_ - current_->data()) : 0);
+  }
+
+  /// Bytes of all blocks the arena holds (its footprint), including a caller-provided buffer.
+  [[nodiscard]] std::size_t bytes_allocated() const noexcept { return capacity_; }
+
+  /// Bytes left in the current block: what can be allocated (at alignment 1) without a new block.
+  [[nodiscard]] std::size_t bytes_available() const noexcept { return static_cast<std::size_t>(end_ - top_); }
+
+  /// Number of blocks held (regular, spare and oversized).
+  [[nodiscard]] std::size_t block_count() const noexcept {
+    std::size_t n = 0;
+    for (Block* b = first_; b; b = b->next) ++n;
+    for (Block* b = oversized_; b; b = b->next) ++n;
+    return n;
+  }
+
+  /// True if `p` lies in memory the arena handed out since the last reset. O(blocks).
+  [[nodiscard]] bool owns(const void* p) const noexcept {
+    const auto* c = static_cast<const std::byte*>(p);
+    for (Block* b = first_; b; b = b->next) {
+      const std::byte* used_end = b == current_ ? top_ : b->data() + b->capacity;
+      if (c >= b->data() && c < used_end) return true;
+      if (b == current_) break;
+    }
+    for (Block* b = oversized_; b; b = b->next)
+      if (c >= b->data() && c < b->data() + b->capacity) return true;
+    return false;
+  }
+
+  [[nodiscard]] std::size_t max_size() const noexcept {
+    return allocator_traits<Upstream>::max_size(upstream_.get()) - header_size;
+  }
+
+  /// The upstream allocator.
+  [[nodiscard]] Upstream& upstream() const noexcept { return upstream_.get(); }
+
+ private:
+  struct Block {
+    Block* next;
+    std::size_t capacity;  // bytes of data
+    bool owned;            // false for a caller-provided buffer
+    std::byte* data() noexcept { return reinterpret_cast<std::byte*>(this) + header_size; }
+  };
+  static constexpr std::size_t header_size = align_up(sizeof(Block), alignof(std::max_align_t));
+
+  static constexpr std::size_t clamp_block_size(std::size_t n) noexcept {
+    return n < 64 ? 64 : (n > max_block_size ? max_block_size : n);
+  }
+
+  void adopt_buffer(std::span<std::byte> buffer) noexcept {
+    std::byte* start = align_up(buffer.data(), alignof(Block));
+    const std::size_t lost = static_cast<std::size_t>(start - buffer.data());
+    if (buffer.size() < lost + header_size + 1) return;  // too small to be useful: ignore it
+    auto* b = ::new (static_cast<void*>(start)) Block{nullptr, buffer.size() - lost - header_size, false};
+    first_ = current_ = b;
+    top_ = b->data();
+    end_ = b->data() + b->capacity;
+    capacity_ = b->capacity;
+    poison_memory(top_, b->capacity);
+  }
+
+  Block* new_block(std::size_t capacity) noexcept {
+    std::size_t total = 0;
+    if (add_overflows(capacity, header_size, total)) return nullptr;
+    void* mem = allocator_traits<Upstream>::try_allocate(upstream_.get(), total, alignof(std::max_align_t));
+    if (!mem) return nullptr;
+    auto* b = ::new (mem) Block{nullptr, capacity, true};
+    capacity_ += capacity;
+    poison_memory(b->data(), capacity);
+    return b;
+  }
+
+  void release_block(Block* b) noexcept {
+    capacity_ -= b->capacity;
+    if (b->owned) {
+      unpoison_memory(b->data(), b->capacity);
+      allocator_traits<Upstream>::deallocate(upstream_.get(), b, b->capacity + header_size,
+                                             alignof(std::max_align_t));
+    }
+  }
+
+  void release_all() noexcept {
+    rewind(Marker{});
+    Block* keep = nullptr;  // a caller-provided first block survives
+    for (Block* b = first_; b;) {
+      Block* next = b->next;
+      if (b->owned) release_block(b);
+      else keep = b;
+      b = next;
+    }
+    if (keep) keep->next = nullptr;
+    first_ = keep;
+    current_ = nullptr;
+    top_ = end_ = nullptr;
+    if (keep) {
+      current_ = keep;
+      top_ = keep->data();
+      end_ = keep->data() + keep->capacity;
+    }
+  }
+
+  CORE_MEMORY_NOINLINE void* allocate_slow(std::size_t size, std::size_t align) noexcept {
+    if (size == 0) return try_allocate(1, align);
+    if (!is_valid_alignment(align)) {
+      report_misuse({error_kind::invalid_alignment, allocator_name, nullptr, size, align,
+                     "alignment must be a non-zero power of two", nullptr, 0});
+      return nullptr;
+    }
+    // Room for the block at any alignment the block's data might have.
+    std::size_t need = 0;
+    if (add_overflows(size, align > alignof(std::max_align_t) ? align - 1 : 0, need)) return nullptr;
+    if (need > next_block_size_ / 2) {
+      Block* b = new_block(need);
+      if (!b) return nullptr;
+      b->next = oversized_;
+      oversized_ = b;
+      oversized_bytes_ += need;
+      void* p = align_up(b->data(), align);
+      unpoison_memory(p, size);
+      return p;
+    }
+    // Move to the next spare block if it fits, else insert a new block after the current one.
+    Block* next = current_ ? current_->next : first_;
+    if (!next || next->capacity < need) {
+      Block* b = new_block(next_block_size_ > need ? next_block_size_ : need);
+      if (!b) return nullptr;
+      next_block_size_ = next_block_size_ * 2 > max_block_size ? max_block_size : next_block_size_ * 2;
+      b->next = next;
+      if (current_) current_->next = b;
+      else first_ = b;
+      next = b;
+    }
+    if (current_) used_before_ += static_cast<std::size_t>(top_ - current_->data());
+    current_ = next;
+    top_ = next->data();
+    end_ = next->data() + next->capacity;
+    return try_allocate(size, align);
+  }
+
+  [[no_unique_address]] detail::allocator_ref<Upstream> upstream_{};
+  Block* first_ = nullptr;      // regular blocks in order: first_ .. current_ in use, after it spares
+  Block* current_ = nullptr;
+  std::byte* top_ = nullptr;
+  std::byte* end_ = nullptr;
+  Block* oversized_ = nullptr;  // blocks of oversized requests, newest first
+  std::size_t next_block_size_;
+  std::size_t used_before_ = 0;      // bytes used in the blocks before current_
+  std::size_t oversized_bytes_ = 0;  // bytes used in oversized blocks
+  std::size_t capacity_ = 0;         // bytes of all blocks held
+};
+
+/// Rolls its arena back to where it was when the scope began. Scopes nest and must end in
+/// reverse order (as C++ scopes do). Usable as a std::pmr::memory_resource that allocates in the
+/// arena, with statistics of what was asked through it.
+template <RawAllocator Upstream>
+class BasicArena<Upstream>::Scope final : public std::pmr::memory_resource {
+ public:
+  explicit Scope(BasicArena& arena) noexcept : arena_(&arena), marker_(arena.mark()) {}
+  Scope(const Scope&) = delete;
+  Scope& operator=(const Scope&) = delete;
+  ~Scope() override { arena_->rewind(marker_); }
+
+  /// The arena this scope rolls back.
+  [[nodiscard]] BasicArena& arena() const noexcept { return *arena_; }
+  /// Arena bytes used since the scope began (all allocations, not only those through pmr).
+  [[nodiscard]] std::size_t bytes_used() const noexcept {
+    return arena_->bytes_used() - (marker_.used_before + marker_.oversized_bytes + marker_offset());
+  }
+  /// Allocations requested through this scope as a memory_resource.
+  [[nodiscard]] std::size_t allocation_count() const noexcept { return allocations_; }
+  /// Bytes requested through this scope as a memory_resource.
+  [[nodiscard]] std::size_t bytes_requested() const noexcept { return requested_; }
+
+ private:
+  std::size_t marker_offset() const noexcept {
+    return marker_.block ? static_cast<std::size_t>(marker_.top - marker_.block->data()) : 0;
+  }
+  void* do_allocate(std::size_t bytes, std::size_t align) override {
+    void* p = arena_->allocate(bytes, align);
+    ++allocations_;
+    requested_ += bytes;
+    return p;
+  }
+  void do_deallocate(void* p, std::size_t bytes, std::size_t align) override { arena_->deallocate(p, bytes, align); }
+  bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override { return this == &other; }
+
+  BasicArena* arena_;
+  Marker marker_;
+  std::size_t allocations_ = 0;
+  std::size_t requested_ = 0;
+};
+
+using Arena = BasicArena<>;
+
+/// The spec's typed arena allocator: any std container allocating from an Arena.
+template <class T>
+using ArenaAllocator = StdAllocator<T, Arena>;
+
+static_assert(RawAllocator<Arena>);
+
+}  // namespace core::memory

@@ -1,0 +1,290 @@
+#include <core/memory/allocator/arena.hpp>
+#include <core/memory/core/memory_resource.hpp>
+
+#include <gtest/gtest.h>
+
+#include <list>
+#include <map>
+#include <memory_resource>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "support/block_checker.hpp"
+#include "support/misuse_capture.hpp"
+#include "support/test_allocators.hpp"
+
+namespace cm = core::memory;
+using test::CountingAllocator;
+using CountingArena = cm::BasicArena<CountingAllocator>;
+
+TEST(Arena, EveryAlignmentWithoutOverlap) {
+  cm::Arena arena(1024);
+  test::BlockChecker blocks;
+  std::mt19937 rng(1);
+  for (int i = 0; i < 3000; ++i) {
+    const std::size_t align = std::size_t{1} << (rng() % 13);  // 1 .. 4096
+    const std::size_t size = rng() % 300;
+    void* p = arena.allocate(size, align);
+    blocks.add(p, size, align);
+  }
+  blocks.verify_all();
+  EXPECT_GT(arena.block_count(), 1u);
+}
+
+TEST(Arena, AllocatesNothingUntilFirstUse) {
+  CountingAllocator upstream;
+  CountingArena arena(4096, upstream);
+  EXPECT_EQ(upstream.allocations(), 0u);
+  EXPECT_EQ(arena.bytes_allocated(), 0u);
+  EXPECT_EQ(arena.bytes_used(), 0u);
+  (void)arena.allocate(10);
+  EXPECT_EQ(upstream.allocations(), 1u);
+  EXPECT_EQ(arena.bytes_allocated(), 4096u);
+}
+
+TEST(Arena, BlocksGrowGeometrically) {
+  CountingAllocator upstream;
+  CountingArena arena(1024, upstream);
+  std::vector<std::size_t> growth;
+  std::size_t capacity = 0;
+  while (growth.size() < 7) {
+    (void)arena.allocate(64, 8);
+    if (arena.bytes_allocated() != capacity) {
+      growth.push_back(arena.bytes_allocated() - capacity);
+      capacity = arena.bytes_allocated();
+    }
+  }
+  EXPECT_EQ(growth, (std::vector<std::size_t>{1024, 2048, 4096, 8192, 16384, 32768, 65536}));
+  EXPECT_EQ(upstream.allocations(), 7u);
+}
+
+TEST(Arena, OversizedRequestsGetTheirOwnBlock) {
+  CountingAllocator upstream;
+  CountingArena arena(4096, upstream);
+  char* small = static_cast<char*>(arena.allocate(100, 1));
+  const std::size_t available = arena.bytes_available();
+  void* big = arena.allocate(100000, 64);
+  EXPECT_TRUE(cm::is_aligned(big, 64));
+  EXPECT_EQ(arena.bytes_available(), available) << "the current block keeps its free space";
+  char* next = static_cast<char*>(arena.allocate(10, 1));
+  EXPECT_EQ(next, small + 100) << "small allocations continue in the same block";
+  EXPECT_EQ(arena.bytes_used(), 110u + 100000u + 63u);
+  arena.reset();
+  EXPECT_EQ(upstream.live_blocks(), 1u) << "reset releases the oversized block, keeps the regular one";
+  EXPECT_EQ(arena.bytes_used(), 0u);
+}
+
+TEST(Arena, ResetKeepsMemoryAndReusesIt) {
+  CountingAllocator upstream;
+  CountingArena arena(1024, upstream);
+  std::vector<void*> first;
+  for (int i = 0; i < 200; ++i) first.push_back(arena.allocate(48, 16));
+  const std::size_t blocks = upstream.allocations();
+  const std::size_t capacity = arena.bytes_allocated();
+  arena.reset();
+  EXPECT_EQ(arena.bytes_used(), 0u);
+  EXPECT_EQ(arena.bytes_allocated(), capacity);
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(arena.allocate(48, 16), first[static_cast<std::size_t>(i)]);
+  EXPECT_EQ(upstream.allocations(), blocks) << "no new block after reset";
+  arena.clear();
+  EXPECT_EQ(upstream.live_blocks(), 0u);
+  EXPECT_EQ(arena.bytes_allocated(), 0u);
+  EXPECT_EQ(upstream.errors(), 0u);
+  (void)arena.allocate(1);  // usable after clear
+}
+
+TEST(Arena, CallerBufferComesFirstAndSurvivesClear) {
+  alignas(16) std::byte buffer[2048];
+  cm::Arena arena(std::span<std::byte>(buffer), 4096);
+  auto in_buffer = [&](void* p) { return p >= buffer && p < buffer + sizeof buffer; };
+  void* a = arena.allocate(100);
+  EXPECT_TRUE(in_buffer(a));
+  while (in_buffer(arena.allocate(100))) {
+  }
+  EXPECT_EQ(arena.block_count(), 2u);
+  arena.clear();
+  EXPECT_EQ(arena.block_count(), 1u);
+  EXPECT_EQ(arena.allocate(100), a) << "the buffer is used again after clear";
+}
+
+TEST(Arena, NestedScopesRollBackExactly) {
+  cm::Arena arena(512);
+  (void)arena.allocate(40);
+  const std::size_t outer_used = arena.bytes_used();
+  void* outer_next = nullptr;
+  {
+    auto outer = arena.make_scope();
+    outer_next = arena.allocate(24, 8);
+    for (int i = 0; i < 100; ++i) (void)arena.allocate(30, 8);  // spills into new blocks
+    const std::size_t mid_used = arena.bytes_used();
+    void* inner_first = nullptr;
+    {
+      cm::Arena::Scope inner(arena);
+      inner_first = arena.allocate(1000, 64);
+      (void)arena.allocate(5000);  // oversized
+      EXPECT_GT(inner.bytes_used(), 6000u);
+    }
+    EXPECT_EQ(arena.bytes_used(), mid_used);
+    {
+      cm::Arena::Scope inner(arena);
+      EXPECT_EQ(arena.allocate(1000, 64), inner_first) << "the same memory is handed out again";
+    }
+    EXPECT_EQ(outer.bytes_used(), mid_used - outer_used);
+  }
+  EXPECT_EQ(arena.bytes_used(), outer_used);
+  EXPECT_EQ(arena.allocate(24, 8), outer_next);
+}
+
+TEST(Arena, ScopeIsAPmrResourceWithStatistics) {
+  cm::Arena arena;
+  cm::Arena::Scope scope(arena);
+  std::pmr::vector<std::pmr::string> names(&scope);
+  for (int i = 0; i < 50; ++i) names.emplace_back(40, char('a' + i % 26));
+  EXPECT_TRUE(arena.owns(names.data()));
+  EXPECT_TRUE(arena.owns(names[49].data()));
+  EXPECT_GT(scope.allocation_count(), 50u);
+  EXPECT_GE(scope.bytes_requested(), 50u * 40u);
+  EXPECT_GE(scope.bytes_used(), scope.bytes_requested());
+  EXPECT_TRUE(scope.is_equal(scope));
+  cm::Arena::Scope other(arena);
+  EXPECT_FALSE(scope.is_equal(other));
+}
+
+TEST(Arena, StdContainersOnArenaAllocator) {
+  cm::Arena arena;
+  {
+    std::vector<int, cm::ArenaAllocator<int>> v(arena);
+    std::map<int, std::string, std::less<>, cm::ArenaAllocator<std::pair<const int, std::string>>> m(arena);
+    std::list<double, cm::ArenaAllocator<double>> l(arena);
+    for (int i = 0; i < 1000; ++i) {
+      v.push_back(i);
+      m.emplace(i, std::to_string(i));
+      l.push_back(i * 0.5);
+    }
+    EXPECT_EQ(v[999], 999);
+    EXPECT_EQ(m.at(500), "500");
+    EXPECT_EQ(l.back(), 499.5);
+    EXPECT_TRUE(arena.owns(v.data()));
+  }
+  cm::MemoryResourceAdapter<cm::Arena> resource(arena);
+  std::pmr::vector<int> pv(&resource);
+  pv.assign(100, 3);
+  EXPECT_TRUE(arena.owns(pv.data()));
+}
+
+TEST(Arena, TypedAllocation) {
+  struct alignas(32) Particle {
+    float position[3];
+    float velocity[3];
+  };
+  cm::Arena arena;
+  Particle* particles = arena.allocate<Particle>(1000);
+  EXPECT_TRUE(cm::is_aligned(particles, 32));
+  particles[999].velocity[2] = 1.0f;
+  float* temp = arena.allocate<float>(10000);
+  EXPECT_TRUE(arena.owns(temp + 9999));
+  EXPECT_FALSE(arena.owns(&arena));
+#if CORE_MEMORY_EXCEPTIONS
+  EXPECT_THROW((void)arena.allocate<Particle>(SIZE_MAX / 16), std::bad_array_new_length);
+#endif
+}
+
+TEST(Arena, ZeroSizeAndMove) {
+  cm::Arena arena;
+  EXPECT_NE(arena.allocate(0), nullptr);
+  void* p = arena.allocate(16);
+  cm::Arena moved(std::move(arena));
+  EXPECT_TRUE(moved.owns(p));
+  EXPECT_EQ(arena.bytes_allocated(), 0u);  // NOLINT(bugprone-use-after-move): moved-from is empty
+  EXPECT_FALSE(arena.owns(p));
+}
+
+TEST(Arena, ExhaustionLeavesTheArenaUsable) {
+  CountingAllocator upstream(8192);
+  CountingArena arena(4096, upstream);
+  (void)arena.allocate(1000);
+  EXPECT_EQ(arena.try_allocate(100000, 8), nullptr);
+#if CORE_MEMORY_EXCEPTIONS
+  try {
+    (void)arena.allocate(100000, 8);
+    ADD_FAILURE() << "no exception";
+  } catch (const cm::out_of_memory& e) {
+    EXPECT_STREQ(e.allocator(), "core::memory::Arena");
+    EXPECT_EQ(e.size(), 100000u);
+  }
+#endif
+  EXPECT_NE(arena.allocate(1000), nullptr);
+
+  CountingAllocator flaky;
+  CountingArena second(1024, flaky);
+  (void)second.allocate(10);
+  flaky.fail_nth(1);  // the next block request fails
+  int fitted = 0;
+  while (second.try_allocate(100, 8) != nullptr) ++fitted;
+  EXPECT_EQ(fitted, 9);  // 16 + 9 * 104 bytes fit in the 1024-byte block
+  EXPECT_NE(second.allocate(100, 8), nullptr) << "recovers once upstream has memory again";
+  EXPECT_EQ(second.block_count(), 2u);
+}
+
+TEST(Arena, RandomOperationsAgainstAModel) {
+  cm::Arena arena(256);
+  test::BlockChecker blocks;
+  struct Frame {
+    cm::Arena::Marker marker;
+    std::vector<void*> blocks;
+  };
+  std::vector<Frame> frames{{arena.mark(), {}}};
+  std::mt19937 rng(42);
+  for (int step = 0; step < 20000; ++step) {
+    const auto op = rng() % 100;
+    if (op < 80) {
+      const std::size_t align = std::size_t{1} << (rng() % 8);
+      const std::size_t size = rng() % 2 ? rng() % 64 : rng() % 2000;
+      void* p = arena.allocate(size, align);
+      blocks.add(p, size, align);
+      frames.back().blocks.push_back(p);
+    } else if (op < 90) {
+      frames.push_back({arena.mark(), {}});
+    } else if (op < 99 && frames.size() > 1) {
+      for (void* p : frames.back().blocks) blocks.remove(p);
+      arena.rewind(frames.back().marker);
+      frames.pop_back();
+    } else if (op == 99) {
+      arena.reset();
+      blocks.forget_all();
+      frames.assign(1, {arena.mark(), {}});
+    }
+  }
+  blocks.verify_all();
+}
+
+TEST(ArenaDeathTest, InvalidAlignmentIsCaughtWhenChecked) {
+  if (!cm::checks::hardened) GTEST_SKIP() << "checks are off";
+  cm::Arena arena;
+  EXPECT_DEATH((void)arena.allocate(8, 24), "alignment must be a power of two");
+}
+
+TEST(ArenaDeathTest, AsanSeesUseAfterReset) {
+  if (!cm::asan_enabled) GTEST_SKIP() << "AddressSanitizer is not on";
+  EXPECT_DEATH(
+      {
+        cm::Arena arena;
+        auto* p = static_cast<volatile char*>(arena.allocate(64));
+        p[0] = 1;
+        arena.reset();
+        (void)p[0];
+      },
+      "use-after-poison");
+}
+
+TEST(ArenaDeathTest, AsanSeesOverrunIntoUnusedSpace) {
+  if (!cm::asan_enabled) GTEST_SKIP() << "AddressSanitizer is not on";
+  EXPECT_DEATH(
+      {
+        cm::Arena arena;
+        auto* p = static_cast<volatile char*>(arena.allocate(64, 16));
+        (void)p[64];
+      },
+      "use-after-poison");
+}
