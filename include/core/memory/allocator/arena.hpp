@@ -35,6 +35,10 @@ class BasicArena {
   static constexpr const char* allocator_name = "core::memory::Arena";
   /// Default alignment of allocate(size).
   static constexpr std::size_t default_alignment = alignof(std::max_align_t);
+  /// Every allocation's size is rounded up to a multiple of this (see try_allocate).
+  static constexpr std::size_t granule = alignof(std::max_align_t);
+  /// Every block is aligned to at least this.
+  static constexpr std::size_t alignment = 1;
   /// Largest block the geometric growth reaches (larger requests still get their own block).
   static constexpr std::size_t max_block_size = std::size_t{64} << 20;
 
@@ -99,12 +103,17 @@ class BasicArena {
   }
 
   /// As allocate, but nullptr when the upstream allocator is exhausted.
+  ///
+  /// Sizes are rounded up to `granule` bytes so the top stays granule-aligned: a request aligned
+  /// to at most the granule (the default) then costs one add on its critical path instead of an
+  /// align-up, which makes the arena run at the speed of a bare bump pointer.
   [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE void* try_allocate(std::size_t size,
                                                              std::size_t align = default_alignment) noexcept {
     CORE_MEMORY_HARDEN_ASSERT(allocator_name, is_valid_alignment(align), "alignment must be a power of two");
-    const auto top = reinterpret_cast<std::uintptr_t>(top_);
-    const std::uintptr_t p = (top + align - 1) & ~(align - 1);
-    const std::uintptr_t new_top = p + size;
+    const std::size_t n = (size + granule - 1) & ~(granule - 1);
+    auto p = reinterpret_cast<std::uintptr_t>(top_);
+    if (align > granule) p = (p + align - 1) & ~(align - 1);
+    const std::uintptr_t new_top = p + n;
     if (new_top > p && new_top <= reinterpret_cast<std::uintptr_t>(end_)) [[likely]] {
       top_ = reinterpret_cast<std::byte*>(new_top);
       unpoison_memory(reinterpret_cast<void*>(p), size);
@@ -201,14 +210,14 @@ class BasicArena {
     bool owned;            // false for a caller-provided buffer
     std::byte* data() noexcept { return reinterpret_cast<std::byte*>(this) + header_size; }
   };
-  static constexpr std::size_t header_size = align_up(sizeof(Block), alignof(std::max_align_t));
+  static constexpr std::size_t header_size = align_up(sizeof(Block), granule);
 
   static constexpr std::size_t clamp_block_size(std::size_t n) noexcept {
     return n < 64 ? 64 : (n > max_block_size ? max_block_size : n);
   }
 
   void adopt_buffer(std::span<std::byte> buffer) noexcept {
-    std::byte* start = align_up(buffer.data(), alignof(Block));
+    std::byte* start = align_up(buffer.data(), granule);
     const std::size_t lost = static_cast<std::size_t>(start - buffer.data());
     if (buffer.size() < lost + header_size + 1) return;  // too small to be useful: ignore it
     auto* b = ::new (static_cast<void*>(start)) Block{nullptr, buffer.size() - lost - header_size, false};
