@@ -1,0 +1,194 @@
+#pragma once
+/// StackAllocator: LIFO allocation in one fixed region. Allocation bumps the top (at the speed of
+/// an Arena); freeing the most recent allocation moves the top back in place; mark()/rewind()
+/// free everything since a marker. For growth without bound, use Arena and its scopes.
+///
+/// A free that is not of the most recent live allocation is misuse: hardened and debug builds
+/// report it (error_kind::lifo_violation) and keep an 8-byte header per allocation to restore the
+/// top exactly; release builds keep no header and ignore such a free (the memory comes back at
+/// the next rewind or reset), so it can never corrupt the stack. Not thread-safe.
+
+#include <core/memory/core/allocator_traits.hpp>
+#include <core/memory/core/malloc_allocator.hpp>
+#include <core/memory/util/align.hpp>
+#include <core/memory/util/assert.hpp>
+#include <core/memory/util/config.hpp>
+#include <core/memory/util/error.hpp>
+#include <core/memory/util/sanitizer.hpp>
+#include <core/memory/util/size_math.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <utility>
+
+namespace core::memory {
+
+template <RawAllocator Upstream = MallocAllocator>
+class BasicStackAllocator {
+ public:
+  static constexpr const char* allocator_name = "core::memory::StackAllocator";
+  static constexpr std::size_t default_alignment = alignof(std::max_align_t);
+  /// Sizes round up to this, so the top stays aligned and the common case is one add.
+  static constexpr std::size_t granule = alignof(std::max_align_t);
+
+  /// A position of the stack (see mark / rewind).
+  struct Marker {
+    std::byte* top = nullptr;
+  };
+
+  /// A stack of `capacity` bytes from the upstream allocator, obtained on first use.
+  explicit BasicStackAllocator(std::size_t capacity)
+    requires allocator_traits<Upstream>::is_stateless
+      : capacity_(align_down(capacity, granule)) {}
+
+  BasicStackAllocator(std::size_t capacity, Upstream& upstream)
+      : upstream_(upstream), capacity_(align_down(capacity, granule)) {}
+
+  /// A stack in caller-provided memory (never freed by the allocator).
+  explicit BasicStackAllocator(std::span<std::byte> buffer) noexcept
+    requires allocator_traits<Upstream>::is_stateless
+  {
+    std::byte* start = align_up(buffer.data(), granule);
+    const std::size_t lost = static_cast<std::size_t>(start - buffer.data());
+    if (buffer.size() > lost) set_region(start, align_down(buffer.size() - lost, granule), false);
+  }
+
+  BasicStackAllocator(const BasicStackAllocator&) = delete;
+  BasicStackAllocator& operator=(const BasicStackAllocator&) = delete;
+  BasicStackAllocator(BasicStackAllocator&& other) noexcept
+      : upstream_(other.upstream_),
+        base_(std::exchange(other.base_, nullptr)),
+        top_(std::exchange(other.top_, nullptr)),
+        end_(std::exchange(other.end_, nullptr)),
+        capacity_(std::exchange(other.capacity_, 0)),
+        owned_(other.owned_) {}
+
+  ~BasicStackAllocator() {
+    if (!base_) return;
+    unpoison_memory(base_, capacity_);
+    if (owned_) allocator_traits<Upstream>::deallocate(upstream_.get(), base_, capacity_, granule);
+  }
+
+  /// `size` bytes aligned to `align`; throws out_of_memory when the region is full.
+  [[nodiscard]] void* allocate(std::size_t size, std::size_t align = default_alignment) {
+    return detail::allocate_or_throw(*this, size, align);
+  }
+
+  /// As allocate, but nullptr when the region is full.
+  [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE void* try_allocate(std::size_t size,
+                                                             std::size_t align = default_alignment) noexcept {
+    CORE_MEMORY_HARDEN_ASSERT(allocator_name, is_valid_alignment(align), "alignment must be a power of two");
+    const std::size_t n = (size + granule - 1) & ~(granule - 1);
+    auto p = reinterpret_cast<std::uintptr_t>(top_) + header;
+    if (align > granule) p = (p + align - 1) & ~(align - 1);
+    const std::uintptr_t new_top = p + n;
+    if (new_top > p && new_top <= reinterpret_cast<std::uintptr_t>(end_)) [[likely]] {
+      if constexpr (header != 0) {
+        unpoison_memory(reinterpret_cast<void*>(p - header), header);
+        std::memcpy(reinterpret_cast<void*>(p - header), &top_, sizeof top_);
+        poison_memory(reinterpret_cast<void*>(p - header), header);
+      }
+      top_ = reinterpret_cast<std::byte*>(new_top);
+      unpoison_memory(reinterpret_cast<void*>(p), size);
+      return reinterpret_cast<void*>(p);
+    }
+    return allocate_slow(size, align);
+  }
+
+  /// Frees the most recent live allocation in place. Any other pointer is a LIFO violation:
+  /// reported when checks are on, ignored otherwise.
+  void deallocate(void* p, std::size_t size, std::size_t /*align*/ = default_alignment) noexcept {
+    auto* b = static_cast<std::byte*>(p);
+    const std::size_t n = (size + granule - 1) & ~(granule - 1);
+    if (reinterpret_cast<std::uintptr_t>(p) + (n ? n : granule) != reinterpret_cast<std::uintptr_t>(top_)) [[unlikely]] {
+      if constexpr (checks::hardened)
+        report_misuse({owns(p) ? error_kind::lifo_violation : error_kind::foreign_pointer, allocator_name, p, size, 0,
+                       owns(p) ? "only the most recent allocation can be freed" : "not from this stack", nullptr, 0});
+      return;
+    }
+    std::byte* restored = b;
+    if constexpr (header != 0) {
+      unpoison_memory(b - header, header);
+      std::memcpy(&restored, b - header, sizeof restored);
+    }
+    poison_memory(restored, static_cast<std::size_t>(top_ - restored));
+    top_ = restored;
+  }
+
+  /// The current position.
+  [[nodiscard]] Marker mark() const noexcept { return {top_}; }
+
+  /// Frees everything allocated since `marker` (markers must be rewound newest first).
+  void rewind(Marker marker) noexcept {
+    if (!marker.top) marker.top = base_;  // a marker taken before first use
+    if constexpr (checks::hardened) {
+      if (marker.top < base_ || marker.top > top_) [[unlikely]] {
+        report_misuse({error_kind::lifo_violation, allocator_name, marker.top, 0, 0,
+                       "marker is newer than the top or not from this stack", nullptr, 0});
+        return;
+      }
+    }
+    poison_memory(marker.top, static_cast<std::size_t>(top_ - marker.top));
+    top_ = marker.top;
+  }
+
+  /// Frees everything.
+  void reset() noexcept { rewind(Marker{base_}); }
+
+  /// Bytes in use, including alignment padding and, in checked builds, headers.
+  [[nodiscard]] std::size_t bytes_used() const noexcept { return static_cast<std::size_t>(top_ - base_); }
+  /// Bytes left.
+  [[nodiscard]] std::size_t bytes_available() const noexcept {
+    return base_ ? static_cast<std::size_t>(end_ - top_) : capacity_;
+  }
+  /// Size of the region.
+  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+  /// True if `p` lies in the used part of the region.
+  [[nodiscard]] bool owns(const void* p) const noexcept {
+    const auto* c = static_cast<const std::byte*>(p);
+    return c >= base_ && c < top_;
+  }
+  [[nodiscard]] std::size_t max_size() const noexcept { return capacity_; }
+
+ private:
+  /// Bytes before each block holding the previous top, in checked builds only.
+  static constexpr std::size_t header = checks::hardened ? granule : 0;
+
+  void set_region(std::byte* base, std::size_t capacity, bool owned) noexcept {
+    base_ = top_ = base;
+    end_ = base + capacity;
+    capacity_ = capacity;
+    owned_ = owned;
+    poison_memory(base, capacity);
+  }
+
+  CORE_MEMORY_NOINLINE void* allocate_slow(std::size_t size, std::size_t align) noexcept {
+    if (!is_valid_alignment(align)) {
+      report_misuse({error_kind::invalid_alignment, allocator_name, nullptr, size, align,
+                     "alignment must be a non-zero power of two", nullptr, 0});
+      return nullptr;
+    }
+    if (!base_ && capacity_ != 0) {  // first use: get the region
+      void* region = allocator_traits<Upstream>::try_allocate(upstream_.get(), capacity_, granule);
+      if (!region) return nullptr;
+      set_region(static_cast<std::byte*>(region), capacity_, true);
+      return try_allocate(size, align);
+    }
+    if (size == 0 && top_ != end_) return try_allocate(1, align);
+    return nullptr;  // full
+  }
+
+  [[no_unique_address]] detail::allocator_ref<Upstream> upstream_{};
+  std::byte* base_ = nullptr;
+  std::byte* top_ = nullptr;
+  std::byte* end_ = nullptr;
+  std::size_t capacity_ = 0;
+  bool owned_ = false;
+};
+
+using StackAllocator = BasicStackAllocator<>;
+static_assert(RawAllocator<StackAllocator>);
+
+}  // namespace core::memory
