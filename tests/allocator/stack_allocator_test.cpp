@@ -123,8 +123,8 @@ TEST(StackAllocator, NonLifoFreeIsReportedWhenChecked) {
   void* b = stack.allocate(32);
   stack.deallocate(a, 32);  // b is still live
   EXPECT_EQ(stack.allocate(32, 16) != a, true) << "the early free did not release a's memory";
-  int local = 0;
-  stack.deallocate(&local, 4);
+  alignas(16) long local[8] = {};
+  stack.deallocate(local, 4);
   if (cm::checks::hardened) {
     ASSERT_EQ(capture.count(), 2u);
     EXPECT_EQ(test::MisuseCapture::reports()[0].kind, cm::error_kind::lifo_violation);

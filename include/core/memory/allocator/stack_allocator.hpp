@@ -110,8 +110,9 @@ class BasicStackAllocator {
     }
     std::byte* restored = b;
     if constexpr (header != 0) {
-      unpoison_memory(b - header, header);
-      std::memcpy(&restored, b - header, sizeof restored);
+      auto* h = reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(p) - header);
+      unpoison_memory(h, header);
+      std::memcpy(&restored, h, sizeof restored);
     }
     poison_memory(restored, static_cast<std::size_t>(top_ - restored));
     top_ = restored;
