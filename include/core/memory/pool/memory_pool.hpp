@@ -64,7 +64,6 @@ class BasicMemoryPool {
         free_(std::exchange(o.free_, nullptr)),
         fresh_(std::exchange(o.fresh_, nullptr)),
         fresh_end_(std::exchange(o.fresh_end_, nullptr)),
-        live_(std::exchange(o.live_, 0)),
         chunks_(std::exchange(o.chunks_, nullptr)),
         chunk_count_(std::exchange(o.chunk_count_, 0)),
         capacity_nodes_(std::exchange(o.capacity_nodes_, 0)),
@@ -97,7 +96,6 @@ class BasicMemoryPool {
       mark_used(n);
       poison_memory(n, stride_);
       unpoison_memory(n, node_size_);
-      ++live_;
       return n;
     }
     return allocate_fresh();
@@ -121,7 +119,6 @@ class BasicMemoryPool {
     mark_free(n);
     poison_memory(n, stride_);
     free_ = n;
-    --live_;
   }
 
   /// The check deallocate_node runs in hardened builds: reports a double free or a pointer that is
@@ -197,9 +194,9 @@ class BasicMemoryPool {
 
   /// Makes room for `count` nodes in total without further upstream calls.
   void reserve(std::size_t count) {
-    const std::size_t have = capacity_nodes_ - live_;
-    if (count <= live_ + have) return;
-    if (!add_chunk(count - live_ - have)) throw_out_of_memory(allocator_name, stride_ * (count - live_ - have), node_alignment_);
+    if (count <= capacity_nodes_) return;
+    if (!add_chunk(count - capacity_nodes_))
+      throw_out_of_memory(allocator_name, stride_ * (count - capacity_nodes_), node_alignment_);
   }
 
   /// Returns to upstream every chunk whose nodes are all free. O(n log chunks).
@@ -237,13 +234,13 @@ class BasicMemoryPool {
     release_chunks();
     free_ = nullptr;
     fresh_ = fresh_end_ = nullptr;
-    live_ = 0;
   }
 
   // --- statistics --------------------------------------------------------------------------
 
-  /// Live nodes.
-  [[nodiscard]] std::size_t nodes_allocated() const noexcept { return live_; }
+  /// Live nodes. O(free nodes): the fast paths keep no counter, so they cost what a bare free
+  /// list costs.
+  [[nodiscard]] std::size_t nodes_allocated() const noexcept { return capacity_nodes_ - free_nodes(); }
   /// Nodes the chunks hold (live, free and not yet carved).
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_nodes_; }
   /// Chunks held.
@@ -251,7 +248,8 @@ class BasicMemoryPool {
   /// Bytes obtained from upstream for chunks.
   [[nodiscard]] std::size_t bytes_allocated() const noexcept { return capacity_nodes_ * stride_ + chunk_count_ * sizeof(Chunk); }
   /// Bytes of the nodes that are free (or not yet carved).
-  [[nodiscard]] std::size_t bytes_available() const noexcept { return (capacity_nodes_ - live_) * stride_; }
+  /// Bytes of the free (and not yet carved) nodes. O(free nodes).
+  [[nodiscard]] std::size_t bytes_available() const noexcept { return free_nodes() * stride_; }
   /// Bytes a node may hold, the alignment every node has, and the distance between nodes.
   [[nodiscard]] std::size_t node_size() const noexcept { return node_size_; }
   [[nodiscard]] std::size_t node_alignment() const noexcept { return node_alignment_; }
@@ -331,6 +329,15 @@ class BasicMemoryPool {
 #endif
   }
 
+  /// Nodes on the free list plus those not yet carved. O(free nodes).
+  std::size_t free_nodes() const noexcept {
+    set_free_list_poison(false);
+    std::size_t n = static_cast<std::size_t>(fresh_end_ - fresh_) / (stride_ ? stride_ : 1);
+    for (Node* f = free_; f; f = f->next) ++n;
+    set_free_list_poison(true);
+    return n;
+  }
+
   /// Unpoisons (false) or poisons (true) the free nodes, for the rare walks over the free list.
   void set_free_list_poison(bool poisoned) const noexcept {
     if constexpr (asan_enabled) {
@@ -359,7 +366,6 @@ class BasicMemoryPool {
     std::byte* p = fresh_;
     fresh_ += stride_;
     unpoison_memory(p, node_size_);
-    ++live_;
     return p;
   }
 
@@ -466,7 +472,6 @@ class BasicMemoryPool {
   Node* free_ = nullptr;
   std::byte* fresh_ = nullptr;  // uncarved part of the newest chunk
   std::byte* fresh_end_ = nullptr;
-  std::size_t live_ = 0;
   Chunk* chunks_ = nullptr;
   std::size_t chunk_count_ = 0;
   std::size_t capacity_nodes_ = 0;
