@@ -1,0 +1,404 @@
+#pragma once
+/// Slab allocation, kernel style (Bonwick). A SlabCache serves objects of one size from slabs:
+/// power-of-two sized, size-aligned runs of memory whose header sits at the start, so the slab of
+/// any object is found by masking its address. Each cache keeps its slabs on partial, full and
+/// empty lists; allocation takes from a partial slab, freeing moves a slab back to partial or
+/// empty, and reclaim() returns empty slabs upstream. A cache can keep its objects constructed
+/// (constructor caching): the constructor runs when a slab is created, the destructor when it is
+/// released, and callers hand objects back in their constructed state.
+/// SlabAllocator is a RawAllocator over a set of caches, one per size class (16 B .. 2 KiB);
+/// larger requests go upstream. Not thread-safe.
+
+#include <core/memory/core/allocator_traits.hpp>
+#include <core/memory/core/malloc_allocator.hpp>
+#include <core/memory/util/align.hpp>
+#include <core/memory/util/config.hpp>
+#include <core/memory/util/error.hpp>
+#include <core/memory/util/sanitizer.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+
+namespace core::memory {
+
+template <RawAllocator Upstream = MallocAllocator>
+class BasicSlabCache {
+ public:
+  static constexpr const char* allocator_name = "core::memory::SlabCache";
+  /// Runs on every object of a new slab (constructor caching); may be null.
+  using constructor_fn = void (*)(void* object);
+  /// Runs on every object of a slab being released; may be null.
+  using destructor_fn = void (*)(void* object);
+
+  /// Objects of `object_size` bytes aligned to `object_alignment` (at most 4096).
+  explicit BasicSlabCache(std::size_t object_size, std::size_t object_alignment = 16, constructor_fn ctor = nullptr,
+                          destructor_fn dtor = nullptr, std::size_t keep_empty = 1)
+    requires allocator_traits<Upstream>::is_stateless
+      : BasicSlabCache(detail::allocator_ref<Upstream>(Upstream{}), object_size, object_alignment, ctor, dtor,
+                       keep_empty) {}
+  BasicSlabCache(Upstream& upstream, std::size_t object_size, std::size_t object_alignment = 16,
+                 constructor_fn ctor = nullptr, destructor_fn dtor = nullptr, std::size_t keep_empty = 1)
+      : BasicSlabCache(detail::allocator_ref<Upstream>(upstream), object_size, object_alignment, ctor, dtor,
+                       keep_empty) {}
+
+  BasicSlabCache(const BasicSlabCache&) = delete;
+  BasicSlabCache& operator=(const BasicSlabCache&) = delete;
+  BasicSlabCache(BasicSlabCache&&) = delete;
+  ~BasicSlabCache() {
+    for (Slab** list : {&partial_, &full_, &empty_})
+      while (*list) release(pop_front(*list));
+  }
+
+  /// One object (constructed, if the cache has a constructor); throws out_of_memory. O(1).
+  [[nodiscard]] void* allocate_object() {
+    void* p = try_allocate_object();
+    if (!p) [[unlikely]]
+      throw_out_of_memory(allocator_name, object_size_, object_alignment_);
+    return p;
+  }
+
+  [[nodiscard]] void* try_allocate_object() noexcept {
+    Slab* s = partial_;
+    if (!s) [[unlikely]] {
+      s = empty_ ? pop_front(empty_) : create();
+      if (!s) return nullptr;
+      push_front(partial_, s, list_partial);
+    }
+    void* obj = s->free;
+    unpoison_memory(obj, sizeof(void*));
+    std::memcpy(&s->free, obj, sizeof(void*));
+    mark(s, obj, false);
+    if (++s->in_use == objects_per_slab_) move(s, partial_, full_, list_full);
+    ++in_use_;
+    unpoison_memory(obj, object_size_);
+    if (ctor_) restore_first_word(obj);
+    return obj;
+  }
+
+  /// Returns an object (in its constructed state, if the cache has a constructor). O(1).
+  /// Hardened builds report a double free or a pointer that is not an object of this cache.
+  void deallocate_object(void* obj) noexcept {
+    Slab* s = slab_of(obj);
+    if constexpr (checks::hardened) {
+      if (!valid(s, obj)) return;
+    }
+    if (ctor_) save_first_word(obj);
+    std::memcpy(obj, &s->free, sizeof(void*));
+    poison_memory(obj, stride_);
+    s->free = obj;
+    mark(s, obj, true);
+    --in_use_;
+    if (s->in_use-- == objects_per_slab_) move(s, full_, partial_, list_partial);
+    if (s->in_use == 0) {
+      unlink(partial_, s);
+      if (empty_count() < keep_empty_) push_front(empty_, s, list_empty);
+      else release(s);
+    }
+  }
+
+  /// Returns every empty slab upstream; returns how many.
+  std::size_t reclaim() noexcept {
+    std::size_t n = 0;
+    while (empty_) {
+      release(pop_front(empty_));
+      ++n;
+    }
+    return n;
+  }
+
+  /// True if `p` is an object of a slab of this cache. O(slabs).
+  [[nodiscard]] bool owns(const void* p) const noexcept {
+    for (Slab* list : {partial_, full_, empty_})
+      for (Slab* s = list; s; s = s->next)
+        if (p >= s->objects() && p < s->objects() + objects_per_slab_ * stride_) return true;
+    return false;
+  }
+
+  [[nodiscard]] std::size_t object_size() const noexcept { return object_size_; }
+  [[nodiscard]] std::size_t object_alignment() const noexcept { return object_alignment_; }
+  [[nodiscard]] std::size_t slab_size() const noexcept { return slab_size_; }
+  [[nodiscard]] std::size_t objects_per_slab() const noexcept { return objects_per_slab_; }
+  /// Objects handed out and not returned.
+  [[nodiscard]] std::size_t objects_in_use() const noexcept { return in_use_; }
+  /// Slabs on each list.
+  [[nodiscard]] std::size_t partial_slabs() const noexcept { return count(partial_); }
+  [[nodiscard]] std::size_t full_slabs() const noexcept { return count(full_); }
+  [[nodiscard]] std::size_t empty_slabs() const noexcept { return count(empty_); }
+  /// Bytes of all slabs held.
+  [[nodiscard]] std::size_t bytes_allocated() const noexcept { return slabs_ * slab_size_; }
+
+ private:
+  enum : unsigned { list_partial, list_full, list_empty };
+  static constexpr std::size_t max_objects = 1024;
+
+  struct Slab {
+    Slab* prev;
+    Slab* next;
+    void* free;
+    BasicSlabCache* cache;
+    std::size_t in_use;
+    std::size_t objects_offset;
+    unsigned list;
+    std::uint64_t free_bits[max_objects / 64];  // which objects are free (hardened checks)
+    std::byte* objects() const noexcept {
+      return reinterpret_cast<std::byte*>(const_cast<Slab*>(this)) + objects_offset;
+    }
+  };
+
+  BasicSlabCache(detail::allocator_ref<Upstream> upstream, std::size_t object_size, std::size_t object_alignment,
+                 constructor_fn ctor, destructor_fn dtor, std::size_t keep_empty)
+      : upstream_(upstream), ctor_(ctor), dtor_(dtor), keep_empty_(keep_empty) {
+    if (!is_valid_alignment(object_alignment) || object_alignment > 4096) {
+      report_misuse({error_kind::invalid_alignment, allocator_name, nullptr, object_size, object_alignment,
+                     "object alignment must be a power of two up to 4096", nullptr, 0});
+      object_alignment = 16;
+    }
+    object_size_ = object_size;
+    object_alignment_ = object_alignment < alignof(void*) ? alignof(void*) : object_alignment;
+    // With constructor caching the first word of a free object is saved aside, not lost.
+    const std::size_t body = object_size < sizeof(void*) ? sizeof(void*) : object_size;
+    stride_ = align_up(body + (ctor ? sizeof(void*) : 0), object_alignment_);
+    const std::size_t offset = align_up(sizeof(Slab), object_alignment_);
+    slab_size_ = 4096;
+    while (slab_size_ < offset + 8 * stride_) slab_size_ *= 2;
+    objects_per_slab_ = (slab_size_ - offset) / stride_;
+    if (objects_per_slab_ > max_objects) objects_per_slab_ = max_objects;
+    objects_offset_ = offset;
+  }
+
+  // With constructor caching, the link overwrites the first word of a constructed object; that
+  // word is kept in the last word of the object's stride and put back on allocation.
+  void save_first_word(void* obj) const noexcept {
+    auto* saved = static_cast<std::byte*>(obj) + stride_ - sizeof(void*);
+    unpoison_memory(saved, sizeof(void*));
+    std::memcpy(saved, obj, sizeof(void*));
+  }
+  void restore_first_word(void* obj) const noexcept {
+    auto* saved = static_cast<std::byte*>(obj) + stride_ - sizeof(void*);
+    unpoison_memory(saved, sizeof(void*));
+    std::memcpy(obj, saved, sizeof(void*));
+    poison_memory(saved, sizeof(void*));
+  }
+
+  Slab* slab_of(const void* p) const noexcept {
+    return reinterpret_cast<Slab*>(reinterpret_cast<std::uintptr_t>(p) & ~(slab_size_ - 1));
+  }
+  std::size_t index_of(const Slab* s, const void* p) const noexcept {
+    return static_cast<std::size_t>(static_cast<const std::byte*>(p) - s->objects()) / stride_;
+  }
+  void mark([[maybe_unused]] Slab* s, [[maybe_unused]] const void* obj, [[maybe_unused]] bool free) const noexcept {
+    if constexpr (checks::hardened) {
+      const std::size_t i = index_of(s, obj);
+      if (free) s->free_bits[i / 64] |= std::uint64_t{1} << (i % 64);
+      else s->free_bits[i / 64] &= ~(std::uint64_t{1} << (i % 64));
+    }
+  }
+
+  /// Hardened check before a free: the slab must lie in the range of this cache's slabs and name
+  /// this cache (expensive builds: be on one of its lists), and the object must be live.
+  bool valid(Slab* s, void* obj) noexcept {
+    const auto* b = static_cast<std::byte*>(obj);
+    const auto a = reinterpret_cast<std::uintptr_t>(s);
+    bool mine = a >= lowest_ && a < highest_ && s->cache == this;
+    if constexpr (checks::expensive) {
+      bool listed = false;
+      for (Slab* list : {partial_, full_})
+        for (Slab* x = list; x && !listed; x = x->next) listed = x == s;
+      mine = mine && listed;
+    }
+    if (!mine || b < s->objects() || (static_cast<std::size_t>(b - s->objects()) % stride_) != 0 ||
+        index_of(s, obj) >= objects_per_slab_) {
+      report_misuse({error_kind::foreign_pointer, allocator_name, obj, object_size_, object_alignment_,
+                     "not an object of this slab cache", nullptr, 0});
+      return false;
+    }
+    const std::size_t i = index_of(s, obj);
+    if ((s->free_bits[i / 64] >> (i % 64)) & 1u) {
+      report_misuse({error_kind::double_free, allocator_name, obj, object_size_, object_alignment_,
+                     "object is already free", nullptr, 0});
+      return false;
+    }
+    return true;
+  }
+
+  Slab* create() noexcept {
+    void* mem = allocator_traits<Upstream>::try_allocate(upstream_.get(), slab_size_, slab_size_);
+    if (!mem) return nullptr;
+    auto* s = ::new (mem) Slab{nullptr, nullptr, nullptr, this, 0, objects_offset_, list_empty, {}};
+    ++slabs_;
+    const auto a = reinterpret_cast<std::uintptr_t>(mem);
+    lowest_ = a < lowest_ ? a : lowest_;
+    highest_ = a + slab_size_ > highest_ ? a + slab_size_ : highest_;
+    std::byte* first = s->objects();
+    for (std::size_t i = objects_per_slab_; i-- > 0;) {  // thread the free list, lowest address first
+      void* obj = first + i * stride_;
+      if (ctor_) {
+        ctor_(obj);
+        save_first_word(obj);
+      }
+      std::memcpy(obj, &s->free, sizeof(void*));
+      s->free = obj;
+      mark(s, obj, true);
+    }
+    poison_memory(first, objects_per_slab_ * stride_);
+    return s;
+  }
+
+  void release(Slab* s) noexcept {
+    std::byte* first = s->objects();
+    unpoison_memory(first, objects_per_slab_ * stride_);
+    if (dtor_) {
+      for (std::size_t i = 0; i < objects_per_slab_; ++i) {
+        void* obj = first + i * stride_;
+        restore_first_word(obj);
+        dtor_(obj);
+      }
+    }
+    --slabs_;
+    s->cache = nullptr;  // a stale pointer into a recycled slab no longer passes the hardened check
+    allocator_traits<Upstream>::deallocate(upstream_.get(), s, slab_size_, slab_size_);
+  }
+
+  static void push_front(Slab*& head, Slab* s, unsigned list) noexcept {
+    s->prev = nullptr;
+    s->next = head;
+    if (head) head->prev = s;
+    head = s;
+    s->list = list;
+  }
+  static void unlink(Slab*& head, Slab* s) noexcept {
+    if (s->prev) s->prev->next = s->next;
+    else head = s->next;
+    if (s->next) s->next->prev = s->prev;
+  }
+  static Slab* pop_front(Slab*& head) noexcept {
+    Slab* s = head;
+    unlink(head, s);
+    return s;
+  }
+  static void move(Slab* s, Slab*& from, Slab*& to, unsigned list) noexcept {
+    unlink(from, s);
+    push_front(to, s, list);
+  }
+  static std::size_t count(const Slab* head) noexcept {
+    std::size_t n = 0;
+    for (; head; head = head->next) ++n;
+    return n;
+  }
+  std::size_t empty_count() const noexcept { return count(empty_); }
+
+  [[no_unique_address]] detail::allocator_ref<Upstream> upstream_;
+  Slab* partial_ = nullptr;
+  Slab* full_ = nullptr;
+  Slab* empty_ = nullptr;
+  constructor_fn ctor_;
+  destructor_fn dtor_;
+  std::size_t keep_empty_;
+  std::size_t object_size_ = 0;
+  std::size_t object_alignment_ = 16;
+  std::size_t stride_ = 0;
+  std::size_t slab_size_ = 4096;
+  std::size_t objects_per_slab_ = 0;
+  std::size_t objects_offset_ = 0;
+  std::size_t in_use_ = 0;
+  std::size_t slabs_ = 0;
+  std::uintptr_t lowest_ = UINTPTR_MAX;  // address range of all slabs ever created
+  std::uintptr_t highest_ = 0;
+};
+
+/// A RawAllocator over slab caches for the size classes 16, 32, 48, 64, 96, 128, 192, 256, 384,
+/// 512, 768, 1024, 1536 and 2048 bytes; a class serves requests aligned up to the largest power
+/// of two dividing its size (at most 256); other requests go upstream.
+template <RawAllocator Upstream = MallocAllocator>
+class BasicSlabAllocator {
+ public:
+  static constexpr const char* allocator_name = "core::memory::SlabAllocator";
+  static constexpr std::array<std::size_t, 14> size_classes = {16, 32, 48, 64, 96, 128, 192, 256,
+                                                               384, 512, 768, 1024, 1536, 2048};
+
+  BasicSlabAllocator()
+    requires allocator_traits<Upstream>::is_stateless
+      : BasicSlabAllocator(std::make_index_sequence<size_classes.size()>{}) {}
+
+  [[nodiscard]] void* allocate(std::size_t size, std::size_t align = alignof(std::max_align_t)) {
+    return detail::allocate_or_throw(*this, size, align);
+  }
+  [[nodiscard]] void* try_allocate(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
+    const std::size_t c = class_of(size, align);
+    if (c == no_class) {
+      Upstream upstream{};
+      return allocator_traits<Upstream>::try_allocate(upstream, size, align);
+    }
+    return caches_[c].try_allocate_object();
+  }
+  void deallocate(void* p, std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
+    const std::size_t c = class_of(size, align);
+    if (c == no_class) {
+      Upstream upstream{};
+      return allocator_traits<Upstream>::deallocate(upstream, p, size, align);
+    }
+    caches_[c].deallocate_object(p);
+  }
+
+  /// Returns every empty slab upstream; returns how many.
+  std::size_t reclaim() noexcept {
+    std::size_t n = 0;
+    for (auto& c : caches_) n += c.reclaim();
+    return n;
+  }
+
+  /// The cache serving `size` bytes at `align`, or null if such requests go upstream.
+  [[nodiscard]] const BasicSlabCache<Upstream>* cache_for(std::size_t size, std::size_t align = 1) const noexcept {
+    const std::size_t c = class_of(size, align);
+    return c == no_class ? nullptr : &caches_[c];
+  }
+  /// Bytes of all slabs held.
+  [[nodiscard]] std::size_t bytes_allocated() const noexcept {
+    std::size_t n = 0;
+    for (auto& c : caches_) n += c.bytes_allocated();
+    return n;
+  }
+  /// Share of slab memory not holding live objects (rounding to classes, free objects, headers).
+  [[nodiscard]] double fragmentation() const noexcept {
+    std::size_t held = 0, live = 0;
+    for (auto& c : caches_) {
+      held += c.bytes_allocated();
+      live += c.objects_in_use() * c.object_size();
+    }
+    return held ? 1.0 - static_cast<double>(live) / static_cast<double>(held) : 0.0;
+  }
+  [[nodiscard]] bool owns(const void* p) const noexcept {
+    for (auto& c : caches_)
+      if (c.owns(p)) return true;
+    return false;
+  }
+
+ private:
+  static constexpr std::size_t no_class = SIZE_MAX;
+
+  template <std::size_t... I>
+  explicit BasicSlabAllocator(std::index_sequence<I...>)
+      : caches_{BasicSlabCache<Upstream>(size_classes[I], class_alignment(size_classes[I]))...} {}
+
+  static constexpr std::size_t class_alignment(std::size_t size) noexcept {
+    const std::size_t low = size & (~size + 1);
+    return low > 256 ? 256 : low;
+  }
+
+  static std::size_t class_of(std::size_t size, std::size_t align) noexcept {
+    for (std::size_t c = 0; c < size_classes.size(); ++c)
+      if (size <= size_classes[c] && align <= class_alignment(size_classes[c])) return c;
+    return no_class;
+  }
+
+  std::array<BasicSlabCache<Upstream>, size_classes.size()> caches_;
+};
+
+using SlabCache = BasicSlabCache<>;
+using SlabAllocator = BasicSlabAllocator<>;
+static_assert(RawAllocator<SlabAllocator>);
+
+}  // namespace core::memory

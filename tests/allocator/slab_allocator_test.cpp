@@ -1,0 +1,144 @@
+#include <core/memory/allocator/slab_allocator.hpp>
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "support/allocator_conformance.hpp"
+#include "support/misuse_capture.hpp"
+
+namespace cm = core::memory;
+
+TEST(SlabCache, SlabsMoveBetweenPartialFullAndEmpty) {
+  test::CountingAllocator upstream;
+  cm::BasicSlabCache<test::CountingAllocator> cache(upstream, 100, 16);
+  EXPECT_EQ(upstream.allocations(), 0u) << "nothing before first use";
+  const std::size_t per_slab = cache.objects_per_slab();
+  EXPECT_GE(per_slab, 8u);
+  std::vector<void*> objs;
+  for (std::size_t i = 0; i < per_slab; ++i) objs.push_back(cache.allocate_object());
+  EXPECT_EQ(cache.full_slabs(), 1u);
+  EXPECT_EQ(cache.partial_slabs(), 0u);
+  objs.push_back(cache.allocate_object());
+  EXPECT_EQ(cache.partial_slabs(), 1u);
+  cache.deallocate_object(objs[0]);
+  EXPECT_EQ(cache.full_slabs(), 0u);
+  EXPECT_EQ(cache.partial_slabs(), 2u);
+  for (void* p : objs)
+    if (p != objs[0]) cache.deallocate_object(p);
+  EXPECT_EQ(cache.objects_in_use(), 0u);
+  EXPECT_EQ(cache.empty_slabs(), 1u) << "one empty slab kept for reuse, the other released";
+  EXPECT_EQ(upstream.live_blocks(), 1u);
+  EXPECT_EQ(cache.reclaim(), 1u);
+  EXPECT_EQ(upstream.live_blocks(), 0u);
+  EXPECT_EQ(upstream.errors(), 0u);
+}
+
+namespace {
+struct Connection {
+  static inline int constructed = 0, destroyed = 0;
+  int fd;
+  char buffer[60];
+};
+void construct_connection(void* p) {
+  ++Connection::constructed;
+  auto* c = ::new (p) Connection;
+  c->fd = -1;
+}
+void destroy_connection(void* p) {
+  ++Connection::destroyed;
+  static_cast<Connection*>(p)->~Connection();
+}
+}  // namespace
+
+TEST(SlabCache, ConstructorCachingKeepsObjectsConstructed) {
+  {
+    cm::SlabCache cache(sizeof(Connection), alignof(Connection), construct_connection, destroy_connection, 0);
+    auto* c = static_cast<Connection*>(cache.allocate_object());
+    EXPECT_EQ(c->fd, -1) << "handed out constructed";
+    EXPECT_EQ(Connection::constructed, static_cast<int>(cache.objects_per_slab())) << "whole slab at once";
+    c->fd = -1;  // callers return objects in their constructed state
+    cache.deallocate_object(c);
+    EXPECT_EQ(Connection::destroyed, static_cast<int>(cache.objects_per_slab())) << "slab released (keep 0)";
+    auto* again = static_cast<Connection*>(cache.allocate_object());
+    EXPECT_EQ(again->fd, -1);
+    again->fd = -1;
+    auto* second = static_cast<Connection*>(cache.allocate_object());
+    EXPECT_EQ(second->fd, -1) << "the first word survives the free list";
+    cache.deallocate_object(second);
+    cache.deallocate_object(again);
+  }
+  EXPECT_EQ(Connection::constructed, Connection::destroyed);
+}
+
+TEST(SlabAllocator, SizeClassesAndAlignment) {
+  cm::SlabAllocator slab;
+  EXPECT_EQ(slab.cache_for(1)->object_size(), 16u);
+  EXPECT_EQ(slab.cache_for(17)->object_size(), 32u);
+  EXPECT_EQ(slab.cache_for(40, 64)->object_size(), 64u) << "alignment picks a class that has it";
+  EXPECT_EQ(slab.cache_for(2049), nullptr) << "large requests go upstream";
+  test::BlockChecker blocks;
+  std::vector<test::LiveBlock> live;
+  for (std::size_t align = 1; align <= 4096; align <<= 1) {
+    for (std::size_t size : {std::size_t{1}, std::size_t{33}, std::size_t{700}, std::size_t{5000}}) {
+      void* p = slab.allocate(size, align);
+      blocks.add(p, size, align);
+      live.push_back({p, size, align});
+    }
+  }
+  blocks.verify_all();
+  for (auto& b : live) slab.deallocate(b.p, b.size, b.align);
+}
+
+TEST(SlabAllocator, Conformance) {
+  cm::SlabAllocator slab;
+  EXPECT_EQ(test::random_model(slab, 40000, 2500, 128, 21), 0u);
+  EXPECT_GT(slab.bytes_allocated(), 0u) << "empty slabs kept";
+  slab.reclaim();
+  EXPECT_EQ(slab.bytes_allocated(), 0u);
+  test::std_containers(slab);
+}
+
+TEST(SlabAllocator, FragmentationFigure) {
+  cm::SlabAllocator slab;
+  std::vector<void*> objs;
+  for (int i = 0; i < 1000; ++i) objs.push_back(slab.allocate(64));
+  const double packed = slab.fragmentation();
+  EXPECT_LT(packed, 0.1);
+  for (std::size_t i = 0; i < objs.size(); ++i)
+    if (i % 10) slab.deallocate(objs[i], 64);
+  EXPECT_GT(slab.fragmentation(), 0.8) << "one live object in ten keeps most slabs alive";
+  for (std::size_t i = 0; i < objs.size(); i += 10) slab.deallocate(objs[i], 64);
+}
+
+TEST(SlabCache, ExhaustionAndUpstreamFailure) {
+  test::CountingAllocator upstream(64 * 1024);
+  cm::BasicSlabCache<test::CountingAllocator> cache(upstream, 64);
+  std::vector<void*> objs;
+  while (void* p = cache.try_allocate_object()) objs.push_back(p);
+  EXPECT_EQ(objs.size(), cache.objects_per_slab() * 16u - 0u);
+#if CORE_MEMORY_EXCEPTIONS
+  EXPECT_THROW((void)cache.allocate_object(), cm::out_of_memory);
+#endif
+  cache.deallocate_object(objs.back());
+  objs.pop_back();
+  EXPECT_NE(cache.try_allocate_object(), nullptr);
+}
+
+TEST(SlabCache, MisuseIsReportedWhenChecked) {
+  if (!cm::checks::hardened) GTEST_SKIP() << "checks are off";
+  test::MisuseCapture capture;
+  cm::SlabCache cache(48);
+  void* a = cache.allocate_object();
+  void* b = cache.allocate_object();
+  cache.deallocate_object(a);
+  cache.deallocate_object(a);
+  ASSERT_EQ(capture.count(), 1u);
+  EXPECT_EQ(capture.last().kind, cm::error_kind::double_free);
+  alignas(64) char local[256];
+  cache.deallocate_object(local + 64);
+  ASSERT_EQ(capture.count(), 2u);
+  EXPECT_EQ(capture.last().kind, cm::error_kind::foreign_pointer);
+  cache.deallocate_object(b);
+  EXPECT_EQ(cache.objects_in_use(), 0u);
+}
