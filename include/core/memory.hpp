@@ -18,3 +18,16 @@
 #include <core/memory/core/malloc_allocator.hpp>
 #include <core/memory/core/memory_resource.hpp>
 #include <core/memory/core/std_allocator.hpp>
+
+#include <core/memory/allocator/arena.hpp>
+#include <core/memory/allocator/buddy_allocator.hpp>
+#include <core/memory/allocator/fallback_allocator.hpp>
+#include <core/memory/allocator/freelist_allocator.hpp>
+#include <core/memory/allocator/pool_allocator.hpp>
+#include <core/memory/allocator/segregator.hpp>
+#include <core/memory/allocator/slab_allocator.hpp>
+#include <core/memory/allocator/stack_allocator.hpp>
+
+#include <core/memory/pool/growing_pool.hpp>
+#include <core/memory/pool/memory_pool.hpp>
+#include <core/memory/pool/object_pool.hpp>

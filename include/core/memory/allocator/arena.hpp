@@ -122,6 +122,12 @@ class BasicArena {
     return allocate_slow(size, align);
   }
 
+  /// Like allocate, and reports the size rounded up to the granule as usable.
+  [[nodiscard]] allocation_result allocate_at_least(std::size_t size, std::size_t align = default_alignment) {
+    void* p = allocate(size, align);
+    return {p, size == 0 ? granule : align_up(size, granule)};
+  }
+
   /// Does nothing: the arena frees in bulk. Under AddressSanitizer the block is poisoned.
   void deallocate(void* p, std::size_t size, std::size_t /*align*/ = default_alignment) noexcept {
     poison_memory_inside(p, size);

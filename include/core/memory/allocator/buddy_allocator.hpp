@@ -72,6 +72,12 @@ class BasicBuddyAllocator {
     return b;
   }
 
+  /// Like allocate, and reports the whole block as usable.
+  [[nodiscard]] allocation_result allocate_at_least(std::size_t size, std::size_t align = alignof(std::max_align_t)) {
+    void* p = allocate(size, align);
+    return {p, block_size(order_for(size, align))};
+  }
+
   /// Returns a block; `size` and `align` must be those given to allocate. Merges with free
   /// buddies. O(levels). Hardened builds report a double free or a foreign pointer.
   void deallocate(void* p, std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {

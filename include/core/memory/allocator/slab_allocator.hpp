@@ -343,6 +343,13 @@ class BasicSlabAllocator {
     caches_[c].deallocate_object(p);
   }
 
+  /// Like allocate, and reports the whole size class as usable.
+  [[nodiscard]] allocation_result allocate_at_least(std::size_t size, std::size_t align = alignof(std::max_align_t)) {
+    void* p = allocate(size, align);
+    const std::size_t c = class_of(size, align);
+    return {p, c == no_class ? size : size_classes[c]};
+  }
+
   /// Returns every empty slab upstream; returns how many.
   std::size_t reclaim() noexcept {
     std::size_t n = 0;

@@ -29,6 +29,13 @@
 
 namespace core::memory {
 
+/// What allocate_at_least returns: the block and how many bytes of it may be used (at least the
+/// size asked for), in the spirit of C++23 std::allocator::allocate_at_least.
+struct allocation_result {
+  void* ptr;
+  std::size_t size;
+};
+
 /// The byte-level allocator interface every strategy implements.
 template <class A>
 concept RawAllocator = requires(A& a, void* p, std::size_t n, std::size_t al) {
@@ -65,6 +72,11 @@ template <class A>
 concept has_allocate_many = requires(A& a, void** out, std::size_t n) {
   { a.allocate_many(out, n, n, n) } -> std::same_as<void>;
   { a.deallocate_many(out, n, n, n) } noexcept;
+};
+
+template <class A>
+concept has_allocate_at_least = requires(A& a, std::size_t n) {
+  { a.allocate_at_least(n, n) } -> std::same_as<allocation_result>;
 };
 
 template <class A>
@@ -148,6 +160,14 @@ struct allocator_traits {
   [[nodiscard]] static std::size_t max_size(const A& a) noexcept {
     if constexpr (detail::has_max_size<A>) return a.max_size();
     else return static_cast<std::size_t>(PTRDIFF_MAX);
+  }
+
+  /// A block of at least `size` bytes and how much of it may be used: allocators that round up
+  /// (pools, buddy, slab, arena) report the rounded size, others exactly `size`. Free it with
+  /// deallocate(p, size, align) using the size asked for.
+  [[nodiscard]] static allocation_result allocate_at_least(A& a, std::size_t size, std::size_t align) {
+    if constexpr (detail::has_allocate_at_least<A>) return a.allocate_at_least(size, align);
+    else return {a.allocate(size, align), size};
   }
 
   /// True if `p` came from `a`. Only for allocators that can tell.

@@ -69,6 +69,19 @@ class StdAllocator {
   /// Returns storage from allocate(n).
   void deallocate(T* p, size_type n) noexcept { traits::deallocate(ref_.get(), p, n * sizeof(T), alignof(T)); }
 
+  /// What allocate_at_least returns: storage for `count` >= n objects.
+  struct allocation {
+    T* ptr;
+    size_type count;
+  };
+
+  /// Storage for at least `n` objects; reports how many fit in what the allocator handed out
+  /// (C++23 allocate_at_least). Free it with deallocate(ptr, n).
+  [[nodiscard]] allocation allocate_at_least(size_type n) {
+    const allocation_result r = traits::allocate_at_least(ref_.get(), array_bytes<T>(n), alignof(T));
+    return {static_cast<T*>(r.ptr), r.size / sizeof(T)};
+  }
+
   /// Storage for `n` objects aligned to max(alignment, alignof(T)); `alignment` must be a power
   /// of two (reported to the misuse handler otherwise).
   [[nodiscard]] T* allocate_aligned(size_type n, size_type alignment) {

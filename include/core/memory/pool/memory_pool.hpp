@@ -30,12 +30,6 @@
 
 namespace core::memory {
 
-/// What allocate_at_least-style calls return: the block and its usable size.
-struct allocation_result {
-  void* ptr;
-  std::size_t size;
-};
-
 template <RawAllocator Upstream = MallocAllocator>
 class BasicMemoryPool {
  public:

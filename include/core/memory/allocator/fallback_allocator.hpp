@@ -1,0 +1,52 @@
+#pragma once
+/// FallbackAllocator<Primary, Fallback>: serves from `Primary` while it can and from `Fallback`
+/// when it is exhausted, e.g. a stack buffer with the heap behind it. Deallocation asks
+/// Primary::owns(p), so Primary must be able to tell its blocks. Holds both allocators.
+
+#include <core/memory/core/allocator_traits.hpp>
+
+#include <cstddef>
+#include <utility>
+
+namespace core::memory {
+
+template <RawAllocator Primary, RawAllocator Fallback>
+class FallbackAllocator {
+  static_assert(allocator_traits<Primary>::has_owns, "FallbackAllocator: Primary must have owns(p)");
+
+ public:
+  static constexpr const char* allocator_name = "core::memory::FallbackAllocator";
+
+  FallbackAllocator() = default;
+  template <class P, class F>
+  FallbackAllocator(P&& primary, F&& fallback)
+      : primary_(std::forward<P>(primary)), fallback_(std::forward<F>(fallback)) {}
+
+  [[nodiscard]] void* allocate(std::size_t size, std::size_t align) {
+    if (void* p = allocator_traits<Primary>::try_allocate(primary_, size, align)) return p;
+    return allocator_traits<Fallback>::allocate(fallback_, size, align);
+  }
+  [[nodiscard]] void* try_allocate(std::size_t size, std::size_t align) noexcept {
+    if (void* p = allocator_traits<Primary>::try_allocate(primary_, size, align)) return p;
+    return allocator_traits<Fallback>::try_allocate(fallback_, size, align);
+  }
+  void deallocate(void* p, std::size_t size, std::size_t align) noexcept {
+    if (allocator_traits<Primary>::owns(primary_, p)) allocator_traits<Primary>::deallocate(primary_, p, size, align);
+    else allocator_traits<Fallback>::deallocate(fallback_, p, size, align);
+  }
+  /// True if either allocator owns `p` (Fallback only if it can tell).
+  [[nodiscard]] bool owns(const void* p) const noexcept {
+    if (allocator_traits<Primary>::owns(primary_, p)) return true;
+    if constexpr (allocator_traits<Fallback>::has_owns) return allocator_traits<Fallback>::owns(fallback_, p);
+    return false;
+  }
+
+  [[nodiscard]] Primary& primary() noexcept { return primary_; }
+  [[nodiscard]] Fallback& fallback() noexcept { return fallback_; }
+
+ private:
+  [[no_unique_address]] Primary primary_{};
+  [[no_unique_address]] Fallback fallback_{};
+};
+
+}  // namespace core::memory
