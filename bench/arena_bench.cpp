@@ -5,6 +5,7 @@
 // "bump_alloc_only" rows only keep the pointers: the allocator's own cost.
 
 #include <core/memory/allocator/arena.hpp>
+#include <core/memory/allocator/stack_allocator.hpp>
 
 #include <benchmark/benchmark.h>
 #include <foonathan/memory/memory_stack.hpp>
@@ -88,6 +89,14 @@ void BM_arena_scope(benchmark::State& state) {
 }
 BENCHMARK_TEMPLATE(BM_arena_scope, true)->Name("bump/cm::Arena::Scope/32");
 BENCHMARK_TEMPLATE(BM_arena_scope, false)->Name("bump_alloc_only/cm::Arena::Scope/32");
+
+template <bool Touch>
+void BM_stack(benchmark::State& state) {
+  cm::StackAllocator stack(1 << 20);
+  bump_rounds<Touch>(state, stack, [&] { stack.reset(); });
+}
+BENCHMARK_TEMPLATE(BM_stack, true)->Name("bump/cm-stack::StackAllocator/32");
+BENCHMARK_TEMPLATE(BM_stack, false)->Name("bump_alloc_only/cm-stack::StackAllocator/32");
 
 template <bool Touch>
 void BM_monotonic_direct(benchmark::State& state) {

@@ -43,6 +43,21 @@ def run_binary(binary, args, env_extra, expect_lib):
     return data
 
 
+COUNTERS = ("fragmentation",)  # user counters carried into the report
+
+
+def counters_of(data):
+    """name -> {counter: value} for the counters in COUNTERS (median row when repeated)."""
+    out = {}
+    for b in data["benchmarks"]:
+        if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
+            continue
+        found = {c: b[c] for c in COUNTERS if c in b}
+        if found:
+            out[b.get("run_name", b["name"])] = found
+    return out
+
+
 def rows_of(data):
     """(name, ns per item) for each benchmark, using the median when repeated."""
     rows = OrderedDict()
@@ -57,7 +72,7 @@ def rows_of(data):
     return rows
 
 
-FAMILIES = [("cm::", "core-memory"), ("cm-pmr::", "core-memory via pmr"), ("glibc ", "glibc"), ("mimalloc ", "mimalloc"), ("jemalloc ", "jemalloc"),
+FAMILIES = [("cm::", "core-memory"), ("cm-pmr::", "core-memory via pmr"), ("cm-", "core-memory (other)"), ("glibc ", "glibc"), ("mimalloc ", "mimalloc"), ("jemalloc ", "jemalloc"),
             ("tcmalloc ", "tcmalloc"), ("tbb", "tbb"), ("pmr::", "std::pmr"), ("std::", "std"),
             ("foonathan", "foonathan"), ("boost", "boost"), ("absl", "abseil"), ("plf", "plf")]
 
@@ -95,14 +110,18 @@ def main():
         args += ["--benchmark_report_aggregates_only=true", "--benchmark_enable_random_interleaving=true"]
 
     results = OrderedDict()  # case -> OrderedDict(impl -> ns)
+    extras = {}  # (case, impl) -> {counter: value}
     for binary in binaries:
         base_filter = [f"--benchmark_filter={opts.filter}"] if opts.filter else []
         data = run_binary(binary, args + base_filter, {}, "libc.so")
+        counters = counters_of(data)
         for name, ns in rows_of(data).items():
             case_group, impl, size = split(name)
             if impl in PROCESS_IMPLS:
                 impl = f"glibc {impl}"
             results.setdefault(f"{case_group}/{size}", OrderedDict())[impl] = ns
+            if name in counters:
+                extras[(f"{case_group}/{size}", impl)] = counters[name]
         for label, lib, expect in PRELOADS:
             path = os.path.join(LIBDIR, lib)
             if not os.path.exists(path):
@@ -139,12 +158,15 @@ def main():
         ours_name = next((i for i in impls if i.startswith("cm::")), None)
         ours = impls.get(ours_name) if ours_name else None
         lines.append(f"### {case}\n")
-        lines.append("| implementation | ns | peer / ours |")
-        lines.append("|---|---:|---:|")
+        shown = [c for c in COUNTERS if any((case, i) in extras and c in extras[(case, i)] for i in impls)]
+        lines.append("| implementation | ns | peer / ours |" + "".join(f" {c} |" for c in shown))
+        lines.append("|---|---:|---:|" + "---:|" * len(shown))
         for impl, ns in sorted(impls.items(), key=lambda kv: kv[1]):
             ratio = f"{ns / ours:.2f}" if ours else "-"
             label = f"**{impl}**" if impl == ours_name else impl
-            lines.append(f"| {label} | {ns:.2f} | {ratio} |")
+            cells = "".join(f" {extras[(case, impl)][c]:.3f} |" if c in extras.get((case, impl), {}) else " - |"
+                            for c in shown)
+            lines.append(f"| {label} | {ns:.2f} | {ratio} |" + cells)
         lines.append("")
 
     with open(os.path.join(opts.out, "results.json"), "w") as f:

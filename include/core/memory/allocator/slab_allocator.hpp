@@ -395,9 +395,24 @@ class BasicSlabAllocator {
     return low > 256 ? 256 : low;
   }
 
+  /// Class for each size in 16-byte steps up to 2048, at alignments up to 16 (every class has
+  /// at least that): one table load on the common path.
+  static constexpr auto class_table = [] {
+    std::array<unsigned char, 2048 / 16 + 1> t{};
+    std::size_t c = 0;
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      while (size_classes[c] < i * 16) ++c;
+      t[i] = static_cast<unsigned char>(c);
+    }
+    return t;
+  }();
+
   static std::size_t class_of(std::size_t size, std::size_t align) noexcept {
-    for (std::size_t c = 0; c < size_classes.size(); ++c)
-      if (size <= size_classes[c] && align <= class_alignment(size_classes[c])) return c;
+    if (size > size_classes.back()) return no_class;
+    if (align <= 16) [[likely]]
+      return class_table[(size + 15) / 16];
+    for (std::size_t c = class_table[(size + 15) / 16]; c < size_classes.size(); ++c)
+      if (align <= class_alignment(size_classes[c])) return c;
     return no_class;
   }
 
