@@ -91,8 +91,8 @@ class BasicArena {
   }
 
   /// `size` bytes aligned to `align` (a power of two). Throws out_of_memory. O(1).
-  [[nodiscard]] void* allocate(std::size_t size, std::size_t align = default_alignment) {
-    return detail::allocate_or_throw(*this, size, align);
+  [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE void* allocate(std::size_t size, std::size_t align = default_alignment) {
+    return bump<true>(size, align);
   }
 
   /// Storage for `n` objects of T (not constructed). Throws out_of_memory, or
@@ -109,19 +109,33 @@ class BasicArena {
   /// align-up, which makes the arena run at the speed of a bare bump pointer.
   [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE void* try_allocate(std::size_t size,
                                                              std::size_t align = default_alignment) noexcept {
+    return bump<false>(size, align);
+  }
+
+ private:
+  /// The fast path shared by allocate (Throw) and try_allocate; the slow path is out of line, so
+  /// the inlined code is the bump and one compare, with no test of the result.
+  template <bool Throw>
+  CORE_MEMORY_ALWAYS_INLINE void* bump(std::size_t size, std::size_t align) noexcept(!Throw) {
     CORE_MEMORY_HARDEN_ASSERT(allocator_name, is_valid_alignment(align), "alignment must be a power of two");
+    // One compare covers all: n - 1 wraps for size 0 (and sizes that overflow the rounding), so
+    // those take the slow path, as does anything beyond the end of the block.
     const std::size_t n = (size + granule - 1) & ~(granule - 1);
     auto p = reinterpret_cast<std::uintptr_t>(top_);
-    if (align > granule) p = (p + align - 1) & ~(align - 1);
-    const std::uintptr_t new_top = p + n;
-    if (new_top > p && new_top <= reinterpret_cast<std::uintptr_t>(end_)) [[likely]] {
-      top_ = reinterpret_cast<std::byte*>(new_top);
+    const auto end = reinterpret_cast<std::uintptr_t>(end_);
+    if (align > granule) {
+      p = (p + align - 1) & ~(align - 1);
+      if (p > end) return slow<Throw>(size, align);
+    }
+    if (n - 1 < end - p) [[likely]] {
+      top_ = reinterpret_cast<std::byte*>(p + n);
       unpoison_memory(reinterpret_cast<void*>(p), size);
       return reinterpret_cast<void*>(p);
     }
-    return allocate_slow(size, align);
+    return slow<Throw>(size, align);
   }
 
+ public:
   /// Like allocate, and reports the size rounded up to the granule as usable.
   [[nodiscard]] allocation_result allocate_at_least(std::size_t size, std::size_t align = default_alignment) {
     void* p = allocate(size, align);
@@ -272,6 +286,15 @@ class BasicArena {
       top_ = keep->data();
       end_ = keep->data() + keep->capacity;
     }
+  }
+
+  template <bool Throw>
+  CORE_MEMORY_NOINLINE void* slow(std::size_t size, std::size_t align) noexcept(!Throw) {
+    void* p = allocate_slow(size, align);
+    if constexpr (Throw) {
+      if (!p) throw_out_of_memory(allocator_name, size, align);
+    }
+    return p;
   }
 
   CORE_MEMORY_NOINLINE void* allocate_slow(std::size_t size, std::size_t align) noexcept {

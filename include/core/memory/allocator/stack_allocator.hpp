@@ -72,19 +72,28 @@ class BasicStackAllocator {
   }
 
   /// `size` bytes aligned to `align`; throws out_of_memory when the region is full.
-  [[nodiscard]] void* allocate(std::size_t size, std::size_t align = default_alignment) {
-    return detail::allocate_or_throw(*this, size, align);
+  [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE void* allocate(std::size_t size, std::size_t align = default_alignment) {
+    return bump<true>(size, align);
   }
 
   /// As allocate, but nullptr when the region is full.
   [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE void* try_allocate(std::size_t size,
                                                              std::size_t align = default_alignment) noexcept {
+    return bump<false>(size, align);
+  }
+
+ private:
+  /// The fast path shared by allocate (Throw) and try_allocate; the slow path is out of line, so
+  /// the inlined code is the bump and one compare, with no test of the result.
+  template <bool Throw>
+  CORE_MEMORY_ALWAYS_INLINE void* bump(std::size_t size, std::size_t align) noexcept(!Throw) {
     CORE_MEMORY_HARDEN_ASSERT(allocator_name, is_valid_alignment(align), "alignment must be a power of two");
-    const std::size_t n = (size + granule - 1) & ~(granule - 1);
+    const std::size_t n = (size + granule - 1) & ~(granule - 1);  // 0 for size 0: slow path
     auto p = reinterpret_cast<std::uintptr_t>(top_) + header;
+    const auto end = reinterpret_cast<std::uintptr_t>(end_);
     if (align > granule) p = (p + align - 1) & ~(align - 1);
-    const std::uintptr_t new_top = p + n;
-    if (new_top > p && new_top <= reinterpret_cast<std::uintptr_t>(end_)) [[likely]] {
+    if (p <= end && n - 1 < end - p) [[likely]] {
+      const std::uintptr_t new_top = p + n;
       if constexpr (header != 0) {
         unpoison_memory(reinterpret_cast<void*>(p - header), header);
         std::memcpy(reinterpret_cast<void*>(p - header), &top_, sizeof top_);
@@ -94,9 +103,10 @@ class BasicStackAllocator {
       unpoison_memory(reinterpret_cast<void*>(p), size);
       return reinterpret_cast<void*>(p);
     }
-    return allocate_slow(size, align);
+    return slow<Throw>(size, align);
   }
 
+ public:
   /// Frees the most recent live allocation in place. Any other pointer is a LIFO violation:
   /// reported when checks are on, ignored otherwise.
   void deallocate(void* p, std::size_t size, std::size_t /*align*/ = default_alignment) noexcept {
@@ -163,6 +173,15 @@ class BasicStackAllocator {
     capacity_ = capacity;
     owned_ = owned;
     poison_memory(base, capacity);
+  }
+
+  template <bool Throw>
+  CORE_MEMORY_NOINLINE void* slow(std::size_t size, std::size_t align) noexcept(!Throw) {
+    void* p = allocate_slow(size, align);
+    if constexpr (Throw) {
+      if (!p) throw_out_of_memory(allocator_name, size, align);
+    }
+    return p;
   }
 
   CORE_MEMORY_NOINLINE void* allocate_slow(std::size_t size, std::size_t align) noexcept {
