@@ -91,3 +91,23 @@ TEST(BuddyAllocator, MisuseIsReportedWhenChecked) {
   buddy.deallocate(b, 64);
   EXPECT_EQ(buddy.largest_free_block(), 4096u);
 }
+
+TEST(BuddyAllocatorDeathTest, DoubleFreeAbortsByDefault) {
+  if (!cm::checks::hardened) GTEST_SKIP() << "checks are off";
+  cm::BuddyAllocator buddy(64, 4096);
+  void* a = buddy.allocate(64);
+  buddy.deallocate(a, 64);
+  EXPECT_DEATH(buddy.deallocate(a, 64), "double free in core::memory::BuddyAllocator");
+}
+
+TEST(BuddyAllocatorDeathTest, AsanSeesUseOfAFreeBlock) {
+  if (!cm::asan_enabled) GTEST_SKIP() << "AddressSanitizer is not on";
+  EXPECT_DEATH(
+      {
+        cm::BuddyAllocator buddy(64, 4096);
+        auto* p = static_cast<volatile char*>(buddy.allocate(64));
+        buddy.deallocate(const_cast<char*>(p), 64);
+        (void)p[32];
+      },
+      "use-after-poison");
+}

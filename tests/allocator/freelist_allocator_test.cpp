@@ -116,3 +116,12 @@ TEST(FreeListAllocatorDeathTest, AsanSeesOverrunIntoTheNextHeader) {
       },
       "use-after-poison");
 }
+
+TEST(FreeListAllocatorDeathTest, DoubleFreeAbortsByDefault) {
+  if (!cm::checks::hardened) GTEST_SKIP() << "checks are off";
+  cm::FreeListAllocator fl(4096);
+  void* a = fl.allocate(64);
+  (void)fl.allocate(64);
+  fl.deallocate(a, 64);
+  EXPECT_DEATH(fl.deallocate(a, 64), "double free in core::memory::FreeListAllocator");
+}

@@ -142,3 +142,25 @@ TEST(SlabCache, MisuseIsReportedWhenChecked) {
   cache.deallocate_object(b);
   EXPECT_EQ(cache.objects_in_use(), 0u);
 }
+
+TEST(SlabCacheDeathTest, DoubleFreeAbortsByDefault) {
+  if (!cm::checks::hardened) GTEST_SKIP() << "checks are off";
+  cm::SlabCache cache(48);
+  void* a = cache.allocate_object();
+  (void)cache.allocate_object();
+  cache.deallocate_object(a);
+  EXPECT_DEATH(cache.deallocate_object(a), "double free in core::memory::SlabCache");
+}
+
+TEST(SlabCacheDeathTest, AsanSeesUseOfAFreedObject) {
+  if (!cm::asan_enabled) GTEST_SKIP() << "AddressSanitizer is not on";
+  EXPECT_DEATH(
+      {
+        cm::SlabCache cache(48);
+        auto* p = static_cast<volatile char*>(cache.allocate_object());
+        (void)cache.allocate_object();
+        cache.deallocate_object(const_cast<char*>(p));
+        (void)p[20];
+      },
+      "use-after-poison");
+}
