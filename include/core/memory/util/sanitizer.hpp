@@ -89,12 +89,21 @@ inline void poison_memory_inside(const volatile void* p, std::size_t n) noexcept
 
 /// Tells AddressSanitizer that the contiguous container [begin, end) now uses [begin, new_mid)
 /// where it used [begin, old_mid): accesses to [new_mid, end) are then reported. As the ASan
-/// runtimes of g++ 12 and clang 14 require, it is skipped unless `begin` is 8-byte aligned.
+/// runtimes of g++ 12 and clang 14 require, it is skipped unless `begin` is 8-byte aligned; and
+/// only whole 8-byte granules are ever poisoned (the container's last partial granule may be
+/// shared with a neighbour, e.g. another buffer carved from the same arena, which must stay
+/// addressable).
 inline void annotate_contiguous_container(const void* begin, const void* end, const void* old_mid,
                                           const void* new_mid) noexcept {
 #if CORE_MEMORY_ASAN
-  if (begin != end && (reinterpret_cast<unsigned long>(begin) & 7u) == 0)
-    __sanitizer_annotate_contiguous_container(begin, end, old_mid, new_mid);
+  const auto b = reinterpret_cast<unsigned long>(begin);
+  const auto e = reinterpret_cast<unsigned long>(end) & ~7ul;
+  if ((b & 7u) != 0 || e <= b) return;
+  auto clamp = [e](const void* m) {
+    const auto v = reinterpret_cast<unsigned long>(m);
+    return reinterpret_cast<const void*>(v < e ? v : e);
+  };
+  __sanitizer_annotate_contiguous_container(begin, reinterpret_cast<const void*>(e), clamp(old_mid), clamp(new_mid));
 #else
   (void)begin, (void)end, (void)old_mid, (void)new_mid;
 #endif
