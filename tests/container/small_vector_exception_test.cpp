@@ -1,0 +1,142 @@
+// Exception safety: an element type that throws on the k-th copy or move, and an allocator that
+// fails the k-th allocation, for every k across each operation. Nothing may leak, and where
+// std::vector gives the strong guarantee the contents must be unchanged after a failure.
+
+#include <core/memory/container/small_vector.hpp>
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#if CORE_MEMORY_EXCEPTIONS
+
+namespace cm = core::memory;
+
+namespace {
+
+int g_countdown = -1;  // the operation that reaches 0 throws; -1: never
+void tick() {
+  if (g_countdown > 0 && --g_countdown == 0) throw std::runtime_error("injected");
+}
+
+struct Thrower {
+  static inline long live = 0;
+  int v;
+  explicit Thrower(int x) : v(x) { ++live; }
+  Thrower(const Thrower& o) : v(o.v) {
+    tick();
+    ++live;
+  }
+  Thrower(Thrower&& o) : v(o.v) {  // not noexcept: reallocation must copy to keep the guarantee
+    tick();
+    ++live;
+  }
+  Thrower& operator=(const Thrower& o) {
+    tick();
+    v = o.v;
+    return *this;
+  }
+  Thrower& operator=(Thrower&& o) {
+    tick();
+    v = o.v;
+    return *this;
+  }
+  ~Thrower() { --live; }
+  friend bool operator==(const Thrower& a, const Thrower& b) { return a.v == b.v; }
+};
+
+template <class T>
+struct FailingAllocator {
+  using value_type = T;
+  FailingAllocator() = default;
+  template <class U>
+  FailingAllocator(const FailingAllocator<U>&) noexcept {}
+  T* allocate(std::size_t n) {
+    if (g_countdown > 0 && --g_countdown == 0) throw std::bad_alloc();
+    return std::allocator<T>().allocate(n);
+  }
+  void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>().deallocate(p, n); }
+  friend bool operator==(FailingAllocator, FailingAllocator) noexcept { return true; }
+};
+
+using Vec = cm::SmallVector<Thrower, 4, FailingAllocator<Thrower>>;
+
+std::vector<int> values(const Vec& v) {
+  std::vector<int> out;
+  for (const auto& x : v) out.push_back(x.v);
+  return out;
+}
+
+Vec filled(int n) {
+  Vec v;
+  for (int i = 0; i < n; ++i) v.emplace_back(i);
+  return v;
+}
+
+struct Case {
+  const char* name;
+  bool strong;
+  std::function<void(Vec&)> op;
+};
+
+}  // namespace
+
+TEST(SmallVectorExceptions, EveryFailurePointLeavesNoLeakAndKeepsTheStrongGuarantee) {
+  const Thrower outside(99);
+  const std::vector<Case> cases = {
+      {"push_back copy when full (inline -> heap)", true, [&](Vec& v) { v.push_back(outside); }},
+      {"push_back of an own element when full", true, [](Vec& v) { v.push_back(v[0]); }},
+      {"emplace_back when full", true, [](Vec& v) { v.emplace_back(7); }},
+      {"reserve", true, [](Vec& v) { v.reserve(40); }},
+      {"insert at end", true, [&](Vec& v) { v.insert(v.end(), outside); }},
+      {"copy construction", true, [](Vec& v) { Vec copy(v); }},
+      {"insert in the middle", false, [&](Vec& v) { v.insert(v.begin() + 1, outside); }},
+      {"insert n copies", false, [&](Vec& v) { v.insert(v.begin() + 2, 5, outside); }},
+      {"resize up", false, [&](Vec& v) { v.resize(v.size() + 6, outside); }},
+      {"assign", false, [&](Vec& v) { v.assign(9, outside); }},
+      {"erase", false, [](Vec& v) { v.erase(v.begin()); }},
+      {"copy assignment", false, [](Vec& v) {
+         Vec other = filled(12);
+         v = other;
+       }},
+  };
+  for (int size : {4, 8}) {  // full inline buffer, full heap buffer
+    for (const Case& c : cases) {
+      bool completed = false;
+      for (int k = 1; k < 200 && !completed; ++k) {
+        const long live_before = Thrower::live;
+        {
+          Vec v = filled(size);
+          const std::vector<int> before = values(v);
+          g_countdown = k;
+          try {
+            c.op(v);
+            completed = true;
+          } catch (const std::exception&) {
+            if (c.strong) {
+              EXPECT_EQ(values(v), before) << c.name << ", failure " << k;
+            }
+            for (const auto& x : v) EXPECT_GE(x.v, 0) << "elements stay valid: " << c.name;
+          }
+          g_countdown = -1;
+          EXPECT_EQ(Thrower::live, live_before + static_cast<long>(v.size())) << c.name << ", failure " << k;
+        }
+        EXPECT_EQ(Thrower::live, live_before) << "leak in " << c.name << ", failure " << k;
+      }
+      EXPECT_TRUE(completed) << c.name << " never completed";
+    }
+  }
+}
+
+TEST(StaticVectorExceptions, FullVectorThrowsAndStaysIntact) {
+  cm::StaticVector<std::string, 2> v{"a", "b"};
+  EXPECT_THROW(v.push_back("c"), std::bad_alloc);
+  EXPECT_THROW(v.insert(v.begin(), 2, "x"), std::bad_alloc);
+  EXPECT_EQ(v, (cm::StaticVector<std::string, 2>{"a", "b"}));
+}
+
+#endif
