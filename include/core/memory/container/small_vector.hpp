@@ -120,8 +120,10 @@ class SmallVectorImpl {
     const std::size_t s = std::numeric_limits<SizeT>::max();
     return static_cast<size_type>(a < s ? a : s);
   }
-  /// True while the elements live in the inline buffer (no heap memory held).
-  [[nodiscard]] bool on_stack() const noexcept { return data_ == inline_ptr(); }
+  /// True while the elements live in the inline buffer (no heap memory held). A heap buffer is
+  /// always larger than the inline one, so this needs no address arithmetic on `this`, which
+  /// keeps the vector's fields in registers in hot loops.
+  [[nodiscard]] bool on_stack() const noexcept { return capacity_ <= inline_capacity_; }
   /// Number of elements the inline buffer holds.
   size_type inline_capacity() const noexcept { return inline_capacity_; }
 
@@ -151,18 +153,13 @@ class SmallVectorImpl {
   template <class... Args>
   reference emplace_back(Args&&... args) {
     if (size_ < capacity_) [[likely]] {
-      annotate(size_, size_ + 1);
       T* p = data_ + size_;
-#if CORE_MEMORY_EXCEPTIONS
-      try {
+      annotate(size_, size_ + 1);
+      if constexpr (std::is_nothrow_constructible_v<T, Args...>) {
         alloc_traits::construct(alloc_, p, std::forward<Args>(args)...);
-      } catch (...) {
-        annotate(size_ + 1, size_);
-        throw;
+      } else {
+        construct_or_unannotate(p, std::forward<Args>(args)...);
       }
-#else
-      alloc_traits::construct(alloc_, p, std::forward<Args>(args)...);
-#endif
       ++size_;
       return *p;
     }
@@ -253,7 +250,8 @@ class SmallVectorImpl {
   void swap(SmallVectorImpl& other) noexcept(std::is_nothrow_move_constructible_v<T> &&
                                              std::is_nothrow_swappable_v<T>) {
     if (this == &other) return;
-    if (!on_stack() && !other.on_stack()) {
+    if (!on_stack() && !other.on_stack() && capacity_ > other.inline_capacity_ &&
+        other.capacity_ > inline_capacity_) {  // each buffer is larger than the other's inline one
       std::swap(data_, other.data_);
       std::swap(size_, other.size_);
       std::swap(capacity_, other.capacity_);
@@ -275,7 +273,8 @@ class SmallVectorImpl {
   }
   SmallVectorImpl& operator=(SmallVectorImpl&& other) noexcept(std::is_nothrow_move_constructible_v<T>) {
     if (this == &other) return *this;
-    if (!other.on_stack() && (alloc_traits::is_always_equal::value || alloc_ == other.alloc_)) {
+    if (!other.on_stack() && other.capacity_ > inline_capacity_ &&
+        (alloc_traits::is_always_equal::value || alloc_ == other.alloc_)) {
       release();  // steal the heap buffer
       data_ = std::exchange(other.data_, other.inline_ptr());
       size_ = std::exchange(other.size_, 0);
@@ -389,6 +388,21 @@ class SmallVectorImpl {
   friend class SmallVector;
 
   size_type index_of(const_iterator pos) const noexcept { return static_cast<size_type>(pos - data_); }
+
+  /// Constructs the element past the end; on an exception hands the slot back to ASan and rethrows.
+  template <class... Args>
+  void construct_or_unannotate(T* p, Args&&... args) {
+#if CORE_MEMORY_EXCEPTIONS
+    try {
+      alloc_traits::construct(alloc_, p, std::forward<Args>(args)...);
+    } catch (...) {
+      annotate(size_ + 1, size_);
+      throw;
+    }
+#else
+    alloc_traits::construct(alloc_, p, std::forward<Args>(args)...);
+#endif
+  }
   bool aliases(const T& value) const noexcept {
     return std::addressof(value) >= data_ && std::addressof(value) < data_ + size_;
   }
@@ -438,7 +452,7 @@ class SmallVectorImpl {
   }
 
   template <class... Args>
-  CORE_MEMORY_NOINLINE reference grow_and_emplace_back(Args&&... args) {
+  reference grow_and_emplace_back(Args&&... args) {
     const size_type cap = grown_capacity(std::size_t{size_} + 1);
     T* fresh = alloc_traits::allocate(alloc_, cap);
     // The new element first, while `args` (which may be elements) are still valid.
