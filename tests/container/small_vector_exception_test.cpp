@@ -46,7 +46,6 @@ struct Thrower {
     return *this;
   }
   ~Thrower() { --live; }
-  friend bool operator==(const Thrower& a, const Thrower& b) { return a.v == b.v; }
 };
 
 template <class T>
