@@ -1,0 +1,133 @@
+#include <core/memory/allocator/arena.hpp>
+#include <core/memory/container/circular_buffer.hpp>
+#include <core/memory/core/std_allocator.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <deque>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace cm = core::memory;
+
+namespace {
+template <class B, class D>
+void expect_same(const B& b, const D& d, int step) {
+  ASSERT_EQ(b.size(), d.size()) << "step " << step;
+  ASSERT_TRUE(std::equal(b.begin(), b.end(), d.begin(), d.end())) << "step " << step;
+  ASSERT_EQ(b.array_one().size() + b.array_two().size(), b.size());
+  std::vector<typename D::value_type> joined(b.array_one().begin(), b.array_one().end());
+  joined.insert(joined.end(), b.array_two().begin(), b.array_two().end());
+  ASSERT_TRUE(std::equal(joined.begin(), joined.end(), d.begin(), d.end())) << "segments, step " << step;
+}
+}  // namespace
+
+TEST(CircularBuffer, RandomOperationsMatchABoundedDeque) {
+  for (cm::overflow_policy policy : {cm::overflow_policy::reject, cm::overflow_policy::overwrite_oldest}) {
+    const std::size_t cap = 7;
+    cm::CircularBuffer<std::string> b(cap, policy);
+    std::deque<std::string> d;
+    std::mt19937 rng(3);
+    for (int step = 0; step < 20000; ++step) {
+      const std::string x(rng() % 30, char('a' + rng() % 26));
+      switch (rng() % 9) {
+        case 0:
+        case 1: {
+          const bool accepted = b.push_back(x);
+          const bool room = d.size() < cap, overwrite = policy == cm::overflow_policy::overwrite_oldest;
+          if (!room && overwrite) d.pop_front();
+          if (room || overwrite) d.push_back(x);
+          EXPECT_EQ(accepted, room || overwrite);
+        } break;
+        case 2: {
+          const bool accepted = b.push_front(x);
+          const bool room = d.size() < cap, overwrite = policy == cm::overflow_policy::overwrite_oldest;
+          if (!room && overwrite) d.pop_back();
+          if (room || overwrite) d.push_front(x);
+          EXPECT_EQ(accepted, room || overwrite);
+        } break;
+        case 3: if (!d.empty()) b.pop_front(), d.pop_front(); break;
+        case 4: if (!d.empty()) b.pop_back(), d.pop_back(); break;
+        case 5: if (!d.empty() && policy == cm::overflow_policy::overwrite_oldest) {
+            b.push_back(b.front());  // aliasing: the overwritten front is the argument
+            const auto f = d.front();
+            if (d.size() == cap) d.pop_front();
+            d.push_back(f);
+          } break;
+        case 6: if (!d.empty()) {
+            const auto k = rng() % d.size();
+            b.rotate(b.cbegin() + static_cast<long>(k));
+            std::rotate(d.begin(), d.begin() + static_cast<long>(k), d.end());
+          } break;
+        case 7: if (rng() % 10 == 0) {
+            const auto span = b.linearize();
+            ASSERT_TRUE(b.is_linearized());
+            ASSERT_TRUE(std::equal(span.begin(), span.end(), d.begin(), d.end()));
+          } break;
+        case 8: if (rng() % 50 == 0) b.clear(), d.clear(); break;
+      }
+      expect_same(b, d, step);
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+  }
+}
+
+TEST(CircularBuffer, RandomAccessIteratorsAndSetCapacity) {
+  cm::CircularBuffer<int> b(5, cm::overflow_policy::overwrite_oldest);
+  for (int i = 0; i < 8; ++i) b.push_back(i);  // 3 4 5 6 7
+  EXPECT_EQ(b.front(), 3);
+  EXPECT_EQ(*(b.begin() + 2), 5);
+  EXPECT_EQ(b.end() - b.begin(), 5);
+  EXPECT_TRUE(std::is_sorted(b.begin(), b.end()));
+  std::sort(b.rbegin(), b.rend());
+  EXPECT_EQ(b.front(), 7);
+  b.set_capacity(3);  // keeps the first three
+  EXPECT_EQ((std::vector<int>(b.begin(), b.end())), (std::vector<int>{7, 6, 5}));
+  b.set_capacity(10);
+  EXPECT_TRUE(b.push_back(1));
+  EXPECT_EQ(b.size(), 4u);
+  cm::CircularBuffer<int> copy = b;
+  EXPECT_EQ(copy, b);
+#if CORE_MEMORY_EXCEPTIONS
+  EXPECT_THROW((void)b.at(4), std::out_of_range);
+#endif
+}
+
+TEST(CircularBuffer, AllocatesOnceFromAnyAllocator) {
+  cm::Arena arena;
+  cm::CircularBuffer<int, cm::ArenaAllocator<int>> b(64, cm::overflow_policy::overwrite_oldest,
+                                                      cm::ArenaAllocator<int>(arena));
+  const std::size_t used = arena.bytes_used();
+  for (int i = 0; i < 10000; ++i) b.push_back(i);
+  EXPECT_EQ(arena.bytes_used(), used) << "no allocation after construction";
+  EXPECT_EQ(b.back(), 9999);
+  EXPECT_EQ(b.front(), 9999 - 63);
+}
+
+TEST(CircularBuffer, CountsConstructionsAndDestructions) {
+  auto counter = std::make_shared<int>(0);
+  {
+    cm::CircularBuffer<std::shared_ptr<int>> b(3, cm::overflow_policy::overwrite_oldest);
+    for (int i = 0; i < 10; ++i) b.push_back(counter);
+    EXPECT_EQ(counter.use_count(), 4);
+    b.pop_front();
+    EXPECT_EQ(counter.use_count(), 3);
+  }
+  EXPECT_EQ(counter.use_count(), 1);
+}
+
+TEST(CircularBufferDeathTest, AsanSeesReadsOfFreeSlots) {
+  if (!cm::asan_enabled) GTEST_SKIP() << "AddressSanitizer is not on";
+  auto read_free = [] {
+    cm::CircularBuffer<long> b(8);
+    b.push_back(1);
+    b.push_back(2);
+    b.pop_front();
+    volatile long* slot0 = &b.front() - 1;  // the slot just freed
+    (void)*slot0;
+  };
+  EXPECT_DEATH(read_free(), "use-after-poison");
+}
