@@ -1,0 +1,158 @@
+#include <core/memory/allocator/arena.hpp>
+#include <core/memory/container/flat_map.hpp>
+#include <core/memory/container/flat_set.hpp>
+#include <core/memory/core/std_allocator.hpp>
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace cm = core::memory;
+
+namespace {
+template <class F, class M>
+void expect_same_map(const F& f, const M& m, int step) {
+  ASSERT_EQ(f.size(), m.size()) << "step " << step;
+  auto it = m.begin();
+  for (auto [k, v] : f) {
+    ASSERT_EQ(k, it->first) << "step " << step;
+    ASSERT_EQ(v, it->second) << "step " << step;
+    ++it;
+  }
+}
+}  // namespace
+
+TEST(FlatMap, RandomOperationsMatchStdMap) {
+  cm::FlatMap<int, std::string> f;
+  std::map<int, std::string> m;
+  std::mt19937 rng(8);
+  for (int step = 0; step < 20000; ++step) {
+    const int k = static_cast<int>(rng() % 300);
+    const std::string v = std::to_string(rng() % 1000);
+    switch (rng() % 10) {
+      case 0: { auto [it, added] = f.insert({k, v}); auto [rit, radded] = m.insert({k, v}); ASSERT_EQ(added, radded); ASSERT_EQ(it->first, rit->first); } break;
+      case 1: { auto [it, added] = f.try_emplace(k, v); ASSERT_EQ(added, m.try_emplace(k, v).second); ASSERT_EQ(it->second, m.at(k)); } break;
+      case 2: ASSERT_EQ(f.insert_or_assign(k, v).second, m.insert_or_assign(k, v).second); break;
+      case 3: ASSERT_EQ(f.erase(k), m.erase(k)); break;
+      case 4: f[k] += "x"; m[k] += "x"; break;
+      case 5: {
+        const auto fl = f.lower_bound(k); const auto ml = m.lower_bound(k);
+        ASSERT_EQ(fl == f.end(), ml == m.end());
+        if (ml != m.end()) {
+          ASSERT_EQ(fl->first, ml->first);
+        }
+        const auto fu = f.upper_bound(k); const auto mu = m.upper_bound(k);
+        ASSERT_EQ(fu == f.end(), mu == m.end());
+        ASSERT_EQ(f.contains(k), m.count(k) == 1);
+        ASSERT_EQ(f.count(k), m.count(k));
+      } break;
+      case 6: if (!m.empty()) {  // erase by iterator, via nth / index_of
+          const auto i = rng() % m.size();
+          auto fit = f.nth(i);
+          ASSERT_EQ(f.index_of(fit), i);
+          auto mit = std::next(m.begin(), static_cast<long>(i));
+          ASSERT_EQ(fit->first, mit->first);
+          f.erase(fit); m.erase(mit);
+        } break;
+      case 7: {  // bulk insert of unsorted input with duplicates
+        std::vector<std::pair<int, std::string>> batch;
+        for (int i = 0; i < 20; ++i) batch.emplace_back(static_cast<int>(rng() % 300), "b");
+        f.insert(batch.begin(), batch.end());
+        for (auto& p : batch) m.insert(p);
+      } break;
+      case 8: if (rng() % 20 == 0) {
+          const auto n = erase_if(f, [](const auto& p) { return p.first % 3 == 0; });
+          const auto rn = std::erase_if(m, [](const auto& p) { return p.first % 3 == 0; });
+          ASSERT_EQ(n, rn);
+        } break;
+      case 9: if (rng() % 50 == 0) f.clear(), m.clear(); break;
+    }
+    expect_same_map(f, m, step);
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+}
+
+TEST(FlatMap, BulkConstructionSortsOnceAndKeepsTheFirstDuplicate) {
+  std::vector<int> keys{5, 3, 9, 3, 1};
+  std::vector<std::string> values{"five", "three", "nine", "three-again", "one"};
+  cm::FlatMap<int, std::string> f(keys, values);
+  EXPECT_EQ(f.keys(), (std::vector<int>{1, 3, 5, 9}));
+  EXPECT_EQ(f.at(3), "three");
+  cm::FlatMap<int, int> sorted(cm::sorted_unique, {1, 2, 3}, {10, 20, 30});
+  EXPECT_EQ(sorted.at(2), 20);
+  auto c = std::move(sorted).extract();
+  EXPECT_EQ(c.values, (std::vector<int>{10, 20, 30}));
+  EXPECT_TRUE(sorted.empty());  // NOLINT(bugprone-use-after-move)
+  c.values[0] = 11;
+  sorted.replace(std::move(c.keys), std::move(c.values));
+  EXPECT_EQ(sorted.at(1), 11);
+  // A large unsorted bulk insert is O(n log n): 200k elements finish quickly.
+  std::vector<std::pair<int, int>> big;
+  std::mt19937 rng(1);
+  for (int i = 0; i < 200000; ++i) big.emplace_back(static_cast<int>(rng()), i);
+  cm::FlatMap<int, int> bm(big.begin(), big.end());
+  EXPECT_TRUE(std::is_sorted(bm.keys().begin(), bm.keys().end()));
+}
+
+TEST(FlatMap, HeterogeneousLookupAndErase) {
+  cm::FlatMap<std::string, int, std::less<>> f{{"apple", 1}, {"pear", 2}};
+  EXPECT_TRUE(f.contains(std::string_view("pear")));
+  EXPECT_EQ(f.find("apple")->second, 1);
+  EXPECT_EQ(f.erase(std::string_view("apple")), 1u);
+  EXPECT_EQ(f.size(), 1u);
+#if CORE_MEMORY_EXCEPTIONS
+  EXPECT_THROW((void)f.at("kiwi"), std::out_of_range);
+#endif
+}
+
+TEST(FlatMultiMap, KeepsEquivalentKeysInInsertionOrder) {
+  cm::FlatMultiMap<int, std::string> f;
+  std::multimap<int, std::string> m;
+  std::mt19937 rng(4);
+  for (int i = 0; i < 3000; ++i) {
+    const int k = static_cast<int>(rng() % 50);
+    f.emplace(k, std::to_string(i));
+    m.emplace(k, std::to_string(i));
+    if (i % 7 == 0) {
+      ASSERT_EQ(f.erase(k), m.erase(k));
+    }
+  }
+  expect_same_map(f, m, 0);
+  EXPECT_EQ(f.count(7), m.count(7));
+}
+
+TEST(FlatSet, RandomOperationsMatchStdSet) {
+  cm::FlatSet<int> f;
+  cm::FlatMultiSet<int> fm;
+  std::set<int> s;
+  std::multiset<int> ms;
+  std::mt19937 rng(2);
+  for (int step = 0; step < 20000; ++step) {
+    const int k = static_cast<int>(rng() % 200);
+    switch (rng() % 5) {
+      case 0: ASSERT_EQ(f.insert(k).second, s.insert(k).second); fm.insert(k); ms.insert(k); break;
+      case 1: ASSERT_EQ(f.erase(k), s.erase(k)); ASSERT_EQ(fm.erase(k), ms.erase(k)); break;
+      case 2: ASSERT_EQ(f.contains(k), s.count(k) == 1); ASSERT_EQ(fm.count(k), ms.count(k)); break;
+      case 3: { std::vector<int> b; for (int i = 0; i < 10; ++i) b.push_back(static_cast<int>(rng() % 200));
+        f.insert(b.begin(), b.end()); s.insert(b.begin(), b.end()); fm.insert(b.begin(), b.end()); ms.insert(b.begin(), b.end()); } break;
+      case 4: if (!s.empty()) { const auto i = rng() % s.size(); ASSERT_EQ(f.nth(i), *std::next(s.begin(), static_cast<long>(i))); } break;
+    }
+    ASSERT_TRUE(std::equal(f.begin(), f.end(), s.begin(), s.end())) << step;
+    ASSERT_TRUE(std::equal(fm.begin(), fm.end(), ms.begin(), ms.end())) << step;
+  }
+}
+
+TEST(FlatMap, RunsOnAnArena) {
+  cm::Arena arena;
+  using Keys = std::vector<int, cm::ArenaAllocator<int>>;
+  using Values = std::vector<double, cm::ArenaAllocator<double>>;
+  cm::FlatMap<int, double, std::less<int>, Keys, Values> f{Keys{cm::ArenaAllocator<int>(arena)},
+                                                          Values{cm::ArenaAllocator<double>(arena)}};
+  for (int i = 0; i < 100; ++i) f[100 - i] = i * 0.5;
+  EXPECT_TRUE(arena.owns(f.keys().data()));
+  EXPECT_EQ(f.begin()->first, 1);
+}
