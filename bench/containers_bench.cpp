@@ -1,0 +1,122 @@
+// FlatMap lookup against std::map and boost::container::flat_map at 10^3 .. 10^5 keys;
+// CircularBuffer push/pop against boost::circular_buffer; IntrusiveList insert/erase/iterate
+// against std::list.
+
+#include <core/memory/container/circular_buffer.hpp>
+#include <core/memory/container/flat_map.hpp>
+#include <core/memory/container/intrusive_list.hpp>
+
+#include <benchmark/benchmark.h>
+#include <boost/circular_buffer.hpp>
+#include <boost/container/flat_map.hpp>
+
+#include <list>
+#include <map>
+#include <random>
+#include <vector>
+
+namespace cm = core::memory;
+
+namespace {
+
+std::vector<int> random_keys(std::size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::vector<int> k(n);
+  for (auto& x : k) x = static_cast<int>(rng() % (n * 4));
+  return k;
+}
+
+template <class Map>
+void lookup(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  Map m;
+  for (int k : random_keys(n, 1)) m.emplace(k, k);
+  const auto probes = random_keys(4096, 2);
+  for (auto _ : state) {
+    long hits = 0;
+    for (int k : probes) hits += m.find(k) != m.end();
+    benchmark::DoNotOptimize(hits);
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<long>(probes.size()));
+}
+BENCHMARK_TEMPLATE(lookup, cm::FlatMap<int, int>)->Name("map_lookup/cm::FlatMap")->Arg(1000)->Arg(10000)->Arg(100000);
+BENCHMARK_TEMPLATE(lookup, std::map<int, int>)->Name("map_lookup/std::map")->Arg(1000)->Arg(10000)->Arg(100000);
+BENCHMARK_TEMPLATE(lookup, boost::container::flat_map<int, int>)
+    ->Name("map_lookup/boost::flat_map")
+    ->Arg(1000)
+    ->Arg(10000)
+    ->Arg(100000);
+
+template <class Map>
+void bulk_build(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  std::vector<std::pair<int, int>> input;
+  for (int k : random_keys(n, 3)) input.emplace_back(k, k);
+  for (auto _ : state) {
+    Map m(input.begin(), input.end());
+    benchmark::DoNotOptimize(&m);
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<long>(n));
+}
+BENCHMARK_TEMPLATE(bulk_build, cm::FlatMap<int, int>)->Name("map_bulk_build/cm::FlatMap")->Arg(100000);
+BENCHMARK_TEMPLATE(bulk_build, std::map<int, int>)->Name("map_bulk_build/std::map")->Arg(100000);
+BENCHMARK_TEMPLATE(bulk_build, boost::container::flat_map<int, int>)->Name("map_bulk_build/boost::flat_map")->Arg(100000);
+
+template <class Ring, class Make>
+void ring_push_pop(benchmark::State& state, Make make) {
+  Ring r = make();
+  for (int i = 0; i < 512; ++i) r.push_back(i);
+  int x = 0;
+  for (auto _ : state) {
+    for (int i = 0; i < 1024; ++i) {
+      r.push_back(++x);
+      benchmark::DoNotOptimize(r.front());
+      r.pop_front();
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * 1024);
+}
+void BM_cm_ring(benchmark::State& s) {
+  ring_push_pop<cm::CircularBuffer<int>>(s, [] { return cm::CircularBuffer<int>(1024); });
+}
+void BM_boost_ring(benchmark::State& s) {
+  ring_push_pop<boost::circular_buffer<int>>(s, [] { return boost::circular_buffer<int>(1024); });
+}
+BENCHMARK(BM_cm_ring)->Name("ring_push_pop/cm::CircularBuffer/1024");
+BENCHMARK(BM_boost_ring)->Name("ring_push_pop/boost::circular_buffer/1024");
+
+struct Item : cm::ListHook<> {
+  int v = 0;
+};
+void BM_intrusive(benchmark::State& state) {
+  std::vector<Item> items(1024);
+  for (auto _ : state) {
+    cm::IntrusiveList<Item> l;
+    for (auto& it : items) l.push_back(it);
+    long s = 0;
+    for (auto& it : l) s += it.v;
+    for (std::size_t i = 0; i < items.size(); i += 2) l.remove(items[i]);
+    l.clear();
+    benchmark::DoNotOptimize(s);
+  }
+  state.SetItemsProcessed(state.iterations() * 1024);
+}
+void BM_std_list(benchmark::State& state) {
+  std::vector<int> items(1024);
+  for (auto _ : state) {
+    std::list<int> l;
+    std::vector<std::list<int>::iterator> pos;
+    pos.reserve(items.size());
+    for (int v : items) pos.push_back(l.insert(l.end(), v));
+    long s = 0;
+    for (int v : l) s += v;
+    for (std::size_t i = 0; i < pos.size(); i += 2) l.erase(pos[i]);
+    l.clear();
+    benchmark::DoNotOptimize(s);
+  }
+  state.SetItemsProcessed(state.iterations() * 1024);
+}
+BENCHMARK(BM_intrusive)->Name("list_insert_iterate_erase/cm::IntrusiveList/1024");
+BENCHMARK(BM_std_list)->Name("list_insert_iterate_erase/std::list/1024");
+
+}  // namespace
