@@ -1,0 +1,134 @@
+#pragma once
+/// BumpVector<T>: an append-only sequence whose storage comes from an Arena, in segments that
+/// double in size. Elements never move: a pointer or reference to an element stays valid until
+/// the BumpVector is cleared or destroyed, or its arena is reset past it, however many elements
+/// are appended later (std::vector gives no such promise). Indexing is O(1) (a bit scan picks
+/// the segment). The memory goes back with the arena; the destructor only runs T's destructors.
+
+#include <core/memory/allocator/arena.hpp>
+#include <core/memory/util/align.hpp>
+#include <core/memory/util/assert.hpp>
+
+#include <array>
+#include <bit>
+#include <cstddef>
+#include <iterator>
+#include <memory>
+#include <utility>
+
+namespace core::memory {
+
+template <class T, class ArenaType = Arena>
+class BumpVector {
+  static constexpr std::size_t first_segment = 8;  // elements in segment 0; segment k holds 8 << k
+  static constexpr std::size_t max_segments = 48;
+
+ public:
+  using value_type = T;
+  using size_type = std::size_t;
+  using reference = T&;
+  using const_reference = const T&;
+
+  template <bool Const>
+  class basic_iterator {
+    using owner = std::conditional_t<Const, const BumpVector, BumpVector>;
+
+   public:
+    using iterator_category = std::random_access_iterator_tag;
+    using value_type = T;
+    using difference_type = std::ptrdiff_t;
+    using pointer = std::conditional_t<Const, const T*, T*>;
+    using reference = std::conditional_t<Const, const T&, T&>;
+    basic_iterator() noexcept = default;
+    basic_iterator(owner* v, size_type i) noexcept : v_(v), i_(i) {}
+    reference operator*() const noexcept { return (*v_)[i_]; }
+    pointer operator->() const noexcept { return &(*v_)[i_]; }
+    reference operator[](difference_type n) const noexcept { return (*v_)[i_ + static_cast<size_type>(n)]; }
+    basic_iterator& operator++() noexcept { return ++i_, *this; }
+    basic_iterator operator++(int) noexcept { auto t = *this; ++i_; return t; }
+    basic_iterator& operator--() noexcept { return --i_, *this; }
+    basic_iterator operator--(int) noexcept { auto t = *this; --i_; return t; }
+    basic_iterator& operator+=(difference_type n) noexcept { return i_ += static_cast<size_type>(n), *this; }
+    basic_iterator& operator-=(difference_type n) noexcept { return i_ -= static_cast<size_type>(n), *this; }
+    friend basic_iterator operator+(basic_iterator it, difference_type n) noexcept { return it += n; }
+    friend basic_iterator operator+(difference_type n, basic_iterator it) noexcept { return it += n; }
+    friend basic_iterator operator-(basic_iterator it, difference_type n) noexcept { return it -= n; }
+    friend difference_type operator-(const basic_iterator& a, const basic_iterator& b) noexcept {
+      return static_cast<difference_type>(a.i_) - static_cast<difference_type>(b.i_);
+    }
+    friend bool operator==(const basic_iterator& a, const basic_iterator& b) noexcept { return a.i_ == b.i_; }
+    friend auto operator<=>(const basic_iterator& a, const basic_iterator& b) noexcept { return a.i_ <=> b.i_; }
+
+   private:
+    owner* v_ = nullptr;
+    size_type i_ = 0;
+  };
+  using iterator = basic_iterator<false>;
+  using const_iterator = basic_iterator<true>;
+
+  explicit BumpVector(ArenaType& arena) noexcept : arena_(&arena) {}
+  BumpVector(const BumpVector&) = delete;
+  BumpVector& operator=(const BumpVector&) = delete;
+  BumpVector(BumpVector&& o) noexcept
+      : arena_(o.arena_), segments_(std::exchange(o.segments_, {})), size_(std::exchange(o.size_, 0)) {}
+  ~BumpVector() { clear(); }
+
+  /// Appends; never moves existing elements. Strong guarantee.
+  template <class... Args>
+  T& emplace_back(Args&&... args) {
+    const auto [seg, off] = locate(size_);
+    if (off == 0 && !segments_[seg]) segments_[seg] = arena_->template allocate<T>(segment_size(seg));
+    T* p = std::construct_at(segments_[seg] + off, std::forward<Args>(args)...);
+    ++size_;
+    return *p;
+  }
+  T& push_back(const T& x) { return emplace_back(x); }
+  T& push_back(T&& x) { return emplace_back(std::move(x)); }
+
+  T& operator[](size_type i) noexcept {
+    CORE_MEMORY_HARDEN_ASSERT("core::memory::BumpVector", i < size_, "index out of range");
+    const auto [seg, off] = locate(i);
+    return segments_[seg][off];
+  }
+  const T& operator[](size_type i) const noexcept { return const_cast<BumpVector&>(*this)[i]; }
+  T& back() noexcept { return (*this)[size_ - 1]; }
+  T& front() noexcept { return (*this)[0]; }
+
+  iterator begin() noexcept { return {this, 0}; }
+  iterator end() noexcept { return {this, size_}; }
+  const_iterator begin() const noexcept { return {this, 0}; }
+  const_iterator end() const noexcept { return {this, size_}; }
+
+  [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+  size_type size() const noexcept { return size_; }
+  /// Elements that fit in the segments obtained so far.
+  size_type capacity() const noexcept {
+    size_type c = 0;
+    for (size_type k = 0; k < max_segments && segments_[k]; ++k) c += segment_size(k);
+    return c;
+  }
+
+  /// Destroys the elements; the segments stay for reuse (their memory belongs to the arena).
+  void clear() noexcept {
+    if constexpr (!std::is_trivially_destructible_v<T>)
+      for (size_type i = 0; i < size_; ++i) std::destroy_at(&(*this)[i]);
+    size_ = 0;
+  }
+
+  ArenaType& arena() const noexcept { return *arena_; }
+
+ private:
+  static constexpr size_type segment_size(size_type k) noexcept { return first_segment << k; }
+  /// Segment k starts at element 8 * (2^k - 1).
+  static std::pair<size_type, size_type> locate(size_type i) noexcept {
+    const size_type q = i / first_segment + 1;
+    const auto k = static_cast<size_type>(std::bit_width(q) - 1);
+    return {k, i - first_segment * ((size_type{1} << k) - 1)};
+  }
+
+  ArenaType* arena_;
+  std::array<T*, max_segments> segments_{};
+  size_type size_ = 0;
+};
+
+}  // namespace core::memory
