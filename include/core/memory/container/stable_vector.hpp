@@ -1,0 +1,279 @@
+#pragma once
+/// StableVector<T, BlockSize, Alloc>: elements in fixed blocks that never move, so pointers and
+/// references survive every insertion and erasure. Erase is O(1) and the slot is reused by a later
+/// insertion. Each slot has a generation counter: a Handle (slot + generation) knows whether its
+/// element is still the one it named (`is_valid`), even after the slot was reused. Iteration skips
+/// free slots a bitmap word at a time.
+
+#include <core/memory/util/assert.hpp>
+#include <core/memory/util/error.hpp>
+#include <core/memory/util/sanitizer.hpp>
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <memory>
+#include <new>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace core::memory {
+
+template <class T, std::size_t BlockSize = 64, class Alloc = std::allocator<T>>
+class StableVector {
+  static_assert(BlockSize > 0 && BlockSize % 64 == 0, "BlockSize must be a positive multiple of 64");
+  static constexpr std::size_t words = BlockSize / 64;
+
+  struct Block {
+    alignas(T) std::byte storage[BlockSize * sizeof(T)];
+    std::uint64_t occupied[words] = {};
+    std::uint32_t generation[BlockSize] = {};
+    T* slot(std::size_t i) noexcept { return std::launder(reinterpret_cast<T*>(storage + i * sizeof(T))); }
+    bool is_occupied(std::size_t i) const noexcept { return (occupied[i / 64] >> (i % 64)) & 1u; }
+  };
+  using block_alloc = typename std::allocator_traits<Alloc>::template rebind_alloc<Block>;
+  using block_traits = std::allocator_traits<block_alloc>;
+  using ptr_alloc = typename std::allocator_traits<Alloc>::template rebind_alloc<Block*>;
+  using index_alloc = typename std::allocator_traits<Alloc>::template rebind_alloc<std::uint32_t>;
+
+ public:
+  using value_type = T;
+  using allocator_type = Alloc;
+  using size_type = std::size_t;
+  using reference = T&;
+  using const_reference = const T&;
+
+  /// Names one element: its slot and the slot's generation when the element was inserted.
+  struct Handle {
+    std::uint32_t slot = UINT32_MAX;
+    std::uint32_t generation = 0;
+    friend bool operator==(Handle, Handle) = default;
+  };
+
+  template <bool Const>
+  class basic_iterator {
+    using owner = std::conditional_t<Const, const StableVector, StableVector>;
+
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = T;
+    using difference_type = std::ptrdiff_t;
+    using pointer = std::conditional_t<Const, const T*, T*>;
+    using reference = std::conditional_t<Const, const T&, T&>;
+    basic_iterator() noexcept = default;
+    basic_iterator(owner* v, size_type i) noexcept : v_(v), i_(i) {}
+    template <bool C = Const>
+      requires C
+    basic_iterator(const basic_iterator<false>& o) noexcept : v_(o.v_), i_(o.i_) {}  // NOLINT
+    reference operator*() const noexcept { return *v_->blocks_[i_ / BlockSize]->slot(i_ % BlockSize); }
+    pointer operator->() const noexcept { return &**this; }
+    basic_iterator& operator++() noexcept {
+      i_ = v_->next_occupied(i_ + 1);
+      return *this;
+    }
+    basic_iterator operator++(int) noexcept {
+      auto t = *this;
+      ++*this;
+      return t;
+    }
+    friend bool operator==(const basic_iterator& a, const basic_iterator& b) noexcept { return a.i_ == b.i_; }
+    /// The handle of the element.
+    Handle handle() const noexcept { return {static_cast<std::uint32_t>(i_), v_->generation_of(i_)}; }
+
+   private:
+    friend class StableVector;
+    template <bool>
+    friend class basic_iterator;
+    owner* v_ = nullptr;
+    size_type i_ = 0;
+  };
+  using iterator = basic_iterator<false>;
+  using const_iterator = basic_iterator<true>;
+
+  StableVector() = default;
+  explicit StableVector(const Alloc& alloc) : alloc_(alloc), blocks_(ptr_alloc(alloc)), free_(index_alloc(alloc)) {}
+  StableVector(const StableVector&) = delete;  // copies could not keep the pointers stable
+  StableVector& operator=(const StableVector&) = delete;
+  StableVector(StableVector&& o) noexcept
+      : alloc_(o.alloc_), blocks_(std::move(o.blocks_)), free_(std::move(o.free_)), size_(std::exchange(o.size_, 0)) {}
+  ~StableVector() {
+    clear();
+    release_blocks(0);
+  }
+
+  /// Inserts an element (into a freed slot if there is one); returns its handle. Never moves or
+  /// invalidates other elements. Strong guarantee.
+  template <class... Args>
+  Handle emplace(Args&&... args) {
+    if (free_.empty()) grow();
+    const std::uint32_t s = free_.back();
+    Block* b = blocks_[s / BlockSize];
+    const std::size_t i = s % BlockSize;
+    unpoison_memory(b->slot(i), sizeof(T));
+#if CORE_MEMORY_EXCEPTIONS
+    try {
+#endif
+      ::new (static_cast<void*>(b->slot(i))) T(std::forward<Args>(args)...);
+#if CORE_MEMORY_EXCEPTIONS
+    } catch (...) {
+      poison_memory_inside(b->slot(i), sizeof(T));
+      throw;
+    }
+#endif
+    free_.pop_back();
+    b->occupied[i / 64] |= std::uint64_t{1} << (i % 64);
+    ++size_;
+    return {s, b->generation[i]};
+  }
+  Handle push_back(const T& x) { return emplace(x); }
+  Handle push_back(T&& x) { return emplace(std::move(x)); }
+
+  /// Destroys the element; its slot is reused later and every handle to it becomes invalid. O(1).
+  void erase(Handle h) noexcept {
+    CORE_MEMORY_HARDEN_ASSERT("core::memory::StableVector", is_valid(h), "erase of a stale or foreign handle");
+    Block* b = blocks_[h.slot / BlockSize];
+    const std::size_t i = h.slot % BlockSize;
+    std::destroy_at(b->slot(i));
+    poison_memory_inside(b->slot(i), sizeof(T));
+    b->occupied[i / 64] &= ~(std::uint64_t{1} << (i % 64));
+    ++b->generation[i];
+    free_.push_back(h.slot);  // capacity for it was reserved when the slot was created
+    --size_;
+  }
+  iterator erase(const_iterator it) noexcept {
+    const size_type next = next_occupied(it.i_ + 1);
+    erase(it.handle());
+    return {this, next};
+  }
+
+  /// True if `h` still names a live element (false once it was erased, even if the slot is reused).
+  [[nodiscard]] bool is_valid(Handle h) const noexcept {
+    if (h.slot >= blocks_.size() * BlockSize) return false;
+    const Block* b = blocks_[h.slot / BlockSize];
+    return b->is_occupied(h.slot % BlockSize) && b->generation[h.slot % BlockSize] == h.generation;
+  }
+  /// The element `h` names, or null if it is gone.
+  T* get(Handle h) noexcept { return is_valid(h) ? blocks_[h.slot / BlockSize]->slot(h.slot % BlockSize) : nullptr; }
+  const T* get(Handle h) const noexcept { return const_cast<StableVector*>(this)->get(h); }
+  T& operator[](Handle h) noexcept {
+    CORE_MEMORY_HARDEN_ASSERT("core::memory::StableVector", is_valid(h), "access through a stale handle");
+    return *blocks_[h.slot / BlockSize]->slot(h.slot % BlockSize);
+  }
+
+  /// The iterator of the element at `p` (end() if `p` is not a live element here). O(blocks).
+  iterator get_iterator(const T* p) noexcept {
+    for (size_type k = 0; k < blocks_.size(); ++k) {
+      Block* b = blocks_[k];
+      const auto* first = b->slot(0);
+      if (p >= first && p < first + BlockSize) {
+        const auto i = static_cast<size_type>(p - first);
+        return b->is_occupied(i) ? iterator{this, k * BlockSize + i} : end();
+      }
+    }
+    return end();
+  }
+  /// The handle of the element at `p` (a default Handle, never valid, if none).
+  Handle handle_of(const T* p) noexcept {
+    const auto it = get_iterator(p);
+    return it == end() ? Handle{} : it.handle();
+  }
+
+  iterator begin() noexcept { return {this, next_occupied(0)}; }
+  iterator end() noexcept { return {this, slots()}; }
+  const_iterator begin() const noexcept { return {this, next_occupied(0)}; }
+  const_iterator end() const noexcept { return {this, slots()}; }
+
+  [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+  size_type size() const noexcept { return size_; }
+  size_type capacity() const noexcept { return slots(); }
+  size_type block_count() const noexcept { return blocks_.size(); }
+
+  /// Makes room for `n` elements in total.
+  void reserve(size_type n) {
+    while (capacity() < n) grow();
+  }
+  /// Releases trailing blocks with no live element (earlier empty blocks stay: their slot numbers
+  /// are part of live handles' identity).
+  void shrink_to_fit() {
+    size_type keep = blocks_.size();
+    while (keep > 0 && block_empty(blocks_[keep - 1])) --keep;
+    if (keep == blocks_.size()) return;
+    const auto limit = static_cast<std::uint32_t>(keep * BlockSize);
+    std::erase_if(free_, [&](std::uint32_t s) { return s >= limit; });
+    release_blocks(keep);
+  }
+  /// Destroys every element (blocks are kept; all handles become invalid).
+  void clear() noexcept {
+    for (auto it = begin(); it != end();) it = erase(it);
+  }
+
+  allocator_type get_allocator() const noexcept { return alloc_; }
+
+ private:
+  size_type slots() const noexcept { return blocks_.size() * BlockSize; }
+  std::uint32_t generation_of(size_type s) const noexcept { return blocks_[s / BlockSize]->generation[s % BlockSize]; }
+  static bool block_empty(const Block* b) noexcept {
+    for (auto w : b->occupied)
+      if (w) return false;
+    return true;
+  }
+
+  /// First occupied slot at or after `s`, a bitmap word at a time.
+  size_type next_occupied(size_type s) const noexcept {
+    const size_type n = slots();
+    while (s < n) {
+      const Block* b = blocks_[s / BlockSize];
+      const size_type i = s % BlockSize;
+      std::uint64_t w = b->occupied[i / 64] >> (i % 64);
+      if (w) return s + static_cast<size_type>(std::countr_zero(w));
+      s += 64 - i % 64;  // next word
+    }
+    return n;
+  }
+
+  void grow() {
+    if (slots() + BlockSize > UINT32_MAX) throw_out_of_memory("core::memory::StableVector", sizeof(Block), alignof(Block));
+    block_alloc ba(alloc_);
+    Block* b = block_traits::allocate(ba, 1);
+    ::new (static_cast<void*>(b)) Block();
+#if CORE_MEMORY_EXCEPTIONS
+    try {
+#endif
+      blocks_.push_back(b);
+      free_.reserve(slots());
+#if CORE_MEMORY_EXCEPTIONS
+    } catch (...) {
+      if (!blocks_.empty() && blocks_.back() == b) blocks_.pop_back();
+      b->~Block();
+      block_traits::deallocate(ba, b, 1);
+      throw;
+    }
+#endif
+    poison_memory(b->storage, sizeof b->storage);
+    // The new slots are the highest: they go under the free slots already there, lowest on top,
+    // so insertion fills the lowest free slot first (reserve() can add blocks while slots are free).
+    const auto base = static_cast<std::uint32_t>(slots() - BlockSize);
+    free_.insert(free_.begin(), BlockSize, 0);
+    for (std::size_t i = 0; i < BlockSize; ++i) free_[i] = base + static_cast<std::uint32_t>(BlockSize - 1 - i);
+  }
+
+  void release_blocks(size_type keep) noexcept {
+    block_alloc ba(alloc_);
+    while (blocks_.size() > keep) {
+      Block* b = blocks_.back();
+      blocks_.pop_back();
+      unpoison_memory(b->storage, sizeof b->storage);
+      b->~Block();
+      block_traits::deallocate(ba, b, 1);
+    }
+  }
+
+  [[no_unique_address]] Alloc alloc_{};
+  std::vector<Block*, ptr_alloc> blocks_{ptr_alloc(alloc_)};
+  std::vector<std::uint32_t, index_alloc> free_{index_alloc(alloc_)};  // free slots, lowest on top
+  size_type size_ = 0;
+};
+
+}  // namespace core::memory

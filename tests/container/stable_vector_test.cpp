@@ -1,0 +1,97 @@
+#include <core/memory/container/stable_vector.hpp>
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace cm = core::memory;
+
+TEST(StableVector, RandomOperationsAgainstAModel) {
+  using SV = cm::StableVector<std::string>;
+  SV v;
+  struct Live {
+    SV::Handle h;
+    const std::string* p;
+    std::string value;
+  };
+  std::map<std::uint32_t, Live> model;  // by slot: the iteration order
+  std::vector<SV::Handle> stale;
+  std::mt19937 rng(6);
+  for (int step = 0; step < 30000; ++step) {
+    const auto op = rng() % 10;
+    if (op < 6 || model.empty()) {
+      std::string s(rng() % 40, char('a' + rng() % 26));
+      const auto h = v.emplace(s);
+      ASSERT_TRUE(v.is_valid(h));
+      ASSERT_EQ(model.count(h.slot), 0u) << "slot handed out twice";
+      model[h.slot] = {h, v.get(h), s};
+    } else if (op < 9) {
+      auto it = std::next(model.begin(), static_cast<long>(rng() % model.size()));
+      v.erase(it->second.h);
+      stale.push_back(it->second.h);
+      model.erase(it);
+    } else if (rng() % 20 == 0) {
+      v.shrink_to_fit();
+    }
+    if (step % 97 == 0) {
+      ASSERT_EQ(v.size(), model.size());
+      auto mit = model.begin();
+      for (auto it = v.begin(); it != v.end(); ++it, ++mit) {
+        ASSERT_NE(mit, model.end());
+        ASSERT_EQ(&*it, mit->second.p) << "element moved";
+        ASSERT_EQ(*it, mit->second.value);
+        ASSERT_EQ(it.handle(), mit->second.h);
+      }
+      ASSERT_EQ(mit, model.end());
+      for (const auto& h : stale) ASSERT_FALSE(v.is_valid(h)) << "stale handle accepted";
+      for (const auto& [slot, live] : model) {
+        ASSERT_EQ(v.get(live.h), live.p);
+        ASSERT_EQ(v.get_iterator(live.p).handle(), live.h);
+      }
+    }
+  }
+}
+
+TEST(StableVector, HandlesDetectReuseOfTheirSlot) {
+  cm::StableVector<int> v;
+  const auto a = v.emplace(1);
+  v.erase(a);
+  const auto b = v.emplace(2);
+  EXPECT_EQ(a.slot, b.slot) << "the freed slot is reused";
+  EXPECT_FALSE(v.is_valid(a)) << "but the old handle knows it is not its element";
+  EXPECT_EQ(v.get(a), nullptr);
+  EXPECT_EQ(*v.get(b), 2);
+  EXPECT_FALSE(v.is_valid(cm::StableVector<int>::Handle{}));
+  int outside = 0;
+  EXPECT_EQ(v.get_iterator(&outside), v.end());
+}
+
+TEST(StableVector, ReserveShrinkAndCounts) {
+  auto token = std::make_shared<int>(0);
+  {
+    cm::StableVector<std::shared_ptr<int>, 64> v;
+    v.reserve(300);
+    EXPECT_EQ(v.block_count(), 5u);
+    std::vector<cm::StableVector<std::shared_ptr<int>, 64>::Handle> hs;
+    for (int i = 0; i < 300; ++i) hs.push_back(v.push_back(token));
+    EXPECT_EQ(token.use_count(), 301);
+    for (std::size_t i = 100; i < 300; ++i) v.erase(hs[i]);
+    v.shrink_to_fit();
+    EXPECT_EQ(v.block_count(), 2u) << "trailing empty blocks released";
+    EXPECT_EQ(token.use_count(), 101);
+    for (int i = 0; i < 50; ++i) v.push_back(token);  // reuses the freed slots of block 1 first
+    EXPECT_EQ(v.block_count(), 3u);
+  }
+  EXPECT_EQ(token.use_count(), 1);
+}
+
+TEST(StableVectorDeathTest, StaleHandleIsCaughtWhenHardened) {
+  if (!cm::checks::hardened) GTEST_SKIP() << "checks are off";
+  cm::StableVector<int> v;
+  const auto a = v.emplace(1);
+  v.erase(a);
+  EXPECT_DEATH((void)v[a], "stale handle");
+}
