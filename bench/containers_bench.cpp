@@ -5,10 +5,13 @@
 #include <core/memory/container/circular_buffer.hpp>
 #include <core/memory/container/flat_map.hpp>
 #include <core/memory/container/intrusive_list.hpp>
+#include <core/memory/container/stable_vector.hpp>
 
 #include <benchmark/benchmark.h>
 #include <boost/circular_buffer.hpp>
 #include <boost/container/flat_map.hpp>
+#include <boost/container/stable_vector.hpp>
+#include <plf_colony.h>
 
 #include <list>
 #include <map>
@@ -118,5 +121,107 @@ void BM_std_list(benchmark::State& state) {
 }
 BENCHMARK(BM_intrusive)->Name("list_insert_iterate_erase/cm::IntrusiveList/1024");
 BENCHMARK(BM_std_list)->Name("list_insert_iterate_erase/std::list/1024");
+
+// StableVector: iterate 10^4 elements after erasing every third (holes to skip), and
+// insert + erase churn, against plf::colony, boost::stable_vector and std::vector (iteration).
+constexpr int n_stable = 10000;
+
+template <class C, class Insert, class Erase>
+void stable_iterate(benchmark::State& state, Insert insert, Erase erase_every_third) {
+  C c;
+  for (int i = 0; i < n_stable; ++i) insert(c, i);
+  erase_every_third(c);
+  for (auto _ : state) {
+    long s = 0;
+    for (const auto& x : c) s += x;
+    benchmark::DoNotOptimize(s);
+  }
+  state.SetItemsProcessed(state.iterations() * n_stable * 2 / 3);
+}
+void BM_sv_iterate(benchmark::State& s) {
+  using C = cm::StableVector<int>;
+  std::vector<C::Handle> hs;
+  stable_iterate<C>(
+      s, [&](C& c, int i) { hs.push_back(c.emplace(i)); },
+      [&](C& c) {
+        for (std::size_t i = 0; i < hs.size(); i += 3) c.erase(hs[i]);
+      });
+}
+void BM_colony_iterate(benchmark::State& s) {
+  using C = plf::colony<int>;
+  stable_iterate<C>(
+      s, [](C& c, int i) { c.insert(i); },
+      [](C& c) {
+        int k = 0;
+        for (auto it = c.begin(); it != c.end();) it = (k++ % 3 == 0) ? c.erase(it) : std::next(it);
+      });
+}
+void BM_boost_sv_iterate(benchmark::State& s) {
+  using C = boost::container::stable_vector<int>;
+  stable_iterate<C>(
+      s, [](C& c, int i) { c.push_back(i); },
+      [](C& c) {
+        int k = 0;
+        for (auto it = c.begin(); it != c.end();) it = (k++ % 3 == 0) ? c.erase(it) : std::next(it);
+      });
+}
+void BM_vector_iterate(benchmark::State& s) {
+  using C = std::vector<int>;
+  stable_iterate<C>(
+      s, [](C& c, int i) { c.push_back(i); },
+      [](C& c) {
+        int k = 0;
+        std::erase_if(c, [&](int) { return k++ % 3 == 0; });
+      });
+}
+BENCHMARK(BM_sv_iterate)->Name("stable_iterate/cm::StableVector/10000");
+BENCHMARK(BM_colony_iterate)->Name("stable_iterate/plf::colony/10000");
+BENCHMARK(BM_boost_sv_iterate)->Name("stable_iterate/boost::stable_vector/10000");
+BENCHMARK(BM_vector_iterate)->Name("stable_iterate/std::vector/10000");
+
+void BM_sv_churn(benchmark::State& state) {
+  cm::StableVector<int> c;
+  std::vector<cm::StableVector<int>::Handle> hs;
+  for (int i = 0; i < 1024; ++i) hs.push_back(c.emplace(i));
+  std::size_t k = 0;
+  for (auto _ : state) {
+    for (int i = 0; i < 256; ++i) {
+      k = (k + 97) % hs.size();
+      c.erase(hs[k]);
+      hs[k] = c.emplace(i);
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * 256);
+}
+void BM_colony_churn(benchmark::State& state) {
+  plf::colony<int> c;
+  std::vector<plf::colony<int>::iterator> its;
+  for (int i = 0; i < 1024; ++i) its.push_back(c.insert(i));
+  std::size_t k = 0;
+  for (auto _ : state) {
+    for (int i = 0; i < 256; ++i) {
+      k = (k + 97) % its.size();
+      c.erase(its[k]);
+      its[k] = c.insert(i);
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * 256);
+}
+void BM_boost_sv_churn(benchmark::State& state) {
+  boost::container::stable_vector<int> c;
+  for (int i = 0; i < 1024; ++i) c.push_back(i);
+  std::size_t k = 0;
+  for (auto _ : state) {
+    for (int i = 0; i < 256; ++i) {
+      k = (k + 97) % c.size();
+      c.erase(c.begin() + static_cast<long>(k));
+      c.insert(c.begin() + static_cast<long>(k), i);
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * 256);
+}
+BENCHMARK(BM_sv_churn)->Name("stable_erase_insert/cm::StableVector/1024");
+BENCHMARK(BM_colony_churn)->Name("stable_erase_insert/plf::colony/1024");
+BENCHMARK(BM_boost_sv_churn)->Name("stable_erase_insert/boost::stable_vector/1024");
 
 }  // namespace

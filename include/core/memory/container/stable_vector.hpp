@@ -63,14 +63,20 @@ class StableVector {
     using pointer = std::conditional_t<Const, const T*, T*>;
     using reference = std::conditional_t<Const, const T&, T&>;
     basic_iterator() noexcept = default;
-    basic_iterator(owner* v, size_type i) noexcept : v_(v), i_(i) {}
+    /// The first live element at or after slot `s`.
+    basic_iterator(owner* v, size_type s) noexcept : v_(v) { seek(s); }
     template <bool C = Const>
       requires C
-    basic_iterator(const basic_iterator<false>& o) noexcept : v_(o.v_), i_(o.i_) {}  // NOLINT
-    reference operator*() const noexcept { return *v_->blocks_[i_ / BlockSize]->slot(i_ % BlockSize); }
+    basic_iterator(const basic_iterator<false>& o) noexcept : v_(o.v_), b_(o.b_), i_(o.i_), bits_(o.bits_) {}  // NOLINT
+    reference operator*() const noexcept { return *b_->slot(i_ % BlockSize); }
     pointer operator->() const noexcept { return &**this; }
+    /// Next live element: the next set bit of the current occupancy word, else a scan onwards.
     basic_iterator& operator++() noexcept {
-      i_ = v_->next_occupied(i_ + 1);
+      bits_ &= bits_ - 1;
+      if (bits_) [[likely]]
+        i_ = (i_ & ~size_type{63}) + static_cast<size_type>(std::countr_zero(bits_));
+      else
+        seek((i_ | 63) + 1);
       return *this;
     }
     basic_iterator operator++(int) noexcept {
@@ -80,14 +86,35 @@ class StableVector {
     }
     friend bool operator==(const basic_iterator& a, const basic_iterator& b) noexcept { return a.i_ == b.i_; }
     /// The handle of the element.
-    Handle handle() const noexcept { return {static_cast<std::uint32_t>(i_), v_->generation_of(i_)}; }
+    Handle handle() const noexcept { return {static_cast<std::uint32_t>(i_), b_->generation[i_ % BlockSize]}; }
 
    private:
     friend class StableVector;
     template <bool>
     friend class basic_iterator;
+
+    void seek(size_type s) noexcept {
+      const size_type n = v_->slots();
+      while (s < n) {
+        Block* b = v_->blocks_[s / BlockSize];
+        const size_type i = s % BlockSize;
+        const std::uint64_t w = b->occupied[i / 64] & (~std::uint64_t{0} << (i % 64));
+        if (w) {
+          b_ = b;
+          bits_ = w;
+          i_ = (s & ~size_type{63}) + static_cast<size_type>(std::countr_zero(w));
+          return;
+        }
+        s = (s | 63) + 1;
+      }
+      i_ = n;
+      bits_ = 0;
+    }
+
     owner* v_ = nullptr;
+    Block* b_ = nullptr;
     size_type i_ = 0;
+    std::uint64_t bits_ = 0;  // live slots of the current occupancy word not yet visited, current included
   };
   using iterator = basic_iterator<false>;
   using const_iterator = basic_iterator<true>;
