@@ -5,6 +5,7 @@
 # Usage: scripts/test.sh [preset...]
 #   presets: asan (g++ Debug + ASan/UBSan, expensive checks), tsan (concurrent tests under
 #   ThreadSanitizer), release, noexcept (-fno-exceptions, hardened), clang (clang 14, hardened),
+#   fuzz (libFuzzer differential targets, 15 s each, clang + ASan/UBSan),
 #   consumer (install + find_package + pkg-config). Default: all of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh test
 
 presets=("$@")
-((${#presets[@]})) || presets=(asan tsan release noexcept clang consumer)
+((${#presets[@]})) || presets=(asan tsan release noexcept clang fuzz consumer)
 
 passed=0
 failed=0

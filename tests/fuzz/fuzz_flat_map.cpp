@@ -1,0 +1,43 @@
+// Differential fuzzing: FlatMap and FlatMultiSet against std::map and std::multiset.
+#include <core/memory/container/flat_map.hpp>
+#include <core/memory/container/flat_set.hpp>
+
+#include <map>
+#include <set>
+#include <vector>
+
+#include "fuzz_common.hpp"
+
+namespace cm = core::memory;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  fuzz::Input in(data, size);
+  cm::FlatMap<int, int> f;
+  std::map<int, int> m;
+  cm::FlatMultiSet<int> fs;
+  std::multiset<int> ms;
+  while (!in.done()) {
+    const std::uint8_t op = in.byte();
+    const int k = in.byte() % 64;
+    switch (op % 8) {
+      case 0: FUZZ_CHECK(f.insert({k, op}).second == m.insert({k, op}).second); break;
+      case 1: FUZZ_CHECK(f.erase(k) == m.erase(k)); break;
+      case 2: f.insert_or_assign(k, op); m.insert_or_assign(k, op); break;
+      case 3: { std::vector<std::pair<int, int>> b; const int n = in.byte() % 8;
+          for (int i = 0; i < n; ++i) b.emplace_back(in.byte() % 64, i);
+          f.insert(b.begin(), b.end()); m.insert(b.begin(), b.end()); } break;
+      case 4: FUZZ_CHECK((f.lower_bound(k) == f.end()) == (m.lower_bound(k) == m.end())); break;
+      case 5: fs.insert(k); ms.insert(k); break;
+      case 6: FUZZ_CHECK(fs.erase(k) == ms.erase(k)); break;
+      case 7: f[k] += 1; m[k] += 1; break;
+    }
+    FUZZ_CHECK(f.size() == m.size());
+    auto it = m.begin();
+    for (auto [key, value] : f) {
+      FUZZ_CHECK(key == it->first && value == it->second);
+      ++it;
+    }
+    FUZZ_CHECK(std::equal(fs.begin(), fs.end(), ms.begin(), ms.end()));
+  }
+  return 0;
+}
