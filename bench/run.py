@@ -36,6 +36,8 @@ def run_binary(binary, args, env_extra, expect_lib):
     env.update(env_extra)
     out = subprocess.run([binary, "--benchmark_format=json"] + args, env=env, check=True,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True).stdout
+    if not out.strip():
+        return None  # no benchmark matched the filter (e.g. no process-allocator rows in this binary)
     data = json.loads(out)
     lib = data.get("context", {}).get("malloc_library", "unknown")
     if expect_lib not in lib:
@@ -114,6 +116,8 @@ def main():
     for binary in binaries:
         base_filter = [f"--benchmark_filter={opts.filter}"] if opts.filter else []
         data = run_binary(binary, args + base_filter, {}, "libc.so")
+        if data is None:
+            continue
         counters = counters_of(data)
         for name, ns in rows_of(data).items():
             case_group, impl, size = split(name)
@@ -132,6 +136,8 @@ def main():
                 data = run_binary(binary, args + [f"--benchmark_filter={flt}"], {"LD_PRELOAD": path}, expect)
             except subprocess.CalledProcessError as e:
                 sys.exit(f"run.py: {os.path.basename(binary)} under {label} failed:\n{e.stderr}")
+            if data is None:
+                continue
             for name, ns in rows_of(data).items():
                 case_group, impl, size = split(name)
                 results.setdefault(f"{case_group}/{size}", OrderedDict())[f"{label} {impl}"] = ns
