@@ -6,6 +6,7 @@
 /// the segment). The memory goes back with the arena; the destructor only runs T's destructors.
 
 #include <core/memory/allocator/arena.hpp>
+#include <core/memory/container/detail/index_iterator.hpp>
 #include <core/memory/util/align.hpp>
 #include <core/memory/util/assert.hpp>
 
@@ -29,42 +30,8 @@ class BumpVector {
   using reference = T&;
   using const_reference = const T&;
 
-  template <bool Const>
-  class basic_iterator {
-    using owner = std::conditional_t<Const, const BumpVector, BumpVector>;
-
-   public:
-    using iterator_category = std::random_access_iterator_tag;
-    using value_type = T;
-    using difference_type = std::ptrdiff_t;
-    using pointer = std::conditional_t<Const, const T*, T*>;
-    using reference = std::conditional_t<Const, const T&, T&>;
-    basic_iterator() noexcept = default;
-    basic_iterator(owner* v, size_type i) noexcept : v_(v), i_(i) {}
-    reference operator*() const noexcept { return (*v_)[i_]; }
-    pointer operator->() const noexcept { return &(*v_)[i_]; }
-    reference operator[](difference_type n) const noexcept { return (*v_)[i_ + static_cast<size_type>(n)]; }
-    basic_iterator& operator++() noexcept { return ++i_, *this; }
-    basic_iterator operator++(int) noexcept { auto t = *this; ++i_; return t; }
-    basic_iterator& operator--() noexcept { return --i_, *this; }
-    basic_iterator operator--(int) noexcept { auto t = *this; --i_; return t; }
-    basic_iterator& operator+=(difference_type n) noexcept { return i_ += static_cast<size_type>(n), *this; }
-    basic_iterator& operator-=(difference_type n) noexcept { return i_ -= static_cast<size_type>(n), *this; }
-    friend basic_iterator operator+(basic_iterator it, difference_type n) noexcept { return it += n; }
-    friend basic_iterator operator+(difference_type n, basic_iterator it) noexcept { return it += n; }
-    friend basic_iterator operator-(basic_iterator it, difference_type n) noexcept { return it -= n; }
-    friend difference_type operator-(const basic_iterator& a, const basic_iterator& b) noexcept {
-      return static_cast<difference_type>(a.i_) - static_cast<difference_type>(b.i_);
-    }
-    friend bool operator==(const basic_iterator& a, const basic_iterator& b) noexcept { return a.i_ == b.i_; }
-    friend auto operator<=>(const basic_iterator& a, const basic_iterator& b) noexcept { return a.i_ <=> b.i_; }
-
-   private:
-    owner* v_ = nullptr;
-    size_type i_ = 0;
-  };
-  using iterator = basic_iterator<false>;
-  using const_iterator = basic_iterator<true>;
+  using iterator = detail::index_iterator<BumpVector, T, T&>;
+  using const_iterator = detail::index_iterator<const BumpVector, T, const T&>;
 
   explicit BumpVector(ArenaType& arena) noexcept : arena_(&arena) {}
   BumpVector(const BumpVector&) = delete;
@@ -92,6 +59,9 @@ class BumpVector {
   }
   const T& operator[](size_type i) const noexcept { return const_cast<BumpVector&>(*this)[i]; }
   T& back() noexcept { return (*this)[size_ - 1]; }
+  /// The element at position `i` (for the iterators).
+  T& element_at(size_type i) noexcept { return (*this)[i]; }
+  const T& element_at(size_type i) const noexcept { return (*this)[i]; }
   T& front() noexcept { return (*this)[0]; }
 
   iterator begin() noexcept { return {this, 0}; }

@@ -4,6 +4,7 @@
 /// full is chosen explicitly at construction: overwrite the element at the other end, or reject
 /// the push (it returns false). Under AddressSanitizer the free slots are poisoned.
 
+#include <core/memory/container/detail/index_iterator.hpp>
 #include <core/memory/util/assert.hpp>
 #include <core/memory/util/error.hpp>
 #include <core/memory/util/sanitizer.hpp>
@@ -39,50 +40,8 @@ class CircularBuffer {
   using reference = T&;
   using const_reference = const T&;
 
-  template <bool Const>
-  class basic_iterator {
-    using owner = std::conditional_t<Const, const CircularBuffer, CircularBuffer>;
-
-   public:
-    using iterator_category = std::random_access_iterator_tag;
-    using iterator_concept = std::random_access_iterator_tag;
-    using value_type = T;
-    using difference_type = std::ptrdiff_t;
-    using pointer = std::conditional_t<Const, const T*, T*>;
-    using reference = std::conditional_t<Const, const T&, T&>;
-
-    basic_iterator() noexcept = default;
-    basic_iterator(owner* b, size_type i) noexcept : b_(b), i_(i) {}
-    template <bool C = Const>
-      requires C
-    basic_iterator(const basic_iterator<false>& o) noexcept : b_(o.b_), i_(o.i_) {}  // NOLINT
-
-    reference operator*() const noexcept { return (*b_)[i_]; }
-    pointer operator->() const noexcept { return &(*b_)[i_]; }
-    reference operator[](difference_type n) const noexcept { return (*b_)[i_ + static_cast<size_type>(n)]; }
-    basic_iterator& operator++() noexcept { return ++i_, *this; }
-    basic_iterator operator++(int) noexcept { auto t = *this; ++i_; return t; }
-    basic_iterator& operator--() noexcept { return --i_, *this; }
-    basic_iterator operator--(int) noexcept { auto t = *this; --i_; return t; }
-    basic_iterator& operator+=(difference_type n) noexcept { return i_ += static_cast<size_type>(n), *this; }
-    basic_iterator& operator-=(difference_type n) noexcept { return i_ -= static_cast<size_type>(n), *this; }
-    friend basic_iterator operator+(basic_iterator it, difference_type n) noexcept { return it += n; }
-    friend basic_iterator operator+(difference_type n, basic_iterator it) noexcept { return it += n; }
-    friend basic_iterator operator-(basic_iterator it, difference_type n) noexcept { return it -= n; }
-    friend difference_type operator-(const basic_iterator& a, const basic_iterator& b) noexcept {
-      return static_cast<difference_type>(a.i_) - static_cast<difference_type>(b.i_);
-    }
-    friend bool operator==(const basic_iterator& a, const basic_iterator& b) noexcept { return a.i_ == b.i_; }
-    friend auto operator<=>(const basic_iterator& a, const basic_iterator& b) noexcept { return a.i_ <=> b.i_; }
-
-   private:
-    template <bool>
-    friend class basic_iterator;
-    owner* b_ = nullptr;
-    size_type i_ = 0;
-  };
-  using iterator = basic_iterator<false>;
-  using const_iterator = basic_iterator<true>;
+  using iterator = detail::index_iterator<CircularBuffer, T, T&>;
+  using const_iterator = detail::index_iterator<const CircularBuffer, T, const T&>;
   using reverse_iterator = std::reverse_iterator<iterator>;
   using const_reverse_iterator = std::reverse_iterator<const_iterator>;
 
@@ -137,6 +96,9 @@ class CircularBuffer {
   const_reference front() const noexcept { return (*this)[0]; }
   reference back() noexcept { return (*this)[size_ - 1]; }
   const_reference back() const noexcept { return (*this)[size_ - 1]; }
+  /// The element at position `i` (for the iterators).
+  reference element_at(size_type i) noexcept { return (*this)[i]; }
+  const_reference element_at(size_type i) const noexcept { return (*this)[i]; }
 
   iterator begin() noexcept { return {this, 0}; }
   iterator end() noexcept { return {this, size_}; }
@@ -223,7 +185,7 @@ class CircularBuffer {
 
   /// Makes the element at `new_first` the front, like std::rotate over the elements. O(n).
   void rotate(const_iterator new_first) {
-    const size_type k = static_cast<size_type>(new_first - cbegin());
+    const size_type k = new_first.index();
     if (k == 0 || k == size_) return;
     if (full()) {
       head_ = slot(k);  // a full ring rotates by moving its head

@@ -10,6 +10,7 @@
 /// - nth(i) and index_of(it) convert between positions and iterators.
 /// Allocator-aware through the sequences: e.g. std::vector<K, StdAllocator<K, Arena>>.
 
+#include <core/memory/container/detail/index_iterator.hpp>
 #include <core/memory/util/assert.hpp>
 #include <core/memory/util/error.hpp>
 
@@ -112,54 +113,8 @@ class BasicFlatMap {
     MappedContainer values;
   };
 
-  template <bool Const>
-  class basic_iterator {
-    using map_ptr = std::conditional_t<Const, const BasicFlatMap*, BasicFlatMap*>;
-
-   public:
-    using iterator_category = std::random_access_iterator_tag;
-    using iterator_concept = std::random_access_iterator_tag;
-    using value_type = BasicFlatMap::value_type;
-    using difference_type = std::ptrdiff_t;
-    using reference = std::conditional_t<Const, const_reference, BasicFlatMap::reference>;
-    struct pointer {  // operator-> returns a proxy holding the pair of references
-      reference r;
-      const reference* operator->() const noexcept { return &r; }
-    };
-
-    basic_iterator() noexcept = default;
-    basic_iterator(map_ptr m, size_type i) noexcept : m_(m), i_(i) {}
-    template <bool C = Const>
-      requires C
-    basic_iterator(const basic_iterator<false>& o) noexcept : m_(o.m_), i_(o.i_) {}  // NOLINT
-
-    reference operator*() const noexcept { return {m_->c_.keys[i_], m_->c_.values[i_]}; }
-    pointer operator->() const noexcept { return {**this}; }
-    reference operator[](difference_type n) const noexcept { return *(*this + n); }
-    basic_iterator& operator++() noexcept { return ++i_, *this; }
-    basic_iterator operator++(int) noexcept { auto t = *this; ++i_; return t; }
-    basic_iterator& operator--() noexcept { return --i_, *this; }
-    basic_iterator operator--(int) noexcept { auto t = *this; --i_; return t; }
-    basic_iterator& operator+=(difference_type n) noexcept { return i_ += static_cast<size_type>(n), *this; }
-    basic_iterator& operator-=(difference_type n) noexcept { return i_ -= static_cast<size_type>(n), *this; }
-    friend basic_iterator operator+(basic_iterator it, difference_type n) noexcept { return it += n; }
-    friend basic_iterator operator+(difference_type n, basic_iterator it) noexcept { return it += n; }
-    friend basic_iterator operator-(basic_iterator it, difference_type n) noexcept { return it -= n; }
-    friend difference_type operator-(const basic_iterator& a, const basic_iterator& b) noexcept {
-      return static_cast<difference_type>(a.i_) - static_cast<difference_type>(b.i_);
-    }
-    friend bool operator==(const basic_iterator& a, const basic_iterator& b) noexcept { return a.i_ == b.i_; }
-    friend auto operator<=>(const basic_iterator& a, const basic_iterator& b) noexcept { return a.i_ <=> b.i_; }
-
-   private:
-    friend class BasicFlatMap;
-    template <bool>
-    friend class basic_iterator;
-    map_ptr m_ = nullptr;
-    size_type i_ = 0;
-  };
-  using iterator = basic_iterator<false>;
-  using const_iterator = basic_iterator<true>;
+  using iterator = detail::index_iterator<BasicFlatMap, value_type, reference>;
+  using const_iterator = detail::index_iterator<const BasicFlatMap, value_type, const_reference>;
   using reverse_iterator = std::reverse_iterator<iterator>;
   using const_reverse_iterator = std::reverse_iterator<const_iterator>;
 
@@ -232,19 +187,22 @@ class BasicFlatMap {
   T& at(const K& k) {
     const auto it = find(k);
     if (it == end()) detail::throw_key_not_found();
-    return c_.values[it.i_];
+    return c_.values[it.index()];
   }
   template <class K>
   const T& at(const K& k) const {
     const auto it = find(k);
     if (it == end()) detail::throw_key_not_found();
-    return c_.values[it.i_];
+    return c_.values[it.index()];
   }
   /// The element at position `i` in key order.
   iterator nth(size_type i) noexcept { return {this, i}; }
   const_iterator nth(size_type i) const noexcept { return {this, i}; }
   /// Position of `it` in key order.
-  size_type index_of(const_iterator it) const noexcept { return it.i_; }
+  size_type index_of(const_iterator it) const noexcept { return it.index(); }
+  /// The element at position `i` as a pair of references (for the iterators).
+  reference element_at(size_type i) noexcept { return {c_.keys[i], c_.values[i]}; }
+  const_reference element_at(size_type i) const noexcept { return {c_.keys[i], c_.values[i]}; }
 
   const KeyContainer& keys() const noexcept { return c_.keys; }
   const MappedContainer& values() const noexcept { return c_.values; }
@@ -334,15 +292,15 @@ class BasicFlatMap {
   }
 
   iterator erase(const_iterator pos) {
-    c_.keys.erase(c_.keys.begin() + static_cast<difference_type>(pos.i_));
-    c_.values.erase(c_.values.begin() + static_cast<difference_type>(pos.i_));
-    return {this, pos.i_};
+    c_.keys.erase(c_.keys.begin() + static_cast<difference_type>(pos.index()));
+    c_.values.erase(c_.values.begin() + static_cast<difference_type>(pos.index()));
+    return {this, pos.index()};
   }
   iterator erase(const_iterator first, const_iterator last) {
-    c_.keys.erase(c_.keys.begin() + static_cast<difference_type>(first.i_), c_.keys.begin() + static_cast<difference_type>(last.i_));
-    c_.values.erase(c_.values.begin() + static_cast<difference_type>(first.i_),
-                    c_.values.begin() + static_cast<difference_type>(last.i_));
-    return {this, first.i_};
+    c_.keys.erase(c_.keys.begin() + static_cast<difference_type>(first.index()), c_.keys.begin() + static_cast<difference_type>(last.index()));
+    c_.values.erase(c_.values.begin() + static_cast<difference_type>(first.index()),
+                    c_.values.begin() + static_cast<difference_type>(last.index()));
+    return {this, first.index()};
   }
   /// Erases the elements with key equivalent to `k` (heterogeneous with a transparent comparator).
   template <class K = Key>
