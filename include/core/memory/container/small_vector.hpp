@@ -435,11 +435,18 @@ class SmallVectorImpl {
       throw;
     }
 #endif
+    adopt(fresh, cap, size_);
+  }
+
+  /// Destroys the old elements, frees the old heap buffer, and takes `fresh` (holding `size`
+  /// elements already) as the buffer.
+  void adopt(T* fresh, size_type cap, size_type size) noexcept {
     std::destroy(data_, data_ + size_);
     annotate(size_, capacity_);
     if (!on_stack()) alloc_traits::deallocate(alloc_, data_, capacity_);
     data_ = fresh;
     capacity_ = cap;
+    size_ = size;
     annotate_fresh();
   }
 
@@ -475,13 +482,7 @@ class SmallVectorImpl {
       throw;
     }
 #endif
-    std::destroy(data_, data_ + size_);
-    annotate(size_, capacity_);
-    if (!on_stack()) alloc_traits::deallocate(alloc_, data_, capacity_);
-    data_ = fresh;
-    capacity_ = cap;
-    ++size_;
-    annotate_fresh();
+    adopt(fresh, cap, size_ + 1);
     return data_[size_ - 1];
   }
 
