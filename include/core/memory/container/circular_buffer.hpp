@@ -3,6 +3,8 @@
 /// allocation after construction, random-access iterators. What a push does when the buffer is
 /// full is chosen explicitly at construction: overwrite the element at the other end, or reject
 /// the push (it returns false). Under AddressSanitizer the free slots are poisoned.
+/// Pushes give the strong guarantee, except an overwriting push of a T whose move constructor may
+/// throw (basic: the overwritten element keeps a valid value).
 
 #include <core/memory/container/detail/index_iterator.hpp>
 #include <core/memory/util/assert.hpp>
@@ -124,12 +126,11 @@ class CircularBuffer {
   bool emplace_back(Args&&... args) {
     if (full()) {
       if (policy_ == overflow_policy::reject || cap_ == 0) return false;
-      T tmp(std::forward<Args>(args)...);  // built before the front goes: args may refer to it
-      pop_front();
-      construct_at_slot(slot(size_), std::move(tmp));
-    } else {
-      construct_at_slot(slot(size_), std::forward<Args>(args)...);
+      replace_slot(head_, std::forward<Args>(args)...);  // the front slot becomes the back
+      head_ = next_slot(head_);
+      return true;
     }
+    construct_at_slot(slot(size_), std::forward<Args>(args)...);
     ++size_;
     return true;
   }
@@ -138,12 +139,11 @@ class CircularBuffer {
   bool emplace_front(Args&&... args) {
     if (full()) {
       if (policy_ == overflow_policy::reject || cap_ == 0) return false;
-      T tmp(std::forward<Args>(args)...);
-      pop_back();
-      construct_at_slot(prev_slot(head_), std::move(tmp));
-    } else {
-      construct_at_slot(prev_slot(head_), std::forward<Args>(args)...);
+      replace_slot(prev_slot(head_), std::forward<Args>(args)...);  // the back slot becomes the front
+      head_ = prev_slot(head_);
+      return true;
     }
+    construct_at_slot(prev_slot(head_), std::forward<Args>(args)...);
     head_ = prev_slot(head_);
     ++size_;
     return true;
@@ -233,6 +233,20 @@ class CircularBuffer {
     alloc_traits::construct(alloc_, buf_ + s, std::forward<Args>(args)...);
 #endif
   }
+  /// Overwrites the element in slot `s` with one built from `args`, which is built first (args
+  /// may refer to that element). Strong guarantee if T's move constructor is noexcept; else the
+  /// element is move-assigned and, should that throw, keeps a valid but unspecified value.
+  template <class... Args>
+  void replace_slot(size_type s, Args&&... args) {
+    T tmp(std::forward<Args>(args)...);
+    if constexpr (std::is_nothrow_move_constructible_v<T>) {
+      alloc_traits::destroy(alloc_, buf_ + s);
+      alloc_traits::construct(alloc_, buf_ + s, std::move(tmp));
+    } else {
+      buf_[s] = std::move(tmp);
+    }
+  }
+
   void destroy_slot(size_type s) noexcept {
     alloc_traits::destroy(alloc_, buf_ + s);
     poison_memory_inside(buf_ + s, sizeof(T));

@@ -53,41 +53,39 @@ concept transparent_for = requires { typename C::is_transparent; };
 }
 
 /// Sorts `keys` (and `values` alongside, when given) by `comp`, stably, and with `unique`
-/// keeps the first of each run of equivalent keys. O(n log n).
+/// keeps the first of each run of equivalent keys. O(n log n). The result is built aside
+/// (copying elements whose move may throw) and swapped in only when complete: a failure leaves
+/// both sequences as they were.
 template <class Keys, class Values, class Comp>
 void sort_together(Keys& keys, Values* values, const Comp& comp, bool unique) {
   const std::size_t n = keys.size();
-  bool sorted = true;
-  for (std::size_t i = 1; i < n && sorted; ++i) sorted = !comp(keys[i], keys[i - 1]);
-  if (!sorted) {
-    std::vector<std::size_t> order(n);
-    std::iota(order.begin(), order.end(), std::size_t{0});
+  bool sorted = true, distinct = true;
+  for (std::size_t i = 1; i < n && sorted; ++i) {
+    sorted = !comp(keys[i], keys[i - 1]);
+    distinct = distinct && comp(keys[i - 1], keys[i]);
+  }
+  if (sorted && (distinct || !unique)) return;
+  std::vector<std::size_t> order(n);
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  if (!sorted)
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return comp(keys[a], keys[b]); });
-    Keys sorted_keys(keys.get_allocator());
-    sorted_keys.reserve(n);
-    for (std::size_t i : order) sorted_keys.push_back(std::move(keys[i]));
-    keys = std::move(sorted_keys);
-    if (values) {
-      Values sorted_values(values->get_allocator());
-      sorted_values.reserve(n);
-      for (std::size_t i : order) sorted_values.push_back(std::move((*values)[i]));
-      *values = std::move(sorted_values);
-    }
+  if (unique) {  // the first of each run of equivalent keys survives
+    const auto last = std::unique(order.begin(), order.end(),
+                                  [&](std::size_t a, std::size_t b) { return !comp(keys[a], keys[b]); });
+    order.erase(last, order.end());
   }
-  if (unique && n > 1) {
-    std::size_t out = 1;
-    for (std::size_t i = 1; i < n; ++i) {
-      if (comp(keys[out - 1], keys[i])) {
-        if (out != i) {
-          keys[out] = std::move(keys[i]);
-          if (values) (*values)[out] = std::move((*values)[i]);
-        }
-        ++out;
-      }
-    }
-    keys.erase(keys.begin() + static_cast<std::ptrdiff_t>(out), keys.end());
-    if (values) values->erase(values->begin() + static_cast<std::ptrdiff_t>(out), values->end());
+  Keys new_keys(keys.get_allocator());
+  new_keys.reserve(order.size());
+  for (std::size_t i : order) new_keys.push_back(std::move_if_noexcept(keys[i]));
+  if (values) {
+    Values new_values(values->get_allocator());
+    new_values.reserve(order.size());
+    for (std::size_t i : order) new_values.push_back(std::move_if_noexcept((*values)[i]));
+    using std::swap;
+    swap(*values, new_values);
   }
+  using std::swap;
+  swap(keys, new_keys);
 }
 
 }  // namespace detail
@@ -253,11 +251,22 @@ class BasicFlatMap {
   }
   auto insert(const value_type& v) { return emplace(v); }
   auto insert(value_type&& v) { return emplace(std::move(v)); }
-  /// Inserts a range: appended, then sorted and merged once. O(n log n + size()).
+  /// Inserts a range: appended, then sorted and merged once. O(n log n + size()). If an element
+  /// cannot be copied in, the map is left as it was.
   template <std::input_iterator It>
   void insert(It first, It last) {
     const size_type old = size();
-    for (; first != last; ++first) append((*first).first, (*first).second);
+#if CORE_MEMORY_EXCEPTIONS
+    try {
+#endif
+      for (; first != last; ++first) append((*first).first, (*first).second);
+#if CORE_MEMORY_EXCEPTIONS
+    } catch (...) {
+      c_.keys.erase(c_.keys.begin() + static_cast<difference_type>(old), c_.keys.end());
+      c_.values.erase(c_.values.begin() + static_cast<difference_type>(old), c_.values.end());
+      throw;
+    }
+#endif
     merge_tail(old);
   }
   /// Inserts a range already sorted (and unique): merged without sorting.
@@ -291,15 +300,15 @@ class BasicFlatMap {
     return {insert_at(i, Key(std::forward<K>(k)), T(std::forward<M>(v))), true};
   }
 
-  iterator erase(const_iterator pos) {
-    c_.keys.erase(c_.keys.begin() + static_cast<difference_type>(pos.index()));
-    c_.values.erase(c_.values.begin() + static_cast<difference_type>(pos.index()));
-    return {this, pos.index()};
-  }
+  iterator erase(const_iterator pos) { return erase(pos, pos + 1); }
+  /// Erases [first, last). If a move inside a sequence throws, the sequences are kept in step
+  /// (emptied if need be): basic guarantee.
   iterator erase(const_iterator first, const_iterator last) {
-    c_.keys.erase(c_.keys.begin() + static_cast<difference_type>(first.index()), c_.keys.begin() + static_cast<difference_type>(last.index()));
-    c_.values.erase(c_.values.begin() + static_cast<difference_type>(first.index()),
-                    c_.values.begin() + static_cast<difference_type>(last.index()));
+    const auto f = static_cast<difference_type>(first.index()), l = static_cast<difference_type>(last.index());
+    keep_in_step([&] {
+      c_.values.erase(c_.values.begin() + f, c_.values.begin() + l);
+      c_.keys.erase(c_.keys.begin() + f, c_.keys.begin() + l);
+    });
     return {this, first.index()};
   }
   /// Erases the elements with key equivalent to `k` (heterogeneous with a transparent comparator).
@@ -347,16 +356,18 @@ class BasicFlatMap {
   friend size_type erase_if(BasicFlatMap& m, Pred pred) {
     size_type out = 0;
     const size_type n = m.size();
-    for (size_type i = 0; i < n; ++i) {
-      if (pred(std::pair<const Key&, T&>(m.c_.keys[i], m.c_.values[i]))) continue;
-      if (out != i) {
-        m.c_.keys[out] = std::move(m.c_.keys[i]);
-        m.c_.values[out] = std::move(m.c_.values[i]);
+    m.keep_in_step([&] {
+      for (size_type i = 0; i < n; ++i) {
+        if (pred(std::pair<const Key&, T&>(m.c_.keys[i], m.c_.values[i]))) continue;
+        if (out != i) {
+          m.c_.keys[out] = std::move(m.c_.keys[i]);
+          m.c_.values[out] = std::move(m.c_.values[i]);
+        }
+        ++out;
       }
-      ++out;
-    }
-    m.c_.keys.erase(m.c_.keys.begin() + static_cast<difference_type>(out), m.c_.keys.end());
-    m.c_.values.erase(m.c_.values.begin() + static_cast<difference_type>(out), m.c_.values.end());
+      m.c_.keys.erase(m.c_.keys.begin() + static_cast<difference_type>(out), m.c_.keys.end());
+      m.c_.values.erase(m.c_.values.begin() + static_cast<difference_type>(out), m.c_.values.end());
+    });
     return n - out;
   }
 
@@ -380,7 +391,9 @@ class BasicFlatMap {
     return i != size() && !comp_(k, c_.keys[i]) ? i : size();
   }
 
-  /// Inserts at position i keeping both sequences in step (undoes the key if the value fails).
+  /// Inserts at position i keeping both sequences in step: if the value's insertion fails
+  /// without effect the key is taken out again (strong); if it failed half-way (a throwing move
+  /// inside the sequence), both sequences are emptied (basic: never out of step).
   iterator insert_at(size_type i, Key&& k, T&& v) {
     c_.keys.insert(c_.keys.begin() + static_cast<difference_type>(i), std::move(k));
 #if CORE_MEMORY_EXCEPTIONS
@@ -389,7 +402,8 @@ class BasicFlatMap {
       c_.values.insert(c_.values.begin() + static_cast<difference_type>(i), std::move(v));
 #if CORE_MEMORY_EXCEPTIONS
     } catch (...) {
-      c_.keys.erase(c_.keys.begin() + static_cast<difference_type>(i));
+      if (c_.values.size() == c_.keys.size() - 1) c_.keys.erase(c_.keys.begin() + static_cast<difference_type>(i));
+      else clear();  // the value sequence changed half-way
       throw;
     }
 #endif
@@ -413,10 +427,37 @@ class BasicFlatMap {
 
   /// Sorts the elements from `old` on and merges them into the sorted prefix; for the non-multi
   /// map an appended key already present (or repeated) is dropped, the existing element kept.
+  /// If sorting fails, nothing was swapped in: the appended elements are taken out again (strong).
   void merge_tail(size_type old) {
     if (old == size()) return;
     // Stable sort of the whole by key, with the old elements first among equals, then unique.
-    detail::sort_together(c_.keys, &c_.values, comp_, !Multi);
+#if CORE_MEMORY_EXCEPTIONS
+    try {
+#endif
+      detail::sort_together(c_.keys, &c_.values, comp_, !Multi);
+#if CORE_MEMORY_EXCEPTIONS
+    } catch (...) {
+      c_.keys.erase(c_.keys.begin() + static_cast<difference_type>(old), c_.keys.end());
+      c_.values.erase(c_.values.begin() + static_cast<difference_type>(old), c_.values.end());
+      throw;
+    }
+#endif
+  }
+
+  /// Runs `f`, which changes both sequences; if it throws, empties both so they can never be
+  /// out of step (and rethrows).
+  template <class F>
+  void keep_in_step(F f) {
+#if CORE_MEMORY_EXCEPTIONS
+    try {
+      f();
+    } catch (...) {
+      clear();
+      throw;
+    }
+#else
+    f();
+#endif
   }
 
   void check_lengths() const {
