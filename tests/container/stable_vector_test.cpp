@@ -95,3 +95,17 @@ TEST(StableVectorDeathTest, StaleHandleIsCaughtWhenHardened) {
   v.erase(a);
   EXPECT_DEATH((void)v[a], "stale handle");
 }
+
+// Found by fuzzing: a released block's slot numbers come back with a new block; the handles into
+// the released block must stay invalid.
+TEST(StableVector, HandlesStayInvalidAcrossShrinkAndRegrow) {
+  cm::StableVector<int, 64> v;
+  std::vector<cm::StableVector<int, 64>::Handle> hs;
+  for (int i = 0; i < 100; ++i) hs.push_back(v.emplace(i));
+  for (std::size_t i = 64; i < 100; ++i) v.erase(hs[i]);
+  v.shrink_to_fit();
+  EXPECT_EQ(v.block_count(), 1u);
+  for (int i = 0; i < 40; ++i) (void)v.emplace(-i);  // the slots of the released block again
+  for (std::size_t i = 64; i < 100; ++i) EXPECT_FALSE(v.is_valid(hs[i])) << i;
+  for (std::size_t i = 0; i < 64; ++i) EXPECT_TRUE(v.is_valid(hs[i])) << i;
+}

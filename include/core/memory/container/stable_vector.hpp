@@ -9,6 +9,7 @@
 #include <core/memory/util/error.hpp>
 #include <core/memory/util/sanitizer.hpp>
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -265,6 +266,9 @@ class StableVector {
     block_alloc ba(alloc_);
     Block* b = block_traits::allocate(ba, 1);
     ::new (static_cast<void*>(b)) Block();
+    // A block can reuse the slot numbers of a released one: its generations start above every
+    // generation ever handed out, so handles into the released block stay invalid.
+    std::fill(std::begin(b->generation), std::end(b->generation), generation_floor_);
 #if CORE_MEMORY_EXCEPTIONS
     try {
 #endif
@@ -291,6 +295,7 @@ class StableVector {
     while (blocks_.size() > keep) {
       Block* b = blocks_.back();
       blocks_.pop_back();
+      for (std::uint32_t g : b->generation) generation_floor_ = g + 1 > generation_floor_ ? g + 1 : generation_floor_;
       unpoison_memory(b->storage, sizeof b->storage);
       b->~Block();
       block_traits::deallocate(ba, b, 1);
@@ -301,6 +306,7 @@ class StableVector {
   std::vector<Block*, ptr_alloc> blocks_{ptr_alloc(alloc_)};
   std::vector<std::uint32_t, index_alloc> free_{index_alloc(alloc_)};  // free slots, lowest on top
   size_type size_ = 0;
+  std::uint32_t generation_floor_ = 0;  // generations of new blocks start here
 };
 
 }  // namespace core::memory
