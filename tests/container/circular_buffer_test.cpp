@@ -131,3 +131,16 @@ TEST(CircularBufferDeathTest, AsanSeesReadsOfFreeSlots) {
   };
   EXPECT_DEATH(read_free(), "use-after-poison");
 }
+
+TEST(CircularBuffer, MoveOnlyElements) {
+  cm::CircularBuffer<std::unique_ptr<int>> b(3, cm::overflow_policy::overwrite_oldest);
+  for (int i = 0; i < 5; ++i) b.push_back(std::make_unique<int>(i));
+  EXPECT_EQ(*b.front(), 2);
+  b.push_front(std::make_unique<int>(-1));  // overwrites the back
+  EXPECT_EQ(*b.back(), 3);
+  b.set_capacity(5);
+  (void)b.linearize();
+  EXPECT_EQ(*b[0], -1);
+  cm::CircularBuffer<std::unique_ptr<int>> moved(std::move(b));
+  EXPECT_EQ(moved.size(), 3u);
+}

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
 #include <string>
@@ -155,4 +156,19 @@ TEST(FlatMap, RunsOnAnArena) {
   for (int i = 0; i < 100; ++i) f[100 - i] = i * 0.5;
   EXPECT_TRUE(arena.owns(f.keys().data()));
   EXPECT_EQ(f.begin()->first, 1);
+}
+
+TEST(FlatMap, MoveOnlyValuesAndKeys) {
+  cm::FlatMap<int, std::unique_ptr<int>> f;
+  for (int i = 10; i > 0; --i) f.try_emplace(i, std::make_unique<int>(i * i));
+  EXPECT_EQ(*f.at(3), 9);
+  f.insert_or_assign(3, std::make_unique<int>(-1));
+  EXPECT_EQ(*f[3], -1);
+  EXPECT_EQ(erase_if(f, [](const auto& p) { return *p.second > 50; }), 3u);
+  auto c = std::move(f).extract();
+  EXPECT_EQ(c.keys.size(), 7u);
+  cm::FlatSet<std::unique_ptr<int>> s;  // ordered by address: only uniqueness matters here
+  s.emplace(std::make_unique<int>(1));
+  s.emplace(std::make_unique<int>(2));
+  EXPECT_EQ(s.size(), 2u);
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -108,4 +109,15 @@ TEST(StableVector, HandlesStayInvalidAcrossShrinkAndRegrow) {
   for (int i = 0; i < 40; ++i) (void)v.emplace(-i);  // the slots of the released block again
   for (std::size_t i = 64; i < 100; ++i) EXPECT_FALSE(v.is_valid(hs[i])) << i;
   for (std::size_t i = 0; i < 64; ++i) EXPECT_TRUE(v.is_valid(hs[i])) << i;
+}
+
+TEST(StableVector, MoveOnlyElements) {
+  cm::StableVector<std::unique_ptr<int>> v;
+  const auto h = v.emplace(std::make_unique<int>(7));
+  const auto g = v.push_back(std::make_unique<int>(8));
+  EXPECT_EQ(**v.get(h), 7);
+  v.erase(g);
+  cm::StableVector<std::unique_ptr<int>> moved(std::move(v));
+  EXPECT_EQ(moved.size(), 1u);
+  EXPECT_EQ(**moved.get(h), 7);
 }
