@@ -31,3 +31,11 @@
 #include <core/memory/pool/growing_pool.hpp>
 #include <core/memory/pool/memory_pool.hpp>
 #include <core/memory/pool/object_pool.hpp>
+
+#include <core/memory/container/bump_vector.hpp>
+#include <core/memory/container/circular_buffer.hpp>
+#include <core/memory/container/flat_map.hpp>
+#include <core/memory/container/flat_set.hpp>
+#include <core/memory/container/intrusive_list.hpp>
+#include <core/memory/container/small_vector.hpp>
+#include <core/memory/container/stable_vector.hpp>
