@@ -300,8 +300,7 @@ class BasicArena {
   CORE_MEMORY_NOINLINE void* allocate_slow(std::size_t size, std::size_t align) noexcept {
     if (size == 0) return try_allocate(1, align);
     if (!is_valid_alignment(align)) {
-      report_misuse({error_kind::invalid_alignment, allocator_name, nullptr, size, align,
-                     "alignment must be a non-zero power of two", nullptr, 0});
+      detail::report_invalid_alignment(allocator_name, size, align);
       return nullptr;
     }
     // Room for the block at any alignment the block's data might have.

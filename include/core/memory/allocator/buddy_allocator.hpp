@@ -49,8 +49,7 @@ class BasicBuddyAllocator {
   /// The smallest free block of at least max(size, align) bytes, or nullptr. O(levels).
   [[nodiscard]] void* try_allocate(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     if (!is_valid_alignment(align)) {
-      report_misuse({error_kind::invalid_alignment, allocator_name, nullptr, size, align,
-                     "alignment must be a non-zero power of two", nullptr, 0});
+      detail::report_invalid_alignment(allocator_name, size, align);
       return nullptr;
     }
     const unsigned order = order_for(size, align);

@@ -66,8 +66,7 @@ class BasicFreeListAllocator {
   /// A block of `size` bytes aligned to `align`, or nullptr. O(free blocks).
   [[nodiscard]] void* try_allocate(std::size_t size, std::size_t align = alignment) noexcept {
     if (!is_valid_alignment(align)) {
-      report_misuse({error_kind::invalid_alignment, allocator_name, nullptr, size, align,
-                     "alignment must be a non-zero power of two", nullptr, 0});
+      detail::report_invalid_alignment(allocator_name, size, align);
       return nullptr;
     }
     std::size_t need = 0;

@@ -186,8 +186,7 @@ class BasicStackAllocator {
 
   CORE_MEMORY_NOINLINE void* allocate_slow(std::size_t size, std::size_t align) noexcept {
     if (!is_valid_alignment(align)) {
-      report_misuse({error_kind::invalid_alignment, allocator_name, nullptr, size, align,
-                     "alignment must be a non-zero power of two", nullptr, 0});
+      detail::report_invalid_alignment(allocator_name, size, align);
       return nullptr;
     }
     if (!base_ && capacity_ != 0) {  // first use: get the region

@@ -114,12 +114,19 @@ namespace detail {
 
 namespace detail {
 
+/// Reports a request whose alignment is not a power of two (returns if the handler does; the
+/// caller then fails the request).
+inline CORE_MEMORY_NOINLINE void report_invalid_alignment(const char* allocator, std::size_t size,
+                                                          std::size_t alignment) {
+  report_misuse({error_kind::invalid_alignment, allocator, nullptr, size, alignment,
+                 "alignment must be a non-zero power of two", nullptr, 0});
+}
+
 /// Reports a request whose alignment is not a power of two; if the handler returns, the request
 /// fails as exhaustion would (out_of_memory).
 [[noreturn]] inline CORE_MEMORY_NOINLINE void fail_invalid_alignment(const char* allocator, std::size_t size,
                                                                     std::size_t alignment) {
-  report_misuse({error_kind::invalid_alignment, allocator, nullptr, size, alignment,
-                 "alignment must be a non-zero power of two", nullptr, 0});
+  report_invalid_alignment(allocator, size, alignment);
   throw_out_of_memory(allocator, size, alignment);
 }
 
