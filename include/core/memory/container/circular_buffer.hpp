@@ -87,11 +87,11 @@ class CircularBuffer {
     return buf_[slot(i)];
   }
   reference at(size_type i) {
-    if (i >= size_) throw_range();
+    if (i >= size_) throw_out_of_range("core::memory::CircularBuffer", "CircularBuffer::at: index out of range");
     return buf_[slot(i)];
   }
   const_reference at(size_type i) const {
-    if (i >= size_) throw_range();
+    if (i >= size_) throw_out_of_range("core::memory::CircularBuffer", "CircularBuffer::at: index out of range");
     return buf_[slot(i)];
   }
   reference front() noexcept { return (*this)[0]; }
@@ -268,14 +268,6 @@ class CircularBuffer {
   void unpoison_all() const noexcept { unpoison_memory(buf_, cap_ * sizeof(T)); }
   void poison_free() const noexcept {
     for (size_type i = size_; i < cap_; ++i) poison_memory_inside(buf_ + slot(i), sizeof(T));
-  }
-  [[noreturn]] static void throw_range() {
-#if CORE_MEMORY_EXCEPTIONS
-    throw std::out_of_range("CircularBuffer::at: index out of range");
-#else
-    detail::fatal_error({error_kind::assertion, "core::memory::CircularBuffer", nullptr, 0, 0, "at: index out of range",
-                         nullptr, 0});
-#endif
   }
 
   [[no_unique_address]] Alloc alloc_;

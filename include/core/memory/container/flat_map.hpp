@@ -41,15 +41,12 @@ inline constexpr sorted_equivalent_t sorted_equivalent{};
 
 namespace detail {
 
-template <class C, class K>
-concept transparent_for = requires { typename C::is_transparent; };
-
-[[noreturn]] inline void throw_key_not_found() {
-#if CORE_MEMORY_EXCEPTIONS
-  throw std::out_of_range("FlatMap::at: key not found");
-#else
-  fatal_error({error_kind::assertion, "core::memory::FlatMap", nullptr, 0, 0, "at: key not found", nullptr, 0});
-#endif
+/// True if `keys` is sorted by `comp`, strictly (no equivalent neighbours) unless `multi`.
+template <class Keys, class Comp>
+bool is_sorted_keys(const Keys& keys, const Comp& comp, bool multi) {
+  for (std::size_t i = 1; i < keys.size(); ++i)
+    if (multi ? comp(keys[i], keys[i - 1]) : !comp(keys[i - 1], keys[i])) return false;
+  return true;
 }
 
 /// Sorts `keys` (and `values` alongside, when given) by `comp`, stably, and with `unique`
@@ -195,13 +192,13 @@ class BasicFlatMap {
   template <class K>
   T& at(const K& k) {
     const auto it = find(k);
-    if (it == end()) detail::throw_key_not_found();
+    if (it == end()) throw_out_of_range("core::memory::FlatMap", "FlatMap::at: key not found");
     return c_.values[it.index()];
   }
   template <class K>
   const T& at(const K& k) const {
     const auto it = find(k);
-    if (it == end()) detail::throw_key_not_found();
+    if (it == end()) throw_out_of_range("core::memory::FlatMap", "FlatMap::at: key not found");
     return c_.values[it.index()];
   }
   /// The element at position `i` in key order.
@@ -475,11 +472,7 @@ class BasicFlatMap {
     CORE_MEMORY_HARDEN_ASSERT("core::memory::FlatMap", c_.keys.size() == c_.values.size(),
                               "key and value sequences differ in length");
   }
-  bool is_sorted_unique() const {
-    for (size_type i = 1; i < size(); ++i)
-      if (Multi ? comp_(c_.keys[i], c_.keys[i - 1]) : !comp_(c_.keys[i - 1], c_.keys[i])) return false;
-    return true;
-  }
+  bool is_sorted_unique() const { return detail::is_sorted_keys(c_.keys, comp_, Multi); }
 
   containers c_;
   [[no_unique_address]] Compare comp_;

@@ -138,11 +138,7 @@ class BasicFlatSet {
   }
 
  private:
-  bool is_sorted_unique() const {
-    for (size_type i = 1; i < size(); ++i)
-      if (Multi ? comp_(keys_[i], keys_[i - 1]) : !comp_(keys_[i - 1], keys_[i])) return false;
-    return true;
-  }
+  bool is_sorted_unique() const { return detail::is_sorted_keys(keys_, comp_, Multi); }
 
   KeyContainer keys_;
   [[no_unique_address]] Compare comp_;

@@ -33,22 +33,6 @@
 
 namespace core::memory {
 
-namespace detail {
-[[noreturn]] inline void throw_out_of_range(const char* what) {
-#if CORE_MEMORY_EXCEPTIONS
-  throw std::out_of_range(what);
-#else
-  fatal_error({error_kind::assertion, "core::memory::SmallVector", nullptr, 0, 0, what, nullptr, 0});
-#endif
-}
-[[noreturn]] inline void throw_length_error(const char* what) {
-#if CORE_MEMORY_EXCEPTIONS
-  throw std::length_error(what);
-#else
-  fatal_error({error_kind::invalid_size, "core::memory::SmallVector", nullptr, 0, 0, what, nullptr, 0});
-#endif
-}
-}  // namespace detail
 
 /// The size-erased part of every SmallVector<T, N, Alloc, SizeT>: all of the vector interface.
 template <class T, class Alloc = std::allocator<T>, class SizeT = std::size_t>
@@ -83,11 +67,11 @@ class SmallVectorImpl {
     return data_[i];
   }
   reference at(size_type i) {
-    if (i >= size_) detail::throw_out_of_range("SmallVector::at: index out of range");
+    if (i >= size_) throw_out_of_range("core::memory::SmallVector", "SmallVector::at: index out of range");
     return data_[i];
   }
   const_reference at(size_type i) const {
-    if (i >= size_) detail::throw_out_of_range("SmallVector::at: index out of range");
+    if (i >= size_) throw_out_of_range("core::memory::SmallVector", "SmallVector::at: index out of range");
     return data_[i];
   }
   reference front() noexcept { return (*this)[0]; }
@@ -331,7 +315,7 @@ class SmallVectorImpl {
   void append_range(It first, It last) {
     if constexpr (std::forward_iterator<It>) {
       const auto n = static_cast<std::size_t>(std::distance(first, last));
-      if (n > max_size() - size_) detail::throw_length_error("SmallVector: size exceeds max_size()");
+      if (n > max_size() - size_) throw_length_error("core::memory::SmallVector", "SmallVector: size exceeds max_size()");
       if (size_ + n > capacity_) reallocate(grown_capacity(size_ + n));
       annotate(size_, size_ + n);
       T* out = data_ + size_;
@@ -353,7 +337,7 @@ class SmallVectorImpl {
   }
 
   void append_n(size_type n, const T& value) {
-    if (n > max_size() - size_) detail::throw_length_error("SmallVector: size exceeds max_size()");
+    if (n > max_size() - size_) throw_length_error("core::memory::SmallVector", "SmallVector: size exceeds max_size()");
     if (size_ + n > capacity_) reallocate(grown_capacity(size_ + n));
     annotate(size_, size_ + n);
     size_type done = 0;
@@ -409,7 +393,7 @@ class SmallVectorImpl {
 
   size_type grown_capacity(std::size_t needed) const {
     const std::size_t limit = max_size();
-    if (needed > limit) detail::throw_length_error("SmallVector: size exceeds max_size()");
+    if (needed > limit) throw_length_error("core::memory::SmallVector", "SmallVector: size exceeds max_size()");
     std::size_t c = capacity_ + capacity_ / 2 + (capacity_ < 4 ? 4 : 0);
     if (c < needed) c = needed;
     if (c > limit) c = limit;

@@ -171,9 +171,10 @@ class StableVector {
     --size_;
   }
   iterator erase(const_iterator it) noexcept {
-    const size_type next = next_occupied(it.i_ + 1);
+    iterator next{this, it.i_};
+    ++next;  // found before the erase; erasing the current slot does not disturb it
     erase(it.handle());
-    return {this, next};
+    return next;
   }
 
   /// True if `h` still names a live element (false once it was erased, even if the slot is reused).
@@ -208,9 +209,9 @@ class StableVector {
     return it == end() ? Handle{} : it.handle();
   }
 
-  iterator begin() noexcept { return {this, next_occupied(0)}; }
+  iterator begin() noexcept { return {this, 0}; }
   iterator end() noexcept { return {this, slots()}; }
-  const_iterator begin() const noexcept { return {this, next_occupied(0)}; }
+  const_iterator begin() const noexcept { return {this, 0}; }
   const_iterator end() const noexcept { return {this, slots()}; }
 
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
@@ -246,19 +247,6 @@ class StableVector {
     for (auto w : b->occupied)
       if (w) return false;
     return true;
-  }
-
-  /// First occupied slot at or after `s`, a bitmap word at a time.
-  size_type next_occupied(size_type s) const noexcept {
-    const size_type n = slots();
-    while (s < n) {
-      const Block* b = blocks_[s / BlockSize];
-      const size_type i = s % BlockSize;
-      std::uint64_t w = b->occupied[i / 64] >> (i % 64);
-      if (w) return s + static_cast<size_type>(std::countr_zero(w));
-      s += 64 - i % 64;  // next word
-    }
-    return n;
   }
 
   void grow() {

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <new>
+#include <stdexcept>
 
 namespace core::memory {
 
@@ -109,6 +110,28 @@ namespace detail {
 #else
   detail::fatal_error({error_kind::bad_array_length, nullptr, nullptr, 0, 0,
                        "size arithmetic overflowed", nullptr, 0});
+#endif
+}
+
+/// Throws std::out_of_range(what); without exceptions, reports `component` and `what` to the
+/// handler and aborts. For the containers' at().
+[[noreturn]] inline CORE_MEMORY_NOINLINE void throw_out_of_range(const char* component, const char* what) {
+#if CORE_MEMORY_EXCEPTIONS
+  (void)component;
+  throw std::out_of_range(what);
+#else
+  detail::fatal_error({error_kind::assertion, component, nullptr, 0, 0, what, nullptr, 0});
+#endif
+}
+
+/// Throws std::length_error(what); without exceptions, reports and aborts. For sizes beyond
+/// max_size().
+[[noreturn]] inline CORE_MEMORY_NOINLINE void throw_length_error(const char* component, const char* what) {
+#if CORE_MEMORY_EXCEPTIONS
+  (void)component;
+  throw std::length_error(what);
+#else
+  detail::fatal_error({error_kind::invalid_size, component, nullptr, 0, 0, what, nullptr, 0});
 #endif
 }
 
