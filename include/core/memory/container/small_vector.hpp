@@ -147,7 +147,11 @@ class SmallVectorImpl {
       ++size_;
       return *p;
     }
-    return grow_and_emplace_back(std::forward<Args>(args)...);
+    if constexpr (passed_by_value<Args...>) {
+      return grow_and_push_value(T(std::forward<Args>(args)...));
+    } else {
+      return grow_and_emplace_back(std::forward<Args>(args)...);
+    }
   }
 
   void pop_back() noexcept {
@@ -442,8 +446,18 @@ class SmallVectorImpl {
     }
   }
 
+  /// Small trivially copyable elements reach the growth path by value: a reference would force the
+  /// caller to keep the value in memory on the fast path too.
   template <class... Args>
-  reference grow_and_emplace_back(Args&&... args) {
+  static constexpr bool passed_by_value =
+      std::is_trivially_copyable_v<T> && sizeof(T) <= 2 * sizeof(void*) && sizeof...(Args) == 1 &&
+      (std::is_same_v<std::remove_cvref_t<Args>, T> && ...);
+
+  [[gnu::noinline]] reference grow_and_push_value(T value) { return grow_and_emplace_back(std::move(value)); }
+
+  /// Out of line, so the fast path stays small enough for the caller's loops to unroll.
+  template <class... Args>
+  [[gnu::noinline]] reference grow_and_emplace_back(Args&&... args) {
     const size_type cap = grown_capacity(std::size_t{size_} + 1);
     T* fresh = alloc_traits::allocate(alloc_, cap);
     // The new element first, while `args` (which may be elements) are still valid.
