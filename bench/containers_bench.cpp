@@ -174,10 +174,74 @@ void BM_vector_iterate(benchmark::State& s) {
         std::erase_if(c, [&](int) { return k++ % 3 == 0; });
       });
 }
+void BM_sv_for_each(benchmark::State& s) {
+  using C = cm::StableVector<int>;
+  std::vector<C::Handle> hs;
+  C c;
+  for (int i = 0; i < n_stable; ++i) hs.push_back(c.emplace(i));
+  for (std::size_t i = 0; i < hs.size(); i += 3) c.erase(hs[i]);
+  for (auto _ : s) {
+    long sum = 0;
+    c.for_each([&](int x) { sum += x; });
+    benchmark::DoNotOptimize(sum);
+  }
+  s.SetItemsProcessed(s.iterations() * n_stable * 2 / 3);
+}
 BENCHMARK(BM_sv_iterate)->Name("stable_iterate/cm::StableVector/10000");
+BENCHMARK(BM_sv_for_each)->Name("stable_iterate/cm-for_each::StableVector/10000");
 BENCHMARK(BM_colony_iterate)->Name("stable_iterate/plf::colony/10000");
 BENCHMARK(BM_boost_sv_iterate)->Name("stable_iterate/boost::stable_vector/10000");
 BENCHMARK(BM_vector_iterate)->Name("stable_iterate/std::vector/10000");
+
+// The same without holes (nothing erased): the case a vector is usually compared in.
+template <class C, class Insert, class Visit>
+void dense_iterate(benchmark::State& state, Insert insert, Visit visit) {
+  C c;
+  for (int i = 0; i < n_stable; ++i) insert(c, i);
+  for (auto _ : state) {
+    long s = 0;
+    visit(c, s);
+    benchmark::DoNotOptimize(s);
+  }
+  state.SetItemsProcessed(state.iterations() * n_stable);
+}
+void BM_sv_dense(benchmark::State& s) {
+  dense_iterate<cm::StableVector<int>>(
+      s, [](auto& c, int i) { c.emplace(i); },
+      [](auto& c, long& sum) {
+        for (int x : c) sum += x;
+      });
+}
+void BM_sv_dense_for_each(benchmark::State& s) {
+  dense_iterate<cm::StableVector<int>>(
+      s, [](auto& c, int i) { c.emplace(i); }, [](auto& c, long& sum) { c.for_each([&](int x) { sum += x; }); });
+}
+void BM_colony_dense(benchmark::State& s) {
+  dense_iterate<plf::colony<int>>(
+      s, [](auto& c, int i) { c.insert(i); },
+      [](auto& c, long& sum) {
+        for (int x : c) sum += x;
+      });
+}
+void BM_boost_sv_dense(benchmark::State& s) {
+  dense_iterate<boost::container::stable_vector<int>>(
+      s, [](auto& c, int i) { c.push_back(i); },
+      [](auto& c, long& sum) {
+        for (int x : c) sum += x;
+      });
+}
+void BM_vector_dense(benchmark::State& s) {
+  dense_iterate<std::vector<int>>(
+      s, [](auto& c, int i) { c.push_back(i); },
+      [](auto& c, long& sum) {
+        for (int x : c) sum += x;
+      });
+}
+BENCHMARK(BM_sv_dense)->Name("stable_iterate_dense/cm::StableVector/10000");
+BENCHMARK(BM_sv_dense_for_each)->Name("stable_iterate_dense/cm-for_each::StableVector/10000");
+BENCHMARK(BM_colony_dense)->Name("stable_iterate_dense/plf::colony/10000");
+BENCHMARK(BM_boost_sv_dense)->Name("stable_iterate_dense/boost::stable_vector/10000");
+BENCHMARK(BM_vector_dense)->Name("stable_iterate_dense/std::vector/10000");
 
 void BM_sv_churn(benchmark::State& state) {
   cm::StableVector<int> c;

@@ -6,6 +6,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace cm = core::memory;
@@ -46,6 +47,12 @@ TEST(StableVector, RandomOperationsAgainstAModel) {
         ASSERT_EQ(*it, mit->second.value);
         ASSERT_EQ(it.handle(), mit->second.h);
       }
+      ASSERT_EQ(mit, model.end());
+      mit = model.begin();
+      std::as_const(v).for_each([&](const std::string& x) {
+        ASSERT_EQ(&x, mit->second.p);
+        ++mit;
+      });
       ASSERT_EQ(mit, model.end());
       for (const auto& h : stale) ASSERT_FALSE(v.is_valid(h)) << "stale handle accepted";
       for (const auto& [slot, live] : model) {
@@ -120,4 +127,36 @@ TEST(StableVector, MoveOnlyElements) {
   cm::StableVector<std::unique_ptr<int>> moved(std::move(v));
   EXPECT_EQ(moved.size(), 1u);
   EXPECT_EQ(**moved.get(h), 7);
+}
+
+TEST(StableVector, ForEachVisitsFullAndPartialWordsInOrder) {
+  cm::StableVector<int, 128> v;
+  std::vector<cm::StableVector<int, 128>::Handle> hs;
+  for (int i = 0; i < 1000; ++i) hs.push_back(v.emplace(i));
+  for (int i = 130; i < 200; ++i) v.erase(hs[static_cast<std::size_t>(i)]);  // some words partial, some empty
+  v.erase(hs[999]);
+  std::vector<int> seen, expected;
+  v.for_each([&](int& x) { seen.push_back(x); });
+  for (int x : v) expected.push_back(x);
+  EXPECT_EQ(seen, expected);
+  EXPECT_EQ(seen.size(), v.size());
+  v.for_each([](int& x) { x = -x; });
+  EXPECT_EQ(*v.get(hs[5]), -5);
+}
+
+TEST(StableVector, IteratorsCompareByPosition) {
+  cm::StableVector<int> v;
+  std::vector<cm::StableVector<int>::Handle> hs;
+  for (int i = 0; i < 10; ++i) hs.push_back(v.emplace(i));
+  auto a = std::next(v.begin(), 3);
+  v.erase(hs[7]);  // changes the occupancy word `a` was made from
+  const auto b = std::next(v.begin(), 3);
+  EXPECT_EQ(a, b);
+  cm::StableVector<int>::const_iterator c = a;
+  EXPECT_EQ(c, b);
+  EXPECT_EQ(*c, 3);
+  EXPECT_NE(a, v.end());
+  for (int i = 0; i < 10; ++i)
+    if (i != 7) v.erase(hs[static_cast<std::size_t>(i)]);
+  EXPECT_EQ(v.begin(), v.end());
 }

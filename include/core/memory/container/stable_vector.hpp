@@ -32,6 +32,8 @@ class StableVector {
     std::uint64_t occupied[words] = {};
     std::uint32_t generation[BlockSize] = {};
     T* slot(std::size_t i) noexcept { return std::launder(reinterpret_cast<T*>(storage + i * sizeof(T))); }
+    /// Slot `i` as the start of a run of slots, whether or not it holds an element.
+    T* slots_from(std::size_t i) noexcept { return reinterpret_cast<T*>(storage + i * sizeof(T)); }
     bool is_occupied(std::size_t i) const noexcept { return (occupied[i / 64] >> (i % 64)) & 1u; }
   };
   using block_alloc = typename std::allocator_traits<Alloc>::template rebind_alloc<Block>;
@@ -68,16 +70,15 @@ class StableVector {
     basic_iterator(owner* v, size_type s) noexcept : v_(v) { seek(s); }
     template <bool C = Const>
       requires C
-    basic_iterator(const basic_iterator<false>& o) noexcept : v_(o.v_), b_(o.b_), i_(o.i_), bits_(o.bits_) {}  // NOLINT
-    reference operator*() const noexcept { return *b_->slot(i_ % BlockSize); }
+    basic_iterator(const basic_iterator<false>& o) noexcept  // NOLINT: iterator -> const_iterator
+        : v_(o.v_), base_(o.base_), word_(o.word_), bits_(o.bits_) {}
+    reference operator*() const noexcept { return base_[std::countr_zero(bits_)]; }
     pointer operator->() const noexcept { return &**this; }
     /// Next live element: the next set bit of the current occupancy word, else a scan onwards.
     basic_iterator& operator++() noexcept {
       bits_ &= bits_ - 1;
-      if (bits_) [[likely]]
-        i_ = (i_ & ~size_type{63}) + static_cast<size_type>(std::countr_zero(bits_));
-      else
-        seek((i_ | 63) + 1);
+      if (!bits_) [[unlikely]]
+        seek((word_ + 1) * 64);
       return *this;
     }
     basic_iterator operator++(int) noexcept {
@@ -85,37 +86,45 @@ class StableVector {
       ++*this;
       return t;
     }
-    friend bool operator==(const basic_iterator& a, const basic_iterator& b) noexcept { return a.i_ == b.i_; }
+    /// Same position: same word and same current bit (the bits still to visit may differ if the
+    /// word changed between the two iterators' creation).
+    friend bool operator==(const basic_iterator& a, const basic_iterator& b) noexcept {
+      return (a.bits_ & (~a.bits_ + 1)) == (b.bits_ & (~b.bits_ + 1)) && a.word_ == b.word_;
+    }
     /// The handle of the element.
-    Handle handle() const noexcept { return {static_cast<std::uint32_t>(i_), b_->generation[i_ % BlockSize]}; }
+    Handle handle() const noexcept {
+      const size_type s = slot();
+      return {static_cast<std::uint32_t>(s), v_->generation_of(s)};
+    }
 
    private:
     friend class StableVector;
     template <bool>
     friend class basic_iterator;
 
+    size_type slot() const noexcept { return word_ * 64 + (bits_ ? static_cast<size_type>(std::countr_zero(bits_)) : 0); }
+
     void seek(size_type s) noexcept {
       const size_type n = v_->slots();
-      while (s < n) {
+      for (; s < n; s = (s | 63) + 1) {
         Block* b = v_->blocks_[s / BlockSize];
         const size_type i = s % BlockSize;
         const std::uint64_t w = b->occupied[i / 64] & (~std::uint64_t{0} << (i % 64));
         if (w) {
-          b_ = b;
+          base_ = b->slots_from(i & ~size_type{63});
+          word_ = s / 64;
           bits_ = w;
-          i_ = (s & ~size_type{63}) + static_cast<size_type>(std::countr_zero(w));
           return;
         }
-        s = (s | 63) + 1;
       }
-      i_ = n;
+      word_ = n / 64;
       bits_ = 0;
     }
 
     owner* v_ = nullptr;
-    Block* b_ = nullptr;
-    size_type i_ = 0;
-    std::uint64_t bits_ = 0;  // live slots of the current occupancy word not yet visited, current included
+    pointer base_ = nullptr;  // slot 0 of the current occupancy word
+    size_type word_ = 0;      // index of the current occupancy word; slots() / 64 at the end
+    std::uint64_t bits_ = 0;  // live slots of the current word not yet visited, current included
   };
   using iterator = basic_iterator<false>;
   using const_iterator = basic_iterator<true>;
@@ -171,7 +180,7 @@ class StableVector {
     --size_;
   }
   iterator erase(const_iterator it) noexcept {
-    iterator next{this, it.i_};
+    iterator next{this, it.slot()};
     ++next;  // found before the erase; erasing the current slot does not disturb it
     erase(it.handle());
     return next;
@@ -214,6 +223,18 @@ class StableVector {
   const_iterator begin() const noexcept { return {this, 0}; }
   const_iterator end() const noexcept { return {this, slots()}; }
 
+  /// Calls `f(element)` for every element in slot order (the iterators' order), faster than the
+  /// iterators: a run of 64 occupied slots is visited as a plain array loop the compiler can
+  /// vectorize. `f` must not insert or erase.
+  template <class F>
+  void for_each(F&& f) {
+    visit(*this, f);
+  }
+  template <class F>
+  void for_each(F&& f) const {
+    visit(*this, f);
+  }
+
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
   size_type size() const noexcept { return size_; }
   size_type capacity() const noexcept { return slots(); }
@@ -242,6 +263,22 @@ class StableVector {
 
  private:
   size_type slots() const noexcept { return blocks_.size() * BlockSize; }
+
+  template <class Self, class F>
+  static void visit(Self& self, F& f) {
+    using P = std::conditional_t<std::is_const_v<Self>, const T*, T*>;
+    for (Block* b : self.blocks_) {
+      for (std::size_t w = 0; w < words; ++w) {
+        std::uint64_t bits = b->occupied[w];
+        const P base = b->slots_from(w * 64);
+        if (bits == ~std::uint64_t{0}) {
+          for (std::size_t k = 0; k < 64; ++k) f(base[k]);
+        } else {
+          for (; bits; bits &= bits - 1) f(base[std::countr_zero(bits)]);
+        }
+      }
+    }
+  }
   std::uint32_t generation_of(size_type s) const noexcept { return blocks_[s / BlockSize]->generation[s % BlockSize]; }
   static bool block_empty(const Block* b) noexcept {
     for (auto w : b->occupied)
