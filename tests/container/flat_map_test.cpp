@@ -172,3 +172,43 @@ TEST(FlatMap, MoveOnlyValuesAndKeys) {
   s.emplace(std::make_unique<int>(2));
   EXPECT_EQ(s.size(), 2u);
 }
+
+TEST(FlatMap, BranchlessSearchMatchesTheStdAlgorithms) {
+  std::mt19937 rng(11);
+  for (std::size_t n = 0; n < 70; ++n) {
+    std::vector<int> keys(n);
+    for (auto& k : keys) k = static_cast<int>(rng() % 40);  // plenty of duplicates
+    std::sort(keys.begin(), keys.end());
+    std::vector<int> down(keys.rbegin(), keys.rend());
+    for (long probe = -2; probe < 43; ++probe) {
+      const auto b = keys.begin(), e = keys.end();
+      ASSERT_EQ(cm::detail::lower_bound(b, e, probe, std::less<>()), std::lower_bound(b, e, probe, std::less<>()));
+      ASSERT_EQ(cm::detail::upper_bound(b, e, probe, std::less<>()), std::upper_bound(b, e, probe, std::less<>()));
+      ASSERT_EQ(cm::detail::equal_range(b, e, probe, std::less<>()), std::equal_range(b, e, probe, std::less<>()));
+      const auto* p = keys.data();
+      ASSERT_EQ(cm::detail::lower_bound(p, p + n, probe, std::less<>()), std::lower_bound(p, p + n, probe, std::less<>()));
+      const int k = static_cast<int>(probe);
+      const auto db = down.begin(), de = down.end();
+      ASSERT_EQ(cm::detail::lower_bound(db, de, k, std::greater<int>()), std::lower_bound(db, de, k, std::greater<int>()));
+      ASSERT_EQ(cm::detail::upper_bound(db, de, k, std::greater<int>()), std::upper_bound(db, de, k, std::greater<int>()));
+    }
+  }
+}
+
+TEST(FlatMultiMap, EqualRangeAndBoundsMatchStdMultimap) {
+  cm::FlatMultiMap<int, int> f;
+  std::multimap<int, int> m;
+  std::mt19937 rng(12);
+  for (int i = 0; i < 3000; ++i) {
+    const int k = static_cast<int>(rng() % 200);
+    f.emplace(k, i);
+    m.emplace(k, i);
+  }
+  for (int k = -1; k < 202; ++k) {
+    const auto [flo, fhi] = f.equal_range(k);
+    const auto [mlo, mhi] = m.equal_range(k);
+    ASSERT_EQ(std::distance(flo, fhi), std::distance(mlo, mhi)) << k;
+    ASSERT_EQ(f.index_of(f.lower_bound(k)), static_cast<std::size_t>(std::distance(m.begin(), m.lower_bound(k))));
+    ASSERT_EQ(f.index_of(f.upper_bound(k)), static_cast<std::size_t>(std::distance(m.begin(), m.upper_bound(k))));
+  }
+}

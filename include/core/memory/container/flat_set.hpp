@@ -66,12 +66,12 @@ class BasicFlatSet {
     return static_cast<size_type>(hi - lo);
   }
   template <class K = Key>
-  const_iterator lower_bound(const K& k) const { return std::lower_bound(keys_.begin(), keys_.end(), k, comp_); }
+  const_iterator lower_bound(const K& k) const { return detail::lower_bound(keys_.begin(), keys_.end(), k, comp_); }
   template <class K = Key>
-  const_iterator upper_bound(const K& k) const { return std::upper_bound(keys_.begin(), keys_.end(), k, comp_); }
+  const_iterator upper_bound(const K& k) const { return detail::upper_bound(keys_.begin(), keys_.end(), k, comp_); }
   template <class K = Key>
   std::pair<const_iterator, const_iterator> equal_range(const K& k) const {
-    return std::equal_range(keys_.begin(), keys_.end(), k, comp_);
+    return detail::equal_range(keys_.begin(), keys_.end(), k, comp_);
   }
 
   template <class... Args>
