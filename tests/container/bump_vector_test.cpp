@@ -1,6 +1,10 @@
 #include <core/memory/container/bump_vector.hpp>
 
+#include "support/element_types.hpp"
+
 #include <gtest/gtest.h>
+
+#include <random>
 
 #include <memory>
 #include <string>
@@ -52,3 +56,52 @@ TEST(BumpVector, MatchesStdVectorAndDestroysElements) {
   }
   EXPECT_EQ(token.use_count(), 1);
 }
+
+namespace {
+using cm::test::make;
+using cm::test::value_of;
+
+template <class T>
+class BumpVectorDifferential : public ::testing::Test {};
+TYPED_TEST_SUITE(BumpVectorDifferential, cm::test::ElementTypes);
+
+TYPED_TEST(BumpVectorDifferential, RandomOperationsMatchStdVectorAndNothingMoves) {
+  using T = TypeParam;
+  const cm::test::LiveCountGuard guard;
+  cm::Arena arena(128);
+  cm::BumpVector<T> v(arena);
+  std::vector<T> ref;
+  std::vector<const T*> where;
+  std::mt19937 rng(31);
+  for (int step = 0; step < 20000; ++step) {
+    const int x = static_cast<int>(rng() % 1000);
+    switch (rng() % 8) {
+      case 0: case 1: case 2: where.push_back(&v.emplace_back(make<T>(x))); ref.push_back(make<T>(x)); break;
+      case 3: v.push_back(make<T>(x)); where.push_back(&v.back()); ref.push_back(make<T>(x)); break;
+      case 4: if (!ref.empty()) {
+          const auto i = rng() % ref.size();
+          v[i] = make<T>(x);
+          ref[i] = make<T>(x);
+        } break;
+      case 5: if (!ref.empty()) {
+          ASSERT_EQ(value_of(v.front()), value_of(ref.front()));
+          ASSERT_EQ(value_of(v.back()), value_of(ref.back()));
+        } break;
+      case 6: if (rng() % 200 == 0) { v.clear(); ref.clear(); where.clear(); } break;
+      case 7: if (rng() % 500 == 0) {  // moved-from vectors are empty, the elements stay put
+          cm::BumpVector<T> moved(std::move(v));
+          v = std::move(moved);
+        } break;
+    }
+    if (step % 50 == 0 || ref.size() < 20) {
+      ASSERT_EQ(v.size(), ref.size());
+      std::size_t i = 0;
+      for (const auto& e : v) {
+        ASSERT_EQ(&e, where[i]) << "element " << i << " moved, step " << step;
+        ASSERT_EQ(value_of(e), value_of(ref[i])) << "step " << step;
+        ++i;
+      }
+    }
+  }
+}
+}  // namespace

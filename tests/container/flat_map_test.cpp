@@ -3,6 +3,8 @@
 #include <core/memory/container/flat_set.hpp>
 #include <core/memory/core/std_allocator.hpp>
 
+#include "support/element_types.hpp"
+
 #include <gtest/gtest.h>
 
 #include <map>
@@ -212,3 +214,131 @@ TEST(FlatMultiMap, EqualRangeAndBoundsMatchStdMultimap) {
     ASSERT_EQ(f.index_of(f.upper_bound(k)), static_cast<std::size_t>(std::distance(m.begin(), m.upper_bound(k))));
   }
 }
+
+namespace {
+using cm::test::ByValue;
+using cm::test::make;
+using cm::test::value_of;
+
+/// FlatMap<int, T> and FlatMultiMap<int, T> against std::map / std::multimap for every element
+/// type as the mapped type.
+template <class T>
+class FlatMapDifferential : public ::testing::Test {};
+TYPED_TEST_SUITE(FlatMapDifferential, cm::test::ElementTypes);
+
+template <class F, class M>
+void expect_same_values(const F& f, const M& m, int step) {
+  ASSERT_EQ(f.size(), m.size()) << "step " << step;
+  auto it = m.begin();
+  for (const auto& [k, v] : f) {
+    ASSERT_EQ(k, it->first) << "step " << step;
+    ASSERT_EQ(value_of(v), value_of(it->second)) << "step " << step;
+    ++it;
+  }
+}
+
+TYPED_TEST(FlatMapDifferential, RandomOperationsMatchStdMapAndMultimap) {
+  using T = TypeParam;
+  const cm::test::LiveCountGuard guard;
+  cm::FlatMap<int, T> f;
+  std::map<int, T> m;
+  cm::FlatMultiMap<int, T> fm;
+  std::multimap<int, T> mm;
+  std::mt19937 rng(21);
+  for (int step = 0; step < 8000; ++step) {
+    const int k = static_cast<int>(rng() % 120);
+    const int x = static_cast<int>(rng() % 1000);
+    switch (rng() % 9) {
+      case 0: ASSERT_EQ(f.emplace(k, make<T>(x)).second, m.emplace(k, make<T>(x)).second); break;
+      case 1: ASSERT_EQ(f.try_emplace(k, make<T>(x)).second, m.try_emplace(k, make<T>(x)).second); break;
+      case 2: ASSERT_EQ(f.insert_or_assign(k, make<T>(x)).second, m.insert_or_assign(k, make<T>(x)).second); break;
+      case 3: ASSERT_EQ(f.erase(k), m.erase(k)); ASSERT_EQ(fm.erase(k), mm.erase(k)); break;
+      case 4: {  // modify through find
+        auto fit = f.find(k);
+        auto mit = m.find(k);
+        ASSERT_EQ(fit == f.end(), mit == m.end());
+        if (mit != m.end()) fit->second = make<T>(x), mit->second = make<T>(x);
+      } break;
+      case 5: if (!m.empty()) {
+          const auto i = rng() % m.size();
+          f.erase(f.nth(i));
+          m.erase(std::next(m.begin(), static_cast<long>(i)));
+        } break;
+      case 6: fm.emplace(k, make<T>(x)); mm.emplace(k, make<T>(x)); break;
+      case 7: {  // bulk insert of unsorted input with duplicate keys (moved in)
+        std::vector<std::pair<int, T>> batch, copy;
+        for (int i = 0; i < 8; ++i) {
+          const int bk = static_cast<int>(rng() % 120), bx = static_cast<int>(rng() % 1000);
+          batch.emplace_back(bk, make<T>(bx));
+          copy.emplace_back(bk, make<T>(bx));
+        }
+        f.insert(std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));
+        for (auto& p : copy) m.insert(std::move(p));
+      } break;
+      case 8: if (rng() % 10 == 0) {
+          const auto pred = [](const auto& p) { return p.first % 3 == 0; };
+          ASSERT_EQ(erase_if(f, pred), std::erase_if(m, pred));
+          auto c = std::move(fm).extract();  // out and back in
+          fm.replace(std::move(c.keys), std::move(c.values));
+        } break;
+    }
+    expect_same_values(f, m, step);
+    expect_same_values(fm, mm, step);
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+}
+
+/// FlatSet<T> and FlatMultiSet<T> against std::set / std::multiset for every element type as key.
+template <class T>
+class FlatSetDifferential : public ::testing::Test {};
+TYPED_TEST_SUITE(FlatSetDifferential, cm::test::ElementTypes);
+
+template <class F, class S>
+void expect_same_keys(const F& f, const S& s, int step) {
+  ASSERT_EQ(f.size(), s.size()) << "step " << step;
+  auto it = s.begin();
+  for (const auto& k : f) ASSERT_EQ(value_of(k), value_of(*it++)) << "step " << step;
+}
+
+TYPED_TEST(FlatSetDifferential, RandomOperationsMatchStdSetAndMultiset) {
+  using T = TypeParam;
+  const cm::test::LiveCountGuard guard;
+  cm::FlatSet<T, ByValue> f;
+  std::set<T, ByValue> s;
+  cm::FlatMultiSet<T, ByValue> fm;
+  std::multiset<T, ByValue> ms;
+  std::mt19937 rng(22);
+  for (int step = 0; step < 8000; ++step) {
+    const int x = static_cast<int>(rng() % 150);
+    switch (rng() % 6) {
+      case 0: ASSERT_EQ(f.insert(make<T>(x)).second, s.insert(make<T>(x)).second); break;
+      case 1: ASSERT_EQ(f.emplace(make<T>(x)).second, s.emplace(make<T>(x)).second); fm.emplace(make<T>(x)); ms.emplace(make<T>(x)); break;
+      case 2: ASSERT_EQ(f.erase(make<T>(x)), s.erase(make<T>(x))); ASSERT_EQ(fm.erase(make<T>(x)), ms.erase(make<T>(x))); break;
+      case 3: {
+        const T key = make<T>(x);
+        ASSERT_EQ(f.contains(key), s.count(key) == 1);
+        ASSERT_EQ(fm.count(key), ms.count(key));
+        const auto lb = f.lower_bound(key);
+        const auto slb = s.lower_bound(key);
+        ASSERT_EQ(lb == f.end(), slb == s.end());
+        if (slb != s.end()) {
+          ASSERT_EQ(value_of(*lb), value_of(*slb));
+        }
+      } break;
+      case 4: if (!s.empty()) {
+          const auto i = rng() % s.size();
+          ASSERT_EQ(value_of(f.nth(i)), value_of(*std::next(s.begin(), static_cast<long>(i))));
+        } break;
+      case 5: if (rng() % 10 == 0) {
+          const auto pred = [](const T& k) { return value_of(k) % 3 == 0; };
+          ASSERT_EQ(erase_if(f, pred), std::erase_if(s, pred));
+          auto keys = std::move(fm).extract();
+          fm.replace(std::move(keys));
+        } break;
+    }
+    expect_same_keys(f, s, step);
+    expect_same_keys(fm, ms, step);
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+}
+}  // namespace

@@ -2,6 +2,8 @@
 #include <core/memory/container/small_vector.hpp>
 #include <core/memory/core/std_allocator.hpp>
 
+#include "support/element_types.hpp"
+
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -14,32 +16,10 @@ namespace cm = core::memory;
 
 namespace {
 
-/// Counts live instances so leaks and double destroys show.
-struct Counted {
-  static inline long live = 0;
-  int v;
-  Counted(int x = 0) : v(x) { ++live; }  // NOLINT(google-explicit-constructor)
-  Counted(const Counted& o) : v(o.v) { ++live; }
-  Counted(Counted&& o) noexcept : v(o.v) { ++live; }
-  Counted& operator=(const Counted&) = default;
-  Counted& operator=(Counted&&) noexcept = default;
-  ~Counted() { --live; }
-};
+using cm::test::Counted;
+using cm::test::make;
+using cm::test::value_of;
 
-template <class T>
-T make(int i) {
-  if constexpr (std::is_same_v<T, int>) return i;
-  else if constexpr (std::is_same_v<T, std::string>) return std::string(static_cast<std::size_t>(i % 40), char('a' + i % 26));
-  else if constexpr (std::is_same_v<T, std::unique_ptr<int>>) return std::make_unique<int>(i);
-  else return T(i);
-}
-template <class T>
-int value_of(const T& x) {
-  if constexpr (std::is_same_v<T, int>) return x;
-  else if constexpr (std::is_same_v<T, std::string>) return static_cast<int>(x.size()) * 1000 + (x.empty() ? 0 : x[0]);
-  else if constexpr (std::is_same_v<T, std::unique_ptr<int>>) return x ? *x : -1;
-  else return x.v;
-}
 template <class A, class B>
 void expect_same(const A& sv, const B& ref, int step) {
   ASSERT_EQ(sv.size(), ref.size()) << "step " << step;
@@ -50,8 +30,7 @@ void expect_same(const A& sv, const B& ref, int step) {
 
 template <class T>
 class SmallVectorDifferential : public ::testing::Test {};
-using ElementTypes = ::testing::Types<int, std::string, std::unique_ptr<int>, Counted>;
-TYPED_TEST_SUITE(SmallVectorDifferential, ElementTypes);
+TYPED_TEST_SUITE(SmallVectorDifferential, cm::test::ElementTypes);
 
 TYPED_TEST(SmallVectorDifferential, RandomOperationsMatchStdVector) {
   using T = TypeParam;

@@ -1,5 +1,7 @@
 #include <core/memory/container/stable_vector.hpp>
 
+#include "support/element_types.hpp"
+
 #include <gtest/gtest.h>
 
 #include <map>
@@ -11,28 +13,47 @@
 
 namespace cm = core::memory;
 
-TEST(StableVector, RandomOperationsAgainstAModel) {
-  using SV = cm::StableVector<std::string>;
+namespace {
+using cm::test::make;
+using cm::test::value_of;
+
+template <class T>
+class StableVectorDifferential : public ::testing::Test {};
+TYPED_TEST_SUITE(StableVectorDifferential, cm::test::ElementTypes);
+
+TYPED_TEST(StableVectorDifferential, RandomOperationsAgainstAModel) {
+  using T = TypeParam;
+  using SV = cm::StableVector<T>;
+  const cm::test::LiveCountGuard guard;
   SV v;
   struct Live {
-    SV::Handle h;
-    const std::string* p;
-    std::string value;
+    typename SV::Handle h;
+    const T* p;
+    int value;
   };
   std::map<std::uint32_t, Live> model;  // by slot: the iteration order
-  std::vector<SV::Handle> stale;
+  std::vector<typename SV::Handle> stale;
   std::mt19937 rng(6);
   for (int step = 0; step < 30000; ++step) {
     const auto op = rng() % 10;
     if (op < 6 || model.empty()) {
-      std::string s(rng() % 40, char('a' + rng() % 26));
-      const auto h = v.emplace(s);
+      const int x = static_cast<int>(rng() % 1000);
+      const auto h = rng() % 2 ? v.emplace(make<T>(x)) : v.push_back(make<T>(x));
       ASSERT_TRUE(v.is_valid(h));
       ASSERT_EQ(model.count(h.slot), 0u) << "slot handed out twice";
-      model[h.slot] = {h, v.get(h), s};
+      model[h.slot] = {h, v.get(h), value_of(make<T>(x))};
     } else if (op < 9) {
       auto it = std::next(model.begin(), static_cast<long>(rng() % model.size()));
-      v.erase(it->second.h);
+      if (rng() % 2) {
+        v.erase(it->second.h);
+      } else {  // erase through an iterator: the one returned is the next element
+        auto next = v.erase(v.get_iterator(it->second.p));
+        auto mnext = std::next(it);
+        ASSERT_EQ(next == v.end(), mnext == model.end());
+        if (mnext != model.end()) {
+          ASSERT_EQ(&*next, mnext->second.p);
+        }
+      }
       stale.push_back(it->second.h);
       model.erase(it);
     } else if (rng() % 20 == 0) {
@@ -44,12 +65,12 @@ TEST(StableVector, RandomOperationsAgainstAModel) {
       for (auto it = v.begin(); it != v.end(); ++it, ++mit) {
         ASSERT_NE(mit, model.end());
         ASSERT_EQ(&*it, mit->second.p) << "element moved";
-        ASSERT_EQ(*it, mit->second.value);
+        ASSERT_EQ(value_of(*it), mit->second.value);
         ASSERT_EQ(it.handle(), mit->second.h);
       }
       ASSERT_EQ(mit, model.end());
       mit = model.begin();
-      std::as_const(v).for_each([&](const std::string& x) {
+      std::as_const(v).for_each([&](const T& x) {
         ASSERT_EQ(&x, mit->second.p);
         ++mit;
       });
@@ -62,6 +83,7 @@ TEST(StableVector, RandomOperationsAgainstAModel) {
     }
   }
 }
+}  // namespace
 
 TEST(StableVector, HandlesDetectReuseOfTheirSlot) {
   cm::StableVector<int> v;

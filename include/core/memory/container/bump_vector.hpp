@@ -38,6 +38,17 @@ class BumpVector {
   BumpVector& operator=(const BumpVector&) = delete;
   BumpVector(BumpVector&& o) noexcept
       : arena_(o.arena_), segments_(std::exchange(o.segments_, {})), size_(std::exchange(o.size_, 0)) {}
+  /// Destroys this vector's elements and takes over `o`'s (which stay where they are); this
+  /// vector's own segments are left to their arena.
+  BumpVector& operator=(BumpVector&& o) noexcept {
+    if (this != &o) {
+      clear();
+      arena_ = o.arena_;
+      segments_ = std::exchange(o.segments_, {});
+      size_ = std::exchange(o.size_, 0);
+    }
+    return *this;
+  }
   ~BumpVector() { clear(); }
 
   /// Appends; never moves existing elements. Strong guarantee.
