@@ -105,3 +105,24 @@ TYPED_TEST(BumpVectorDifferential, RandomOperationsMatchStdVectorAndNothingMoves
   }
 }
 }  // namespace
+
+TEST(BumpVectorDeathTest, AsanSeesTheUnusedTailOfASegment) {
+  if (!cm::asan_enabled) GTEST_SKIP() << "AddressSanitizer is not on";
+  cm::Arena arena;
+  cm::BumpVector<long> v(arena);
+  for (long i = 0; i < 3; ++i) v.push_back(i);  // segment 0 holds 8
+  auto read_past_end = [&] {
+    volatile long* past = &v.back() + 1;
+    (void)*past;
+  };
+  EXPECT_DEATH(read_past_end(), "container-overflow|use-after-poison");
+  auto read_after_clear = [&] {
+    volatile long* first = &v.front();
+    v.clear();
+    (void)*first;
+  };
+  EXPECT_DEATH(read_after_clear(), "container-overflow|use-after-poison");
+  v.clear();
+  v.push_back(7);  // the slot is usable again
+  EXPECT_EQ(v.front(), 7);
+}

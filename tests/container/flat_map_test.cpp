@@ -1,6 +1,7 @@
 #include <core/memory/allocator/arena.hpp>
 #include <core/memory/container/flat_map.hpp>
 #include <core/memory/container/flat_set.hpp>
+#include <core/memory/container/small_vector.hpp>
 #include <core/memory/core/std_allocator.hpp>
 
 #include "support/element_types.hpp"
@@ -342,3 +343,22 @@ TYPED_TEST(FlatSetDifferential, RandomOperationsMatchStdSetAndMultiset) {
   }
 }
 }  // namespace
+
+TEST(FlatMap, OnSmallVectorsNeedsNoHeapAndAsanSeesPastTheKeys) {
+  using Keys = cm::SmallVector<int, 16>;
+  using Values = cm::SmallVector<std::string, 16>;
+  cm::FlatMap<int, std::string, std::less<>, Keys, Values> f;
+  std::map<int, std::string> m;
+  for (int i = 0; i < 12; ++i) {
+    f.emplace(i * 7 % 12, std::to_string(i));
+    m.emplace(i * 7 % 12, std::to_string(i));
+  }
+  EXPECT_TRUE(f.keys().on_stack()) << "twelve entries fit the inline buffers";
+  expect_same_map(f, m, 0);
+  if (!cm::asan_enabled) GTEST_SKIP() << "AddressSanitizer is not on";
+  auto read_past_keys = [&] {
+    volatile const int* past = f.keys().data() + f.size();
+    (void)*past;
+  };
+  EXPECT_DEATH(read_past_keys(), "container-overflow");
+}

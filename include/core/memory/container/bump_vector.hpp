@@ -4,12 +4,15 @@
 /// the BumpVector is cleared or destroyed, or its arena is reset past it, however many elements
 /// are appended later (std::vector gives no such promise). Indexing is O(1) (a bit scan picks
 /// the segment). The memory goes back with the arena; the destructor only runs T's destructors.
+/// Under AddressSanitizer the unused tail of each segment is annotated: touching it is reported.
 
 #include <core/memory/allocator/arena.hpp>
 #include <core/memory/container/detail/index_iterator.hpp>
 #include <core/memory/util/align.hpp>
 #include <core/memory/util/assert.hpp>
+#include <core/memory/util/sanitizer.hpp>
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cstddef>
@@ -55,10 +58,23 @@ class BumpVector {
   template <class... Args>
   T& emplace_back(Args&&... args) {
     const auto [seg, off] = locate(size_);
-    if (off == 0 && !segments_[seg]) segments_[seg] = arena_->template allocate<T>(segment_size(seg));
-    T* p = std::construct_at(segments_[seg] + off, std::forward<Args>(args)...);
+    if (off == 0 && !segments_[seg]) {
+      segments_[seg] = arena_->template allocate<T>(segment_size(seg));
+      annotate(seg, segment_size(seg), 0);
+    }
+    annotate(seg, off, off + 1);
+#if CORE_MEMORY_EXCEPTIONS
+    try {
+#endif
+      std::construct_at(segments_[seg] + off, std::forward<Args>(args)...);
+#if CORE_MEMORY_EXCEPTIONS
+    } catch (...) {
+      annotate(seg, off + 1, off);
+      throw;
+    }
+#endif
     ++size_;
-    return *p;
+    return segments_[seg][off];
   }
   T& push_back(const T& x) { return emplace_back(x); }
   T& push_back(T&& x) { return emplace_back(std::move(x)); }
@@ -93,6 +109,8 @@ class BumpVector {
   void clear() noexcept {
     if constexpr (!std::is_trivially_destructible_v<T>)
       for (size_type i = 0; i < size_; ++i) std::destroy_at(&(*this)[i]);
+    for (size_type k = 0, first = 0; first < size_; first += segment_size(k), ++k)
+      annotate(k, std::min(size_ - first, segment_size(k)), 0);
     size_ = 0;
   }
 
@@ -100,6 +118,12 @@ class BumpVector {
 
  private:
   static constexpr size_type segment_size(size_type k) noexcept { return first_segment << k; }
+  /// Tells AddressSanitizer that segment k now holds `used` elements where it held `was`: its
+  /// unused tail is reported when touched.
+  void annotate(size_type k, size_type was, size_type used) const noexcept {
+    T* b = segments_[k];
+    annotate_contiguous_container(b, b + segment_size(k), b + was, b + used);
+  }
   /// Segment k starts at element 8 * (2^k - 1).
   static std::pair<size_type, size_type> locate(size_type i) noexcept {
     const size_type q = i / first_segment + 1;

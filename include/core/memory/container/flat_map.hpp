@@ -8,7 +8,9 @@
 /// - `sorted_unique` / `sorted_equivalent` tags take input known to be sorted without sorting it.
 /// - extract() / replace() move the underlying sequences out and in; keys() / values() view them.
 /// - nth(i) and index_of(it) convert between positions and iterators.
-/// Allocator-aware through the sequences: e.g. std::vector<K, StdAllocator<K, Arena>>.
+/// Allocator-aware through the sequences: e.g. std::vector<K, StdAllocator<K, Arena>>. With
+/// SmallVector sequences a small map needs no heap, and AddressSanitizer sees accesses past the
+/// keys and values (SmallVector annotates its unused capacity).
 
 #include <core/memory/container/detail/index_iterator.hpp>
 #include <core/memory/util/assert.hpp>
