@@ -1,12 +1,16 @@
-// Exception safety of CircularBuffer, StableVector, FlatMap and BumpVector: an element type that
-// throws on the k-th copy, move or assignment, for every k across each operation. Nothing may
-// leak, invariants must hold after a failure, and operations documented as strong leave the
-// contents unchanged.
+// Exception safety of CircularBuffer, StableVector, FlatMap, FlatSet and BumpVector: an element
+// type that throws on the k-th copy, move or assignment and an allocator that fails the k-th
+// allocation (one shared count of events), for every k across each operation. Nothing may leak,
+// invariants must hold after a failure, and operations documented as strong leave the contents
+// unchanged.
 
 #include <core/memory/container/bump_vector.hpp>
 #include <core/memory/container/circular_buffer.hpp>
 #include <core/memory/container/flat_map.hpp>
+#include <core/memory/container/flat_set.hpp>
 #include <core/memory/container/stable_vector.hpp>
+
+#include "support/fault_injection.hpp"
 
 #include <gtest/gtest.h>
 
@@ -21,21 +25,9 @@ namespace cm = core::memory;
 
 namespace {
 
-int g_countdown = -1;
-void tick() {
-  if (g_countdown > 0 && --g_countdown == 0) throw std::runtime_error("injected");
-}
-
-struct Thrower {
-  static inline long live = 0;
-  int v;
-  explicit Thrower(int x = 0) : v(x) { ++live; }
-  Thrower(const Thrower& o) : v(o.v) { tick(), ++live; }
-  Thrower(Thrower&& o) : v(o.v) { tick(), ++live; }
-  Thrower& operator=(const Thrower& o) { return tick(), v = o.v, *this; }
-  Thrower& operator=(Thrower&& o) { return tick(), v = o.v, *this; }
-  ~Thrower() { --live; }
-};
+using cm::test::FailingAllocator;
+using cm::test::g_countdown;
+using cm::test::Thrower;
 
 /// Runs `op` on a fresh container from `make` with a failure at every k until it completes.
 template <class C, class Make, class Op, class Snapshot, class Invariant>
@@ -50,7 +42,7 @@ void every_failure(const char* name, bool strong, Make make, Op op, Snapshot sna
       try {
         op(c);
         completed = true;
-      } catch (const std::runtime_error&) {
+      } catch (const std::exception&) {  // injected: runtime_error or bad_alloc
         if (strong) {
           EXPECT_EQ(snapshot(c), before) << name << ", failure " << k;
         }
@@ -66,7 +58,7 @@ void every_failure(const char* name, bool strong, Make make, Op op, Snapshot sna
 }  // namespace
 
 TEST(ContainerExceptions, CircularBuffer) {
-  using B = cm::CircularBuffer<Thrower>;
+  using B = cm::CircularBuffer<Thrower, FailingAllocator<Thrower>>;
   auto snapshot = [](const B& b) {
     std::vector<int> v;
     for (const auto& x : b) v.push_back(x.v);
@@ -95,7 +87,7 @@ TEST(ContainerExceptions, CircularBuffer) {
 }
 
 TEST(ContainerExceptions, StableVector) {
-  using S = cm::StableVector<Thrower>;
+  using S = cm::StableVector<Thrower, 64, FailingAllocator<Thrower>>;
   auto make = [] {
     S s;
     for (int i = 0; i < 70; ++i) s.emplace(i);  // two blocks
@@ -111,10 +103,18 @@ TEST(ContainerExceptions, StableVector) {
   every_failure<S>("emplace copy", true, make, [&](S& s) { (void)s.emplace(t); }, snapshot, ok);
   every_failure<S>("emplace many", false, make, [&](S& s) { for (int i = 0; i < 100; ++i) (void)s.emplace(t); },
                    snapshot, ok);
+  auto make_full = [] {
+    S s;
+    for (int i = 0; i < 128; ++i) s.emplace(i);  // two full blocks: the next emplace allocates
+    return s;
+  };
+  every_failure<S>("emplace that adds a block", true, make_full, [&](S& s) { (void)s.emplace(t); }, snapshot, ok);
+  every_failure<S>("reserve", true, make_full, [](S& s) { s.reserve(1000); }, snapshot, ok);
 }
 
 TEST(ContainerExceptions, FlatMap) {
-  using M = cm::FlatMap<int, Thrower>;
+  using M = cm::FlatMap<int, Thrower, std::less<int>, std::vector<int, FailingAllocator<int>>,
+                        std::vector<Thrower, FailingAllocator<Thrower>>>;
   auto make = [] {
     M m;
     for (int i = 0; i < 20; ++i) m.try_emplace(i * 2, i);
@@ -140,6 +140,67 @@ TEST(ContainerExceptions, FlatMap) {
                    },
                    snapshot, ok);
   every_failure<M>("erase", false, make, [](M& m) { m.erase(4); }, snapshot, ok);
+  every_failure<M>("erase_if", false, make, [](M& m) { erase_if(m, [](const auto& p) { return p.first % 3 == 0; }); },
+                   snapshot, ok);
+
+  // Keys whose moves throw: a failed shift of the keys must not leave them out of order.
+  struct ByV {
+    bool operator()(const Thrower& a, const Thrower& b) const { return a.v < b.v; }
+  };
+  using K = cm::FlatMap<Thrower, int, ByV, std::vector<Thrower, FailingAllocator<Thrower>>,
+                        std::vector<int, FailingAllocator<int>>>;
+  auto make_k = [] {
+    K m;
+    for (int i = 0; i < 20; ++i) m.try_emplace(Thrower(i * 2), i);
+    return m;
+  };
+  auto snapshot_k = [](const K& m) {
+    std::vector<std::pair<int, int>> v;
+    for (const auto& [k, x] : m) v.emplace_back(k.v, x);
+    return v;
+  };
+  auto ok_k = [](const K& m) {
+    const auto& k = m.keys();
+    return k.size() == m.values().size() &&
+           std::adjacent_find(k.begin(), k.end(), [](const Thrower& a, const Thrower& b) { return a.v >= b.v; }) ==
+               k.end() &&
+           std::all_of(m.begin(), m.end(), [](const auto& p) { return p.second == p.first.v / 2; });
+  };
+  every_failure<K>("throwing key: insert in the middle", false, make_k, [](K& m) { m.try_emplace(Thrower(7), 3); },
+                   snapshot_k, ok_k);
+  every_failure<K>("throwing key: erase", false, make_k, [](K& m) { m.erase(Thrower(4)); }, snapshot_k, ok_k);
+}
+
+TEST(ContainerExceptions, FlatSet) {
+  struct ByV {
+    bool operator()(const Thrower& a, const Thrower& b) const { return a.v < b.v; }
+  };
+  using F = cm::FlatSet<Thrower, ByV, std::vector<Thrower, FailingAllocator<Thrower>>>;
+  auto make = [] {
+    F f;
+    for (int i = 0; i < 20; ++i) f.emplace(i * 2);
+    return f;
+  };
+  auto snapshot = [](const F& f) {
+    std::vector<int> v;
+    for (const auto& x : f) v.push_back(x.v);
+    return v;
+  };
+  auto ok = [](const F& f) {
+    return std::adjacent_find(f.begin(), f.end(), [](const Thrower& a, const Thrower& b) { return a.v >= b.v; }) ==
+           f.end();
+  };
+  const Thrower odd(7), last(100);
+  every_failure<F>("insert in the middle", false, make, [&](F& f) { f.insert(odd); }, snapshot, ok);
+  every_failure<F>("insert at the end", true, make, [&](F& f) { f.insert(last); }, snapshot, ok);
+  every_failure<F>("bulk insert", true, make,
+                   [](F& f) {
+                     std::vector<Thrower> batch;
+                     for (int i = 0; i < 10; ++i) batch.emplace_back(i * 3);
+                     f.insert(batch.begin(), batch.end());
+                   },
+                   snapshot, ok);
+  every_failure<F>("erase", false, make, [](F& f) { f.erase(Thrower(4)); }, snapshot, ok);
 }
 
 TEST(ContainerExceptions, BumpVector) {

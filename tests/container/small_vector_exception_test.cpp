@@ -4,6 +4,8 @@
 
 #include <core/memory/container/small_vector.hpp>
 
+#include "support/fault_injection.hpp"
+
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -18,49 +20,9 @@ namespace cm = core::memory;
 
 namespace {
 
-int g_countdown = -1;  // the operation that reaches 0 throws; -1: never
-void tick() {
-  if (g_countdown > 0 && --g_countdown == 0) throw std::runtime_error("injected");
-}
-
-struct Thrower {
-  static inline long live = 0;
-  int v;
-  explicit Thrower(int x) : v(x) { ++live; }
-  Thrower(const Thrower& o) : v(o.v) {
-    tick();
-    ++live;
-  }
-  Thrower(Thrower&& o) : v(o.v) {  // not noexcept: reallocation must copy to keep the guarantee
-    tick();
-    ++live;
-  }
-  Thrower& operator=(const Thrower& o) {
-    tick();
-    v = o.v;
-    return *this;
-  }
-  Thrower& operator=(Thrower&& o) {
-    tick();
-    v = o.v;
-    return *this;
-  }
-  ~Thrower() { --live; }
-};
-
-template <class T>
-struct FailingAllocator {
-  using value_type = T;
-  FailingAllocator() = default;
-  template <class U>
-  FailingAllocator(const FailingAllocator<U>&) noexcept {}
-  T* allocate(std::size_t n) {
-    if (g_countdown > 0 && --g_countdown == 0) throw std::bad_alloc();
-    return std::allocator<T>().allocate(n);
-  }
-  void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>().deallocate(p, n); }
-  friend bool operator==(FailingAllocator, FailingAllocator) noexcept { return true; }
-};
+using cm::test::FailingAllocator;
+using cm::test::g_countdown;
+using cm::test::Thrower;
 
 using Vec = cm::SmallVector<Thrower, 4, FailingAllocator<Thrower>>;
 

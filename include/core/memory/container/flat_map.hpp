@@ -98,6 +98,22 @@ std::pair<It, It> equal_range(It first, It last, const K& k, const Comp& comp) {
   }
 }
 
+/// Runs `f`; if it throws, runs `recover` and rethrows (without exceptions, just runs `f`).
+template <class F, class R>
+decltype(auto) recover_on_throw(F&& f, R&& recover) {
+#if CORE_MEMORY_EXCEPTIONS
+  try {
+    return f();
+  } catch (...) {
+    recover();
+    throw;
+  }
+#else
+  (void)recover;
+  return f();
+#endif
+}
+
 /// True if `keys` is sorted by `comp`, strictly (no equivalent neighbours) unless `multi`.
 template <class Keys, class Comp>
 bool is_sorted_keys(const Keys& keys, const Comp& comp, bool multi) {
@@ -456,23 +472,29 @@ class BasicFlatMap {
     return i != size() && !comp_(k, c_.keys[i]) ? i : size();
   }
 
-  /// Inserts at position i keeping both sequences in step: if the value's insertion fails
-  /// without effect the key is taken out again (strong); if it failed half-way (a throwing move
-  /// inside the sequence), both sequences are emptied (basic: never out of step).
+  /// Inserts at position i keeping the map valid. A failure without effect leaves the map as it
+  /// was (strong); one half-way through shifting a sequence (a throwing move) empties the map
+  /// (basic: keys never out of order, never out of step with the values).
   iterator insert_at(size_type i, Key&& k, T&& v) {
-    c_.keys.insert(c_.keys.begin() + static_cast<difference_type>(i), std::move(k));
-#if CORE_MEMORY_EXCEPTIONS
-    try {
-#endif
-      c_.values.insert(c_.values.begin() + static_cast<difference_type>(i), std::move(v));
-#if CORE_MEMORY_EXCEPTIONS
-    } catch (...) {
-      if (c_.values.size() == c_.keys.size() - 1) c_.keys.erase(c_.keys.begin() + static_cast<difference_type>(i));
-      else clear();  // the value sequence changed half-way
-      throw;
-    }
-#endif
+    const auto at = static_cast<difference_type>(i);
+    keep_keys_valid([&] { c_.keys.insert(c_.keys.begin() + at, std::move(k)); });
+    detail::recover_on_throw([&] { c_.values.insert(c_.values.begin() + at, std::move(v)); },
+                             [&] {
+                               if (c_.values.size() == c_.keys.size() - 1)  // values untouched
+                                 keep_keys_valid([&] { c_.keys.erase(c_.keys.begin() + at); });
+                               else
+                                 clear();
+                             });
     return {this, i};
+  }
+
+  /// Runs `f`, which changes only the keys; if it throws having left them out of order or out of
+  /// step with the values, empties the map (and rethrows).
+  template <class F>
+  void keep_keys_valid(F f) {
+    detail::recover_on_throw(f, [&] {
+      if (c_.keys.size() != c_.values.size() || !is_sorted_unique()) clear();
+    });
   }
 
   template <class K, class V>
@@ -496,33 +518,18 @@ class BasicFlatMap {
   void merge_tail(size_type old) {
     if (old == size()) return;
     // Stable sort of the whole by key, with the old elements first among equals, then unique.
-#if CORE_MEMORY_EXCEPTIONS
-    try {
-#endif
-      detail::sort_together(c_.keys, &c_.values, comp_, !Multi);
-#if CORE_MEMORY_EXCEPTIONS
-    } catch (...) {
-      c_.keys.erase(c_.keys.begin() + static_cast<difference_type>(old), c_.keys.end());
-      c_.values.erase(c_.values.begin() + static_cast<difference_type>(old), c_.values.end());
-      throw;
-    }
-#endif
+    detail::recover_on_throw([&] { detail::sort_together(c_.keys, &c_.values, comp_, !Multi); },
+                             [&] {
+                               c_.keys.erase(c_.keys.begin() + static_cast<difference_type>(old), c_.keys.end());
+                               c_.values.erase(c_.values.begin() + static_cast<difference_type>(old), c_.values.end());
+                             });
   }
 
   /// Runs `f`, which changes both sequences; if it throws, empties both so they can never be
   /// out of step (and rethrows).
   template <class F>
   void keep_in_step(F f) {
-#if CORE_MEMORY_EXCEPTIONS
-    try {
-      f();
-    } catch (...) {
-      clear();
-      throw;
-    }
-#else
-    f();
-#endif
+    detail::recover_on_throw(f, [&] { clear(); });
   }
 
   void check_lengths() const {

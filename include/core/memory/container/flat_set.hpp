@@ -78,33 +78,40 @@ class BasicFlatSet {
   auto emplace(Args&&... args) {
     Key k(std::forward<Args>(args)...);
     if constexpr (Multi) {
-      return keys_.insert(upper_bound(k), std::move(k));
+      const auto at = upper_bound(k);
+      return keep_sorted([&] { return keys_.insert(at, std::move(k)); });
     } else {
       const auto it = lower_bound(k);
       if (it != end() && !comp_(k, *it)) return std::pair<iterator, bool>{it, false};
-      return std::pair<iterator, bool>{keys_.insert(it, std::move(k)), true};
+      return std::pair<iterator, bool>{keep_sorted([&] { return keys_.insert(it, std::move(k)); }), true};
     }
   }
   auto insert(const Key& k) { return emplace(k); }
   auto insert(Key&& k) { return emplace(std::move(k)); }
-  /// Inserts a range: appended, then sorted and merged once. O(n log n + size()).
+  /// Inserts a range: appended, then sorted and merged once. O(n log n + size()). Strong: if
+  /// anything throws, the appended elements are taken out again.
   template <std::input_iterator It>
   void insert(It first, It last) {
     const size_type old = size();
-    keys_.insert(keys_.end(), first, last);
-    if (old != size()) detail::sort_together(keys_, static_cast<KeyContainer*>(nullptr), comp_, !Multi);
+    detail::recover_on_throw(
+        [&] {
+          keys_.insert(keys_.end(), first, last);
+          if (old != size()) detail::sort_together(keys_, static_cast<KeyContainer*>(nullptr), comp_, !Multi);
+        },
+        [&] { keys_.erase(keys_.begin() + static_cast<difference_type>(old), keys_.end()); });
   }
   void insert(std::initializer_list<Key> il) { insert(il.begin(), il.end()); }
 
-  iterator erase(const_iterator pos) { return keys_.erase(pos); }
-  iterator erase(const_iterator first, const_iterator last) { return keys_.erase(first, last); }
+  iterator erase(const_iterator pos) { return erase(pos, pos + 1); }
+  iterator erase(const_iterator first, const_iterator last) {
+    return keep_sorted([&] { return keys_.erase(first, last); });
+  }
   template <class K = Key>
     requires(!std::is_convertible_v<K, const_iterator>)
   size_type erase(const K& k) {
     const auto [lo, hi] = equal_range(k);
-    const auto n = static_cast<size_type>(hi - lo);
-    keys_.erase(lo, hi);
-    return n;
+    erase(lo, hi);
+    return static_cast<size_type>(hi - lo);
   }
   void clear() noexcept { keys_.clear(); }
   void swap(BasicFlatSet& o) noexcept {
@@ -131,13 +138,24 @@ class BasicFlatSet {
 
   template <class Pred>
   friend size_type erase_if(BasicFlatSet& s, Pred pred) {
-    const auto it = std::remove_if(s.keys_.begin(), s.keys_.end(), pred);
-    const auto n = static_cast<size_type>(s.keys_.end() - it);
-    s.keys_.erase(it, s.keys_.end());
-    return n;
+    return s.keep_sorted([&] {
+      const auto it = std::remove_if(s.keys_.begin(), s.keys_.end(), pred);
+      const auto n = static_cast<size_type>(s.keys_.end() - it);
+      s.keys_.erase(it, s.keys_.end());
+      return n;
+    });
   }
 
  private:
+  /// Runs `f`, which changes the sequence; if it throws having left the keys out of order (a
+  /// throwing move half-way through a shift), empties the set so it stays valid (and rethrows).
+  template <class F>
+  decltype(auto) keep_sorted(F f) {
+    return detail::recover_on_throw(f, [&] {
+      if (!is_sorted_unique()) clear();
+    });
+  }
+
   bool is_sorted_unique() const { return detail::is_sorted_keys(keys_, comp_, Multi); }
 
   KeyContainer keys_;
