@@ -3,7 +3,8 @@
 /// references survive every insertion and erasure. Erase is O(1) and the slot is reused by a later
 /// insertion. Each slot has a generation counter: a Handle (slot + generation) knows whether its
 /// element is still the one it named (`is_valid`), even after the slot was reused. Iteration skips
-/// free slots a bitmap word at a time.
+/// free slots a bitmap word at a time; `for_each` also runs over fully occupied words as plain
+/// array loops.
 
 #include <core/memory/util/assert.hpp>
 #include <core/memory/util/error.hpp>
