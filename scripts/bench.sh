@@ -4,11 +4,17 @@
 # and writing bench/results/{summary.md,results.json,chart.svg,chart.png}. Installs missing
 # Debian packages first.
 #
-# Usage: scripts/bench.sh [--smoke | --full] [--filter REGEX]
+# Usage: scripts/bench.sh [--clang] [--smoke | --full] [--filter REGEX]
+#   --clang  builds with clang 14 instead of g++ 12 (some container ratios differ: see README)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+preset=bench
+if [[ "${1:-}" == --clang ]]; then
+  preset=bench-clang
+  shift
+fi
 bash scripts/deps.sh bench
-cmake --preset bench >/dev/null
-cmake --build --preset bench
-python3 bench/run.py --build-dir build/bench "$@"
+cmake --preset "$preset" >/dev/null
+cmake --build --preset "$preset"
+python3 bench/run.py --build-dir "build/$preset" "$@"
