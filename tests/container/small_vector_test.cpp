@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <memory>
 #include <memory_resource>
 #include <random>
@@ -226,4 +227,12 @@ TEST(SmallVectorDeathTest, IndexOutOfRangeIsCaughtWhenHardened) {
   if (!cm::checks::hardened) GTEST_SKIP() << "checks are off";
   cm::SmallVector<int, 4> v{1, 2};
   EXPECT_DEATH((void)v[2], "index out of range");
+}
+
+TEST(SmallVector, DefaultInlineCapacityKeepsTheVectorNearOneCacheLine) {
+  EXPECT_EQ(cm::SmallVector<int>().inline_capacity(), 8u);
+  EXPECT_EQ(cm::SmallVector<double>().inline_capacity(), 4u);
+  EXPECT_EQ((cm::SmallVector<std::array<char, 100>>().inline_capacity()), 1u);
+  EXPECT_LE(sizeof(cm::SmallVector<int>), 64u);
+  EXPECT_LE(sizeof(cm::SmallVector<std::string>), 64u);
 }

@@ -38,7 +38,8 @@ TYPED_TEST(StableVectorDifferential, RandomOperationsAgainstAModel) {
     const auto op = rng() % 10;
     if (op < 6 || model.empty()) {
       const int x = static_cast<int>(rng() % 1000);
-      const auto h = rng() % 2 ? v.emplace(make<T>(x)) : v.push_back(make<T>(x));
+      const auto pick = rng() % 3;
+      const auto h = pick == 0 ? v.emplace(make<T>(x)) : pick == 1 ? v.push_back(make<T>(x)) : v.emplace_back(make<T>(x));
       ASSERT_TRUE(v.is_valid(h));
       ASSERT_EQ(model.count(h.slot), 0u) << "slot handed out twice";
       model[h.slot] = {h, v.get(h), value_of(make<T>(x))};

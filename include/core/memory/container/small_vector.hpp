@@ -525,8 +525,16 @@ struct alignas(small_vector_alignment<T>) small_vector_storage {
 };
 }  // namespace detail
 
+namespace detail {
+/// The default N: as many elements as fit in 32 bytes (at least one), so that with the 32-byte
+/// header a SmallVector<T> is about one cache line.
+template <class T>
+inline constexpr std::size_t small_vector_default_n = sizeof(T) >= 32 ? 1 : 32 / sizeof(T);
+}  // namespace detail
+
 /// A vector with room for N elements inside the object (see the file comment).
-template <class T, std::size_t N, class Alloc = std::allocator<T>, class SizeT = std::size_t>
+template <class T, std::size_t N = detail::small_vector_default_n<T>, class Alloc = std::allocator<T>,
+          class SizeT = std::size_t>
 class SmallVector : public SmallVectorImpl<T, Alloc, SizeT> {
   using base = SmallVectorImpl<T, Alloc, SizeT>;
   static_assert(N > 0, "SmallVector needs an inline capacity; use std::vector for N == 0");

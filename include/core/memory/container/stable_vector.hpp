@@ -165,6 +165,10 @@ class StableVector {
     ++size_;
     return {s, b->generation[i]};
   }
+  template <class... Args>
+  Handle emplace_back(Args&&... args) {  // the spec's name; "back" is wherever a free slot is
+    return emplace(std::forward<Args>(args)...);
+  }
   Handle push_back(const T& x) { return emplace(x); }
   Handle push_back(T&& x) { return emplace(std::move(x)); }
 
