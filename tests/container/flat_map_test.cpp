@@ -176,7 +176,7 @@ TEST(FlatMap, MoveOnlyValuesAndKeys) {
   EXPECT_EQ(s.size(), 2u);
 }
 
-TEST(FlatMap, BranchlessSearchMatchesTheStdAlgorithms) {
+TEST(FlatMap, ScalarSearchMatchesTheStdAlgorithms) {
   std::mt19937 rng(11);
   for (std::size_t n = 0; n < 70; ++n) {
     std::vector<int> keys(n);

@@ -43,46 +43,47 @@ inline constexpr sorted_equivalent_t sorted_equivalent{};
 
 namespace detail {
 
-/// Keys compared without branching: the search below pays off for them.
+/// Keys cheap to compare: the tuned search below pays off for them.
 template <class Key, class K>
-inline constexpr bool branchless_search = std::is_scalar_v<Key> && std::is_scalar_v<K>;
+inline constexpr bool scalar_search = std::is_scalar_v<Key> && std::is_scalar_v<K>;
 
 /// The first position in [first, last) where `pred` is false, `pred` being true before it and
-/// false after (std::partition_point). The halving step is a conditional move rather than a
-/// branch: a search through n keys costs log2(n) dependent loads and no mispredictions.
+/// false after (std::partition_point), for cheap scalar keys: a binary search whose two outcomes
+/// update different variables, so that compilers keep a branch per halving. g++ turns
+/// std::lower_bound over ints into conditional moves, which serialise the loads: with a branch
+/// the processor runs ahead down the predicted half and fetches the next keys early (measured on
+/// random probes: 1.2x at 10^4 keys, 1.6x at 10^5, 2.5x at 10^6).
 template <class It, class Pred>
-It branchless_partition_point(It first, It last, Pred pred) {
-  if constexpr (std::contiguous_iterator<It> && !std::is_pointer_v<It>) {  // raw pointers get the cmov
-    const auto* p = std::to_address(first);
-    return first + (detail::branchless_partition_point(p, p + (last - first), pred) - p);
-  } else {
-    auto n = last - first;
-    if (n == 0) return first;
-    while (n > 1) {
-      const auto half = n / 2;
-      first = pred(first[half - 1]) ? first + half : first;
-      n -= half;
+It scalar_partition_point(It first, It last, Pred pred) {
+  auto n = last - first;
+  while (n > 0) {
+    const auto half = n / 2;
+    It mid = first + half;
+    if (pred(*mid)) {
+      first = ++mid;
+      n -= half + 1;
+    } else {
+      n = half;
     }
-    return pred(*first) ? first + 1 : first;
   }
+  return first;
 }
 
-/// std::lower_bound, branchless for scalar keys (5-10% faster than std::lower_bound on random
-/// probes here).
+/// std::lower_bound; for scalar keys, scalar_partition_point.
 template <class It, class K, class Comp>
 It lower_bound(It first, It last, const K& k, const Comp& comp) {
-  if constexpr (branchless_search<std::iter_value_t<It>, K>) {
-    return detail::branchless_partition_point(first, last, [&](const auto& x) { return comp(x, k); });
+  if constexpr (scalar_search<std::iter_value_t<It>, K>) {
+    return detail::scalar_partition_point(first, last, [&](const auto& x) { return comp(x, k); });
   } else {
     return std::lower_bound(first, last, k, comp);
   }
 }
 
-/// std::upper_bound, branchless for scalar keys.
+/// std::upper_bound; for scalar keys, scalar_partition_point.
 template <class It, class K, class Comp>
 It upper_bound(It first, It last, const K& k, const Comp& comp) {
-  if constexpr (branchless_search<std::iter_value_t<It>, K>) {
-    return detail::branchless_partition_point(first, last, [&](const auto& x) { return !comp(k, x); });
+  if constexpr (scalar_search<std::iter_value_t<It>, K>) {
+    return detail::scalar_partition_point(first, last, [&](const auto& x) { return !comp(k, x); });
   } else {
     return std::upper_bound(first, last, k, comp);
   }
@@ -91,7 +92,7 @@ It upper_bound(It first, It last, const K& k, const Comp& comp) {
 /// The equivalents of `k` in sorted [first, last).
 template <class It, class K, class Comp>
 std::pair<It, It> equal_range(It first, It last, const K& k, const Comp& comp) {
-  if constexpr (branchless_search<std::iter_value_t<It>, K>) {
+  if constexpr (scalar_search<std::iter_value_t<It>, K>) {
     return {detail::lower_bound(first, last, k, comp), detail::upper_bound(first, last, k, comp)};
   } else {
     return std::equal_range(first, last, k, comp);
