@@ -51,6 +51,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(sv.size() == model.size());
     auto mit = model.begin();
     for (auto it = sv.begin(); it != sv.end(); ++it, ++mit) FUZZ_CHECK(mit != model.end() && &*it == mit->second.p);
+    FUZZ_CHECK(mit == model.end());
+    mit = model.begin();
+    sv.for_each([&](const int& x) { FUZZ_CHECK(mit != model.end() && &x == (mit++)->second.p); });
+    FUZZ_CHECK(mit == model.end());
     for (const auto& h : stale) FUZZ_CHECK(!sv.is_valid(h));
     FUZZ_CHECK(list.size() == ref.size());
     auto rit = ref.begin();
