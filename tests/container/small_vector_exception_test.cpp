@@ -64,6 +64,16 @@ TEST(SmallVectorExceptions, EveryFailurePointLeavesNoLeakAndKeepsTheStrongGuaran
          Vec other = filled(12);
          v = other;
        }},
+      {"swap with a longer vector", false, [](Vec& v) {  // v may need a heap buffer: may throw, never terminates
+         Vec other = filled(12);
+         v.swap(other);
+         v.swap(other);
+       }},
+      {"move assignment from a larger inline buffer", false, [](Vec& v) {
+         cm::SmallVector<Thrower, 16, FailingAllocator<Thrower>> other;
+         for (int i = 0; i < 12; ++i) other.emplace_back(i);
+         static_cast<cm::SmallVectorImpl<Thrower, FailingAllocator<Thrower>>&>(v) = std::move(other);
+       }},
   };
   for (int size : {4, 8}) {  // full inline buffer, full heap buffer
     for (const Case& c : cases) {
@@ -91,6 +101,25 @@ TEST(SmallVectorExceptions, EveryFailurePointLeavesNoLeakAndKeepsTheStrongGuaran
       EXPECT_TRUE(completed) << c.name << " never completed";
     }
   }
+}
+
+TEST(SmallVectorExceptions, SwapAndMoveThatMustAllocateThrowInsteadOfTerminating) {
+  // int moves never throw, so only the allocation can: these operations must not be noexcept.
+  using IntVec = cm::SmallVector<int, 4, FailingAllocator<int>>;
+  IntVec small{1, 2}, large{1, 2, 3, 4, 5, 6, 7, 8, 9};
+  g_countdown = 1;  // the next allocation fails
+  EXPECT_THROW(small.swap(large), std::bad_alloc);
+  g_countdown = -1;
+  EXPECT_EQ(small, (IntVec{1, 2})) << "strong: nothing changed";
+  EXPECT_EQ(large.size(), 9u);
+
+  cm::SmallVector<int, 16, FailingAllocator<int>> inline16{1, 2, 3, 4, 5, 6, 7, 8, 9};
+  g_countdown = 1;
+  auto& small_base = static_cast<cm::SmallVectorImpl<int, FailingAllocator<int>>&>(small);
+  EXPECT_THROW(small_base = std::move(inline16), std::bad_alloc);
+  g_countdown = -1;
+  static_assert(!noexcept(small.swap(large)));
+  static_assert(noexcept(IntVec(std::move(small))), "same N, same allocator: never allocates");
 }
 
 TEST(StaticVectorExceptions, FullVectorThrowsAndStaysIntact) {

@@ -236,9 +236,10 @@ class SmallVectorImpl {
     return data_ + i;
   }
 
-  /// Swaps contents: O(1) when both are on the heap, element-wise otherwise.
-  void swap(SmallVectorImpl& other) noexcept(std::is_nothrow_move_constructible_v<T> &&
-                                             std::is_nothrow_swappable_v<T>) {
+  /// Swaps contents: O(1) when both are on the heap, element-wise otherwise. Unlike
+  /// std::vector's, it may allocate (an inline vector taking more elements than fit inline), so
+  /// it is not noexcept; it allocates first, and with a non-throwing move it is then strong.
+  void swap(SmallVectorImpl& other) {
     if (this == &other) return;
     if (!on_stack() && !other.on_stack() && capacity_ > other.inline_capacity_ &&
         other.capacity_ > inline_capacity_) {  // each buffer is larger than the other's inline one
@@ -261,7 +262,9 @@ class SmallVectorImpl {
     if (this != &other) assign(other.begin(), other.end());
     return *this;
   }
-  SmallVectorImpl& operator=(SmallVectorImpl&& other) noexcept(std::is_nothrow_move_constructible_v<T>) {
+  /// Steals a heap buffer when it can; else moves the elements, which may allocate (the source
+  /// may hold more elements inline than fit here, or use an unequal allocator).
+  SmallVectorImpl& operator=(SmallVectorImpl&& other) {
     if (this == &other) return *this;
     if (!other.on_stack() && other.capacity_ > inline_capacity_ &&
         (alloc_traits::is_always_equal::value || alloc_ == other.alloc_)) {
@@ -570,10 +573,12 @@ class SmallVector : public SmallVectorImpl<T, Alloc, SizeT> {
   explicit SmallVector(const base& other) : SmallVector(other.get_allocator()) {
     this->append_range(other.begin(), other.end());
   }
+  /// Never allocates: the heap buffer is stolen (same allocator), or the elements fit inline.
   SmallVector(SmallVector&& other) noexcept(std::is_nothrow_move_constructible_v<T>) : SmallVector(other.alloc_) {
     base::operator=(std::move(other));
   }
-  SmallVector(base&& other) noexcept(std::is_nothrow_move_constructible_v<T>) : SmallVector(other.get_allocator()) {
+  /// From any SmallVector<T, M>: may allocate, when M > N.
+  SmallVector(base&& other) : SmallVector(other.get_allocator()) {
     base::operator=(std::move(other));
   }
 
@@ -581,7 +586,9 @@ class SmallVector : public SmallVectorImpl<T, Alloc, SizeT> {
     base::operator=(other);
     return *this;
   }
-  SmallVector& operator=(SmallVector&& other) noexcept(std::is_nothrow_move_constructible_v<T>) {
+  /// Allocates only with unequal allocators (a heap buffer cannot be stolen across them).
+  SmallVector& operator=(SmallVector&& other) noexcept(
+      std::is_nothrow_move_constructible_v<T> && std::allocator_traits<Alloc>::is_always_equal::value) {
     base::operator=(std::move(other));
     return *this;
   }
