@@ -29,7 +29,7 @@ class ListHook {
   static constexpr link_mode mode = Mode;
   ListHook() noexcept = default;
   ListHook(const ListHook&) noexcept {}  // copying an element does not copy its membership
-  ListHook& operator=(const ListHook&) noexcept { return *this; }
+  ListHook& operator=(const ListHook&) noexcept { return *this; }  // NOLINT(bugprone-unhandled-self-assignment): membership is not copied
   ~ListHook() {
     if constexpr (Mode == link_mode::auto_unlink) {
       unlink();
