@@ -94,8 +94,11 @@ class CircularBuffer {
     if (i >= size_) throw_out_of_range("core::memory::CircularBuffer", "CircularBuffer::at: index out of range");
     return buf_[slot(i)];
   }
-  reference front() noexcept { return (*this)[0]; }
-  const_reference front() const noexcept { return (*this)[0]; }
+  reference front() noexcept {
+    CORE_MEMORY_HARDEN_ASSERT("core::memory::CircularBuffer", size_ != 0, "front() of an empty buffer");
+    return buf_[head_];
+  }
+  const_reference front() const noexcept { return const_cast<CircularBuffer&>(*this).front(); }
   reference back() noexcept { return (*this)[size_ - 1]; }
   const_reference back() const noexcept { return (*this)[size_ - 1]; }
   /// The element at position `i` (for the iterators).
