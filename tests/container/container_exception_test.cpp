@@ -110,6 +110,14 @@ TEST(ContainerExceptions, StableVector) {
   };
   every_failure<S>("emplace that adds a block", true, make_full, [&](S& s) { (void)s.emplace(t); }, snapshot, ok);
   every_failure<S>("reserve", true, make_full, [](S& s) { s.reserve(1000); }, snapshot, ok);
+  every_failure<S>("copy", true, make, [](S& s) { S copy(s); }, snapshot, ok);
+  every_failure<S>("copy assignment", true, make,
+                   [](S& s) {
+                     S other;
+                     other.emplace(1);
+                     other = s;
+                   },
+                   snapshot, ok);
 }
 
 TEST(ContainerExceptions, FlatMap) {

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <memory_resource>
 #include <random>
 #include <string>
 #include <utility>
@@ -182,4 +183,65 @@ TEST(StableVector, IteratorsCompareByPosition) {
   for (int i = 0; i < 10; ++i)
     if (i != 7) v.erase(hs[static_cast<std::size_t>(i)]);
   EXPECT_EQ(v.begin(), v.end());
+}
+
+TEST(StableVector, CopyKeepsSlotsAndGenerationsSoHandlesWorkInTheCopy) {
+  const cm::test::LiveCountGuard guard;
+  using SV = cm::StableVector<cm::test::Counted>;
+  SV v;
+  std::vector<SV::Handle> hs;
+  for (int i = 0; i < 200; ++i) hs.push_back(v.emplace(i));
+  for (int i = 0; i < 200; i += 3) v.erase(hs[static_cast<std::size_t>(i)]);
+  const SV copy(v);
+  ASSERT_EQ(copy.size(), v.size());
+  for (int i = 0; i < 200; ++i) {
+    const auto& h = hs[static_cast<std::size_t>(i)];
+    ASSERT_EQ(copy.is_valid(h), v.is_valid(h)) << i;
+    if (v.is_valid(h)) {
+      EXPECT_EQ(copy.get(h)->v, i);
+      EXPECT_NE(copy.get(h), v.get(h)) << "a copy has its own elements";
+    }
+  }
+  SV assigned;
+  assigned.emplace(-1);
+  assigned = copy;
+  EXPECT_EQ(assigned.size(), v.size());
+  EXPECT_EQ(assigned.get(hs[1])->v, 1);
+  // Both go on independently: the next insertion lands in the same free slot in each.
+  EXPECT_EQ(assigned.emplace(7), v.emplace(7));
+}
+
+TEST(StableVector, MoveAssignmentKeepsHandlesAndGenerationFloor) {
+  using SV = cm::StableVector<int>;
+  SV a;
+  std::vector<SV::Handle> hs;
+  for (int i = 0; i < 130; ++i) hs.push_back(a.emplace(i));  // three blocks
+  for (int i = 64; i < 130; ++i) a.erase(hs[static_cast<std::size_t>(i)]);
+  a.shrink_to_fit();  // releases the third block: its slot numbers may come back
+  SV b;
+  b.emplace(99);
+  b = std::move(a);
+  EXPECT_TRUE(a.empty());  // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(a.emplace(5).slot, 0u) << "a moved-from vector is empty and usable";
+  EXPECT_EQ(*b.get(hs[10]), 10);
+  for (int i = 0; i < 200; ++i) b.emplace(i);  // regrows over the released slot numbers
+  for (int i = 128; i < 130; ++i) EXPECT_FALSE(b.is_valid(hs[static_cast<std::size_t>(i)])) << "stale after the move too";
+  SV c(std::move(b));
+  EXPECT_EQ(*c.get(hs[10]), 10);
+  swap(c, b);
+  EXPECT_EQ(*b.get(hs[10]), 10);
+}
+
+TEST(StableVector, MoveAssignmentAcrossUnequalAllocatorsMovesTheElements) {
+  using SV = cm::StableVector<std::string, 64, std::pmr::polymorphic_allocator<std::string>>;
+  std::pmr::monotonic_buffer_resource r1, r2;
+  SV a{std::pmr::polymorphic_allocator<std::string>(&r1)};
+  SV b{std::pmr::polymorphic_allocator<std::string>(&r2)};
+  const auto h = a.emplace("kept in its slot, moved to the other resource");
+  a.emplace("x");
+  b = std::move(a);
+  EXPECT_EQ(b.get_allocator().resource(), &r2) << "polymorphic_allocator does not propagate";
+  ASSERT_TRUE(b.is_valid(h));
+  EXPECT_EQ(*b.get(h), "kept in its slot, moved to the other resource");
+  EXPECT_TRUE(a.empty());  // NOLINT(bugprone-use-after-move)
 }

@@ -4,7 +4,7 @@
 /// insertion. Each slot has a generation counter: a Handle (slot + generation) knows whether its
 /// element is still the one it named (`is_valid`), even after the slot was reused. Iteration skips
 /// free slots a bitmap word at a time; `for_each` also runs over fully occupied words as plain
-/// array loops.
+/// array loops. Copies keep slots and generations: a handle names the same element in a copy.
 
 #include <core/memory/util/assert.hpp>
 #include <core/memory/util/error.hpp>
@@ -37,6 +37,7 @@ class StableVector {
     T* slots_from(std::size_t i) noexcept { return reinterpret_cast<T*>(storage + i * sizeof(T)); }
     bool is_occupied(std::size_t i) const noexcept { return (occupied[i / 64] >> (i % 64)) & 1u; }
   };
+  using alloc_traits = std::allocator_traits<Alloc>;
   using block_alloc = typename std::allocator_traits<Alloc>::template rebind_alloc<Block>;
   using block_traits = std::allocator_traits<block_alloc>;
   using ptr_alloc = typename std::allocator_traits<Alloc>::template rebind_alloc<Block*>;
@@ -132,14 +133,55 @@ class StableVector {
 
   StableVector() = default;
   explicit StableVector(const Alloc& alloc) : alloc_(alloc), blocks_(ptr_alloc(alloc)), free_(index_alloc(alloc)) {}
-  StableVector(const StableVector&) = delete;  // copies could not keep the pointers stable
-  StableVector& operator=(const StableVector&) = delete;
+  /// A copy keeps every element in the same slot with the same generation: the original's
+  /// handles name the same elements in the copy. Strong guarantee.
+  StableVector(const StableVector& o)
+      : StableVector(std::allocator_traits<Alloc>::select_on_container_copy_construction(o.alloc_)) {
+    copy_slots_from(o, [](const T& x) -> const T& { return x; });
+  }
+  StableVector(const StableVector& o, const Alloc& alloc) : StableVector(alloc) {
+    copy_slots_from(o, [](const T& x) -> const T& { return x; });
+  }
+  /// Takes the blocks: pointers, references and handles stay valid and now belong to this vector.
   StableVector(StableVector&& o) noexcept
-      : alloc_(o.alloc_), blocks_(std::move(o.blocks_)), free_(std::move(o.free_)), size_(std::exchange(o.size_, 0)) {}
+      : alloc_(o.alloc_), blocks_(std::move(o.blocks_)), free_(std::move(o.free_)), size_(std::exchange(o.size_, 0)),
+        generation_floor_(o.generation_floor_) {
+    o.blocks_.clear();
+    o.free_.clear();
+  }
+  StableVector& operator=(const StableVector& o) {
+    if (this != &o) {
+      constexpr bool propagate = alloc_traits::propagate_on_container_copy_assignment::value;
+      StableVector copy(o, propagate ? o.alloc_ : alloc_);
+      swap_contents<propagate>(copy);
+    }
+    return *this;
+  }
+  /// Takes the blocks when the allocators allow (equal, or propagating); otherwise moves the
+  /// elements one by one into this vector's memory, keeping their slots (handles stay valid).
+  StableVector& operator=(StableVector&& o) noexcept(alloc_traits::propagate_on_container_move_assignment::value ||
+                                                     alloc_traits::is_always_equal::value) {
+    if (this == &o) return *this;
+    constexpr bool propagate = alloc_traits::propagate_on_container_move_assignment::value;
+    if (propagate || alloc_ == o.alloc_) {
+      StableVector taken(std::move(o));
+      swap_contents<propagate>(taken);
+    } else {
+      StableVector moved(alloc_);
+      moved.copy_slots_from(o, [](T& x) -> T&& { return std::move(x); });
+      swap_contents<false>(moved);
+      o.clear();
+    }
+    return *this;
+  }
   ~StableVector() {
     clear();
     release_blocks(0);
   }
+  /// Swaps contents (and the allocators if they propagate on swap; unequal ones that do not are
+  /// undefined behaviour, as for std containers).
+  void swap(StableVector& o) noexcept { swap_contents<alloc_traits::propagate_on_container_swap::value>(o); }
+  friend void swap(StableVector& a, StableVector& b) noexcept { a.swap(b); }
 
   /// Inserts an element (into a freed slot if there is one); returns its handle. Never moves or
   /// invalidates other elements. Strong guarantee.
@@ -318,6 +360,54 @@ class StableVector {
     const auto base = static_cast<std::uint32_t>(slots() - BlockSize);
     free_.insert(free_.begin(), BlockSize, 0);
     for (std::size_t i = 0; i < BlockSize; ++i) free_[i] = base + static_cast<std::uint32_t>(BlockSize - 1 - i);
+  }
+
+  /// Builds `o`'s slots here (this vector is empty): same blocks, generations, free slots, and
+  /// each element made from `get(element)` (a copy or a move) in its own slot. If an element
+  /// throws, the destructor (this is called from constructors that delegated, or on a temporary)
+  /// destroys what was built.
+  template <class Src, class Get>
+  void copy_slots_from(Src& o, Get get) {
+    generation_floor_ = o.generation_floor_;
+    blocks_.reserve(o.blocks_.size());
+    free_.reserve(o.slots());
+    for (const Block* ob : o.blocks_) {
+      block_alloc ba(alloc_);
+      Block* b = block_traits::allocate(ba, 1);
+      ::new (static_cast<void*>(b)) Block();
+      blocks_.push_back(b);  // capacity reserved: cannot throw
+      std::copy(std::begin(ob->generation), std::end(ob->generation), std::begin(b->generation));
+      poison_memory(b->storage, sizeof b->storage);
+      for (std::size_t i = 0; i < BlockSize; ++i) {
+        if (!ob->is_occupied(i)) continue;
+        unpoison_memory(b->slot(i), sizeof(T));
+#if CORE_MEMORY_EXCEPTIONS
+        try {
+#endif
+          ::new (static_cast<void*>(b->slot(i))) T(get(*const_cast<Block*>(ob)->slot(i)));
+#if CORE_MEMORY_EXCEPTIONS
+        } catch (...) {
+          poison_memory_inside(b->slot(i), sizeof(T));
+          throw;
+        }
+#endif
+        b->occupied[i / 64] |= std::uint64_t{1} << (i % 64);
+        ++size_;
+      }
+    }
+    free_.assign(o.free_.begin(), o.free_.end());  // within the reserved capacity
+  }
+
+  /// Swaps the contents, and the allocators if `with_allocators` (callers make sure the blocks
+  /// always end up with the allocator that made them).
+  template <bool with_allocators>
+  void swap_contents(StableVector& o) noexcept {
+    using std::swap;
+    if constexpr (with_allocators) swap(alloc_, o.alloc_);
+    swap(blocks_, o.blocks_);
+    swap(free_, o.free_);
+    swap(size_, o.size_);
+    swap(generation_floor_, o.generation_floor_);
   }
 
   void release_blocks(size_type keep) noexcept {
