@@ -191,6 +191,8 @@ TEST(FlatMap, ScalarSearchMatchesTheStdAlgorithms) {
       const auto* p = keys.data();
       ASSERT_EQ(cm::detail::lower_bound(p, p + n, probe, std::less<>()), std::lower_bound(p, p + n, probe, std::less<>()));
       const int k = static_cast<int>(probe);
+      const auto by_value = [](int x, long y) { return x < y; };  // a user's comparator: std::lower_bound
+      ASSERT_EQ(cm::detail::lower_bound(b, e, probe, by_value), std::lower_bound(b, e, probe, by_value));
       const auto db = down.begin(), de = down.end();
       ASSERT_EQ(cm::detail::lower_bound(db, de, k, std::greater<int>()), std::lower_bound(db, de, k, std::greater<int>()));
       ASSERT_EQ(cm::detail::upper_bound(db, de, k, std::greater<int>()), std::upper_bound(db, de, k, std::greater<int>()));

@@ -43,9 +43,14 @@ inline constexpr sorted_equivalent_t sorted_equivalent{};
 
 namespace detail {
 
-/// Keys cheap to compare: the tuned search below pays off for them.
-template <class Key, class K>
-inline constexpr bool scalar_search = std::is_scalar_v<Key> && std::is_scalar_v<K>;
+/// Scalar keys under the built-in orders: compares are cheap and branch-free, so the tuned
+/// search below pays off (it makes a few more compares than a plain binary search; a user's
+/// comparator may be costly, so it gets std::lower_bound).
+template <class Key, class K, class Comp>
+inline constexpr bool scalar_search =
+    std::is_scalar_v<Key> && std::is_scalar_v<K> &&
+    (std::is_same_v<Comp, std::less<>> || std::is_same_v<Comp, std::less<Key>> ||
+     std::is_same_v<Comp, std::greater<>> || std::is_same_v<Comp, std::greater<Key>>);
 
 /// The first position in [first, last) where `pred` is false, `pred` being true before it and
 /// false after (std::partition_point), for cheap scalar keys: a binary search whose two outcomes
@@ -78,7 +83,7 @@ It scalar_partition_point(It first, It last, Pred pred) {
 /// std::lower_bound; for scalar keys, scalar_partition_point.
 template <class It, class K, class Comp>
 It lower_bound(It first, It last, const K& k, const Comp& comp) {
-  if constexpr (scalar_search<std::iter_value_t<It>, K>) {
+  if constexpr (scalar_search<std::iter_value_t<It>, K, Comp>) {
     return detail::scalar_partition_point(first, last, [&](const auto& x) { return comp(x, k); });
   } else {
     return std::lower_bound(first, last, k, comp);
@@ -88,7 +93,7 @@ It lower_bound(It first, It last, const K& k, const Comp& comp) {
 /// std::upper_bound; for scalar keys, scalar_partition_point.
 template <class It, class K, class Comp>
 It upper_bound(It first, It last, const K& k, const Comp& comp) {
-  if constexpr (scalar_search<std::iter_value_t<It>, K>) {
+  if constexpr (scalar_search<std::iter_value_t<It>, K, Comp>) {
     return detail::scalar_partition_point(first, last, [&](const auto& x) { return !comp(k, x); });
   } else {
     return std::upper_bound(first, last, k, comp);
@@ -98,7 +103,7 @@ It upper_bound(It first, It last, const K& k, const Comp& comp) {
 /// The equivalents of `k` in sorted [first, last).
 template <class It, class K, class Comp>
 std::pair<It, It> equal_range(It first, It last, const K& k, const Comp& comp) {
-  if constexpr (scalar_search<std::iter_value_t<It>, K>) {
+  if constexpr (scalar_search<std::iter_value_t<It>, K, Comp>) {
     return {detail::lower_bound(first, last, k, comp), detail::upper_bound(first, last, k, comp)};
   } else {
     return std::equal_range(first, last, k, comp);
