@@ -528,9 +528,7 @@ template <class T, std::size_t N>
 struct alignas(small_vector_alignment<T>) small_vector_storage {
   std::byte bytes[N * sizeof(T)];
 };
-}  // namespace detail
 
-namespace detail {
 /// The default N: as many elements as fit in 32 bytes (at least one), so that with the 32-byte
 /// header a SmallVector<T> is about one cache line.
 template <class T>

@@ -136,9 +136,7 @@ class StableVector {
   /// A copy keeps every element in the same slot with the same generation: the original's
   /// handles name the same elements in the copy. Strong guarantee.
   StableVector(const StableVector& o)
-      : StableVector(std::allocator_traits<Alloc>::select_on_container_copy_construction(o.alloc_)) {
-    copy_slots_from(o, [](const T& x) -> const T& { return x; });
-  }
+      : StableVector(o, alloc_traits::select_on_container_copy_construction(o.alloc_)) {}
   StableVector(const StableVector& o, const Alloc& alloc) : StableVector(alloc) {
     copy_slots_from(o, [](const T& x) -> const T& { return x; });
   }
