@@ -189,20 +189,8 @@ class StableVector {
     const std::uint32_t s = free_.back();
     Block* b = blocks_[s / BlockSize];
     const std::size_t i = s % BlockSize;
-    unpoison_memory(b->slot(i), sizeof(T));
-#if CORE_MEMORY_EXCEPTIONS
-    try {
-#endif
-      ::new (static_cast<void*>(b->slot(i))) T(std::forward<Args>(args)...);
-#if CORE_MEMORY_EXCEPTIONS
-    } catch (...) {
-      poison_memory_inside(b->slot(i), sizeof(T));
-      throw;
-    }
-#endif
+    place(b, i, std::forward<Args>(args)...);
     free_.pop_back();
-    b->occupied[i / 64] |= std::uint64_t{1} << (i % 64);
-    ++size_;
     return {s, b->generation[i]};
   }
   template <class... Args>
@@ -333,9 +321,7 @@ class StableVector {
 
   void grow() {
     if (slots() + BlockSize > UINT32_MAX) throw_out_of_memory("core::memory::StableVector", sizeof(Block), alignof(Block));
-    block_alloc ba(alloc_);
-    Block* b = block_traits::allocate(ba, 1);
-    ::new (static_cast<void*>(b)) Block();
+    Block* b = new_block();
     // A block can reuse the slot numbers of a released one: its generations start above every
     // generation ever handed out, so handles into the released block stay invalid.
     std::fill(std::begin(b->generation), std::end(b->generation), generation_floor_);
@@ -347,12 +333,10 @@ class StableVector {
 #if CORE_MEMORY_EXCEPTIONS
     } catch (...) {
       if (!blocks_.empty() && blocks_.back() == b) blocks_.pop_back();
-      b->~Block();
-      block_traits::deallocate(ba, b, 1);
+      delete_block(b);
       throw;
     }
 #endif
-    poison_memory(b->storage, sizeof b->storage);
     // The new slots are the highest: they go under the free slots already there, lowest on top,
     // so insertion fills the lowest free slot first (reserve() can add blocks while slots are free).
     const auto base = static_cast<std::uint32_t>(slots() - BlockSize);
@@ -370,28 +354,11 @@ class StableVector {
     blocks_.reserve(o.blocks_.size());
     free_.reserve(o.slots());
     for (const Block* ob : o.blocks_) {
-      block_alloc ba(alloc_);
-      Block* b = block_traits::allocate(ba, 1);
-      ::new (static_cast<void*>(b)) Block();
+      Block* b = new_block();
       blocks_.push_back(b);  // capacity reserved: cannot throw
       std::copy(std::begin(ob->generation), std::end(ob->generation), std::begin(b->generation));
-      poison_memory(b->storage, sizeof b->storage);
-      for (std::size_t i = 0; i < BlockSize; ++i) {
-        if (!ob->is_occupied(i)) continue;
-        unpoison_memory(b->slot(i), sizeof(T));
-#if CORE_MEMORY_EXCEPTIONS
-        try {
-#endif
-          ::new (static_cast<void*>(b->slot(i))) T(get(*const_cast<Block*>(ob)->slot(i)));
-#if CORE_MEMORY_EXCEPTIONS
-        } catch (...) {
-          poison_memory_inside(b->slot(i), sizeof(T));
-          throw;
-        }
-#endif
-        b->occupied[i / 64] |= std::uint64_t{1} << (i % 64);
-        ++size_;
-      }
+      for (std::size_t i = 0; i < BlockSize; ++i)
+        if (ob->is_occupied(i)) place(b, i, get(*const_cast<Block*>(ob)->slot(i)));
     }
     free_.assign(o.free_.begin(), o.free_.end());  // within the reserved capacity
   }
@@ -409,15 +376,45 @@ class StableVector {
   }
 
   void release_blocks(size_type keep) noexcept {
-    block_alloc ba(alloc_);
     while (blocks_.size() > keep) {
       Block* b = blocks_.back();
       blocks_.pop_back();
       for (std::uint32_t g : b->generation) generation_floor_ = g + 1 > generation_floor_ ? g + 1 : generation_floor_;
-      unpoison_memory(b->storage, sizeof b->storage);
-      b->~Block();
-      block_traits::deallocate(ba, b, 1);
+      delete_block(b);
     }
+  }
+
+  /// A fresh block: no element, every slot poisoned for AddressSanitizer.
+  Block* new_block() {
+    block_alloc ba(alloc_);
+    Block* b = ::new (static_cast<void*>(block_traits::allocate(ba, 1))) Block();
+    poison_memory(b->storage, sizeof b->storage);
+    return b;
+  }
+  void delete_block(Block* b) noexcept {
+    block_alloc ba(alloc_);
+    unpoison_memory(b->storage, sizeof b->storage);
+    b->~Block();
+    block_traits::deallocate(ba, b, 1);
+  }
+
+  /// Builds an element in free slot i of `b` and counts it in. If the constructor throws, the
+  /// slot is poisoned again and nothing changed.
+  template <class... Args>
+  void place(Block* b, std::size_t i, Args&&... args) {
+    unpoison_memory(b->slot(i), sizeof(T));
+#if CORE_MEMORY_EXCEPTIONS
+    try {
+#endif
+      ::new (static_cast<void*>(b->slot(i))) T(std::forward<Args>(args)...);
+#if CORE_MEMORY_EXCEPTIONS
+    } catch (...) {
+      poison_memory_inside(b->slot(i), sizeof(T));
+      throw;
+    }
+#endif
+    b->occupied[i / 64] |= std::uint64_t{1} << (i % 64);
+    ++size_;
   }
 
   [[no_unique_address]] Alloc alloc_{};
