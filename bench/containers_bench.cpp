@@ -22,10 +22,11 @@ namespace cm = core::memory;
 
 namespace {
 
-std::vector<int> random_keys(std::size_t n, unsigned seed) {
+/// `count` random keys in [0, range).
+std::vector<int> random_keys(std::size_t count, std::size_t range, unsigned seed) {
   std::mt19937 rng(seed);
-  std::vector<int> k(n);
-  for (auto& x : k) x = static_cast<int>(rng() % (n * 4));
+  std::vector<int> k(count);
+  for (auto& x : k) x = static_cast<int>(rng() % range);
   return k;
 }
 
@@ -33,9 +34,11 @@ template <class Map>
 void lookup(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
   std::vector<std::pair<int, int>> input;
-  for (int k : random_keys(n, 1)) input.emplace_back(k, k);
+  for (int k : random_keys(n, n * 4, 1)) input.emplace_back(k, k);
   const Map m(input.begin(), input.end());  // bulk: one-by-one insertion into a flat map is O(n^2)
-  const auto probes = random_keys(4096, 2);
+  // Probes spread over the whole key space (about a quarter hit), and too many for the branch
+  // predictor to learn their sequence.
+  const auto probes = random_keys(1 << 16, n * 4, 2);
   for (auto _ : state) {
     long hits = 0;
     for (int k : probes) hits += m.find(k) != m.end();
@@ -56,7 +59,7 @@ template <class Map>
 void bulk_build(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
   std::vector<std::pair<int, int>> input;
-  for (int k : random_keys(n, 3)) input.emplace_back(k, k);
+  for (int k : random_keys(n, n * 4, 3)) input.emplace_back(k, k);
   for (auto _ : state) {
     Map m(input.begin(), input.end());
     benchmark::DoNotOptimize(&m);
