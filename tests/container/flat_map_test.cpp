@@ -8,6 +8,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <limits>
 #include <map>
 #include <memory>
 #include <random>
@@ -176,28 +181,92 @@ TEST(FlatMap, MoveOnlyValuesAndKeys) {
   EXPECT_EQ(s.size(), 2u);
 }
 
-TEST(FlatMap, ScalarSearchMatchesTheStdAlgorithms) {
-  std::mt19937 rng(11);
-  for (std::size_t n = 0; n < 70; ++n) {
-    std::vector<int> keys(n);
-    for (auto& k : keys) k = static_cast<int>(rng() % 40);  // plenty of duplicates
-    std::sort(keys.begin(), keys.end());
-    std::vector<int> down(keys.rbegin(), keys.rend());
-    for (long probe = -2; probe < 43; ++probe) {
-      const auto b = keys.begin(), e = keys.end();
-      ASSERT_EQ(cm::detail::lower_bound(b, e, probe, std::less<>()), std::lower_bound(b, e, probe, std::less<>()));
-      ASSERT_EQ(cm::detail::upper_bound(b, e, probe, std::less<>()), std::upper_bound(b, e, probe, std::less<>()));
-      ASSERT_EQ(cm::detail::equal_range(b, e, probe, std::less<>()), std::equal_range(b, e, probe, std::less<>()));
+namespace {
+
+// Checks the searches on `keys` (sorted by `comp`) against the std algorithms for every probe in
+// `probes`, through raw pointers and through the keys' own iterators.
+template <class Seq, class Comp, class Probe>
+void check_searches(const Seq& keys, Comp comp, const std::vector<Probe>& probes) {
+  for (const Probe& k : probes) {
+    SCOPED_TRACE(testing::Message() << keys.size() << " keys, probe #" << (&k - probes.data()));
+    const auto b = keys.begin(), e = keys.end();  // positions compared as indices: readable failures
+    ASSERT_EQ(cm::detail::lower_bound(b, e, k, comp) - b, std::lower_bound(b, e, k, comp) - b);
+    ASSERT_EQ(cm::detail::upper_bound(b, e, k, comp) - b, std::upper_bound(b, e, k, comp) - b);
+    const auto [lo, hi] = cm::detail::equal_range(b, e, k, comp);
+    const auto [std_lo, std_hi] = std::equal_range(b, e, k, comp);
+    ASSERT_EQ(lo - b, std_lo - b);
+    ASSERT_EQ(hi - b, std_hi - b);
+    if constexpr (std::contiguous_iterator<typename Seq::const_iterator>) {
       const auto* p = keys.data();
-      ASSERT_EQ(cm::detail::lower_bound(p, p + n, probe, std::less<>()), std::lower_bound(p, p + n, probe, std::less<>()));
-      const int k = static_cast<int>(probe);
-      const auto by_value = [](int x, long y) { return x < y; };  // a user's comparator: std::lower_bound
-      ASSERT_EQ(cm::detail::lower_bound(b, e, probe, by_value), std::lower_bound(b, e, probe, by_value));
-      const auto db = down.begin(), de = down.end();
-      ASSERT_EQ(cm::detail::lower_bound(db, de, k, std::greater<int>()), std::lower_bound(db, de, k, std::greater<int>()));
-      ASSERT_EQ(cm::detail::upper_bound(db, de, k, std::greater<int>()), std::upper_bound(db, de, k, std::greater<int>()));
+      const auto* q = p + keys.size();
+      ASSERT_EQ(cm::detail::lower_bound(p, q, k, comp) - p, std::lower_bound(p, q, k, comp) - p);
+      ASSERT_EQ(cm::detail::upper_bound(p, q, k, comp) - p, std::upper_bound(p, q, k, comp) - p);
     }
   }
+}
+
+// Sorted keys of type T with plenty of duplicates, in every length up to 70, searched for values
+// below, between, on and above them, ascending under std::less and descending under std::greater.
+template <class T, template <class...> class Seq = std::vector>
+void check_searches_on_random_keys() {
+  std::mt19937 rng(11);
+  for (std::size_t n = 0; n < 70; ++n) {
+    Seq<T> keys(n);
+    for (auto& k : keys) k = static_cast<T>(rng() % 40);
+    std::sort(keys.begin(), keys.end());
+    std::vector<T> probes;
+    for (int v = 0; v < 41; ++v) probes.push_back(static_cast<T>(v));
+    if constexpr (std::is_signed_v<T>) probes.push_back(static_cast<T>(-2));
+    probes.push_back(std::numeric_limits<T>::max());
+    probes.push_back(std::numeric_limits<T>::lowest());
+    check_searches(keys, std::less<>(), probes);
+    check_searches(keys, std::less<T>(), probes);
+    std::reverse(keys.begin(), keys.end());
+    check_searches(keys, std::greater<>(), probes);
+    check_searches(keys, std::greater<T>(), probes);
+  }
+}
+
+}  // namespace
+
+TEST(FlatMap, ScalarSearchMatchesTheStdAlgorithms) {
+  // Integers of every size and signedness (the x86-64 assembly path picks its condition by both),
+  // floating point (the C++ select), a deque (not contiguous: the C++ select on its iterators).
+  check_searches_on_random_keys<int>();
+  check_searches_on_random_keys<unsigned>();
+  check_searches_on_random_keys<std::int64_t>();
+  check_searches_on_random_keys<std::uint64_t>();
+  check_searches_on_random_keys<std::int16_t>();
+  check_searches_on_random_keys<std::uint8_t>();
+  check_searches_on_random_keys<signed char>();
+  check_searches_on_random_keys<char>();
+  check_searches_on_random_keys<double>();
+  check_searches_on_random_keys<int, std::deque>();
+
+  // Pointers, ordered by address.
+  std::array<int, 64> cells{};
+  std::vector<const int*> ptrs;
+  std::vector<const int*> ptr_probes;
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    ptr_probes.push_back(&cells[i]);
+    if (i % 3 != 0) ptrs.push_back(&cells[i]);
+  }
+  check_searches(ptrs, std::less<>(), ptr_probes);
+  check_searches(ptrs, std::less<const int*>(), ptr_probes);
+
+  // Heterogeneous probes (long against int keys) and a user's comparator: other paths again.
+  const std::vector<int> keys{1, 3, 3, 3, 8, 9, 20};
+  const std::vector<long> wide{-1L << 40, -1, 0, 1, 2, 3, 4, 9, 10, 20, 21, 1L << 40};
+  check_searches(keys, std::less<>(), wide);
+  check_searches(keys, [](const auto& x, const auto& y) { return x < y; }, wide);
+
+  // A range large enough for the search to prefetch, probed everywhere.
+  std::vector<int> big(100'000);
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<int>(i * 3);
+  std::vector<int> big_probes;
+  std::mt19937 rng(12);
+  for (int i = 0; i < 2000; ++i) big_probes.push_back(static_cast<int>(rng() % 300'010) - 5);
+  check_searches(big, std::less<>(), big_probes);
 }
 
 TEST(FlatMultiMap, EqualRangeAndBoundsMatchStdMultimap) {

@@ -13,6 +13,7 @@
 /// keys and values (SmallVector annotates its unused capacity).
 
 #include <core/memory/container/detail/index_iterator.hpp>
+#include <core/memory/container/detail/search.hpp>
 #include <core/memory/util/assert.hpp>
 #include <core/memory/util/error.hpp>
 
@@ -42,73 +43,6 @@ struct sorted_equivalent_t {
 inline constexpr sorted_equivalent_t sorted_equivalent{};
 
 namespace detail {
-
-/// Scalar keys under the built-in orders: compares are cheap and branch-free, so the tuned
-/// search below pays off (it makes a few more compares than a plain binary search; a user's
-/// comparator may be costly, so it gets std::lower_bound).
-template <class Key, class K, class Comp>
-inline constexpr bool scalar_search =
-    std::is_scalar_v<Key> && std::is_scalar_v<K> &&
-    (std::is_same_v<Comp, std::less<>> || std::is_same_v<Comp, std::less<Key>> ||
-     std::is_same_v<Comp, std::greater<>> || std::is_same_v<Comp, std::greater<Key>>);
-
-/// The first position in [first, last) where `pred` is false, `pred` being true before it and
-/// false after (std::partition_point), for cheap scalar keys: a binary search whose two outcomes
-/// update different variables, so that compilers keep a branch per halving. g++ turns
-/// std::lower_bound over ints into conditional moves, which serialise the loads: with a branch
-/// the processor runs ahead down the predicted half and fetches the next keys early (measured on
-/// random probes, across builds: 1.2x faster at 10^4 keys, 1.2-1.6x at 10^5, 1.8-2.8x at 10^6).
-///
-/// The last 32 keys are not halved but counted (`pred` holds for a prefix, so the count of keys
-/// for which it holds is the answer): a loop the compiler vectorises, which replaces the last five
-/// dependent loads (10-25% faster at every size).
-template <class It, class Pred>
-It scalar_partition_point(It first, It last, Pred pred) {
-  auto n = last - first;
-  while (n > 32) {
-    const auto half = n / 2;
-    It mid = first + half;
-    if (pred(*mid)) {
-      first = ++mid;
-      n -= half + 1;
-    } else {
-      n = half;
-    }
-  }
-  std::iter_difference_t<It> count = 0;
-  for (decltype(n) i = 0; i < n; ++i) count += pred(first[i]) ? 1 : 0;
-  return first + count;
-}
-
-/// std::lower_bound; for scalar keys, scalar_partition_point.
-template <class It, class K, class Comp>
-It lower_bound(It first, It last, const K& k, const Comp& comp) {
-  if constexpr (scalar_search<std::iter_value_t<It>, K, Comp>) {
-    return detail::scalar_partition_point(first, last, [&](const auto& x) { return comp(x, k); });
-  } else {
-    return std::lower_bound(first, last, k, comp);
-  }
-}
-
-/// std::upper_bound; for scalar keys, scalar_partition_point.
-template <class It, class K, class Comp>
-It upper_bound(It first, It last, const K& k, const Comp& comp) {
-  if constexpr (scalar_search<std::iter_value_t<It>, K, Comp>) {
-    return detail::scalar_partition_point(first, last, [&](const auto& x) { return !comp(k, x); });
-  } else {
-    return std::upper_bound(first, last, k, comp);
-  }
-}
-
-/// The equivalents of `k` in sorted [first, last).
-template <class It, class K, class Comp>
-std::pair<It, It> equal_range(It first, It last, const K& k, const Comp& comp) {
-  if constexpr (scalar_search<std::iter_value_t<It>, K, Comp>) {
-    return {detail::lower_bound(first, last, k, comp), detail::upper_bound(first, last, k, comp)};
-  } else {
-    return std::equal_range(first, last, k, comp);
-  }
-}
 
 /// Runs `f`; if it throws, runs `recover` and rethrows (without exceptions, just runs `f`).
 template <class F, class R>
