@@ -2,6 +2,8 @@
 #include <core/memory/container/flat_map.hpp>
 #include <core/memory/container/flat_set.hpp>
 
+#include <algorithm>
+#include <iterator>
 #include <map>
 #include <set>
 #include <vector>
@@ -18,7 +20,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::multiset<int> ms;
   while (!in.done()) {
     const std::uint8_t op = in.byte();
-    const int k = in.byte() % 64;
+    const int k = in.byte() % 80 - 8;
     switch (op % 8) {
       case 0: FUZZ_CHECK(f.insert({k, op}).second == m.insert({k, op}).second); break;
       case 1: FUZZ_CHECK(f.erase(k) == m.erase(k)); break;
@@ -26,7 +28,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 3: { std::vector<std::pair<int, int>> b; const int n = in.byte() % 8;
           for (int i = 0; i < n; ++i) b.emplace_back(in.byte() % 64, i);
           f.insert(b.begin(), b.end()); m.insert(b.begin(), b.end()); } break;
-      case 4: FUZZ_CHECK((f.lower_bound(k) == f.end()) == (m.lower_bound(k) == m.end())); break;
+      case 4: {  // the searches land on the same positions
+        FUZZ_CHECK(std::distance(f.begin(), f.lower_bound(k)) == std::distance(m.begin(), m.lower_bound(k)));
+        FUZZ_CHECK(std::distance(f.begin(), f.upper_bound(k)) == std::distance(m.begin(), m.upper_bound(k)));
+        FUZZ_CHECK(std::distance(fs.begin(), fs.lower_bound(k)) == std::distance(ms.begin(), ms.lower_bound(k)));
+        FUZZ_CHECK(std::distance(fs.begin(), fs.upper_bound(k)) == std::distance(ms.begin(), ms.upper_bound(k)));
+        FUZZ_CHECK(fs.count(k) == ms.count(k) && f.contains(k) == m.contains(k));
+      } break;
       case 5: fs.insert(k); ms.insert(k); break;
       case 6: FUZZ_CHECK(fs.erase(k) == ms.erase(k)); break;
       case 7: f[k] += 1; m[k] += 1; break;
