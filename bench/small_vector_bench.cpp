@@ -29,6 +29,19 @@ void push_reserved(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * n_push);
 }
 
+// The same with unchecked_push_back (capacity reserved: no test, no growth call in the loop).
+void push_reserved_unchecked(benchmark::State& state) {
+  cm::SmallVector<int, n_small> v;
+  v.reserve(n_push);
+  for (auto _ : state) {
+    for (int i = 0; i < n_push; ++i) v.unchecked_push_back(i);
+    benchmark::DoNotOptimize(v.data());
+    v.clear();
+  }
+  state.SetItemsProcessed(state.iterations() * n_push);
+}
+BENCHMARK(push_reserved_unchecked)->Name("vector_push_reserved/cm-unchecked::SmallVector/1024");
+
 // The same loop into a vector the caller owns (an out-parameter, a member): the vector's address
 // is known to the rest of the program, as it is in most real code.
 template <class V>

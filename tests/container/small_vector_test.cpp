@@ -229,6 +229,31 @@ TEST(SmallVectorDeathTest, IndexOutOfRangeIsCaughtWhenHardened) {
   EXPECT_DEATH((void)v[2], "index out of range");
 }
 
+TEST(SmallVector, UncheckedPushBackFillsReservedCapacity) {
+  cm::SmallVector<std::string, 2> v{"a"};
+  v.unchecked_push_back("b");  // the inline buffer's last slot
+  EXPECT_TRUE(v.on_stack());
+  v.reserve(40);
+  const std::string s = "long enough to live on the heap, not in the string's small buffer";
+  for (int i = 0; i < 38; ++i) {
+    auto& e = (i % 2 == 0) ? v.unchecked_push_back(s) : v.unchecked_emplace_back(3, 'x');
+    EXPECT_EQ(&e, &v.back());
+  }
+  EXPECT_EQ(v.size(), 40u);
+  EXPECT_EQ(v.capacity(), 40u) << "no growth";
+  EXPECT_EQ(v[1], "b");
+  EXPECT_EQ(v[2], s);
+  EXPECT_EQ(v[39], "xxx");
+}
+
+TEST(SmallVectorDeathTest, UncheckedPushBackPastCapacityIsCaughtWhenHardened) {
+  if (!cm::checks::hardened) GTEST_SKIP() << "checks are off";
+  cm::SmallVector<int, 2> v{1, 2};
+  EXPECT_DEATH(v.unchecked_push_back(3), "unchecked_emplace_back on a full vector");
+  cm::StaticVector<int, 1> w{1};
+  EXPECT_DEATH(w.unchecked_push_back(2), "unchecked_emplace_back on a full vector");
+}
+
 TEST(SmallVector, DefaultInlineCapacityKeepsTheVectorNearOneCacheLine) {
   EXPECT_EQ(cm::SmallVector<int>().inline_capacity(), 8u);
   EXPECT_EQ(cm::SmallVector<double>().inline_capacity(), 4u);

@@ -139,15 +139,7 @@ class SmallVectorImpl {
   template <class... Args>
   [[gnu::always_inline]] reference emplace_back(Args&&... args) {
     if (size_ < capacity_) [[likely]] {
-      T* p = data_ + size_;
-      annotate(size_, size_ + 1);
-      if constexpr (std::is_nothrow_constructible_v<T, Args...>) {
-        alloc_traits::construct(alloc_, p, std::forward<Args>(args)...);
-      } else {
-        construct_or_unannotate(p, std::forward<Args>(args)...);
-      }
-      ++size_;
-      return *p;
+      return append_in_place(std::forward<Args>(args)...);
     }
     if constexpr (passed_by_value<Args...>) {
       return grow_and_push_value(T(std::forward<Args>(args)...));
@@ -155,6 +147,19 @@ class SmallVectorImpl {
       return grow_and_emplace_back(std::forward<Args>(args)...);
     }
   }
+
+  /// Appends into capacity already reserved: precondition size() < capacity(), checked in
+  /// hardened and debug builds (C++26 inplace_vector's name). For loops that reserve first: with
+  /// no capacity test and no growth call in the loop, the compiler keeps the vector's fields in
+  /// registers and may vectorise the loop, which it cannot do around push_back once the vector's
+  /// address has escaped (as any inline buffer's does, through data()).
+  template <class... Args>
+  [[gnu::always_inline]] reference unchecked_emplace_back(Args&&... args) {
+    CORE_MEMORY_HARDEN_ASSERT("core::memory::SmallVector", size_ < capacity_, "unchecked_emplace_back on a full vector");
+    return append_in_place(std::forward<Args>(args)...);
+  }
+  [[gnu::always_inline]] reference unchecked_push_back(const T& value) { return unchecked_emplace_back(value); }
+  [[gnu::always_inline]] reference unchecked_push_back(T&& value) { return unchecked_emplace_back(std::move(value)); }
 
   void pop_back() noexcept {
     CORE_MEMORY_HARDEN_ASSERT("core::memory::SmallVector", size_ != 0, "pop_back on an empty vector");
@@ -382,6 +387,19 @@ class SmallVectorImpl {
 
   size_type index_of(const_iterator pos) const noexcept { return static_cast<size_type>(pos - data_); }
 
+  /// Builds the element past the end, in capacity already there.
+  template <class... Args>
+  [[gnu::always_inline]] reference append_in_place(Args&&... args) {
+    T* p = data_ + size_;
+    annotate(size_, size_ + 1);
+    if constexpr (std::is_nothrow_constructible_v<T, Args...>) {
+      alloc_traits::construct(alloc_, p, std::forward<Args>(args)...);
+    } else {
+      construct_or_unannotate(p, std::forward<Args>(args)...);
+    }
+    ++size_;
+    return *p;
+  }
   /// Constructs the element past the end; on an exception hands the slot back to ASan and rethrows.
   template <class... Args>
   void construct_or_unannotate(T* p, Args&&... args) {
@@ -663,19 +681,10 @@ class StaticVector : public SmallVector<T, N, detail::no_heap_allocator<T>, Size
   template <class... Args>
   T* try_emplace_back(Args&&... args) {
     if (this->size() == N) return nullptr;
-    return std::addressof(this->emplace_back(std::forward<Args>(args)...));
+    return std::addressof(this->unchecked_emplace_back(std::forward<Args>(args)...));
   }
   T* try_push_back(const T& value) { return try_emplace_back(value); }
   T* try_push_back(T&& value) { return try_emplace_back(std::move(value)); }
-
-  /// Appends; precondition: size() < N (checked in hardened builds).
-  template <class... Args>
-  T& unchecked_emplace_back(Args&&... args) {
-    CORE_MEMORY_HARDEN_ASSERT("core::memory::StaticVector", this->size() < N, "unchecked_emplace_back on a full vector");
-    return this->emplace_back(std::forward<Args>(args)...);
-  }
-  T& unchecked_push_back(const T& value) { return unchecked_emplace_back(value); }
-  T& unchecked_push_back(T&& value) { return unchecked_emplace_back(std::move(value)); }
 };
 
 }  // namespace core::memory
