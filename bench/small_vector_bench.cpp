@@ -17,30 +17,24 @@ namespace {
 constexpr int n_small = 8;
 constexpr int n_push = 1024;
 
-template <class V>
+// Unchecked: SmallVector's unchecked_push_back (no capacity test, no growth call in the loop).
+template <class V, bool Unchecked = false>
 void push_reserved(benchmark::State& state) {
   V v;
   v.reserve(n_push);
   for (auto _ : state) {
-    for (int i = 0; i < n_push; ++i) v.push_back(i);
+    for (int i = 0; i < n_push; ++i) {
+      if constexpr (Unchecked) {
+        v.unchecked_push_back(i);
+      } else {
+        v.push_back(i);
+      }
+    }
     benchmark::DoNotOptimize(v.data());
     v.clear();
   }
   state.SetItemsProcessed(state.iterations() * n_push);
 }
-
-// The same with unchecked_push_back (capacity reserved: no test, no growth call in the loop).
-void push_reserved_unchecked(benchmark::State& state) {
-  cm::SmallVector<int, n_small> v;
-  v.reserve(n_push);
-  for (auto _ : state) {
-    for (int i = 0; i < n_push; ++i) v.unchecked_push_back(i);
-    benchmark::DoNotOptimize(v.data());
-    v.clear();
-  }
-  state.SetItemsProcessed(state.iterations() * n_push);
-}
-BENCHMARK(push_reserved_unchecked)->Name("vector_push_reserved/cm-unchecked::SmallVector/1024");
 
 // The same loop into a vector the caller owns (an out-parameter, a member): the vector's address
 // is known to the rest of the program, as it is in most real code.
@@ -89,6 +83,7 @@ void iterate(benchmark::State& state) {
   BENCHMARK_TEMPLATE(fn, boost::container::small_vector<int, n_small>)->Name(group "/boost::small_vector/" size)
 
 CM_SV_ROWS(push_reserved, "vector_push_reserved", "1024");
+BENCHMARK_TEMPLATE(push_reserved, cm::SmallVector<int, n_small>, true)->Name("vector_push_reserved/cm-unchecked::SmallVector/1024");
 CM_SV_ROWS(push_reserved_out, "vector_push_reserved_out", "1024");
 CM_SV_ROWS(build_small, "vector_build_destroy", "8");
 CM_SV_ROWS(iterate, "vector_iterate", "1024");
