@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <memory_resource>
@@ -166,6 +167,21 @@ TEST(StableVector, ForEachVisitsFullAndPartialWordsInOrder) {
   EXPECT_EQ(seen.size(), v.size());
   v.for_each([](int& x) { x = -x; });
   EXPECT_EQ(*v.get(hs[5]), -5);
+}
+
+TEST(StableVector, SetBitDecoderListsEveryBitInOrder) {
+  std::mt19937_64 rng(3);
+  std::vector<std::uint64_t> words{0, 1, std::uint64_t{1} << 63, ~std::uint64_t{0}, 0x5555555555555555u,
+                                   0xff00ff00ff00ff00u, 0x8000000000000001u};
+  for (int i = 0; i < 1000; ++i) words.push_back(rng() & rng());  // about a quarter of the bits
+  for (int i = 0; i < 1000; ++i) words.push_back(rng() | rng());  // about three quarters
+  for (const std::uint64_t w : words) {
+    std::vector<std::size_t> expected, got;
+    for (std::size_t b = 0; b < 64; ++b)
+      if ((w >> b) & 1u) expected.push_back(b);
+    cm::detail::for_each_set_bit(w, [&](std::size_t b) { got.push_back(b); });
+    ASSERT_EQ(got, expected) << std::hex << w;
+  }
 }
 
 TEST(StableVector, IteratorsCompareByPosition) {
