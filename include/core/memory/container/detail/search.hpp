@@ -156,4 +156,13 @@ std::pair<It, It> equal_range(It first, It last, const K& k, const Comp& comp) {
   }
 }
 
+/// equal_range over unique keys, for a probe of their own type: at most one key is equivalent to
+/// it (two would be equivalent to each other), so one search does. A heterogeneous probe may be
+/// equivalent to several keys (a comparator by prefix, say) and needs equal_range.
+template <class It, class K, class Comp>
+std::pair<It, It> equal_range_unique(It first, It last, const K& k, const Comp& comp) {
+  const It lo = detail::lower_bound(first, last, k, comp);
+  return {lo, lo != last && !comp(k, *lo) ? std::next(lo) : lo};
+}
+
 }  // namespace core::memory::detail
