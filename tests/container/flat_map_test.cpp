@@ -196,6 +196,7 @@ void check_searches(const Seq& keys, Comp comp, const std::vector<Probe>& probes
     const auto [std_lo, std_hi] = std::equal_range(b, e, k, comp);
     ASSERT_EQ(lo - b, std_lo - b);
     ASSERT_EQ(hi - b, std_hi - b);
+    ASSERT_EQ(cm::detail::find(b, e, k, comp) - b, (std_lo != std_hi ? std_lo : e) - b);
     if (std::adjacent_find(b, e, [&](const auto& x, const auto& y) { return !comp(x, y); }) == e) {
       const auto [ulo, uhi] = cm::detail::equal_range_unique(b, e, k, comp);  // unique keys only
       ASSERT_EQ(ulo - b, std_lo - b);

@@ -421,8 +421,7 @@ class BasicFlatMap {
   }
   template <class K>
   size_type find_index(const K& k) const {
-    const size_type i = lower_index(k);
-    return i != size() && !comp_(k, c_.keys[i]) ? i : size();
+    return static_cast<size_type>(detail::find(c_.keys.begin(), c_.keys.end(), k, comp_) - c_.keys.begin());
   }
 
   /// Inserts at position i keeping the map valid. A failure without effect leaves the map as it

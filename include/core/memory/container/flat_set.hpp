@@ -55,8 +55,7 @@ class BasicFlatSet {
 
   template <class K = Key>
   const_iterator find(const K& k) const {
-    const auto it = lower_bound(k);
-    return it != end() && !comp_(k, *it) ? it : end();
+    return detail::find(keys_.begin(), keys_.end(), k, comp_);
   }
   template <class K = Key>
   bool contains(const K& k) const { return find(k) != end(); }

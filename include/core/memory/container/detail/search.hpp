@@ -156,6 +156,20 @@ std::pair<It, It> equal_range(It first, It last, const K& k, const Comp& comp) {
   }
 }
 
+/// The first key equivalent to `k` in sorted [first, last), or `last`. For scalar keys whether it
+/// was found is selected, not branched on: random probes would mispredict the branch (clang makes
+/// one of the plain form: 1.4x slower lookups).
+template <class It, class K, class Comp>
+It find(It first, It last, const K& k, const Comp& comp) {
+  const It it = detail::lower_bound(first, last, k, comp);
+  if (it == last) return last;
+  if constexpr (scalar_search<std::iter_value_t<It>, K, Comp>) {
+    return unpredictable(comp(k, *it)) ? last : it;
+  } else {
+    return comp(k, *it) ? last : it;
+  }
+}
+
 /// equal_range over unique keys, for a probe of their own type: at most one key is equivalent to
 /// it (two would be equivalent to each other), so one search does. A heterogeneous probe may be
 /// equivalent to several keys (a comparator by prefix, say) and needs equal_range.
