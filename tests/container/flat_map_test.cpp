@@ -275,6 +275,50 @@ TEST(FlatMap, ScalarSearchMatchesTheStdAlgorithms) {
   check_searches(big, std::less<>(), big_probes);
 }
 
+namespace {
+
+// Bulk construction and insertion from unsorted input with duplicates, against std::map and
+// std::multimap (which keep the first of equal keys, and equal keys in input order), at sizes on
+// both sides of the radix-sort threshold, with the full range of the key type.
+template <class Key, class Comp>
+void check_bulk_build() {
+  std::mt19937_64 rng(17);
+  for (const std::size_t n : {0, 1, 2, 100, 511, 512, 513, 5000, 60000}) {
+    std::vector<std::pair<Key, int>> input(n);
+    const bool narrow = n % 2 == 1;  // narrow: many duplicates; else the type's whole range
+    for (std::size_t i = 0; i < n; ++i)
+      input[i] = {static_cast<Key>(narrow ? rng() % 50 : rng()), static_cast<int>(i)};
+    const cm::FlatMap<Key, int, Comp> f(input.begin(), input.end());
+    const std::map<Key, int, Comp> m(input.begin(), input.end());
+    ASSERT_TRUE(std::equal(f.begin(), f.end(), m.begin(), m.end(),
+                           [](const auto& a, const auto& b) { return a.first == b.first && a.second == b.second; }))
+        << n << " pairs";
+    const cm::FlatMultiMap<Key, int, Comp> fm(input.begin(), input.end());
+    const std::multimap<Key, int, Comp> mm(input.begin(), input.end());
+    ASSERT_TRUE(std::equal(fm.begin(), fm.end(), mm.begin(), mm.end(),
+                           [](const auto& a, const auto& b) { return a.first == b.first && a.second == b.second; }))
+        << n << " pairs (multi)";
+    cm::FlatMap<Key, int, Comp> g(input.begin(), input.begin() + static_cast<long>(n / 2));
+    g.insert(input.begin() + static_cast<long>(n / 2), input.end());  // merged into existing keys
+    ASSERT_TRUE(std::equal(g.begin(), g.end(), m.begin(), m.end(),
+                           [](const auto& a, const auto& b) { return a.first == b.first && a.second == b.second; }))
+        << n << " pairs, in two inserts";
+  }
+}
+
+}  // namespace
+
+TEST(FlatMap, BulkBuildMatchesStdMapForEveryIntegerKind) {
+  check_bulk_build<int, std::less<int>>();
+  check_bulk_build<int, std::greater<>>();
+  check_bulk_build<unsigned, std::less<>>();
+  check_bulk_build<std::int16_t, std::less<>>();
+  check_bulk_build<std::uint8_t, std::greater<std::uint8_t>>();
+  check_bulk_build<signed char, std::less<>>();
+  check_bulk_build<std::int64_t, std::less<>>();  // wider than 32 bits: the pair sort
+  check_bulk_build<double, std::less<>>();
+}
+
 TEST(FlatMultiMap, EqualRangeAndBoundsMatchStdMultimap) {
   cm::FlatMultiMap<int, int> f;
   std::multimap<int, int> m;

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <compare>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <initializer_list>
 #include <iterator>
@@ -68,23 +69,67 @@ bool is_sorted_keys(const Keys& keys, const Comp& comp, bool multi) {
   return true;
 }
 
-/// Sorts `keys` (and `values` alongside, when given) by `comp`, stably, and with `unique`
-/// keeps the first of each run of equivalent keys. O(n log n). The result is built aside
-/// (copying elements whose move may throw) and swapped in only when complete: a failure leaves
-/// both sequences as they were.
-template <class Keys, class Values, class Comp>
-void sort_together(Keys& keys, Values* values, const Comp& comp, bool unique) {
-  const std::size_t n = keys.size();
-  bool sorted = true, distinct = true;
-  for (std::size_t i = 1; i < n && sorted; ++i) {
-    sorted = !comp(keys[i], keys[i - 1]);
-    distinct = distinct && comp(keys[i - 1], keys[i]);
+/// Integer keys of up to 32 bits under std::less / std::greater: sorted as (key, position) packed
+/// into one 64-bit std::size_t.
+template <class Key, class Comp>
+inline constexpr bool packed_sort = std::is_integral_v<Key> && !std::is_same_v<Key, bool> && sizeof(Key) <= 4 &&
+                                    sizeof(std::size_t) == 8 && scalar_search<Key, Key, Comp>;
+
+/// `k` as 32 unsigned bits ordered as `Comp` orders the keys.
+template <class Comp, class Key>
+std::uint32_t order_bits(Key k) {
+  std::uint32_t u = static_cast<std::uint32_t>(k);
+  if constexpr (std::is_signed_v<Key>) u = static_cast<std::uint32_t>(static_cast<std::int32_t>(k)) ^ 0x80000000u;
+  if constexpr (std::is_same_v<Comp, std::greater<>> || std::is_same_v<Comp, std::greater<Key>>) u = ~u;
+  return u;
+}
+
+/// Sorts integers by their high 32 bits, stably (an LSD radix sort, a byte per pass; a pass whose
+/// byte is the same everywhere is skipped). O(n), and no compare to mispredict: std::sort spends
+/// most of its time on mispredicted compares of random keys.
+inline void radix_sort_high32(std::vector<std::size_t>& v) {
+  std::vector<std::size_t> scratch(v.size());
+  std::size_t counts[4][256] = {};
+  for (const std::size_t x : v)
+    for (unsigned d = 0; d < 4; ++d) ++counts[d][(x >> (32 + 8 * d)) & 0xffu];
+  for (unsigned d = 0; d < 4; ++d) {
+    const unsigned shift = 32 + 8 * d;
+    if (counts[d][(v[0] >> shift) & 0xffu] == v.size()) continue;
+    std::size_t at = 0;
+    for (std::size_t& c : counts[d]) at += std::exchange(c, at);
+    for (const std::size_t x : v) scratch[counts[d][(x >> shift) & 0xffu]++] = x;
+    v.swap(scratch);
   }
-  if (sorted && (distinct || !unique)) return;
+}
+
+/// The positions of `keys` in sorted order, stable (equivalent keys keep their order), with only
+/// the first of each run of equivalent keys if `unique`. `sorted`: the keys already are.
+template <class Keys, class Comp>
+std::vector<std::size_t> sorted_order(const Keys& keys, const Comp& comp, bool sorted, bool unique) {
+  using Key = typename Keys::value_type;
+  const std::size_t n = keys.size();
+  if constexpr (packed_sort<Key, Comp>) {
+    if (n <= UINT32_MAX) {
+      // Each (key, position) packed into one integer ordered as wanted: sorted as plain integers,
+      // then the positions kept in place.
+      std::vector<std::size_t> packed(n);
+      for (std::size_t i = 0; i < n; ++i) packed[i] = (std::size_t{order_bits<Comp>(keys[i])} << 32) | i;
+      if (!sorted && n >= 512) {
+        detail::radix_sort_high32(packed);  // positions are in order already: stable on keys is enough
+      } else if (!sorted) {
+        std::sort(packed.begin(), packed.end());
+      }
+      if (unique)
+        packed.erase(std::unique(packed.begin(), packed.end(), [](auto a, auto b) { return (a >> 32) == (b >> 32); }),
+                     packed.end());
+      for (std::size_t& p : packed) p &= 0xffffffffu;
+      return packed;
+    }
+  }
   std::vector<std::size_t> order(n);
-  if constexpr (std::is_trivially_copyable_v<typename Keys::value_type> && sizeof(typename Keys::value_type) <= 16) {
+  if constexpr (std::is_trivially_copyable_v<Key> && sizeof(Key) <= 16) {
     // Small trivial keys: sort (key, position) pairs directly, without an indirection per compare.
-    std::vector<std::pair<typename Keys::value_type, std::size_t>> tagged(n);
+    std::vector<std::pair<Key, std::size_t>> tagged(n);
     for (std::size_t i = 0; i < n; ++i) tagged[i] = {keys[i], i};
     if (!sorted)  // ties broken by position: the order stable_sort would give, at std::sort's speed
       std::sort(tagged.begin(), tagged.end(), [&](const auto& a, const auto& b) {
@@ -101,6 +146,22 @@ void sort_together(Keys& keys, Values* values, const Comp& comp, bool unique) {
                                   [&](std::size_t a, std::size_t b) { return !comp(keys[a], keys[b]); });
     order.erase(last, order.end());
   }
+  return order;
+}
+
+/// Sorts `keys` (and `values` alongside, when given) by `comp`, stably, and with `unique`
+/// keeps the first of each run of equivalent keys. O(n log n). The result is built aside
+/// (copying elements whose move may throw) and swapped in only when complete: a failure leaves
+/// both sequences as they were.
+template <class Keys, class Values, class Comp>
+void sort_together(Keys& keys, Values* values, const Comp& comp, bool unique) {
+  bool sorted = true, distinct = true;
+  for (std::size_t i = 1; i < keys.size() && sorted; ++i) {
+    sorted = !comp(keys[i], keys[i - 1]);
+    distinct = distinct && comp(keys[i - 1], keys[i]);
+  }
+  if (sorted && (distinct || !unique)) return;
+  const std::vector<std::size_t> order = detail::sorted_order(keys, comp, sorted, unique);
   Keys new_keys(keys.get_allocator());
   new_keys.reserve(order.size());
   for (std::size_t i : order) new_keys.push_back(std::move_if_noexcept(keys[i]));
