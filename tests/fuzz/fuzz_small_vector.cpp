@@ -20,7 +20,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string x(in.byte() % 24, static_cast<char>('a' + op % 26));
     const std::size_t pos = ref.empty() ? 0 : in.byte() % (ref.size() + 1);
     switch (op % 12) {
-      case 0: v.push_back(x); ref.push_back(x); break;
+      case 0:
+        if (op & 0x80) {  // the same through unchecked_push_back, into room made first
+          if (v.size() == v.capacity()) v.reserve(v.size() + 1 + in.byte() % 4);
+          FUZZ_CHECK(&v.unchecked_push_back(x) == &v.back());
+        } else {
+          v.push_back(x);
+        }
+        ref.push_back(x);
+        break;
       case 1: if (!ref.empty()) { v.pop_back(); ref.pop_back(); } break;
       case 2: v.insert(v.begin() + pos, x); ref.insert(ref.begin() + static_cast<long>(pos), x); break;
       case 3: if (pos < ref.size()) { v.erase(v.begin() + pos); ref.erase(ref.begin() + static_cast<long>(pos)); } break;
