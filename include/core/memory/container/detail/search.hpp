@@ -7,8 +7,8 @@
 /// that selects the next half with a conditional move never mispredicts, and since consecutive
 /// lookups do not depend on each other the processor overlaps several of them. While the range is
 /// larger than the caches the next level's two candidate keys are prefetched, so the loads no
-/// longer wait on each other. Measured on random probes over the whole key space (g++ 12 and
-/// clang 14, AMD EPYC): 3-5x faster than the branchy search at 10^3..10^5 keys, and 2-3x at 10^6
+/// longer wait on each other. Measured on random probes over the whole key space (g++ 12, AMD
+/// EPYC): 3.2-3.9x faster than a branchy search at 10^3..10^5 int keys, 1.9x at 10^6
 /// (bench/containers_bench.cpp, map_lookup).
 ///
 /// Compilers do not reliably keep the conditional move: clang 14 turns it back into a branch inside
