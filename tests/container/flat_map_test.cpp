@@ -315,8 +315,10 @@ TEST(FlatMap, BulkBuildMatchesStdMapForEveryIntegerKind) {
   check_bulk_build<std::int16_t, std::less<>>();
   check_bulk_build<std::uint8_t, std::greater<std::uint8_t>>();
   check_bulk_build<signed char, std::less<>>();
-  check_bulk_build<std::int64_t, std::less<>>();  // wider than 32 bits: the pair sort
-  check_bulk_build<double, std::less<>>();
+  check_bulk_build<std::int64_t, std::less<>>();  // wider than 32 bits: (bits, position) records
+  check_bulk_build<std::uint64_t, std::greater<>>();
+  check_bulk_build<long long, std::greater<long long>>();
+  check_bulk_build<double, std::less<>>();  // not an integer: sorted by compares
 }
 
 TEST(FlatMultiMap, EqualRangeAndBoundsMatchStdMultimap) {

@@ -69,53 +69,59 @@ bool is_sorted_keys(const Keys& keys, const Comp& comp, bool multi) {
   return true;
 }
 
-/// Integer keys of up to 32 bits under std::less / std::greater: sorted as (key, position) packed
-/// into one 64-bit std::size_t.
+/// Integer keys under std::less / std::greater: sorted by a radix sort of their order bits.
 template <class Key, class Comp>
-inline constexpr bool packed_sort = std::is_integral_v<Key> && !std::is_same_v<Key, bool> && sizeof(Key) <= 4 &&
-                                    sizeof(std::size_t) == 8 && scalar_search<Key, Key, Comp>;
+inline constexpr bool radix_sortable =
+    std::is_integral_v<Key> && !std::is_same_v<Key, bool> && sizeof(Key) <= 8 && scalar_search<Key, Key, Comp>;
 
-/// `k` as 32 unsigned bits ordered as `Comp` orders the keys.
+/// `k` as unsigned bits (32 or 64) ordered as `Comp` orders the keys.
 template <class Comp, class Key>
-std::uint32_t order_bits(Key k) {
-  std::uint32_t u = static_cast<std::uint32_t>(k);
-  if constexpr (std::is_signed_v<Key>) u = static_cast<std::uint32_t>(static_cast<std::int32_t>(k)) ^ 0x80000000u;
+auto order_bits(Key k) {
+  using U = std::conditional_t<(sizeof(Key) > 4), std::uint64_t, std::uint32_t>;
+  auto u = static_cast<U>(k);
+  if constexpr (std::is_signed_v<Key>)  // sign-extended, then the sign bit flipped
+    u = static_cast<U>(static_cast<std::make_signed_t<U>>(k)) ^ (U{1} << (8 * sizeof(U) - 1));
   if constexpr (std::is_same_v<Comp, std::greater<>> || std::is_same_v<Comp, std::greater<Key>>) u = ~u;
   return u;
 }
 
-/// Sorts integers by their high 32 bits, stably (an LSD radix sort, a byte per pass; a pass whose
-/// byte is the same everywhere is skipped). O(n), and no compare to mispredict: std::sort spends
-/// most of its time on mispredicted compares of random keys.
-inline void radix_sort_high32(std::vector<std::size_t>& v) {
-  std::vector<std::size_t> scratch(v.size());
-  std::size_t counts[4][256] = {};
-  for (const std::size_t x : v)
-    for (unsigned d = 0; d < 4; ++d) ++counts[d][(x >> (32 + 8 * d)) & 0xffu];
-  for (unsigned d = 0; d < 4; ++d) {
-    const unsigned shift = 32 + 8 * d;
-    if (counts[d][(v[0] >> shift) & 0xffu] == v.size()) continue;
+/// Sorts `v` stably by `bits(x)`, an unsigned integer of `Bytes` bytes: an LSD radix sort, a byte
+/// per pass (a pass over a byte that is the same everywhere is skipped). O(n), and no compare to
+/// mispredict: std::sort spends most of its time on mispredicted compares of random keys.
+template <unsigned Bytes, class T, class Bits>
+void radix_sort(std::vector<T>& v, Bits bits) {
+  std::vector<T> scratch(v.size());
+  std::size_t counts[Bytes][256] = {};
+  for (const T& x : v) {
+    const auto b = bits(x);
+    for (unsigned d = 0; d < Bytes; ++d) ++counts[d][(b >> (8 * d)) & 0xffu];
+  }
+  for (unsigned d = 0; d < Bytes; ++d) {
+    if (counts[d][(bits(v[0]) >> (8 * d)) & 0xffu] == v.size()) continue;
     std::size_t at = 0;
     for (std::size_t& c : counts[d]) at += std::exchange(c, at);
-    for (const std::size_t x : v) scratch[counts[d][(x >> shift) & 0xffu]++] = x;
+    for (const T& x : v) scratch[counts[d][(bits(x) >> (8 * d)) & 0xffu]++] = x;
     v.swap(scratch);
   }
 }
 
-/// The positions of `keys` in sorted order, stable (equivalent keys keep their order), with only
-/// the first of each run of equivalent keys if `unique`. `sorted`: the keys already are.
+/// Below this many keys std::sort beats the radix sort's fixed passes.
+inline constexpr std::size_t radix_sort_min = 512;
+
+/// sorted_order for integer keys: (order bits, position) records sorted by the bits; positions are
+/// in order already, so a stable sort on the bits alone ties as stable_sort would.
 template <class Keys, class Comp>
-std::vector<std::size_t> sorted_order(const Keys& keys, const Comp& comp, bool sorted, bool unique) {
+std::vector<std::size_t> radix_sorted_order(const Keys& keys, bool sorted, bool unique) {
   using Key = typename Keys::value_type;
   const std::size_t n = keys.size();
-  if constexpr (packed_sort<Key, Comp>) {
+  if constexpr (sizeof(Key) <= 4 && sizeof(std::size_t) == 8) {
     if (n <= UINT32_MAX) {
-      // Each (key, position) packed into one integer ordered as wanted: sorted as plain integers,
-      // then the positions kept in place.
+      // Packed into one integer, (bits << 32 | position): sorted and de-duplicated in place, then
+      // the positions kept in place too.
       std::vector<std::size_t> packed(n);
       for (std::size_t i = 0; i < n; ++i) packed[i] = (std::size_t{order_bits<Comp>(keys[i])} << 32) | i;
-      if (!sorted && n >= 512) {
-        detail::radix_sort_high32(packed);  // positions are in order already: stable on keys is enough
+      if (!sorted && n >= radix_sort_min) {
+        detail::radix_sort<4>(packed, [](std::size_t x) { return x >> 32; });
       } else if (!sorted) {
         std::sort(packed.begin(), packed.end());
       }
@@ -126,6 +132,27 @@ std::vector<std::size_t> sorted_order(const Keys& keys, const Comp& comp, bool s
       return packed;
     }
   }
+  using Bits = decltype(order_bits<Comp>(Key{}));
+  std::vector<std::pair<Bits, std::size_t>> records(n);
+  for (std::size_t i = 0; i < n; ++i) records[i] = {order_bits<Comp>(keys[i]), i};
+  if (!sorted && n >= radix_sort_min) {
+    detail::radix_sort<sizeof(Bits)>(records, [](const auto& r) { return r.first; });
+  } else if (!sorted) {
+    std::sort(records.begin(), records.end());
+  }
+  if (unique)
+    records.erase(std::unique(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
+                  records.end());
+  std::vector<std::size_t> order(records.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = records[i].second;
+  return order;
+}
+
+/// sorted_order (below) by compares, for any keys.
+template <class Keys, class Comp>
+std::vector<std::size_t> compare_sorted_order(const Keys& keys, const Comp& comp, bool sorted, bool unique) {
+  using Key = typename Keys::value_type;
+  const std::size_t n = keys.size();
   std::vector<std::size_t> order(n);
   if constexpr (std::is_trivially_copyable_v<Key> && sizeof(Key) <= 16) {
     // Small trivial keys: sort (key, position) pairs directly, without an indirection per compare.
@@ -147,6 +174,18 @@ std::vector<std::size_t> sorted_order(const Keys& keys, const Comp& comp, bool s
     order.erase(last, order.end());
   }
   return order;
+}
+
+/// The positions of `keys` in sorted order, stable (equivalent keys keep their order), with only
+/// the first of each run of equivalent keys if `unique`. `sorted`: the keys already are.
+template <class Keys, class Comp>
+std::vector<std::size_t> sorted_order(const Keys& keys, const Comp& comp, bool sorted, bool unique) {
+  using Key = typename Keys::value_type;
+  if constexpr (radix_sortable<Key, Comp>) {
+    return detail::radix_sorted_order<Keys, Comp>(keys, sorted, unique);
+  } else {
+    return detail::compare_sorted_order(keys, comp, sorted, unique);
+  }
 }
 
 /// Sorts `keys` (and `values` alongside, when given) by `comp`, stably, and with `unique`
