@@ -1,0 +1,173 @@
+#pragma once
+/// Sorting for the flat containers' bulk construction and insertion: sort_together sorts the keys
+/// (and the values alongside) stably, keeping the first of equivalent keys if asked. Integer keys
+/// under the built-in orders go through an LSD radix sort; other keys are sorted by compares.
+
+#include <core/memory/container/detail/search.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <numeric>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace core::memory::detail {
+
+/// True if `keys` is sorted by `comp`, strictly (no equivalent neighbours) unless `multi`.
+template <class Keys, class Comp>
+bool is_sorted_keys(const Keys& keys, const Comp& comp, bool multi) {
+  for (std::size_t i = 1; i < keys.size(); ++i)
+    if (multi ? comp(keys[i], keys[i - 1]) : !comp(keys[i - 1], keys[i])) return false;
+  return true;
+}
+
+/// Integer keys under std::less / std::greater: sorted by a radix sort of their order bits.
+template <class Key, class Comp>
+inline constexpr bool radix_sortable =
+    std::is_integral_v<Key> && !std::is_same_v<Key, bool> && sizeof(Key) <= 8 && scalar_search<Key, Key, Comp>;
+
+/// `k` as unsigned bits (32 or 64) ordered as `Comp` orders the keys.
+template <class Comp, class Key>
+auto order_bits(Key k) {
+  using U = std::conditional_t<(sizeof(Key) > 4), std::uint64_t, std::uint32_t>;
+  auto u = static_cast<U>(k);
+  if constexpr (std::is_signed_v<Key>)  // sign-extended, then the sign bit flipped
+    u = static_cast<U>(static_cast<std::make_signed_t<U>>(k)) ^ (U{1} << (8 * sizeof(U) - 1));
+  if constexpr (std::is_same_v<Comp, std::greater<>> || std::is_same_v<Comp, std::greater<Key>>) u = ~u;
+  return u;
+}
+
+/// Sorts `v` stably by `bits(x)`, an unsigned integer of `Bytes` bytes: an LSD radix sort, a byte
+/// per pass (a pass over a byte that is the same everywhere is skipped). O(n), and no compare to
+/// mispredict: std::sort spends most of its time on mispredicted compares of random keys.
+template <unsigned Bytes, class T, class Bits>
+void radix_sort(std::vector<T>& v, Bits bits) {
+  std::vector<T> scratch(v.size());
+  std::size_t counts[Bytes][256] = {};
+  for (const T& x : v) {
+    const auto b = bits(x);
+    for (unsigned d = 0; d < Bytes; ++d) ++counts[d][(b >> (8 * d)) & 0xffu];
+  }
+  for (unsigned d = 0; d < Bytes; ++d) {
+    if (counts[d][(bits(v[0]) >> (8 * d)) & 0xffu] == v.size()) continue;
+    std::size_t at = 0;
+    for (std::size_t& c : counts[d]) at += std::exchange(c, at);
+    for (const T& x : v) scratch[counts[d][(bits(x) >> (8 * d)) & 0xffu]++] = x;
+    v.swap(scratch);
+  }
+}
+
+/// Below this many keys std::sort beats the radix sort's fixed passes.
+inline constexpr std::size_t radix_sort_min = 512;
+
+/// sorted_order for integer keys: (order bits, position) records sorted by the bits; positions are
+/// in order already, so a stable sort on the bits alone ties as stable_sort would.
+template <class Keys, class Comp>
+std::vector<std::size_t> radix_sorted_order(const Keys& keys, bool sorted, bool unique) {
+  using Key = typename Keys::value_type;
+  const std::size_t n = keys.size();
+  if constexpr (sizeof(Key) <= 4 && sizeof(std::size_t) == 8) {
+    if (n <= UINT32_MAX) {
+      // Packed into one integer, (bits << 32 | position): sorted and de-duplicated in place, then
+      // the positions kept in place too.
+      std::vector<std::size_t> packed(n);
+      for (std::size_t i = 0; i < n; ++i) packed[i] = (std::size_t{order_bits<Comp>(keys[i])} << 32) | i;
+      if (!sorted && n >= radix_sort_min) {
+        detail::radix_sort<4>(packed, [](std::size_t x) { return x >> 32; });
+      } else if (!sorted) {
+        std::sort(packed.begin(), packed.end());
+      }
+      if (unique)
+        packed.erase(std::unique(packed.begin(), packed.end(), [](auto a, auto b) { return (a >> 32) == (b >> 32); }),
+                     packed.end());
+      for (std::size_t& p : packed) p &= 0xffffffffu;
+      return packed;
+    }
+  }
+  using Bits = decltype(order_bits<Comp>(Key{}));
+  std::vector<std::pair<Bits, std::size_t>> records(n);
+  for (std::size_t i = 0; i < n; ++i) records[i] = {order_bits<Comp>(keys[i]), i};
+  if (!sorted && n >= radix_sort_min) {
+    detail::radix_sort<sizeof(Bits)>(records, [](const auto& r) { return r.first; });
+  } else if (!sorted) {
+    std::sort(records.begin(), records.end());
+  }
+  if (unique)
+    records.erase(std::unique(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
+                  records.end());
+  std::vector<std::size_t> order(records.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = records[i].second;
+  return order;
+}
+
+/// sorted_order (below) by compares, for any keys.
+template <class Keys, class Comp>
+std::vector<std::size_t> compare_sorted_order(const Keys& keys, const Comp& comp, bool sorted, bool unique) {
+  using Key = typename Keys::value_type;
+  const std::size_t n = keys.size();
+  std::vector<std::size_t> order(n);
+  if constexpr (std::is_trivially_copyable_v<Key> && sizeof(Key) <= 16) {
+    // Small trivial keys: sort (key, position) pairs directly, without an indirection per compare.
+    std::vector<std::pair<Key, std::size_t>> tagged(n);
+    for (std::size_t i = 0; i < n; ++i) tagged[i] = {keys[i], i};
+    if (!sorted)  // ties broken by position: the order stable_sort would give, at std::sort's speed
+      std::sort(tagged.begin(), tagged.end(), [&](const auto& a, const auto& b) {
+        return comp(a.first, b.first) || (!comp(b.first, a.first) && a.second < b.second);
+      });
+    for (std::size_t i = 0; i < n; ++i) order[i] = tagged[i].second;
+  } else {
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    if (!sorted)
+      std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return comp(keys[a], keys[b]); });
+  }
+  if (unique) {  // the first of each run of equivalent keys survives
+    const auto last = std::unique(order.begin(), order.end(),
+                                  [&](std::size_t a, std::size_t b) { return !comp(keys[a], keys[b]); });
+    order.erase(last, order.end());
+  }
+  return order;
+}
+
+/// The positions of `keys` in sorted order, stable (equivalent keys keep their order), with only
+/// the first of each run of equivalent keys if `unique`. `sorted`: the keys already are.
+template <class Keys, class Comp>
+std::vector<std::size_t> sorted_order(const Keys& keys, const Comp& comp, bool sorted, bool unique) {
+  using Key = typename Keys::value_type;
+  if constexpr (radix_sortable<Key, Comp>) {
+    return detail::radix_sorted_order<Keys, Comp>(keys, sorted, unique);
+  } else {
+    return detail::compare_sorted_order(keys, comp, sorted, unique);
+  }
+}
+
+/// Sorts `keys` (and `values` alongside, when given) by `comp`, stably, and with `unique`
+/// keeps the first of each run of equivalent keys. O(n log n). The result is built aside
+/// (copying elements whose move may throw) and swapped in only when complete: a failure leaves
+/// both sequences as they were.
+template <class Keys, class Values, class Comp>
+void sort_together(Keys& keys, Values* values, const Comp& comp, bool unique) {
+  bool sorted = true, distinct = true;
+  for (std::size_t i = 1; i < keys.size() && sorted; ++i) {
+    sorted = !comp(keys[i], keys[i - 1]);
+    distinct = distinct && comp(keys[i - 1], keys[i]);
+  }
+  if (sorted && (distinct || !unique)) return;
+  const std::vector<std::size_t> order = detail::sorted_order(keys, comp, sorted, unique);
+  Keys new_keys(keys.get_allocator());
+  new_keys.reserve(order.size());
+  for (std::size_t i : order) new_keys.push_back(std::move_if_noexcept(keys[i]));
+  if (values) {
+    Values new_values(values->get_allocator());
+    new_values.reserve(order.size());
+    for (std::size_t i : order) new_values.push_back(std::move_if_noexcept((*values)[i]));
+    using std::swap;
+    swap(*values, new_values);
+  }
+  using std::swap;
+  swap(keys, new_keys);
+}
+
+}  // namespace core::memory::detail
