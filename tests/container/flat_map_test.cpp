@@ -198,7 +198,7 @@ void check_searches(const Seq& keys, Comp comp, const std::vector<Probe>& probes
     ASSERT_EQ(hi - b, std_hi - b);
     ASSERT_EQ(cm::detail::find(b, e, k, comp) - b, (std_lo != std_hi ? std_lo : e) - b);
     if (std::adjacent_find(b, e, [&](const auto& x, const auto& y) { return !comp(x, y); }) == e) {
-      const auto [ulo, uhi] = cm::detail::equal_range_unique(b, e, k, comp);  // unique keys only
+      const auto [ulo, uhi] = cm::detail::equal_range_in<true>(b, e, k, comp);  // unique keys only
       ASSERT_EQ(ulo - b, std_lo - b);
       ASSERT_EQ(uhi - b, std_hi - b);
     }
@@ -283,6 +283,7 @@ namespace {
 template <class Key, class Comp>
 void check_bulk_build() {
   std::mt19937_64 rng(17);
+  const auto same = [](const auto& a, const auto& b) { return a.first == b.first && a.second == b.second; };
   for (const std::size_t n : {0, 1, 2, 100, 511, 512, 513, 5000, 60000}) {
     std::vector<std::pair<Key, int>> input(n);
     const bool narrow = n % 2 == 1;  // narrow: many duplicates; else the type's whole range
@@ -290,19 +291,13 @@ void check_bulk_build() {
       input[i] = {static_cast<Key>(narrow ? rng() % 50 : rng()), static_cast<int>(i)};
     const cm::FlatMap<Key, int, Comp> f(input.begin(), input.end());
     const std::map<Key, int, Comp> m(input.begin(), input.end());
-    ASSERT_TRUE(std::equal(f.begin(), f.end(), m.begin(), m.end(),
-                           [](const auto& a, const auto& b) { return a.first == b.first && a.second == b.second; }))
-        << n << " pairs";
+    ASSERT_TRUE(std::equal(f.begin(), f.end(), m.begin(), m.end(), same)) << n << " pairs";
     const cm::FlatMultiMap<Key, int, Comp> fm(input.begin(), input.end());
     const std::multimap<Key, int, Comp> mm(input.begin(), input.end());
-    ASSERT_TRUE(std::equal(fm.begin(), fm.end(), mm.begin(), mm.end(),
-                           [](const auto& a, const auto& b) { return a.first == b.first && a.second == b.second; }))
-        << n << " pairs (multi)";
+    ASSERT_TRUE(std::equal(fm.begin(), fm.end(), mm.begin(), mm.end(), same)) << n << " pairs (multi)";
     cm::FlatMap<Key, int, Comp> g(input.begin(), input.begin() + static_cast<long>(n / 2));
     g.insert(input.begin() + static_cast<long>(n / 2), input.end());  // merged into existing keys
-    ASSERT_TRUE(std::equal(g.begin(), g.end(), m.begin(), m.end(),
-                           [](const auto& a, const auto& b) { return a.first == b.first && a.second == b.second; }))
-        << n << " pairs, in two inserts";
+    ASSERT_TRUE(std::equal(g.begin(), g.end(), m.begin(), m.end(), same)) << n << " pairs, in two inserts";
   }
 }
 

@@ -355,13 +355,7 @@ class BasicFlatMap {
   template <class K>
   std::pair<size_type, size_type> equal_range_index(const K& k) const {
     const auto b = c_.keys.begin(), e = c_.keys.end();
-    const auto [lo, hi] = [&] {
-      if constexpr (!Multi && std::is_same_v<K, Key>) {
-        return detail::equal_range_unique(b, e, k, comp_);
-      } else {
-        return detail::equal_range(b, e, k, comp_);
-      }
-    }();
+    const auto [lo, hi] = detail::equal_range_in<!Multi>(b, e, k, comp_);
     return {static_cast<size_type>(lo - b), static_cast<size_type>(hi - b)};
   }
   template <class K>

@@ -70,11 +70,7 @@ class BasicFlatSet {
   const_iterator upper_bound(const K& k) const { return detail::upper_bound(keys_.begin(), keys_.end(), k, comp_); }
   template <class K = Key>
   std::pair<const_iterator, const_iterator> equal_range(const K& k) const {
-    if constexpr (!Multi && std::is_same_v<K, Key>) {
-      return detail::equal_range_unique(keys_.begin(), keys_.end(), k, comp_);
-    } else {
-      return detail::equal_range(keys_.begin(), keys_.end(), k, comp_);
-    }
+    return detail::equal_range_in<!Multi>(keys_.begin(), keys_.end(), k, comp_);
   }
 
   template <class... Args>

@@ -170,13 +170,17 @@ It find(It first, It last, const K& k, const Comp& comp) {
   }
 }
 
-/// equal_range over unique keys, for a probe of their own type: at most one key is equivalent to
-/// it (two would be equivalent to each other), so one search does. A heterogeneous probe may be
-/// equivalent to several keys (a comparator by prefix, say) and needs equal_range.
-template <class It, class K, class Comp>
-std::pair<It, It> equal_range_unique(It first, It last, const K& k, const Comp& comp) {
-  const It lo = detail::lower_bound(first, last, k, comp);
-  return {lo, lo != last && !comp(k, *lo) ? std::next(lo) : lo};
+/// equal_range in a container whose keys are unique if `UniqueKeys`. Then a probe of the keys' own
+/// type has at most one equivalent key (two would be equivalent to each other), so one search
+/// does. A heterogeneous probe may be equivalent to several keys (a comparator by prefix, say).
+template <bool UniqueKeys, class It, class K, class Comp>
+std::pair<It, It> equal_range_in(It first, It last, const K& k, const Comp& comp) {
+  if constexpr (UniqueKeys && std::is_same_v<K, std::iter_value_t<It>>) {
+    const It lo = detail::lower_bound(first, last, k, comp);
+    return {lo, lo != last && !comp(k, *lo) ? std::next(lo) : lo};
+  } else {
+    return detail::equal_range(first, last, k, comp);
+  }
 }
 
 }  // namespace core::memory::detail
