@@ -7,14 +7,13 @@ run fails if that is not the one asked for. Every row is nanoseconds per block (
 or per container built); within a case the core-memory row ("cm::...") is the reference and each
 peer gets ratio = peer time / ours (above 1: core-memory is faster).
 
-Writes <out>/summary.md (tables), <out>/results.json (all rows), <out>/chart.svg and .png.
+Writes <out>/summary.md (tables), <out>/results.json (all rows) and <out>/chart.svg.
 """
 import argparse
 import glob
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 from collections import OrderedDict
@@ -209,46 +208,95 @@ def main():
                 "each peer per case; above 1 means core-memory is faster.\n\n" + "\n".join(ratio_md) +
                 "\n\n![chart](chart.svg)\n\n## All rows\n\n" + "\n".join(lines[1:]) + "\n")
 
-    write_chart(best, families, opts.out)
+    write_chart(results, opts.out, f"core-memory against its peers ({cpu}, {mode} run)")
     print(f"\nwrote {opts.out}/summary.md, results.json and chart")
 
 
-def write_chart(best, families, out):
-    """Clustered bars: one cluster per case, one bar per peer family (best row), log scale."""
-    if not shutil.which("gnuplot"):
-        print("run.py: gnuplot not found, no chart", file=sys.stderr)
+# Chart panels: (title, case-group prefixes). Cases are "<group>/<size>"; the first match wins.
+AREAS = [
+    ("Heap and aligned allocation", ("heap", "aligned", "page", "vector64")),
+    ("Pools (32-byte blocks)", ("pool",)),
+    ("Bump allocation and scopes", ("bump", "scope")),
+    ("Mixed sizes", ("mixed",)),
+    ("Containers", ("vector", "map", "ring", "list", "stable", "set")),
+]
+
+
+def chart_rows(results):
+    """[(area, [(case, ours_ns, [(peer, ratio)], best_peer, best_ratio)])]; ratio = peer / ours."""
+    panels = OrderedDict((title, []) for title, _ in AREAS)
+    for case, impls in results.items():
+        ours_name = next((i for i in impls if i.startswith("cm::")), None)
+        if not ours_name:
+            continue
+        ours = impls[ours_name]
+        peers = [(i, ns / ours) for i, ns in impls.items() if not family(i).startswith("core-memory")]
+        if not peers:
+            continue
+        group = case.split("/")[0]
+        area = next((t for t, prefixes in AREAS if group.startswith(prefixes)), None)
+        if area is None:
+            continue
+        best_peer, best_ratio = min(peers, key=lambda p: p[1])
+        panels[area].append((case, ours, peers, best_peer, best_ratio))
+    return [(a, rows) for a, rows in panels.items() if rows]
+
+
+def write_chart(results, out, title):
+    """Small multiples, one panel per area: for each case a bar from 1 to the ratio against the
+    fastest peer (green: core-memory faster, red: slower), grey ticks for the other peers, on a
+    log scale with the 1.0 line marked. Plain SVG, no plotting package needed."""
+    import html
+    import math
+    panels = chart_rows(results)
+    if not panels:
         return
-    cols = ["core-memory"] + families
-    data = os.path.join(out, "chart.dat")
-    with open(data, "w") as f:
-        f.write("case " + " ".join(f'"{c}"' for c in cols) + "\n")
-        for case, row in best.items():
-            f.write(f'"{case}" ' + " ".join(f"{row[c]:.4f}" if c in row else "?" for c in cols) + "\n")
-    plots = ", ".join(f"'{data}' using {i + 2}{':xtic(1)' if i == 0 else ''} title columnheader"
-                      for i in range(len(cols)))
-    width = max(900, 30 * len(best) * max(1, len(cols)) // 3)
-    script = f"""
-set termoption noenhanced
-set datafile missing "?"
-set style data histogram
-set style histogram clustered gap 1
-set style fill solid 0.85 border -1
-set boxwidth 0.9
-set logscale y 10
-set ylabel "ns per block or per container (log scale, lower is better)"
-set xtics rotate by -35 font ",9"
-set grid ytics
-set key outside right top
-set title "core-memory and peers (best row of each peer per case)"
-plot {plots}
-"""
-    for term, ext in ((f"svg size {width},560 dynamic", "svg"), (f"pngcairo size {width},560", "png")):
-        try:
-            subprocess.run(["gnuplot"], input=f'set terminal {term}\nset output "{out}/chart.{ext}"\n' + script,
-                           text=True, check=True, stderr=subprocess.PIPE)
-        except subprocess.CalledProcessError as e:
-            print(f"run.py: gnuplot {ext} failed: {e.stderr.strip()}", file=sys.stderr)
-    os.remove(data)
+    width, label_w, right_w = 880, 300, 190
+    plot_w = width - label_w - right_w
+    lo, hi = 1 / 8, 64
+    def x(r):
+        r = min(max(r, lo), hi)
+        return label_w + plot_w * (math.log(r) - math.log(lo)) / (math.log(hi) - math.log(lo))
+    row_h, head_h, gap = 18, 30, 14
+    height = 52 + sum(head_h + row_h * len(rows) + gap for _, rows in panels) + 24
+    esc = html.escape
+    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans, Arial, sans-serif" font-size="11">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="10" y="20" font-size="15" font-weight="bold">{esc(title)}</text>',
+           f'<text x="10" y="38" fill="#444">Bar: how many times faster core-memory is than the fastest peer '
+           f'(log scale; right of 1: core-memory faster). Grey ticks: the other peers.</text>']
+    y = 52
+    for area, rows in panels:
+        svg.append(f'<text x="10" y="{y + 18}" font-size="13" font-weight="bold">{esc(area)}</text>')
+        top = y + head_h - 4
+        bottom = top + row_h * len(rows)
+        for r in (0.125, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64):
+            svg.append(f'<line x1="{x(r):.1f}" y1="{top}" x2="{x(r):.1f}" y2="{bottom}" stroke="#e4e4e4"/>')
+            svg.append(f'<text x="{x(r):.1f}" y="{top - 3}" text-anchor="middle" fill="#888" font-size="9">'
+                       f'{r:g}x</text>')
+        for i, (case, ours, peers, best_peer, best_ratio) in enumerate(rows):
+            cy = top + i * row_h + row_h / 2
+            svg.append(f'<text x="{label_w - 8}" y="{cy + 4:.1f}" text-anchor="end">{esc(case)} '
+                       f'<tspan fill="#888">({ours:.3g} ns)</tspan></text>')
+            x0, x1 = sorted((x(1), x(best_ratio)))
+            colour = "#2e8b57" if best_ratio >= 1 else "#c0392b"
+            svg.append(f'<rect x="{x0:.1f}" y="{cy - 6:.1f}" width="{max(x1 - x0, 1.5):.1f}" height="12" '
+                       f'fill="{colour}"><title>{esc(best_peer)}: {best_ratio:.2f}</title></rect>')
+            for peer, ratio in peers:
+                if peer != best_peer:
+                    svg.append(f'<line x1="{x(ratio):.1f}" y1="{cy - 6:.1f}" x2="{x(ratio):.1f}" y2="{cy + 6:.1f}" '
+                               f'stroke="#999" stroke-width="1.5"><title>{esc(peer)}: {ratio:.2f}</title></line>')
+            svg.append(f'<text x="{label_w + plot_w + 6}" y="{cy + 4:.1f}">{best_ratio:.2f}x '
+                       f'<tspan fill="#666">vs {esc(best_peer[:24])}</tspan></text>')
+        svg.append(f'<line x1="{x(1):.1f}" y1="{top - 2}" x2="{x(1):.1f}" y2="{bottom + 2}" stroke="black" '
+                   f'stroke-width="1.5"/>')
+        y = bottom + gap
+    svg.append(f'<text x="{x(1):.1f}" y="{height - 8}" text-anchor="middle" fill="#444">1.0 = as fast as the '
+               f'fastest peer</text>')
+    svg.append("</svg>")
+    with open(os.path.join(out, "chart.svg"), "w") as f:
+        f.write("\n".join(svg) + "\n")
 
 
 if __name__ == "__main__":

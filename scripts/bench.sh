@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the benchmarks in Release and runs core-memory against its peers (glibc, mimalloc,
 # jemalloc, tcmalloc, tbbmalloc, foonathan/memory, Boost, std::pmr), printing a table of ratios
-# and writing bench/results/{summary.md,results.json,chart.svg,chart.png}. Installs missing
+# and writing bench/results/{summary.md,results.json,chart.svg}. Installs missing
 # Debian packages first.
 #
 # Usage: scripts/bench.sh [--clang] [--smoke | --full] [--filter REGEX]

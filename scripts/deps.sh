@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(cmake ninja-build g++ clang libclang-rt-14-dev libgtest-dev libgmock-dev pkg-config python3)
 if [[ "${1:-test}" == bench ]]; then
   packages+=(libbenchmark-dev libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev libtbb-dev
-             libfoonathan-memory-dev libplf-colony-dev libboost-dev libabsl-dev gnuplot-nox)
+             libfoonathan-memory-dev libplf-colony-dev libboost-dev libabsl-dev)
 fi
 
 missing=()

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
 
 namespace core::memory {
 
@@ -64,6 +65,23 @@ void fatal_error(const error_report& report) {
   get_misuse_handler()(report);
   // The handler returned from an error that cannot be abandoned.
   default_misuse_handler(report);
+}
+
+// Reached only from headers compiled with exceptions; a library built without them aborts.
+void throw_std_out_of_range(const char* what) {
+#if defined(__cpp_exceptions)
+  throw std::out_of_range(what);
+#else
+  fatal_error({error_kind::assertion, nullptr, nullptr, 0, 0, what, nullptr, 0});
+#endif
+}
+
+void throw_std_length_error(const char* what) {
+#if defined(__cpp_exceptions)
+  throw std::length_error(what);
+#else
+  fatal_error({error_kind::invalid_size, nullptr, nullptr, 0, 0, what, nullptr, 0});
+#endif
 }
 }  // namespace detail
 

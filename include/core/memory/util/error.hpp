@@ -11,7 +11,6 @@
 
 #include <cstddef>
 #include <new>
-#include <stdexcept>
 
 namespace core::memory {
 
@@ -91,6 +90,11 @@ namespace detail {
 /// Calls the handler, then aborts: for errors that cannot be abandoned.
 [[noreturn]] CORE_MEMORY_NOINLINE void fatal_error(const error_report& report);
 
+/// Throw std::out_of_range / std::length_error from the compiled library, so that this header
+/// does not include <stdexcept> (which brings all of <string> into every user's file).
+[[noreturn]] void throw_std_out_of_range(const char* what);
+[[noreturn]] void throw_std_length_error(const char* what);
+
 }  // namespace detail
 
 /// Throws out_of_memory; without exceptions, reports to the handler and aborts.
@@ -118,7 +122,7 @@ namespace detail {
 [[noreturn]] inline CORE_MEMORY_NOINLINE void throw_out_of_range(const char* component, const char* what) {
 #if CORE_MEMORY_EXCEPTIONS
   (void)component;
-  throw std::out_of_range(what);
+  detail::throw_std_out_of_range(what);
 #else
   detail::fatal_error({error_kind::assertion, component, nullptr, 0, 0, what, nullptr, 0});
 #endif
@@ -129,7 +133,7 @@ namespace detail {
 [[noreturn]] inline CORE_MEMORY_NOINLINE void throw_length_error(const char* component, const char* what) {
 #if CORE_MEMORY_EXCEPTIONS
   (void)component;
-  throw std::length_error(what);
+  detail::throw_std_length_error(what);
 #else
   detail::fatal_error({error_kind::invalid_size, component, nullptr, 0, 0, what, nullptr, 0});
 #endif
