@@ -39,24 +39,24 @@ TYPED_TEST_SUITE(CircularBufferDifferential, cm::test::ElementTypes);
 TYPED_TEST(CircularBufferDifferential, RandomOperationsMatchABoundedDeque) {
   using T = TypeParam;
   const cm::test::LiveCountGuard guard;
-  for (cm::overflow_policy policy : {cm::overflow_policy::reject, cm::overflow_policy::overwrite_oldest}) {
+  for (const bool overwrite : {false, true}) {  // push_* overwrite, try_push_* reject
     const std::size_t cap = 7;
-    cm::CircularBuffer<T> b(cap, policy);
+    cm::CircularBuffer<T> b(cap);
     std::deque<T> d;
     std::mt19937 rng(3);
     for (int step = 0; step < 20000; ++step) {
       const int x = static_cast<int>(rng() % 1000);
-      const bool room = d.size() < cap, overwrite = policy == cm::overflow_policy::overwrite_oldest;
+      const bool room = d.size() < cap;
       switch (rng() % 10) {
         case 0:
         case 1: {
-          const bool accepted = b.push_back(make<T>(x));
+          const bool accepted = overwrite ? (b.push_back(make<T>(x)), true) : b.try_push_back(make<T>(x));
           if (!room && overwrite) d.pop_front();
           if (room || overwrite) d.push_back(make<T>(x));
           EXPECT_EQ(accepted, room || overwrite);
         } break;
         case 2: {
-          const bool accepted = b.push_front(make<T>(x));
+          const bool accepted = overwrite ? (b.push_front(make<T>(x)), true) : b.try_push_front(make<T>(x));
           if (!room && overwrite) d.pop_back();
           if (room || overwrite) d.push_front(make<T>(x));
           EXPECT_EQ(accepted, room || overwrite);
@@ -99,7 +99,7 @@ TYPED_TEST(CircularBufferDifferential, RandomOperationsMatchABoundedDeque) {
 }  // namespace
 
 TEST(CircularBuffer, RandomAccessIteratorsAndSetCapacity) {
-  cm::CircularBuffer<int> b(5, cm::overflow_policy::overwrite_oldest);
+  cm::CircularBuffer<int> b(5);
   for (int i = 0; i < 8; ++i) b.push_back(i);  // 3 4 5 6 7
   EXPECT_EQ(b.front(), 3);
   EXPECT_EQ(*(b.begin() + 2), 5);
@@ -110,7 +110,7 @@ TEST(CircularBuffer, RandomAccessIteratorsAndSetCapacity) {
   b.set_capacity(3);  // keeps the first three
   EXPECT_EQ((std::vector<int>(b.begin(), b.end())), (std::vector<int>{7, 6, 5}));
   b.set_capacity(10);
-  EXPECT_TRUE(b.push_back(1));
+  EXPECT_TRUE(b.try_push_back(1));
   EXPECT_EQ(b.size(), 4u);
   cm::CircularBuffer<int> copy = b;
   EXPECT_EQ(copy, b);
@@ -121,8 +121,7 @@ TEST(CircularBuffer, RandomAccessIteratorsAndSetCapacity) {
 
 TEST(CircularBuffer, AllocatesOnceFromAnyAllocator) {
   cm::Arena arena;
-  cm::CircularBuffer<int, cm::ArenaAllocator<int>> b(64, cm::overflow_policy::overwrite_oldest,
-                                                      cm::ArenaAllocator<int>(arena));
+  cm::CircularBuffer<int, cm::ArenaAllocator<int>> b(64, cm::ArenaAllocator<int>(arena));
   const std::size_t used = arena.bytes_used();
   for (int i = 0; i < 10000; ++i) b.push_back(i);
   EXPECT_EQ(arena.bytes_used(), used) << "no allocation after construction";
@@ -133,7 +132,7 @@ TEST(CircularBuffer, AllocatesOnceFromAnyAllocator) {
 TEST(CircularBuffer, CountsConstructionsAndDestructions) {
   auto counter = std::make_shared<int>(0);
   {
-    cm::CircularBuffer<std::shared_ptr<int>> b(3, cm::overflow_policy::overwrite_oldest);
+    cm::CircularBuffer<std::shared_ptr<int>> b(3);
     for (int i = 0; i < 10; ++i) b.push_back(counter);
     EXPECT_EQ(counter.use_count(), 4);
     b.pop_front();
@@ -156,7 +155,7 @@ TEST(CircularBufferDeathTest, AsanSeesReadsOfFreeSlots) {
 }
 
 TEST(CircularBuffer, MoveOnlyElements) {
-  cm::CircularBuffer<std::unique_ptr<int>> b(3, cm::overflow_policy::overwrite_oldest);
+  cm::CircularBuffer<std::unique_ptr<int>> b(3);
   for (int i = 0; i < 5; ++i) b.push_back(std::make_unique<int>(i));
   EXPECT_EQ(*b.front(), 2);
   b.push_front(std::make_unique<int>(-1));  // overwrites the back

@@ -8,10 +8,13 @@
 
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <functional>
+#include <iterator>
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #if CORE_MEMORY_EXCEPTIONS
@@ -24,83 +27,234 @@ using cm::test::FailingAllocator;
 using cm::test::g_countdown;
 using cm::test::Thrower;
 
-using Vec = cm::SmallVector<Thrower, 4, FailingAllocator<Thrower>>;
+/// A FailingAllocator with an identity: allocators with different ids are unequal (their memory
+/// is freed only through an equal one, checked by the live-block count), each propagation trait
+/// as chosen.
+template <class T, bool Propagate>
+struct TaggedFailingAllocator {
+  using value_type = T;
+  using propagate_on_container_copy_assignment = std::bool_constant<Propagate>;
+  using propagate_on_container_move_assignment = std::bool_constant<Propagate>;
+  using propagate_on_container_swap = std::bool_constant<Propagate>;
+  int id = 0;
+  TaggedFailingAllocator() = default;
+  explicit TaggedFailingAllocator(int i) noexcept : id(i) {}
+  template <class U>
+  TaggedFailingAllocator(const TaggedFailingAllocator<U, Propagate>& o) noexcept : id(o.id) {}  // NOLINT
+  template <class U>
+  struct rebind {
+    using other = TaggedFailingAllocator<U, Propagate>;
+  };
+  T* allocate(std::size_t n) { return FailingAllocator<T>().allocate(n); }
+  void deallocate(T* p, std::size_t n) noexcept { FailingAllocator<T>().deallocate(p, n); }
+  friend bool operator==(TaggedFailingAllocator a, TaggedFailingAllocator b) noexcept { return a.id == b.id; }
+};
 
-std::vector<int> values(const Vec& v) {
+/// How much of the vector an operation keeps when it fails.
+enum class guarantee {
+  strong,           ///< unchanged, whatever failed
+  strong_on_alloc,  ///< unchanged when an allocation failed (std: "no effects" unless T threw)
+  basic,            ///< valid, nothing leaked
+};
+
+template <class V>
+struct Case {
+  const char* name;
+  guarantee level;
+  std::function<void(V&)> op;
+};
+
+template <class V>
+V filled(int n, const typename V::allocator_type& a = {}) {
+  V v(a);
+  for (int i = 0; i < n; ++i) v.emplace_back(i);
+  return v;
+}
+
+template <class V>
+std::vector<int> values(const V& v) {
   std::vector<int> out;
   for (const auto& x : v) out.push_back(x.v);
   return out;
 }
 
-Vec filled(int n) {
-  Vec v;
-  for (int i = 0; i < n; ++i) v.emplace_back(i);
-  return v;
-}
-
-struct Case {
-  const char* name;
-  bool strong;
-  std::function<void(Vec&)> op;
+/// An input iterator (single pass, size unknown) over ints, yielding Throwers.
+struct InputIt {
+  using iterator_category = std::input_iterator_tag;
+  using value_type = Thrower;
+  using difference_type = std::ptrdiff_t;
+  using pointer = const Thrower*;
+  using reference = Thrower;
+  int i = 0;
+  Thrower operator*() const { return Thrower(i); }
+  InputIt& operator++() { return ++i, *this; }
+  void operator++(int) { ++i; }
+  friend bool operator==(const InputIt&, const InputIt&) = default;
 };
 
-}  // namespace
-
-TEST(SmallVectorExceptions, EveryFailurePointLeavesNoLeakAndKeepsTheStrongGuarantee) {
-  const Thrower outside(99);
-  const std::vector<Case> cases = {
-      {"push_back copy when full (inline -> heap)", true, [&](Vec& v) { v.push_back(outside); }},
-      {"push_back of an own element when full", true, [](Vec& v) { v.push_back(v[0]); }},
-      {"emplace_back when full", true, [](Vec& v) { v.emplace_back(7); }},
-      {"reserve", true, [](Vec& v) { v.reserve(40); }},
-      {"insert at end", true, [&](Vec& v) { v.insert(v.end(), outside); }},
-      {"copy construction", true, [](Vec& v) { Vec copy(v); }},
-      {"insert in the middle", false, [&](Vec& v) { v.insert(v.begin() + 1, outside); }},
-      {"insert n copies", false, [&](Vec& v) { v.insert(v.begin() + 2, 5, outside); }},
-      {"resize up", false, [&](Vec& v) { v.resize(v.size() + 6, outside); }},
-      {"assign", false, [&](Vec& v) { v.assign(9, outside); }},
-      {"erase", false, [](Vec& v) { v.erase(v.begin()); }},
-      {"copy assignment", false, [](Vec& v) {
-         Vec other = filled(12);
-         v = other;
-       }},
-      {"swap with a longer vector", false, [](Vec& v) {  // v may need a heap buffer: may throw, never terminates
-         Vec other = filled(12);
-         v.swap(other);
-         v.swap(other);
-       }},
-      {"move assignment from a larger inline buffer", false, [](Vec& v) {
-         cm::SmallVector<Thrower, 16, FailingAllocator<Thrower>> other;
-         for (int i = 0; i < 12; ++i) other.emplace_back(i);
-         static_cast<cm::SmallVectorImpl<Thrower, FailingAllocator<Thrower>>&>(v) = std::move(other);
-       }},
-  };
-  for (int size : {4, 8}) {  // full inline buffer, full heap buffer
-    for (const Case& c : cases) {
+/// Runs each case on vectors of each size, failing the k-th event (allocation, copy or move) for
+/// every k until the operation completes, and checks the guarantee, the elements and the count of
+/// live elements (no leak, no double destroy) after each failure.
+template <class V>
+void every_failure(const std::vector<Case<V>>& cases, std::initializer_list<int> sizes,
+                   const typename V::allocator_type& alloc = {}) {
+  for (int size : sizes) {
+    for (const Case<V>& c : cases) {
       bool completed = false;
-      for (int k = 1; k < 200 && !completed; ++k) {
+      for (int k = 1; k < 400 && !completed; ++k) {
         const long live_before = Thrower::live;
         {
-          Vec v = filled(size);
+          V v = filled<V>(size, alloc);
           const std::vector<int> before = values(v);
           g_countdown = k;
           try {
             c.op(v);
             completed = true;
-          } catch (const std::exception&) {
-            if (c.strong) {
-              EXPECT_EQ(values(v), before) << c.name << ", failure " << k;
+          } catch (const std::bad_alloc&) {
+            if (c.level != guarantee::basic) {
+              EXPECT_EQ(values(v), before) << c.name << ", size " << size << ", allocation " << k;
             }
-            for (const auto& x : v) EXPECT_GE(x.v, 0) << "elements stay valid: " << c.name;
+          } catch (const std::runtime_error&) {
+            if (c.level == guarantee::strong) {
+              EXPECT_EQ(values(v), before) << c.name << ", size " << size << ", failure " << k;
+            }
           }
           g_countdown = -1;
-          EXPECT_EQ(Thrower::live, live_before + static_cast<long>(v.size())) << c.name << ", failure " << k;
+          for (const auto& x : v) EXPECT_GE(x.v, 0) << "elements stay valid: " << c.name;
+          EXPECT_LE(v.size(), v.capacity()) << c.name;
+          EXPECT_EQ(Thrower::live, live_before + static_cast<long>(v.size())) << c.name << ", size " << size << ", failure " << k;
+          v.emplace_back(1);  // still usable
         }
-        EXPECT_EQ(Thrower::live, live_before) << "leak in " << c.name << ", failure " << k;
+        EXPECT_EQ(Thrower::live, live_before) << "leak in " << c.name << ", size " << size << ", failure " << k;
       }
       EXPECT_TRUE(completed) << c.name << " never completed";
     }
   }
+}
+
+}  // namespace
+
+TEST(SmallVectorExceptions, EveryOperationEveryFailurePoint) {
+  using Vec = cm::SmallVector<Thrower, 4, FailingAllocator<Thrower>>;
+  const Thrower outside(99);
+  const std::vector<Thrower> many(40, Thrower(5));
+  const std::vector<Thrower> few(3, Thrower(6));
+  using G = guarantee;
+  const std::vector<Case<Vec>> cases = {
+      {"push_back copy", G::strong, [&](Vec& v) { v.push_back(outside); }},
+      {"push_back move", G::strong, [](Vec& v) { v.push_back(Thrower(3)); }},
+      {"push_back of an own element", G::strong, [](Vec& v) { v.push_back(v[0]); }},
+      {"emplace_back", G::strong, [](Vec& v) { v.emplace_back(7); }},
+      {"emplace_back of an own element", G::strong, [](Vec& v) { v.emplace_back(v.back()); }},
+      {"insert at end", G::strong, [&](Vec& v) { v.insert(v.end(), outside); }},
+      {"emplace at end", G::strong, [](Vec& v) { v.emplace(v.end(), 8); }},
+      {"reserve", G::strong, [](Vec& v) { v.reserve(40); }},
+      {"shrink_to_fit (heap to exact)", G::strong, [](Vec& v) { v.reserve(40), v.shrink_to_fit(); }},
+      {"shrink_to_fit (heap to inline)", G::basic, [](Vec& v) { v.resize(2), v.shrink_to_fit(); }},
+      {"resize up, default", G::strong, [](Vec& v) { v.resize(v.size() + 6); }},
+      {"resize up, value", G::strong, [&](Vec& v) { v.resize(v.size() + 6, outside); }},
+      {"resize up, own element", G::strong, [](Vec& v) { v.resize(v.size() + 6, v[0]); }},
+      {"resize down", G::strong, [](Vec& v) { v.resize(1); }},
+      {"insert in the middle", G::strong_on_alloc, [&](Vec& v) { v.insert(v.begin() + 1, outside); }},
+      {"insert own element in the middle", G::strong_on_alloc, [](Vec& v) { v.insert(v.begin() + 1, v.back()); }},
+      {"insert rvalue in the middle", G::strong_on_alloc, [](Vec& v) { v.insert(v.begin() + 1, Thrower(4)); }},
+      {"emplace in the middle", G::strong_on_alloc, [](Vec& v) { v.emplace(v.begin(), 9); }},
+      {"insert n copies", G::strong_on_alloc, [&](Vec& v) { v.insert(v.begin() + 2, 5, outside); }},
+      {"insert n copies of an own element", G::strong_on_alloc, [](Vec& v) { v.insert(v.begin() + 1, 5, v[2]); }},
+      {"insert range in the middle", G::strong_on_alloc, [&](Vec& v) { v.insert(v.begin() + 1, many.begin(), many.end()); }},
+      {"insert short range in the middle", G::strong_on_alloc, [&](Vec& v) { v.insert(v.begin() + 1, few.begin(), few.end()); }},
+      {"insert range at end (append)", G::strong_on_alloc, [&](Vec& v) { v.insert(v.end(), many.begin(), many.end()); }},
+      {"insert input range", G::basic, [](Vec& v) { v.insert(v.begin() + 1, InputIt{0}, InputIt{7}); }},
+      {"insert initializer list", G::strong_on_alloc, [](Vec& v) { v.insert(v.begin() + 1, {Thrower(1), Thrower(2), Thrower(3)}); }},
+      {"assign n", G::basic, [&](Vec& v) { v.assign(9, outside); }},
+      {"assign n of an own element", G::basic, [](Vec& v) { v.assign(9, v[1]); }},
+      {"assign larger range", G::strong, [&](Vec& v) { v.assign(many.begin(), many.end()); }},
+      {"assign short range", G::basic, [&](Vec& v) { v.assign(few.begin(), few.end()); }},
+      {"assign input range", G::basic, [](Vec& v) { v.assign(InputIt{0}, InputIt{9}); }},
+      {"assign initializer list", G::basic, [](Vec& v) { v.assign({Thrower(1), Thrower(2)}); }},
+      {"operator= initializer list", G::basic, [](Vec& v) { v = {Thrower(1), Thrower(2), Thrower(3), Thrower(4), Thrower(5)}; }},
+      {"erase one", G::basic, [](Vec& v) { v.erase(v.begin()); }},
+      {"erase range", G::basic, [](Vec& v) { v.erase(v.begin(), v.begin() + 2); }},
+      {"pop_back and clear", G::basic, [](Vec& v) { v.pop_back(), v.clear(); }},
+      {"copy assignment from a larger vector", G::strong, [](Vec& v) { v = filled<Vec>(40); }},
+      {"copy assignment from a smaller vector", G::basic, [](Vec& v) {
+         const Vec other = filled<Vec>(2);
+         v = other;
+       }},
+      {"copy assignment from the base", G::strong, [](Vec& v) {
+         const cm::SmallVector<Thrower, 16, FailingAllocator<Thrower>> other = filled<cm::SmallVector<Thrower, 16, FailingAllocator<Thrower>>>(40);
+         v = static_cast<const cm::SmallVectorImpl<Thrower, FailingAllocator<Thrower>>&>(other);
+       }},
+      {"move assignment", G::basic, [](Vec& v) {
+         Vec other = filled<Vec>(12);
+         v = std::move(other);
+       }},
+      {"move assignment from a larger inline buffer", G::basic, [](Vec& v) {
+         auto other = filled<cm::SmallVector<Thrower, 16, FailingAllocator<Thrower>>>(12);
+         v = std::move(static_cast<cm::SmallVectorImpl<Thrower, FailingAllocator<Thrower>>&>(other));
+       }},
+      {"swap with a longer vector", G::basic, [](Vec& v) {
+         Vec other = filled<Vec>(12);
+         v.swap(other);
+         v.swap(other);
+       }},
+      {"swap with a shorter vector", G::basic, [](Vec& v) {
+         Vec other = filled<Vec>(1);
+         swap(v, other);
+       }},
+      {"copy construction", G::strong, [](Vec& v) { Vec copy(v); }},
+      {"copy construction with an allocator", G::strong, [](Vec& v) { Vec copy(v, v.get_allocator()); }},
+      {"move construction", G::basic, [](Vec& v) { Vec moved(std::move(v)); }},
+      {"move construction with an allocator", G::basic, [](Vec& v) { Vec moved(std::move(v), v.get_allocator()); }},
+      {"construction from a count", G::strong, [](Vec&) { Vec made(9); }},
+      {"construction from a count and value", G::strong, [&](Vec&) { Vec made(9, outside); }},
+      {"construction from a range", G::strong, [&](Vec&) { Vec made(many.begin(), many.end()); }},
+      {"construction from an input range", G::strong, [](Vec&) { Vec made(InputIt{0}, InputIt{9}); }},
+  };
+  every_failure(cases, {3, 4, 8});  // inline, full inline, heap
+}
+
+/// Copy, move and swap between vectors whose allocators are unequal, with and without
+/// propagation: the element-wise paths each may fail at any allocation, copy or move.
+template <bool Propagate>
+void unequal_allocator_cases() {
+  using A = TaggedFailingAllocator<Thrower, Propagate>;
+  using Vec = cm::SmallVector<Thrower, 4, A>;
+  using G = guarantee;
+  const std::vector<Case<Vec>> cases = {
+      {"copy assignment, unequal", G::basic, [](Vec& v) {
+         const Vec other = filled<Vec>(12, A(2));
+         v = other;
+       }},
+      {"copy assignment, unequal, short", G::basic, [](Vec& v) {
+         const Vec other = filled<Vec>(2, A(2));
+         v = other;
+       }},
+      {"move assignment, unequal", G::basic, [](Vec& v) {
+         Vec other = filled<Vec>(12, A(2));
+         v = std::move(other);
+       }},
+      {"move assignment, unequal, inline", G::basic, [](Vec& v) {
+         Vec other = filled<Vec>(3, A(2));
+         v = std::move(other);
+       }},
+      {"swap, unequal, longer", G::basic, [](Vec& v) {
+         Vec other = filled<Vec>(12, A(2));
+         swap(v, other);
+       }},
+      {"swap, unequal, shorter", G::basic, [](Vec& v) {
+         Vec other = filled<Vec>(2, A(2));
+         swap(v, other);
+       }},
+      {"move construction with an unequal allocator", G::basic, [](Vec& v) { Vec moved(std::move(v), A(2)); }},
+      {"copy construction with an unequal allocator", G::strong, [](Vec& v) { Vec copy(v, A(2)); }},
+  };
+  every_failure(cases, {0, 3, 8}, A(1));  // empty, inline, heap
+}
+
+TEST(SmallVectorExceptions, UnequalAllocatorsEveryFailurePoint) {
+  unequal_allocator_cases<false>();
+  unequal_allocator_cases<true>();
 }
 
 TEST(SmallVectorExceptions, SwapAndMoveThatMustAllocateThrowInsteadOfTerminating) {

@@ -126,7 +126,7 @@ TEST(StableVectorDeathTest, StaleHandleIsCaughtWhenHardened) {
   cm::StableVector<int> v;
   const auto a = v.emplace(1);
   v.erase(a);
-  EXPECT_DEATH((void)v[a], "stale handle");
+  EXPECT_DEATH((void)v[a], "stale or foreign handle");
 }
 
 // Found by fuzzing: a released block's slot numbers come back with a new block; the handles into

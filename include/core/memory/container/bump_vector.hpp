@@ -1,16 +1,21 @@
 #pragma once
-/// BumpVector<T>: an append-only sequence whose storage comes from an Arena, in segments that
-/// double in size. Elements never move: a pointer or reference to an element stays valid until
+/// BumpVector<T, A>: an append-only sequence whose storage comes from a bump-style RawAllocator
+/// `A` (Arena by default; also a StackAllocator, a FreeListAllocator scope, any allocator that
+/// takes memory back wholesale), in segments that double in size. Segments are never given back
+/// one by one: the allocator must reclaim them in bulk (with a heap allocator they would leak). Elements never move: a pointer or reference to an element stays valid until
 /// the BumpVector is cleared or destroyed, or its arena is reset past it, however many elements
 /// are appended later (std::vector gives no such promise). Indexing is O(1) (a bit scan picks
 /// the segment). The memory goes back with the arena; the destructor only runs T's destructors.
+/// At most max_size() elements (48 doubling segments; std::length_error beyond).
 /// Under AddressSanitizer the unused tail of each segment is annotated: touching it is reported.
 
-#include <core/memory/allocator/arena.hpp>
+#include <core/memory/allocator/arena.hpp>  // the default allocator only
 #include <core/memory/container/detail/index_iterator.hpp>
-#include <core/memory/util/align.hpp>
+#include <core/memory/core/allocator_traits.hpp>
 #include <core/memory/util/assert.hpp>
+#include <core/memory/util/error.hpp>
 #include <core/memory/util/sanitizer.hpp>
+#include <core/memory/util/size_math.hpp>
 
 #include <algorithm>
 #include <array>
@@ -22,7 +27,7 @@
 
 namespace core::memory {
 
-template <class T, class ArenaType = Arena>
+template <class T, RawAllocator ArenaType = Arena>
 class BumpVector {
   static constexpr std::size_t first_segment = 8;  // elements in segment 0; segment k holds 8 << k
   static constexpr std::size_t max_segments = 48;
@@ -58,10 +63,8 @@ class BumpVector {
   template <class... Args>
   T& emplace_back(Args&&... args) {
     const auto [seg, off] = locate(size_);
-    if (off == 0 && !segments_[seg]) {
-      segments_[seg] = arena_->template allocate<T>(segment_size(seg));
-      annotate(seg, segment_size(seg), 0);
-    }
+    if (off == 0 && (seg == max_segments || !segments_[seg])) [[unlikely]]
+      add_segment(seg);
     annotate(seg, off, off + 1);
 #if CORE_MEMORY_EXCEPTIONS
     try {
@@ -98,6 +101,9 @@ class BumpVector {
 
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
   size_type size() const noexcept { return size_; }
+  /// The most elements the segments can hold (their byte sizes may overflow before: then
+  /// std::bad_array_new_length).
+  static constexpr size_type max_size() noexcept { return first_segment * ((size_type{1} << max_segments) - 1); }
   /// Elements that fit in the segments obtained so far.
   size_type capacity() const noexcept {
     size_type c = 0;
@@ -117,6 +123,13 @@ class BumpVector {
   ArenaType& arena() const noexcept { return *arena_; }
 
  private:
+  /// Obtains segment `k` (the next one), poisoned for AddressSanitizer.
+  void add_segment(size_type k) {
+    if (k == max_segments) throw_length_error("core::memory::BumpVector", "BumpVector: size would exceed max_size()");
+    segments_[k] = static_cast<T*>(
+        allocator_traits<ArenaType>::allocate(*arena_, array_bytes<T>(segment_size(k)), alignof(T)));
+    annotate(k, segment_size(k), 0);
+  }
   static constexpr size_type segment_size(size_type k) noexcept { return first_segment << k; }
   /// Tells AddressSanitizer that segment k now holds `used` elements where it held `was`: its
   /// unused tail is reported when touched.

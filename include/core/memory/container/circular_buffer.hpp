@@ -1,38 +1,40 @@
 #pragma once
 /// CircularBuffer<T, Alloc>: a fixed-capacity ring with push and pop at both ends in O(1), no
-/// allocation after construction, random-access iterators. What a push does when the buffer is
-/// full is chosen explicitly at construction: overwrite the element at the other end, or reject
-/// the push (it returns false). Under AddressSanitizer the free slots are poisoned.
+/// allocation after construction, random-access iterators. What a push into a full buffer does is
+/// said by its name at the call site: push_back/push_front (and emplace_) overwrite the element at
+/// the other end, as boost::circular_buffer does; try_push_back/try_push_front (and try_emplace_)
+/// do nothing and return false, a result that cannot be ignored ([[nodiscard]]).
 /// Pushes give the strong guarantee, except an overwriting push of a T whose move constructor may
-/// throw (basic: the overwritten element keeps a valid value).
+/// throw (basic: the overwritten element keeps a valid value). Allocators behave as in std
+/// containers (propagate_on_container_*; unequal, non-propagating ones: elements are copied or
+/// moved into this buffer's own memory, also by swap). Under AddressSanitizer the free slots are
+/// poisoned, as finely as its 8-byte granules allow (detail/slot_poison.hpp).
 
 #include <core/memory/container/detail/index_iterator.hpp>
+#include <core/memory/container/detail/slot_poison.hpp>
 #include <core/memory/util/assert.hpp>
 #include <core/memory/util/error.hpp>
 #include <core/memory/util/sanitizer.hpp>
-#include <core/memory/util/size_math.hpp>
 
 #include <algorithm>
 #include <compare>
 #include <cstddef>
+#include <cstdint>
 #include <iterator>
 #include <memory>
 #include <span>
-#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
 namespace core::memory {
 
-/// What a push into a full CircularBuffer does.
-enum class overflow_policy {
-  reject,            ///< The push does nothing and returns false.
-  overwrite_oldest,  ///< The element at the other end is dropped to make room (push_back drops front()).
-};
-
 template <class T, class Alloc = std::allocator<T>>
 class CircularBuffer {
   using alloc_traits = std::allocator_traits<Alloc>;
+  static constexpr bool pocca = alloc_traits::propagate_on_container_copy_assignment::value;
+  static constexpr bool pocma = alloc_traits::propagate_on_container_move_assignment::value;
+  static constexpr bool pocs = alloc_traits::propagate_on_container_swap::value;
+  static constexpr bool always_equal = alloc_traits::is_always_equal::value;
 
  public:
   using value_type = T;
@@ -47,35 +49,66 @@ class CircularBuffer {
   using reverse_iterator = std::reverse_iterator<iterator>;
   using const_reverse_iterator = std::reverse_iterator<const_iterator>;
 
-  /// A ring of `capacity` elements (allocated now, never again until set_capacity).
-  explicit CircularBuffer(size_type capacity, overflow_policy policy = overflow_policy::reject,
-                          const Alloc& alloc = Alloc())
-      : alloc_(alloc), policy_(policy) {
+  /// An empty ring of `capacity` elements (allocated now, never again until set_capacity).
+  /// Throws std::length_error if capacity > max_size().
+  explicit CircularBuffer(size_type capacity, const Alloc& alloc = Alloc()) : alloc_(alloc) {
     allocate_storage(capacity);
   }
   CircularBuffer(const CircularBuffer& o)
-      : CircularBuffer(o.cap_, o.policy_, alloc_traits::select_on_container_copy_construction(o.alloc_)) {
-    for (const T& x : o) emplace_back(x);
+      : CircularBuffer(o, alloc_traits::select_on_container_copy_construction(o.alloc_)) {}
+  CircularBuffer(const CircularBuffer& o, const Alloc& alloc) : CircularBuffer(o.cap_, alloc) {
+    for (const T& x : o) construct_back(x);
   }
+  /// Takes `o`'s buffer; `o` is left empty with capacity 0.
   CircularBuffer(CircularBuffer&& o) noexcept
       : alloc_(std::move(o.alloc_)), buf_(std::exchange(o.buf_, nullptr)), cap_(std::exchange(o.cap_, 0)),
-        head_(std::exchange(o.head_, 0)), size_(std::exchange(o.size_, 0)), policy_(o.policy_) {}
-  CircularBuffer& operator=(CircularBuffer o) noexcept {
-    swap(o);
+        head_(std::exchange(o.head_, 0)), size_(std::exchange(o.size_, 0)) {}
+  /// Takes `o`'s buffer if `alloc` equals its allocator; else moves its elements into a buffer
+  /// from `alloc` (`o` keeps its buffer and moved-from elements).
+  CircularBuffer(CircularBuffer&& o, const Alloc& alloc) : CircularBuffer(alloc == o.alloc_ ? 0 : o.cap_, alloc) {
+    if (alloc_ == o.alloc_) swap_contents<false>(o);
+    else
+      for (T& x : o) construct_back(std::move(x));
+  }
+  /// Copies `o`'s elements into this buffer's memory, or into memory of `o`'s allocator if it
+  /// propagates on copy assignment. Strong guarantee.
+  CircularBuffer& operator=(const CircularBuffer& o) {
+    if (this != &o) {
+      CircularBuffer copy(o, pocca ? o.alloc_ : alloc_);
+      swap_contents<pocca>(copy);
+    }
+    return *this;
+  }
+  /// Takes `o`'s buffer when the allocators allow it (equal, or propagating on move assignment);
+  /// otherwise moves the elements into this buffer's own memory.
+  CircularBuffer& operator=(CircularBuffer&& o) noexcept(pocma || always_equal) {
+    if (this == &o) return *this;
+    if (pocma || alloc_ == o.alloc_) {
+      CircularBuffer taken(std::move(o));
+      swap_contents<pocma>(taken);
+    } else {
+      CircularBuffer moved(std::move(o), alloc_);
+      swap_contents<false>(moved);
+    }
     return *this;
   }
   ~CircularBuffer() { free_storage(); }
 
-  void swap(CircularBuffer& o) noexcept {
-    using std::swap;
-    if constexpr (alloc_traits::propagate_on_container_swap::value) swap(alloc_, o.alloc_);
-    swap(buf_, o.buf_);
-    swap(cap_, o.cap_);
-    swap(head_, o.head_);
-    swap(size_, o.size_);
-    swap(policy_, o.policy_);
+  /// Exchanges the contents. Allocators that propagate on swap are exchanged too; equal ones
+  /// exchange the buffers; unequal, non-propagating ones keep their memory and the elements are
+  /// moved across (copied if their move may throw: then strong; may allocate and throw).
+  void swap(CircularBuffer& o) noexcept(pocs || always_equal) {
+    if (pocs || alloc_ == o.alloc_) {
+      swap_contents<pocs>(o);
+    } else {
+      CircularBuffer mine(o.cap_, alloc_), theirs(cap_, o.alloc_);
+      for (T& x : o) mine.construct_back(std::move_if_noexcept(x));
+      for (T& x : *this) theirs.construct_back(std::move_if_noexcept(x));
+      swap_contents<false>(mine);
+      o.swap_contents<false>(theirs);
+    }
   }
-  friend void swap(CircularBuffer& a, CircularBuffer& b) noexcept { a.swap(b); }
+  friend void swap(CircularBuffer& a, CircularBuffer& b) noexcept(noexcept(a.swap(b))) { a.swap(b); }
 
   // --- access -------------------------------------------------------------------------------
   reference operator[](size_type i) noexcept {
@@ -120,51 +153,69 @@ class CircularBuffer {
   [[nodiscard]] bool full() const noexcept { return size_ == cap_; }
   size_type size() const noexcept { return size_; }
   size_type capacity() const noexcept { return cap_; }
-  overflow_policy policy() const noexcept { return policy_; }
+  /// The largest capacity this buffer's allocator can serve.
+  size_type max_size() const noexcept {
+    return std::min<size_type>(alloc_traits::max_size(alloc_), PTRDIFF_MAX / sizeof(T));
+  }
   allocator_type get_allocator() const noexcept { return alloc_; }
 
   // --- modifiers ----------------------------------------------------------------------------
-  /// Appends; when full, overwrites front() or is rejected (returns false), as the policy says.
+  /// Appends; when full, the front element is overwritten (dropped) to make room. A buffer of
+  /// capacity 0 drops the new element at once.
   template <class... Args>
-  bool emplace_back(Args&&... args) {
-    if (full()) {
-      if (policy_ == overflow_policy::reject || cap_ == 0) return false;
+  void emplace_back(Args&&... args) {
+    if (size_ == cap_) [[unlikely]] {
+      if (cap_ == 0) return;
       replace_slot(head_, std::forward<Args>(args)...);  // the front slot becomes the back
       head_ = next_slot(head_);
-      return true;
+      return;
     }
-    construct_at_slot(slot(size_), std::forward<Args>(args)...);
-    ++size_;
-    return true;
+    construct_back(std::forward<Args>(args)...);
   }
-  /// Prepends; when full, overwrites back() or is rejected, as the policy says.
+  /// Prepends; when full, the back element is overwritten (dropped) to make room.
   template <class... Args>
-  bool emplace_front(Args&&... args) {
-    if (full()) {
-      if (policy_ == overflow_policy::reject || cap_ == 0) return false;
+  void emplace_front(Args&&... args) {
+    if (size_ == cap_) [[unlikely]] {
+      if (cap_ == 0) return;
       replace_slot(prev_slot(head_), std::forward<Args>(args)...);  // the back slot becomes the front
       head_ = prev_slot(head_);
-      return true;
+      return;
     }
-    construct_at_slot(prev_slot(head_), std::forward<Args>(args)...);
-    head_ = prev_slot(head_);
-    ++size_;
+    construct_front(std::forward<Args>(args)...);
+  }
+  void push_back(const T& x) { emplace_back(x); }
+  void push_back(T&& x) { emplace_back(std::move(x)); }
+  void push_front(const T& x) { emplace_front(x); }
+  void push_front(T&& x) { emplace_front(std::move(x)); }
+
+  /// Appends if there is room; when full, does nothing and returns false.
+  template <class... Args>
+  [[nodiscard]] bool try_emplace_back(Args&&... args) {
+    if (size_ == cap_) return false;
+    construct_back(std::forward<Args>(args)...);
     return true;
   }
-  bool push_back(const T& x) { return emplace_back(x); }
-  bool push_back(T&& x) { return emplace_back(std::move(x)); }
-  bool push_front(const T& x) { return emplace_front(x); }
-  bool push_front(T&& x) { return emplace_front(std::move(x)); }
+  /// Prepends if there is room; when full, does nothing and returns false.
+  template <class... Args>
+  [[nodiscard]] bool try_emplace_front(Args&&... args) {
+    if (size_ == cap_) return false;
+    construct_front(std::forward<Args>(args)...);
+    return true;
+  }
+  [[nodiscard]] bool try_push_back(const T& x) { return try_emplace_back(x); }
+  [[nodiscard]] bool try_push_back(T&& x) { return try_emplace_back(std::move(x)); }
+  [[nodiscard]] bool try_push_front(const T& x) { return try_emplace_front(x); }
+  [[nodiscard]] bool try_push_front(T&& x) { return try_emplace_front(std::move(x)); }
 
   void pop_front() noexcept {
     CORE_MEMORY_HARDEN_ASSERT("core::memory::CircularBuffer", size_ != 0, "pop_front on an empty buffer");
-    destroy_slot(head_);
+    destroy_slot(head_, cap_ - size_);  // the free slots all lie just before the front
     head_ = next_slot(head_);
     --size_;
   }
   void pop_back() noexcept {
     CORE_MEMORY_HARDEN_ASSERT("core::memory::CircularBuffer", size_ != 0, "pop_back on an empty buffer");
-    destroy_slot(slot(size_ - 1));
+    destroy_slot(slot(size_ - 1), size_ == 1 ? cap_ - 1 : 0);
     --size_;
   }
   void clear() noexcept {
@@ -186,7 +237,9 @@ class CircularBuffer {
     return {buf_, size_};
   }
 
-  /// Makes the element at `new_first` the front, like std::rotate over the elements. O(n).
+  /// Makes the element at `new_first` the front, like std::rotate over the elements. O(n). Basic
+  /// guarantee (strong for a full buffer, which only moves its head): the elements are swapped
+  /// in place after linearize().
   void rotate(const_iterator new_first) {
     const size_type k = new_first.index();
     if (k == 0 || k == size_) return;
@@ -209,10 +262,22 @@ class CircularBuffer {
 
  private:
   void set_capacity_impl(size_type n) {
-    CircularBuffer fresh(n, policy_, alloc_);
+    CircularBuffer fresh(n, alloc_);
     const size_type keep = std::min(size_, n);
-    for (size_type i = 0; i < keep; ++i) fresh.emplace_back(std::move_if_noexcept((*this)[i]));
-    swap(fresh);
+    for (size_type i = 0; i < keep; ++i) fresh.construct_back(std::move_if_noexcept((*this)[i]));
+    swap_contents<false>(fresh);
+  }
+
+  /// Swaps the contents, and the allocators if `with_allocators` (callers make sure each buffer
+  /// always ends up with an allocator equal to the one that made it).
+  template <bool with_allocators>
+  void swap_contents(CircularBuffer& o) noexcept {
+    using std::swap;
+    if constexpr (with_allocators) swap(alloc_, o.alloc_);
+    swap(buf_, o.buf_);
+    swap(cap_, o.cap_);
+    swap(head_, o.head_);
+    swap(size_, o.size_);
   }
 
   size_type slot(size_type i) const noexcept {
@@ -222,14 +287,30 @@ class CircularBuffer {
   size_type next_slot(size_type s) const noexcept { return s + 1 == cap_ ? 0 : s + 1; }
   size_type prev_slot(size_type s) const noexcept { return s == 0 ? cap_ - 1 : s - 1; }
 
+  /// Builds a new back element; the buffer is not full.
   template <class... Args>
-  void construct_at_slot(size_type s, Args&&... args) {
+  void construct_back(Args&&... args) {
+    construct_at_slot(slot(size_), size_ == 0 ? cap_ - 1 : 0, std::forward<Args>(args)...);
+    ++size_;
+  }
+  /// Builds a new front element; the buffer is not full.
+  template <class... Args>
+  void construct_front(Args&&... args) {
+    const size_type s = prev_slot(head_);
+    construct_at_slot(s, cap_ - size_ - 1, std::forward<Args>(args)...);
+    head_ = s;
+    ++size_;
+  }
+  /// Builds an element in free slot `s`, which has `free_before` free slots right before it (for
+  /// poisoning it again if the constructor throws).
+  template <class... Args>
+  void construct_at_slot(size_type s, [[maybe_unused]] size_type free_before, Args&&... args) {
     unpoison_memory(buf_ + s, sizeof(T));
 #if CORE_MEMORY_EXCEPTIONS
     try {
       alloc_traits::construct(alloc_, buf_ + s, std::forward<Args>(args)...);
     } catch (...) {
-      poison_memory_inside(buf_ + s, sizeof(T));
+      detail::poison_freed_slot(buf_, s, free_before);
       throw;
     }
 #else
@@ -250,27 +331,25 @@ class CircularBuffer {
     }
   }
 
-  void destroy_slot(size_type s) noexcept {
+  /// Destroys the element in slot `s`, which has `free_before` free slots right before it.
+  void destroy_slot(size_type s, size_type free_before) noexcept {
     alloc_traits::destroy(alloc_, buf_ + s);
-    poison_memory_inside(buf_ + s, sizeof(T));
+    detail::poison_freed_slot(buf_, s, free_before);
   }
 
   void allocate_storage(size_type n) {
-    cap_ = n;
+    if (n > max_size()) throw_length_error("core::memory::CircularBuffer", "CircularBuffer: capacity exceeds max_size()");
     buf_ = n ? alloc_traits::allocate(alloc_, n) : nullptr;
-    poison_free();
+    cap_ = n;
+    poison_memory(buf_, n * sizeof(T));
   }
   void free_storage() noexcept {
     clear();
     if (buf_) {
-      unpoison_all();
+      unpoison_memory(buf_, cap_ * sizeof(T));
       alloc_traits::deallocate(alloc_, buf_, cap_);
     }
     buf_ = nullptr;
-  }
-  void unpoison_all() const noexcept { unpoison_memory(buf_, cap_ * sizeof(T)); }
-  void poison_free() const noexcept {
-    for (size_type i = size_; i < cap_; ++i) poison_memory_inside(buf_ + slot(i), sizeof(T));
   }
 
   [[no_unique_address]] Alloc alloc_;
@@ -278,7 +357,6 @@ class CircularBuffer {
   size_type cap_ = 0;
   size_type head_ = 0;
   size_type size_ = 0;
-  overflow_policy policy_;
 };
 
 }  // namespace core::memory

@@ -6,7 +6,10 @@
 /// Hooks: derive T from ListHook<Tag> (several tags let one object sit in several lists) or hold
 /// a ListHook member and name it with MemberHook<&T::member>. A hook in auto_unlink mode leaves its
 /// list when the element is destroyed (such lists count their size in O(n)). Hardened builds
-/// report inserting an element that is already linked, and destroying a linked normal hook.
+/// report inserting an element that is already linked, removing or erasing one that is in no
+/// list, front/back/pop on an empty list, and destroying a linked normal hook. Removing or erasing
+/// an element of another list, or inserting at a position of another list, is found only by the
+/// expensive tier (CORE_MEMORY_CHECK_LEVEL 3: it walks the list, O(n)).
 
 #include <core/memory/util/assert.hpp>
 #include <core/memory/util/error.hpp>
@@ -191,10 +194,16 @@ class IntrusiveList {
     else return static_cast<size_type>(std::distance(begin(), end()));
   }
 
-  T& front() noexcept { return *begin(); }
-  const T& front() const noexcept { return *begin(); }
-  T& back() noexcept { return *std::prev(end()); }
-  const T& back() const noexcept { return *std::prev(end()); }
+  T& front() noexcept {
+    CORE_MEMORY_HARDEN_ASSERT("core::memory::IntrusiveList", !empty(), "front() of an empty list");
+    return *begin();
+  }
+  const T& front() const noexcept { return const_cast<IntrusiveList&>(*this).front(); }
+  T& back() noexcept {
+    CORE_MEMORY_HARDEN_ASSERT("core::memory::IntrusiveList", !empty(), "back() of an empty list");
+    return *std::prev(end());
+  }
+  const T& back() const noexcept { return const_cast<IntrusiveList&>(*this).back(); }
 
   void push_front(T& x) noexcept { insert(begin(), x); }
   void push_back(T& x) noexcept { insert(end(), x); }
@@ -205,6 +214,8 @@ class IntrusiveList {
   iterator insert(const_iterator pos, T& x) noexcept {
     hook& h = Access::to_hook(x);
     CORE_MEMORY_HARDEN_ASSERT("core::memory::IntrusiveList", !h.is_linked(), "element is already in a list");
+    CORE_MEMORY_EXPENSIVE_ASSERT("core::memory::IntrusiveList", pos.h_ == &head_ || holds(pos.h_),
+                                 "insert at a position of another list");
     hook* at = pos.h_;
     h.next_ = at;
     h.prev_ = at->prev_;
@@ -217,6 +228,8 @@ class IntrusiveList {
   /// Unlinks the element at `pos`; returns the next position.
   iterator erase(const_iterator pos) noexcept {
     CORE_MEMORY_HARDEN_ASSERT("core::memory::IntrusiveList", pos.h_ != &head_, "erase of end()");
+    CORE_MEMORY_HARDEN_ASSERT("core::memory::IntrusiveList", pos.h_->is_linked(), "erase or remove of an element in no list");
+    CORE_MEMORY_EXPENSIVE_ASSERT("core::memory::IntrusiveList", holds(pos.h_), "erase or remove of an element of another list");
     hook* next = static_cast<hook*>(pos.h_->next_);
     pos.h_->unlink_raw();
     if constexpr (counted) --size_;
@@ -227,7 +240,8 @@ class IntrusiveList {
     return iterator(last.h_);
   }
 
-  /// Unlinks `x`, which must be in this list. O(1).
+  /// Unlinks `x`, which must be in this list (hardened builds report one in no list; the expensive
+  /// tier also one in another list). O(1).
   void remove(T& x) noexcept { erase(iterator_to(x)); }
   /// Unlinks every element for which `pred` holds; returns how many.
   template <class Pred>
@@ -286,6 +300,13 @@ class IntrusiveList {
   }
 
  private:
+  /// True if `h` is an element's hook in this list. O(n): for the expensive checks.
+  bool holds(const hook* h) const noexcept {
+    for (const hook* p = head_.next_; p != &head_; p = p->next_)
+      if (p == h) return true;
+    return false;
+  }
+
   hook head_;  // sentinel: never linked to a T
   size_type size_ = 0;
 };

@@ -11,6 +11,12 @@
 /// - Under AddressSanitizer the unused capacity (inline or heap) is annotated: touching past
 ///   size() is reported.
 /// - The size type can be narrowed (e.g. std::uint32_t) to make the header smaller.
+/// - Allocators propagate as in std::vector (propagate_on_container_copy_assignment,
+///   _move_assignment, _swap). With unequal allocators that do not propagate, each vector keeps
+///   its allocator and its memory: move assignment and swap then move elements, and may allocate
+///   (std leaves such a swap undefined).
+/// - Hardened builds (CORE_MEMORY_CHECK_LEVEL >= 1) check operator[], front/back, pop_back, the
+///   positions given to insert/emplace/erase and unchecked_push_back's capacity.
 
 #include <core/memory/util/align.hpp>
 #include <core/memory/util/assert.hpp>
@@ -33,6 +39,94 @@
 
 namespace core::memory {
 
+/// Thrown when a StaticVector would exceed its capacity: a std::bad_alloc (as C++26
+/// inplace_vector's), and an out_of_memory whose what() says which capacity was exceeded.
+class capacity_exceeded : public out_of_memory {
+ public:
+  capacity_exceeded(std::size_t capacity, std::size_t requested, std::size_t element_size) noexcept
+      : out_of_memory("core::memory::StaticVector", requested * element_size, 0), capacity_(capacity),
+        requested_(requested) {
+    format(what_, sizeof what_, capacity, requested);
+  }
+  [[nodiscard]] const char* what() const noexcept override { return what_; }
+  /// The StaticVector's capacity N.
+  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+  /// The number of elements it would have needed.
+  [[nodiscard]] std::size_t requested() const noexcept { return requested_; }
+
+  /// "core::memory::StaticVector: capacity N = <capacity> exceeded (<requested> elements needed)".
+  static void format(char* out, std::size_t n, std::size_t capacity, std::size_t requested) noexcept {
+    std::size_t at = 0;
+    auto put = [&](const char* text) {
+      for (; *text && at + 1 < n; ++text) out[at++] = *text;
+    };
+    auto put_number = [&](std::size_t v) {
+      char digits[24];
+      int d = 0;
+      do digits[d++] = static_cast<char>('0' + v % 10); while ((v /= 10) != 0);
+      while (d > 0 && at + 1 < n) out[at++] = digits[--d];
+    };
+    put("core::memory::StaticVector: capacity N = ");
+    put_number(capacity);
+    put(" exceeded (");
+    put_number(requested);
+    put(" elements needed)");
+    out[at] = '\0';
+  }
+
+ private:
+  std::size_t capacity_;
+  std::size_t requested_;
+  char what_[96];
+};
+
+namespace detail {
+/// The allocator of StaticVector: it has no heap. SmallVectorImpl recognises it and reports
+/// growth past the inline capacity as capacity_exceeded, and never instantiates its relocation
+/// code, so StaticVector works with elements that cannot be moved.
+template <class T>
+struct no_heap_allocator {
+  using value_type = T;
+  using is_always_equal = std::true_type;
+  no_heap_allocator() = default;
+  template <class U>
+  no_heap_allocator(const no_heap_allocator<U>&) noexcept {}
+  [[noreturn]] T* allocate(std::size_t n) { throw_out_of_memory("core::memory::StaticVector", n * sizeof(T), alignof(T)); }
+  void deallocate(T*, std::size_t) noexcept {}
+  friend bool operator==(no_heap_allocator, no_heap_allocator) noexcept { return true; }
+};
+template <class A>
+inline constexpr bool is_no_heap_allocator = false;
+template <class T>
+inline constexpr bool is_no_heap_allocator<no_heap_allocator<T>> = true;
+
+/// Throws capacity_exceeded; without exceptions, reports it and aborts.
+[[noreturn]] inline CORE_MEMORY_NOINLINE void throw_capacity_exceeded(std::size_t capacity, std::size_t requested,
+                                                                     std::size_t element_size) {
+#if CORE_MEMORY_EXCEPTIONS
+  throw capacity_exceeded(capacity, requested, element_size);
+#else
+  char text[96];
+  capacity_exceeded::format(text, sizeof text, capacity, requested);
+  fatal_error({error_kind::invalid_size, "core::memory::StaticVector", nullptr, requested * element_size, 0, text,
+               nullptr, 0});
+#endif
+}
+
+/// The standard's synth-three-way: <=> where the type has it, else derived from <.
+struct synth_three_way {
+  template <class T>
+  constexpr auto operator()(const T& a, const T& b) const
+    requires requires { { a < b } -> std::convertible_to<bool>; }
+  {
+    if constexpr (std::three_way_comparable<T>) {
+      return a <=> b;
+    } else {
+      return a < b ? std::weak_ordering::less : b < a ? std::weak_ordering::greater : std::weak_ordering::equivalent;
+    }
+  }
+};
+}  // namespace detail
 
 /// The size-erased part of every SmallVector<T, N, Alloc, SizeT>: all of the vector interface.
 template <class T, class Alloc = std::allocator<T>, class SizeT = std::size_t>
@@ -40,6 +134,8 @@ class SmallVectorImpl {
   using alloc_traits = std::allocator_traits<Alloc>;
   static_assert(std::is_same_v<typename alloc_traits::value_type, T>, "Alloc::value_type must be T");
   static_assert(std::is_unsigned_v<SizeT>, "SizeT must be an unsigned integer type");
+  /// StaticVector's allocator: growth past the inline capacity is an overflow, never a relocation.
+  static constexpr bool fixed_capacity = detail::is_no_heap_allocator<Alloc>;
 
  public:
   using value_type = T;
@@ -141,7 +237,9 @@ class SmallVectorImpl {
     if (size_ < capacity_) [[likely]] {
       return append_in_place(std::forward<Args>(args)...);
     }
-    if constexpr (passed_by_value<Args...>) {
+    if constexpr (fixed_capacity) {
+      overflow(std::size_t{size_} + 1);
+    } else if constexpr (passed_by_value<Args...>) {
       return grow_and_push_value(T(std::forward<Args>(args)...));
     } else {
       return grow_and_emplace_back(std::forward<Args>(args)...);
@@ -168,6 +266,7 @@ class SmallVectorImpl {
     annotate(size_ + 1, size_);
   }
 
+  /// Strong guarantee (the contents; the capacity may have grown).
   void resize(size_type n) { resize_impl(n, [&](T* p) { alloc_traits::construct(alloc_, p); }); }
   void resize(size_type n, const T& value) {
     if (n > size_ && n > capacity_ && aliases(value)) {  // value lives in the buffer about to move
@@ -184,8 +283,19 @@ class SmallVectorImpl {
     reserve(n);
     append_n(n, copy);
   }
+  /// Strong guarantee when the elements need a new buffer (they are built there first).
   template <std::input_iterator It>
   void assign(It first, It last) {
+    if constexpr (sized<It> && !fixed_capacity) {
+      const std::size_t n = distance(first, last);
+      if (n > capacity_) {
+        check_size(n);
+        T* fresh = alloc_traits::allocate(alloc_, static_cast<size_type>(n));
+        construct_or_free(fresh, static_cast<size_type>(n), [&] { construct_range(fresh, first, last); });
+        adopt(fresh, static_cast<size_type>(n), static_cast<size_type>(n));
+        return;
+      }
+    }
     clear();
     append_range(first, last);
   }
@@ -241,49 +351,56 @@ class SmallVectorImpl {
     return data_ + i;
   }
 
-  /// Swaps contents: O(1) when both are on the heap, element-wise otherwise. Unlike
-  /// std::vector's, it may allocate (an inline vector taking more elements than fit inline), so
-  /// it is not noexcept; it allocates first, and with a non-throwing move it is then strong.
+  /// Swaps contents. O(1) when both are on the heap and the allocators are equal or propagate
+  /// (propagate_on_container_swap, exchanged through their own swap). Otherwise element-wise,
+  /// which may allocate (an inline vector taking more elements than fit inline), so it is not
+  /// noexcept: it allocates first, and with a non-throwing move it is then strong. Unequal
+  /// allocators that do not propagate stay where they are, each with its own memory; unequal ones
+  /// that do propagate are exchanged after the elements moved into memory of their new owner.
   void swap(SmallVectorImpl& other) {
     if (this == &other) return;
-    if (!on_stack() && !other.on_stack() && capacity_ > other.inline_capacity_ &&
+    constexpr bool propagate = alloc_traits::propagate_on_container_swap::value;
+    const bool equal = allocators_equal(other);
+    if ((equal || propagate) && !on_stack() && !other.on_stack() && capacity_ > other.inline_capacity_ &&
         other.capacity_ > inline_capacity_) {  // each buffer is larger than the other's inline one
       std::swap(data_, other.data_);
       std::swap(size_, other.size_);
       std::swap(capacity_, other.capacity_);
-      if constexpr (alloc_traits::propagate_on_container_swap::value) std::swap(alloc_, other.alloc_);
+      if constexpr (propagate) swap_allocators(other);
       return;
     }
-    SmallVectorImpl& small = size_ <= other.size_ ? *this : other;
-    SmallVectorImpl& large = size_ <= other.size_ ? other : *this;
-    small.reserve(large.size_);
-    const size_type common = small.size_;
-    std::swap_ranges(small.data_, small.data_ + common, large.data_);
-    small.append_range(std::make_move_iterator(large.data_ + common), std::make_move_iterator(large.data_ + large.size_));
-    large.erase(large.begin() + common, large.end());
+    swap_elements(other);
+    if constexpr (propagate) {
+      if (!equal) rehome_pair(other);
+      swap_allocators(other);
+    }
   }
 
+  /// Copies the elements; takes `other`'s allocator if propagate_on_container_copy_assignment
+  /// (after giving its memory back to its own). Strong when a new buffer is needed, else basic.
   SmallVectorImpl& operator=(const SmallVectorImpl& other) {
-    if (this != &other) assign(other.begin(), other.end());
+    if (this == &other) return *this;
+    if constexpr (alloc_traits::propagate_on_container_copy_assignment::value) {
+      if (!allocators_equal(other)) release();
+      alloc_ = other.alloc_;
+    }
+    assign(other.begin(), other.end());
     return *this;
   }
-  /// Steals a heap buffer when it can; else moves the elements, which may allocate (the source
-  /// may hold more elements inline than fit here, or use an unequal allocator).
+  /// Steals `other`'s heap buffer when its memory may be freed through this vector's allocator
+  /// afterwards (equal allocators, or propagate_on_container_move_assignment); otherwise moves the
+  /// elements into this vector's own memory, which may allocate.
   SmallVectorImpl& operator=(SmallVectorImpl&& other) {
     if (this == &other) return *this;
-    if (!other.on_stack() && other.capacity_ > inline_capacity_ &&
-        (alloc_traits::is_always_equal::value || alloc_ == other.alloc_)) {
-      release();  // steal the heap buffer
-      data_ = std::exchange(other.data_, other.inline_ptr());
-      size_ = std::exchange(other.size_, 0);
-      capacity_ = std::exchange(other.capacity_, other.inline_capacity_);
-      other.annotate_fresh();
-      return *this;
+    if (!allocators_equal(other)) {
+      if constexpr (!alloc_traits::propagate_on_container_move_assignment::value) {
+        move_elements_from(other);  // each keeps its allocator and memory
+        return *this;
+      }
+      release();  // back to our allocator before it is replaced
     }
-    clear();
-    reserve(other.size_);
-    append_range(std::make_move_iterator(other.begin()), std::make_move_iterator(other.end()));
-    other.clear();
+    if constexpr (alloc_traits::propagate_on_container_move_assignment::value) alloc_ = other.alloc_;
+    take_from(other);
     return *this;
   }
   SmallVectorImpl& operator=(std::initializer_list<T> il) {
@@ -294,15 +411,20 @@ class SmallVectorImpl {
   friend bool operator==(const SmallVectorImpl& a, const SmallVectorImpl& b) {
     return std::equal(a.begin(), a.end(), b.begin(), b.end());
   }
+  /// As std::vector's: <=> where T has it, else derived from T's < (the standard's synth-three-way).
   friend auto operator<=>(const SmallVectorImpl& a, const SmallVectorImpl& b)
-    requires std::three_way_comparable<T>
+    requires std::invocable<detail::synth_three_way, const T&, const T&>
   {
-    return std::lexicographical_compare_three_way(a.begin(), a.end(), b.begin(), b.end());
+    return std::lexicographical_compare_three_way(a.begin(), a.end(), b.begin(), b.end(), detail::synth_three_way{});
   }
 
  protected:
   SmallVectorImpl(size_type inline_capacity, const Alloc& alloc) noexcept
       : alloc_(alloc), data_(inline_ptr()), capacity_(inline_capacity), inline_capacity_(inline_capacity) {
+    annotate_fresh();
+  }
+  SmallVectorImpl(size_type inline_capacity, Alloc&& alloc) noexcept
+      : alloc_(std::move(alloc)), data_(inline_ptr()), capacity_(inline_capacity), inline_capacity_(inline_capacity) {
     annotate_fresh();
   }
   ~SmallVectorImpl() { release(); }
@@ -327,19 +449,17 @@ class SmallVectorImpl {
 
   template <class It>
   void append_range(It first, It last) {
-    if constexpr (std::forward_iterator<It>) {
-      const auto n = static_cast<std::size_t>(std::distance(first, last));
+    if constexpr (sized<It>) {
+      const std::size_t n = distance(first, last);
       if (n > max_size() - size_) throw_length_error("core::memory::SmallVector", "SmallVector: size exceeds max_size()");
       if (size_ + n > capacity_) reallocate(grown_capacity(size_ + n));
       annotate(size_, size_ + n);
-      T* out = data_ + size_;
 #if CORE_MEMORY_EXCEPTIONS
       try {
 #endif
-        for (; first != last; ++first, ++out) alloc_traits::construct(alloc_, out, *first);
+        construct_range(data_ + size_, first, last);
 #if CORE_MEMORY_EXCEPTIONS
       } catch (...) {
-        std::destroy(data_ + size_, out);
         annotate(size_ + n, size_);
         throw;
       }
@@ -351,7 +471,10 @@ class SmallVectorImpl {
   }
 
   void append_n(size_type n, const T& value) {
-    if (n > max_size() - size_) throw_length_error("core::memory::SmallVector", "SmallVector: size exceeds max_size()");
+    if (n > max_size() - size_) {
+      if constexpr (fixed_capacity) overflow(std::size_t{size_} + n);
+      throw_length_error("core::memory::SmallVector", "SmallVector: size exceeds max_size()");
+    }
     if (size_ + n > capacity_) reallocate(grown_capacity(size_ + n));
     annotate(size_, size_ + n);
     size_type done = 0;
@@ -385,7 +508,154 @@ class SmallVectorImpl {
   template <class, std::size_t, class, class>
   friend class SmallVector;
 
-  size_type index_of(const_iterator pos) const noexcept { return static_cast<size_type>(pos - data_); }
+  /// The index of `pos`, which must be in [begin(), end()] (checked in hardened builds).
+  size_type index_of(const_iterator pos) const noexcept {
+    const auto i = static_cast<std::size_t>(pos - data_);
+    CORE_MEMORY_HARDEN_ASSERT("core::memory::SmallVector", i <= size_, "position out of range");
+    return static_cast<size_type>(i);
+  }
+
+  /// Iterators whose distance is known before the elements are read (move_iterator over a
+  /// pointer is one, though not a forward iterator).
+  template <class It>
+  static constexpr bool sized = std::forward_iterator<It> || std::sized_sentinel_for<It, It>;
+  template <class It>
+  static std::size_t distance(It first, It last) {
+    if constexpr (std::sized_sentinel_for<It, It>) {
+      return static_cast<std::size_t>(last - first);
+    } else {
+      return static_cast<std::size_t>(std::distance(first, last));
+    }
+  }
+  void check_size(std::size_t n) const {
+    if (n > max_size()) throw_length_error("core::memory::SmallVector", "SmallVector: size exceeds max_size()");
+  }
+
+  /// A StaticVector needed `needed` elements.
+  [[noreturn]] void overflow(std::size_t needed) const {
+    detail::throw_capacity_exceeded(inline_capacity_, needed, sizeof(T));
+  }
+
+  bool allocators_equal(const SmallVectorImpl& other) const noexcept {
+    return alloc_traits::is_always_equal::value || alloc_ == other.alloc_;
+  }
+  void swap_allocators(SmallVectorImpl& other) noexcept {
+    using std::swap;  // the allocator's own swap, found by ADL, else std::swap
+    swap(alloc_, other.alloc_);
+  }
+
+  /// Destroys the elements from index n on.
+  void truncate(size_type n) noexcept {
+    std::destroy(data_ + n, data_ + size_);
+    annotate(size_, n);
+    size_ = n;
+  }
+
+  /// Takes `other`'s elements, whose memory this vector's allocator may free: its heap buffer if
+  /// this vector may hold it (larger than the inline one), else by moving the elements.
+  void take_from(SmallVectorImpl& other) {
+    if (!other.on_stack() && other.capacity_ > inline_capacity_) {
+      release();
+      data_ = std::exchange(other.data_, other.inline_ptr());
+      size_ = std::exchange(other.size_, 0);
+      capacity_ = std::exchange(other.capacity_, other.inline_capacity_);
+      other.annotate_fresh();  // (the stolen buffer's annotation is already right)
+      return;
+    }
+    move_elements_from(other);
+  }
+  /// Moves `other`'s elements into this vector's own memory; `other` ends empty.
+  void move_elements_from(SmallVectorImpl& other) {
+    assign(std::make_move_iterator(other.begin()), std::make_move_iterator(other.end()));
+    other.clear();
+  }
+
+  /// Swaps the elements, each vector keeping its allocator and memory.
+  void swap_elements(SmallVectorImpl& other) {
+    SmallVectorImpl& small = size_ <= other.size_ ? *this : other;
+    SmallVectorImpl& large = size_ <= other.size_ ? other : *this;
+    small.reserve(large.size_);
+    const size_type common = small.size_;
+    std::swap_ranges(small.data_, small.data_ + common, large.data_);
+    small.append_range(std::make_move_iterator(large.data_ + common), std::make_move_iterator(large.data_ + large.size_));
+    large.truncate(common);
+  }
+
+  /// For a swap that propagates unequal allocators, after swap_elements: moves each vector's heap
+  /// elements into memory of the other's allocator (inline where they fit), both or neither.
+  void rehome_pair(SmallVectorImpl& other) {
+    size_type cap_mine = 0, cap_theirs = 0;
+    T* mine = rehome_target(other.alloc_, cap_mine);
+    T* theirs = nullptr;
+#if CORE_MEMORY_EXCEPTIONS
+    try {
+#endif
+      theirs = other.rehome_target(alloc_, cap_theirs);
+      if (mine) move_elements(mine);
+#if CORE_MEMORY_EXCEPTIONS
+    } catch (...) {
+      drop_target(mine, cap_mine, other.alloc_, false);
+      other.drop_target(theirs, cap_theirs, alloc_, false);
+      throw;
+    }
+    try {
+#endif
+      if (theirs) other.move_elements(theirs);
+#if CORE_MEMORY_EXCEPTIONS
+    } catch (...) {
+      drop_target(mine, cap_mine, other.alloc_, true);
+      other.drop_target(theirs, cap_theirs, alloc_, false);
+      throw;
+    }
+#endif
+    if (mine) adopt(mine, cap_mine, size_);
+    if (theirs) other.adopt(theirs, cap_theirs, other.size_);
+  }
+  /// Where a heap vector's elements go when `a` becomes its allocator: inline if they fit, else a
+  /// buffer from `a`. Null for a vector on its inline buffer.
+  T* rehome_target(Alloc& a, size_type& cap) {
+    if (on_stack()) return nullptr;
+    cap = size_ <= inline_capacity_ ? inline_capacity_ : capacity_;
+    return size_ <= inline_capacity_ ? inline_ptr() : alloc_traits::allocate(a, cap);
+  }
+  void drop_target(T* target, size_type cap, Alloc& a, bool built) noexcept {
+    if (!target) return;
+    if (built) std::destroy(target, target + size_);
+    if (target != inline_ptr()) alloc_traits::deallocate(a, target, cap);
+  }
+
+  /// Builds copies of [first, last) at `out` through the allocator; if one throws, destroys those
+  /// built and rethrows.
+  template <class It>
+  void construct_range(T* out, It first, It last) {
+    T* p = out;
+#if CORE_MEMORY_EXCEPTIONS
+    try {
+#endif
+      for (; first != last; ++first, ++p) alloc_traits::construct(alloc_, p, *first);
+#if CORE_MEMORY_EXCEPTIONS
+    } catch (...) {
+      std::destroy(out, p);
+      throw;
+    }
+#endif
+  }
+
+  /// Runs `construct` (which builds elements in `fresh`, a buffer of `cap` from alloc_, and
+  /// cleans up what it built if it throws); frees `fresh` if it throws.
+  template <class Construct>
+  void construct_or_free(T* fresh, [[maybe_unused]] size_type cap, Construct construct) {
+#if CORE_MEMORY_EXCEPTIONS
+    try {
+#endif
+      construct();
+#if CORE_MEMORY_EXCEPTIONS
+    } catch (...) {
+      alloc_traits::deallocate(alloc_, fresh, cap);
+      throw;
+    }
+#endif
+  }
 
   /// Builds the element past the end, in capacity already there.
   template <class... Args>
@@ -419,6 +689,9 @@ class SmallVectorImpl {
   }
 
   size_type grown_capacity(std::size_t needed) const {
+    if constexpr (fixed_capacity) {
+      if (needed > inline_capacity_) overflow(needed);
+    }
     const std::size_t limit = max_size();
     if (needed > limit) throw_length_error("core::memory::SmallVector", "SmallVector: size exceeds max_size()");
     std::size_t c = capacity_ + capacity_ / 2 + (capacity_ < 4 ? 4 : 0);
@@ -430,8 +703,12 @@ class SmallVectorImpl {
   /// Moves the elements into a buffer of `cap` (inline if `to_inline`). Strong guarantee: the
   /// elements are moved only if that cannot throw, else copied.
   void reallocate(size_type cap, bool to_inline = false) {
-    T* fresh = to_inline ? inline_ptr() : alloc_traits::allocate(alloc_, cap);
-    relocate_into(fresh, cap, to_inline);
+    if constexpr (fixed_capacity) {
+      overflow(cap);  // (never a relocation: T need not be movable)
+    } else {
+      T* fresh = to_inline ? inline_ptr() : alloc_traits::allocate(alloc_, cap);
+      relocate_into(fresh, cap, to_inline);
+    }
   }
   // (The inline buffer is unannotated while the elements live on the heap, so moving back is plain.)
 
@@ -510,7 +787,7 @@ class SmallVectorImpl {
   template <class Construct>
   void resize_impl(size_type n, Construct construct) {
     if (n <= size_) {
-      erase(begin() + n, end());
+      truncate(n);
       return;
     }
     if (n > capacity_) reallocate(grown_capacity(n));
@@ -546,6 +823,8 @@ template <class T, std::size_t N>
 struct alignas(small_vector_alignment<T>) small_vector_storage {
   std::byte bytes[N * sizeof(T)];
 };
+template <class T>
+struct alignas(small_vector_alignment<T>) small_vector_storage<T, 0> {};
 
 /// The default N: as many elements as fit in 32 bytes (at least one), so that with the 32-byte
 /// header a SmallVector<T> is about one cache line.
@@ -558,7 +837,8 @@ template <class T, std::size_t N = detail::small_vector_default_n<T>, class Allo
           class SizeT = std::size_t>
 class SmallVector : public SmallVectorImpl<T, Alloc, SizeT> {
   using base = SmallVectorImpl<T, Alloc, SizeT>;
-  static_assert(N > 0, "SmallVector needs an inline capacity; use std::vector for N == 0");
+  static_assert(N > 0 || detail::is_no_heap_allocator<Alloc>,
+                "SmallVector needs an inline capacity; use std::vector for N == 0 (StaticVector allows 0)");
   static_assert(N <= std::numeric_limits<SizeT>::max(), "N does not fit SizeT");
 
  public:
@@ -586,25 +866,45 @@ class SmallVector : public SmallVectorImpl<T, Alloc, SizeT> {
     this->append_range(other.begin(), other.end());
   }
   /// From any SmallVector<T, M> (or the size-erased base).
-  explicit SmallVector(const base& other) : SmallVector(other.get_allocator()) {
+  explicit SmallVector(const base& other)
+      : SmallVector(std::allocator_traits<Alloc>::select_on_container_copy_construction(other.get_allocator())) {
     this->append_range(other.begin(), other.end());
   }
-  /// Never allocates: the heap buffer is stolen (same allocator), or the elements fit inline.
-  SmallVector(SmallVector&& other) noexcept(std::is_nothrow_move_constructible_v<T>) : SmallVector(other.alloc_) {
-    base::operator=(std::move(other));
+  /// Never allocates: the allocator is moved, the heap buffer stolen, or the elements fit inline.
+  SmallVector(SmallVector&& other) noexcept(std::is_nothrow_move_constructible_v<T>)
+      : base(static_cast<SizeT>(N), std::move(other.alloc_)) {
+    check_layout();
+    this->take_from(other);
+  }
+  /// With `alloc`: steals the heap buffer if `alloc` equals other's, else moves the elements.
+  SmallVector(SmallVector&& other, const Alloc& alloc) : SmallVector(alloc) {
+    if (this->allocators_equal(other)) {
+      this->take_from(other);
+    } else {
+      this->move_elements_from(other);
+    }
   }
   /// From any SmallVector<T, M>: may allocate, when M > N.
-  SmallVector(base&& other) : SmallVector(other.get_allocator()) {
-    base::operator=(std::move(other));
-  }
+  SmallVector(base&& other) : SmallVector(other.get_allocator()) { this->take_from(other); }
 
   SmallVector& operator=(const SmallVector& other) {
     base::operator=(other);
     return *this;
   }
+  /// From any SmallVector<T, M> (or the size-erased base).
+  SmallVector& operator=(const base& other) {
+    base::operator=(other);
+    return *this;
+  }
+  SmallVector& operator=(base&& other) {
+    base::operator=(std::move(other));
+    return *this;
+  }
   /// Allocates only with unequal allocators (a heap buffer cannot be stolen across them).
   SmallVector& operator=(SmallVector&& other) noexcept(
-      std::is_nothrow_move_constructible_v<T> && std::allocator_traits<Alloc>::is_always_equal::value) {
+      std::is_nothrow_move_constructible_v<T> &&
+      (std::allocator_traits<Alloc>::propagate_on_container_move_assignment::value ||
+       std::allocator_traits<Alloc>::is_always_equal::value)) {
     base::operator=(std::move(other));
     return *this;
   }
@@ -647,24 +947,10 @@ typename SmallVectorImpl<T, A, S>::size_type erase_if(SmallVectorImpl<T, A, S>& 
 
 namespace core::memory {
 
-namespace detail {
-/// The allocator of StaticVector: it has no heap, so growing past N fails with out_of_memory.
-template <class T>
-struct no_heap_allocator {
-  using value_type = T;
-  using is_always_equal = std::true_type;
-  no_heap_allocator() = default;
-  template <class U>
-  no_heap_allocator(const no_heap_allocator<U>&) noexcept {}
-  [[noreturn]] T* allocate(std::size_t n) { throw_out_of_memory("core::memory::StaticVector", n * sizeof(T), alignof(T)); }
-  void deallocate(T*, std::size_t) noexcept {}
-  friend bool operator==(no_heap_allocator, no_heap_allocator) noexcept { return true; }
-};
-}  // namespace detail
-
-/// A vector of at most N elements that never allocates: C++26 inplace_vector's interface.
-/// Growing past N throws out_of_memory (a std::bad_alloc); try_push_back / try_emplace_back return
-/// null instead.
+/// A vector of at most N elements that never allocates: C++26 inplace_vector's interface. N may be
+/// 0. Growing past N throws capacity_exceeded (a std::bad_alloc naming N and the size needed);
+/// try_push_back / try_emplace_back return null instead. Construction with a count, resize and
+/// emplace_back need no movable T (nothing is ever relocated); insert, erase and swap do.
 template <class T, std::size_t N, class SizeT = std::size_t>
 class StaticVector : public SmallVector<T, N, detail::no_heap_allocator<T>, SizeT> {
   using base = SmallVector<T, N, detail::no_heap_allocator<T>, SizeT>;
@@ -685,6 +971,12 @@ class StaticVector : public SmallVector<T, N, detail::no_heap_allocator<T>, Size
   }
   T* try_push_back(const T& value) { return try_emplace_back(value); }
   T* try_push_back(T&& value) { return try_emplace_back(std::move(value)); }
+
+  /// Element-wise (there is no buffer to exchange); never allocates.
+  void swap(StaticVector& other) noexcept(std::is_nothrow_move_constructible_v<T> && std::is_nothrow_swappable_v<T>) {
+    base::swap(other);
+  }
+  friend void swap(StaticVector& a, StaticVector& b) noexcept(noexcept(a.swap(b))) { a.swap(b); }
 };
 
 }  // namespace core::memory

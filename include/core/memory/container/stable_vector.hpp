@@ -1,11 +1,18 @@
 #pragma once
-/// StableVector<T, BlockSize, Alloc>: elements in fixed blocks that never move, so pointers and
-/// references survive every insertion and erasure. Erase is O(1) and the slot is reused by a later
-/// insertion. Each slot has a generation counter: a Handle (slot + generation) knows whether its
-/// element is still the one it named (`is_valid`), even after the slot was reused. Iteration skips
-/// free slots a bitmap word at a time; `for_each` also runs over fully occupied words as plain
-/// array loops. Copies keep slots and generations: a handle names the same element in a copy.
-
+/// StableVector<T, BlockSize, Alloc>: a slot map. It is NOT a sequence container like
+/// boost::container::stable_vector (no positions, no insert in the middle, no ordering by the
+/// caller): elements live in slots of fixed blocks that never move, so pointers and references
+/// survive every insertion and erasure; an insertion takes any free slot and returns a Handle;
+/// erase is O(1) and the slot is reused later; iteration runs in slot order. Each slot has a
+/// generation counter: a Handle (slot + generation) knows whether its element is still the one it
+/// named (`is_valid`), even after the slot was reused. Handles are salted per container, so a
+/// handle from another StableVector is (almost surely: 2^-32) not valid here either, and
+/// operator[] and erase report it in hardened builds. Copies keep slots, generations and the
+/// salt: a handle names the same element in a copy. Iteration skips free slots a bitmap word at a
+/// time; `for_each` also runs over fully occupied words as plain array loops. Allocators behave
+/// as in std containers (unequal, non-propagating ones: elements are copied or moved into this
+/// vector's own memory, also by swap).
+#include <core/memory/container/detail/slot_poison.hpp>
 #include <core/memory/util/assert.hpp>
 #include <core/memory/util/error.hpp>
 #include <core/memory/util/sanitizer.hpp>
@@ -168,8 +175,9 @@ class StableVector {
   using iterator = basic_iterator<false>;
   using const_iterator = basic_iterator<true>;
 
-  StableVector() = default;
-  explicit StableVector(const Alloc& alloc) : alloc_(alloc), blocks_(ptr_alloc(alloc)), free_(index_alloc(alloc)) {}
+  StableVector() noexcept(noexcept(Alloc())) : StableVector(Alloc()) {}
+  explicit StableVector(const Alloc& alloc) noexcept
+      : alloc_(alloc), blocks_(ptr_alloc(alloc)), free_(index_alloc(alloc)), salt_(salt_for(this)) {}
   /// A copy keeps every element in the same slot with the same generation: the original's
   /// handles name the same elements in the copy. Strong guarantee.
   StableVector(const StableVector& o)
@@ -180,9 +188,15 @@ class StableVector {
   /// Takes the blocks: pointers, references and handles stay valid and now belong to this vector.
   StableVector(StableVector&& o) noexcept
       : alloc_(o.alloc_), blocks_(std::move(o.blocks_)), free_(std::move(o.free_)), size_(std::exchange(o.size_, 0)),
-        generation_floor_(o.generation_floor_) {
+        fresh_(std::exchange(o.fresh_, 0)), generation_floor_(o.generation_floor_), salt_(o.salt_) {
     o.blocks_.clear();
     o.free_.clear();
+  }
+  /// Takes the blocks if `alloc` equals `o`'s allocator; else moves the elements one by one into
+  /// memory from `alloc`, keeping their slots (handles stay valid), and `o` keeps moved-from ones.
+  StableVector(StableVector&& o, const Alloc& alloc) : StableVector(alloc) {
+    if (alloc_ == o.alloc_) swap_contents<false>(o);
+    else copy_slots_from(o, [](T& x) -> T&& { return std::move(x); });
   }
   StableVector& operator=(const StableVector& o) {
     if (this != &o) {
@@ -202,8 +216,7 @@ class StableVector {
       StableVector taken(std::move(o));
       swap_contents<propagate>(taken);
     } else {
-      StableVector moved(alloc_);
-      moved.copy_slots_from(o, [](T& x) -> T&& { return std::move(x); });
+      StableVector moved(std::move(o), alloc_);
       swap_contents<false>(moved);
       o.clear();
     }
@@ -213,22 +226,41 @@ class StableVector {
     clear();
     release_blocks(0);
   }
-  /// Swaps contents (and the allocators if they propagate on swap; unequal ones that do not are
-  /// undefined behaviour, as for std containers).
-  void swap(StableVector& o) noexcept { swap_contents<alloc_traits::propagate_on_container_swap::value>(o); }
-  friend void swap(StableVector& a, StableVector& b) noexcept { a.swap(b); }
+  /// Exchanges the contents (handles follow their elements). Allocators that propagate on swap are
+  /// exchanged too; equal ones exchange the blocks; unequal, non-propagating ones keep their memory
+  /// and the elements are moved across into the same slots (copied if their move may throw: then
+  /// strong; may allocate and throw).
+  void swap(StableVector& o) noexcept(alloc_traits::propagate_on_container_swap::value ||
+                                      alloc_traits::is_always_equal::value) {
+    constexpr bool propagate = alloc_traits::propagate_on_container_swap::value;
+    if (propagate || alloc_ == o.alloc_) {
+      swap_contents<propagate>(o);
+    } else {
+      auto get = [](T& x) -> decltype(auto) { return std::move_if_noexcept(x); };
+      StableVector mine(alloc_), theirs(o.alloc_);
+      mine.copy_slots_from(o, get);
+      theirs.copy_slots_from(*this, get);
+      swap_contents<false>(mine);
+      o.swap_contents<false>(theirs);
+    }
+  }
+  friend void swap(StableVector& a, StableVector& b) noexcept(noexcept(a.swap(b))) { a.swap(b); }
 
-  /// Inserts an element (into a freed slot if there is one); returns its handle. Never moves or
-  /// invalidates other elements. Strong guarantee.
+  /// Inserts an element (into the most recently freed slot if there is one, else into the lowest
+  /// never used one); returns its handle. Never moves or invalidates other elements. Strong
+  /// guarantee.
   template <class... Args>
   Handle emplace(Args&&... args) {
-    if (free_.empty()) grow();
-    const std::uint32_t s = free_.back();
+    const bool reuse = !free_.empty();
+    if (!reuse && fresh_ == slots()) [[unlikely]]
+      add_blocks(1);
+    const auto s = static_cast<std::uint32_t>(reuse ? free_.back() : fresh_);
     Block* b = blocks_[s / BlockSize];
     const std::size_t i = s % BlockSize;
     place(b, i, std::forward<Args>(args)...);
-    free_.pop_back();
-    return {s, b->generation[i]};
+    if (reuse) free_.pop_back();
+    else ++fresh_;
+    return {s, static_cast<std::uint32_t>(b->generation[i] + salt_)};
   }
   template <class... Args>
   Handle emplace_back(Args&&... args) {  // the spec's name; "back" is wherever a free slot is
@@ -243,8 +275,9 @@ class StableVector {
     Block* b = blocks_[h.slot / BlockSize];
     const std::size_t i = h.slot % BlockSize;
     std::destroy_at(b->slot(i));
-    poison_memory_inside(b->slot(i), sizeof(T));
-    b->occupied[i / 64] &= ~(std::uint64_t{1} << (i % 64));
+    std::uint64_t& word = b->occupied[i / 64];
+    word &= ~(std::uint64_t{1} << (i % 64));
+    poison_free_slot(b, i);
     ++b->generation[i];
     free_.push_back(h.slot);  // capacity for it was reserved when the slot was created
     --size_;
@@ -260,13 +293,14 @@ class StableVector {
   [[nodiscard]] bool is_valid(Handle h) const noexcept {
     if (h.slot >= blocks_.size() * BlockSize) return false;
     const Block* b = blocks_[h.slot / BlockSize];
-    return b->is_occupied(h.slot % BlockSize) && b->generation[h.slot % BlockSize] == h.generation;
+    return b->is_occupied(h.slot % BlockSize) &&
+           static_cast<std::uint32_t>(b->generation[h.slot % BlockSize] + salt_) == h.generation;
   }
   /// The element `h` names, or null if it is gone.
   T* get(Handle h) noexcept { return is_valid(h) ? blocks_[h.slot / BlockSize]->slot(h.slot % BlockSize) : nullptr; }
   const T* get(Handle h) const noexcept { return const_cast<StableVector*>(this)->get(h); }
   T& operator[](Handle h) noexcept {
-    CORE_MEMORY_HARDEN_ASSERT("core::memory::StableVector", is_valid(h), "access through a stale handle");
+    CORE_MEMORY_HARDEN_ASSERT("core::memory::StableVector", is_valid(h), "access through a stale or foreign handle");
     return *blocks_[h.slot / BlockSize]->slot(h.slot % BlockSize);
   }
 
@@ -309,10 +343,19 @@ class StableVector {
   size_type size() const noexcept { return size_; }
   size_type capacity() const noexcept { return slots(); }
   size_type block_count() const noexcept { return blocks_.size(); }
+  /// The most elements a StableVector can hold: slots are numbered in 32 bits (UINT32_MAX names
+  /// no slot), and the allocator must be able to serve the blocks.
+  size_type max_size() const noexcept {
+    const block_alloc ba(alloc_);
+    return std::min<size_type>(UINT32_MAX / BlockSize, block_traits::max_size(ba)) * BlockSize;
+  }
 
-  /// Makes room for `n` elements in total.
+  /// Makes room for `n` elements in total, in O(n / BlockSize) allocations and time. Throws
+  /// std::length_error if n > max_size(). Strong guarantee (blocks added before a failure stay,
+  /// empty).
   void reserve(size_type n) {
-    while (capacity() < n) grow();
+    if (n > max_size()) throw_length_error("core::memory::StableVector", "StableVector::reserve: n exceeds max_size()");
+    if (n > slots()) add_blocks((n - slots() + BlockSize - 1) / BlockSize);
   }
   /// Releases trailing blocks with no live element (earlier empty blocks stay: their slot numbers
   /// are part of live handles' identity).
@@ -322,6 +365,7 @@ class StableVector {
     if (keep == blocks_.size()) return;
     const auto limit = static_cast<std::uint32_t>(keep * BlockSize);
     std::erase_if(free_, [&](std::uint32_t s) { return s >= limit; });
+    fresh_ = std::min<size_type>(fresh_, limit);
     release_blocks(keep);
   }
   /// Destroys every element (blocks are kept; all handles become invalid).
@@ -330,6 +374,12 @@ class StableVector {
   }
 
   allocator_type get_allocator() const noexcept { return alloc_; }
+
+  /// Equal if they hold equal elements in the same (slot) order, as iteration sees them; which
+  /// slots hold them and the generations are not compared.
+  friend bool operator==(const StableVector& a, const StableVector& b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), b.end());
+  }
 
  private:
   size_type slots() const noexcept { return blocks_.size() * BlockSize; }
@@ -349,36 +399,51 @@ class StableVector {
       }
     }
   }
-  std::uint32_t generation_of(size_type s) const noexcept { return blocks_[s / BlockSize]->generation[s % BlockSize]; }
+  /// The generation a handle to slot `s` carries now (salted).
+  std::uint32_t generation_of(size_type s) const noexcept {
+    return static_cast<std::uint32_t>(blocks_[s / BlockSize]->generation[s % BlockSize] + salt_);
+  }
+  /// A container's handle salt: its address, mixed (containers alive together differ).
+  static std::uint32_t salt_for(const void* p) noexcept {
+    return static_cast<std::uint32_t>(((reinterpret_cast<std::uintptr_t>(p) >> 4) * 0x9E3779B97F4A7C15u) >> 32);
+  }
+  /// Poisons free slot i of `b` with the free slots right before it that share its granule.
+  static void poison_free_slot(Block* b, std::size_t i) noexcept {
+    const std::uint64_t below = b->occupied[i / 64] & ((std::uint64_t{1} << (i % 64)) - 1);
+    detail::poison_freed_slot(b->slots_from(i & ~std::size_t{63}), i % 64,
+                              i % 64 - static_cast<std::size_t>(std::bit_width(below)));
+  }
   static bool block_empty(const Block* b) noexcept {
     for (auto w : b->occupied)
       if (w) return false;
     return true;
   }
 
-  void grow() {
-    if (slots() + BlockSize > UINT32_MAX) throw_out_of_memory("core::memory::StableVector", sizeof(Block), alignof(Block));
-    Block* b = new_block();
-    // A block can reuse the slot numbers of a released one: its generations start above every
-    // generation ever handed out, so handles into the released block stay invalid.
-    std::fill(std::begin(b->generation), std::end(b->generation), generation_floor_);
+  /// Adds `n` blocks of fresh slots. Strong guarantee (blocks added before a failure stay, empty).
+  void add_blocks(size_type n) {
+    if (n > max_size() / BlockSize - blocks_.size())
+      throw_length_error("core::memory::StableVector", "StableVector: size would exceed max_size()");
+    const size_type target = blocks_.size() + n;
+    if (n > 1) blocks_.reserve(target);
+    // Room for every slot in the free stack, so that erase never allocates; grown geometrically,
+    // so that reserving block by block stays linear.
+    if (free_.capacity() < target * BlockSize) free_.reserve(std::max(target * BlockSize, 2 * free_.capacity()));
+    while (blocks_.size() < target) {
+      Block* b = new_block();
+      // A block can reuse the slot numbers of a released one: its generations start above every
+      // generation ever handed out, so handles into the released block stay invalid.
+      std::fill(std::begin(b->generation), std::end(b->generation), generation_floor_);
 #if CORE_MEMORY_EXCEPTIONS
-    try {
+      try {
 #endif
-      blocks_.push_back(b);
-      free_.reserve(slots());
+        blocks_.push_back(b);
 #if CORE_MEMORY_EXCEPTIONS
-    } catch (...) {
-      if (!blocks_.empty() && blocks_.back() == b) blocks_.pop_back();
-      delete_block(b);
-      throw;
+      } catch (...) {
+        delete_block(b);
+        throw;
+      }
+#endif
     }
-#endif
-    // The new slots are the highest: they go under the free slots already there, lowest on top,
-    // so insertion fills the lowest free slot first (reserve() can add blocks while slots are free).
-    const auto base = static_cast<std::uint32_t>(slots() - BlockSize);
-    free_.insert(free_.begin(), BlockSize, 0);
-    for (std::size_t i = 0; i < BlockSize; ++i) free_[i] = base + static_cast<std::uint32_t>(BlockSize - 1 - i);
   }
 
   /// Builds `o`'s slots here (this vector is empty): same blocks, generations, free slots, and
@@ -388,6 +453,8 @@ class StableVector {
   template <class Src, class Get>
   void copy_slots_from(Src& o, Get get) {
     generation_floor_ = o.generation_floor_;
+    salt_ = o.salt_;
+    fresh_ = o.fresh_;
     blocks_.reserve(o.blocks_.size());
     free_.reserve(o.slots());
     for (const Block* ob : o.blocks_) {
@@ -409,7 +476,9 @@ class StableVector {
     swap(blocks_, o.blocks_);
     swap(free_, o.free_);
     swap(size_, o.size_);
+    swap(fresh_, o.fresh_);
     swap(generation_floor_, o.generation_floor_);
+    swap(salt_, o.salt_);
   }
 
   void release_blocks(size_type keep) noexcept {
@@ -446,7 +515,7 @@ class StableVector {
       ::new (static_cast<void*>(b->slot(i))) T(std::forward<Args>(args)...);
 #if CORE_MEMORY_EXCEPTIONS
     } catch (...) {
-      poison_memory_inside(b->slot(i), sizeof(T));
+      poison_free_slot(b, i);
       throw;
     }
 #endif
@@ -456,9 +525,11 @@ class StableVector {
 
   [[no_unique_address]] Alloc alloc_{};
   std::vector<Block*, ptr_alloc> blocks_{ptr_alloc(alloc_)};
-  std::vector<std::uint32_t, index_alloc> free_{index_alloc(alloc_)};  // free slots, lowest on top
+  std::vector<std::uint32_t, index_alloc> free_{index_alloc(alloc_)};  // erased slots, most recent on top
   size_type size_ = 0;
+  size_type fresh_ = 0;                 // slots from here on were never used since their block came
   std::uint32_t generation_floor_ = 0;  // generations of new blocks start here
+  std::uint32_t salt_ = 0;              // added to the generations in handles
 };
 
 }  // namespace core::memory

@@ -1,0 +1,298 @@
+// Allocator propagation of SmallVector: every allocator-sensitive operation (copy/move
+// assignment, swap, copy/move construction with an allocator) x {equal, unequal} allocators x
+// each propagate_on_container_* trait true or false x {inline, heap} storage on either side.
+// The allocators draw from resources that record the blocks they handed out and fail the test
+// on a free of a block they do not own, and on a block still live when they go away; after each
+// operation, each vector's heap buffer must belong to the resource its own allocator uses.
+
+#include <core/memory/container/small_vector.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <memory>
+#include <memory_resource>
+#include <set>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace cm = core::memory;
+
+namespace {
+
+/// A memory resource that knows its blocks: a free of any other block fails the test loudly.
+class OwningResource : public std::pmr::memory_resource {
+ public:
+  ~OwningResource() override { EXPECT_TRUE(blocks_.empty()) << blocks_.size() << " blocks leaked"; }
+  [[nodiscard]] bool owns(const void* p) const { return blocks_.count(const_cast<void*>(p)) != 0; }
+  [[nodiscard]] std::size_t live() const { return blocks_.size(); }
+
+ private:
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+    void* p = std::pmr::new_delete_resource()->allocate(bytes, alignment);
+    blocks_.insert(p);
+    return p;
+  }
+  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
+    if (blocks_.erase(p) == 0) {
+      ADD_FAILURE() << "foreign free: block " << p << " was not allocated from this resource";
+      return;  // not ours: leave it alone (the leak check of its owner reports it too)
+    }
+    std::pmr::new_delete_resource()->deallocate(p, bytes, alignment);
+  }
+  [[nodiscard]] bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
+    return this == &other;
+  }
+  std::set<void*> blocks_;
+};
+
+/// A stateful allocator over an OwningResource with each propagation trait chosen; counts its
+/// copies (to see that a move constructor moves it) and its swaps (to see that swap uses its own).
+template <class T, bool Copy, bool Move, bool Swap>
+struct PropAlloc {
+  using value_type = T;
+  using propagate_on_container_copy_assignment = std::bool_constant<Copy>;
+  using propagate_on_container_move_assignment = std::bool_constant<Move>;
+  using propagate_on_container_swap = std::bool_constant<Swap>;
+  static inline int copies = 0;
+  static inline int swaps = 0;
+
+  OwningResource* resource;
+  explicit PropAlloc(OwningResource* r) noexcept : resource(r) {}
+  PropAlloc(const PropAlloc& o) noexcept : resource(o.resource) { ++copies; }
+  PropAlloc(PropAlloc&& o) noexcept : resource(o.resource) {}
+  template <class U>
+  PropAlloc(const PropAlloc<U, Copy, Move, Swap>& o) noexcept : resource(o.resource) {}  // NOLINT
+  PropAlloc& operator=(const PropAlloc&) = default;
+  PropAlloc& operator=(PropAlloc&&) = default;
+  ~PropAlloc() = default;
+  template <class U>
+  struct rebind {
+    using other = PropAlloc<U, Copy, Move, Swap>;
+  };
+
+  T* allocate(std::size_t n) { return static_cast<T*>(resource->allocate(n * sizeof(T), alignof(T))); }
+  void deallocate(T* p, std::size_t n) noexcept { resource->deallocate(p, n * sizeof(T), alignof(T)); }
+  friend bool operator==(const PropAlloc& a, const PropAlloc& b) noexcept { return a.resource == b.resource; }
+  friend void swap(PropAlloc& a, PropAlloc& b) noexcept {
+    std::swap(a.resource, b.resource);
+    ++swaps;
+  }
+};
+
+template <class T, bool Copy, bool Move, bool Swap>
+OwningResource* resource_of(const PropAlloc<T, Copy, Move, Swap>& a) {
+  return a.resource;
+}
+template <class T>
+OwningResource* resource_of(const std::pmr::polymorphic_allocator<T>& a) {
+  return static_cast<OwningResource*>(a.resource());
+}
+
+constexpr std::size_t N = 4;
+template <class Alloc>
+using Vec = cm::SmallVector<std::string, N, Alloc>;
+
+/// Strings long enough to live on the heap, so a lost or doubled element shows under ASan.
+std::vector<std::string> contents(int n, char tag) {
+  std::vector<std::string> out;
+  for (int i = 0; i < n; ++i) out.push_back(std::string(40, tag) + std::to_string(i));
+  return out;
+}
+template <class V>
+std::vector<std::string> contents_of(const V& v) {
+  return {v.begin(), v.end()};
+}
+template <class Alloc>
+Vec<Alloc> make(int n, char tag, OwningResource* r) {
+  Vec<Alloc> v{Alloc(r)};
+  for (auto& s : contents(n, tag)) v.push_back(s);
+  return v;
+}
+
+/// The vector's heap buffer (if any) belongs to the resource of its own allocator.
+template <class V>
+void expect_owned(const V& v, const char* what) {
+  if (v.on_stack()) {
+    EXPECT_EQ(v.capacity(), N) << what;
+    return;
+  }
+  EXPECT_TRUE(resource_of(v.get_allocator())->owns(v.data())) << what << ": heap buffer from another allocator";
+}
+
+template <class Alloc>
+class SmallVectorAllocators : public ::testing::Test {};
+
+using Allocators = ::testing::Types<std::pmr::polymorphic_allocator<std::string>,
+                                    PropAlloc<std::string, false, false, false>, PropAlloc<std::string, true, false, false>,
+                                    PropAlloc<std::string, false, true, false>, PropAlloc<std::string, false, false, true>,
+                                    PropAlloc<std::string, true, true, true>>;
+TYPED_TEST_SUITE(SmallVectorAllocators, Allocators);
+
+constexpr int sizes[] = {2, 9};  // inline, heap
+
+TYPED_TEST(SmallVectorAllocators, CopyAssignment) {
+  using A = TypeParam;
+  constexpr bool propagate = std::allocator_traits<A>::propagate_on_container_copy_assignment::value;
+  for (bool equal : {true, false}) {
+    for (int dst_n : sizes) {
+      for (int src_n : sizes) {
+        OwningResource r1, r2;
+        {
+          auto dst = make<A>(dst_n, 'd', &r1);
+          const auto src = make<A>(src_n, 's', equal ? &r1 : &r2);
+          dst = src;
+          EXPECT_EQ(contents_of(dst), contents(src_n, 's'));
+          EXPECT_EQ(contents_of(src), contents(src_n, 's'));
+          EXPECT_EQ(resource_of(dst.get_allocator()), propagate ? resource_of(src.get_allocator()) : &r1);
+          expect_owned(dst, "copy-assigned");
+          // Through the size-erased base too.
+          const cm::SmallVectorImpl<std::string, A>& base = src;
+          auto dst2 = make<A>(dst_n, 'e', &r1);
+          dst2 = base;
+          EXPECT_EQ(contents_of(dst2), contents(src_n, 's'));
+          expect_owned(dst2, "copy-assigned from the base");
+        }
+      }
+    }
+  }
+}
+
+TYPED_TEST(SmallVectorAllocators, MoveAssignment) {
+  using A = TypeParam;
+  constexpr bool propagate = std::allocator_traits<A>::propagate_on_container_move_assignment::value;
+  for (bool equal : {true, false}) {
+    for (int dst_n : sizes) {
+      for (int src_n : sizes) {
+        OwningResource r1, r2;
+        {
+          auto dst = make<A>(dst_n, 'd', &r1);
+          auto src = make<A>(src_n, 's', equal ? &r1 : &r2);
+          const std::string* src_data = src.data();
+          const bool src_on_heap = !src.on_stack();
+          dst = std::move(src);
+          EXPECT_EQ(contents_of(dst), contents(src_n, 's'));
+          EXPECT_TRUE(src.empty());  // NOLINT(bugprone-use-after-move)
+          EXPECT_EQ(resource_of(dst.get_allocator()), propagate ? (equal ? &r1 : &r2) : &r1);
+          if (src_on_heap && (equal || propagate)) {
+            EXPECT_EQ(dst.data(), src_data) << "the heap buffer is stolen when its memory may be";
+          } else {
+            EXPECT_NE(dst.data(), src_data) << "elements moved into the vector's own memory";
+          }
+          expect_owned(dst, "move-assigned");
+          expect_owned(src, "moved-from");
+          src.push_back("reusable");  // the moved-from vector is still usable with its allocator
+          expect_owned(src, "moved-from, reused");
+        }
+      }
+    }
+  }
+}
+
+TYPED_TEST(SmallVectorAllocators, Swap) {
+  using A = TypeParam;
+  constexpr bool propagate = std::allocator_traits<A>::propagate_on_container_swap::value;
+  for (bool equal : {true, false}) {
+    for (int a_n : sizes) {
+      for (int b_n : sizes) {
+        OwningResource r1, r2;
+        {
+          auto a = make<A>(a_n, 'a', &r1);
+          auto b = make<A>(b_n, 'b', equal ? &r1 : &r2);
+          OwningResource* const ra = resource_of(a.get_allocator());
+          OwningResource* const rb = resource_of(b.get_allocator());
+          if constexpr (!std::is_same_v<A, std::pmr::polymorphic_allocator<std::string>>) A::swaps = 0;
+          swap(a, b);  // unqualified, as generic code calls it
+          EXPECT_EQ(contents_of(a), contents(b_n, 'b'));
+          EXPECT_EQ(contents_of(b), contents(a_n, 'a'));
+          EXPECT_EQ(resource_of(a.get_allocator()), propagate ? rb : ra);
+          EXPECT_EQ(resource_of(b.get_allocator()), propagate ? ra : rb);
+          if constexpr (propagate) {
+            EXPECT_EQ(A::swaps, 1) << "allocators exchanged through their own swap";
+          }
+          expect_owned(a, "swapped");
+          expect_owned(b, "swapped");
+          a.swap(b);
+          EXPECT_EQ(contents_of(a), contents(a_n, 'a'));
+          expect_owned(a, "swapped back");
+          expect_owned(b, "swapped back");
+        }
+      }
+    }
+  }
+}
+
+TYPED_TEST(SmallVectorAllocators, ConstructionWithAnAllocator) {
+  using A = TypeParam;
+  for (bool equal : {true, false}) {
+    for (int n : sizes) {
+      OwningResource r1, r2;
+      {
+        auto src = make<A>(n, 's', &r1);
+        OwningResource* target = equal ? &r1 : &r2;
+        Vec<A> copy(src, A(target));
+        EXPECT_EQ(contents_of(copy), contents(n, 's'));
+        EXPECT_EQ(resource_of(copy.get_allocator()), target);
+        expect_owned(copy, "copy-constructed with an allocator");
+
+        const std::string* src_data = src.data();
+        const bool src_on_heap = !src.on_stack();
+        Vec<A> moved(std::move(src), A(target));
+        EXPECT_EQ(contents_of(moved), contents(n, 's'));
+        EXPECT_EQ(resource_of(moved.get_allocator()), target);
+        EXPECT_EQ(moved.data() == src_data, src_on_heap && equal) << "steals only what its allocator may free";
+        expect_owned(moved, "move-constructed with an allocator");
+        expect_owned(src, "moved-from");  // NOLINT(bugprone-use-after-move)
+
+        Vec<A> plain(std::move(moved));
+        EXPECT_EQ(contents_of(plain), contents(n, 's'));
+        EXPECT_EQ(resource_of(plain.get_allocator()), target);
+        expect_owned(plain, "move-constructed");
+      }
+    }
+  }
+}
+
+TEST(SmallVectorAllocators, MoveConstructorMovesTheAllocator) {
+  using A = PropAlloc<std::string, false, false, false>;
+  OwningResource r;
+  for (int n : sizes) {
+    auto v = make<A>(n, 'x', &r);
+    A::copies = 0;
+    Vec<A> moved(std::move(v));
+    EXPECT_EQ(A::copies, 0) << "moved, not copied";
+    EXPECT_EQ(contents_of(moved), contents(n, 'x'));
+  }
+}
+
+TEST(SmallVectorAllocators, MoveOnlyElementsWithAnUnequalAllocator) {
+  using A = std::pmr::polymorphic_allocator<std::unique_ptr<int>>;
+  OwningResource r1, r2;
+  {
+    cm::SmallVector<std::unique_ptr<int>, 2, A> v{A(&r1)};
+    for (int i = 0; i < 5; ++i) v.push_back(std::make_unique<int>(i));
+    cm::SmallVector<std::unique_ptr<int>, 2, A> w(std::move(v), A(&r2));  // element-wise
+    ASSERT_EQ(w.size(), 5u);
+    EXPECT_EQ(*w[4], 4);
+    EXPECT_TRUE(r2.owns(w.data()));
+    cm::SmallVector<std::unique_ptr<int>, 2, A> x(std::move(w), A(&r2));  // equal: stolen
+    EXPECT_EQ(*x[0], 0);
+    EXPECT_TRUE(r2.owns(x.data()));
+  }
+}
+
+TEST(SmallVectorAllocators, AssignmentFromTheSizeErasedBaseOfAnyN) {
+  cm::SmallVector<int, 2> small{1, 2, 3};
+  cm::SmallVector<int, 8> large{4, 5};
+  const cm::SmallVectorImpl<int>& base = small;
+  large = base;
+  EXPECT_EQ(large, small);
+  cm::SmallVectorImpl<int>& mutable_base = small;
+  large = std::move(mutable_base);
+  EXPECT_EQ(large, (cm::SmallVector<int, 8>{1, 2, 3}));
+  EXPECT_TRUE(large.on_stack()) << "3 elements fit inline";
+}
+
+}  // namespace
