@@ -33,6 +33,17 @@ namespace core::memory {
 
 namespace detail {
 
+/// Exchanges two std containers together with their allocators, whatever
+/// propagate_on_container_swap says (a move constructor always takes the allocator along).
+template <class C>
+void swap_with_allocators(C& a, C& b) noexcept {
+  C tmp(std::move(a));
+  std::destroy_at(&a);
+  std::construct_at(&a, std::move(b));
+  std::destroy_at(&b);
+  std::construct_at(&b, std::move(tmp));
+}
+
 /// For each byte value: the positions of its set bits, packed one per byte, and how many.
 struct set_bit_table {
   std::uint64_t positions[256] = {};
@@ -472,9 +483,16 @@ class StableVector {
   template <bool with_allocators>
   void swap_contents(StableVector& o) noexcept {
     using std::swap;
-    if constexpr (with_allocators) swap(alloc_, o.alloc_);
-    swap(blocks_, o.blocks_);
-    swap(free_, o.free_);
+    if constexpr (with_allocators) {
+      // Also for copy/move assignment that propagates when swap does not: std::vector::swap
+      // would then exchange the buffers but not their allocators.
+      swap(alloc_, o.alloc_);
+      detail::swap_with_allocators(blocks_, o.blocks_);
+      detail::swap_with_allocators(free_, o.free_);
+    } else {
+      swap(blocks_, o.blocks_);
+      swap(free_, o.free_);
+    }
     swap(size_, o.size_);
     swap(fresh_, o.fresh_);
     swap(generation_floor_, o.generation_floor_);
