@@ -24,6 +24,7 @@ inline void* escape(void* p) noexcept {
 class CountingAllocator {
  public:
   static constexpr const char* allocator_name = "test::CountingAllocator";
+  static constexpr bool is_fixed_capacity = true;  // the budget bounds every request
 
   explicit CountingAllocator(std::size_t budget = SIZE_MAX) : budget_(budget) {}
   CountingAllocator(const CountingAllocator&) = delete;

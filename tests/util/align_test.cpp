@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <limits>
 #include <new>
+#include <vector>
 
 namespace cm = core::memory;
 
@@ -22,6 +23,20 @@ TEST(Align, PowerOfTwoMatchesDefinition) {
   }
   EXPECT_TRUE(cm::is_power_of_two(std::size_t{1} << 63));
   EXPECT_FALSE(cm::is_power_of_two(std::numeric_limits<std::size_t>::max()));
+}
+
+TEST(Align, ValidAlignmentUpToMatchesDefinition) {
+  constexpr std::size_t max = std::numeric_limits<std::size_t>::max();
+  std::vector<std::size_t> values = {max, max - 1, max / 2, max / 2 + 2, (std::size_t{1} << 63) + 1};
+  for (std::size_t x = 0; x < 5000; ++x) values.push_back(x);
+  for (unsigned k = 0; k < 64; ++k)
+    for (std::size_t d : {std::size_t{0}, std::size_t{1}, max})  // 2^k, 2^k + 1, 2^k - 1
+      values.push_back((std::size_t{1} << k) + d);
+  for (unsigned k = 0; k < 64; ++k) {
+    const std::size_t limit = std::size_t{1} << k;
+    for (std::size_t x : values)
+      EXPECT_EQ(cm::is_valid_alignment_up_to(x, limit), cm::is_valid_alignment(x) && x <= limit) << x << " " << limit;
+  }
 }
 
 TEST(Align, RoundingAgreesWithArithmetic) {

@@ -117,15 +117,15 @@ class BasicArena {
   /// the inlined code is the bump and one compare, with no test of the result.
   template <bool Throw>
   CORE_MEMORY_ALWAYS_INLINE void* bump(std::size_t size, std::size_t align) noexcept(!Throw) {
-    CORE_MEMORY_HARDEN_ASSERT(allocator_name, is_valid_alignment(align), "alignment must be a power of two");
     // One compare covers all: n - 1 wraps for size 0 (and sizes that overflow the rounding), so
     // those take the slow path, as does anything beyond the end of the block.
     const std::size_t n = (size + granule - 1) & ~(granule - 1);
     auto p = reinterpret_cast<std::uintptr_t>(top_);
     const auto end = reinterpret_cast<std::uintptr_t>(end_);
-    if (align > granule) {
-      p = (p + align - 1) & ~(align - 1);
-      if (p > end) return slow<Throw>(size, align);
+    if (!is_valid_alignment_up_to(align, granule)) {  // over-aligned, or invalid (reported by slow)
+      const std::size_t pad = (0 - p) & (align - 1);
+      if (!is_valid_alignment(align) || pad > end - p) return slow<Throw>(size, align);
+      p += pad;
     }
     if (n - 1 < end - p) [[likely]] {
       top_ = reinterpret_cast<std::byte*>(p + n);
@@ -136,10 +136,13 @@ class BasicArena {
   }
 
  public:
-  /// Like allocate, and reports the size rounded up to the granule as usable.
+  /// Like allocate, and reports the size rounded up to the granule as usable: the arena asks for
+  /// the rounded size itself, so an oversized request's own block holds it and ASan sees it in use.
   [[nodiscard]] allocation_result allocate_at_least(std::size_t size, std::size_t align = default_alignment) {
-    void* p = allocate(size, align);
-    return {p, size == 0 ? granule : align_up(size, granule)};
+    if (!is_valid_alignment(align)) [[unlikely]]  // reported with the size asked for
+      detail::fail_invalid_alignment(allocator_name, size, align);
+    const std::size_t usable = size == 0 ? granule : (size <= max_size() ? align_up(size, granule) : size);
+    return {allocate(usable, align), usable};
   }
 
   /// Does nothing: the arena frees in bulk. Under AddressSanitizer the block is poisoned.
@@ -298,11 +301,11 @@ class BasicArena {
   }
 
   CORE_MEMORY_NOINLINE void* allocate_slow(std::size_t size, std::size_t align) noexcept {
-    if (size == 0) return try_allocate(1, align);
     if (!is_valid_alignment(align)) {
       detail::report_invalid_alignment(allocator_name, size, align);
       return nullptr;
     }
+    if (size == 0) return try_allocate(1, align);
     // Room for the block at any alignment the block's data might have.
     std::size_t need = 0;
     if (add_overflows(size, align > alignof(std::max_align_t) ? align - 1 : 0, need)) return nullptr;

@@ -24,6 +24,8 @@ template <RawAllocator Upstream = MallocAllocator>
 class BasicBuddyAllocator {
  public:
   static constexpr const char* allocator_name = "core::memory::BuddyAllocator";
+  /// One region, never grown: bytes_available() bounds every request.
+  static constexpr bool is_fixed_capacity = true;
 
   /// A region of `max_block` bytes split down to blocks of `min_block` bytes (both powers of
   /// two, min_block >= 16). The region is obtained on first use, aligned to min(max_block, 2 MiB), so
@@ -71,10 +73,12 @@ class BasicBuddyAllocator {
     return b;
   }
 
-  /// Like allocate, and reports the whole block as usable.
+  /// Like allocate, and reports the whole block as usable (and unpoisons it for ASan).
   [[nodiscard]] allocation_result allocate_at_least(std::size_t size, std::size_t align = alignof(std::max_align_t)) {
     void* p = allocate(size, align);
-    return {p, block_size(order_for(size, align))};
+    const std::size_t usable = block_size(order_for(size, align));
+    unpoison_memory(p, usable);
+    return {p, usable};
   }
 
   /// Returns a block; `size` and `align` must be those given to allocate. Merges with free

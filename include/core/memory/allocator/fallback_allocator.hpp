@@ -4,6 +4,8 @@
 /// Primary::owns(p), so Primary must be able to tell its blocks. Holds both allocators.
 
 #include <core/memory/core/allocator_traits.hpp>
+#include <core/memory/util/align.hpp>
+#include <core/memory/util/error.hpp>
 
 #include <cstddef>
 #include <utility>
@@ -24,11 +26,22 @@ class FallbackAllocator {
 
   [[nodiscard]] void* allocate(std::size_t size, std::size_t align) {
     if (void* p = allocator_traits<Primary>::try_allocate(primary_, size, align)) return p;
+    if (!is_valid_alignment(align)) [[unlikely]]  // Primary has reported it: fail, report once
+      throw_out_of_memory(allocator_name, size, align);
     return allocator_traits<Fallback>::allocate(fallback_, size, align);
   }
   [[nodiscard]] void* try_allocate(std::size_t size, std::size_t align) noexcept {
     if (void* p = allocator_traits<Primary>::try_allocate(primary_, size, align)) return p;
+    if (!is_valid_alignment(align)) [[unlikely]]  // Primary has reported it
+      return nullptr;
     return allocator_traits<Fallback>::try_allocate(fallback_, size, align);
+  }
+
+  /// Largest request either allocator could serve.
+  [[nodiscard]] std::size_t max_size() const noexcept {
+    const std::size_t p = allocator_traits<Primary>::max_size(primary_);
+    const std::size_t f = allocator_traits<Fallback>::max_size(fallback_);
+    return p > f ? p : f;
   }
   void deallocate(void* p, std::size_t size, std::size_t align) noexcept {
     if (allocator_traits<Primary>::owns(primary_, p)) allocator_traits<Primary>::deallocate(primary_, p, size, align);

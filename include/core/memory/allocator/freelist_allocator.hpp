@@ -32,6 +32,8 @@ class BasicFreeListAllocator {
   static constexpr const char* allocator_name = "core::memory::FreeListAllocator";
   /// Every block is aligned to this.
   static constexpr std::size_t alignment = 16;
+  /// One region, never grown: bytes_available() bounds every request.
+  static constexpr bool is_fixed_capacity = true;
 
   /// A region of `capacity` bytes from upstream, obtained on first use.
   explicit BasicFreeListAllocator(std::size_t capacity, fit_policy policy = fit_policy::first)
@@ -140,7 +142,9 @@ class BasicFreeListAllocator {
     const auto* c = static_cast<const std::byte*>(p);
     return base_ && c > base_ && c < base_ + capacity_;
   }
-  [[nodiscard]] std::size_t max_size() const noexcept { return capacity_ > 4 * granule ? capacity_ - 3 * granule : 0; }
+  /// The largest request a fresh allocator serves: the one free block (the region less the first
+  /// pad and the sentinel) less its header.
+  [[nodiscard]] std::size_t max_size() const noexcept { return capacity_ >= 4 * granule ? usable() - header : 0; }
 
   /// Bytes of live blocks, headers and rounding included.
   [[nodiscard]] std::size_t bytes_allocated() const noexcept { return used_; }

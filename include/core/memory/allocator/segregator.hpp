@@ -35,9 +35,13 @@ class Segregator {
     if (is_small(size)) allocator_traits<Small>::deallocate(small_, p, size, align);
     else allocator_traits<Large>::deallocate(large_, p, size, align);
   }
+  /// Like allocate, with the usable size the chosen allocator reports; a small block reports at
+  /// most Threshold bytes, so freeing it with the reported size still routes it to Small.
   [[nodiscard]] allocation_result allocate_at_least(std::size_t size, std::size_t align) {
-    return is_small(size) ? allocator_traits<Small>::allocate_at_least(small_, size, align)
-                          : allocator_traits<Large>::allocate_at_least(large_, size, align);
+    if (!is_small(size)) return allocator_traits<Large>::allocate_at_least(large_, size, align);
+    allocation_result r = allocator_traits<Small>::allocate_at_least(small_, size, align);
+    if (r.size > Threshold) r.size = Threshold;
+    return r;
   }
   [[nodiscard]] std::size_t max_size() const noexcept { return allocator_traits<Large>::max_size(large_); }
 

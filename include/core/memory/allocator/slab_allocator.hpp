@@ -329,6 +329,10 @@ class BasicSlabAllocator {
   [[nodiscard]] void* try_allocate(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     const std::size_t c = class_of(size, align);
     if (c == no_class) {
+      if (!is_valid_alignment(align)) [[unlikely]] {
+        detail::report_invalid_alignment(allocator_name, size, align);
+        return nullptr;
+      }
       Upstream upstream{};
       return allocator_traits<Upstream>::try_allocate(upstream, size, align);
     }
@@ -407,10 +411,12 @@ class BasicSlabAllocator {
     return t;
   }();
 
+  /// No class for an invalid alignment (0, not a power of two): try_allocate reports it.
   static std::size_t class_of(std::size_t size, std::size_t align) noexcept {
     if (size > size_classes.back()) return no_class;
-    if (align <= 16) [[likely]]
+    if (is_valid_alignment_up_to(align, 16)) [[likely]]
       return class_table[(size + 15) / 16];
+    if (!is_valid_alignment(align)) return no_class;
     for (std::size_t c = class_table[(size + 15) / 16]; c < size_classes.size(); ++c)
       if (align <= class_alignment(size_classes[c])) return c;
     return no_class;

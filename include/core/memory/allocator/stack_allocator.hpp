@@ -32,6 +32,8 @@ class BasicStackAllocator {
   static constexpr std::size_t default_alignment = alignof(std::max_align_t);
   /// Sizes round up to this, so the top stays aligned and the common case is one add.
   static constexpr std::size_t granule = alignof(std::max_align_t);
+  /// One region, never grown: bytes_available() bounds every request.
+  static constexpr bool is_fixed_capacity = true;
 
   /// A position of the stack (see mark / rewind).
   struct Marker {
@@ -87,11 +89,13 @@ class BasicStackAllocator {
   /// the inlined code is the bump and one compare, with no test of the result.
   template <bool Throw>
   CORE_MEMORY_ALWAYS_INLINE void* bump(std::size_t size, std::size_t align) noexcept(!Throw) {
-    CORE_MEMORY_HARDEN_ASSERT(allocator_name, is_valid_alignment(align), "alignment must be a power of two");
     const std::size_t n = (size + granule - 1) & ~(granule - 1);  // 0 for size 0: slow path
     auto p = reinterpret_cast<std::uintptr_t>(top_) + header;
     const auto end = reinterpret_cast<std::uintptr_t>(end_);
-    if (align > granule) p = (p + align - 1) & ~(align - 1);
+    if (!is_valid_alignment_up_to(align, granule)) {  // over-aligned, or invalid (reported by slow)
+      if (!is_valid_alignment(align)) return slow<Throw>(size, align);
+      p += (0 - p) & (align - 1);  // a huge alignment lands beyond end, never wraps
+    }
     if (p <= end && n - 1 < end - p) [[likely]] {
       const std::uintptr_t new_top = p + n;
       if constexpr (header != 0) {
@@ -161,7 +165,8 @@ class BasicStackAllocator {
     const auto* c = static_cast<const std::byte*>(p);
     return c >= base_ && c < top_;
   }
-  [[nodiscard]] std::size_t max_size() const noexcept { return capacity_; }
+  /// The largest request a fresh stack serves: its capacity less the checked builds' header.
+  [[nodiscard]] std::size_t max_size() const noexcept { return capacity_ > header ? capacity_ - header : 0; }
 
  private:
   /// Bytes before each block holding the previous top, in checked builds only.

@@ -15,6 +15,7 @@
 ///   is_stateless    instances are interchangeable and hold nothing (default: empty class)
 ///   is_thread_safe  may be called from several threads at once (default: false)
 ///   is_handle       copies refer to the same memory, so containers hold it by value (default: false)
+///   is_fixed_capacity  bytes_available() bounds every request: the allocator never grows (default: false)
 ///   alignment       alignment every block has whatever was requested (default: 1)
 ///   allocator_name  const char* used in error messages
 /// allocate(0, a) must succeed and return a pointer that deallocate(p, 0, a) accepts. A size and
@@ -51,6 +52,8 @@ template <class A>
 concept declares_thread_safe = requires { { A::is_thread_safe } -> std::convertible_to<bool>; };
 template <class A>
 concept declares_handle = requires { { A::is_handle } -> std::convertible_to<bool>; };
+template <class A>
+concept declares_fixed_capacity = requires { { A::is_fixed_capacity } -> std::convertible_to<bool>; };
 template <class A>
 concept declares_alignment = requires { { A::alignment } -> std::convertible_to<std::size_t>; };
 template <class A>
@@ -105,6 +108,14 @@ struct allocator_traits {
   /// Copies refer to the same memory (like a pointer to a resource).
   static constexpr bool is_handle = [] {
     if constexpr (detail::declares_handle<A>) return bool(A::is_handle);
+    else return false;
+  }();
+
+  /// bytes_available() bounds every request (a fixed region or budget, never grown), so a larger
+  /// request is certain to fail. False for allocators that grow (arenas, pools), whose
+  /// bytes_available() is only what is left before they next grow.
+  static constexpr bool is_fixed_capacity = [] {
+    if constexpr (detail::declares_fixed_capacity<A>) return bool(A::is_fixed_capacity);
     else return false;
   }();
 
@@ -163,8 +174,9 @@ struct allocator_traits {
   }
 
   /// A block of at least `size` bytes and how much of it may be used: allocators that round up
-  /// (pools, buddy, slab, arena) report the rounded size, others exactly `size`. Free it with
-  /// deallocate(p, size, align) using the size asked for.
+  /// (pools, buddy, slab, arena) report the rounded size, others exactly `size`. Every reported
+  /// byte may be written. Free it with deallocate(p, n, align) for any n from the size asked for
+  /// to the size reported (C++23's rule).
   [[nodiscard]] static allocation_result allocate_at_least(A& a, std::size_t size, std::size_t align) {
     if constexpr (detail::has_allocate_at_least<A>) return a.allocate_at_least(size, align);
     else return {a.allocate(size, align), size};

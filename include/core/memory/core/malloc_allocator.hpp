@@ -45,6 +45,9 @@ class MallocAllocator {
       detail::report_invalid_alignment(allocator_name, size, align);
       return nullptr;
     }
+    // No block is aligned to more than PTRDIFF_MAX (only address 0 would be), and some
+    // posix_memalign implementations (AddressSanitizer's) overflow on such alignments.
+    if (align > static_cast<std::size_t>(PTRDIFF_MAX)) return nullptr;
     void* p = nullptr;
     return ::posix_memalign(&p, align, size != 0 ? size : 1) == 0 ? p : nullptr;
   }

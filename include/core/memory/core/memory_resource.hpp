@@ -7,7 +7,9 @@
 /// Prefer the direct template path (StdAllocator<T, A>) in hot code: each pmr call is virtual.
 
 #include <core/memory/core/allocator_traits.hpp>
+#include <core/memory/util/align.hpp>
 #include <core/memory/util/assert.hpp>
+#include <core/memory/util/error.hpp>
 
 #include <cstddef>
 #include <memory_resource>
@@ -76,8 +78,30 @@ class MemoryResourceAllocator {
     CORE_MEMORY_HARDEN_ASSERT(allocator_name, resource != nullptr, "null memory resource");
   }
 
+  /// `size` bytes from the resource. An alignment that is not a power of two (a precondition of
+  /// std::pmr) is reported here, then fails as exhaustion.
   [[nodiscard]] void* allocate(std::size_t size, std::size_t alignment) {
+    if (!is_valid_alignment(alignment)) [[unlikely]]
+      detail::fail_invalid_alignment(allocator_name, size, alignment);
     return resource_->allocate(size, alignment);
+  }
+
+  /// As allocate, but nullptr when the resource throws std::bad_alloc (without exceptions, only
+  /// for an invalid alignment: a resource's exhaustion then terminates).
+  [[nodiscard]] void* try_allocate(std::size_t size, std::size_t alignment) noexcept {
+    if (!is_valid_alignment(alignment)) [[unlikely]] {
+      detail::report_invalid_alignment(allocator_name, size, alignment);
+      return nullptr;
+    }
+#if CORE_MEMORY_EXCEPTIONS
+    try {
+      return resource_->allocate(size, alignment);
+    } catch (const std::bad_alloc&) {
+      return nullptr;
+    }
+#else
+    return resource_->allocate(size, alignment);
+#endif
   }
 
   void deallocate(void* p, std::size_t size, std::size_t alignment) noexcept {

@@ -111,11 +111,13 @@ class StdAllocator {
   /// Largest `n` allocate could accept.
   [[nodiscard]] size_type max_size() const noexcept { return traits::max_size(ref_.get()) / sizeof(T); }
 
-  /// False if allocate(n) is certain to fail: too large, or more than the allocator has left
-  /// (when it can tell). True does not promise success for allocators that cannot tell.
+  /// False if allocate(n) is certain to fail: too large, or more than an allocator of fixed
+  /// capacity has left (a growing one, such as an arena or a pool, may still grow). True does not
+  /// promise success.
   [[nodiscard]] bool can_allocate(size_type n) const noexcept {
     if (n > max_size()) return false;
-    if constexpr (traits::has_bytes_available) return n * sizeof(T) <= ref_.get().bytes_available();
+    if constexpr (traits::has_bytes_available && traits::is_fixed_capacity)
+      return n * sizeof(T) <= ref_.get().bytes_available();
     return true;
   }
 

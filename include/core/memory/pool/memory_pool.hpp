@@ -156,7 +156,7 @@ class BasicMemoryPool {
                                                              std::size_t align = alignof(std::max_align_t)) noexcept {
     if (fits(size, align)) [[likely]]
       return try_allocate_node();
-    return allocator_traits<Upstream>::try_allocate(upstream_.get(), size, align);
+    return allocate_large(size, align);
   }
 
   CORE_MEMORY_ALWAYS_INLINE void deallocate(void* p, std::size_t size,
@@ -174,9 +174,10 @@ class BasicMemoryPool {
     return {p, fits(size, align) ? node_size_ : size};
   }
 
-  /// True if a request of `size` bytes at `align` is served by a node.
+  /// True if a request of `size` bytes at `align` is served by a node (never for an invalid
+  /// alignment: 0 or not a power of two).
   [[nodiscard]] bool fits(std::size_t size, std::size_t align) const noexcept {
-    return size <= node_size_ && align <= node_alignment_;
+    return size <= node_size_ && is_valid_alignment_up_to(align, node_alignment_);
   }
 
   /// True if `p` is a node of this pool (live or free). O(chunks).
@@ -353,6 +354,15 @@ class BasicMemoryPool {
       n = next;
     }
     return false;
+  }
+
+  /// A request that does not fit a node: from upstream, unless its alignment is invalid.
+  CORE_MEMORY_NOINLINE void* allocate_large(std::size_t size, std::size_t align) noexcept {
+    if (!is_valid_alignment(align)) [[unlikely]] {
+      detail::report_invalid_alignment(allocator_name, size, align);
+      return nullptr;
+    }
+    return allocator_traits<Upstream>::try_allocate(upstream_.get(), size, align);
   }
 
   CORE_MEMORY_NOINLINE void* allocate_fresh() noexcept {

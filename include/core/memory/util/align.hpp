@@ -17,6 +17,16 @@ namespace core::memory {
   return is_power_of_two(alignment);
 }
 
+/// True if `alignment` is a power of two no larger than `limit` (a power of two, at most 2^63), in
+/// one compare: for fast paths that serve small alignments inline and send the rest, larger or
+/// invalid (0 included), to a slow path that tells the two apart. With a constant `alignment` it
+/// folds to nothing, or to the `alignment <= limit` the fast path needed anyway.
+[[nodiscard]] constexpr bool is_valid_alignment_up_to(std::size_t alignment, std::size_t limit) noexcept {
+  // A second set bit makes alignment & (alignment - 1) non-zero and below `limit`; negated, it is
+  // at least 2^64 - limit >= limit. alignment - 1 wraps for 0.
+  return ((alignment - 1) | (std::size_t{0} - (alignment & (alignment - 1)))) < limit;
+}
+
 /// Smallest power of two >= x (1 for 0). Precondition: the result fits in size_t.
 [[nodiscard]] constexpr std::size_t next_power_of_two(std::size_t x) noexcept { return std::bit_ceil(x); }
 
