@@ -374,7 +374,7 @@ TEST(SmallVector, OrderingForElementsWithOnlyLess) {
   cm::SmallVector<OnlyLess, 2> a{{1}, {2}}, b{{1}, {3}}, c{{1}, {2}, {0}};
   EXPECT_TRUE(a < b);
   EXPECT_TRUE(b > a);
-  EXPECT_TRUE(a <= a && a >= a);
+  EXPECT_TRUE(a <= a && a >= a && a == a && a != b);
   EXPECT_TRUE(a < c) << "a prefix orders first";
   EXPECT_EQ(a <=> b, std::weak_ordering::less);
   EXPECT_EQ(a <=> a, std::weak_ordering::equivalent);
@@ -383,6 +383,7 @@ TEST(SmallVector, OrderingForElementsWithOnlyLess) {
   static_assert(std::is_same_v<decltype(a <=> b), std::weak_ordering>);
   static_assert(std::is_same_v<decltype(cm::SmallVector<int>() <=> cm::SmallVector<int>()), std::strong_ordering>);
   static_assert(!orderable<cm::SmallVector<Unordered>>, "no ordering for unordered elements");
+  EXPECT_NE((cm::SmallVector<Unordered, 2>{{1}}), (cm::SmallVector<Unordered, 2>{{2}})) << "equality still works";
   static_assert(orderable<cm::SmallVector<OnlyLess>>);
 }
 
