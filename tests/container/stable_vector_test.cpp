@@ -289,7 +289,7 @@ TEST(StableVector, ReserveIsLinearAndBounded) {
     EXPECT_EQ(v.size(), 3200u);
   }
   cm::StableVector<int> v;
-  const auto h = v.emplace(5);
+  [[maybe_unused]] const auto h = v.emplace(5);
   EXPECT_EQ(v.max_size(), (std::size_t{UINT32_MAX} / 64) * 64);
 #if CORE_MEMORY_EXCEPTIONS
   EXPECT_THROW(v.reserve(SIZE_MAX), std::length_error);
