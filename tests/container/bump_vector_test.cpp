@@ -1,3 +1,4 @@
+#include <core/memory/allocator/stack_allocator.hpp>
 #include <core/memory/container/bump_vector.hpp>
 
 #include "support/element_types.hpp"
@@ -125,4 +126,17 @@ TEST(BumpVectorDeathTest, AsanSeesTheUnusedTailOfASegment) {
   v.clear();
   v.push_back(7);  // the slot is usable again
   EXPECT_EQ(v.front(), 7);
+}
+
+// BumpVector takes any bump-style RawAllocator, not only Arena.
+TEST(BumpVector, OverAStackAllocator) {
+  cm::StackAllocator stack(1 << 16);
+  {
+    cm::BumpVector<int, cm::StackAllocator> v(stack);
+    for (int i = 0; i < 1000; ++i) v.push_back(i);
+    EXPECT_EQ(v[999], 999);
+    EXPECT_GT(stack.bytes_used(), 1000 * sizeof(int));
+    EXPECT_EQ(&v.arena(), &stack);
+  }
+  static_assert(cm::BumpVector<char>::max_size() == 8 * ((std::size_t{1} << 48) - 1));
 }

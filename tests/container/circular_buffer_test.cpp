@@ -10,6 +10,7 @@
 #include <deque>
 #include <memory>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -165,4 +166,78 @@ TEST(CircularBuffer, MoveOnlyElements) {
   EXPECT_EQ(*b[0], -1);
   cm::CircularBuffer<std::unique_ptr<int>> moved(std::move(b));
   EXPECT_EQ(moved.size(), 3u);
+}
+
+// Class 4: sizes beyond max_size() are rejected with std::length_error, as std does.
+TEST(CircularBuffer, CapacityBeyondMaxSizeIsRejected) {
+  cm::CircularBuffer<int> b(4);
+  b.push_back(1);
+  EXPECT_EQ(b.max_size(), std::size_t{PTRDIFF_MAX} / sizeof(int)) << "as std::vector<int>";
+#if CORE_MEMORY_EXCEPTIONS
+  EXPECT_THROW(cm::CircularBuffer<int>(SIZE_MAX), std::length_error);
+  EXPECT_THROW(cm::CircularBuffer<int>(b.max_size() + 1), std::length_error);
+  EXPECT_THROW(b.set_capacity(SIZE_MAX), std::length_error);
+  EXPECT_THROW(b.set_capacity(b.max_size() + 1), std::length_error);
+  EXPECT_EQ(b.size(), 1u);
+  EXPECT_EQ(b.capacity(), 4u);
+  EXPECT_EQ(b.front(), 1);
+#else
+  EXPECT_DEATH(cm::CircularBuffer<int>(SIZE_MAX), "capacity exceeds max_size");
+#endif
+}
+
+TEST(CircularBuffer, TryPushRejectsAndPushOverwrites) {
+  cm::CircularBuffer<int> b(2);
+  EXPECT_TRUE(b.try_push_back(1));
+  EXPECT_TRUE(b.try_push_front(0));
+  EXPECT_FALSE(b.try_push_back(2)) << "full: rejected";
+  EXPECT_FALSE(b.try_emplace_front(-1));
+  EXPECT_EQ((std::vector<int>(b.begin(), b.end())), (std::vector<int>{0, 1}));
+  b.push_back(2);  // overwrites the front
+  EXPECT_EQ((std::vector<int>(b.begin(), b.end())), (std::vector<int>{1, 2}));
+  b.push_front(0);  // overwrites the back
+  EXPECT_EQ((std::vector<int>(b.begin(), b.end())), (std::vector<int>{0, 1}));
+  cm::CircularBuffer<int> none(0);
+  none.push_back(1);
+  EXPECT_TRUE(none.empty()) << "capacity 0 drops every element";
+  EXPECT_FALSE(none.try_push_back(1));
+}
+
+// Class 6: free slots of 1-, 2-, 4- and 8-byte elements are poisoned as finely as ASan's granules
+// allow: a popped slot is reported whenever the rest of its granule is free too.
+template <class T>
+class CircularBufferSmallElementDeathTest : public ::testing::Test {};
+using SmallElements = ::testing::Types<char, short, float, double>;
+TYPED_TEST_SUITE(CircularBufferSmallElementDeathTest, SmallElements);
+
+TYPED_TEST(CircularBufferSmallElementDeathTest, ReadsOfPoppedSlotsAreReported) {
+  using T = TypeParam;
+  if (!cm::asan_enabled) GTEST_SKIP() << "AddressSanitizer is not on";
+  cm::CircularBuffer<T> b(64);
+  for (int i = 0; i < 32; ++i) b.push_back(static_cast<T>(i));
+  const T* first = &b.front();
+  const T* last = &b.back();
+  for (int i = 0; i < 8; ++i) b.pop_front();  // slots 0..7: whole granules for every size here
+  b.pop_back();                              // slot 31: the free slots after it complete its granule
+  auto read = [](const T* p) { (void)*static_cast<const volatile T*>(p); };
+  for (int i = 0; i < 8; ++i) EXPECT_DEATH(read(first + i), "use-after-poison") << "popped front slot " << i;
+  EXPECT_DEATH(read(last), "use-after-poison") << "popped back slot";
+  read(first + 8);  // live elements stay readable
+  read(last - 1);
+  b.clear();
+  EXPECT_DEATH(read(first + 8), "use-after-poison") << "after clear()";
+  b.push_back(T{});  // and free slots become usable again
+  read(&b.front());
+}
+
+// The buffer may share its last granule with a neighbour (a buffer carved from an arena): the
+// neighbour must stay addressable whatever is popped.
+TEST(CircularBuffer, NeighbourSharingTheLastGranuleStaysAddressable) {
+  cm::Arena arena;
+  cm::CircularBuffer<char, cm::ArenaAllocator<char>> b(5, cm::ArenaAllocator<char>(arena));
+  char* neighbour = static_cast<char*>(arena.allocate(3, 1));
+  for (char c = 'a'; c < 'f'; ++c) b.push_back(c);
+  while (!b.empty()) b.pop_back();
+  for (int i = 0; i < 3; ++i) neighbour[i] = 'n';  // ASan would report a poisoned neighbour here
+  EXPECT_EQ(neighbour[2], 'n');
 }

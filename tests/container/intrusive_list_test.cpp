@@ -159,3 +159,54 @@ TEST(IntrusiveListDeathTest, DoubleInsertIsCaughtWhenHardened) {
       },
       "already in a list");
 }
+
+// Class 8: every misuse the header says is caught, in the tier it names.
+TEST(IntrusiveListDeathTest, RemoveOrEraseOfAnUnlinkedElementIsCaughtWhenHardened) {
+  if (!cm::checks::hardened) GTEST_SKIP() << "checks are off";
+  auto remove_unlinked = [] {
+    Node a(1);
+    Node n(2);
+    cm::IntrusiveList<Node> l;
+    l.push_back(a);
+    l.remove(n);  // would wrap the size
+  };
+  EXPECT_DEATH(remove_unlinked(), "erase or remove of an element in no list");
+  auto erase_unlinked = [] {
+    Node n(2);
+    cm::IntrusiveList<Node> l;
+    l.erase(l.iterator_to(n));
+  };
+  EXPECT_DEATH(erase_unlinked(), "erase or remove of an element in no list");
+}
+
+TEST(IntrusiveListDeathTest, EmptyListAccessIsCaughtWhenHardened) {
+  if (!cm::checks::hardened) GTEST_SKIP() << "checks are off";
+  cm::IntrusiveList<Node> l;
+  EXPECT_DEATH((void)l.front(), "front\\(\\) of an empty list");
+  EXPECT_DEATH((void)l.back(), "back\\(\\) of an empty list");
+  EXPECT_DEATH(l.pop_front(), "erase of end\\(\\)");
+  EXPECT_DEATH(l.pop_back(), "erase of end\\(\\)");
+}
+
+TEST(IntrusiveListDeathTest, ElementOfAnotherListIsCaughtByTheExpensiveTier) {
+  if (!cm::checks::expensive) GTEST_SKIP() << "expensive checks are off (O(n) walk)";
+  auto remove_foreign = [] {
+    Node a(1);
+    Node b(2);
+    cm::IntrusiveList<Node> l1;
+    cm::IntrusiveList<Node> l2;
+    l1.push_back(a);
+    l2.push_back(b);
+    l1.remove(b);  // would leave l2's size one too high and l1's wrapped
+  };
+  EXPECT_DEATH(remove_foreign(), "erase or remove of an element of another list");
+  auto insert_foreign = [] {
+    Node a(1);
+    Node b(2);
+    cm::IntrusiveList<Node> l1;
+    cm::IntrusiveList<Node> l2;
+    l1.push_back(a);
+    l2.insert(l1.iterator_to(a), b);
+  };
+  EXPECT_DEATH(insert_foreign(), "insert at a position of another list");
+}

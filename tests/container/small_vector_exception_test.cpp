@@ -168,6 +168,7 @@ TEST(SmallVectorExceptions, EveryOperationEveryFailurePoint) {
       {"insert initializer list", G::strong_on_alloc, [](Vec& v) { v.insert(v.begin() + 1, {Thrower(1), Thrower(2), Thrower(3)}); }},
       {"assign n", G::basic, [&](Vec& v) { v.assign(9, outside); }},
       {"assign n of an own element", G::basic, [](Vec& v) { v.assign(9, v[1]); }},
+      {"assign n, more than the capacity", G::strong, [&](Vec& v) { v.assign(40, outside); }},
       {"assign larger range", G::strong, [&](Vec& v) { v.assign(many.begin(), many.end()); }},
       {"assign short range", G::basic, [&](Vec& v) { v.assign(few.begin(), few.end()); }},
       {"assign input range", G::basic, [](Vec& v) { v.assign(InputIt{0}, InputIt{9}); }},

@@ -261,3 +261,150 @@ TEST(SmallVector, DefaultInlineCapacityKeepsTheVectorNearOneCacheLine) {
   EXPECT_LE(sizeof(cm::SmallVector<int>), 64u);
   EXPECT_LE(sizeof(cm::SmallVector<std::string>), 64u);
 }
+
+namespace {
+/// Neither movable nor copyable: fine in a StaticVector, which never relocates.
+struct Pinned {
+  int v;
+  explicit Pinned(int x = 7) : v(x) {}
+  Pinned(const Pinned&) = delete;
+  Pinned& operator=(const Pinned&) = delete;
+  ~Pinned() { v = -1; }
+};
+}  // namespace
+
+TEST(StaticVector, NonMovableElementsWithCountResizeAndEmplaceBack) {
+  cm::StaticVector<Pinned, 4> v(3);
+  EXPECT_EQ(v.size(), 3u);
+  EXPECT_EQ(v[2].v, 7);
+  v.resize(1);
+  v.resize(3);
+  v.emplace_back(5);
+  EXPECT_EQ(v.back().v, 5);
+  EXPECT_EQ(v.try_emplace_back(6), nullptr);
+#if CORE_MEMORY_EXCEPTIONS
+  EXPECT_THROW(v.emplace_back(6), std::bad_alloc);
+  EXPECT_THROW(v.resize(5), std::bad_alloc);
+#endif
+  v.pop_back();
+  EXPECT_NE(v.try_emplace_back(8), nullptr);
+  EXPECT_EQ(v[3].v, 8);
+  v.clear();
+  EXPECT_TRUE(v.empty());
+}
+
+TEST(StaticVector, CapacityZero) {
+  cm::StaticVector<std::string, 0> v;
+  static_assert(decltype(v)::capacity() == 0 && decltype(v)::max_size() == 0);
+  EXPECT_TRUE(v.empty());
+  EXPECT_EQ(v.begin(), v.end());
+  EXPECT_EQ(v.try_push_back("a"), nullptr);
+  EXPECT_EQ(v, (cm::StaticVector<std::string, 0>{}));
+  cm::StaticVector<std::string, 0> w;
+  swap(v, w);
+#if CORE_MEMORY_EXCEPTIONS
+  EXPECT_THROW(v.push_back("a"), std::bad_alloc);
+  EXPECT_THROW(v.resize(1), std::bad_alloc);
+  EXPECT_THROW(v.reserve(1), std::bad_alloc);
+#endif
+  EXPECT_TRUE(v.empty());
+}
+
+TEST(StaticVector, HasItsOwnSwap) {
+  cm::StaticVector<int, 4> a{1, 2, 3}, b{4};
+  using std::swap;
+  swap(a, b);  // StaticVector's, not std::swap's three moves
+  EXPECT_EQ(a, (cm::StaticVector<int, 4>{4}));
+  EXPECT_EQ(b, (cm::StaticVector<int, 4>{1, 2, 3}));
+  static_assert(noexcept(swap(a, b)), "never allocates: noexcept for nothrow elements");
+  static_assert(noexcept(a.swap(b)));
+  cm::StaticVector<std::string, 3> c{"x"}, d{"y", "z", "w"};
+  c.swap(d);
+  EXPECT_EQ(c.size(), 3u);
+  EXPECT_EQ(d[0], "x");
+}
+
+#if CORE_MEMORY_EXCEPTIONS
+TEST(StaticVector, OverflowSaysWhichCapacityWasExceeded) {
+  cm::StaticVector<std::string, 3> v{"a", "b", "c"};
+  auto expect_message = [](auto op, const char* needed) {
+    try {
+      op();
+      ADD_FAILURE() << "no throw";
+    } catch (const cm::capacity_exceeded& e) {
+      const std::bad_alloc& as_bad_alloc = e;  // what inplace_vector throws
+      EXPECT_EQ(std::string(as_bad_alloc.what()),
+                std::string("core::memory::StaticVector: capacity N = 3 exceeded (") + needed + " elements needed)");
+      EXPECT_EQ(e.capacity(), 3u);
+    }
+  };
+  expect_message([&] { v.push_back("d"); }, "4");
+  expect_message([&] { v.reserve(10); }, "10");
+  expect_message([&] { v.insert(v.begin(), 2, "x"); }, "5");
+  expect_message([&] { v.resize(7); }, "7");
+  const std::string more[] = {"1", "2", "3", "4"};
+  expect_message([&] { v.assign(std::begin(more), std::end(more)); }, "4");
+  expect_message([&] { v.assign(4, "x"); }, "4");
+  expect_message([&] { cm::StaticVector<std::string, 3>(5, "x"); }, "5");
+  EXPECT_EQ(v, (cm::StaticVector<std::string, 3>{"a", "b", "c"}));
+}
+#else
+TEST(StaticVectorDeathTest, OverflowWithoutExceptionsSaysWhichCapacityWasExceeded) {
+  cm::StaticVector<int, 3> v{1, 2, 3};
+  EXPECT_DEATH(v.push_back(4), "StaticVector: capacity N = 3 exceeded \\(4 elements needed\\)");
+}
+#endif
+
+namespace {
+/// Ordered by < and == only, as many pre-C++20 types are.
+struct OnlyLess {
+  int v;
+  friend bool operator<(const OnlyLess& a, const OnlyLess& b) { return a.v < b.v; }
+  friend bool operator==(const OnlyLess& a, const OnlyLess& b) { return a.v == b.v; }
+};
+struct Unordered {
+  int v;
+  friend bool operator==(const Unordered&, const Unordered&) = default;
+};
+template <class V>
+concept orderable = requires(const V& a) { a < a; };
+}  // namespace
+
+TEST(SmallVector, OrderingForElementsWithOnlyLess) {
+  cm::SmallVector<OnlyLess, 2> a{{1}, {2}}, b{{1}, {3}}, c{{1}, {2}, {0}};
+  EXPECT_TRUE(a < b);
+  EXPECT_TRUE(b > a);
+  EXPECT_TRUE(a <= a && a >= a && a == a && a != b);
+  EXPECT_TRUE(a < c) << "a prefix orders first";
+  EXPECT_EQ(a <=> b, std::weak_ordering::less);
+  EXPECT_EQ(a <=> a, std::weak_ordering::equivalent);
+  cm::StaticVector<OnlyLess, 2> s{{2}}, t{{1}, {5}};
+  EXPECT_TRUE(t < s);
+  static_assert(std::is_same_v<decltype(a <=> b), std::weak_ordering>);
+  static_assert(std::is_same_v<decltype(cm::SmallVector<int>() <=> cm::SmallVector<int>()), std::strong_ordering>);
+  static_assert(!orderable<cm::SmallVector<Unordered>>, "no ordering for unordered elements");
+  EXPECT_NE((cm::SmallVector<Unordered, 2>{{1}}), (cm::SmallVector<Unordered, 2>{{2}})) << "equality still works";
+  static_assert(orderable<cm::SmallVector<OnlyLess>>);
+}
+
+TEST(SmallVectorDeathTest, DocumentedMisuseIsCaughtWhenHardened) {
+  if (!cm::checks::hardened) GTEST_SKIP() << "checks are off";
+  cm::SmallVector<int, 4> v{1, 2};
+  cm::SmallVector<int, 4> empty;
+  EXPECT_DEATH(empty.pop_back(), "core::memory::SmallVector: pop_back on an empty vector");
+  EXPECT_DEATH((void)empty.front(), "SmallVector: index out of range");
+  EXPECT_DEATH((void)empty.back(), "SmallVector: index out of range");
+  EXPECT_DEATH((void)v[2], "SmallVector: index out of range");
+  EXPECT_DEATH(v.insert(v.end() + 1, 5), "SmallVector: position out of range");
+  EXPECT_DEATH(v.insert(v.begin() - 1, 2, 5), "SmallVector: position out of range");
+  EXPECT_DEATH(v.emplace(v.end() + 3, 5), "SmallVector: position out of range");
+  EXPECT_DEATH(v.erase(v.end()), "SmallVector: position out of range");
+  EXPECT_DEATH(v.erase(v.begin() + 1, v.begin()), "SmallVector: erase range out of bounds");
+  EXPECT_DEATH(v.erase(v.begin(), v.end() + 1), "SmallVector: position out of range");
+  v.reserve(8);
+  while (v.size() < v.capacity()) v.unchecked_push_back(0);
+  EXPECT_DEATH(v.unchecked_push_back(1), "SmallVector: unchecked_emplace_back on a full vector");
+  cm::StaticVector<int, 2> s;
+  EXPECT_DEATH(s.pop_back(), "pop_back on an empty vector");
+  EXPECT_DEATH((void)s[0], "index out of range");
+}
