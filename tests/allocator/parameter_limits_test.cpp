@@ -281,8 +281,11 @@ TEST(ParameterLimits, HeapAndCompositions) {
       EXPECT_EQ(fb.try_allocate(size, alignment), nullptr);
     }
   }
-  expect_out_of_memory([&] { (void)malloc_heap.allocate(opaque(max)); }, "MallocAllocator");
-  expect_out_of_memory([&] { (void)aligned.allocate(opaque(max)); }, "AlignedAllocator");
+  // Kept in a volatile: clang drops an unused malloc and assumes it succeeded.
+  static void* volatile sink = nullptr;
+  expect_out_of_memory([&] { sink = malloc_heap.allocate(opaque(max)); }, "MallocAllocator");
+  expect_out_of_memory([&] { sink = aligned.allocate(opaque(max)); }, "AlignedAllocator");
+  EXPECT_EQ(sink, nullptr);
   expect_usable(seg);
   expect_usable(fb);
   cm::Arena arena;
