@@ -242,6 +242,19 @@ TEST(ParameterLimits, MemoryPoolParameters) {
     expect_out_of_memory([&] { pool.reserve(limit + 1); }, "MemoryPool");
     EXPECT_LE(pool.capacity(), limit) << "a reserve beyond max_nodes does not reserve part of it";
   }
+  {
+    test::MisuseCapture capture;
+    for (std::size_t alignment : {std::size_t{0}, std::size_t{24}, max}) {
+      cm::GrowingPool bad(32, alignment);
+      ASSERT_EQ(capture.count(), 1u);
+      EXPECT_EQ(capture.last().kind, cm::error_kind::invalid_alignment);
+      EXPECT_EQ(capture.last().allocator, name("GrowingPool"));
+      EXPECT_EQ(capture.last().alignment, alignment);
+      test::MisuseCapture::reports().clear();
+      EXPECT_EQ(bad.node_alignment(), alignof(std::max_align_t)) << "the default is used";
+      bad.deallocate_node(bad.allocate_node());
+    }
+  }
   cm::MemoryPool pool(32);
   for (std::size_t n : {max / 2, max / 32, max}) expect_out_of_memory([&] { pool.reserve(n); }, "MemoryPool");
   pool.reserve(1000);

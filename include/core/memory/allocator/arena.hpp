@@ -385,8 +385,9 @@ class BasicArena {
 };
 
 /// Rolls its arena back to where it was when the scope began. Scopes nest and must end in
-/// reverse order (as C++ scopes do); ending them out of order is reported (see rewind). Usable as a std::pmr::memory_resource that allocates in the
-/// arena, with statistics of what was asked through it.
+/// reverse order (as C++ scopes do); ending them out of order is reported (see rewind). Usable
+/// as a std::pmr::memory_resource that allocates in the arena, with statistics of what was asked
+/// through it.
 template <RawAllocator Upstream>
 class BasicArena<Upstream>::Scope final : public std::pmr::memory_resource {
  public:

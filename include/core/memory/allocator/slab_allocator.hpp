@@ -86,7 +86,8 @@ class BasicSlabCache {
   }
 
   /// Returns an object (in its constructed state, if the cache has a constructor). O(1).
-  /// Hardened builds report a double free or a pointer that is not an object of this cache.
+  /// Hardened builds report a double free, an interior pointer or a pointer that is not an object
+  /// of this cache (expensive builds: of a slab on its lists), and ignore the call.
   void deallocate_object(void* obj) noexcept {
     Slab* s = slab_of(obj);
     if constexpr (checks::hardened) {

@@ -103,8 +103,9 @@ class BasicMemoryPool {
     return allocate_fresh();
   }
 
-  /// Returns a node. O(1) in any order. Hardened builds report a double free or a foreign
-  /// pointer and ignore the call.
+  /// Returns a node. O(1) in any order. Hardened builds report a double free or a pointer outside
+  /// the pool's address range, debug builds any pointer that is not a node of this pool's chunks
+  /// (foreign_pointer, interior_pointer), and ignore the call.
   CORE_MEMORY_ALWAYS_INLINE void deallocate_node(void* p) noexcept {
     if constexpr (checks::hardened) {
       if (!validate_free(p)) [[unlikely]]
