@@ -19,6 +19,7 @@ const char* to_string(error_kind kind) noexcept {
     case error_kind::invalid_size: return "invalid size";
     case error_kind::double_free: return "double free";
     case error_kind::foreign_pointer: return "foreign pointer";
+    case error_kind::interior_pointer: return "interior pointer";
     case error_kind::lifo_violation: return "LIFO violation";
     case error_kind::buffer_overrun: return "buffer overrun";
     case error_kind::leak: return "leak";
@@ -82,6 +83,12 @@ void throw_std_length_error(const char* what) {
 #else
   fatal_error({error_kind::invalid_size, nullptr, nullptr, 0, 0, what, nullptr, 0});
 #endif
+}
+
+void fatal_size_overflow(const char* component, std::size_t a, char op, std::size_t b) {
+  char message[96];
+  std::snprintf(message, sizeof message, "size arithmetic overflowed: %zu %c %zu", a, op, b);
+  fatal_error({error_kind::bad_array_length, component, nullptr, a, 0, message, nullptr, 0});
 }
 }  // namespace detail
 

@@ -117,5 +117,9 @@ TEST(SizeMath, OverflowThrowsBadArrayNewLength) {
 TEST(SizeMathDeathTest, OverflowWithoutExceptionsReachesHandler) {
   if (cm::exceptions_enabled) GTEST_SKIP() << "exceptions are on: overflow throws";
   volatile std::size_t big = std::numeric_limits<std::size_t>::max();
-  EXPECT_DEATH((void)cm::checked_mul(big, 2), "bad array length");
+  EXPECT_DEATH((void)cm::checked_mul(big, 2), "bad array length, size 18446744073709551615: size arithmetic "
+                                              "overflowed: 18446744073709551615 \\* 2");
+  EXPECT_DEATH((void)cm::array_bytes<std::uint64_t>(big / 4, "core::memory::Test"),
+               "bad array length in core::memory::Test, size 4611686018427387903: size arithmetic "
+               "overflowed: 4611686018427387903 \\* 8");
 }

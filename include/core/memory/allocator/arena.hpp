@@ -99,7 +99,7 @@ class BasicArena {
   /// std::bad_array_new_length if n * sizeof(T) overflows.
   template <class T>
   [[nodiscard]] T* allocate(std::size_t n = 1) {
-    return static_cast<T*>(allocate(array_bytes<T>(n), alignof(T)));
+    return static_cast<T*>(allocate(array_bytes<T>(n, allocator_name), alignof(T)));
   }
 
   /// As allocate, but nullptr when the upstream allocator is exhausted.
@@ -155,7 +155,14 @@ class BasicArena {
 
   /// Frees everything allocated since `marker` was taken (markers must be rewound newest first).
   /// Blocks reached since then are kept for reuse; blocks of oversized requests are released.
+  /// Rewinding to a marker newer than the current position (e.g. scopes ended out of order) is
+  /// reported as lifo_violation and ignored in hardened builds; debug builds also reject a marker
+  /// whose blocks are not this arena's (from another arena, or from before a reset), O(blocks).
   void rewind(const Marker& marker) noexcept {
+    if constexpr (checks::hardened) {
+      if (!can_rewind(marker)) [[unlikely]]
+        return;
+    }
     while (oversized_ != marker.oversized) {
       Block* b = oversized_;
       oversized_ = b->next;
@@ -234,6 +241,37 @@ class BasicArena {
     std::byte* data() noexcept { return reinterpret_cast<std::byte*>(this) + header_size; }
   };
   static constexpr std::size_t header_size = align_up(sizeof(Block), granule);
+
+  /// Bytes used at `m`: positions only grow while allocating, so a marker beyond the current
+  /// position was taken after something that was rewound since.
+  static std::size_t position(const Marker& m) noexcept {
+    return m.used_before + m.oversized_bytes + (m.block ? static_cast<std::size_t>(m.top - m.block->data()) : 0);
+  }
+
+  /// The hardened check of rewind(marker): reports a marker newer than the top (debug builds:
+  /// also blocks that are not this arena's) and returns false.
+  bool can_rewind(const Marker& m) const noexcept {
+    const char* what = nullptr;
+    if (position(m) > bytes_used()) [[unlikely]]
+      what = "marker is newer than the top: markers and scopes must end newest first";
+    if constexpr (checks::debug) {
+      if (!what && !holds(m)) what = "marker does not belong to this arena's current blocks";
+    }
+    if (!what) [[likely]]
+      return true;
+    report_misuse({error_kind::lifo_violation, allocator_name, m.top, position(m), 0, what, nullptr, 0});
+    return false;
+  }
+
+  /// True if the marker's blocks are this arena's blocks in use: its block up to current_, its
+  /// oversized block on the oversized list. O(blocks).
+  bool holds(const Marker& m) const noexcept {
+    bool block_ok = !m.block, oversized_ok = !m.oversized;
+    for (Block* b = first_; b && !block_ok; b = b == current_ ? nullptr : b->next)
+      block_ok = b == m.block && m.top >= b->data() && m.top <= (b == current_ ? top_ : b->data() + b->capacity);
+    for (Block* b = oversized_; b && !oversized_ok; b = b->next) oversized_ok = b == m.oversized;
+    return block_ok && oversized_ok;
+  }
 
   static constexpr std::size_t clamp_block_size(std::size_t n) noexcept {
     return n < 64 ? 64 : (n > max_block_size ? max_block_size : n);
@@ -350,8 +388,9 @@ class BasicArena {
 };
 
 /// Rolls its arena back to where it was when the scope began. Scopes nest and must end in
-/// reverse order (as C++ scopes do). Usable as a std::pmr::memory_resource that allocates in the
-/// arena, with statistics of what was asked through it.
+/// reverse order (as C++ scopes do); ending them out of order is reported (see rewind). Usable
+/// as a std::pmr::memory_resource that allocates in the arena, with statistics of what was asked
+/// through it.
 template <RawAllocator Upstream>
 class BasicArena<Upstream>::Scope final : public std::pmr::memory_resource {
  public:

@@ -5,6 +5,12 @@
 /// free are O(log(max / min)); there is no per-block header (the size passed to deallocate gives
 /// the block's order); blocks are naturally aligned to their size. The price is internal
 /// fragmentation (up to half a block), which internal_fragmentation() reports. Not thread-safe.
+///
+/// Hardened builds check every free in O(levels) against a second bitmap saying which blocks are
+/// split: the block named by the pointer and the size must be exactly a live block, else the
+/// report says what it is (double_free: the block, or one enclosing it, is free; interior_pointer:
+/// inside a live block; invalid_size: the start of a live block of another size; foreign_pointer:
+/// outside the region), and the free is ignored.
 
 #include <core/memory/core/allocator_traits.hpp>
 #include <core/memory/core/malloc_allocator.hpp>
@@ -15,6 +21,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 
@@ -28,8 +35,10 @@ class BasicBuddyAllocator {
   static constexpr bool is_fixed_capacity = true;
 
   /// A region of `max_block` bytes split down to blocks of `min_block` bytes (both powers of
-  /// two, min_block >= 16). The region is obtained on first use, aligned to min(max_block, 2 MiB), so
-  /// every block is aligned to its size up to that.
+  /// two, 16 <= min_block <= max_block, at most 47 levels: max_block <= min_block << 47). The
+  /// region is obtained on first use (then out_of_memory if upstream cannot give it), aligned to
+  /// min(max_block, 2 MiB), so every block is aligned to its size up to that. Other sizes are
+  /// reported as invalid_size; if the handler returns, the defaults (64, 1 MiB) are used.
   explicit BasicBuddyAllocator(std::size_t min_block = 64, std::size_t max_block = std::size_t{1} << 20)
     requires allocator_traits<Upstream>::is_stateless
       : BasicBuddyAllocator(detail::allocator_ref<Upstream>(Upstream{}), min_block, max_block) {}
@@ -63,6 +72,7 @@ class BasicBuddyAllocator {
     FreeBlock* b = free_[j];
     unlink(b, j);
     while (j > order) {  // split: the upper half becomes a free buddy one level down
+      set_split(static_cast<std::size_t>(reinterpret_cast<std::byte*>(b) - base_), j, true);
       --j;
       auto* buddy = reinterpret_cast<FreeBlock*>(reinterpret_cast<std::byte*>(b) + block_size(j));
       push(buddy, j);
@@ -82,23 +92,15 @@ class BasicBuddyAllocator {
   }
 
   /// Returns a block; `size` and `align` must be those given to allocate. Merges with free
-  /// buddies. O(levels). Hardened builds report a double free or a foreign pointer.
+  /// buddies. O(levels). Hardened builds report a free that is not exactly a live block (see the
+  /// file comment) and ignore it.
   void deallocate(void* p, std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     unsigned order = order_for(size, align);
-    auto offset = static_cast<std::size_t>(static_cast<std::byte*>(p) - base_);
     if constexpr (checks::hardened) {
-      if (!base_ || p < base_ || offset >= region_size() || order > levels_ || offset % block_size(order) != 0) {
-        report_misuse({error_kind::foreign_pointer, allocator_name, p, size, align,
-                       "not a block of this allocator, or size/alignment differ from the allocation", nullptr, 0});
+      if (!is_live_block(p, size, align, order)) [[unlikely]]
         return;
-      }
-      for (unsigned k = order; k <= levels_; ++k) {  // self or an enclosing block already free?
-        if (is_free(align_down(offset, block_size(k)), k)) {
-          report_misuse({error_kind::double_free, allocator_name, p, size, align, "block is already free", nullptr, 0});
-          return;
-        }
-      }
     }
+    auto offset = static_cast<std::size_t>(static_cast<std::byte*>(p) - base_);
     used_bytes_ -= block_size(order);
     requested_bytes_ -= size;
     while (order < levels_) {
@@ -107,6 +109,7 @@ class BasicBuddyAllocator {
       unlink(reinterpret_cast<FreeBlock*>(base_ + buddy), order);
       offset = offset < buddy ? offset : buddy;
       ++order;
+      set_split(offset, order, false);
     }
     push(reinterpret_cast<FreeBlock*>(base_ + offset), order);
   }
@@ -149,9 +152,13 @@ class BasicBuddyAllocator {
   BasicBuddyAllocator(detail::allocator_ref<Upstream> upstream, std::size_t min_block, std::size_t max_block)
       : upstream_(upstream) {
     if (!is_power_of_two(min_block) || !is_power_of_two(max_block) || min_block < sizeof(FreeBlock) ||
-        max_block < min_block) {
-      report_misuse({error_kind::invalid_size, allocator_name, nullptr, max_block, min_block,
-                     "block sizes must be powers of two with 16 <= min_block <= max_block", nullptr, 0});
+        max_block < min_block || log2_floor(max_block) - log2_floor(min_block) >= max_levels) [[unlikely]] {
+      char message[160];
+      std::snprintf(message, sizeof message,
+                    "block sizes must be powers of two with 16 <= min_block <= max_block <= min_block << %u "
+                    "(min_block %zu, max_block %zu)",
+                    max_levels - 1, min_block, max_block);
+      report_misuse({error_kind::invalid_size, allocator_name, nullptr, max_block, 0, message, nullptr, 0});
       min_block = 64;
       max_block = std::size_t{1} << 20;
     }
@@ -160,11 +167,40 @@ class BasicBuddyAllocator {
     if (levels_ >= max_levels) levels_ = max_levels - 1;
   }
 
+  /// The hardened check of a free: true if `p` with this size and alignment (of `order`) is a
+  /// live block; otherwise reports what it is and returns false. O(levels).
+  CORE_MEMORY_NOINLINE bool is_live_block(void* p, std::size_t size, std::size_t align, unsigned order) noexcept {
+    const auto* c = static_cast<const std::byte*>(p);
+    if (!base_ || c < base_ || c >= base_ + region_size()) {
+      report_misuse({error_kind::foreign_pointer, allocator_name, p, size, align, "not in this allocator's region",
+                     nullptr, 0});
+      return false;
+    }
+    const auto offset = static_cast<std::size_t>(c - base_);
+    unsigned k = levels_;  // descend through split blocks to the block that holds `offset`
+    while (k > 0 && is_split(align_down(offset, block_size(k)), k)) --k;
+    const std::size_t start = align_down(offset, block_size(k));
+    const char* what = nullptr;
+    error_kind kind = error_kind::double_free;
+    if (is_free(start, k)) what = "block is already free";
+    else if (start != offset) kind = error_kind::interior_pointer, what = "inside a live block, not at its start";
+    else if (k != order)
+      kind = error_kind::invalid_size, what = "size/alignment name another block size than the allocation's";
+    if (!what) return true;
+    char message[160];
+    std::snprintf(message, sizeof message, "%s (the block at %p holds %zu bytes)", what,
+                  static_cast<const void*>(base_ + start), block_size(k));
+    report_misuse({kind, allocator_name, p, size, align, message, nullptr, 0});
+    return false;
+  }
+
   std::size_t block_size(unsigned order) const noexcept { return std::size_t{1} << (min_shift_ + order); }
   std::size_t region_size() const noexcept { return block_size(levels_); }
   std::size_t region_alignment() const noexcept { return region_size() < (std::size_t{2} << 20) ? region_size() : std::size_t{2} << 20; }
-  /// Bits for every block at every level: 2 * (blocks at the lowest level).
-  std::size_t bitmap_bytes() const noexcept { return ((std::size_t{2} << levels_) + 7) / 8; }
+  /// Bits for every block at every level: 2 * (blocks at the lowest level); hardened builds keep a
+  /// second such map saying which blocks are split.
+  std::size_t bitmap_bits() const noexcept { return std::size_t{2} << levels_; }
+  std::size_t bitmap_bytes() const noexcept { return ((checks::hardened ? 2 : 1) * bitmap_bits() + 7) / 8; }
 
   unsigned order_for(std::size_t size, std::size_t align) const noexcept {
     std::size_t need = size > align ? size : align;
@@ -178,14 +214,19 @@ class BasicBuddyAllocator {
     const unsigned depth = levels_ - order;  // level with 2^depth blocks
     return ((std::size_t{1} << depth) - 1) + (offset >> (min_shift_ + order));
   }
-  bool is_free(std::size_t offset, unsigned order) const noexcept {
-    const std::size_t bit = bit_of(offset, order);
-    return (bitmap_[bit / 8] >> (bit % 8)) & 1u;
-  }
-  void set_free(std::size_t offset, unsigned order, bool free) noexcept {
-    const std::size_t bit = bit_of(offset, order);
-    if (free) bitmap_[bit / 8] = static_cast<unsigned char>(bitmap_[bit / 8] | (1u << (bit % 8)));
+  bool test_bit(std::size_t bit) const noexcept { return (bitmap_[bit / 8] >> (bit % 8)) & 1u; }
+  void put_bit(std::size_t bit, bool on) noexcept {
+    if (on) bitmap_[bit / 8] = static_cast<unsigned char>(bitmap_[bit / 8] | (1u << (bit % 8)));
     else bitmap_[bit / 8] = static_cast<unsigned char>(bitmap_[bit / 8] & ~(1u << (bit % 8)));
+  }
+  bool is_free(std::size_t offset, unsigned order) const noexcept { return test_bit(bit_of(offset, order)); }
+  void set_free(std::size_t offset, unsigned order, bool free) noexcept { put_bit(bit_of(offset, order), free); }
+  bool is_split(std::size_t offset, unsigned order) const noexcept {
+    return test_bit(bitmap_bits() + bit_of(offset, order));
+  }
+  void set_split([[maybe_unused]] std::size_t offset, [[maybe_unused]] unsigned order,
+                 [[maybe_unused]] bool split) noexcept {
+    if constexpr (checks::hardened) put_bit(bitmap_bits() + bit_of(offset, order), split);
   }
 
   void push(FreeBlock* b, unsigned order) noexcept {

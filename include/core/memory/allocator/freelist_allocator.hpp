@@ -97,26 +97,16 @@ class BasicFreeListAllocator {
     return p;
   }
 
-  /// Returns a block and merges it with free neighbours. O(1). Hardened builds report a double
-  /// free, a pointer outside the region, or a size larger than the block.
-  void deallocate(void* p, std::size_t size, std::size_t /*align*/ = alignment) noexcept {
+  /// Returns a block and merges it with free neighbours. O(1). Hardened builds check the block's
+  /// boundary tags and report a pointer outside the region (foreign_pointer), a free block
+  /// (double_free), a size larger than the block (invalid_size), or tags that do not describe a
+  /// block (interior_pointer: not a block's start, or its header was overwritten); expensive
+  /// builds also walk the blocks to confirm `p` starts one (O(blocks)). The free is then ignored.
+  void deallocate(void* p, std::size_t size, [[maybe_unused]] std::size_t align = alignment) noexcept {
     std::byte* h = static_cast<std::byte*>(p) - header;
     if constexpr (checks::hardened) {
-      if (!owns(p) || !is_aligned(p, granule)) {
-        report_misuse({error_kind::foreign_pointer, allocator_name, p, size, 0, "not a block of this allocator",
-                       nullptr, 0});
+      if (!is_block(p, size, align)) [[unlikely]]
         return;
-      }
-      const std::size_t word = load(h);
-      if (!(word & alloc_bit)) {
-        report_misuse({error_kind::double_free, allocator_name, p, size, 0, "block is already free", nullptr, 0});
-        return;
-      }
-      if ((word & size_mask) < size + header) {
-        report_misuse({error_kind::invalid_size, allocator_name, p, size, 0,
-                       "size is larger than the block: not the size it was allocated with", nullptr, 0});
-        return;
-      }
     }
     std::size_t s = block_size(h);
     used_ -= s;
@@ -203,6 +193,40 @@ class BasicFreeListAllocator {
   }
 
   std::size_t usable() const noexcept { return capacity_ - granule; }  // minus the first pad and sentinel
+
+  /// The hardened check of a free: true if `p` is a live block of at least `size` bytes, else
+  /// reports what it is and returns false.
+  CORE_MEMORY_NOINLINE bool is_block(void* p, std::size_t size, std::size_t align) const noexcept {
+    std::byte* h = static_cast<std::byte*>(p) - header;
+    error_kind kind = error_kind::foreign_pointer;
+    const char* what = "not in this allocator's region";
+    if (owns(p)) {
+      kind = error_kind::interior_pointer, what = "not the start of a block (or its header was overwritten)";
+      // Headers are kept poisoned: an addressable word before p is inside a live block.
+      const bool tagged = is_aligned(p, granule) && (!asan_enabled || is_poisoned(h));
+      const std::size_t word = tagged ? load(h) : 0;
+      const std::size_t s = word & size_mask;
+      std::byte* end = base_ + capacity_ - header;  // the sentinel
+      if (s >= min_block && s <= static_cast<std::size_t>(end - h)) {
+        if (!(word & alloc_bit)) {
+          if (load(h + s - header) == s) kind = error_kind::double_free, what = "block is already free";
+        } else if (load(h + s) & prev_alloc_bit) {
+          kind = error_kind::invalid_size, what = "size is larger than the block: not the size it was allocated with";
+          if (s >= size + header) what = nullptr;
+        }
+      }
+      if constexpr (checks::expensive) {
+        if (!what) {
+          std::byte* b = base_ + header;
+          while (b < h) b += block_size(b);
+          if (b != h) kind = error_kind::interior_pointer, what = "not the start of a block";
+        }
+      }
+    }
+    if (!what) return true;
+    report_misuse({kind, allocator_name, p, size, align, what, nullptr, 0});
+    return false;
+  }
 
   /// Bytes to skip at the start of free block `h` so the payload is aligned to `align`: 0, or at
   /// least min_block so the skipped part can stay a free block.

@@ -19,8 +19,11 @@ class PoolAllocator : public BasicMemoryPool<Upstream> {
 
   PoolAllocator()
     requires allocator_traits<Upstream>::is_stateless
-      : base(sizeof(T), alignof(T), ChunkSize, ChunkSize) {}
-  explicit PoolAllocator(Upstream& upstream) : base(upstream, sizeof(T), alignof(T), ChunkSize, ChunkSize) {}
+      : base(detail::allocator_ref<Upstream>(Upstream{}), sizeof(T), alignof(T), ChunkSize, ChunkSize, SIZE_MAX,
+             allocator_name) {}
+  explicit PoolAllocator(Upstream& upstream)
+      : base(detail::allocator_ref<Upstream>(upstream), sizeof(T), alignof(T), ChunkSize, ChunkSize, SIZE_MAX,
+             allocator_name) {}
 
   /// The RawAllocator interface (see MemoryPool): a node if the request fits a T, else upstream.
   [[nodiscard]] void* allocate(std::size_t size, std::size_t align) { return base::allocate(size, align); }
@@ -31,7 +34,7 @@ class PoolAllocator : public BasicMemoryPool<Upstream> {
   [[nodiscard]] T* allocate(std::size_t n = 1) {
     if (n == 1) [[likely]]
       return static_cast<T*>(base::allocate_node());
-    return static_cast<T*>(base::allocate(array_bytes<T>(n), alignof(T)));
+    return static_cast<T*>(base::allocate(array_bytes<T>(n, allocator_name), alignof(T)));
   }
 
   /// Returns storage from allocate(n).

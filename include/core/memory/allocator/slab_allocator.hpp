@@ -15,8 +15,10 @@
 #include <core/memory/util/config.hpp>
 #include <core/memory/util/error.hpp>
 #include <core/memory/util/sanitizer.hpp>
+#include <core/memory/util/size_math.hpp>
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -33,7 +35,12 @@ class BasicSlabCache {
   /// Runs on every object of a slab being released; may be null.
   using destructor_fn = void (*)(void* object);
 
-  /// Objects of `object_size` bytes aligned to `object_alignment` (at most 4096).
+  /// Objects of `object_size` bytes aligned to `object_alignment` (at most 4096). Slabs are the
+  /// smallest power of two (at least 4 KiB) that holds 8 objects, obtained on first use (then
+  /// out_of_memory if upstream cannot give one). A size for which no such slab fits the address
+  /// space throws std::bad_array_new_length (without exceptions: reported as bad_array_length,
+  /// then abort); an invalid alignment is reported as invalid_alignment (if the handler returns,
+  /// 16 is used).
   explicit BasicSlabCache(std::size_t object_size, std::size_t object_alignment = 16, constructor_fn ctor = nullptr,
                           destructor_fn dtor = nullptr, std::size_t keep_empty = 1)
     requires allocator_traits<Upstream>::is_stateless
@@ -79,7 +86,8 @@ class BasicSlabCache {
   }
 
   /// Returns an object (in its constructed state, if the cache has a constructor). O(1).
-  /// Hardened builds report a double free or a pointer that is not an object of this cache.
+  /// Hardened builds report a double free, an interior pointer or a pointer that is not an object
+  /// of this cache (expensive builds: of a slab on its lists), and ignore the call.
   void deallocate_object(void* obj) noexcept {
     Slab* s = slab_of(obj);
     if constexpr (checks::hardened) {
@@ -160,10 +168,15 @@ class BasicSlabCache {
     object_alignment_ = object_alignment < alignof(void*) ? alignof(void*) : object_alignment;
     // With constructor caching the first word of a free object is saved aside, not lost.
     const std::size_t body = object_size < sizeof(void*) ? sizeof(void*) : object_size;
-    stride_ = align_up(body + (ctor ? sizeof(void*) : 0), object_alignment_);
+    stride_ = checked_align_up(checked_add(body, ctor ? sizeof(void*) : 0, allocator_name), object_alignment_,
+                               allocator_name);
     const std::size_t offset = align_up(sizeof(Slab), object_alignment_);
-    slab_size_ = 4096;
-    while (slab_size_ < offset + 8 * stride_) slab_size_ *= 2;
+    // A slab is the power of two that holds the header and at least 8 objects.
+    const std::size_t need = checked_add(offset, checked_mul(stride_, 8, allocator_name), allocator_name);
+    constexpr std::size_t largest_slab = ~(SIZE_MAX >> 1);
+    if (need > largest_slab) [[unlikely]]
+      throw_bad_array_length(allocator_name, need, '>', largest_slab);
+    slab_size_ = std::bit_ceil(need < 4096 ? std::size_t{4096} : need);
     objects_per_slab_ = (slab_size_ - offset) / stride_;
     if (objects_per_slab_ > max_objects) objects_per_slab_ = max_objects;
     objects_offset_ = offset;
@@ -205,14 +218,18 @@ class BasicSlabCache {
     bool mine = a >= lowest_ && a < highest_ && s->cache == this;
     if constexpr (checks::expensive) {
       bool listed = false;
-      for (Slab* list : {partial_, full_})
+      for (Slab* list : {partial_, full_, empty_})  // a double free can hit a kept empty slab
         for (Slab* x = list; x && !listed; x = x->next) listed = x == s;
       mine = mine && listed;
     }
-    if (!mine || b < s->objects() || (static_cast<std::size_t>(b - s->objects()) % stride_) != 0 ||
-        index_of(s, obj) >= objects_per_slab_) {
+    if (!mine || b < s->objects() || index_of(s, obj) >= objects_per_slab_) {
       report_misuse({error_kind::foreign_pointer, allocator_name, obj, object_size_, object_alignment_,
                      "not an object of this slab cache", nullptr, 0});
+      return false;
+    }
+    if (static_cast<std::size_t>(b - s->objects()) % stride_ != 0) {
+      report_misuse({error_kind::interior_pointer, allocator_name, obj, object_size_, object_alignment_,
+                     "inside an object of this slab cache, not at its start", nullptr, 0});
       return false;
     }
     const std::size_t i = index_of(s, obj);

@@ -3,10 +3,14 @@
 /// an Arena); freeing the most recent allocation moves the top back in place; mark()/rewind()
 /// free everything since a marker. For growth without bound, use Arena and its scopes.
 ///
-/// A free that is not of the most recent live allocation is misuse: hardened and debug builds
-/// report it (error_kind::lifo_violation) and keep an 8-byte header per allocation to restore the
-/// top exactly; release builds keep no header and ignore such a free (the memory comes back at
-/// the next rewind or reset), so it can never corrupt the stack. Not thread-safe.
+/// A free that is not exactly the most recent live allocation is misuse. Hardened and debug builds
+/// keep a 16-byte header per allocation (the previous top and the previous allocation), so a free
+/// must name the most recent allocation's start with its size; anything else is reported with
+/// what it is (lifo_violation: an older live allocation; interior_pointer: inside one;
+/// invalid_size: the most recent one with another size; double_free: beyond the top, already
+/// freed or rewound; foreign_pointer: outside the region) and ignored. Release builds keep no
+/// header and ignore a free that does not end at the top (the memory comes back at the next
+/// rewind or reset). Not thread-safe.
 
 #include <core/memory/core/allocator_traits.hpp>
 #include <core/memory/core/malloc_allocator.hpp>
@@ -64,6 +68,7 @@ class BasicStackAllocator {
         base_(std::exchange(other.base_, nullptr)),
         top_(std::exchange(other.top_, nullptr)),
         end_(std::exchange(other.end_, nullptr)),
+        last_(std::exchange(other.last_, nullptr)),
         capacity_(std::exchange(other.capacity_, 0)),
         owned_(other.owned_) {}
 
@@ -99,9 +104,12 @@ class BasicStackAllocator {
     if (p <= end && n - 1 < end - p) [[likely]] {
       const std::uintptr_t new_top = p + n;
       if constexpr (header != 0) {
-        unpoison_memory(reinterpret_cast<void*>(p - header), header);
-        std::memcpy(reinterpret_cast<void*>(p - header), &top_, sizeof top_);
-        poison_memory(reinterpret_cast<void*>(p - header), header);
+        auto* h = reinterpret_cast<std::byte*>(p - header);
+        unpoison_memory(h, header);
+        std::memcpy(h, &top_, sizeof top_);
+        std::memcpy(h + sizeof top_, &last_, sizeof last_);
+        poison_memory(h, header);
+        last_ = reinterpret_cast<std::byte*>(p);
       }
       top_ = reinterpret_cast<std::byte*>(new_top);
       unpoison_memory(reinterpret_cast<void*>(p), size);
@@ -111,22 +119,25 @@ class BasicStackAllocator {
   }
 
  public:
-  /// Frees the most recent live allocation in place. Any other pointer is a LIFO violation:
-  /// reported when checks are on, ignored otherwise.
-  void deallocate(void* p, std::size_t size, std::size_t /*align*/ = default_alignment) noexcept {
+  /// Frees the most recent live allocation in place (`size` as allocated). Anything else is
+  /// misuse: reported when checks are on (see the file comment), ignored otherwise.
+  void deallocate(void* p, std::size_t size, [[maybe_unused]] std::size_t align = default_alignment) noexcept {
     auto* b = static_cast<std::byte*>(p);
     const std::size_t n = (size + granule - 1) & ~(granule - 1);
-    if (reinterpret_cast<std::uintptr_t>(p) + (n ? n : granule) != reinterpret_cast<std::uintptr_t>(top_)) [[unlikely]] {
-      if constexpr (checks::hardened)
-        report_misuse({owns(p) ? error_kind::lifo_violation : error_kind::foreign_pointer, allocator_name, p, size, 0,
-                       owns(p) ? "only the most recent allocation can be freed" : "not from this stack", nullptr, 0});
+    const bool at_top = reinterpret_cast<std::uintptr_t>(p) + (n ? n : granule) == reinterpret_cast<std::uintptr_t>(top_);
+    if (!at_top || (header != 0 && b != last_)) [[unlikely]] {
+      if constexpr (checks::hardened) report_bad_free(b, size, align);
       return;
     }
     std::byte* restored = b;
     if constexpr (header != 0) {
-      auto* h = reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(p) - header);
-      unpoison_memory(h, header);
-      std::memcpy(&restored, h, sizeof restored);
+      // g++ -O3 threads a foreign `p` (say, a local array) into this read and warns
+      // (-Warray-bounds), though the check above excludes it; hide where h points.
+      auto h = reinterpret_cast<std::uintptr_t>(b) - header;
+      __asm__("" : "+r"(h));
+      unpoison_memory(reinterpret_cast<void*>(h), header);
+      std::memcpy(&restored, reinterpret_cast<void*>(h), sizeof restored);
+      std::memcpy(&last_, reinterpret_cast<void*>(h + sizeof restored), sizeof last_);
     }
     poison_memory(restored, static_cast<std::size_t>(top_ - restored));
     top_ = restored;
@@ -147,6 +158,9 @@ class BasicStackAllocator {
     }
     poison_memory(marker.top, static_cast<std::size_t>(top_ - marker.top));
     top_ = marker.top;
+    if constexpr (header != 0) {
+      while (last_ && last_ >= top_) last_ = previous_allocation(last_);  // allocations the rewind freed
+    }
   }
 
   /// Frees everything.
@@ -169,8 +183,36 @@ class BasicStackAllocator {
   [[nodiscard]] std::size_t max_size() const noexcept { return capacity_ > header ? capacity_ - header : 0; }
 
  private:
-  /// Bytes before each block holding the previous top, in checked builds only.
+  /// Bytes before each block holding the previous top and the previous allocation's start, in
+  /// checked builds only.
   static constexpr std::size_t header = checks::hardened ? granule : 0;
+  static_assert(header == 0 || header >= 2 * sizeof(std::byte*));
+
+  /// The allocation before `block` (null for the first), from `block`'s header.
+  static std::byte* previous_allocation(std::byte* block) noexcept {
+    std::byte* prev = nullptr;
+    unpoison_memory(block - header + sizeof prev, sizeof prev);
+    std::memcpy(&prev, block - header + sizeof prev, sizeof prev);
+    poison_memory(block - header + sizeof prev, sizeof prev);
+    return prev;
+  }
+
+  /// Says what a rejected free is (hardened builds).
+  CORE_MEMORY_NOINLINE void report_bad_free(std::byte* b, std::size_t size, std::size_t align) const noexcept {
+    error_kind kind = error_kind::foreign_pointer;
+    const char* what = "not in this stack's region";
+    if (base_ && b >= base_ && b < end_) {
+      kind = error_kind::double_free, what = "beyond the top: already freed (or rewound)";
+      if (b == last_) {
+        kind = error_kind::invalid_size, what = "the most recent allocation, freed with another size";
+      } else if (b < top_) {
+        kind = error_kind::interior_pointer, what = "inside a live allocation, not at its start";
+        for (std::byte* q = last_; q && q >= b; q = previous_allocation(q))
+          if (q == b) kind = error_kind::lifo_violation, what = "not the most recent allocation (free newest first)";
+      }
+    }
+    report_misuse({kind, allocator_name, b, size, align, what, nullptr, 0});
+  }
 
   void set_region(std::byte* base, std::size_t capacity, bool owned) noexcept {
     base_ = top_ = base;
@@ -208,6 +250,7 @@ class BasicStackAllocator {
   std::byte* base_ = nullptr;
   std::byte* top_ = nullptr;
   std::byte* end_ = nullptr;
+  std::byte* last_ = nullptr;  // start of the most recent live allocation (checked builds)
   std::size_t capacity_ = 0;
   bool owned_ = false;
 };

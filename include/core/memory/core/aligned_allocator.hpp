@@ -44,8 +44,10 @@ class AlignedAllocator {
 
   /// As allocate, but nullptr on exhaustion; a non-power-of-two `align` is reported as misuse.
   [[nodiscard]] void* try_allocate(std::size_t size, std::size_t align = alignment) noexcept {
-    if (!is_valid_alignment(align)) [[unlikely]]
-      return MallocAllocator{}.try_allocate(size, align);  // reports the misuse
+    if (!is_valid_alignment(align)) [[unlikely]] {
+      detail::report_invalid_alignment(allocator_name, size, align);
+      return nullptr;
+    }
     align = effective(align);
     if (align <= MallocAllocator::alignment) return std::malloc(size != 0 ? size : 1);
     if (!carved(size, align)) return MallocAllocator{}.try_allocate(size, align);

@@ -63,7 +63,7 @@ class StdAllocator {
   /// Storage for `n` objects (not constructed). Throws std::bad_array_new_length if n * sizeof(T)
   /// overflows, out_of_memory if the allocator is exhausted.
   [[nodiscard]] T* allocate(size_type n) {
-    return static_cast<T*>(traits::allocate(ref_.get(), array_bytes<T>(n), alignof(T)));
+    return static_cast<T*>(traits::allocate(ref_.get(), array_bytes<T>(n, traits::name), alignof(T)));
   }
 
   /// Returns storage from allocate(n).
@@ -78,7 +78,7 @@ class StdAllocator {
   /// Storage for at least `n` objects; reports how many fit in what the allocator handed out
   /// (C++23 allocate_at_least). Free it with deallocate(ptr, n).
   [[nodiscard]] allocation allocate_at_least(size_type n) {
-    const allocation_result r = traits::allocate_at_least(ref_.get(), array_bytes<T>(n), alignof(T));
+    const allocation_result r = traits::allocate_at_least(ref_.get(), array_bytes<T>(n, traits::name), alignof(T));
     return {static_cast<T*>(r.ptr), r.size / sizeof(T)};
   }
 
@@ -87,7 +87,7 @@ class StdAllocator {
   [[nodiscard]] T* allocate_aligned(size_type n, size_type alignment) {
     if (!is_valid_alignment(alignment)) [[unlikely]]
       detail::fail_invalid_alignment(traits::name, n * sizeof(T), alignment);
-    return static_cast<T*>(traits::allocate(ref_.get(), array_bytes<T>(n), effective_alignment(alignment)));
+    return static_cast<T*>(traits::allocate(ref_.get(), array_bytes<T>(n, traits::name), effective_alignment(alignment)));
   }
 
   /// Returns storage from allocate_aligned(n, alignment).
@@ -98,7 +98,7 @@ class StdAllocator {
   /// Fills `out` with out.size() separate arrays of `n` objects each. All or nothing: if one
   /// fails, those already obtained are returned and the error is thrown.
   void allocate_many(std::span<T*> out, size_type n) {
-    traits::allocate_many(ref_.get(), reinterpret_cast<void**>(out.data()), out.size(), array_bytes<T>(n),
+    traits::allocate_many(ref_.get(), reinterpret_cast<void**>(out.data()), out.size(), array_bytes<T>(n, traits::name),
                           alignof(T));
   }
 

@@ -17,13 +17,14 @@ class BasicGrowingPool : public BasicMemoryPool<Upstream> {
                             std::size_t initial_nodes = 16, std::size_t max_nodes_per_chunk = 65536,
                             std::size_t max_nodes = SIZE_MAX)
     requires allocator_traits<Upstream>::is_stateless
-      : BasicMemoryPool<Upstream>(node_size, node_alignment, initial_nodes, max_nodes_per_chunk, max_nodes) {}
+      : BasicMemoryPool<Upstream>(detail::allocator_ref<Upstream>(Upstream{}), node_size, node_alignment,
+                                  initial_nodes, max_nodes_per_chunk, max_nodes, allocator_name) {}
 
   BasicGrowingPool(Upstream& upstream, std::size_t node_size, std::size_t node_alignment = alignof(std::max_align_t),
                    std::size_t initial_nodes = 16, std::size_t max_nodes_per_chunk = 65536,
                    std::size_t max_nodes = SIZE_MAX)
-      : BasicMemoryPool<Upstream>(upstream, node_size, node_alignment, initial_nodes, max_nodes_per_chunk,
-                                  max_nodes) {}
+      : BasicMemoryPool<Upstream>(detail::allocator_ref<Upstream>(upstream), node_size, node_alignment,
+                                  initial_nodes, max_nodes_per_chunk, max_nodes, allocator_name) {}
 };
 
 using GrowingPool = BasicGrowingPool<>;

@@ -10,8 +10,12 @@
 /// - As a RawAllocator, requests that do not fit a node go straight to the upstream allocator
 ///   (deallocate tells them apart by size and alignment), so std::vector works on a pool too.
 /// - Hardened builds detect double frees (a cookie in each free node, confirmed off the fast
-///   path) and pointers outside the pool's address range; expensive builds also check that a
-///   pointer is a node boundary of one of the pool's chunks.
+///   path) and pointers outside the pool's address range. That range is fooled by another pool
+///   whose chunks interleave with this one's, and by interior pointers: debug builds (level 2) and
+///   above check that a pointer is a node boundary of one of the pool's chunks (O(chunks)).
+/// - Parameters: a node size whose stride overflows throws std::bad_array_new_length (without
+///   exceptions: reported, then abort); an invalid node alignment is reported (then the default
+///   is used); chunk counts and max_nodes may be anything (too much is out_of_memory when asked).
 /// Not thread-safe.
 
 #include <core/memory/core/allocator_traits.hpp>
@@ -53,6 +57,9 @@ class BasicMemoryPool {
 
   BasicMemoryPool(const BasicMemoryPool&) = delete;
   BasicMemoryPool& operator=(const BasicMemoryPool&) = delete;
+  template <class, RawAllocator>
+  friend class ObjectPool;
+
   BasicMemoryPool(BasicMemoryPool&& o) noexcept
       : upstream_(o.upstream_),
         free_(std::exchange(o.free_, nullptr)),
@@ -68,7 +75,8 @@ class BasicMemoryPool {
         stride_(o.stride_),
         next_chunk_nodes_(o.next_chunk_nodes_),
         max_chunk_nodes_(o.max_chunk_nodes_),
-        max_nodes_(o.max_nodes_) {}
+        max_nodes_(o.max_nodes_),
+        name_(o.name_) {}
 
   ~BasicMemoryPool() { release_chunks(); }
 
@@ -78,7 +86,7 @@ class BasicMemoryPool {
   [[nodiscard]] void* allocate_node() {
     void* p = try_allocate_node();
     if (!p) [[unlikely]]
-      throw_out_of_memory(allocator_name, node_size_, node_alignment_);
+      throw_out_of_memory(name_, node_size_, node_alignment_);
     return p;
   }
 
@@ -95,8 +103,9 @@ class BasicMemoryPool {
     return allocate_fresh();
   }
 
-  /// Returns a node. O(1) in any order. Hardened builds report a double free or a foreign
-  /// pointer and ignore the call.
+  /// Returns a node. O(1) in any order. Hardened builds report a double free or a pointer outside
+  /// the pool's address range, debug builds any pointer that is not a node of this pool's chunks
+  /// (foreign_pointer, interior_pointer), and ignore the call.
   CORE_MEMORY_ALWAYS_INLINE void deallocate_node(void* p) noexcept {
     if constexpr (checks::hardened) {
       if (!validate_free(p)) [[unlikely]]
@@ -119,17 +128,13 @@ class BasicMemoryPool {
   /// not a node of this pool and returns false; true if `p` may be freed.
   bool validate_free(void* p) noexcept {
     const auto a = reinterpret_cast<std::uintptr_t>(p);
-    bool foreign = a < lowest_ || a >= highest_;
-    if constexpr (checks::expensive) {
-      if (!foreign) {
-        const Chunk* c = find_chunk(p);
-        foreign = !c || (a - reinterpret_cast<std::uintptr_t>(c->begin)) % stride_ != 0;
-      }
-    }
-    if (foreign) [[unlikely]] {
-      report_misuse({error_kind::foreign_pointer, allocator_name, p, node_size_, node_alignment_,
-                     "not a node of this pool", nullptr, 0});
-      return false;
+    if (a < lowest_ || a >= highest_) [[unlikely]]
+      return report_bad_free(error_kind::foreign_pointer, p, "not in the address range of this pool's chunks");
+    if constexpr (checks::debug) {
+      const Chunk* c = find_chunk(p);
+      if (!c) return report_bad_free(error_kind::foreign_pointer, p, "not in a chunk of this pool");
+      if ((a - reinterpret_cast<std::uintptr_t>(c->begin)) % stride_ != 0)
+        return report_bad_free(error_kind::interior_pointer, p, "inside a node of this pool, not at its start");
     }
     if constexpr (checks::hardened) {
       auto* n = static_cast<Node*>(p);
@@ -137,9 +142,7 @@ class BasicMemoryPool {
       const bool suspicious = looks_free(n);
       if (suspicious && is_on_free_list(n)) [[unlikely]] {
         poison_memory(n, sizeof(Node));
-        report_misuse({error_kind::double_free, allocator_name, p, node_size_, node_alignment_,
-                       "node is already free", nullptr, 0});
-        return false;
+        return report_bad_free(error_kind::double_free, p, "node is already free");
       }
     }
     return true;
@@ -149,7 +152,10 @@ class BasicMemoryPool {
 
   /// A node if the request fits one, else a block from upstream. Throws out_of_memory.
   [[nodiscard]] void* allocate(std::size_t size, std::size_t align = alignof(std::max_align_t)) {
-    return detail::allocate_or_throw(*this, size, align);
+    void* p = try_allocate(size, align);
+    if (!p) [[unlikely]]
+      throw_out_of_memory(name_, size, align);
+    return p;
   }
 
   [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE void* try_allocate(std::size_t size,
@@ -187,11 +193,15 @@ class BasicMemoryPool {
 
   // --- management --------------------------------------------------------------------------
 
-  /// Makes room for `count` nodes in total without further upstream calls.
+  /// Makes room for `count` nodes in total without further upstream calls; throws out_of_memory
+  /// if that is more than max_nodes or upstream cannot give it.
   void reserve(std::size_t count) {
     if (count <= capacity_nodes_) return;
-    if (!add_chunk(count - capacity_nodes_))
-      throw_out_of_memory(allocator_name, stride_ * (count - capacity_nodes_), node_alignment_);
+    if (count > max_nodes_ || !add_chunk(count - capacity_nodes_)) {
+      std::size_t bytes = 0;
+      throw_out_of_memory(name_, mul_overflows(count - capacity_nodes_, stride_, bytes) ? SIZE_MAX : bytes,
+                          node_alignment_);
+    }
   }
 
   /// Returns to upstream every chunk whose nodes are all free. O(n log chunks).
@@ -265,19 +275,24 @@ class BasicMemoryPool {
   /// The upstream allocator.
   [[nodiscard]] Upstream& upstream() const noexcept { return upstream_.get(); }
 
+  /// The name reports give: that of the adapter built on this pool (PoolAllocator, ObjectPool...).
+  [[nodiscard]] const char* name() const noexcept { return name_; }
+
  protected:
   BasicMemoryPool(detail::allocator_ref<Upstream> upstream, std::size_t node_size, std::size_t node_alignment,
-                  std::size_t nodes_per_chunk, std::size_t max_nodes_per_chunk, std::size_t max_nodes)
+                  std::size_t nodes_per_chunk, std::size_t max_nodes_per_chunk, std::size_t max_nodes,
+                  const char* name = allocator_name)
       : upstream_(upstream),
         node_size_(node_size),
         node_alignment_(node_alignment < alignof(Node) ? alignof(Node) : node_alignment),
-        max_nodes_(max_nodes) {
+        max_nodes_(max_nodes),
+        name_(name) {
     if (!is_valid_alignment(node_alignment)) {
-      report_misuse({error_kind::invalid_alignment, allocator_name, nullptr, node_size, node_alignment,
+      report_misuse({error_kind::invalid_alignment, name_, nullptr, node_size, node_alignment,
                      "node alignment must be a power of two", nullptr, 0});
       node_alignment_ = alignof(std::max_align_t);
     }
-    stride_ = checked_align_up(node_size_ < sizeof(Node) ? sizeof(Node) : node_size_, node_alignment_);
+    stride_ = checked_align_up(node_size_ < sizeof(Node) ? sizeof(Node) : node_size_, node_alignment_, name_);
     if (nodes_per_chunk == 0) nodes_per_chunk = std::max<std::size_t>(8, 4096 / stride_);
     next_chunk_nodes_ = nodes_per_chunk;
     max_chunk_nodes_ = max_nodes_per_chunk < nodes_per_chunk ? nodes_per_chunk : max_nodes_per_chunk;
@@ -301,6 +316,11 @@ class BasicMemoryPool {
     std::size_t nodes;
     std::size_t free;
   };
+
+  CORE_MEMORY_NOINLINE bool report_bad_free(error_kind kind, void* p, const char* message) const noexcept {
+    report_misuse({kind, name_, p, node_size_, node_alignment_, message, nullptr, 0});
+    return false;
+  }
 
   static std::uintptr_t cookie_of(const Node* n) noexcept {
     return reinterpret_cast<std::uintptr_t>(n) * 0x9E3779B97F4A7C15ull ^ 0xC0DEC0DEC0DEC0DEull;
@@ -403,7 +423,7 @@ class BasicMemoryPool {
     fresh_ = mem;
     fresh_end_ = mem + nodes * stride_;
     if (next_chunk_nodes_ < max_chunk_nodes_)
-      next_chunk_nodes_ = next_chunk_nodes_ * 2 > max_chunk_nodes_ ? max_chunk_nodes_ : next_chunk_nodes_ * 2;
+      next_chunk_nodes_ = next_chunk_nodes_ > max_chunk_nodes_ / 2 ? max_chunk_nodes_ : next_chunk_nodes_ * 2;
     return true;
   }
 
@@ -487,6 +507,7 @@ class BasicMemoryPool {
   std::size_t next_chunk_nodes_ = 0;
   std::size_t max_chunk_nodes_ = 0;
   std::size_t max_nodes_;
+  const char* name_;
 };
 
 using MemoryPool = BasicMemoryPool<>;

@@ -59,9 +59,9 @@ class ObjectPool {
   /// A pool whose chunks hold `block_size` objects (nothing is allocated before first use).
   explicit ObjectPool(std::size_t block_size = 32)
     requires allocator_traits<Upstream>::is_stateless
-      : pool_(sizeof(T), alignof(T), block_size, block_size) {}
+      : ObjectPool(detail::allocator_ref<Upstream>(Upstream{}), block_size) {}
   ObjectPool(Upstream& upstream, std::size_t block_size = 32)
-      : pool_(upstream, sizeof(T), alignof(T), block_size, block_size) {}
+      : ObjectPool(detail::allocator_ref<Upstream>(upstream), block_size) {}
 
   ObjectPool(const ObjectPool&) = delete;
   ObjectPool& operator=(const ObjectPool&) = delete;
@@ -97,8 +97,10 @@ class ObjectPool {
     }
   }
 
-  /// Destroys `obj` and recycles its node. O(1). A double release is caught before the
-  /// destructor runs twice in hardened builds.
+  /// Destroys `obj` and recycles its node. O(1). Misuse is caught before the destructor runs, as
+  /// MemoryPool::deallocate_node catches it: a double release or a pointer outside the pool's
+  /// address range in hardened builds; also an object of another pool whose chunks interleave
+  /// with this one's, or an interior pointer, in debug builds.
   void release(T* obj) noexcept {
     if (!obj) return;
     if constexpr (checks::hardened) {
@@ -132,6 +134,9 @@ class ObjectPool {
   [[nodiscard]] const BasicMemoryPool<Upstream>& memory_pool() const noexcept { return pool_; }
 
  private:
+  ObjectPool(detail::allocator_ref<Upstream> upstream, std::size_t block_size)
+      : pool_(upstream, sizeof(T), alignof(T), block_size, block_size, SIZE_MAX, allocator_name) {}
+
   BasicMemoryPool<Upstream> pool_;
 };
 

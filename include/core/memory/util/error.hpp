@@ -22,6 +22,7 @@ enum class error_kind : unsigned char {
   invalid_size,       ///< Size that does not match the block, or is not allowed here.
   double_free,        ///< The block was already free.
   foreign_pointer,    ///< The pointer was not handed out by this allocator.
+  interior_pointer,   ///< The pointer lies inside a block of this allocator but not at its start.
   lifo_violation,     ///< A stack-like allocator was freed out of order.
   buffer_overrun,     ///< A fence or canary around a block was overwritten.
   leak,               ///< Blocks were still live when the allocator went away.
@@ -107,13 +108,23 @@ namespace detail {
 #endif
 }
 
-/// Throws std::bad_array_new_length; without exceptions, reports to the handler and aborts.
-[[noreturn]] inline CORE_MEMORY_NOINLINE void throw_bad_array_length() {
+namespace detail {
+/// Reports size arithmetic `a op b` that overflowed in `component` (null if unknown), naming the
+/// operands, then aborts: what throw_bad_array_length does without exceptions.
+[[noreturn]] CORE_MEMORY_NOINLINE void fatal_size_overflow(const char* component, std::size_t a, char op,
+                                                           std::size_t b);
+}  // namespace detail
+
+/// Throws std::bad_array_new_length; without exceptions, reports the overflowing `a op b` in
+/// `component` to the handler (error_kind::bad_array_length) and aborts.
+[[noreturn]] inline CORE_MEMORY_NOINLINE void throw_bad_array_length(const char* component = nullptr,
+                                                                    std::size_t a = 0, char op = '?',
+                                                                    std::size_t b = 0) {
 #if CORE_MEMORY_EXCEPTIONS
+  (void)component, (void)a, (void)op, (void)b;
   throw std::bad_array_new_length();
 #else
-  detail::fatal_error({error_kind::bad_array_length, nullptr, nullptr, 0, 0,
-                       "size arithmetic overflowed", nullptr, 0});
+  detail::fatal_size_overflow(component, a, op, b);
 #endif
 }
 

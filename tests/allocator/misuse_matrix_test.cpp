@@ -1,0 +1,552 @@
+// Every allocator x every misuse its documentation says is caught, at the check level the docs
+// promise: with the default handler the program dies with the report's text; with a handler that
+// returns, exactly one report arrives naming the component, the kind that really happened, the
+// address, size and alignment, the operation is abandoned and the allocator is still usable.
+
+#include <core/memory/allocator/arena.hpp>
+#include <core/memory/allocator/buddy_allocator.hpp>
+#include <core/memory/allocator/fallback_allocator.hpp>
+#include <core/memory/allocator/freelist_allocator.hpp>
+#include <core/memory/allocator/pool_allocator.hpp>
+#include <core/memory/allocator/segregator.hpp>
+#include <core/memory/allocator/slab_allocator.hpp>
+#include <core/memory/allocator/stack_allocator.hpp>
+#include <core/memory/core/aligned_allocator.hpp>
+#include <core/memory/core/malloc_allocator.hpp>
+#include <core/memory/pool/growing_pool.hpp>
+#include <core/memory/pool/memory_pool.hpp>
+#include <core/memory/pool/object_pool.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "support/misuse_capture.hpp"
+
+namespace cm = core::memory;
+using K = cm::error_kind;
+
+namespace {
+
+/// What the report must say besides the kind, component and detail: filled in by the case just
+/// before it commits the misuse.
+struct Expected {
+  const void* address = nullptr;
+  std::size_t size = 0;
+  std::size_t alignment = 0;
+};
+
+struct Case {
+  const char* name;
+  int level;              ///< lowest check level that catches it (1 hardened, 2 debug, 3 expensive)
+  K kind;
+  const char* component;
+  const char* detail;     ///< the report's message (a prefix of it)
+  /// Builds the allocator, commits the misuse, then (when the handler returned) checks that the
+  /// allocator is intact and usable.
+  void (*run)(Expected&);
+};
+
+bool capturing() { return cm::get_misuse_handler() != &cm::default_misuse_handler; }
+
+// --- StackAllocator -----------------------------------------------------------------------------
+
+void stack_double_free(Expected& e) {
+  cm::StackAllocator stack(1024);
+  void* a = stack.allocate(32);
+  stack.deallocate(a, 32);
+  e = {a, 32, 16};
+  stack.deallocate(a, 32);
+  EXPECT_EQ(stack.bytes_used(), 0u);
+  EXPECT_EQ(stack.allocate(32), a);
+}
+
+void stack_interior(Expected& e) {
+  cm::StackAllocator stack(1024);
+  auto* a = static_cast<std::byte*>(stack.allocate(64));
+  e = {a + 16, 48, 16};
+  stack.deallocate(a + 16, 48);  // ends at the top, as the whole block does
+  const std::size_t used = stack.bytes_used();
+  EXPECT_GE(used, 64u) << "the top did not move";
+  stack.deallocate(a, 64);
+  EXPECT_EQ(stack.bytes_used(), 0u);
+}
+
+void stack_wrong_size(Expected& e) {
+  cm::StackAllocator stack(1024);
+  void* a = stack.allocate(32);
+  e = {a, 64, 16};
+  stack.deallocate(a, 64);
+  stack.deallocate(a, 32);
+  EXPECT_EQ(stack.bytes_used(), 0u);
+}
+
+void stack_lifo(Expected& e) {
+  cm::StackAllocator stack(1024);
+  void* a = stack.allocate(32);
+  void* b = stack.allocate(32);
+  e = {a, 32, 16};
+  stack.deallocate(a, 32);
+  stack.deallocate(b, 32);
+  stack.deallocate(a, 32);
+  EXPECT_EQ(stack.bytes_used(), 0u);
+}
+
+void stack_foreign(Expected& e) {
+  cm::StackAllocator stack(1024);
+  void* a = stack.allocate(32);
+  alignas(16) static std::byte local[64];
+  e = {local, 32, 16};
+  stack.deallocate(local, 32);
+  stack.deallocate(a, 32);
+  EXPECT_EQ(stack.bytes_used(), 0u);
+}
+
+void stack_rewind_newer(Expected& e) {
+  cm::StackAllocator stack(1024);
+  const auto start = stack.mark();
+  (void)stack.allocate(32);
+  const auto later = stack.mark();
+  stack.rewind(start);
+  e = {later.top, 0, 0};
+  stack.rewind(later);
+  EXPECT_EQ(stack.bytes_used(), 0u) << "the top did not move forward";
+}
+
+// --- BuddyAllocator -----------------------------------------------------------------------------
+
+void buddy_double_free(Expected& e) {
+  cm::BuddyAllocator buddy(64, 4096);
+  void* a = buddy.allocate(64);
+  void* b = buddy.allocate(64);
+  buddy.deallocate(a, 64);
+  e = {a, 64, 16};
+  buddy.deallocate(a, 64);
+  buddy.deallocate(b, 64);
+  EXPECT_EQ(buddy.largest_free_block(), 4096u);
+}
+
+void buddy_interior(Expected& e) {
+  cm::BuddyAllocator buddy(64, 4096);
+  auto* a = static_cast<std::byte*>(buddy.allocate(256));
+  e = {a + 64, 64, 16};
+  buddy.deallocate(a + 64, 64);  // a 64-byte boundary inside the 256-byte block
+  EXPECT_EQ(buddy.bytes_allocated(), 256u);
+  buddy.deallocate(a, 256);
+  EXPECT_EQ(buddy.largest_free_block(), 4096u);
+}
+
+void buddy_size_too_small(Expected& e) {
+  cm::BuddyAllocator buddy(64, 4096);
+  void* a = buddy.allocate(256);
+  e = {a, 64, 16};
+  buddy.deallocate(a, 64);
+  buddy.deallocate(a, 256);
+  EXPECT_EQ(buddy.largest_free_block(), 4096u);
+}
+
+void buddy_size_too_large(Expected& e) {
+  cm::BuddyAllocator buddy(64, 4096);
+  void* a = buddy.allocate(64);
+  void* b = buddy.allocate(64);
+  e = {a, 512, 16};
+  buddy.deallocate(a, 512);
+  buddy.deallocate(a, 64);
+  buddy.deallocate(b, 64);
+  EXPECT_EQ(buddy.largest_free_block(), 4096u);
+}
+
+void buddy_foreign(Expected& e) {
+  cm::BuddyAllocator buddy(64, 4096);
+  void* a = buddy.allocate(64);
+  alignas(64) static std::byte local[128];
+  e = {local, 64, 16};
+  buddy.deallocate(local, 64);
+  buddy.deallocate(a, 64);
+  EXPECT_EQ(buddy.largest_free_block(), 4096u);
+}
+
+// --- FreeListAllocator --------------------------------------------------------------------------
+
+void freelist_double_free(Expected& e) {
+  cm::FreeListAllocator fl(4096);
+  void* a = fl.allocate(64);
+  void* b = fl.allocate(64);
+  fl.deallocate(a, 64);
+  e = {a, 64, 16};
+  fl.deallocate(a, 64);
+  fl.deallocate(b, 64);
+  EXPECT_EQ(fl.bytes_allocated(), 0u);
+  EXPECT_EQ(fl.free_block_count(), 1u);
+}
+
+void freelist_interior(Expected& e) {
+  cm::FreeListAllocator fl(4096);
+  auto* a = static_cast<std::byte*>(fl.allocate(128));
+  std::memset(a, 0, 128);
+  e = {a + 32, 64, 16};
+  fl.deallocate(a + 32, 64);
+  fl.deallocate(a, 128);
+  EXPECT_EQ(fl.bytes_allocated(), 0u);
+  EXPECT_EQ(fl.free_block_count(), 1u);
+}
+
+void freelist_size_too_large(Expected& e) {
+  cm::FreeListAllocator fl(4096);
+  void* a = fl.allocate(64);
+  e = {a, 1024, 16};
+  fl.deallocate(a, 1024);
+  fl.deallocate(a, 64);
+  EXPECT_EQ(fl.bytes_allocated(), 0u);
+}
+
+void freelist_foreign(Expected& e) {
+  cm::FreeListAllocator fl(4096);
+  void* a = fl.allocate(64);
+  alignas(16) static std::byte local[128];
+  e = {local + 16, 64, 16};
+  fl.deallocate(local + 16, 64);
+  fl.deallocate(a, 64);
+  EXPECT_EQ(fl.bytes_allocated(), 0u);
+}
+
+// --- Arena --------------------------------------------------------------------------------------
+
+void arena_scopes_out_of_order(Expected& e) {
+  cm::Arena arena(1024);
+  auto outer = std::make_unique<cm::Arena::Scope>(arena);
+  (void)arena.allocate(32);
+  auto inner = std::make_unique<cm::Arena::Scope>(arena);
+  (void)arena.allocate(4000);  // an oversized block inside the inner scope
+  outer.reset();               // ends first: rolls back past the inner scope's start
+  EXPECT_EQ(arena.bytes_used(), 0u);
+  e = {nullptr, 32, 0};
+  e.address = arena.mark().top;  // the inner marker's top is the first block's data + 32
+  e.address = static_cast<const std::byte*>(e.address) + 32;
+  inner.reset();
+  EXPECT_EQ(arena.bytes_used(), 0u) << "the top did not move forward";
+  void* p = arena.allocate(4000);
+  std::memset(p, 1, 4000);
+  arena.reset();
+}
+
+void arena_marker_of_another_arena(Expected& e) {
+  cm::Arena arena(1024), other(1024);
+  (void)arena.allocate(64);
+  (void)other.allocate(16);
+  const auto m = other.mark();
+  e = {m.top, 16, 0};
+  arena.rewind(m);
+  EXPECT_EQ(arena.bytes_used(), 64u);
+  void* p = arena.allocate(32);
+  std::memset(p, 1, 32);
+}
+
+// --- MemoryPool and the pools on it ------------------------------------------------------------
+
+void pool_double_free(Expected& e) {
+  cm::MemoryPool pool(32);
+  void* a = pool.allocate_node();
+  void* b = pool.allocate_node();
+  pool.deallocate_node(a);
+  e = {a, 32, 16};
+  pool.deallocate_node(a);
+  EXPECT_EQ(pool.nodes_allocated(), 1u);
+  EXPECT_EQ(pool.allocate_node(), a);
+  EXPECT_NE(pool.allocate_node(), a);
+  (void)b;
+}
+
+void pool_foreign(Expected& e) {
+  cm::MemoryPool pool(32);
+  void* a = pool.allocate_node();
+  alignas(16) static long local[8];
+  e = {local, 32, 16};
+  pool.deallocate_node(local);
+  EXPECT_EQ(pool.nodes_allocated(), 1u);
+  pool.deallocate_node(a);
+  EXPECT_EQ(pool.nodes_allocated(), 0u);
+}
+
+/// Two pools of one-node chunks allocated alternately, so their chunks interleave in memory:
+/// returns a node of `b` that lies inside `a`'s address range (the range check cannot tell).
+void* interleaved_node(cm::MemoryPool& a, cm::MemoryPool& b, std::vector<void*>& live_a, std::vector<void*>& live_b) {
+  for (int i = 0; i < 64; ++i) {
+    live_a.push_back(a.allocate_node());
+    live_b.push_back(b.allocate_node());
+  }
+  auto [lo, hi] = std::minmax_element(live_a.begin(), live_a.end());
+  for (void* p : live_b)
+    if (p > *lo && p < *hi) return p;
+  return nullptr;
+}
+
+void pool_interleaved_foreign(Expected& e) {
+  cm::MemoryPool a(32, 16, 1, 1), b(32, 16, 1, 1);
+  std::vector<void*> live_a, live_b;
+  void* theirs = interleaved_node(a, b, live_a, live_b);
+  ASSERT_NE(theirs, nullptr) << "chunks did not interleave";
+  e = {theirs, 32, 16};
+  a.deallocate_node(theirs);
+  EXPECT_EQ(a.nodes_allocated(), live_a.size());
+  EXPECT_EQ(b.nodes_allocated(), live_b.size());
+  for (void* p : live_a) a.deallocate_node(p);
+  for (void* p : live_b) b.deallocate_node(p);
+  EXPECT_EQ(a.nodes_allocated() + b.nodes_allocated(), 0u);
+}
+
+void pool_interior(Expected& e) {
+  cm::MemoryPool pool(64);
+  auto* a = static_cast<std::byte*>(pool.allocate_node());
+  e = {a + 16, 64, 16};
+  pool.deallocate_node(a + 16);
+  EXPECT_EQ(pool.nodes_allocated(), 1u);
+  pool.deallocate_node(a);
+}
+
+void pool_allocator_double_free(Expected& e) {
+  cm::PoolAllocator<double, 64> pool;
+  double* a = pool.allocate(1);
+  pool.deallocate(a, 1);
+  e = {a, sizeof(double), pool.node_alignment()};
+  pool.deallocate(a, 1);
+  EXPECT_EQ(pool.objects_allocated(), 0u);
+  EXPECT_EQ(pool.allocate(1), a);
+}
+
+void growing_pool_double_free(Expected& e) {
+  cm::GrowingPool pool(48);
+  void* a = pool.allocate_node();
+  pool.deallocate_node(a);
+  e = {a, 48, 16};
+  pool.deallocate_node(a);
+  EXPECT_EQ(pool.nodes_allocated(), 0u);
+}
+
+struct Tracked {
+  static inline int alive = 0;
+  long payload[3] = {};
+  Tracked() { ++alive; }
+  ~Tracked() { --alive; }
+};
+
+void object_pool_double_release(Expected& e) {
+  Tracked::alive = 0;
+  cm::ObjectPool<Tracked> pool;
+  Tracked* t = pool.acquire();
+  pool.release(t);
+  e = {t, sizeof(Tracked), pool.memory_pool().node_alignment()};
+  pool.release(t);
+  EXPECT_EQ(Tracked::alive, 0) << "the destructor did not run twice";
+  EXPECT_EQ(pool.size(), 0u);
+}
+
+void object_pool_interleaved(Expected& e) {
+  Tracked::alive = 0;
+  cm::ObjectPool<Tracked> a(1), b(1);
+  std::vector<Tracked*> live_a, live_b;
+  Tracked* theirs = nullptr;
+  for (int i = 0; i < 64; ++i) {
+    live_a.push_back(a.acquire());
+    live_b.push_back(b.acquire());
+  }
+  auto [lo, hi] = std::minmax_element(live_a.begin(), live_a.end());
+  for (Tracked* p : live_b)
+    if (p > *lo && p < *hi) theirs = p;
+  ASSERT_NE(theirs, nullptr) << "chunks did not interleave";
+  e = {theirs, sizeof(Tracked), a.memory_pool().node_alignment()};
+  a.release(theirs);
+  EXPECT_EQ(Tracked::alive, 128) << "the destructor was not run on another pool's object";
+  for (Tracked* p : live_a) a.release(p);
+  for (Tracked* p : live_b) b.release(p);
+  EXPECT_EQ(Tracked::alive, 0);
+}
+
+// --- Slab caches --------------------------------------------------------------------------------
+
+void slab_double_free(Expected& e) {
+  cm::SlabCache cache(40);
+  void* a = cache.allocate_object();
+  void* b = cache.allocate_object();
+  cache.deallocate_object(a);
+  e = {a, 40, 16};
+  cache.deallocate_object(a);
+  EXPECT_EQ(cache.objects_in_use(), 1u);
+  cache.deallocate_object(b);
+}
+
+void slab_other_cache(Expected& e) {
+  cm::SlabCache cache(40), other(40);
+  void* a = cache.allocate_object();
+  void* theirs = other.allocate_object();
+  e = {theirs, 40, 16};
+  cache.deallocate_object(theirs);
+  EXPECT_EQ(cache.objects_in_use(), 1u);
+  EXPECT_EQ(other.objects_in_use(), 1u);
+  cache.deallocate_object(a);
+  other.deallocate_object(theirs);
+}
+
+void slab_interior(Expected& e) {
+  cm::SlabCache cache(64);
+  auto* a = static_cast<std::byte*>(cache.allocate_object());
+  e = {a + 16, 64, 16};
+  cache.deallocate_object(a + 16);
+  EXPECT_EQ(cache.objects_in_use(), 1u);
+  cache.deallocate_object(a);
+}
+
+void slab_allocator_double_free(Expected& e) {
+  cm::SlabAllocator slab;
+  void* a = slab.allocate(100);
+  slab.deallocate(a, 100);
+  e = {a, 128, 128};  // reported by the 128-byte class's cache
+  slab.deallocate(a, 100);
+  void* b = slab.allocate(100);
+  EXPECT_EQ(b, a);
+  slab.deallocate(b, 100);
+}
+
+// --- Heap allocators and compositions -----------------------------------------------------------
+
+void aligned_foreign(Expected& e) {
+  cm::AlignedAllocator<64> heap;
+  void* a = heap.allocate(100);
+  alignas(64) static std::byte local[256];  // the word before `local + 64` is zero: no hidden pointer
+  e = {local + 64, 100, 64};
+  heap.deallocate(local + 64, 100);
+  heap.deallocate(a, 100);
+}
+
+void aligned_invalid_alignment(Expected& e) {
+  cm::AlignedAllocator<64> heap;
+  e = {nullptr, 16, 24};
+  EXPECT_EQ(heap.try_allocate(16, 24), nullptr);
+  void* a = heap.allocate(16);
+  heap.deallocate(a, 16);
+}
+
+void segregator_pool_double_free(Expected& e) {
+  cm::Segregator<32, cm::MemoryPool, cm::MallocAllocator> seg(cm::MemoryPool(32), {});
+  void* a = seg.allocate(24, 8);
+  e = {a, 32, 16};
+  seg.deallocate(a, 24, 8);
+  seg.deallocate(a, 24, 8);
+  EXPECT_EQ(seg.small().nodes_allocated(), 0u);
+}
+
+void fallback_stack_lifo(Expected& e) {
+  cm::FallbackAllocator<cm::StackAllocator, cm::MallocAllocator> fb(cm::StackAllocator(1024), cm::MallocAllocator{});
+  void* a = fb.allocate(32, 16);
+  void* b = fb.allocate(32, 16);
+  e = {a, 32, 16};
+  fb.deallocate(a, 32, 16);
+  fb.deallocate(b, 32, 16);
+  fb.deallocate(a, 32, 16);
+  EXPECT_EQ(fb.primary().bytes_used(), 0u);
+}
+
+const Case cases[] = {
+    {"StackDoubleFree", 1, K::double_free, "StackAllocator", "beyond the top: already freed", stack_double_free},
+    {"StackInteriorPointer", 1, K::interior_pointer, "StackAllocator", "inside a live allocation", stack_interior},
+    {"StackWrongSize", 1, K::invalid_size, "StackAllocator", "the most recent allocation, freed with another size",
+     stack_wrong_size},
+    {"StackLifoViolation", 1, K::lifo_violation, "StackAllocator", "not the most recent allocation", stack_lifo},
+    {"StackForeignPointer", 1, K::foreign_pointer, "StackAllocator", "not in this stack's region", stack_foreign},
+    {"StackRewindToNewerMarker", 1, K::lifo_violation, "StackAllocator", "marker is newer than the top",
+     stack_rewind_newer},
+    {"BuddyDoubleFree", 1, K::double_free, "BuddyAllocator", "block is already free", buddy_double_free},
+    {"BuddyInteriorPointer", 1, K::interior_pointer, "BuddyAllocator", "inside a live block", buddy_interior},
+    {"BuddySizeTooSmall", 1, K::invalid_size, "BuddyAllocator", "size/alignment name another block size",
+     buddy_size_too_small},
+    {"BuddySizeTooLarge", 1, K::invalid_size, "BuddyAllocator", "size/alignment name another block size",
+     buddy_size_too_large},
+    {"BuddyForeignPointer", 1, K::foreign_pointer, "BuddyAllocator", "not in this allocator's region", buddy_foreign},
+    {"FreeListDoubleFree", 1, K::double_free, "FreeListAllocator", "block is already free", freelist_double_free},
+    {"FreeListInteriorPointer", 1, K::interior_pointer, "FreeListAllocator", "not the start of a block",
+     freelist_interior},
+    {"FreeListSizeTooLarge", 1, K::invalid_size, "FreeListAllocator", "size is larger than the block",
+     freelist_size_too_large},
+    {"FreeListForeignPointer", 1, K::foreign_pointer, "FreeListAllocator", "not in this allocator's region",
+     freelist_foreign},
+    {"ArenaScopesEndedOutOfOrder", 1, K::lifo_violation, "Arena", "marker is newer than the top",
+     arena_scopes_out_of_order},
+    {"ArenaMarkerOfAnotherArena", 2, K::lifo_violation, "Arena", "marker does not belong to this arena",
+     arena_marker_of_another_arena},
+    {"PoolDoubleFree", 1, K::double_free, "MemoryPool", "node is already free", pool_double_free},
+    {"PoolForeignPointer", 1, K::foreign_pointer, "MemoryPool", "not in the address range", pool_foreign},
+    {"PoolInterleavedForeignNode", 2, K::foreign_pointer, "MemoryPool", "not in a chunk of this pool",
+     pool_interleaved_foreign},
+    {"PoolInteriorPointer", 2, K::interior_pointer, "MemoryPool", "inside a node of this pool", pool_interior},
+    {"PoolAllocatorDoubleFree", 1, K::double_free, "PoolAllocator", "node is already free",
+     pool_allocator_double_free},
+    {"GrowingPoolDoubleFree", 1, K::double_free, "GrowingPool", "node is already free", growing_pool_double_free},
+    {"ObjectPoolDoubleRelease", 1, K::double_free, "ObjectPool", "node is already free", object_pool_double_release},
+    {"ObjectPoolInterleavedRelease", 2, K::foreign_pointer, "ObjectPool", "not in a chunk of this pool",
+     object_pool_interleaved},
+    {"SlabDoubleFree", 1, K::double_free, "SlabCache", "object is already free", slab_double_free},
+    {"SlabObjectOfAnotherCache", 1, K::foreign_pointer, "SlabCache", "not an object of this slab cache",
+     slab_other_cache},
+    {"SlabInteriorPointer", 1, K::interior_pointer, "SlabCache", "inside an object", slab_interior},
+    {"SlabAllocatorDoubleFree", 1, K::double_free, "SlabCache", "object is already free", slab_allocator_double_free},
+    {"AlignedForeignPointer", 1, K::foreign_pointer, "AlignedAllocator", "not a block of this allocator",
+     aligned_foreign},
+    {"AlignedInvalidAlignment", 0, K::invalid_alignment, "AlignedAllocator", "alignment must be a non-zero power",
+     aligned_invalid_alignment},
+    {"SegregatorPoolDoubleFree", 1, K::double_free, "MemoryPool", "node is already free",
+     segregator_pool_double_free},
+    {"FallbackStackLifoViolation", 1, K::lifo_violation, "StackAllocator", "not the most recent allocation",
+     fallback_stack_lifo},
+};
+
+std::string escape_regex(const std::string& s) {
+  std::string r;
+  for (char c : s) {
+    if (std::strchr("\\^$.|?*+()[]{}", c)) r += '\\';
+    r += c;
+  }
+  return r;
+}
+
+class Misuse : public ::testing::TestWithParam<Case> {};
+
+TEST_P(Misuse, HandlerReturnsAndTheAllocatorIsIntact) {
+  const Case& c = GetParam();
+  if (cm::check_level < c.level) GTEST_SKIP() << "caught from check level " << c.level;
+  test::MisuseCapture capture;
+  Expected e;
+  c.run(e);
+  ASSERT_TRUE(capturing());
+  ASSERT_EQ(capture.count(), 1u) << "exactly one report";
+  const auto& r = capture.last();
+  EXPECT_EQ(r.kind, c.kind) << r.text;
+  EXPECT_EQ(r.allocator, std::string("core::memory::") + c.component) << r.text;
+  EXPECT_EQ(r.address, e.address) << r.text;
+  EXPECT_EQ(r.size, e.size) << r.text;
+  EXPECT_EQ(r.alignment, e.alignment) << r.text;
+  EXPECT_NE(r.text.find(c.detail), std::string::npos) << r.text;
+}
+
+TEST_P(Misuse, DefaultHandlerAbortsWithTheReport) {
+  const Case& c = GetParam();
+  if (cm::check_level < c.level) GTEST_SKIP() << "caught from check level " << c.level;
+  const std::string pattern = "core-memory: " + escape_regex(cm::to_string(c.kind)) + " in core::memory::" +
+                              c.component + "( at 0x[0-9a-f]+)?(, size [0-9]+)?(, alignment [0-9]+)?: " +
+                              escape_regex(c.detail);
+  EXPECT_DEATH(
+      {
+        Expected e;
+        c.run(e);
+      },
+      pattern);
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryAllocator, Misuse, ::testing::ValuesIn(cases),
+                         [](const ::testing::TestParamInfo<Case>& p) { return std::string(p.param.name); });
+
+}  // namespace
