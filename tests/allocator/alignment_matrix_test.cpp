@@ -21,6 +21,7 @@
 
 #include "support/allocator_subjects.hpp"
 #include "support/misuse_capture.hpp"
+#include "support/test_allocators.hpp"
 
 namespace cm = core::memory;
 
@@ -55,12 +56,12 @@ template <class A>
 void* call(A& a, entry e, std::size_t size, std::size_t align) {
   using traits = cm::allocator_traits<A>;
   switch (e) {
-    case entry::allocate: return a.allocate(size, align);
-    case entry::try_allocate: return traits::try_allocate(a, size, align);
+    case entry::allocate: return test::escape(a.allocate(size, align));  // clang elides unused heap calls
+    case entry::try_allocate: return test::escape(traits::try_allocate(a, size, align));
     default: {
       const cm::allocation_result r = traits::allocate_at_least(a, size, align);
       EXPECT_GE(r.size, size);
-      return r.ptr;
+      return test::escape(r.ptr);
     }
   }
 }
@@ -175,14 +176,98 @@ TYPED_TEST(AlignmentMatrix, StdAllocatorAllocateAligned) {
   EXPECT_EQ(capture.count(), 0u);
   for (std::size_t align : invalid_alignments) {
 #if CORE_MEMORY_EXCEPTIONS
+    const std::size_t before = capture.count();
     EXPECT_THROW((void)alloc.allocate_aligned(5, align), cm::out_of_memory);
-    ASSERT_GE(capture.count(), 1u);
+    ASSERT_EQ(capture.count(), before + 1) << "reported exactly once";
     EXPECT_EQ(capture.last().kind, cm::error_kind::invalid_alignment);
     EXPECT_EQ(capture.last().alignment, align);
 #else
     EXPECT_DEATH((void)alloc.allocate_aligned(5, align), "out of memory in");
 #endif
   }
+}
+
+}  // namespace
+
+// The allocators whose alignment is a constructor parameter (node or object alignment): every
+// power of two they support gives aligned blocks; 0, a non-power of two, or one beyond what they
+// support is reported as invalid_alignment once, and if the handler returns they fall back to
+// their default alignment (still usable, every block aligned to at least max_align_t).
+namespace {
+
+/// Powers of two up to `max_tested` must work; beyond it, those above `limit` (if any) are invalid.
+template <class Make>
+void check_constructor_alignment(Make make, std::size_t max_tested, std::size_t limit) {
+  for (std::size_t align = 1; align <= max_tested; align *= 2) {
+    test::MisuseCapture capture;
+    auto pool = make(align);
+    void* p[3];
+    for (void*& q : p) {
+      q = pool->allocate_one();
+      ASSERT_NE(q, nullptr);
+      EXPECT_TRUE(cm::is_aligned(q, align)) << "alignment " << align;
+      std::memset(q, 0x3C, 24);
+    }
+    for (void* q : p) pool->deallocate_one(q);
+    EXPECT_EQ(capture.count(), 0u) << "alignment " << align;
+  }
+  std::vector<std::size_t> invalid = {0, 3, 24, std::numeric_limits<std::size_t>::max()};
+  if (limit < top_bit) invalid.push_back(limit * 2);
+  for (std::size_t align : invalid) {
+    test::MisuseCapture capture;
+    auto pool = make(align);
+    ASSERT_EQ(capture.count(), 1u) << "alignment " << align;
+    EXPECT_EQ(capture.last().kind, cm::error_kind::invalid_alignment);
+    EXPECT_EQ(capture.last().alignment, align);
+    void* q = pool->allocate_one();
+    EXPECT_TRUE(cm::is_aligned(q, alignof(std::max_align_t)));
+    std::memset(q, 0x3C, 24);
+    pool->deallocate_one(q);
+  }
+}
+
+/// allocate_one / deallocate_one over a SlabCache, a MemoryPool or a GrowingPool of 24-byte objects.
+template <class P>
+struct Nodes : P {
+  using P::P;
+  void* allocate_one() {
+    if constexpr (requires(P& p) { p.allocate_object(); }) return this->allocate_object();
+    else return this->allocate_node();
+  }
+  void deallocate_one(void* q) {
+    if constexpr (requires(P& p) { p.allocate_object(); }) this->deallocate_object(q);
+    else this->deallocate_node(q);
+  }
+};
+
+TEST(AlignmentMatrixConstructors, SlabCacheObjectAlignment) {
+  check_constructor_alignment([](std::size_t a) { return std::make_unique<Nodes<cm::SlabCache>>(24, a); }, 4096, 4096);
+}
+
+TEST(AlignmentMatrixConstructors, MemoryPoolNodeAlignment) {
+  // Every power of two is supported; 2^40 and 2^63 are valid but fail as exhaustion on use.
+  check_constructor_alignment([](std::size_t a) { return std::make_unique<Nodes<cm::MemoryPool>>(24, a); }, 4096, top_bit);
+  check_constructor_alignment([](std::size_t a) { return std::make_unique<Nodes<cm::GrowingPool>>(24, a); }, 4096, top_bit);
+  test::MisuseCapture capture;
+  for (std::size_t align : huge_alignments) {
+    Nodes<cm::MemoryPool> pool(24, align);
+    EXPECT_EQ(test::escape(pool.try_allocate_node()), nullptr) << align;
+  }
+  EXPECT_EQ(capture.count(), 0u);
+}
+
+TEST(AlignmentMatrixConstructors, ObjectPoolOfOverAlignedType) {
+  struct alignas(256) Wide {
+    int x = 7;
+  };
+  cm::ObjectPool<Wide> pool(4);
+  std::vector<Wide*> objects;
+  for (int i = 0; i < 9; ++i) {
+    objects.push_back(pool.acquire());
+    EXPECT_TRUE(cm::is_aligned(objects.back(), 256));
+    EXPECT_EQ(objects.back()->x, 7);
+  }
+  for (Wide* w : objects) pool.release(w);
 }
 
 }  // namespace

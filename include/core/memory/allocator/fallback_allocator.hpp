@@ -8,6 +8,7 @@
 #include <core/memory/util/error.hpp>
 
 #include <cstddef>
+#include <type_traits>
 #include <utility>
 
 namespace core::memory {
@@ -19,7 +20,11 @@ class FallbackAllocator {
  public:
   static constexpr const char* allocator_name = "core::memory::FallbackAllocator";
 
-  FallbackAllocator() = default;
+  // Constrained, without default member initializers: clang 14 otherwise instantiates Primary{}
+  // (e.g. a StackAllocator, which needs a capacity) as soon as the traits ask about the type.
+  FallbackAllocator()
+    requires(std::is_default_constructible_v<Primary> && std::is_default_constructible_v<Fallback>)
+      : primary_(), fallback_() {}
   template <class P, class F>
   FallbackAllocator(P&& primary, F&& fallback)
       : primary_(std::forward<P>(primary)), fallback_(std::forward<F>(fallback)) {}
@@ -58,8 +63,8 @@ class FallbackAllocator {
   [[nodiscard]] Fallback& fallback() noexcept { return fallback_; }
 
  private:
-  [[no_unique_address]] Primary primary_{};
-  [[no_unique_address]] Fallback fallback_{};
+  [[no_unique_address]] Primary primary_;
+  [[no_unique_address]] Fallback fallback_;
 };
 
 }  // namespace core::memory

@@ -371,6 +371,12 @@ class BasicSlabAllocator {
     return {p, c == no_class ? size : size_classes[c]};
   }
 
+  /// Largest request: the upstream allocator's (every size class is far below it).
+  [[nodiscard]] std::size_t max_size() const noexcept {
+    Upstream upstream{};
+    return allocator_traits<Upstream>::max_size(upstream);
+  }
+
   /// Returns every empty slab upstream; returns how many.
   std::size_t reclaim() noexcept {
     std::size_t n = 0;

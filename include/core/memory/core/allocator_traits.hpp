@@ -20,6 +20,11 @@
 ///   allocator_name  const char* used in error messages
 /// allocate(0, a) must succeed and return a pointer that deallocate(p, 0, a) accepts. A size and
 /// alignment given to deallocate are those given to allocate.
+/// An alignment must be a power of two; 0 is not one (as for std::pmr and posix_memalign). Any
+/// other value is reported to the misuse handler as invalid_alignment, at every check level, and
+/// the request then fails as exhaustion (allocate throws out_of_memory, try_allocate returns
+/// null). A power of two too large to serve (2^40, 2^63) is plain exhaustion. max_size() is exact:
+/// a larger request always fails.
 
 #include <core/memory/util/error.hpp>
 
