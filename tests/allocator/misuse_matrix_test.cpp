@@ -185,6 +185,23 @@ void freelist_double_free(Expected& e) {
   EXPECT_EQ(fl.free_block_count(), 1u);
 }
 
+void freelist_double_free_after_merge(Expected& e) {
+  cm::FreeListAllocator fl(4096);
+  void* a = fl.allocate(64);
+  void* b = fl.allocate(64);
+  void* c = fl.allocate(64);
+  fl.deallocate(a, 64);
+  fl.deallocate(c, 64);
+  fl.deallocate(b, 64);  // merges with both neighbours: b's header is inside one free block
+  e = {b, 64, 16};
+  fl.deallocate(b, 64);
+  EXPECT_EQ(fl.bytes_allocated(), 0u);
+  EXPECT_EQ(fl.free_block_count(), 1u);
+  void* d = fl.allocate(64);
+  EXPECT_EQ(d, a);
+  fl.deallocate(d, 64);
+}
+
 void freelist_interior(Expected& e) {
   cm::FreeListAllocator fl(4096);
   auto* a = static_cast<std::byte*>(fl.allocate(128));
@@ -468,6 +485,8 @@ const Case cases[] = {
      buddy_size_too_large},
     {"BuddyForeignPointer", 1, K::foreign_pointer, "BuddyAllocator", "not in this allocator's region", buddy_foreign},
     {"FreeListDoubleFree", 1, K::double_free, "FreeListAllocator", "block is already free", freelist_double_free},
+    {"FreeListDoubleFreeAfterMerge", 1, K::double_free, "FreeListAllocator", "block is already free",
+     freelist_double_free_after_merge},
     {"FreeListInteriorPointer", 1, K::interior_pointer, "FreeListAllocator", "not the start of a block",
      freelist_interior},
     {"FreeListSizeTooLarge", 1, K::invalid_size, "FreeListAllocator", "size is larger than the block",
