@@ -326,6 +326,25 @@ void pool_interior(Expected& e) {
   pool.deallocate_node(a);
 }
 
+void pool_node_freed_as_large(Expected& e) {
+  cm::MemoryPool pool(32);
+  void* a = pool.allocate(24, 8);
+  e = {a, 100, 8};
+  pool.deallocate(a, 100, 8);  // would reach upstream's free() with a pointer inside a chunk
+  EXPECT_EQ(pool.nodes_allocated(), 1u);
+  pool.deallocate(a, 24, 8);
+  EXPECT_EQ(pool.nodes_allocated(), 0u);
+}
+
+void pool_allocator_wrong_count(Expected& e) {
+  cm::PoolAllocator<double, 64> pool;
+  double* a = pool.allocate(1);
+  e = {a, 5 * sizeof(double), alignof(double)};
+  pool.deallocate(a, 5);
+  EXPECT_EQ(pool.objects_allocated(), 1u);
+  pool.deallocate(a, 1);
+}
+
 void pool_allocator_double_free(Expected& e) {
   cm::PoolAllocator<double, 64> pool;
   double* a = pool.allocate(1);
@@ -502,6 +521,10 @@ const Case cases[] = {
     {"PoolInterleavedForeignNode", 2, K::foreign_pointer, "MemoryPool", "not in a chunk of this pool",
      pool_interleaved_foreign},
     {"PoolInteriorPointer", 2, K::interior_pointer, "MemoryPool", "inside a node of this pool", pool_interior},
+    {"PoolNodeFreedWithALargeSize", 1, K::invalid_size, "MemoryPool", "a node of this pool, freed with a size",
+     pool_node_freed_as_large},
+    {"PoolAllocatorWrongCount", 1, K::invalid_size, "PoolAllocator", "a node of this pool, freed with a size",
+     pool_allocator_wrong_count},
     {"PoolAllocatorDoubleFree", 1, K::double_free, "PoolAllocator", "node is already free",
      pool_allocator_double_free},
     {"GrowingPoolDoubleFree", 1, K::double_free, "GrowingPool", "node is already free", growing_pool_double_free},
