@@ -327,22 +327,26 @@ void pool_interior(Expected& e) {
 }
 
 void pool_node_freed_as_large(Expected& e) {
-  cm::MemoryPool pool(32);
-  void* a = pool.allocate(24, 8);
-  e = {a, 100, 8};
-  pool.deallocate(a, 100, 8);  // would reach upstream's free() with a pointer inside a chunk
-  EXPECT_EQ(pool.nodes_allocated(), 1u);
-  pool.deallocate(a, 24, 8);
-  EXPECT_EQ(pool.nodes_allocated(), 0u);
+  if constexpr (cm::checks::hardened) {  // unchecked, this frees a node inside a chunk with free()
+    cm::MemoryPool pool(32);
+    void* a = pool.allocate(24, 8);
+    e = {a, 100, 8};
+    pool.deallocate(a, 100, 8);
+    EXPECT_EQ(pool.nodes_allocated(), 1u);
+    pool.deallocate(a, 24, 8);
+    EXPECT_EQ(pool.nodes_allocated(), 0u);
+  }
 }
 
 void pool_allocator_wrong_count(Expected& e) {
-  cm::PoolAllocator<double, 64> pool;
-  double* a = pool.allocate(1);
-  e = {a, 5 * sizeof(double), alignof(double)};
-  pool.deallocate(a, 5);
-  EXPECT_EQ(pool.objects_allocated(), 1u);
-  pool.deallocate(a, 1);
+  if constexpr (cm::checks::hardened) {  // as above
+    cm::PoolAllocator<double, 64> pool;
+    double* a = pool.allocate(1);
+    e = {a, 5 * sizeof(double), alignof(double)};
+    pool.deallocate(a, 5);
+    EXPECT_EQ(pool.objects_allocated(), 1u);
+    pool.deallocate(a, 1);
+  }
 }
 
 void pool_allocator_double_free(Expected& e) {
@@ -435,6 +439,28 @@ void slab_interior(Expected& e) {
   cache.deallocate_object(a + 16);
   EXPECT_EQ(cache.objects_in_use(), 1u);
   cache.deallocate_object(a);
+}
+
+void slab_allocator_wrong_class(Expected& e) {
+  cm::SlabAllocator slab;
+  void* a = slab.allocate(100);
+  e = {a, 24, 16};
+  slab.deallocate(a, 24);  // the 32-byte class
+  EXPECT_EQ(slab.cache_for(100)->objects_in_use(), 1u);
+  slab.deallocate(a, 100);
+  EXPECT_EQ(slab.cache_for(100)->objects_in_use(), 0u);
+}
+
+void slab_allocator_beyond_the_classes(Expected& e) {
+  if constexpr (cm::checks::hardened) {  // unchecked, this frees a slab's object with free()
+    cm::SlabAllocator slab;
+    void* a = slab.allocate(100);
+    e = {a, 3000, 16};
+    slab.deallocate(a, 3000);
+    EXPECT_EQ(slab.cache_for(100)->objects_in_use(), 1u);
+    slab.deallocate(a, 100);
+    EXPECT_EQ(slab.cache_for(100)->objects_in_use(), 0u);
+  }
 }
 
 void slab_allocator_double_free(Expected& e) {
@@ -535,6 +561,10 @@ const Case cases[] = {
     {"SlabObjectOfAnotherCache", 1, K::foreign_pointer, "SlabCache", "not an object of this slab cache",
      slab_other_cache},
     {"SlabInteriorPointer", 1, K::interior_pointer, "SlabCache", "inside an object", slab_interior},
+    {"SlabAllocatorWrongSizeClass", 1, K::invalid_size, "SlabAllocator", "an object of the 128-byte class",
+     slab_allocator_wrong_class},
+    {"SlabAllocatorSizeBeyondTheClasses", 1, K::invalid_size, "SlabAllocator", "an object of the 128-byte class",
+     slab_allocator_beyond_the_classes},
     {"SlabAllocatorDoubleFree", 1, K::double_free, "SlabCache", "object is already free", slab_allocator_double_free},
     {"AlignedForeignPointer", 1, K::foreign_pointer, "AlignedAllocator", "not a block of this allocator",
      aligned_foreign},
