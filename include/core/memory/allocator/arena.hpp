@@ -193,7 +193,6 @@ class BasicArena {
   }
 
  public:
-
   /// Frees everything; keeps the blocks for reuse (releases those of oversized requests).
   void reset() noexcept { rewind(Marker{}); }
 
