@@ -56,7 +56,8 @@ class BasicArena {
 
   class Scope;
 
-  /// An arena whose first block (allocated on first use) holds `block_size` bytes.
+  /// An arena whose first block (allocated on first use) holds `block_size` bytes, clamped to
+  /// [64, max_block_size]: any value is valid.
   explicit BasicArena(std::size_t block_size = 4096)
     requires allocator_traits<Upstream>::is_stateless
       : next_block_size_(clamp_block_size(block_size)) {}

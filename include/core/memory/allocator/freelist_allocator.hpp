@@ -33,7 +33,8 @@ class BasicFreeListAllocator {
   /// Every block is aligned to this.
   static constexpr std::size_t alignment = 16;
 
-  /// A region of `capacity` bytes from upstream, obtained on first use.
+  /// A region of `capacity` bytes (rounded down to 16) from upstream, obtained on first use; a
+  /// region upstream cannot give, or one under 64 bytes, makes every request fail (out_of_memory).
   explicit BasicFreeListAllocator(std::size_t capacity, fit_policy policy = fit_policy::first)
     requires allocator_traits<Upstream>::is_stateless
       : capacity_(align_down(capacity, granule)), policy_(policy) {}
