@@ -145,6 +145,86 @@ void BM_foonathan_stack(benchmark::State& state) {
 BENCHMARK_TEMPLATE(BM_foonathan_stack, true)->Name("bump/foonathan::memory_stack/32");
 BENCHMARK_TEMPLATE(BM_foonathan_stack, false)->Name("bump_alloc_only/foonathan::memory_stack/32");
 
+// --- scope pairs: open a scope (or take a marker), allocate 32 bytes and write them, roll back ---
+// The allocator is reached through a pointer and its state kept in memory (ClobberMemory every
+// pair), as when code shares it: what a short-lived scope costs in real use.
+
+/// `x`'s address, laundered so the optimiser cannot treat the object as a local.
+template <class T>
+T* through_pointer(T& x) {
+  T* p = &x;
+  benchmark::DoNotOptimize(p);
+  return p;
+}
+
+template <class Pair>
+void scope_pairs(benchmark::State& state, Pair pair) {
+  for (auto _ : state) {
+    pair();
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+
+inline void write_block(void* p) {
+  *static_cast<std::uint64_t*>(p) = 1;
+  keep(p);
+}
+
+void BM_pair_hand_bump(benchmark::State& state) {
+  HandBump storage;
+  HandBump* b = through_pointer(storage);
+  scope_pairs(state, [b] {
+    std::byte* saved = b->top;
+    write_block(b->allocate(size, align));
+    b->top = saved;
+  });
+}
+BENCHMARK(BM_pair_hand_bump)->Name("scope_pair/hand-written bump pointer/32");
+
+void BM_pair_arena_scope(benchmark::State& state) {
+  cm::Arena storage(1 << 20);
+  cm::Arena* arena = through_pointer(storage);
+  scope_pairs(state, [arena] {
+    cm::Arena::Scope scope(*arena);
+    write_block(arena->allocate(size, align));
+  });
+}
+BENCHMARK(BM_pair_arena_scope)->Name("scope_pair/cm-scope::Arena::Scope/32");
+
+void BM_pair_arena_marker(benchmark::State& state) {
+  cm::Arena storage(1 << 20);
+  cm::Arena* arena = through_pointer(storage);
+  scope_pairs(state, [arena] {
+    const auto m = arena->mark();
+    write_block(arena->allocate(size, align));
+    arena->rewind(m);
+  });
+}
+BENCHMARK(BM_pair_arena_marker)->Name("scope_pair/cm::Arena mark+rewind/32");
+
+void BM_pair_monotonic(benchmark::State& state) {
+  alignas(64) static std::byte buffer[1 << 16];
+  std::pmr::monotonic_buffer_resource storage(buffer, sizeof buffer, std::pmr::null_memory_resource());
+  auto* r = through_pointer(storage);
+  scope_pairs(state, [r] {
+    write_block(r->allocate(size, align));
+    r->release();
+  });
+}
+BENCHMARK(BM_pair_monotonic)->Name("scope_pair/pmr::monotonic_buffer_resource release()/32");
+
+void BM_pair_foonathan(benchmark::State& state) {
+  foonathan::memory::memory_stack<> storage(1 << 20);
+  auto* s = through_pointer(storage);
+  scope_pairs(state, [s] {
+    const auto m = s->top();
+    write_block(s->allocate(size, align));
+    s->unwind(m);
+  });
+}
+BENCHMARK(BM_pair_foonathan)->Name("scope_pair/foonathan::memory_stack unwind/32");
+
 void BM_malloc(benchmark::State& state) {
   void* blocks[per_round];
   for (auto _ : state) {

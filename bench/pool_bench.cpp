@@ -89,6 +89,47 @@ struct ProcessMalloc {
   void deallocate(void* p, std::size_t, std::size_t) noexcept { std::free(p); }
 };
 
+// --- pool pairs: allocate one object, write it, free it; the pool reached through a pointer and
+// its state kept in memory (ClobberMemory every pair), as when code shares it.
+
+template <class T>
+T* through_pointer(T& x) {
+  T* p = &x;
+  benchmark::DoNotOptimize(p);
+  return p;
+}
+
+inline void write_block(void* p) {
+  *static_cast<volatile unsigned char*>(p) = 1;
+  asm volatile("" : : "r"(p));
+}
+
+void BM_pair_hand_free_list(benchmark::State& state) {
+  HandFreeList storage;
+  HandFreeList* pool = through_pointer(storage);
+  for (auto _ : state) {
+    void* p = pool->allocate(node, 16);
+    write_block(p);
+    pool->deallocate(p, node, 16);
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_pair_hand_free_list)->Name("pool_pair/hand-written free list/32");
+
+void BM_pair_pool_allocator(benchmark::State& state) {
+  cm::PoolAllocator<Block, 4096> storage;
+  auto* pool = through_pointer(storage);
+  for (auto _ : state) {
+    Block* p = pool->allocate(1);
+    write_block(p);
+    pool->deallocate(p, 1);
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_pair_pool_allocator)->Name("pool_pair/cm-typed::PoolAllocator<T>/32");
+
 const bool registered = [] {
   using bench::register_patterns;
   register_patterns<CmMemoryPool>("pool", "cm::MemoryPool", node, 16);

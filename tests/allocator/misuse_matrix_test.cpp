@@ -185,6 +185,23 @@ void freelist_double_free(Expected& e) {
   EXPECT_EQ(fl.free_block_count(), 1u);
 }
 
+void freelist_double_free_after_merge(Expected& e) {
+  cm::FreeListAllocator fl(4096);
+  void* a = fl.allocate(64);
+  void* b = fl.allocate(64);
+  void* c = fl.allocate(64);
+  fl.deallocate(a, 64);
+  fl.deallocate(c, 64);
+  fl.deallocate(b, 64);  // merges with both neighbours: b's header is inside one free block
+  e = {b, 64, 16};
+  fl.deallocate(b, 64);
+  EXPECT_EQ(fl.bytes_allocated(), 0u);
+  EXPECT_EQ(fl.free_block_count(), 1u);
+  void* d = fl.allocate(64);
+  EXPECT_EQ(d, a);
+  fl.deallocate(d, 64);
+}
+
 void freelist_interior(Expected& e) {
   cm::FreeListAllocator fl(4096);
   auto* a = static_cast<std::byte*>(fl.allocate(128));
@@ -309,6 +326,29 @@ void pool_interior(Expected& e) {
   pool.deallocate_node(a);
 }
 
+void pool_node_freed_as_large(Expected& e) {
+  if constexpr (cm::checks::hardened) {  // unchecked, this frees a node inside a chunk with free()
+    cm::MemoryPool pool(32);
+    void* a = pool.allocate(24, 8);
+    e = {a, 100, 8};
+    pool.deallocate(a, 100, 8);
+    EXPECT_EQ(pool.nodes_allocated(), 1u);
+    pool.deallocate(a, 24, 8);
+    EXPECT_EQ(pool.nodes_allocated(), 0u);
+  }
+}
+
+void pool_allocator_wrong_count(Expected& e) {
+  if constexpr (cm::checks::hardened) {  // as above
+    cm::PoolAllocator<double, 64> pool;
+    double* a = pool.allocate(1);
+    e = {a, 5 * sizeof(double), alignof(double)};
+    pool.deallocate(a, 5);
+    EXPECT_EQ(pool.objects_allocated(), 1u);
+    pool.deallocate(a, 1);
+  }
+}
+
 void pool_allocator_double_free(Expected& e) {
   cm::PoolAllocator<double, 64> pool;
   double* a = pool.allocate(1);
@@ -401,6 +441,28 @@ void slab_interior(Expected& e) {
   cache.deallocate_object(a);
 }
 
+void slab_allocator_wrong_class(Expected& e) {
+  cm::SlabAllocator slab;
+  void* a = slab.allocate(100);
+  e = {a, 24, 16};
+  slab.deallocate(a, 24);  // the 32-byte class
+  EXPECT_EQ(slab.cache_for(100)->objects_in_use(), 1u);
+  slab.deallocate(a, 100);
+  EXPECT_EQ(slab.cache_for(100)->objects_in_use(), 0u);
+}
+
+void slab_allocator_beyond_the_classes(Expected& e) {
+  if constexpr (cm::checks::hardened) {  // unchecked, this frees a slab's object with free()
+    cm::SlabAllocator slab;
+    void* a = slab.allocate(100);
+    e = {a, 3000, 16};
+    slab.deallocate(a, 3000);
+    EXPECT_EQ(slab.cache_for(100)->objects_in_use(), 1u);
+    slab.deallocate(a, 100);
+    EXPECT_EQ(slab.cache_for(100)->objects_in_use(), 0u);
+  }
+}
+
 void slab_allocator_double_free(Expected& e) {
   cm::SlabAllocator slab;
   void* a = slab.allocate(100);
@@ -468,6 +530,8 @@ const Case cases[] = {
      buddy_size_too_large},
     {"BuddyForeignPointer", 1, K::foreign_pointer, "BuddyAllocator", "not in this allocator's region", buddy_foreign},
     {"FreeListDoubleFree", 1, K::double_free, "FreeListAllocator", "block is already free", freelist_double_free},
+    {"FreeListDoubleFreeAfterMerge", 1, K::double_free, "FreeListAllocator", "block is already free",
+     freelist_double_free_after_merge},
     {"FreeListInteriorPointer", 1, K::interior_pointer, "FreeListAllocator", "not the start of a block",
      freelist_interior},
     {"FreeListSizeTooLarge", 1, K::invalid_size, "FreeListAllocator", "size is larger than the block",
@@ -483,6 +547,10 @@ const Case cases[] = {
     {"PoolInterleavedForeignNode", 2, K::foreign_pointer, "MemoryPool", "not in a chunk of this pool",
      pool_interleaved_foreign},
     {"PoolInteriorPointer", 2, K::interior_pointer, "MemoryPool", "inside a node of this pool", pool_interior},
+    {"PoolNodeFreedWithALargeSize", 1, K::invalid_size, "MemoryPool", "a node of this pool, freed with a size",
+     pool_node_freed_as_large},
+    {"PoolAllocatorWrongCount", 1, K::invalid_size, "PoolAllocator", "a node of this pool, freed with a size",
+     pool_allocator_wrong_count},
     {"PoolAllocatorDoubleFree", 1, K::double_free, "PoolAllocator", "node is already free",
      pool_allocator_double_free},
     {"GrowingPoolDoubleFree", 1, K::double_free, "GrowingPool", "node is already free", growing_pool_double_free},
@@ -493,6 +561,10 @@ const Case cases[] = {
     {"SlabObjectOfAnotherCache", 1, K::foreign_pointer, "SlabCache", "not an object of this slab cache",
      slab_other_cache},
     {"SlabInteriorPointer", 1, K::interior_pointer, "SlabCache", "inside an object", slab_interior},
+    {"SlabAllocatorWrongSizeClass", 1, K::invalid_size, "SlabAllocator", "an object of the 128-byte class",
+     slab_allocator_wrong_class},
+    {"SlabAllocatorSizeBeyondTheClasses", 1, K::invalid_size, "SlabAllocator", "an object of the 128-byte class",
+     slab_allocator_beyond_the_classes},
     {"SlabAllocatorDoubleFree", 1, K::double_free, "SlabCache", "object is already free", slab_allocator_double_free},
     {"AlignedForeignPointer", 1, K::foreign_pointer, "AlignedAllocator", "not a block of this allocator",
      aligned_foreign},

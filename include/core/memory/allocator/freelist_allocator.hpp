@@ -35,7 +35,8 @@ class BasicFreeListAllocator {
   /// One region, never grown: bytes_available() bounds every request.
   static constexpr bool is_fixed_capacity = true;
 
-  /// A region of `capacity` bytes from upstream, obtained on first use.
+  /// A region of `capacity` bytes (rounded down to 16) from upstream, obtained on first use; a
+  /// region upstream cannot give, or one under 64 bytes, makes every request fail (out_of_memory).
   explicit BasicFreeListAllocator(std::size_t capacity, fit_policy policy = fit_policy::first)
     requires allocator_traits<Upstream>::is_stateless
       : capacity_(align_down(capacity, granule)), policy_(policy) {}
@@ -117,6 +118,7 @@ class BasicFreeListAllocator {
       s += block_size(next);
     }
     if (!prev_alloc) {  // merge with the previous block (its footer is the word before h)
+      if constexpr (checks::hardened) store(h, load(h) & ~alloc_bit);  // a second free of p sees "free"
       const std::size_t ps = load(h - header) & size_mask;
       h -= ps;
       unlink(h);
@@ -209,7 +211,9 @@ class BasicFreeListAllocator {
       std::byte* end = base_ + capacity_ - header;  // the sentinel
       if (s >= min_block && s <= static_cast<std::size_t>(end - h)) {
         if (!(word & alloc_bit)) {
-          if (load(h + s - header) == s) kind = error_kind::double_free, what = "block is already free";
+          kind = error_kind::double_free;
+          what = load(h + s - header) == s ? "block is already free"
+                                           : "block is already free (merged into the free block before it)";
         } else if (load(h + s) & prev_alloc_bit) {
           kind = error_kind::invalid_size, what = "size is larger than the block: not the size it was allocated with";
           if (s >= size + header) what = nullptr;

@@ -21,6 +21,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 
@@ -123,6 +124,14 @@ class BasicSlabCache {
       for (Slab* s = list; s; s = s->next)
         if (p >= s->objects() && p < s->objects() + objects_per_slab_ * stride_) return true;
     return false;
+  }
+
+  /// True if `p` lies in a slab of this cache, by the hardened check's test (the slab's header
+  /// names this cache). O(1).
+  [[nodiscard]] bool in_own_slab(const void* p) const noexcept {
+    const Slab* s = slab_of(p);
+    const auto a = reinterpret_cast<std::uintptr_t>(s);
+    return a >= lowest_ && a < highest_ && s->cache == this;
   }
 
   [[nodiscard]] std::size_t object_size() const noexcept { return object_size_; }
@@ -355,8 +364,16 @@ class BasicSlabAllocator {
     }
     return caches_[c].try_allocate_object();
   }
+  /// Returns a block; `size` and `align` must be those given to allocate. Hardened builds also
+  /// report an object freed with a size or alignment of another class (invalid_size; such a
+  /// size beyond the classes would reach upstream's free), O(classes).
   void deallocate(void* p, std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     const std::size_t c = class_of(size, align);
+    if constexpr (checks::hardened) {
+      if (c == no_class || !caches_[c].in_own_slab(p)) [[unlikely]] {
+        if (in_another_class(p, c, size, align)) return;
+      }
+    }
     if (c == no_class) {
       Upstream upstream{};
       return allocator_traits<Upstream>::deallocate(upstream, p, size, align);
@@ -416,6 +433,19 @@ class BasicSlabAllocator {
   template <std::size_t... I>
   explicit BasicSlabAllocator(std::index_sequence<I...>)
       : caches_{BasicSlabCache<Upstream>(size_classes[I], class_alignment(size_classes[I]))...} {}
+
+  /// Reports `p` if it is an object of another class than `c` (the caller's size names `c`).
+  CORE_MEMORY_NOINLINE bool in_another_class(void* p, std::size_t c, std::size_t size, std::size_t align) const noexcept {
+    for (std::size_t k = 0; k < caches_.size(); ++k) {
+      if (k == c || !caches_[k].in_own_slab(p)) continue;
+      char message[112];
+      std::snprintf(message, sizeof message, "an object of the %zu-byte class, freed with another size or alignment",
+                    size_classes[k]);
+      report_misuse({error_kind::invalid_size, allocator_name, p, size, align, message, nullptr, 0});
+      return true;
+    }
+    return false;
+  }
 
   static constexpr std::size_t class_alignment(std::size_t size) noexcept {
     const std::size_t low = size & (~size + 1);

@@ -44,7 +44,8 @@ class BasicStackAllocator {
     std::byte* top = nullptr;
   };
 
-  /// A stack of `capacity` bytes from the upstream allocator, obtained on first use.
+  /// A stack of `capacity` bytes (rounded down to 16) from the upstream allocator, obtained on
+  /// first use; a region upstream cannot give makes every request fail (out_of_memory).
   explicit BasicStackAllocator(std::size_t capacity)
     requires allocator_traits<Upstream>::is_stateless
       : capacity_(align_down(capacity, granule)) {}

@@ -165,12 +165,15 @@ class BasicMemoryPool {
     return allocate_large(size, align);
   }
 
+  /// Frees a node, or a larger block to upstream (by `size` and `align`, as allocated). Hardened
+  /// builds report a node freed with a size or alignment that does not fit a node (invalid_size,
+  /// O(chunks) when `p` lies in the pool's address range), which would reach upstream's free.
   CORE_MEMORY_ALWAYS_INLINE void deallocate(void* p, std::size_t size,
                                             std::size_t align = alignof(std::max_align_t)) noexcept {
     if (fits(size, align)) [[likely]]
       deallocate_node(p);
     else
-      allocator_traits<Upstream>::deallocate(upstream_.get(), p, size, align);
+      deallocate_upstream(p, size, align);
   }
 
   /// Like allocate, and says how much of the block may be used: a whole node for small requests
@@ -316,6 +319,18 @@ class BasicMemoryPool {
     std::size_t nodes;
     std::size_t free;
   };
+
+  CORE_MEMORY_NOINLINE void deallocate_upstream(void* p, std::size_t size, std::size_t align) noexcept {
+    if constexpr (checks::hardened) {
+      const auto a = reinterpret_cast<std::uintptr_t>(p);
+      if (a >= lowest_ && a < highest_ && find_chunk(p)) [[unlikely]] {
+        report_misuse({error_kind::invalid_size, name_, p, size, align,
+                       "a node of this pool, freed with a size or alignment that does not fit a node", nullptr, 0});
+        return;
+      }
+    }
+    allocator_traits<Upstream>::deallocate(upstream_.get(), p, size, align);
+  }
 
   CORE_MEMORY_NOINLINE bool report_bad_free(error_kind kind, void* p, const char* message) const noexcept {
     report_misuse({kind, name_, p, node_size_, node_alignment_, message, nullptr, 0});
