@@ -190,7 +190,17 @@ void BM_pair_arena_scope(benchmark::State& state) {
     write_block(arena->allocate(size, align));
   });
 }
-BENCHMARK(BM_pair_arena_scope)->Name("scope_pair/cm-scope::Arena::Scope/32");
+BENCHMARK(BM_pair_arena_scope)->Name("scope_pair/cm::Arena::Scope/32");
+
+void BM_pair_arena_resource_scope(benchmark::State& state) {
+  cm::Arena storage(1 << 20);
+  cm::Arena* arena = through_pointer(storage);
+  scope_pairs(state, [arena] {
+    cm::Arena::ResourceScope scope(*arena);
+    write_block(arena->allocate(size, align));
+  });
+}
+BENCHMARK(BM_pair_arena_resource_scope)->Name("scope_pair/cm-pmr::Arena::ResourceScope/32");
 
 void BM_pair_arena_marker(benchmark::State& state) {
   cm::Arena storage(1 << 20);
@@ -201,7 +211,7 @@ void BM_pair_arena_marker(benchmark::State& state) {
     arena->rewind(m);
   });
 }
-BENCHMARK(BM_pair_arena_marker)->Name("scope_pair/cm::Arena mark+rewind/32");
+BENCHMARK(BM_pair_arena_marker)->Name("scope_pair/cm-marker::Arena mark+rewind/32");
 
 void BM_pair_monotonic(benchmark::State& state) {
   alignas(64) static std::byte buffer[1 << 16];

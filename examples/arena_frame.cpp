@@ -15,7 +15,7 @@ struct Particle {
 cm::Arena frame_arena(1024 * 1024);  // 1 MiB; nothing is allocated until the first frame
 
 double process_frame(int frame) {
-  cm::Arena::Scope scope(frame_arena);  // everything below is freed when the frame ends
+  cm::Arena::ResourceScope scope(frame_arena);  // everything below is freed when the frame ends
 
   auto* particles = frame_arena.allocate<Particle>(1000);
   auto* temp_buffer = frame_arena.allocate<float>(10000);

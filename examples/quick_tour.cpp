@@ -17,7 +17,7 @@ int main() {
   // Per-frame memory: bump allocation, rolled back when the scope closes.
   cm::Arena frame(64 * 1024);
   for (int f = 0; f < 3; ++f) {
-    cm::Arena::Scope scope(frame);        // also a std::pmr::memory_resource
+    cm::Arena::ResourceScope scope(frame);  // a Scope that is also a std::pmr::memory_resource
     float* particles = frame.allocate<float>(1000);
     std::pmr::vector<int> visible(&scope);  // std containers on the same memory
     for (int i = 0; i < 100; ++i) visible.push_back(i);

@@ -136,9 +136,9 @@ TEST(Arena, NestedScopesRollBackExactly) {
   EXPECT_EQ(arena.allocate(24, 8), outer_next);
 }
 
-TEST(Arena, ScopeIsAPmrResourceWithStatistics) {
+TEST(Arena, ResourceScopeIsAPmrResourceWithStatistics) {
   cm::Arena arena;
-  cm::Arena::Scope scope(arena);
+  cm::Arena::ResourceScope scope(arena);
   std::pmr::vector<std::pmr::string> names(&scope);
   for (int i = 0; i < 50; ++i) names.emplace_back(40, char('a' + i % 26));
   EXPECT_TRUE(arena.owns(names.data()));
@@ -147,7 +147,7 @@ TEST(Arena, ScopeIsAPmrResourceWithStatistics) {
   EXPECT_GE(scope.bytes_requested(), 50u * 40u);
   EXPECT_GE(scope.bytes_used(), scope.bytes_requested());
   EXPECT_TRUE(scope.is_equal(scope));
-  cm::Arena::Scope other(arena);
+  cm::Arena::ResourceScope other(arena);
   EXPECT_FALSE(scope.is_equal(other));
 }
 

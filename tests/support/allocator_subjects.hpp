@@ -64,14 +64,14 @@ struct StackThenHeap {
   allocator a{cm::StackAllocator(8192), cm::MallocAllocator{}};
 };
 
-/// An Arena::Scope (a std::pmr::memory_resource) reached through MemoryResourceAllocator.
+/// An Arena::ResourceScope (a std::pmr::memory_resource) reached through MemoryResourceAllocator.
 struct ArenaScope {
   using allocator = cm::MemoryResourceAllocator;
   static constexpr bool bounded = false;
   static constexpr bool graceful = cm::exceptions_enabled;
   allocator& get() { return a; }
   cm::Arena arena;
-  cm::Arena::Scope scope{arena};
+  cm::Arena::ResourceScope scope{arena};
   allocator a{&scope};
 };
 

@@ -2,7 +2,8 @@
 /// Arena: bump allocation in blocks that grow geometrically. O(1) allocation of any size and
 /// alignment, no per-allocation header, and memory given back all at once: by reset() (keeps the
 /// blocks for reuse), clear() (returns them upstream), or an Arena::Scope that rolls back exactly
-/// to where it began. Not thread-safe: use one arena per thread.
+/// to where it began (Arena::ResourceScope is one that is also a std::pmr::memory_resource).
+/// Not thread-safe: use one arena per thread.
 
 #include <core/memory/core/allocator_traits.hpp>
 #include <core/memory/core/malloc_allocator.hpp>
@@ -55,6 +56,7 @@ class BasicArena {
   };
 
   class Scope;
+  class ResourceScope;
 
   /// An arena whose first block (allocated on first use) holds `block_size` bytes, clamped to
   /// [64, max_block_size]: any value is valid.
@@ -208,8 +210,8 @@ class BasicArena {
     end_ = first_ ? first_->data() + first_->capacity : nullptr;
   }
 
-  /// RAII rollback: everything allocated during the scope's lifetime is freed at its end. Also a
-  /// std::pmr::memory_resource, so pmr containers can allocate in the scope.
+  /// RAII rollback: everything allocated during the scope's lifetime is freed at its end. As cheap
+  /// as mark() + rewind(); a ResourceScope is also a std::pmr::memory_resource.
   [[nodiscard]] Scope make_scope() noexcept { return Scope(*this); }
 
   /// Bytes handed out since the last reset, including alignment padding.
@@ -409,40 +411,56 @@ class BasicArena {
 /// reverse order (as C++ scopes do); ending them out of order is reported (see rewind). Usable
 /// as a std::pmr::memory_resource that allocates in the arena, with statistics of what was asked
 /// through it.
+/// RAII rollback to a mark: everything allocated from the arena while the scope lives is released
+/// when it ends. Scopes nest and must end in reverse order (checked in hardened builds). Costs what
+/// mark() + rewind() cost.
 template <RawAllocator Upstream>
-class BasicArena<Upstream>::Scope final : public std::pmr::memory_resource {
+class BasicArena<Upstream>::Scope {
  public:
   explicit Scope(BasicArena& arena) noexcept : arena_(&arena), marker_(arena.mark()) {}
   Scope(const Scope&) = delete;
   Scope& operator=(const Scope&) = delete;
-  ~Scope() override { arena_->rewind(marker_); }
+  ~Scope() { arena_->rewind(marker_); }
 
   /// The arena this scope rolls back.
   [[nodiscard]] BasicArena& arena() const noexcept { return *arena_; }
-  /// Arena bytes used since the scope began (all allocations, not only those through pmr).
+  /// Arena bytes used since the scope began.
   [[nodiscard]] std::size_t bytes_used() const noexcept {
-    return arena_->bytes_used() - (marker_.used_before + marker_.oversized_bytes + marker_offset());
+    const std::size_t offset = marker_.block ? static_cast<std::size_t>(marker_.top - marker_.block->data()) : 0;
+    return arena_->bytes_used() - (marker_.used_before + marker_.oversized_bytes + offset);
   }
+
+ private:
+  BasicArena* arena_;
+  Marker marker_;
+};
+
+/// A Scope that is also a std::pmr::memory_resource, so pmr containers can allocate in it:
+/// `std::pmr::vector<int> v(&scope)`. Counts what is requested through it. Opening and closing it
+/// costs one call more than a Scope (libstdc++ defines ~memory_resource out of line), which is
+/// why it is a type of its own.
+template <RawAllocator Upstream>
+class BasicArena<Upstream>::ResourceScope final : public Scope, public std::pmr::memory_resource {
+ public:
+  explicit ResourceScope(BasicArena& arena) noexcept : Scope(arena) {}
+
   /// Allocations requested through this scope as a memory_resource.
   [[nodiscard]] std::size_t allocation_count() const noexcept { return allocations_; }
   /// Bytes requested through this scope as a memory_resource.
   [[nodiscard]] std::size_t bytes_requested() const noexcept { return requested_; }
 
  private:
-  std::size_t marker_offset() const noexcept {
-    return marker_.block ? static_cast<std::size_t>(marker_.top - marker_.block->data()) : 0;
-  }
   void* do_allocate(std::size_t bytes, std::size_t align) override {
-    void* p = arena_->allocate(bytes, align);
+    void* p = this->arena().allocate(bytes, align);
     ++allocations_;
     requested_ += bytes;
     return p;
   }
-  void do_deallocate(void* p, std::size_t bytes, std::size_t align) override { arena_->deallocate(p, bytes, align); }
+  void do_deallocate(void* p, std::size_t bytes, std::size_t align) override {
+    this->arena().deallocate(p, bytes, align);
+  }
   bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override { return this == &other; }
 
-  BasicArena* arena_;
-  Marker marker_;
   std::size_t allocations_ = 0;
   std::size_t requested_ = 0;
 };
