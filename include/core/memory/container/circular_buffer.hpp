@@ -62,7 +62,7 @@ class CircularBuffer {
   /// Takes `o`'s buffer; `o` is left empty with capacity 0.
   CircularBuffer(CircularBuffer&& o) noexcept
       : alloc_(std::move(o.alloc_)), buf_(std::exchange(o.buf_, nullptr)), cap_(std::exchange(o.cap_, 0)),
-        head_(std::exchange(o.head_, 0)), size_(std::exchange(o.size_, 0)) {}
+        head_(std::exchange(o.head_, 0)), tail_(std::exchange(o.tail_, 0)), size_(std::exchange(o.size_, 0)) {}
   /// Takes `o`'s buffer if `alloc` equals its allocator; else moves its elements into a buffer
   /// from `alloc` (`o` keeps its buffer and moved-from elements).
   CircularBuffer(CircularBuffer&& o, const Alloc& alloc) : CircularBuffer(alloc == o.alloc_ ? 0 : o.cap_, alloc) {
@@ -167,7 +167,7 @@ class CircularBuffer {
     if (size_ == cap_) [[unlikely]] {
       if (cap_ == 0) return;
       replace_slot(head_, std::forward<Args>(args)...);  // the front slot becomes the back
-      head_ = next_slot(head_);
+      tail_ = head_ = next_slot(head_);
       return;
     }
     construct_back(std::forward<Args>(args)...);
@@ -178,7 +178,7 @@ class CircularBuffer {
     if (size_ == cap_) [[unlikely]] {
       if (cap_ == 0) return;
       replace_slot(prev_slot(head_), std::forward<Args>(args)...);  // the back slot becomes the front
-      head_ = prev_slot(head_);
+      tail_ = head_ = prev_slot(head_);
       return;
     }
     construct_front(std::forward<Args>(args)...);
@@ -215,12 +215,13 @@ class CircularBuffer {
   }
   void pop_back() noexcept {
     CORE_MEMORY_HARDEN_ASSERT("core::memory::CircularBuffer", size_ != 0, "pop_back on an empty buffer");
-    destroy_slot(slot(size_ - 1), size_ == 1 ? cap_ - 1 : 0);
+    tail_ = prev_slot(tail_);
+    destroy_slot(tail_, size_ == 1 ? cap_ - 1 : 0);
     --size_;
   }
   void clear() noexcept {
     while (size_) pop_back();
-    head_ = 0;
+    head_ = tail_ = 0;
   }
 
   /// The elements as at most two contiguous runs: [front .. end of storage) and the wrapped rest.
@@ -244,7 +245,7 @@ class CircularBuffer {
     const size_type k = new_first.index();
     if (k == 0 || k == size_) return;
     if (full()) {
-      head_ = slot(k);  // a full ring rotates by moving its head
+      tail_ = head_ = slot(k);  // a full ring rotates by moving its head
       return;
     }
     linearize();
@@ -277,6 +278,7 @@ class CircularBuffer {
     swap(buf_, o.buf_);
     swap(cap_, o.cap_);
     swap(head_, o.head_);
+    swap(tail_, o.tail_);
     swap(size_, o.size_);
   }
 
@@ -290,7 +292,8 @@ class CircularBuffer {
   /// Builds a new back element; the buffer is not full.
   template <class... Args>
   void construct_back(Args&&... args) {
-    construct_at_slot(slot(size_), size_ == 0 ? cap_ - 1 : 0, std::forward<Args>(args)...);
+    construct_at_slot(tail_, size_ == 0 ? cap_ - 1 : 0, std::forward<Args>(args)...);
+    tail_ = next_slot(tail_);
     ++size_;
   }
   /// Builds a new front element; the buffer is not full.
@@ -355,7 +358,8 @@ class CircularBuffer {
   [[no_unique_address]] Alloc alloc_;
   T* buf_ = nullptr;
   size_type cap_ = 0;
-  size_type head_ = 0;
+  size_type head_ = 0;  // slot of the front element
+  size_type tail_ = 0;  // slot after the back element (head_ + size_, wrapped): saves an add and a wrap per push
   size_type size_ = 0;
 };
 
