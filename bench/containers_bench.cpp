@@ -13,7 +13,9 @@
 #include <boost/container/stable_vector.hpp>
 #include <plf_colony.h>
 
+#include <algorithm>
 #include <list>
+#include <memory>
 #include <map>
 #include <random>
 #include <vector>
@@ -92,6 +94,29 @@ void BM_boost_ring(benchmark::State& s) {
 }
 BENCHMARK(BM_cm_ring)->Name("ring_push_pop/cm::CircularBuffer/1024");
 BENCHMARK(BM_boost_ring)->Name("ring_push_pop/boost::circular_buffer/1024");
+
+// Steady FIFO (issue 9): capacity 1024, half full, push_back + read front + pop_front, the ring on
+// the heap and reached through a pointer the compiler cannot see through, as when code shares it.
+template <class Ring>
+void ring_fifo_steady(benchmark::State& state) {
+  auto owner = std::make_unique<Ring>(1024);
+  Ring* r = owner.get();
+  benchmark::DoNotOptimize(r);
+  for (int i = 0; i < 512; ++i) r->push_back(i);
+  int x = 0;
+  long sum = 0;
+  for (auto _ : state) {
+    for (int i = 0; i < 1024; ++i) {
+      r->push_back(++x);
+      sum += r->front();
+      r->pop_front();
+    }
+    benchmark::DoNotOptimize(sum);
+  }
+  state.SetItemsProcessed(state.iterations() * 1024);
+}
+BENCHMARK_TEMPLATE(ring_fifo_steady, cm::CircularBuffer<int>)->Name("ring_fifo_steady/cm::CircularBuffer/1024");
+BENCHMARK_TEMPLATE(ring_fifo_steady, boost::circular_buffer<int>)->Name("ring_fifo_steady/boost::circular_buffer/1024");
 
 struct Item : cm::ListHook<> {
   int v = 0;
@@ -300,6 +325,45 @@ void BM_boost_sv_churn(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * 256);
 }
 BENCHMARK(BM_sv_churn)->Name("stable_erase_insert/cm::StableVector/1024");
+
+// Erase a random 10% of 10^5 elements through held handles / iterators (issue 9). The container is
+// rebuilt, untimed, before each run.
+constexpr int n_erase = 100000;
+const std::vector<std::size_t>& random_tenth() {
+  static const std::vector<std::size_t> picks = [] {
+    std::vector<std::size_t> all(n_erase);
+    for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+    std::shuffle(all.begin(), all.end(), std::mt19937(11));
+    all.resize(n_erase / 10);
+    return all;
+  }();
+  return picks;
+}
+template <class C, class Insert>
+void stable_erase_tenth(benchmark::State& state, Insert insert) {
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto c = std::make_unique<C>();
+    std::vector<decltype(insert(*c, 0))> held;
+    held.reserve(n_erase);
+    for (int i = 0; i < n_erase; ++i) held.push_back(insert(*c, i));
+    state.ResumeTiming();
+    for (const std::size_t k : random_tenth()) c->erase(held[k]);
+    benchmark::DoNotOptimize(c->size());
+    state.PauseTiming();
+    c.reset();
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(state.iterations() * (n_erase / 10));
+}
+void BM_sv_erase_tenth(benchmark::State& s) {
+  stable_erase_tenth<cm::StableVector<int>>(s, [](auto& c, int i) { return c.emplace(i); });
+}
+void BM_colony_erase_tenth(benchmark::State& s) {
+  stable_erase_tenth<plf::colony<int>>(s, [](auto& c, int i) { return c.insert(i); });
+}
+BENCHMARK(BM_sv_erase_tenth)->Name("stable_erase_random_tenth/cm::StableVector/100000");
+BENCHMARK(BM_colony_erase_tenth)->Name("stable_erase_random_tenth/plf::colony/100000");
 BENCHMARK(BM_colony_churn)->Name("stable_erase_insert/plf::colony/1024");
 BENCHMARK(BM_boost_sv_churn)->Name("stable_erase_insert/boost::stable_vector/1024");
 

@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <deque>
 #include <limits>
+#include <memory_resource>
+#include <ranges>
 #include <map>
 #include <memory>
 #include <random>
@@ -148,7 +150,7 @@ TEST(FlatSet, RandomOperationsMatchStdSet) {
       case 2: ASSERT_EQ(f.contains(k), s.count(k) == 1); ASSERT_EQ(fm.count(k), ms.count(k)); break;
       case 3: { std::vector<int> b; for (int i = 0; i < 10; ++i) b.push_back(static_cast<int>(rng() % 200));
         f.insert(b.begin(), b.end()); s.insert(b.begin(), b.end()); fm.insert(b.begin(), b.end()); ms.insert(b.begin(), b.end()); } break;
-      case 4: if (!s.empty()) { const auto i = rng() % s.size(); ASSERT_EQ(f.nth(i), *std::next(s.begin(), static_cast<long>(i))); } break;
+      case 4: if (!s.empty()) { const auto i = rng() % s.size(); ASSERT_EQ(*f.nth(i), *std::next(s.begin(), static_cast<long>(i))); } break;
     }
     ASSERT_TRUE(std::equal(f.begin(), f.end(), s.begin(), s.end())) << step;
     ASSERT_TRUE(std::equal(fm.begin(), fm.end(), ms.begin(), ms.end())) << step;
@@ -446,7 +448,7 @@ TYPED_TEST(FlatSetDifferential, RandomOperationsMatchStdSetAndMultiset) {
       } break;
       case 4: if (!s.empty()) {
           const auto i = rng() % s.size();
-          ASSERT_EQ(value_of(f.nth(i)), value_of(*std::next(s.begin(), static_cast<long>(i))));
+          ASSERT_EQ(value_of(*f.nth(i)), value_of(*std::next(s.begin(), static_cast<long>(i))));
         } break;
       case 5: if (rng() % 10 == 0) {
           const auto pred = [](const T& k) { return value_of(k) % 3 == 0; };
@@ -479,4 +481,293 @@ TEST(FlatMap, OnSmallVectorsNeedsNoHeapAndAsanSeesPastTheKeys) {
     (void)*past;
   };
   EXPECT_DEATH(read_past_keys(), "container-overflow");
+}
+
+// --- The std / C++23 flat_map interface -------------------------------------------------------
+
+namespace {
+using IntMap = cm::FlatMap<int, int>;
+using IntMultiMap = cm::FlatMultiMap<int, int>;
+using IntSet = cm::FlatSet<int>;
+using IntMultiSet = cm::FlatMultiSet<int>;
+
+template <class C>
+constexpr bool std_range_concepts =
+    std::ranges::random_access_range<C> && std::ranges::random_access_range<const C> && std::ranges::sized_range<C> &&
+    std::random_access_iterator<typename C::iterator> && std::random_access_iterator<typename C::const_iterator> &&
+    std::input_iterator<typename C::const_iterator> &&
+    std::is_same_v<typename C::const_reverse_iterator, decltype(std::declval<const C&>().crbegin())> &&
+    std::is_same_v<typename C::const_iterator, decltype(std::declval<const C&>().cbegin())>;
+static_assert(std_range_concepts<IntMap> && std_range_concepts<IntMultiMap>);
+static_assert(std_range_concepts<IntSet> && std_range_concepts<IntMultiSet>);
+static_assert(std_range_concepts<cm::FlatMap<std::string, std::string>>);
+static_assert(std::is_same_v<IntMap::reference, std::pair<const int&, int&>>);
+static_assert(std::is_convertible_v<IntMap::const_reference, std::pair<const int&, const int&>>);
+static_assert(std::is_same_v<IntSet::const_reference, const int&>);
+static_assert(std::is_same_v<IntSet::const_pointer, const int*>);
+static_assert(std::is_same_v<std::iter_reference_t<IntMap::const_iterator>, IntMap::const_reference>);
+
+// Deduction guides.
+static_assert(std::is_same_v<decltype(cm::BasicFlatMap{std::vector<int>{}, std::vector<double>{}}), cm::FlatMap<int, double>>);
+static_assert(std::is_same_v<decltype(cm::BasicFlatMap{cm::sorted_unique, std::vector<int>{}, std::vector<char>{}}),
+                             cm::FlatMap<int, char>>);
+static_assert(std::is_same_v<decltype(cm::BasicFlatMap{std::pair{1, 2.0}, std::pair{2, 3.0}}), cm::FlatMap<int, double>>);
+static_assert(std::is_same_v<decltype(cm::BasicFlatMap(std::declval<std::map<int, char>&>().begin(),
+                                                       std::declval<std::map<int, char>&>().end())),
+                             cm::FlatMap<int, char>>);
+static_assert(std::is_same_v<decltype(cm::BasicFlatSet{1, 2, 3}), cm::FlatSet<int>>);
+static_assert(std::is_same_v<decltype(cm::BasicFlatSet(std::vector<long>{})), cm::FlatSet<long>>);
+static_assert(std::is_same_v<decltype(cm::BasicFlatSet(std::declval<std::vector<short>&>().begin(),
+                                                       std::declval<std::vector<short>&>().end(), std::greater<short>())),
+                             cm::FlatSet<short, std::greater<short>>>);
+
+/// A comparator that counts its calls.
+struct CountingLess {
+  long* calls;
+  bool operator()(int a, int b) const { return ++*calls, a < b; }
+};
+
+/// An element type with only operator< (no <=>, no ==): the relational operators must still work.
+struct OnlyLess {
+  int v;
+  friend bool operator<(const OnlyLess& a, const OnlyLess& b) { return a.v < b.v; }
+  friend bool operator==(const OnlyLess& a, const OnlyLess& b) { return a.v == b.v; }
+};
+}  // namespace
+
+TEST(FlatInterface, InsertFromConstIteratorsOfAnother) {
+  const IntMap a{{1, 10}, {2, 20}};
+  IntMap b{{3, 30}};
+  b.insert(a.cbegin(), a.cend());
+  b.insert(a.begin(), a.end());
+  EXPECT_EQ(b, (IntMap{{1, 10}, {2, 20}, {3, 30}}));
+  const IntMap c(a.crbegin(), a.crend());
+  EXPECT_EQ(c, a);
+  std::vector<std::pair<int, int>> out(a.begin(), a.end());
+  EXPECT_EQ(out.size(), 2u);
+  EXPECT_EQ(std::ranges::find(a, 20, [](auto p) { return p.second; })->first, 2);
+}
+
+TEST(FlatInterface, CorrectHintMakesSortedAppendingConstantCompares) {
+  constexpr int n = 2000;
+  long calls = 0;
+  cm::FlatMap<int, int, CountingLess> m(CountingLess{&calls});
+  cm::FlatMultiMap<int, int, CountingLess> mm(CountingLess{&calls});
+  cm::FlatSet<int, CountingLess> s(CountingLess{&calls});
+  cm::FlatMultiSet<int, CountingLess> ms(CountingLess{&calls});
+  const auto check = [&](const char* what, auto&& insert_all) {
+    calls = 0;
+    insert_all();
+    EXPECT_LE(calls, 2 * n) << what << ": O(1) compares per insert, not a search";
+  };
+  check("map emplace_hint", [&] { for (int i = 0; i < n; ++i) m.emplace_hint(m.end(), i, i); });
+  m.clear();
+  check("map insert(hint)", [&] { for (int i = 0; i < n; ++i) m.insert(m.cend(), {i, i}); });
+  m.clear();
+  check("map try_emplace(hint)", [&] { for (int i = 0; i < n; ++i) m.try_emplace(m.end(), i, i); });
+  m.clear();
+  check("map insert_or_assign(hint)", [&] { for (int i = 0; i < n; ++i) m.insert_or_assign(m.end(), i, i); });
+  check("multimap emplace_hint", [&] { for (int i = 0; i < n; ++i) mm.emplace_hint(mm.end(), i / 2, i); });
+  check("set emplace_hint", [&] { for (int i = 0; i < n; ++i) s.emplace_hint(s.end(), i); });
+  check("multiset insert(hint)", [&] { for (int i = 0; i < n; ++i) ms.insert(ms.end(), i / 3); });
+  // Inserting before a hint in the middle is O(1) compares too.
+  calls = 0;
+  const auto it = m.try_emplace(m.nth(500), 10000, 1);  // wrong hint: searched
+  EXPECT_EQ(it->first, 10000);
+  m.erase(100);
+  calls = 0;
+  m.emplace_hint(m.nth(100), 100, 7);
+  EXPECT_LE(calls, 3);
+  EXPECT_EQ(m.at(100), 7);
+}
+
+TEST(FlatInterface, HintedInsertsMatchStdWithAnyHint) {
+  std::mt19937 rng(21);
+  IntMap f;
+  std::map<int, int> m;
+  IntMultiMap fm;
+  std::multimap<int, int> mm;
+  IntMultiSet fs;
+  std::multiset<int> ms;
+  for (int step = 0; step < 4000; ++step) {
+    const int k = static_cast<int>(rng() % 200);
+    const auto pick = [&](auto& c) { return c.empty() ? std::size_t{0} : rng() % (c.size() + 1); };
+    const std::size_t h = pick(m);
+    switch (rng() % 4) {
+      case 0: {
+        const auto it = f.emplace_hint(f.nth(h), k, step);
+        const auto rit = m.emplace_hint(std::next(m.begin(), static_cast<long>(h)), k, step);
+        ASSERT_EQ(f.index_of(it), static_cast<std::size_t>(std::distance(m.begin(), rit)));
+      } break;
+      case 1: {
+        const auto it = f.try_emplace(f.nth(h), k, step);
+        const auto rit = m.try_emplace(std::next(m.begin(), static_cast<long>(h)), k, step);
+        ASSERT_EQ(f.index_of(it), static_cast<std::size_t>(std::distance(m.begin(), rit)));
+      } break;
+      case 2: {
+        const auto it = f.insert_or_assign(f.nth(h), k, step);
+        const auto rit = m.insert_or_assign(std::next(m.begin(), static_cast<long>(h)), k, step);
+        ASSERT_EQ(f.index_of(it), static_cast<std::size_t>(std::distance(m.begin(), rit)));
+      } break;
+      default: f.erase(k); m.erase(k);
+    }
+    // Multi: the element goes as close to the hint as possible, as in std::multimap.
+    const std::size_t hm = pick(mm);
+    const auto it = fm.emplace_hint(fm.nth(hm), k % 20, step);
+    const auto rit = mm.emplace_hint(std::next(mm.begin(), static_cast<long>(hm)), k % 20, step);
+    ASSERT_EQ(fm.index_of(it), static_cast<std::size_t>(std::distance(mm.begin(), rit)));
+    const std::size_t hs = pick(ms);
+    fs.insert(fs.nth(hs), k % 20);
+    ms.insert(std::next(ms.begin(), static_cast<long>(hs)), k % 20);
+    if (step % 500 == 0) fm.clear(), mm.clear(), fs.clear(), ms.clear();
+  }
+  expect_same_map(f, m, 0);
+  expect_same_map(fm, mm, 0);
+  EXPECT_TRUE(std::equal(fs.begin(), fs.end(), ms.begin(), ms.end()));
+}
+
+TEST(FlatInterface, RelationalOperatorsMatchStd) {
+  std::mt19937 rng(5);
+  for (int round = 0; round < 300; ++round) {
+    std::map<int, int> ma, mb;
+    for (unsigned i = rng() % 4; i > 0; --i) ma[static_cast<int>(rng() % 4)] = static_cast<int>(rng() % 3);
+    for (unsigned i = rng() % 4; i > 0; --i) mb[static_cast<int>(rng() % 4)] = static_cast<int>(rng() % 3);
+    const IntMap a(ma.begin(), ma.end()), b(mb.begin(), mb.end());
+    ASSERT_EQ(a < b, ma < mb);
+    ASSERT_EQ(a <= b, ma <= mb);
+    ASSERT_EQ(a > b, ma > mb);
+    ASSERT_EQ(a >= b, ma >= mb);
+    ASSERT_EQ(a == b, ma == mb);
+    ASSERT_EQ(a <=> b, ma <=> mb);
+    std::set<int> sa, sb;
+    for (const auto& [k, v] : ma) sa.insert(k * 3 + v);
+    for (const auto& [k, v] : mb) sb.insert(k * 3 + v);
+    const IntSet fa(sa.begin(), sa.end()), fb(sb.begin(), sb.end());
+    ASSERT_EQ(fa < fb, sa < sb);
+    ASSERT_EQ(fa >= fb, sa >= sb);
+    ASSERT_EQ(fa <=> fb, sa <=> sb);
+  }
+  // Keys and values with only operator<: synth-three-way.
+  struct ByV {
+    bool operator()(const OnlyLess& x, const OnlyLess& y) const { return x < y; }
+  };
+  cm::FlatMap<OnlyLess, OnlyLess, ByV> x{{{1}, {2}}}, y{{{1}, {3}}};
+  EXPECT_TRUE(x < y);
+  EXPECT_FALSE(y <= x);
+  cm::FlatSet<OnlyLess, ByV> sx{{1}, {2}}, sy{{1}};
+  EXPECT_TRUE(sy < sx);
+  EXPECT_EQ(sx <=> sx, std::weak_ordering::equivalent);
+}
+
+TEST(FlatInterface, SortedRangeConstructorsAndInserts) {
+  const std::vector<std::pair<int, int>> sorted{{1, 1}, {3, 3}, {5, 5}};
+  const IntMap a(cm::sorted_unique, sorted.begin(), sorted.end());
+  const IntMap b(cm::sorted_unique, {{1, 1}, {3, 3}, {5, 5}});
+  EXPECT_EQ(a, b);
+  IntMap c{{2, 2}};
+  c.insert(cm::sorted_unique, {{1, 1}, {2, 9}, {4, 4}});
+  EXPECT_EQ(c, (IntMap{{1, 1}, {2, 2}, {4, 4}}));
+  const IntMultiMap d(cm::sorted_equivalent, {{1, 1}, {1, 2}, {2, 2}});
+  EXPECT_EQ(d.count(1), 2u);
+  IntMultiMap e{{1, 0}};
+  e.insert(cm::sorted_equivalent, {{1, 1}, {1, 2}});
+  EXPECT_EQ(std::vector<int>(e.values().begin(), e.values().end()), (std::vector<int>{0, 1, 2}));
+
+  const std::vector<int> keys{1, 2, 4};
+  const IntSet s(cm::sorted_unique, keys.begin(), keys.end());
+  const IntSet s2(cm::sorted_unique, {1, 2, 4});
+  EXPECT_EQ(s, s2);
+  IntSet s3{3};
+  s3.insert(cm::sorted_unique, keys.begin(), keys.end());
+  s3.insert(cm::sorted_unique, {0, 3});
+  EXPECT_EQ(s3, (IntSet{0, 1, 2, 3, 4}));
+  IntMultiSet ms(cm::sorted_equivalent, {1, 1, 2});
+  ms.insert(cm::sorted_equivalent, {1, 2, 2});
+  EXPECT_EQ(ms.count(1), 3u);
+  EXPECT_EQ(ms.count(2), 3u);
+  const IntMultiSet ms2(cm::sorted_equivalent, keys.begin(), keys.end());
+  EXPECT_EQ(ms2.size(), 3u);
+}
+
+TEST(FlatInterface, MergeMatchesStd) {
+  std::mt19937 rng(3);
+  for (int round = 0; round < 200; ++round) {
+    std::map<int, int> ma, mb;
+    std::multimap<int, int> mma, mmb;
+    for (int i = 0; i < 12; ++i) {
+      const int k = static_cast<int>(rng() % 16), v = static_cast<int>(rng() % 100);
+      ma.insert({k, v});
+      mma.insert({k, v});
+      const int k2 = static_cast<int>(rng() % 16), v2 = static_cast<int>(rng() % 100);
+      mb.insert({k2, v2});
+      mmb.insert({k2, v2});
+    }
+    IntMap fa(ma.begin(), ma.end()), fb(mb.begin(), mb.end());
+    IntMultiMap fma(mma.begin(), mma.end()), fmb(mmb.begin(), mmb.end());
+    IntMap fc(ma.begin(), ma.end());
+    IntMultiMap fmc(mmb.begin(), mmb.end());
+    std::map<int, int> mc = ma;
+    std::multimap<int, int> mmc = mmb;
+    fa.merge(fb);
+    ma.merge(mb);
+    fma.merge(fmb);
+    mma.merge(mmb);
+    fc.merge(fmc);  // a multi source into a unique map: one of each key comes over
+    mc.merge(mmc);
+    expect_same_map(fa, ma, round);
+    expect_same_map(fb, mb, round);
+    expect_same_map(fma, mma, round);
+    expect_same_map(fmb, mmb, round);
+    expect_same_map(fc, mc, round);
+    expect_same_map(fmc, mmc, round);
+
+    std::set<int> sa, sb;
+    for (int i = 0; i < 10; ++i) sa.insert(static_cast<int>(rng() % 20)), sb.insert(static_cast<int>(rng() % 20));
+    IntSet fsa(sa.begin(), sa.end()), fsb(sb.begin(), sb.end());
+    fsa.merge(fsb);
+    sa.merge(sb);
+    ASSERT_TRUE(std::equal(fsa.begin(), fsa.end(), sa.begin(), sa.end()));
+    ASSERT_TRUE(std::equal(fsb.begin(), fsb.end(), sb.begin(), sb.end()));
+  }
+  IntMap self{{1, 1}};
+  self.merge(self);
+  EXPECT_EQ(self.size(), 1u);
+  IntSet target{1};
+  target.merge(IntSet{1, 2});  // an rvalue source
+  EXPECT_EQ(target, (IntSet{1, 2}));
+}
+
+TEST(FlatInterface, NthAndIndexOfAgreeAcrossMapAndSet) {
+  const IntMap m{{5, 50}, {1, 10}, {3, 30}};
+  const IntSet s{5, 1, 3};
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(m.nth(i)->first, *s.nth(i));
+    EXPECT_EQ(m.index_of(m.nth(i)), i);
+    EXPECT_EQ(s.index_of(s.nth(i)), i);
+  }
+  EXPECT_EQ(m.nth(3), m.end());
+  EXPECT_EQ(s.nth(3), s.end());
+  IntMap mm = m;
+  EXPECT_EQ(mm.index_of(mm.find(3)), 1u);
+}
+
+TEST(FlatInterface, AllocatorExtendedConstructors) {
+  using PM = cm::FlatMap<int, int, std::less<int>, std::pmr::vector<int>, std::pmr::vector<int>>;
+  using PS = cm::FlatSet<int, std::less<int>, std::pmr::vector<int>>;
+  std::pmr::monotonic_buffer_resource r;
+  const std::pmr::polymorphic_allocator<int> a(&r);
+  const std::vector<std::pair<int, int>> in{{2, 2}, {1, 1}};
+  const PM m1(a), m2(std::less<int>(), a), m3(in.begin(), in.end(), a), m4({{1, 1}, {2, 2}}, a);
+  const PM m5(cm::sorted_unique, in.rbegin(), in.rend(), a), m6(m4, a);
+  const PM m7(std::pmr::vector<int>{2, 1}, std::pmr::vector<int>{2, 1}, a);
+  for (const PM* m : {&m1, &m2, &m3, &m4, &m5, &m6, &m7}) EXPECT_EQ(m->get_allocator().resource(), &r);
+  EXPECT_EQ(m3, m4);
+  EXPECT_EQ(m5, m4);
+  EXPECT_EQ(m7, m4);
+  const std::vector<int> ks{3, 1};
+  const PS s1(a), s2(ks.begin(), ks.end(), a), s3({3, 1}, a), s4(s3, a), s5(std::pmr::vector<int>{3, 1}, a);
+  for (const PS* s : {&s1, &s2, &s3, &s4, &s5}) EXPECT_EQ(s->get_allocator().resource(), &r);
+  EXPECT_EQ(s2, s3);
+  EXPECT_EQ(s4, s3);
+  EXPECT_EQ(s5, s3);
 }

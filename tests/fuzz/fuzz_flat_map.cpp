@@ -1,4 +1,5 @@
-// Differential fuzzing: FlatMap and FlatMultiSet against std::map and std::multiset.
+// Differential fuzzing: FlatMap and FlatMultiSet against std::map and std::multiset, including
+// hinted inserts (any hint), sorted-range inserts and merge.
 #include <core/memory/container/flat_map.hpp>
 #include <core/memory/container/flat_set.hpp>
 
@@ -21,7 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   while (!in.done()) {
     const std::uint8_t op = in.byte();
     const int k = in.byte() % 80 - 8;
-    switch (op % 8) {
+    const std::size_t h = in.byte();  // a hint position
+    switch (op % 12) {
       case 0: FUZZ_CHECK(f.insert({k, op}).second == m.insert({k, op}).second); break;
       case 1: FUZZ_CHECK(f.erase(k) == m.erase(k)); break;
       case 2: f.insert_or_assign(k, op); m.insert_or_assign(k, op); break;
@@ -38,6 +40,33 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 5: fs.insert(k); ms.insert(k); break;
       case 6: FUZZ_CHECK(fs.erase(k) == ms.erase(k)); break;
       case 7: f[k] += 1; m[k] += 1; break;
+      case 8: {
+        const std::size_t at = h % (m.size() + 1);
+        const auto it = f.try_emplace(f.nth(at), k, op);
+        const auto rit = m.try_emplace(std::next(m.begin(), static_cast<long>(at)), k, op);
+        FUZZ_CHECK(f.index_of(it) == static_cast<std::size_t>(std::distance(m.begin(), rit)));
+      } break;
+      case 9: {
+        const std::size_t at = h % (ms.size() + 1);
+        const auto it = fs.emplace_hint(fs.nth(at), k);
+        const auto rit = ms.emplace_hint(std::next(ms.begin(), static_cast<long>(at)), k);
+        FUZZ_CHECK(fs.index_of(it) == static_cast<std::size_t>(std::distance(ms.begin(), rit)));
+      } break;
+      case 10: {  // a sorted, unique batch
+        std::map<int, int> b;
+        for (int i = in.byte() % 8; i > 0; --i) b.emplace(in.byte() % 64, i);
+        f.insert(cm::sorted_unique, b.begin(), b.end());
+        m.insert(b.begin(), b.end());
+      } break;
+      case 11: {  // merge: keys present stay in the source
+        std::map<int, int> b;
+        for (int i = in.byte() % 8; i > 0; --i) b.emplace(in.byte() % 64, i);
+        cm::FlatMap<int, int> fb(b.begin(), b.end());
+        f.merge(fb);
+        m.merge(b);
+        FUZZ_CHECK(std::equal(fb.begin(), fb.end(), b.begin(), b.end(),
+                              [](auto x, const auto& y) { return x.first == y.first && x.second == y.second; }));
+      } break;
     }
     FUZZ_CHECK(f.size() == m.size());
     auto it = m.begin();

@@ -62,7 +62,8 @@ class CircularBuffer {
   /// Takes `o`'s buffer; `o` is left empty with capacity 0.
   CircularBuffer(CircularBuffer&& o) noexcept
       : alloc_(std::move(o.alloc_)), buf_(std::exchange(o.buf_, nullptr)), cap_(std::exchange(o.cap_, 0)),
-        head_(std::exchange(o.head_, 0)), size_(std::exchange(o.size_, 0)) {}
+        end_(std::exchange(o.end_, nullptr)), head_(std::exchange(o.head_, nullptr)), tail_(std::exchange(o.tail_, nullptr)),
+        size_(std::exchange(o.size_, 0)) {}
   /// Takes `o`'s buffer if `alloc` equals its allocator; else moves its elements into a buffer
   /// from `alloc` (`o` keeps its buffer and moved-from elements).
   CircularBuffer(CircularBuffer&& o, const Alloc& alloc) : CircularBuffer(alloc == o.alloc_ ? 0 : o.cap_, alloc) {
@@ -129,7 +130,7 @@ class CircularBuffer {
   }
   reference front() noexcept {
     CORE_MEMORY_HARDEN_ASSERT("core::memory::CircularBuffer", size_ != 0, "front() of an empty buffer");
-    return buf_[head_];
+    return *head_;
   }
   const_reference front() const noexcept { return const_cast<CircularBuffer&>(*this).front(); }
   reference back() noexcept { return (*this)[size_ - 1]; }
@@ -167,7 +168,7 @@ class CircularBuffer {
     if (size_ == cap_) [[unlikely]] {
       if (cap_ == 0) return;
       replace_slot(head_, std::forward<Args>(args)...);  // the front slot becomes the back
-      head_ = next_slot(head_);
+      tail_ = head_ = next(head_);
       return;
     }
     construct_back(std::forward<Args>(args)...);
@@ -177,8 +178,8 @@ class CircularBuffer {
   void emplace_front(Args&&... args) {
     if (size_ == cap_) [[unlikely]] {
       if (cap_ == 0) return;
-      replace_slot(prev_slot(head_), std::forward<Args>(args)...);  // the back slot becomes the front
-      head_ = prev_slot(head_);
+      replace_slot(prev(head_), std::forward<Args>(args)...);  // the back slot becomes the front
+      tail_ = head_ = prev(head_);
       return;
     }
     construct_front(std::forward<Args>(args)...);
@@ -210,30 +211,31 @@ class CircularBuffer {
   void pop_front() noexcept {
     CORE_MEMORY_HARDEN_ASSERT("core::memory::CircularBuffer", size_ != 0, "pop_front on an empty buffer");
     destroy_slot(head_, cap_ - size_);  // the free slots all lie just before the front
-    head_ = next_slot(head_);
+    head_ = next(head_);
     --size_;
   }
   void pop_back() noexcept {
     CORE_MEMORY_HARDEN_ASSERT("core::memory::CircularBuffer", size_ != 0, "pop_back on an empty buffer");
-    destroy_slot(slot(size_ - 1), size_ == 1 ? cap_ - 1 : 0);
+    tail_ = prev(tail_);
+    destroy_slot(tail_, size_ == 1 ? cap_ - 1 : 0);
     --size_;
   }
   void clear() noexcept {
     while (size_) pop_back();
-    head_ = 0;
+    head_ = tail_ = buf_;
   }
 
   /// The elements as at most two contiguous runs: [front .. end of storage) and the wrapped rest.
-  std::span<T> array_one() noexcept { return {buf_ + head_, std::min(size_, cap_ - head_)}; }
-  std::span<T> array_two() noexcept { return {buf_, size_ - std::min(size_, cap_ - head_)}; }
-  std::span<const T> array_one() const noexcept { return {buf_ + head_, std::min(size_, cap_ - head_)}; }
-  std::span<const T> array_two() const noexcept { return {buf_, size_ - std::min(size_, cap_ - head_)}; }
-  [[nodiscard]] bool is_linearized() const noexcept { return head_ + size_ <= cap_; }
+  std::span<T> array_one() noexcept { return {head_, std::min(size_, cap_ - head())}; }
+  std::span<T> array_two() noexcept { return {buf_, size_ - std::min(size_, cap_ - head())}; }
+  std::span<const T> array_one() const noexcept { return {head_, std::min(size_, cap_ - head())}; }
+  std::span<const T> array_two() const noexcept { return {buf_, size_ - std::min(size_, cap_ - head())}; }
+  [[nodiscard]] bool is_linearized() const noexcept { return head() + size_ <= cap_; }
 
   /// Rearranges the storage so the elements are contiguous from its start; returns them. O(n);
   /// moves the elements into a fresh buffer when they are not already at the start.
   std::span<T> linearize() {
-    if (head_ != 0) set_capacity_impl(cap_);
+    if (head_ != buf_) set_capacity_impl(cap_);
     return {buf_, size_};
   }
 
@@ -244,7 +246,7 @@ class CircularBuffer {
     const size_type k = new_first.index();
     if (k == 0 || k == size_) return;
     if (full()) {
-      head_ = slot(k);  // a full ring rotates by moving its head
+      tail_ = head_ = buf_ + slot(k);  // a full ring rotates by moving its head
       return;
     }
     linearize();
@@ -276,70 +278,77 @@ class CircularBuffer {
     if constexpr (with_allocators) swap(alloc_, o.alloc_);
     swap(buf_, o.buf_);
     swap(cap_, o.cap_);
+    swap(end_, o.end_);
     swap(head_, o.head_);
+    swap(tail_, o.tail_);
     swap(size_, o.size_);
   }
 
   size_type slot(size_type i) const noexcept {
-    size_type j = head_ + i;
+    size_type j = head() + i;
     return j >= cap_ ? j - cap_ : j;
   }
-  size_type next_slot(size_type s) const noexcept { return s + 1 == cap_ ? 0 : s + 1; }
-  size_type prev_slot(size_type s) const noexcept { return s == 0 ? cap_ - 1 : s - 1; }
+  /// The index of the front slot.
+  size_type head() const noexcept { return static_cast<size_type>(head_ - buf_); }
+  T* next(T* p) const noexcept { return p + 1 == end_ ? buf_ : p + 1; }
+  T* prev(T* p) const noexcept { return p == buf_ ? end_ - 1 : p - 1; }
 
   /// Builds a new back element; the buffer is not full.
   template <class... Args>
   void construct_back(Args&&... args) {
-    construct_at_slot(slot(size_), size_ == 0 ? cap_ - 1 : 0, std::forward<Args>(args)...);
+    construct_at_slot(tail_, size_ == 0 ? cap_ - 1 : 0, std::forward<Args>(args)...);
+    tail_ = next(tail_);
     ++size_;
   }
   /// Builds a new front element; the buffer is not full.
   template <class... Args>
   void construct_front(Args&&... args) {
-    const size_type s = prev_slot(head_);
-    construct_at_slot(s, cap_ - size_ - 1, std::forward<Args>(args)...);
-    head_ = s;
+    T* const p = prev(head_);
+    construct_at_slot(p, cap_ - size_ - 1, std::forward<Args>(args)...);
+    head_ = p;
     ++size_;
   }
-  /// Builds an element in free slot `s`, which has `free_before` free slots right before it (for
-  /// poisoning it again if the constructor throws).
+  /// Builds an element in the free slot `p`, which has `free_before` free slots right before it
+  /// (for poisoning it again if the constructor throws).
   template <class... Args>
-  void construct_at_slot(size_type s, [[maybe_unused]] size_type free_before, Args&&... args) {
-    unpoison_memory(buf_ + s, sizeof(T));
+  void construct_at_slot(T* p, [[maybe_unused]] size_type free_before, Args&&... args) {
+    unpoison_memory(p, sizeof(T));
 #if CORE_MEMORY_EXCEPTIONS
     try {
-      alloc_traits::construct(alloc_, buf_ + s, std::forward<Args>(args)...);
+      alloc_traits::construct(alloc_, p, std::forward<Args>(args)...);
     } catch (...) {
-      detail::poison_freed_slot(buf_, s, free_before);
+      detail::poison_freed_slot(buf_, static_cast<size_type>(p - buf_), free_before);
       throw;
     }
 #else
-    alloc_traits::construct(alloc_, buf_ + s, std::forward<Args>(args)...);
+    alloc_traits::construct(alloc_, p, std::forward<Args>(args)...);
 #endif
   }
-  /// Overwrites the element in slot `s` with one built from `args`, which is built first (args
+  /// Overwrites the element in slot `p` with one built from `args`, which is built first (args
   /// may refer to that element). Strong guarantee if T's move constructor is noexcept; else the
   /// element is move-assigned and, should that throw, keeps a valid but unspecified value.
   template <class... Args>
-  void replace_slot(size_type s, Args&&... args) {
+  void replace_slot(T* p, Args&&... args) {
     T tmp(std::forward<Args>(args)...);
     if constexpr (std::is_nothrow_move_constructible_v<T>) {
-      alloc_traits::destroy(alloc_, buf_ + s);
-      alloc_traits::construct(alloc_, buf_ + s, std::move(tmp));
+      alloc_traits::destroy(alloc_, p);
+      alloc_traits::construct(alloc_, p, std::move(tmp));
     } else {
-      buf_[s] = std::move(tmp);
+      *p = std::move(tmp);
     }
   }
 
-  /// Destroys the element in slot `s`, which has `free_before` free slots right before it.
-  void destroy_slot(size_type s, size_type free_before) noexcept {
-    alloc_traits::destroy(alloc_, buf_ + s);
-    detail::poison_freed_slot(buf_, s, free_before);
+  /// Destroys the element in slot `p`, which has `free_before` free slots right before it.
+  void destroy_slot(T* p, size_type free_before) noexcept {
+    alloc_traits::destroy(alloc_, p);
+    detail::poison_freed_slot(buf_, static_cast<size_type>(p - buf_), free_before);
   }
 
   void allocate_storage(size_type n) {
     if (n > max_size()) throw_length_error("core::memory::CircularBuffer", "CircularBuffer: capacity exceeds max_size()");
     buf_ = n ? alloc_traits::allocate(alloc_, n) : nullptr;
+    end_ = buf_ + n;
+    head_ = tail_ = buf_;
     cap_ = n;
     poison_memory(buf_, n * sizeof(T));
   }
@@ -355,7 +364,11 @@ class CircularBuffer {
   [[no_unique_address]] Alloc alloc_;
   T* buf_ = nullptr;
   size_type cap_ = 0;
-  size_type head_ = 0;
+  // Pointers, not indices, as on the hot paths (push_back, front, pop_front) they save the
+  // address arithmetic and the add and wrap of head + size.
+  T* end_ = nullptr;   // buf_ + cap_
+  T* head_ = nullptr;  // the front element's slot
+  T* tail_ = nullptr;  // the slot after the back element
   size_type size_ = 0;
 };
 

@@ -12,18 +12,18 @@
 /// SmallVector sequences a small map needs no heap, and AddressSanitizer sees accesses past the
 /// keys and values (SmallVector annotates its unused capacity).
 
+#include <algorithm>
+#include <compare>
 #include <core/memory/container/detail/index_iterator.hpp>
 #include <core/memory/container/detail/search.hpp>
 #include <core/memory/container/detail/sort.hpp>
 #include <core/memory/util/assert.hpp>
 #include <core/memory/util/error.hpp>
-
-#include <algorithm>
-#include <compare>
 #include <cstddef>
 #include <functional>
 #include <initializer_list>
 #include <iterator>
+#include <memory>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -44,21 +44,75 @@ inline constexpr sorted_equivalent_t sorted_equivalent{};
 
 namespace detail {
 
-/// Runs `f`; if it throws, runs `recover` and rethrows (without exceptions, just runs `f`).
-template <class F, class R>
-decltype(auto) recover_on_throw(F&& f, R&& recover) {
-#if CORE_MEMORY_EXCEPTIONS
-  try {
-    return f();
-  } catch (...) {
-    recover();
-    throw;
+template <class Seq>
+concept has_allocator = requires(const Seq& s) {
+  typename Seq::allocator_type;
+  s.get_allocator();
+};
+
+/// The sequences can take an allocator `Alloc`: the condition of the allocator-extended constructors.
+template <class Alloc, class... Seqs>
+concept allocator_for = (std::uses_allocator_v<Seqs, Alloc> && ...);
+
+/// True when swapping `a` and `b` exchanges their buffers (as std::swap of sequences may only do
+/// if the allocators propagate on swap or are equal). Sequences without an allocator always can.
+template <class Seq>
+bool buffers_swappable(const Seq& a, const Seq& b) {
+  if constexpr (has_allocator<Seq>) {
+    using traits = std::allocator_traits<typename Seq::allocator_type>;
+    if constexpr (traits::propagate_on_container_swap::value || traits::is_always_equal::value) {
+      return true;
+    } else {
+      return a.get_allocator() == b.get_allocator();
+    }
+  } else {
+    return true;
   }
-#else
-  (void)recover;
-  return f();
-#endif
 }
+template <class Seq>
+inline constexpr bool always_buffers_swappable = [] {
+  if constexpr (has_allocator<Seq>) {
+    using traits = std::allocator_traits<typename Seq::allocator_type>;
+    return traits::propagate_on_container_swap::value || traits::is_always_equal::value;
+  } else {
+    return true;
+  }
+}();
+
+/// A copy of `from`'s elements in memory from `to`'s allocator: copied (so `from` is untouched if
+/// this fails), or moved if they cannot be copied.
+template <class Seq>
+Seq copy_into_allocator_of(Seq& from, const Seq& to) {
+  if constexpr (std::is_copy_constructible_v<typename Seq::value_type>) {
+    return Seq(from.begin(), from.end(), to.get_allocator());
+  } else {
+    return Seq(std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()), to.get_allocator());
+  }
+}
+
+/// C++20's synth-three-way: <=> where the type has it, else derived from <.
+struct synth_three_way_t {
+  template <class U, class V>
+  constexpr auto operator()(const U& a, const V& b) const {
+    if constexpr (std::three_way_comparable_with<U, V>) {
+      return a <=> b;
+    } else {
+      return a < b ? std::weak_ordering::less : b < a ? std::weak_ordering::greater : std::weak_ordering::equivalent;
+    }
+  }
+};
+inline constexpr synth_three_way_t synth_three_way{};
+template <class T>
+using synth_three_way_result = decltype(synth_three_way(std::declval<const T&>(), std::declval<const T&>()));
+
+/// FlatMap's const_reference: a pair of const references, as std::pair<const K&, const T&>, but
+/// of a class of its own, converting to the value type and not from it, so that the two have a
+/// common reference and the const_iterator is a std::input_iterator (with std::pair both convert,
+/// which leaves std::common_reference without an answer before C++23).
+template <class K, class T>
+struct const_pair_ref : std::pair<const K&, const T&> {
+  constexpr const_pair_ref(const K& k, const T& v) noexcept : std::pair<const K&, const T&>(k, v) {}
+};
 
 }  // namespace detail
 
@@ -71,11 +125,25 @@ class BasicFlatMap {
   using value_type = std::pair<Key, T>;
   using key_compare = Compare;
   using reference = std::pair<const Key&, T&>;
-  using const_reference = std::pair<const Key&, const T&>;
+  using const_reference = detail::const_pair_ref<Key, T>;
   using size_type = std::size_t;
   using difference_type = std::ptrdiff_t;
   using key_container_type = KeyContainer;
   using mapped_container_type = MappedContainer;
+
+  /// Orders elements by key, as std::map::value_compare.
+  class value_compare {
+   public:
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      return comp_(a.first, b.first);
+    }
+
+   private:
+    friend class BasicFlatMap;
+    explicit value_compare(const Compare& c) : comp_(c) {}
+    Compare comp_;
+  };
 
   /// The two sequences, as extract() returns them and replace() takes them.
   struct containers {
@@ -87,6 +155,9 @@ class BasicFlatMap {
   using const_iterator = detail::index_iterator<const BasicFlatMap, value_type, const_reference>;
   using reverse_iterator = std::reverse_iterator<iterator>;
   using const_reverse_iterator = std::reverse_iterator<const_iterator>;
+  /// Elements are not stored as pairs: what operator-> of the iterators returns.
+  using pointer = typename iterator::pointer;
+  using const_pointer = typename const_iterator::pointer;
 
   // --- construction -------------------------------------------------------------------------
   BasicFlatMap() = default;
@@ -103,20 +174,108 @@ class BasicFlatMap {
     check_lengths();
     CORE_MEMORY_EXPENSIVE_ASSERT("core::memory::FlatMap", is_sorted_unique(), "input is not sorted and unique");
   }
-  BasicFlatMap(sorted_equivalent_t, KeyContainer keys, MappedContainer values, const Compare& comp = Compare())
-    requires Multi
+  BasicFlatMap(sorted_equivalent_t, KeyContainer keys, MappedContainer values,
+               const Compare& comp = Compare()) requires(Multi)
       : c_{std::move(keys), std::move(values)}, comp_(comp) {
     check_lengths();
+    CORE_MEMORY_EXPENSIVE_ASSERT("core::memory::FlatMap", is_sorted_unique(), "input is not sorted");
   }
   template <std::input_iterator It>
   BasicFlatMap(It first, It last, const Compare& comp = Compare()) : comp_(comp) {
     insert(first, last);
   }
   template <std::input_iterator It>
-  BasicFlatMap(sorted_unique_t, It first, It last, const Compare& comp = Compare()) : comp_(comp) {
-    for (; first != last; ++first) append((*first).first, (*first).second);
+  BasicFlatMap(sorted_unique_t s, It first, It last, const Compare& comp = Compare()) : comp_(comp) {
+    insert(s, first, last);
   }
-  BasicFlatMap(std::initializer_list<value_type> il, const Compare& comp = Compare()) : BasicFlatMap(il.begin(), il.end(), comp) {}
+  template <std::input_iterator It>
+  BasicFlatMap(sorted_equivalent_t s, It first, It last, const Compare& comp = Compare()) requires(Multi)
+      : comp_(comp) {
+    insert(s, first, last);
+  }
+  BasicFlatMap(std::initializer_list<value_type> il, const Compare& comp = Compare())
+      : BasicFlatMap(il.begin(), il.end(), comp) {}
+  BasicFlatMap(sorted_unique_t s, std::initializer_list<value_type> il, const Compare& comp = Compare())
+      : BasicFlatMap(s, il.begin(), il.end(), comp) {}
+  BasicFlatMap(sorted_equivalent_t s, std::initializer_list<value_type> il,
+               const Compare& comp = Compare()) requires(Multi)
+      : BasicFlatMap(s, il.begin(), il.end(), comp) {}
+
+  // Allocator-extended constructors (C++23 flat_map's): both sequences are built with `a`.
+  template <detail::allocator_for<KeyContainer, MappedContainer> Alloc>
+  explicit BasicFlatMap(const Alloc& a) : BasicFlatMap(Compare(), a) {}
+  template <detail::allocator_for<KeyContainer, MappedContainer> Alloc>
+  BasicFlatMap(const Compare& comp, const Alloc& a) : c_{KeyContainer(a), MappedContainer(a)}, comp_(comp) {}
+  template <detail::allocator_for<KeyContainer, MappedContainer> Alloc>
+  BasicFlatMap(const KeyContainer& keys, const MappedContainer& values, const Alloc& a)
+      : BasicFlatMap(KeyContainer(keys, a), MappedContainer(values, a)) {}
+  template <detail::allocator_for<KeyContainer, MappedContainer> Alloc>
+  BasicFlatMap(const KeyContainer& keys, const MappedContainer& values, const Compare& comp, const Alloc& a)
+      : BasicFlatMap(KeyContainer(keys, a), MappedContainer(values, a), comp) {}
+  template <detail::allocator_for<KeyContainer, MappedContainer> Alloc>
+  BasicFlatMap(sorted_unique_t s, const KeyContainer& keys, const MappedContainer& values, const Alloc& a)
+      : BasicFlatMap(s, KeyContainer(keys, a), MappedContainer(values, a)) {}
+  template <detail::allocator_for<KeyContainer, MappedContainer> Alloc>
+  BasicFlatMap(const BasicFlatMap& o, const Alloc& a)
+      : c_{KeyContainer(o.c_.keys, a), MappedContainer(o.c_.values, a)}, comp_(o.comp_) {}
+  template <detail::allocator_for<KeyContainer, MappedContainer> Alloc>
+  BasicFlatMap(BasicFlatMap&& o, const Alloc& a) : BasicFlatMap(o.comp_, a) {
+    c_.keys.assign(std::make_move_iterator(o.c_.keys.begin()), std::make_move_iterator(o.c_.keys.end()));
+    c_.values.assign(std::make_move_iterator(o.c_.values.begin()), std::make_move_iterator(o.c_.values.end()));
+    o.clear();
+  }
+  template <std::input_iterator It, detail::allocator_for<KeyContainer, MappedContainer> Alloc>
+  BasicFlatMap(It first, It last, const Alloc& a) : BasicFlatMap(Compare(), a) {
+    insert(first, last);
+  }
+  template <std::input_iterator It, detail::allocator_for<KeyContainer, MappedContainer> Alloc>
+  BasicFlatMap(It first, It last, const Compare& comp, const Alloc& a) : BasicFlatMap(comp, a) {
+    insert(first, last);
+  }
+  template <std::input_iterator It, detail::allocator_for<KeyContainer, MappedContainer> Alloc>
+  BasicFlatMap(sorted_unique_t s, It first, It last, const Alloc& a) : BasicFlatMap(Compare(), a) {
+    insert(s, first, last);
+  }
+  template <detail::allocator_for<KeyContainer, MappedContainer> Alloc>
+  BasicFlatMap(std::initializer_list<value_type> il, const Alloc& a) : BasicFlatMap(il.begin(), il.end(), a) {}
+  template <detail::allocator_for<KeyContainer, MappedContainer> Alloc>
+  BasicFlatMap(std::initializer_list<value_type> il, const Compare& comp, const Alloc& a)
+      : BasicFlatMap(il.begin(), il.end(), comp, a) {}
+
+  BasicFlatMap(const BasicFlatMap&) = default;
+  BasicFlatMap(BasicFlatMap&& o) noexcept(std::is_nothrow_move_constructible_v<containers>)
+      : c_(take(o)), comp_(o.comp_) {}
+  /// Each sequence's own copy assignment: with an allocator that does not propagate, the elements
+  /// are copied into this map's memory. If a copy fails, the map is emptied (basic, as std).
+  BasicFlatMap& operator=(const BasicFlatMap& o) {
+    if (this != &o) {
+      keep_in_step([&] {
+        c_.keys = o.c_.keys;
+        c_.values = o.c_.values;
+      });
+      comp_ = o.comp_;
+    }
+    return *this;
+  }
+  /// Each sequence's own move assignment (buffers stolen, or elements moved into this map's
+  /// memory when the allocators differ and do not propagate); `o` is left empty.
+  BasicFlatMap& operator=(BasicFlatMap&& o) noexcept(
+      std::is_nothrow_move_assignable_v<KeyContainer>&& std::is_nothrow_move_assignable_v<MappedContainer>) {
+    if (this != &o) {
+      detail::clear_both_on_throw(*this, o, [&] {
+        c_.keys = std::move(o.c_.keys);
+        c_.values = std::move(o.c_.values);
+      });
+      comp_ = o.comp_;
+      o.clear();
+    }
+    return *this;
+  }
+  BasicFlatMap& operator=(std::initializer_list<value_type> il) {
+    BasicFlatMap tmp(il, comp_);
+    return *this = std::move(tmp);
+  }
+  ~BasicFlatMap() = default;
 
   // --- iterators, capacity ------------------------------------------------------------------
   iterator begin() noexcept { return {this, 0}; }
@@ -129,13 +288,16 @@ class BasicFlatMap {
   reverse_iterator rend() noexcept { return reverse_iterator(begin()); }
   const_reverse_iterator rbegin() const noexcept { return const_reverse_iterator(end()); }
   const_reverse_iterator rend() const noexcept { return const_reverse_iterator(begin()); }
+  const_reverse_iterator crbegin() const noexcept { return rbegin(); }
+  const_reverse_iterator crend() const noexcept { return rend(); }
 
   [[nodiscard]] bool empty() const noexcept { return c_.keys.empty(); }
   size_type size() const noexcept { return c_.keys.size(); }
   size_type max_size() const noexcept { return std::min<size_type>(c_.keys.max_size(), c_.values.max_size()); }
+  /// Reserves both sequences (a no-op for sequences without reserve, as std::deque).
   void reserve(size_type n) {
-    c_.keys.reserve(n);
-    c_.values.reserve(n);
+    detail::reserve_if_possible(c_.keys, n);
+    detail::reserve_if_possible(c_.values, n);
   }
   void shrink_to_fit() {
     c_.keys.shrink_to_fit();
@@ -143,16 +305,8 @@ class BasicFlatMap {
   }
 
   // --- access -------------------------------------------------------------------------------
-  T& operator[](const Key& k)
-    requires(!Multi)
-  {
-    return try_emplace(k).first->second;
-  }
-  T& operator[](Key&& k)
-    requires(!Multi)
-  {
-    return try_emplace(std::move(k)).first->second;
-  }
+  T& operator[](const Key& k) requires(!Multi) { return try_emplace(k).first->second; }
+  T& operator[](Key&& k) requires(!Multi) { return try_emplace(std::move(k)).first->second; }
   template <class K>
   T& at(const K& k) {
     const auto it = find(k);
@@ -170,6 +324,8 @@ class BasicFlatMap {
   const_iterator nth(size_type i) const noexcept { return {this, i}; }
   /// Position of `it` in key order.
   size_type index_of(const_iterator it) const noexcept { return it.index(); }
+  /// Position of `it` in key order.
+  size_type index_of(iterator it) const noexcept { return it.index(); }
   /// The element at position `i` as a pair of references (for the iterators).
   reference element_at(size_type i) noexcept { return {c_.keys[i], c_.values[i]}; }
   const_reference element_at(size_type i) const noexcept { return {c_.keys[i], c_.values[i]}; }
@@ -179,24 +335,38 @@ class BasicFlatMap {
 
   // --- lookup (heterogeneous with a transparent comparator) -----------------------------------
   template <class K = Key>
-  iterator find(const K& k) { return {this, find_index(k)}; }
+  iterator find(const K& k) {
+    return {this, find_index(k)};
+  }
   template <class K = Key>
-  const_iterator find(const K& k) const { return {this, find_index(k)}; }
+  const_iterator find(const K& k) const {
+    return {this, find_index(k)};
+  }
   template <class K = Key>
-  bool contains(const K& k) const { return find_index(k) != size(); }
+  bool contains(const K& k) const {
+    return find_index(k) != size();
+  }
   template <class K = Key>
   size_type count(const K& k) const {
     const auto [lo, hi] = equal_range_index(k);
     return hi - lo;
   }
   template <class K = Key>
-  iterator lower_bound(const K& k) { return {this, lower_index(k)}; }
+  iterator lower_bound(const K& k) {
+    return {this, lower_index(k)};
+  }
   template <class K = Key>
-  const_iterator lower_bound(const K& k) const { return {this, lower_index(k)}; }
+  const_iterator lower_bound(const K& k) const {
+    return {this, lower_index(k)};
+  }
   template <class K = Key>
-  iterator upper_bound(const K& k) { return {this, upper_index(k)}; }
+  iterator upper_bound(const K& k) {
+    return {this, upper_index(k)};
+  }
   template <class K = Key>
-  const_iterator upper_bound(const K& k) const { return {this, upper_index(k)}; }
+  const_iterator upper_bound(const K& k) const {
+    return {this, upper_index(k)};
+  }
   template <class K = Key>
   std::pair<iterator, iterator> equal_range(const K& k) {
     const auto [lo, hi] = equal_range_index(k);
@@ -221,55 +391,101 @@ class BasicFlatMap {
       return std::pair<iterator, bool>{insert_at(i, std::move(v.first), std::move(v.second)), true};
     }
   }
+  /// emplace, searching from `hint`: O(1) compares when the element belongs just before it (so
+  /// appending sorted input with hint end() is O(1) each); else a search. Returns the element
+  /// (the existing one for the non-multi map if the key was present).
+  template <class... Args>
+  iterator emplace_hint(const_iterator hint, Args&&... args) {
+    value_type v(std::forward<Args>(args)...);
+    const size_type i = hinted_index(hint.index(), v.first);
+    if constexpr (!Multi) {
+      if (i != size() && !comp_(v.first, c_.keys[i])) return {this, i};
+    }
+    return insert_at(i, std::move(v.first), std::move(v.second));
+  }
   auto insert(const value_type& v) { return emplace(v); }
   auto insert(value_type&& v) { return emplace(std::move(v)); }
-  /// Inserts a range: appended, then sorted and merged once. O(n log n + size()). If an element
-  /// cannot be copied in, the map is left as it was.
+  iterator insert(const_iterator hint, const value_type& v) { return emplace_hint(hint, v); }
+  iterator insert(const_iterator hint, value_type&& v) { return emplace_hint(hint, std::move(v)); }
+  /// Inserts a range: appended, then sorted and merged once. O(n log n + size()). Strong: if an
+  /// element cannot be copied in or the merge fails, the map is left as it was.
   template <std::input_iterator It>
   void insert(It first, It last) {
-    const size_type old = size();
-#if CORE_MEMORY_EXCEPTIONS
-    try {
-#endif
-      for (; first != last; ++first) append((*first).first, (*first).second);
-#if CORE_MEMORY_EXCEPTIONS
-    } catch (...) {
-      c_.keys.erase(c_.keys.begin() + static_cast<difference_type>(old), c_.keys.end());
-      c_.values.erase(c_.values.begin() + static_cast<difference_type>(old), c_.values.end());
-      throw;
-    }
-#endif
-    merge_tail(old);
+    merge_tail(append_range(first, last), false);
   }
-  /// Inserts a range already sorted (and unique): merged without sorting.
+  /// Inserts a range already sorted (and unique): merged without sorting. Strong, as insert().
   template <std::input_iterator It>
   void insert(sorted_unique_t, It first, It last) {
-    const size_type old = size();
-    for (; first != last; ++first) append((*first).first, (*first).second);
-    merge_tail(old);
+    merge_tail(append_range(first, last), true);
+  }
+  /// Inserts a range already sorted: merged without sorting. Strong, as insert().
+  template <std::input_iterator It>
+  void insert(sorted_equivalent_t, It first, It last) requires(Multi) {
+    merge_tail(append_range(first, last), true);
   }
   void insert(std::initializer_list<value_type> il) { insert(il.begin(), il.end()); }
+  void insert(sorted_unique_t s, std::initializer_list<value_type> il) { insert(s, il.begin(), il.end()); }
+  void insert(sorted_equivalent_t s, std::initializer_list<value_type> il) requires(Multi) {
+    insert(s, il.begin(), il.end());
+  }
 
   /// Inserts {k, T(args...)} unless k is present; `args` are untouched if it is.
   template <class K, class... Args>
-  std::pair<iterator, bool> try_emplace(K&& k, Args&&... args)
-    requires(!Multi)
-  {
+  requires(!Multi && !std::is_convertible_v<K&&, const_iterator> &&
+           !std::is_convertible_v<K&&, iterator>) std::pair<iterator, bool> try_emplace(K&& k, Args&&... args) {
     const size_type i = lower_index(k);
     if (i != size() && !comp_(k, c_.keys[i])) return {{this, i}, false};
     return {insert_at(i, Key(std::forward<K>(k)), T(std::forward<Args>(args)...)), true};
   }
+  /// try_emplace searching from `hint` (see emplace_hint).
+  template <class K, class... Args>
+  requires(!Multi) iterator try_emplace(const_iterator hint, K&& k, Args&&... args) {
+    const size_type i = hinted_index(hint.index(), k);
+    if (i != size() && !comp_(k, c_.keys[i])) return {this, i};
+    return insert_at(i, Key(std::forward<K>(k)), T(std::forward<Args>(args)...));
+  }
   /// Inserts {k, v}, or assigns v to the existing element.
   template <class K, class M>
-  std::pair<iterator, bool> insert_or_assign(K&& k, M&& v)
-    requires(!Multi)
-  {
-    const size_type i = lower_index(k);
-    if (i != size() && !comp_(k, c_.keys[i])) {
-      c_.values[i] = std::forward<M>(v);
-      return {{this, i}, false};
-    }
-    return {insert_at(i, Key(std::forward<K>(k)), T(std::forward<M>(v))), true};
+  requires(!Multi) std::pair<iterator, bool> insert_or_assign(K&& k, M&& v) {
+    return assign_at(lower_index(k), std::forward<K>(k), std::forward<M>(v));
+  }
+  /// insert_or_assign searching from `hint` (see emplace_hint).
+  template <class K, class M>
+  requires(!Multi) iterator insert_or_assign(const_iterator hint, K&& k, M&& v) {
+    return assign_at(hinted_index(hint.index(), k), std::forward<K>(k), std::forward<M>(v)).first;
+  }
+
+  /// Moves in the elements of `source` whose keys are not here (for the non-multi map; the others
+  /// stay in `source`, as std::map::merge), or all of them (multi). Elements equivalent to ones
+  /// here come after them. If copying in fails, both maps are left as they were.
+  /// The elements are copied in, then erased from `source` (so keys and values must be copyable);
+  /// if erasing them throws (a throwing move), `source` is emptied.
+  template <bool Multi2>
+  void merge(BasicFlatMap<Key, T, Compare, KeyContainer, MappedContainer, Multi2>& source) {
+    if (static_cast<const void*>(&source) == this) return;
+    std::vector<bool> taken(source.size(), false);
+    const size_type old = size();
+    detail::recover_on_throw(
+        [&] {
+          for (size_type i = 0; i < source.size(); ++i) {
+            const Key& k = source.c_.keys[i];
+            if constexpr (!Multi) {
+              const auto b = c_.keys.begin(), e = b + static_cast<difference_type>(old);  // appends move them
+              if (detail::find(b, e, k, comp_) != e) continue;           // present: stays in the source
+              if (size() != old && !comp_(c_.keys.back(), k)) continue;  // repeats the last taken (multi source)
+            }
+            append(k, source.c_.values[i]);
+            taken[i] = true;
+          }
+          merge_tail_or_throw(old, true);
+        },
+        [&] { truncate(old); });
+    size_type i = 0;
+    erase_if(source, [&](const auto&) { return taken[i++]; });
+  }
+  template <bool Multi2>
+  void merge(BasicFlatMap<Key, T, Compare, KeyContainer, MappedContainer, Multi2>&& source) {
+    merge(source);
   }
 
   iterator erase(const_iterator pos) { return erase(pos, pos + 1); }
@@ -285,8 +501,7 @@ class BasicFlatMap {
   }
   /// Erases the elements with key equivalent to `k` (heterogeneous with a transparent comparator).
   template <class K = Key>
-    requires(!std::is_convertible_v<K, const_iterator>)
-  size_type erase(const K& k) {
+  requires(!std::is_convertible_v<K, const_iterator>) size_type erase(const K& k) {
     const auto [lo, hi] = equal_range_index(k);
     erase(const_iterator{this, lo}, const_iterator{this, hi});
     return hi - lo;
@@ -295,20 +510,38 @@ class BasicFlatMap {
     c_.keys.clear();
     c_.values.clear();
   }
-  void swap(BasicFlatMap& o) noexcept {
+  /// Exchanges the contents. When the sequences' allocators neither propagate on swap nor are
+  /// equal (two std::pmr resources, say), each map keeps its allocator and the elements are copied
+  /// into the other's memory (std leaves that case undefined): then it may throw, and a failure
+  /// leaves both maps as they were unless it came from a throwing move (then both are emptied).
+  void swap(BasicFlatMap& o) noexcept(
+      detail::always_buffers_swappable<KeyContainer>&& detail::always_buffers_swappable<MappedContainer>&&
+          std::is_nothrow_swappable_v<KeyContainer>&& std::is_nothrow_swappable_v<MappedContainer>) {
     using std::swap;
-    swap(c_.keys, o.c_.keys);
-    swap(c_.values, o.c_.values);
+    if (detail::buffers_swappable(c_.keys, o.c_.keys) && detail::buffers_swappable(c_.values, o.c_.values)) {
+      // Only a sequence whose swap moves elements (SmallVector) can throw.
+      detail::clear_both_on_throw(*this, o, [&] {
+        swap(c_.keys, o.c_.keys);
+        swap(c_.values, o.c_.values);
+      });
+    } else {
+      containers mine{detail::copy_into_allocator_of(o.c_.keys, c_.keys),
+                      detail::copy_into_allocator_of(o.c_.values, c_.values)};
+      containers theirs{detail::copy_into_allocator_of(c_.keys, o.c_.keys),
+                        detail::copy_into_allocator_of(c_.values, o.c_.values)};
+      detail::clear_both_on_throw(*this, o, [&] {  // equal allocators now: the buffers are taken over
+        c_.keys = std::move(mine.keys);
+        c_.values = std::move(mine.values);
+        o.c_.keys = std::move(theirs.keys);
+        o.c_.values = std::move(theirs.values);
+      });
+    }
     swap(comp_, o.comp_);
   }
-  friend void swap(BasicFlatMap& a, BasicFlatMap& b) noexcept { a.swap(b); }
+  friend void swap(BasicFlatMap& a, BasicFlatMap& b) noexcept(noexcept(a.swap(b))) { a.swap(b); }
 
   /// Moves the sequences out, leaving the map empty.
-  containers extract() && {
-    containers out{std::move(c_.keys), std::move(c_.values)};
-    clear();
-    return out;
-  }
+  containers extract() && { return take(*this); }
   /// Replaces the sequences (sorted by key, unique for the non-multi map, equal lengths).
   void replace(KeyContainer&& keys, MappedContainer&& values) {
     c_.keys = std::move(keys);
@@ -318,9 +551,21 @@ class BasicFlatMap {
   }
 
   key_compare key_comp() const { return comp_; }
+  value_compare value_comp() const { return value_compare(comp_); }
+  /// The allocator of the key sequence (C++23 flat_map has none; for the uses-allocator protocol).
+  auto get_allocator() const noexcept requires detail::has_allocator<KeyContainer> { return c_.keys.get_allocator(); }
 
   friend bool operator==(const BasicFlatMap& a, const BasicFlatMap& b) {
     return a.c_.keys == b.c_.keys && a.c_.values == b.c_.values;
+  }
+  /// Lexicographic by (key, value), with synth-three-way (so keys and values with only < work).
+  friend auto operator<=>(const BasicFlatMap& a, const BasicFlatMap& b) {
+    using R = std::common_comparison_category_t<detail::synth_three_way_result<Key>, detail::synth_three_way_result<T>>;
+    return std::lexicographical_compare_three_way(
+        a.begin(), a.end(), b.begin(), b.end(), [](const_reference x, const_reference y) -> R {
+          if (const auto c = detail::synth_three_way(x.first, y.first); c != 0) return c;
+          return detail::synth_three_way(x.second, y.second);
+        });
   }
 
   /// Erases every element for which `pred(pair<const Key&, T&>)` holds; returns how many.
@@ -344,6 +589,49 @@ class BasicFlatMap {
   }
 
  private:
+  template <class, class, class, class, class, bool>
+  friend class BasicFlatMap;
+
+  /// Where `k` goes (lower bound for the non-multi map; for the multi map the position nearest
+  /// `h` among the equivalent ones, as std::multimap's hint): `h` itself, after at most two
+  /// compares, when the key belongs just before it; else a search.
+  template <class K>
+  size_type hinted_index(size_type h, const K& k) const {
+    const bool after_prev = h == 0 || (Multi ? !comp_(k, c_.keys[h - 1]) : comp_(c_.keys[h - 1], k));
+    const bool before_next = h == size() || !comp_(c_.keys[h], k);
+    if (after_prev && before_next) return h;
+    if constexpr (Multi) {
+      const auto b = c_.keys.begin();
+      if (!after_prev)
+        return static_cast<size_type>(detail::upper_bound(b, b + static_cast<difference_type>(h), k, comp_) - b);
+      return static_cast<size_type>(detail::lower_bound(b + static_cast<difference_type>(h), c_.keys.end(), k, comp_) -
+                                    b);
+    } else {
+      return lower_index(k);
+    }
+  }
+
+  /// Moves the sequences out of `m`, leaving it empty (also if a move throws, as std::deque's
+  /// may: it allocates for the source).
+  static containers take(BasicFlatMap& m) {
+    return detail::recover_on_throw(
+        [&] {
+          containers out{std::move(m.c_.keys), std::move(m.c_.values)};
+          m.clear();
+          return out;
+        },
+        [&] { m.clear(); });
+  }
+
+  template <class K, class M>
+  std::pair<iterator, bool> assign_at(size_type i, K&& k, M&& v) {
+    if (i != size() && !comp_(k, c_.keys[i])) {
+      c_.values[i] = std::forward<M>(v);
+      return {{this, i}, false};
+    }
+    return {insert_at(i, Key(std::forward<K>(k)), T(std::forward<M>(v))), true};
+  }
+
   template <class K>
   size_type lower_index(const K& k) const {
     return static_cast<size_type>(detail::lower_bound(c_.keys.begin(), c_.keys.end(), k, comp_) - c_.keys.begin());
@@ -391,29 +679,41 @@ class BasicFlatMap {
   template <class K, class V>
   void append(K&& k, V&& v) {
     c_.keys.push_back(std::forward<K>(k));
-#if CORE_MEMORY_EXCEPTIONS
-    try {
-#endif
-      c_.values.push_back(std::forward<V>(v));
-#if CORE_MEMORY_EXCEPTIONS
-    } catch (...) {
-      c_.keys.pop_back();
-      throw;
-    }
-#endif
+    detail::recover_on_throw([&] { c_.values.push_back(std::forward<V>(v)); }, [&] { c_.keys.pop_back(); });
+  }
+
+  /// Appends [first, last) (unsorted) and returns the old size; if an element cannot be added,
+  /// the appended ones are taken out again (strong).
+  template <class It>
+  size_type append_range(It first, It last) {
+    const size_type old = size();
+    detail::recover_on_throw(
+        [&] {
+          for (; first != last; ++first) append((*first).first, (*first).second);
+        },
+        [&] { truncate(old); });
+    return old;
+  }
+
+  /// Erases the elements from position `n` on (none if there are fewer).
+  void truncate(size_type n) noexcept {
+    if (c_.keys.size() > n) c_.keys.erase(c_.keys.begin() + static_cast<difference_type>(n), c_.keys.end());
+    if (c_.values.size() > n) c_.values.erase(c_.values.begin() + static_cast<difference_type>(n), c_.values.end());
   }
 
   /// Sorts the elements from `old` on and merges them into the sorted prefix; for the non-multi
   /// map an appended key already present (or repeated) is dropped, the existing element kept.
   /// If sorting fails, nothing was swapped in: the appended elements are taken out again (strong).
-  void merge_tail(size_type old) {
+  void merge_tail(size_type old, bool tail_sorted) {
+    detail::recover_on_throw([&] { merge_tail_or_throw(old, tail_sorted); }, [&] { truncate(old); });
+  }
+  void merge_tail_or_throw(size_type old, bool tail_sorted) {
     if (old == size()) return;
+    if (tail_sorted)
+      CORE_MEMORY_EXPENSIVE_ASSERT("core::memory::FlatMap", detail::is_sorted_keys(c_.keys, comp_, Multi, old),
+                                   "input is not sorted and unique");
     // Stable sort of the whole by key, with the old elements first among equals, then unique.
-    detail::recover_on_throw([&] { detail::sort_together(c_.keys, &c_.values, comp_, !Multi); },
-                             [&] {
-                               c_.keys.erase(c_.keys.begin() + static_cast<difference_type>(old), c_.keys.end());
-                               c_.values.erase(c_.values.begin() + static_cast<difference_type>(old), c_.values.end());
-                             });
+    detail::sort_together(c_.keys, &c_.values, comp_, !Multi);
   }
 
   /// Runs `f`, which changes both sequences; if it throws, empties both so they can never be
@@ -433,6 +733,31 @@ class BasicFlatMap {
   [[no_unique_address]] Compare comp_;
 };
 
+// Deduction guides (C++23 flat_map's, for the sequences, ranges and initializer lists).
+template <class KeyContainer, class MappedContainer, class Compare = std::less<typename KeyContainer::value_type>>
+requires(!std::input_iterator<KeyContainer>) BasicFlatMap(KeyContainer, MappedContainer, Compare = Compare())
+->BasicFlatMap<typename KeyContainer::value_type, typename MappedContainer::value_type, Compare, KeyContainer,
+               MappedContainer>;
+template <class KeyContainer, class MappedContainer, class Compare = std::less<typename KeyContainer::value_type>>
+BasicFlatMap(sorted_unique_t, KeyContainer, MappedContainer, Compare = Compare())
+    -> BasicFlatMap<typename KeyContainer::value_type, typename MappedContainer::value_type, Compare, KeyContainer,
+                    MappedContainer>;
+template <std::input_iterator It,
+          class Compare = std::less<std::remove_const_t<typename std::iter_value_t<It>::first_type>>>
+BasicFlatMap(It, It, Compare = Compare())
+    -> BasicFlatMap<std::remove_const_t<typename std::iter_value_t<It>::first_type>,
+                    typename std::iter_value_t<It>::second_type, Compare>;
+template <std::input_iterator It,
+          class Compare = std::less<std::remove_const_t<typename std::iter_value_t<It>::first_type>>>
+BasicFlatMap(sorted_unique_t, It, It, Compare = Compare())
+    -> BasicFlatMap<std::remove_const_t<typename std::iter_value_t<It>::first_type>,
+                    typename std::iter_value_t<It>::second_type, Compare>;
+template <class Key, class T, class Compare = std::less<Key>>
+BasicFlatMap(std::initializer_list<std::pair<Key, T>>, Compare = Compare()) -> BasicFlatMap<Key, T, Compare>;
+template <class Key, class T, class Compare = std::less<Key>>
+BasicFlatMap(sorted_unique_t, std::initializer_list<std::pair<Key, T>>, Compare = Compare())
+    -> BasicFlatMap<Key, T, Compare>;
+
 template <class Key, class T, class Compare = std::less<Key>, class KeyContainer = std::vector<Key>,
           class MappedContainer = std::vector<T>>
 using FlatMap = BasicFlatMap<Key, T, Compare, KeyContainer, MappedContainer, false>;
@@ -441,3 +766,10 @@ template <class Key, class T, class Compare = std::less<Key>, class KeyContainer
 using FlatMultiMap = BasicFlatMap<Key, T, Compare, KeyContainer, MappedContainer, true>;
 
 }  // namespace core::memory
+
+/// The uses-allocator protocol (C++23 flat_map's): a FlatMap inside an allocator-aware container
+/// (a std::pmr::vector of maps, say) is built with that container's allocator.
+template <class Key, class T, class Compare, class KeyContainer, class MappedContainer, bool Multi, class Alloc>
+struct std::uses_allocator<core::memory::BasicFlatMap<Key, T, Compare, KeyContainer, MappedContainer, Multi>, Alloc>
+    : std::bool_constant<std::uses_allocator_v<KeyContainer, Alloc> && std::uses_allocator_v<MappedContainer, Alloc>> {
+};

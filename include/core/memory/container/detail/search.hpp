@@ -40,6 +40,9 @@ inline constexpr bool scalar_search =
 
 enum class bound { lower, upper };
 
+template <class T, class... U>
+inline constexpr bool is_any_of = (std::is_same_v<T, U> || ...);
+
 /// True while `x` comes before the bound being searched for `k`: `comp(x, k)` for the lower bound,
 /// `!comp(k, x)` for the upper.
 template <bound B, class T, class K, class Comp>
@@ -68,13 +71,22 @@ inline constexpr bool asm_select = true;
 inline constexpr bool asm_select = false;
 #endif
 
+/// The keys the inline-assembly select compares: exactly what fits one general register and whose
+/// order is the machine's signed or unsigned order. Named types, not traits: std::is_integral
+/// admits __int128 under gnu++20 (two registers), and an extended type a compiler may add later
+/// must fall back to C++, not be compared in part.
+template <class T>
+inline constexpr bool register_key =
+    std::is_pointer_v<T> ||
+    detail::is_any_of<T, bool, char, signed char, unsigned char, wchar_t, char8_t, char16_t, char32_t, short,
+                      unsigned short, int, unsigned, long, unsigned long, long long, unsigned long long>;
+
 /// `before(*mid) ? mid : first`, without a branch. `It` is a raw pointer when the keys are
 /// contiguous.
 template <bound B, class It, class K, class Comp>
 It select(It first, It mid, const K& k, const Comp& comp) {
   using T = std::remove_cv_t<std::iter_value_t<It>>;
-  if constexpr (asm_select && std::is_pointer_v<It> && std::is_same_v<T, std::remove_cv_t<K>> &&
-                (std::is_integral_v<T> || std::is_pointer_v<T>)) {
+  if constexpr (asm_select && std::is_pointer_v<It> && std::is_same_v<T, std::remove_cv_t<K>> && register_key<T>) {
     // `cmp k, *mid` sets the flags of *mid - k; the condition is the one `before` tests.
     constexpr bool greater = std::is_same_v<Comp, std::greater<>> || std::is_same_v<Comp, std::greater<T>>;
     constexpr bool is_signed = std::is_signed_v<T>;

@@ -3,31 +3,67 @@
 /// (and the values alongside) stably, keeping the first of equivalent keys if asked. Integer keys
 /// under the built-in orders go through an LSD radix sort; other keys are sorted by compares.
 
-#include <core/memory/container/detail/search.hpp>
-
 #include <algorithm>
+#include <core/memory/container/detail/search.hpp>
+#include <core/memory/util/config.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <numeric>
+#include <optional>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace core::memory::detail {
 
-/// True if `keys` is sorted by `comp`, strictly (no equivalent neighbours) unless `multi`.
+/// Runs `f`; if it throws, runs `recover` and rethrows (without exceptions, just runs `f`).
+template <class F, class R>
+decltype(auto) recover_on_throw(F&& f, R&& recover) {
+#if CORE_MEMORY_EXCEPTIONS
+  try {
+    return f();
+  } catch (...) {
+    recover();
+    throw;
+  }
+#else
+  (void)recover;
+  return f();
+#endif
+}
+
+/// Runs `f`, which changes containers `a` and `b` together; if it throws, empties both (each is
+/// then valid, if not as it was) and rethrows.
+template <class A, class F>
+void clear_both_on_throw(A& a, A& b, F&& f) {
+  detail::recover_on_throw(f, [&] {
+    a.clear();
+    b.clear();
+  });
+}
+
+/// seq.reserve(n) for the sequences that have it (std::deque has not: a no-op there).
+template <class Seq>
+void reserve_if_possible(Seq& seq, std::size_t n) {
+  if constexpr (requires { seq.reserve(n); }) seq.reserve(n);
+}
+
+/// True if `keys` (from position `from` on) is sorted by `comp`, strictly (no equivalent
+/// neighbours) unless `multi`.
 template <class Keys, class Comp>
-bool is_sorted_keys(const Keys& keys, const Comp& comp, bool multi) {
-  for (std::size_t i = 1; i < keys.size(); ++i)
+bool is_sorted_keys(const Keys& keys, const Comp& comp, bool multi, std::size_t from = 0) {
+  for (std::size_t i = from + 1; i < keys.size(); ++i)
     if (multi ? comp(keys[i], keys[i - 1]) : !comp(keys[i - 1], keys[i])) return false;
   return true;
 }
 
-/// Integer keys under std::less / std::greater: sorted by a radix sort of their order bits.
+/// Integer keys of at most 64 bits under std::less / std::greater: sorted by a radix sort of their
+/// order bits. The named types of register_key (not std::is_integral, which admits __int128 under
+/// gnu++20); bool and pointers go to the compare sort.
 template <class Key, class Comp>
 inline constexpr bool radix_sortable =
-    std::is_integral_v<Key> && !std::is_same_v<Key, bool> && sizeof(Key) <= 8 && scalar_search<Key, Key, Comp>;
+    register_key<Key> && !std::is_pointer_v<Key> && !std::is_same_v<Key, bool> && scalar_search<Key, Key, Comp>;
 
 /// `k` as unsigned bits (32 or 64) ordered as `Comp` orders the keys.
 template <class Comp, class Key>
@@ -96,8 +132,9 @@ std::vector<std::size_t> radix_sorted_order(const Keys& keys, bool sorted, bool 
     std::sort(records.begin(), records.end());
   }
   if (unique)
-    records.erase(std::unique(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
-                  records.end());
+    records.erase(
+        std::unique(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
+        records.end());
   std::vector<std::size_t> order(records.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = records[i].second;
   return order;
@@ -121,11 +158,12 @@ std::vector<std::size_t> compare_sorted_order(const Keys& keys, const Comp& comp
   } else {
     std::iota(order.begin(), order.end(), std::size_t{0});
     if (!sorted)
-      std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return comp(keys[a], keys[b]); });
+      std::stable_sort(order.begin(), order.end(),
+                       [&](std::size_t a, std::size_t b) { return comp(keys[a], keys[b]); });
   }
   if (unique) {  // the first of each run of equivalent keys survives
-    const auto last = std::unique(order.begin(), order.end(),
-                                  [&](std::size_t a, std::size_t b) { return !comp(keys[a], keys[b]); });
+    const auto last =
+        std::unique(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return !comp(keys[a], keys[b]); });
     order.erase(last, order.end());
   }
   return order;
@@ -143,10 +181,24 @@ std::vector<std::size_t> sorted_order(const Keys& keys, const Comp& comp, bool s
   }
 }
 
+/// `s[i]` to move into another sequence: moved if that cannot throw, else copied; a proxy
+/// reference (std::vector<bool>) as a value.
+template <class Seq>
+decltype(auto) take_element(Seq& s, std::size_t i) {
+  if constexpr (std::is_reference_v<decltype(s[i])>) {
+    return std::move_if_noexcept(s[i]);
+  } else {
+    return typename Seq::value_type(s[i]);
+  }
+}
+
 /// Sorts `keys` (and `values` alongside, when given) by `comp`, stably, and with `unique`
 /// keeps the first of each run of equivalent keys. O(n log n). The result is built aside
 /// (copying elements whose move may throw) and swapped in only when complete: a failure leaves
-/// both sequences as they were.
+/// both sequences as they were. Swapping in cannot fail for sequences whose swap is noexcept
+/// (std::vector, std::deque); for others (SmallVector: its swap moves elements between inline
+/// buffers) both sequences are reserved first, and if a swap still fails both are emptied, so
+/// they never end out of step.
 template <class Keys, class Values, class Comp>
 void sort_together(Keys& keys, Values* values, const Comp& comp, bool unique) {
   bool sorted = true, distinct = true;
@@ -157,17 +209,36 @@ void sort_together(Keys& keys, Values* values, const Comp& comp, bool unique) {
   if (sorted && (distinct || !unique)) return;
   const std::vector<std::size_t> order = detail::sorted_order(keys, comp, sorted, unique);
   Keys new_keys(keys.get_allocator());
-  new_keys.reserve(order.size());
-  for (std::size_t i : order) new_keys.push_back(std::move_if_noexcept(keys[i]));
+  detail::reserve_if_possible(new_keys, order.size());
+  for (std::size_t i : order) new_keys.push_back(detail::take_element(keys, i));
+  std::optional<Values> new_values;
   if (values) {
-    Values new_values(values->get_allocator());
-    new_values.reserve(order.size());
-    for (std::size_t i : order) new_values.push_back(std::move_if_noexcept((*values)[i]));
-    using std::swap;
-    swap(*values, new_values);
+    new_values.emplace(values->get_allocator());
+    detail::reserve_if_possible(*new_values, order.size());
+    for (std::size_t i : order) new_values->push_back(detail::take_element(*values, i));
   }
   using std::swap;
-  swap(keys, new_keys);
+  if constexpr (std::is_nothrow_swappable_v<Keys> && std::is_nothrow_swappable_v<Values>) {
+    swap(keys, new_keys);
+    if (values) swap(*values, *new_values);
+  } else {
+    const std::size_t room = std::max(order.size(), keys.size());
+    detail::reserve_if_possible(keys, room);
+    detail::reserve_if_possible(new_keys, room);
+    if (values) {
+      detail::reserve_if_possible(*values, room);
+      detail::reserve_if_possible(*new_values, room);
+    }
+    detail::recover_on_throw(
+        [&] {
+          swap(keys, new_keys);
+          if (values) swap(*values, *new_values);
+        },
+        [&] {
+          keys.clear();
+          if (values) values->clear();
+        });
+  }
 }
 
 }  // namespace core::memory::detail
