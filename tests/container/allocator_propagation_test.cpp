@@ -164,7 +164,21 @@ using Kinds = ::testing::Types<
     Case<CircularBufferKind, Owning<true, true, true>>,
     Case<CircularBufferKind, Owning<true, false, false>>,
     Case<CircularBufferKind, Owning<false, true, false>>,
-    Case<CircularBufferKind, Owning<false, false, true>>>;
+    Case<CircularBufferKind, Owning<false, false, true>>,
+    Case<FlatMapKind, Pmr>,
+    Case<FlatMapKind, Std>,
+    Case<FlatMapKind, Owning<false, false, false>>,
+    Case<FlatMapKind, Owning<true, true, true>>,
+    Case<FlatMapKind, Owning<true, false, false>>,
+    Case<FlatMapKind, Owning<false, true, false>>,
+    Case<FlatMapKind, Owning<false, false, true>>,
+    Case<FlatSetKind, Pmr>,
+    Case<FlatSetKind, Std>,
+    Case<FlatSetKind, Owning<false, false, false>>,
+    Case<FlatSetKind, Owning<true, true, true>>,
+    Case<FlatSetKind, Owning<true, false, false>>,
+    Case<FlatSetKind, Owning<false, true, false>>,
+    Case<FlatSetKind, Owning<false, false, true>>>;
 TYPED_TEST_SUITE(Propagation, Kinds);
 
 // Sizes on both sides of SmallVector's inline capacity (4) and of one StableVector block (64).

@@ -17,6 +17,7 @@
 #include <core/memory/container/detail/index_iterator.hpp>
 #include <core/memory/container/detail/search.hpp>
 #include <core/memory/container/detail/sort.hpp>
+#include <core/memory/container/detail/synth_three_way.hpp>
 #include <core/memory/util/assert.hpp>
 #include <core/memory/util/error.hpp>
 #include <cstddef>
@@ -89,21 +90,6 @@ Seq copy_into_allocator_of(Seq& from, const Seq& to) {
     return Seq(std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()), to.get_allocator());
   }
 }
-
-/// C++20's synth-three-way: <=> where the type has it, else derived from <.
-struct synth_three_way_t {
-  template <class U, class V>
-  constexpr auto operator()(const U& a, const V& b) const {
-    if constexpr (std::three_way_comparable_with<U, V>) {
-      return a <=> b;
-    } else {
-      return a < b ? std::weak_ordering::less : b < a ? std::weak_ordering::greater : std::weak_ordering::equivalent;
-    }
-  }
-};
-inline constexpr synth_three_way_t synth_three_way{};
-template <class T>
-using synth_three_way_result = decltype(synth_three_way(std::declval<const T&>(), std::declval<const T&>()));
 
 /// FlatMap's const_reference: a pair of const references, as std::pair<const K&, const T&>, but
 /// of a class of its own, converting to the value type and not from it, so that the two have a

@@ -18,6 +18,7 @@
 /// - Hardened builds (CORE_MEMORY_CHECK_LEVEL >= 1) check operator[], front/back, pop_back, the
 ///   positions given to insert/emplace/erase and unchecked_push_back's capacity.
 
+#include <core/memory/container/detail/synth_three_way.hpp>
 #include <core/memory/util/align.hpp>
 #include <core/memory/util/assert.hpp>
 #include <core/memory/util/error.hpp>
@@ -112,19 +113,6 @@ inline constexpr bool is_no_heap_allocator<no_heap_allocator<T>> = true;
 #endif
 }
 
-/// The standard's synth-three-way: <=> where the type has it, else derived from <.
-struct synth_three_way {
-  template <class T>
-  constexpr auto operator()(const T& a, const T& b) const
-    requires requires { { a < b } -> std::convertible_to<bool>; }
-  {
-    if constexpr (std::three_way_comparable<T>) {
-      return a <=> b;
-    } else {
-      return a < b ? std::weak_ordering::less : b < a ? std::weak_ordering::greater : std::weak_ordering::equivalent;
-    }
-  }
-};
 }  // namespace detail
 
 /// The size-erased part of every SmallVector<T, N, Alloc, SizeT>: all of the vector interface.
@@ -413,9 +401,9 @@ class SmallVectorImpl {
   }
   /// As std::vector's: <=> where T has it, else derived from T's < (the standard's synth-three-way).
   friend auto operator<=>(const SmallVectorImpl& a, const SmallVectorImpl& b)
-    requires std::invocable<detail::synth_three_way, const T&, const T&>
+    requires std::invocable<detail::synth_three_way_t, const T&, const T&>
   {
-    return std::lexicographical_compare_three_way(a.begin(), a.end(), b.begin(), b.end(), detail::synth_three_way{});
+    return std::lexicographical_compare_three_way(a.begin(), a.end(), b.begin(), b.end(), detail::synth_three_way);
   }
 
  protected:
