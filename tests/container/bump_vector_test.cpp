@@ -140,3 +140,11 @@ TEST(BumpVector, OverAStackAllocator) {
   }
   static_assert(cm::BumpVector<char>::max_size() == 8 * ((std::size_t{1} << 48) - 1));
 }
+
+TEST(BumpVectorDeathTest, IndexOutOfRangeIsCaughtWhenHardened) {
+  if (!cm::checks::hardened) GTEST_SKIP() << "checks are off";
+  cm::Arena arena;
+  cm::BumpVector<int> v(arena);
+  v.push_back(1);
+  EXPECT_DEATH((void)v[1], "index out of range");
+}

@@ -241,3 +241,14 @@ TEST(CircularBuffer, NeighbourSharingTheLastGranuleStaysAddressable) {
   for (int i = 0; i < 3; ++i) neighbour[i] = 'n';  // ASan would report a poisoned neighbour here
   EXPECT_EQ(neighbour[2], 'n');
 }
+
+// Class 8: the misuse hardened builds catch, with the message each reports.
+TEST(CircularBufferDeathTest, MisuseIsCaughtWhenHardened) {
+  if (!cm::checks::hardened) GTEST_SKIP() << "checks are off";
+  cm::CircularBuffer<int> b(4);
+  EXPECT_DEATH((void)b.front(), "front\\(\\) of an empty buffer");
+  EXPECT_DEATH(b.pop_front(), "pop_front on an empty buffer");
+  EXPECT_DEATH(b.pop_back(), "pop_back on an empty buffer");
+  b.push_back(1);
+  EXPECT_DEATH((void)b[1], "index out of range");
+}

@@ -1,5 +1,6 @@
 // Differential fuzzing: StableVector against a slot-keyed std::map (pointers must not move,
-// stale handles must be rejected), and IntrusiveList against std::list.
+// stale handles and handles of another vector must be rejected, reserve must not disturb
+// anything, a copy must accept the original's handles), and IntrusiveList against std::list.
 #include <core/memory/container/intrusive_list.hpp>
 #include <core/memory/container/stable_vector.hpp>
 
@@ -30,6 +31,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   };
   std::map<std::uint32_t, Live> model;
   std::vector<SV::Handle> stale;
+  SV other;  // its handles are never valid in sv
+  std::vector<SV::Handle> foreign;
 
   std::deque<Node> nodes(32);
   for (int i = 0; i < 32; ++i) nodes[static_cast<std::size_t>(i)].v = i;
@@ -39,7 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   while (!in.done()) {
     const std::uint8_t op = in.byte();
     const std::uint8_t arg = in.byte();
-    switch (op % 7) {
+    switch (op % 10) {
       case 0: case 1: { const auto h = sv.emplace(arg); FUZZ_CHECK(model.count(h.slot) == 0); model[h.slot] = {h, sv.get(h)}; } break;
       case 2: if (!model.empty()) { auto it = std::next(model.begin(), arg % static_cast<long>(model.size()));
           sv.erase(it->second.h); stale.push_back(it->second.h); model.erase(it); } break;
@@ -47,7 +50,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 4: { Node& n = nodes[arg % 32]; if (!n.in) { list.push_back(n); ref.push_back(n.v); n.in = true; } } break;
       case 5: { Node& n = nodes[arg % 32]; if (n.in) { list.remove(n); ref.remove(n.v); n.in = false; } } break;
       case 6: if (!list.empty()) { const int v = list.front().v; list.pop_front(); ref.pop_front(); nodes[static_cast<std::size_t>(v)].in = false; } break;
+      case 7: sv.reserve(sv.size() + arg * 4u); break;
+      case 8: if (foreign.size() < 256) foreign.push_back(other.emplace(arg)); break;
+      case 9: { const SV copy = sv; for (const auto& [slot, live] : model) FUZZ_CHECK(copy.is_valid(live.h) && *copy.get(live.h) == *live.p);
+          FUZZ_CHECK(copy == sv); } break;
     }
+    for (const auto& h : foreign) FUZZ_CHECK(!sv.is_valid(h));
     FUZZ_CHECK(sv.size() == model.size());
     auto mit = model.begin();
     for (auto it = sv.begin(); it != sv.end(); ++it, ++mit) FUZZ_CHECK(mit != model.end() && &*it == mit->second.p);
