@@ -9,6 +9,7 @@
 /// At most max_size() elements (48 doubling segments; std::length_error beyond).
 /// Under AddressSanitizer the unused tail of each segment is annotated: touching it is reported.
 
+#include <core/memory/container/detail/std_core.hpp>
 #include <core/memory/allocator/arena.hpp>  // the default allocator only
 #include <core/memory/container/detail/index_iterator.hpp>
 #include <core/memory/core/allocator_traits.hpp>
@@ -17,13 +18,8 @@
 #include <core/memory/util/sanitizer.hpp>
 #include <core/memory/util/size_math.hpp>
 
-#include <algorithm>
 #include <array>
 #include <bit>
-#include <cstddef>
-#include <iterator>
-#include <memory>
-#include <utility>
 
 namespace core::memory {
 

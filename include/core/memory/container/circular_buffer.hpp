@@ -10,21 +10,15 @@
 /// moved into this buffer's own memory, also by swap). Under AddressSanitizer the free slots are
 /// poisoned, as finely as its 8-byte granules allow (detail/slot_poison.hpp).
 
+#include <core/memory/container/detail/std_core.hpp>
 #include <core/memory/container/detail/index_iterator.hpp>
 #include <core/memory/container/detail/slot_poison.hpp>
 #include <core/memory/util/assert.hpp>
 #include <core/memory/util/error.hpp>
 #include <core/memory/util/sanitizer.hpp>
 
-#include <algorithm>
-#include <compare>
-#include <cstddef>
 #include <cstdint>
-#include <iterator>
-#include <memory>
 #include <span>
-#include <type_traits>
-#include <utility>
 
 namespace core::memory {
 
@@ -250,7 +244,7 @@ class CircularBuffer {
       return;
     }
     linearize();
-    std::rotate(buf_, buf_ + k, buf_ + size_);
+    detail::rotate(buf_, buf_ + k, buf_ + size_);
   }
 
   /// Changes the capacity, keeping the first min(size(), n) elements. Strong guarantee.

@@ -11,12 +11,9 @@
 /// an element of another list, or inserting at a position of another list, is found only by the
 /// expensive tier (CORE_MEMORY_CHECK_LEVEL 3: it walks the list, O(n)).
 
+#include <core/memory/container/detail/std_core.hpp>
 #include <core/memory/util/assert.hpp>
 #include <core/memory/util/error.hpp>
-
-#include <cstddef>
-#include <iterator>
-#include <type_traits>
 
 namespace core::memory {
 

@@ -18,6 +18,7 @@
 /// - Hardened builds (CORE_MEMORY_CHECK_LEVEL >= 1) check operator[], front/back, pop_back, the
 ///   positions given to insert/emplace/erase and unchecked_push_back's capacity.
 
+#include <core/memory/container/detail/std_core.hpp>
 #include <core/memory/container/detail/synth_three_way.hpp>
 #include <core/memory/util/align.hpp>
 #include <core/memory/util/assert.hpp>
@@ -25,17 +26,8 @@
 #include <core/memory/util/sanitizer.hpp>
 #include <core/memory/util/size_math.hpp>
 
-#include <algorithm>
-#include <compare>
-#include <cstddef>
 #include <cstdint>
-#include <initializer_list>
-#include <iterator>
 #include <limits>
-#include <memory>
-#include <new>
-#include <type_traits>
-#include <utility>
 
 namespace core::memory {
 
@@ -297,7 +289,7 @@ class SmallVectorImpl {
     T copy(value);  // value may be an element that moves
     const size_type old = size_;
     append_n(n, copy);
-    std::rotate(data_ + i, data_ + old, data_ + size_);
+    detail::rotate(data_ + i, data_ + old, data_ + size_);
     return data_ + i;
   }
   template <std::input_iterator It>
@@ -305,7 +297,7 @@ class SmallVectorImpl {
     const auto i = index_of(pos);
     const size_type old = size_;
     append_range(first, last);
-    std::rotate(data_ + i, data_ + old, data_ + size_);
+    detail::rotate(data_ + i, data_ + old, data_ + size_);
     return data_ + i;
   }
   iterator insert(const_iterator pos, std::initializer_list<T> il) { return insert(pos, il.begin(), il.end()); }
@@ -955,7 +947,7 @@ class SmallVector : public SmallVectorImpl<T, Alloc, SizeT> {
 /// Erases every element equal to `value`; returns how many.
 template <class T, class A, class S, class U>
 typename SmallVectorImpl<T, A, S>::size_type erase(SmallVectorImpl<T, A, S>& v, const U& value) {
-  const auto it = std::remove(v.begin(), v.end(), value);
+  const auto it = detail::remove_if(v.begin(), v.end(), [&value](const T& x) { return x == value; });
   const auto n = static_cast<typename SmallVectorImpl<T, A, S>::size_type>(v.end() - it);
   v.erase(it, v.end());
   return n;
@@ -964,7 +956,7 @@ typename SmallVectorImpl<T, A, S>::size_type erase(SmallVectorImpl<T, A, S>& v, 
 /// Erases every element for which `pred` holds; returns how many.
 template <class T, class A, class S, class Pred>
 typename SmallVectorImpl<T, A, S>::size_type erase_if(SmallVectorImpl<T, A, S>& v, Pred pred) {
-  const auto it = std::remove_if(v.begin(), v.end(), pred);
+  const auto it = detail::remove_if(v.begin(), v.end(), pred);
   const auto n = static_cast<typename SmallVectorImpl<T, A, S>::size_type>(v.end() - it);
   v.erase(it, v.end());
   return n;

@@ -12,21 +12,15 @@
 /// time; `for_each` also runs over fully occupied words as plain array loops. Allocators behave
 /// as in std containers (unequal, non-propagating ones: elements are copied or moved into this
 /// vector's own memory, also by swap).
+#include <core/memory/container/detail/std_core.hpp>
 #include <core/memory/container/detail/slot_poison.hpp>
 #include <core/memory/util/assert.hpp>
 #include <core/memory/util/error.hpp>
 #include <core/memory/util/sanitizer.hpp>
 
-#include <algorithm>
 #include <bit>
-#include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <iterator>
-#include <memory>
-#include <new>
-#include <type_traits>
-#include <utility>
 #include <vector>
 
 namespace core::memory {

@@ -3,11 +3,7 @@
 /// FlatMap, BumpVector): an owner pointer and an index; dereferencing asks the owner for the
 /// element at that index (`owner.element_at(i)`), which may be a reference or a proxy.
 
-#include <compare>
-#include <cstddef>
-#include <iterator>
-#include <memory>
-#include <type_traits>
+#include <core/memory/container/detail/std_core.hpp>
 
 namespace core::memory::detail {
 

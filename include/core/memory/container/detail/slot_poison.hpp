@@ -3,10 +3,8 @@
 /// ASan records, per 8-byte granule, how long an addressable prefix it has: the free bytes at a
 /// granule's end can be poisoned, free bytes followed by live ones in the same granule cannot.
 
+#include <core/memory/container/detail/std_core.hpp>
 #include <core/memory/util/sanitizer.hpp>
-
-#include <algorithm>
-#include <cstddef>
 
 namespace core::memory::detail {
 
@@ -20,7 +18,7 @@ inline void poison_freed_slot(T* first, std::size_t i, std::size_t free_before) 
   if constexpr (asan_enabled) {
     // Slots that can share the first granule of slot i (none if slots are whole granules).
     constexpr std::size_t reach = sizeof(T) % 8 == 0 && alignof(T) % 8 == 0 ? 0 : (sizeof(T) + 6) / sizeof(T);
-    const std::size_t back = std::min({free_before, i, reach});
+    const std::size_t back = std::min(std::min(free_before, i), reach);
     poison_memory(first + (i - back), (back + 1) * sizeof(T));
   } else {
     (void)first, (void)i, (void)free_before;
