@@ -7,6 +7,7 @@
 
 #include <core/memory/container/flat_map.hpp>
 #include <core/memory/container/flat_set.hpp>
+#include <core/memory/container/small_vector.hpp>
 
 #include <gtest/gtest.h>
 
@@ -66,16 +67,25 @@ K random_key(std::mt19937_64& rng) {
 
 /// The first difference from std found, or nullptr (plain compares, not gtest assertions, so
 /// that 30 key types x 4 orders stay cheap to compile).
+/// FlatMap's key sequence: std::vector, except for bool (std::vector<bool> has no elements to
+/// refer to; FlatMap rejects it), where a contiguous SmallVector keeps the register-key path.
+template <class K>
+using MapKeys = std::conditional_t<std::is_same_v<K, bool>, cm::SmallVector<bool, 8>, std::vector<K>>;
+template <class K, class Comp>
+using Map = cm::FlatMap<K, int, Comp, MapKeys<K>>;
+template <class K, class Comp>
+using MultiMap = cm::FlatMultiMap<K, int, Comp, MapKeys<K>>;
+
 template <class K, class Comp>
 const char* check_map(std::size_t n, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<std::pair<K, int>> input;
   for (std::size_t i = 0; i < n; ++i) input.emplace_back(random_key<K>(rng), static_cast<int>(i));
-  const cm::FlatMap<K, int, Comp> bulk(input.begin(), input.end());
-  const cm::FlatMultiMap<K, int, Comp> multi(input.begin(), input.end());
+  const Map<K, Comp> bulk(input.begin(), input.end());
+  const MultiMap<K, Comp> multi(input.begin(), input.end());
   std::map<K, int, Comp> ref;
   std::multimap<K, int, Comp> multi_ref;
-  cm::FlatMap<K, int, Comp> one_by_one;
+  Map<K, Comp> one_by_one;
   for (const auto& [k, v] : input) {
     ref.insert({k, v});
     multi_ref.insert({k, v});

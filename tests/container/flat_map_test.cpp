@@ -531,7 +531,6 @@ struct CountingLess {
 struct OnlyLess {
   int v;
   friend bool operator<(const OnlyLess& a, const OnlyLess& b) { return a.v < b.v; }
-  friend bool operator==(const OnlyLess& a, const OnlyLess& b) { return a.v == b.v; }
 };
 }  // namespace
 

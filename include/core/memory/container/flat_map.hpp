@@ -105,6 +105,11 @@ struct const_pair_ref : std::pair<const K&, const T&> {
 template <class Key, class T, class Compare = std::less<Key>, class KeyContainer = std::vector<Key>,
           class MappedContainer = std::vector<T>, bool Multi = false>
 class BasicFlatMap {
+  static_assert(std::is_lvalue_reference_v<decltype(std::declval<const KeyContainer&>()[0])> &&
+                    std::is_lvalue_reference_v<decltype(std::declval<const MappedContainer&>()[0])>,
+                "FlatMap's iterators refer to the elements of its sequences, and std::vector<bool> has none "
+                "(its operator[] returns proxies): use another sequence, such as std::deque<bool>");
+
  public:
   using key_type = Key;
   using mapped_type = T;
@@ -673,6 +678,11 @@ class BasicFlatMap {
   template <class It>
   size_type append_range(It first, It last) {
     const size_type old = size();
+    if constexpr (std::forward_iterator<It>) {  // one allocation, not one per doubling
+      const auto n = old + static_cast<size_type>(std::distance(first, last));
+      detail::grow_for(c_.keys, n);
+      detail::grow_for(c_.values, n);
+    }
     detail::recover_on_throw(
         [&] {
           for (; first != last; ++first) append((*first).first, (*first).second);

@@ -49,6 +49,15 @@ void reserve_if_possible(Seq& seq, std::size_t n) {
   if constexpr (requires { seq.reserve(n); }) seq.reserve(n);
 }
 
+/// Makes room for `n` elements in `seq` (if it has reserve), growing at least geometrically so
+/// that repeated small appends stay amortized O(1).
+template <class Seq>
+void grow_for(Seq& seq, std::size_t n) {
+  if constexpr (requires { seq.reserve(n); }) {
+    if (n > seq.capacity()) seq.reserve(std::max<std::size_t>(n, 2 * seq.capacity()));
+  }
+}
+
 /// True if `keys` (from position `from` on) is sorted by `comp`, strictly (no equivalent
 /// neighbours) unless `multi`.
 template <class Keys, class Comp>
