@@ -12,22 +12,13 @@
 /// SmallVector sequences a small map needs no heap, and AddressSanitizer sees accesses past the
 /// keys and values (SmallVector annotates its unused capacity).
 
-#include <algorithm>
-#include <compare>
+#include <core/memory/container/detail/std_algorithm.hpp>
 #include <core/memory/container/detail/index_iterator.hpp>
 #include <core/memory/container/detail/search.hpp>
 #include <core/memory/container/detail/sort.hpp>
 #include <core/memory/container/detail/synth_three_way.hpp>
 #include <core/memory/util/assert.hpp>
 #include <core/memory/util/error.hpp>
-#include <cstddef>
-#include <functional>
-#include <initializer_list>
-#include <iterator>
-#include <memory>
-#include <stdexcept>
-#include <type_traits>
-#include <utility>
 #include <vector>
 
 namespace core::memory {

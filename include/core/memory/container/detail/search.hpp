@@ -17,15 +17,8 @@
 /// assembly; elsewhere (other keys, other processors) the select is written in C++ with the
 /// compiler's "unpredictable" hint.
 
+#include <core/memory/container/detail/std_algorithm.hpp>
 #include <core/memory/util/prefetch.hpp>
-
-#include <algorithm>
-#include <cstddef>
-#include <functional>
-#include <iterator>
-#include <memory>
-#include <type_traits>
-#include <utility>
 
 namespace core::memory::detail {
 

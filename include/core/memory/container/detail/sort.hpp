@@ -3,16 +3,11 @@
 /// (and the values alongside) stably, keeping the first of equivalent keys if asked. Integer keys
 /// under the built-in orders go through an LSD radix sort; other keys are sorted by compares.
 
-#include <algorithm>
+#include <core/memory/container/detail/std_algorithm.hpp>
 #include <core/memory/container/detail/search.hpp>
 #include <core/memory/util/config.hpp>
-#include <cstddef>
 #include <cstdint>
-#include <functional>
-#include <numeric>
 #include <optional>
-#include <type_traits>
-#include <utility>
 #include <vector>
 
 namespace core::memory::detail {
