@@ -1,6 +1,5 @@
-// The README's example: a frame arena, a message pool and the containers, in one program.
+// The README's example (kept identical to it): a frame arena, a message pool and the containers.
 #include <core/memory.hpp>
-
 #include <cstdio>
 #include <memory_resource>
 #include <string>
@@ -42,7 +41,6 @@ int main() {
   for (int i = 0; i < 10; ++i) last.push_back(i);  // overwrites the oldest: keeps 6 7 8 9
   const bool accepted = last.try_push_back(10);     // refuses when full: false
 
-  // Misuse reaches one handler (default: a message naming allocator, address and kind, then abort).
   const bool ok = hello->id == 1 && lanes.size() == 256 && neighbours.size() == 6 &&
                   ids.find(std::string_view("bob"))->second == 2 && entities[handle].id == 7 &&
                   last.front() == 6 && !accepted;
