@@ -563,7 +563,7 @@ const Case cases[] = {
     {"SlabInteriorPointer", 1, K::interior_pointer, "SlabCache", "inside an object", slab_interior},
     {"SlabAllocatorWrongSizeClass", 1, K::invalid_size, "SlabAllocator", "an object of the 128-byte class",
      slab_allocator_wrong_class},
-    {"SlabAllocatorSizeBeyondTheClasses", 1, K::invalid_size, "SlabAllocator", "an object of the 128-byte class",
+    {"SlabAllocatorSizeBeyondTheClasses", 3, K::invalid_size, "SlabAllocator", "an object of the 128-byte class",
      slab_allocator_beyond_the_classes},
     {"SlabAllocatorDoubleFree", 1, K::double_free, "SlabCache", "object is already free", slab_allocator_double_free},
     {"AlignedForeignPointer", 1, K::foreign_pointer, "AlignedAllocator", "not a block of this allocator",

@@ -30,6 +30,7 @@ namespace {
 /// std::pmr::polymorphic_allocator: stateful, never propagates, copy construction takes the
 /// default resource.
 struct Pmr {
+  using element = std::string;
   static constexpr bool pocca = false, pocma = false, pocs = false;
   template <class T>
   using alloc = std::pmr::polymorphic_allocator<T>;
@@ -37,8 +38,16 @@ struct Pmr {
   static alloc<T> make(test::HeapResource& r) { return alloc<T>(&r); }
 };
 
+/// pmr all the way down: elements are std::pmr::strings that take the container's resource
+/// (uses-allocator construction), so an element swap or move across unequal resources that
+/// exchanges the elements' own buffers shows as a foreign free too.
+struct PmrElements : Pmr {
+  using element = std::pmr::string;
+};
+
 /// core::memory::StdAllocator over a stateful RawAllocator: held by reference, never propagates.
 struct Std {
+  using element = std::string;
   static constexpr bool pocca = false, pocma = false, pocs = false;
   template <class T>
   using alloc = cm::StdAllocator<T, test::HeapRaw>;
@@ -48,12 +57,20 @@ struct Std {
 
 template <bool CopyAssign, bool MoveAssign, bool Swap>
 struct Owning {
+  using element = std::string;
   static constexpr bool pocca = CopyAssign, pocma = MoveAssign, pocs = Swap;
   template <class T>
   using alloc = test::OwningAllocator<T, CopyAssign, MoveAssign, Swap>;
   template <class T>
   static alloc<T> make(test::HeapResource& r) { return alloc<T>(r.heap); }
 };
+
+template <class Range>
+std::vector<std::string> strings(const Range& r) {
+  std::vector<std::string> out;
+  for (const auto& x : r) out.emplace_back(x);
+  return out;
+}
 
 std::string value(int seed, int i) {  // long enough to live on the heap: a leak or a double free shows
   return "element " + std::to_string(seed) + "/" + std::to_string(i) + " of a propagation test";
@@ -64,56 +81,60 @@ std::string value(int seed, int i) {  // long enough to live on the heap: a leak
 
 template <class Config>
 struct SmallVectorKind {
-  using A = typename Config::template alloc<std::string>;
-  using C = cm::SmallVector<std::string, 4, A>;
+  using E = typename Config::element;
+  using A = typename Config::template alloc<E>;
+  using C = cm::SmallVector<E, 4, A>;
   static C make(const A& a, int n, int seed) {
     C c(a);
-    for (int i = 0; i < n; ++i) c.emplace_back(value(seed, i));
+    for (int i = 0; i < n; ++i) c.emplace_back(E(value(seed, i)));
     return c;
   }
-  static std::vector<std::string> contents(const C& c) { return {c.begin(), c.end()}; }
+  static std::vector<std::string> contents(const C& c) { return strings(c); }
   static A allocator(const C& c) { return c.get_allocator(); }
 };
 
 template <class Config>
 struct StableVectorKind {
-  using A = typename Config::template alloc<std::string>;
-  using C = cm::StableVector<std::string, 64, A>;
+  using E = typename Config::element;
+  using A = typename Config::template alloc<E>;
+  using C = cm::StableVector<E, 64, A>;
   static C make(const A& a, int n, int seed) {
     C c(a);
-    for (int i = 0; i < n; ++i) (void)c.emplace(value(seed, i));
+    for (int i = 0; i < n; ++i) (void)c.emplace(E(value(seed, i)));
     return c;
   }
-  static std::vector<std::string> contents(const C& c) { return {c.begin(), c.end()}; }
+  static std::vector<std::string> contents(const C& c) { return strings(c); }
   static A allocator(const C& c) { return c.get_allocator(); }
 };
 
 template <class Config>
 struct CircularBufferKind {
-  using A = typename Config::template alloc<std::string>;
-  using C = cm::CircularBuffer<std::string, A>;
+  using E = typename Config::element;
+  using A = typename Config::template alloc<E>;
+  using C = cm::CircularBuffer<E, A>;
   static C make(const A& a, int n, int seed) {
     C c(static_cast<std::size_t>(n) + 3, a);
-    for (int i = 0; i < n; ++i) EXPECT_TRUE(c.try_push_back(value(seed, i)));
+    for (int i = 0; i < n; ++i) EXPECT_TRUE(c.try_push_back(E(value(seed, i))));
     return c;
   }
-  static std::vector<std::string> contents(const C& c) { return {c.begin(), c.end()}; }
+  static std::vector<std::string> contents(const C& c) { return strings(c); }
   static A allocator(const C& c) { return c.get_allocator(); }
 };
 
 template <class Config>
 struct FlatMapKind {
-  using A = typename Config::template alloc<std::string>;
-  using C = cm::FlatMap<std::string, std::string, std::less<>, std::vector<std::string, A>,
-                        std::vector<std::string, A>>;
+  using E = typename Config::element;
+  using A = typename Config::template alloc<E>;
+  using C = cm::FlatMap<E, E, std::less<>, std::vector<E, A>,
+                        std::vector<E, A>>;
   static C make(const A& a, int n, int seed) {
     C c(a);
-    for (int i = 0; i < n; ++i) c.emplace(value(seed, i), value(seed + 1, i));
+    for (int i = 0; i < n; ++i) c.emplace(E(value(seed, i)), E(value(seed + 1, i)));
     return c;
   }
   static std::vector<std::string> contents(const C& c) {
     std::vector<std::string> out;
-    for (auto [k, v] : c) out.push_back(k + "=" + v);
+    for (auto [k, v] : c) out.push_back(std::string(k) + "=" + std::string(v));
     return out;
   }
   static A allocator(const C& c) {
@@ -124,20 +145,22 @@ struct FlatMapKind {
 
 template <class Config>
 struct FlatSetKind {
-  using A = typename Config::template alloc<std::string>;
-  using C = cm::FlatMultiSet<std::string, std::less<>, std::vector<std::string, A>>;
+  using E = typename Config::element;
+  using A = typename Config::template alloc<E>;
+  using C = cm::FlatMultiSet<E, std::less<>, std::vector<E, A>>;
   static C make(const A& a, int n, int seed) {
     C c(a);
-    for (int i = 0; i < n; ++i) c.insert(value(seed, i));
+    for (int i = 0; i < n; ++i) c.insert(E(value(seed, i)));
     return c;
   }
-  static std::vector<std::string> contents(const C& c) { return {c.begin(), c.end()}; }
+  static std::vector<std::string> contents(const C& c) { return strings(c); }
   static A allocator(const C& c) { return c.keys().get_allocator(); }
 };
 
 template <template <class> class Kind, class Config>
 struct Case : Kind<Config> {
   using config = Config;
+  using E = typename Config::element;
 };
 
 template <class K>
@@ -145,6 +168,7 @@ class Propagation : public ::testing::Test {};
 
 using Kinds = ::testing::Types<
     Case<SmallVectorKind, Pmr>,
+    Case<SmallVectorKind, PmrElements>,
     Case<SmallVectorKind, Std>,
     Case<SmallVectorKind, Owning<false, false, false>>,
     Case<SmallVectorKind, Owning<true, true, true>>,
@@ -152,6 +176,7 @@ using Kinds = ::testing::Types<
     Case<SmallVectorKind, Owning<false, true, false>>,
     Case<SmallVectorKind, Owning<false, false, true>>,
     Case<StableVectorKind, Pmr>,
+    Case<StableVectorKind, PmrElements>,
     Case<StableVectorKind, Std>,
     Case<StableVectorKind, Owning<false, false, false>>,
     Case<StableVectorKind, Owning<true, true, true>>,
@@ -159,6 +184,7 @@ using Kinds = ::testing::Types<
     Case<StableVectorKind, Owning<false, true, false>>,
     Case<StableVectorKind, Owning<false, false, true>>,
     Case<CircularBufferKind, Pmr>,
+    Case<CircularBufferKind, PmrElements>,
     Case<CircularBufferKind, Std>,
     Case<CircularBufferKind, Owning<false, false, false>>,
     Case<CircularBufferKind, Owning<true, true, true>>,
@@ -166,6 +192,7 @@ using Kinds = ::testing::Types<
     Case<CircularBufferKind, Owning<false, true, false>>,
     Case<CircularBufferKind, Owning<false, false, true>>,
     Case<FlatMapKind, Pmr>,
+    Case<FlatMapKind, PmrElements>,
     Case<FlatMapKind, Std>,
     Case<FlatMapKind, Owning<false, false, false>>,
     Case<FlatMapKind, Owning<true, true, true>>,
@@ -173,6 +200,7 @@ using Kinds = ::testing::Types<
     Case<FlatMapKind, Owning<false, true, false>>,
     Case<FlatMapKind, Owning<false, false, true>>,
     Case<FlatSetKind, Pmr>,
+    Case<FlatSetKind, PmrElements>,
     Case<FlatSetKind, Std>,
     Case<FlatSetKind, Owning<false, false, false>>,
     Case<FlatSetKind, Owning<true, true, true>>,
@@ -191,8 +219,8 @@ void for_all(Op op) {
     for (int n : kSizes) {
       for (int m : kSizes) {
         test::HeapResource ra("heap a"), rb("heap b");
-        auto a = Config::template make<std::string>(ra);
-        auto b = Config::template make<std::string>(equal ? ra : rb);
+        auto a = Config::template make<typename K::E>(ra);
+        auto b = Config::template make<typename K::E>(equal ? ra : rb);
         SCOPED_TRACE(::testing::Message() << (equal ? "equal" : "unequal") << " allocators, sizes " << n << " and " << m);
         op(a, b, n, m, equal);
       }
@@ -254,26 +282,26 @@ TYPED_TEST(Propagation, MoveAssign) {
 
 TYPED_TEST(Propagation, Swap) {
   using K = TypeParam;
-  for_all<K>([](const auto& a, const auto& b, int n, int m, bool) {
-    auto x = K::make(a, n, 1);
-    auto y = K::make(b, m, 2);
-    const auto cx = K::contents(x), cy = K::contents(y);
-    using std::swap;
-    swap(x, y);
-    EXPECT_EQ(K::contents(x), cy);
-    EXPECT_EQ(K::contents(y), cx);
-    EXPECT_TRUE(K::allocator(x) == (K::config::pocs ? b : a));
-    EXPECT_TRUE(K::allocator(y) == (K::config::pocs ? a : b));
-    x.swap(y);  // the member too, and back
-    EXPECT_EQ(K::contents(x), cx);
-    EXPECT_EQ(K::contents(y), cy);
-  });
+  for (bool member : {false, true}) {  // the free and the member swap; destroyed right after, so
+    for_all<K>([member](const auto& a, const auto& b, int n, int m, bool) {  // memory handed to the
+      auto x = K::make(a, n, 1);                                            // wrong side shows
+      auto y = K::make(b, m, 2);
+      const auto cx = K::contents(x), cy = K::contents(y);
+      using std::swap;
+      if (member) x.swap(y);
+      else swap(x, y);
+      EXPECT_EQ(K::contents(x), cy);
+      EXPECT_EQ(K::contents(y), cx);
+      EXPECT_TRUE(K::allocator(x) == (K::config::pocs ? b : a));
+      EXPECT_TRUE(K::allocator(y) == (K::config::pocs ? a : b));
+    });
+  }
 }
 
 TYPED_TEST(Propagation, SelfAssignment) {
   using K = TypeParam;
   test::HeapResource r("heap");
-  auto a = K::config::template make<std::string>(r);
+  auto a = K::config::template make<typename K::E>(r);
   for (int n : kSizes) {
     auto c = K::make(a, n, 1);
     const auto expected = K::contents(c);

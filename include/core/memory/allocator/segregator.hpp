@@ -43,7 +43,13 @@ class Segregator {
     if (r.size > Threshold) r.size = Threshold;
     return r;
   }
-  [[nodiscard]] std::size_t max_size() const noexcept { return allocator_traits<Large>::max_size(large_); }
+  /// The largest request either side can serve (Small serves up to Threshold).
+  [[nodiscard]] std::size_t max_size() const noexcept {
+    const std::size_t small = allocator_traits<Small>::max_size(small_);
+    const std::size_t large = allocator_traits<Large>::max_size(large_);
+    const std::size_t small_served = small < Threshold ? small : Threshold;
+    return large > small_served ? large : small_served;
+  }
 
   [[nodiscard]] Small& small() noexcept { return small_; }
   [[nodiscard]] Large& large() noexcept { return large_; }

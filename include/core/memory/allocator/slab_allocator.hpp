@@ -365,13 +365,19 @@ class BasicSlabAllocator {
     return caches_[c].try_allocate_object();
   }
   /// Returns a block; `size` and `align` must be those given to allocate. Hardened builds also
-  /// report an object freed with a size or alignment of another class (invalid_size; such a
-  /// size beyond the classes would reach upstream's free), O(classes).
+  /// report an object freed with a size or alignment of another class (invalid_size), O(classes);
+  /// one freed with a size beyond the classes (it would reach upstream's free) is caught in
+  /// expensive builds only, by a walk of the slabs: telling an upstream block from a slab object
+  /// by its masked address would read memory that is not a slab header.
   void deallocate(void* p, std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     const std::size_t c = class_of(size, align);
     if constexpr (checks::hardened) {
-      if (c == no_class || !caches_[c].in_own_slab(p)) [[unlikely]] {
-        if (in_another_class(p, c, size, align)) return;
+      if (c == no_class) {
+        if constexpr (checks::expensive) {
+          if (in_another_class<true>(p, c, size, align)) return;
+        }
+      } else if (!caches_[c].in_own_slab(p)) [[unlikely]] {
+        if (in_another_class<checks::expensive>(p, c, size, align)) return;
       }
     }
     if (c == no_class) {
@@ -435,9 +441,11 @@ class BasicSlabAllocator {
       : caches_{BasicSlabCache<Upstream>(size_classes[I], class_alignment(size_classes[I]))...} {}
 
   /// Reports `p` if it is an object of another class than `c` (the caller's size names `c`).
+  /// Exact: by a walk of each cache's slabs; else by the slab header at the masked address.
+  template <bool Exact>
   CORE_MEMORY_NOINLINE bool in_another_class(void* p, std::size_t c, std::size_t size, std::size_t align) const noexcept {
     for (std::size_t k = 0; k < caches_.size(); ++k) {
-      if (k == c || !caches_[k].in_own_slab(p)) continue;
+      if (k == c || !(Exact ? caches_[k].owns(p) : caches_[k].in_own_slab(p))) continue;
       char message[112];
       std::snprintf(message, sizeof message, "an object of the %zu-byte class, freed with another size or alignment",
                     size_classes[k]);

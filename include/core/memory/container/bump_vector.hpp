@@ -90,10 +90,10 @@ class BumpVector {
   const T& element_at(size_type i) const noexcept { return (*this)[i]; }
   T& front() noexcept { return (*this)[0]; }
 
-  iterator begin() noexcept { return {this, 0}; }
-  iterator end() noexcept { return {this, size_}; }
-  const_iterator begin() const noexcept { return {this, 0}; }
-  const_iterator end() const noexcept { return {this, size_}; }
+  iterator begin() noexcept { return {*this, 0}; }
+  iterator end() noexcept { return {*this, size_}; }
+  const_iterator begin() const noexcept { return {*this, 0}; }
+  const_iterator end() const noexcept { return {*this, size_}; }
 
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
   size_type size() const noexcept { return size_; }

@@ -133,10 +133,10 @@ class CircularBuffer {
   reference element_at(size_type i) noexcept { return (*this)[i]; }
   const_reference element_at(size_type i) const noexcept { return (*this)[i]; }
 
-  iterator begin() noexcept { return {this, 0}; }
-  iterator end() noexcept { return {this, size_}; }
-  const_iterator begin() const noexcept { return {this, 0}; }
-  const_iterator end() const noexcept { return {this, size_}; }
+  iterator begin() noexcept { return {*this, 0}; }
+  iterator end() noexcept { return {*this, size_}; }
+  const_iterator begin() const noexcept { return {*this, 0}; }
+  const_iterator end() const noexcept { return {*this, size_}; }
   const_iterator cbegin() const noexcept { return begin(); }
   const_iterator cend() const noexcept { return end(); }
   reverse_iterator rbegin() noexcept { return reverse_iterator(end()); }
@@ -237,6 +237,8 @@ class CircularBuffer {
   /// guarantee (strong for a full buffer, which only moves its head): the elements are swapped
   /// in place after linearize().
   void rotate(const_iterator new_first) {
+    CORE_MEMORY_HARDEN_ASSERT("core::memory::CircularBuffer", new_first.owner() == this && new_first.index() <= size_,
+                              "rotate position out of range");
     const size_type k = new_first.index();
     if (k == 0 || k == size_) return;
     if (full()) {

@@ -260,10 +260,10 @@ class BasicFlatMap {
   ~BasicFlatMap() = default;
 
   // --- iterators, capacity ------------------------------------------------------------------
-  iterator begin() noexcept { return {this, 0}; }
-  iterator end() noexcept { return {this, size()}; }
-  const_iterator begin() const noexcept { return {this, 0}; }
-  const_iterator end() const noexcept { return {this, size()}; }
+  iterator begin() noexcept { return {*this, 0}; }
+  iterator end() noexcept { return {*this, size()}; }
+  const_iterator begin() const noexcept { return {*this, 0}; }
+  const_iterator end() const noexcept { return {*this, size()}; }
   const_iterator cbegin() const noexcept { return begin(); }
   const_iterator cend() const noexcept { return end(); }
   reverse_iterator rbegin() noexcept { return reverse_iterator(end()); }
@@ -302,8 +302,8 @@ class BasicFlatMap {
     return c_.values[it.index()];
   }
   /// The element at position `i` in key order.
-  iterator nth(size_type i) noexcept { return {this, i}; }
-  const_iterator nth(size_type i) const noexcept { return {this, i}; }
+  iterator nth(size_type i) noexcept { return {*this, i}; }
+  const_iterator nth(size_type i) const noexcept { return {*this, i}; }
   /// Position of `it` in key order.
   size_type index_of(const_iterator it) const noexcept { return it.index(); }
   /// Position of `it` in key order.
@@ -318,11 +318,11 @@ class BasicFlatMap {
   // --- lookup (heterogeneous with a transparent comparator) -----------------------------------
   template <class K = Key>
   iterator find(const K& k) {
-    return {this, find_index(k)};
+    return {*this, find_index(k)};
   }
   template <class K = Key>
   const_iterator find(const K& k) const {
-    return {this, find_index(k)};
+    return {*this, find_index(k)};
   }
   template <class K = Key>
   bool contains(const K& k) const {
@@ -335,29 +335,29 @@ class BasicFlatMap {
   }
   template <class K = Key>
   iterator lower_bound(const K& k) {
-    return {this, lower_index(k)};
+    return {*this, lower_index(k)};
   }
   template <class K = Key>
   const_iterator lower_bound(const K& k) const {
-    return {this, lower_index(k)};
+    return {*this, lower_index(k)};
   }
   template <class K = Key>
   iterator upper_bound(const K& k) {
-    return {this, upper_index(k)};
+    return {*this, upper_index(k)};
   }
   template <class K = Key>
   const_iterator upper_bound(const K& k) const {
-    return {this, upper_index(k)};
+    return {*this, upper_index(k)};
   }
   template <class K = Key>
   std::pair<iterator, iterator> equal_range(const K& k) {
     const auto [lo, hi] = equal_range_index(k);
-    return {{this, lo}, {this, hi}};
+    return {{*this, lo}, {*this, hi}};
   }
   template <class K = Key>
   std::pair<const_iterator, const_iterator> equal_range(const K& k) const {
     const auto [lo, hi] = equal_range_index(k);
-    return {{this, lo}, {this, hi}};
+    return {{*this, lo}, {*this, hi}};
   }
 
   // --- modifiers ----------------------------------------------------------------------------
@@ -369,7 +369,7 @@ class BasicFlatMap {
       return insert_at(upper_index(v.first), std::move(v.first), std::move(v.second));
     } else {
       const size_type i = lower_index(v.first);
-      if (i != size() && !comp_(v.first, c_.keys[i])) return std::pair<iterator, bool>{{this, i}, false};
+      if (i != size() && !comp_(v.first, c_.keys[i])) return std::pair<iterator, bool>{{*this, i}, false};
       return std::pair<iterator, bool>{insert_at(i, std::move(v.first), std::move(v.second)), true};
     }
   }
@@ -381,7 +381,7 @@ class BasicFlatMap {
     value_type v(std::forward<Args>(args)...);
     const size_type i = hinted_index(hint.index(), v.first);
     if constexpr (!Multi) {
-      if (i != size() && !comp_(v.first, c_.keys[i])) return {this, i};
+      if (i != size() && !comp_(v.first, c_.keys[i])) return {*this, i};
     }
     return insert_at(i, std::move(v.first), std::move(v.second));
   }
@@ -416,14 +416,14 @@ class BasicFlatMap {
   requires(!Multi && !std::is_convertible_v<K&&, const_iterator> &&
            !std::is_convertible_v<K&&, iterator>) std::pair<iterator, bool> try_emplace(K&& k, Args&&... args) {
     const size_type i = lower_index(k);
-    if (i != size() && !comp_(k, c_.keys[i])) return {{this, i}, false};
+    if (i != size() && !comp_(k, c_.keys[i])) return {{*this, i}, false};
     return {insert_at(i, Key(std::forward<K>(k)), T(std::forward<Args>(args)...)), true};
   }
   /// try_emplace searching from `hint` (see emplace_hint).
   template <class K, class... Args>
   requires(!Multi) iterator try_emplace(const_iterator hint, K&& k, Args&&... args) {
     const size_type i = hinted_index(hint.index(), k);
-    if (i != size() && !comp_(k, c_.keys[i])) return {this, i};
+    if (i != size() && !comp_(k, c_.keys[i])) return {*this, i};
     return insert_at(i, Key(std::forward<K>(k)), T(std::forward<Args>(args)...));
   }
   /// Inserts {k, v}, or assigns v to the existing element.
@@ -474,18 +474,20 @@ class BasicFlatMap {
   /// Erases [first, last). If a move inside a sequence throws, the sequences are kept in step
   /// (emptied if need be): basic guarantee.
   iterator erase(const_iterator first, const_iterator last) {
+    CORE_MEMORY_HARDEN_ASSERT("core::memory::FlatMap", first.owner() == this && last.owner() == this &&
+                              first.index() <= last.index() && last.index() <= size(), "erase range out of bounds");
     const auto f = static_cast<difference_type>(first.index()), l = static_cast<difference_type>(last.index());
     keep_in_step([&] {
       c_.values.erase(c_.values.begin() + f, c_.values.begin() + l);
       c_.keys.erase(c_.keys.begin() + f, c_.keys.begin() + l);
     });
-    return {this, first.index()};
+    return {*this, first.index()};
   }
   /// Erases the elements with key equivalent to `k` (heterogeneous with a transparent comparator).
   template <class K = Key>
   requires(!std::is_convertible_v<K, const_iterator>) size_type erase(const K& k) {
     const auto [lo, hi] = equal_range_index(k);
-    erase(const_iterator{this, lo}, const_iterator{this, hi});
+    erase(const_iterator{*this, lo}, const_iterator{*this, hi});
     return hi - lo;
   }
   void clear() noexcept {
@@ -579,6 +581,8 @@ class BasicFlatMap {
   /// compares, when the key belongs just before it; else a search.
   template <class K>
   size_type hinted_index(size_type h, const K& k) const {
+    CORE_MEMORY_HARDEN_ASSERT("core::memory::FlatMap", h <= size(), "hint out of range");
+    if (h > size()) h = size();  // a bad hint costs a search, never a read out of bounds
     const bool after_prev = h == 0 || (Multi ? !comp_(k, c_.keys[h - 1]) : comp_(c_.keys[h - 1], k));
     const bool before_next = h == size() || !comp_(c_.keys[h], k);
     if (after_prev && before_next) return h;
@@ -609,7 +613,7 @@ class BasicFlatMap {
   std::pair<iterator, bool> assign_at(size_type i, K&& k, M&& v) {
     if (i != size() && !comp_(k, c_.keys[i])) {
       c_.values[i] = std::forward<M>(v);
-      return {{this, i}, false};
+      return {{*this, i}, false};
     }
     return {insert_at(i, Key(std::forward<K>(k)), T(std::forward<M>(v))), true};
   }
@@ -646,7 +650,7 @@ class BasicFlatMap {
                                else
                                  clear();
                              });
-    return {this, i};
+    return {*this, i};
   }
 
   /// Runs `f`, which changes only the keys; if it throws having left them out of order or out of

@@ -249,6 +249,8 @@ class BasicFlatSet {
 
   iterator erase(const_iterator pos) { return erase(pos, pos + 1); }
   iterator erase(const_iterator first, const_iterator last) {
+    CORE_MEMORY_HARDEN_ASSERT("core::memory::FlatSet", keys_.begin() <= first && first <= last && last <= keys_.end(),
+                              "erase range out of bounds");
     return keep_sorted([&] { return keys_.erase(first, last); });
   }
   template <class K = Key>
@@ -316,6 +318,7 @@ class BasicFlatSet {
   /// Where `k` goes: `hint` itself, after at most two compares, when the key belongs just before
   /// it; else a search (for the multi set, the position nearest the hint, as std::multiset's).
   const_iterator hinted_position(const_iterator hint, const Key& k) const {
+    CORE_MEMORY_HARDEN_ASSERT("core::memory::FlatSet", begin() <= hint && hint <= end(), "hint out of range");
     const bool after_prev = hint == begin() || (Multi ? !comp_(k, *std::prev(hint)) : comp_(*std::prev(hint), k));
     const bool before_next = hint == end() || !comp_(*hint, k);
     if (after_prev && before_next) return hint;

@@ -274,6 +274,7 @@ class IntrusiveList {
   }
   /// Moves the element at `it` of `other` before `pos`. O(1).
   void splice(const_iterator pos, IntrusiveList& other, const_iterator it) noexcept {
+    if (pos.h_ == it.h_ || pos.h_ == it.h_->next_) return;  // already there (as std::list)
     T& x = Access::template to_value<T>(*it.h_);
     other.erase(it);
     insert(pos, x);

@@ -188,7 +188,9 @@ class SmallVectorImpl {
 
   /// Makes room for `n` elements. Strong guarantee.
   void reserve(size_type n) {
-    if (n > capacity_) reallocate(n);
+    if (n <= capacity_) return;
+    if constexpr (!fixed_capacity) check_size(n);  // length_error, as std::vector's
+    reallocate(n);
   }
   /// Moves the elements back inline if they fit, else to a heap buffer of exactly size().
   void shrink_to_fit() {
@@ -554,7 +556,17 @@ class SmallVectorImpl {
     SmallVectorImpl& large = size_ <= other.size_ ? other : *this;
     small.reserve(large.size_);
     const size_type common = small.size_;
-    std::swap_ranges(small.data_, small.data_ + common, large.data_);
+    if (allocators_equal(other)) {
+      std::swap_ranges(small.data_, small.data_ + common, large.data_);
+    } else {
+      // Not the elements' own swap: allocator-aware elements (pmr strings) would exchange memory
+      // of the two unequal allocators. Moves keep each element in its own vector's memory.
+      for (size_type i = 0; i < common; ++i) {
+        T tmp(std::move(small.data_[i]));
+        small.data_[i] = std::move(large.data_[i]);
+        large.data_[i] = std::move(tmp);
+      }
+    }
     small.append_range(std::make_move_iterator(large.data_ + common), std::make_move_iterator(large.data_ + large.size_));
     large.truncate(common);
   }

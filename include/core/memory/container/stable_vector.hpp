@@ -196,6 +196,7 @@ class StableVector {
         fresh_(std::exchange(o.fresh_, 0)), generation_floor_(o.generation_floor_), salt_(o.salt_) {
     o.blocks_.clear();
     o.free_.clear();
+    o.salt_ += 0x9E3779B9u;  // the source lives on: its new handles must not be valid here
   }
   /// Takes the blocks if `alloc` equals `o`'s allocator; else moves the elements one by one into
   /// memory from `alloc`, keeping their slots (handles stay valid), and `o` keeps moved-from ones.

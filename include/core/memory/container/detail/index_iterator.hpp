@@ -24,7 +24,9 @@ class index_iterator {
   using pointer = std::conditional_t<std::is_reference_v<Reference>, std::add_pointer_t<Reference>, arrow_proxy>;
 
   index_iterator() noexcept = default;
-  index_iterator(Owner* owner, std::size_t i) noexcept : owner_(owner), i_(i) {}
+  /// By reference, so that no literal 0 or nullptr converts to an iterator: `m.insert(hint, {0, x})`
+  /// must mean the value {0, x}, not a range.
+  index_iterator(Owner& owner, std::size_t i) noexcept : owner_(std::addressof(owner)), i_(i) {}
   /// iterator -> const_iterator.
   template <class O, class R>
     requires(std::is_same_v<const O, Owner> && !std::is_same_v<O, Owner>)
