@@ -3,7 +3,7 @@
 # outside project can use the installed package. Installs missing Debian packages first.
 #
 # Usage: scripts/test.sh [preset...]
-#   presets: asan (g++ Debug + ASan/UBSan, expensive checks), tsan (concurrent tests under
+#   presets: asan (g++ Debug + ASan/UBSan, expensive checks), tsan (builds and runs the concurrent tests under
 #   ThreadSanitizer), release, noexcept (-fno-exceptions, hardened), clang (clang 14, hardened),
 #   fuzz (libFuzzer differential targets, 15 s each, clang + ASan/UBSan),
 #   consumer (install + find_package + pkg-config). Default: all of them.
