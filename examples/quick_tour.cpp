@@ -3,11 +3,13 @@
 #include <cstdio>
 #include <memory_resource>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace cm = core::memory;
 
 struct Message {
+  Message(int i, std::string t) : id(i), text(std::move(t)) {}
   int id;
   std::string text;
 };
@@ -36,7 +38,7 @@ int main() {
   ids["alice"] = 1;
   ids["bob"] = 2;
   cm::StableVector<Message> entities;
-  auto handle = entities.emplace(Message{7, "entity"});
+  auto handle = entities.emplace(7, "entity");
   cm::CircularBuffer<int> last(4);
   for (int i = 0; i < 10; ++i) last.push_back(i);  // overwrites the oldest: keeps 6 7 8 9
   const bool accepted = last.try_push_back(10);     // refuses when full: false

@@ -22,7 +22,7 @@ class Heap {
   Heap& operator=(const Heap&) = delete;
   ~Heap() {
     EXPECT_TRUE(live_.empty()) << name_ << ": " << live_.size() << " blocks leaked";
-    for (auto& [p, n] : live_) ::operator delete(const_cast<void*>(p), n == 0 ? 1 : n);
+    for (auto& entry : live_) ::operator delete(const_cast<void*>(entry.first));
   }
 
   void* allocate(std::size_t bytes) {
@@ -37,7 +37,7 @@ class Heap {
       return;  // leak it rather than corrupt whichever heap owns it
     }
     EXPECT_EQ(it->second, bytes) << name_ << ": block freed with the wrong size";
-    ::operator delete(p, it->second == 0 ? 1 : it->second);
+    ::operator delete(p);
     live_.erase(it);
   }
   [[nodiscard]] bool owns(const void* p) const {
