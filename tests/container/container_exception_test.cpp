@@ -31,31 +31,7 @@ using cm::test::FailingAllocator;
 using cm::test::g_countdown;
 using cm::test::Thrower;
 
-/// Runs `op` on a fresh container from `make` with a failure at every k until it completes.
-template <class C, class Make, class Op, class Snapshot, class Invariant>
-void every_failure(const char* name, bool strong, Make make, Op op, Snapshot snapshot, Invariant invariant) {
-  bool completed = false;
-  for (int k = 1; k < 300 && !completed; ++k) {
-    const long live_before = Thrower::live;
-    {
-      C c = make();
-      const auto before = snapshot(c);
-      g_countdown = k;
-      try {
-        op(c);
-        completed = true;
-      } catch (const std::exception&) {  // injected: runtime_error or bad_alloc
-        if (strong) {
-          EXPECT_EQ(snapshot(c), before) << name << ", failure " << k;
-        }
-        EXPECT_TRUE(invariant(c)) << name << ", failure " << k;
-      }
-      g_countdown = -1;
-    }
-    EXPECT_EQ(Thrower::live, live_before) << "leak in " << name << ", failure " << k;
-  }
-  EXPECT_TRUE(completed) << name;
-}
+using cm::test::every_failure;
 
 }  // namespace
 

@@ -67,34 +67,13 @@ T el(int v) {
   else return T(v);
 }
 
-/// Runs `op` on a fresh container from `make` with a failure at every k until it completes.
+/// The shared every-failure loop, with a default pmr resource that fails too (temporaries a
+/// container makes without its allocator are events as well).
 template <class C, class Make, class Op, class Snapshot, class Invariant>
 void every_failure(const std::string& name, bool strong, Make make, Op op, Snapshot snapshot, Invariant invariant) {
   FailingResource resource;
   std::pmr::memory_resource* const old_default = std::pmr::set_default_resource(&resource);
-  bool completed = false;
-  for (int k = 1; k < 400 && !completed; ++k) {
-    const long live_before = Thrower::live;
-    {
-      C c = make();
-      const auto before = snapshot(c);
-      g_countdown = k;
-      try {
-        op(c);
-        completed = true;
-      } catch (const std::exception&) {  // injected: runtime_error or bad_alloc
-        g_countdown = -1;
-        if (strong) {
-          EXPECT_EQ(snapshot(c), before) << name << ", failure " << k;
-        }
-        EXPECT_TRUE(invariant(c)) << name << ", failure " << k;
-      }
-      g_countdown = -1;
-      EXPECT_TRUE(invariant(c)) << name << ", after failure " << k;
-    }
-    EXPECT_EQ(Thrower::live, live_before) << "leak in " << name << ", failure " << k;
-  }
-  EXPECT_TRUE(completed) << name;
+  cm::test::every_failure<C>(name, strong, make, op, snapshot, invariant, /*invariant_on_success=*/true);
   std::pmr::set_default_resource(old_default);
 }
 

@@ -5,10 +5,13 @@
 
 #include <core/memory/util/config.hpp>
 
+#include <gtest/gtest.h>
+
 #include <cstddef>
 #include <memory>
 #include <new>
 #include <stdexcept>
+#include <string>
 
 #if CORE_MEMORY_EXCEPTIONS  // nothing to inject without exceptions
 namespace core::memory::test {
@@ -46,6 +49,40 @@ struct FailingAllocator {
   void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>().deallocate(p, n); }
   friend bool operator==(FailingAllocator, FailingAllocator) noexcept { return true; }
 };
+
+/// Runs `op` on a fresh container from `make` with a failure at the k-th event, for every k until
+/// the operation completes. After each failure `invariant` must hold (and, if `strong`, `snapshot`
+/// must be unchanged); no Thrower may leak. C is the container type. With `invariant_on_success`
+/// the invariant must also hold once the operation completed.
+template <class C, class Make, class Op, class Snapshot, class Invariant>
+void every_failure(const std::string& name, bool strong, Make make, Op op, Snapshot snapshot, Invariant invariant,
+                   bool invariant_on_success = false) {
+  bool completed = false;
+  for (int k = 1; k < 400 && !completed; ++k) {
+    const long live_before = Thrower::live;
+    {
+      C c = make();
+      const auto before = snapshot(c);
+      g_countdown = k;
+      try {
+        op(c);
+        completed = true;
+      } catch (const std::exception&) {  // injected: runtime_error or bad_alloc
+        g_countdown = -1;
+        if (strong) {
+          EXPECT_EQ(snapshot(c), before) << name << ", failure " << k;
+        }
+        EXPECT_TRUE(invariant(c)) << name << ", failure " << k;
+      }
+      g_countdown = -1;
+      if (completed && invariant_on_success) {
+        EXPECT_TRUE(invariant(c)) << name << ", completed after " << k - 1 << " failures";
+      }
+    }
+    EXPECT_EQ(Thrower::live, live_before) << "leak in " << name << ", failure " << k;
+  }
+  EXPECT_TRUE(completed) << name;
+}
 
 }  // namespace core::memory::test
 #endif
