@@ -24,6 +24,7 @@ const char* to_string(error_kind kind) noexcept {
     case error_kind::buffer_overrun: return "buffer overrun";
     case error_kind::leak: return "leak";
     case error_kind::assertion: return "assertion failed";
+    case error_kind::system_error: return "system error";
   }
   return "unknown error";
 }

@@ -27,6 +27,7 @@ enum class error_kind : unsigned char {
   buffer_overrun,     ///< A fence or canary around a block was overwritten.
   leak,               ///< Blocks were still live when the allocator went away.
   assertion,          ///< A checked precondition failed.
+  system_error,       ///< An operating system call failed; reaches the handler only when exceptions are off.
 };
 
 /// Short lower-case name of `kind`, e.g. "double free".
