@@ -197,8 +197,9 @@ int advise(void* p, std::size_t size, advice a) noexcept {
 }
 
 int flush(void* p, std::size_t size, bool sync) noexcept { return error_of(::msync(p, size, sync ? MS_SYNC : MS_ASYNC)); }
-int lock(void* p, std::size_t size) noexcept { return error_of(::mlock(p, size)); }
-int unlock(void* p, std::size_t size) noexcept { return error_of(::munlock(p, size)); }
+// Direct system calls: AddressSanitizer turns mlock/munlock into no-ops.
+int lock(void* p, std::size_t size) noexcept { return error_of(static_cast<int>(::syscall(SYS_mlock, p, size))); }
+int unlock(void* p, std::size_t size) noexcept { return error_of(static_cast<int>(::syscall(SYS_munlock, p, size))); }
 
 int open_file(const char* path, map_mode mode, disposition how, int* fd) noexcept {
   int flags = O_CLOEXEC | (mode == map_mode::read_write ? O_RDWR : O_RDONLY);

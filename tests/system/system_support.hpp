@@ -18,12 +18,20 @@
 namespace test {
 
 /// A fresh directory under the system's temporary directory, removed with everything in it.
+/// Its name is the test's and the process's, so a death test's child (which runs the test again
+/// in a new process) uses the same path (emptied first), and paths in expected messages match.
 class TempDir {
  public:
   TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "core-memory-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) std::abort();
-    path_ = pattern;
+    const bool death_test_child = !GTEST_FLAG_GET(internal_run_death_test).empty();
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    path_ = std::filesystem::temp_directory_path() /
+            ("core-memory-" + std::string(info->test_suite_name()) + "." + info->name() + "-" +
+             std::to_string(death_test_child ? ::getppid() : ::getpid()));
+    std::error_code ec;
+    if (death_test_child) std::filesystem::remove_all(path_, ec);  // start as the parent did
+    std::filesystem::create_directory(path_, ec);
+    if (ec || !std::filesystem::is_directory(path_)) std::abort();
   }
   ~TempDir() {
     std::error_code ec;
@@ -64,6 +72,14 @@ inline std::string fault_at(std::size_t offset) { return "fault at offset " + st
 inline int touch(const volatile void* p) { return *static_cast<const volatile unsigned char*>(p); }
 inline void poke(volatile void* p, unsigned char v = 1) { *static_cast<volatile unsigned char*>(p) = v; }
 
+/// Concatenates its arguments (g++ 12 warns falsely, -Wrestrict, on some chains of string +).
+template <class... Parts>
+std::string cat(const Parts&... parts) {
+  std::string r;
+  (r.append(parts), ...);
+  return r;
+}
+
 inline std::string regex_escape(const std::string& s) {
   std::string r;
   for (char c : s) {
@@ -78,19 +94,19 @@ inline std::string regex_escape(const std::string& s) {
 /// `statement` fails with errno `code` and a what() equal to `text` (the errno text appended as
 /// std::system_error does); without exceptions it dies with "system error in <text>".
 #if CORE_MEMORY_EXCEPTIONS
-#define EXPECT_SYSTEM_ERROR(statement, code, text)                                          \
+#define EXPECT_SYSTEM_ERROR(statement, errno_value, text)                                          \
   do {                                                                                      \
     try {                                                                                   \
       statement;                                                                            \
       ADD_FAILURE() << "no exception from " #statement;                                     \
     } catch (const std::system_error& e_) {                                                 \
-      EXPECT_EQ(e_.code(), std::error_code((code), std::generic_category()));               \
+      EXPECT_EQ(e_.code(), std::error_code((errno_value), std::generic_category()));               \
       EXPECT_EQ(std::string(e_.what()),                                                     \
-                std::string(text) + ": " + std::generic_category().message(code));          \
+                std::string(text) + ": " + std::generic_category().message(errno_value));          \
     }                                                                                       \
   } while (0)
 #else
-#define EXPECT_SYSTEM_ERROR(statement, code, text) \
+#define EXPECT_SYSTEM_ERROR(statement, errno_value, text) \
   EXPECT_DEATH(statement, test::regex_escape("system error in " + std::string(text) + ": " + \
-                                             std::generic_category().message(code)))
+                                             std::generic_category().message(errno_value)))
 #endif

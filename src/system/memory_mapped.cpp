@@ -1,0 +1,315 @@
+#include <core/memory/system/memory_mapped.hpp>
+
+#include <core/memory/system/error.hpp>
+#include <core/memory/util/align.hpp>
+#include <core/memory/util/size_math.hpp>
+
+#include <cerrno>
+#include <cstdio>
+
+namespace core::memory {
+
+namespace {
+
+namespace os = detail::os;
+
+os::map_mode os_mode(MapMode m) noexcept {
+  switch (m) {
+    case MapMode::ReadOnly: return os::map_mode::read_only;
+    case MapMode::ReadWrite: return os::map_mode::read_write;
+    case MapMode::CopyOnWrite: return os::map_mode::copy_on_write;
+  }
+  return os::map_mode::read_only;
+}
+
+os::advice os_advice(MapAdvice a) noexcept {
+  switch (a) {
+    case MapAdvice::normal: return os::advice::normal;
+    case MapAdvice::sequential: return os::advice::sequential;
+    case MapAdvice::random: return os::advice::random;
+    case MapAdvice::will_need: return os::advice::will_need;
+    case MapAdvice::dont_need: return os::advice::dont_need;
+    case MapAdvice::huge_page: return os::advice::huge_page;
+  }
+  return os::advice::normal;
+}
+
+std::size_t round_to_pages(std::size_t n) noexcept { return align_up(n, os::page_size()); }
+
+/// "(offset 10, length 20 of 4096 bytes)"
+struct RangeText {
+  char text[112];
+  RangeText(std::size_t offset, std::size_t length, std::size_t size) noexcept {
+    std::snprintf(text, sizeof text, "(offset %zu, length %zu of %zu bytes)", offset, length, size);
+  }
+};
+
+constexpr const char* anonymous_path = "<anonymous>";
+
+}  // namespace
+
+namespace detail {
+
+MappedRegion::MappedRegion(MappedRegion&& o) noexcept
+    : base_(std::exchange(o.base_, nullptr)),
+      extent_(std::exchange(o.extent_, 0)),
+      data_(std::exchange(o.data_, nullptr)),
+      size_(std::exchange(o.size_, 0)),
+      mode_(o.mode_),
+      path_(std::move(o.path_)),
+      component_(o.component_) {}
+
+MappedRegion& MappedRegion::operator=(MappedRegion&& o) noexcept {
+  if (this != &o) {
+    unmap();
+    base_ = std::exchange(o.base_, nullptr);
+    extent_ = std::exchange(o.extent_, 0);
+    data_ = std::exchange(o.data_, nullptr);
+    size_ = std::exchange(o.size_, 0);
+    mode_ = o.mode_;
+    path_ = std::move(o.path_);
+    component_ = o.component_;
+  }
+  return *this;
+}
+
+MappedRegion::~MappedRegion() { unmap(); }
+
+void MappedRegion::unmap() noexcept {
+  if (base_) (void)os::release(base_, extent_);
+  base_ = data_ = nullptr;
+  extent_ = size_ = 0;
+}
+
+void MappedRegion::fail(int error, const char* operation, const char* detail) const {
+  throw_system_error(error, component_, operation, path_.c_str(), detail);
+}
+
+void MappedRegion::pages(const char* operation, std::size_t offset, std::size_t length, std::byte*& first,
+                         std::size_t& bytes) const {
+  if (offset > size_ || length > size_ - offset) fail(EINVAL, operation, RangeText(offset, length, size_).text);
+  const std::size_t page = os::page_size();
+  first = align_down(data_ + offset, page);
+  bytes = length == 0 ? 0 : static_cast<std::size_t>(align_up(data_ + offset + length, page) - first);
+}
+
+void MappedRegion::check_object(std::size_t offset, std::size_t size, std::size_t align, std::size_t count) const {
+  char text[160];
+  std::size_t need = 0;
+  const bool too_big = mul_overflows(size, count, need) || offset > size_ || need > size_ - offset;
+  if (too_big) {
+    std::snprintf(text, sizeof text, "(offset %zu: %zu objects of %zu bytes do not fit in %zu bytes)", offset,
+                  count, size, size_);
+    fail(EINVAL, "as", text);
+  }
+  if (!is_aligned(data_ + offset, align)) {
+    std::snprintf(text, sizeof text, "(offset %zu is not aligned to %zu)", offset, align);
+    fail(EINVAL, "as", text);
+  }
+}
+
+void MappedRegion::flush(FlushMode how) { flush(0, size_, how); }
+
+void MappedRegion::flush(std::size_t offset, std::size_t length, FlushMode how) {
+  std::byte* first = nullptr;
+  std::size_t bytes = 0;
+  pages("flush", offset, length, first, bytes);
+  if (bytes == 0) return;
+  if (const int e = os::flush(first, bytes, how == FlushMode::sync); e != 0) fail(e, "flush");
+}
+
+void MappedRegion::advise(MapAdvice advice) { this->advise(0, size_, advice); }
+
+void MappedRegion::advise(std::size_t offset, std::size_t length, MapAdvice advice) {
+  std::byte* first = nullptr;
+  std::size_t bytes = 0;
+  pages("advise", offset, length, first, bytes);
+  if (bytes == 0) return;
+  if (const int e = os::advise(first, bytes, os_advice(advice)); e != 0) fail(e, "advise");
+}
+
+void MappedRegion::lock_in_memory() {
+  if (size_ == 0) return;
+  if (const int e = os::lock(data_, round_to_pages(size_)); e != 0) fail(e, "lock_in_memory");
+}
+
+void MappedRegion::unlock() {
+  if (size_ == 0) return;
+  if (const int e = os::unlock(data_, round_to_pages(size_)); e != 0) fail(e, "unlock");
+}
+
+}  // namespace detail
+
+// ---- MemoryMappedFile ------------------------------------------------------------------------
+
+MemoryMappedFile::MemoryMappedFile(const std::filesystem::path& path, Mode mode, Options options)
+    : MemoryMappedFile() {
+  path_ = path.string();
+  mode_ = mode;
+  int fd = -1;
+  if (const int e = os::open_file(path_.c_str(), os_mode(mode), os::disposition::open_existing, &fd); e != 0)
+    fail(e, "open");
+  open(fd, options);
+}
+
+MemoryMappedFile MemoryMappedFile::create(const std::filesystem::path& path, std::size_t size, Options options) {
+  MemoryMappedFile f;
+  f.path_ = path.string();
+  f.mode_ = Mode::ReadWrite;
+  if (size == 0) f.fail(EINVAL, "create", "(size 0)");
+  int fd = -1;
+  if (const int e = os::open_file(f.path_.c_str(), os::map_mode::read_write, os::disposition::create_new, &fd); e != 0)
+    f.fail(e, "create");
+  f.fd_ = fd;
+  if (const int e = os::resize_file(fd, size); e != 0) {
+    f.close();
+    std::error_code ignored;
+    std::filesystem::remove(path, ignored);  // leave nothing behind
+    char text[64];
+    std::snprintf(text, sizeof text, "(%zu bytes)", size);
+    f.fail(e, "create", text);
+  }
+  f.open(fd, options);
+  return f;
+}
+
+MemoryMappedFile MemoryMappedFile::anonymous(std::size_t size, Options options) {
+  MemoryMappedFile f;
+  f.path_ = anonymous_path;
+  f.mode_ = Mode::ReadWrite;
+  if (size == 0) f.fail(EINVAL, "create", "(size 0)");
+  int fd = -1;
+  if (const int e = os::create_anonymous_file(&fd); e != 0) f.fail(e, "create");
+  if (const int e = os::resize_file(fd, size); e != 0) {
+    (void)os::close_file(fd);
+    f.fail(e, "create");
+  }
+  f.open(fd, options);
+  return f;
+}
+
+void MemoryMappedFile::open(int fd, Options options) {
+  fd_ = fd;
+  populate_ = options.populate;
+  std::uint64_t file_bytes = 0;
+  if (const int e = os::file_size(fd, &file_bytes); e != 0) {
+    close();
+    fail(e, "open");
+  }
+  if (file_bytes == 0) {
+    close();
+    fail(EINVAL, "map", "(the file is empty)");
+  }
+  char text[64];
+  std::snprintf(text, sizeof text, "(%llu bytes)", static_cast<unsigned long long>(file_bytes));
+  if (file_bytes > static_cast<std::uint64_t>(PTRDIFF_MAX) / 2) {
+    close();
+    fail(ENOMEM, "map", text);
+  }
+  const auto size = static_cast<std::size_t>(file_bytes);
+  const std::size_t mapped = round_to_pages(size);
+  std::size_t extent = mapped;
+  void* at = nullptr;
+  if (mode_ == Mode::ReadWrite && options.reserve > mapped && options.reserve <= static_cast<std::size_t>(PTRDIFF_MAX) / 2) {
+    extent = round_to_pages(options.reserve);
+    if (const int e = os::reserve(extent, os::page_size(), &at); e != 0) {
+      close();
+      fail(e, "map", text);
+    }
+  }
+  void* p = nullptr;
+  if (const int e = os::map(fd, 0, mapped, os_mode(mode_), populate_, at, &p); e != 0) {
+    if (at) (void)os::release(at, extent);
+    close();
+    fail(e, "map", text);
+  }
+  base_ = data_ = static_cast<std::byte*>(p);
+  extent_ = extent;
+  size_ = size;
+}
+
+MemoryMappedFile::MemoryMappedFile(MemoryMappedFile&& o) noexcept
+    : MappedRegion(std::move(o)), fd_(std::exchange(o.fd_, -1)), populate_(o.populate_) {}
+
+MemoryMappedFile& MemoryMappedFile::operator=(MemoryMappedFile&& o) noexcept {
+  if (this != &o) {
+    close();
+    MappedRegion::operator=(std::move(o));
+    fd_ = std::exchange(o.fd_, -1);
+    populate_ = o.populate_;
+  }
+  return *this;
+}
+
+MemoryMappedFile::~MemoryMappedFile() { close(); }
+
+void MemoryMappedFile::close() noexcept {
+  unmap();
+  if (fd_ >= 0) (void)os::close_file(fd_);
+  fd_ = -1;
+}
+
+void MemoryMappedFile::resize(std::size_t new_size) {
+  char text[64];
+  std::snprintf(text, sizeof text, "(to %zu bytes)", new_size);
+  if (mode_ != Mode::ReadWrite || fd_ < 0) fail(EPERM, "resize", text);
+  if (new_size == 0) fail(EINVAL, "resize", text);
+  if (new_size > static_cast<std::size_t>(PTRDIFF_MAX) / 2) fail(ENOMEM, "resize", text);
+  const std::size_t old_pages = round_to_pages(size_), new_pages = round_to_pages(new_size);
+  if (new_pages > extent_) {
+    // Beyond the reservation: map the grown file anew, then let the old mapping go.
+    if (const int e = os::resize_file(fd_, new_size); e != 0) fail(e, "resize", text);
+    void* p = nullptr;
+    if (const int e = os::map(fd_, 0, new_pages, os::map_mode::read_write, populate_, nullptr, &p); e != 0) {
+      (void)os::resize_file(fd_, size_);
+      fail(e, "resize", text);
+    }
+    (void)os::release(base_, extent_);
+    base_ = data_ = static_cast<std::byte*>(p);
+    extent_ = new_pages;
+  } else if (new_pages > old_pages) {
+    // Inside the reservation: map the new pages right after the old ones.
+    if (const int e = os::resize_file(fd_, new_size); e != 0) fail(e, "resize", text);
+    void* p = nullptr;
+    if (const int e = os::map(fd_, old_pages, new_pages - old_pages, os::map_mode::read_write, populate_,
+                              base_ + old_pages, &p);
+        e != 0) {
+      (void)os::resize_file(fd_, size_);
+      fail(e, "resize", text);
+    }
+  } else {
+    // Shrinking: the pages past the end go back to being reserved before the file is cut.
+    if (new_pages < old_pages) {
+      if (const int e = os::decommit(base_ + new_pages, old_pages - new_pages); e != 0) fail(e, "resize", text);
+    }
+    if (const int e = os::resize_file(fd_, new_size); e != 0) {
+      if (new_pages < old_pages) {
+        void* p = nullptr;  // put the pages back as they were
+        (void)os::map(fd_, new_pages, old_pages - new_pages, os::map_mode::read_write, false, base_ + new_pages, &p);
+      }
+      fail(e, "resize", text);
+    }
+  }
+  size_ = new_size;
+}
+
+MemoryMappedView MemoryMappedFile::create_view(std::size_t offset, std::size_t length) const {
+  if (length == 0 || offset > size_ || length > size_ - offset)
+    fail(EINVAL, "create_view", RangeText(offset, length, size_).text);
+  MemoryMappedView v;
+  v.path_ = path_;
+  v.mode_ = mode_;
+  const std::size_t start = align_down(offset, os::page_size());
+  const std::size_t extent = round_to_pages(offset + length - start);
+  void* p = nullptr;
+  if (const int e = os::map(fd_, start, extent, os_mode(mode_), populate_, nullptr, &p); e != 0)
+    fail(e, "create_view", RangeText(offset, length, size_).text);
+  v.base_ = static_cast<std::byte*>(p);
+  v.extent_ = extent;
+  v.data_ = v.base_ + (offset - start);
+  v.size_ = length;
+  v.offset_ = offset;
+  return v;
+}
+
+}  // namespace core::memory
