@@ -257,24 +257,33 @@ int map(int fd, std::uint64_t offset, std::size_t size, map_mode mode, bool popu
   return 0;
 }
 
-int online_nodes(node_mask_word* mask) noexcept {
+bool parse_node_list(const char* list, node_mask_word* mask) noexcept {
   for (std::size_t i = 0; i < node_mask_words; ++i) mask[i] = 0;
+  constexpr unsigned long bits = 8 * sizeof(node_mask_word);
+  const char* s = list;
+  while (*s >= '0' && *s <= '9') {
+    char* e = nullptr;
+    const unsigned long lo = std::strtoul(s, &e, 10);
+    unsigned long hi = lo;
+    if (*e == '-') {
+      if (e[1] < '0' || e[1] > '9') return false;
+      hi = std::strtoul(e + 1, &e, 10);
+    }
+    if (hi < lo || hi >= max_numa_nodes) return false;
+    for (unsigned long n = lo; n <= hi; ++n) mask[n / bits] |= node_mask_word{1} << (n % bits);
+    s = *e == ',' ? e + 1 : e;
+  }
+  return *s == '\0' || *s == '\n';
+}
+
+int online_nodes(node_mask_word* mask) noexcept {
   char buf[4096];
   if (read_text("/sys/devices/system/node/online", buf, sizeof buf) <= 0) {
+    for (std::size_t i = 0; i < node_mask_words; ++i) mask[i] = 0;
     mask[0] = 1;  // no NUMA support in the kernel: one node
     return 0;
   }
-  // A list of ranges: "0", "0-3", "0-1,4-5".
-  const char* s = buf;
-  while (*s >= '0' && *s <= '9') {
-    char* e = nullptr;
-    unsigned long lo = std::strtoul(s, &e, 10), hi = lo;
-    if (*e == '-') hi = std::strtoul(e + 1, &e, 10);
-    for (unsigned long n = lo; n <= hi && n < max_numa_nodes; ++n)
-      mask[n / (8 * sizeof(node_mask_word))] |= node_mask_word{1} << (n % (8 * sizeof(node_mask_word)));
-    s = *e == ',' ? e + 1 : e;
-  }
-  return 0;
+  return parse_node_list(buf, mask) ? 0 : EINVAL;
 }
 
 std::size_t node_memory(unsigned node) noexcept {

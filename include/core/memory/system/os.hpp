@@ -103,6 +103,8 @@ inline constexpr std::size_t node_mask_words = max_numa_nodes / (8 * sizeof(node
 /// Fills `mask` with the nodes that are online (sysfs); returns 0 or errno. A system without
 /// NUMA support reports node 0 alone.
 int online_nodes(node_mask_word* mask) noexcept;
+/// Parses a sysfs node list ("0", "0-3", "0-1,4-5\n") into `mask`; false if malformed.
+bool parse_node_list(const char* list, node_mask_word* mask) noexcept;
 /// Bytes of memory of node `node` (sysfs meminfo MemTotal); 0 if unknown.
 std::size_t node_memory(unsigned node) noexcept;
 
