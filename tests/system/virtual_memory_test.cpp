@@ -270,3 +270,25 @@ TEST(VirtualMemoryAllocatorDeathTest, PastTheCommittedTopFaults) {
   p[4095] = std::byte{1};
   EXPECT_DEATH((test::report_faults(p), test::touch(p + 4096)), test::fault_at(4096));
 }
+
+// Hardened builds reject frees that cannot be this allocator's live blocks, and stay intact.
+TEST(VirtualMemoryAllocator, BadFreesAreReportedInHardenedBuilds) {
+  if constexpr (!cm::checks::hardened) GTEST_SKIP() << "checks off";
+  cm::VirtualMemoryAllocator region({.reserve = 1 << 20});
+  void* a = region.allocate(100, 16);
+  int outside = 0;
+  test::MisuseCapture capture;
+  region.deallocate(&outside, 4, 4);
+  ASSERT_EQ(capture.count(), 1u);
+  EXPECT_EQ(capture.last().kind, cm::error_kind::foreign_pointer);
+  EXPECT_EQ(capture.last().address, &outside);
+  region.deallocate(a, 200, 16);
+  EXPECT_EQ(capture.last().kind, cm::error_kind::invalid_size);
+  EXPECT_NE(capture.last().text.find("more bytes than are live or below the top"), std::string::npos);
+  region.deallocate(a, 100, 16);
+  EXPECT_EQ(capture.count(), 2u);
+  region.deallocate(a, 100, 16);  // a double free: nothing is live any more
+  EXPECT_EQ(capture.count(), 3u);
+  EXPECT_EQ(region.bytes_allocated(), 0u);
+  EXPECT_EQ(region.allocate(8, 8), region.region().data());
+}

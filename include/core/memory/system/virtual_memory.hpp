@@ -13,6 +13,7 @@
 #include <core/memory/system/error.hpp>
 #include <core/memory/system/os.hpp>
 #include <core/memory/util/align.hpp>
+#include <core/memory/util/config.hpp>
 #include <core/memory/util/error.hpp>
 #include <core/memory/util/size_math.hpp>
 
@@ -128,16 +129,10 @@ class VirtualMemory {
   /// partly outside keeps its contents) and makes them inaccessible; they stay reserved, and a
   /// later commit brings them back zeroed.
   void decommit(std::size_t offset, std::size_t length) noexcept {
-    std::byte* first = nullptr;
-    std::size_t bytes = 0;
     if (!in_range(offset, length, "decommit: range outside the reservation")) return;
     const std::size_t page = page_size();
     const std::size_t begin = align_up(offset, page), end = align_down(offset + length, page);
-    if (end > begin) {
-      first = base_ + begin;
-      bytes = end - begin;
-      (void)detail::os::decommit(first, bytes);  // fails only for address space we do not own
-    }
+    if (end > begin) (void)detail::os::decommit(base_ + begin, end - begin);  // cannot fail on our own range
   }
 
   /// Sets the access of the committed pages of [offset, offset + length) widened to whole pages.
@@ -288,9 +283,20 @@ class VirtualMemoryAllocator {
   }
 
   /// Frees a block: the newest one moves the top back; when none is left the top returns to the
-  /// start and committed memory beyond `retain` is decommitted.
-  void deallocate(void* p, std::size_t size, std::size_t /*align*/ = alignof(std::max_align_t)) noexcept {
+  /// start and committed memory beyond `retain` is decommitted. Hardened builds report a block
+  /// that is not below the top (foreign_pointer) or larger than all live bytes (invalid_size),
+  /// and ignore it.
+  void deallocate(void* p, std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     const std::size_t n = size != 0 ? size : 1;
+    if constexpr (checks::hardened) {
+      const auto* b = static_cast<const std::byte*>(p);
+      if (!owns(p) || n > static_cast<std::size_t>(top_ - b) || n > live_) [[unlikely]] {
+        report_misuse({owns(p) ? error_kind::invalid_size : error_kind::foreign_pointer, allocator_name, p, size,
+                       align, owns(p) ? "more bytes than are live or below the top" : "not in this reservation's blocks",
+                       nullptr, 0});
+        return;
+      }
+    }
     if (static_cast<std::byte*>(p) + n == top_) top_ = static_cast<std::byte*>(p);
     live_ -= n;
     if (live_ == 0) {
