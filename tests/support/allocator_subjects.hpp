@@ -12,6 +12,9 @@
 //                                    std::bad_alloc, or aborts as our allocate does).
 
 #include <core/memory.hpp>
+#include <core/memory/system/huge_pages.hpp>
+#include <core/memory/system/numa.hpp>
+#include <core/memory/system/virtual_memory.hpp>
 
 #include <gtest/gtest.h>
 
@@ -98,8 +101,21 @@ struct PmrMonotonic {
   allocator a{&resource};
 };
 
+// The system layer's allocators.
+struct Pages : Built<cm::PageAllocator, false> {};
+struct Reservation : Built<cm::VirtualMemoryAllocator, true, cm::VirtualMemoryAllocator::Options{.reserve = MiB}> {};
+struct HugePages : Built<cm::HugePageAllocator, false> {};
+struct NumaBound {
+  using allocator = cm::NumaAllocator<>;
+  static constexpr bool bounded = false;
+  static constexpr bool graceful = true;
+  allocator& get() { return a; }
+  allocator a{cm::NumaPolicy::bind, cm::NodeSet::online()};
+};
+
 using All = ::testing::Types<Malloc, Aligned, Arena, ArenaScope, Stack, FreeList, FreeListBestFit, Buddy, Slab, Pool,
-                             PoolOfU64, Growing, Segregated, StackThenHeap, PmrRoundTrip, PmrMonotonic>;
+                             PoolOfU64, Growing, Segregated, StackThenHeap, PmrRoundTrip, PmrMonotonic, Pages,
+                             Reservation, HugePages, NumaBound>;
 
 /// A fresh subject for each test (on the heap: some hold large buffers); `a` is its allocator.
 template <class S>
