@@ -190,11 +190,12 @@ TEST(PageAllocator, PageAlignedZeroedBlocksAndOverAlignment) {
 TEST(VirtualMemoryAllocator, ArenaGrowsInPlaceInsideOneReservation) {
   cm::VirtualMemoryAllocator region({.reserve = std::size_t{64} << 20, .commit_step = std::size_t{64} << 10});
   EXPECT_EQ(region.bytes_committed(), 0u);
-  std::byte* const start = region.region().data();
+  EXPECT_FALSE(region.region()) << "reserved at first use";
   {
     cm::BasicArena<cm::VirtualMemoryAllocator> arena(4096, region);
     std::vector<std::byte*> blocks;
     std::byte* highest = nullptr;
+    (void)arena.allocate(1);
     for (int i = 0; i < 2000; ++i) {
       auto* p = static_cast<std::byte*>(arena.allocate(1000));
       std::memset(p, i & 0xff, 1000);
@@ -204,7 +205,7 @@ TEST(VirtualMemoryAllocator, ArenaGrowsInPlaceInsideOneReservation) {
     }
     EXPECT_GT(arena.block_count(), 4u);
     // All of it is one contiguous run from the start: committed = what the blocks use, rounded.
-    EXPECT_LE(static_cast<std::size_t>(highest - start), region.bytes_committed());
+    EXPECT_LE(static_cast<std::size_t>(highest - region.region().data()), region.bytes_committed());
     EXPECT_LT(region.bytes_committed() - (arena.bytes_allocated()), std::size_t{64} << 10) << "commit tracks use";
     for (std::size_t i = 0; i < blocks.size(); ++i) EXPECT_EQ(static_cast<unsigned>(blocks[i][999]), i & 0xff);
     arena.clear();
@@ -213,7 +214,7 @@ TEST(VirtualMemoryAllocator, ArenaGrowsInPlaceInsideOneReservation) {
   }
   // The next user starts at the start again.
   cm::BasicArena<cm::VirtualMemoryAllocator> again(4096, region);
-  EXPECT_LT(static_cast<std::byte*>(again.allocate(8)), start + 64);
+  EXPECT_LT(static_cast<std::byte*>(again.allocate(8)), region.region().data() + 64);
 }
 
 TEST(VirtualMemoryAllocator, MemoryPoolChunksComeFromTheReservation) {
@@ -291,4 +292,31 @@ TEST(VirtualMemoryAllocator, BadFreesAreReportedInHardenedBuilds) {
   EXPECT_EQ(capture.count(), 3u);
   EXPECT_EQ(region.bytes_allocated(), 0u);
   EXPECT_EQ(region.allocate(8, 8), region.region().data());
+}
+
+// Construction parameters: 0 is misuse (the default is used), address space that cannot be had
+// is exhaustion at first use.
+TEST(VirtualMemoryAllocator, ParameterLimits) {
+  {
+    test::MisuseCapture capture;
+    cm::VirtualMemoryAllocator zero({.reserve = 0});
+    ASSERT_EQ(capture.count(), 1u);
+    EXPECT_EQ(capture.last().kind, cm::error_kind::invalid_size);
+    EXPECT_NE(capture.last().text.find("reserve must not be 0"), std::string::npos);
+    EXPECT_EQ(zero.max_size(), cm::VirtualMemoryAllocator::Options{}.reserve);
+    EXPECT_NE(zero.allocate(10, 1), nullptr);
+  }
+  for (std::size_t reserve : {SIZE_MAX, std::size_t{1} << 62}) {
+    cm::VirtualMemoryAllocator huge({.reserve = reserve, .commit_step = SIZE_MAX / 2});
+    EXPECT_EQ(huge.try_allocate(1, 1), nullptr);
+#if CORE_MEMORY_EXCEPTIONS
+    EXPECT_THROW((void)huge.allocate(1, 1), cm::out_of_memory);
+#endif
+  }
+  for (std::size_t step : {std::size_t{0}, std::size_t{1}, SIZE_MAX}) {  // a step beyond the reservation
+    cm::VirtualMemoryAllocator one_page({.reserve = 1, .commit_step = step});
+    EXPECT_EQ(one_page.max_size(), cm::page_size());
+    std::memset(one_page.allocate(cm::page_size(), 1), 1, cm::page_size());
+    EXPECT_EQ(one_page.bytes_committed(), cm::page_size());
+  }
 }

@@ -244,15 +244,21 @@ class VirtualMemoryAllocator {
 
   struct Options {
     std::size_t reserve = std::size_t{1} << 30;   ///< Address space to reserve (rounded to pages).
-    std::size_t commit_step = std::size_t{64} << 10;  ///< Commit granularity (rounded to pages).
+    std::size_t commit_step = std::size_t{64} << 10;  ///< Commit granularity (rounded to pages, at most 1 GiB).
     std::size_t retain = 0;  ///< Committed bytes kept when everything is freed.
   };
 
-  /// Reserves `options.reserve` bytes of address space (nothing committed). Throws out_of_memory
-  /// if it cannot be had.
-  explicit VirtualMemoryAllocator(Options options) : region_(options.reserve), options_(options) {
-    options_.commit_step = align_up(options.commit_step != 0 ? options.commit_step : 1, page_size());
-    top_ = committed_ = region_.data();
+  /// Reserves `options.reserve` bytes of address space at first use (nothing committed);
+  /// address space that cannot be had is exhaustion then (out_of_memory / null). A reserve of 0
+  /// is reported (invalid_size) and the default is used if the handler returns.
+  explicit VirtualMemoryAllocator(Options options) : options_(options) {
+    if (options_.reserve == 0) [[unlikely]] {
+      report_misuse({error_kind::invalid_size, allocator_name, nullptr, 0, 0, "reserve must not be 0", nullptr, 0});
+      options_.reserve = Options{}.reserve;
+    }
+    constexpr std::size_t max_step = std::size_t{1} << 30;
+    const std::size_t step = options.commit_step == 0 ? 1 : (options.commit_step > max_step ? max_step : options.commit_step);
+    options_.commit_step = align_up(step, page_size());
   }
   VirtualMemoryAllocator() : VirtualMemoryAllocator(Options{}) {}
 
@@ -270,6 +276,8 @@ class VirtualMemoryAllocator {
       detail::report_invalid_alignment(allocator_name, size, align);
       return nullptr;
     }
+    if (!region_ && !reserve()) [[unlikely]]
+      return nullptr;
     const std::size_t n = size != 0 ? size : 1;
     const auto top = reinterpret_cast<std::uintptr_t>(top_);
     const auto limit = reinterpret_cast<std::uintptr_t>(region_.data() + region_.size());
@@ -307,6 +315,7 @@ class VirtualMemoryAllocator {
 
   /// Decommits the committed pages above max(top, start + keep).
   void trim(std::size_t keep = 0) noexcept {
+    if (!region_) return;
     const std::size_t used = static_cast<std::size_t>(top_ - region_.data());
     const std::size_t from = align_up(used > keep ? used : (keep < region_.size() ? keep : region_.size()), page_size());
     const std::size_t committed = static_cast<std::size_t>(committed_ - region_.data());
@@ -322,22 +331,33 @@ class VirtualMemoryAllocator {
   [[nodiscard]] std::size_t bytes_allocated() const noexcept { return live_; }
   /// Bytes between the top and the end of the reservation.
   [[nodiscard]] std::size_t bytes_available() const noexcept {
-    return static_cast<std::size_t>(region_.data() + region_.size() - top_);
+    return region_ ? static_cast<std::size_t>(region_.data() + region_.size() - top_) : max_size();
   }
   /// Bytes committed (what the blocks may use without another commit).
   [[nodiscard]] std::size_t bytes_committed() const noexcept {
     return static_cast<std::size_t>(committed_ - region_.data());
   }
-  [[nodiscard]] std::size_t max_size() const noexcept { return region_.size(); }
-  /// The reservation (its start never changes).
+  [[nodiscard]] std::size_t max_size() const noexcept {
+    constexpr std::size_t limit = static_cast<std::size_t>(PTRDIFF_MAX) / 2;  // what reserve() tries
+    return region_ ? region_.size() : (options_.reserve > limit ? 0 : align_up(options_.reserve, page_size()));
+  }
+  /// The reservation (its start never changes; empty until the first allocation).
   [[nodiscard]] const VirtualMemory& region() const noexcept { return region_; }
 
  private:
+  bool reserve() noexcept {
+    if (options_.reserve > static_cast<std::size_t>(PTRDIFF_MAX) / 2) return false;
+    region_ = VirtualMemory::try_reserve(options_.reserve);
+    top_ = committed_ = region_.data();
+    return static_cast<bool>(region_);
+  }
+
   bool commit_to(std::byte* end) noexcept {
     const std::size_t from = static_cast<std::size_t>(committed_ - region_.data());
     std::size_t to = static_cast<std::size_t>(end - region_.data());
-    const std::size_t step = options_.commit_step;
-    to = to > region_.size() - step ? region_.size() : (to + step - 1) / step * step;
+    const std::size_t step = options_.commit_step;  // at most 1 GiB, and to <= 2^62: no overflow
+    const std::size_t rounded = (to + step - 1) / step * step;
+    to = rounded > region_.size() ? region_.size() : rounded;
     if (!region_.try_commit(from, to - from)) return false;
     committed_ = region_.data() + to;
     return true;
