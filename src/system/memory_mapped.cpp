@@ -142,34 +142,34 @@ void MappedRegion::unlock() {
 
 // ---- MemoryMappedFile ------------------------------------------------------------------------
 
+namespace {
+
+MemoryMappedFile::Status failure(int error, const char* operation, const char* detail = nullptr) noexcept {
+  MemoryMappedFile::Status s{error, operation, {}};
+  if (detail) std::snprintf(s.detail, sizeof s.detail, "%s", detail);
+  return s;
+}
+
+MemoryMappedFile::Status size_failure(int error, const char* operation, std::uint64_t size) noexcept {
+  MemoryMappedFile::Status s{error, operation, {}};
+  std::snprintf(s.detail, sizeof s.detail, "(%llu bytes)", static_cast<unsigned long long>(size));
+  return s;
+}
+
+}  // namespace
+
 MemoryMappedFile::MemoryMappedFile(const std::filesystem::path& path, Mode mode, Options options)
     : MemoryMappedFile() {
   path_ = path.string();
   mode_ = mode;
-  int fd = -1;
-  if (const int e = os::open_file(path_.c_str(), os_mode(mode), os::disposition::open_existing, &fd); e != 0)
-    fail(e, "open");
-  open(fd, options);
+  raise(open_existing(options));
 }
 
 MemoryMappedFile MemoryMappedFile::create(const std::filesystem::path& path, std::size_t size, Options options) {
   MemoryMappedFile f;
   f.path_ = path.string();
   f.mode_ = Mode::ReadWrite;
-  if (size == 0) f.fail(EINVAL, "create", "(size 0)");
-  int fd = -1;
-  if (const int e = os::open_file(f.path_.c_str(), os::map_mode::read_write, os::disposition::create_new, &fd); e != 0)
-    f.fail(e, "create");
-  f.fd_ = fd;
-  if (const int e = os::resize_file(fd, size); e != 0) {
-    f.close();
-    std::error_code ignored;
-    std::filesystem::remove(path, ignored);  // leave nothing behind
-    char text[64];
-    std::snprintf(text, sizeof text, "(%zu bytes)", size);
-    f.fail(e, "create", text);
-  }
-  f.open(fd, options);
+  f.raise(f.create_new(size, options));
   return f;
 }
 
@@ -177,55 +177,106 @@ MemoryMappedFile MemoryMappedFile::anonymous(std::size_t size, Options options) 
   MemoryMappedFile f;
   f.path_ = anonymous_path;
   f.mode_ = Mode::ReadWrite;
-  if (size == 0) f.fail(EINVAL, "create", "(size 0)");
-  int fd = -1;
-  if (const int e = os::create_anonymous_file(&fd); e != 0) f.fail(e, "create");
-  if (const int e = os::resize_file(fd, size); e != 0) {
-    (void)os::close_file(fd);
-    f.fail(e, "create");
-  }
-  f.open(fd, options);
+  f.raise(f.create_anonymous(size, options));
   return f;
 }
 
-void MemoryMappedFile::open(int fd, Options options) {
-  fd_ = fd;
+MemoryMappedFile MemoryMappedFile::open(const std::filesystem::path& path, Mode mode, std::error_code& ec,
+                                        Options options) noexcept {
+  MemoryMappedFile f;
+  f.path_ = path.string();
+  f.mode_ = mode;
+  ec = f.result(f.open_existing(options));
+  return f;
+}
+
+MemoryMappedFile MemoryMappedFile::create(const std::filesystem::path& path, std::size_t size, std::error_code& ec,
+                                          Options options) noexcept {
+  MemoryMappedFile f;
+  f.path_ = path.string();
+  f.mode_ = Mode::ReadWrite;
+  ec = f.result(f.create_new(size, options));
+  return f;
+}
+
+MemoryMappedFile MemoryMappedFile::anonymous(std::size_t size, std::error_code& ec, Options options) noexcept {
+  MemoryMappedFile f;
+  f.path_ = anonymous_path;
+  f.mode_ = Mode::ReadWrite;
+  ec = f.result(f.create_anonymous(size, options));
+  return f;
+}
+
+void MemoryMappedFile::raise(const Status& s) {
+  if (s.error == 0) [[likely]]
+    return;
+  close();
+  fail(s.error, s.operation, s.detail[0] ? s.detail : nullptr);
+}
+
+std::error_code MemoryMappedFile::result(const Status& s) noexcept {
+  if (s.error == 0) return {};
+  close();
+  return {s.error, std::generic_category()};
+}
+
+MemoryMappedFile::Status MemoryMappedFile::open_existing(Options options) noexcept {
+  int fd = -1;
+  if (const int e = os::open_file(path_.c_str(), os_mode(mode_), os::disposition::open_existing, &fd); e != 0)
+    return failure(e, "open");
+  return map_file(fd, options);
+}
+
+MemoryMappedFile::Status MemoryMappedFile::create_new(std::size_t size, Options options) noexcept {
+  if (size == 0) return failure(EINVAL, "create", "(size 0)");
+  int fd = -1;
+  if (const int e = os::open_file(path_.c_str(), os::map_mode::read_write, os::disposition::create_new, &fd); e != 0)
+    return failure(e, "create");
+  if (const int e = os::resize_file(fd, size); e != 0) {
+    (void)os::close_file(fd);
+    std::error_code ignored;
+    std::filesystem::remove(path_, ignored);  // leave nothing behind
+    return size_failure(e, "create", size);
+  }
+  return map_file(fd, options);
+}
+
+MemoryMappedFile::Status MemoryMappedFile::create_anonymous(std::size_t size, Options options) noexcept {
+  if (size == 0) return failure(EINVAL, "create", "(size 0)");
+  int fd = -1;
+  if (const int e = os::create_anonymous_file(&fd); e != 0) return failure(e, "create");
+  if (const int e = os::resize_file(fd, size); e != 0) {
+    (void)os::close_file(fd);
+    return size_failure(e, "create", size);
+  }
+  return map_file(fd, options);
+}
+
+MemoryMappedFile::Status MemoryMappedFile::map_file(int fd, Options options) noexcept {
+  fd_ = fd;  // closed by the caller's close() on failure
   populate_ = options.populate;
   std::uint64_t file_bytes = 0;
-  if (const int e = os::file_size(fd, &file_bytes); e != 0) {
-    close();
-    fail(e, "open");
-  }
-  if (file_bytes == 0) {
-    close();
-    fail(EINVAL, "map", "(the file is empty)");
-  }
-  char text[64];
-  std::snprintf(text, sizeof text, "(%llu bytes)", static_cast<unsigned long long>(file_bytes));
-  if (file_bytes > static_cast<std::uint64_t>(PTRDIFF_MAX) / 2) {
-    close();
-    fail(ENOMEM, "map", text);
-  }
+  if (const int e = os::file_size(fd, &file_bytes); e != 0) return failure(e, "open");
+  if (file_bytes == 0) return failure(EINVAL, "map", "(the file is empty)");
+  constexpr std::size_t limit = static_cast<std::size_t>(PTRDIFF_MAX) / 2;
+  if (file_bytes > limit) return size_failure(ENOMEM, "map", file_bytes);
   const auto size = static_cast<std::size_t>(file_bytes);
   const std::size_t mapped = round_to_pages(size);
   std::size_t extent = mapped;
   void* at = nullptr;
-  if (mode_ == Mode::ReadWrite && options.reserve > mapped && options.reserve <= static_cast<std::size_t>(PTRDIFF_MAX) / 2) {
+  if (mode_ == Mode::ReadWrite && options.reserve > mapped && options.reserve <= limit) {
     extent = round_to_pages(options.reserve);
-    if (const int e = os::reserve(extent, os::page_size(), &at); e != 0) {
-      close();
-      fail(e, "map", text);
-    }
+    if (const int e = os::reserve(extent, os::page_size(), &at); e != 0) return size_failure(e, "map", file_bytes);
   }
   void* p = nullptr;
   if (const int e = os::map(fd, 0, mapped, os_mode(mode_), populate_, at, &p); e != 0) {
     if (at) (void)os::release(at, extent);
-    close();
-    fail(e, "map", text);
+    return size_failure(e, "map", file_bytes);
   }
   base_ = data_ = static_cast<std::byte*>(p);
   extent_ = extent;
   size_ = size;
+  return {};
 }
 
 MemoryMappedFile::MemoryMappedFile(MemoryMappedFile&& o) noexcept

@@ -322,6 +322,8 @@ TEST(MemoryMappedFileErrors, OpenCreateAndMap) {
   EXPECT_SYSTEM_ERROR((void)cm::MemoryMappedFile::create(dir / "zero", 0), EINVAL,
                       component + "create '" + d + "/zero' (size 0)");
   EXPECT_FALSE(std::filesystem::exists(dir / "zero"));
+  EXPECT_SYSTEM_ERROR((void)cm::MemoryMappedFile::create(dir / "no-dir" / "x", 10), ENOENT,
+                      component + "create '" + d + "/no-dir/x'");
   EXPECT_SYSTEM_ERROR((void)cm::MemoryMappedFile::anonymous(std::size_t{1} << 50), ENOMEM,
                       component + "map '<anonymous>' (1125899906842624 bytes)");
   EXPECT_SYSTEM_ERROR((void)cm::MemoryMappedFile::anonymous(0), EINVAL, component + "create '<anonymous>' (size 0)");
@@ -385,4 +387,35 @@ TEST(MemoryMappedFileErrors, ViewsRangesAndModes) {
                       test::cat(component, "resize ", q, " (to ", std::to_string(SIZE_MAX), " bytes)"));
   EXPECT_EQ(rw.size(), 10u);  // failed resizes changed nothing
   EXPECT_EQ(std::filesystem::file_size(dir / "rw"), 10u);
+}
+
+// The error_code forms: the same failures, reported without throwing or aborting (in every build).
+TEST(MemoryMappedFileErrors, ErrorCodeFormsReportWithoutThrowing) {
+  test::TempDir dir;
+  std::error_code ec = std::make_error_code(std::errc::io_error);
+  cm::MemoryMappedFile f = cm::MemoryMappedFile::create(dir / "new", 10, ec);
+  EXPECT_FALSE(ec);
+  EXPECT_EQ(f.size(), 10u);
+  cm::MemoryMappedFile g = cm::MemoryMappedFile::create(dir / "new", 10, ec);
+  EXPECT_EQ(ec, std::errc::file_exists);
+  EXPECT_FALSE(g);
+  EXPECT_EQ(std::filesystem::file_size(dir / "new"), 10u);  // the existing file is untouched
+  g = cm::MemoryMappedFile::open(dir / "missing", Mode::ReadOnly, ec);
+  EXPECT_EQ(ec, std::errc::no_such_file_or_directory);
+  EXPECT_FALSE(g);
+  write_file(dir / "empty", "");
+  g = cm::MemoryMappedFile::open(dir / "empty", Mode::CopyOnWrite, ec);
+  EXPECT_EQ(ec, std::errc::invalid_argument);
+  g = cm::MemoryMappedFile::open(dir / "new", Mode::ReadOnly, ec, {.populate = true});
+  EXPECT_FALSE(ec);
+  EXPECT_EQ(g.size(), 10u);
+  g = cm::MemoryMappedFile::anonymous(0, ec);
+  EXPECT_EQ(ec, std::errc::invalid_argument);
+  g = cm::MemoryMappedFile::anonymous(std::size_t{1} << 50, ec);
+  EXPECT_EQ(ec, std::errc::not_enough_memory);
+  g = cm::MemoryMappedFile::anonymous(100, ec, {.reserve = 1 << 20});
+  EXPECT_FALSE(ec);
+  EXPECT_EQ(g.capacity(), std::size_t{1} << 20);
+  g = cm::MemoryMappedFile::create(dir / "none" / "x", 10, ec);
+  EXPECT_EQ(ec, std::errc::no_such_file_or_directory);
 }

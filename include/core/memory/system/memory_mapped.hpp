@@ -29,6 +29,7 @@
 #include <filesystem>
 #include <span>
 #include <string>
+#include <system_error>
 #include <type_traits>
 #include <utility>
 
@@ -196,8 +197,32 @@ class MemoryMappedFile : public detail::MappedRegion {
   /// Unmaps and closes the file; this becomes empty (path() is kept for messages).
   void close() noexcept;
 
+  /// The constructor, create and anonymous reporting failure through `ec` (the errno value)
+  /// instead of throwing or, without exceptions, aborting: for code that must survive a missing
+  /// or unreadable file in a -fno-exceptions build. On failure the result is empty.
+  [[nodiscard]] static MemoryMappedFile open(const std::filesystem::path& path, Mode mode, std::error_code& ec,
+                                             Options options = {}) noexcept;
+  [[nodiscard]] static MemoryMappedFile create(const std::filesystem::path& path, std::size_t size,
+                                               std::error_code& ec, Options options = {}) noexcept;
+  [[nodiscard]] static MemoryMappedFile anonymous(std::size_t size, std::error_code& ec,
+                                                  Options options = {}) noexcept;
+
+  /// A failed step of opening (error 0: success), kept to build the message or the error_code.
+  struct Status {
+    int error;
+    const char* operation;
+    char detail[48];
+  };
+
  private:
-  void open(int fd, Options options);
+  Status open_existing(Options options) noexcept;
+  Status create_new(std::size_t size, Options options) noexcept;
+  Status create_anonymous(std::size_t size, Options options) noexcept;
+  Status map_file(int fd, Options options) noexcept;
+  /// Closes and throws (through fail) if `s` is a failure.
+  void raise(const Status& s);
+  /// Closes and converts if `s` is a failure.
+  std::error_code result(const Status& s) noexcept;
 
   int fd_ = -1;
   bool populate_ = false;
