@@ -51,6 +51,8 @@ struct HugePagePools {
 
 /// What the pages of a committed range allow.
 enum class PageAccess : unsigned char { none, read, read_write };
+static_assert(static_cast<int>(PageAccess::read_write) == static_cast<int>(detail::os::protection::read_write) &&
+              static_cast<int>(PageAccess::read) == static_cast<int>(detail::os::protection::read));
 
 /// One reservation of address space: owns it (move-only RAII) and never moves it. Pages are
 /// inaccessible until committed, so touching a reserved but uncommitted page, a decommitted page
