@@ -365,8 +365,8 @@ TEST(ConcurrentPoolMisuse, DoubleForeignAndInteriorFreesAreReported) {
   EXPECT_EQ(capture.last().allocator, "core::memory::ConcurrentPool");
   EXPECT_EQ(capture.last().address, p);
 
-  int local = 0;
-  pool.deallocate_node(&local);
+  alignas(64) static char local[64];
+  pool.deallocate_node(local);
   ASSERT_EQ(capture.count(), 2u);
   EXPECT_EQ(capture.last().kind, cm::error_kind::foreign_pointer);
 
