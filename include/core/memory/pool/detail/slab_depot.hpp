@@ -26,7 +26,10 @@ class SlabDepot {
   static constexpr bool is_thread_safe = true;
   static constexpr const char* allocator_name = "core::memory::detail::SlabDepot";
 
-  explicit SlabDepot(allocator_ref<Upstream> upstream) noexcept : upstream_(upstream) {}
+  /// `upstream_mutex` serialises the calls to upstream and guards the slab table; the depots of
+  /// one pool share it, as they share the upstream.
+  SlabDepot(allocator_ref<Upstream> upstream, std::mutex& upstream_mutex) noexcept
+      : upstream_(upstream), upstream_mutex_(upstream_mutex) {}
   SlabDepot(const SlabDepot&) = delete;
   SlabDepot& operator=(const SlabDepot&) = delete;
   ~SlabDepot() {
@@ -213,7 +216,7 @@ class SlabDepot {
   std::atomic<std::uintptr_t> lowest_{UINTPTR_MAX};
   std::atomic<std::uintptr_t> highest_{0};
   std::size_t slab_size_ = 0;
-  mutable std::mutex upstream_mutex_;  // upstream calls and the slab table
+  std::mutex& upstream_mutex_;  // upstream calls and the slab table
   std::uintptr_t* slabs_ = nullptr;     // sorted addresses of the slabs held
   std::size_t slab_size_count_ = 0;
   std::size_t slab_capacity_ = 0;

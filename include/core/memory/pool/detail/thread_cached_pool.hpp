@@ -56,7 +56,7 @@ class ThreadCachedPool final : public HeapOwner {
  public:
   ThreadCachedPool(allocator_ref<Upstream> upstream, const std::array<size_class_spec, Classes>& specs,
                    const char* name)
-      : depots_(make_depots(upstream, std::make_index_sequence<Classes>{})), name_(name) {
+      : depots_(make_depots(upstream, upstream_mutex_, std::make_index_sequence<Classes>{})), name_(name) {
     for (std::size_t c = 0; c < Classes; ++c) {
       // A probe cache computes the slab geometry (it allocates nothing).
       Cache probe(depots_[c], block_bytes(specs[c].size), specs[c].alignment, nullptr, nullptr, 1,
@@ -251,8 +251,9 @@ class ThreadCachedPool final : public HeapOwner {
   };
 
   template <std::size_t... I>
-  static std::array<Depot, Classes> make_depots(allocator_ref<Upstream> upstream, std::index_sequence<I...>) {
-    return {{((void)I, Depot(upstream))...}};
+  static std::array<Depot, Classes> make_depots(allocator_ref<Upstream> upstream, std::mutex& m,
+                                                std::index_sequence<I...>) {
+    return {{((void)I, Depot(upstream, m))...}};
   }
 
   /// The bytes a block takes in its slab: room for the free-list link (and hardened cookie).
@@ -528,6 +529,7 @@ class ThreadCachedPool final : public HeapOwner {
   }
 
  private:
+  std::mutex upstream_mutex_;  // shared by the depots: calls to upstream, slab tables
   mutable std::array<Depot, Classes> depots_;
   std::array<std::size_t, Classes> size_{}, alignment_{}, min_per_slab_{}, per_slab_{}, slab_size_{}, limit_{};
   const char* name_;
