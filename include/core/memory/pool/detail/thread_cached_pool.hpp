@@ -114,9 +114,8 @@ class ThreadCachedPool final : public HeapOwner {
   /// deallocate without the hardened checks, for callers that ran validate_free already.
   CORE_MEMORY_ALWAYS_INLINE void deallocate_unchecked(void* p, std::size_t c) noexcept {
     auto* h = static_cast<Heap*>(find_thread_heap(owner_id()));
-    if (h && h->front[c].count < limit_[c]) [[likely]] {
+    if (h && h->front[c].count.load(std::memory_order_relaxed) < limit_[c]) [[likely]] {
       push(h, static_cast<Node*>(p), c);
-      count(h->frees);
       return;
     }
     deallocate_slow(h, static_cast<Node*>(p), c);
@@ -151,12 +150,14 @@ class ThreadCachedPool final : public HeapOwner {
   /// Blocks allocated and not freed, over all threads: exact when no other thread is allocating
   /// or freeing at the same moment (per-heap counters with one writer each, summed).
   [[nodiscard]] std::size_t live_blocks() const noexcept {
-    std::uint64_t allocs = 0, frees = 0;
+    // A heap's allocations minus its frees are the blocks its fronts received on slow paths
+    // minus those they hold now (each pop is an allocation, each push a free).
+    std::uint64_t live = 0;
     for (Heap* h = heaps_.load(std::memory_order_acquire); h; h = h->next_heap) {
-      allocs += h->allocs.load(std::memory_order_relaxed);
-      frees += h->frees.load(std::memory_order_relaxed);
+      live += h->received.load(std::memory_order_relaxed);
+      for (const Front& f : h->front) live -= f.count.load(std::memory_order_relaxed);
     }
-    return static_cast<std::size_t>(allocs - frees);
+    return static_cast<std::size_t>(live);
   }
   /// Slabs of class `c` obtained from upstream (in use or cached).
   [[nodiscard]] std::size_t slabs(std::size_t c) const noexcept { return depots_[c].slab_count(); }
@@ -223,7 +224,7 @@ class ThreadCachedPool final : public HeapOwner {
   };
   struct Front {
     Node* head = nullptr;
-    std::size_t count = 0;
+    std::atomic<std::size_t> count{0};  // one writer, the owner; read by statistics
   };
   /// A thread's heap. The owner alone touches front, the caches and the counters' values; other
   /// threads push to inbox and read the counters.
@@ -241,8 +242,7 @@ class ThreadCachedPool final : public HeapOwner {
     }
 
     std::array<Front, Classes> front{};
-    std::atomic<std::uint64_t> allocs{0};  // one writer: the heap's owner (relaxed load + store)
-    std::atomic<std::uint64_t> frees{0};
+    std::atomic<std::uint64_t> received{0};  // blocks moved into the fronts on slow paths, net
     std::uint64_t trim_seen = 0;
     Heap* next_heap = nullptr;       // every heap of the pool; immutable once published
     Heap* next_abandoned = nullptr;  // heaps of exited threads; under the pool's mutex
@@ -259,9 +259,11 @@ class ThreadCachedPool final : public HeapOwner {
   /// The bytes a block takes in its slab: room for the free-list link (and hardened cookie).
   static constexpr std::size_t block_bytes(std::size_t size) noexcept { return size < sizeof(Node) ? sizeof(Node) : size; }
 
-  // One writer per counter, so a relaxed load and store suffice (no locked instruction).
-  static void count(std::atomic<std::uint64_t>& counter) noexcept {
-    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  // One writer per counter, so a relaxed load and store suffice (no locked instruction); the
+  // statistics read them with relaxed loads.
+  template <class T>
+  static void add(std::atomic<T>& counter, T n) noexcept {
+    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
 
   static std::uintptr_t cookie_of(const Node* n) noexcept {
@@ -289,10 +291,9 @@ class ThreadCachedPool final : public HeapOwner {
     Node* n = f.head;
     unpoison_memory(n, sizeof(Node));
     f.head = n->next;
-    --f.count;
+    add(f.count, std::size_t(-1));
     mark_used(n);
     unpoison_memory(n, size_[c]);
-    count(h->allocs);
     return n;
   }
 
@@ -303,15 +304,22 @@ class ThreadCachedPool final : public HeapOwner {
     n->next = f.head;
     poison_memory(n, block_bytes(size_[c]));
     f.head = n;
-    ++f.count;
+    add(f.count, std::size_t{1});
   }
 
-  Node* pop_raw(Front& f) noexcept {
+  /// Takes a block off the front on a slow path (it leaves the front, not to a user).
+  Node* pop_raw(Heap* h, Front& f) noexcept {
     Node* n = f.head;
     unpoison_memory(n, sizeof(Node));
     f.head = n->next;
-    --f.count;
+    add(f.count, std::size_t(-1));
+    add(h->received, std::uint64_t(-1));
     return n;
+  }
+  /// Puts a block on the front on a slow path (it did not come from a user).
+  void push_raw(Heap* h, Node* n, std::size_t c) noexcept {
+    push(h, n, c);
+    add(h->received, std::uint64_t{1});
   }
 
   /// The heap cache of class `c` whose slab holds `p`, if that cache belongs to this pool
@@ -377,9 +385,8 @@ class ThreadCachedPool final : public HeapOwner {
   }
 
   void free_into(Heap* h, Node* n, std::size_t c) noexcept {
-    if (h->front[c].count >= limit_[c]) flush(h, c, limit_[c] / 2);
+    if (h->front[c].count.load(std::memory_order_relaxed) >= limit_[c]) flush(h, c, limit_[c] / 2);
     push(h, n, c);
-    count(h->frees);
   }
 
   /// Fills the front of class `c`: remote frees first, then a batch from the slab cache (which
@@ -393,7 +400,7 @@ class ThreadCachedPool final : public HeapOwner {
       auto* n = static_cast<Node*>(cache.try_allocate_object());
       if (!n) break;
       mark_free(n);
-      push(h, n, c);
+      push_raw(h, n, c);
     }
     return h->front[c].head != nullptr;
   }
@@ -406,8 +413,8 @@ class ThreadCachedPool final : public HeapOwner {
       while (n) {
         unpoison_memory(n, sizeof(Node));
         Node* next = n->next;
-        if (h->front[c].count < limit_[c]) {
-          push(h, n, c);
+        if (h->front[c].count.load(std::memory_order_relaxed) < limit_[c]) {
+          push_raw(h, n, c);
         } else {
           h->cache(c).deallocate_object(n);
         }
@@ -428,8 +435,8 @@ class ThreadCachedPool final : public HeapOwner {
     Batch batches[max_batches];
     std::size_t used = 0;
     Front& f = h->front[c];
-    while (f.count > keep) {
-      Node* n = pop_raw(f);
+    while (f.count.load(std::memory_order_relaxed) > keep) {
+      Node* n = pop_raw(h, f);
       ClassCache* owner = cache_of(n, slab_size_[c]);
       if (owner->heap == h) {
         owner->deallocate_object(n);
