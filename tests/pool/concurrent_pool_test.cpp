@@ -65,14 +65,11 @@ TEST(ConcurrentPool, AllocatesNothingUntilFirstUseAndReturnsEverything) {
     pool.shrink_to_fit();
     EXPECT_EQ(pool.chunks_allocated(), 0u);
     EXPECT_EQ(upstream.bytes_allocated(), 0u);
-    (void)pool.allocate_node();  // leaked: destruction returns its chunk (debug builds report it)
+    (void)pool.allocate_node();  // still live: destruction returns its chunk
   }
   EXPECT_EQ(upstream.live_blocks(), 0u);
   EXPECT_EQ(upstream.errors(), 0u);
-  ASSERT_EQ(capture.count(), cm::checks::debug ? 1u : 0u);
-  if (cm::checks::debug) {
-    EXPECT_EQ(capture.last().kind, cm::error_kind::leak);
-  }
+  EXPECT_EQ(capture.count(), 0u) << "a pool may die with live nodes, as MemoryPool may";
 }
 
 TEST(ConcurrentPool, ReserveMakesRoomWithoutUpstreamCalls) {

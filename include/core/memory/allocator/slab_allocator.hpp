@@ -42,17 +42,19 @@ class BasicSlabCache {
   /// space throws std::bad_array_new_length (without exceptions: reported as bad_array_length,
   /// then abort); an invalid alignment is reported as invalid_alignment (if the handler returns,
   /// 16 is used).
-  /// `min_objects` (8 to 1024) sets how many objects a slab holds at least.
+  /// `min_objects` (8 to 1024) sets how many objects a slab holds at least; `name` is the
+  /// component reports name (that of a pool built on the cache).
   explicit BasicSlabCache(std::size_t object_size, std::size_t object_alignment = 16, constructor_fn ctor = nullptr,
-                          destructor_fn dtor = nullptr, std::size_t keep_empty = 1, std::size_t min_objects = 8)
+                          destructor_fn dtor = nullptr, std::size_t keep_empty = 1, std::size_t min_objects = 8,
+                          const char* name = allocator_name)
     requires allocator_traits<Upstream>::is_stateless
       : BasicSlabCache(detail::allocator_ref<Upstream>(Upstream{}), object_size, object_alignment, ctor, dtor,
-                       keep_empty, min_objects) {}
+                       keep_empty, min_objects, name) {}
   BasicSlabCache(Upstream& upstream, std::size_t object_size, std::size_t object_alignment = 16,
                  constructor_fn ctor = nullptr, destructor_fn dtor = nullptr, std::size_t keep_empty = 1,
-                 std::size_t min_objects = 8)
+                 std::size_t min_objects = 8, const char* name = allocator_name)
       : BasicSlabCache(detail::allocator_ref<Upstream>(upstream), object_size, object_alignment, ctor, dtor,
-                       keep_empty, min_objects) {}
+                       keep_empty, min_objects, name) {}
 
   BasicSlabCache(const BasicSlabCache&) = delete;
   BasicSlabCache& operator=(const BasicSlabCache&) = delete;
@@ -153,9 +155,8 @@ class BasicSlabCache {
            static_cast<std::size_t>(b - s->objects()) % stride_ == 0;
   }
 
-  /// The name misuse reports give (that of the pool built on this cache, if any).
+  /// The name reports give (that of the pool built on this cache, if any).
   [[nodiscard]] const char* name() const noexcept { return name_; }
-  void set_name(const char* name) noexcept { name_ = name; }
 
   [[nodiscard]] std::size_t object_size() const noexcept { return object_size_; }
   [[nodiscard]] std::size_t object_alignment() const noexcept { return object_alignment_; }
@@ -189,11 +190,12 @@ class BasicSlabCache {
   };
 
   BasicSlabCache(detail::allocator_ref<Upstream> upstream, std::size_t object_size, std::size_t object_alignment,
-                 constructor_fn ctor, destructor_fn dtor, std::size_t keep_empty, std::size_t min_objects)
-      : upstream_(upstream), ctor_(ctor), dtor_(dtor), keep_empty_(keep_empty) {
+                 constructor_fn ctor, destructor_fn dtor, std::size_t keep_empty, std::size_t min_objects,
+                 const char* name)
+      : upstream_(upstream), ctor_(ctor), dtor_(dtor), keep_empty_(keep_empty), name_(name) {
     min_objects = min_objects < 8 ? 8 : (min_objects > max_objects ? max_objects : min_objects);
     if (!is_valid_alignment(object_alignment) || object_alignment > 4096) {
-      report_misuse({error_kind::invalid_alignment, allocator_name, nullptr, object_size, object_alignment,
+      report_misuse({error_kind::invalid_alignment, name_, nullptr, object_size, object_alignment,
                      "object alignment must be a power of two up to 4096", nullptr, 0});
       object_alignment = 16;
     }
@@ -201,14 +203,14 @@ class BasicSlabCache {
     object_alignment_ = object_alignment < alignof(void*) ? alignof(void*) : object_alignment;
     // With constructor caching the first word of a free object is saved aside, not lost.
     const std::size_t body = object_size < sizeof(void*) ? sizeof(void*) : object_size;
-    stride_ = checked_align_up(checked_add(body, ctor ? sizeof(void*) : 0, allocator_name), object_alignment_,
-                               allocator_name);
+    stride_ = checked_align_up(checked_add(body, ctor ? sizeof(void*) : 0, name_), object_alignment_,
+                               name_);
     const std::size_t offset = align_up(sizeof(Slab), object_alignment_);
     // A slab is the power of two that holds the header and at least min_objects objects.
-    const std::size_t need = checked_add(offset, checked_mul(stride_, min_objects, allocator_name), allocator_name);
+    const std::size_t need = checked_add(offset, checked_mul(stride_, min_objects, name_), name_);
     constexpr std::size_t largest_slab = ~(SIZE_MAX >> 1);
     if (need > largest_slab) [[unlikely]]
-      throw_bad_array_length(allocator_name, need, '>', largest_slab);
+      throw_bad_array_length(name_, need, '>', largest_slab);
     slab_size_ = std::bit_ceil(need < 4096 ? std::size_t{4096} : need);
     objects_per_slab_ = (slab_size_ - offset) / stride_;
     if (objects_per_slab_ > max_objects) objects_per_slab_ = max_objects;
@@ -347,6 +349,7 @@ class BasicSlabCache {
   constructor_fn ctor_;
   destructor_fn dtor_;
   std::size_t keep_empty_;
+  const char* name_;
   std::size_t object_size_ = 0;
   std::size_t object_alignment_ = 16;
   std::size_t stride_ = 0;
@@ -357,7 +360,6 @@ class BasicSlabCache {
   std::size_t slabs_ = 0;
   std::uintptr_t lowest_ = UINTPTR_MAX;  // address range of all slabs ever created
   std::uintptr_t highest_ = 0;
-  const char* name_ = allocator_name;
 };
 
 /// A RawAllocator over slab caches for the size classes 16, 32, 48, 64, 96, 128, 192, 256, 384,

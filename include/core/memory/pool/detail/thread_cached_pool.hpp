@@ -60,7 +60,7 @@ class ThreadCachedPool final : public HeapOwner {
     for (std::size_t c = 0; c < Classes; ++c) {
       // A probe cache computes the slab geometry (it allocates nothing).
       Cache probe(depots_[c], block_bytes(specs[c].size), specs[c].alignment, nullptr, nullptr, 1,
-                  specs[c].min_per_slab);
+                  specs[c].min_per_slab, name);
       size_[c] = specs[c].size;
       alignment_[c] = probe.object_alignment();
       min_per_slab_[c] = specs[c].min_per_slab;
@@ -78,11 +78,7 @@ class ThreadCachedPool final : public HeapOwner {
 
   ~ThreadCachedPool() {
     retire();  // exiting threads no longer hand heaps back
-    if constexpr (checks::debug) {
-      if (const std::size_t live = live_blocks())
-        report_misuse({error_kind::leak, name_, nullptr, live, 0, "blocks still allocated when the pool was destroyed",
-                       nullptr, 0});
-    }
+    // Live blocks are released with their slabs, as MemoryPool does (ObjectPool reports them).
     for (Heap* h = heaps_.load(std::memory_order_acquire); h;) {
       Heap* next = h->next_heap;
       delete h;
@@ -144,7 +140,7 @@ class ThreadCachedPool final : public HeapOwner {
   /// Makes room for `count` blocks of class `c` in all without upstream calls (as whole slabs in
   /// the depot, for any thread to take). False if upstream could not give them.
   bool reserve(std::size_t c, std::size_t count) noexcept {
-    return depots_[c].reserve((count + per_slab_[c] - 1) / per_slab_[c]);
+    return depots_[c].reserve(count / per_slab_[c] + (count % per_slab_[c] != 0));
   }
 
   /// Blocks allocated and not freed, over all threads: exact when no other thread is allocating
@@ -217,9 +213,7 @@ class ThreadCachedPool final : public HeapOwner {
   struct ClassCache : Cache {
     ClassCache(Depot& depot, std::size_t size, std::size_t alignment, std::size_t min_per_slab, Heap* h,
                const char* name)
-        : Cache(depot, block_bytes(size), alignment, nullptr, nullptr, 1, min_per_slab), heap(h) {
-      this->set_name(name);
-    }
+        : Cache(depot, block_bytes(size), alignment, nullptr, nullptr, 1, min_per_slab, name), heap(h) {}
     Heap* heap;
   };
   struct Front {
