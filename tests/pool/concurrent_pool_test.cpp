@@ -148,6 +148,19 @@ TEST(ConcurrentPoolThreads, ExchangeStressReturnsEverything) {
   EXPECT_EQ(upstream.errors(), 0u);
 }
 
+TEST(ConcurrentPoolThreads, HeldMemoryStaysCloseToPeakLive) {
+  // A live set far larger than the per-thread caches: what is held from upstream after the
+  // stress is the peak's slabs, plus at most one cache's worth per thread.
+  cm::ConcurrentPool pool(64, 16);
+  const auto r = test::exchange_stress([&](std::size_t) { return pool.try_allocate_node(); },
+                                       [&](void* p, std::size_t) { pool.deallocate_node(p); }, {64}, 4, 3,
+                                       200000 / test::stress_scale, 65536);
+  ASSERT_EQ(r.bad_cookies, 0u);
+  const double ratio = static_cast<double>(pool.bytes_allocated()) / static_cast<double>(r.peak_live_bytes);
+  std::printf("peak live %zu bytes, held %zu bytes: %.3fx\n", r.peak_live_bytes, pool.bytes_allocated(), ratio);
+  EXPECT_LE(ratio, 1.1 + static_cast<double>(4 * pool.cache_limit() * 64) / static_cast<double>(r.peak_live_bytes));
+}
+
 TEST(ConcurrentPoolThreads, NoNodeHasTwoOwners) {
   cm::ConcurrentPool pool(64, 8);
   constexpr int threads = 4;
