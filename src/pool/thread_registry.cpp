@@ -80,6 +80,7 @@ thread_local ThreadHeaps thread_heaps;
 
 }  // namespace
 
+// relaxed: only uniqueness matters; the id reaches other threads with the pool itself.
 HeapOwner::HeapOwner() noexcept : id_(next_owner_id.fetch_add(1, std::memory_order_relaxed)) {}
 
 HeapOwner::~HeapOwner() { retire(); }

@@ -41,6 +41,7 @@ class SlabDepot {
   ~SlabDepot() {
     release_cached();
     std::lock_guard lock(upstream_mutex_);
+    // relaxed: no other thread uses a depot being destroyed.
     for (Region* r = regions_.load(std::memory_order_relaxed); r;) {
       Region* next = r->next;
       unpoison_memory(reinterpret_cast<void*>(r->begin), r->end - r->begin);
@@ -127,6 +128,7 @@ class SlabDepot {
     region->end = region->begin + bytes;
     region->cursor.store(region->begin, std::memory_order_relaxed);
     // The rest of the previous region goes to the stack (it is handed out from one region only).
+    // relaxed (here and below to the release): regions change only under the lock we hold.
     if (Region* old = current_.load(std::memory_order_relaxed)) {
       for (std::uintptr_t s = old->cursor.exchange(old->end, std::memory_order_relaxed); s < old->end; s += slab_size_)
         deallocate(reinterpret_cast<void*>(s), slab_size_, slab_size_);

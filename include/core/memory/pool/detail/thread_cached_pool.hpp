@@ -110,6 +110,7 @@ class ThreadCachedPool final : public HeapOwner {
   /// deallocate without the hardened checks, for callers that ran validate_free already.
   CORE_MEMORY_ALWAYS_INLINE void deallocate_unchecked(void* p, std::size_t c) noexcept {
     auto* h = static_cast<Heap*>(find_thread_heap(owner_id()));
+    // relaxed: the thread's own counter.
     if (h && h->front[c].count.load(std::memory_order_relaxed) < limit_[c]) [[likely]] {
       push(h, static_cast<Node*>(p), c);
       return;
@@ -149,6 +150,8 @@ class ThreadCachedPool final : public HeapOwner {
     // A heap's allocations minus its frees are the blocks its fronts received on slow paths
     // minus those they hold now (each pop is an allocation, each push a free).
     std::uint64_t live = 0;
+    // acquire: pairs with take_heap's release (constructed heaps); relaxed counter reads: each
+    // has one writer, and a snapshot is all a concurrent reader can have.
     for (Heap* h = heaps_.load(std::memory_order_acquire); h; h = h->next_heap) {
       live += h->received.load(std::memory_order_relaxed);
       for (const Front& f : h->front) live -= f.count.load(std::memory_order_relaxed);
@@ -361,6 +364,7 @@ class ThreadCachedPool final : public HeapOwner {
   CORE_MEMORY_NOINLINE void* allocate_slow(Heap* h, std::size_t c) noexcept {
     if (!h) h = attach_heap();
     if (!h) return with_stray_heap([&](Heap* s) { return refill(s, c) ? pop(s, c) : nullptr; });
+    // relaxed: a trim request carries no data (see shrink_to_fit).
     if (trim_epoch_.load(std::memory_order_relaxed) != h->trim_seen) trim(h);
     return refill(h, c) ? pop(h, c) : nullptr;
   }
