@@ -19,6 +19,9 @@
 #include <thread>
 #include <vector>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "support/allocator_conformance.hpp"
 #include "support/concurrent_stress.hpp"
 #include "support/misuse_capture.hpp"
@@ -340,6 +343,67 @@ TEST(ConcurrentPoolThreads, SeveralPoolsCoexistAndDie) {
     EXPECT_EQ(a.nodes_allocated(), 0u);
     EXPECT_EQ(b.nodes_allocated(), 0u);
   }
+}
+
+TEST(ConcurrentPoolThreads, ForkWhileOtherThreadsAllocate) {
+  cm::ConcurrentPool pool(48, 16);
+  std::atomic<bool> stop{false};
+  std::vector<void*> from_worker;
+  std::mutex m;
+  std::thread worker([&] {
+    while (!stop.load()) {
+      void* p = pool.allocate_node();
+      std::lock_guard lock(m);
+      if (from_worker.size() < 1000) from_worker.push_back(p);
+      else pool.deallocate_node(p);
+    }
+  });
+  while (true) {
+    std::lock_guard lock(m);
+    if (from_worker.size() >= 100) break;
+  }
+  std::vector<void*> inherited;
+  {
+    std::lock_guard lock(m);  // the worker is not mid-push while we fork
+    inherited = from_worker;
+  }
+  const pid_t child = fork();
+  if (child == 0) {
+    // Only this thread exists here; the worker's heap was handed back by the fork hook.
+    for (void* p : inherited) pool.deallocate_node(p);
+    std::vector<void*> mine;
+    for (int i = 0; i < 20000; ++i) mine.push_back(pool.allocate_node());
+    for (void* p : mine) pool.deallocate_node(p);
+    std::thread([&] { pool.deallocate_node(pool.allocate_node()); }).join();
+    _exit(pool.nodes_allocated() == from_worker.size() - inherited.size() ? 0 : 3);
+  }
+  ASSERT_GT(child, 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  stop.store(true);
+  worker.join();
+  EXPECT_TRUE(WIFEXITED(status)) << "the child crashed or hung";
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  for (void* p : from_worker) pool.deallocate_node(p);
+  EXPECT_EQ(pool.nodes_allocated(), 0u);
+}
+
+TEST(ConcurrentPoolThreads, UsableFromThreadLocalDestructors) {
+  static cm::ConcurrentPool pool(32);
+  struct Holder {
+    void* p = nullptr;
+    ~Holder() {
+      if (p) pool.deallocate_node(p);
+      pool.deallocate_node(pool.allocate_node());  // allocation while the thread is exiting
+    }
+  };
+  for (int i = 0; i < 8; ++i) {
+    std::thread([] {
+      thread_local Holder holder;
+      holder.p = pool.allocate_node();
+    }).join();
+  }
+  EXPECT_EQ(pool.nodes_allocated(), 0u);
 }
 
 TEST(ConcurrentObjectPool, AcquireAnywhereReleaseAnywhere) {

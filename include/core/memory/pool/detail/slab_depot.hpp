@@ -10,6 +10,7 @@
 
 #include <core/memory/core/allocator_traits.hpp>
 #include <core/memory/pool/detail/atomic_stack.hpp>
+#include <core/memory/pool/detail/thread_registry.hpp>
 #include <core/memory/util/memory_barrier.hpp>
 #include <core/memory/util/sanitizer.hpp>
 #include <core/memory/util/size_math.hpp>
@@ -18,7 +19,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -47,10 +47,10 @@ class SlabDepot {
       unpoison_memory(reinterpret_cast<void*>(r->begin), r->end - r->begin);
       allocator_traits<Upstream>::deallocate(upstream_.get(), reinterpret_cast<void*>(r->begin), r->end - r->begin,
                                              slab_size_);
-      delete r;
+      free_metadata(r, sizeof(Region));
       r = next;
     }
-    std::free(slabs_);
+    free_metadata(slabs_, table_capacity_ * sizeof(std::uintptr_t));
   }
 
   /// The size (and alignment) of the slabs it recycles; set once, before first use.
@@ -80,6 +80,9 @@ class SlabDepot {
     }
     return p;
   }
+
+  /// The lock that serialises upstream calls (the pool's fork hooks take it).
+  [[nodiscard]] std::mutex& upstream_mutex() const noexcept { return upstream_mutex_; }
 
   /// Any block straight from upstream (serialised if the upstream is not thread-safe).
   [[nodiscard]] void* try_allocate_upstream(std::size_t size, std::size_t align) noexcept {
@@ -117,11 +120,12 @@ class SlabDepot {
     if (count <= have) return true;
     std::size_t bytes = 0;
     if (mul_overflows(count - have, slab_size_, bytes)) return false;
-    auto* region = new (std::nothrow) Region;
-    if (!region) return false;
+    void* meta = allocate_metadata(sizeof(Region));
+    if (!meta) return false;
+    auto* region = ::new (meta) Region;
     void* p = allocator_traits<Upstream>::try_allocate(upstream_.get(), bytes, slab_size_);
     if (!p) {
-      delete region;
+      free_metadata(meta, sizeof(Region));
       return false;
     }
     region->begin = reinterpret_cast<std::uintptr_t>(p);
@@ -252,10 +256,12 @@ class SlabDepot {
   bool record(void* p) noexcept {
     const auto a = reinterpret_cast<std::uintptr_t>(p);
     if (table_size_ == table_capacity_) {
-      const std::size_t n = table_capacity_ ? table_capacity_ * 2 : 16;
-      void* grown = std::realloc(slabs_, n * sizeof(std::uintptr_t));
+      const std::size_t n = table_capacity_ ? table_capacity_ * 2 : 512;  // a page to begin with
+      auto* grown = static_cast<std::uintptr_t*>(allocate_metadata(n * sizeof(std::uintptr_t)));
       if (!grown) return false;
-      slabs_ = static_cast<std::uintptr_t*>(grown);
+      if (table_size_) std::memcpy(grown, slabs_, table_size_ * sizeof(std::uintptr_t));
+      free_metadata(slabs_, table_capacity_ * sizeof(std::uintptr_t));
+      slabs_ = grown;
       table_capacity_ = n;
     }
     std::uintptr_t* at = std::lower_bound(slabs_, slabs_ + table_size_, a);

@@ -48,15 +48,32 @@ struct size_class_spec {
   std::size_t cache_limit = 0;   ///< blocks a thread caches at most per class (0: from the size)
 };
 
-template <RawAllocator Upstream, std::size_t Classes>
+/// The word that marks a free block when frees are checked (exchanged atomically by each).
+template <bool Checked>
+struct free_cookie {};
+template <>
+struct free_cookie<true> {
+  std::uintptr_t value;
+};
+
+/// `Checked`: the hardened checks on frees (on in hardened builds; the process allocator
+/// chooses at run time between two instances).
+template <RawAllocator Upstream, std::size_t Classes, bool Checked = checks::hardened>
 class ThreadCachedPool final : public HeapOwner {
   using Depot = SlabDepot<Upstream>;
   using Cache = BasicSlabCache<Depot>;
 
  public:
+  using upstream_refs = std::array<allocator_ref<Upstream>, Classes>;
+
   ThreadCachedPool(allocator_ref<Upstream> upstream, const std::array<size_class_spec, Classes>& specs,
                    const char* name)
-      : depots_(make_depots(upstream, upstream_mutex_, std::make_index_sequence<Classes>{})), name_(name) {
+      : ThreadCachedPool(same_upstream(upstream, std::make_index_sequence<Classes>{}), specs, name) {}
+
+  /// Each class draws its slabs from its own upstream (the process allocator gives each class a
+  /// range of addresses, so a block's class is known from its address alone).
+  ThreadCachedPool(const upstream_refs& upstreams, const std::array<size_class_spec, Classes>& specs, const char* name)
+      : depots_(make_depots(upstreams, upstream_mutex_, std::make_index_sequence<Classes>{})), name_(name) {
     for (std::size_t c = 0; c < Classes; ++c) {
       // A probe cache computes the slab geometry (it allocates nothing).
       Cache probe(depots_[c], block_bytes(specs[c].size), specs[c].alignment, nullptr, nullptr, 1,
@@ -81,7 +98,8 @@ class ThreadCachedPool final : public HeapOwner {
     // Live blocks are released with their slabs, as MemoryPool does (ObjectPool reports them).
     for (Heap* h = heaps_.load(std::memory_order_acquire); h;) {
       Heap* next = h->next_heap;
-      delete h;
+      h->~Heap();
+      free_metadata(h, sizeof(Heap));
       h = next;
     }
   }
@@ -100,7 +118,7 @@ class ThreadCachedPool final : public HeapOwner {
   /// Frees a block of class `c` from any thread. Hardened builds report a double free (also one
   /// racing on two threads), a foreign or interior pointer, or a block of another class.
   CORE_MEMORY_ALWAYS_INLINE void deallocate(void* p, std::size_t c) noexcept {
-    if constexpr (checks::hardened) {
+    if constexpr (Checked) {
       if (!validate_free(p, c)) [[unlikely]]
         return;
     }
@@ -206,10 +224,8 @@ class ThreadCachedPool final : public HeapOwner {
 
  private:
   struct Node {
-    Node* next;
-#if CORE_MEMORY_CHECK_LEVEL >= 1
-    std::uintptr_t cookie;  // marks a free block; exchanged atomically by every free
-#endif
+    Node* next;  // first: a slab cache's own link overwrites only this word
+    [[no_unique_address]] free_cookie<Checked> cookie;
   };
   struct Heap;
   /// A heap's slab cache of one class; the slab header names it, and it names its heap.
@@ -248,9 +264,13 @@ class ThreadCachedPool final : public HeapOwner {
   };
 
   template <std::size_t... I>
-  static std::array<Depot, Classes> make_depots(allocator_ref<Upstream> upstream, std::mutex& m,
+  static std::array<Depot, Classes> make_depots(const upstream_refs& upstreams, std::mutex& m,
                                                 std::index_sequence<I...>) {
-    return {{((void)I, Depot(upstream, m))...}};
+    return {{Depot(upstreams[I], m)...}};
+  }
+  template <std::size_t... I>
+  static upstream_refs same_upstream(allocator_ref<Upstream> upstream, std::index_sequence<I...>) {
+    return {{((void)I, upstream)...}};
   }
 
   /// The bytes a block takes in its slab: room for the free-list link (and hardened cookie).
@@ -269,18 +289,16 @@ class ThreadCachedPool final : public HeapOwner {
   /// Marks a block free; true if it already was (a double free). The exchange makes the check
   /// exact when two threads free the same block at once: only one of them sees it live.
   static bool mark_free([[maybe_unused]] Node* n) noexcept {
-#if CORE_MEMORY_CHECK_LEVEL >= 1
-    // relaxed: only the atomicity matters; the block's hand-over is ordered by the lists.
-    return std::atomic_ref<std::uintptr_t>(n->cookie).exchange(cookie_of(n), std::memory_order_relaxed) ==
-           cookie_of(n);
-#else
-    return false;
-#endif
+    if constexpr (Checked) {
+      // relaxed: only the atomicity matters; the block's hand-over is ordered by the lists.
+      return std::atomic_ref<std::uintptr_t>(n->cookie.value).exchange(cookie_of(n), std::memory_order_relaxed) ==
+             cookie_of(n);
+    } else {
+      return false;
+    }
   }
   static void mark_used([[maybe_unused]] Node* n) noexcept {
-#if CORE_MEMORY_CHECK_LEVEL >= 1
-    std::atomic_ref<std::uintptr_t>(n->cookie).store(0, std::memory_order_relaxed);
-#endif
+    if constexpr (Checked) std::atomic_ref<std::uintptr_t>(n->cookie.value).store(0, std::memory_order_relaxed);
   }
 
   CORE_MEMORY_ALWAYS_INLINE void* pop(Heap* h, std::size_t c) noexcept {
@@ -501,8 +519,9 @@ class ThreadCachedPool final : public HeapOwner {
       abandoned_ = h->next_abandoned;
       return h;
     }
-    Heap* h = new (std::nothrow) Heap(*this);
-    if (!h) return nullptr;
+    void* meta = allocate_metadata(sizeof(Heap));
+    if (!meta) return nullptr;
+    Heap* h = ::new (meta) Heap(*this);
     h->next_heap = heaps_.load(std::memory_order_relaxed);
     // release: readers walking the list (statistics, hardened checks) see a constructed heap.
     heaps_.store(h, std::memory_order_release);
@@ -531,6 +550,20 @@ class ThreadCachedPool final : public HeapOwner {
     std::lock_guard lock(mutex_);
     h->next_abandoned = abandoned_;
     abandoned_ = h;
+  }
+
+  /// fork(): the pool's locks are held across it, so its shared state (depots, the heaps of
+  /// exited threads, upstream) is consistent in the child. The heaps of the other threads, which
+  /// do not exist in the child, are left alone there: one of them may have been in the middle of
+  /// an allocation. What they cache is lost to the child; blocks it frees into them wait in
+  /// their inboxes. The forking thread keeps its heap; new threads adopt or create others.
+  void prepare_fork() noexcept override {
+    mutex_.lock();
+    upstream_mutex_.lock();
+  }
+  void after_fork(bool, void*) noexcept override {
+    upstream_mutex_.unlock();
+    mutex_.unlock();
   }
 
  private:

@@ -3,7 +3,13 @@
 /// (a lookup in a small thread-local table, no atomic instruction), and the hand-over of a
 /// thread's heaps to their pools when the thread exits. Several pools coexist: each has a
 /// process-unique id, never reused, so a table entry of a destroyed pool never matches again.
-/// Compiled part: src/pool/thread_registry.cpp.
+///
+/// Nothing here calls malloc (the process allocator is built on it): its own memory comes from
+/// allocate_metadata (whole pages from the OS), the thread-exit hook is a pthread key (which,
+/// unlike a C++ thread_local destructor, allocates nothing to register, and runs after the
+/// thread's C++ thread_local destructors, which may still use the pools), and fork() is handled:
+/// every pool is locked across it, and in the child the heaps of the threads that did not
+/// survive are handed back. Compiled part: src/pool/thread_registry.cpp.
 
 #include <cstddef>
 #include <cstdint>
@@ -11,7 +17,7 @@
 namespace core::memory::detail {
 
 /// A pool that gives each thread a heap of its own. The registry calls abandon_heap when a
-/// thread that holds one of its heaps exits.
+/// thread that holds one of its heaps exits, and the fork hooks around fork().
 class HeapOwner {
  public:
   HeapOwner() noexcept;
@@ -24,6 +30,11 @@ class HeapOwner {
   /// Takes back the heap of a thread that is exiting. Runs on that thread, with the registry's
   /// lock held (so the pool cannot be retired meanwhile); must not enlist or retire owners.
   virtual void abandon_heap(void* heap) noexcept = 0;
+  /// Before fork(): takes every lock of the pool (the registry's is held).
+  virtual void prepare_fork() noexcept = 0;
+  /// After fork(), in the parent: releases them. In the child: releases them and hands back
+  /// every heap but `survivor` (the forking thread's, or null): their threads do not exist there.
+  virtual void after_fork(bool child, void* survivor) noexcept = 0;
 
  protected:
   ~HeapOwner();
@@ -61,6 +72,11 @@ bool attach_thread_heap(HeapOwner& owner, void* heap) noexcept;
 
 /// Forgets the calling thread's heap of `owner` (it was handed back to its pool).
 void detach_thread_heap(std::uint64_t owner) noexcept;
+
+/// Zeroed, page-aligned memory for the pools' own bookkeeping, straight from the OS (never from
+/// malloc); null if the OS refuses. Free with the same size.
+[[nodiscard]] void* allocate_metadata(std::size_t bytes) noexcept;
+void free_metadata(void* p, std::size_t bytes) noexcept;
 
 inline void* find_thread_heap(std::uint64_t owner) noexcept {
   const HeapSlot& s = thread_heap_slots[owner % heap_slots];
