@@ -138,12 +138,12 @@ TEST(Malloc, AlignedForms) {
   }
   EXPECT_EQ(posix_memalign(&p, 64, opaque(SIZE_MAX / 2)), ENOMEM);
   errno = 0;
-  EXPECT_EQ(aligned_alloc(3, 16), nullptr);
+  EXPECT_EQ(aligned_alloc(opaque(3), 16), nullptr);
   EXPECT_EQ(errno, EINVAL);
   void* q = aligned_alloc(256, 1000);
   EXPECT_TRUE(aligned(q, 256));
   std::free(q);
-  void* m = memalign(100, 10);  // rounded up to 128, as glibc does
+  void* m = memalign(opaque(100), 10);  // rounded up to 128, as glibc does
   EXPECT_TRUE(aligned(m, 128));
   std::free(m);
   const auto page = static_cast<std::size_t>(getpagesize());
@@ -191,11 +191,15 @@ TEST(Malloc, OperatorNew) {
   EXPECT_THROW((void)::operator new(opaque(SIZE_MAX / 2)), std::bad_alloc);
   EXPECT_EQ(handler_calls, 1);
 #endif
-  void* s = ::operator new(48);
-  ::operator delete(s, 48);
   void* al = ::operator new(100, std::align_val_t{512});
   EXPECT_TRUE(aligned(al, 512));
+#if defined(__cpp_sized_deallocation)  // clang 14 leaves it off by default
+  void* s = ::operator new(48);
+  ::operator delete(s, 48);
   ::operator delete(al, 100, std::align_val_t{512});
+#else
+  ::operator delete(al, std::align_val_t{512});
+#endif
 }
 
 TEST(Malloc, ThreadsExitHoldingMemoryAndFreesCrossThreads) {
