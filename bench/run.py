@@ -13,6 +13,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import platform
 import subprocess
 import sys
@@ -83,6 +84,8 @@ def family(impl):
 
 
 def split(name):
+    # Threaded rows: the thread count is already in the case name (mt2_lifo...).
+    name = re.sub(r"/(threads:\d+|real_time)", "", name)
     parts = name.split("/")
     return parts[0], "/".join(parts[1:-1]), parts[-1]
 

@@ -28,9 +28,12 @@
 #include <core/memory/allocator/slab_allocator.hpp>
 #include <core/memory/allocator/stack_allocator.hpp>
 
+#include <core/memory/pool/concurrent_pool.hpp>
+#include <core/memory/pool/general_allocator.hpp>
 #include <core/memory/pool/growing_pool.hpp>
 #include <core/memory/pool/memory_pool.hpp>
 #include <core/memory/pool/object_pool.hpp>
+#include <core/memory/pool/thread_pool_allocator.hpp>
 
 #include <core/memory/container/bump_vector.hpp>
 #include <core/memory/container/circular_buffer.hpp>

@@ -13,6 +13,8 @@
 #include <core/memory/allocator/stack_allocator.hpp>
 #include <core/memory/core/aligned_allocator.hpp>
 #include <core/memory/core/malloc_allocator.hpp>
+#include <core/memory/pool/concurrent_pool.hpp>
+#include <core/memory/pool/thread_pool_allocator.hpp>
 #include <core/memory/pool/growing_pool.hpp>
 #include <core/memory/pool/memory_pool.hpp>
 #include <core/memory/pool/object_pool.hpp>
@@ -474,6 +476,95 @@ void slab_allocator_double_free(Expected& e) {
   slab.deallocate(b, 100);
 }
 
+// --- The concurrent pools ------------------------------------------------------------------------
+
+void concurrent_double_free(Expected& e) {
+  cm::ConcurrentPool pool(32);
+  void* a = pool.allocate_node();
+  void* b = pool.allocate_node();
+  pool.deallocate_node(a);
+  e = {a, 32, 16};
+  pool.deallocate_node(a);
+  EXPECT_EQ(pool.nodes_allocated(), 1u);
+  EXPECT_EQ(pool.allocate_node(), a);
+  EXPECT_NE(pool.allocate_node(), a);
+  (void)b;
+}
+
+void concurrent_foreign(Expected& e) {
+  cm::ConcurrentPool pool(32);
+  void* a = pool.allocate_node();
+  alignas(16) static long local[8];
+  e = {local, 32, 16};
+  pool.deallocate_node(local);
+  pool.deallocate_node(a);
+  EXPECT_EQ(pool.nodes_allocated(), 0u);
+}
+
+void concurrent_other_pool(Expected& e) {
+  cm::ConcurrentPool pool(32), other(32);
+  void* a = pool.allocate_node();
+  void* b = other.allocate_node();
+  e = {b, 32, 16};
+  pool.deallocate_node(b);
+  other.deallocate_node(b);
+  pool.deallocate_node(a);
+}
+
+void concurrent_interior(Expected& e) {
+  cm::ConcurrentPool pool(32);
+  auto* a = static_cast<char*>(pool.allocate_node());
+  e = {a + 8, 32, 16};
+  pool.deallocate_node(a + 8);
+  pool.deallocate_node(a);
+  EXPECT_EQ(pool.nodes_allocated(), 0u);
+}
+
+void concurrent_node_freed_as_large(Expected& e) {
+  cm::ConcurrentPool pool(32);
+  void* a = pool.allocate(24, 8);
+  e = {a, 100, 8};
+  pool.deallocate(a, 100, 8);
+  pool.deallocate(a, 24, 8);
+  EXPECT_EQ(pool.nodes_allocated(), 0u);
+}
+
+void concurrent_object_pool_double_release(Expected& e) {
+  cm::ConcurrentObjectPool<std::uint64_t> pool;
+  std::uint64_t* a = pool.acquire(1u);
+  pool.release(a);
+  e = {a, 8, 8};
+  pool.release(a);
+  EXPECT_EQ(pool.size(), 0u);
+}
+
+void thread_pool_wrong_class(Expected& e) {
+  cm::ThreadPoolAllocator tpa;
+  void* a = tpa.allocate(100);
+  e = {a, 512, 256};  // reported for the class the caller's size names
+  tpa.deallocate(a, 500);
+  tpa.deallocate(a, 100);
+  EXPECT_EQ(tpa.blocks_allocated(), 0u);
+}
+
+void thread_pool_beyond_the_classes(Expected& e) {
+  cm::ThreadPoolAllocator tpa;
+  void* a = tpa.allocate(100);
+  e = {a, 3000, 16};
+  tpa.deallocate(a, 3000);
+  tpa.deallocate(a, 100);
+  EXPECT_EQ(tpa.blocks_allocated(), 0u);
+}
+
+void thread_pool_double_free(Expected& e) {
+  cm::ThreadPoolAllocator tpa;
+  void* a = tpa.allocate(100);
+  tpa.deallocate(a, 100);
+  e = {a, 128, 128};  // reported for its class, 128 bytes
+  tpa.deallocate(a, 100);
+  EXPECT_EQ(tpa.blocks_allocated(), 0u);
+}
+
 // --- Heap allocators and compositions -----------------------------------------------------------
 
 void aligned_foreign(Expected& e) {
@@ -566,6 +657,23 @@ const Case cases[] = {
     {"SlabAllocatorSizeBeyondTheClasses", 3, K::invalid_size, "SlabAllocator", "an object of the 128-byte class",
      slab_allocator_beyond_the_classes},
     {"SlabAllocatorDoubleFree", 1, K::double_free, "SlabCache", "object is already free", slab_allocator_double_free},
+    {"ConcurrentPoolDoubleFree", 1, K::double_free, "ConcurrentPool", "block is already free", concurrent_double_free},
+    {"ConcurrentPoolForeignPointer", 1, K::foreign_pointer, "ConcurrentPool", "not a block of this pool",
+     concurrent_foreign},
+    {"ConcurrentPoolNodeOfAnotherPool", 1, K::foreign_pointer, "ConcurrentPool", "not a block of this pool",
+     concurrent_other_pool},
+    {"ConcurrentPoolInteriorPointer", 1, K::interior_pointer, "ConcurrentPool", "inside a block of this pool",
+     concurrent_interior},
+    {"ConcurrentPoolNodeFreedWithALargeSize", 1, K::invalid_size, "ConcurrentPool",
+     "a node of this pool, freed with a size", concurrent_node_freed_as_large},
+    {"ConcurrentObjectPoolDoubleRelease", 1, K::double_free, "ConcurrentObjectPool", "block is already free",
+     concurrent_object_pool_double_release},
+    {"ThreadPoolAllocatorWrongSizeClass", 1, K::invalid_size, "ThreadPoolAllocator",
+     "a block of another size class of this pool", thread_pool_wrong_class},
+    {"ThreadPoolAllocatorSizeBeyondTheClasses", 1, K::invalid_size, "ThreadPoolAllocator",
+     "a block of a size class, freed with a size", thread_pool_beyond_the_classes},
+    {"ThreadPoolAllocatorDoubleFree", 1, K::double_free, "ThreadPoolAllocator", "block is already free",
+     thread_pool_double_free},
     {"AlignedForeignPointer", 1, K::foreign_pointer, "AlignedAllocator", "not a block of this allocator",
      aligned_foreign},
     {"AlignedInvalidAlignment", 0, K::invalid_alignment, "AlignedAllocator", "alignment must be a non-zero power",

@@ -17,14 +17,17 @@
 #include <core/memory/core/malloc_allocator.hpp>
 #include <core/memory/core/std_allocator.hpp>
 #include <core/memory/pool/growing_pool.hpp>
+#include <core/memory/pool/concurrent_pool.hpp>
 #include <core/memory/pool/memory_pool.hpp>
 #include <core/memory/pool/object_pool.hpp>
+#include <core/memory/pool/thread_pool_allocator.hpp>
 
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "support/misuse_capture.hpp"
 
@@ -279,6 +282,48 @@ TEST(ParameterLimits, ObjectPoolAndPoolAllocator) {
   for (std::size_t n : {max / 8 + 1, max / 2, max})
     expect_bad_array_length([&] { (void)pool.allocate(n); }, "PoolAllocator");
   expect_out_of_memory([&] { (void)pool.allocate(opaque(max / 16)); }, "PoolAllocator");
+}
+
+TEST(ParameterLimits, ConcurrentPoolsParameters) {
+  for (std::size_t node : sizes) {
+    if (node >= max / 16) {  // 8 nodes and the slab header exceed 2^63 bytes, or the stride overflows
+      expect_bad_array_length([&] { cm::ConcurrentPool pool(node); }, "ConcurrentPool");
+      continue;
+    }
+    cm::ConcurrentPool pool(node);
+    if (node <= 4096) {
+      void* p = pool.allocate_node();
+      std::memset(p, 0x5a, node);
+      pool.deallocate_node(p);
+    } else {
+      expect_out_of_memory([&] { (void)pool.allocate_node(); }, "ConcurrentPool");
+    }
+  }
+  for (std::size_t n : sizes) {  // nodes per chunk and per-thread cache limit: any value is served
+    cm::ConcurrentPool pool(32, 16, n, n);
+    std::vector<void*> nodes;
+    for (int i = 0; i < 3000; ++i) nodes.push_back(pool.allocate_node());
+    for (void* p : nodes) pool.deallocate_node(p);
+    EXPECT_EQ(pool.nodes_allocated(), 0u);
+    cm::ThreadPoolAllocator tpa(n);
+    expect_usable(tpa, 100);
+  }
+  cm::ConcurrentPool pool(32);
+  for (std::size_t n : {max / 2, max / 32, max, max / 64})  // one upstream call: refused at once
+    expect_out_of_memory([&] { pool.reserve(n); }, "ConcurrentPool");
+  EXPECT_EQ(pool.capacity(), 0u) << "a failed reserve reserves nothing";
+  pool.reserve(1000);
+  EXPECT_GE(pool.capacity(), 1000u);
+  test::MisuseCapture capture;
+  for (std::size_t alignment : {std::size_t{0}, std::size_t{24}, std::size_t{8192}, max}) {
+    cm::ConcurrentPool bad(32, alignment);
+    ASSERT_EQ(capture.count(), 1u);
+    EXPECT_EQ(capture.last().kind, cm::error_kind::invalid_alignment);
+    EXPECT_EQ(capture.last().allocator, name("ConcurrentPool"));
+    EXPECT_EQ(capture.last().alignment, alignment);
+    test::MisuseCapture::reports().clear();
+    bad.deallocate_node(bad.allocate_node());
+  }
 }
 
 TEST(ParameterLimits, HeapAndCompositions) {

@@ -52,6 +52,10 @@ struct FreeListBestFit : Built<cm::FreeListAllocator, true, MiB, cm::fit_policy:
 struct Buddy : Built<cm::BuddyAllocator, true, std::size_t{64}, MiB> {};
 struct Pool : Built<cm::MemoryPool, false, std::size_t{64}, std::size_t{16}> {};
 struct Growing : Built<cm::GrowingPool, false, std::size_t{24}, std::size_t{8}> {};
+struct Concurrent : Built<cm::ConcurrentPool, false, std::size_t{64}, std::size_t{16}> {};
+struct ConcurrentOfU64 : Built<cm::ConcurrentPoolAllocator<std::uint64_t>, false> {};
+struct ThreadPool : Built<cm::ThreadPoolAllocator, false> {};
+struct General : Built<cm::GeneralAllocator, false> {};
 
 struct Node128 {
   alignas(16) std::byte bytes[128];
@@ -114,8 +118,8 @@ struct NumaBound {
 };
 
 using All = ::testing::Types<Malloc, Aligned, Arena, ArenaScope, Stack, FreeList, FreeListBestFit, Buddy, Slab, Pool,
-                             PoolOfU64, Growing, Segregated, StackThenHeap, PmrRoundTrip, PmrMonotonic, Pages,
-                             Reservation, HugePages, NumaBound>;
+                             PoolOfU64, Growing, Concurrent, ConcurrentOfU64, ThreadPool, General, Segregated,
+                             StackThenHeap, PmrRoundTrip, PmrMonotonic, Pages, Reservation, HugePages, NumaBound>;
 
 /// A fresh subject for each test (on the heap: some hold large buffers); `a` is its allocator.
 template <class S>

@@ -42,15 +42,19 @@ class BasicSlabCache {
   /// space throws std::bad_array_new_length (without exceptions: reported as bad_array_length,
   /// then abort); an invalid alignment is reported as invalid_alignment (if the handler returns,
   /// 16 is used).
+  /// `min_objects` (8 to 1024) sets how many objects a slab holds at least; `name` is the
+  /// component reports name (that of a pool built on the cache).
   explicit BasicSlabCache(std::size_t object_size, std::size_t object_alignment = 16, constructor_fn ctor = nullptr,
-                          destructor_fn dtor = nullptr, std::size_t keep_empty = 1)
+                          destructor_fn dtor = nullptr, std::size_t keep_empty = 1, std::size_t min_objects = 8,
+                          const char* name = allocator_name)
     requires allocator_traits<Upstream>::is_stateless
       : BasicSlabCache(detail::allocator_ref<Upstream>(Upstream{}), object_size, object_alignment, ctor, dtor,
-                       keep_empty) {}
+                       keep_empty, min_objects, name) {}
   BasicSlabCache(Upstream& upstream, std::size_t object_size, std::size_t object_alignment = 16,
-                 constructor_fn ctor = nullptr, destructor_fn dtor = nullptr, std::size_t keep_empty = 1)
+                 constructor_fn ctor = nullptr, destructor_fn dtor = nullptr, std::size_t keep_empty = 1,
+                 std::size_t min_objects = 8, const char* name = allocator_name)
       : BasicSlabCache(detail::allocator_ref<Upstream>(upstream), object_size, object_alignment, ctor, dtor,
-                       keep_empty) {}
+                       keep_empty, min_objects, name) {}
 
   BasicSlabCache(const BasicSlabCache&) = delete;
   BasicSlabCache& operator=(const BasicSlabCache&) = delete;
@@ -64,7 +68,7 @@ class BasicSlabCache {
   [[nodiscard]] void* allocate_object() {
     void* p = try_allocate_object();
     if (!p) [[unlikely]]
-      throw_out_of_memory(allocator_name, object_size_, object_alignment_);
+      throw_out_of_memory(name_, object_size_, object_alignment_);
     return p;
   }
 
@@ -118,6 +122,9 @@ class BasicSlabCache {
     return n;
   }
 
+  /// True if an object can be had without a new slab.
+  [[nodiscard]] bool has_free_object() const noexcept { return partial_ || empty_; }
+
   /// True if `p` is an object of a slab of this cache. O(slabs).
   [[nodiscard]] bool owns(const void* p) const noexcept {
     for (Slab* list : {partial_, full_, empty_})
@@ -133,6 +140,23 @@ class BasicSlabCache {
     const auto a = reinterpret_cast<std::uintptr_t>(s);
     return a >= lowest_ && a < highest_ && s->cache == this;
   }
+
+  /// The cache whose slab of `slab_size` bytes holds `p`, read from the slab's header: `p` must
+  /// be an object of a live slab of that size (the concurrent pools find a block's owner so).
+  [[nodiscard]] static BasicSlabCache* cache_of(const void* p, std::size_t slab_size) noexcept {
+    return reinterpret_cast<Slab*>(reinterpret_cast<std::uintptr_t>(p) & ~(slab_size - 1))->cache;
+  }
+
+  /// True if `p`, which lies in a slab of this cache, is the start of one of its objects.
+  [[nodiscard]] bool is_object_start(const void* p) const noexcept {
+    const Slab* s = slab_of(p);
+    const auto* b = static_cast<const std::byte*>(p);
+    return b >= s->objects() && index_of(s, p) < objects_per_slab_ &&
+           static_cast<std::size_t>(b - s->objects()) % stride_ == 0;
+  }
+
+  /// The name reports give (that of the pool built on this cache, if any).
+  [[nodiscard]] const char* name() const noexcept { return name_; }
 
   [[nodiscard]] std::size_t object_size() const noexcept { return object_size_; }
   [[nodiscard]] std::size_t object_alignment() const noexcept { return object_alignment_; }
@@ -166,10 +190,12 @@ class BasicSlabCache {
   };
 
   BasicSlabCache(detail::allocator_ref<Upstream> upstream, std::size_t object_size, std::size_t object_alignment,
-                 constructor_fn ctor, destructor_fn dtor, std::size_t keep_empty)
-      : upstream_(upstream), ctor_(ctor), dtor_(dtor), keep_empty_(keep_empty) {
+                 constructor_fn ctor, destructor_fn dtor, std::size_t keep_empty, std::size_t min_objects,
+                 const char* name)
+      : upstream_(upstream), ctor_(ctor), dtor_(dtor), keep_empty_(keep_empty), name_(name) {
+    min_objects = min_objects < 8 ? 8 : (min_objects > max_objects ? max_objects : min_objects);
     if (!is_valid_alignment(object_alignment) || object_alignment > 4096) {
-      report_misuse({error_kind::invalid_alignment, allocator_name, nullptr, object_size, object_alignment,
+      report_misuse({error_kind::invalid_alignment, name_, nullptr, object_size, object_alignment,
                      "object alignment must be a power of two up to 4096", nullptr, 0});
       object_alignment = 16;
     }
@@ -177,14 +203,14 @@ class BasicSlabCache {
     object_alignment_ = object_alignment < alignof(void*) ? alignof(void*) : object_alignment;
     // With constructor caching the first word of a free object is saved aside, not lost.
     const std::size_t body = object_size < sizeof(void*) ? sizeof(void*) : object_size;
-    stride_ = checked_align_up(checked_add(body, ctor ? sizeof(void*) : 0, allocator_name), object_alignment_,
-                               allocator_name);
+    stride_ = checked_align_up(checked_add(body, ctor ? sizeof(void*) : 0, name_), object_alignment_,
+                               name_);
     const std::size_t offset = align_up(sizeof(Slab), object_alignment_);
-    // A slab is the power of two that holds the header and at least 8 objects.
-    const std::size_t need = checked_add(offset, checked_mul(stride_, 8, allocator_name), allocator_name);
+    // A slab is the power of two that holds the header and at least min_objects objects.
+    const std::size_t need = checked_add(offset, checked_mul(stride_, min_objects, name_), name_);
     constexpr std::size_t largest_slab = ~(SIZE_MAX >> 1);
     if (need > largest_slab) [[unlikely]]
-      throw_bad_array_length(allocator_name, need, '>', largest_slab);
+      throw_bad_array_length(name_, need, '>', largest_slab);
     slab_size_ = std::bit_ceil(need < 4096 ? std::size_t{4096} : need);
     objects_per_slab_ = (slab_size_ - offset) / stride_;
     if (objects_per_slab_ > max_objects) objects_per_slab_ = max_objects;
@@ -232,18 +258,18 @@ class BasicSlabCache {
       mine = mine && listed;
     }
     if (!mine || b < s->objects() || index_of(s, obj) >= objects_per_slab_) {
-      report_misuse({error_kind::foreign_pointer, allocator_name, obj, object_size_, object_alignment_,
+      report_misuse({error_kind::foreign_pointer, name_, obj, object_size_, object_alignment_,
                      "not an object of this slab cache", nullptr, 0});
       return false;
     }
     if (static_cast<std::size_t>(b - s->objects()) % stride_ != 0) {
-      report_misuse({error_kind::interior_pointer, allocator_name, obj, object_size_, object_alignment_,
+      report_misuse({error_kind::interior_pointer, name_, obj, object_size_, object_alignment_,
                      "inside an object of this slab cache, not at its start", nullptr, 0});
       return false;
     }
     const std::size_t i = index_of(s, obj);
     if ((s->free_bits[i / 64] >> (i % 64)) & 1u) {
-      report_misuse({error_kind::double_free, allocator_name, obj, object_size_, object_alignment_,
+      report_misuse({error_kind::double_free, name_, obj, object_size_, object_alignment_,
                      "object is already free", nullptr, 0});
       return false;
     }
@@ -323,6 +349,7 @@ class BasicSlabCache {
   constructor_fn ctor_;
   destructor_fn dtor_;
   std::size_t keep_empty_;
+  const char* name_;
   std::size_t object_size_ = 0;
   std::size_t object_alignment_ = 16;
   std::size_t stride_ = 0;
@@ -400,6 +427,37 @@ class BasicSlabAllocator {
     return allocator_traits<Upstream>::max_size(upstream);
   }
 
+  /// The size classes as a table, shared with ThreadPoolAllocator: the index of the class that
+  /// serves `size` bytes at `align`, or no_class (too large, or an invalid alignment).
+  static constexpr std::size_t no_class = SIZE_MAX;
+  static constexpr std::size_t class_alignment(std::size_t size) noexcept {
+    const std::size_t low = size & (~size + 1);
+    return low > 256 ? 256 : low;
+  }
+
+  /// Class for each size in 16-byte steps up to 2048, at alignments up to 16 (every class has
+  /// at least that): one table load on the common path.
+  static constexpr auto class_table = [] {
+    std::array<unsigned char, 2048 / 16 + 1> t{};
+    std::size_t c = 0;
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      while (size_classes[c] < i * 16) ++c;
+      t[i] = static_cast<unsigned char>(c);
+    }
+    return t;
+  }();
+
+  static std::size_t class_of(std::size_t size, std::size_t align) noexcept {
+    if (size > size_classes.back()) return no_class;
+    if (is_valid_alignment_up_to(align, 16)) [[likely]]
+      return class_table[(size + 15) / 16];
+    if (!is_valid_alignment(align)) return no_class;
+    for (std::size_t c = class_table[(size + 15) / 16]; c < size_classes.size(); ++c)
+      if (align <= class_alignment(size_classes[c])) return c;
+    return no_class;
+  }
+
+
   /// Returns every empty slab upstream; returns how many.
   std::size_t reclaim() noexcept {
     std::size_t n = 0;
@@ -434,7 +492,6 @@ class BasicSlabAllocator {
   }
 
  private:
-  static constexpr std::size_t no_class = SIZE_MAX;
 
   template <std::size_t... I>
   explicit BasicSlabAllocator(std::index_sequence<I...>)
@@ -453,34 +510,6 @@ class BasicSlabAllocator {
       return true;
     }
     return false;
-  }
-
-  static constexpr std::size_t class_alignment(std::size_t size) noexcept {
-    const std::size_t low = size & (~size + 1);
-    return low > 256 ? 256 : low;
-  }
-
-  /// Class for each size in 16-byte steps up to 2048, at alignments up to 16 (every class has
-  /// at least that): one table load on the common path.
-  static constexpr auto class_table = [] {
-    std::array<unsigned char, 2048 / 16 + 1> t{};
-    std::size_t c = 0;
-    for (std::size_t i = 0; i < t.size(); ++i) {
-      while (size_classes[c] < i * 16) ++c;
-      t[i] = static_cast<unsigned char>(c);
-    }
-    return t;
-  }();
-
-  /// No class for an invalid alignment (0, not a power of two): try_allocate reports it.
-  static std::size_t class_of(std::size_t size, std::size_t align) noexcept {
-    if (size > size_classes.back()) return no_class;
-    if (is_valid_alignment_up_to(align, 16)) [[likely]]
-      return class_table[(size + 15) / 16];
-    if (!is_valid_alignment(align)) return no_class;
-    for (std::size_t c = class_table[(size + 15) / 16]; c < size_classes.size(); ++c)
-      if (align <= class_alignment(size_classes[c])) return c;
-    return no_class;
   }
 
   std::array<BasicSlabCache<Upstream>, size_classes.size()> caches_;

@@ -57,7 +57,7 @@ class BasicMemoryPool {
 
   BasicMemoryPool(const BasicMemoryPool&) = delete;
   BasicMemoryPool& operator=(const BasicMemoryPool&) = delete;
-  template <class, RawAllocator>
+  template <class, RawAllocator, class>
   friend class ObjectPool;
 
   BasicMemoryPool(BasicMemoryPool&& o) noexcept

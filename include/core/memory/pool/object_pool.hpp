@@ -14,7 +14,9 @@
 
 namespace core::memory {
 
-template <class T, RawAllocator Upstream = MallocAllocator>
+/// `NodePool` is the node pool underneath: BasicMemoryPool (single-threaded) or
+/// BasicConcurrentPool (ConcurrentObjectPool: any thread may acquire and release).
+template <class T, RawAllocator Upstream = MallocAllocator, class NodePool = BasicMemoryPool<Upstream>>
 class ObjectPool {
  public:
   static constexpr const char* allocator_name = "core::memory::ObjectPool";
@@ -71,7 +73,7 @@ class ObjectPool {
   ~ObjectPool() {
     if constexpr (checks::debug) {
       if (pool_.nodes_allocated() != 0)
-        report_misuse({error_kind::leak, allocator_name, nullptr, pool_.nodes_allocated() * sizeof(T), alignof(T),
+        report_misuse({error_kind::leak, pool_.name(), nullptr, pool_.nodes_allocated() * sizeof(T), alignof(T),
                        "objects still acquired when the pool was destroyed", nullptr, 0});
     }
   }
@@ -85,7 +87,7 @@ class ObjectPool {
       return ::new (node) T(std::forward<Args>(args)...);
     } else {
       struct Guard {
-        BasicMemoryPool<Upstream>* pool;
+        NodePool* pool;
         void* node;
         ~Guard() {
           if (node) pool->deallocate_node(node);
@@ -131,13 +133,20 @@ class ObjectPool {
   /// True if `p` points into one of the pool's nodes.
   [[nodiscard]] bool owns(const T* p) const noexcept { return pool_.owns(p); }
   /// The node pool underneath.
-  [[nodiscard]] const BasicMemoryPool<Upstream>& memory_pool() const noexcept { return pool_; }
+  [[nodiscard]] const NodePool& memory_pool() const noexcept { return pool_; }
 
  private:
   ObjectPool(detail::allocator_ref<Upstream> upstream, std::size_t block_size)
-      : pool_(upstream, sizeof(T), alignof(T), block_size, block_size, SIZE_MAX, allocator_name) {}
+      : pool_(make_pool(upstream, block_size)) {}
 
-  BasicMemoryPool<Upstream> pool_;
+  static NodePool make_pool(detail::allocator_ref<Upstream> upstream, std::size_t block_size) {
+    if constexpr (std::is_same_v<NodePool, BasicMemoryPool<Upstream>>)
+      return NodePool(upstream, sizeof(T), alignof(T), block_size, block_size, SIZE_MAX, allocator_name);
+    else
+      return NodePool(upstream, sizeof(T), alignof(T), block_size, 0, "core::memory::ConcurrentObjectPool");
+  }
+
+  NodePool pool_;
 };
 
 }  // namespace core::memory

@@ -1,0 +1,214 @@
+// Allocation from several threads: core-memory's ConcurrentPool and ThreadPoolAllocator against
+// the process malloc (glibc here; mimalloc, jemalloc, tcmalloc and tbbmalloc through LD_PRELOAD,
+// see bench/run.py), TBB's scalable_malloc, std::pmr::synchronized_pool_resource and a
+// MemoryPool behind a std::mutex; the single-threaded MemoryPool is the floor at one thread.
+// Every allocator is shared by the threads and reached through a pointer.
+//   mtN_lifo:  N threads each allocate a block, touch it, free it.
+//   mtN_batch: N threads each allocate 64 blocks, then free them in allocation order.
+//   mtN_larson: N threads put each new block into a random slot of a shared array and free the
+//              block it displaces, so most frees are of another thread's block.
+//   prodcons:  one thread allocates, the other frees (xmalloc-test's pattern).
+// Times are per block, for all threads together (wall time / blocks).
+
+#include <core/memory/pool/concurrent_pool.hpp>
+#include <core/memory/pool/memory_pool.hpp>
+#include <core/memory/pool/thread_pool_allocator.hpp>
+
+#include <benchmark/benchmark.h>
+#include <tbb/scalable_allocator.h>
+
+#include <array>
+#include <atomic>
+#include <cstdlib>
+#include <memory_resource>
+#include <mutex>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bench_common.hpp"
+
+namespace cm = core::memory;
+
+namespace {
+
+template <std::size_t Size>
+struct OursPool {
+  cm::ConcurrentPool* pool = new cm::ConcurrentPool(Size, 16);
+  void* allocate(std::size_t) { return pool->allocate_node(); }
+  void deallocate(void* p, std::size_t) noexcept { pool->deallocate_node(p); }
+};
+struct OursThreadPool {
+  cm::ThreadPoolAllocator* a = new cm::ThreadPoolAllocator;
+  void* allocate(std::size_t n) { return a->allocate(n, 16); }
+  void deallocate(void* p, std::size_t n) noexcept { a->deallocate(p, n, 16); }
+};
+template <std::size_t Size>
+struct SingleThreadedPool {  // the floor at one thread; never shared
+  cm::MemoryPool* pool = new cm::MemoryPool(Size, 16);
+  void* allocate(std::size_t) { return pool->allocate_node(); }
+  void deallocate(void* p, std::size_t) noexcept { pool->deallocate_node(p); }
+};
+template <std::size_t Size>
+struct MutexPool {
+  std::mutex m;
+  cm::MemoryPool pool{Size, 16};
+  void* allocate(std::size_t) {
+    std::lock_guard lock(m);
+    return pool.allocate_node();
+  }
+  void deallocate(void* p, std::size_t) noexcept {
+    std::lock_guard lock(m);
+    pool.deallocate_node(p);
+  }
+};
+struct ProcessMalloc {
+  void* allocate(std::size_t n) { return std::malloc(n); }
+  void deallocate(void* p, std::size_t) noexcept { std::free(p); }
+};
+struct TbbScalable {
+  void* allocate(std::size_t n) { return scalable_malloc(n); }
+  void deallocate(void* p, std::size_t) noexcept { scalable_free(p); }
+};
+struct PmrSynchronized {
+  std::pmr::synchronized_pool_resource* r = new std::pmr::synchronized_pool_resource;
+  void* allocate(std::size_t n) { return r->allocate(n, 16); }
+  void deallocate(void* p, std::size_t n) noexcept { r->deallocate(p, n, 16); }
+};
+
+/// The allocator, shared by the threads of a run and reached through a pointer the compiler
+/// cannot see through (each wrapper holds a pointer to the real allocator, never destroyed).
+template <class A>
+A& shared() {
+  static A a;
+  static A* volatile p = &a;
+  return *p;
+}
+
+template <class A>
+void lifo(benchmark::State& state, std::size_t size) {
+  A& a = shared<A>();
+  for (auto _ : state) {
+    void* p = a.allocate(size);
+    bench::touch(p);
+    a.deallocate(p, size);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+
+template <class A>
+void batch(benchmark::State& state, std::size_t size) {
+  A& a = shared<A>();
+  std::array<void*, 64> blocks{};
+  for (auto _ : state) {
+    for (auto& p : blocks) {
+      p = a.allocate(size);
+      bench::touch(p);
+    }
+    for (void* p : blocks) a.deallocate(p, size);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * blocks.size()));
+}
+
+constexpr std::size_t larson_slots = 4096;
+template <class A>
+std::array<std::atomic<void*>, larson_slots>& larson_array() {
+  static std::array<std::atomic<void*>, larson_slots> slots{};
+  return slots;
+}
+
+template <class A>
+void larson(benchmark::State& state, std::size_t size) {
+  A& a = shared<A>();
+  auto& slots = larson_array<A>();
+  std::minstd_rand rng(static_cast<unsigned>(state.thread_index() + 1));
+  for (auto _ : state) {
+    void* p = a.allocate(size);
+    bench::touch(p);
+    if (void* old = slots[rng() % larson_slots].exchange(p, std::memory_order_acq_rel)) a.deallocate(old, size);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+  for (auto& s : slots)  // each thread empties what it finds at its end
+    if (void* old = s.exchange(nullptr, std::memory_order_acq_rel)) a.deallocate(old, size);
+}
+
+/// Single-producer single-consumer ring of block pointers.
+struct Ring {
+  static constexpr std::size_t capacity = 4096;
+  std::array<void*, capacity> items{};
+  alignas(64) std::atomic<std::size_t> head{0};  // next to pop
+  alignas(64) std::atomic<std::size_t> tail{0};  // next to push
+};
+
+template <class A>
+void prodcons(benchmark::State& state, std::size_t size) {
+  A& a = shared<A>();
+  static Ring ring;
+  constexpr std::size_t per_iteration = 64;
+  if (state.thread_index() == 0) {
+    for (auto _ : state) {
+      for (std::size_t i = 0; i < per_iteration; ++i) {
+        void* p = a.allocate(size);
+        bench::touch(p);
+        const std::size_t t = ring.tail.load(std::memory_order_relaxed);
+        for (cm::Backoff b; t - ring.head.load(std::memory_order_acquire) == Ring::capacity;) b.pause();
+        ring.items[t % Ring::capacity] = p;
+        ring.tail.store(t + 1, std::memory_order_release);
+      }
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * per_iteration));
+  } else {
+    for (auto _ : state) {
+      for (std::size_t i = 0; i < per_iteration; ++i) {
+        const std::size_t h = ring.head.load(std::memory_order_relaxed);
+        for (cm::Backoff b; ring.tail.load(std::memory_order_acquire) == h;) b.pause();
+        void* p = ring.items[h % Ring::capacity];
+        ring.head.store(h + 1, std::memory_order_release);
+        a.deallocate(p, size);
+      }
+    }
+  }
+}
+
+template <class A>
+void register_all(const char* impl, std::size_t size, bool shared_ok, bool any_size) {
+  const std::string tail = std::string("/") + impl + "/" + std::to_string(size);
+  for (int threads : {1, 2}) {
+    if (threads > 1 && !shared_ok) continue;
+    const std::string t = "mt" + std::to_string(threads);
+    benchmark::RegisterBenchmark((t + "_lifo" + tail).c_str(), [=](benchmark::State& s) { lifo<A>(s, size); })
+        ->Threads(threads)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark((t + "_batch" + tail).c_str(), [=](benchmark::State& s) { batch<A>(s, size); })
+        ->Threads(threads)
+        ->UseRealTime();
+    if (shared_ok)
+      benchmark::RegisterBenchmark((t + "_larson" + tail).c_str(), [=](benchmark::State& s) { larson<A>(s, size); })
+          ->Threads(threads)
+          ->UseRealTime();
+  }
+  if (shared_ok)
+    benchmark::RegisterBenchmark(("prodcons" + tail).c_str(), [=](benchmark::State& s) { prodcons<A>(s, size); })
+        ->Threads(2)
+        ->UseRealTime();
+  (void)any_size;
+}
+
+template <std::size_t Size>
+void register_size() {
+  register_all<OursPool<Size>>("cm::ConcurrentPool", Size, true, false);
+  register_all<OursThreadPool>("cm::ThreadPoolAllocator", Size, true, true);
+  register_all<SingleThreadedPool<Size>>("cm-1thread::MemoryPool", Size, false, false);
+  register_all<MutexPool<Size>>("std::mutex+MemoryPool", Size, true, false);
+  register_all<ProcessMalloc>("malloc", Size, true, true);
+  register_all<TbbScalable>("tbb::scalable_malloc", Size, true, true);
+  register_all<PmrSynchronized>("pmr::synchronized_pool", Size, true, true);
+}
+
+const bool registered = [] {
+  register_size<32>();
+  register_size<256>();
+  return true;
+}();
+
+}  // namespace

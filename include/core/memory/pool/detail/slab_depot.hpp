@@ -1,0 +1,302 @@
+#pragma once
+/// SlabDepot: the free slabs that the per-thread heaps of one concurrent pool share, in front of
+/// the pool's upstream allocator. A heap's slab cache takes its slabs here and returns its spare
+/// empty ones here, so memory moves between threads a whole slab at a time. Taking and returning
+/// a slab are lock-free (an AtomicStack, and an atomic cursor over reserved memory); only a call
+/// to upstream locks (one lock per pool, shared by its depots, as they share the upstream).
+/// reserve() obtains one region from upstream in a single call (so an absurd request fails at
+/// once) and hands its slabs out lazily; reserved slabs stay until the depot is destroyed, the
+/// others go back upstream in release_cached (shrink_to_fit).
+
+#include <core/memory/core/allocator_traits.hpp>
+#include <core/memory/pool/detail/atomic_stack.hpp>
+#include <core/memory/pool/detail/thread_registry.hpp>
+#include <core/memory/util/memory_barrier.hpp>
+#include <core/memory/util/sanitizer.hpp>
+#include <core/memory/util/size_math.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <new>
+
+namespace core::memory::detail {
+
+template <RawAllocator Upstream>
+class SlabDepot {
+ public:
+  static constexpr bool is_thread_safe = true;
+  static constexpr const char* allocator_name = "core::memory::detail::SlabDepot";
+
+  /// `upstream_mutex` serialises the calls to upstream and guards the tables; the depots of one
+  /// pool share it, as they share the upstream.
+  SlabDepot(allocator_ref<Upstream> upstream, std::mutex& upstream_mutex) noexcept
+      : upstream_(upstream), upstream_mutex_(upstream_mutex) {}
+  SlabDepot(const SlabDepot&) = delete;
+  SlabDepot& operator=(const SlabDepot&) = delete;
+  /// Every slab must be back (the caches that took them destroyed first).
+  ~SlabDepot() {
+    release_cached();
+    std::lock_guard lock(upstream_mutex_);
+    // relaxed: no other thread uses a depot being destroyed.
+    for (Region* r = regions_.load(std::memory_order_relaxed); r;) {
+      Region* next = r->next;
+      unpoison_memory(reinterpret_cast<void*>(r->begin), r->end - r->begin);
+      allocator_traits<Upstream>::deallocate(upstream_.get(), reinterpret_cast<void*>(r->begin), r->end - r->begin,
+                                             slab_size_);
+      free_metadata(r, sizeof(Region));
+      r = next;
+    }
+    free_metadata(slabs_, table_capacity_ * sizeof(std::uintptr_t));
+  }
+
+  /// The size (and alignment) of the slabs it recycles; set once, before first use.
+  void set_slab_size(std::size_t n) noexcept { slab_size_ = n; }
+  [[nodiscard]] std::size_t slab_size() const noexcept { return slab_size_; }
+
+  [[nodiscard]] void* allocate(std::size_t size, std::size_t align) {
+    void* p = try_allocate(size, align);
+    if (!p) [[unlikely]]
+      throw_out_of_memory(allocator_name, size, align);
+    return p;
+  }
+
+  /// A cached slab, a reserved one, or a new one from upstream (recorded for owns and the range).
+  [[nodiscard]] void* try_allocate(std::size_t size, std::size_t align) noexcept {
+    if (size != slab_size_ || align != slab_size_) return try_allocate_upstream(size, align);
+    if (void* p = take()) {
+      unpoison_memory(p, slab_size_);
+      return p;
+    }
+    if (void* p = take_reserved()) return p;
+    std::lock_guard lock(upstream_mutex_);
+    void* p = allocator_traits<Upstream>::try_allocate(upstream_.get(), size, align);
+    if (p && !record(p)) {
+      allocator_traits<Upstream>::deallocate(upstream_.get(), p, size, align);
+      return nullptr;
+    }
+    return p;
+  }
+
+  /// The lock that serialises upstream calls (the pool's fork hooks take it).
+  [[nodiscard]] std::mutex& upstream_mutex() const noexcept { return upstream_mutex_; }
+
+  /// Any block straight from upstream (serialised if the upstream is not thread-safe).
+  [[nodiscard]] void* try_allocate_upstream(std::size_t size, std::size_t align) noexcept {
+    if constexpr (allocator_traits<Upstream>::is_thread_safe) {
+      return allocator_traits<Upstream>::try_allocate(upstream_.get(), size, align);
+    } else {
+      std::lock_guard lock(upstream_mutex_);
+      return allocator_traits<Upstream>::try_allocate(upstream_.get(), size, align);
+    }
+  }
+  void deallocate_upstream(void* p, std::size_t size, std::size_t align) noexcept {
+    if constexpr (allocator_traits<Upstream>::is_thread_safe) {
+      allocator_traits<Upstream>::deallocate(upstream_.get(), p, size, align);
+    } else {
+      std::lock_guard lock(upstream_mutex_);
+      allocator_traits<Upstream>::deallocate(upstream_.get(), p, size, align);
+    }
+  }
+
+  /// Caches the slab for the next taker.
+  void deallocate(void* p, std::size_t size, std::size_t align) noexcept {
+    if (size != slab_size_ || align != slab_size_) return deallocate_upstream(p, size, align);
+    // relaxed: a count for the takers' retry decision and statistics; the slab itself is
+    // published by the stack's release.
+    cached_.fetch_add(1, std::memory_order_relaxed);
+    poison_memory(static_cast<std::byte*>(p) + sizeof(Link), slab_size_ - sizeof(Link));
+    free_.push(static_cast<Link*>(p));
+  }
+
+  /// Makes the depot hold `count` slabs in all, the missing ones as one region obtained from
+  /// upstream in a single call. False (nothing changed) if that overflows or upstream refuses.
+  bool reserve(std::size_t count) noexcept {
+    std::lock_guard lock(upstream_mutex_);
+    const std::size_t have = slab_count();
+    if (count <= have) return true;
+    std::size_t bytes = 0;
+    if (mul_overflows(count - have, slab_size_, bytes)) return false;
+    void* meta = allocate_metadata(sizeof(Region));
+    if (!meta) return false;
+    auto* region = ::new (meta) Region;
+    void* p = allocator_traits<Upstream>::try_allocate(upstream_.get(), bytes, slab_size_);
+    if (!p) {
+      free_metadata(meta, sizeof(Region));
+      return false;
+    }
+    region->begin = reinterpret_cast<std::uintptr_t>(p);
+    region->end = region->begin + bytes;
+    region->cursor.store(region->begin, std::memory_order_relaxed);
+    // The rest of the previous region goes to the stack (it is handed out from one region only).
+    // relaxed (here and below to the release): regions change only under the lock we hold.
+    if (Region* old = current_.load(std::memory_order_relaxed)) {
+      for (std::uintptr_t s = old->cursor.exchange(old->end, std::memory_order_relaxed); s < old->end; s += slab_size_)
+        deallocate(reinterpret_cast<void*>(s), slab_size_, slab_size_);
+    }
+    region->next = regions_.load(std::memory_order_relaxed);
+    // release: takers and range readers see the region's fields.
+    regions_.store(region, std::memory_order_release);
+    current_.store(region, std::memory_order_release);
+    widen(region->begin, region->end);
+    count_.fetch_add(count - have, std::memory_order_relaxed);
+    poison_memory(p, bytes);
+    return true;
+  }
+
+  /// Returns every cached slab that is not reserved upstream; returns how many. Safe while
+  /// other threads take and return slabs (a slab being taken at that moment simply stays).
+  std::size_t release_cached() noexcept {
+    Link* list = free_.take_all();
+    Link* kept = nullptr;
+    std::size_t released = 0;
+    {
+      std::lock_guard lock(upstream_mutex_);
+      while (list) {
+        unpoison_memory(list, sizeof(Link));
+        Link* next = list->next;
+        if (in_region(list)) {
+          list->next = kept;
+          kept = list;
+        } else {
+          unrecord(list);
+          unpoison_memory(list, slab_size_);
+          allocator_traits<Upstream>::deallocate(upstream_.get(), list, slab_size_, slab_size_);
+          ++released;
+        }
+        list = next;
+      }
+    }
+    cached_.fetch_sub(released, std::memory_order_relaxed);
+    if (kept) free_.put_back(kept);
+    return released;
+  }
+
+  /// Slabs obtained from upstream and not returned (in use, cached or reserved).
+  [[nodiscard]] std::size_t slab_count() const noexcept { return count_.load(std::memory_order_relaxed); }
+
+  /// True if `p` may lie in one of the slabs (the range of every slab held): O(1), for the
+  /// hardened checks before a slab header is read.
+  [[nodiscard]] bool in_range(const void* p) const noexcept {
+    const auto a = reinterpret_cast<std::uintptr_t>(p);
+    // relaxed: the range only widens, and a block handed to the caller was carved from a slab
+    // recorded before (happens-before through the block's own hand-over).
+    return a >= lowest_.load(std::memory_order_relaxed) && a < highest_.load(std::memory_order_relaxed);
+  }
+
+  /// True if `p` lies in a slab obtained from upstream and not returned. O(log slabs), locks.
+  [[nodiscard]] bool holds(const void* p) const noexcept {
+    const auto base = reinterpret_cast<std::uintptr_t>(p) & ~(slab_size_ - 1);
+    std::lock_guard lock(upstream_mutex_);
+    return in_region(p) || std::binary_search(slabs_, slabs_ + table_size_, base);
+  }
+
+  [[nodiscard]] Upstream& upstream() const noexcept { return upstream_.get(); }
+
+ private:
+  struct Link {
+    Link* next;
+  };
+  struct Region {
+    Region* next = nullptr;
+    std::uintptr_t begin = 0;
+    std::uintptr_t end = 0;
+    std::atomic<std::uintptr_t> cursor{0};  // next slab never handed out
+  };
+
+  /// A cached slab, or null. Lock-free: takes the whole stack and puts back all but one. A taker
+  /// that finds the stack empty while slabs are cached (another taker holds them for a moment)
+  /// retries a few times before it goes on.
+  void* take() noexcept {
+    for (int tries = 0;; ++tries) {
+      if (Link* all = free_.take_all()) {
+        unpoison_memory(all, sizeof(Link));
+        if (all->next) free_.put_back(all->next);
+        cached_.fetch_sub(1, std::memory_order_relaxed);
+        return all;
+      }
+      if (tries == 32 || cached_.load(std::memory_order_relaxed) == 0) return nullptr;
+      cpu_pause();
+    }
+  }
+
+  /// A slab of the current reserved region never handed out before, or null. Lock-free.
+  void* take_reserved() noexcept {
+    // acquire: pairs with reserve's release, so the region's fields are seen.
+    Region* r = current_.load(std::memory_order_acquire);
+    if (!r || r->cursor.load(std::memory_order_relaxed) >= r->end) return nullptr;
+    // relaxed: the cursor only hands out distinct addresses; the slab's memory is fresh.
+    const std::uintptr_t s = r->cursor.fetch_add(slab_size_, std::memory_order_relaxed);
+    if (s >= r->end) return nullptr;
+    unpoison_memory(reinterpret_cast<void*>(s), slab_size_);
+    return reinterpret_cast<void*>(s);
+  }
+
+  bool in_region(const void* p) const noexcept {
+    const auto a = reinterpret_cast<std::uintptr_t>(p);
+    for (Region* r = regions_.load(std::memory_order_acquire); r; r = r->next)
+      if (a >= r->begin && a < r->end) return true;
+    return false;
+  }
+
+  void widen(std::uintptr_t begin, std::uintptr_t end) noexcept {
+    // relaxed CAS loops: see in_range.
+    std::uintptr_t low = lowest_.load(std::memory_order_relaxed);
+    while (begin < low && !lowest_.compare_exchange_weak(low, begin, std::memory_order_relaxed)) {
+    }
+    std::uintptr_t high = highest_.load(std::memory_order_relaxed);
+    while (end > high && !highest_.compare_exchange_weak(high, end, std::memory_order_relaxed)) {
+    }
+  }
+
+  /// Adds a slab from upstream to the sorted table; false if out of memory. Under the lock.
+  bool record(void* p) noexcept {
+    const auto a = reinterpret_cast<std::uintptr_t>(p);
+    if (table_size_ == table_capacity_) {
+      const std::size_t n = table_capacity_ ? table_capacity_ * 2 : 512;  // a page to begin with
+      auto* grown = static_cast<std::uintptr_t*>(allocate_metadata(n * sizeof(std::uintptr_t)));
+      if (!grown) return false;
+      if (table_size_) std::memcpy(grown, slabs_, table_size_ * sizeof(std::uintptr_t));
+      free_metadata(slabs_, table_capacity_ * sizeof(std::uintptr_t));
+      slabs_ = grown;
+      table_capacity_ = n;
+    }
+    std::uintptr_t* at = std::lower_bound(slabs_, slabs_ + table_size_, a);
+    std::memmove(at + 1, at, static_cast<std::size_t>(slabs_ + table_size_ - at) * sizeof(std::uintptr_t));
+    *at = a;
+    ++table_size_;
+    count_.fetch_add(1, std::memory_order_relaxed);
+    widen(a, a + slab_size_);
+    return true;
+  }
+
+  void unrecord(void* p) noexcept {
+    const auto a = reinterpret_cast<std::uintptr_t>(p);
+    std::uintptr_t* end = slabs_ + table_size_;
+    std::uintptr_t* at = std::lower_bound(slabs_, end, a);
+    if (at != end && *at == a) {
+      std::memmove(at, at + 1, static_cast<std::size_t>(end - at - 1) * sizeof(std::uintptr_t));
+      --table_size_;
+      count_.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+
+  [[no_unique_address]] allocator_ref<Upstream> upstream_;
+  AtomicStack<Link> free_;
+  std::atomic<std::size_t> cached_{0};
+  std::atomic<std::size_t> count_{0};
+  std::atomic<std::uintptr_t> lowest_{UINTPTR_MAX};
+  std::atomic<std::uintptr_t> highest_{0};
+  std::atomic<Region*> current_{nullptr};  // the region reserved slabs are handed out from
+  std::atomic<Region*> regions_{nullptr};  // every region; freed with the depot
+  std::size_t slab_size_ = 0;
+  std::mutex& upstream_mutex_;
+  std::uintptr_t* slabs_ = nullptr;  // sorted addresses of the slabs obtained one by one
+  std::size_t table_size_ = 0;
+  std::size_t table_capacity_ = 0;
+};
+
+}  // namespace core::memory::detail

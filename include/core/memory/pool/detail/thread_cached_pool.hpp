@@ -1,0 +1,580 @@
+#pragma once
+/// ThreadCachedPool: the engine of ConcurrentPool and ThreadPoolAllocator. Blocks of a few size
+/// classes, served from per-thread heaps so that the common paths take no lock and no atomic
+/// read-modify-write, built from the library's single-threaded parts:
+///
+/// - Each thread that uses the pool gets a heap: per class, a bounded free list ("front", the
+///   fast path: a pop or a push) in front of a SlabCache that owns the heap's slabs. A block's
+///   slab, and so its owning heap, is found by masking its address (the slab header).
+/// - A thread may free any block. It goes on the freeing thread's front first; when a front
+///   overflows, half of it is flushed: the heap's own blocks back to its slab caches, the others
+///   to their owners' inboxes, one CAS per owner and batch (remote frees batched as messages, as
+///   snmalloc does). An owner empties its inbox (one exchange) when its front runs dry.
+/// - Slabs move between heaps only whole, through a lock-free depot per class in front of the
+///   upstream allocator (SlabDepot).
+/// - A thread that exits hands its heap back (blocks cached by it go home first); the heap keeps
+///   its slabs and inbox, so blocks freed later still find a home, and the next new thread
+///   adopts it. Statistics are per-heap counters with one writer each, summed when read.
+///
+/// Lock-free: allocate and free, including refills, flushes and slab exchange. Locked: a thread's
+/// first use (its heap is created or adopted), its exit, calls to a non-thread-safe upstream, and
+/// shrink_to_fit's pass over the heaps of exited threads.
+
+#include <core/memory/allocator/slab_allocator.hpp>
+#include <core/memory/core/allocator_traits.hpp>
+#include <core/memory/pool/detail/atomic_stack.hpp>
+#include <core/memory/pool/detail/slab_depot.hpp>
+#include <core/memory/pool/detail/thread_registry.hpp>
+#include <core/memory/util/cache_line.hpp>
+#include <core/memory/util/config.hpp>
+#include <core/memory/util/error.hpp>
+#include <core/memory/util/sanitizer.hpp>
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <new>
+#include <utility>
+
+namespace core::memory::detail {
+
+/// One size class of a ThreadCachedPool.
+struct size_class_spec {
+  std::size_t size = 0;          ///< bytes a block holds
+  std::size_t alignment = 16;    ///< alignment of every block (at most 4096)
+  std::size_t min_per_slab = 8;  ///< blocks a slab holds at least (8 to 1024)
+  std::size_t cache_limit = 0;   ///< blocks a thread caches at most per class (0: from the size)
+};
+
+/// The word that marks a free block when frees are checked (exchanged atomically by each).
+template <bool Checked>
+struct free_cookie {};
+template <>
+struct free_cookie<true> {
+  std::uintptr_t value;
+};
+
+/// `Checked`: the hardened checks on frees (on in hardened builds; the process allocator
+/// chooses at run time between two instances).
+template <RawAllocator Upstream, std::size_t Classes, bool Checked = checks::hardened>
+class ThreadCachedPool final : public HeapOwner {
+  using Depot = SlabDepot<Upstream>;
+  using Cache = BasicSlabCache<Depot>;
+
+ public:
+  using upstream_refs = std::array<allocator_ref<Upstream>, Classes>;
+
+  ThreadCachedPool(allocator_ref<Upstream> upstream, const std::array<size_class_spec, Classes>& specs,
+                   const char* name)
+      : ThreadCachedPool(same_upstream(upstream, std::make_index_sequence<Classes>{}), specs, name) {}
+
+  /// Each class draws its slabs from its own upstream (the process allocator gives each class a
+  /// range of addresses, so a block's class is known from its address alone).
+  ThreadCachedPool(const upstream_refs& upstreams, const std::array<size_class_spec, Classes>& specs, const char* name)
+      : depots_(make_depots(upstreams, upstream_mutex_, std::make_index_sequence<Classes>{})), name_(name) {
+    for (std::size_t c = 0; c < Classes; ++c) {
+      // A probe cache computes the slab geometry (it allocates nothing).
+      Cache probe(depots_[c], block_bytes(specs[c].size), specs[c].alignment, nullptr, nullptr, 1,
+                  specs[c].min_per_slab, name);
+      size_[c] = specs[c].size;
+      alignment_[c] = probe.object_alignment();
+      min_per_slab_[c] = specs[c].min_per_slab;
+      per_slab_[c] = probe.objects_per_slab();
+      slab_size_[c] = probe.slab_size();
+      depots_[c].set_slab_size(slab_size_[c]);
+      std::size_t limit = specs[c].cache_limit;
+      if (limit == 0) limit = std::max<std::size_t>(16, std::min<std::size_t>(512, 32768 / block_bytes(specs[c].size)));
+      limit_[c] = limit < 2 ? 2 : limit;
+    }
+  }
+
+  ThreadCachedPool(const ThreadCachedPool&) = delete;
+  ThreadCachedPool& operator=(const ThreadCachedPool&) = delete;
+
+  ~ThreadCachedPool() {
+    retire();  // exiting threads no longer hand heaps back
+    // Live blocks are released with their slabs, as MemoryPool does (ObjectPool reports them).
+    for (Heap* h = heaps_.load(std::memory_order_acquire); h;) {
+      Heap* next = h->next_heap;
+      h->~Heap();
+      free_metadata(h, sizeof(Heap));
+      h = next;
+    }
+  }
+
+  /// A block of class `c`, or null when upstream is exhausted. No lock, no atomic RMW while the
+  /// thread's front holds blocks.
+  [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE void* try_allocate(std::size_t c) noexcept {
+    auto* h = static_cast<Heap*>(find_thread_heap(owner_id()));
+    if (h) [[likely]] {
+      if (h->front[c].head) [[likely]]
+        return pop(h, c);
+    }
+    return allocate_slow(h, c);
+  }
+
+  /// Frees a block of class `c` from any thread. Hardened builds report a double free (also one
+  /// racing on two threads), a foreign or interior pointer, or a block of another class.
+  CORE_MEMORY_ALWAYS_INLINE void deallocate(void* p, std::size_t c) noexcept {
+    if constexpr (Checked) {
+      if (!validate_free(p, c)) [[unlikely]]
+        return;
+    }
+    deallocate_unchecked(p, c);
+  }
+
+  /// deallocate without the hardened checks, for callers that ran validate_free already.
+  CORE_MEMORY_ALWAYS_INLINE void deallocate_unchecked(void* p, std::size_t c) noexcept {
+    auto* h = static_cast<Heap*>(find_thread_heap(owner_id()));
+    // relaxed: the thread's own counter.
+    if (h && h->front[c].count.load(std::memory_order_relaxed) < limit_[c]) [[likely]] {
+      push(h, static_cast<Node*>(p), c);
+      return;
+    }
+    deallocate_slow(h, static_cast<Node*>(p), c);
+  }
+
+  /// Hands the calling thread's cached blocks back (its own to its slabs, others to their owners)
+  /// and its empty slabs to the depot.
+  void flush_thread_cache() noexcept {
+    if (auto* h = static_cast<Heap*>(find_thread_heap(owner_id()))) trim(h);
+  }
+
+  /// Returns to upstream every slab that is empty: now for the calling thread's heap and those of
+  /// exited threads, at their next refill or flush for other live threads. Safe while other
+  /// threads allocate and free.
+  void shrink_to_fit() noexcept {
+    flush_thread_cache();
+    {
+      std::lock_guard lock(mutex_);
+      for (Heap* h = abandoned_; h; h = h->next_abandoned) trim(h);
+    }
+    // relaxed: a request, not a hand-over of data; each heap acts on it by itself.
+    trim_epoch_.fetch_add(1, std::memory_order_relaxed);
+    for (Depot& d : depots_) d.release_cached();
+  }
+
+  /// Makes room for `count` blocks of class `c` in all without upstream calls (as whole slabs in
+  /// the depot, for any thread to take). False if upstream could not give them.
+  bool reserve(std::size_t c, std::size_t count) noexcept {
+    return depots_[c].reserve(count / per_slab_[c] + (count % per_slab_[c] != 0));
+  }
+
+  /// Blocks allocated and not freed, over all threads: exact when no other thread is allocating
+  /// or freeing at the same moment (per-heap counters with one writer each, summed).
+  [[nodiscard]] std::size_t live_blocks() const noexcept {
+    // A heap's allocations minus its frees are the blocks its fronts received on slow paths
+    // minus those they hold now (each pop is an allocation, each push a free).
+    std::uint64_t live = 0;
+    // acquire: pairs with take_heap's release (constructed heaps); relaxed counter reads: each
+    // has one writer, and a snapshot is all a concurrent reader can have.
+    for (Heap* h = heaps_.load(std::memory_order_acquire); h; h = h->next_heap) {
+      live += h->received.load(std::memory_order_relaxed);
+      for (const Front& f : h->front) live -= f.count.load(std::memory_order_relaxed);
+    }
+    return static_cast<std::size_t>(live);
+  }
+  /// Slabs of class `c` obtained from upstream (in use or cached).
+  [[nodiscard]] std::size_t slabs(std::size_t c) const noexcept { return depots_[c].slab_count(); }
+  /// Blocks the slabs of class `c` hold (live, cached or free).
+  [[nodiscard]] std::size_t capacity(std::size_t c) const noexcept { return slabs(c) * per_slab_[c]; }
+  /// Bytes obtained from upstream for slabs.
+  [[nodiscard]] std::size_t bytes_allocated() const noexcept {
+    std::size_t n = 0;
+    for (std::size_t c = 0; c < Classes; ++c) n += slabs(c) * slab_size_[c];
+    return n;
+  }
+  /// Heaps created so far (at most the number of threads that used the pool at once).
+  [[nodiscard]] std::size_t heap_count() const noexcept {
+    std::size_t n = 0;
+    for (Heap* h = heaps_.load(std::memory_order_acquire); h; h = h->next_heap) ++n;
+    return n;
+  }
+
+  [[nodiscard]] std::size_t block_size(std::size_t c) const noexcept { return size_[c]; }
+  [[nodiscard]] std::size_t block_alignment(std::size_t c) const noexcept { return alignment_[c]; }
+  [[nodiscard]] std::size_t slab_size(std::size_t c) const noexcept { return slab_size_[c]; }
+  [[nodiscard]] std::size_t blocks_per_slab(std::size_t c) const noexcept { return per_slab_[c]; }
+  [[nodiscard]] std::size_t cache_limit(std::size_t c) const noexcept { return limit_[c]; }
+  [[nodiscard]] const char* name() const noexcept { return name_; }
+  [[nodiscard]] Upstream& upstream() const noexcept { return depots_[0].upstream(); }
+  /// A block straight from upstream, for requests no class serves (serialised if needed).
+  [[nodiscard]] void* upstream_try_allocate(std::size_t size, std::size_t align) noexcept {
+    return depots_[0].try_allocate_upstream(size, align);
+  }
+  void upstream_deallocate(void* p, std::size_t size, std::size_t align) noexcept {
+    depots_[0].deallocate_upstream(p, size, align);
+  }
+
+  /// True if `p` is a block of class `c` of this pool (live or free). O(log slabs), locks.
+  [[nodiscard]] bool owns(const void* p, std::size_t c) const noexcept {
+    if (!depots_[c].holds(p)) return false;
+    const ClassCache* owner = owner_cache(p, c);
+    return owner && owner->is_object_start(p);
+  }
+
+  /// The class whose slabs hold `p`, or Classes if none. O(classes + heaps): hardened checks.
+  [[nodiscard]] std::size_t class_holding(const void* p) const noexcept {
+    for (std::size_t c = 0; c < Classes; ++c)
+      if (depots_[c].in_range(p) && owner_cache(p, c)) return c;
+    return Classes;
+  }
+
+ private:
+  struct Node {
+    Node* next;  // first: a slab cache's own link overwrites only this word
+    [[no_unique_address]] free_cookie<Checked> cookie;
+  };
+  struct Heap;
+  /// A heap's slab cache of one class; the slab header names it, and it names its heap.
+  struct ClassCache : Cache {
+    ClassCache(Depot& depot, std::size_t size, std::size_t alignment, std::size_t min_per_slab, Heap* h,
+               const char* name)
+        : Cache(depot, block_bytes(size), alignment, nullptr, nullptr, 1, min_per_slab, name), heap(h) {}
+    Heap* heap;
+  };
+  struct Front {
+    Node* head = nullptr;
+    std::atomic<std::size_t> count{0};  // one writer, the owner; read by statistics
+  };
+  /// A thread's heap. The owner alone touches front, the caches and the counters' values; other
+  /// threads push to inbox and read the counters.
+  struct alignas(false_sharing_range) Heap {
+    explicit Heap(ThreadCachedPool& pool) noexcept {
+      for (std::size_t c = 0; c < Classes; ++c)
+        ::new (static_cast<void*>(storage + c * sizeof(ClassCache)))
+            ClassCache(pool.depots_[c], pool.size_[c], pool.alignment_[c], pool.min_per_slab_[c], this, pool.name_);
+    }
+    ~Heap() {
+      for (std::size_t c = 0; c < Classes; ++c) cache(c).~ClassCache();
+    }
+    ClassCache& cache(std::size_t c) noexcept {
+      return *std::launder(reinterpret_cast<ClassCache*>(storage + c * sizeof(ClassCache)));
+    }
+
+    std::array<Front, Classes> front{};
+    std::atomic<std::uint64_t> received{0};  // blocks moved into the fronts on slow paths, net
+    std::uint64_t trim_seen = 0;
+    Heap* next_heap = nullptr;       // every heap of the pool; immutable once published
+    Heap* next_abandoned = nullptr;  // heaps of exited threads; under the pool's mutex
+    alignas(ClassCache) std::byte storage[Classes * sizeof(ClassCache)];
+    alignas(false_sharing_range) std::array<AtomicStack<Node>, Classes> inbox;  // remote frees
+  };
+
+  template <std::size_t... I>
+  static std::array<Depot, Classes> make_depots(const upstream_refs& upstreams, std::mutex& m,
+                                                std::index_sequence<I...>) {
+    return {{Depot(upstreams[I], m)...}};
+  }
+  template <std::size_t... I>
+  static upstream_refs same_upstream(allocator_ref<Upstream> upstream, std::index_sequence<I...>) {
+    return {{((void)I, upstream)...}};
+  }
+
+  /// The bytes a block takes in its slab: room for the free-list link (and hardened cookie).
+  static constexpr std::size_t block_bytes(std::size_t size) noexcept { return size < sizeof(Node) ? sizeof(Node) : size; }
+
+  // One writer per counter, so a relaxed load and store suffice (no locked instruction); the
+  // statistics read them with relaxed loads.
+  template <class T>
+  static void add(std::atomic<T>& counter, T n) noexcept {
+    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+
+  static std::uintptr_t cookie_of(const Node* n) noexcept {
+    return reinterpret_cast<std::uintptr_t>(n) * 0x9E3779B97F4A7C15ull ^ 0x5EED5EED5EED5EEDull;
+  }
+  /// Marks a block free; true if it already was (a double free). The exchange makes the check
+  /// exact when two threads free the same block at once: only one of them sees it live.
+  static bool mark_free([[maybe_unused]] Node* n) noexcept {
+    if constexpr (Checked) {
+      // relaxed: only the atomicity matters; the block's hand-over is ordered by the lists.
+      return std::atomic_ref<std::uintptr_t>(n->cookie.value).exchange(cookie_of(n), std::memory_order_relaxed) ==
+             cookie_of(n);
+    } else {
+      return false;
+    }
+  }
+  static void mark_used([[maybe_unused]] Node* n) noexcept {
+    if constexpr (Checked) std::atomic_ref<std::uintptr_t>(n->cookie.value).store(0, std::memory_order_relaxed);
+  }
+
+  CORE_MEMORY_ALWAYS_INLINE void* pop(Heap* h, std::size_t c) noexcept {
+    Front& f = h->front[c];
+    Node* n = f.head;
+    unpoison_memory(n, sizeof(Node));
+    f.head = n->next;
+    add(f.count, std::size_t(-1));
+    mark_used(n);
+    unpoison_memory(n, size_[c]);
+    return n;
+  }
+
+  /// Links a free block (cookie already set) into the front.
+  CORE_MEMORY_ALWAYS_INLINE void push(Heap* h, Node* n, std::size_t c) noexcept {
+    Front& f = h->front[c];
+    unpoison_memory(n, sizeof(Node));
+    n->next = f.head;
+    poison_memory(n, block_bytes(size_[c]));
+    f.head = n;
+    add(f.count, std::size_t{1});
+  }
+
+  /// Takes a block off the front on a slow path (it leaves the front, not to a user).
+  Node* pop_raw(Heap* h, Front& f) noexcept {
+    Node* n = f.head;
+    unpoison_memory(n, sizeof(Node));
+    f.head = n->next;
+    add(f.count, std::size_t(-1));
+    add(h->received, std::uint64_t(-1));
+    return n;
+  }
+  /// Puts a block on the front on a slow path (it did not come from a user).
+  void push_raw(Heap* h, Node* n, std::size_t c) noexcept {
+    push(h, n, c);
+    add(h->received, std::uint64_t{1});
+  }
+
+  /// The heap cache of class `c` whose slab holds `p`, if that cache belongs to this pool
+  /// (checked against every heap before the header's pointer is followed), else null.
+  const ClassCache* owner_cache(const void* p, std::size_t c) const noexcept {
+    const Cache* named = Cache::cache_of(p, slab_size_[c]);
+    for (Heap* h = heaps_.load(std::memory_order_acquire); h; h = h->next_heap)
+      if (static_cast<const Cache*>(&h->cache(c)) == named) return &h->cache(c);
+    return nullptr;
+  }
+  static ClassCache* cache_of(const void* p, std::size_t slab_size) noexcept {
+    return static_cast<ClassCache*>(Cache::cache_of(p, slab_size));
+  }
+
+
+ public:
+  /// The hardened check of deallocate: reports a double free (marking the block free, so it
+  /// must be followed by deallocate_unchecked when it returns true), a foreign or interior
+  /// pointer, or a block of another class, and returns false for them.
+  CORE_MEMORY_NOINLINE bool validate_free(void* p, std::size_t c) noexcept {
+    auto bad = [&](error_kind kind, const char* message) {
+      report_misuse({kind, name_, p, size_[c], alignment_[c], message, nullptr, 0});
+      return false;
+    };
+    if (!p) return bad(error_kind::foreign_pointer, "null pointer freed");
+    const bool in_slab = checks::expensive ? depots_[c].holds(p) : depots_[c].in_range(p);
+    const ClassCache* owner = in_slab ? owner_cache(p, c) : nullptr;
+    if (!owner) {
+      for (std::size_t k = 0; k < Classes; ++k)
+        if (k != c && depots_[k].in_range(p) && owner_cache(p, k))
+          return bad(error_kind::invalid_size, "a block of another size class of this pool, freed with this size");
+      return bad(error_kind::foreign_pointer, "not a block of this pool");
+    }
+    if (!owner->is_object_start(p)) return bad(error_kind::interior_pointer, "inside a block of this pool, not at its start");
+    auto* n = static_cast<Node*>(p);
+    // A poisoned block is on some free list already (under ASan); otherwise the exchange decides,
+    // also between two threads freeing it at once. The loser leaves the block alone.
+    if (is_poisoned(n) || mark_free(n)) return bad(error_kind::double_free, "block is already free");
+    return true;
+  }
+
+ private:
+  // --- slow paths --------------------------------------------------------------------------
+
+  CORE_MEMORY_NOINLINE void* allocate_slow(Heap* h, std::size_t c) noexcept {
+    if (!h) h = attach_heap();
+    if (!h) return with_stray_heap([&](Heap* s) { return refill(s, c) ? pop(s, c) : nullptr; });
+    // relaxed: a trim request carries no data (see shrink_to_fit).
+    if (trim_epoch_.load(std::memory_order_relaxed) != h->trim_seen) trim(h);
+    return refill(h, c) ? pop(h, c) : nullptr;
+  }
+
+  CORE_MEMORY_NOINLINE void deallocate_slow(Heap* h, Node* n, std::size_t c) noexcept {
+    if (!h) h = attach_heap();
+    if (!h) {
+      with_stray_heap([&](Heap* s) {
+        free_into(s, n, c);
+        return nullptr;
+      });
+      return;
+    }
+    free_into(h, n, c);
+    if (trim_epoch_.load(std::memory_order_relaxed) != h->trim_seen) trim(h);
+  }
+
+  void free_into(Heap* h, Node* n, std::size_t c) noexcept {
+    if (h->front[c].count.load(std::memory_order_relaxed) >= limit_[c]) flush(h, c, limit_[c] / 2);
+    push(h, n, c);
+  }
+
+  /// Fills the front of class `c`: remote frees first, then a batch from the slab cache (which
+  /// takes a slab from the depot or upstream when it has none). False if nothing was found.
+  bool refill(Heap* h, std::size_t c) noexcept {
+    drain(h);
+    if (h->front[c].head) return true;
+    ClassCache& cache = h->cache(c);
+    const std::size_t batch = limit_[c] / 2;
+    for (std::size_t i = 0; i < batch && (i == 0 || cache.has_free_object()); ++i) {  // one new slab at most
+      auto* n = static_cast<Node*>(cache.try_allocate_object());
+      if (!n) break;
+      mark_free(n);
+      push_raw(h, n, c);
+    }
+    return h->front[c].head != nullptr;
+  }
+
+  /// Takes the blocks other threads freed into this heap: to the fronts while they have room,
+  /// the rest to the slab caches.
+  void drain(Heap* h) noexcept {
+    for (std::size_t c = 0; c < Classes; ++c) {
+      Node* n = h->inbox[c].take_all();
+      while (n) {
+        unpoison_memory(n, sizeof(Node));
+        Node* next = n->next;
+        if (h->front[c].count.load(std::memory_order_relaxed) < limit_[c]) {
+          push_raw(h, n, c);
+        } else {
+          h->cache(c).deallocate_object(n);
+        }
+        n = next;
+      }
+    }
+  }
+
+  /// Empties the front of class `c` down to `keep` blocks: the heap's own back to its slab
+  /// cache, the others to their owners' inboxes, one push per owner and batch.
+  void flush(Heap* h, std::size_t c, std::size_t keep) noexcept {
+    struct Batch {
+      Heap* owner;
+      Node* first;
+      Node* last;
+    };
+    constexpr std::size_t max_batches = 4;
+    Batch batches[max_batches];
+    std::size_t used = 0;
+    Front& f = h->front[c];
+    while (f.count.load(std::memory_order_relaxed) > keep) {
+      Node* n = pop_raw(h, f);
+      ClassCache* owner = cache_of(n, slab_size_[c]);
+      if (owner->heap == h) {
+        owner->deallocate_object(n);
+        continue;
+      }
+      Batch* b = nullptr;
+      for (std::size_t i = 0; i < used; ++i)
+        if (batches[i].owner == owner->heap) b = &batches[i];
+      if (!b) {
+        if (used == max_batches) {
+          send(batches[0], c);
+          batches[0] = batches[--used];
+        }
+        b = &batches[used++];
+        *b = {owner->heap, n, n};
+        n->next = nullptr;
+      } else {
+        n->next = b->first;
+        b->first = n;
+      }
+      poison_memory(n, sizeof(Node));
+    }
+    for (std::size_t i = 0; i < used; ++i) send(batches[i], c);
+  }
+
+  template <class B>
+  static void send(const B& b, std::size_t c) noexcept {
+    unpoison_memory(b.last, sizeof(Node));  // push_chain writes the last link
+    b.owner->inbox[c].push_chain(b.first, b.last);
+  }
+
+  /// Hands back what the heap caches: fronts flushed, inbox drained, empty slabs to the depot.
+  void trim(Heap* h) noexcept {
+    h->trim_seen = trim_epoch_.load(std::memory_order_relaxed);
+    drain(h);
+    for (std::size_t c = 0; c < Classes; ++c) {
+      flush(h, c, 0);
+      h->cache(c).reclaim();
+    }
+  }
+
+  /// Gives the calling thread a heap: one of an exited thread, or a new one. Null if out of
+  /// memory or if the thread is exiting.
+  CORE_MEMORY_NOINLINE Heap* attach_heap() noexcept {
+    if (!enlist()) return nullptr;
+    Heap* h = take_heap();
+    if (!h) return nullptr;
+    if (!attach_thread_heap(*this, h)) {
+      std::lock_guard lock(mutex_);
+      h->next_abandoned = abandoned_;
+      abandoned_ = h;
+      return nullptr;
+    }
+    return h;
+  }
+
+  /// An abandoned heap, else a new published one; null if out of memory.
+  Heap* take_heap() noexcept {
+    std::lock_guard lock(mutex_);
+    return take_heap_locked();
+  }
+  Heap* take_heap_locked() noexcept {
+    if (Heap* h = abandoned_) {
+      abandoned_ = h->next_abandoned;
+      return h;
+    }
+    void* meta = allocate_metadata(sizeof(Heap));
+    if (!meta) return nullptr;
+    Heap* h = ::new (meta) Heap(*this);
+    h->next_heap = heaps_.load(std::memory_order_relaxed);
+    // release: readers walking the list (statistics, hardened checks) see a constructed heap.
+    heaps_.store(h, std::memory_order_release);
+    return h;
+  }
+
+  /// Runs `f` on a heap borrowed under the pool's lock, for a thread that cannot have one (it is
+  /// exiting, or a heap could not be allocated). Null if no heap at all could be had.
+  template <class F>
+  CORE_MEMORY_NOINLINE void* with_stray_heap(F f) noexcept {
+    std::lock_guard lock(mutex_);
+    Heap* h = take_heap_locked();
+    if (!h) return nullptr;
+    void* result = f(h);
+    trim(h);
+    h->next_abandoned = abandoned_;
+    abandoned_ = h;
+    return result;
+  }
+
+ public:
+  /// Called by the registry when a thread holding `heap` exits.
+  void abandon_heap(void* heap) noexcept override {
+    auto* h = static_cast<Heap*>(heap);
+    trim(h);
+    std::lock_guard lock(mutex_);
+    h->next_abandoned = abandoned_;
+    abandoned_ = h;
+  }
+
+  /// fork(): the pool's locks are held across it, so its shared state (depots, the heaps of
+  /// exited threads, upstream) is consistent in the child. The heaps of the other threads, which
+  /// do not exist in the child, are left alone there: one of them may have been in the middle of
+  /// an allocation. What they cache is lost to the child; blocks it frees into them wait in
+  /// their inboxes. The forking thread keeps its heap; new threads adopt or create others.
+  void prepare_fork() noexcept override {
+    mutex_.lock();
+    upstream_mutex_.lock();
+  }
+  void after_fork(bool, void*) noexcept override {
+    upstream_mutex_.unlock();
+    mutex_.unlock();
+  }
+
+ private:
+  std::mutex upstream_mutex_;  // shared by the depots: calls to upstream, slab tables
+  mutable std::array<Depot, Classes> depots_;
+  std::array<std::size_t, Classes> size_{}, alignment_{}, min_per_slab_{}, per_slab_{}, slab_size_{}, limit_{};
+  const char* name_;
+  std::atomic<Heap*> heaps_{nullptr};  // pushed under mutex_, walked without it
+  std::mutex mutex_;                   // heap creation and adoption, heaps of exited threads
+  Heap* abandoned_ = nullptr;
+  std::atomic<std::uint64_t> trim_epoch_{0};
+};
+
+}  // namespace core::memory::detail

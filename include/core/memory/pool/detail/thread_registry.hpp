@@ -1,0 +1,88 @@
+#pragma once
+/// Per-thread heaps of the concurrent pools: which heap the calling thread has in a given pool
+/// (a lookup in a small thread-local table, no atomic instruction), and the hand-over of a
+/// thread's heaps to their pools when the thread exits. Several pools coexist: each has a
+/// process-unique id, never reused, so a table entry of a destroyed pool never matches again.
+///
+/// Nothing here calls malloc (the process allocator is built on it): its own memory comes from
+/// allocate_metadata (whole pages from the OS), the thread-exit hook is a pthread key (which,
+/// unlike a C++ thread_local destructor, allocates nothing to register, and runs after the
+/// thread's C++ thread_local destructors, which may still use the pools), and fork() is handled:
+/// every pool is locked across it, and in the child the heaps of the threads that did not
+/// survive are handed back. Compiled part: src/pool/thread_registry.cpp.
+
+#include <cstddef>
+#include <cstdint>
+
+namespace core::memory::detail {
+
+/// A pool that gives each thread a heap of its own. The registry calls abandon_heap when a
+/// thread that holds one of its heaps exits, and the fork hooks around fork().
+class HeapOwner {
+ public:
+  HeapOwner() noexcept;
+  HeapOwner(const HeapOwner&) = delete;
+  HeapOwner& operator=(const HeapOwner&) = delete;
+
+  /// Process-unique, never 0.
+  [[nodiscard]] std::uint64_t owner_id() const noexcept { return id_; }
+
+  /// Takes back the heap of a thread that is exiting. Runs on that thread, with the registry's
+  /// lock held (so the pool cannot be retired meanwhile); must not enlist or retire owners.
+  virtual void abandon_heap(void* heap) noexcept = 0;
+  /// Before fork(): takes every lock of the pool (the registry's is held).
+  virtual void prepare_fork() noexcept = 0;
+  /// After fork(), in the parent: releases them. In the child: releases them and hands back
+  /// every heap but `survivor` (the forking thread's, or null): their threads do not exist there.
+  virtual void after_fork(bool child, void* survivor) noexcept = 0;
+
+ protected:
+  ~HeapOwner();
+  /// Makes the registry hand this owner the heaps of exiting threads. Idempotent; false if out of
+  /// memory. Call before giving a thread its first heap, with no lock of the pool held.
+  bool enlist() noexcept;
+  /// Stops the hand-overs; after it returns no abandon_heap call is running or will run. The
+  /// derived destructor calls it first, before it destroys the heaps.
+  void retire() noexcept;
+
+ private:
+  std::uint64_t id_;
+  bool enlisted_ = false;
+};
+
+/// One entry of the calling thread's heap table.
+struct HeapSlot {
+  std::uint64_t owner;
+  void* heap;
+};
+inline constexpr std::size_t heap_slots = 8;
+/// The calling thread's heaps, direct-mapped by owner id (trivial, so access is one TLS load).
+inline constinit thread_local HeapSlot thread_heap_slots[heap_slots] = {};
+
+/// The calling thread's heap in pool `owner`: one load and a compare when the pool's slot holds it.
+inline void* find_thread_heap(std::uint64_t owner) noexcept;
+
+/// The slow path of find_thread_heap: searches every heap the thread holds and caches the result.
+/// Null if the thread has no heap in that pool, or is exiting.
+void* find_thread_heap_slow(std::uint64_t owner) noexcept;
+
+/// Records that the calling thread now owns `heap` of `owner` (handed back when it exits). False
+/// if out of memory or if the thread is exiting: then the caller must not keep the heap.
+bool attach_thread_heap(HeapOwner& owner, void* heap) noexcept;
+
+/// Forgets the calling thread's heap of `owner` (it was handed back to its pool).
+void detach_thread_heap(std::uint64_t owner) noexcept;
+
+/// Zeroed, page-aligned memory for the pools' own bookkeeping, straight from the OS (never from
+/// malloc); null if the OS refuses. Free with the same size.
+[[nodiscard]] void* allocate_metadata(std::size_t bytes) noexcept;
+void free_metadata(void* p, std::size_t bytes) noexcept;
+
+inline void* find_thread_heap(std::uint64_t owner) noexcept {
+  const HeapSlot& s = thread_heap_slots[owner % heap_slots];
+  if (s.owner == owner) [[likely]]
+    return s.heap;
+  return find_thread_heap_slow(owner);
+}
+
+}  // namespace core::memory::detail

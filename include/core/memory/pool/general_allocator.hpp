@@ -1,0 +1,353 @@
+#pragma once
+/// GeneralAllocator: a general-purpose, thread-safe RawAllocator, the engine of the process
+/// allocator (libcore_memory_malloc, see src/process/) and usable directly. It adds no strategy
+/// of its own: requests up to 64 KiB are served by size class from ThreadPoolAllocator's
+/// per-thread heaps over slab caches (the concurrent engine); larger ones are mapped from the OS
+/// for themselves.
+///
+/// - Each size class draws its slabs from its own range of one address-space reservation, so a
+///   block's class is its address's range: a free needs no size (free(), realloc()) and costs a
+///   subtraction and a shift before the engine's lock-free free.
+/// - Large blocks (over 64 KiB, or aligned beyond their class) are mappings with a 64-byte
+///   header; freeing one unmaps it at once, and reallocate grows it with mremap, without copying.
+/// - Any alignment (a power of two) is served; allocate_at_least and usable_size report the class
+///   size or the mapping's room.
+/// - The class ranges are reserved (not committed) up front: 24 x 4 GiB of address space, or less
+///   if the system refuses; a class whose range is full fails as exhaustion.
+/// - `Checked` selects the hardened checks on frees (double free, foreign and interior pointers,
+///   wrong sizes), independently of the build's check level, so the process allocator can offer
+///   them as a run-time switch.
+
+#include <core/memory/core/allocator_traits.hpp>
+#include <core/memory/pool/detail/os_pages.hpp>
+#include <core/memory/pool/detail/thread_cached_pool.hpp>
+#include <core/memory/util/align.hpp>
+#include <core/memory/util/config.hpp>
+#include <core/memory/util/error.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace core::memory {
+
+namespace detail {
+
+/// The slabs of one size class: a bump pointer over its part of the reservation, committed as it
+/// goes, with returned slabs decommitted and reused first. Serialised by the engine's upstream
+/// lock (not thread-safe itself).
+class ClassRange {
+ public:
+  static constexpr const char* allocator_name = "core::memory::GeneralAllocator";
+
+  void assign(std::byte* begin, std::byte* end) noexcept { begin_ = top_ = committed_ = begin, end_ = end; }
+
+  [[nodiscard]] void* allocate(std::size_t size, std::size_t align) {
+    void* p = try_allocate(size, align);
+    if (!p) throw_out_of_memory(allocator_name, size, align);
+    return p;
+  }
+  [[nodiscard]] void* try_allocate(std::size_t size, std::size_t align) noexcept {
+    if (Link* l = free_) {  // a returned slab of this size (slabs of a class are all one size)
+      free_ = l->next;
+      return l;
+    }
+    std::byte* p = align_up(top_, align);
+    if (p < top_ || static_cast<std::size_t>(end_ - p) < size) return nullptr;
+    if (p + size > committed_) {
+      constexpr std::size_t step = std::size_t{1} << 21;  // commit 2 MiB at a time
+      std::byte* want = p + size;
+      std::size_t grow = align_up(static_cast<std::size_t>(want - committed_), step);
+      if (grow > static_cast<std::size_t>(end_ - committed_)) grow = static_cast<std::size_t>(end_ - committed_);
+      if (!os_commit(committed_, grow)) return nullptr;
+      committed_ += grow;
+    }
+    top_ = p + size;
+    return p;
+  }
+  /// Keeps the slab for reuse and gives its memory back to the OS (all but the page holding the
+  /// link).
+  void deallocate(void* p, std::size_t size, std::size_t) noexcept {
+    const std::size_t page = os_page_size();
+    if (size > page) os_decommit(static_cast<std::byte*>(p) + page, size - page);
+    auto* l = static_cast<Link*>(p);
+    l->next = free_;
+    free_ = l;
+  }
+  [[nodiscard]] std::size_t max_size() const noexcept { return static_cast<std::size_t>(end_ - begin_); }
+  /// Bytes committed so far.
+  [[nodiscard]] std::size_t committed() const noexcept { return static_cast<std::size_t>(committed_ - begin_); }
+
+ private:
+  struct Link {
+    Link* next;
+  };
+  std::byte* begin_ = nullptr;
+  std::byte* top_ = nullptr;
+  std::byte* committed_ = nullptr;
+  std::byte* end_ = nullptr;
+  Link* free_ = nullptr;
+};
+
+}  // namespace detail
+
+template <bool Checked = checks::hardened>
+class BasicGeneralAllocator {
+ public:
+  static constexpr const char* allocator_name = "core::memory::GeneralAllocator";
+  static constexpr bool is_thread_safe = true;
+  static constexpr std::array<std::size_t, 24> size_classes = {
+      16,   32,   48,   64,   96,    128,   192,   256,   384,   512,   768,   1024,
+      1536, 2048, 3072, 4096, 6144, 8192, 12288, 16384, 24576, 32768, 49152, 65536};
+  static constexpr std::size_t class_count = size_classes.size();
+  static constexpr std::size_t max_small = size_classes.back();
+
+  BasicGeneralAllocator() noexcept : BasicGeneralAllocator(reserve_ranges()) {}
+  BasicGeneralAllocator(const BasicGeneralAllocator&) = delete;
+  BasicGeneralAllocator& operator=(const BasicGeneralAllocator&) = delete;
+  ~BasicGeneralAllocator() {
+    engine_.~Engine();  // returns every slab to its range first
+    if (base_) detail::os_release(base_, range_bytes_ * class_count);
+  }
+
+  /// Throws out_of_memory.
+  [[nodiscard]] void* allocate(std::size_t size, std::size_t align = alignof(std::max_align_t)) {
+    void* p = try_allocate(size, align);
+    if (!p) [[unlikely]]
+      throw_out_of_memory(allocator_name, size, align);
+    return p;
+  }
+  [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE void* try_allocate(std::size_t size,
+                                                             std::size_t align = alignof(std::max_align_t)) noexcept {
+    const std::size_t c = class_of(size, align);
+    if (c < class_count) [[likely]]
+      return engine_.try_allocate(c);
+    return allocate_large(size, align);
+  }
+  /// Frees a block of this allocator from any thread; the size is not needed.
+  CORE_MEMORY_ALWAYS_INLINE void deallocate(void* p) noexcept {
+    const std::size_t c = class_at(p);
+    if (c < class_count) [[likely]]
+      engine_.deallocate(p, c);
+    else
+      deallocate_large(p, 0);
+  }
+  /// The RawAllocator form: `size` and `align` are checked against the block in checked mode.
+  CORE_MEMORY_ALWAYS_INLINE void deallocate(void* p, std::size_t size, std::size_t align) noexcept {
+    if constexpr (Checked) {
+      if (!size_fits(p, size, align)) return;
+    }
+    deallocate(p);
+  }
+  [[nodiscard]] allocation_result allocate_at_least(std::size_t size, std::size_t align = alignof(std::max_align_t)) {
+    void* p = allocate(size, align);
+    return {p, usable_size(p)};
+  }
+  /// Bytes the block may hold: its class's size, or the room in its mapping.
+  [[nodiscard]] std::size_t usable_size(const void* p) const noexcept {
+    const std::size_t c = class_at(p);
+    if (c < class_count) return size_classes[c];
+    const LargeHeader* h = large_header(p);
+    return h ? h->length - static_cast<std::size_t>(static_cast<const std::byte*>(p) - h->base) : 0;
+  }
+  /// Resizes a block keeping its contents (up to the smaller size), in place when the block's
+  /// room allows (a large block grows with mremap); null if out of memory (the block is intact).
+  [[nodiscard]] void* try_reallocate(void* p, std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
+    const std::size_t room = usable_size(p);
+    const std::size_t c = class_at(p);
+    if (c < class_count) {
+      // Keep the block when it fits and is not more than twice too large.
+      if (size <= room && (c == 0 || size > size_classes[c - 1] / 2)) return p;
+    } else if (LargeHeader* h = large_header(p); h && size > max_small && align <= large_alignment) {
+      return remap_large(h, p, size);
+    }
+    void* q = try_allocate(size, align);
+    if (!q) return nullptr;
+    std::memcpy(q, p, size < room ? size : room);
+    deallocate(p);
+    return q;
+  }
+
+  [[nodiscard]] std::size_t max_size() const noexcept { return static_cast<std::size_t>(PTRDIFF_MAX) - 2 * 4096; }
+  /// True if `p` is a block of a size class (live or free) or the start of a large block.
+  [[nodiscard]] bool owns(const void* p) const noexcept {
+    const std::size_t c = class_at(p);
+    if (c < class_count) return engine_.owns(p, c);
+    return large_header(p) != nullptr;
+  }
+
+  void shrink_to_fit() noexcept { engine_.shrink_to_fit(); }
+  void flush_thread_cache() noexcept { engine_.flush_thread_cache(); }
+
+  /// Blocks of the size classes allocated and not freed (exact when no thread is mid-call).
+  [[nodiscard]] std::size_t small_blocks() const noexcept { return engine_.live_blocks(); }
+  /// Large blocks mapped now, and their bytes.
+  [[nodiscard]] std::size_t large_blocks() const noexcept { return large_count_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::size_t large_bytes() const noexcept { return large_bytes_.load(std::memory_order_relaxed); }
+  /// Bytes of slabs held (committed in the class ranges and not given back).
+  [[nodiscard]] std::size_t slab_bytes() const noexcept { return engine_.bytes_allocated(); }
+  [[nodiscard]] std::size_t thread_caches() const noexcept { return engine_.heap_count(); }
+
+  /// The index of the class serving `size` at `align`, or class_count (a large block).
+  static constexpr std::size_t class_of(std::size_t size, std::size_t align) noexcept {
+    if (size > max_small || !is_valid_alignment(align)) return class_count;
+    std::size_t c = size <= 1024 ? small_table[(size + 15) / 16] : (size <= 2048 ? (size <= 1536 ? 12 : 13) : large_class(size));
+    if (align <= 16) [[likely]]
+      return c;
+    for (; c < class_count; ++c)
+      if (align <= class_alignment(size_classes[c])) return c;
+    return class_count;
+  }
+  /// A class serves blocks aligned to the largest power of two dividing its size, up to 4096.
+  static constexpr std::size_t class_alignment(std::size_t size) noexcept {
+    const std::size_t low = size & (~size + 1);
+    return low > 4096 ? 4096 : low;
+  }
+
+ private:
+  using Engine = detail::ThreadCachedPool<detail::ClassRange, class_count, Checked>;
+  static constexpr std::size_t large_alignment = 64;  // large blocks start 64 bytes into their mapping
+  static constexpr std::uint64_t large_magic = 0xC07E'3E3B'10C4'1A26ull;
+
+  struct alignas(large_alignment) LargeHeader {
+    std::byte* base;     // the mapping
+    std::size_t length;  // its bytes
+    std::uint64_t magic;
+  };
+
+  static constexpr auto small_table = [] {
+    std::array<unsigned char, 1024 / 16 + 1> t{};
+    std::size_t c = 0;
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      while (size_classes[c] < i * 16) ++c;
+      t[i] = static_cast<unsigned char>(c);
+    }
+    return t;
+  }();
+  static constexpr std::size_t large_class(std::size_t size) noexcept {
+    std::size_t c = 14;
+    while (size_classes[c] < size) ++c;
+    return c;
+  }
+
+  struct Ranges {
+    std::byte* base;
+    std::size_t range_bytes;  // a power of two
+  };
+  static Ranges reserve_ranges() noexcept {
+    for (std::size_t bytes = std::size_t{1} << 32; bytes >= (std::size_t{1} << 26); bytes >>= 1)
+      if (void* p = detail::os_reserve(bytes * class_count, bytes)) return {static_cast<std::byte*>(p), bytes};
+    return {nullptr, 0};
+  }
+  explicit BasicGeneralAllocator(Ranges r) noexcept
+      : base_(r.base), range_bytes_(r.range_bytes), shift_(r.base ? log2_floor(r.range_bytes) : 0),
+        engine_(upstreams(r), specs(), allocator_name) {}
+
+  typename Engine::upstream_refs upstreams(Ranges r) noexcept {
+    for (std::size_t c = 0; c < class_count; ++c) {
+      if (r.base) ranges_[c].assign(r.base + c * r.range_bytes, r.base + (c + 1) * r.range_bytes);
+    }
+    return make_refs(std::make_index_sequence<class_count>{});
+  }
+  template <std::size_t... I>
+  typename Engine::upstream_refs make_refs(std::index_sequence<I...>) noexcept {
+    return {{detail::allocator_ref<detail::ClassRange>(ranges_[I])...}};
+  }
+  static std::array<detail::size_class_spec, class_count> specs() noexcept {
+    std::array<detail::size_class_spec, class_count> s{};
+    for (std::size_t c = 0; c < class_count; ++c) {
+      const std::size_t size = size_classes[c];
+      std::size_t limit = (64 * 1024) / size;  // about 64 KiB cached per class and thread
+      limit = limit < 2 ? 2 : (limit > 512 ? 512 : limit);
+      s[c] = {size, class_alignment(size), 8, limit};
+    }
+    return s;
+  }
+
+  /// The class whose range holds `p`, or class_count.
+  [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE std::size_t class_at(const void* p) const noexcept {
+    const auto offset = static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(p) - reinterpret_cast<std::uintptr_t>(base_));
+    const std::size_t c = offset >> shift_;
+    return base_ && c < class_count ? c : class_count;
+  }
+
+  /// The header of a large block, or null (checked builds report what `p` is not).
+  LargeHeader* large_header(const void* p) const noexcept {
+    if (!p || reinterpret_cast<std::uintptr_t>(p) % large_alignment != 0) return nullptr;
+    auto* h = reinterpret_cast<LargeHeader*>(const_cast<void*>(p)) - 1;
+    return h->magic == large_magic ? h : nullptr;
+  }
+
+  CORE_MEMORY_NOINLINE void* allocate_large(std::size_t size, std::size_t align) noexcept {
+    if (!is_valid_alignment(align)) [[unlikely]] {
+      detail::report_invalid_alignment(allocator_name, size, align);
+      return nullptr;
+    }
+    if (align < large_alignment) align = large_alignment;
+    const std::size_t page = detail::os_page_size();
+    if (size > max_size() || align > max_size() / 2) return nullptr;
+    // The block starts at most `align` past the header's room (the mapping is page-aligned).
+    const std::size_t length = align_up(size + sizeof(LargeHeader) + (align > large_alignment ? align : 0), page);
+    auto* base = static_cast<std::byte*>(detail::os_map(length));
+    if (!base) return nullptr;
+    std::byte* p = align_up(base + sizeof(LargeHeader), align);
+    ::new (static_cast<void*>(p - sizeof(LargeHeader))) LargeHeader{base, length, large_magic};
+    large_count_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+    large_bytes_.fetch_add(length, std::memory_order_relaxed);
+    return p;
+  }
+
+  CORE_MEMORY_NOINLINE void deallocate_large(void* p, std::size_t) noexcept {
+    LargeHeader* h = large_header(p);
+    if (!h) {
+      if (p) report_misuse({error_kind::foreign_pointer, allocator_name, p, 0, 0, "not a block of this allocator", nullptr, 0});
+      return;
+    }
+    h->magic = 0;  // a second free of it is then reported, not unmapped twice
+    large_count_.fetch_sub(1, std::memory_order_relaxed);
+    large_bytes_.fetch_sub(h->length, std::memory_order_relaxed);
+    detail::os_unmap(h->base, h->length);
+  }
+
+  void* remap_large(LargeHeader* h, void* p, std::size_t size) noexcept {
+    const std::size_t page = detail::os_page_size();
+    const std::size_t offset = static_cast<std::size_t>(static_cast<std::byte*>(p) - h->base);
+    if (size > max_size()) return nullptr;
+    const std::size_t length = align_up(offset + size, page);
+    if (length == h->length) return p;
+    const std::size_t old = h->length;
+    auto* base = static_cast<std::byte*>(detail::os_remap(h->base, old, length));
+    if (!base) return nullptr;
+    auto* moved = reinterpret_cast<LargeHeader*>(base + offset) - 1;
+    moved->base = base;
+    moved->length = length;
+    large_bytes_.fetch_add(length - old, std::memory_order_relaxed);  // wraps back when it shrank
+    return base + offset;
+  }
+
+  /// Checked mode: the size given to deallocate must name the block's class (or a large block).
+  bool size_fits(void* p, std::size_t size, std::size_t align) const noexcept {
+    const std::size_t named = class_of(size, align);
+    const std::size_t real = class_at(p);
+    if (named == real || (named == class_count && real == class_count)) return true;
+    report_misuse({error_kind::invalid_size, allocator_name, p, size, align,
+                   "freed with a size or alignment of another size class", nullptr, 0});
+    return false;
+  }
+
+  std::byte* base_;
+  std::size_t range_bytes_;
+  unsigned shift_;
+  std::array<detail::ClassRange, class_count> ranges_{};
+  std::atomic<std::size_t> large_count_{0};
+  std::atomic<std::size_t> large_bytes_{0};
+  union {
+    Engine engine_;  // destroyed explicitly, before the ranges are released
+  };
+};
+
+using GeneralAllocator = BasicGeneralAllocator<>;
+static_assert(RawAllocator<GeneralAllocator>);
+
+}  // namespace core::memory

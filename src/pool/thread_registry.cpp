@@ -1,0 +1,198 @@
+// The registry of pools with per-thread heaps, each thread's list of its heaps (handed back to
+// their pools when the thread exits), the fork hooks, and the pools' metadata pages. Nothing
+// here calls malloc: the process allocator stands on it.
+
+#include <core/memory/pool/detail/thread_registry.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <new>
+
+#include <pthread.h>
+#include <sys/mman.h>
+
+namespace core::memory::detail {
+
+void* allocate_metadata(std::size_t bytes) noexcept {
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+void free_metadata(void* p, std::size_t bytes) noexcept {
+  if (p) ::munmap(p, bytes);
+}
+
+namespace {
+
+/// Grows a metadata array to twice its capacity (at least `first`); false if out of memory.
+template <class T>
+bool grow(T*& data, std::size_t size, std::size_t& capacity, std::size_t first) noexcept {
+  const std::size_t n = capacity ? capacity * 2 : first;
+  auto* grown = static_cast<T*>(allocate_metadata(n * sizeof(T)));
+  if (!grown) return false;
+  if (size) std::memcpy(static_cast<void*>(grown), data, size * sizeof(T));
+  free_metadata(data, capacity * sizeof(T));
+  data = grown;
+  capacity = n;
+  return true;
+}
+
+std::atomic<std::uint64_t> next_owner_id{1};
+
+/// Live owners. Constant-initialised and never destroyed: pools with static storage duration
+/// may retire after other statics are gone, and the first malloc may come before any
+/// constructor has run.
+struct Registry {
+  std::mutex mutex;
+  HeapOwner** owners = nullptr;
+  std::size_t size = 0;
+  std::size_t capacity = 0;
+
+  HeapOwner* find(std::uint64_t id) const noexcept {
+    for (std::size_t i = 0; i < size; ++i)
+      if (owners[i]->owner_id() == id) return owners[i];
+    return nullptr;
+  }
+};
+constinit Registry registry;
+
+/// The heaps of the calling thread (trivial, so it needs no construction or registration).
+struct ThreadHeaps {
+  HeapSlot* entries;
+  std::size_t size;
+  std::size_t capacity;
+  bool exiting;
+  bool keyed;  // the exit hook is armed for this thread
+};
+constinit thread_local ThreadHeaps thread_heaps = {nullptr, 0, 0, false, false};
+
+/// Hands the exiting thread's heaps back; runs as the pthread key's destructor.
+void on_thread_exit(void*) noexcept {
+  ThreadHeaps& t = thread_heaps;
+  t.exiting = true;
+  std::fill(std::begin(thread_heap_slots), std::end(thread_heap_slots), HeapSlot{0, nullptr});
+  {
+    std::lock_guard lock(registry.mutex);
+    for (std::size_t i = 0; i < t.size; ++i)
+      if (HeapOwner* o = registry.find(t.entries[i].owner)) o->abandon_heap(t.entries[i].heap);
+  }
+  free_metadata(t.entries, t.capacity * sizeof(HeapSlot));
+  t.entries = nullptr;
+  t.size = t.capacity = 0;
+}
+
+void fork_prepare() noexcept {
+  registry.mutex.lock();
+  for (std::size_t i = 0; i < registry.size; ++i) registry.owners[i]->prepare_fork();
+}
+void fork_parent() noexcept {
+  for (std::size_t i = registry.size; i-- > 0;) registry.owners[i]->after_fork(false, nullptr);
+  registry.mutex.unlock();
+}
+void fork_child() noexcept {
+  ThreadHeaps& t = thread_heaps;
+  for (std::size_t i = registry.size; i-- > 0;) {
+    HeapOwner* o = registry.owners[i];
+    void* survivor = nullptr;
+    for (std::size_t k = 0; k < t.size; ++k)
+      if (t.entries[k].owner == o->owner_id()) survivor = t.entries[k].heap;
+    o->after_fork(true, survivor);
+  }
+  registry.mutex.unlock();
+}
+
+pthread_key_t exit_key;
+pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+bool exit_key_ok = false;
+
+void make_exit_key() noexcept {
+  exit_key_ok = pthread_key_create(&exit_key, [](void* v) { on_thread_exit(v); }) == 0;
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+/// Arms the exit hook for the calling thread (a non-null value makes the key's destructor run).
+bool arm_exit_hook(ThreadHeaps& t) noexcept {
+  if (t.keyed) return true;
+  pthread_once(&exit_key_once, make_exit_key);
+  if (!exit_key_ok || pthread_setspecific(exit_key, &t) != 0) return false;
+  t.keyed = true;
+  return true;
+}
+
+/// Drops the entries of pools that no longer exist (they can never match again).
+void prune(ThreadHeaps& t) noexcept {
+  std::lock_guard lock(registry.mutex);
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < t.size; ++i)
+    if (registry.find(t.entries[i].owner)) t.entries[kept++] = t.entries[i];
+  t.size = kept;
+}
+
+}  // namespace
+
+// relaxed: only uniqueness matters; the id reaches other threads with the pool itself.
+HeapOwner::HeapOwner() noexcept : id_(next_owner_id.fetch_add(1, std::memory_order_relaxed)) {}
+
+HeapOwner::~HeapOwner() { retire(); }
+
+bool HeapOwner::enlist() noexcept {
+  pthread_once(&exit_key_once, make_exit_key);  // the fork hooks, before any pool can be locked
+  std::lock_guard lock(registry.mutex);
+  if (enlisted_) return true;
+  if (registry.size == registry.capacity && !grow(registry.owners, registry.size, registry.capacity, 512)) return false;
+  registry.owners[registry.size++] = this;
+  enlisted_ = true;
+  return true;
+}
+
+void HeapOwner::retire() noexcept {
+  std::lock_guard lock(registry.mutex);
+  if (!enlisted_) return;
+  auto* end = registry.owners + registry.size;
+  auto* it = std::find(registry.owners, end, this);
+  if (it != end) {
+    *it = end[-1];
+    --registry.size;
+  }
+  enlisted_ = false;
+}
+
+void* find_thread_heap_slow(std::uint64_t owner) noexcept {
+  ThreadHeaps& t = thread_heaps;
+  if (t.exiting) return nullptr;
+  for (std::size_t i = 0; i < t.size; ++i) {
+    if (t.entries[i].owner == owner) {
+      thread_heap_slots[owner % heap_slots] = t.entries[i];
+      return t.entries[i].heap;
+    }
+  }
+  return nullptr;
+}
+
+bool attach_thread_heap(HeapOwner& owner, void* heap) noexcept {
+  ThreadHeaps& t = thread_heaps;
+  if (t.exiting || !arm_exit_hook(t)) return false;
+  if (t.size == t.capacity) {
+    prune(t);
+    if (t.size == t.capacity && !grow(t.entries, t.size, t.capacity, 256)) return false;
+  }
+  t.entries[t.size++] = {owner.owner_id(), heap};
+  thread_heap_slots[owner.owner_id() % heap_slots] = {owner.owner_id(), heap};
+  return true;
+}
+
+void detach_thread_heap(std::uint64_t owner) noexcept {
+  ThreadHeaps& t = thread_heaps;
+  for (std::size_t i = 0; i < t.size; ++i) {
+    if (t.entries[i].owner == owner) {
+      t.entries[i] = t.entries[--t.size];
+      break;
+    }
+  }
+  HeapSlot& s = thread_heap_slots[owner % heap_slots];
+  if (s.owner == owner) s = {0, nullptr};
+}
+
+}  // namespace core::memory::detail

@@ -1,0 +1,304 @@
+// libcore_memory_malloc: core-memory as the process allocator. malloc, free and the rest of the
+// C interface, and every form of operator new and delete, on one GeneralAllocator (its size
+// classes on the per-thread concurrent engine, large blocks mapped for themselves). Use it with
+// LD_PRELOAD=libcore_memory_malloc.so or by linking to core::memory_malloc.
+//
+// Environment, read once at the first allocation:
+//   CORE_MEMORY_MALLOC_CHECK=1  hardened checks on every free: double frees, foreign and interior
+//                               pointers and wrong sizes are reported in the library's misuse
+//                               format (with the address), then the program aborts.
+//   CORE_MEMORY_MALLOC_STATS=1  statistics printed to stderr at exit.
+//
+// C semantics as glibc's: null and errno ENOMEM on failure; calloc and reallocarray overflow
+// give null and ENOMEM; realloc(NULL, n) is malloc(n) and realloc(p, 0) frees p and returns
+// null; posix_memalign returns EINVAL for an alignment that is not a power of two multiple of
+// sizeof(void*); aligned_alloc and memalign take any power of two (memalign rounds others up);
+// free(NULL) does nothing.
+
+#include <core/memory/pool/general_allocator.hpp>
+
+#include <atomic>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include <unistd.h>
+
+namespace cm = core::memory;
+
+namespace {
+
+using Fast = cm::BasicGeneralAllocator<false>;
+using Checked = cm::BasicGeneralAllocator<true>;
+
+alignas(Fast) unsigned char fast_storage[sizeof(Fast)];
+alignas(Checked) unsigned char checked_storage[sizeof(Checked)];
+Fast* fast = nullptr;
+Checked* checked = nullptr;
+
+// 0: not yet, 1: being set up, 2: ready.
+std::atomic<int> state{0};
+constinit thread_local bool initialising = false;
+bool print_stats = false;
+
+/// Memory for the calls the set-up itself makes (none today; a guard against the C library's),
+/// carved from a static buffer and never freed. Each block carries its size before it.
+alignas(64) unsigned char bootstrap[256 * 1024];
+std::atomic<std::size_t> bootstrap_top{0};
+
+bool in_bootstrap(const void* p) noexcept {
+  const auto* b = static_cast<const unsigned char*>(p);
+  return b >= bootstrap && b < bootstrap + sizeof bootstrap;
+}
+
+void* bootstrap_allocate(std::size_t size, std::size_t align) noexcept {
+  if (align < 16) align = 16;
+  for (;;) {
+    std::size_t top = bootstrap_top.load(std::memory_order_relaxed);
+    const std::size_t start = (top + 16 + align - 1) & ~(align - 1);
+    if (start > sizeof bootstrap || size > sizeof bootstrap - start) return nullptr;
+    // relaxed: the buffer is static; each caller only needs a distinct range.
+    if (bootstrap_top.compare_exchange_weak(top, start + size, std::memory_order_relaxed)) {
+      std::memcpy(bootstrap + start - sizeof(std::size_t), &size, sizeof size);
+      return bootstrap + start;
+    }
+  }
+}
+std::size_t bootstrap_size(const void* p) noexcept {
+  std::size_t n = 0;
+  std::memcpy(&n, static_cast<const unsigned char*>(p) - sizeof n, sizeof n);
+  return n;
+}
+
+void report_statistics() noexcept {
+  std::size_t small = 0, large = 0, large_bytes = 0, slabs = 0, caches = 0;
+  if (fast) small = fast->small_blocks(), large = fast->large_blocks(), large_bytes = fast->large_bytes(),
+            slabs = fast->slab_bytes(), caches = fast->thread_caches();
+  if (checked) small = checked->small_blocks(), large = checked->large_blocks(),
+               large_bytes = checked->large_bytes(), slabs = checked->slab_bytes(), caches = checked->thread_caches();
+  char line[256];
+  const int n = std::snprintf(line, sizeof line,
+                              "core-memory malloc%s: %zu small blocks live in %zu bytes of slabs, %zu large blocks "
+                              "(%zu bytes), %zu thread caches\n",
+                              checked ? " (checked)" : "", small, slabs, large, large_bytes, caches);
+  if (n > 0) (void)!::write(2, line, static_cast<std::size_t>(n) < sizeof line ? static_cast<std::size_t>(n) : sizeof line - 1);
+}
+
+[[gnu::destructor]] void at_unload() {
+  if (print_stats) report_statistics();
+}
+
+/// Sets the allocator up on the first call (any thread); false if the calling thread is the one
+/// setting it up (a re-entrant call: the caller uses the bootstrap buffer).
+[[gnu::noinline]] bool initialise() noexcept {
+  int expected = 0;
+  if (state.compare_exchange_strong(expected, 1, std::memory_order_acquire)) {
+    initialising = true;
+    const char* check = std::getenv("CORE_MEMORY_MALLOC_CHECK");
+    const char* stats = std::getenv("CORE_MEMORY_MALLOC_STATS");
+    print_stats = stats && *stats && *stats != '0';
+    if (check && *check && *check != '0') checked = ::new (checked_storage) Checked;
+    else fast = ::new (fast_storage) Fast;
+    // Warm up on this thread: the registry's one-time set-up (pthread key, fork hooks) runs
+    // now, while re-entrant calls are recognised.
+    if (fast) fast->deallocate(fast->try_allocate(16));
+    if (checked) checked->deallocate(checked->try_allocate(16));
+    initialising = false;
+    // release: other threads that see 2 see the constructed allocator.
+    state.store(2, std::memory_order_release);
+    return true;
+  }
+  if (initialising) return false;
+  while (state.load(std::memory_order_acquire) != 2) cm::cpu_pause();
+  return true;
+}
+
+inline bool ready() noexcept {
+  // acquire: pairs with initialise's release.
+  return state.load(std::memory_order_acquire) == 2 || initialise();
+}
+
+void* allocate(std::size_t size, std::size_t align) noexcept {
+  if (!ready()) [[unlikely]]
+    return bootstrap_allocate(size, align);
+  void* p = fast ? fast->try_allocate(size, align) : checked->try_allocate(size, align);
+  if (!p) [[unlikely]]
+    errno = ENOMEM;
+  return p;
+}
+
+void deallocate(void* p) noexcept {
+  if (!p) return;
+  if (in_bootstrap(p)) [[unlikely]]
+    return;
+  if (fast) [[likely]]
+    fast->deallocate(p);
+  else if (checked)
+    checked->deallocate(p);
+}
+
+std::size_t usable(const void* p) noexcept {
+  if (!p) return 0;
+  if (in_bootstrap(p)) return bootstrap_size(p);
+  return fast ? fast->usable_size(p) : checked ? checked->usable_size(p) : 0;
+}
+
+void* reallocate(void* p, std::size_t size) noexcept {
+  if (!p) return allocate(size, alignof(std::max_align_t));
+  if (size == 0) {
+    deallocate(p);
+    return nullptr;
+  }
+  if (in_bootstrap(p) || !ready()) {
+    void* q = allocate(size, alignof(std::max_align_t));
+    if (q) std::memcpy(q, p, size < usable(p) ? size : usable(p));
+    if (q) deallocate(p);
+    return q;
+  }
+  void* q = fast ? fast->try_reallocate(p, size) : checked->try_reallocate(p, size);
+  if (!q) errno = ENOMEM;
+  return q;
+}
+
+bool is_power_of_two(std::size_t a) noexcept { return a && !(a & (a - 1)); }
+
+[[noreturn]] void out_of_memory() {
+#if CORE_MEMORY_EXCEPTIONS
+  throw std::bad_alloc();
+#else
+  std::abort();
+#endif
+}
+
+/// operator new's loop: retry after the new-handler, throw when there is none.
+void* new_block(std::size_t size, std::size_t align) {
+  for (;;) {
+    if (void* p = allocate(size, align)) return p;
+    std::new_handler handler = std::get_new_handler();
+    if (!handler) out_of_memory();
+    handler();
+  }
+}
+
+void* new_block_nothrow(std::size_t size, std::size_t align) noexcept {
+#if CORE_MEMORY_EXCEPTIONS
+  try {
+    return new_block(size, align);
+  } catch (...) {
+    return nullptr;
+  }
+#else
+  return allocate(size, align);
+#endif
+}
+
+}  // namespace
+
+#define CM_EXPORT extern "C" __attribute__((visibility("default")))
+
+CM_EXPORT void* malloc(std::size_t size) noexcept { return allocate(size, alignof(std::max_align_t)); }
+
+CM_EXPORT void free(void* p) noexcept { deallocate(p); }
+
+CM_EXPORT void* calloc(std::size_t n, std::size_t size) noexcept {
+  std::size_t bytes = 0;
+  if (__builtin_mul_overflow(n, size, &bytes)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  void* p = allocate(bytes, alignof(std::max_align_t));
+  if (p) std::memset(p, 0, bytes);
+  return p;
+}
+
+CM_EXPORT void* realloc(void* p, std::size_t size) noexcept { return reallocate(p, size); }
+
+CM_EXPORT void* reallocarray(void* p, std::size_t n, std::size_t size) noexcept {
+  std::size_t bytes = 0;
+  if (__builtin_mul_overflow(n, size, &bytes)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return reallocate(p, bytes);
+}
+
+CM_EXPORT int posix_memalign(void** out, std::size_t align, std::size_t size) noexcept {
+  if (!is_power_of_two(align) || align % sizeof(void*) != 0) return EINVAL;
+  const int saved = errno;
+  void* p = allocate(size, align);
+  errno = saved;  // posix_memalign reports through its result, not errno
+  if (!p) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+CM_EXPORT void* aligned_alloc(std::size_t align, std::size_t size) noexcept {
+  if (!is_power_of_two(align)) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  return allocate(size, align);
+}
+
+CM_EXPORT void* memalign(std::size_t align, std::size_t size) noexcept {
+  if (align > (std::size_t{1} << 62)) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  std::size_t a = 1;
+  while (a < align) a <<= 1;  // glibc rounds an alignment that is not a power of two up
+  return allocate(size, a);
+}
+
+CM_EXPORT void* valloc(std::size_t size) noexcept { return allocate(size, static_cast<std::size_t>(::getpagesize())); }
+
+CM_EXPORT void* pvalloc(std::size_t size) noexcept {
+  const auto page = static_cast<std::size_t>(::getpagesize());
+  std::size_t rounded = 0;
+  if (__builtin_add_overflow(size, page - 1, &rounded)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  rounded &= ~(page - 1);
+  return allocate(rounded ? rounded : page, page);
+}
+
+CM_EXPORT std::size_t malloc_usable_size(void* p) noexcept { return usable(p); }
+
+// --- C++ -------------------------------------------------------------------------------------
+
+#define CM_NEW __attribute__((visibility("default")))
+
+CM_NEW void* operator new(std::size_t n) { return new_block(n, alignof(std::max_align_t)); }
+CM_NEW void* operator new[](std::size_t n) { return new_block(n, alignof(std::max_align_t)); }
+CM_NEW void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  return new_block_nothrow(n, alignof(std::max_align_t));
+}
+CM_NEW void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+  return new_block_nothrow(n, alignof(std::max_align_t));
+}
+CM_NEW void* operator new(std::size_t n, std::align_val_t a) { return new_block(n, static_cast<std::size_t>(a)); }
+CM_NEW void* operator new[](std::size_t n, std::align_val_t a) { return new_block(n, static_cast<std::size_t>(a)); }
+CM_NEW void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return new_block_nothrow(n, static_cast<std::size_t>(a));
+}
+CM_NEW void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return new_block_nothrow(n, static_cast<std::size_t>(a));
+}
+
+CM_NEW void operator delete(void* p) noexcept { deallocate(p); }
+CM_NEW void operator delete[](void* p) noexcept { deallocate(p); }
+CM_NEW void operator delete(void* p, const std::nothrow_t&) noexcept { deallocate(p); }
+CM_NEW void operator delete[](void* p, const std::nothrow_t&) noexcept { deallocate(p); }
+CM_NEW void operator delete(void* p, std::size_t) noexcept { deallocate(p); }
+CM_NEW void operator delete[](void* p, std::size_t) noexcept { deallocate(p); }
+CM_NEW void operator delete(void* p, std::align_val_t) noexcept { deallocate(p); }
+CM_NEW void operator delete[](void* p, std::align_val_t) noexcept { deallocate(p); }
+CM_NEW void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { deallocate(p); }
+CM_NEW void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { deallocate(p); }
+CM_NEW void operator delete(void* p, std::size_t, std::align_val_t) noexcept { deallocate(p); }
+CM_NEW void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { deallocate(p); }

@@ -1,0 +1,134 @@
+// GeneralAllocator: the RawAllocator conformance checks, frees without a size, usable sizes,
+// reallocation (in place, across classes, large blocks remapped), every alignment, the exchange
+// stress over all classes and large blocks, and the checked instance's misuse reports.
+
+#include <core/memory/pool/general_allocator.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "support/allocator_conformance.hpp"
+#include "support/concurrent_stress.hpp"
+#include "support/misuse_capture.hpp"
+
+namespace cm = core::memory;
+
+namespace {
+
+TEST(GeneralAllocator, Conformance) {
+  cm::GeneralAllocator a;
+  EXPECT_EQ(test::random_model(a, 20000, 100000, 4096, 3), 0u);
+  test::std_containers(a);
+  EXPECT_EQ(a.small_blocks(), 0u);
+  EXPECT_EQ(a.large_blocks(), 0u);
+}
+
+TEST(GeneralAllocator, ClassesCoverEverySizeAndAlignment) {
+  for (std::size_t size = 0; size <= 70000; size += (size < 4096 ? 1 : 97)) {
+    for (std::size_t align : {1u, 16u, 64u, 4096u}) {
+      const std::size_t c = cm::GeneralAllocator::class_of(size, align);
+      if (c == cm::GeneralAllocator::class_count) {
+        ASSERT_TRUE(size > cm::GeneralAllocator::max_small || align > 16) << size;
+        continue;
+      }
+      ASSERT_GE(cm::GeneralAllocator::size_classes[c], size);
+      ASSERT_LE(align, cm::GeneralAllocator::class_alignment(cm::GeneralAllocator::size_classes[c]));
+      if (c > 0 && align <= 16) {
+        ASSERT_LT(cm::GeneralAllocator::size_classes[c - 1], size) << "the smallest class";
+      }
+    }
+  }
+}
+
+TEST(GeneralAllocator, UnsizedFreeUsableSizeAndAlignment) {
+  cm::GeneralAllocator a;
+  std::set<void*> seen;
+  std::vector<void*> live;
+  for (std::size_t size : {0u, 1u, 17u, 100u, 2048u, 3000u, 65536u, 65537u, 1u << 20}) {
+    for (std::size_t align : {8u, 64u, 256u, 4096u, 1u << 16, 1u << 21}) {
+      void* p = a.allocate(size, align);
+      ASSERT_TRUE(cm::is_aligned(p, align)) << size << " " << align;
+      ASSERT_TRUE(seen.insert(p).second);
+      ASSERT_GE(a.usable_size(p), size);
+      std::memset(p, 0x5a, a.usable_size(p));
+      EXPECT_TRUE(a.owns(p));
+      live.push_back(p);
+    }
+  }
+  for (void* p : live) a.deallocate(p);
+  EXPECT_EQ(a.small_blocks(), 0u);
+  EXPECT_EQ(a.large_blocks(), 0u);
+  EXPECT_EQ(a.large_bytes(), 0u);
+}
+
+TEST(GeneralAllocator, ReallocateKeepsContents) {
+  cm::GeneralAllocator a;
+  auto* p = static_cast<unsigned char*>(a.allocate(10));
+  for (int i = 0; i < 10; ++i) p[i] = static_cast<unsigned char>(i);
+  EXPECT_EQ(a.try_reallocate(p, 12), p) << "fits its class";
+  std::size_t size = 10;
+  for (std::size_t n : {100u, 5000u, 70000u, 1u << 20, 8u << 20, 3000u, 5u}) {
+    auto* q = static_cast<unsigned char*>(a.try_reallocate(p, n));
+    ASSERT_NE(q, nullptr);
+    for (std::size_t i = 0; i < std::min(size, n) && i < 10; ++i) ASSERT_EQ(q[i], i) << n;
+    ASSERT_GE(a.usable_size(q), n);
+    if (n > size) std::memset(q + size, 0, n - size);
+    p = q;
+    size = n;
+  }
+  a.deallocate(p);
+  EXPECT_EQ(a.small_blocks() + a.large_blocks(), 0u);
+}
+
+TEST(GeneralAllocator, LargeBlocksGrowInPlaceWithoutCopying) {
+  cm::GeneralAllocator a;
+  auto* p = static_cast<char*>(a.allocate(1 << 20));
+  std::memset(p, 7, 1 << 20);
+  auto* q = static_cast<char*>(a.try_reallocate(p, 64 << 20));
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ(q[(1 << 20) - 1], 7);
+  EXPECT_EQ(a.large_blocks(), 1u);
+  a.deallocate(q);
+  EXPECT_EQ(a.large_bytes(), 0u);
+}
+
+TEST(GeneralAllocatorThreads, ExchangeStressOverEveryClassAndLargeBlocks) {
+  cm::GeneralAllocator a;
+  const auto r = test::exchange_stress([&](std::size_t n) { return a.try_allocate(n, 16); },
+                                       [&](void* p, std::size_t) { a.deallocate(p); },
+                                       {16, 40, 100, 500, 2000, 3000, 9000, 40000, 65536, 100000, 300000}, 4,
+                                       12 / test::stress_scale + 2, 8000 / test::stress_scale);
+  EXPECT_EQ(r.bad_cookies, 0u);
+  EXPECT_EQ(r.failed, 0u);
+  EXPECT_EQ(a.small_blocks(), 0u);
+  EXPECT_EQ(a.large_blocks(), 0u);
+}
+
+TEST(GeneralAllocatorMisuse, CheckedInstanceReportsBadFrees) {
+  test::MisuseCapture capture;
+  cm::BasicGeneralAllocator<true> a;
+  void* p = a.allocate(100);
+  a.deallocate(p);
+  a.deallocate(p);
+  ASSERT_EQ(capture.count(), 1u);
+  EXPECT_EQ(capture.last().kind, cm::error_kind::double_free);
+  EXPECT_EQ(capture.last().allocator, "core::memory::GeneralAllocator");
+  void* q = a.allocate(100);
+  a.deallocate(q, 5000, 16);
+  ASSERT_EQ(capture.count(), 2u);
+  EXPECT_EQ(capture.last().kind, cm::error_kind::invalid_size);
+  a.deallocate(q, 100, 16);
+  alignas(64) static char local[128];
+  a.deallocate(local + 64);
+  ASSERT_EQ(capture.count(), 3u);
+  EXPECT_EQ(capture.last().kind, cm::error_kind::foreign_pointer);
+  void* big = a.allocate(1 << 20);
+  a.deallocate(big);
+  EXPECT_EQ(a.large_blocks(), 0u);
+}
+
+}  // namespace
