@@ -3,6 +3,7 @@
 // here calls malloc: the process allocator stands on it.
 
 #include <core/memory/pool/detail/thread_registry.hpp>
+#include <core/memory/system/os.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -11,17 +12,16 @@
 #include <new>
 
 #include <pthread.h>
-#include <sys/mman.h>
 
 namespace core::memory::detail {
 
 void* allocate_metadata(std::size_t bytes) noexcept {
-  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  return p == MAP_FAILED ? nullptr : p;
+  void* p = nullptr;
+  return os::map_anonymous(bytes, &p) == 0 ? p : nullptr;
 }
 
 void free_metadata(void* p, std::size_t bytes) noexcept {
-  if (p) ::munmap(p, bytes);
+  if (p) (void)os::release(p, bytes);
 }
 
 namespace {

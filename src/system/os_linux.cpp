@@ -124,6 +124,22 @@ int protect(void* p, std::size_t size, protection access) noexcept {
 
 int release(void* p, std::size_t size) noexcept { return error_of(::munmap(p, size)); }
 
+int purge(void* p, std::size_t size) noexcept { return error_of(::madvise(p, size, MADV_DONTNEED)); }
+
+int map_anonymous(std::size_t size, void** out) noexcept {
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return errno;
+  *out = p;
+  return 0;
+}
+
+int remap(void* p, std::size_t old_size, std::size_t new_size, void** out) noexcept {
+  void* q = ::mremap(p, old_size, new_size, MREMAP_MAYMOVE);
+  if (q == MAP_FAILED) return errno;
+  *out = q;
+  return 0;
+}
+
 int map_huge(std::size_t size, std::size_t huge_page_size, void** out) noexcept {
   void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | huge_flag(huge_page_size), -1, 0);

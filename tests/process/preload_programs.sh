@@ -15,8 +15,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 compare() {
   local label=$1
   shift
-  "$@" >"$work/plain.out" 2>"$work/plain.err" || { echo "$label failed without the preload"; cat "$work/plain.err"; exit 1; }
-  CORE_MEMORY_MALLOC_STATS=1 LD_PRELOAD="$lib" "$@" >"$work/preload.out" 2>"$work/preload.err" || {
+  "$@" </dev/null >"$work/plain.out" 2>"$work/plain.err" || { echo "$label failed without the preload"; cat "$work/plain.err"; exit 1; }
+  CORE_MEMORY_MALLOC_STATS=1 LD_PRELOAD="$lib" "$@" </dev/null >"$work/preload.out" 2>"$work/preload.err" || {
     echo "$label failed under the preload"
     tail -20 "$work/preload.err"
     exit 1
@@ -44,7 +44,7 @@ case $what in
       for i in $(seq 1 300); do printf "line %s\n%.0s" $(seq 1 $((i % 40 + 1))) > "f$i.txt"; done
       git add -A; git commit -qm one
       for i in $(seq 1 300 7); do echo changed >> "f$i.txt"; done
-      git commit -qam two; git log --stat --format="%H %s" | md5sum; git gc -q; git fsck --no-progress 2>/dev/null | md5sum
+      git commit -qam two; git log --stat --format="%H %s" | md5sum; git -c gc.reflogExpire=never -c gc.reflogExpireUnreachable=never gc -q; git fsck --no-progress 2>/dev/null | md5sum
       git diff HEAD~1 --stat | tail -1; git rev-list --all --objects | wc -l'
     (cd "$work" && compare "git" bash -c "$script")
     ;;

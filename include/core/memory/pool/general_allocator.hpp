@@ -19,8 +19,8 @@
 ///   them as a run-time switch.
 
 #include <core/memory/core/allocator_traits.hpp>
-#include <core/memory/pool/detail/os_pages.hpp>
 #include <core/memory/pool/detail/thread_cached_pool.hpp>
+#include <core/memory/system/os.hpp>
 #include <core/memory/util/align.hpp>
 #include <core/memory/util/config.hpp>
 #include <core/memory/util/error.hpp>
@@ -60,7 +60,7 @@ class ClassRange {
       std::byte* want = p + size;
       std::size_t grow = align_up(static_cast<std::size_t>(want - committed_), step);
       if (grow > static_cast<std::size_t>(end_ - committed_)) grow = static_cast<std::size_t>(end_ - committed_);
-      if (!os_commit(committed_, grow)) return nullptr;
+      if (os::commit(committed_, grow) != 0) return nullptr;
       committed_ += grow;
     }
     top_ = p + size;
@@ -69,8 +69,8 @@ class ClassRange {
   /// Keeps the slab for reuse and gives its memory back to the OS (all but the page holding the
   /// link).
   void deallocate(void* p, std::size_t size, std::size_t) noexcept {
-    const std::size_t page = os_page_size();
-    if (size > page) os_decommit(static_cast<std::byte*>(p) + page, size - page);
+    const std::size_t page = os::page_size();
+    if (size > page) (void)os::purge(static_cast<std::byte*>(p) + page, size - page);
     auto* l = static_cast<Link*>(p);
     l->next = free_;
     free_ = l;
@@ -108,7 +108,7 @@ class BasicGeneralAllocator {
   BasicGeneralAllocator& operator=(const BasicGeneralAllocator&) = delete;
   ~BasicGeneralAllocator() {
     engine_.~Engine();  // returns every slab to its range first
-    if (base_) detail::os_release(base_, range_bytes_ * class_count);
+    if (base_) (void)detail::os::release(base_, range_bytes_ * class_count);
   }
 
   /// Throws out_of_memory.
@@ -237,7 +237,8 @@ class BasicGeneralAllocator {
   };
   static Ranges reserve_ranges() noexcept {
     for (std::size_t bytes = std::size_t{1} << 32; bytes >= (std::size_t{1} << 26); bytes >>= 1)
-      if (void* p = detail::os_reserve(bytes * class_count, bytes)) return {static_cast<std::byte*>(p), bytes};
+      if (void* p = nullptr; detail::os::reserve(bytes * class_count, bytes, &p) == 0)
+        return {static_cast<std::byte*>(p), bytes};
     return {nullptr, 0};
   }
   explicit BasicGeneralAllocator(Ranges r) noexcept
@@ -285,12 +286,13 @@ class BasicGeneralAllocator {
       return nullptr;
     }
     if (align < large_alignment) align = large_alignment;
-    const std::size_t page = detail::os_page_size();
+    const std::size_t page = detail::os::page_size();
     if (size > max_size() || align > max_size() / 2) return nullptr;
     // The block starts at most `align` past the header's room (the mapping is page-aligned).
     const std::size_t length = align_up(size + sizeof(LargeHeader) + (align > large_alignment ? align : 0), page);
-    auto* base = static_cast<std::byte*>(detail::os_map(length));
-    if (!base) return nullptr;
+    void* mapping = nullptr;
+    if (detail::os::map_anonymous(length, &mapping) != 0) return nullptr;
+    auto* base = static_cast<std::byte*>(mapping);
     std::byte* p = align_up(base + sizeof(LargeHeader), align);
     ::new (static_cast<void*>(p - sizeof(LargeHeader))) LargeHeader{base, length, large_magic};
     large_count_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
@@ -307,18 +309,19 @@ class BasicGeneralAllocator {
     h->magic = 0;  // a second free of it is then reported, not unmapped twice
     large_count_.fetch_sub(1, std::memory_order_relaxed);
     large_bytes_.fetch_sub(h->length, std::memory_order_relaxed);
-    detail::os_unmap(h->base, h->length);
+    (void)detail::os::release(h->base, h->length);
   }
 
   void* remap_large(LargeHeader* h, void* p, std::size_t size) noexcept {
-    const std::size_t page = detail::os_page_size();
+    const std::size_t page = detail::os::page_size();
     const std::size_t offset = static_cast<std::size_t>(static_cast<std::byte*>(p) - h->base);
     if (size > max_size()) return nullptr;
     const std::size_t length = align_up(offset + size, page);
     if (length == h->length) return p;
     const std::size_t old = h->length;
-    auto* base = static_cast<std::byte*>(detail::os_remap(h->base, old, length));
-    if (!base) return nullptr;
+    void* moved_to = nullptr;
+    if (detail::os::remap(h->base, old, length, &moved_to) != 0) return nullptr;
+    auto* base = static_cast<std::byte*>(moved_to);
     auto* moved = reinterpret_cast<LargeHeader*>(base + offset) - 1;
     moved->base = base;
     moved->length = length;

@@ -42,6 +42,13 @@ int decommit(void* p, std::size_t size) noexcept;
 int protect(void* p, std::size_t size, protection access) noexcept;
 /// Returns a page range of address space (reserved, committed or mapped) to the system.
 int release(void* p, std::size_t size) noexcept;
+/// Gives the memory of a committed page range back to the system but keeps it accessible: it
+/// reads as zero when next touched (MADV_DONTNEED).
+int purge(void* p, std::size_t size) noexcept;
+/// Maps `size` bytes of private, zeroed, read-write anonymous memory.
+int map_anonymous(std::size_t size, void** out) noexcept;
+/// Grows or shrinks a private anonymous mapping, moving it if needed (contents kept).
+int remap(void* p, std::size_t old_size, std::size_t new_size, void** out) noexcept;
 
 // Huge pages ----------------------------------------------------------------------------------
 
