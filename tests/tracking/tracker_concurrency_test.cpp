@@ -1,6 +1,8 @@
 // MemoryTracker under real threads (run under TSan by the tsan preset): counts, usage and peak stay
 // exact, blocks freed on other threads than their allocating one are matched, nothing is lost.
+#include <core/memory/core/malloc_allocator.hpp>
 #include <core/memory/tracking/memory_tracker.hpp>
+#include <core/memory/tracking/tracking_allocator.hpp>
 
 #include <gtest/gtest.h>
 
@@ -119,6 +121,36 @@ TEST(TrackerConcurrency, ReportsWhileRecording) {
   writer.join();
   EXPECT_EQ(t.current_usage(), 0u);
   EXPECT_EQ(t.peak_usage() <= 64u, true);
+}
+
+// A TrackingAllocator over a thread-safe allocator is thread-safe: its own counts stay exact, and so
+// does the registry listing taken meanwhile.
+TEST(TrackerConcurrency, TrackingAllocatorOverTheHeapFromSeveralThreads) {
+  cm::MemoryTracker t;
+  cm::TrackingAllocator<cm::MallocAllocator> a({.name = "shared heap", .tracker = &t});
+  std::vector<std::thread> pool;
+  for (int i = 0; i < threads; ++i) {
+    pool.emplace_back([&] {
+      std::vector<void*> mine;
+      for (int k = 0; k < rounds / 10; ++k) {
+        mine.push_back(a.allocate(32, 8));
+        if (k % 3 == 2) {
+          a.deallocate(mine.back(), 32, 8);
+          mine.pop_back();
+        }
+      }
+      (void)cm::live_allocator_stats();
+      for (void* p : mine) a.deallocate(p, 32, 8);
+    });
+  }
+  for (auto& th : pool) th.join();
+  const cm::memory_stats s = a.stats();
+  EXPECT_EQ(s.allocation_count, std::size_t(threads) * (rounds / 10));
+  EXPECT_EQ(s.bytes_in_use, 0u);
+  EXPECT_EQ(s.live_count, 0u);
+  EXPECT_EQ(t.allocation_count(), s.allocation_count);
+  EXPECT_EQ(t.current_usage(), 0u);
+  EXPECT_GE(s.peak_bytes, 32u * (rounds / 10) * 2 / 3);
 }
 
 }  // namespace
