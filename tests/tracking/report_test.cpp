@@ -1,0 +1,116 @@
+// Reports: the JSON report parses (python3's json module) and says what the live tracker holds
+// (totals, every live block with its site and stack, every site); strings are escaped; text and JSON
+// agree on the totals.
+#include <core/memory/tracking/memory_tracker.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+
+namespace cm = core::memory;
+
+namespace {
+
+bool have_python() { return std::system("python3 -c pass >/dev/null 2>&1") == 0; }
+
+/// Runs `script` with python3 on `json` and returns its standard output.
+std::string run_python(const std::string& json, const std::string& script) {
+  char path[] = "/tmp/core_memory_report_XXXXXX";
+  const int fd = mkstemp(path);
+  EXPECT_GE(fd, 0);
+  close(fd);
+  std::ofstream(path) << json;
+  const std::string command = "python3 -c '" + script + "' " + path;
+  std::string out;
+  if (FILE* p = popen(command.c_str(), "r")) {
+    char buffer[4096];
+    while (std::fgets(buffer, sizeof buffer, p)) out += buffer;
+    EXPECT_EQ(pclose(p), 0) << out;
+  }
+  std::remove(path);
+  return out;
+}
+
+CORE_MEMORY_NOINLINE void allocate_here(cm::MemoryTracker& t, void* p, std::size_t n) {
+  t.record_allocation(p, n, "Node");
+  asm volatile("" ::: "memory");
+}
+
+TEST(Report, JsonParsesAndMatchesTheLiveState) {
+  if (!have_python()) GTEST_SKIP() << "python3 not found";
+  cm::MemoryTracker t({.name = "json \"quoted\" \\ tracker", .stack_depth = 4});
+  static char blocks[5][64];
+  for (auto& b : blocks) allocate_here(t, b, 64);
+  t.record_deallocation(blocks[1]);
+  t.record_allocation(blocks[1], 7, "line\nbreak\ttab\x01", cm::SourceLocation::current());
+  std::ostringstream os;
+  t.generate_report(os, cm::report_format::json);
+
+  // One line per fact, in an order the test rebuilds from the tracker itself.
+  const std::string script =
+      "import json,sys\n"
+      "d=json.load(open(sys.argv[1]))\n"
+      "print(d[\"tracker\"])\n"
+      "print(d[\"mode\"], d[\"sample_interval\"], d[\"current_bytes\"], d[\"peak_bytes\"], d[\"allocation_count\"],"
+      " d[\"live_count\"], d[\"total_bytes\"], d[\"unmatched_frees\"])\n"
+      "for b in d[\"live\"]: print(b[\"address\"], b[\"size\"], repr(b[\"type\"]), b[\"line\"], b[\"weight\"],"
+      " len(b[\"stack\"]) > 0, b[\"age_ms\"] >= 0)\n"
+      "for s in d[\"sites\"]: print(repr(s[\"type\"]), s[\"line\"], s[\"live_bytes\"], s[\"live_count\"],"
+      " s[\"total_bytes\"], s[\"total_count\"])\n";
+  const std::string parsed = run_python(os.str(), script);
+
+  std::ostringstream expected;
+  expected << "json \"quoted\" \\ tracker\n";
+  expected << "exact 0 " << t.current_usage() << ' ' << t.peak_usage() << ' ' << t.allocation_count() << ' '
+           << t.live_count() << ' ' << t.total_allocated() << " 0\n";
+  for (const auto& a : t.find_leaks()) {
+    char address[32];
+    std::snprintf(address, sizeof address, "%p", a.address);
+    const std::string type = a.size == 7 ? "'line\\nbreak\\ttab\\x01'" : "'Node'";
+    expected << address << ' ' << a.size << ' ' << type << ' ' << a.location.line << " 1 True True\n";
+  }
+  for (const auto& s : t.sites()) {
+    const std::string type = std::string(s.type_name) == "Node" ? "'Node'" : "'line\\nbreak\\ttab\\x01'";
+    expected << type << ' ' << s.location.line << ' ' << s.live_bytes << ' ' << s.live_count << ' '
+             << s.total_bytes << ' ' << s.total_count << '\n';
+  }
+  EXPECT_EQ(parsed, expected.str()) << os.str();
+  EXPECT_EQ(t.current_usage(), 4u * 64 + 7);
+}
+
+TEST(Report, SampledJsonCarriesEstimatesAndTheInterval) {
+  if (!have_python()) GTEST_SKIP() << "python3 not found";
+  cm::MemoryTracker t({.mode = cm::tracking_mode::sampled, .sample_interval = 1000});
+  cm::MemoryTracker::set_sampling_seed(3);
+  for (std::size_t i = 0; i < 1000; ++i) t.record_allocation(reinterpret_cast<void*>(0x1000 + 64 * i), 50, "s");
+  std::ostringstream os;
+  t.generate_report(os, cm::report_format::json);
+  const std::string parsed = run_python(
+      os.str(),
+      "import json,sys\n"
+      "d=json.load(open(sys.argv[1]))\n"
+      "print(d[\"mode\"], d[\"sample_interval\"], len(d[\"live\"]), d[\"current_bytes\"])\n"
+      "print(round(sum(b[\"weight\"]*b[\"size\"] for b in d[\"live\"])))\n");
+  std::ostringstream expected;
+  double estimate = 0;
+  for (const auto& a : t.find_leaks()) estimate += a.weight * double(a.size);
+  expected << "sampled 1000 " << t.find_leaks().size() << ' ' << t.current_usage() << '\n'
+           << static_cast<long long>(estimate + 0.5) << '\n';
+  EXPECT_EQ(parsed, expected.str());
+}
+
+TEST(Report, EmptyTrackerGivesAValidReport) {
+  if (!have_python()) GTEST_SKIP() << "python3 not found";
+  cm::MemoryTracker t;
+  std::ostringstream os;
+  t.generate_report(os, cm::report_format::json);
+  EXPECT_EQ(run_python(os.str(), "import json,sys\nd=json.load(open(sys.argv[1]))\nprint(len(d[\"live\"]), len(d[\"sites\"]))\n"),
+            "0 0\n");
+}
+
+}  // namespace
