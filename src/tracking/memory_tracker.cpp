@@ -58,10 +58,16 @@ std::uint64_t next_random() noexcept {
   return z ^ (z >> 31);
 }
 
-/// An exponential(1) variate: -log(u), u uniform in (0, 1].
-double exponential_draw() noexcept {
+/// An exponential(1) variate, -log(u) with u uniform in (0, 1], in sample units (at most 2^32 *
+/// 36.8, far from overflow).
+std::int64_t exponential_draw() noexcept {
   const double u = static_cast<double>((next_random() >> 11) + 1) * 0x1.0p-53;
-  return -std::log(u);
+  return static_cast<std::int64_t>(-std::log(u) * sample_unit);
+}
+
+std::int64_t units_per_byte(std::size_t interval) noexcept {
+  const double u = std::round(sample_unit / static_cast<double>(interval ? interval : 1));
+  return u < 1 ? 1 : static_cast<std::int64_t>(u);
 }
 
 }  // namespace
@@ -96,7 +102,8 @@ const char* or_empty(const char* s) noexcept { return s ? s : ""; }
 MemoryTracker::MemoryTracker(const TrackerOptions& options)
     : options_(options),
       sampled_(options.mode == tracking_mode::sampled),
-      inverse_interval_(1.0 / static_cast<double>(options.sample_interval ? options.sample_interval : 1)),
+      units_per_byte_(detail::units_per_byte(options.sample_interval)),
+      inverse_interval_(static_cast<double>(units_per_byte_) / detail::sample_unit),
       stack_depth_(options.stack_depth < StackTrace::max_depth ? options.stack_depth
                                                                : unsigned(StackTrace::max_depth)),
       shards_(new detail::TrackerShard[detail::shard_count]) {

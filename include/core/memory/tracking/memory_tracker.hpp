@@ -113,9 +113,12 @@ enum class report_format : unsigned char { text, json };
 
 namespace detail {
 struct TrackerShard;
-/// The calling thread's sampling clock: exponential(1) units (bytes / interval) left until the
-/// next sample. Starts at 0, so a thread's first allocation takes the slow path, which draws it.
-inline thread_local double sample_countdown = 0;
+/// The calling thread's sampling clock: an exponential(1) variate in fixed point (2^32 units per
+/// mean interval, whatever the tracker's interval) left until the next sample; an allocation
+/// takes size * (2^32 / interval) units, one integer multiply. Starts at 0, so a thread's first
+/// allocation takes the slow path, which draws it.
+inline constexpr double sample_unit = 0x1.0p32;
+inline thread_local std::int64_t sample_countdown = 0;
 /// Called when sample_countdown has run out: true if the allocation that ran it out is sampled
 /// (always, except on a thread's first draw), and draws the next countdown.
 bool sample_slow() noexcept;
@@ -144,8 +147,11 @@ class MemoryTracker {
                                                    const char* type, const char* allocator,
                                                    SourceLocation loc) noexcept {
     if (sampled_) {
-      detail::sample_countdown -= static_cast<double>(size) * inverse_interval_;
-      if (detail::sample_countdown > 0 || !detail::sample_slow()) return;
+      std::int64_t units;
+      if (!__builtin_mul_overflow(size, units_per_byte_, &units) &&
+          (detail::sample_countdown -= units) > 0)  // it was in [0, 2^38): cannot overflow
+        return;
+      if (!detail::sample_slow()) return;
     }
     record(ptr, size, alignment, type, allocator, loc);
   }
@@ -211,9 +217,11 @@ class MemoryTracker {
   [[nodiscard]] bool may_be_sampled(const void* p) const noexcept {
     return filter_[filter_index(p)].load(std::memory_order_relaxed) != 0;
   }
+  /// The filter counts sampled live blocks per 4 KiB page (modulo 256 MiB): a free looks at the
+  /// counter of its page, which neighbouring frees share (one cache line per 32 pages), and only
+  /// a free in a page that holds a sampled block (about page / interval = 1% of them) takes a lock.
   [[nodiscard]] static std::size_t filter_index(const void* p) noexcept {
-    const auto h = (reinterpret_cast<std::uintptr_t>(p) >> 4) * 0x9E3779B97F4A7C15ull;
-    return static_cast<std::size_t>(h >> (64 - filter_bits));
+    return static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(p) >> 12) & ((std::size_t(1) << filter_bits) - 1);
   }
   void add_usage(std::size_t bytes) noexcept;
   [[nodiscard]] std::size_t weighted_bytes(std::size_t size) const noexcept;
@@ -222,13 +230,14 @@ class MemoryTracker {
 
   TrackerOptions options_;
   bool sampled_;
-  double inverse_interval_;
+  std::int64_t units_per_byte_;  // sample_unit / interval, rounded (at least 1)
+  double inverse_interval_;       // units_per_byte_ / sample_unit: 1 / the interval really used
   std::atomic<unsigned> stack_depth_;
   CachePadded<std::atomic<std::size_t>> current_{};
   CachePadded<std::atomic<std::size_t>> peak_{};
   detail::TrackerShard* shards_;
-  // Sampled mode: how many live sampled blocks hash to each slot, so a free of a block that was
-  // not sampled (nearly all) is told apart by one load, without a lock.
+  // Sampled mode: how many live sampled blocks start in each page (see filter_index), so a free
+  // of a block that was not sampled (nearly all) is told apart by one load, without a lock.
   std::atomic<std::uint16_t>* filter_ = nullptr;
 };
 

@@ -63,7 +63,7 @@ class TrackingAllocator {
   void deallocate(void* p, std::size_t size, std::size_t align) noexcept {
     if (tracker_) tracker_->record_deallocation(p);  // before the address can be handed out again
     add(in_use_, std::size_t(0) - size);
-    add(live_, std::size_t(0) - 1);
+    add(frees_, 1);
     traits::deallocate(upstream_, p, size, align);
   }
 
@@ -87,8 +87,9 @@ class TrackingAllocator {
     s.name = name_;
     s.bytes_in_use = in_use_.load(std::memory_order_relaxed);
     s.peak_bytes = peak_.load(std::memory_order_relaxed);
+    const std::size_t frees = frees_.load(std::memory_order_relaxed);
     s.allocation_count = count_.load(std::memory_order_relaxed);
-    s.live_count = live_.load(std::memory_order_relaxed);
+    s.live_count = s.allocation_count > frees ? s.allocation_count - frees : 0;
     if constexpr (traits::has_bytes_allocated) s.upstream_bytes = upstream_.bytes_allocated();
     if constexpr (requires { { upstream_.fragmentation() } -> std::convertible_to<double>; })
       s.fragmentation = static_cast<double>(upstream_.fragmentation());
@@ -105,7 +106,6 @@ class TrackingAllocator {
   void on_allocate(void* p, std::size_t size, std::size_t align, SourceLocation loc) noexcept {
     const std::size_t now = add(in_use_, size);
     add(count_, 1);
-    add(live_, 1);
     if (now > peak_.load(std::memory_order_relaxed)) raise_peak(now);
     if (tracker_) tracker_->record_allocation(p, size, align, nullptr, name_, loc);
   }
@@ -130,7 +130,7 @@ class TrackingAllocator {
   std::atomic<std::size_t> in_use_{0};
   std::atomic<std::size_t> peak_{0};
   std::atomic<std::size_t> count_{0};
-  std::atomic<std::size_t> live_{0};
+  std::atomic<std::size_t> frees_{0};  // live count = count_ - frees_: one counter per event
   detail::StatsSource source_;
 };
 
