@@ -71,7 +71,9 @@ inline std::uint64_t mix_pointer(const void* p) noexcept {
 
 /// Storage of an open-addressing table with linear probing, at most half full: a power-of-two
 /// array of slots, zeroed (all-zero is an empty slot), grown by rehashing. Traits give
-/// `static bool used(const Slot&)` and `static std::size_t hash(const Slot&)`.
+/// `static bool used(const Slot&)` and `static std::size_t hash(const Slot&)`; tables keyed by
+/// address also `static const void* key(const Slot&)` (with hash = mix_pointer(key)) for find and
+/// erase.
 template <class Slot, class Traits>
 class ProbedTable {
  public:
@@ -86,6 +88,37 @@ class ProbedTable {
       if (Traits::used(slots_[i])) f(slots_[i]);
   }
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+  /// The slot whose key is `p`, or null.
+  [[nodiscard]] const Slot* find(const void* p) const noexcept {
+    if (!slots_) return nullptr;
+    for (std::size_t i = mix_pointer(p) & mask_; Traits::used(slots_[i]); i = next(i))
+      if (Traits::key(slots_[i]) == p) return &slots_[i];
+    return nullptr;
+  }
+
+  /// Removes the slot whose key is `p` into `out`; false if there is none. Backward-shift
+  /// deletion: the slots whose probe passed through the emptied one move back, so no tombstones.
+  bool erase(const void* p, Slot& out) noexcept {
+    const Slot* found = find(p);
+    if (!found) return false;
+    std::size_t i = static_cast<std::size_t>(found - slots_);
+    out = slots_[i];
+    for (std::size_t j = i;;) {
+      j = next(j);
+      if (!Traits::used(slots_[j])) break;
+      const std::size_t h = home(slots_[j]);
+      const bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
+      if (!stays) {
+        slots_[i] = slots_[j];
+        i = j;
+      }
+    }
+    slots_[i] = Slot{};
+    --size_;
+    return true;
+  }
+
   void clear() noexcept {
     std::free(slots_);
     slots_ = nullptr;
@@ -126,10 +159,11 @@ class ProbedTable {
 
 struct RecordTraits {
   static bool used(const Record& r) noexcept { return r.ptr != nullptr; }
+  static const void* key(const Record& r) noexcept { return r.ptr; }
   static std::size_t hash(const Record& r) noexcept { return mix_pointer(r.ptr); }
 };
 
-/// Live blocks keyed by address; deletion by backward shift (no tombstones).
+/// Live blocks keyed by address.
 class RecordTable : public ProbedTable<Record, RecordTraits> {
  public:
   /// Inserts `r`; if its address was already live, returns the old record in `old` (true).
@@ -148,28 +182,6 @@ class RecordTable : public ProbedTable<Record, RecordTraits> {
     slots_[i] = r;
     ++size_;
     return false;
-  }
-
-  /// Removes the record of `p` into `out`; false if there is none.
-  bool erase(const void* p, Record& out) noexcept {
-    if (!slots_) return false;
-    std::size_t i = mix_pointer(p) & mask_;
-    for (; slots_[i].ptr != p; i = next(i))
-      if (!slots_[i].ptr) return false;
-    out = slots_[i];
-    for (std::size_t j = i;;) {  // shift back the records whose probe passed through slot i
-      j = next(j);
-      if (!slots_[j].ptr) break;
-      const std::size_t h = home(slots_[j]);
-      const bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
-      if (!stays) {
-        slots_[i] = slots_[j];
-        i = j;
-      }
-    }
-    slots_[i].ptr = nullptr;
-    --size_;
-    return true;
   }
 };
 
