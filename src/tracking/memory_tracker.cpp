@@ -2,6 +2,7 @@
 #include "tracker_tables.hpp"
 
 #include <core/memory/tracking/memory_budget.hpp>
+#include <core/memory/tracking/memory_stats.hpp>
 #include <core/memory/tracking/memory_tracker.hpp>
 #include <core/memory/util/error.hpp>
 
@@ -398,6 +399,8 @@ void MemoryTracker::dump_allocations(std::ostream& os) const {
 void MemoryTracker::generate_report(std::ostream& os, report_format format) const {
   const std::vector<SiteStats> site_list = sites();
   const std::vector<AllocationInfo> live = find_leaks();
+  std::vector<memory_stats> allocators = live_allocator_stats();
+  std::erase_if(allocators, [&](const memory_stats& s) { return s.tracker != this; });
   const std::int64_t now = detail::coarse_now_ns();
   if (format == report_format::text) {
     os << "core-memory: " << name() << (sampled_ ? " (sampled every ~" : " (exact");
@@ -414,6 +417,16 @@ void MemoryTracker::generate_report(std::ostream& os, report_format format) cons
       os << line;
       write_site_text(os, s.location, s.type_name, s.allocator);
       os << '\n';
+    }
+    if (!allocators.empty()) {
+      os << "allocators:\n";
+      for (const memory_stats& a : allocators) {
+        os << "  " << a.name << ": " << a.bytes_in_use << " bytes in " << a.live_count << " blocks, peak "
+           << a.peak_bytes << ", " << a.allocation_count << " allocations";
+        if (a.upstream_bytes) os << ", holds " << *a.upstream_bytes << " bytes upstream";
+        if (a.fragmentation) os << ", fragmentation " << *a.fragmentation;
+        os << '\n';
+      }
     }
     if (!live.empty()) {
       os << "live blocks:\n";
@@ -474,6 +487,22 @@ void MemoryTracker::generate_report(std::ostream& os, report_format format) cons
       }
     }
     os << "]}";
+  }
+  os << "],\n\"allocators\":[";
+  first = true;
+  for (const memory_stats& a : allocators) {
+    os << (first ? "\n" : ",\n") << "{\"name\":";
+    first = false;
+    write_json_string(os, a.name);
+    os << ",\"bytes_in_use\":" << a.bytes_in_use << ",\"peak_bytes\":" << a.peak_bytes
+       << ",\"allocation_count\":" << a.allocation_count << ",\"live_count\":" << a.live_count
+       << ",\"upstream_bytes\":";
+    if (a.upstream_bytes) os << *a.upstream_bytes;
+    else os << "null";
+    os << ",\"fragmentation\":";
+    if (a.fragmentation) write_number(os, *a.fragmentation);
+    else os << "null";
+    os << '}';
   }
   os << "]}\n";
 }

@@ -1,7 +1,10 @@
 // Reports: the JSON report parses (python3's json module) and says what the live tracker holds
-// (totals, every live block with its site and stack, every site); strings are escaped; text and JSON
-// agree on the totals.
+// (totals, every live block with its site and stack, every site, the allocators recording into it);
+// strings are escaped.
+#include <core/memory/core/malloc_allocator.hpp>
+#include <core/memory/pool/memory_pool.hpp>
 #include <core/memory/tracking/memory_tracker.hpp>
+#include <core/memory/tracking/tracking_allocator.hpp>
 
 #include <gtest/gtest.h>
 
@@ -104,13 +107,42 @@ TEST(Report, SampledJsonCarriesEstimatesAndTheInterval) {
   EXPECT_EQ(parsed, expected.str());
 }
 
+TEST(Report, ListsTheAllocatorsRecordingIntoTheTracker) {
+  if (!have_python()) GTEST_SKIP() << "python3 not found";
+  cm::MemoryTracker t, other;
+  cm::TrackingAllocator<cm::MemoryPool> pool({.name = "message pool", .tracker = &t}, 64);
+  cm::TrackingAllocator<cm::MallocAllocator> heap({.name = "heap", .tracker = &t});
+  cm::TrackingAllocator<cm::MallocAllocator> elsewhere({.name = "elsewhere", .tracker = &other});
+  void* a = pool.allocate(64, 8);
+  void* b = pool.allocate(64, 8);
+  pool.deallocate(a, 64, 8);
+  void* c = heap.allocate(10, 8);
+  std::ostringstream os;
+  t.generate_report(os, cm::report_format::json);
+  const std::string parsed = run_python(
+      os.str(),
+      "import json,sys\n"
+      "d=json.load(open(sys.argv[1]))\n"
+      "for a in d[\"allocators\"]: print(a[\"name\"], a[\"bytes_in_use\"], a[\"peak_bytes\"], a[\"allocation_count\"],"
+      " a[\"live_count\"], a[\"upstream_bytes\"] is None, a[\"fragmentation\"] is None)\n");
+  EXPECT_EQ(parsed, "message pool 64 128 2 1 False False\nheap 10 10 1 1 True True\n") << os.str();
+  std::ostringstream text;
+  t.generate_report(text);
+  EXPECT_NE(text.str().find("message pool: 64 bytes in 1 blocks, peak 128, 2 allocations, holds "), std::string::npos)
+      << text.str();
+  EXPECT_EQ(text.str().find("elsewhere"), std::string::npos);
+  pool.deallocate(b, 64, 8);
+  heap.deallocate(c, 10, 8);
+}
+
 TEST(Report, EmptyTrackerGivesAValidReport) {
   if (!have_python()) GTEST_SKIP() << "python3 not found";
   cm::MemoryTracker t;
   std::ostringstream os;
   t.generate_report(os, cm::report_format::json);
-  EXPECT_EQ(run_python(os.str(), "import json,sys\nd=json.load(open(sys.argv[1]))\nprint(len(d[\"live\"]), len(d[\"sites\"]))\n"),
-            "0 0\n");
+  EXPECT_EQ(run_python(os.str(), "import json,sys\nd=json.load(open(sys.argv[1]))\n"
+                       "print(len(d[\"live\"]), len(d[\"sites\"]), len(d[\"allocators\"]))\n"),
+            "0 0 0\n");
 }
 
 }  // namespace

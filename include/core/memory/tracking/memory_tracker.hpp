@@ -25,7 +25,11 @@
 ///                  "live_bytes": x, "live_count": x, "total_bytes": x, "total_count": x } ],
 ///     "live": [ { "address": "0x...", "size": n, "alignment": n, "type": s, "allocator": s,
 ///                 "file": s, "line": n, "function": s, "age_ms": x, "weight": x,
-///                 "stack": [ "function+0xoff (module)", ... ] } ] }
+///                 "stack": [ "function+0xoff (module)", ... ] } ],
+///     "allocators": [ { "name": s, "bytes_in_use": n, "peak_bytes": n, "allocation_count": n,
+///                       "live_count": n, "upstream_bytes": n | null, "fragmentation": x | null } ] }
+/// "allocators" lists the live TrackingAllocators that record into this tracker (memory_stats;
+/// exact even when the tracker samples).
 /// Counts and bytes are integers in exact mode and estimates (numbers with fractions) under
 /// sampling; "sites" is sorted by live bytes then total bytes, descending; "live" by address.
 /// Strings the tracker does not know are "".
@@ -191,7 +195,8 @@ class MemoryTracker {
 
   /// Lists the live blocks, one per line (with stacks when captured).
   void dump_allocations(std::ostream& os) const;
-  /// Writes a report: totals, the top sites and the live blocks (see the file comment for JSON).
+  /// Writes a report: totals, the top sites, the live blocks and the TrackingAllocators recording
+  /// here (see the file comment for JSON).
   void generate_report(std::ostream& os, report_format format = report_format::text) const;
   /// Writes the text report to stderr.
   void generate_report() const;
