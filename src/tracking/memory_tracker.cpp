@@ -180,7 +180,7 @@ void MemoryTracker::record(void* ptr, std::size_t size, std::size_t alignment, c
                    0};
   if (const unsigned depth = stack_depth_.load(std::memory_order_relaxed)) {
     const void* frames[StackTrace::max_depth];
-    const auto n = detail::capture_frames(frames, depth, 1, options_.stack);
+    const auto n = detail::capture_frames(frames, depth, 1 + options_.stack_skip, options_.stack);
     r.stack = detail::intern_stack(frames, static_cast<std::uint32_t>(n));
   }
   detail::TrackerShard& s = detail::shard_for(shards_, ptr);
@@ -367,7 +367,8 @@ std::string pointer_text(const void* p) {
 }
 
 void write_site_text(std::ostream& os, const SourceLocation& loc, const char* type, const char* allocator) {
-  os << (*loc.file ? loc.file : "?") << ':' << loc.line;
+  if (*loc.file) os << loc.file << ':' << loc.line;
+  else os << "unknown site";
   if (*loc.function) os << " (" << loc.function << ')';
   if (*type) os << " type " << type;
   if (*allocator) os << " allocator " << allocator;

@@ -86,6 +86,7 @@ struct TrackerOptions {
   std::size_t sample_interval = 512 * 1024;  ///< Mean bytes between samples (sampled mode).
   unsigned stack_depth = 0;                  ///< Frames captured per record (0: none; max 64).
   stack_method stack = stack_method::unwind;
+  unsigned stack_skip = 0;  ///< Innermost frames left out (a wrapper's own, e.g. a malloc hook).
 };
 
 /// One live (recorded, not yet freed) allocation.

@@ -1,0 +1,185 @@
+// Whole-program tracking: LD_PRELOAD=libcore_memory_preload.so ./program records every malloc,
+// calloc, realloc, memalign/posix_memalign/aligned_alloc and free of an unchanged program (operator
+// new and delete go through malloc and free), with a stack per block, and writes a leak report at
+// exit. The hooks forward to glibc's __libc_* functions; a thread-local flag keeps the tracker's
+// own allocations (its tables, the report) out of the record.
+//
+// Environment:
+//   CORE_MEMORY_TRACK_OUTPUT  file for the report (default: standard error)
+//   CORE_MEMORY_TRACK_FORMAT  text (default) or json
+//   CORE_MEMORY_TRACK_STACK   frames per block (default 16, 0: none)
+//   CORE_MEMORY_TRACK_METHOD  unwind (default) or frame_pointers
+//   CORE_MEMORY_TRACK_SAMPLE  mean bytes between samples (default 0: every allocation)
+#include <core/memory/tracking/memory_tracker.hpp>
+
+#include <fcntl.h>
+#include <malloc.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+#include <string>
+
+extern "C" {
+void* __libc_malloc(size_t size);
+void* __libc_calloc(size_t count, size_t size);
+void* __libc_realloc(void* p, size_t size);
+void* __libc_memalign(size_t alignment, size_t size);
+void __libc_free(void* p);
+}
+
+namespace cm = core::memory;
+
+namespace {
+
+// initial-exec: the flag must never need a dynamic TLS allocation (which would call malloc).
+[[gnu::tls_model("initial-exec")]] thread_local bool in_hook = false;
+std::atomic<cm::MemoryTracker*> active{nullptr};
+
+/// The tracker to record into, or null (not started, finished, or inside the tracker itself);
+/// while an Entered is alive, allocations on this thread are not recorded.
+class Entered {
+ public:
+  Entered() noexcept : tracker_(in_hook ? nullptr : active.load(std::memory_order_acquire)) {
+    if (tracker_) in_hook = true;
+  }
+  ~Entered() {
+    if (tracker_) in_hook = false;
+  }
+  Entered(const Entered&) = delete;
+  Entered& operator=(const Entered&) = delete;
+  cm::MemoryTracker* tracker() const noexcept { return tracker_; }
+
+ private:
+  cm::MemoryTracker* tracker_;
+};
+
+// Not inlined: the stack skips a fixed number of frames (this, the hook).
+CORE_MEMORY_NOINLINE void record(void* p, std::size_t size, std::size_t alignment, const char* how) noexcept {
+  if (!p) return;
+  Entered e;
+  if (e.tracker()) e.tracker()->record_allocation(p, size, alignment, nullptr, how, cm::SourceLocation{});
+}
+
+void forget(void* p) noexcept {
+  if (!p) return;
+  Entered e;
+  if (e.tracker()) e.tracker()->record_deallocation(p);
+}
+
+const char* env(const char* name, const char* fallback) noexcept {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+void write_all(int fd, const std::string& s) noexcept {
+  for (std::size_t done = 0; done < s.size();) {
+    const ssize_t n = ::write(fd, s.data() + done, s.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+void write_report() {
+  in_hook = true;  // the report's own allocations are not recorded
+  cm::MemoryTracker* t = active.exchange(nullptr, std::memory_order_acq_rel);
+  if (!t) return;  // never destroyed: other threads may still be inside it
+  std::ostringstream os;
+  if (std::strcmp(env("CORE_MEMORY_TRACK_FORMAT", "text"), "json") == 0) {
+    t->generate_report(os, cm::report_format::json);
+  } else {
+    const auto leaks = t->find_leaks();
+    std::size_t bytes = 0;
+    for (const auto& l : leaks) bytes += l.size;
+    os << "core-memory preload: " << t->allocation_count() << " allocations, peak " << t->peak_usage()
+       << " bytes; ";
+    if (leaks.empty()) {
+      os << "no leaks\n";
+    } else {
+      os << leaks.size() << " blocks (" << bytes << " bytes) leaked:\n";
+      t->dump_allocations(os);
+    }
+  }
+  const char* path = env("CORE_MEMORY_TRACK_OUTPUT", nullptr);
+  const int fd = path ? ::open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : 2;
+  if (fd < 0) return;
+  write_all(fd, os.str());
+  if (path) ::close(fd);
+}
+
+[[gnu::constructor]] void start() {
+  in_hook = true;  // the tracker's construction allocates
+  cm::TrackerOptions o;
+  o.name = "core-memory preload";
+  o.stack_depth = static_cast<unsigned>(std::strtoul(env("CORE_MEMORY_TRACK_STACK", "16"), nullptr, 10));
+  o.stack = std::strcmp(env("CORE_MEMORY_TRACK_METHOD", "unwind"), "frame_pointers") == 0
+                ? cm::stack_method::frame_pointers
+                : cm::stack_method::unwind;
+  o.stack_skip = 2;  // the hook and record()
+  if (const std::size_t sample = std::strtoul(env("CORE_MEMORY_TRACK_SAMPLE", "0"), nullptr, 10)) {
+    o.mode = cm::tracking_mode::sampled;
+    o.sample_interval = sample;
+  }
+  static cm::MemoryTracker* tracker = new cm::MemoryTracker(o);
+  std::atexit(write_report);  // registered first, so it runs after the program's own exit handlers
+  active.store(tracker, std::memory_order_release);
+  in_hook = false;
+}
+
+}  // namespace
+
+extern "C" {
+
+[[gnu::visibility("default")]] void* malloc(size_t size) noexcept {
+  void* p = __libc_malloc(size);
+  record(p, size, 0, "malloc");
+  return p;
+}
+
+[[gnu::visibility("default")]] void free(void* p) noexcept {
+  forget(p);
+  __libc_free(p);
+}
+
+[[gnu::visibility("default")]] void* calloc(size_t count, size_t size) noexcept {
+  void* p = __libc_calloc(count, size);
+  record(p, count * size, 0, "calloc");  // no overflow: calloc failed otherwise
+  return p;
+}
+
+[[gnu::visibility("default")]] void* realloc(void* old, size_t size) noexcept {
+  const std::size_t old_size = old ? malloc_usable_size(old) : 0;
+  forget(old);  // before the block can be handed out again
+  void* p = __libc_realloc(old, size);
+  if (p) record(p, size, 0, "realloc");
+  else if (old && size) record(old, old_size, 0, "realloc");  // failed: the old block is still live
+  return p;
+}
+
+[[gnu::visibility("default")]] void* memalign(size_t alignment, size_t size) noexcept {
+  void* p = __libc_memalign(alignment, size);
+  record(p, size, alignment, "memalign");
+  return p;
+}
+
+[[gnu::visibility("default")]] void* aligned_alloc(size_t alignment, size_t size) noexcept {
+  void* p = __libc_memalign(alignment, size);
+  record(p, size, alignment, "aligned_alloc");
+  return p;
+}
+
+[[gnu::visibility("default")]] int posix_memalign(void** out, size_t alignment, size_t size) noexcept {
+  if (alignment < sizeof(void*) || (alignment & (alignment - 1)) != 0) return EINVAL;
+  void* p = __libc_memalign(alignment, size);
+  if (!p) return ENOMEM;
+  record(p, size, alignment, "posix_memalign");
+  *out = p;
+  return 0;
+}
+
+}  // extern "C"
