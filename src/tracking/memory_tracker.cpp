@@ -107,6 +107,7 @@ MemoryTracker::MemoryTracker(const TrackerOptions& options)
       inverse_interval_(static_cast<double>(units_per_byte_) / detail::sample_unit),
       stack_depth_(options.stack_depth < StackTrace::max_depth ? options.stack_depth
                                                                : unsigned(StackTrace::max_depth)),
+      start_ns_(detail::coarse_now_ns()),
       shards_(new detail::TrackerShard[detail::shard_count]) {
   if (sampled_) {
     filter_ = new std::atomic<std::uint16_t>[std::size_t(1) << filter_bits];
@@ -168,36 +169,36 @@ void MemoryTracker::record(void* ptr, std::size_t size, std::size_t alignment, c
   if (!ptr) return;
   const double weight = sample_weight(size);
   if (!(weight < std::numeric_limits<double>::infinity())) return;  // size 0 is never sampled
-  detail::Record r{ptr,
-                   size,
-                   or_empty(type),
-                   or_empty(allocator),
-                   or_empty(loc.file),
-                   or_empty(loc.function),
-                   static_cast<std::uint32_t>(loc.line),
-                   static_cast<std::uint32_t>(std::min<std::size_t>(alignment, UINT32_MAX)),
-                   detail::coarse_now_ns(),
-                   0};
+  const detail::SiteKey key{or_empty(loc.file), or_empty(loc.function), or_empty(type), or_empty(allocator),
+                            static_cast<std::uint32_t>(loc.line)};
+  std::uint32_t stack = 0;
   if (const unsigned depth = stack_depth_.load(std::memory_order_relaxed)) {
     const void* frames[StackTrace::max_depth];
     const auto n = detail::capture_frames(frames, depth, 1 + options_.stack_skip, options_.stack);
-    r.stack = detail::intern_stack(frames, static_cast<std::uint32_t>(n));
+    stack = detail::intern_stack(frames, static_cast<std::uint32_t>(n));
   }
+  const auto time_ms = static_cast<std::uint32_t>((detail::coarse_now_ns() - start_ns_) / 1'000'000);
+  const auto align = static_cast<std::uint32_t>(std::min<std::size_t>(alignment, UINT32_MAX));
   detail::TrackerShard& s = detail::shard_for(shards_, ptr);
   detail::Record old;
   bool replaced = false;
-  bool ok = true;
+  bool ok = false;
   {
     detail::SpinGuard guard(s.lock);
-    replaced = s.records.insert(r, old, ok);
-    if (ok) {
-      s.sites.add(r, weight, static_cast<double>(size) * weight);
-      s.total_count += weight;
-      s.total_bytes += static_cast<double>(size) * weight;
-      s.live_count += weight - (replaced ? sample_weight(old.size) : 0);
+    const std::uint32_t site = s.sites.find_or_add(key);
+    if (site != UINT32_MAX) {
+      replaced = s.records.insert({ptr, size, site, stack, time_ms, align}, old, ok);
+      if (ok) {
+        detail::SiteEntry& e = s.sites[site];
+        e.total_count += weight;
+        e.total_bytes += static_cast<double>(size) * weight;
+        s.total_count += weight;
+        s.total_bytes += static_cast<double>(size) * weight;
+        s.live_count += weight - (replaced ? sample_weight(old.size) : 0);
+      }
     }
   }
-  if (!ok) return;
+  if (!ok) return;  // no memory for the tables: the block stays unrecorded
   // A block recorded again without a free in between: its old record is dropped.
   if (replaced) current_.value.fetch_sub(weighted_bytes(old.size), std::memory_order_relaxed);
   else if (sampled_) filter_[filter_index(ptr)].fetch_add(1, std::memory_order_relaxed);
@@ -265,25 +266,31 @@ void MemoryTracker::clear() noexcept {
 }
 
 std::vector<AllocationInfo> MemoryTracker::find_leaks() const {
-  std::vector<detail::Record> records;
+  struct Live {
+    detail::Record record;
+    detail::SiteKey site;
+  };
+  std::vector<Live> records;
   for (std::size_t i = 0; i < detail::shard_count; ++i) {
+    const detail::TrackerShard& s = shards_[i];
     detail::SpinGuard guard(shards_[i].lock);
-    records.reserve(records.size() + shards_[i].records.size());
-    shards_[i].records.for_each([&](const detail::Record& r) { records.push_back(r); });
+    records.reserve(records.size() + s.records.size());
+    s.records.for_each([&](const detail::Record& r) { records.push_back({r, s.sites[r.site].key}); });
   }
   std::sort(records.begin(), records.end(),
-            [](const detail::Record& a, const detail::Record& b) { return std::less<>()(a.ptr, b.ptr); });
+            [](const Live& a, const Live& b) { return std::less<>()(a.record.ptr, b.record.ptr); });
   std::vector<AllocationInfo> out;
   out.reserve(records.size());
-  for (const detail::Record& r : records) {
+  for (const auto& [r, site] : records) {
     AllocationInfo info;
     info.address = r.ptr;
     info.size = r.size;
     info.alignment = r.alignment;
-    info.type_name = r.type;
-    info.allocator = r.allocator;
-    info.location = {r.file, r.function, r.line};
-    info.timestamp = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(r.time_ns));
+    info.type_name = site.type;
+    info.allocator = site.allocator;
+    info.location = {site.file, site.function, site.line};
+    info.timestamp = std::chrono::steady_clock::time_point(
+        std::chrono::nanoseconds(start_ns_ + static_cast<std::int64_t>(r.time_ms) * 1'000'000));
     StackTrace st;
     if (detail::lookup_stack(r.stack, st)) info.stack_trace = st;
     info.weight = sample_weight(r.size);
@@ -295,23 +302,23 @@ std::vector<AllocationInfo> MemoryTracker::find_leaks() const {
 std::vector<SiteStats> MemoryTracker::sites() const {
   using Key = std::tuple<std::string_view, std::uint32_t, std::string_view, std::string_view, std::string_view>;
   std::map<Key, SiteStats> merged;
-  auto entry = [&](const char* file, std::uint32_t line, const char* function, const char* type,
-                   const char* allocator) -> SiteStats& {
-    SiteStats& s = merged[Key{file, line, function, type, allocator}];
-    s.location = {file, function, line};
-    s.type_name = type;
-    s.allocator = allocator;
+  auto entry = [&](const detail::SiteKey& k) -> SiteStats& {
+    SiteStats& s = merged[Key{k.file, k.line, k.function, k.type, k.allocator}];
+    s.location = {k.file, k.function, k.line};
+    s.type_name = k.type;
+    s.allocator = k.allocator;
     return s;
   };
   for (std::size_t i = 0; i < detail::shard_count; ++i) {
+    const detail::TrackerShard& shard = shards_[i];
     detail::SpinGuard guard(shards_[i].lock);
-    shards_[i].sites.for_each([&](const detail::SiteEntry& e) {
-      SiteStats& s = entry(e.file, e.line, e.function, e.type, e.allocator);
+    shard.sites.for_each([&](const detail::SiteEntry& e) {
+      SiteStats& s = entry(e.key);
       s.total_count += e.total_count;
       s.total_bytes += e.total_bytes;
     });
-    shards_[i].records.for_each([&](const detail::Record& r) {
-      SiteStats& s = entry(r.file, r.line, r.function, r.type, r.allocator);
+    shard.records.for_each([&](const detail::Record& r) {
+      SiteStats& s = entry(shard.sites[r.site].key);
       const double w = sample_weight(r.size);
       s.live_count += w;
       s.live_bytes += w * static_cast<double>(r.size);

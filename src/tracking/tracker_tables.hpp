@@ -50,18 +50,26 @@ class SpinGuard {
   SpinLock& l_;
 };
 
-/// One live block as the tracker keeps it (72 bytes).
+/// One live block as the tracker keeps it: 32 bytes, two to a cache line (its call site is an
+/// index into the shard's SiteTable).
 struct Record {
   void* ptr;  // null: empty slot
   std::size_t size;
-  const char* type;
-  const char* allocator;
+  std::uint32_t site;       // index in the shard's SiteTable
+  std::uint32_t stack;      // id in the StackStore, 0: none
+  std::uint32_t time_ms;    // CLOCK_MONOTONIC_COARSE since the tracker was made
+  std::uint32_t alignment;  // saturated at 2^32 - 1
+};
+static_assert(sizeof(Record) == 32);
+
+/// A call site: where, what and through which allocator.
+struct SiteKey {
   const char* file;
   const char* function;
+  const char* type;
+  const char* allocator;
   std::uint32_t line;
-  std::uint32_t alignment;
-  std::int64_t time_ns;  // CLOCK_MONOTONIC_COARSE
-  std::uint32_t stack;   // id in the StackStore, 0: none
+  friend bool operator==(const SiteKey&, const SiteKey&) = default;
 };
 
 inline std::uint64_t mix_pointer(const void* p) noexcept {
@@ -187,45 +195,76 @@ class RecordTable : public ProbedTable<Record, RecordTraits> {
 
 /// Running totals of one call site (in one shard).
 struct SiteEntry {
-  const char* file;  // null: empty slot
-  const char* function;
-  const char* type;
-  const char* allocator;
-  std::uint32_t line;
+  SiteKey key;
   double total_count;
   double total_bytes;
 };
 
-struct SiteTraits {
-  static bool used(const SiteEntry& e) noexcept { return e.file != nullptr; }
-  static std::size_t hash(const SiteEntry& e) noexcept {
-    const std::uint64_t h =
-        mix_pointer(e.file) ^ (mix_pointer(e.function) * 3) ^ (mix_pointer(e.type) * 5) ^ (mix_pointer(e.allocator) * 7);
-    return static_cast<std::size_t>((h + e.line) * 0x9E3779B97F4A7C15ull >> 20);
-  }
-};
-
-/// Sites keyed by the identity of their strings (literals), never erased.
-class SiteTable : public ProbedTable<SiteEntry, SiteTraits> {
+/// The call sites of one shard, keyed by the identity of their strings (literals), never erased:
+/// an append-only array (indices stay valid for the records) and an open-addressing index on it.
+class SiteTable {
  public:
-  void add(const Record& r, double count, double bytes) noexcept {
-    if (!reserve_one()) return;
-    const SiteEntry key{r.file, r.function, r.type, r.allocator, r.line, 0, 0};
-    std::size_t i = home(key);
-    for (;; i = next(i)) {
-      SiteEntry& e = slots_[i];
-      if (!e.file) {
-        e = key;
-        ++size_;
-      } else if (e.file != r.file || e.line != r.line || e.function != r.function || e.type != r.type ||
-                 e.allocator != r.allocator) {
-        continue;
-      }
-      e.total_count += count;
-      e.total_bytes += bytes;
-      return;
+  SiteTable() = default;
+  SiteTable(const SiteTable&) = delete;
+  SiteTable& operator=(const SiteTable&) = delete;
+  ~SiteTable() { clear(); }
+
+  /// The index of `key`'s entry, made if new; UINT32_MAX if there is no memory for it.
+  std::uint32_t find_or_add(const SiteKey& key) noexcept {
+    if ((count_ + 1) * 2 > index_capacity_ && !grow_index()) return UINT32_MAX;
+    std::size_t i = hash(key) & (index_capacity_ - 1);
+    for (; index_[i]; i = (i + 1) & (index_capacity_ - 1))
+      if (entries_[index_[i] - 1].key == key) return index_[i] - 1;
+    if (count_ == entry_capacity_) {
+      const std::size_t cap = entry_capacity_ ? entry_capacity_ * 2 : 16;
+      void* fresh = std::realloc(static_cast<void*>(entries_), cap * sizeof(SiteEntry));
+      if (!fresh) return UINT32_MAX;
+      entries_ = static_cast<SiteEntry*>(fresh);
+      entry_capacity_ = cap;
     }
+    entries_[count_] = {key, 0, 0};
+    index_[i] = static_cast<std::uint32_t>(++count_);
+    return static_cast<std::uint32_t>(count_ - 1);
   }
+  [[nodiscard]] SiteEntry& operator[](std::uint32_t i) noexcept { return entries_[i]; }
+  [[nodiscard]] const SiteEntry& operator[](std::uint32_t i) const noexcept { return entries_[i]; }
+  template <class F>
+  void for_each(F&& f) const {
+    for (std::size_t i = 0; i < count_; ++i) f(entries_[i]);
+  }
+  void clear() noexcept {
+    std::free(entries_);
+    std::free(index_);
+    entries_ = nullptr;
+    index_ = nullptr;
+    count_ = entry_capacity_ = index_capacity_ = 0;
+  }
+
+ private:
+  static std::size_t hash(const SiteKey& k) noexcept {  // one multiply: this is on every record
+    const std::uint64_t x = reinterpret_cast<std::uintptr_t>(k.file) ^ (reinterpret_cast<std::uintptr_t>(k.function) << 1) ^
+                            (reinterpret_cast<std::uintptr_t>(k.type) << 2) ^
+                            (reinterpret_cast<std::uintptr_t>(k.allocator) << 3) ^ (std::uint64_t(k.line) << 40);
+    return static_cast<std::size_t>((x * 0x9E3779B97F4A7C15ull) >> 24);
+  }
+  bool grow_index() noexcept {
+    const std::size_t cap = index_capacity_ ? index_capacity_ * 2 : 32;
+    auto* fresh = static_cast<std::uint32_t*>(std::calloc(cap, sizeof(std::uint32_t)));
+    if (!fresh) return false;
+    for (std::size_t e = 0; e < count_; ++e) {
+      std::size_t i = hash(entries_[e].key) & (cap - 1);
+      while (fresh[i]) i = (i + 1) & (cap - 1);
+      fresh[i] = static_cast<std::uint32_t>(e + 1);
+    }
+    std::free(index_);
+    index_ = fresh;
+    index_capacity_ = cap;
+    return true;
+  }
+
+  SiteEntry* entries_ = nullptr;
+  std::uint32_t* index_ = nullptr;  // entry + 1, 0: empty
+  std::size_t count_ = 0, entry_capacity_ = 0, index_capacity_ = 0;
 };
 
 /// Interns a captured stack; returns its id (0 if it could not be stored). Process-wide, never

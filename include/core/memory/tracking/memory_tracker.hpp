@@ -239,6 +239,7 @@ class MemoryTracker {
   std::int64_t units_per_byte_;  // sample_unit / interval, rounded (at least 1)
   double inverse_interval_;       // units_per_byte_ / sample_unit: 1 / the interval really used
   std::atomic<unsigned> stack_depth_;
+  std::int64_t start_ns_;  // records keep their time in ms since then
   CachePadded<std::atomic<std::size_t>> current_{};
   CachePadded<std::atomic<std::size_t>> peak_{};
   detail::TrackerShard* shards_;
