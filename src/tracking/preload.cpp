@@ -10,9 +10,15 @@
 //   CORE_MEMORY_TRACK_STACK   frames per block (default 16, 0: none)
 //   CORE_MEMORY_TRACK_METHOD  unwind (default) or frame_pointers
 //   CORE_MEMORY_TRACK_SAMPLE  mean bytes between samples (default 0: every allocation)
+//   CORE_MEMORY_TRACK_SIGNAL  a signal number (e.g. 12, SIGUSR2) that writes a report while the
+//                             program runs: to <output>.1, <output>.2, ... (or standard error);
+//                             the handler only writes a byte to a pipe, a thread of the tracker
+//                             writes the report
 #include <core/memory/tracking/memory_tracker.hpp>
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <csignal>
 #include <malloc.h>
 #include <unistd.h>
 
@@ -85,10 +91,9 @@ void write_all(int fd, const std::string& s) noexcept {
   }
 }
 
-void write_report() {
-  in_hook = true;  // the report's own allocations are not recorded
-  cm::MemoryTracker* t = active.exchange(nullptr, std::memory_order_acq_rel);
-  if (!t) return;  // never destroyed: other threads may still be inside it
+/// Writes the report of `t` to `path` (standard error if null): at exit the blocks still live are
+/// leaks, in a snapshot they are just live.
+void write_report_to(cm::MemoryTracker* t, const char* path, bool at_exit) {
   std::ostringstream os;
   if (std::strcmp(env("CORE_MEMORY_TRACK_FORMAT", "text"), "json") == 0) {
     t->generate_report(os, cm::report_format::json);
@@ -99,17 +104,68 @@ void write_report() {
     os << "core-memory preload: " << t->allocation_count() << " allocations, peak " << t->peak_usage()
        << " bytes; ";
     if (leaks.empty()) {
-      os << "no leaks\n";
+      os << (at_exit ? "no leaks\n" : "nothing live\n");
     } else {
-      os << leaks.size() << " blocks (" << bytes << " bytes) leaked:\n";
+      os << leaks.size() << " blocks (" << bytes << " bytes) " << (at_exit ? "leaked" : "live") << ":\n";
       t->dump_allocations(os);
     }
   }
-  const char* path = env("CORE_MEMORY_TRACK_OUTPUT", nullptr);
-  const int fd = path ? ::open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : 2;
+  if (!path) {
+    write_all(2, os.str());
+    return;
+  }
+  const std::string partial = std::string(path) + ".partial";  // renamed when complete
+  const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return;
   write_all(fd, os.str());
-  if (path) ::close(fd);
+  ::close(fd);
+  std::rename(partial.c_str(), path);
+}
+
+/// At exit: stops tracking and writes the final report.
+void write_report() {
+  in_hook = true;  // the report's own allocations are not recorded
+  cm::MemoryTracker* t = active.exchange(nullptr, std::memory_order_acq_rel);
+  if (t) write_report_to(t, env("CORE_MEMORY_TRACK_OUTPUT", nullptr), true);  // t is never destroyed
+}
+
+// On a signal: the handler writes a byte to a pipe (async-signal-safe); this thread writes the
+// report, outside the signal context.
+int signal_pipe[2] = {-1, -1};
+
+void on_signal(int) {
+  const int saved = errno;
+  const char byte = 1;
+  (void)!::write(signal_pipe[1], &byte, 1);
+  errno = saved;
+}
+
+void* signal_reports(void*) {
+  in_hook = true;  // this thread's allocations (the reports) are not recorded
+  for (unsigned n = 1;; ++n) {
+    char byte;
+    const ssize_t got = ::read(signal_pipe[0], &byte, 1);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return nullptr;
+    cm::MemoryTracker* t = active.load(std::memory_order_acquire);
+    if (!t) return nullptr;
+    const char* out = env("CORE_MEMORY_TRACK_OUTPUT", nullptr);
+    const std::string path = out ? std::string(out) + "." + std::to_string(n) : std::string();
+    write_report_to(t, out ? path.c_str() : nullptr, false);
+  }
+}
+
+void start_signal_reports() {
+  const int signal = std::atoi(env("CORE_MEMORY_TRACK_SIGNAL", "0"));
+  if (signal <= 0 || signal >= NSIG || ::pipe2(signal_pipe, O_CLOEXEC) != 0) return;
+  struct sigaction action {};
+  action.sa_handler = on_signal;
+  action.sa_flags = SA_RESTART;
+  sigemptyset(&action.sa_mask);
+  pthread_t thread;
+  if (pthread_create(&thread, nullptr, signal_reports, nullptr) != 0) return;
+  pthread_detach(thread);
+  sigaction(signal, &action, nullptr);
 }
 
 [[gnu::constructor]] void start() {
@@ -128,6 +184,7 @@ void write_report() {
   static cm::MemoryTracker* tracker = new cm::MemoryTracker(o);
   std::atexit(write_report);  // registered first, so it runs after the program's own exit handlers
   active.store(tracker, std::memory_order_release);
+  start_signal_reports();
   in_hook = false;
 }
 

@@ -1,7 +1,12 @@
 // A program that knows nothing of the tracker, run by preload_test.cpp under
 // LD_PRELOAD=libcore_memory_preload.so: "leak" leaks one 123-byte block from make_leak() and one
-// object from operator new; "clean" frees everything it allocates.
+// object from operator new; "clean" frees everything it allocates; "signal <file>" leaks, raises
+// SIGUSR2 and waits (up to 10 s) for the tracker to write <file>.
+#include <chrono>
+#include <csignal>
 #include <cstdlib>
+#include <fstream>
+#include <thread>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -29,9 +34,14 @@ int main(int argc, char** argv) {
   void* aligned = nullptr;
   if (posix_memalign(&aligned, 64, 256) == 0) std::free(aligned);
   static volatile void* sink;
-  if (leak) {
+  if (leak || (argc > 2 && std::strcmp(argv[1], "signal") == 0)) {
     sink = make_leak(123);
     sink = leak_widget();
+  }
+  if (argc > 2 && std::strcmp(argv[1], "signal") == 0) {
+    std::raise(SIGUSR2);
+    for (int i = 0; i < 1000 && !std::ifstream(argv[2]).good(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // the file appears complete
   }
   return words.size() == 100 ? 0 : 1;
 }
