@@ -169,13 +169,12 @@ void MemoryTracker::record(void* ptr, std::size_t size, std::size_t alignment, c
   if (!ptr) return;
   const double weight = sample_weight(size);
   if (!(weight < std::numeric_limits<double>::infinity())) return;  // size 0 is never sampled
-  const detail::SiteKey key{or_empty(loc.file), or_empty(loc.function), or_empty(type), or_empty(allocator),
-                            static_cast<std::uint32_t>(loc.line)};
-  std::uint32_t stack = 0;
+  detail::SiteKey key{or_empty(loc.file),   or_empty(loc.function), or_empty(type), or_empty(allocator),
+                      static_cast<std::uint32_t>(loc.line), 0};
   if (const unsigned depth = stack_depth_.load(std::memory_order_relaxed)) {
     const void* frames[StackTrace::max_depth];
     const auto n = detail::capture_frames(frames, depth, 1 + options_.stack_skip, options_.stack);
-    stack = detail::intern_stack(frames, static_cast<std::uint32_t>(n));
+    key.stack = detail::intern_stack(frames, static_cast<std::uint32_t>(n));
   }
   const auto time_ms = static_cast<std::uint32_t>((detail::coarse_now_ns() - start_ns_) / 1'000'000);
   const auto align = static_cast<std::uint32_t>(std::min<std::size_t>(alignment, UINT32_MAX));
@@ -187,7 +186,7 @@ void MemoryTracker::record(void* ptr, std::size_t size, std::size_t alignment, c
     detail::SpinGuard guard(s.lock);
     const std::uint32_t site = s.sites.find_or_add(key);
     if (site != UINT32_MAX) {
-      replaced = s.records.insert({ptr, size, site, stack, time_ms, align}, old, ok);
+      replaced = s.records.insert({ptr, size, site, time_ms, align}, old, ok);
       if (ok) {
         detail::SiteEntry& e = s.sites[site];
         e.total_count += weight;
@@ -292,7 +291,7 @@ std::vector<AllocationInfo> MemoryTracker::find_leaks() const {
     info.timestamp = std::chrono::steady_clock::time_point(
         std::chrono::nanoseconds(start_ns_ + static_cast<std::int64_t>(r.time_ms) * 1'000'000));
     StackTrace st;
-    if (detail::lookup_stack(r.stack, st)) info.stack_trace = st;
+    if (detail::lookup_stack(site.stack, st)) info.stack_trace = st;
     info.weight = sample_weight(r.size);
     out.push_back(std::move(info));
   }
@@ -333,6 +332,47 @@ std::vector<SiteStats> MemoryTracker::sites() const {
   return out;
 }
 
+std::vector<StackStats> MemoryTracker::stacks() const {
+  std::map<std::pair<std::uint32_t, std::tuple<std::string_view, std::uint32_t, std::string_view, std::string_view,
+                                               std::string_view>>,
+           StackStats>
+      merged;
+  auto entry = [&](const detail::SiteKey& k) -> StackStats& {
+    StackStats& s = merged[{k.stack, {k.file, k.line, k.function, k.type, k.allocator}}];
+    if (!s.stack.depth) (void)detail::lookup_stack(k.stack, s.stack);
+    s.site.location = {k.file, k.function, k.line};
+    s.site.type_name = k.type;
+    s.site.allocator = k.allocator;
+    return s;
+  };
+  for (std::size_t i = 0; i < detail::shard_count; ++i) {
+    const detail::TrackerShard& shard = shards_[i];
+    detail::SpinGuard guard(shards_[i].lock);
+    shard.sites.for_each([&](const detail::SiteEntry& e) {
+      if (!e.key.stack) return;
+      StackStats& s = entry(e.key);
+      s.site.total_count += e.total_count;
+      s.site.total_bytes += e.total_bytes;
+    });
+    shard.records.for_each([&](const detail::Record& r) {
+      const detail::SiteKey& k = shard.sites[r.site].key;
+      if (!k.stack) return;
+      StackStats& s = entry(k);
+      const double w = sample_weight(r.size);
+      s.site.live_count += w;
+      s.site.live_bytes += w * static_cast<double>(r.size);
+    });
+  }
+  std::vector<StackStats> out;
+  out.reserve(merged.size());
+  for (auto& [key, s] : merged) out.push_back(s);
+  std::stable_sort(out.begin(), out.end(), [](const StackStats& a, const StackStats& b) {
+    return a.site.live_bytes != b.site.live_bytes ? a.site.live_bytes > b.site.live_bytes
+                                                  : a.site.total_bytes > b.site.total_bytes;
+  });
+  return out;
+}
+
 // ---- Reports ------------------------------------------------------------------------------------
 
 namespace {
@@ -367,6 +407,26 @@ void write_number(std::ostream& os, double x) {
   os << buffer;
 }
 
+/// The fields of a site, without braces: "file":..,"line":..,...,"total_count":..
+void write_site_json(std::ostream& os, const SiteStats& s) {
+  os << "\"file\":";
+  write_json_string(os, s.location.file);
+  os << ",\"line\":" << s.location.line << ",\"function\":";
+  write_json_string(os, s.location.function);
+  os << ",\"type\":";
+  write_json_string(os, s.type_name);
+  os << ",\"allocator\":";
+  write_json_string(os, s.allocator);
+  os << ",\"live_bytes\":";
+  write_number(os, s.live_bytes);
+  os << ",\"live_count\":";
+  write_number(os, s.live_count);
+  os << ",\"total_bytes\":";
+  write_number(os, s.total_bytes);
+  os << ",\"total_count\":";
+  write_number(os, s.total_count);
+}
+
 std::string pointer_text(const void* p) {
   char buffer[32];
   std::snprintf(buffer, sizeof buffer, "0x%" PRIxPTR, reinterpret_cast<std::uintptr_t>(p));
@@ -381,12 +441,34 @@ void write_site_text(std::ostream& os, const SourceLocation& loc, const char* ty
   if (*allocator) os << " allocator " << allocator;
 }
 
+/// "  live bytes  live count  total bytes  total count  site" as one row.
+void write_site_row(std::ostream& os, const SiteStats& s) {
+  char line[96];
+  std::snprintf(line, sizeof line, "  %10.0f %12.0f %12.0f %12.0f  ", s.live_bytes, s.live_count, s.total_bytes,
+                s.total_count);
+  os << line;
+  write_site_text(os, s.location, s.type_name, s.allocator);
+  os << '\n';
+}
+
 double age_ms(const AllocationInfo& a, std::int64_t now_ns) {
   const auto t = std::chrono::duration_cast<std::chrono::nanoseconds>(a.timestamp.time_since_epoch()).count();
   return static_cast<double>(now_ns - t) / 1e6;
 }
 
 }  // namespace
+
+void write_stacks_text(std::ostream& os, const std::vector<StackStats>& stacks, std::size_t limit) {
+  std::size_t shown = 0;
+  for (const StackStats& st : stacks) {
+    if (shown++ == limit) {
+      os << "  ... and " << stacks.size() - limit << " more stacks\n";
+      break;
+    }
+    write_site_row(os, st.site);
+    st.stack.print(os, "      ");
+  }
+}
 
 void MemoryTracker::dump_allocations(std::ostream& os) const {
   for (const AllocationInfo& a : find_leaks()) {
@@ -407,6 +489,7 @@ void MemoryTracker::dump_allocations(std::ostream& os) const {
 void MemoryTracker::generate_report(std::ostream& os, report_format format) const {
   const std::vector<SiteStats> site_list = sites();
   const std::vector<AllocationInfo> live = find_leaks();
+  const std::vector<StackStats> stack_list = stacks();
   std::vector<memory_stats> allocators = live_allocator_stats();
   std::erase_if(allocators, [&](const memory_stats& s) { return s.tracker != this; });
   const std::int64_t now = detail::coarse_now_ns();
@@ -419,12 +502,11 @@ void MemoryTracker::generate_report(std::ostream& os, report_format format) cons
     std::size_t shown = 0;
     for (const SiteStats& s : site_list) {
       if (++shown > 20) break;
-      char line[96];
-      std::snprintf(line, sizeof line, "  %10.0f %12.0f %12.0f %12.0f  ", s.live_bytes, s.live_count, s.total_bytes,
-                    s.total_count);
-      os << line;
-      write_site_text(os, s.location, s.type_name, s.allocator);
-      os << '\n';
+      write_site_row(os, s);
+    }
+    if (!stack_list.empty()) {
+      os << "top stacks:\n";
+      write_stacks_text(os, stack_list, 20);
     }
     if (!allocators.empty()) {
       os << "allocators:\n";
@@ -451,23 +533,9 @@ void MemoryTracker::generate_report(std::ostream& os, report_format format) cons
      << ",\"unmatched_frees\":" << unmatched_frees() << ",\n\"sites\":[";
   bool first = true;
   for (const SiteStats& s : site_list) {
-    os << (first ? "\n" : ",\n") << "{\"file\":";
+    os << (first ? "\n" : ",\n") << '{';
     first = false;
-    write_json_string(os, s.location.file);
-    os << ",\"line\":" << s.location.line << ",\"function\":";
-    write_json_string(os, s.location.function);
-    os << ",\"type\":";
-    write_json_string(os, s.type_name);
-    os << ",\"allocator\":";
-    write_json_string(os, s.allocator);
-    os << ",\"live_bytes\":";
-    write_number(os, s.live_bytes);
-    os << ",\"live_count\":";
-    write_number(os, s.live_count);
-    os << ",\"total_bytes\":";
-    write_number(os, s.total_bytes);
-    os << ",\"total_count\":";
-    write_number(os, s.total_count);
+    write_site_json(os, s);
     os << '}';
   }
   os << "],\n\"live\":[";
@@ -510,6 +578,19 @@ void MemoryTracker::generate_report(std::ostream& os, report_format format) cons
     os << ",\"fragmentation\":";
     if (a.fragmentation) write_number(os, *a.fragmentation);
     else os << "null";
+    os << '}';
+  }
+  os << "],\n\"stacks\":[";
+  first = true;
+  for (const StackStats& st : stack_list) {
+    os << (first ? "\n" : ",\n") << "{\"frames\":[";
+    first = false;
+    for (std::uint32_t i = 0; i < st.stack.depth; ++i) {
+      if (i) os << ',';
+      write_json_string(os, detail::describe_frame(st.stack.frames[i]));
+    }
+    os << "],";
+    write_site_json(os, st.site);
     os << '}';
   }
   os << "]}\n";

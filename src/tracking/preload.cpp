@@ -29,6 +29,7 @@
 #include <cstring>
 #include <sstream>
 #include <string>
+#include <vector>
 
 extern "C" {
 void* __libc_malloc(size_t size);
@@ -107,7 +108,14 @@ void write_report_to(cm::MemoryTracker* t, const char* path, bool at_exit) {
       os << (at_exit ? "no leaks\n" : "nothing live\n");
     } else {
       os << leaks.size() << " blocks (" << bytes << " bytes) " << (at_exit ? "leaked" : "live") << ":\n";
-      t->dump_allocations(os);
+      std::vector<cm::StackStats> stacks = t->stacks();  // grouped by where they were allocated
+      std::erase_if(stacks, [](const cm::StackStats& st) { return st.site.live_count == 0; });
+      if (stacks.empty()) {
+        t->dump_allocations(os);
+      } else {
+        os << "  live bytes   live count  total bytes  total count  (allocated from)\n";
+        cm::write_stacks_text(os, stacks, 100);
+      }
     }
   }
   if (!path) {

@@ -55,20 +55,20 @@ class SpinGuard {
 struct Record {
   void* ptr;  // null: empty slot
   std::size_t size;
-  std::uint32_t site;       // index in the shard's SiteTable
-  std::uint32_t stack;      // id in the StackStore, 0: none
+  std::uint32_t site;       // index in the shard's SiteTable (call site and stack)
   std::uint32_t time_ms;    // CLOCK_MONOTONIC_COARSE since the tracker was made
   std::uint32_t alignment;  // saturated at 2^32 - 1
 };
 static_assert(sizeof(Record) == 32);
 
-/// A call site: where, what and through which allocator.
+/// A call site: where, what, through which allocator, and the stack when captured.
 struct SiteKey {
   const char* file;
   const char* function;
   const char* type;
   const char* allocator;
   std::uint32_t line;
+  std::uint32_t stack;  // id in the StackStore, 0: none
   friend bool operator==(const SiteKey&, const SiteKey&) = default;
 };
 
@@ -244,7 +244,8 @@ class SiteTable {
   static std::size_t hash(const SiteKey& k) noexcept {  // one multiply: this is on every record
     const std::uint64_t x = reinterpret_cast<std::uintptr_t>(k.file) ^ (reinterpret_cast<std::uintptr_t>(k.function) << 1) ^
                             (reinterpret_cast<std::uintptr_t>(k.type) << 2) ^
-                            (reinterpret_cast<std::uintptr_t>(k.allocator) << 3) ^ (std::uint64_t(k.line) << 40);
+                            (reinterpret_cast<std::uintptr_t>(k.allocator) << 3) ^ (std::uint64_t(k.line) << 40) ^
+                            (std::uint64_t(k.stack) << 20);
     return static_cast<std::size_t>((x * 0x9E3779B97F4A7C15ull) >> 24);
   }
   bool grow_index() noexcept {

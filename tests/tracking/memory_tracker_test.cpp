@@ -15,6 +15,26 @@
 
 namespace cm = core::memory;
 
+// Stack helpers with external linkage: the test binary exports them (-rdynamic) so dladdr can name
+// them in symbolised stacks (functions in an anonymous namespace are not in the dynamic table).
+namespace tracker_test {
+
+CORE_MEMORY_NOINLINE void allocate_with_stack(cm::MemoryTracker& t, void* p) {
+  t.record_allocation(p, 16, "stacked");
+  asm volatile("" ::: "memory");  // not a tail call
+}
+
+CORE_MEMORY_NOINLINE void path_a(cm::MemoryTracker& t, void* p) {
+  allocate_with_stack(t, p);
+  asm volatile("" ::: "memory");
+}
+CORE_MEMORY_NOINLINE void path_b(cm::MemoryTracker& t, void* p) {
+  allocate_with_stack(t, p);
+  asm volatile("" ::: "memory");
+}
+
+}  // namespace tracker_test
+
 namespace {
 
 std::string file_name(const char* path) {
@@ -175,27 +195,24 @@ TEST(MemoryTracker, SitesAggregateLiveAndTotalFiguresPerCallSite) {
   EXPECT_EQ(sites[1].total_count, 10);
 }
 
-CORE_MEMORY_NOINLINE void allocate_with_stack(cm::MemoryTracker& t, void* p) {
-  t.record_allocation(p, 16, "stacked");
-  asm volatile("" ::: "memory");  // not a tail call
-}
-
 TEST(MemoryTracker, StacksAreCapturedAsAddressesAndSymbolisedInReports) {
   for (const auto method : {cm::stack_method::unwind, cm::stack_method::frame_pointers}) {
     cm::MemoryTracker t({.stack_depth = 8, .stack = method});
     int x = 0;
-    allocate_with_stack(t, &x);
+    tracker_test::allocate_with_stack(t, &x);
     const auto leaks = t.find_leaks();
     ASSERT_EQ(leaks.size(), 1u);
     ASSERT_TRUE(leaks[0].stack_trace.has_value());
     const auto& st = *leaks[0].stack_trace;
     ASSERT_GE(st.depth, 1u);
     EXPECT_LE(st.depth, 8u);
-    // The first frame is the caller of record_allocation: the test's helper (the test binary is
-    // linked with -rdynamic, so dladdr sees its symbols).
-    std::ostringstream os;
-    t.dump_allocations(os);
-    EXPECT_NE(os.str().find("allocate_with_stack"), std::string::npos) << os.str();
+    // The frames name the test's helper (the test binary is linked with -rdynamic, so dladdr sees
+    // its symbols), in the stack itself and in the dump.
+    std::ostringstream frames, dump;
+    st.print(frames, "      ");  // the dump's indent
+    EXPECT_NE(frames.str().find("tracker_test::allocate_with_stack"), std::string::npos) << frames.str();
+    t.dump_allocations(dump);
+    EXPECT_NE(dump.str().find(frames.str()), std::string::npos) << dump.str();
     t.set_stack_depth(0);
     int y = 0;
     t.record_allocation(&y, 1);
@@ -207,10 +224,46 @@ TEST(MemoryTracker, StacksAreCapturedAsAddressesAndSymbolisedInReports) {
   }
 }
 
+// One call site reached through two paths: one site, and stacks that tell the paths apart, with
+// their own figures. (How many stacks each path gives depends on inlining and unrolling, so the
+// figures are summed per path.)
+TEST(MemoryTracker, StacksSplitASiteByTheWayItWasReached) {
+  cm::MemoryTracker t({.stack_depth = 8, .stack = cm::stack_method::frame_pointers});
+  static char blocks[5][16];
+  tracker_test::path_a(t, blocks[0]);
+  tracker_test::path_a(t, blocks[1]);
+  tracker_test::path_a(t, blocks[2]);
+  tracker_test::path_b(t, blocks[3]);
+  tracker_test::path_b(t, blocks[4]);
+  t.record_deallocation(blocks[0]);
+  ASSERT_EQ(t.sites().size(), 1u);
+  double live_a = 0, total_a = 0, live_b = 0, total_b = 0;
+  double last_live = 1e300;
+  for (const auto& st : t.stacks()) {
+    std::ostringstream frames;
+    st.stack.print(frames);
+    const bool a = frames.str().find("path_a") != std::string::npos;
+    const bool b = frames.str().find("path_b") != std::string::npos;
+    ASSERT_NE(a, b) << frames.str();
+    (a ? live_a : live_b) += st.site.live_bytes;
+    (a ? total_a : total_b) += st.site.total_count;
+    EXPECT_STREQ(st.site.type_name, "stacked");
+    EXPECT_LE(st.site.live_bytes, last_live);  // sorted by live bytes
+    last_live = st.site.live_bytes;
+  }
+  EXPECT_EQ(live_a, 32);
+  EXPECT_EQ(total_a, 3);
+  EXPECT_EQ(live_b, 32);
+  EXPECT_EQ(total_b, 2);
+  cm::MemoryTracker no_stacks;
+  no_stacks.record_allocation(blocks[0], 1);
+  EXPECT_TRUE(no_stacks.stacks().empty());
+}
+
 TEST(MemoryTracker, IdenticalStacksAreStoredOnce) {
   cm::MemoryTracker t({.stack_depth = 16});
   static char blocks[100];
-  for (auto& b : blocks) allocate_with_stack(t, &b);
+  for (auto& b : blocks) tracker_test::allocate_with_stack(t, &b);
   const auto leaks = t.find_leaks();
   ASSERT_EQ(leaks.size(), 100u);
   for (const auto& l : leaks) {

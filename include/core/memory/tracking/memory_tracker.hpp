@@ -27,7 +27,9 @@
 ///                 "file": s, "line": n, "function": s, "age_ms": x, "weight": x,
 ///                 "stack": [ "function+0xoff (module)", ... ] } ],
 ///     "allocators": [ { "name": s, "bytes_in_use": n, "peak_bytes": n, "allocation_count": n,
-///                       "live_count": n, "upstream_bytes": n | null, "fragmentation": x | null } ] }
+///                       "live_count": n, "upstream_bytes": n | null, "fragmentation": x | null } ],
+///     "stacks": [ { "frames": [ "function+0xoff (module)", ... ], and the fields of a site } ] }
+/// "stacks" has one entry per call site and stack (records with stacks only), ordered as "sites".
 /// "allocators" lists the live TrackingAllocators that record into this tracker (memory_stats;
 /// exact even when the tracker samples).
 /// Counts and bytes are integers in exact mode and estimates (numbers with fractions) under
@@ -113,6 +115,17 @@ struct SiteStats {
   double total_count = 0;
 };
 
+/// Figures for one call site reached through one stack (records with stacks only): what a flame
+/// graph of allocations is drawn from.
+struct StackStats {
+  StackTrace stack;
+  SiteStats site;
+};
+
+/// Writes up to `limit` entries of `stacks` (see MemoryTracker::stacks), each as a row of figures
+/// (live bytes, live count, total bytes, total count, site) and its symbolised frames.
+void write_stacks_text(std::ostream& os, const std::vector<StackStats>& stacks, std::size_t limit);
+
 /// Formats of generate_report.
 enum class report_format : unsigned char { text, json };
 
@@ -193,6 +206,8 @@ class MemoryTracker {
   [[nodiscard]] std::size_t unmatched_frees() const noexcept;
   /// Figures per call site (live and total), sorted by live bytes then total bytes, descending.
   [[nodiscard]] std::vector<SiteStats> sites() const;
+  /// The same per call site and stack, for the records that have a stack; same order.
+  [[nodiscard]] std::vector<StackStats> stacks() const;
 
   /// Lists the live blocks, one per line (with stacks when captured).
   void dump_allocations(std::ostream& os) const;
