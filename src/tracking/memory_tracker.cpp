@@ -109,6 +109,7 @@ MemoryTracker::MemoryTracker(const TrackerOptions& options)
                                                                : unsigned(StackTrace::max_depth)),
       start_ns_(detail::coarse_now_ns()),
       shards_(new detail::TrackerShard[detail::shard_count]) {
+  if (options.stack_depth) detail::prepare_stack_capture(options.stack);
   if (sampled_) {
     filter_ = new std::atomic<std::uint16_t>[std::size_t(1) << filter_bits];
     for (std::size_t i = 0; i < (std::size_t(1) << filter_bits); ++i) filter_[i].store(0, std::memory_order_relaxed);
@@ -136,6 +137,7 @@ bool MemoryTracker::configure_instance(const TrackerOptions& options) noexcept {
 }
 
 void MemoryTracker::set_stack_depth(unsigned depth) noexcept {
+  if (depth) detail::prepare_stack_capture(options_.stack);
   stack_depth_.store(depth < StackTrace::max_depth ? depth : unsigned(StackTrace::max_depth),
                      std::memory_order_relaxed);
 }

@@ -10,7 +10,10 @@
 #include <pthread.h>
 #include <unwind.h>
 
+#include <algorithm>
 #include <cinttypes>
+#include <cstdlib>
+#include <iterator>
 #include <cstdio>
 #include <ostream>
 
@@ -61,11 +64,38 @@ StackBounds thread_stack_bounds() noexcept {
   return bounds;
 }
 
+using unw_backtrace_fn = int (*)(void**, int);
+
+/// libunwind's unw_backtrace if libunwind.so.8 is installed: loaded privately (RTLD_LOCAL), so its
+/// _Unwind_* functions never replace libgcc's for C++ exceptions. It caches what it learns of each
+/// function, and takes 16 frames in ~80 ns where libgcc's unwinder takes 0.7-1.7 us.
+/// CORE_MEMORY_NO_LIBUNWIND=1 keeps libgcc's.
+unw_backtrace_fn libunwind_backtrace() noexcept {
+  static const unw_backtrace_fn fn = []() -> unw_backtrace_fn {
+    if (const char* off = std::getenv("CORE_MEMORY_NO_LIBUNWIND"); off && *off && *off != '0') return nullptr;
+    void* library = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    return library ? reinterpret_cast<unw_backtrace_fn>(dlsym(library, "unw_backtrace")) : nullptr;
+  }();
+  return fn;
+}
+
 }  // namespace
+
+void prepare_stack_capture(stack_method method) noexcept {
+  if (method == stack_method::unwind) (void)libunwind_backtrace();
+}
 
 CORE_MEMORY_NOINLINE std::size_t capture_frames(const void** out, std::size_t max, std::size_t skip,
                                                 stack_method method) noexcept {
   if (method == stack_method::unwind) {
+    if (const unw_backtrace_fn backtrace = libunwind_backtrace()) {
+      void* frames[StackTrace::max_depth + 16];
+      const std::size_t want = std::min(max + skip + 1, std::size(frames));  // +1: this function
+      const auto got = static_cast<std::size_t>(std::max(0, backtrace(frames, static_cast<int>(want))));
+      std::size_t n = 0;
+      for (std::size_t i = skip + 1; i < got && n < max; ++i) out[n++] = frames[i];
+      return n;
+    }
     UnwindState s{out, 0, max, skip + 1};  // +1: this function
     _Unwind_Backtrace(unwind_step, &s);
     return s.count;

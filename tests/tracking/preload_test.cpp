@@ -44,8 +44,9 @@ TEST(PreloadTracker, ACleanProgramHasNoLeaks) {
   EXPECT_NE(report.find("core-memory preload: "), std::string::npos) << report;
 }
 
-TEST(PreloadTracker, FramePointersAndSamplingAndJson) {
+TEST(PreloadTracker, EveryStackMethodSamplingAndJson) {
   EXPECT_NE(run("leak", "CORE_MEMORY_TRACK_METHOD=frame_pointers").find("make_leak"), std::string::npos);
+  EXPECT_NE(run("leak", "CORE_MEMORY_NO_LIBUNWIND=1").find("make_leak"), std::string::npos);  // libgcc's
   const std::string json = run("leak", "CORE_MEMORY_TRACK_FORMAT=json");
   std::ofstream(std::string(::testing::TempDir()) + "core_memory_preload.json") << json;
   const std::string check = "python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); "
