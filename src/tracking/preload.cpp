@@ -5,7 +5,8 @@
 // own allocations (its tables, the report) out of the record.
 //
 // Environment:
-//   CORE_MEMORY_TRACK_OUTPUT  file for the report (default: standard error)
+//   CORE_MEMORY_TRACK_OUTPUT  file for the report (default: standard error); %p is replaced by
+//                             the process id (programs that run others: each writes its own)
 //   CORE_MEMORY_TRACK_FORMAT  text (default) or json
 //   CORE_MEMORY_TRACK_STACK   frames per block (default 16, 0: none)
 //   CORE_MEMORY_TRACK_METHOD  unwind (default) or frame_pointers
@@ -14,6 +15,8 @@
 //                             program runs: to <output>.1, <output>.2, ... (or standard error);
 //                             the handler only writes a byte to a pipe, a thread of the tracker
 //                             writes the report
+// A child made by fork() is not tracked (its copy of the tracker may hold locks of threads that
+// did not survive the fork); a program it execs is tracked afresh.
 #include <core/memory/tracking/memory_tracker.hpp>
 
 #include <fcntl.h>
@@ -130,12 +133,23 @@ void write_report_to(cm::MemoryTracker* t, const char* path, bool at_exit) {
   std::rename(partial.c_str(), path);
 }
 
+/// CORE_MEMORY_TRACK_OUTPUT with %p replaced by the process id; empty for standard error.
+std::string output_path() {
+  std::string path = env("CORE_MEMORY_TRACK_OUTPUT", "");
+  for (std::size_t at; (at = path.find("%p")) != std::string::npos;) path.replace(at, 2, std::to_string(::getpid()));
+  return path;
+}
+
 /// At exit: stops tracking and writes the final report.
 void write_report() {
   in_hook = true;  // the report's own allocations are not recorded
   cm::MemoryTracker* t = active.exchange(nullptr, std::memory_order_acq_rel);
-  if (t) write_report_to(t, env("CORE_MEMORY_TRACK_OUTPUT", nullptr), true);  // t is never destroyed
+  if (!t) return;  // t is never destroyed: other threads may still be inside it
+  const std::string path = output_path();
+  write_report_to(t, path.empty() ? nullptr : path.c_str(), true);
 }
+
+void stop_in_child() { active.store(nullptr, std::memory_order_relaxed); }
 
 // On a signal: the handler writes a byte to a pipe (async-signal-safe); this thread writes the
 // report, outside the signal context.
@@ -157,9 +171,9 @@ void* signal_reports(void*) {
     if (got <= 0) return nullptr;
     cm::MemoryTracker* t = active.load(std::memory_order_acquire);
     if (!t) return nullptr;
-    const char* out = env("CORE_MEMORY_TRACK_OUTPUT", nullptr);
-    const std::string path = out ? std::string(out) + "." + std::to_string(n) : std::string();
-    write_report_to(t, out ? path.c_str() : nullptr, false);
+    const std::string out = output_path();
+    const std::string path = out.empty() ? out : out + "." + std::to_string(n);
+    write_report_to(t, path.empty() ? nullptr : path.c_str(), false);
   }
 }
 
@@ -191,6 +205,7 @@ void start_signal_reports() {
   }
   static cm::MemoryTracker* tracker = new cm::MemoryTracker(o);
   std::atexit(write_report);  // registered first, so it runs after the program's own exit handlers
+  pthread_atfork(nullptr, nullptr, stop_in_child);
   active.store(tracker, std::memory_order_release);
   start_signal_reports();
   in_hook = false;

@@ -1,12 +1,16 @@
 // A program that knows nothing of the tracker, run by preload_test.cpp under
 // LD_PRELOAD=libcore_memory_preload.so: "leak" leaks one 123-byte block from make_leak() and one
 // object from operator new; "clean" frees everything it allocates; "signal <file>" leaks, raises
-// SIGUSR2 and waits (up to 10 s) for the tracker to write <file>.
+// SIGUSR2 and waits (up to 10 s) for the tracker to write <file>; "fork" leaks, then forks a child
+// that leaks too and exits through exit().
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <thread>
+
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -42,6 +46,16 @@ int main(int argc, char** argv) {
     std::raise(SIGUSR2);
     for (int i = 0; i < 1000 && !std::ifstream(argv[2]).good(); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));  // the file appears complete
+  }
+  if (argc > 1 && std::strcmp(argv[1], "fork") == 0) {
+    sink = make_leak(123);
+    const pid_t child = fork();
+    if (child == 0) {
+      sink = make_leak(77);
+      std::exit(0);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
   }
   return words.size() == 100 ? 0 : 1;
 }

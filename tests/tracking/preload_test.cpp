@@ -73,4 +73,22 @@ TEST(PreloadTracker, WritesAReportOnASignalWhileTheProgramRuns) {
   EXPECT_NE(final_report.find("2 blocks (163 bytes) leaked"), std::string::npos) << final_report;
 }
 
+// %p in the output names each process's report; a forked child is not tracked (no report of its
+// own, its leak not in the parent's).
+TEST(PreloadTracker, ForkedChildrenAreNotTrackedAndOutputNamesTheProcess) {
+  const std::string dir = std::string(::testing::TempDir()) + "core_memory_preload_fork";
+  ASSERT_EQ(std::system(("rm -rf " + dir + " && mkdir -p " + dir).c_str()), 0);
+  const std::string command = "env LD_PRELOAD=" CORE_MEMORY_PRELOAD_LIBRARY " CORE_MEMORY_TRACK_OUTPUT=" + dir +
+                              "/report.%p " CORE_MEMORY_PRELOAD_PROGRAM " fork";
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  std::string reports;
+  if (FILE* p = popen(("cat " + dir + "/report.*; ls " + dir + " | wc -l").c_str(), "r")) {
+    char buffer[4096];
+    while (std::fgets(buffer, sizeof buffer, p)) reports += buffer;
+    pclose(p);
+  }
+  EXPECT_NE(reports.find("1 blocks (123 bytes) leaked"), std::string::npos) << reports;
+  EXPECT_EQ(reports.substr(reports.size() - 2), "1\n") << reports;  // one report file
+}
+
 }  // namespace
