@@ -26,6 +26,7 @@ enum class error_kind : unsigned char {
   lifo_violation,     ///< A stack-like allocator was freed out of order.
   buffer_overrun,     ///< A fence or canary around a block was overwritten.
   leak,               ///< Blocks were still live when the allocator went away.
+  use_after_free,     ///< A freed block was written to (found when it left a debug quarantine).
   assertion,          ///< A checked precondition failed.
   system_error,       ///< An operating system call failed; reaches the handler only when exceptions are off.
 };

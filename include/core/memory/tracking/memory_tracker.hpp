@@ -1,0 +1,330 @@
+#pragma once
+/// MemoryTracker: records live allocations with their size, type, allocator, call site and
+/// (optionally) stack; finds leaks, keeps exact usage and peak, aggregates per call site, and writes
+/// text and JSON reports. One global tracker (`instance()`) and any number of instance trackers.
+///
+/// Thread-safe with low contention: live blocks are kept in 64 hash tables (shards) chosen by the
+/// block's address, each behind its own spinlock, so threads touching different blocks rarely
+/// meet; usage is one atomic counter and the peak its exact maximum (see peak_usage()).
+///
+/// Two modes. `exact` records every allocation. `sampled` records an allocation with probability
+/// 1 - exp(-size / interval) (a Poisson process over the bytes each thread allocates, mean
+/// interval 512 KiB, as tcmalloc and jemalloc profile), and weights each record by the inverse of
+/// that probability, so every figure (usage, counts, per-site bytes) is an unbiased estimate;
+/// allocations not sampled cost a subtraction and a branch, and their frees a load.
+///
+/// record_deallocation(p) must be called before the block is given back to its allocator (so the
+/// address cannot be handed out again and recorded first). Type, allocator and file names are
+/// kept as pointers: pass string literals or strings that outlive the tracker.
+///
+/// JSON report schema (generate_report(os, report_format::json)):
+///   { "tracker": string, "mode": "exact" | "sampled", "sample_interval": bytes (0 when exact),
+///     "current_bytes": n, "peak_bytes": n, "allocation_count": n, "live_count": n,
+///     "total_bytes": n, "unmatched_frees": n,
+///     "sites": [ { "file": s, "line": n, "function": s, "type": s, "allocator": s,
+///                  "live_bytes": x, "live_count": x, "total_bytes": x, "total_count": x } ],
+///     "live": [ { "address": "0x...", "size": n, "alignment": n, "type": s, "allocator": s,
+///                 "file": s, "line": n, "function": s, "age_ms": x, "weight": x,
+///                 "stack": [ "function+0xoff (module)", ... ] } ],
+///     "allocators": [ { "name": s, "bytes_in_use": n, "peak_bytes": n, "allocation_count": n,
+///                       "live_count": n, "upstream_bytes": n | null, "fragmentation": x | null } ],
+///     "stacks": [ { "frames": [ "function+0xoff (module)", ... ], and the fields of a site } ] }
+/// "stacks" has one entry per call site and stack (records with stacks only), ordered as "sites".
+/// "allocators" lists the live TrackingAllocators that record into this tracker (memory_stats;
+/// exact even when the tracker samples).
+/// Counts and bytes are integers in exact mode and estimates (numbers with fractions) under
+/// sampling; "sites" is sorted by live bytes then total bytes, descending; "live" by address.
+/// Strings the tracker does not know are "".
+
+#include <core/memory/tracking/stack_trace.hpp>
+#include <core/memory/util/cache_line.hpp>
+#include <core/memory/util/config.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <vector>
+
+#if defined(__has_include)
+#if __has_include(<source_location>)
+#include <source_location>
+#endif
+#endif
+
+namespace core::memory {
+
+/// Where an allocation was made: std::source_location where the compiler has it (g++ 11+),
+/// __builtin_FILE/FUNCTION/LINE otherwise (clang 14 with libstdc++ 12), which both compilers
+/// expand at the call site of a function taking `SourceLocation loc = SourceLocation::current()`.
+struct SourceLocation {
+  const char* file = "";
+  const char* function = "";
+  std::uint_least32_t line = 0;
+
+#if defined(__cpp_lib_source_location) && __cpp_lib_source_location >= 201907L
+  [[nodiscard]] static constexpr SourceLocation current(
+      std::source_location loc = std::source_location::current()) noexcept {
+    return {loc.file_name(), loc.function_name(), loc.line()};
+  }
+#else
+  [[nodiscard]] static constexpr SourceLocation current(const char* file = __builtin_FILE(),
+                                                        const char* function = __builtin_FUNCTION(),
+                                                        std::uint_least32_t line = __builtin_LINE()) noexcept {
+    return {file, function, line};
+  }
+#endif
+};
+
+/// exact: every allocation recorded; sampled: about one per sample_interval bytes, weighted.
+enum class tracking_mode : unsigned char { exact, sampled };
+
+/// How a tracker records (fixed for its lifetime).
+struct TrackerOptions {
+  const char* name = "core::memory::MemoryTracker";
+  tracking_mode mode = tracking_mode::exact;
+  std::size_t sample_interval = 512 * 1024;  ///< Mean bytes between samples (sampled mode).
+  unsigned stack_depth = 0;                  ///< Frames captured per record (0: none; max 64).
+  stack_method stack = stack_method::unwind;
+  unsigned stack_skip = 0;  ///< Innermost frames left out (a wrapper's own, e.g. a malloc hook).
+};
+
+/// One live (recorded, not yet freed) allocation.
+struct AllocationInfo {
+  const void* address = nullptr;
+  std::size_t size = 0;
+  std::size_t alignment = 0;
+  const char* type_name = "";
+  const char* allocator = "";
+  SourceLocation location;
+  std::chrono::steady_clock::time_point timestamp;  ///< Coarse clock (a few ms resolution).
+  std::optional<StackTrace> stack_trace;
+  double weight = 1;  ///< Allocations this record stands for: 1 when exact, 1/p when sampled.
+};
+
+/// Figures for one call site (file, line, function, type, allocator); estimates when sampled.
+struct SiteStats {
+  SourceLocation location;
+  const char* type_name = "";
+  const char* allocator = "";
+  double live_bytes = 0;
+  double live_count = 0;
+  double total_bytes = 0;  ///< Allocated there since the tracker was made.
+  double total_count = 0;
+};
+
+/// Figures for one call site reached through one stack (records with stacks only): what a flame
+/// graph of allocations is drawn from.
+struct StackStats {
+  StackTrace stack;
+  SiteStats site;
+};
+
+/// Writes up to `limit` entries of `stacks` (see MemoryTracker::stacks), each as a row of figures
+/// (live bytes, live count, total bytes, total count, site) and its symbolised frames.
+void write_stacks_text(std::ostream& os, const std::vector<StackStats>& stacks, std::size_t limit);
+
+/// Formats of generate_report.
+enum class report_format : unsigned char { text, json };
+
+namespace detail {
+struct TrackerShard;
+/// The calling thread's sampling clock: an exponential(1) variate in fixed point (2^32 units per
+/// mean interval, whatever the tracker's interval) left until the next sample; an allocation
+/// takes size * (2^32 / interval) units, one integer multiply. Starts at 0, so a thread's first
+/// allocation takes the slow path, which draws it.
+inline constexpr double sample_unit = 0x1.0p32;
+inline thread_local std::int64_t sample_countdown = 0;
+/// Called when sample_countdown has run out: true if the allocation that ran it out is sampled
+/// (always, except on a thread's first draw), and draws the next countdown.
+bool sample_slow() noexcept;
+}  // namespace detail
+
+class MemoryTracker {
+ public:
+  explicit MemoryTracker(const TrackerOptions& options = {});
+  ~MemoryTracker();
+  MemoryTracker(const MemoryTracker&) = delete;
+  MemoryTracker& operator=(const MemoryTracker&) = delete;
+
+  /// The process-wide tracker (exact, no stacks unless configured). Never destroyed, so it can be
+  /// used from static destructors.
+  [[nodiscard]] static MemoryTracker& instance() noexcept;
+  /// Sets the global tracker's options; false (and no effect) once instance() has been called.
+  static bool configure_instance(const TrackerOptions& options) noexcept;
+
+  /// Records a block of `size` bytes at `ptr` (null is ignored). `type` names what it holds.
+  void record_allocation(void* ptr, std::size_t size, const char* type = nullptr,
+                         SourceLocation loc = SourceLocation::current()) noexcept {
+    record_allocation(ptr, size, 0, type, nullptr, loc);
+  }
+  /// The full form: alignment and the name of the allocator the block came from as well.
+  CORE_MEMORY_ALWAYS_INLINE void record_allocation(void* ptr, std::size_t size, std::size_t alignment,
+                                                   const char* type, const char* allocator,
+                                                   SourceLocation loc) noexcept {
+    if (sampled_) {
+      std::int64_t units;
+      if (!__builtin_mul_overflow(size, units_per_byte_, &units) &&
+          (detail::sample_countdown -= units) > 0)  // it was in [0, 2^38): cannot overflow
+        return;
+      if (!detail::sample_slow()) return;
+    }
+    record(ptr, size, alignment, type, allocator, loc);
+  }
+
+  /// Forgets the block at `ptr`. Call before the block is freed. A pointer the tracker does not
+  /// know (recorded elsewhere, not sampled, or freed twice) is only counted (unmatched_frees).
+  CORE_MEMORY_ALWAYS_INLINE void record_deallocation(void* ptr) noexcept {
+    if (sampled_ && !may_be_sampled(ptr)) return;
+    forget(ptr);
+  }
+
+  /// Every block recorded and not freed (sorted by address).
+  [[nodiscard]] std::vector<AllocationInfo> find_leaks() const;
+  /// If blocks are live: writes the leak report (text) to stderr and reports error_kind::leak to
+  /// the misuse handler (first block, total bytes). Returns the number of live blocks.
+  std::size_t check_leaks_and_report() const;
+
+  /// Bytes live now (estimated when sampled).
+  [[nodiscard]] std::size_t current_usage() const noexcept {
+    return current_.value.load(std::memory_order_relaxed);
+  }
+  /// Highest current_usage() ever reached. Exact: usage changes by one atomic add per event, so it
+  /// takes a total order of values, each add returns the value it made, and whoever makes a value
+  /// raises the peak to it (compare-exchange), so the peak is the maximum of that sequence.
+  [[nodiscard]] std::size_t peak_usage() const noexcept { return peak_.value.load(std::memory_order_relaxed); }
+  /// Allocations recorded since the tracker was made (estimated when sampled).
+  [[nodiscard]] std::size_t allocation_count() const noexcept;
+  /// Bytes allocated since the tracker was made (estimated when sampled).
+  [[nodiscard]] std::size_t total_allocated() const noexcept;
+  /// Blocks live now (estimated when sampled).
+  [[nodiscard]] std::size_t live_count() const noexcept;
+  /// Frees of pointers the tracker did not hold (exact mode only: sampled trackers see most frees
+  /// of unsampled blocks and do not count them).
+  [[nodiscard]] std::size_t unmatched_frees() const noexcept;
+  /// Figures per call site (live and total), sorted by live bytes then total bytes, descending.
+  [[nodiscard]] std::vector<SiteStats> sites() const;
+  /// The same per call site and stack, for the records that have a stack; same order.
+  [[nodiscard]] std::vector<StackStats> stacks() const;
+
+  /// Lists the live blocks, one per line (with stacks when captured).
+  void dump_allocations(std::ostream& os) const;
+  /// Writes a report: totals, the top sites, the live blocks and the TrackingAllocators recording
+  /// here (see the file comment for JSON).
+  void generate_report(std::ostream& os, report_format format = report_format::text) const;
+  /// Writes the text report to stderr.
+  void generate_report() const;
+
+  /// Forgets every record and zeroes the figures (not thread-safe against concurrent recording).
+  void clear() noexcept;
+
+  [[nodiscard]] const TrackerOptions& options() const noexcept { return options_; }
+  [[nodiscard]] const char* name() const noexcept { return options_.name; }
+  /// Frames captured per record from now on (0: none); thread-safe.
+  void set_stack_depth(unsigned depth) noexcept;
+
+  /// Restarts the calling thread's sampling stream from `seed` (for reproducible tests).
+  static void set_sampling_seed(std::uint64_t seed) noexcept;
+
+  /// The weight of a sampled block of `size` bytes: 1 / (1 - exp(-size / interval)).
+  [[nodiscard]] double sample_weight(std::size_t size) const noexcept;
+
+ private:
+  void record(void* ptr, std::size_t size, std::size_t alignment, const char* type, const char* allocator,
+              SourceLocation loc) noexcept;
+  void forget(void* ptr) noexcept;
+  [[nodiscard]] bool may_be_sampled(const void* p) const noexcept {
+    return filter_[filter_index(p)].load(std::memory_order_relaxed) != 0;
+  }
+  /// The filter counts sampled live blocks per 4 KiB page (modulo 256 MiB): a free looks at the
+  /// counter of its page, which neighbouring frees share (one cache line per 32 pages), and only
+  /// a free in a page that holds a sampled block (about page / interval = 1% of them) takes a lock.
+  [[nodiscard]] static std::size_t filter_index(const void* p) noexcept {
+    return static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(p) >> 12) & ((std::size_t(1) << filter_bits) - 1);
+  }
+  void add_usage(std::size_t bytes) noexcept;
+  [[nodiscard]] std::size_t weighted_bytes(std::size_t size) const noexcept;
+
+  static constexpr unsigned filter_bits = 16;
+
+  TrackerOptions options_;
+  bool sampled_;
+  std::int64_t units_per_byte_;  // sample_unit / interval, rounded (at least 1)
+  double inverse_interval_;       // units_per_byte_ / sample_unit: 1 / the interval really used
+  std::atomic<unsigned> stack_depth_;
+  std::int64_t start_ns_;  // records keep their time in ms since then
+  CachePadded<std::atomic<std::size_t>> current_{};
+  CachePadded<std::atomic<std::size_t>> peak_{};
+  detail::TrackerShard* shards_;
+  // Sampled mode: how many live sampled blocks start in each page (see filter_index), so a free
+  // of a block that was not sampled (nearly all) is told apart by one load, without a lock.
+  std::atomic<std::uint16_t>* filter_ = nullptr;
+};
+
+/// Bytes and allocations made inside a scope, on a tracker (the global one by default). Counts
+/// every thread's allocations on that tracker; use an instance tracker to isolate a test.
+class ScopedMemoryTracker {
+ public:
+  explicit ScopedMemoryTracker(const MemoryTracker& tracker = MemoryTracker::instance()) noexcept
+      : tracker_(tracker),
+        start_usage_(tracker.current_usage()),
+        start_total_(tracker.total_allocated()),
+        start_count_(tracker.allocation_count()) {}
+  ~ScopedMemoryTracker() = default;
+  ScopedMemoryTracker(const ScopedMemoryTracker&) = delete;
+  ScopedMemoryTracker& operator=(const ScopedMemoryTracker&) = delete;
+
+  /// Net bytes still live that were allocated since the scope began (0 if more was freed).
+  [[nodiscard]] std::size_t memory_used() const noexcept {
+    const std::size_t now = tracker_.current_usage();
+    return now > start_usage_ ? now - start_usage_ : 0;
+  }
+  /// Bytes allocated since the scope began, freed or not.
+  [[nodiscard]] std::size_t bytes_allocated() const noexcept { return tracker_.total_allocated() - start_total_; }
+  /// Allocations made since the scope began.
+  [[nodiscard]] std::size_t allocations() const noexcept { return tracker_.allocation_count() - start_count_; }
+  [[nodiscard]] const MemoryTracker& tracker() const noexcept { return tracker_; }
+
+ private:
+  const MemoryTracker& tracker_;
+  std::size_t start_usage_;
+  std::size_t start_total_;
+  std::size_t start_count_;
+};
+
+namespace detail {
+/// What TRACK_SCOPE declares when tracking is off.
+struct NullScopedTracker {
+  [[nodiscard]] static constexpr std::size_t memory_used() noexcept { return 0; }
+  [[nodiscard]] static constexpr std::size_t bytes_allocated() noexcept { return 0; }
+  [[nodiscard]] static constexpr std::size_t allocations() noexcept { return 0; }
+};
+}  // namespace detail
+
+}  // namespace core::memory
+
+/// Tracking macros: on when CORE_MEMORY_TRACKING is defined non-zero, otherwise they expand to
+/// code that evaluates nothing and generates nothing (the arguments are only named in sizeof, so
+/// variables used only here are not reported unused).
+///   TRACK_ALLOCATION(ptr, size)             records on the global tracker, type "#ptr"
+///   TRACK_ALLOCATION_AS(ptr, size, type)    with a type name
+///   TRACK_DEALLOCATION(ptr)                 before freeing
+///   TRACK_SCOPE(name)                       declares a ScopedMemoryTracker `name` (off: one whose
+///                                           figures are constant 0)
+#ifndef CORE_MEMORY_TRACKING
+#define CORE_MEMORY_TRACKING 0
+#endif
+#if CORE_MEMORY_TRACKING
+#define TRACK_ALLOCATION(ptr, size) ::core::memory::MemoryTracker::instance().record_allocation((ptr), (size), #ptr)
+#define TRACK_ALLOCATION_AS(ptr, size, type) \
+  ::core::memory::MemoryTracker::instance().record_allocation((ptr), (size), (type))
+#define TRACK_DEALLOCATION(ptr) ::core::memory::MemoryTracker::instance().record_deallocation((ptr))
+#define TRACK_SCOPE(name) ::core::memory::ScopedMemoryTracker name
+#else
+#define TRACK_ALLOCATION(ptr, size) ((void)sizeof(ptr), (void)sizeof(size))
+#define TRACK_ALLOCATION_AS(ptr, size, type) ((void)sizeof(ptr), (void)sizeof(size), (void)sizeof(type))
+#define TRACK_DEALLOCATION(ptr) ((void)sizeof(ptr))
+#define TRACK_SCOPE(name) [[maybe_unused]] constexpr ::core::memory::detail::NullScopedTracker name
+#endif

@@ -1,0 +1,277 @@
+// Whole-program tracking: LD_PRELOAD=libcore_memory_preload.so ./program records every malloc,
+// calloc, realloc, memalign/posix_memalign/aligned_alloc and free of an unchanged program (operator
+// new and delete go through malloc and free), with a stack per block, and writes a leak report at
+// exit. The hooks forward to glibc's __libc_* functions; a thread-local flag keeps the tracker's
+// own allocations (its tables, the report) out of the record.
+//
+// Environment:
+//   CORE_MEMORY_TRACK_OUTPUT  file for the report (default: standard error); %p is replaced by
+//                             the process id (programs that run others: each writes its own)
+//   CORE_MEMORY_TRACK_FORMAT  text (default) or json
+//   CORE_MEMORY_TRACK_STACK   frames per block (default 16, 0: none)
+//   CORE_MEMORY_TRACK_METHOD  unwind (default) or frame_pointers
+//   CORE_MEMORY_TRACK_SAMPLE  mean bytes between samples (default 0: every allocation)
+//   CORE_MEMORY_TRACK_SIGNAL  a signal number (e.g. 12, SIGUSR2) that writes a report while the
+//                             program runs: to <output>.1, <output>.2, ... (or standard error);
+//                             the handler only writes a byte to a pipe, a thread of the tracker
+//                             writes the report
+// A child made by fork() is not tracked (its copy of the tracker may hold locks of threads that
+// did not survive the fork); a program it execs is tracked afresh.
+#include <core/memory/tracking/memory_tracker.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <pthread.h>
+#include <csignal>
+#include <malloc.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+#include <string>
+#include <vector>
+
+extern "C" {
+void* __libc_malloc(size_t size);
+void* __libc_calloc(size_t count, size_t size);
+void* __libc_realloc(void* p, size_t size);
+void* __libc_memalign(size_t alignment, size_t size);
+void __libc_free(void* p);
+}
+
+namespace cm = core::memory;
+
+namespace {
+
+// initial-exec: the flag must never need a dynamic TLS allocation (which would call malloc).
+[[gnu::tls_model("initial-exec")]] thread_local bool in_hook = false;
+std::atomic<cm::MemoryTracker*> active{nullptr};
+
+/// The tracker to record into, or null (not started, finished, or inside the tracker itself);
+/// while an Entered is alive, allocations on this thread are not recorded.
+class Entered {
+ public:
+  Entered() noexcept : tracker_(in_hook ? nullptr : active.load(std::memory_order_acquire)) {
+    if (tracker_) in_hook = true;
+  }
+  ~Entered() {
+    if (tracker_) in_hook = false;
+  }
+  Entered(const Entered&) = delete;
+  Entered& operator=(const Entered&) = delete;
+  cm::MemoryTracker* tracker() const noexcept { return tracker_; }
+
+ private:
+  cm::MemoryTracker* tracker_;
+};
+
+// Not inlined: the stack skips a fixed number of frames (this, the hook).
+CORE_MEMORY_NOINLINE void record(void* p, std::size_t size, std::size_t alignment, const char* how) noexcept {
+  if (!p) return;
+  Entered e;
+  if (e.tracker()) e.tracker()->record_allocation(p, size, alignment, nullptr, how, cm::SourceLocation{});
+}
+
+void forget(void* p) noexcept {
+  if (!p) return;
+  Entered e;
+  if (e.tracker()) e.tracker()->record_deallocation(p);
+}
+
+const char* env(const char* name, const char* fallback) noexcept {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+void write_all(int fd, const std::string& s) noexcept {
+  for (std::size_t done = 0; done < s.size();) {
+    const ssize_t n = ::write(fd, s.data() + done, s.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+/// Writes the report of `t` to `path` (standard error if null): at exit the blocks still live are
+/// leaks, in a snapshot they are just live.
+void write_report_to(cm::MemoryTracker* t, const char* path, bool at_exit) {
+  std::ostringstream os;
+  if (std::strcmp(env("CORE_MEMORY_TRACK_FORMAT", "text"), "json") == 0) {
+    t->generate_report(os, cm::report_format::json);
+  } else {
+    const auto leaks = t->find_leaks();
+    std::size_t bytes = 0;
+    for (const auto& l : leaks) bytes += l.size;
+    os << "core-memory preload: " << t->allocation_count() << " allocations, peak " << t->peak_usage()
+       << " bytes; ";
+    if (leaks.empty()) {
+      os << (at_exit ? "no leaks\n" : "nothing live\n");
+    } else {
+      os << leaks.size() << " blocks (" << bytes << " bytes) " << (at_exit ? "leaked" : "live") << ":\n";
+      std::vector<cm::StackStats> stacks = t->stacks();  // grouped by where they were allocated
+      std::erase_if(stacks, [](const cm::StackStats& st) { return st.site.live_count == 0; });
+      if (stacks.empty()) {
+        t->dump_allocations(os);
+      } else {
+        os << "  live bytes   live count  total bytes  total count  (allocated from)\n";
+        cm::write_stacks_text(os, stacks, 100);
+      }
+    }
+  }
+  if (!path) {
+    write_all(2, os.str());
+    return;
+  }
+  // A regular file (or a new one) is written aside and renamed when complete, so a reader never
+  // sees half a report. Anything else (/dev/null, /dev/stderr, a FIFO) is written in place:
+  // renaming over it would replace the device node with a regular file.
+  struct stat st{};
+  if (::stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    const int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    write_all(fd, os.str());
+    ::close(fd);
+    return;
+  }
+  const std::string partial = std::string(path) + ".partial";
+  const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  write_all(fd, os.str());
+  ::close(fd);
+  std::rename(partial.c_str(), path);
+}
+
+/// CORE_MEMORY_TRACK_OUTPUT with %p replaced by the process id; empty for standard error.
+std::string output_path() {
+  std::string path = env("CORE_MEMORY_TRACK_OUTPUT", "");
+  for (std::size_t at; (at = path.find("%p")) != std::string::npos;) path.replace(at, 2, std::to_string(::getpid()));
+  return path;
+}
+
+/// At exit: stops tracking and writes the final report.
+void write_report() {
+  in_hook = true;  // the report's own allocations are not recorded
+  cm::MemoryTracker* t = active.exchange(nullptr, std::memory_order_acq_rel);
+  if (!t) return;  // t is never destroyed: other threads may still be inside it
+  const std::string path = output_path();
+  write_report_to(t, path.empty() ? nullptr : path.c_str(), true);
+}
+
+void stop_in_child() { active.store(nullptr, std::memory_order_relaxed); }
+
+// On a signal: the handler writes a byte to a pipe (async-signal-safe); this thread writes the
+// report, outside the signal context.
+int signal_pipe[2] = {-1, -1};
+
+void on_signal(int) {
+  const int saved = errno;
+  const char byte = 1;
+  (void)!::write(signal_pipe[1], &byte, 1);
+  errno = saved;
+}
+
+void* signal_reports(void*) {
+  in_hook = true;  // this thread's allocations (the reports) are not recorded
+  for (unsigned n = 1;; ++n) {
+    char byte;
+    const ssize_t got = ::read(signal_pipe[0], &byte, 1);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return nullptr;
+    cm::MemoryTracker* t = active.load(std::memory_order_acquire);
+    if (!t) return nullptr;
+    const std::string out = output_path();
+    const std::string path = out.empty() ? out : out + "." + std::to_string(n);
+    write_report_to(t, path.empty() ? nullptr : path.c_str(), false);
+  }
+}
+
+void start_signal_reports() {
+  const int signal = std::atoi(env("CORE_MEMORY_TRACK_SIGNAL", "0"));
+  if (signal <= 0 || signal >= NSIG || ::pipe2(signal_pipe, O_CLOEXEC) != 0) return;
+  struct sigaction action {};
+  action.sa_handler = on_signal;
+  action.sa_flags = SA_RESTART;
+  sigemptyset(&action.sa_mask);
+  pthread_t thread;
+  if (pthread_create(&thread, nullptr, signal_reports, nullptr) != 0) return;
+  pthread_detach(thread);
+  sigaction(signal, &action, nullptr);
+}
+
+[[gnu::constructor]] void start() {
+  in_hook = true;  // the tracker's construction allocates
+  cm::TrackerOptions o;
+  o.name = "core-memory preload";
+  o.stack_depth = static_cast<unsigned>(std::strtoul(env("CORE_MEMORY_TRACK_STACK", "16"), nullptr, 10));
+  o.stack = std::strcmp(env("CORE_MEMORY_TRACK_METHOD", "unwind"), "frame_pointers") == 0
+                ? cm::stack_method::frame_pointers
+                : cm::stack_method::unwind;
+  o.stack_skip = 2;  // the hook and record()
+  if (const std::size_t sample = std::strtoul(env("CORE_MEMORY_TRACK_SAMPLE", "0"), nullptr, 10)) {
+    o.mode = cm::tracking_mode::sampled;
+    o.sample_interval = sample;
+  }
+  static cm::MemoryTracker* tracker = new cm::MemoryTracker(o);
+  std::atexit(write_report);  // registered first, so it runs after the program's own exit handlers
+  pthread_atfork(nullptr, nullptr, stop_in_child);
+  active.store(tracker, std::memory_order_release);
+  start_signal_reports();
+  in_hook = false;
+}
+
+}  // namespace
+
+extern "C" {
+
+[[gnu::visibility("default")]] void* malloc(size_t size) noexcept {
+  void* p = __libc_malloc(size);
+  record(p, size, 0, "malloc");
+  return p;
+}
+
+[[gnu::visibility("default")]] void free(void* p) noexcept {
+  forget(p);
+  __libc_free(p);
+}
+
+[[gnu::visibility("default")]] void* calloc(size_t count, size_t size) noexcept {
+  void* p = __libc_calloc(count, size);
+  record(p, count * size, 0, "calloc");  // no overflow: calloc failed otherwise
+  return p;
+}
+
+[[gnu::visibility("default")]] void* realloc(void* old, size_t size) noexcept {
+  const std::size_t old_size = old ? malloc_usable_size(old) : 0;
+  forget(old);  // before the block can be handed out again
+  void* p = __libc_realloc(old, size);
+  if (p) record(p, size, 0, "realloc");
+  else if (old && size) record(old, old_size, 0, "realloc");  // failed: the old block is still live
+  return p;
+}
+
+[[gnu::visibility("default")]] void* memalign(size_t alignment, size_t size) noexcept {
+  void* p = __libc_memalign(alignment, size);
+  record(p, size, alignment, "memalign");
+  return p;
+}
+
+[[gnu::visibility("default")]] void* aligned_alloc(size_t alignment, size_t size) noexcept {
+  void* p = __libc_memalign(alignment, size);
+  record(p, size, alignment, "aligned_alloc");
+  return p;
+}
+
+[[gnu::visibility("default")]] int posix_memalign(void** out, size_t alignment, size_t size) noexcept {
+  if (alignment < sizeof(void*) || (alignment & (alignment - 1)) != 0) return EINVAL;
+  void* p = __libc_memalign(alignment, size);
+  if (!p) return ENOMEM;
+  record(p, size, alignment, "posix_memalign");
+  *out = p;
+  return 0;
+}
+
+}  // extern "C"

@@ -1,0 +1,61 @@
+// A program that knows nothing of the tracker, run by preload_test.cpp under
+// LD_PRELOAD=libcore_memory_preload.so: "leak" leaks one 123-byte block from make_leak() and one
+// object from operator new; "clean" frees everything it allocates; "signal <file>" leaks, raises
+// SIGUSR2 and waits (up to 10 s) for the tracker to write <file>; "fork" leaks, then forks a child
+// that leaks too and exits through exit().
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+extern "C" [[gnu::noinline]] void* make_leak(std::size_t n) {
+  void* p = std::malloc(n);
+  std::memset(p, 1, n);
+  return p;
+}
+
+struct Widget {
+  long values[5];
+};
+
+[[gnu::noinline]] Widget* leak_widget() { return new Widget{}; }
+
+int main(int argc, char** argv) {
+  const bool leak = argc > 1 && std::strcmp(argv[1], "leak") == 0;
+  std::vector<std::string> words;
+  for (int i = 0; i < 100; ++i) words.push_back(std::string(40, char('a' + i % 26)));
+  auto owned = std::make_unique<int[]>(1000);
+  void* r = std::realloc(std::calloc(10, 10), 5000);
+  std::free(r);
+  void* aligned = nullptr;
+  if (posix_memalign(&aligned, 64, 256) == 0) std::free(aligned);
+  static volatile void* sink;
+  if (leak || (argc > 2 && std::strcmp(argv[1], "signal") == 0)) {
+    sink = make_leak(123);
+    sink = leak_widget();
+  }
+  if (argc > 2 && std::strcmp(argv[1], "signal") == 0) {
+    std::raise(SIGUSR2);
+    for (int i = 0; i < 1000 && !std::ifstream(argv[2]).good(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // the file appears complete
+  }
+  if (argc > 1 && std::strcmp(argv[1], "fork") == 0) {
+    sink = make_leak(123);
+    const pid_t child = fork();
+    if (child == 0) {
+      sink = make_leak(77);
+      std::exit(0);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+  }
+  return words.size() == 100 ? 0 : 1;
+}

@@ -1,0 +1,117 @@
+// The whole-program tracker: an unchanged program run with LD_PRELOAD=libcore_memory_preload.so gets
+// a leak report at exit naming each leaked block's size and the function that allocated it, and
+// "no leaks" when it frees everything; the JSON form parses; a signal writes a report meanwhile.
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+
+namespace {
+
+/// Runs the test program under the preloaded tracker with `args` and extra environment; returns
+/// the report it wrote.
+std::string run(const std::string& args, const std::string& environment = "") {
+  const std::string out = std::string(::testing::TempDir()) + "core_memory_preload_report.txt";
+  std::remove(out.c_str());
+  const std::string command = "env LD_PRELOAD=" CORE_MEMORY_PRELOAD_LIBRARY " CORE_MEMORY_TRACK_OUTPUT=" + out +
+                              " " + environment + " " CORE_MEMORY_PRELOAD_PROGRAM " " + args;
+  EXPECT_EQ(std::system(command.c_str()), 0) << command;
+  std::ifstream in(out);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(PreloadTracker, ReportsTheLeaksOfAnUnchangedProgramWithTheirFunctions) {
+  const std::string report = run("leak");
+  EXPECT_NE(report.find("2 blocks (163 bytes) leaked"), std::string::npos) << report;
+  // Grouped by stack: live bytes, live count, total bytes, total count.
+  EXPECT_TRUE(std::regex_search(report, std::regex(R"(\s123\s+1\s+123\s+1\s)"))) << report;
+  EXPECT_TRUE(std::regex_search(report, std::regex(R"(\s40\s+1\s+40\s+1\s)"))) << report;  // the Widget
+  EXPECT_NE(report.find("make_leak"), std::string::npos) << report;
+  EXPECT_NE(report.find("leak_widget()"), std::string::npos) << report;
+  EXPECT_NE(report.find("main"), std::string::npos) << report;
+}
+
+TEST(PreloadTracker, ACleanProgramHasNoLeaks) {
+  const std::string report = run("clean");
+  EXPECT_NE(report.find("no leaks"), std::string::npos) << report;
+  EXPECT_NE(report.find("core-memory preload: "), std::string::npos) << report;
+}
+
+TEST(PreloadTracker, AnOutputThatIsNotARegularFileIsWrittenInPlace) {
+  // A report sent to a FIFO (as to /dev/null or /dev/stderr) is written into it; renaming a
+  // finished file over it would replace the node with a regular file.
+  const std::string dir = std::string(::testing::TempDir());
+  const std::string fifo = dir + "core_memory_preload_fifo";
+  const std::string copy = dir + "core_memory_preload_fifo_copy.txt";
+  std::remove(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::string command = "cat " + fifo + " > " + copy + " & env LD_PRELOAD=" CORE_MEMORY_PRELOAD_LIBRARY
+                              " CORE_MEMORY_TRACK_OUTPUT=" + fifo + " " CORE_MEMORY_PRELOAD_PROGRAM " leak; wait";
+  EXPECT_EQ(std::system(command.c_str()), 0) << command;
+  struct stat st{};
+  ASSERT_EQ(::stat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the FIFO was replaced";
+  std::stringstream report;
+  report << std::ifstream(copy).rdbuf();
+  EXPECT_NE(report.str().find("leaked"), std::string::npos) << report.str();
+  std::remove(fifo.c_str());
+  std::remove(copy.c_str());
+}
+
+TEST(PreloadTracker, EveryStackMethodSamplingAndJson) {
+  EXPECT_NE(run("leak", "CORE_MEMORY_TRACK_METHOD=frame_pointers").find("make_leak"), std::string::npos);
+  EXPECT_NE(run("leak", "CORE_MEMORY_NO_LIBUNWIND=1").find("make_leak"), std::string::npos);  // libgcc's
+  const std::string json = run("leak", "CORE_MEMORY_TRACK_FORMAT=json");
+  std::ofstream(std::string(::testing::TempDir()) + "core_memory_preload.json") << json;
+  const std::string check = "python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); "
+                            "sys.exit(0 if sorted(b[\"size\"] for b in d[\"live\"]) == [40, 123] else 1)' " +
+                            std::string(::testing::TempDir()) + "core_memory_preload.json";
+  if (std::system("python3 -c pass >/dev/null 2>&1") == 0) {
+    EXPECT_EQ(std::system(check.c_str()), 0) << json;
+  }
+  // Sampled every byte on average: still runs and reports.
+  EXPECT_NE(run("clean", "CORE_MEMORY_TRACK_SAMPLE=1").find("core-memory preload: "), std::string::npos);
+}
+
+TEST(PreloadTracker, WritesAReportOnASignalWhileTheProgramRuns) {
+  const std::string out = std::string(::testing::TempDir()) + "core_memory_preload_report.txt";
+  std::remove((out + ".1").c_str());
+  const std::string final_report = run("signal " + out + ".1", "CORE_MEMORY_TRACK_SIGNAL=" + std::to_string(SIGUSR2));
+  std::ifstream in(out + ".1");
+  std::stringstream snapshot;
+  snapshot << in.rdbuf();
+  // While running, the program's vector of strings is live too: the snapshot lists it, not as leaks.
+  EXPECT_NE(snapshot.str().find(" bytes) live:"), std::string::npos) << snapshot.str();
+  EXPECT_NE(snapshot.str().find("make_leak"), std::string::npos) << snapshot.str();
+  EXPECT_NE(snapshot.str().find("leak_widget()"), std::string::npos) << snapshot.str();
+  EXPECT_NE(final_report.find("2 blocks (163 bytes) leaked"), std::string::npos) << final_report;
+}
+
+// %p in the output names each process's report; a forked child is not tracked (no report of its
+// own, its leak not in the parent's).
+TEST(PreloadTracker, ForkedChildrenAreNotTrackedAndOutputNamesTheProcess) {
+  const std::string dir = std::string(::testing::TempDir()) + "core_memory_preload_fork";
+  ASSERT_EQ(std::system(("rm -rf " + dir + " && mkdir -p " + dir).c_str()), 0);
+  const std::string command = "env LD_PRELOAD=" CORE_MEMORY_PRELOAD_LIBRARY " CORE_MEMORY_TRACK_OUTPUT=" + dir +
+                              "/report.%p " CORE_MEMORY_PRELOAD_PROGRAM " fork";
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  std::string reports;
+  if (FILE* p = popen(("cat " + dir + "/report.*; ls " + dir + " | wc -l").c_str(), "r")) {
+    char buffer[4096];
+    while (std::fgets(buffer, sizeof buffer, p)) reports += buffer;
+    pclose(p);
+  }
+  EXPECT_NE(reports.find("1 blocks (123 bytes) leaked"), std::string::npos) << reports;
+  EXPECT_EQ(reports.substr(reports.size() - 2), "1\n") << reports;  // one report file
+}
+
+}  // namespace
