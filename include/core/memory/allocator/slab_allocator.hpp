@@ -142,9 +142,12 @@ class BasicSlabCache {
   }
 
   /// The cache whose slab of `slab_size` bytes holds `p`, read from the slab's header: `p` must
-  /// be an object of a live slab of that size (the concurrent pools find a block's owner so).
+  /// lie in a slab of that size (the concurrent pools find a block's owner so). Null for a slab
+  /// no cache holds (released: its header's cache is cleared, and poisoned under ASan).
   [[nodiscard]] static BasicSlabCache* cache_of(const void* p, std::size_t slab_size) noexcept {
-    return reinterpret_cast<Slab*>(reinterpret_cast<std::uintptr_t>(p) & ~(slab_size - 1))->cache;
+    const Slab* s = reinterpret_cast<Slab*>(reinterpret_cast<std::uintptr_t>(p) & ~(slab_size - 1));
+    if (is_poisoned(&s->cache)) return nullptr;
+    return s->cache;
   }
 
   /// True if `p`, which lies in a slab of this cache, is the start of one of its objects.

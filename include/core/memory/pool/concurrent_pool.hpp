@@ -90,7 +90,8 @@ class BasicConcurrentPool {
       return engine_.try_allocate(0);
     return allocate_large(size, align);
   }
-  /// Frees a node, or a larger block to upstream (by `size` and `align`, as allocated).
+  /// Frees a node, or a larger block to upstream (by `size` and `align`, as allocated). A node
+  /// freed with a larger size is reported in expensive builds.
   CORE_MEMORY_ALWAYS_INLINE void deallocate(void* p, std::size_t size,
                                             std::size_t align = alignof(std::max_align_t)) noexcept {
     if (fits(size, align)) [[likely]]
@@ -181,7 +182,9 @@ class BasicConcurrentPool {
     return engine_.upstream_try_allocate(size, align);
   }
   CORE_MEMORY_NOINLINE void deallocate_large(void* p, std::size_t size, std::size_t align) noexcept {
-    if constexpr (checks::hardened) {
+    // Expensive builds only, as SlabAllocator: an exact lookup of the slabs (a lock); masking the
+    // address to read a slab header would read memory outside the block.
+    if constexpr (checks::expensive) {
       if (engine_.class_holding(p) == 0) [[unlikely]] {
         report_misuse({error_kind::invalid_size, engine_.name(), p, size, align,
                        "a node of this pool, freed with a size or alignment that does not fit a node", nullptr, 0});

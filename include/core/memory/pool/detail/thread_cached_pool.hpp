@@ -197,10 +197,11 @@ class ThreadCachedPool final : public HeapOwner {
     return owner && owner->is_object_start(p);
   }
 
-  /// The class whose slabs hold `p`, or Classes if none. O(classes + heaps): hardened checks.
+  /// The class whose slabs hold `p`, or Classes if none. O(classes log slabs), locks: for the
+  /// expensive checks of frees that go upstream (it reads no memory outside the slabs).
   [[nodiscard]] std::size_t class_holding(const void* p) const noexcept {
     for (std::size_t c = 0; c < Classes; ++c)
-      if (depots_[c].in_range(p) && owner_cache(p, c)) return c;
+      if (depots_[c].holds(p) && owner_cache(p, c)) return c;
     return Classes;
   }
 
@@ -342,12 +343,17 @@ class ThreadCachedPool final : public HeapOwner {
       return false;
     };
     if (!p) return bad(error_kind::foreign_pointer, "null pointer freed");
-    const bool in_slab = checks::expensive ? depots_[c].holds(p) : depots_[c].in_range(p);
-    const ClassCache* owner = in_slab ? owner_cache(p, c) : nullptr;
+    // Expensive builds read a slab header only where a slab is held (exact); hardened ones
+    // wherever one may be (the range of the slabs).
+    auto in_slab = [&](std::size_t k) { return checks::expensive ? depots_[k].holds(p) : depots_[k].in_range(p); };
+    const bool held = in_slab(c);
+    const ClassCache* owner = held ? owner_cache(p, c) : nullptr;
     if (!owner) {
       for (std::size_t k = 0; k < Classes; ++k)
-        if (k != c && depots_[k].in_range(p) && owner_cache(p, k))
+        if (k != c && in_slab(k) && owner_cache(p, k))
           return bad(error_kind::invalid_size, "a block of another size class of this pool, freed with this size");
+      if (checks::expensive && held)
+        return bad(error_kind::double_free, "block is already free (its slab is spare)");
       return bad(error_kind::foreign_pointer, "not a block of this pool");
     }
     if (!owner->is_object_start(p)) return bad(error_kind::interior_pointer, "inside a block of this pool, not at its start");
