@@ -7,13 +7,37 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdlib>
+#include <new>
+#include <thread>
 #include <vector>
 
 #include "support/misuse_capture.hpp"
 
 namespace cm = core::memory;
+
+// --- a switch that makes the aligned nothrow operator new fail (the heaps' allocation) ----------
+
+namespace {
+std::atomic<bool> fail_aligned_nothrow_new{false};
+}  // namespace
+
+void* operator new(std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept {
+  if (fail_aligned_nothrow_new.load(std::memory_order_relaxed)) return nullptr;
+  const auto a = static_cast<std::size_t>(al);
+  return std::aligned_alloc(a, (n + a - 1) / a * a);
+}
+void* operator new(std::size_t n, std::align_val_t al) {
+  const auto a = static_cast<std::size_t>(al);
+  void* p = std::aligned_alloc(a, (n + a - 1) / a * a);
+  if (!p) std::abort();
+  return p;
+}
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
 
 namespace {
 
@@ -116,6 +140,65 @@ TEST(ConcurrentReview, CorrectLargeFreesReadNoMemoryOutsideTheirBlock) {
     for (void* p : blocks) a.deallocate(p, 16, 16);
   }
   EXPECT_EQ(capture.count(), 0u);
+}
+
+// Defect: a free on a thread that could not get a heap (the heap's allocation failed) was
+// silently dropped: the block was lost for good and counted as live forever.
+TEST(ConcurrentReview, AFreeOnAThreadWithoutAHeapIsNotLost) {
+  cm::ConcurrentPool pool(32, 8);
+  void* p = pool.allocate_node();
+  std::thread([&] {
+    fail_aligned_nothrow_new = true;
+    pool.deallocate_node(p);
+    fail_aligned_nothrow_new = false;
+  }).join();
+  EXPECT_EQ(pool.nodes_allocated(), 0u) << "the free was lost";
+  // The block goes home: the owner finds it again once its own front runs dry.
+  pool.flush_thread_cache();
+  bool found = false;
+  std::vector<void*> taken;
+  for (std::size_t i = 0; i < 4 * pool.nodes_per_chunk() && !found; ++i) {
+    taken.push_back(pool.allocate_node());
+    found = taken.back() == p;
+  }
+  EXPECT_TRUE(found) << "the freed block never came back";
+  for (void* q : taken) pool.deallocate_node(q);
+  EXPECT_EQ(pool.nodes_allocated(), 0u);
+}
+
+
+// Defect: lock-order inversion with a pool over another concurrent pool (a page pool feeding
+// node pools). A thread's exit takes the registry lock, then each pool's lock (abandon_heap); a
+// thread without a heap (using a pool from a late thread_local destructor) borrowed a heap and
+// refilled it *with the pool's lock held*, calling upstream, whose use on that thread took the
+// registry lock: two such threads deadlock (ThreadSanitizer reports the cycle from one run).
+using PagePool = cm::ConcurrentPool;
+using NodePool = cm::BasicConcurrentPool<PagePool>;
+std::atomic<std::size_t> late_live{SIZE_MAX};
+struct LateUser {
+  NodePool* pool = nullptr;
+  ~LateUser() {
+    if (!pool) return;
+    pool->shrink_to_fit();  // no spare slab: the refill below calls upstream
+    void* p = pool->allocate_node();
+    pool->deallocate_node(p);
+    late_live = pool->nodes_allocated();
+  }
+};
+thread_local LateUser late_user;
+
+TEST(ConcurrentReviewThreads, APoolOverAPoolUsedFromALateThreadLocalDestructor) {
+  PagePool pages(4096, 4096);
+  NodePool nodes(pages, 64, 16, 8);
+  for (int round = 0; round < 2; ++round) {
+    std::thread([&] {
+      late_user.pool = &nodes;  // constructed before the thread's heap table: destroyed after it
+      nodes.deallocate_node(nodes.allocate_node());
+      pages.deallocate_node(pages.allocate_node());
+    }).join();
+    EXPECT_EQ(late_live.load(), 0u) << "the late destructor's node was not freed";
+  }
+  EXPECT_EQ(nodes.nodes_allocated(), 0u);
 }
 
 }  // namespace

@@ -149,7 +149,8 @@ class ThreadCachedPool final : public HeapOwner {
   [[nodiscard]] std::size_t live_blocks() const noexcept {
     // A heap's allocations minus its frees are the blocks its fronts received on slow paths
     // minus those they hold now (each pop is an allocation, each push a free).
-    std::uint64_t live = 0;
+    // Frees sent home by threads without a heap are counted apart. relaxed: as below.
+    std::uint64_t live = 0 - sent_home_.load(std::memory_order_relaxed);
     // acquire: pairs with take_heap's release (constructed heaps); relaxed counter reads: each
     // has one writer, and a snapshot is all a concurrent reader can have.
     for (Heap* h = heaps_.load(std::memory_order_acquire); h; h = h->next_heap) {
@@ -369,7 +370,7 @@ class ThreadCachedPool final : public HeapOwner {
 
   CORE_MEMORY_NOINLINE void* allocate_slow(Heap* h, std::size_t c) noexcept {
     if (!h) h = attach_heap();
-    if (!h) return with_stray_heap([&](Heap* s) { return refill(s, c) ? pop(s, c) : nullptr; });
+    if (!h) return allocate_stray(c);
     // relaxed: a trim request carries no data (see shrink_to_fit).
     if (trim_epoch_.load(std::memory_order_relaxed) != h->trim_seen) trim(h);
     return refill(h, c) ? pop(h, c) : nullptr;
@@ -378,10 +379,7 @@ class ThreadCachedPool final : public HeapOwner {
   CORE_MEMORY_NOINLINE void deallocate_slow(Heap* h, Node* n, std::size_t c) noexcept {
     if (!h) h = attach_heap();
     if (!h) {
-      with_stray_heap([&](Heap* s) {
-        free_into(s, n, c);
-        return nullptr;
-      });
+      send_home(n, c);
       return;
     }
     free_into(h, n, c);
@@ -466,6 +464,15 @@ class ThreadCachedPool final : public HeapOwner {
     for (std::size_t i = 0; i < used; ++i) send(batches[i], c);
   }
 
+  /// Frees a block on a thread that has no heap (it is exiting, or none could be allocated):
+  /// straight to its owner's inbox, one CAS and no memory needed, counted for the statistics.
+  void send_home(Node* n, std::size_t c) noexcept {
+    poison_memory(reinterpret_cast<std::byte*>(n) + sizeof(Node), block_bytes(size_[c]) - sizeof(Node));
+    cache_of(n, slab_size_[c])->heap->inbox[c].push(n);
+    // relaxed: a statistic; the block's hand-over is ordered by the inbox.
+    sent_home_.fetch_add(1, std::memory_order_relaxed);
+  }
+
   template <class B>
   static void send(const B& b, std::size_t c) noexcept {
     unpoison_memory(b.last, sizeof(Node));  // push_chain writes the last link
@@ -489,20 +496,22 @@ class ThreadCachedPool final : public HeapOwner {
     Heap* h = take_heap();
     if (!h) return nullptr;
     if (!attach_thread_heap(*this, h)) {
-      std::lock_guard lock(mutex_);
-      h->next_abandoned = abandoned_;
-      abandoned_ = h;
+      give_back(h);
       return nullptr;
     }
     return h;
   }
 
+  /// Puts a heap no thread holds on the list of heaps to adopt.
+  void give_back(Heap* h) noexcept {
+    std::lock_guard lock(mutex_);
+    h->next_abandoned = abandoned_;
+    abandoned_ = h;
+  }
+
   /// An abandoned heap, else a new published one; null if out of memory.
   Heap* take_heap() noexcept {
     std::lock_guard lock(mutex_);
-    return take_heap_locked();
-  }
-  Heap* take_heap_locked() noexcept {
     if (Heap* h = abandoned_) {
       abandoned_ = h->next_abandoned;
       return h;
@@ -515,18 +524,17 @@ class ThreadCachedPool final : public HeapOwner {
     return h;
   }
 
-  /// Runs `f` on a heap borrowed under the pool's lock, for a thread that cannot have one (it is
-  /// exiting, or a heap could not be allocated). Null if no heap at all could be had.
-  template <class F>
-  CORE_MEMORY_NOINLINE void* with_stray_heap(F f) noexcept {
-    std::lock_guard lock(mutex_);
-    Heap* h = take_heap_locked();
+  /// A block for a thread that cannot keep a heap (it is exiting, or out of memory): from a heap
+  /// taken off the list for the call, so used exclusively and without the pool's lock held (a
+  /// refill may call upstream, which may take the registry's lock: a thread's exit takes that
+  /// lock, then the pool's), trimmed and given back. Null if no heap could be had at all.
+  CORE_MEMORY_NOINLINE void* allocate_stray(std::size_t c) noexcept {
+    Heap* h = take_heap();
     if (!h) return nullptr;
-    void* result = f(h);
+    void* p = refill(h, c) ? pop(h, c) : nullptr;
     trim(h);
-    h->next_abandoned = abandoned_;
-    abandoned_ = h;
-    return result;
+    give_back(h);
+    return p;
   }
 
  public:
@@ -534,9 +542,7 @@ class ThreadCachedPool final : public HeapOwner {
   void abandon_heap(void* heap) noexcept override {
     auto* h = static_cast<Heap*>(heap);
     trim(h);
-    std::lock_guard lock(mutex_);
-    h->next_abandoned = abandoned_;
-    abandoned_ = h;
+    give_back(h);
   }
 
  private:
@@ -548,6 +554,7 @@ class ThreadCachedPool final : public HeapOwner {
   std::mutex mutex_;                   // heap creation and adoption, heaps of exited threads
   Heap* abandoned_ = nullptr;
   std::atomic<std::uint64_t> trim_epoch_{0};
+  std::atomic<std::uint64_t> sent_home_{0};  // frees by threads without a heap (send_home)
 };
 
 }  // namespace core::memory::detail
