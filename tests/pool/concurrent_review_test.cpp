@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <new>
 #include <thread>
@@ -140,6 +141,28 @@ TEST(ConcurrentReview, CorrectLargeFreesReadNoMemoryOutsideTheirBlock) {
     for (void* p : blocks) a.deallocate(p, 16, 16);
   }
   EXPECT_EQ(capture.count(), 0u);
+}
+
+// Defect: ConcurrentObjectPool::release ran the hardened check before the destructor, and that
+// check marked the node free by writing a cookie into its second word: the destructor then saw
+// a corrupted object (a std::unique_ptr there deleted the cookie, a vector's end was wrong...).
+std::uint64_t second_word_at_destruction = 0;
+struct TwoWords {
+  std::uint64_t first = 0xF1F1F1F1F1F1F1F1u;
+  std::uint64_t second = 0x5EC0DD5EC0DD5EC0u;
+  ~TwoWords() { second_word_at_destruction = second; }
+};
+
+TEST(ConcurrentReview, ReleaseRunsTheDestructorOnAnIntactObject) {
+  cm::ConcurrentObjectPool<TwoWords> pool;
+  TwoWords* o = pool.acquire();
+  pool.release(o);
+  EXPECT_EQ(second_word_at_destruction, 0x5EC0DD5EC0DD5EC0u);
+  auto u = pool.make_unique();
+  second_word_at_destruction = 0;
+  u.reset();
+  EXPECT_EQ(second_word_at_destruction, 0x5EC0DD5EC0DD5EC0u);
+  EXPECT_EQ(pool.size(), 0u);
 }
 
 // Defect: a free on a thread that could not get a heap (the heap's allocation failed) was

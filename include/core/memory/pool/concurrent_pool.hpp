@@ -70,8 +70,9 @@ class BasicConcurrentPool {
   /// the call.
   CORE_MEMORY_ALWAYS_INLINE void deallocate_node(void* p) noexcept { engine_.deallocate(p, 0); }
 
-  /// The check deallocate_node runs in hardened builds; true if `p` may be freed, and then it is
-  /// marked free: follow with deallocate_node_unchecked.
+  /// The check deallocate_node runs in hardened builds; true if `p` may be freed. Writes nothing
+  /// to the node (ObjectPool runs it before the destructor): follow with
+  /// deallocate_node_unchecked, which marks it free (and reports a free racing on another thread).
   bool validate_free(void* p) noexcept { return engine_.validate_free(p, 0); }
   CORE_MEMORY_ALWAYS_INLINE void deallocate_node_unchecked(void* p) noexcept { engine_.deallocate_unchecked(p, 0); }
 

@@ -107,8 +107,17 @@ class ThreadCachedPool final : public HeapOwner {
     deallocate_unchecked(p, c);
   }
 
-  /// deallocate without the hardened checks, for callers that ran validate_free already.
+  /// deallocate without validate_free's checks, for callers that ran them already (ObjectPool,
+  /// before the destructor). Hardened builds mark the block free here, by an atomic exchange of
+  /// a word of it (so only once the object is destroyed): of two threads freeing the block at
+  /// once, exactly one frees it and the other's free is reported.
   CORE_MEMORY_ALWAYS_INLINE void deallocate_unchecked(void* p, std::size_t c) noexcept {
+    if constexpr (checks::hardened) {
+      if (mark_free(static_cast<Node*>(p))) [[unlikely]] {
+        report(error_kind::double_free, p, c, "block is already free");
+        return;
+      }
+    }
     auto* h = static_cast<Heap*>(find_thread_heap(owner_id()));
     // relaxed: the thread's own counter.
     if (h && h->front[c].count.load(std::memory_order_relaxed) < limit_[c]) [[likely]] {
@@ -279,6 +288,15 @@ class ThreadCachedPool final : public HeapOwner {
     return false;
 #endif
   }
+  /// True if the block is marked free (a snapshot; mark_free decides between racing frees).
+  static bool is_marked_free([[maybe_unused]] Node* n) noexcept {
+#if CORE_MEMORY_CHECK_LEVEL >= 1
+    // relaxed: as mark_free.
+    return std::atomic_ref<std::uintptr_t>(n->cookie).load(std::memory_order_relaxed) == cookie_of(n);
+#else
+    return false;
+#endif
+  }
   static void mark_used([[maybe_unused]] Node* n) noexcept {
 #if CORE_MEMORY_CHECK_LEVEL >= 1
     std::atomic_ref<std::uintptr_t>(n->cookie).store(0, std::memory_order_relaxed);
@@ -333,14 +351,18 @@ class ThreadCachedPool final : public HeapOwner {
     return static_cast<ClassCache*>(Cache::cache_of(p, slab_size));
   }
 
+  CORE_MEMORY_NOINLINE void report(error_kind kind, void* p, std::size_t c, const char* message) const noexcept {
+    report_misuse({kind, name_, p, size_[c], alignment_[c], message, nullptr, 0});
+  }
+
 
  public:
-  /// The hardened check of deallocate: reports a double free (marking the block free, so it
-  /// must be followed by deallocate_unchecked when it returns true), a foreign or interior
-  /// pointer, or a block of another class, and returns false for them.
+  /// The hardened check of deallocate: reports a double free, a foreign or interior pointer, or
+  /// a block of another class, and returns false for them. Writes nothing to the block (it may
+  /// still hold a live object): deallocate_unchecked marks it free.
   CORE_MEMORY_NOINLINE bool validate_free(void* p, std::size_t c) noexcept {
     auto bad = [&](error_kind kind, const char* message) {
-      report_misuse({kind, name_, p, size_[c], alignment_[c], message, nullptr, 0});
+      report(kind, p, c, message);
       return false;
     };
     if (!p) return bad(error_kind::foreign_pointer, "null pointer freed");
@@ -359,9 +381,9 @@ class ThreadCachedPool final : public HeapOwner {
     }
     if (!owner->is_object_start(p)) return bad(error_kind::interior_pointer, "inside a block of this pool, not at its start");
     auto* n = static_cast<Node*>(p);
-    // A poisoned block is on some free list already (under ASan); otherwise the exchange decides,
-    // also between two threads freeing it at once. The loser leaves the block alone.
-    if (is_poisoned(n) || mark_free(n)) return bad(error_kind::double_free, "block is already free");
+    // A poisoned block is on some free list already (under ASan), a marked one too. Two threads
+    // freeing it at once both pass: the exchange in deallocate_unchecked decides between them.
+    if (is_poisoned(n) || is_marked_free(n)) return bad(error_kind::double_free, "block is already free");
     return true;
   }
 
