@@ -146,23 +146,44 @@ TEST(ConcurrentReview, CorrectLargeFreesReadNoMemoryOutsideTheirBlock) {
 // Defect: ConcurrentObjectPool::release ran the hardened check before the destructor, and that
 // check marked the node free by writing a cookie into its second word: the destructor then saw
 // a corrupted object (a std::unique_ptr there deleted the cookie, a vector's end was wrong...).
-std::uint64_t second_word_at_destruction = 0;
-struct TwoWords {
-  std::uint64_t first = 0xF1F1F1F1F1F1F1F1u;
-  std::uint64_t second = 0x5EC0DD5EC0DD5EC0u;
-  ~TwoWords() { second_word_at_destruction = second; }
+// Every object pool, objects of 1 to 8 words: each destructor must see every word intact.
+std::size_t corrupt_words_at_destruction = 0;
+template <std::size_t Words>
+struct Canary {
+  std::uint64_t words[Words];
+  Canary() {
+    for (std::size_t i = 0; i < Words; ++i) words[i] = 0xC0FFEE0000000000u + i;
+  }
+  ~Canary() {
+    for (std::size_t i = 0; i < Words; ++i) corrupt_words_at_destruction += words[i] != 0xC0FFEE0000000000u + i;
+  }
 };
 
-TEST(ConcurrentReview, ReleaseRunsTheDestructorOnAnIntactObject) {
-  cm::ConcurrentObjectPool<TwoWords> pool;
-  TwoWords* o = pool.acquire();
-  pool.release(o);
-  EXPECT_EQ(second_word_at_destruction, 0x5EC0DD5EC0DD5EC0u);
-  auto u = pool.make_unique();
-  second_word_at_destruction = 0;
-  u.reset();
-  EXPECT_EQ(second_word_at_destruction, 0x5EC0DD5EC0DD5EC0u);
+template <template <class> class Pool, std::size_t Words>
+void release_keeps_objects_intact() {
+  Pool<Canary<Words>> pool;
+  corrupt_words_at_destruction = 0;
+  pool.release(pool.acquire());
+  pool.make_unique().reset();
+  auto* a = pool.acquire();
+  auto* b = pool.acquire();
+  pool.release(b);
+  pool.release(a);
+  EXPECT_EQ(corrupt_words_at_destruction, 0u) << Words << " words";
   EXPECT_EQ(pool.size(), 0u);
+}
+template <class T>
+using SingleThreadedObjectPool = cm::ObjectPool<T>;
+template <class T>
+using ConcurrentObjectPool = cm::ConcurrentObjectPool<T>;
+
+TEST(ConcurrentReview, ReleaseRunsTheDestructorOnAnIntactObject) {
+  release_keeps_objects_intact<SingleThreadedObjectPool, 1>();
+  release_keeps_objects_intact<SingleThreadedObjectPool, 2>();
+  release_keeps_objects_intact<SingleThreadedObjectPool, 8>();
+  release_keeps_objects_intact<ConcurrentObjectPool, 1>();
+  release_keeps_objects_intact<ConcurrentObjectPool, 2>();
+  release_keeps_objects_intact<ConcurrentObjectPool, 8>();
 }
 
 // Defect: a free on a thread that could not get a heap (the heap's allocation failed) was
