@@ -11,10 +11,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <new>
 #include <thread>
 #include <vector>
 
+#include "support/concurrent_stress.hpp"
 #include "support/misuse_capture.hpp"
 
 namespace cm = core::memory;
@@ -210,6 +212,44 @@ TEST(ConcurrentReview, AFreeOnAThreadWithoutAHeapIsNotLost) {
   EXPECT_EQ(pool.nodes_allocated(), 0u);
 }
 
+
+// Threads that exit while their pools are destroyed, and new pools built at the same addresses:
+// every thread uses more pools than its direct-mapped table has slots, frees blocks of other
+// threads, and exits while the main thread destroys and rebuilds the pools (ThreadSanitizer
+// and ASan watch the hand-over of exiting threads' heaps against the destruction).
+TEST(ConcurrentReviewThreads, ThreadsExitWhilePoolsDieAndNewOnesTakeTheirPlace) {
+  constexpr std::size_t pools = 12;  // > heap_slots
+  constexpr int threads = 3;
+  const int rounds = 40 / test::stress_scale;
+  struct alignas(cm::ConcurrentPool) Storage {
+    std::byte bytes[sizeof(cm::ConcurrentPool)];
+  };
+  std::vector<Storage> storage(pools);
+  auto pool = [&](std::size_t i) { return std::launder(reinterpret_cast<cm::ConcurrentPool*>(storage[i].bytes)); };
+  for (int round = 0; round < rounds; ++round) {
+    for (std::size_t i = 0; i < pools; ++i) ::new (storage[i].bytes) cm::ConcurrentPool(16 + 16 * (i % 3), 16, 0, 16);
+    std::vector<std::atomic<void*>> shared(pools);
+    std::atomic<int> done{0};
+    std::vector<std::thread> ts;
+    for (int t = 0; t < threads; ++t) {
+      ts.emplace_back([&, t] {
+        for (int k = 0; k < 50; ++k) {
+          const std::size_t i = static_cast<std::size_t>(k + t) % pools;
+          void* mine = pool(i)->allocate_node();
+          if (void* other = shared[i].exchange(mine)) pool(i)->deallocate_node(other);
+        }
+        done.fetch_add(1);
+      });
+    }
+    while (done.load() < threads) std::this_thread::yield();
+    for (std::size_t i = 0; i < pools; ++i) {  // the threads are exiting meanwhile
+      if (void* p = shared[i].exchange(nullptr)) pool(i)->deallocate_node(p);
+      EXPECT_EQ(pool(i)->nodes_allocated(), 0u);
+      std::destroy_at(pool(i));
+    }
+    for (auto& th : ts) th.join();
+  }
+}
 
 // Defect: lock-order inversion with a pool over another concurrent pool (a page pool feeding
 // node pools). A thread's exit takes the registry lock, then each pool's lock (abandon_heap); a
