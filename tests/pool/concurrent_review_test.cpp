@@ -3,6 +3,8 @@
 
 #include <core/memory/pool/concurrent_pool.hpp>
 #include <core/memory/pool/thread_pool_allocator.hpp>
+#include <core/memory/core/memory_resource.hpp>
+#include <core/memory/core/std_allocator.hpp>
 #include <core/memory/util/sanitizer.hpp>
 
 #include <gtest/gtest.h>
@@ -11,6 +13,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <deque>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory_resource>
+#include <string>
+#include <unordered_map>
 #include <memory>
 #include <new>
 #include <thread>
@@ -248,6 +257,72 @@ TEST(ConcurrentReviewThreads, ThreadsExitWhilePoolsDieAndNewOnesTakeTheirPlace) 
       std::destroy_at(pool(i));
     }
     for (auto& th : ts) th.join();
+  }
+}
+
+// The issue promises that every std and pmr container runs on these allocators: node-based
+// and contiguous std containers through StdAllocator, pmr ones through MemoryResourceAdapter,
+// built on one thread, grown on a second and destroyed on a third.
+template <class Alloc>
+void std_and_pmr_containers_across_threads(Alloc& alloc) {
+  using Str = std::basic_string<char, std::char_traits<char>, cm::StdAllocator<char, Alloc>>;
+  using Vec = std::vector<int, cm::StdAllocator<int, Alloc>>;
+  using List = std::list<Str, cm::StdAllocator<Str, Alloc>>;
+  using Map = std::map<int, Vec, std::less<>, cm::StdAllocator<std::pair<const int, Vec>, Alloc>>;
+  using Hash = std::unordered_map<int, int, std::hash<int>, std::equal_to<>,
+                                  cm::StdAllocator<std::pair<const int, int>, Alloc>>;
+  using Deque = std::deque<long, cm::StdAllocator<long, Alloc>>;
+  cm::MemoryResourceAdapter<Alloc> resource(alloc);
+  struct All {
+    Vec v;
+    List l;
+    Map m;
+    Hash h;
+    Deque d;
+    std::pmr::vector<std::pmr::string> pv;
+    std::pmr::map<int, std::pmr::list<int>> pm;
+  };
+  auto fill = [](All& a, int from) {
+    for (int i = from; i < from + 300; ++i) {
+      a.v.push_back(i);
+      a.l.emplace_back(Str(static_cast<std::size_t>(i % 50), 'x', a.l.get_allocator()));
+      a.m.try_emplace(i, a.v.get_allocator()).first->second.assign(static_cast<std::size_t>(i % 7), i);
+      a.h[i] = i;
+      a.d.push_front(i);
+      a.pv.emplace_back(static_cast<std::size_t>(i % 40), 'p');
+      a.pm[i].push_back(i);
+    }
+  };
+  std::unique_ptr<All> all;
+  std::thread([&] {
+    all.reset(new All{Vec(alloc), List(alloc), Map(alloc), Hash(alloc), Deque(alloc),
+                      std::pmr::vector<std::pmr::string>(&resource), std::pmr::map<int, std::pmr::list<int>>(&resource)});
+    fill(*all, 0);
+  }).join();
+  std::thread([&] { fill(*all, 300); }).join();
+  std::thread([&] {
+    EXPECT_EQ(all->v.size(), 600u);
+    EXPECT_EQ(all->m.size(), 600u);
+    EXPECT_EQ(all->pm.size(), 600u);
+    all.reset();
+  }).join();
+}
+
+TEST(ConcurrentReviewThreads, StdAndPmrContainersRunOnTheConcurrentAllocators) {
+  {
+    cm::ThreadPoolAllocator a;
+    std_and_pmr_containers_across_threads(a);
+    EXPECT_EQ(a.blocks_allocated(), 0u);
+  }
+  {
+    cm::ConcurrentPool pool(64);
+    std_and_pmr_containers_across_threads(pool);
+    EXPECT_EQ(pool.nodes_allocated(), 0u);
+  }
+  {
+    cm::ConcurrentPoolAllocator<std::pair<const int, int>> pool;
+    std_and_pmr_containers_across_threads(pool);
+    EXPECT_EQ(pool.objects_allocated(), 0u);
   }
 }
 
