@@ -154,7 +154,8 @@ class ThreadCachedPool final : public HeapOwner {
   }
 
   /// Blocks allocated and not freed, over all threads: exact when no other thread is allocating
-  /// or freeing at the same moment (per-heap counters with one writer each, summed).
+  /// or freeing at the same moment (per-heap counters with one writer each, summed); during
+  /// traffic, off by the blocks moved while it reads, and never below 0.
   [[nodiscard]] std::size_t live_blocks() const noexcept {
     // A heap's allocations minus its frees are the blocks its fronts received on slow paths
     // minus those they hold now (each pop is an allocation, each push a free).
@@ -166,7 +167,10 @@ class ThreadCachedPool final : public HeapOwner {
       live += h->received.load(std::memory_order_relaxed);
       for (const Front& f : h->front) live -= f.count.load(std::memory_order_relaxed);
     }
-    return static_cast<std::size_t>(live);
+    // During traffic the counters of a heap are read at slightly different moments, so the sum
+    // may be off by the blocks moved meanwhile: never report less than none (it would wrap).
+    const auto signed_live = static_cast<std::int64_t>(live);
+    return signed_live < 0 ? 0 : static_cast<std::size_t>(signed_live);
   }
   /// Slabs of class `c` obtained from upstream (in use or cached).
   [[nodiscard]] std::size_t slabs(std::size_t c) const noexcept { return depots_[c].slab_count(); }
