@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "support/concurrent_stress.hpp"
+#include "support/test_allocators.hpp"
 #include "support/misuse_capture.hpp"
 
 namespace cm = core::memory;
@@ -198,6 +199,26 @@ TEST(ConcurrentReview, ReleaseRunsTheDestructorOnAnIntactObject) {
   release_keeps_objects_intact<ConcurrentObjectPool, 1>();
   release_keeps_objects_intact<ConcurrentObjectPool, 2>();
   release_keeps_objects_intact<ConcurrentObjectPool, 8>();
+}
+
+// Defect: a second reserve while the first reserved region still had slabs never handed out
+// moved those slabs to the depot's stack by writing a link into them, but they were poisoned:
+// use-after-poison under ASan on the second call.
+TEST(ConcurrentReview, ReserveTwiceBeforeTheFirstRegionIsUsedUp) {
+  test::CountingAllocator upstream;
+  {
+    cm::BasicConcurrentPool<test::CountingAllocator> pool(upstream, 48, 16, 16);
+    pool.reserve(10 * pool.nodes_per_chunk());
+    void* p = pool.allocate_node();  // one reserved slab handed out, nine not
+    pool.reserve(30 * pool.nodes_per_chunk());
+    EXPECT_EQ(pool.chunks_allocated(), 30u);
+    std::vector<void*> nodes{p};
+    for (std::size_t i = 1; i < 25 * pool.nodes_per_chunk(); ++i) nodes.push_back(pool.allocate_node());
+    EXPECT_EQ(upstream.allocations(), 2u) << "the reserved slabs served every node";
+    for (void* q : nodes) pool.deallocate_node(q);
+  }
+  EXPECT_EQ(upstream.live_blocks(), 0u);
+  EXPECT_EQ(upstream.errors(), 0u);
 }
 
 // Defect: a free on a thread that could not get a heap (the heap's allocation failed) was
@@ -392,6 +413,46 @@ TEST(ConcurrentReviewThreads, ChecksRecogniseBlocksOfEveryHeapOfAManyThreadPool)
       << "a block of one of the pool's heaps was not recognised";
   EXPECT_EQ(pool.nodes_allocated(), 0u);
   EXPECT_EQ(other.nodes_allocated(), 0u);
+}
+
+// reserve and shrink_to_fit while other threads allocate and free (both promise to be safe):
+// every node handed out is distinct and intact, and at the end every byte is back upstream.
+TEST(ConcurrentReviewThreads, ReserveAndShrinkWhileOtherThreadsRun) {
+  test::CountingAllocator counting;
+  {
+    cm::BasicConcurrentPool<test::CountingAllocator> pool(counting, 48, 16, 16, 16);  // calls serialised
+    std::atomic<bool> stop{false};
+    std::atomic<std::size_t> bad{0};
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 2; ++t)
+      ts.emplace_back([&, t] {
+        std::vector<std::uint64_t*> held;
+        std::uint64_t tag = static_cast<std::uint64_t>(t + 1) << 32;
+        for (int round = 0; !stop.load(std::memory_order_relaxed); ++round) {
+          for (int i = 0; i < 100; ++i) {
+            auto* p = static_cast<std::uint64_t*>(pool.allocate_node());
+            for (int w = 0; w < 6; ++w) p[w] = tag + reinterpret_cast<std::uintptr_t>(p);
+            held.push_back(p);
+          }
+          for (auto* p : held) {
+            for (int w = 0; w < 6; ++w) bad += p[w] != tag + reinterpret_cast<std::uintptr_t>(p);
+            pool.deallocate_node(p);
+          }
+          held.clear();
+          if (round % 4 == t) pool.flush_thread_cache();
+        }
+      });
+    for (int i = 0; i < 300 / test::stress_scale; ++i) {
+      pool.reserve(static_cast<std::size_t>(100 + 37 * i));
+      pool.shrink_to_fit();
+    }
+    stop = true;
+    for (auto& th : ts) th.join();
+    EXPECT_EQ(bad.load(), 0u) << "a node was handed to two owners";
+    EXPECT_EQ(pool.nodes_allocated(), 0u);
+  }
+  EXPECT_EQ(counting.live_blocks(), 0u);
+  EXPECT_EQ(counting.errors(), 0u);
 }
 
 // Defect: lock-order inversion with a pool over another concurrent pool (a page pool feeding
