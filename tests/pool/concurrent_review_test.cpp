@@ -62,7 +62,7 @@ namespace {
 /// reported by AddressSanitizer.
 class RedzoneArena {
  public:
-  static constexpr const char* allocator_name = "test::RedzoneArena";
+  [[maybe_unused]] static constexpr const char* allocator_name = "test::RedzoneArena";
   static constexpr std::size_t capacity = std::size_t{1} << 20;
 
   RedzoneArena() : base_(static_cast<std::byte*>(std::aligned_alloc(capacity, capacity))) {
