@@ -59,9 +59,6 @@ void* find_thread_heap_slow(std::uint64_t owner) noexcept;
 /// if out of memory or if the thread is exiting: then the caller must not keep the heap.
 bool attach_thread_heap(HeapOwner& owner, void* heap) noexcept;
 
-/// Forgets the calling thread's heap of `owner` (it was handed back to its pool).
-void detach_thread_heap(std::uint64_t owner) noexcept;
-
 inline void* find_thread_heap(std::uint64_t owner) noexcept {
   const HeapSlot& s = thread_heap_slots[owner % heap_slots];
   if (s.owner == owner) [[likely]]
