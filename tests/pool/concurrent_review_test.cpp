@@ -25,6 +25,7 @@
 #include <unordered_map>
 #include <memory>
 #include <new>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -220,6 +221,36 @@ TEST(ConcurrentReview, ReserveTwiceBeforeTheFirstRegionIsUsedUp) {
   EXPECT_EQ(upstream.live_blocks(), 0u);
   EXPECT_EQ(upstream.errors(), 0u);
 }
+
+// Defect (hardened builds without ASan): a free of a block that was never handed out (one
+// still in its slab's free list: here the block 4 past the last one handed out, as an
+// off-by-some pointer would give) passed the double-free check (its cookie word was whatever
+// the fresh slab held), so the block went on a front while still free in its slab: later two
+// owners. Blocks of a new slab are now all marked free when the slab is first used.
+#if CORE_MEMORY_CHECK_LEVEL >= 1
+TEST(ConcurrentReview, AFreeOfABlockNeverHandedOutIsReported) {
+  test::MisuseCapture capture;
+  cm::ConcurrentPool pool(32, 16, 0, 16);  // a refill moves 8 blocks to the front
+  std::vector<char*> nodes;
+  for (int i = 0; i < 8; ++i) nodes.push_back(static_cast<char*>(pool.allocate_node()));
+  char* last = *std::max_element(nodes.begin(), nodes.end());
+  char* never = last + 4 * 32;  // stride 32: the slab's 12th block, never handed out
+  ASSERT_TRUE(pool.owns(never));
+  pool.deallocate_node(never);
+  ASSERT_EQ(capture.count(), 1u);
+  EXPECT_EQ(capture.last().kind, cm::error_kind::double_free);
+  std::set<void*> seen(nodes.begin(), nodes.end());
+  std::vector<void*> more;
+  for (std::size_t i = 0; i < 2 * pool.nodes_per_chunk(); ++i) {
+    more.push_back(pool.allocate_node());
+    EXPECT_TRUE(seen.insert(more.back()).second) << "a block handed out twice";
+  }
+  for (void* p : more) pool.deallocate_node(p);
+  for (char* p : nodes) pool.deallocate_node(p);
+  EXPECT_EQ(capture.count(), 1u);
+  EXPECT_EQ(pool.nodes_allocated(), 0u);
+}
+#endif
 
 // Defect: a free on a thread that could not get a heap (the heap's allocation failed) was
 // silently dropped: the block was lost for good and counted as live forever.

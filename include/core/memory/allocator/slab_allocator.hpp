@@ -165,6 +165,8 @@ class BasicSlabCache {
   [[nodiscard]] std::size_t object_alignment() const noexcept { return object_alignment_; }
   [[nodiscard]] std::size_t slab_size() const noexcept { return slab_size_; }
   [[nodiscard]] std::size_t objects_per_slab() const noexcept { return objects_per_slab_; }
+  /// Bytes from one object of a slab to the next.
+  [[nodiscard]] std::size_t stride() const noexcept { return stride_; }
   /// Objects handed out and not returned.
   [[nodiscard]] std::size_t objects_in_use() const noexcept { return in_use_; }
   /// Slabs on each list.

@@ -453,12 +453,29 @@ class ThreadCachedPool final : public HeapOwner {
     ClassCache& cache = h->cache(c);
     const std::size_t batch = limit_[c] / 2;
     for (std::size_t i = 0; i < batch && (i == 0 || cache.has_free_object()); ++i) {  // one new slab at most
+      const std::size_t held = cache.bytes_allocated();
       auto* n = static_cast<Node*>(cache.try_allocate_object());
       if (!n) break;
+      if (cache.bytes_allocated() != held) mark_new_slab(n, cache);
       mark_free(n);
       push_raw(h, n, c);
     }
     return h->front[c].head != nullptr;
+  }
+
+  /// Marks every block of the slab a cache just made (`first`, its lowest block, is the first one
+  /// it hands out) free, so that a free of one never handed out is a double free, not a block
+  /// put on a front while still free in its slab. Under ASan the slab's poison tells already.
+  static void mark_new_slab([[maybe_unused]] Node* first, [[maybe_unused]] const ClassCache& cache) noexcept {
+#if CORE_MEMORY_CHECK_LEVEL >= 1
+    if constexpr (!asan_enabled) {
+      for (std::size_t i = 0; i < cache.objects_per_slab(); ++i) {
+        auto* n = reinterpret_cast<Node*>(reinterpret_cast<std::byte*>(first) + i * cache.stride());
+        // relaxed: the slab is this thread's; its blocks reach others through the lists.
+        std::atomic_ref<std::uintptr_t>(n->cookie).store(cookie_of(n), std::memory_order_relaxed);
+      }
+    }
+#endif
   }
 
   /// Takes the blocks other threads freed into this heap: to the fronts while they have room,
