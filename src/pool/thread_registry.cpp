@@ -183,16 +183,4 @@ bool attach_thread_heap(HeapOwner& owner, void* heap) noexcept {
   return true;
 }
 
-void detach_thread_heap(std::uint64_t owner) noexcept {
-  ThreadHeaps& t = thread_heaps;
-  for (std::size_t i = 0; i < t.size; ++i) {
-    if (t.entries[i].owner == owner) {
-      t.entries[i] = t.entries[--t.size];
-      break;
-    }
-  }
-  HeapSlot& s = thread_heap_slots[owner % heap_slots];
-  if (s.owner == owner) s = {0, nullptr};
-}
-
 }  // namespace core::memory::detail

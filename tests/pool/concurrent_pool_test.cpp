@@ -237,7 +237,7 @@ TEST(ConcurrentPoolThreads, ProducerConsumerStaysBounded) {
     std::lock_guard lock(m);
     done = true;
   }
-  cv.notify_one();
+  cv.notify_all();
   consumer.join();
   EXPECT_EQ(pool.nodes_allocated(), 0u);
   // Memory is bounded by what is in flight (the queue, the batch being freed, two threads'

@@ -123,19 +123,22 @@ TEST(ThreadPoolAllocatorMisuse, WrongClassDoubleAndForeignFreesAreReported) {
   a.deallocate(p, 512, 16);
   ASSERT_EQ(capture.count(), 1u);
   EXPECT_EQ(capture.last().kind, cm::error_kind::invalid_size);
-  a.deallocate(p, 5000, 16);
-  ASSERT_EQ(capture.count(), 2u);
-  EXPECT_EQ(capture.last().kind, cm::error_kind::invalid_size) << "a class block freed as a large one";
+  std::size_t reports = 1;
+  if (cm::checks::expensive) {  // as SlabAllocator: by an exact lookup of the slabs
+    a.deallocate(p, 5000, 16);
+    ASSERT_EQ(capture.count(), ++reports);
+    EXPECT_EQ(capture.last().kind, cm::error_kind::invalid_size) << "a class block freed as a large one";
+  }
   a.deallocate(p, 32, 16);
-  EXPECT_EQ(capture.count(), 2u);
+  EXPECT_EQ(capture.count(), reports);
   a.deallocate(p, 32, 16);
-  ASSERT_EQ(capture.count(), 3u);
+  ASSERT_EQ(capture.count(), ++reports);
   EXPECT_EQ(capture.last().kind, cm::error_kind::double_free);
   EXPECT_EQ(capture.last().allocator, "core::memory::ThreadPoolAllocator");
   cm::ThreadPoolAllocator other;
   void* q = other.allocate(32, 16);
   a.deallocate(q, 32, 16);
-  ASSERT_EQ(capture.count(), 4u);
+  ASSERT_EQ(capture.count(), ++reports);
   EXPECT_EQ(capture.last().kind, cm::error_kind::foreign_pointer);
   other.deallocate(q, 32, 16);
 }

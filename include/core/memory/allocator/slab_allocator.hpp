@@ -142,9 +142,12 @@ class BasicSlabCache {
   }
 
   /// The cache whose slab of `slab_size` bytes holds `p`, read from the slab's header: `p` must
-  /// be an object of a live slab of that size (the concurrent pools find a block's owner so).
+  /// lie in a slab of that size (the concurrent pools find a block's owner so). Null for a slab
+  /// no cache holds (released: its header's cache is cleared, and poisoned under ASan).
   [[nodiscard]] static BasicSlabCache* cache_of(const void* p, std::size_t slab_size) noexcept {
-    return reinterpret_cast<Slab*>(reinterpret_cast<std::uintptr_t>(p) & ~(slab_size - 1))->cache;
+    const Slab* s = reinterpret_cast<Slab*>(reinterpret_cast<std::uintptr_t>(p) & ~(slab_size - 1));
+    if (is_poisoned(&s->cache)) return nullptr;
+    return s->cache;
   }
 
   /// True if `p`, which lies in a slab of this cache, is the start of one of its objects.
@@ -162,6 +165,8 @@ class BasicSlabCache {
   [[nodiscard]] std::size_t object_alignment() const noexcept { return object_alignment_; }
   [[nodiscard]] std::size_t slab_size() const noexcept { return slab_size_; }
   [[nodiscard]] std::size_t objects_per_slab() const noexcept { return objects_per_slab_; }
+  /// Bytes from one object of a slab to the next.
+  [[nodiscard]] std::size_t stride() const noexcept { return stride_; }
   /// Objects handed out and not returned.
   [[nodiscard]] std::size_t objects_in_use() const noexcept { return in_use_; }
   /// Slabs on each list.

@@ -70,8 +70,9 @@ class BasicConcurrentPool {
   /// the call.
   CORE_MEMORY_ALWAYS_INLINE void deallocate_node(void* p) noexcept { engine_.deallocate(p, 0); }
 
-  /// The check deallocate_node runs in hardened builds; true if `p` may be freed, and then it is
-  /// marked free: follow with deallocate_node_unchecked.
+  /// The check deallocate_node runs in hardened builds; true if `p` may be freed. Writes nothing
+  /// to the node (ObjectPool runs it before the destructor): follow with
+  /// deallocate_node_unchecked, which marks it free (and reports a free racing on another thread).
   bool validate_free(void* p) noexcept { return engine_.validate_free(p, 0); }
   CORE_MEMORY_ALWAYS_INLINE void deallocate_node_unchecked(void* p) noexcept { engine_.deallocate_unchecked(p, 0); }
 
@@ -90,7 +91,8 @@ class BasicConcurrentPool {
       return engine_.try_allocate(0);
     return allocate_large(size, align);
   }
-  /// Frees a node, or a larger block to upstream (by `size` and `align`, as allocated).
+  /// Frees a node, or a larger block to upstream (by `size` and `align`, as allocated). A node
+  /// freed with a larger size is reported in expensive builds.
   CORE_MEMORY_ALWAYS_INLINE void deallocate(void* p, std::size_t size,
                                             std::size_t align = alignof(std::max_align_t)) noexcept {
     if (fits(size, align)) [[likely]]
@@ -181,7 +183,9 @@ class BasicConcurrentPool {
     return engine_.upstream_try_allocate(size, align);
   }
   CORE_MEMORY_NOINLINE void deallocate_large(void* p, std::size_t size, std::size_t align) noexcept {
-    if constexpr (checks::hardened) {
+    // Expensive builds only, as SlabAllocator: an exact lookup of the slabs (a lock); masking the
+    // address to read a slab header would read memory outside the block.
+    if constexpr (checks::expensive) {
       if (engine_.class_holding(p) == 0) [[unlikely]] {
         report_misuse({error_kind::invalid_size, engine_.name(), p, size, align,
                        "a node of this pool, freed with a size or alignment that does not fit a node", nullptr, 0});

@@ -57,7 +57,7 @@ class BasicThreadPoolAllocator {
   }
   /// Frees a block from any thread; `size` and `align` are those given to allocate. Hardened
   /// builds report a double free, a foreign or interior pointer, and a block freed with the size
-  /// of another class.
+  /// of another class; expensive builds also one freed with a size beyond the classes.
   CORE_MEMORY_ALWAYS_INLINE void deallocate(void* p, std::size_t size,
                                             std::size_t align = alignof(std::max_align_t)) noexcept {
     const std::size_t c = Classes::class_of(size, align);
@@ -114,7 +114,9 @@ class BasicThreadPoolAllocator {
     return engine_.upstream_try_allocate(size, align);
   }
   CORE_MEMORY_NOINLINE void deallocate_large(void* p, std::size_t size, std::size_t align) noexcept {
-    if constexpr (checks::hardened) {
+    // Expensive builds only, as SlabAllocator: an exact lookup of the slabs (a lock); masking the
+    // address to read a slab header would read memory outside the block.
+    if constexpr (checks::expensive) {
       if (engine_.class_holding(p) != class_count) [[unlikely]] {
         report_misuse({error_kind::invalid_size, allocator_name, p, size, align,
                        "a block of a size class, freed with a size or alignment beyond the classes", nullptr, 0});

@@ -134,8 +134,10 @@ class SlabDepot {
     // The rest of the previous region goes to the stack (it is handed out from one region only).
     // relaxed (here and below to the release): regions change only under the lock we hold.
     if (Region* old = current_.load(std::memory_order_relaxed)) {
-      for (std::uintptr_t s = old->cursor.exchange(old->end, std::memory_order_relaxed); s < old->end; s += slab_size_)
+      for (std::uintptr_t s = old->cursor.exchange(old->end, std::memory_order_relaxed); s < old->end; s += slab_size_) {
+        unpoison_memory(reinterpret_cast<void*>(s), sizeof(Link));  // never handed out: poisoned
         deallocate(reinterpret_cast<void*>(s), slab_size_, slab_size_);
+      }
     }
     region->next = regions_.load(std::memory_order_relaxed);
     // release: takers and range readers see the region's fields.

@@ -30,6 +30,7 @@
 #include <core/memory/util/error.hpp>
 #include <core/memory/util/sanitizer.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstddef>
@@ -99,8 +100,14 @@ class ThreadCachedPool final : public HeapOwner {
     for (Heap* h = heaps_.load(std::memory_order_acquire); h;) {
       Heap* next = h->next_heap;
       h->~Heap();
-      free_metadata(h, sizeof(Heap));
       h = next;
+    }
+    for (HeapChunk* k = chunks_.load(std::memory_order_acquire); k;) {
+      HeapChunk* next = k->next;
+      const std::size_t bytes = k->bytes();
+      k->~HeapChunk();
+      free_metadata(k, bytes);
+      k = next;
     }
   }
 
@@ -125,8 +132,17 @@ class ThreadCachedPool final : public HeapOwner {
     deallocate_unchecked(p, c);
   }
 
-  /// deallocate without the hardened checks, for callers that ran validate_free already.
+  /// deallocate without validate_free's checks, for callers that ran them already (ObjectPool,
+  /// before the destructor). Hardened builds mark the block free here, by an atomic exchange of
+  /// a word of it (so only once the object is destroyed): of two threads freeing the block at
+  /// once, exactly one frees it and the other's free is reported.
   CORE_MEMORY_ALWAYS_INLINE void deallocate_unchecked(void* p, std::size_t c) noexcept {
+    if constexpr (Checked) {
+      if (mark_free(static_cast<Node*>(p))) [[unlikely]] {
+        report(error_kind::double_free, p, c, "block is already free");
+        return;
+      }
+    }
     auto* h = static_cast<Heap*>(find_thread_heap(owner_id()));
     // relaxed: the thread's own counter.
     if (h && h->front[c].count.load(std::memory_order_relaxed) < limit_[c]) [[likely]] {
@@ -163,18 +179,23 @@ class ThreadCachedPool final : public HeapOwner {
   }
 
   /// Blocks allocated and not freed, over all threads: exact when no other thread is allocating
-  /// or freeing at the same moment (per-heap counters with one writer each, summed).
+  /// or freeing at the same moment (per-heap counters with one writer each, summed); during
+  /// traffic, off by the blocks moved while it reads, and never below 0.
   [[nodiscard]] std::size_t live_blocks() const noexcept {
     // A heap's allocations minus its frees are the blocks its fronts received on slow paths
     // minus those they hold now (each pop is an allocation, each push a free).
-    std::uint64_t live = 0;
+    // Frees sent home by threads without a heap are counted apart. relaxed: as below.
+    std::uint64_t live = 0 - sent_home_.load(std::memory_order_relaxed);
     // acquire: pairs with take_heap's release (constructed heaps); relaxed counter reads: each
     // has one writer, and a snapshot is all a concurrent reader can have.
     for (Heap* h = heaps_.load(std::memory_order_acquire); h; h = h->next_heap) {
       live += h->received.load(std::memory_order_relaxed);
       for (const Front& f : h->front) live -= f.count.load(std::memory_order_relaxed);
     }
-    return static_cast<std::size_t>(live);
+    // During traffic the counters of a heap are read at slightly different moments, so the sum
+    // may be off by the blocks moved meanwhile: never report less than none (it would wrap).
+    const auto signed_live = static_cast<std::int64_t>(live);
+    return signed_live < 0 ? 0 : static_cast<std::size_t>(signed_live);
   }
   /// Slabs of class `c` obtained from upstream (in use or cached).
   [[nodiscard]] std::size_t slabs(std::size_t c) const noexcept { return depots_[c].slab_count(); }
@@ -215,10 +236,11 @@ class ThreadCachedPool final : public HeapOwner {
     return owner && owner->is_object_start(p);
   }
 
-  /// The class whose slabs hold `p`, or Classes if none. O(classes + heaps): hardened checks.
+  /// The class whose slabs hold `p`, or Classes if none. O(classes log slabs), locks: for the
+  /// expensive checks of frees that go upstream (it reads no memory outside the slabs).
   [[nodiscard]] std::size_t class_holding(const void* p) const noexcept {
     for (std::size_t c = 0; c < Classes; ++c)
-      if (depots_[c].in_range(p) && owner_cache(p, c)) return c;
+      if (depots_[c].holds(p) && owner_cache(p, c)) return c;
     return Classes;
   }
 
@@ -263,6 +285,19 @@ class ThreadCachedPool final : public HeapOwner {
     alignas(false_sharing_range) std::array<AtomicStack<Node>, Classes> inbox;  // remote frees
   };
 
+  /// Heaps are made in chunks of 1, 2, 4 ... 64, so that the hardened checks find the heap a slab
+  /// header names among O(log heaps + heaps / 64) chunks, not among every heap (a free of a
+  /// pool that 512 threads used at once took 15 us so). The heaps follow the header.
+  struct alignas(false_sharing_range) HeapChunk {
+    HeapChunk(HeapChunk* n, std::size_t cap) noexcept : next(n), capacity(cap) {}
+    Heap* heaps() noexcept { return reinterpret_cast<Heap*>(this + 1); }
+    std::size_t bytes() const noexcept { return sizeof(HeapChunk) + capacity * sizeof(Heap); }
+    HeapChunk* next;
+    std::size_t capacity;
+    std::atomic<std::size_t> used{0};  // heaps constructed; grows under mutex_
+  };
+  static_assert(sizeof(HeapChunk) % alignof(Heap) == 0);
+
   template <std::size_t... I>
   static std::array<Depot, Classes> make_depots(const upstream_refs& upstreams, std::mutex& m,
                                                 std::index_sequence<I...>) {
@@ -293,6 +328,15 @@ class ThreadCachedPool final : public HeapOwner {
       // relaxed: only the atomicity matters; the block's hand-over is ordered by the lists.
       return std::atomic_ref<std::uintptr_t>(n->cookie.value).exchange(cookie_of(n), std::memory_order_relaxed) ==
              cookie_of(n);
+    } else {
+      return false;
+    }
+  }
+  /// True if the block is marked free (a snapshot; mark_free decides between racing frees).
+  static bool is_marked_free([[maybe_unused]] Node* n) noexcept {
+    if constexpr (Checked) {
+      // relaxed: as mark_free.
+      return std::atomic_ref<std::uintptr_t>(n->cookie.value).load(std::memory_order_relaxed) == cookie_of(n);
     } else {
       return false;
     }
@@ -338,41 +382,59 @@ class ThreadCachedPool final : public HeapOwner {
   }
 
   /// The heap cache of class `c` whose slab holds `p`, if that cache belongs to this pool
-  /// (checked against every heap before the header's pointer is followed), else null.
+  /// (its address checked against the heap chunks before the header's pointer is followed),
+  /// else null. O(chunks): O(log heaps + heaps / 64).
   const ClassCache* owner_cache(const void* p, std::size_t c) const noexcept {
-    const Cache* named = Cache::cache_of(p, slab_size_[c]);
-    for (Heap* h = heaps_.load(std::memory_order_acquire); h; h = h->next_heap)
-      if (static_cast<const Cache*>(&h->cache(c)) == named) return &h->cache(c);
+    const auto named = reinterpret_cast<std::uintptr_t>(Cache::cache_of(p, slab_size_[c]));
+    // acquire (chunks and their counts): pairs with take_heap's releases, so the heaps counted
+    // are constructed.
+    for (HeapChunk* k = chunks_.load(std::memory_order_acquire); k; k = k->next) {
+      const auto base = reinterpret_cast<std::uintptr_t>(k->heaps());
+      if (named < base) continue;
+      const std::size_t i = (named - base) / sizeof(Heap);
+      if (i >= k->used.load(std::memory_order_acquire)) continue;
+      ClassCache& cache = std::launder(k->heaps() + i)->cache(c);
+      if (reinterpret_cast<std::uintptr_t>(&cache) == named) return &cache;
+    }
     return nullptr;
   }
   static ClassCache* cache_of(const void* p, std::size_t slab_size) noexcept {
     return static_cast<ClassCache*>(Cache::cache_of(p, slab_size));
   }
 
+  CORE_MEMORY_NOINLINE void report(error_kind kind, void* p, std::size_t c, const char* message) const noexcept {
+    report_misuse({kind, name_, p, size_[c], alignment_[c], message, nullptr, 0});
+  }
+
 
  public:
-  /// The hardened check of deallocate: reports a double free (marking the block free, so it
-  /// must be followed by deallocate_unchecked when it returns true), a foreign or interior
-  /// pointer, or a block of another class, and returns false for them.
+  /// The hardened check of deallocate: reports a double free, a foreign or interior pointer, or
+  /// a block of another class, and returns false for them. Writes nothing to the block (it may
+  /// still hold a live object): deallocate_unchecked marks it free.
   CORE_MEMORY_NOINLINE bool validate_free(void* p, std::size_t c) noexcept {
     auto bad = [&](error_kind kind, const char* message) {
-      report_misuse({kind, name_, p, size_[c], alignment_[c], message, nullptr, 0});
+      report(kind, p, c, message);
       return false;
     };
     if (!p) return bad(error_kind::foreign_pointer, "null pointer freed");
-    const bool in_slab = checks::expensive ? depots_[c].holds(p) : depots_[c].in_range(p);
-    const ClassCache* owner = in_slab ? owner_cache(p, c) : nullptr;
+    // Expensive builds read a slab header only where a slab is held (exact); hardened ones
+    // wherever one may be (the range of the slabs).
+    auto in_slab = [&](std::size_t k) { return checks::expensive ? depots_[k].holds(p) : depots_[k].in_range(p); };
+    const bool held = in_slab(c);
+    const ClassCache* owner = held ? owner_cache(p, c) : nullptr;
     if (!owner) {
       for (std::size_t k = 0; k < Classes; ++k)
-        if (k != c && depots_[k].in_range(p) && owner_cache(p, k))
+        if (k != c && in_slab(k) && owner_cache(p, k))
           return bad(error_kind::invalid_size, "a block of another size class of this pool, freed with this size");
+      if (checks::expensive && held)
+        return bad(error_kind::double_free, "block is already free (its slab is spare)");
       return bad(error_kind::foreign_pointer, "not a block of this pool");
     }
     if (!owner->is_object_start(p)) return bad(error_kind::interior_pointer, "inside a block of this pool, not at its start");
     auto* n = static_cast<Node*>(p);
-    // A poisoned block is on some free list already (under ASan); otherwise the exchange decides,
-    // also between two threads freeing it at once. The loser leaves the block alone.
-    if (is_poisoned(n) || mark_free(n)) return bad(error_kind::double_free, "block is already free");
+    // A poisoned block is on some free list already (under ASan), a marked one too. Two threads
+    // freeing it at once both pass: the exchange in deallocate_unchecked decides between them.
+    if (is_poisoned(n) || is_marked_free(n)) return bad(error_kind::double_free, "block is already free");
     return true;
   }
 
@@ -381,7 +443,7 @@ class ThreadCachedPool final : public HeapOwner {
 
   CORE_MEMORY_NOINLINE void* allocate_slow(Heap* h, std::size_t c) noexcept {
     if (!h) h = attach_heap();
-    if (!h) return with_stray_heap([&](Heap* s) { return refill(s, c) ? pop(s, c) : nullptr; });
+    if (!h) return allocate_stray(c);
     // relaxed: a trim request carries no data (see shrink_to_fit).
     if (trim_epoch_.load(std::memory_order_relaxed) != h->trim_seen) trim(h);
     return refill(h, c) ? pop(h, c) : nullptr;
@@ -390,10 +452,7 @@ class ThreadCachedPool final : public HeapOwner {
   CORE_MEMORY_NOINLINE void deallocate_slow(Heap* h, Node* n, std::size_t c) noexcept {
     if (!h) h = attach_heap();
     if (!h) {
-      with_stray_heap([&](Heap* s) {
-        free_into(s, n, c);
-        return nullptr;
-      });
+      send_home(n, c);
       return;
     }
     free_into(h, n, c);
@@ -413,12 +472,27 @@ class ThreadCachedPool final : public HeapOwner {
     ClassCache& cache = h->cache(c);
     const std::size_t batch = limit_[c] / 2;
     for (std::size_t i = 0; i < batch && (i == 0 || cache.has_free_object()); ++i) {  // one new slab at most
+      const std::size_t held = cache.bytes_allocated();
       auto* n = static_cast<Node*>(cache.try_allocate_object());
       if (!n) break;
+      if (cache.bytes_allocated() != held) mark_new_slab(n, cache);
       mark_free(n);
       push_raw(h, n, c);
     }
     return h->front[c].head != nullptr;
+  }
+
+  /// Marks every block of the slab a cache just made (`first`, its lowest block, is the first one
+  /// it hands out) free, so that a free of one never handed out is a double free, not a block
+  /// put on a front while still free in its slab. Under ASan the slab's poison tells already.
+  static void mark_new_slab([[maybe_unused]] Node* first, [[maybe_unused]] const ClassCache& cache) noexcept {
+    if constexpr (Checked && !asan_enabled) {
+      for (std::size_t i = 0; i < cache.objects_per_slab(); ++i) {
+        auto* n = reinterpret_cast<Node*>(reinterpret_cast<std::byte*>(first) + i * cache.stride());
+        // relaxed: the slab is this thread's; its blocks reach others through the lists.
+        std::atomic_ref<std::uintptr_t>(n->cookie.value).store(cookie_of(n), std::memory_order_relaxed);
+      }
+    }
   }
 
   /// Takes the blocks other threads freed into this heap: to the fronts while they have room,
@@ -478,6 +552,15 @@ class ThreadCachedPool final : public HeapOwner {
     for (std::size_t i = 0; i < used; ++i) send(batches[i], c);
   }
 
+  /// Frees a block on a thread that has no heap (it is exiting, or none could be allocated):
+  /// straight to its owner's inbox, one CAS and no memory needed, counted for the statistics.
+  void send_home(Node* n, std::size_t c) noexcept {
+    poison_memory(reinterpret_cast<std::byte*>(n) + sizeof(Node), block_bytes(size_[c]) - sizeof(Node));
+    cache_of(n, slab_size_[c])->heap->inbox[c].push(n);
+    // relaxed: a statistic; the block's hand-over is ordered by the inbox.
+    sent_home_.fetch_add(1, std::memory_order_relaxed);
+  }
+
   template <class B>
   static void send(const B& b, std::size_t c) noexcept {
     unpoison_memory(b.last, sizeof(Node));  // push_chain writes the last link
@@ -501,45 +584,58 @@ class ThreadCachedPool final : public HeapOwner {
     Heap* h = take_heap();
     if (!h) return nullptr;
     if (!attach_thread_heap(*this, h)) {
-      std::lock_guard lock(mutex_);
-      h->next_abandoned = abandoned_;
-      abandoned_ = h;
+      give_back(h);
       return nullptr;
     }
     return h;
   }
 
+  /// Puts a heap no thread holds on the list of heaps to adopt.
+  void give_back(Heap* h) noexcept {
+    std::lock_guard lock(mutex_);
+    h->next_abandoned = abandoned_;
+    abandoned_ = h;
+  }
+
   /// An abandoned heap, else a new published one; null if out of memory.
   Heap* take_heap() noexcept {
     std::lock_guard lock(mutex_);
-    return take_heap_locked();
-  }
-  Heap* take_heap_locked() noexcept {
     if (Heap* h = abandoned_) {
       abandoned_ = h->next_abandoned;
       return h;
     }
-    void* meta = allocate_metadata(sizeof(Heap));
-    if (!meta) return nullptr;
-    Heap* h = ::new (meta) Heap(*this);
+    // relaxed (chunks and counts): they change only under mutex_, which we hold.
+    HeapChunk* k = chunks_.load(std::memory_order_relaxed);
+    if (!k || k->used.load(std::memory_order_relaxed) == k->capacity) {
+      const std::size_t capacity = k ? std::min<std::size_t>(2 * k->capacity, 64) : 1;
+      // From the OS, never malloc (the process allocator stands on this); page-aligned.
+      void* mem = allocate_metadata(sizeof(HeapChunk) + capacity * sizeof(Heap));
+      if (!mem) return nullptr;
+      k = ::new (mem) HeapChunk(k, capacity);
+      // release: owner_cache sees the chunk's fields.
+      chunks_.store(k, std::memory_order_release);
+    }
+    const std::size_t used = k->used.load(std::memory_order_relaxed);
+    Heap* h = ::new (static_cast<void*>(k->heaps() + used)) Heap(*this);
+    // release: owner_cache counts the heap only once it is constructed.
+    k->used.store(used + 1, std::memory_order_release);
     h->next_heap = heaps_.load(std::memory_order_relaxed);
     // release: readers walking the list (statistics, hardened checks) see a constructed heap.
     heaps_.store(h, std::memory_order_release);
     return h;
   }
 
-  /// Runs `f` on a heap borrowed under the pool's lock, for a thread that cannot have one (it is
-  /// exiting, or a heap could not be allocated). Null if no heap at all could be had.
-  template <class F>
-  CORE_MEMORY_NOINLINE void* with_stray_heap(F f) noexcept {
-    std::lock_guard lock(mutex_);
-    Heap* h = take_heap_locked();
+  /// A block for a thread that cannot keep a heap (it is exiting, or out of memory): from a heap
+  /// taken off the list for the call, so used exclusively and without the pool's lock held (a
+  /// refill may call upstream, which may take the registry's lock: a thread's exit takes that
+  /// lock, then the pool's), trimmed and given back. Null if no heap could be had at all.
+  CORE_MEMORY_NOINLINE void* allocate_stray(std::size_t c) noexcept {
+    Heap* h = take_heap();
     if (!h) return nullptr;
-    void* result = f(h);
+    void* p = refill(h, c) ? pop(h, c) : nullptr;
     trim(h);
-    h->next_abandoned = abandoned_;
-    abandoned_ = h;
-    return result;
+    give_back(h);
+    return p;
   }
 
  public:
@@ -547,9 +643,7 @@ class ThreadCachedPool final : public HeapOwner {
   void abandon_heap(void* heap) noexcept override {
     auto* h = static_cast<Heap*>(heap);
     trim(h);
-    std::lock_guard lock(mutex_);
-    h->next_abandoned = abandoned_;
-    abandoned_ = h;
+    give_back(h);
   }
 
   /// fork(): the pool's locks are held across it, so its shared state (depots, the heaps of
@@ -572,9 +666,11 @@ class ThreadCachedPool final : public HeapOwner {
   std::array<std::size_t, Classes> size_{}, alignment_{}, min_per_slab_{}, per_slab_{}, slab_size_{}, limit_{};
   const char* name_;
   std::atomic<Heap*> heaps_{nullptr};  // pushed under mutex_, walked without it
+  std::atomic<HeapChunk*> chunks_{nullptr};  // where the heaps live; pushed under mutex_
   std::mutex mutex_;                   // heap creation and adoption, heaps of exited threads
   Heap* abandoned_ = nullptr;
   std::atomic<std::uint64_t> trim_epoch_{0};
+  std::atomic<std::uint64_t> sent_home_{0};  // frees by threads without a heap (send_home)
 };
 
 }  // namespace core::memory::detail

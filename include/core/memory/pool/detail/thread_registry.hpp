@@ -70,9 +70,6 @@ void* find_thread_heap_slow(std::uint64_t owner) noexcept;
 /// if out of memory or if the thread is exiting: then the caller must not keep the heap.
 bool attach_thread_heap(HeapOwner& owner, void* heap) noexcept;
 
-/// Forgets the calling thread's heap of `owner` (it was handed back to its pool).
-void detach_thread_heap(std::uint64_t owner) noexcept;
-
 /// Zeroed, page-aligned memory for the pools' own bookkeeping, straight from the OS (never from
 /// malloc); null if the OS refuses. Free with the same size.
 [[nodiscard]] void* allocate_metadata(std::size_t bytes) noexcept;
