@@ -350,6 +350,9 @@ TEST(ConcurrentPoolThreads, SeveralPoolsCoexistAndDie) {
 }
 
 TEST(ConcurrentPoolThreads, ForkWhileOtherThreadsAllocate) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer does not support threads in the child of a threaded fork";
+#endif
   cm::ConcurrentPool pool(48, 16);
   std::atomic<bool> stop{false};
   std::vector<void*> from_worker;
