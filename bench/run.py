@@ -128,7 +128,11 @@ def main():
             results.setdefault(f"{case_group}/{size}", OrderedDict())[impl] = ns
             if name in counters:
                 extras[(f"{case_group}/{size}", impl)] = counters[name]
-        for label, lib, expect in PRELOADS:
+        # core-memory's own process allocator (libcore_memory_malloc, built beside the benchmarks)
+        # runs the same process rows as the other preloaded allocators.
+        ours = ("cm::process", os.path.abspath(os.path.join(opts.build_dir, "libcore_memory_malloc.so")),
+                "libcore_memory_malloc")
+        for label, lib, expect in PRELOADS + [ours]:
             path = os.path.join(LIBDIR, lib)
             if not os.path.exists(path):
                 print(f"run.py: {path} missing, skipping {label}", file=sys.stderr)
