@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the benchmarks in Release and runs core-memory against its peers (glibc, mimalloc,
 # jemalloc, tcmalloc, tbbmalloc, foonathan/memory, Boost, std::pmr), printing a table of ratios
-# and writing bench/results/{summary.md,results.json,chart.svg}. Installs missing
+# and writing bench/results/{summary.md,results.json,chart.svg} and process.md. Installs missing
 # Debian packages first.
 #
 # Usage: scripts/bench.sh [--clang] [--smoke | --full] [--filter REGEX]
@@ -18,3 +18,7 @@ bash scripts/deps.sh bench
 cmake --preset "$preset" >/dev/null
 cmake --build --preset "$preset"
 python3 bench/run.py --build-dir "build/$preset" "$@"
+# Whole programs (redis-server, g++) on each process allocator, ours included.
+process_args=()
+for a in "$@"; do [[ $a == --smoke ]] && process_args+=(--smoke); done
+python3 bench/process_bench.py --build-dir "build/$preset" "${process_args[@]}"
