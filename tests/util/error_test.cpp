@@ -13,7 +13,8 @@ namespace cm = core::memory;
 TEST(Error, KindsHaveNames) {
   using K = cm::error_kind;
   for (K k : {K::out_of_memory, K::bad_array_length, K::invalid_alignment, K::invalid_size, K::double_free,
-              K::foreign_pointer, K::interior_pointer, K::lifo_violation, K::buffer_overrun, K::leak, K::assertion}) {
+              K::foreign_pointer, K::interior_pointer, K::lifo_violation, K::buffer_overrun, K::leak, K::assertion,
+              K::capacity_exceeded}) {
     EXPECT_NE(std::string(cm::to_string(k)), "unknown error");
   }
   EXPECT_STREQ(cm::to_string(K::double_free), "double free");

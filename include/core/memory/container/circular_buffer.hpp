@@ -13,6 +13,7 @@
 #include <core/memory/container/detail/std_core.hpp>
 #include <core/memory/container/detail/index_iterator.hpp>
 #include <core/memory/container/detail/slot_poison.hpp>
+#include <core/memory/container/detail/temporary_value.hpp>
 #include <core/memory/util/assert.hpp>
 #include <core/memory/util/error.hpp>
 #include <core/memory/util/sanitizer.hpp>
@@ -115,11 +116,11 @@ class CircularBuffer {
     return buf_[slot(i)];
   }
   reference at(size_type i) {
-    if (i >= size_) throw_out_of_range("core::memory::CircularBuffer", "CircularBuffer::at: index out of range");
+    if (i >= size_) throw_index_out_of_range("core::memory::CircularBuffer::at", i, size_);
     return buf_[slot(i)];
   }
   const_reference at(size_type i) const {
-    if (i >= size_) throw_out_of_range("core::memory::CircularBuffer", "CircularBuffer::at: index out of range");
+    if (i >= size_) throw_index_out_of_range("core::memory::CircularBuffer::at", i, size_);
     return buf_[slot(i)];
   }
   reference front() noexcept {
@@ -321,16 +322,17 @@ class CircularBuffer {
 #endif
   }
   /// Overwrites the element in slot `p` with one built from `args`, which is built first (args
-  /// may refer to that element). Strong guarantee if T's move constructor is noexcept; else the
-  /// element is move-assigned and, should that throw, keeps a valid but unspecified value.
+  /// may refer to that element), with this buffer's allocator. Strong guarantee if T's move
+  /// constructor is noexcept; else the element is move-assigned and, should that throw, keeps a
+  /// valid but unspecified value.
   template <class... Args>
   void replace_slot(T* p, Args&&... args) {
-    T tmp(std::forward<Args>(args)...);
+    detail::temporary_value<T, Alloc> tmp(alloc_, std::forward<Args>(args)...);
     if constexpr (std::is_nothrow_move_constructible_v<T>) {
       alloc_traits::destroy(alloc_, p);
-      alloc_traits::construct(alloc_, p, std::move(tmp));
+      alloc_traits::construct(alloc_, p, std::move(tmp.get()));
     } else {
-      *p = std::move(tmp);
+      *p = std::move(tmp.get());
     }
   }
 

@@ -280,7 +280,7 @@ class StableVector {
     CORE_MEMORY_HARDEN_ASSERT("core::memory::StableVector", is_valid(h), "erase of a stale or foreign handle");
     Block* b = blocks_[h.slot / BlockSize];
     const std::size_t i = h.slot % BlockSize;
-    std::destroy_at(b->slot(i));
+    alloc_traits::destroy(alloc_, b->slot(i));
     std::uint64_t& word = b->occupied[i / 64];
     word &= ~(std::uint64_t{1} << (i % 64));
     poison_free_slot(b, i);
@@ -525,7 +525,7 @@ class StableVector {
 #if CORE_MEMORY_EXCEPTIONS
     try {
 #endif
-      ::new (static_cast<void*>(b->slot(i))) T(std::forward<Args>(args)...);
+      alloc_traits::construct(alloc_, b->slot(i), std::forward<Args>(args)...);  // uses-allocator for pmr T
 #if CORE_MEMORY_EXCEPTIONS
     } catch (...) {
       poison_free_slot(b, i);

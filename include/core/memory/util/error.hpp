@@ -27,6 +27,7 @@ enum class error_kind : unsigned char {
   buffer_overrun,     ///< A fence or canary around a block was overwritten.
   leak,               ///< Blocks were still live when the allocator went away.
   assertion,          ///< A checked precondition failed.
+  capacity_exceeded,  ///< A fixed-capacity container was asked to hold more than it can.
 };
 
 /// Short lower-case name of `kind`, e.g. "double free".
@@ -138,6 +139,11 @@ namespace detail {
   detail::fatal_error({error_kind::assertion, component, nullptr, 0, 0, what, nullptr, 0});
 #endif
 }
+
+/// Throws std::out_of_range saying "<where>: index <index> out of range (size <size>)"; without
+/// exceptions, reports that and aborts. For the containers' at().
+[[noreturn]] CORE_MEMORY_NOINLINE void throw_index_out_of_range(const char* where, std::size_t index,
+                                                                std::size_t size);
 
 /// Throws std::length_error(what); without exceptions, reports and aborts. For sizes beyond
 /// max_size().
