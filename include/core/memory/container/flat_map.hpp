@@ -82,6 +82,45 @@ Seq copy_into_allocator_of(Seq& from, const Seq& to) {
   }
 }
 
+/// A forward iterator over the `.first` (Second: `.second`) of the pairs `It` refers to: the keys
+/// and the values of a range of pairs go into their sequences each by one range insert, which
+/// copies in a tight loop (two push_backs per pair test the capacity twice). `It` must yield
+/// references (a member of a pair returned by value would dangle).
+template <class It, bool Second>
+class member_iterator {
+ public:
+  using iterator_category = std::forward_iterator_tag;
+  using iterator_concept = std::forward_iterator_tag;
+  using difference_type = std::iter_difference_t<It>;
+  using reference = std::conditional_t<Second, decltype(((*std::declval<const It&>()).second)),
+                                       decltype(((*std::declval<const It&>()).first))>;
+  using value_type = std::remove_cvref_t<reference>;
+  using pointer = void;
+
+  member_iterator() = default;
+  explicit member_iterator(It it) : it_(std::move(it)) {}
+  reference operator*() const {
+    if constexpr (Second) {
+      return static_cast<reference>((*it_).second);
+    } else {
+      return static_cast<reference>((*it_).first);
+    }
+  }
+  member_iterator& operator++() {
+    ++it_;
+    return *this;
+  }
+  member_iterator operator++(int) {
+    member_iterator old = *this;
+    ++it_;
+    return old;
+  }
+  friend bool operator==(const member_iterator& a, const member_iterator& b) { return a.it_ == b.it_; }
+
+ private:
+  It it_{};
+};
+
 /// FlatMap's const_reference: a pair of const references, as std::pair<const K&, const T&>, but
 /// of a class of its own, converting to the value type and not from it, so that the two have a
 /// common reference and the const_iterator is a std::input_iterator (with std::pair both convert,
@@ -148,7 +187,7 @@ class BasicFlatMap {
   BasicFlatMap(KeyContainer keys, MappedContainer values, const Compare& comp = Compare())
       : c_{std::move(keys), std::move(values)}, comp_(comp) {
     check_lengths();
-    detail::sort_together(c_.keys, &c_.values, comp_, !Multi);
+    detail::sort_together(c_.keys, &c_.values, comp_, !Multi, true);
   }
   /// Takes sequences already sorted (and unique, for the non-multi map): no sorting.
   BasicFlatMap(sorted_unique_t, KeyContainer keys, MappedContainer values, const Compare& comp = Compare())
@@ -680,7 +719,12 @@ class BasicFlatMap {
     }
     detail::recover_on_throw(
         [&] {
-          for (; first != last; ++first) append((*first).first, (*first).second);
+          if constexpr (std::forward_iterator<It> && std::is_reference_v<std::iter_reference_t<It>>) {
+            c_.keys.insert(c_.keys.end(), detail::member_iterator<It, false>(first), detail::member_iterator<It, false>(last));
+            c_.values.insert(c_.values.end(), detail::member_iterator<It, true>(first), detail::member_iterator<It, true>(last));
+          } else {
+            for (; first != last; ++first) append((*first).first, (*first).second);
+          }
         },
         [&] { truncate(old); });
     return old;
@@ -703,8 +747,9 @@ class BasicFlatMap {
     if (tail_sorted)
       CORE_MEMORY_EXPENSIVE_ASSERT("core::memory::FlatMap", detail::is_sorted_keys(c_.keys, comp_, Multi, old),
                                    "input is not sorted and unique");
-    // Stable sort of the whole by key, with the old elements first among equals, then unique.
-    detail::sort_together(c_.keys, &c_.values, comp_, !Multi);
+    // Stable sort of the whole by key, with the old elements first among equals, then unique
+    // (in place if the map was empty: a failure then empties it, as it was).
+    detail::sort_together(c_.keys, &c_.values, comp_, !Multi, old == 0);
   }
 
   /// Runs `f`, which changes both sequences; if it throws, empties both so they can never be

@@ -30,7 +30,7 @@ class BasicFlatSet {
   explicit BasicFlatSet(const Compare& comp) : comp_(comp) {}
   /// Takes a sequence, sorting it (and dropping duplicates).
   explicit BasicFlatSet(KeyContainer keys, const Compare& comp = Compare()) : keys_(std::move(keys)), comp_(comp) {
-    detail::sort_together(keys_, static_cast<KeyContainer*>(nullptr), comp_, !Multi);
+    detail::sort_together(keys_, static_cast<KeyContainer*>(nullptr), comp_, !Multi, true);
   }
   BasicFlatSet(sorted_unique_t, KeyContainer keys, const Compare& comp = Compare())
       : keys_(std::move(keys)), comp_(comp) {
@@ -236,7 +236,8 @@ class BasicFlatSet {
             keys_.push_back(k);
             taken[i] = true;
           }
-          if (old != size()) detail::sort_together(keys_, static_cast<KeyContainer*>(nullptr), comp_, !Multi);
+          if (old != size())
+            detail::sort_together(keys_, static_cast<KeyContainer*>(nullptr), comp_, !Multi, old == 0);
         },
         [&] { truncate(old); });
     size_type i = 0;
@@ -332,6 +333,8 @@ class BasicFlatSet {
   template <class It>
   void insert_range(It first, It last, bool sorted) {
     const size_type old = size();
+    if constexpr (std::forward_iterator<It>)  // one allocation, not one per doubling
+      detail::grow_for(keys_, old + static_cast<size_type>(std::distance(first, last)));
     detail::recover_on_throw(
         [&] {
           for (; first != last; ++first) keys_.push_back(*first);
@@ -339,7 +342,7 @@ class BasicFlatSet {
           if (sorted)
             CORE_MEMORY_EXPENSIVE_ASSERT("core::memory::FlatSet", detail::is_sorted_keys(keys_, comp_, Multi, old),
                                          "input is not sorted and unique");
-          detail::sort_together(keys_, static_cast<KeyContainer*>(nullptr), comp_, !Multi);
+          detail::sort_together(keys_, static_cast<KeyContainer*>(nullptr), comp_, !Multi, old == 0);
         },
         [&] { truncate(old); });
   }
