@@ -36,6 +36,11 @@ inline constexpr sorted_equivalent_t sorted_equivalent{};
 
 namespace detail {
 
+/// The tags that say the input is sorted: sorted_unique, and for the multi containers also
+/// sorted_equivalent (sorted_unique input is sorted_equivalent input too).
+template <class Tag, bool Multi>
+concept sorted_tag = std::same_as<Tag, sorted_unique_t> || (Multi && std::same_as<Tag, sorted_equivalent_t>);
+
 template <class Seq>
 concept has_allocator = requires(const Seq& s) {
   typename Seq::allocator_type;
@@ -189,37 +194,26 @@ class BasicFlatMap {
     check_lengths();
     detail::sort_together(c_.keys, &c_.values, comp_, !Multi, true);
   }
-  /// Takes sequences already sorted (and unique, for the non-multi map): no sorting.
-  BasicFlatMap(sorted_unique_t, KeyContainer keys, MappedContainer values, const Compare& comp = Compare())
+  /// Takes sequences already sorted (sorted_unique: and unique; the multi map also takes
+  /// sorted_equivalent): no sorting. The order is checked in debug builds.
+  template <detail::sorted_tag<Multi> Tag>
+  BasicFlatMap(Tag, KeyContainer keys, MappedContainer values, const Compare& comp = Compare())
       : c_{std::move(keys), std::move(values)}, comp_(comp) {
     check_lengths();
-    CORE_MEMORY_EXPENSIVE_ASSERT("core::memory::FlatMap", is_sorted_unique(), "input is not sorted and unique");
-  }
-  BasicFlatMap(sorted_equivalent_t, KeyContainer keys, MappedContainer values,
-               const Compare& comp = Compare()) requires(Multi)
-      : c_{std::move(keys), std::move(values)}, comp_(comp) {
-    check_lengths();
-    CORE_MEMORY_EXPENSIVE_ASSERT("core::memory::FlatMap", is_sorted_unique(), "input is not sorted");
+    CORE_MEMORY_EXPENSIVE_ASSERT("core::memory::FlatMap", is_sorted_unique(), "input is not sorted as its tag says");
   }
   template <std::input_iterator It>
   BasicFlatMap(It first, It last, const Compare& comp = Compare()) : comp_(comp) {
     insert(first, last);
   }
-  template <std::input_iterator It>
-  BasicFlatMap(sorted_unique_t s, It first, It last, const Compare& comp = Compare()) : comp_(comp) {
-    insert(s, first, last);
-  }
-  template <std::input_iterator It>
-  BasicFlatMap(sorted_equivalent_t s, It first, It last, const Compare& comp = Compare()) requires(Multi)
-      : comp_(comp) {
+  template <detail::sorted_tag<Multi> Tag, std::input_iterator It>
+  BasicFlatMap(Tag s, It first, It last, const Compare& comp = Compare()) : comp_(comp) {
     insert(s, first, last);
   }
   BasicFlatMap(std::initializer_list<value_type> il, const Compare& comp = Compare())
       : BasicFlatMap(il.begin(), il.end(), comp) {}
-  BasicFlatMap(sorted_unique_t s, std::initializer_list<value_type> il, const Compare& comp = Compare())
-      : BasicFlatMap(s, il.begin(), il.end(), comp) {}
-  BasicFlatMap(sorted_equivalent_t s, std::initializer_list<value_type> il,
-               const Compare& comp = Compare()) requires(Multi)
+  template <detail::sorted_tag<Multi> Tag>
+  BasicFlatMap(Tag s, std::initializer_list<value_type> il, const Compare& comp = Compare())
       : BasicFlatMap(s, il.begin(), il.end(), comp) {}
 
   // Allocator-extended constructors (C++23 flat_map's): both sequences are built with `a`.
@@ -434,19 +428,15 @@ class BasicFlatMap {
   void insert(It first, It last) {
     merge_tail(append_range(first, last), false);
   }
-  /// Inserts a range already sorted (and unique): merged without sorting. Strong, as insert().
-  template <std::input_iterator It>
-  void insert(sorted_unique_t, It first, It last) {
-    merge_tail(append_range(first, last), true);
-  }
-  /// Inserts a range already sorted: merged without sorting. Strong, as insert().
-  template <std::input_iterator It>
-  void insert(sorted_equivalent_t, It first, It last) requires(Multi) {
+  /// Inserts a range already sorted (sorted_unique: and unique): merged without sorting. Strong,
+  /// as insert().
+  template <detail::sorted_tag<Multi> Tag, std::input_iterator It>
+  void insert(Tag, It first, It last) {
     merge_tail(append_range(first, last), true);
   }
   void insert(std::initializer_list<value_type> il) { insert(il.begin(), il.end()); }
-  void insert(sorted_unique_t s, std::initializer_list<value_type> il) { insert(s, il.begin(), il.end()); }
-  void insert(sorted_equivalent_t s, std::initializer_list<value_type> il) requires(Multi) {
+  template <detail::sorted_tag<Multi> Tag>
+  void insert(Tag s, std::initializer_list<value_type> il) {
     insert(s, il.begin(), il.end());
   }
 
@@ -746,7 +736,7 @@ class BasicFlatMap {
     if (old == size()) return;
     if (tail_sorted)
       CORE_MEMORY_EXPENSIVE_ASSERT("core::memory::FlatMap", detail::is_sorted_keys(c_.keys, comp_, Multi, old),
-                                   "input is not sorted and unique");
+                                   "input is not sorted as its tag says");
     // Stable sort of the whole by key, with the old elements first among equals, then unique
     // (in place if the map was empty: a failure then empties it, as it was).
     detail::sort_together(c_.keys, &c_.values, comp_, !Multi, old == 0);

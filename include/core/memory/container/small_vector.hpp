@@ -453,26 +453,20 @@ class SmallVectorImpl {
   void append_range(It first, It last) {
     if constexpr (sized<It>) {
       const std::size_t n = distance(first, last);
-      if (n > std::size_t{max_size()} - size_) throw_length_error("core::memory::SmallVector", "SmallVector: size exceeds max_size()");
-      if (size_ + n > capacity_) reallocate(grown_capacity(size_ + n));
-      annotate(size_, size_ + n);
-#if CORE_MEMORY_EXCEPTIONS
-      try {
-#endif
-        construct_range(data_ + size_, first, n);
-#if CORE_MEMORY_EXCEPTIONS
-      } catch (...) {
-        annotate(size_ + n, size_);
-        throw;
-      }
-#endif
-      size_ = static_cast<size_type>(size_ + n);
+      append_built(n, [&](T* out) { construct_range(out, first, n); });
     } else {
       for (; first != last; ++first) emplace_back(*first);
     }
   }
 
   void append_n(std::size_t n, const T& value) {
+    append_built(n, [&](T* out) { construct_n(out, n, value); });
+  }
+
+  /// Appends `n` elements that `construct(out)` builds at `out` (destroying those it built if it
+  /// throws: then the vector keeps its elements, and its capacity may have grown).
+  template <class Construct>
+  void append_built(std::size_t n, Construct construct) {
     if (n > std::size_t{max_size()} - size_) {
       if constexpr (fixed_capacity) overflow(std::size_t{size_} + n);
       throw_length_error("core::memory::SmallVector", "SmallVector: size exceeds max_size()");
@@ -482,7 +476,7 @@ class SmallVectorImpl {
 #if CORE_MEMORY_EXCEPTIONS
     try {
 #endif
-      construct_n(data_ + size_, n, value);
+      construct(data_ + size_);
 #if CORE_MEMORY_EXCEPTIONS
     } catch (...) {
       annotate(size_ + n, size_);

@@ -13,6 +13,7 @@
 /// as in std containers (unequal, non-propagating ones: elements are copied or moved into this
 /// vector's own memory, also by swap).
 #include <core/memory/container/detail/std_core.hpp>
+#include <core/memory/container/detail/allocator_assignment.hpp>
 #include <core/memory/container/detail/slot_poison.hpp>
 #include <core/memory/util/assert.hpp>
 #include <core/memory/util/error.hpp>
@@ -204,28 +205,16 @@ class StableVector {
     if (alloc_ == o.alloc_) swap_contents<false>(o);
     else copy_slots_from(o, [](T& x) -> T&& { return std::move(x); });
   }
+  /// Strong guarantee; copies keep slots and generations (see the copy constructor).
   StableVector& operator=(const StableVector& o) {
-    if (this != &o) {
-      constexpr bool propagate = alloc_traits::propagate_on_container_copy_assignment::value;
-      StableVector copy(o, propagate ? o.alloc_ : alloc_);
-      swap_contents<propagate>(copy);
-    }
+    detail::allocator_assignment::copy(*this, o);
     return *this;
   }
   /// Takes the blocks when the allocators allow (equal, or propagating); otherwise moves the
   /// elements one by one into this vector's memory, keeping their slots (handles stay valid).
   StableVector& operator=(StableVector&& o) noexcept(alloc_traits::propagate_on_container_move_assignment::value ||
                                                      alloc_traits::is_always_equal::value) {
-    if (this == &o) return *this;
-    constexpr bool propagate = alloc_traits::propagate_on_container_move_assignment::value;
-    if (propagate || alloc_ == o.alloc_) {
-      StableVector taken(std::move(o));
-      swap_contents<propagate>(taken);
-    } else {
-      StableVector moved(std::move(o), alloc_);
-      swap_contents<false>(moved);
-      o.clear();
-    }
+    detail::allocator_assignment::move(*this, o);
     return *this;
   }
   ~StableVector() {
@@ -388,6 +377,8 @@ class StableVector {
   }
 
  private:
+  friend struct detail::allocator_assignment;
+
   size_type slots() const noexcept { return blocks_.size() * BlockSize; }
 
   template <class Self, class F>
