@@ -3,7 +3,7 @@
 /// interface. Same properties as FlatMap: binary-search lookup over contiguous memory,
 /// heterogeneous lookup, O(n log n) bulk construction, sorted_unique tags, extract()/replace().
 
-#include <core/memory/container/flat_map.hpp>
+#include <core/memory/container/detail/flat_common.hpp>
 
 namespace core::memory {
 
@@ -295,7 +295,7 @@ class BasicFlatSet {
   template <class Pred>
   friend size_type erase_if(BasicFlatSet& s, Pred pred) {
     return s.keep_sorted([&] {
-      const auto it = std::remove_if(s.keys_.begin(), s.keys_.end(), pred);
+      const auto it = detail::remove_if(s.keys_.begin(), s.keys_.end(), pred);
       const auto n = static_cast<size_type>(s.keys_.end() - it);
       s.keys_.erase(it, s.keys_.end());
       return n;

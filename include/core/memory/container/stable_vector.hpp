@@ -217,9 +217,10 @@ class StableVector {
     detail::allocator_assignment::move(*this, o);
     return *this;
   }
+  /// Destroys the elements (not even visited when that is a no-op) and frees the blocks.
   ~StableVector() {
-    clear();
-    release_blocks(0);
+    if constexpr (!std::is_trivially_destructible_v<T> || requires(Alloc& a, T* p) { a.destroy(p); }) clear();
+    for (Block* b : blocks_) delete_block(b);
   }
   /// Exchanges the contents (handles follow their elements). Allocators that propagate on swap are
   /// exchanged too; equal ones exchange the blocks; unequal, non-propagating ones keep their memory
@@ -363,9 +364,22 @@ class StableVector {
     fresh_ = std::min<size_type>(fresh_, limit);
     release_blocks(keep);
   }
-  /// Destroys every element (blocks are kept; all handles become invalid).
+  /// Destroys every element (blocks are kept; all handles become invalid). O(capacity / 64 +
+  /// size()); insertions then fill the slots from the first again.
   void clear() noexcept {
-    for (auto it = begin(); it != end();) it = erase(it);
+    for (Block* b : blocks_) {
+      for (std::size_t w = 0; w < words; ++w) {
+        const std::uint64_t bits = std::exchange(b->occupied[w], 0);
+        detail::for_each_set_bit(bits, [&](std::size_t i) {
+          alloc_traits::destroy(alloc_, b->slots_from(w * 64) + i);
+          ++b->generation[w * 64 + i];  // its handles die
+        });
+      }
+      poison_memory(b->storage, sizeof b->storage);
+    }
+    free_.clear();
+    fresh_ = 0;
+    size_ = 0;
   }
 
   allocator_type get_allocator() const noexcept { return alloc_; }

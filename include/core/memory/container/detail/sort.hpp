@@ -7,7 +7,6 @@
 #include <core/memory/container/detail/search.hpp>
 #include <core/memory/util/config.hpp>
 #include <cstdint>
-#include <optional>
 #include <vector>
 
 namespace core::memory::detail {
@@ -118,10 +117,10 @@ std::vector<std::size_t> radix_sorted_order(const Keys& keys, bool sorted, bool 
       if (!sorted && n >= radix_sort_min) {
         detail::radix_sort<4>(packed, [](std::size_t x) { return x >> 32; });
       } else if (!sorted) {
-        std::sort(packed.begin(), packed.end());
+        detail::sort(packed.begin(), packed.end());
       }
       if (unique)
-        packed.erase(std::unique(packed.begin(), packed.end(), [](auto a, auto b) { return (a >> 32) == (b >> 32); }),
+        packed.erase(detail::unique(packed.begin(), packed.end(), [](auto a, auto b) { return (a >> 32) == (b >> 32); }),
                      packed.end());
       for (std::size_t& p : packed) p &= 0xffffffffu;
       return packed;
@@ -133,11 +132,11 @@ std::vector<std::size_t> radix_sorted_order(const Keys& keys, bool sorted, bool 
   if (!sorted && n >= radix_sort_min) {
     detail::radix_sort<sizeof(Bits)>(records, [](const auto& r) { return r.first; });
   } else if (!sorted) {
-    std::sort(records.begin(), records.end());
+    detail::sort(records.begin(), records.end());
   }
   if (unique)
     records.erase(
-        std::unique(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
+        detail::unique(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
         records.end());
   std::vector<std::size_t> order(records.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = records[i].second;
@@ -154,20 +153,21 @@ std::vector<std::size_t> compare_sorted_order(const Keys& keys, const Comp& comp
     // Small trivial keys: sort (key, position) pairs directly, without an indirection per compare.
     std::vector<std::pair<Key, std::size_t>> tagged(n);
     for (std::size_t i = 0; i < n; ++i) tagged[i] = {keys[i], i};
-    if (!sorted)  // ties broken by position: the order stable_sort would give, at std::sort's speed
-      std::sort(tagged.begin(), tagged.end(), [&](const auto& a, const auto& b) {
+    if (!sorted)  // ties broken by position: the order a stable sort would give
+      detail::sort(tagged.begin(), tagged.end(), [&](const auto& a, const auto& b) {
         return comp(a.first, b.first) || (!comp(b.first, a.first) && a.second < b.second);
       });
     for (std::size_t i = 0; i < n; ++i) order[i] = tagged[i].second;
   } else {
-    std::iota(order.begin(), order.end(), std::size_t{0});
-    if (!sorted)
-      std::stable_sort(order.begin(), order.end(),
-                       [&](std::size_t a, std::size_t b) { return comp(keys[a], keys[b]); });
+    for (std::size_t i = 0; i < n; ++i) order[i] = i;
+    if (!sorted)  // ties broken by position, as above
+      detail::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        return comp(keys[a], keys[b]) || (!comp(keys[b], keys[a]) && a < b);
+      });
   }
   if (unique) {  // the first of each run of equivalent keys survives
     const auto last =
-        std::unique(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return !comp(keys[a], keys[b]); });
+        detail::unique(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return !comp(keys[a], keys[b]); });
     order.erase(last, order.end());
   }
   return order;
@@ -279,6 +279,36 @@ void radix_sort_records(Keys& keys, Values* values) {
   }
 }
 
+/// Swaps the sorted `new_keys` and `new_values` (when given) in for `keys` and `values`, without
+/// failing for sequences whose swap is noexcept (std::vector, std::deque); for others (SmallVector:
+/// its swap moves elements between inline buffers) all are reserved first, and if a swap still
+/// fails both sequences are emptied, so they never end out of step.
+template <class Keys, class Values>
+void swap_in(Keys& keys, Keys& new_keys, Values* values, Values* new_values) {
+  using std::swap;
+  if constexpr (std::is_nothrow_swappable_v<Keys> && std::is_nothrow_swappable_v<Values>) {
+    swap(keys, new_keys);
+    if (values) swap(*values, *new_values);
+  } else {
+    const std::size_t room = std::max(new_keys.size(), keys.size());
+    detail::reserve_if_possible(keys, room);
+    detail::reserve_if_possible(new_keys, room);
+    if (values) {
+      detail::reserve_if_possible(*values, room);
+      detail::reserve_if_possible(*new_values, room);
+    }
+    detail::recover_on_throw(
+        [&] {
+          swap(keys, new_keys);
+          if (values) swap(*values, *new_values);
+        },
+        [&] {
+          keys.clear();
+          if (values) values->clear();
+        });
+  }
+}
+
 /// Sorts `keys` (and `values` alongside, when given) by `comp`, stably, and with `unique`
 /// keeps the first of each run of equivalent keys. O(n log n).
 /// With `may_permute` (the caller empties both sequences if this throws: a bulk construction, or
@@ -289,10 +319,7 @@ void radix_sort_records(Keys& keys, Values* values) {
 /// previous one's load; and std::sort of (key, position, value) records below radix_sort_min,
 /// 1.3x slower at 100 pairs than sorting packed (key, position) integers and gathering.)
 /// Otherwise the result is built aside (copying elements whose move may throw) and swapped in
-/// only when complete: a failure leaves both sequences as they were. Swapping in cannot fail for
-/// sequences whose swap is noexcept (std::vector, std::deque); for others (SmallVector: its swap
-/// moves elements between inline buffers) both sequences are reserved first, and if a swap still
-/// fails both are emptied, so they never end out of step.
+/// only when complete (swap_in): a failure leaves both sequences as they were.
 template <class Keys, class Values, class Comp>
 void sort_together(Keys& keys, Values* values, const Comp& comp, bool unique, bool may_permute = false) {
   bool sorted = true, distinct = true;
@@ -325,33 +352,13 @@ void sort_together(Keys& keys, Values* values, const Comp& comp, bool unique, bo
   Keys new_keys(keys.get_allocator());
   detail::reserve_if_possible(new_keys, order.size());
   for (std::size_t i : order) new_keys.push_back(detail::take_element(keys, i));
-  std::optional<Values> new_values;
   if (values) {
-    new_values.emplace(values->get_allocator());
-    detail::reserve_if_possible(*new_values, order.size());
-    for (std::size_t i : order) new_values->push_back(detail::take_element(*values, i));
-  }
-  using std::swap;
-  if constexpr (std::is_nothrow_swappable_v<Keys> && std::is_nothrow_swappable_v<Values>) {
-    swap(keys, new_keys);
-    if (values) swap(*values, *new_values);
+    Values new_values(values->get_allocator());
+    detail::reserve_if_possible(new_values, order.size());
+    for (std::size_t i : order) new_values.push_back(detail::take_element(*values, i));
+    detail::swap_in(keys, new_keys, values, &new_values);
   } else {
-    const std::size_t room = std::max(order.size(), keys.size());
-    detail::reserve_if_possible(keys, room);
-    detail::reserve_if_possible(new_keys, room);
-    if (values) {
-      detail::reserve_if_possible(*values, room);
-      detail::reserve_if_possible(*new_values, room);
-    }
-    detail::recover_on_throw(
-        [&] {
-          swap(keys, new_keys);
-          if (values) swap(*values, *new_values);
-        },
-        [&] {
-          keys.clear();
-          if (values) values->clear();
-        });
+    detail::swap_in(keys, new_keys, values, values);
   }
 }
 
