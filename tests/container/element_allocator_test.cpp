@@ -2,12 +2,15 @@
 // container's allocator (uses-allocator construction, as std::vector does): for every container
 // with a std allocator x every operation that builds an element (push, emplace at the end and in
 // the middle, insert of one of the container's own elements, fill insert/resize/assign with one,
-// the overwriting pushes of a full ring, slot-map insertion) over std::pmr::string elements under
+// the overwriting pushes of a full ring, slot-map insertion, FlatMap's try_emplace/operator[]/
+// insert_or_assign, whose key and value are built before the sequences make room) over
+// std::pmr::string elements under
 // a pmr container. The default resource is replaced by one that counts: an element or temporary
 // built without the container's allocator draws from it. The container's resource fails the test
 // on a free of a block it does not own.
 
 #include <core/memory/container/circular_buffer.hpp>
+#include <core/memory/container/flat_map.hpp>
 #include <core/memory/container/small_vector.hpp>
 #include <core/memory/container/stable_vector.hpp>
 
@@ -133,4 +136,33 @@ TEST(ElementAllocator, StableVectorBuildsElementsWithItsAllocator) {
     cm::StableVector<String, 64, Alloc> copy(v, v.get_allocator());
     v = copy;
   });
+}
+
+TEST(ElementAllocator, FlatMapBuildsKeysAndValuesWithItsSequencesAllocator) {
+  using Map = cm::FlatMap<String, String, std::less<>, std::pmr::vector<String>, std::pmr::vector<String>>;
+  auto make = [](OwningResource* r) {
+    Map m{std::pmr::polymorphic_allocator<String>(r)};
+    for (int i = 0; i < 3; ++i) m.try_emplace(String(text(i), r), text(i));
+    return m;
+  };
+  auto check_map = [&](const char* what, auto op) {
+    SCOPED_TRACE(what);
+    OwningResource mine("map's resource"), fallback("default resource");
+    {
+      Map m = make(&mine);
+      {
+        DefaultResource guard(&fallback);
+        op(m, &mine);
+      }
+      EXPECT_EQ(fallback.allocations(), 0u) << "a key or value was built without the sequences' allocator";
+      for (const auto& [k, v] : m) {
+        EXPECT_TRUE(mine.holds(k.data()));
+        EXPECT_TRUE(v.empty() || mine.holds(v.data()));
+      }
+    }
+  };
+  check_map("try_emplace(key, args)", [](Map& m, OwningResource*) { m.try_emplace(text(3), text(1)); });
+  check_map("try_emplace(hint, key, args)", [](Map& m, OwningResource*) { m.try_emplace(m.end(), "zzzz", text(1)); });
+  check_map("operator[](key)", [](Map& m, OwningResource* r) { m[String(text(3), r)] = text(2); });
+  check_map("insert_or_assign(new key)", [](Map& m, OwningResource*) { m.insert_or_assign(text(3), text(0)); });
 }

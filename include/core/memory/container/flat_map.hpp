@@ -378,14 +378,14 @@ class BasicFlatMap {
            !std::is_convertible_v<K&&, iterator>) std::pair<iterator, bool> try_emplace(K&& k, Args&&... args) {
     const size_type i = lower_index(k);
     if (i != size() && !comp_(k, c_.keys[i])) return {{*this, i}, false};
-    return {insert_at(i, Key(std::forward<K>(k)), T(std::forward<Args>(args)...)), true};
+    return {emplace_at(i, std::forward<K>(k), std::forward<Args>(args)...), true};
   }
   /// try_emplace searching from `hint` (see emplace_hint).
   template <class K, class... Args>
   requires(!Multi) iterator try_emplace(const_iterator hint, K&& k, Args&&... args) {
     const size_type i = hinted_index(hint.index(), k);
     if (i != size() && !comp_(k, c_.keys[i])) return {*this, i};
-    return insert_at(i, Key(std::forward<K>(k)), T(std::forward<Args>(args)...));
+    return emplace_at(i, std::forward<K>(k), std::forward<Args>(args)...);
   }
   /// Inserts {k, v}, or assigns v to the existing element.
   template <class K, class M>
@@ -576,7 +576,7 @@ class BasicFlatMap {
       c_.values[i] = std::forward<M>(v);
       return {{*this, i}, false};
     }
-    return {insert_at(i, Key(std::forward<K>(k)), T(std::forward<M>(v))), true};
+    return {emplace_at(i, std::forward<K>(k), std::forward<M>(v)), true};
   }
 
   template <class K>
@@ -612,6 +612,20 @@ class BasicFlatMap {
                                  clear();
                              });
     return {*this, i};
+  }
+
+  /// insert_at with a key built from `k` and a value from `args`: first (they may refer to
+  /// elements), and as the sequences build their elements (detail::with_element).
+  template <class K, class... Args>
+  iterator emplace_at(size_type i, K&& k, Args&&... args) {
+    return detail::with_element(
+        c_.keys,
+        [&](Key&& key) {
+          return detail::with_element(
+              c_.values, [&](T&& value) { return insert_at(i, std::move(key), std::move(value)); },
+              std::forward<Args>(args)...);
+        },
+        std::forward<K>(k));
   }
 
   /// Runs `f`, which changes only the keys; if it throws having left them out of order or out of

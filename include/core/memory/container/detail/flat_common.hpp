@@ -7,6 +7,7 @@
 #include <core/memory/container/detail/search.hpp>
 #include <core/memory/container/detail/sort.hpp>
 #include <core/memory/container/detail/synth_three_way.hpp>
+#include <core/memory/container/detail/temporary_value.hpp>
 #include <core/memory/util/assert.hpp>
 #include <core/memory/util/error.hpp>
 #include <vector>
@@ -65,6 +66,22 @@ inline constexpr bool always_buffers_swappable = [] {
     return true;
   }
 }();
+
+/// Calls f(element&&) with an element of `seq` built from `args` as a temporary, built as the
+/// sequence builds its elements: through its allocator, so an allocator-aware element (a pmr
+/// string in a pmr vector) draws from the sequence's memory, not the default resource.
+template <class Seq, class F, class... Args>
+decltype(auto) with_element(const Seq& seq, F&& f, Args&&... args) {
+  using E = typename Seq::value_type;
+  if constexpr (has_allocator<Seq>) {
+    auto alloc = seq.get_allocator();
+    temporary_value<E, decltype(alloc)> e(alloc, std::forward<Args>(args)...);
+    return f(std::move(e.get()));
+  } else {
+    E e(std::forward<Args>(args)...);
+    return f(std::move(e));
+  }
+}
 
 /// A copy of `from`'s elements in memory from `to`'s allocator: copied (so `from` is untouched if
 /// this fails), or moved if they cannot be copied.
