@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
+#include <string>
 
 namespace core::memory {
 
@@ -26,6 +27,7 @@ const char* to_string(error_kind kind) noexcept {
     case error_kind::use_after_free: return "use after free";
     case error_kind::assertion: return "assertion failed";
     case error_kind::system_error: return "system error";
+    case error_kind::capacity_exceeded: return "capacity exceeded";
   }
   return "unknown error";
 }
@@ -93,6 +95,16 @@ void fatal_size_overflow(const char* component, std::size_t a, char op, std::siz
   fatal_error({error_kind::bad_array_length, component, nullptr, a, 0, message, nullptr, 0});
 }
 }  // namespace detail
+
+void throw_index_out_of_range(const char* where, std::size_t index, std::size_t size) {
+  char message[64];
+  std::snprintf(message, sizeof message, "index %zu out of range (size %zu)", index, size);
+#if defined(__cpp_exceptions)
+  throw std::out_of_range(std::string(where) + ": " + message);
+#else
+  detail::fatal_error({error_kind::assertion, where, nullptr, 0, 0, message, nullptr, 0});
+#endif
+}
 
 out_of_memory::out_of_memory(const char* allocator, std::size_t size, std::size_t alignment) noexcept
     : allocator_(allocator ? allocator : "allocator"), size_(size), alignment_(alignment) {

@@ -12,7 +12,7 @@
 #include <core/memory/container/small_vector.hpp>
 #include <core/memory/container/stable_vector.hpp>
 
-#include "support/owning_allocator.hpp"
+#include "support/owning_resource.hpp"
 
 #include <gtest/gtest.h>
 
@@ -35,7 +35,7 @@ struct Pmr {
   template <class T>
   using alloc = std::pmr::polymorphic_allocator<T>;
   template <class T>
-  static alloc<T> make(test::HeapResource& r) { return alloc<T>(&r); }
+  static alloc<T> make(cm::test::OwningResource& r) { return alloc<T>(&r); }
 };
 
 /// pmr all the way down: elements are std::pmr::strings that take the container's resource
@@ -50,9 +50,9 @@ struct Std {
   using element = std::string;
   static constexpr bool pocca = false, pocma = false, pocs = false;
   template <class T>
-  using alloc = cm::StdAllocator<T, test::HeapRaw>;
+  using alloc = cm::StdAllocator<T, cm::test::OwningRaw>;
   template <class T>
-  static alloc<T> make(test::HeapResource& r) { return alloc<T>(r.raw); }
+  static alloc<T> make(cm::test::OwningResource& r) { return alloc<T>(r.raw); }
 };
 
 template <bool CopyAssign, bool MoveAssign, bool Swap>
@@ -60,9 +60,9 @@ struct Owning {
   using element = std::string;
   static constexpr bool pocca = CopyAssign, pocma = MoveAssign, pocs = Swap;
   template <class T>
-  using alloc = test::OwningAllocator<T, CopyAssign, MoveAssign, Swap>;
+  using alloc = cm::test::OwningAllocator<T, CopyAssign, MoveAssign, Swap>;
   template <class T>
-  static alloc<T> make(test::HeapResource& r) { return alloc<T>(r.heap); }
+  static alloc<T> make(cm::test::OwningResource& r) { return alloc<T>(r); }
 };
 
 template <class Range>
@@ -218,7 +218,7 @@ void for_all(Op op) {
   for (bool equal : {true, false}) {
     for (int n : kSizes) {
       for (int m : kSizes) {
-        test::HeapResource ra("heap a"), rb("heap b");
+        cm::test::OwningResource ra("heap a"), rb("heap b");
         auto a = Config::template make<typename K::E>(ra);
         auto b = Config::template make<typename K::E>(equal ? ra : rb);
         SCOPED_TRACE(::testing::Message() << (equal ? "equal" : "unequal") << " allocators, sizes " << n << " and " << m);
@@ -300,7 +300,7 @@ TYPED_TEST(Propagation, Swap) {
 
 TYPED_TEST(Propagation, SelfAssignment) {
   using K = TypeParam;
-  test::HeapResource r("heap");
+  cm::test::OwningResource r("heap");
   auto a = K::config::template make<typename K::E>(r);
   for (int n : kSizes) {
     auto c = K::make(a, n, 1);

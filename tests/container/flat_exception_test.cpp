@@ -316,6 +316,63 @@ TEST(FlatExceptions, SortedUniqueInsertRollsBack) {
   EXPECT_EQ(m.size(), 5u);
 }
 
+/// Throws at the k-th compare (the countdown).
+struct ThrowingLess {
+  bool operator()(int a, int b) const {
+    cm::test::tick();
+    return a < b;
+  }
+};
+
+/// Bulk building sorts elements that move without throwing in place (insertion sort, unique);
+/// a compare that throws there: the constructor throws, leaking nothing; an insertion into an
+/// empty container leaves it empty; into a non-empty one, unchanged (sorted aside).
+TEST(FlatExceptions, ThrowingCompareWhileSortingInPlace) {
+  using M = cm::FlatMap<int, std::string, ThrowingLess>;
+  using MM = cm::FlatMultiMap<int, std::string, ThrowingLess>;
+  using S = cm::FlatSet<int, ThrowingLess>;
+  std::vector<std::pair<int, std::string>> batch;
+  std::vector<int> keys;
+  for (int i : {9, 3, 4, 21, 3, 30, 1, 16, 9, 2, 40, 0}) {  // 12: sorted in place by insertion
+    batch.emplace_back(i, std::string(30, 'v') + std::to_string(i));  // heap strings: a leak shows
+    keys.push_back(i);
+  }
+  const M existing{{5, "five, long enough to be on the heap"}, {7, "seven, long enough to be on the heap"}};
+  for (int k = 1;; ++k) {
+    SCOPED_TRACE(k);
+    g_countdown = k;
+    bool threw = false;
+    try {
+      M built(batch.begin(), batch.end());
+      MM built_multi(batch.begin(), batch.end());
+      S set(keys.begin(), keys.end());
+    } catch (const std::runtime_error&) {
+      threw = true;
+    }
+    g_countdown = k;
+    M empty;
+    try {
+      empty.insert(batch.begin(), batch.end());
+    } catch (const std::runtime_error&) {
+      threw = true;
+      g_countdown = -1;
+      EXPECT_TRUE(empty.empty()) << "an insertion into an empty map that failed leaves it empty";
+      EXPECT_EQ(empty.keys().size(), empty.values().size());
+    }
+    g_countdown = k;
+    M m = existing;
+    try {
+      m.insert(batch.begin(), batch.end());
+    } catch (const std::runtime_error&) {
+      threw = true;
+      g_countdown = -1;
+      EXPECT_EQ(m, existing) << "strong guarantee";
+    }
+    g_countdown = -1;
+    if (!threw) break;
+  }
+}
+
 }  // namespace
 
 #endif

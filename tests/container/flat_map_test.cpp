@@ -286,11 +286,14 @@ template <class Key, class Comp>
 void check_bulk_build() {
   std::mt19937_64 rng(17);
   const auto same = [](const auto& a, const auto& b) { return a.first == b.first && a.second == b.second; };
-  for (const std::size_t n : {0, 1, 2, 100, 511, 512, 513, 5000, 60000}) {
+  // Sizes around every path: in-place insertion sort (up to 16), sorting aside, radix (512 on).
+  for (const std::size_t n : {0, 1, 2, 5, 10, 15, 16, 17, 100, 511, 512, 513, 5000, 60000, 60002}) {
     std::vector<std::pair<Key, int>> input(n);
     const bool narrow = n % 2 == 1;  // narrow: many duplicates; else the type's whole range
     for (std::size_t i = 0; i < n; ++i)
       input[i] = {static_cast<Key>(narrow ? rng() % 50 : rng()), static_cast<int>(i)};
+    if (n == 60002)  // sorted, with duplicates: only made unique
+      std::stable_sort(input.begin(), input.end(), [](const auto& a, const auto& b) { return Comp()(a.first, b.first); });
     const cm::FlatMap<Key, int, Comp> f(input.begin(), input.end());
     const std::map<Key, int, Comp> m(input.begin(), input.end());
     ASSERT_TRUE(std::equal(f.begin(), f.end(), m.begin(), m.end(), same)) << n << " pairs";

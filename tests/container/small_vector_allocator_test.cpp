@@ -7,12 +7,13 @@
 
 #include <core/memory/container/small_vector.hpp>
 
+#include "support/owning_resource.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstddef>
 #include <memory>
 #include <memory_resource>
-#include <set>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -22,68 +23,13 @@ namespace cm = core::memory;
 
 namespace {
 
-/// A memory resource that knows its blocks: a free of any other block fails the test loudly.
-class OwningResource : public std::pmr::memory_resource {
- public:
-  ~OwningResource() override { EXPECT_TRUE(blocks_.empty()) << blocks_.size() << " blocks leaked"; }
-  [[nodiscard]] bool owns(const void* p) const { return blocks_.count(const_cast<void*>(p)) != 0; }
-  [[nodiscard]] std::size_t live() const { return blocks_.size(); }
-
- private:
-  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
-    void* p = std::pmr::new_delete_resource()->allocate(bytes, alignment);
-    blocks_.insert(p);
-    return p;
-  }
-  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
-    if (blocks_.erase(p) == 0) {
-      ADD_FAILURE() << "foreign free: block " << p << " was not allocated from this resource";
-      return;  // not ours: leave it alone (the leak check of its owner reports it too)
-    }
-    std::pmr::new_delete_resource()->deallocate(p, bytes, alignment);
-  }
-  [[nodiscard]] bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
-    return this == &other;
-  }
-  std::set<void*> blocks_;
-};
-
-/// A stateful allocator over an OwningResource with each propagation trait chosen; counts its
-/// copies (to see that a move constructor moves it) and its swaps (to see that swap uses its own).
+using cm::test::OwningResource;
+/// A stateful allocator with each propagation trait chosen (support/owning_resource.hpp).
 template <class T, bool Copy, bool Move, bool Swap>
-struct PropAlloc {
-  using value_type = T;
-  using propagate_on_container_copy_assignment = std::bool_constant<Copy>;
-  using propagate_on_container_move_assignment = std::bool_constant<Move>;
-  using propagate_on_container_swap = std::bool_constant<Swap>;
-  static inline int copies = 0;
-  static inline int swaps = 0;
-
-  OwningResource* resource;
-  explicit PropAlloc(OwningResource* r) noexcept : resource(r) {}
-  PropAlloc(const PropAlloc& o) noexcept : resource(o.resource) { ++copies; }
-  PropAlloc(PropAlloc&& o) noexcept : resource(o.resource) {}
-  template <class U>
-  PropAlloc(const PropAlloc<U, Copy, Move, Swap>& o) noexcept : resource(o.resource) {}  // NOLINT
-  PropAlloc& operator=(const PropAlloc&) = default;
-  PropAlloc& operator=(PropAlloc&&) = default;
-  ~PropAlloc() = default;
-  template <class U>
-  struct rebind {
-    using other = PropAlloc<U, Copy, Move, Swap>;
-  };
-
-  T* allocate(std::size_t n) { return static_cast<T*>(resource->allocate(n * sizeof(T), alignof(T))); }
-  void deallocate(T* p, std::size_t n) noexcept { resource->deallocate(p, n * sizeof(T), alignof(T)); }
-  friend bool operator==(const PropAlloc& a, const PropAlloc& b) noexcept { return a.resource == b.resource; }
-  friend void swap(PropAlloc& a, PropAlloc& b) noexcept {
-    std::swap(a.resource, b.resource);
-    ++swaps;
-  }
-};
+using PropAlloc = cm::test::OwningAllocator<T, Copy, Move, Swap>;
 
 template <class T, bool Copy, bool Move, bool Swap>
-OwningResource* resource_of(const PropAlloc<T, Copy, Move, Swap>& a) {
+OwningResource* resource_of(const cm::test::OwningAllocator<T, Copy, Move, Swap>& a) {
   return a.resource;
 }
 template <class T>

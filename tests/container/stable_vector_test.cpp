@@ -375,3 +375,35 @@ TEST(StableVector, EqualityAndAllocator) {
   const cm::StableVector<int, 64, A> c(a, A(&r));
   EXPECT_EQ(c, a);
 }
+
+// clear() destroys every element by a walk of the occupancy words (not an erase per element):
+// every handle dies, including those of slots freed before, the blocks stay, the slots are filled
+// from the first again; the destructor destroys what is left (and skips the walk for ints).
+TEST(StableVector, ClearDestroysEverythingAndInvalidatesEveryHandle) {
+  auto token = std::make_shared<int>(7);
+  cm::StableVector<std::shared_ptr<int>> v;
+  std::vector<cm::StableVector<std::shared_ptr<int>>::Handle> handles;
+  for (int i = 0; i < 200; ++i) handles.push_back(v.emplace(token));
+  for (int i = 0; i < 200; i += 3) v.erase(handles[static_cast<std::size_t>(i)]);
+  EXPECT_EQ(token.use_count(), 1 + static_cast<long>(v.size()));
+  const auto blocks = v.block_count();
+  v.clear();
+  EXPECT_EQ(token.use_count(), 1) << "every element destroyed";
+  EXPECT_TRUE(v.empty());
+  EXPECT_EQ(v.begin(), v.end());
+  EXPECT_EQ(v.block_count(), blocks) << "blocks kept";
+  for (const auto& h : handles) EXPECT_FALSE(v.is_valid(h));
+  std::vector<cm::StableVector<std::shared_ptr<int>>::Handle> again;
+  for (int i = 0; i < 150; ++i) again.push_back(v.emplace(token));
+  EXPECT_EQ(v.block_count(), blocks) << "the kept slots are reused";
+  for (const auto& h : handles) EXPECT_FALSE(v.is_valid(h)) << "old handles stay dead after the slots are reused";
+  for (const auto& h : again) ASSERT_TRUE(v.is_valid(h));
+  std::size_t seen = 0;
+  for (const auto& p : v) seen += p == token ? 1 : 0;
+  EXPECT_EQ(seen, 150u);
+  {
+    cm::StableVector<std::shared_ptr<int>> w;
+    for (int i = 0; i < 70; ++i) (void)w.emplace(token);
+  }
+  EXPECT_EQ(token.use_count(), 151) << "the destructor destroyed w's elements";
+}

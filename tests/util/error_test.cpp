@@ -14,7 +14,7 @@ TEST(Error, KindsHaveNames) {
   using K = cm::error_kind;
   for (K k : {K::out_of_memory, K::bad_array_length, K::invalid_alignment, K::invalid_size, K::double_free,
               K::foreign_pointer, K::interior_pointer, K::lifo_violation, K::buffer_overrun, K::leak,
-              K::use_after_free, K::assertion}) {
+              K::use_after_free, K::assertion, K::system_error, K::capacity_exceeded}) {
     EXPECT_NE(std::string(cm::to_string(k)), "unknown error");
   }
   EXPECT_STREQ(cm::to_string(K::double_free), "double free");

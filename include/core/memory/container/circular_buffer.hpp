@@ -11,8 +11,10 @@
 /// poisoned, as finely as its 8-byte granules allow (detail/slot_poison.hpp).
 
 #include <core/memory/container/detail/std_core.hpp>
+#include <core/memory/container/detail/allocator_assignment.hpp>
 #include <core/memory/container/detail/index_iterator.hpp>
 #include <core/memory/container/detail/slot_poison.hpp>
+#include <core/memory/container/detail/temporary_value.hpp>
 #include <core/memory/util/assert.hpp>
 #include <core/memory/util/error.hpp>
 #include <core/memory/util/sanitizer.hpp>
@@ -25,7 +27,6 @@ namespace core::memory {
 template <class T, class Alloc = std::allocator<T>>
 class CircularBuffer {
   using alloc_traits = std::allocator_traits<Alloc>;
-  static constexpr bool pocca = alloc_traits::propagate_on_container_copy_assignment::value;
   static constexpr bool pocma = alloc_traits::propagate_on_container_move_assignment::value;
   static constexpr bool pocs = alloc_traits::propagate_on_container_swap::value;
   static constexpr bool always_equal = alloc_traits::is_always_equal::value;
@@ -68,23 +69,13 @@ class CircularBuffer {
   /// Copies `o`'s elements into this buffer's memory, or into memory of `o`'s allocator if it
   /// propagates on copy assignment. Strong guarantee.
   CircularBuffer& operator=(const CircularBuffer& o) {
-    if (this != &o) {
-      CircularBuffer copy(o, pocca ? o.alloc_ : alloc_);
-      swap_contents<pocca>(copy);
-    }
+    detail::allocator_assignment::copy(*this, o);
     return *this;
   }
   /// Takes `o`'s buffer when the allocators allow it (equal, or propagating on move assignment);
-  /// otherwise moves the elements into this buffer's own memory.
+  /// otherwise moves the elements into this buffer's own memory. `o` is left empty.
   CircularBuffer& operator=(CircularBuffer&& o) noexcept(pocma || always_equal) {
-    if (this == &o) return *this;
-    if (pocma || alloc_ == o.alloc_) {
-      CircularBuffer taken(std::move(o));
-      swap_contents<pocma>(taken);
-    } else {
-      CircularBuffer moved(std::move(o), alloc_);
-      swap_contents<false>(moved);
-    }
+    detail::allocator_assignment::move(*this, o);
     return *this;
   }
   ~CircularBuffer() { free_storage(); }
@@ -115,11 +106,11 @@ class CircularBuffer {
     return buf_[slot(i)];
   }
   reference at(size_type i) {
-    if (i >= size_) throw_out_of_range("core::memory::CircularBuffer", "CircularBuffer::at: index out of range");
+    if (i >= size_) throw_index_out_of_range("core::memory::CircularBuffer::at", i, size_);
     return buf_[slot(i)];
   }
   const_reference at(size_type i) const {
-    if (i >= size_) throw_out_of_range("core::memory::CircularBuffer", "CircularBuffer::at: index out of range");
+    if (i >= size_) throw_index_out_of_range("core::memory::CircularBuffer::at", i, size_);
     return buf_[slot(i)];
   }
   reference front() noexcept {
@@ -259,6 +250,8 @@ class CircularBuffer {
   }
 
  private:
+  friend struct detail::allocator_assignment;
+
   void set_capacity_impl(size_type n) {
     CircularBuffer fresh(n, alloc_);
     const size_type keep = std::min(size_, n);
@@ -321,16 +314,17 @@ class CircularBuffer {
 #endif
   }
   /// Overwrites the element in slot `p` with one built from `args`, which is built first (args
-  /// may refer to that element). Strong guarantee if T's move constructor is noexcept; else the
-  /// element is move-assigned and, should that throw, keeps a valid but unspecified value.
+  /// may refer to that element), with this buffer's allocator. Strong guarantee if T's move
+  /// constructor is noexcept; else the element is move-assigned and, should that throw, keeps a
+  /// valid but unspecified value.
   template <class... Args>
   void replace_slot(T* p, Args&&... args) {
-    T tmp(std::forward<Args>(args)...);
+    detail::temporary_value<T, Alloc> tmp(alloc_, std::forward<Args>(args)...);
     if constexpr (std::is_nothrow_move_constructible_v<T>) {
       alloc_traits::destroy(alloc_, p);
-      alloc_traits::construct(alloc_, p, std::move(tmp));
+      alloc_traits::construct(alloc_, p, std::move(tmp.get()));
     } else {
-      *p = std::move(tmp);
+      *p = std::move(tmp.get());
     }
   }
 

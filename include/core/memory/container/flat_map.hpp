@@ -12,75 +12,51 @@
 /// SmallVector sequences a small map needs no heap, and AddressSanitizer sees accesses past the
 /// keys and values (SmallVector annotates its unused capacity).
 
-#include <core/memory/container/detail/std_algorithm.hpp>
+#include <core/memory/container/detail/flat_common.hpp>
 #include <core/memory/container/detail/index_iterator.hpp>
-#include <core/memory/container/detail/search.hpp>
-#include <core/memory/container/detail/sort.hpp>
-#include <core/memory/container/detail/synth_three_way.hpp>
-#include <core/memory/util/assert.hpp>
-#include <core/memory/util/error.hpp>
-#include <vector>
 
 namespace core::memory {
 
-/// Tag: the input is sorted by key and has no duplicates.
-struct sorted_unique_t {
-  explicit sorted_unique_t() = default;
-};
-inline constexpr sorted_unique_t sorted_unique{};
-/// Tag: the input is sorted by key (duplicates allowed, for the multi containers).
-struct sorted_equivalent_t {
-  explicit sorted_equivalent_t() = default;
-};
-inline constexpr sorted_equivalent_t sorted_equivalent{};
-
 namespace detail {
 
-template <class Seq>
-concept has_allocator = requires(const Seq& s) {
-  typename Seq::allocator_type;
-  s.get_allocator();
-};
+/// A forward iterator over the `.first` (Second: `.second`) of the pairs `It` refers to: the keys
+/// and the values of a range of pairs go into their sequences each by one range insert, which
+/// copies in a tight loop (two push_backs per pair test the capacity twice). `It` must yield
+/// references (a member of a pair returned by value would dangle).
+template <class It, bool Second>
+class member_iterator {
+ public:
+  using iterator_category = std::forward_iterator_tag;
+  using iterator_concept = std::forward_iterator_tag;
+  using difference_type = std::iter_difference_t<It>;
+  using reference = std::conditional_t<Second, decltype(((*std::declval<const It&>()).second)),
+                                       decltype(((*std::declval<const It&>()).first))>;
+  using value_type = std::remove_cvref_t<reference>;
+  using pointer = void;
 
-/// The sequences can take an allocator `Alloc`: the condition of the allocator-extended constructors.
-template <class Alloc, class... Seqs>
-concept allocator_for = (std::uses_allocator_v<Seqs, Alloc> && ...);
-
-/// True when swapping `a` and `b` exchanges their buffers (as std::swap of sequences may only do
-/// if the allocators propagate on swap or are equal). Sequences without an allocator always can.
-template <class Seq>
-bool buffers_swappable(const Seq& a, const Seq& b) {
-  if constexpr (has_allocator<Seq>) {
-    using traits = std::allocator_traits<typename Seq::allocator_type>;
-    if constexpr (traits::propagate_on_container_swap::value || traits::is_always_equal::value) {
-      return true;
+  member_iterator() = default;
+  explicit member_iterator(It it) : it_(std::move(it)) {}
+  reference operator*() const {
+    if constexpr (Second) {
+      return static_cast<reference>((*it_).second);
     } else {
-      return a.get_allocator() == b.get_allocator();
+      return static_cast<reference>((*it_).first);
     }
-  } else {
-    return true;
   }
-}
-template <class Seq>
-inline constexpr bool always_buffers_swappable = [] {
-  if constexpr (has_allocator<Seq>) {
-    using traits = std::allocator_traits<typename Seq::allocator_type>;
-    return traits::propagate_on_container_swap::value || traits::is_always_equal::value;
-  } else {
-    return true;
+  member_iterator& operator++() {
+    ++it_;
+    return *this;
   }
-}();
+  member_iterator operator++(int) {
+    member_iterator old = *this;
+    ++it_;
+    return old;
+  }
+  friend bool operator==(const member_iterator& a, const member_iterator& b) { return a.it_ == b.it_; }
 
-/// A copy of `from`'s elements in memory from `to`'s allocator: copied (so `from` is untouched if
-/// this fails), or moved if they cannot be copied.
-template <class Seq>
-Seq copy_into_allocator_of(Seq& from, const Seq& to) {
-  if constexpr (std::is_copy_constructible_v<typename Seq::value_type>) {
-    return Seq(from.begin(), from.end(), to.get_allocator());
-  } else {
-    return Seq(std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()), to.get_allocator());
-  }
-}
+ private:
+  It it_{};
+};
 
 /// FlatMap's const_reference: a pair of const references, as std::pair<const K&, const T&>, but
 /// of a class of its own, converting to the value type and not from it, so that the two have a
@@ -148,39 +124,28 @@ class BasicFlatMap {
   BasicFlatMap(KeyContainer keys, MappedContainer values, const Compare& comp = Compare())
       : c_{std::move(keys), std::move(values)}, comp_(comp) {
     check_lengths();
-    detail::sort_together(c_.keys, &c_.values, comp_, !Multi);
+    detail::sort_together(c_.keys, &c_.values, comp_, !Multi, true);
   }
-  /// Takes sequences already sorted (and unique, for the non-multi map): no sorting.
-  BasicFlatMap(sorted_unique_t, KeyContainer keys, MappedContainer values, const Compare& comp = Compare())
+  /// Takes sequences already sorted (sorted_unique: and unique; the multi map also takes
+  /// sorted_equivalent): no sorting. The order is checked in debug builds.
+  template <detail::sorted_tag<Multi> Tag>
+  BasicFlatMap(Tag, KeyContainer keys, MappedContainer values, const Compare& comp = Compare())
       : c_{std::move(keys), std::move(values)}, comp_(comp) {
     check_lengths();
-    CORE_MEMORY_EXPENSIVE_ASSERT("core::memory::FlatMap", is_sorted_unique(), "input is not sorted and unique");
-  }
-  BasicFlatMap(sorted_equivalent_t, KeyContainer keys, MappedContainer values,
-               const Compare& comp = Compare()) requires(Multi)
-      : c_{std::move(keys), std::move(values)}, comp_(comp) {
-    check_lengths();
-    CORE_MEMORY_EXPENSIVE_ASSERT("core::memory::FlatMap", is_sorted_unique(), "input is not sorted");
+    CORE_MEMORY_EXPENSIVE_ASSERT("core::memory::FlatMap", is_sorted_unique(), "input is not sorted as its tag says");
   }
   template <std::input_iterator It>
   BasicFlatMap(It first, It last, const Compare& comp = Compare()) : comp_(comp) {
     insert(first, last);
   }
-  template <std::input_iterator It>
-  BasicFlatMap(sorted_unique_t s, It first, It last, const Compare& comp = Compare()) : comp_(comp) {
-    insert(s, first, last);
-  }
-  template <std::input_iterator It>
-  BasicFlatMap(sorted_equivalent_t s, It first, It last, const Compare& comp = Compare()) requires(Multi)
-      : comp_(comp) {
+  template <detail::sorted_tag<Multi> Tag, std::input_iterator It>
+  BasicFlatMap(Tag s, It first, It last, const Compare& comp = Compare()) : comp_(comp) {
     insert(s, first, last);
   }
   BasicFlatMap(std::initializer_list<value_type> il, const Compare& comp = Compare())
       : BasicFlatMap(il.begin(), il.end(), comp) {}
-  BasicFlatMap(sorted_unique_t s, std::initializer_list<value_type> il, const Compare& comp = Compare())
-      : BasicFlatMap(s, il.begin(), il.end(), comp) {}
-  BasicFlatMap(sorted_equivalent_t s, std::initializer_list<value_type> il,
-               const Compare& comp = Compare()) requires(Multi)
+  template <detail::sorted_tag<Multi> Tag>
+  BasicFlatMap(Tag s, std::initializer_list<value_type> il, const Compare& comp = Compare())
       : BasicFlatMap(s, il.begin(), il.end(), comp) {}
 
   // Allocator-extended constructors (C++23 flat_map's): both sequences are built with `a`.
@@ -395,19 +360,15 @@ class BasicFlatMap {
   void insert(It first, It last) {
     merge_tail(append_range(first, last), false);
   }
-  /// Inserts a range already sorted (and unique): merged without sorting. Strong, as insert().
-  template <std::input_iterator It>
-  void insert(sorted_unique_t, It first, It last) {
-    merge_tail(append_range(first, last), true);
-  }
-  /// Inserts a range already sorted: merged without sorting. Strong, as insert().
-  template <std::input_iterator It>
-  void insert(sorted_equivalent_t, It first, It last) requires(Multi) {
+  /// Inserts a range already sorted (sorted_unique: and unique): merged without sorting. Strong,
+  /// as insert().
+  template <detail::sorted_tag<Multi> Tag, std::input_iterator It>
+  void insert(Tag, It first, It last) {
     merge_tail(append_range(first, last), true);
   }
   void insert(std::initializer_list<value_type> il) { insert(il.begin(), il.end()); }
-  void insert(sorted_unique_t s, std::initializer_list<value_type> il) { insert(s, il.begin(), il.end()); }
-  void insert(sorted_equivalent_t s, std::initializer_list<value_type> il) requires(Multi) {
+  template <detail::sorted_tag<Multi> Tag>
+  void insert(Tag s, std::initializer_list<value_type> il) {
     insert(s, il.begin(), il.end());
   }
 
@@ -417,14 +378,14 @@ class BasicFlatMap {
            !std::is_convertible_v<K&&, iterator>) std::pair<iterator, bool> try_emplace(K&& k, Args&&... args) {
     const size_type i = lower_index(k);
     if (i != size() && !comp_(k, c_.keys[i])) return {{*this, i}, false};
-    return {insert_at(i, Key(std::forward<K>(k)), T(std::forward<Args>(args)...)), true};
+    return {emplace_at(i, std::forward<K>(k), std::forward<Args>(args)...), true};
   }
   /// try_emplace searching from `hint` (see emplace_hint).
   template <class K, class... Args>
   requires(!Multi) iterator try_emplace(const_iterator hint, K&& k, Args&&... args) {
     const size_type i = hinted_index(hint.index(), k);
     if (i != size() && !comp_(k, c_.keys[i])) return {*this, i};
-    return insert_at(i, Key(std::forward<K>(k)), T(std::forward<Args>(args)...));
+    return emplace_at(i, std::forward<K>(k), std::forward<Args>(args)...);
   }
   /// Inserts {k, v}, or assigns v to the existing element.
   template <class K, class M>
@@ -615,7 +576,7 @@ class BasicFlatMap {
       c_.values[i] = std::forward<M>(v);
       return {{*this, i}, false};
     }
-    return {insert_at(i, Key(std::forward<K>(k)), T(std::forward<M>(v))), true};
+    return {emplace_at(i, std::forward<K>(k), std::forward<M>(v)), true};
   }
 
   template <class K>
@@ -653,6 +614,20 @@ class BasicFlatMap {
     return {*this, i};
   }
 
+  /// insert_at with a key built from `k` and a value from `args`: first (they may refer to
+  /// elements), and as the sequences build their elements (detail::with_element).
+  template <class K, class... Args>
+  iterator emplace_at(size_type i, K&& k, Args&&... args) {
+    return detail::with_element(
+        c_.keys,
+        [&](Key&& key) {
+          return detail::with_element(
+              c_.values, [&](T&& value) { return insert_at(i, std::move(key), std::move(value)); },
+              std::forward<Args>(args)...);
+        },
+        std::forward<K>(k));
+  }
+
   /// Runs `f`, which changes only the keys; if it throws having left them out of order or out of
   /// step with the values, empties the map (and rethrows).
   template <class F>
@@ -680,7 +655,12 @@ class BasicFlatMap {
     }
     detail::recover_on_throw(
         [&] {
-          for (; first != last; ++first) append((*first).first, (*first).second);
+          if constexpr (std::forward_iterator<It> && std::is_reference_v<std::iter_reference_t<It>>) {
+            c_.keys.insert(c_.keys.end(), detail::member_iterator<It, false>(first), detail::member_iterator<It, false>(last));
+            c_.values.insert(c_.values.end(), detail::member_iterator<It, true>(first), detail::member_iterator<It, true>(last));
+          } else {
+            for (; first != last; ++first) append((*first).first, (*first).second);
+          }
         },
         [&] { truncate(old); });
     return old;
@@ -702,9 +682,10 @@ class BasicFlatMap {
     if (old == size()) return;
     if (tail_sorted)
       CORE_MEMORY_EXPENSIVE_ASSERT("core::memory::FlatMap", detail::is_sorted_keys(c_.keys, comp_, Multi, old),
-                                   "input is not sorted and unique");
-    // Stable sort of the whole by key, with the old elements first among equals, then unique.
-    detail::sort_together(c_.keys, &c_.values, comp_, !Multi);
+                                   "input is not sorted as its tag says");
+    // Stable sort of the whole by key, with the old elements first among equals, then unique
+    // (in place if the map was empty: a failure then empties it, as it was).
+    detail::sort_together(c_.keys, &c_.values, comp_, !Multi, old == 0);
   }
 
   /// Runs `f`, which changes both sequences; if it throws, empties both so they can never be

@@ -3,7 +3,7 @@
 /// interface. Same properties as FlatMap: binary-search lookup over contiguous memory,
 /// heterogeneous lookup, O(n log n) bulk construction, sorted_unique tags, extract()/replace().
 
-#include <core/memory/container/flat_map.hpp>
+#include <core/memory/container/detail/flat_common.hpp>
 
 namespace core::memory {
 
@@ -30,34 +30,26 @@ class BasicFlatSet {
   explicit BasicFlatSet(const Compare& comp) : comp_(comp) {}
   /// Takes a sequence, sorting it (and dropping duplicates).
   explicit BasicFlatSet(KeyContainer keys, const Compare& comp = Compare()) : keys_(std::move(keys)), comp_(comp) {
-    detail::sort_together(keys_, static_cast<KeyContainer*>(nullptr), comp_, !Multi);
+    detail::sort_together(keys_, static_cast<KeyContainer*>(nullptr), comp_, !Multi, true);
   }
-  BasicFlatSet(sorted_unique_t, KeyContainer keys, const Compare& comp = Compare())
-      : keys_(std::move(keys)), comp_(comp) {
-    CORE_MEMORY_EXPENSIVE_ASSERT("core::memory::FlatSet", is_sorted_unique(), "input is not sorted and unique");
-  }
-  BasicFlatSet(sorted_equivalent_t, KeyContainer keys, const Compare& comp = Compare()) requires(Multi)
-      : keys_(std::move(keys)), comp_(comp) {
-    CORE_MEMORY_EXPENSIVE_ASSERT("core::memory::FlatSet", is_sorted_unique(), "input is not sorted");
+  /// Takes a sequence already sorted (sorted_unique: and unique; the multi set also takes
+  /// sorted_equivalent): no sorting. The order is checked in debug builds.
+  template <detail::sorted_tag<Multi> Tag>
+  BasicFlatSet(Tag, KeyContainer keys, const Compare& comp = Compare()) : keys_(std::move(keys)), comp_(comp) {
+    CORE_MEMORY_EXPENSIVE_ASSERT("core::memory::FlatSet", is_sorted_unique(), "input is not sorted as its tag says");
   }
   template <std::input_iterator It>
   BasicFlatSet(It first, It last, const Compare& comp = Compare()) : comp_(comp) {
     insert(first, last);
   }
-  template <std::input_iterator It>
-  BasicFlatSet(sorted_unique_t s, It first, It last, const Compare& comp = Compare()) : comp_(comp) {
-    insert(s, first, last);
-  }
-  template <std::input_iterator It>
-  BasicFlatSet(sorted_equivalent_t s, It first, It last, const Compare& comp = Compare()) requires(Multi)
-      : comp_(comp) {
+  template <detail::sorted_tag<Multi> Tag, std::input_iterator It>
+  BasicFlatSet(Tag s, It first, It last, const Compare& comp = Compare()) : comp_(comp) {
     insert(s, first, last);
   }
   BasicFlatSet(std::initializer_list<Key> il, const Compare& comp = Compare())
       : BasicFlatSet(il.begin(), il.end(), comp) {}
-  BasicFlatSet(sorted_unique_t s, std::initializer_list<Key> il, const Compare& comp = Compare())
-      : BasicFlatSet(s, il.begin(), il.end(), comp) {}
-  BasicFlatSet(sorted_equivalent_t s, std::initializer_list<Key> il, const Compare& comp = Compare()) requires(Multi)
+  template <detail::sorted_tag<Multi> Tag>
+  BasicFlatSet(Tag s, std::initializer_list<Key> il, const Compare& comp = Compare())
       : BasicFlatSet(s, il.begin(), il.end(), comp) {}
 
   // Allocator-extended constructors (C++23 flat_set's): the sequence is built with `a`.
@@ -202,19 +194,17 @@ class BasicFlatSet {
   void insert(It first, It last) {
     insert_range(first, last, false);
   }
-  /// Inserts a range already sorted (and unique): merged without sorting. Strong, as insert().
-  template <std::input_iterator It>
-  void insert(sorted_unique_t, It first, It last) {
-    insert_range(first, last, true);
-  }
-  /// Inserts a range already sorted: merged without sorting. Strong, as insert().
-  template <std::input_iterator It>
-  void insert(sorted_equivalent_t, It first, It last) requires(Multi) {
+  /// Inserts a range already sorted (sorted_unique: and unique): merged without sorting. Strong,
+  /// as insert().
+  template <detail::sorted_tag<Multi> Tag, std::input_iterator It>
+  void insert(Tag, It first, It last) {
     insert_range(first, last, true);
   }
   void insert(std::initializer_list<Key> il) { insert(il.begin(), il.end()); }
-  void insert(sorted_unique_t s, std::initializer_list<Key> il) { insert(s, il.begin(), il.end()); }
-  void insert(sorted_equivalent_t s, std::initializer_list<Key> il) requires(Multi) { insert(s, il.begin(), il.end()); }
+  template <detail::sorted_tag<Multi> Tag>
+  void insert(Tag s, std::initializer_list<Key> il) {
+    insert(s, il.begin(), il.end());
+  }
 
   /// Moves in the elements of `source` that are not here (non-multi set; the others stay in
   /// `source`, as std::set::merge), or all of them (multi). The elements are copied in (if that
@@ -236,7 +226,8 @@ class BasicFlatSet {
             keys_.push_back(k);
             taken[i] = true;
           }
-          if (old != size()) detail::sort_together(keys_, static_cast<KeyContainer*>(nullptr), comp_, !Multi);
+          if (old != size())
+            detail::sort_together(keys_, static_cast<KeyContainer*>(nullptr), comp_, !Multi, old == 0);
         },
         [&] { truncate(old); });
     size_type i = 0;
@@ -304,7 +295,7 @@ class BasicFlatSet {
   template <class Pred>
   friend size_type erase_if(BasicFlatSet& s, Pred pred) {
     return s.keep_sorted([&] {
-      const auto it = std::remove_if(s.keys_.begin(), s.keys_.end(), pred);
+      const auto it = detail::remove_if(s.keys_.begin(), s.keys_.end(), pred);
       const auto n = static_cast<size_type>(s.keys_.end() - it);
       s.keys_.erase(it, s.keys_.end());
       return n;
@@ -332,14 +323,16 @@ class BasicFlatSet {
   template <class It>
   void insert_range(It first, It last, bool sorted) {
     const size_type old = size();
+    if constexpr (std::forward_iterator<It>)  // one allocation, not one per doubling
+      detail::grow_for(keys_, old + static_cast<size_type>(std::distance(first, last)));
     detail::recover_on_throw(
         [&] {
           for (; first != last; ++first) keys_.push_back(*first);
           if (old == size()) return;
           if (sorted)
             CORE_MEMORY_EXPENSIVE_ASSERT("core::memory::FlatSet", detail::is_sorted_keys(keys_, comp_, Multi, old),
-                                         "input is not sorted and unique");
-          detail::sort_together(keys_, static_cast<KeyContainer*>(nullptr), comp_, !Multi);
+                                         "input is not sorted as its tag says");
+          detail::sort_together(keys_, static_cast<KeyContainer*>(nullptr), comp_, !Multi, old == 0);
         },
         [&] { truncate(old); });
   }

@@ -20,6 +20,7 @@
 
 #include <core/memory/container/detail/std_core.hpp>
 #include <core/memory/container/detail/synth_three_way.hpp>
+#include <core/memory/container/detail/temporary_value.hpp>
 #include <core/memory/util/align.hpp>
 #include <core/memory/util/assert.hpp>
 #include <core/memory/util/error.hpp>
@@ -36,7 +37,7 @@ namespace core::memory {
 class capacity_exceeded : public out_of_memory {
  public:
   capacity_exceeded(std::size_t capacity, std::size_t requested, std::size_t element_size) noexcept
-      : out_of_memory("core::memory::StaticVector", requested * element_size, 0), capacity_(capacity),
+      : out_of_memory("core::memory::StaticVector", bytes(requested, element_size), 0), capacity_(capacity),
         requested_(requested) {
     format(what_, sizeof what_, capacity, requested);
   }
@@ -45,6 +46,11 @@ class capacity_exceeded : public out_of_memory {
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
   /// The number of elements it would have needed.
   [[nodiscard]] std::size_t requested() const noexcept { return requested_; }
+  /// requested elements of element_size bytes, saturated (for out_of_memory's size()).
+  static std::size_t bytes(std::size_t requested, std::size_t element_size) noexcept {
+    std::size_t out = 0;
+    return mul_overflows(requested, element_size, out) ? SIZE_MAX : out;
+  }
 
   /// "core::memory::StaticVector: capacity N = <capacity> exceeded (<requested> elements needed)".
   static void format(char* out, std::size_t n, std::size_t capacity, std::size_t requested) noexcept {
@@ -100,8 +106,8 @@ inline constexpr bool is_no_heap_allocator<no_heap_allocator<T>> = true;
 #else
   char text[96];
   capacity_exceeded::format(text, sizeof text, capacity, requested);
-  fatal_error({error_kind::invalid_size, "core::memory::StaticVector", nullptr, requested * element_size, 0, text,
-               nullptr, 0});
+  (void)element_size;
+  fatal_error({error_kind::capacity_exceeded, "core::memory::StaticVector", nullptr, 0, 0, text, nullptr, 0});
 #endif
 }
 
@@ -133,20 +139,22 @@ class SmallVectorImpl {
   SmallVectorImpl(const SmallVectorImpl&) = delete;
 
   // --- element access -----------------------------------------------------------------------
-  reference operator[](size_type i) noexcept {
+  // Indices and counts are std::size_t whatever SizeT is: one beyond SizeT is out of range (or a
+  // length_error), never silently narrowed.
+  reference operator[](std::size_t i) noexcept {
     CORE_MEMORY_HARDEN_ASSERT("core::memory::SmallVector", i < size_, "index out of range");
     return data_[i];
   }
-  const_reference operator[](size_type i) const noexcept {
+  const_reference operator[](std::size_t i) const noexcept {
     CORE_MEMORY_HARDEN_ASSERT("core::memory::SmallVector", i < size_, "index out of range");
     return data_[i];
   }
-  reference at(size_type i) {
-    if (i >= size_) throw_out_of_range("core::memory::SmallVector", "SmallVector::at: index out of range");
+  reference at(std::size_t i) {
+    if (i >= size_) throw_index_out_of_range("core::memory::SmallVector::at", i, size_);
     return data_[i];
   }
-  const_reference at(size_type i) const {
-    if (i >= size_) throw_out_of_range("core::memory::SmallVector", "SmallVector::at: index out of range");
+  const_reference at(std::size_t i) const {
+    if (i >= size_) throw_index_out_of_range("core::memory::SmallVector::at", i, size_);
     return data_[i];
   }
   reference front() noexcept { return (*this)[0]; }
@@ -187,10 +195,14 @@ class SmallVectorImpl {
   size_type inline_capacity() const noexcept { return inline_capacity_; }
 
   /// Makes room for `n` elements. Strong guarantee.
-  void reserve(size_type n) {
+  void reserve(std::size_t n) {
     if (n <= capacity_) return;
-    if constexpr (!fixed_capacity) check_size(n);  // length_error, as std::vector's
-    reallocate(n);
+    if constexpr (fixed_capacity) {
+      overflow(n);
+    } else {
+      check_size(n);  // length_error, as std::vector's
+      reallocate(static_cast<size_type>(n));
+    }
   }
   /// Moves the elements back inline if they fit, else to a heap buffer of exactly size().
   void shrink_to_fit() {
@@ -248,25 +260,28 @@ class SmallVectorImpl {
   }
 
   /// Strong guarantee (the contents; the capacity may have grown).
-  void resize(size_type n) { resize_impl(n, [&](T* p) { alloc_traits::construct(alloc_, p); }); }
-  void resize(size_type n, const T& value) {
+  void resize(std::size_t n) { resize_impl(n, [&](T* p) { alloc_traits::construct(alloc_, p); }); }
+  void resize(std::size_t n, const T& value) {
     if (n > size_ && n > capacity_ && aliases(value)) {  // value lives in the buffer about to move
-      T copy(value);
-      resize_impl(n, [&](T* p) { alloc_traits::construct(alloc_, p, copy); });
+      detail::temporary_value<T, Alloc> copy(alloc_, value);
+      resize_impl(n, [&](T* p) { alloc_traits::construct(alloc_, p, copy.get()); });
     } else {
       resize_impl(n, [&](T* p) { alloc_traits::construct(alloc_, p, value); });
     }
   }
 
   /// Strong guarantee when the elements need a new buffer (they are built there first).
-  void assign(size_type n, const T& value) {
+  void assign(std::size_t n, const T& value) {
     if (n > capacity_) {
       assign_fresh(n, [&](T* fresh) { construct_n(fresh, n, value); });
-      return;
+    } else if (aliases(value)) {  // cleared first
+      detail::temporary_value<T, Alloc> copy(alloc_, value);
+      clear();
+      append_n(n, copy.get());
+    } else {
+      clear();
+      append_n(n, value);
     }
-    T copy(value);  // value may be an element
-    clear();
-    append_n(n, copy);
   }
   /// Strong guarantee when the elements need a new buffer (they are built there first).
   template <std::input_iterator It>
@@ -285,12 +300,16 @@ class SmallVectorImpl {
 
   iterator insert(const_iterator pos, const T& value) { return emplace(pos, value); }
   iterator insert(const_iterator pos, T&& value) { return emplace(pos, std::move(value)); }
-  iterator insert(const_iterator pos, size_type n, const T& value) {
+  iterator insert(const_iterator pos, std::size_t n, const T& value) {
     const auto i = index_of(pos);
     if (n == 0) return data_ + i;
-    T copy(value);  // value may be an element that moves
     const size_type old = size_;
-    append_n(n, copy);
+    if (aliases(value)) {  // an element that may move
+      detail::temporary_value<T, Alloc> copy(alloc_, value);
+      append_n(n, copy.get());
+    } else {
+      append_n(n, value);
+    }
     detail::rotate(data_ + i, data_ + old, data_ + size_);
     return data_ + i;
   }
@@ -312,10 +331,11 @@ class SmallVectorImpl {
       emplace_back(std::forward<Args>(args)...);
       return data_ + i;
     }
-    T tmp(std::forward<Args>(args)...);  // built first: args may refer to elements that move
+    // Built first (args may refer to elements that move), with the vector's allocator.
+    detail::temporary_value<T, Alloc> tmp(alloc_, std::forward<Args>(args)...);
     emplace_back(std::move(data_[size_ - 1]));
     std::move_backward(data_ + i, data_ + size_ - 2, data_ + size_ - 1);
-    data_[i] = std::move(tmp);
+    data_[i] = std::move(tmp.get());
     return data_ + i;
   }
 
@@ -433,27 +453,21 @@ class SmallVectorImpl {
   void append_range(It first, It last) {
     if constexpr (sized<It>) {
       const std::size_t n = distance(first, last);
-      if (n > max_size() - size_) throw_length_error("core::memory::SmallVector", "SmallVector: size exceeds max_size()");
-      if (size_ + n > capacity_) reallocate(grown_capacity(size_ + n));
-      annotate(size_, size_ + n);
-#if CORE_MEMORY_EXCEPTIONS
-      try {
-#endif
-        construct_range(data_ + size_, first, n);
-#if CORE_MEMORY_EXCEPTIONS
-      } catch (...) {
-        annotate(size_ + n, size_);
-        throw;
-      }
-#endif
-      size_ = static_cast<size_type>(size_ + n);
+      append_built(n, [&](T* out) { construct_range(out, first, n); });
     } else {
       for (; first != last; ++first) emplace_back(*first);
     }
   }
 
-  void append_n(size_type n, const T& value) {
-    if (n > max_size() - size_) {
+  void append_n(std::size_t n, const T& value) {
+    append_built(n, [&](T* out) { construct_n(out, n, value); });
+  }
+
+  /// Appends `n` elements that `construct(out)` builds at `out` (destroying those it built if it
+  /// throws: then the vector keeps its elements, and its capacity may have grown).
+  template <class Construct>
+  void append_built(std::size_t n, Construct construct) {
+    if (n > std::size_t{max_size()} - size_) {
       if constexpr (fixed_capacity) overflow(std::size_t{size_} + n);
       throw_length_error("core::memory::SmallVector", "SmallVector: size exceeds max_size()");
     }
@@ -462,7 +476,7 @@ class SmallVectorImpl {
 #if CORE_MEMORY_EXCEPTIONS
     try {
 #endif
-      construct_n(data_ + size_, n, value);
+      construct(data_ + size_);
 #if CORE_MEMORY_EXCEPTIONS
     } catch (...) {
       annotate(size_ + n, size_);
@@ -633,8 +647,8 @@ class SmallVectorImpl {
   }
 
   /// n copies of `value` at `out`, as construct_range.
-  void construct_n(T* out, size_type n, const T& value) {
-    size_type done = 0;
+  void construct_n(T* out, std::size_t n, const T& value) {
+    std::size_t done = 0;
 #if CORE_MEMORY_EXCEPTIONS
     try {
 #endif
@@ -816,12 +830,13 @@ class SmallVectorImpl {
   }
 
   template <class Construct>
-  void resize_impl(size_type n, Construct construct) {
-    if (n <= size_) {
-      truncate(n);
+  void resize_impl(std::size_t wanted, Construct construct) {
+    if (wanted <= size_) {
+      truncate(static_cast<size_type>(wanted));
       return;
     }
-    if (n > capacity_) reallocate(grown_capacity(n));
+    if (wanted > capacity_) reallocate(grown_capacity(wanted));  // length_error if it does not fit SizeT
+    const auto n = static_cast<size_type>(wanted);
     annotate(size_, n);
     size_type i = size_;
 #if CORE_MEMORY_EXCEPTIONS
@@ -878,8 +893,8 @@ class SmallVector : public SmallVectorImpl<T, Alloc, SizeT> {
 
   SmallVector() noexcept(std::is_nothrow_default_constructible_v<Alloc>) : SmallVector(Alloc()) {}
   explicit SmallVector(const Alloc& alloc) noexcept : base(static_cast<SizeT>(N), alloc) { check_layout(); }
-  explicit SmallVector(size_type n, const Alloc& alloc = Alloc()) : SmallVector(alloc) { this->resize(n); }
-  SmallVector(size_type n, const T& value, const Alloc& alloc = Alloc()) : SmallVector(alloc) {
+  explicit SmallVector(std::size_t n, const Alloc& alloc = Alloc()) : SmallVector(alloc) { this->resize(n); }
+  SmallVector(std::size_t n, const T& value, const Alloc& alloc = Alloc()) : SmallVector(alloc) {
     this->assign(n, value);
   }
   template <std::input_iterator It>

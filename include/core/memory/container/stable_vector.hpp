@@ -13,6 +13,7 @@
 /// as in std containers (unequal, non-propagating ones: elements are copied or moved into this
 /// vector's own memory, also by swap).
 #include <core/memory/container/detail/std_core.hpp>
+#include <core/memory/container/detail/allocator_assignment.hpp>
 #include <core/memory/container/detail/slot_poison.hpp>
 #include <core/memory/util/assert.hpp>
 #include <core/memory/util/error.hpp>
@@ -204,33 +205,22 @@ class StableVector {
     if (alloc_ == o.alloc_) swap_contents<false>(o);
     else copy_slots_from(o, [](T& x) -> T&& { return std::move(x); });
   }
+  /// Strong guarantee; copies keep slots and generations (see the copy constructor).
   StableVector& operator=(const StableVector& o) {
-    if (this != &o) {
-      constexpr bool propagate = alloc_traits::propagate_on_container_copy_assignment::value;
-      StableVector copy(o, propagate ? o.alloc_ : alloc_);
-      swap_contents<propagate>(copy);
-    }
+    detail::allocator_assignment::copy(*this, o);
     return *this;
   }
   /// Takes the blocks when the allocators allow (equal, or propagating); otherwise moves the
   /// elements one by one into this vector's memory, keeping their slots (handles stay valid).
   StableVector& operator=(StableVector&& o) noexcept(alloc_traits::propagate_on_container_move_assignment::value ||
                                                      alloc_traits::is_always_equal::value) {
-    if (this == &o) return *this;
-    constexpr bool propagate = alloc_traits::propagate_on_container_move_assignment::value;
-    if (propagate || alloc_ == o.alloc_) {
-      StableVector taken(std::move(o));
-      swap_contents<propagate>(taken);
-    } else {
-      StableVector moved(std::move(o), alloc_);
-      swap_contents<false>(moved);
-      o.clear();
-    }
+    detail::allocator_assignment::move(*this, o);
     return *this;
   }
+  /// Destroys the elements (not even visited when that is a no-op) and frees the blocks.
   ~StableVector() {
-    clear();
-    release_blocks(0);
+    if constexpr (!std::is_trivially_destructible_v<T> || requires(Alloc& a, T* p) { a.destroy(p); }) clear();
+    for (Block* b : blocks_) delete_block(b);
   }
   /// Exchanges the contents (handles follow their elements). Allocators that propagate on swap are
   /// exchanged too; equal ones exchange the blocks; unequal, non-propagating ones keep their memory
@@ -280,7 +270,7 @@ class StableVector {
     CORE_MEMORY_HARDEN_ASSERT("core::memory::StableVector", is_valid(h), "erase of a stale or foreign handle");
     Block* b = blocks_[h.slot / BlockSize];
     const std::size_t i = h.slot % BlockSize;
-    std::destroy_at(b->slot(i));
+    alloc_traits::destroy(alloc_, b->slot(i));
     std::uint64_t& word = b->occupied[i / 64];
     word &= ~(std::uint64_t{1} << (i % 64));
     poison_free_slot(b, i);
@@ -374,9 +364,22 @@ class StableVector {
     fresh_ = std::min<size_type>(fresh_, limit);
     release_blocks(keep);
   }
-  /// Destroys every element (blocks are kept; all handles become invalid).
+  /// Destroys every element (blocks are kept; all handles become invalid). O(capacity / 64 +
+  /// size()); insertions then fill the slots from the first again.
   void clear() noexcept {
-    for (auto it = begin(); it != end();) it = erase(it);
+    for (Block* b : blocks_) {
+      for (std::size_t w = 0; w < words; ++w) {
+        const std::uint64_t bits = std::exchange(b->occupied[w], 0);
+        detail::for_each_set_bit(bits, [&](std::size_t i) {
+          alloc_traits::destroy(alloc_, b->slots_from(w * 64) + i);
+          ++b->generation[w * 64 + i];  // its handles die
+        });
+      }
+      poison_memory(b->storage, sizeof b->storage);
+    }
+    free_.clear();
+    fresh_ = 0;
+    size_ = 0;
   }
 
   allocator_type get_allocator() const noexcept { return alloc_; }
@@ -388,6 +391,8 @@ class StableVector {
   }
 
  private:
+  friend struct detail::allocator_assignment;
+
   size_type slots() const noexcept { return blocks_.size() * BlockSize; }
 
   template <class Self, class F>
@@ -525,7 +530,7 @@ class StableVector {
 #if CORE_MEMORY_EXCEPTIONS
     try {
 #endif
-      ::new (static_cast<void*>(b->slot(i))) T(std::forward<Args>(args)...);
+      alloc_traits::construct(alloc_, b->slot(i), std::forward<Args>(args)...);  // uses-allocator for pmr T
 #if CORE_MEMORY_EXCEPTIONS
     } catch (...) {
       poison_free_slot(b, i);

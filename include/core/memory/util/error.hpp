@@ -29,6 +29,7 @@ enum class error_kind : unsigned char {
   use_after_free,     ///< A freed block was written to (found when it left a debug quarantine).
   assertion,          ///< A checked precondition failed.
   system_error,       ///< An operating system call failed; reaches the handler only when exceptions are off.
+  capacity_exceeded,  ///< A fixed-capacity container was asked to hold more than it can.
 };
 
 /// Short lower-case name of `kind`, e.g. "double free".
@@ -140,6 +141,11 @@ namespace detail {
   detail::fatal_error({error_kind::assertion, component, nullptr, 0, 0, what, nullptr, 0});
 #endif
 }
+
+/// Throws std::out_of_range saying "<where>: index <index> out of range (size <size>)"; without
+/// exceptions, reports that and aborts. For the containers' at().
+[[noreturn]] CORE_MEMORY_NOINLINE void throw_index_out_of_range(const char* where, std::size_t index,
+                                                                std::size_t size);
 
 /// Throws std::length_error(what); without exceptions, reports and aborts. For sizes beyond
 /// max_size().

@@ -129,9 +129,9 @@ template <bound B, class It, class K, class Comp>
 It search(It first, It last, const K& k, const Comp& comp) {
   if constexpr (!scalar_search<std::iter_value_t<It>, K, Comp>) {
     if constexpr (B == bound::lower) {
-      return std::lower_bound(first, last, k, comp);
+      return detail::std_lower_bound(first, last, k, comp);
     } else {
-      return std::upper_bound(first, last, k, comp);
+      return detail::std_upper_bound(first, last, k, comp);
     }
   } else if constexpr (std::contiguous_iterator<It> && !std::is_pointer_v<It>) {
     const auto* p = std::to_address(first);
@@ -157,7 +157,7 @@ std::pair<It, It> equal_range(It first, It last, const K& k, const Comp& comp) {
     const It lo = detail::lower_bound(first, last, k, comp);
     return {lo, detail::upper_bound(lo, last, k, comp)};
   } else {
-    return std::equal_range(first, last, k, comp);
+    return detail::std_equal_range(first, last, k, comp);
   }
 }
 

@@ -7,7 +7,6 @@
 #include <core/memory/container/detail/search.hpp>
 #include <core/memory/util/config.hpp>
 #include <cstdint>
-#include <optional>
 #include <vector>
 
 namespace core::memory::detail {
@@ -118,10 +117,10 @@ std::vector<std::size_t> radix_sorted_order(const Keys& keys, bool sorted, bool 
       if (!sorted && n >= radix_sort_min) {
         detail::radix_sort<4>(packed, [](std::size_t x) { return x >> 32; });
       } else if (!sorted) {
-        std::sort(packed.begin(), packed.end());
+        detail::sort(packed.begin(), packed.end());
       }
       if (unique)
-        packed.erase(std::unique(packed.begin(), packed.end(), [](auto a, auto b) { return (a >> 32) == (b >> 32); }),
+        packed.erase(detail::unique(packed.begin(), packed.end(), [](auto a, auto b) { return (a >> 32) == (b >> 32); }),
                      packed.end());
       for (std::size_t& p : packed) p &= 0xffffffffu;
       return packed;
@@ -133,11 +132,11 @@ std::vector<std::size_t> radix_sorted_order(const Keys& keys, bool sorted, bool 
   if (!sorted && n >= radix_sort_min) {
     detail::radix_sort<sizeof(Bits)>(records, [](const auto& r) { return r.first; });
   } else if (!sorted) {
-    std::sort(records.begin(), records.end());
+    detail::sort(records.begin(), records.end());
   }
   if (unique)
     records.erase(
-        std::unique(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
+        detail::unique(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
         records.end());
   std::vector<std::size_t> order(records.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = records[i].second;
@@ -154,20 +153,21 @@ std::vector<std::size_t> compare_sorted_order(const Keys& keys, const Comp& comp
     // Small trivial keys: sort (key, position) pairs directly, without an indirection per compare.
     std::vector<std::pair<Key, std::size_t>> tagged(n);
     for (std::size_t i = 0; i < n; ++i) tagged[i] = {keys[i], i};
-    if (!sorted)  // ties broken by position: the order stable_sort would give, at std::sort's speed
-      std::sort(tagged.begin(), tagged.end(), [&](const auto& a, const auto& b) {
+    if (!sorted)  // ties broken by position: the order a stable sort would give
+      detail::sort(tagged.begin(), tagged.end(), [&](const auto& a, const auto& b) {
         return comp(a.first, b.first) || (!comp(b.first, a.first) && a.second < b.second);
       });
     for (std::size_t i = 0; i < n; ++i) order[i] = tagged[i].second;
   } else {
-    std::iota(order.begin(), order.end(), std::size_t{0});
-    if (!sorted)
-      std::stable_sort(order.begin(), order.end(),
-                       [&](std::size_t a, std::size_t b) { return comp(keys[a], keys[b]); });
+    for (std::size_t i = 0; i < n; ++i) order[i] = i;
+    if (!sorted)  // ties broken by position, as above
+      detail::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        return comp(keys[a], keys[b]) || (!comp(keys[b], keys[a]) && a < b);
+      });
   }
   if (unique) {  // the first of each run of equivalent keys survives
     const auto last =
-        std::unique(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return !comp(keys[a], keys[b]); });
+        detail::unique(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return !comp(keys[a], keys[b]); });
     order.erase(last, order.end());
   }
   return order;
@@ -196,37 +196,101 @@ decltype(auto) take_element(Seq& s, std::size_t i) {
   }
 }
 
-/// Sorts `keys` (and `values` alongside, when given) by `comp`, stably, and with `unique`
-/// keeps the first of each run of equivalent keys. O(n log n). The result is built aside
-/// (copying elements whose move may throw) and swapped in only when complete: a failure leaves
-/// both sequences as they were. Swapping in cannot fail for sequences whose swap is noexcept
-/// (std::vector, std::deque); for others (SmallVector: its swap moves elements between inline
-/// buffers) both sequences are reserved first, and if a swap still fails both are emptied, so
-/// they never end out of step.
+/// Sequences whose elements sort_together may rearrange in place: real elements (not proxies, as
+/// std::vector<bool>'s) whose moves cannot throw, so a rearrangement cannot stop half-way.
+template <class Seq>
+inline constexpr bool sortable_in_place = std::is_lvalue_reference_v<decltype(std::declval<Seq&>()[0])> &&
+                                          std::is_nothrow_move_constructible_v<typename Seq::value_type> &&
+                                          std::is_nothrow_move_assignable_v<typename Seq::value_type>;
+
+/// Below this many elements, sort_together sorts in place by insertion: no allocation, and fewer
+/// steps than building an order for so few.
+inline constexpr std::size_t insertion_sort_max = 16;
+
+/// Stable insertion sort of `keys`, `values` alongside (when given). Only for callers that empty
+/// both if a compare throws (the element being placed is then lost; all others stay, valid).
 template <class Keys, class Values, class Comp>
-void sort_together(Keys& keys, Values* values, const Comp& comp, bool unique) {
-  bool sorted = true, distinct = true;
-  for (std::size_t i = 1; i < keys.size() && sorted; ++i) {
-    sorted = !comp(keys[i], keys[i - 1]);
-    distinct = distinct && comp(keys[i - 1], keys[i]);
+void insertion_sort_together(Keys& keys, Values* values, const Comp& comp) {
+  const std::size_t n = keys.size();
+  for (std::size_t i = 1; i < n; ++i) {
+    if (!comp(keys[i], keys[i - 1])) continue;
+    auto k = std::move(keys[i]);
+    std::size_t j = i;
+    if (values) {
+      auto v = std::move((*values)[i]);
+      do {
+        keys[j] = std::move(keys[j - 1]);
+        (*values)[j] = std::move((*values)[j - 1]);
+      } while (--j > 0 && comp(k, keys[j - 1]));
+      (*values)[j] = std::move(v);
+    } else {
+      do keys[j] = std::move(keys[j - 1]);
+      while (--j > 0 && comp(k, keys[j - 1]));
+    }
+    keys[j] = std::move(k);
   }
-  if (sorted && (distinct || !unique)) return;
-  const std::vector<std::size_t> order = detail::sorted_order(keys, comp, sorted, unique);
-  Keys new_keys(keys.get_allocator());
-  detail::reserve_if_possible(new_keys, order.size());
-  for (std::size_t i : order) new_keys.push_back(detail::take_element(keys, i));
-  std::optional<Values> new_values;
-  if (values) {
-    new_values.emplace(values->get_allocator());
-    detail::reserve_if_possible(*new_values, order.size());
-    for (std::size_t i : order) new_values->push_back(detail::take_element(*values, i));
+}
+
+/// Keeps the first of each run of equivalent keys of sorted `keys` (and the values alongside).
+template <class Keys, class Values, class Comp>
+void unique_together(Keys& keys, Values* values, const Comp& comp) {
+  const std::size_t n = keys.size();
+  if (n == 0) return;
+  std::size_t out = 0;
+  for (std::size_t i = 1; i < n; ++i) {
+    if (!comp(keys[out], keys[i])) continue;
+    if (++out != i) {
+      keys[out] = std::move(keys[i]);
+      if (values) (*values)[out] = std::move((*values)[i]);
+    }
   }
+  const auto end = static_cast<std::ptrdiff_t>(out + 1);
+  keys.erase(keys.begin() + end, keys.end());
+  if (values) values->erase(values->begin() + end, values->end());
+}
+
+/// Integer keys and trivially copyable values (values may be absent: `values` null) that
+/// radix_sort_records may sort, from radix_sort_min keys on.
+template <class Keys, class Values, class Comp>
+inline constexpr bool radix_sortable_records = radix_sortable<typename Keys::value_type, Comp> &&
+                                               sortable_in_place<Keys> && sortable_in_place<Values> &&
+                                               std::is_trivially_copyable_v<typename Values::value_type>;
+
+/// Stable radix sort of integer `keys` and `values` (when given) as one array of (key, value)
+/// records, written back in place: where gathering keys and values by a sorted order allocates
+/// both sequences anew and reads them at random (10^5 pairs: 2 allocations fewer, 10-15% faster).
+template <class Keys, class Values, class Comp>
+void radix_sort_records(Keys& keys, Values* values) {
+  using Key = typename Keys::value_type;
+  struct record {
+    Key key;
+    typename Values::value_type value;
+  };
+  const std::size_t n = keys.size();
+  std::vector<record> records(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    records[i].key = keys[i];
+    if (values) records[i].value = (*values)[i];
+  }
+  detail::radix_sort<sizeof(order_bits<Comp>(Key{}))>(records, [](const record& x) { return order_bits<Comp>(x.key); });
+  for (std::size_t i = 0; i < n; ++i) {
+    keys[i] = records[i].key;
+    if (values) (*values)[i] = records[i].value;
+  }
+}
+
+/// Swaps the sorted `new_keys` and `new_values` (when given) in for `keys` and `values`, without
+/// failing for sequences whose swap is noexcept (std::vector, std::deque); for others (SmallVector:
+/// its swap moves elements between inline buffers) all are reserved first, and if a swap still
+/// fails both sequences are emptied, so they never end out of step.
+template <class Keys, class Values>
+void swap_in(Keys& keys, Keys& new_keys, Values* values, Values* new_values) {
   using std::swap;
   if constexpr (std::is_nothrow_swappable_v<Keys> && std::is_nothrow_swappable_v<Values>) {
     swap(keys, new_keys);
     if (values) swap(*values, *new_values);
   } else {
-    const std::size_t room = std::max(order.size(), keys.size());
+    const std::size_t room = std::max(new_keys.size(), keys.size());
     detail::reserve_if_possible(keys, room);
     detail::reserve_if_possible(new_keys, room);
     if (values) {
@@ -242,6 +306,59 @@ void sort_together(Keys& keys, Values* values, const Comp& comp, bool unique) {
           keys.clear();
           if (values) values->clear();
         });
+  }
+}
+
+/// Sorts `keys` (and `values` alongside, when given) by `comp`, stably, and with `unique`
+/// keeps the first of each run of equivalent keys. O(n log n).
+/// With `may_permute` (the caller empties both sequences if this throws: a bulk construction, or
+/// an insertion into an empty container) and elements that move without throwing, a few
+/// elements (or sorted ones with duplicates) are sorted in place by insertion (10 pairs: 3
+/// allocations fewer), many integer keys with trivially copyable values by radix_sort_records.
+/// (Tried and slower: applying the sorted order in place by cycles, each step waiting on the
+/// previous one's load; and std::sort of (key, position, value) records below radix_sort_min,
+/// 1.3x slower at 100 pairs than sorting packed (key, position) integers and gathering.)
+/// Otherwise the result is built aside (copying elements whose move may throw) and swapped in
+/// only when complete (swap_in): a failure leaves both sequences as they were.
+template <class Keys, class Values, class Comp>
+void sort_together(Keys& keys, Values* values, const Comp& comp, bool unique, bool may_permute = false) {
+  bool sorted = true, distinct = true;
+  for (std::size_t i = 1; i < keys.size() && sorted; ++i) {
+    sorted = !comp(keys[i], keys[i - 1]);
+    distinct = distinct && comp(keys[i - 1], keys[i]);
+  }
+  if (sorted && (distinct || !unique)) return;
+  if constexpr (sortable_in_place<Keys> && sortable_in_place<Values>) {
+    if (may_permute) {
+      const std::size_t n = keys.size();
+      bool done = sorted;
+      if (!done && n <= insertion_sort_max) {
+        detail::insertion_sort_together(keys, values, comp);
+        done = true;
+      }
+      if constexpr (radix_sortable_records<Keys, Values, Comp>) {
+        if (!done && n >= radix_sort_min) {
+          detail::radix_sort_records<Keys, Values, Comp>(keys, values);
+          done = true;
+        }
+      }
+      if (done) {
+        if (unique) detail::unique_together(keys, values, comp);
+        return;
+      }
+    }
+  }
+  const std::vector<std::size_t> order = detail::sorted_order(keys, comp, sorted, unique);
+  Keys new_keys(keys.get_allocator());
+  detail::reserve_if_possible(new_keys, order.size());
+  for (std::size_t i : order) new_keys.push_back(detail::take_element(keys, i));
+  if (values) {
+    Values new_values(values->get_allocator());
+    detail::reserve_if_possible(new_values, order.size());
+    for (std::size_t i : order) new_values.push_back(detail::take_element(*values, i));
+    detail::swap_in(keys, new_keys, values, &new_values);
+  } else {
+    detail::swap_in(keys, new_keys, values, values);
   }
 }
 
