@@ -321,6 +321,9 @@ TEST(ConcurrentPoolThreads, ExhaustionUnderContentionIsCleanAndRecoverable) {
   for (auto& h : held)
     for (void* p : h) pool.deallocate_node(p);
   EXPECT_EQ(pool.nodes_allocated(), 0u);
+  // The frees above sit partly in this thread's cache (up to cache_limit nodes), which other
+  // threads do not take from: with the upstream exhausted, hand them back first.
+  pool.flush_thread_cache();
   std::thread([&] {
     void* p = pool.try_allocate_node();
     EXPECT_NE(p, nullptr) << "usable again after the frees";
