@@ -65,7 +65,7 @@ def main():
     allocators = [(name, os.path.join(LIBDIR, lib) if lib else None) for name, lib in PEERS]
     allocators.append(("core-memory", ours))
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    source = os.path.join(root, "tests", "container", "flat_map_test.cpp")
+    source = os.path.join(root, "bench", "containers_bench.cpp")
     include = os.path.join(root, "include")
     have_redis = shutil.which("redis-server") and shutil.which("redis-benchmark")
     requests = 2000 if opts.smoke else 100000
@@ -87,7 +87,7 @@ def main():
     lines = ["# Whole programs on each allocator", "",
              "redis-server 7 under redis-benchmark (20 clients, 256-byte values, random keys; mean of SET, GET, "
              "LPUSH, LPOP, SADD, HSET), its peak RSS, and the CPU time of g++ -O2 compiling "
-             "tests/container/flat_map_test.cpp (best of 3). Each allocator through LD_PRELOAD.", "",
+             "bench/containers_bench.cpp (best of 3). Each allocator through LD_PRELOAD.", "",
              "| allocator | redis req/s | vs glibc | redis peak RSS MiB | g++ CPU s | vs glibc |",
              "|---|---:|---:|---:|---:|---:|"]
     for name, rate, rss, cpu in rows:

@@ -123,6 +123,8 @@ def main():
         counters = counters_of(data)
         for name, ns in rows_of(data).items():
             case_group, impl, size = split(name)
+            if not impl:
+                continue  # not a "case/implementation/size" row (the tracking benchmarks report alone)
             if impl in PROCESS_IMPLS:
                 impl = f"glibc {impl}"
             results.setdefault(f"{case_group}/{size}", OrderedDict())[impl] = ns
