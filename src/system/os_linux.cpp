@@ -126,6 +126,13 @@ int release(void* p, std::size_t size) noexcept { return error_of(::munmap(p, si
 
 int purge(void* p, std::size_t size) noexcept { return error_of(::madvise(p, size, MADV_DONTNEED)); }
 
+int query_mapped(const void* p) noexcept {
+  const std::size_t page = page_size();
+  unsigned char resident = 0;
+  void* start = reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(p) & ~(page - 1));
+  return error_of(::mincore(start, 1, &resident));
+}
+
 int map_anonymous(std::size_t size, void** out) noexcept {
   void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return errno;

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <malloc.h>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include <dlfcn.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +36,50 @@ std::size_t opaque(std::size_t n) {
 }
 
 bool aligned(const void* p, std::size_t a) { return reinterpret_cast<std::uintptr_t>(p) % a == 0; }
+
+/// Resident bytes of this process (/proc/self/statm).
+std::size_t resident_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  unsigned long pages = 0, resident = 0;
+  const bool ok = f && std::fscanf(f, "%lu %lu", &pages, &resident) == 2;
+  if (f) std::fclose(f);
+  return ok ? resident * static_cast<std::size_t>(getpagesize()) : 0;
+}
+
+/// What a child run of this test program printed on stderr and how it ended.
+struct ChildRun {
+  int status = -1;
+  std::string err;
+};
+
+/// Runs the scenario `name` of MallocChild.Run in a fresh copy of this program with the
+/// environment `env` (the process allocator reads its switches once, at its first allocation,
+/// so each setting needs its own process).
+ChildRun run_child(const char* name, const char* env) {
+  int fds[2];
+  if (pipe(fds) != 0) return {};
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 2);
+    if (std::freopen("/dev/null", "w", stdout) == nullptr) _exit(126);
+    close(fds[0]);
+    close(fds[1]);
+    setenv("CORE_MEMORY_TEST_CHILD", name, 1);
+    if (*env) putenv(const_cast<char*>(env));
+    char self[] = "/proc/self/exe";
+    char filter[] = "--gtest_filter=MallocChild.Run";
+    char* argv[] = {self, filter, nullptr};
+    execv(self, argv);
+    _exit(127);
+  }
+  close(fds[1]);
+  ChildRun run;
+  char buffer[4096];
+  for (ssize_t n; (n = read(fds[0], buffer, sizeof buffer)) > 0;) run.err.append(buffer, static_cast<std::size_t>(n));
+  close(fds[0]);
+  waitpid(pid, &run.status, 0);
+  return run;
+}
 
 /// Allocated by a static constructor, before main.
 struct EarlyBird {
@@ -247,6 +293,89 @@ TEST(Malloc, ForkInAThreadedProgram) {
   }
   stop.store(true);
   for (auto& t : workers) t.join();
+}
+
+TEST(Malloc, CallocOfALargeBlockTouchesNoPage) {
+  // A large block is a fresh mapping, zero already: calloc must not write it (glibc does not),
+  // or calloc(n, 1) of a sparse table costs n bytes of memory at once.
+  constexpr std::size_t n = std::size_t{256} << 20;
+  const std::size_t before = resident_bytes();
+  auto* p = static_cast<unsigned char*>(std::calloc(opaque(n), 1));
+  ASSERT_NE(p, nullptr);
+  const std::size_t after = resident_bytes();
+  EXPECT_LT(after - before, std::size_t{32} << 20) << "calloc touched every page";
+  for (std::size_t i = 0; i < n; i += std::size_t{1} << 20) ASSERT_EQ(p[i], 0) << i;
+  std::free(p);
+}
+
+TEST(Malloc, MemalignRejectsOnlyAlignmentsThatCannotBeRoundedUp) {
+  // glibc: EINVAL above SIZE_MAX / 2 + 1 only; below, the alignment is rounded up to a power of
+  // two and the request fails for want of memory (ENOMEM).
+  errno = 0;
+  EXPECT_EQ(memalign(opaque((std::size_t{1} << 62) + 1), 1), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  errno = 0;
+  EXPECT_EQ(memalign(opaque((std::size_t{1} << 63) + 1), 1), nullptr);
+  EXPECT_EQ(errno, EINVAL);
+}
+
+/// The scenarios run_child starts (skipped in a normal run).
+TEST(MallocChild, Run) {
+  const char* name = std::getenv("CORE_MEMORY_TEST_CHILD");
+  if (!name) GTEST_SKIP() << "run by the tests below, in a child process";
+  const std::string scenario = name;
+  void* volatile p = nullptr;
+  if (scenario == "double_free_small" || scenario == "double_free_large") {
+    p = std::malloc(scenario == "double_free_small" ? 100 : std::size_t{1} << 20);
+    void* q = p;
+    std::free(q);
+    std::free(p);
+  } else if (scenario == "foreign_at_mapping_start") {
+    // A pointer at the start of a mapping with nothing mapped before it.
+    const auto page = static_cast<std::size_t>(getpagesize());
+    auto* two = static_cast<char*>(mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    ASSERT_NE(two, MAP_FAILED);
+    munmap(two, page);
+    p = two + page;
+    std::free(p);
+  } else if (scenario == "sized_delete_small" || scenario == "sized_delete_large") {
+    const bool small = scenario == "sized_delete_small";
+    p = ::operator new(small ? 32 : 100000);
+#if defined(__cpp_sized_deallocation)
+    ::operator delete(p, small ? std::size_t{5000} : std::size_t{16});
+#else
+    std::_Exit(77);
+#endif
+  } else if (scenario == "stats") {
+    p = std::malloc(std::size_t{1} << 20);
+  }
+  std::fputs("no report\n", stderr);
+}
+
+TEST(Malloc, CheckedModeReportsEveryMisuseWithItsAddress) {
+  struct Case {
+    const char* scenario;
+    const char* expected;
+  };
+  // A large block's mapping is gone once freed: its second free is reported as a pointer that
+  // is no block ("foreign pointer ... freed already or never allocated"), not a crash.
+  for (const Case& c : {Case{"double_free_small", "double free"}, Case{"double_free_large", "fre"},
+                        Case{"foreign_at_mapping_start", "foreign pointer"},
+                        Case{"sized_delete_small", "invalid size"}, Case{"sized_delete_large", "invalid size"}}) {
+    const ChildRun run = run_child(c.scenario, "CORE_MEMORY_MALLOC_CHECK=1");
+    if (WIFEXITED(run.status) && WEXITSTATUS(run.status) == 77) continue;  // no sized delete here
+    EXPECT_TRUE(WIFSIGNALED(run.status) && WTERMSIG(run.status) == SIGABRT)
+        << c.scenario << ": not aborted by the misuse handler (status " << run.status << ")\n" << run.err;
+    EXPECT_NE(run.err.find(c.expected), std::string::npos) << c.scenario << ":\n" << run.err;
+    EXPECT_NE(run.err.find(" at 0x"), std::string::npos) << c.scenario << ": no address\n" << run.err;
+  }
+}
+
+TEST(Malloc, StatisticsSwitch) {
+  const ChildRun run = run_child("stats", "CORE_MEMORY_MALLOC_STATS=1");
+  EXPECT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0) << run.err;
+  EXPECT_NE(run.err.find("core-memory malloc: "), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find(" large blocks ("), std::string::npos) << run.err;
 }
 
 }  // namespace

@@ -125,6 +125,15 @@ class BasicGeneralAllocator {
       return engine_.try_allocate(c);
     return allocate_large(size, align);
   }
+  /// As try_allocate, the block zeroed (calloc). A large block is a fresh mapping, zero already,
+  /// and is not written: a huge sparse calloc costs no memory until touched.
+  [[nodiscard]] void* try_allocate_zeroed(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
+    const std::size_t c = class_of(size, align);
+    if (c >= class_count) return allocate_large(size, align);
+    void* p = engine_.try_allocate(c);
+    if (p) std::memset(p, 0, size);
+    return p;
+  }
   /// Frees a block of this allocator from any thread; the size is not needed.
   CORE_MEMORY_ALWAYS_INLINE void deallocate(void* p) noexcept {
     const std::size_t c = class_at(p);
@@ -273,9 +282,14 @@ class BasicGeneralAllocator {
     return base_ && c < class_count ? c : class_count;
   }
 
-  /// The header of a large block, or null (checked builds report what `p` is not).
+  /// The header of a large block, or null. Checked mode first makes sure the header's page is
+  /// mapped, so that a large block freed twice (unmapped) or a foreign pointer at the start of a
+  /// mapping is reported, not a crash.
   LargeHeader* large_header(const void* p) const noexcept {
     if (!p || reinterpret_cast<std::uintptr_t>(p) % large_alignment != 0) return nullptr;
+    if constexpr (Checked) {
+      if (detail::os::query_mapped(static_cast<const std::byte*>(p) - sizeof(LargeHeader)) != 0) return nullptr;
+    }
     auto* h = reinterpret_cast<LargeHeader*>(const_cast<void*>(p)) - 1;
     return h->magic == large_magic ? h : nullptr;
   }
@@ -303,7 +317,9 @@ class BasicGeneralAllocator {
   CORE_MEMORY_NOINLINE void deallocate_large(void* p, std::size_t) noexcept {
     LargeHeader* h = large_header(p);
     if (!h) {
-      if (p) report_misuse({error_kind::foreign_pointer, allocator_name, p, 0, 0, "not a block of this allocator", nullptr, 0});
+      if (p)
+        report_misuse({error_kind::foreign_pointer, allocator_name, p, 0, 0,
+                       "not a block of this allocator (or a large block freed already)", nullptr, 0});
       return;
     }
     h->magic = 0;  // a second free of it is then reported, not unmapped twice
