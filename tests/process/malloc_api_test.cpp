@@ -19,6 +19,7 @@
 
 #include <dlfcn.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -54,8 +55,9 @@ struct ChildRun {
 
 /// Runs the scenario `name` of MallocChild.Run in a fresh copy of this program with the
 /// environment `env` (the process allocator reads its switches once, at its first allocation,
-/// so each setting needs its own process).
-ChildRun run_child(const char* name, const char* env) {
+/// so each setting needs its own process), its address space limited to `address_limit` bytes
+/// if not 0.
+ChildRun run_child(const char* name, const char* env, std::size_t address_limit = 0) {
   int fds[2];
   if (pipe(fds) != 0) return {};
   const pid_t pid = fork();
@@ -66,6 +68,10 @@ ChildRun run_child(const char* name, const char* env) {
     close(fds[1]);
     setenv("CORE_MEMORY_TEST_CHILD", name, 1);
     if (*env) putenv(const_cast<char*>(env));
+    if (address_limit) {
+      const rlimit limit{address_limit, address_limit};
+      if (setrlimit(RLIMIT_AS, &limit) != 0) _exit(126);
+    }
     char self[] = "/proc/self/exe";
     char filter[] = "--gtest_filter=MallocChild.Run";
     char* argv[] = {self, filter, nullptr};
@@ -346,6 +352,14 @@ TEST(MallocChild, Run) {
 #else
     std::_Exit(77);
 #endif
+  } else if (scenario == "small_address_space") {
+    std::vector<void*> blocks;
+    for (std::size_t i = 0; i < 20000; ++i) {
+      blocks.push_back(std::malloc(16 + i % 5000));
+      ASSERT_NE(blocks.back(), nullptr) << i;
+      std::memset(blocks.back(), 1, 16);
+    }
+    for (void* b : blocks) std::free(b);
   } else if (scenario == "stats") {
     p = std::malloc(std::size_t{1} << 20);
   }
@@ -368,6 +382,15 @@ TEST(Malloc, CheckedModeReportsEveryMisuseWithItsAddress) {
         << c.scenario << ": not aborted by the misuse handler (status " << run.status << ")\n" << run.err;
     EXPECT_NE(run.err.find(c.expected), std::string::npos) << c.scenario << ":\n" << run.err;
     EXPECT_NE(run.err.find(" at 0x"), std::string::npos) << c.scenario << ": no address\n" << run.err;
+  }
+}
+
+TEST(Malloc, WorksUnderASmallAddressSpaceLimit) {
+  // ulimit -v 1 GiB: the class ranges cannot all be reserved; glibc's malloc works, so must this.
+  for (const char* env : {"", "CORE_MEMORY_MALLOC_CHECK=1"}) {
+    const ChildRun run = run_child("small_address_space", env, std::size_t{1} << 30);
+    EXPECT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0) << env << " status " << run.status << "\n" << run.err;
+    EXPECT_NE(run.err.find("no report"), std::string::npos) << env << "\n" << run.err;
   }
 }
 

@@ -13,7 +13,8 @@
 /// - Any alignment (a power of two) is served; allocate_at_least and usable_size report the class
 ///   size or the mapping's room.
 /// - The class ranges are reserved (not committed) up front: 24 x 4 GiB of address space, or less
-///   if the system refuses; a class whose range is full fails as exhaustion.
+///   if the system refuses; a request whose class range is full (or could not be reserved, under
+///   a small RLIMIT_AS) is served as a large block instead.
 /// - `Checked` selects the hardened checks on frees (double free, foreign and interior pointers,
 ///   wrong sizes), independently of the build's check level, so the process allocator can offer
 ///   them as a run-time switch.
@@ -121,17 +122,19 @@ class BasicGeneralAllocator {
   [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE void* try_allocate(std::size_t size,
                                                              std::size_t align = alignof(std::max_align_t)) noexcept {
     const std::size_t c = class_of(size, align);
-    if (c < class_count) [[likely]]
-      return engine_.try_allocate(c);
-    return allocate_large(size, align);
+    if (c < class_count) [[likely]] {
+      if (void* p = engine_.try_allocate(c)) [[likely]]
+        return p;
+    }
+    return allocate_large(size, align, c);
   }
   /// As try_allocate, the block zeroed (calloc). A large block is a fresh mapping, zero already,
   /// and is not written: a huge sparse calloc costs no memory until touched.
   [[nodiscard]] void* try_allocate_zeroed(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     const std::size_t c = class_of(size, align);
-    if (c >= class_count) return allocate_large(size, align);
-    void* p = engine_.try_allocate(c);
-    if (p) std::memset(p, 0, size);
+    void* p = c < class_count ? engine_.try_allocate(c) : nullptr;
+    if (!p) return allocate_large(size, align, c);
+    std::memset(p, 0, size);
     return p;
   }
   /// Frees a block of this allocator from any thread; the size is not needed.
@@ -222,6 +225,7 @@ class BasicGeneralAllocator {
   struct alignas(large_alignment) LargeHeader {
     std::byte* base;     // the mapping
     std::size_t length;  // its bytes
+    std::size_t klass;   // the class it stands in for when its range was full, or class_count
     std::uint64_t magic;
   };
 
@@ -294,7 +298,8 @@ class BasicGeneralAllocator {
     return h->magic == large_magic ? h : nullptr;
   }
 
-  CORE_MEMORY_NOINLINE void* allocate_large(std::size_t size, std::size_t align) noexcept {
+  /// A block mapped for itself; `klass` is the size class it replaces, or class_count.
+  CORE_MEMORY_NOINLINE void* allocate_large(std::size_t size, std::size_t align, std::size_t klass) noexcept {
     if (!is_valid_alignment(align)) [[unlikely]] {
       detail::report_invalid_alignment(allocator_name, size, align);
       return nullptr;
@@ -308,7 +313,7 @@ class BasicGeneralAllocator {
     if (detail::os::map_anonymous(length, &mapping) != 0) return nullptr;
     auto* base = static_cast<std::byte*>(mapping);
     std::byte* p = align_up(base + sizeof(LargeHeader), align);
-    ::new (static_cast<void*>(p - sizeof(LargeHeader))) LargeHeader{base, length, large_magic};
+    ::new (static_cast<void*>(p - sizeof(LargeHeader))) LargeHeader{base, length, klass, large_magic};
     large_count_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
     large_bytes_.fetch_add(length, std::memory_order_relaxed);
     return p;
@@ -348,8 +353,13 @@ class BasicGeneralAllocator {
   /// Checked mode: the size given to deallocate must name the block's class (or a large block).
   bool size_fits(void* p, std::size_t size, std::size_t align) const noexcept {
     const std::size_t named = class_of(size, align);
-    const std::size_t real = class_at(p);
-    if (named == real || (named == class_count && real == class_count)) return true;
+    std::size_t real = class_at(p);
+    if (real == class_count) {
+      const LargeHeader* h = large_header(p);
+      if (!h) return true;  // deallocate reports it
+      real = h->klass;
+    }
+    if (named == real) return true;
     report_misuse({error_kind::invalid_size, allocator_name, p, size, align,
                    "freed with a size or alignment of another size class", nullptr, 0});
     return false;
