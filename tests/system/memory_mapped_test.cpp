@@ -247,6 +247,31 @@ TEST(MemoryMappedFile, AdviceLockAndPopulate) {
   EXPECT_FALSE(r.locked);
 }
 
+TEST(MemoryMappedView, LockingAViewAtAnyOffsetLocksItsPagesOnly) {
+  // A view's data() is inside its first page: locking must cover the pages holding the view,
+  // neither fail past the end of its mapping (ENOMEM) nor lock the next mapping's page.
+  test::TempDir dir;
+  const auto path = dir / "data";
+  write_file(path, pattern(4 * 4096));
+  cm::MemoryMappedFile f(path, Mode::ReadOnly);
+  const std::size_t page = os::page_size();
+  for (std::size_t offset : {std::size_t{0}, std::size_t{1}, std::size_t{100}, page - 1, page + 7}) {
+    for (std::size_t length : {std::size_t{1}, std::size_t{100}, page}) {
+      cm::MemoryMappedView v = f.create_view(offset, length);
+      v.lock_in_memory();
+      os::page_report r;
+      ASSERT_EQ(os::query_pages(v.data(), &r), 0);
+      EXPECT_TRUE(r.locked) << offset << " " << length;
+      const auto* end = static_cast<const std::byte*>(v.data()) + length;
+      const std::byte* next = cm::align_up(end, page);  // the first page after the view's mapping
+      if (os::query_pages(next, &r) == 0) {
+        EXPECT_FALSE(r.locked) << "locked a page of another mapping";
+      }
+      v.unlock();
+    }
+  }
+}
+
 // ---- typed access ----------------------------------------------------------------------------
 
 namespace {
