@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstdint>
 #include <cstring>
 #include <fcntl.h>
@@ -352,6 +354,29 @@ TEST(MemoryMappedFileErrors, OpenCreateAndMap) {
   EXPECT_SYSTEM_ERROR((void)cm::MemoryMappedFile::anonymous(std::size_t{1} << 50), ENOMEM,
                       component + "map '<anonymous>' (1125899906842624 bytes)");
   EXPECT_SYSTEM_ERROR((void)cm::MemoryMappedFile::anonymous(0), EINVAL, component + "create '<anonymous>' (size 0)");
+}
+
+TEST(MemoryMappedFileErrorsDeathTest, FilesThatAreNotRegularAreRefusedAtOnce) {
+  // A FIFO opened for reading blocks until a writer comes: the open must not wait for one.
+  test::TempDir dir;
+  const auto fifo = dir / "fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  for (Mode m : {Mode::ReadOnly, Mode::ReadWrite, Mode::CopyOnWrite}) {
+    EXPECT_EXIT(
+        {
+          alarm(10);
+          std::error_code ec;
+          const cm::MemoryMappedFile f = cm::MemoryMappedFile::open(fifo, m, ec);
+          std::fprintf(stderr, "error %d", ec.value());
+          std::_Exit(ec.value() == ENODEV && !f ? 0 : 1);
+        },
+        ::testing::ExitedWithCode(0), "error");
+  }
+  // A device: ENODEV, whatever errno held before.
+  errno = ENOENT;
+  std::error_code ec;
+  const cm::MemoryMappedFile null = cm::MemoryMappedFile::open("/dev/null", Mode::ReadOnly, ec);
+  EXPECT_EQ(ec.value(), ENODEV) << ec.message();
 }
 
 TEST(MemoryMappedFileErrors, PermissionDenied) {
