@@ -211,7 +211,7 @@ TEST(Malloc, AlignedForms) {
   std::free(pv0);
 }
 
-int handler_calls = 0;
+[[maybe_unused]] int handler_calls = 0;  // used only with exceptions
 
 TEST(Malloc, OperatorNew) {
   auto* i = new int(7);
