@@ -336,6 +336,11 @@ TEST(MallocChild, Run) {
     void* q = p;
     std::free(q);
     std::free(p);
+  } else if (scenario == "realloc_after_free") {
+    p = std::malloc(100);
+    void* q = p;
+    std::free(q);
+    p = std::realloc(p, 50);  // fits in place: must not hand the freed block back as live
   } else if (scenario == "foreign_at_mapping_start") {
     // A pointer at the start of a mapping with nothing mapped before it.
     const auto page = static_cast<std::size_t>(getpagesize());
@@ -374,7 +379,7 @@ TEST(Malloc, CheckedModeReportsEveryMisuseWithItsAddress) {
   // A large block's mapping is gone once freed: its second free is reported as a pointer that
   // is no block ("foreign pointer ... freed already or never allocated"), not a crash.
   for (const Case& c : {Case{"double_free_small", "double free"}, Case{"double_free_large", "fre"},
-                        Case{"foreign_at_mapping_start", "foreign pointer"},
+                        Case{"realloc_after_free", "already free"}, Case{"foreign_at_mapping_start", "foreign pointer"},
                         Case{"sized_delete_small", "invalid size"}, Case{"sized_delete_large", "invalid size"}}) {
     const ChildRun run = run_child(c.scenario, "CORE_MEMORY_MALLOC_CHECK=1");
     if (WIFEXITED(run.status) && WEXITSTATUS(run.status) == 77) continue;  // no sized delete here

@@ -166,8 +166,11 @@ class BasicGeneralAllocator {
   /// Resizes a block keeping its contents (up to the smaller size), in place when the block's
   /// room allows (a large block grows with mremap); null if out of memory (the block is intact).
   [[nodiscard]] void* try_reallocate(void* p, std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
-    const std::size_t room = usable_size(p);
     const std::size_t c = class_at(p);
+    if constexpr (Checked) {  // a freed or foreign block is reported, not resized (nor handed back)
+      if (c < class_count && !engine_.validate_free(p, c)) return nullptr;
+    }
+    const std::size_t room = usable_size(p);
     if (c < class_count) {
       // Keep the block when it fits and is not more than twice too large.
       if (size <= room && (c == 0 || size > size_classes[c - 1] / 2)) return p;
