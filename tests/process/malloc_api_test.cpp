@@ -20,6 +20,7 @@
 #include <dlfcn.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -312,6 +313,28 @@ TEST(Malloc, CallocOfALargeBlockTouchesNoPage) {
   EXPECT_LT(after - before, std::size_t{32} << 20) << "calloc touched every page";
   for (std::size_t i = 0; i < n; i += std::size_t{1} << 20) ASSERT_EQ(p[i], 0) << i;
   std::free(p);
+}
+
+TEST(Malloc, ALargeBufferFreedAndAllocatedInALoopIsReused) {
+  // A 100 KB buffer allocated, filled and freed in a loop (I/O buffers, temporary vectors) must
+  // not cost a fresh mapping and its page faults each time: glibc serves it from its heap.
+  auto minor_faults = [] {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_minflt;
+  };
+  const auto page = static_cast<std::size_t>(getpagesize());
+  constexpr int rounds = 500;
+  const long before = minor_faults();
+  for (int i = 0; i < rounds; ++i) {
+    const std::size_t n = opaque(100000 + static_cast<std::size_t>(i % 7) * 1000);
+    auto* p = static_cast<unsigned char*>(std::malloc(n));
+    ASSERT_NE(p, nullptr);
+    for (std::size_t k = 0; k < n; k += page) p[k] = 1;
+    std::free(p);
+  }
+  const long faults = minor_faults() - before;
+  EXPECT_LT(faults, rounds) << "every round mapped and faulted its buffer anew (" << faults << " faults)";
 }
 
 TEST(Malloc, MemalignRejectsOnlyAlignmentsThatCannotBeRoundedUp) {

@@ -9,7 +9,10 @@
 ///   block's class is its address's range: a free needs no size (free(), realloc()) and costs a
 ///   subtraction and a shift before the engine's lock-free free.
 /// - Large blocks (over 64 KiB, or aligned beyond their class) are mappings with a 64-byte
-///   header; freeing one unmaps it at once, and reallocate grows it with mremap, without copying.
+///   header; reallocate grows one with mremap, without copying. Freeing one unmaps it, except
+///   that up to 8 mappings of at most 1 MiB are kept for the next large requests of about their
+///   size (a buffer allocated and freed in a loop would otherwise cost a mapping and its page
+///   faults every time): at most 8 MiB held.
 /// - Any alignment (a power of two) is served; allocate_at_least and usable_size report the class
 ///   size or the mapping's room.
 /// - The class ranges are reserved (not committed) up front: 24 x 4 GiB of address space, or less
@@ -27,6 +30,7 @@
 #include <core/memory/util/error.hpp>
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -109,6 +113,7 @@ class BasicGeneralAllocator {
   BasicGeneralAllocator& operator=(const BasicGeneralAllocator&) = delete;
   ~BasicGeneralAllocator() {
     engine_.~Engine();  // returns every slab to its range first
+    for (std::size_t i = 0; i < kept_count_; ++i) (void)detail::os::release(kept_[i].base, kept_[i].length);
     if (base_) (void)detail::os::release(base_, range_bytes_ * class_count);
   }
 
@@ -133,7 +138,7 @@ class BasicGeneralAllocator {
   [[nodiscard]] void* try_allocate_zeroed(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     const std::size_t c = class_of(size, align);
     void* p = c < class_count ? engine_.try_allocate(c) : nullptr;
-    if (!p) return allocate_large(size, align, c);
+    if (!p) return allocate_large(size, align, c, true);
     std::memset(p, 0, size);
     return p;
   }
@@ -301,8 +306,10 @@ class BasicGeneralAllocator {
     return h->magic == large_magic ? h : nullptr;
   }
 
-  /// A block mapped for itself; `klass` is the size class it replaces, or class_count.
-  CORE_MEMORY_NOINLINE void* allocate_large(std::size_t size, std::size_t align, std::size_t klass) noexcept {
+  /// A block mapped for itself; `klass` is the size class it replaces, or class_count. `zeroed`:
+  /// a fresh mapping (zero), never a kept one.
+  CORE_MEMORY_NOINLINE void* allocate_large(std::size_t size, std::size_t align, std::size_t klass,
+                                            bool zeroed = false) noexcept {
     if (!is_valid_alignment(align)) [[unlikely]] {
       detail::report_invalid_alignment(allocator_name, size, align);
       return nullptr;
@@ -313,12 +320,15 @@ class BasicGeneralAllocator {
     // The block starts at most `align` past the header's room (the mapping is page-aligned).
     const std::size_t length = align_up(size + sizeof(LargeHeader) + (align > large_alignment ? align : 0), page);
     void* mapping = nullptr;
-    if (detail::os::map_anonymous(length, &mapping) != 0) return nullptr;
+    std::size_t mapped = length;
+    if (zeroed || align > page || !(mapping = take_kept(mapped))) {
+      if (detail::os::map_anonymous(length, &mapping) != 0) return nullptr;
+    }
     auto* base = static_cast<std::byte*>(mapping);
     std::byte* p = align_up(base + sizeof(LargeHeader), align);
-    ::new (static_cast<void*>(p - sizeof(LargeHeader))) LargeHeader{base, length, klass, large_magic};
+    ::new (static_cast<void*>(p - sizeof(LargeHeader))) LargeHeader{base, mapped, klass, large_magic};
     large_count_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
-    large_bytes_.fetch_add(length, std::memory_order_relaxed);
+    large_bytes_.fetch_add(mapped, std::memory_order_relaxed);
     return p;
   }
 
@@ -333,7 +343,40 @@ class BasicGeneralAllocator {
     h->magic = 0;  // a second free of it is then reported, not unmapped twice
     large_count_.fetch_sub(1, std::memory_order_relaxed);
     large_bytes_.fetch_sub(h->length, std::memory_order_relaxed);
-    (void)detail::os::release(h->base, h->length);
+    if (!keep(h->base, h->length)) (void)detail::os::release(h->base, h->length);
+  }
+
+  // The kept mappings. Only try-locked: they never make a thread wait, and a child forked while
+  // another thread held the lock merely goes without them.
+  static constexpr std::size_t kept_slots = 8;
+  static constexpr std::size_t kept_max = std::size_t{1} << 20;
+  struct Kept {
+    std::byte* base;
+    std::size_t length;
+  };
+
+  /// A kept mapping of `length` to 1.5 x `length` bytes (`length` becomes its size), or null.
+  void* take_kept(std::size_t& length) noexcept {
+    if (length > kept_max || kept_lock_.test_and_set(std::memory_order_acquire)) return nullptr;
+    void* found = nullptr;
+    for (std::size_t i = 0; i < kept_count_; ++i) {
+      if (kept_[i].length >= length && kept_[i].length - length <= length / 2) {
+        found = kept_[i].base;
+        length = kept_[i].length;
+        kept_[i] = kept_[--kept_count_];
+        break;
+      }
+    }
+    kept_lock_.clear(std::memory_order_release);
+    return found;
+  }
+  /// Keeps a freed mapping if there is room; false if the caller must release it.
+  bool keep(std::byte* base, std::size_t length) noexcept {
+    if (length > kept_max || kept_lock_.test_and_set(std::memory_order_acquire)) return false;
+    const bool kept = kept_count_ < kept_slots;
+    if (kept) kept_[kept_count_++] = {base, length};
+    kept_lock_.clear(std::memory_order_release);
+    return kept;
   }
 
   void* remap_large(LargeHeader* h, void* p, std::size_t size) noexcept {
@@ -374,6 +417,9 @@ class BasicGeneralAllocator {
   std::array<detail::ClassRange, class_count> ranges_{};
   std::atomic<std::size_t> large_count_{0};
   std::atomic<std::size_t> large_bytes_{0};
+  std::atomic_flag kept_lock_;  // clear (C++20)
+  std::array<Kept, kept_slots> kept_{};
+  std::size_t kept_count_ = 0;
   union {
     Engine engine_;  // destroyed explicitly, before the ranges are released
   };
