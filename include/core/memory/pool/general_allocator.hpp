@@ -176,10 +176,13 @@ class BasicGeneralAllocator {
       if (c < class_count && !engine_.validate_free(p, c)) return nullptr;
     }
     const std::size_t room = usable_size(p);
-    if (c < class_count) {
+    if (!is_aligned(p, align)) {
+      // Moves: the block is not aligned as now asked.
+    } else if (c < class_count) {
       // Keep the block when it fits and is not more than twice too large.
       if (size <= room && (c == 0 || size > size_classes[c - 1] / 2)) return p;
-    } else if (LargeHeader* h = large_header(p); h && size > max_small && align <= large_alignment) {
+    } else if (LargeHeader* h = large_header(p); h && size > max_small && align <= detail::os::page_size()) {
+      // Remapping keeps the block's offset in its mapping, so an alignment up to a page.
       return remap_large(h, p, size);
     }
     void* q = try_allocate(size, align);
