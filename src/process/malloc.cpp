@@ -184,25 +184,32 @@ bool is_power_of_two(std::size_t a) noexcept { return a && !(a & (a - 1)); }
 #endif
 }
 
-/// operator new's loop: retry after the new-handler, throw when there is none.
-void* new_block(std::size_t size, std::size_t align) {
+/// operator new's loop: retry after the new-handler, null when there is none.
+void* new_block_or_null(std::size_t size, std::size_t align) {
   for (;;) {
     if (void* p = allocate(size, align)) return p;
     std::new_handler handler = std::get_new_handler();
-    if (!handler) out_of_memory();
+    if (!handler) return nullptr;
     handler();
   }
 }
 
+void* new_block(std::size_t size, std::size_t align) {
+  void* p = new_block_or_null(size, align);
+  if (!p) out_of_memory();
+  return p;
+}
+
+/// The nothrow forms run the new-handler too; one that throws bad_alloc means null.
 void* new_block_nothrow(std::size_t size, std::size_t align) noexcept {
 #if CORE_MEMORY_EXCEPTIONS
   try {
-    return new_block(size, align);
+    return new_block_or_null(size, align);
   } catch (...) {
     return nullptr;
   }
 #else
-  return allocate(size, align);
+  return new_block_or_null(size, align);
 #endif
 }
 

@@ -212,7 +212,7 @@ TEST(Malloc, AlignedForms) {
   std::free(pv0);
 }
 
-[[maybe_unused]] int handler_calls = 0;  // used only with exceptions
+int handler_calls = 0;
 
 TEST(Malloc, OperatorNew) {
   auto* i = new int(7);
@@ -253,6 +253,26 @@ TEST(Malloc, OperatorNew) {
 #else
   ::operator delete(al, std::align_val_t{512});
 #endif
+}
+
+TEST(Malloc, NothrowNewRunsTheNewHandler) {
+  // Every operator new, nothrow ones too, calls the new-handler before giving up ([new.delete]),
+  // with or without exceptions.
+  for (int form = 0; form < 4; ++form) {
+    handler_calls = 0;
+    std::set_new_handler([] {
+      ++handler_calls;
+      std::set_new_handler(nullptr);
+    });
+    const std::size_t n = opaque(SIZE_MAX / 2);
+    void* p = form == 0   ? ::operator new(n, std::nothrow)
+              : form == 1 ? ::operator new[](n, std::nothrow)
+              : form == 2 ? ::operator new(n, std::align_val_t{64}, std::nothrow)
+                          : ::operator new[](n, std::align_val_t{64}, std::nothrow);
+    EXPECT_EQ(p, nullptr);
+    EXPECT_EQ(handler_calls, 1) << "form " << form;
+    std::set_new_handler(nullptr);
+  }
 }
 
 TEST(Malloc, ThreadsExitHoldingMemoryAndFreesCrossThreads) {
