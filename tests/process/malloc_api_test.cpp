@@ -374,8 +374,11 @@ TEST(MallocChild, Run) {
   if (!name) GTEST_SKIP() << "run by the tests below, in a child process";
   const std::string scenario = name;
   void* volatile p = nullptr;
-  if (scenario == "double_free_small" || scenario == "double_free_large") {
-    p = std::malloc(scenario == "double_free_small" ? 100 : std::size_t{1} << 20);
+  if (scenario == "double_free_small" || scenario == "double_free_kept" || scenario == "double_free_large") {
+    // A small block, a large one whose mapping is kept for reuse, one whose mapping is unmapped.
+    p = std::malloc(scenario == "double_free_small"  ? 100
+                    : scenario == "double_free_kept" ? 100000
+                                                     : std::size_t{1} << 20);
     void* q = p;
     std::free(q);
     std::free(p);
@@ -419,9 +422,10 @@ TEST(Malloc, CheckedModeReportsEveryMisuseWithItsAddress) {
     const char* scenario;
     const char* expected;
   };
-  // A large block's mapping is gone once freed: its second free is reported as a pointer that
-  // is no block ("foreign pointer ... freed already or never allocated"), not a crash.
-  for (const Case& c : {Case{"double_free_small", "double free"}, Case{"double_free_large", "fre"},
+  // A freed large block's header is gone (unmapped) or cleared (kept for reuse): its second free
+  // is reported as a pointer that is no block ("... or a large block freed already"), not a crash.
+  for (const Case& c : {Case{"double_free_small", "double free"}, Case{"double_free_kept", "fre"},
+                        Case{"double_free_large", "fre"},
                         Case{"realloc_after_free", "already free"}, Case{"foreign_at_mapping_start", "foreign pointer"},
                         Case{"sized_delete_small", "invalid size"}, Case{"sized_delete_large", "invalid size"}}) {
     const ChildRun run = run_child(c.scenario, "CORE_MEMORY_MALLOC_CHECK=1");
@@ -437,7 +441,8 @@ TEST(Malloc, WorksUnderASmallAddressSpaceLimit) {
   // ulimit -v 1 GiB: the class ranges cannot all be reserved; glibc's malloc works, so must this.
   for (const char* env : {"", "CORE_MEMORY_MALLOC_CHECK=1"}) {
     const ChildRun run = run_child("small_address_space", env, std::size_t{1} << 30);
-    EXPECT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0) << env << " status " << run.status << "\n" << run.err;
+    EXPECT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0)
+        << env << " status " << run.status << "\n" << run.err;
     EXPECT_NE(run.err.find("no report"), std::string::npos) << env << "\n" << run.err;
   }
 }
