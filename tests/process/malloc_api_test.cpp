@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <barrier>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -289,6 +290,33 @@ TEST(Malloc, ThreadsExitHoldingMemoryAndFreesCrossThreads) {
       for (std::size_t i; (i = next.fetch_add(1)) < orphans.size();) std::free(orphans[i]);
     });
   for (auto& t : freers) t.join();
+}
+
+TEST(Malloc, MemoryOfExitedThreadsGoesBack) {
+  // Many threads at once, each using every size class and freeing everything, then exiting: what
+  // they took must not stay resident for the rest of the process (glibc: +3 MiB here).
+  constexpr int threads = 32;
+  const std::size_t before = resident_bytes();
+  std::barrier all(threads);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t)
+    workers.emplace_back([&] {
+      std::vector<void*> blocks;
+      for (int round = 0; round < 3; ++round) {
+        for (std::size_t size = 16; size <= 65536; size = size * 3 / 2 + 16)
+          for (int k = 0; k < 40; ++k) {
+            blocks.push_back(std::malloc(size));
+            std::memset(blocks.back(), 1, size);
+          }
+        for (void* p : blocks) std::free(p);
+        blocks.clear();
+      }
+      all.arrive_and_wait();  // every thread holds its heap at once
+    });
+  for (auto& w : workers) w.join();
+  const std::size_t after = resident_bytes();
+  EXPECT_LT(after - before, std::size_t{16} << 20) << "resident after the threads exited: +" << ((after - before) >> 20)
+                                                    << " MiB";
 }
 
 TEST(Malloc, ForkInAThreadedProgram) {

@@ -14,7 +14,7 @@
 ///   upstream allocator (SlabDepot).
 /// - A thread that exits hands its heap back (blocks cached by it go home first); the heap keeps
 ///   its slabs and inbox, so blocks freed later still find a home, and the next new thread
-///   adopts it. Statistics are per-heap counters with one writer each, summed when read.
+///   adopts it. The depots then give back upstream all their empty slabs but a few per class. Statistics are per-heap counters with one writer each, summed when read.
 ///
 /// Lock-free: allocate and free, including refills, flushes and slab exchange. Locked: a thread's
 /// first use (its heap is created or adopted), its exit, calls to a non-thread-safe upstream, and
@@ -644,6 +644,7 @@ class ThreadCachedPool final : public HeapOwner {
     auto* h = static_cast<Heap*>(heap);
     trim(h);
     give_back(h);
+    for (Depot& d : depots_) d.release_cached(kept_at_exit);
   }
 
   /// fork(): the pool's locks are held across it, so its shared state (depots, the heaps of
@@ -661,6 +662,7 @@ class ThreadCachedPool final : public HeapOwner {
   }
 
  private:
+  static constexpr std::size_t kept_at_exit = 4;  // empty slabs a depot keeps when a thread exits
   std::mutex upstream_mutex_;  // shared by the depots: calls to upstream, slab tables
   mutable std::array<Depot, Classes> depots_;
   std::array<std::size_t, Classes> size_{}, alignment_{}, min_per_slab_{}, per_slab_{}, slab_size_{}, limit_{};
