@@ -14,7 +14,8 @@
 ///   upstream allocator (SlabDepot).
 /// - A thread that exits hands its heap back (blocks cached by it go home first); the heap keeps
 ///   its slabs and inbox, so blocks freed later still find a home, and the next new thread
-///   adopts it. The depots then give back upstream all their empty slabs but a few per class. Statistics are per-heap counters with one writer each, summed when read.
+///   adopts it. The depots then give back upstream all their empty slabs but one per class.
+///   Statistics are per-heap counters with one writer each, summed when read.
 ///
 /// Lock-free: allocate and free, including refills, flushes and slab exchange. Locked: a thread's
 /// first use (its heap is created or adopted), its exit, calls to a non-thread-safe upstream, and
@@ -662,7 +663,7 @@ class ThreadCachedPool final : public HeapOwner {
   }
 
  private:
-  static constexpr std::size_t kept_at_exit = 4;  // empty slabs a depot keeps when a thread exits
+  static constexpr std::size_t kept_at_exit = 1;  // empty slabs a depot keeps when a thread exits
   std::mutex upstream_mutex_;  // shared by the depots: calls to upstream, slab tables
   mutable std::array<Depot, Classes> depots_;
   std::array<std::size_t, Classes> size_{}, alignment_{}, min_per_slab_{}, per_slab_{}, slab_size_{}, limit_{};
