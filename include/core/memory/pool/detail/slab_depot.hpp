@@ -6,8 +6,8 @@
 /// to upstream locks (one lock per pool, shared by its depots, as they share the upstream).
 /// reserve() obtains one region from upstream in a single call (so an absurd request fails at
 /// once) and hands its slabs out lazily; reserved slabs stay until the depot is destroyed, the
-/// others go back upstream in release_cached (shrink_to_fit; and when a thread exits, all but one
-/// per class, so that what many threads took at once does not stay after them).
+/// others go back upstream in release_cached (shrink_to_fit; and when a thread exits, all but a
+/// few, so that what many threads took at once does not stay after them).
 
 #include <core/memory/core/allocator_traits.hpp>
 #include <core/memory/pool/detail/atomic_stack.hpp>
