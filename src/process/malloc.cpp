@@ -5,8 +5,9 @@
 //
 // Environment, read once at the first allocation:
 //   CORE_MEMORY_MALLOC_CHECK=1  hardened checks on every free: double frees, foreign and interior
-//                               pointers and wrong sizes are reported in the library's misuse
-//                               format (with the address), then the program aborts.
+//                               pointers and wrong sizes (sized delete) are reported in the
+//                               library's misuse format (with the address), then the program
+//                               aborts.
 //   CORE_MEMORY_MALLOC_STATS=1  statistics printed to stderr at exit.
 //
 // C semantics as glibc's: null and errno ENOMEM on failure; calloc and reallocarray overflow
@@ -141,6 +142,15 @@ void deallocate(void* p) noexcept {
     checked->deallocate(p);
 }
 
+/// Sized delete: checked mode verifies the size and alignment name the block's class.
+void deallocate(void* p, std::size_t size, std::size_t align) noexcept {
+  if (!p || in_bootstrap(p)) return;
+  if (fast) [[likely]]
+    fast->deallocate(p);
+  else if (checked)
+    checked->deallocate(p, size, align);
+}
+
 std::size_t usable(const void* p) noexcept {
   if (!p) return 0;
   if (in_bootstrap(p)) return bootstrap_size(p);
@@ -174,25 +184,32 @@ bool is_power_of_two(std::size_t a) noexcept { return a && !(a & (a - 1)); }
 #endif
 }
 
-/// operator new's loop: retry after the new-handler, throw when there is none.
-void* new_block(std::size_t size, std::size_t align) {
+/// operator new's loop: retry after the new-handler, null when there is none.
+void* new_block_or_null(std::size_t size, std::size_t align) {
   for (;;) {
     if (void* p = allocate(size, align)) return p;
     std::new_handler handler = std::get_new_handler();
-    if (!handler) out_of_memory();
+    if (!handler) return nullptr;
     handler();
   }
 }
 
+void* new_block(std::size_t size, std::size_t align) {
+  void* p = new_block_or_null(size, align);
+  if (!p) out_of_memory();
+  return p;
+}
+
+/// The nothrow forms run the new-handler too; one that throws bad_alloc means null.
 void* new_block_nothrow(std::size_t size, std::size_t align) noexcept {
 #if CORE_MEMORY_EXCEPTIONS
   try {
-    return new_block(size, align);
+    return new_block_or_null(size, align);
   } catch (...) {
     return nullptr;
   }
 #else
-  return allocate(size, align);
+  return new_block_or_null(size, align);
 #endif
 }
 
@@ -210,8 +227,14 @@ CM_EXPORT void* calloc(std::size_t n, std::size_t size) noexcept {
     errno = ENOMEM;
     return nullptr;
   }
-  void* p = allocate(bytes, alignof(std::max_align_t));
-  if (p) std::memset(p, 0, bytes);
+  if (!ready()) [[unlikely]] {
+    void* p = bootstrap_allocate(bytes, alignof(std::max_align_t));
+    if (p) std::memset(p, 0, bytes);
+    return p;
+  }
+  void* p = fast ? fast->try_allocate_zeroed(bytes) : checked->try_allocate_zeroed(bytes);
+  if (!p) [[unlikely]]
+    errno = ENOMEM;
   return p;
 }
 
@@ -245,7 +268,7 @@ CM_EXPORT void* aligned_alloc(std::size_t align, std::size_t size) noexcept {
 }
 
 CM_EXPORT void* memalign(std::size_t align, std::size_t size) noexcept {
-  if (align > (std::size_t{1} << 62)) {
+  if (align > SIZE_MAX / 2 + 1) {  // glibc's limit: any other alignment rounds up
     errno = EINVAL;
     return nullptr;
   }
@@ -294,11 +317,15 @@ CM_NEW void operator delete(void* p) noexcept { deallocate(p); }
 CM_NEW void operator delete[](void* p) noexcept { deallocate(p); }
 CM_NEW void operator delete(void* p, const std::nothrow_t&) noexcept { deallocate(p); }
 CM_NEW void operator delete[](void* p, const std::nothrow_t&) noexcept { deallocate(p); }
-CM_NEW void operator delete(void* p, std::size_t) noexcept { deallocate(p); }
-CM_NEW void operator delete[](void* p, std::size_t) noexcept { deallocate(p); }
+CM_NEW void operator delete(void* p, std::size_t n) noexcept { deallocate(p, n, alignof(std::max_align_t)); }
+CM_NEW void operator delete[](void* p, std::size_t n) noexcept { deallocate(p, n, alignof(std::max_align_t)); }
 CM_NEW void operator delete(void* p, std::align_val_t) noexcept { deallocate(p); }
 CM_NEW void operator delete[](void* p, std::align_val_t) noexcept { deallocate(p); }
 CM_NEW void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { deallocate(p); }
 CM_NEW void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { deallocate(p); }
-CM_NEW void operator delete(void* p, std::size_t, std::align_val_t) noexcept { deallocate(p); }
-CM_NEW void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { deallocate(p); }
+CM_NEW void operator delete(void* p, std::size_t n, std::align_val_t a) noexcept {
+  deallocate(p, n, static_cast<std::size_t>(a));
+}
+CM_NEW void operator delete[](void* p, std::size_t n, std::align_val_t a) noexcept {
+  deallocate(p, n, static_cast<std::size_t>(a));
+}

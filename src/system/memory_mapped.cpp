@@ -128,14 +128,22 @@ void MappedRegion::advise(std::size_t offset, std::size_t length, MapAdvice advi
   if (const int e = os::advise(first, bytes, os_advice(advice)); e != 0) fail(e, "advise");
 }
 
+// The pages holding the data, not size_ rounded up from data_: a view's data() is inside its
+// first page, and that length would reach into the next mapping (locking or unlocking its page).
 void MappedRegion::lock_in_memory() {
-  if (size_ == 0) return;
-  if (const int e = os::lock(data_, round_to_pages(size_)); e != 0) fail(e, "lock_in_memory");
+  std::byte* first = nullptr;
+  std::size_t bytes = 0;
+  pages("lock_in_memory", 0, size_, first, bytes);
+  if (bytes == 0) return;
+  if (const int e = os::lock(first, bytes); e != 0) fail(e, "lock_in_memory");
 }
 
 void MappedRegion::unlock() {
-  if (size_ == 0) return;
-  if (const int e = os::unlock(data_, round_to_pages(size_)); e != 0) fail(e, "unlock");
+  std::byte* first = nullptr;
+  std::size_t bytes = 0;
+  pages("unlock", 0, size_, first, bytes);
+  if (bytes == 0) return;
+  if (const int e = os::unlock(first, bytes); e != 0) fail(e, "unlock");
 }
 
 }  // namespace detail

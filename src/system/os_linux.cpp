@@ -126,6 +126,13 @@ int release(void* p, std::size_t size) noexcept { return error_of(::munmap(p, si
 
 int purge(void* p, std::size_t size) noexcept { return error_of(::madvise(p, size, MADV_DONTNEED)); }
 
+int query_mapped(const void* p) noexcept {
+  const std::size_t page = page_size();
+  unsigned char resident = 0;
+  void* start = reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(p) & ~(page - 1));
+  return error_of(::mincore(start, 1, &resident));
+}
+
 int map_anonymous(std::size_t size, void** out) noexcept {
   void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return errno;
@@ -218,15 +225,17 @@ int lock(void* p, std::size_t size) noexcept { return error_of(static_cast<int>(
 int unlock(void* p, std::size_t size) noexcept { return error_of(static_cast<int>(::syscall(SYS_munlock, p, size))); }
 
 int open_file(const char* path, map_mode mode, disposition how, int* fd) noexcept {
-  int flags = O_CLOEXEC | (mode == map_mode::read_write ? O_RDWR : O_RDONLY);
+  // O_NONBLOCK: opening a FIFO for reading would wait for a writer (it has no effect on a
+  // regular file's mapping or size).
+  int flags = O_CLOEXEC | O_NONBLOCK | (mode == map_mode::read_write ? O_RDWR : O_RDONLY);
   if (how == disposition::create_new) flags |= O_CREAT | O_EXCL;
   int r;
   do r = ::open(path, flags, 0644);
   while (r < 0 && errno == EINTR);
   if (r < 0) return errno;
   struct stat st;
-  if (::fstat(r, &st) != 0 || !S_ISREG(st.st_mode)) {
-    const int e = S_ISDIR(st.st_mode) ? EISDIR : (errno ? errno : ENODEV);
+  const int e = ::fstat(r, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : !S_ISREG(st.st_mode) ? ENODEV : 0;
+  if (e != 0) {
     ::close(r);
     return e;
   }

@@ -84,6 +84,31 @@ TEST(GeneralAllocator, ReallocateKeepsContents) {
   EXPECT_EQ(a.small_blocks() + a.large_blocks(), 0u);
 }
 
+TEST(GeneralAllocator, ReallocateHonoursTheAlignmentAsked) {
+  // Every pair (size, alignment): the block try_reallocate returns is aligned as asked, whether
+  // it stays in place or moves, and keeps its contents.
+  cm::GeneralAllocator a;
+  for (std::size_t size : {1u, 48u, 100u, 200u, 1000u, 5000u, 40000u, 70000u, 300000u}) {
+    for (std::size_t align : {32u, 64u, 128u, 256u, 1024u, 4096u, 1u << 16}) {
+      auto* p = static_cast<unsigned char*>(a.allocate(size));
+      p[0] = 0x77;
+      auto* q = static_cast<unsigned char*>(a.try_reallocate(p, size, align));
+      ASSERT_NE(q, nullptr);
+      EXPECT_TRUE(cm::is_aligned(q, align)) << size << " " << align;
+      EXPECT_EQ(q[0], 0x77);
+      EXPECT_GE(a.usable_size(q), size);
+      // Grown at the same alignment (a large block may be remapped elsewhere).
+      auto* r = static_cast<unsigned char*>(a.try_reallocate(q, 3 * size + 70000, align));
+      ASSERT_NE(r, nullptr);
+      EXPECT_TRUE(cm::is_aligned(r, align)) << "grown " << size << " " << align;
+      EXPECT_EQ(r[0], 0x77);
+      a.deallocate(r);
+    }
+  }
+  EXPECT_EQ(a.small_blocks(), 0u);
+  EXPECT_EQ(a.large_blocks(), 0u);
+}
+
 TEST(GeneralAllocator, LargeBlocksGrowInPlaceWithoutCopying) {
   cm::GeneralAllocator a;
   auto* p = static_cast<char*>(a.allocate(1 << 20));

@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <barrier>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <malloc.h>
@@ -17,6 +19,9 @@
 #include <vector>
 
 #include <dlfcn.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +39,55 @@ std::size_t opaque(std::size_t n) {
 }
 
 bool aligned(const void* p, std::size_t a) { return reinterpret_cast<std::uintptr_t>(p) % a == 0; }
+
+/// Resident bytes of this process (/proc/self/statm).
+std::size_t resident_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  unsigned long pages = 0, resident = 0;
+  const bool ok = f && std::fscanf(f, "%lu %lu", &pages, &resident) == 2;
+  if (f) std::fclose(f);
+  return ok ? resident * static_cast<std::size_t>(getpagesize()) : 0;
+}
+
+/// What a child run of this test program printed on stderr and how it ended.
+struct ChildRun {
+  int status = -1;
+  std::string err;
+};
+
+/// Runs the scenario `name` of MallocChild.Run in a fresh copy of this program with the
+/// environment `env` (the process allocator reads its switches once, at its first allocation,
+/// so each setting needs its own process), its address space limited to `address_limit` bytes
+/// if not 0.
+ChildRun run_child(const char* name, const char* env, std::size_t address_limit = 0) {
+  int fds[2];
+  if (pipe(fds) != 0) return {};
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 2);
+    if (std::freopen("/dev/null", "w", stdout) == nullptr) _exit(126);
+    close(fds[0]);
+    close(fds[1]);
+    setenv("CORE_MEMORY_TEST_CHILD", name, 1);
+    if (*env) putenv(const_cast<char*>(env));
+    if (address_limit) {
+      const rlimit limit{address_limit, address_limit};
+      if (setrlimit(RLIMIT_AS, &limit) != 0) _exit(126);
+    }
+    char self[] = "/proc/self/exe";
+    char filter[] = "--gtest_filter=MallocChild.Run";
+    char* argv[] = {self, filter, nullptr};
+    execv(self, argv);
+    _exit(127);
+  }
+  close(fds[1]);
+  ChildRun run;
+  char buffer[4096];
+  for (ssize_t n; (n = read(fds[0], buffer, sizeof buffer)) > 0;) run.err.append(buffer, static_cast<std::size_t>(n));
+  close(fds[0]);
+  waitpid(pid, &run.status, 0);
+  return run;
+}
 
 /// Allocated by a static constructor, before main.
 struct EarlyBird {
@@ -202,6 +256,26 @@ TEST(Malloc, OperatorNew) {
 #endif
 }
 
+TEST(Malloc, NothrowNewRunsTheNewHandler) {
+  // Every operator new, nothrow ones too, calls the new-handler before giving up ([new.delete]),
+  // with or without exceptions.
+  for (int form = 0; form < 4; ++form) {
+    handler_calls = 0;
+    std::set_new_handler([] {
+      ++handler_calls;
+      std::set_new_handler(nullptr);
+    });
+    const std::size_t n = opaque(SIZE_MAX / 2);
+    void* p = form == 0   ? ::operator new(n, std::nothrow)
+              : form == 1 ? ::operator new[](n, std::nothrow)
+              : form == 2 ? ::operator new(n, std::align_val_t{64}, std::nothrow)
+                          : ::operator new[](n, std::align_val_t{64}, std::nothrow);
+    EXPECT_EQ(p, nullptr);
+    EXPECT_EQ(handler_calls, 1) << "form " << form;
+    std::set_new_handler(nullptr);
+  }
+}
+
 TEST(Malloc, ThreadsExitHoldingMemoryAndFreesCrossThreads) {
   std::vector<void*> orphans;
   for (int round = 0; round < 8; ++round) {
@@ -216,6 +290,33 @@ TEST(Malloc, ThreadsExitHoldingMemoryAndFreesCrossThreads) {
       for (std::size_t i; (i = next.fetch_add(1)) < orphans.size();) std::free(orphans[i]);
     });
   for (auto& t : freers) t.join();
+}
+
+TEST(Malloc, MemoryOfExitedThreadsGoesBack) {
+  // Many threads at once, each using every size class and freeing everything, then exiting: what
+  // they took must not stay resident for the rest of the process (glibc: +3 MiB here).
+  constexpr int threads = 32;
+  const std::size_t before = resident_bytes();
+  std::barrier all(threads);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t)
+    workers.emplace_back([&] {
+      std::vector<void*> blocks;
+      for (int round = 0; round < 3; ++round) {
+        for (std::size_t size = 16; size <= 65536; size = size * 3 / 2 + 16)
+          for (int k = 0; k < 40; ++k) {
+            blocks.push_back(std::malloc(size));
+            std::memset(blocks.back(), 1, size);
+          }
+        for (void* p : blocks) std::free(p);
+        blocks.clear();
+      }
+      all.arrive_and_wait();  // every thread holds its heap at once
+    });
+  for (auto& w : workers) w.join();
+  const std::size_t after = resident_bytes();
+  EXPECT_LT(after - before, std::size_t{16} << 20) << "resident after the threads exited: +" << ((after - before) >> 20)
+                                                    << " MiB";
 }
 
 TEST(Malloc, ForkInAThreadedProgram) {
@@ -247,6 +348,138 @@ TEST(Malloc, ForkInAThreadedProgram) {
   }
   stop.store(true);
   for (auto& t : workers) t.join();
+}
+
+TEST(Malloc, CallocOfALargeBlockTouchesNoPage) {
+  // A large block is a fresh mapping, zero already: calloc must not write it (glibc does not),
+  // or calloc(n, 1) of a sparse table costs n bytes of memory at once.
+  constexpr std::size_t n = std::size_t{256} << 20;
+  const std::size_t before = resident_bytes();
+  auto* p = static_cast<unsigned char*>(std::calloc(opaque(n), 1));
+  ASSERT_NE(p, nullptr);
+  const std::size_t after = resident_bytes();
+  EXPECT_LT(after - before, std::size_t{32} << 20) << "calloc touched every page";
+  for (std::size_t i = 0; i < n; i += std::size_t{1} << 20) ASSERT_EQ(p[i], 0) << i;
+  std::free(p);
+}
+
+TEST(Malloc, ALargeBufferFreedAndAllocatedInALoopIsReused) {
+  // A 100 KB buffer allocated, filled and freed in a loop (I/O buffers, temporary vectors) must
+  // not cost a fresh mapping and its page faults each time: glibc serves it from its heap.
+  auto minor_faults = [] {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_minflt;
+  };
+  const auto page = static_cast<std::size_t>(getpagesize());
+  constexpr int rounds = 500;
+  const long before = minor_faults();
+  for (int i = 0; i < rounds; ++i) {
+    const std::size_t n = opaque(100000 + static_cast<std::size_t>(i % 7) * 1000);
+    auto* p = static_cast<unsigned char*>(std::malloc(n));
+    ASSERT_NE(p, nullptr);
+    for (std::size_t k = 0; k < n; k += page) p[k] = 1;
+    std::free(p);
+  }
+  const long faults = minor_faults() - before;
+  EXPECT_LT(faults, rounds) << "every round mapped and faulted its buffer anew (" << faults << " faults)";
+}
+
+TEST(Malloc, MemalignRejectsOnlyAlignmentsThatCannotBeRoundedUp) {
+  // glibc: EINVAL above SIZE_MAX / 2 + 1 only; below, the alignment is rounded up to a power of
+  // two and the request fails for want of memory (ENOMEM).
+  errno = 0;
+  EXPECT_EQ(memalign(opaque((std::size_t{1} << 62) + 1), 1), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  errno = 0;
+  EXPECT_EQ(memalign(opaque((std::size_t{1} << 63) + 1), 1), nullptr);
+  EXPECT_EQ(errno, EINVAL);
+}
+
+/// The scenarios run_child starts (skipped in a normal run).
+TEST(MallocChild, Run) {
+  const char* name = std::getenv("CORE_MEMORY_TEST_CHILD");
+  if (!name) GTEST_SKIP() << "run by the tests below, in a child process";
+  const std::string scenario = name;
+  void* volatile p = nullptr;
+  if (scenario == "double_free_small" || scenario == "double_free_kept" || scenario == "double_free_large") {
+    // A small block, a large one whose mapping is kept for reuse, one whose mapping is unmapped.
+    p = std::malloc(scenario == "double_free_small"  ? 100
+                    : scenario == "double_free_kept" ? 100000
+                                                     : std::size_t{1} << 20);
+    void* q = p;
+    std::free(q);
+    std::free(p);
+  } else if (scenario == "realloc_after_free") {
+    p = std::malloc(100);
+    void* q = p;
+    std::free(q);
+    p = std::realloc(p, 50);  // fits in place: must not hand the freed block back as live
+  } else if (scenario == "foreign_at_mapping_start") {
+    // A pointer at the start of a mapping with nothing mapped before it.
+    const auto page = static_cast<std::size_t>(getpagesize());
+    auto* two = static_cast<char*>(mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    ASSERT_NE(two, MAP_FAILED);
+    munmap(two, page);
+    p = two + page;
+    std::free(p);
+  } else if (scenario == "sized_delete_small" || scenario == "sized_delete_large") {
+    const bool small = scenario == "sized_delete_small";
+    p = ::operator new(small ? 32 : 100000);
+#if defined(__cpp_sized_deallocation)
+    ::operator delete(p, small ? std::size_t{5000} : std::size_t{16});
+#else
+    std::_Exit(77);
+#endif
+  } else if (scenario == "small_address_space") {
+    std::vector<void*> blocks;
+    for (std::size_t i = 0; i < 20000; ++i) {
+      blocks.push_back(std::malloc(16 + i % 5000));
+      ASSERT_NE(blocks.back(), nullptr) << i;
+      std::memset(blocks.back(), 1, 16);
+    }
+    for (void* b : blocks) std::free(b);
+  } else if (scenario == "stats") {
+    p = std::malloc(std::size_t{1} << 20);
+  }
+  std::fputs("no report\n", stderr);
+}
+
+TEST(Malloc, CheckedModeReportsEveryMisuseWithItsAddress) {
+  struct Case {
+    const char* scenario;
+    const char* expected;
+  };
+  // A freed large block's header is gone (unmapped) or cleared (kept for reuse): its second free
+  // is reported as a pointer that is no block ("... or a large block freed already"), not a crash.
+  for (const Case& c : {Case{"double_free_small", "double free"}, Case{"double_free_kept", "fre"},
+                        Case{"double_free_large", "fre"},
+                        Case{"realloc_after_free", "already free"}, Case{"foreign_at_mapping_start", "foreign pointer"},
+                        Case{"sized_delete_small", "invalid size"}, Case{"sized_delete_large", "invalid size"}}) {
+    const ChildRun run = run_child(c.scenario, "CORE_MEMORY_MALLOC_CHECK=1");
+    if (WIFEXITED(run.status) && WEXITSTATUS(run.status) == 77) continue;  // no sized delete here
+    EXPECT_TRUE(WIFSIGNALED(run.status) && WTERMSIG(run.status) == SIGABRT)
+        << c.scenario << ": not aborted by the misuse handler (status " << run.status << ")\n" << run.err;
+    EXPECT_NE(run.err.find(c.expected), std::string::npos) << c.scenario << ":\n" << run.err;
+    EXPECT_NE(run.err.find(" at 0x"), std::string::npos) << c.scenario << ": no address\n" << run.err;
+  }
+}
+
+TEST(Malloc, WorksUnderASmallAddressSpaceLimit) {
+  // ulimit -v 1 GiB: the class ranges cannot all be reserved; glibc's malloc works, so must this.
+  for (const char* env : {"", "CORE_MEMORY_MALLOC_CHECK=1"}) {
+    const ChildRun run = run_child("small_address_space", env, std::size_t{1} << 30);
+    EXPECT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0)
+        << env << " status " << run.status << "\n" << run.err;
+    EXPECT_NE(run.err.find("no report"), std::string::npos) << env << "\n" << run.err;
+  }
+}
+
+TEST(Malloc, StatisticsSwitch) {
+  const ChildRun run = run_child("stats", "CORE_MEMORY_MALLOC_STATS=1");
+  EXPECT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0) << run.err;
+  EXPECT_NE(run.err.find("core-memory malloc"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find(" large blocks ("), std::string::npos) << run.err;
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstdint>
 #include <cstring>
 #include <fcntl.h>
@@ -247,6 +249,31 @@ TEST(MemoryMappedFile, AdviceLockAndPopulate) {
   EXPECT_FALSE(r.locked);
 }
 
+TEST(MemoryMappedView, LockingAViewAtAnyOffsetLocksItsPagesOnly) {
+  // A view's data() is inside its first page: locking must cover the pages holding the view,
+  // neither fail past the end of its mapping (ENOMEM) nor lock the next mapping's page.
+  test::TempDir dir;
+  const auto path = dir / "data";
+  write_file(path, pattern(4 * 4096));
+  cm::MemoryMappedFile f(path, Mode::ReadOnly);
+  const std::size_t page = os::page_size();
+  for (std::size_t offset : {std::size_t{0}, std::size_t{1}, std::size_t{100}, page - 1, page + 7}) {
+    for (std::size_t length : {std::size_t{1}, std::size_t{100}, page}) {
+      cm::MemoryMappedView v = f.create_view(offset, length);
+      v.lock_in_memory();
+      os::page_report r;
+      ASSERT_EQ(os::query_pages(v.data(), &r), 0);
+      EXPECT_TRUE(r.locked) << offset << " " << length;
+      const auto* end = static_cast<const std::byte*>(v.data()) + length;
+      const std::byte* next = cm::align_up(end, page);  // the first page after the view's mapping
+      if (os::query_pages(next, &r) == 0) {
+        EXPECT_FALSE(r.locked) << "locked a page of another mapping";
+      }
+      v.unlock();
+    }
+  }
+}
+
 // ---- typed access ----------------------------------------------------------------------------
 
 namespace {
@@ -327,6 +354,29 @@ TEST(MemoryMappedFileErrors, OpenCreateAndMap) {
   EXPECT_SYSTEM_ERROR((void)cm::MemoryMappedFile::anonymous(std::size_t{1} << 50), ENOMEM,
                       component + "map '<anonymous>' (1125899906842624 bytes)");
   EXPECT_SYSTEM_ERROR((void)cm::MemoryMappedFile::anonymous(0), EINVAL, component + "create '<anonymous>' (size 0)");
+}
+
+TEST(MemoryMappedFileErrorsDeathTest, FilesThatAreNotRegularAreRefusedAtOnce) {
+  // A FIFO opened for reading blocks until a writer comes: the open must not wait for one.
+  test::TempDir dir;
+  const auto fifo = dir / "fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  for (Mode m : {Mode::ReadOnly, Mode::ReadWrite, Mode::CopyOnWrite}) {
+    EXPECT_EXIT(
+        {
+          alarm(10);
+          std::error_code ec;
+          const cm::MemoryMappedFile f = cm::MemoryMappedFile::open(fifo, m, ec);
+          std::fprintf(stderr, "error %d", ec.value());
+          std::_Exit(ec.value() == ENODEV && !f ? 0 : 1);
+        },
+        ::testing::ExitedWithCode(0), "error");
+  }
+  // A device: ENODEV, whatever errno held before.
+  errno = ENOENT;
+  std::error_code ec;
+  const cm::MemoryMappedFile null = cm::MemoryMappedFile::open("/dev/null", Mode::ReadOnly, ec);
+  EXPECT_EQ(ec.value(), ENODEV) << ec.message();
 }
 
 TEST(MemoryMappedFileErrors, PermissionDenied) {

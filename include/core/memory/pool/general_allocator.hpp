@@ -9,11 +9,15 @@
 ///   block's class is its address's range: a free needs no size (free(), realloc()) and costs a
 ///   subtraction and a shift before the engine's lock-free free.
 /// - Large blocks (over 64 KiB, or aligned beyond their class) are mappings with a 64-byte
-///   header; freeing one unmaps it at once, and reallocate grows it with mremap, without copying.
+///   header; reallocate grows one with mremap, without copying. Freeing one unmaps it, except
+///   that up to 8 mappings of at most 1 MiB are kept for the next large requests of about their
+///   size (a buffer allocated and freed in a loop would otherwise cost a mapping and its page
+///   faults every time): at most 8 MiB held.
 /// - Any alignment (a power of two) is served; allocate_at_least and usable_size report the class
 ///   size or the mapping's room.
 /// - The class ranges are reserved (not committed) up front: 24 x 4 GiB of address space, or less
-///   if the system refuses; a class whose range is full fails as exhaustion.
+///   if the system refuses; a request whose class range is full (or could not be reserved, under
+///   a small RLIMIT_AS) is served as a large block instead.
 /// - `Checked` selects the hardened checks on frees (double free, foreign and interior pointers,
 ///   wrong sizes), independently of the build's check level, so the process allocator can offer
 ///   them as a run-time switch.
@@ -26,6 +30,7 @@
 #include <core/memory/util/error.hpp>
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -108,6 +113,7 @@ class BasicGeneralAllocator {
   BasicGeneralAllocator& operator=(const BasicGeneralAllocator&) = delete;
   ~BasicGeneralAllocator() {
     engine_.~Engine();  // returns every slab to its range first
+    for (std::size_t i = 0; i < kept_count_; ++i) (void)detail::os::release(kept_[i].base, kept_[i].length);
     if (base_) (void)detail::os::release(base_, range_bytes_ * class_count);
   }
 
@@ -121,9 +127,20 @@ class BasicGeneralAllocator {
   [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE void* try_allocate(std::size_t size,
                                                              std::size_t align = alignof(std::max_align_t)) noexcept {
     const std::size_t c = class_of(size, align);
-    if (c < class_count) [[likely]]
-      return engine_.try_allocate(c);
-    return allocate_large(size, align);
+    if (c < class_count) [[likely]] {
+      if (void* p = engine_.try_allocate(c)) [[likely]]
+        return p;
+    }
+    return allocate_large(size, align, c);
+  }
+  /// As try_allocate, the block zeroed (calloc). A large block is a fresh mapping, zero already,
+  /// and is not written: a huge sparse calloc costs no memory until touched.
+  [[nodiscard]] void* try_allocate_zeroed(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
+    const std::size_t c = class_of(size, align);
+    void* p = c < class_count ? engine_.try_allocate(c) : nullptr;
+    if (!p) return allocate_large(size, align, c, true);
+    std::memset(p, 0, size);
+    return p;
   }
   /// Frees a block of this allocator from any thread; the size is not needed.
   CORE_MEMORY_ALWAYS_INLINE void deallocate(void* p) noexcept {
@@ -154,12 +171,18 @@ class BasicGeneralAllocator {
   /// Resizes a block keeping its contents (up to the smaller size), in place when the block's
   /// room allows (a large block grows with mremap); null if out of memory (the block is intact).
   [[nodiscard]] void* try_reallocate(void* p, std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
-    const std::size_t room = usable_size(p);
     const std::size_t c = class_at(p);
-    if (c < class_count) {
+    if constexpr (Checked) {  // a freed or foreign block is reported, not resized (nor handed back)
+      if (c < class_count && !engine_.validate_free(p, c)) return nullptr;
+    }
+    const std::size_t room = usable_size(p);
+    if (!is_aligned(p, align)) {
+      // Moves: the block is not aligned as now asked.
+    } else if (c < class_count) {
       // Keep the block when it fits and is not more than twice too large.
       if (size <= room && (c == 0 || size > size_classes[c - 1] / 2)) return p;
-    } else if (LargeHeader* h = large_header(p); h && size > max_small && align <= large_alignment) {
+    } else if (LargeHeader* h = large_header(p); h && size > max_small && align <= detail::os::page_size()) {
+      // Remapping keeps the block's offset in its mapping, so an alignment up to a page.
       return remap_large(h, p, size);
     }
     void* q = try_allocate(size, align);
@@ -213,6 +236,7 @@ class BasicGeneralAllocator {
   struct alignas(large_alignment) LargeHeader {
     std::byte* base;     // the mapping
     std::size_t length;  // its bytes
+    std::size_t klass;   // the class it stands in for when its range was full, or class_count
     std::uint64_t magic;
   };
 
@@ -273,14 +297,22 @@ class BasicGeneralAllocator {
     return base_ && c < class_count ? c : class_count;
   }
 
-  /// The header of a large block, or null (checked builds report what `p` is not).
+  /// The header of a large block, or null. Checked mode first makes sure the header's page is
+  /// mapped, so that a large block freed twice (unmapped) or a foreign pointer at the start of a
+  /// mapping is reported, not a crash.
   LargeHeader* large_header(const void* p) const noexcept {
     if (!p || reinterpret_cast<std::uintptr_t>(p) % large_alignment != 0) return nullptr;
+    if constexpr (Checked) {
+      if (detail::os::query_mapped(static_cast<const std::byte*>(p) - sizeof(LargeHeader)) != 0) return nullptr;
+    }
     auto* h = reinterpret_cast<LargeHeader*>(const_cast<void*>(p)) - 1;
     return h->magic == large_magic ? h : nullptr;
   }
 
-  CORE_MEMORY_NOINLINE void* allocate_large(std::size_t size, std::size_t align) noexcept {
+  /// A block mapped for itself; `klass` is the size class it replaces, or class_count. `zeroed`:
+  /// a fresh mapping (zero), never a kept one.
+  CORE_MEMORY_NOINLINE void* allocate_large(std::size_t size, std::size_t align, std::size_t klass,
+                                            bool zeroed = false) noexcept {
     if (!is_valid_alignment(align)) [[unlikely]] {
       detail::report_invalid_alignment(allocator_name, size, align);
       return nullptr;
@@ -291,25 +323,63 @@ class BasicGeneralAllocator {
     // The block starts at most `align` past the header's room (the mapping is page-aligned).
     const std::size_t length = align_up(size + sizeof(LargeHeader) + (align > large_alignment ? align : 0), page);
     void* mapping = nullptr;
-    if (detail::os::map_anonymous(length, &mapping) != 0) return nullptr;
+    std::size_t mapped = length;
+    if (zeroed || align > page || !(mapping = take_kept(mapped))) {
+      if (detail::os::map_anonymous(length, &mapping) != 0) return nullptr;
+    }
     auto* base = static_cast<std::byte*>(mapping);
     std::byte* p = align_up(base + sizeof(LargeHeader), align);
-    ::new (static_cast<void*>(p - sizeof(LargeHeader))) LargeHeader{base, length, large_magic};
+    ::new (static_cast<void*>(p - sizeof(LargeHeader))) LargeHeader{base, mapped, klass, large_magic};
     large_count_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
-    large_bytes_.fetch_add(length, std::memory_order_relaxed);
+    large_bytes_.fetch_add(mapped, std::memory_order_relaxed);
     return p;
   }
 
   CORE_MEMORY_NOINLINE void deallocate_large(void* p, std::size_t) noexcept {
     LargeHeader* h = large_header(p);
     if (!h) {
-      if (p) report_misuse({error_kind::foreign_pointer, allocator_name, p, 0, 0, "not a block of this allocator", nullptr, 0});
+      if (p)
+        report_misuse({error_kind::foreign_pointer, allocator_name, p, 0, 0,
+                       "not a block of this allocator (or a large block freed already)", nullptr, 0});
       return;
     }
     h->magic = 0;  // a second free of it is then reported, not unmapped twice
     large_count_.fetch_sub(1, std::memory_order_relaxed);
     large_bytes_.fetch_sub(h->length, std::memory_order_relaxed);
-    (void)detail::os::release(h->base, h->length);
+    if (!keep(h->base, h->length)) (void)detail::os::release(h->base, h->length);
+  }
+
+  // The kept mappings. Only try-locked: they never make a thread wait, and a child forked while
+  // another thread held the lock merely goes without them.
+  static constexpr std::size_t kept_slots = 8;
+  static constexpr std::size_t kept_max = std::size_t{1} << 20;
+  struct Kept {
+    std::byte* base;
+    std::size_t length;
+  };
+
+  /// A kept mapping of `length` to 1.5 x `length` bytes (`length` becomes its size), or null.
+  void* take_kept(std::size_t& length) noexcept {
+    if (length > kept_max || kept_lock_.test_and_set(std::memory_order_acquire)) return nullptr;
+    void* found = nullptr;
+    for (std::size_t i = 0; i < kept_count_; ++i) {
+      if (kept_[i].length >= length && kept_[i].length - length <= length / 2) {
+        found = kept_[i].base;
+        length = kept_[i].length;
+        kept_[i] = kept_[--kept_count_];
+        break;
+      }
+    }
+    kept_lock_.clear(std::memory_order_release);
+    return found;
+  }
+  /// Keeps a freed mapping if there is room; false if the caller must release it.
+  bool keep(std::byte* base, std::size_t length) noexcept {
+    if (length > kept_max || kept_lock_.test_and_set(std::memory_order_acquire)) return false;
+    const bool kept = kept_count_ < kept_slots;
+    if (kept) kept_[kept_count_++] = {base, length};
+    kept_lock_.clear(std::memory_order_release);
+    return kept;
   }
 
   void* remap_large(LargeHeader* h, void* p, std::size_t size) noexcept {
@@ -332,8 +402,13 @@ class BasicGeneralAllocator {
   /// Checked mode: the size given to deallocate must name the block's class (or a large block).
   bool size_fits(void* p, std::size_t size, std::size_t align) const noexcept {
     const std::size_t named = class_of(size, align);
-    const std::size_t real = class_at(p);
-    if (named == real || (named == class_count && real == class_count)) return true;
+    std::size_t real = class_at(p);
+    if (real == class_count) {
+      const LargeHeader* h = large_header(p);
+      if (!h) return true;  // deallocate reports it
+      real = h->klass;
+    }
+    if (named == real) return true;
     report_misuse({error_kind::invalid_size, allocator_name, p, size, align,
                    "freed with a size or alignment of another size class", nullptr, 0});
     return false;
@@ -345,6 +420,9 @@ class BasicGeneralAllocator {
   std::array<detail::ClassRange, class_count> ranges_{};
   std::atomic<std::size_t> large_count_{0};
   std::atomic<std::size_t> large_bytes_{0};
+  std::atomic_flag kept_lock_;  // clear (C++20)
+  std::array<Kept, kept_slots> kept_{};
+  std::size_t kept_count_ = 0;
   union {
     Engine engine_;  // destroyed explicitly, before the ranges are released
   };

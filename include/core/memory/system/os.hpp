@@ -45,6 +45,8 @@ int release(void* p, std::size_t size) noexcept;
 /// Gives the memory of a committed page range back to the system but keeps it accessible: it
 /// reads as zero when next touched (MADV_DONTNEED).
 int purge(void* p, std::size_t size) noexcept;
+/// 0 if the page holding `p` is mapped (it may still be inaccessible), ENOMEM if not.
+int query_mapped(const void* p) noexcept;
 /// Maps `size` bytes of private, zeroed, read-write anonymous memory.
 int map_anonymous(std::size_t size, void** out) noexcept;
 /// Grows or shrinks a private anonymous mapping, moving it if needed (contents kept).

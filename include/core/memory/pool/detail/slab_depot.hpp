@@ -6,7 +6,8 @@
 /// to upstream locks (one lock per pool, shared by its depots, as they share the upstream).
 /// reserve() obtains one region from upstream in a single call (so an absurd request fails at
 /// once) and hands its slabs out lazily; reserved slabs stay until the depot is destroyed, the
-/// others go back upstream in release_cached (shrink_to_fit).
+/// others go back upstream in release_cached (shrink_to_fit; and when a thread exits, all but a
+/// few, so that what many threads took at once does not stay after them).
 
 #include <core/memory/core/allocator_traits.hpp>
 #include <core/memory/pool/detail/atomic_stack.hpp>
@@ -149,9 +150,11 @@ class SlabDepot {
     return true;
   }
 
-  /// Returns every cached slab that is not reserved upstream; returns how many. Safe while
-  /// other threads take and return slabs (a slab being taken at that moment simply stays).
-  std::size_t release_cached() noexcept {
+  /// Returns every cached slab that is not reserved upstream but `keep` of them; returns how
+  /// many. Safe while other threads take and return slabs (a slab being taken at that moment
+  /// simply stays).
+  std::size_t release_cached(std::size_t keep = 0) noexcept {
+    if (cached_.load(std::memory_order_relaxed) <= keep) return 0;  // relaxed: a hint
     Link* list = free_.take_all();
     Link* kept = nullptr;
     std::size_t released = 0;
@@ -160,7 +163,9 @@ class SlabDepot {
       while (list) {
         unpoison_memory(list, sizeof(Link));
         Link* next = list->next;
-        if (in_region(list)) {
+        const bool reserved = in_region(list);
+        if (reserved || keep != 0) {
+          if (!reserved) --keep;
           list->next = kept;
           kept = list;
         } else {

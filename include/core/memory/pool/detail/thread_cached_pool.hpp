@@ -14,7 +14,8 @@
 ///   upstream allocator (SlabDepot).
 /// - A thread that exits hands its heap back (blocks cached by it go home first); the heap keeps
 ///   its slabs and inbox, so blocks freed later still find a home, and the next new thread
-///   adopts it. Statistics are per-heap counters with one writer each, summed when read.
+///   adopts it. The depots then give back upstream their empty slabs beyond 512 KiB a class.
+///   Statistics are per-heap counters with one writer each, summed when read.
 ///
 /// Lock-free: allocate and free, including refills, flushes and slab exchange. Locked: a thread's
 /// first use (its heap is created or adopted), its exit, calls to a non-thread-safe upstream, and
@@ -644,6 +645,10 @@ class ThreadCachedPool final : public HeapOwner {
     auto* h = static_cast<Heap*>(heap);
     trim(h);
     give_back(h);
+    for (std::size_t c = 0; c < Classes; ++c) {
+      const std::size_t keep = kept_at_exit / slab_size_[c];
+      depots_[c].release_cached(keep > 0 ? keep : 1);
+    }
   }
 
   /// fork(): the pool's locks are held across it, so its shared state (depots, the heaps of
@@ -661,6 +666,9 @@ class ThreadCachedPool final : public HeapOwner {
   }
 
  private:
+  // Bytes of empty slabs (at least one) a depot keeps when a thread exits: enough for threads
+  // that come and go to find their slabs there, not what many threads held at once.
+  static constexpr std::size_t kept_at_exit = std::size_t{512} << 10;
   std::mutex upstream_mutex_;  // shared by the depots: calls to upstream, slab tables
   mutable std::array<Depot, Classes> depots_;
   std::array<std::size_t, Classes> size_{}, alignment_{}, min_per_slab_{}, per_slab_{}, slab_size_{}, limit_{};
