@@ -56,7 +56,7 @@ bool in_bootstrap(const void* p) noexcept {
   return b >= bootstrap && b < bootstrap + sizeof bootstrap;
 }
 
-void* bootstrap_allocate(std::size_t size, std::size_t align) noexcept {
+[[gnu::noinline]] void* bootstrap_allocate(std::size_t size, std::size_t align) noexcept {
   if (align < 16) align = 16;
   for (;;) {
     std::size_t top = bootstrap_top.load(std::memory_order_relaxed);
@@ -123,23 +123,34 @@ inline bool ready() noexcept {
   return state.load(std::memory_order_acquire) == 2 || initialise();
 }
 
-void* allocate(std::size_t size, std::size_t align) noexcept {
-  if (!ready()) [[unlikely]]
-    return bootstrap_allocate(size, align);
+// Everything but the fast allocator's common path is kept out of line, so that path saves no
+// registers: malloc and free stay leaf-like calls of a few dozen instructions.
+[[gnu::noinline]] void* allocate_slow(std::size_t size, std::size_t align) noexcept {
+  if (!ready()) return bootstrap_allocate(size, align);
   void* p = fast ? fast->try_allocate(size, align) : checked->try_allocate(size, align);
-  if (!p) [[unlikely]]
-    errno = ENOMEM;
+  if (!p) errno = ENOMEM;
   return p;
 }
 
-void deallocate(void* p) noexcept {
-  if (!p) return;
-  if (in_bootstrap(p)) [[unlikely]]
-    return;
-  if (fast) [[likely]]
-    fast->deallocate(p);
-  else if (checked)
-    checked->deallocate(p);
+inline void* allocate(std::size_t size, std::size_t align) noexcept {
+  // acquire: pairs with initialise's release.
+  if (state.load(std::memory_order_acquire) == 2 && fast) [[likely]] {
+    if (void* p = fast->try_allocate(size, align)) [[likely]]
+      return p;
+  }
+  return allocate_slow(size, align);
+}
+
+[[gnu::noinline]] void deallocate_slow(void* p) noexcept {
+  if (!p || in_bootstrap(p)) return;
+  if (fast) fast->deallocate(p);
+  else if (checked) checked->deallocate(p);
+}
+
+inline void deallocate(void* p) noexcept {
+  if (fast && p && !in_bootstrap(p)) [[likely]]
+    return fast->deallocate(p);
+  deallocate_slow(p);
 }
 
 /// Sized delete: checked mode verifies the size and alignment name the block's class.

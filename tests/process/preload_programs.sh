@@ -25,6 +25,7 @@ compare() {
   if ! cmp -s "$work/plain.out" "$work/preload.out"; then
     echo "$label: output differs under the preload"
     diff "$work/plain.out" "$work/preload.out" | head -20
+    grep -h -A8 "Failure" "$work/plain.err" "$work/preload.err" "$work/plain.out" "$work/preload.out" | head -40
     exit 1
   fi
   echo "$label: same output ($(wc -c <"$work/plain.out") bytes)"
@@ -74,7 +75,7 @@ case $what in
     ;;
   test)
     # A test binary: the same tests pass (timings and measured figures differ from run to run).
-    compare "$(basename "$1")" bash -c "'$1' --gtest_brief=1 | grep -E '^\[  (PASSED|FAILED|SKIPPED) '"
+    compare "$(basename "$1")" bash -c "'$1' --gtest_brief=1 | tee /dev/stderr | grep -E '^\[  (PASSED|FAILED|SKIPPED) '"
     ;;
   stress)
     CORE_MEMORY_MALLOC_STATS=1 LD_PRELOAD="$lib" "$1" >"$work/out" 2>"$work/err" || { cat "$work/out" "$work/err"; exit 1; }
