@@ -108,10 +108,18 @@ class SlabDepot {
     if (size != slab_size_ || align != slab_size_) return deallocate_upstream(p, size, align);
     // relaxed: a count for the takers' retry decision and statistics; the slab itself is
     // published by the stack's release.
-    cached_.fetch_add(1, std::memory_order_relaxed);
+    const std::size_t cached = cached_.fetch_add(1, std::memory_order_relaxed);
+    // An upstream that can purge (the process allocator's class ranges) gets the memory of the
+    // spare slabs beyond a few back at once; they stay cached and read as zero when reused.
+    if constexpr (requires(Upstream& u) { u.purge(p, size); }) {
+      if (cached >= purge_after) upstream_.get().purge(p, size);
+    }
     poison_memory(static_cast<std::byte*>(p) + sizeof(Link), slab_size_ - sizeof(Link));
     free_.push(static_cast<Link*>(p));
   }
+
+  /// Spare slabs kept resident before the next ones are purged (when the upstream can).
+  static constexpr std::size_t purge_after = 4;
 
   /// Makes the depot hold `count` slabs in all, the missing ones as one region obtained from
   /// upstream in a single call. False (nothing changed) if that overflows or upstream refuses.
