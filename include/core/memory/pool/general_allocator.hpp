@@ -15,7 +15,7 @@
 ///   faults every time): at most 8 MiB held.
 /// - Any alignment (a power of two) is served; allocate_at_least and usable_size report the class
 ///   size or the mapping's room.
-/// - The class ranges are reserved (not committed) up front: 24 x 4 GiB of address space, or less
+/// - The class ranges are reserved (not committed) up front: 44 x 4 GiB of address space, or less
 ///   if the system refuses; a request whose class range is full (or could not be reserved, under
 ///   a small RLIMIT_AS) is served as a large block instead.
 /// - `Checked` selects the hardened checks on frees (double free, foreign and interior pointers,
