@@ -5,6 +5,7 @@
 # Usage: scripts/test.sh [preset...]
 #   presets: asan (g++ Debug + ASan/UBSan, expensive checks), tsan (builds and runs the concurrent tests under
 #   ThreadSanitizer), release, noexcept (-fno-exceptions, hardened), clang (clang 14, hardened),
+#   valgrind (a subset of the suite under memcheck, with the allocators' client requests),
 #   fuzz (libFuzzer differential targets, 15 s each, clang + ASan/UBSan),
 #   consumer (install + find_package + pkg-config). Default: all of them.
 set -euo pipefail
@@ -13,7 +14,7 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh test
 
 presets=("$@")
-((${#presets[@]})) || presets=(asan tsan release noexcept clang fuzz consumer)
+((${#presets[@]})) || presets=(asan tsan release noexcept clang valgrind fuzz consumer)
 
 passed=0
 failed=0

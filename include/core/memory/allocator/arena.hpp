@@ -93,7 +93,10 @@ class BasicArena {
 
   ~BasicArena() {
     release_all();
-    if (first_) unpoison_memory(first_->data(), first_->capacity);  // hand a caller's buffer back clean
+    if (first_) {  // hand a caller's buffer back clean
+      vg_pool_destroy(first_);
+      unpoison_memory(first_->data(), first_->capacity);
+    }
   }
 
   /// `size` bytes aligned to `align` (a power of two). Throws out_of_memory. O(1).
@@ -136,6 +139,7 @@ class BasicArena {
     if (n - 1 < end - p) [[likely]] {
       top_ = reinterpret_cast<std::byte*>(p + n);
       unpoison_memory(reinterpret_cast<void*>(p), size);
+      vg_alloc(current_, reinterpret_cast<void*>(p), size);
       return reinterpret_cast<void*>(p);
     }
     return slow<Throw>(size, align);
@@ -153,6 +157,7 @@ class BasicArena {
 
   /// Does nothing: the arena frees in bulk. Under AddressSanitizer the block is poisoned.
   void deallocate(void* p, std::size_t size, std::size_t /*align*/ = default_alignment) noexcept {
+    if constexpr (valgrind_enabled) vg_free(block_of(p), p);
     poison_memory_inside(p, size);
   }
 
@@ -171,6 +176,9 @@ class BasicArena {
         (!checks::hardened || marker.top <= top_)) [[likely]] {
       poison_memory(marker.top, static_cast<std::size_t>(top_ - marker.top));
       top_ = marker.top;
+      if constexpr (valgrind_enabled) {
+        if (current_) vg_trim(current_, current_->data(), static_cast<std::size_t>(top_ - current_->data()));
+      }
       return;
     }
     rewind_slow(marker);
@@ -194,7 +202,11 @@ class BasicArena {
       top_ = marker.block ? marker.top : current_->data();
       end_ = current_->data() + current_->capacity;
       poison_memory(top_, static_cast<std::size_t>(end_ - top_));
-      for (Block* b = current_->next; b; b = b->next) poison_memory(b->data(), b->capacity);
+      vg_trim(current_, current_->data(), static_cast<std::size_t>(top_ - current_->data()));
+      for (Block* b = current_->next; b; b = b->next) {
+        poison_memory(b->data(), b->capacity);
+        vg_trim(b, b->data(), 0);
+      }
     }
   }
 
@@ -259,8 +271,18 @@ class BasicArena {
     std::size_t capacity;  // bytes of data
     bool owned;            // false for a caller-provided buffer
     std::byte* data() noexcept { return reinterpret_cast<std::byte*>(this) + header_size; }
+    const std::byte* data() const noexcept { return reinterpret_cast<const std::byte*>(this) + header_size; }
   };
   static constexpr std::size_t header_size = align_up(sizeof(Block), granule);
+
+  /// The block holding `p` (its memcheck pool), or null. O(blocks); used with valgrind only.
+  const Block* block_of(const void* p) const noexcept {
+    const auto* c = static_cast<const std::byte*>(p);
+    for (const Block* list : {current_, oversized_, first_})
+      for (const Block* b = list; b; b = b->next)
+        if (c >= b->data() && c < b->data() + b->capacity) return b;
+    return nullptr;
+  }
 
   /// Bytes used at `m`: positions only grow while allocating, so a marker beyond the current
   /// position was taken after something that was rewound since.
@@ -307,6 +329,7 @@ class BasicArena {
     end_ = b->data() + b->capacity;
     capacity_ = b->capacity;
     poison_memory(top_, b->capacity);
+    vg_pool_create(b);
   }
 
   Block* new_block(std::size_t capacity) noexcept {
@@ -317,12 +340,14 @@ class BasicArena {
     auto* b = ::new (mem) Block{nullptr, capacity, true};
     capacity_ += capacity;
     poison_memory(b->data(), capacity);
+    vg_pool_create(b);
     return b;
   }
 
   void release_block(Block* b) noexcept {
     capacity_ -= b->capacity;
     if (b->owned) {
+      vg_pool_destroy(b);
       unpoison_memory(b->data(), b->capacity);
       allocator_traits<Upstream>::deallocate(upstream_.get(), b, b->capacity + header_size,
                                              alignof(std::max_align_t));
@@ -375,6 +400,7 @@ class BasicArena {
       oversized_bytes_ += need;
       void* p = align_up(b->data(), align);
       unpoison_memory(p, size);
+      vg_alloc(b, p, size);
       return p;
     }
     // Move to the next spare block if it fits, else insert a new block after the current one.

@@ -62,6 +62,7 @@ class BasicSlabCache {
   ~BasicSlabCache() {
     for (Slab** list : {&partial_, &full_, &empty_})
       while (*list) release(pop_front(*list));
+    vg_pool_destroy(this);
   }
 
   /// One object (constructed, if the cache has a constructor); throws out_of_memory. O(1).
@@ -86,7 +87,11 @@ class BasicSlabCache {
     if (++s->in_use == objects_per_slab_) move(s, partial_, full_, list_full);
     ++in_use_;
     unpoison_memory(obj, object_size_);
-    if (ctor_) restore_first_word(obj);
+    vg_alloc(this, obj, object_size_);
+    if (ctor_) {
+      if constexpr (valgrind_enabled) unpoison_memory(obj, object_size_);  // constructed: defined
+      restore_first_word(obj);
+    }
     return obj;
   }
 
@@ -100,6 +105,7 @@ class BasicSlabCache {
     }
     if (ctor_) save_first_word(obj);
     std::memcpy(obj, &s->free, sizeof(void*));
+    vg_free(this, obj);
     poison_memory(obj, stride_);
     s->free = obj;
     mark(s, obj, true);
@@ -220,6 +226,7 @@ class BasicSlabCache {
     objects_per_slab_ = (slab_size_ - offset) / stride_;
     if (objects_per_slab_ > max_objects) objects_per_slab_ = max_objects;
     objects_offset_ = offset;
+    vg_pool_create(this);
   }
 
   // With constructor caching, the link overwrites the first word of a constructed object; that

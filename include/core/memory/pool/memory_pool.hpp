@@ -76,9 +76,15 @@ class BasicMemoryPool {
         next_chunk_nodes_(o.next_chunk_nodes_),
         max_chunk_nodes_(o.max_chunk_nodes_),
         max_nodes_(o.max_nodes_),
-        name_(o.name_) {}
+        name_(o.name_) {
+    vg_pool_move(&o, this);
+    vg_pool_create(&o);
+  }
 
-  ~BasicMemoryPool() { release_chunks(); }
+  ~BasicMemoryPool() {
+    release_chunks();
+    vg_pool_destroy(this);
+  }
 
   // --- nodes -------------------------------------------------------------------------------
 
@@ -98,6 +104,7 @@ class BasicMemoryPool {
       mark_used(n);
       poison_memory(n, stride_);
       unpoison_memory(n, node_size_);
+      vg_alloc(this, n, node_size_);
       return n;
     }
     return allocate_fresh();
@@ -117,6 +124,7 @@ class BasicMemoryPool {
   /// deallocate_node without the hardened checks (for callers that ran validate_free already).
   CORE_MEMORY_ALWAYS_INLINE void deallocate_node_unchecked(void* p) noexcept {
     auto* n = static_cast<Node*>(p);
+    vg_free(this, n);
     unpoison_memory(n, sizeof(Node));
     n->next = free_;
     mark_free(n);
@@ -299,6 +307,7 @@ class BasicMemoryPool {
     if (nodes_per_chunk == 0) nodes_per_chunk = std::max<std::size_t>(8, 4096 / stride_);
     next_chunk_nodes_ = nodes_per_chunk;
     max_chunk_nodes_ = max_nodes_per_chunk < nodes_per_chunk ? nodes_per_chunk : max_nodes_per_chunk;
+    vg_pool_create(this);
   }
 
  private:
@@ -370,7 +379,7 @@ class BasicMemoryPool {
 
   /// Unpoisons (false) or poisons (true) the free nodes, for the rare walks over the free list.
   void set_free_list_poison(bool poisoned) const noexcept {
-    if constexpr (asan_enabled) {
+    if constexpr (poisoning_enabled) {
       for (Node* n = free_; n;) {
         unpoison_memory(n, sizeof(Node));
         Node* next = n->next;
@@ -405,6 +414,7 @@ class BasicMemoryPool {
     std::byte* p = fresh_;
     fresh_ += stride_;
     unpoison_memory(p, node_size_);
+    vg_alloc(this, p, node_size_);
     return p;
   }
 
@@ -453,6 +463,10 @@ class BasicMemoryPool {
   }
 
   void release_chunks() noexcept {
+    if constexpr (valgrind_enabled) {  // every node goes: memcheck's pool starts afresh
+      vg_pool_destroy(this);
+      vg_pool_create(this);
+    }
     while (chunks_) {
       Chunk* c = chunks_;
       chunks_ = c->next;
