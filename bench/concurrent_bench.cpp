@@ -8,6 +8,11 @@
 //   mtN_larson: N threads put each new block into a random slot of a shared array and free the
 //              block it displaces, so most frees are of another thread's block.
 //   prodcons:  one thread allocates, the other frees (xmalloc-test's pattern).
+//   scratch:   cache-scratch (Hoard's test of passive false sharing): one thread allocates two
+//              adjacent blocks and hands one to each of two threads, which free it and then, over
+//              and over, allocate a block, write it 64 times and free it. An allocator that gives
+//              a thread the block another thread freed next to the other's makes them write one
+//              cache line from two cores.
 // Times are per block, for all threads together (wall time / blocks).
 
 #include <core/memory/pool/concurrent_pool.hpp>
@@ -19,6 +24,7 @@
 
 #include <array>
 #include <atomic>
+#include <barrier>
 #include <cstdlib>
 #include <memory_resource>
 #include <mutex>
@@ -171,6 +177,26 @@ void prodcons(benchmark::State& state, std::size_t size) {
 }
 
 template <class A>
+void cache_scratch(benchmark::State& state, std::size_t size) {
+  A& a = shared<A>();
+  static std::array<void*, 2> handed{};
+  static std::barrier<> both(2);
+  if (state.thread_index() == 0) {
+    handed[0] = a.allocate(size);
+    handed[1] = a.allocate(size);
+  }
+  both.arrive_and_wait();
+  a.deallocate(handed[static_cast<std::size_t>(state.thread_index())], size);
+  for (auto _ : state) {
+    auto* p = static_cast<volatile unsigned char*>(a.allocate(size));
+    for (unsigned r = 0; r < 64; ++r) p[r % 8] = static_cast<unsigned char>(p[r % 8] + r);
+    a.deallocate(const_cast<unsigned char*>(p), size);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+  both.arrive_and_wait();  // the next run's blocks come after both threads are done
+}
+
+template <class A>
 void register_all(const char* impl, std::size_t size, bool shared_ok, bool any_size) {
   const std::string tail = std::string("/") + impl + "/" + std::to_string(size);
   for (int threads : {1, 2}) {
@@ -187,10 +213,14 @@ void register_all(const char* impl, std::size_t size, bool shared_ok, bool any_s
           ->Threads(threads)
           ->UseRealTime();
   }
-  if (shared_ok)
+  if (shared_ok) {
     benchmark::RegisterBenchmark(("prodcons" + tail).c_str(), [=](benchmark::State& s) { prodcons<A>(s, size); })
         ->Threads(2)
         ->UseRealTime();
+    benchmark::RegisterBenchmark(("mt2_scratch" + tail).c_str(), [=](benchmark::State& s) { cache_scratch<A>(s, size); })
+        ->Threads(2)
+        ->UseRealTime();
+  }
   (void)any_size;
 }
 
