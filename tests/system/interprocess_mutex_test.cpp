@@ -335,8 +335,7 @@ TYPED_TEST(BothMutexes, KilledAtRandomPointsAThousandTimesNeverDeadlocksNorHides
     const pid_t child = fork_child([&] {
       for (std::uint64_t i = 1;; ++i) {
         if (m.lock() == LockStatus::owner_died) return 4;  // the parent never dies holding it
-        s.a = i;
-        for (int spin = 0; spin < 50; ++spin) std::atomic_signal_fence(std::memory_order_seq_cst);
+        for (int k = 0; k < 50; ++k) s.a = i;  // volatile: 50 stores, a window with a != b
         s.b = i;
         m.unlock();
         s.iterations.fetch_add(1, std::memory_order_relaxed);
@@ -365,6 +364,7 @@ TYPED_TEST(BothMutexes, KilledAtRandomPointsAThousandTimesNeverDeadlocksNorHides
   std::printf("1000 kills: %d owner_died (%d with a broken invariant), %d clean, %.2f s\n", owner_died, repaired,
               clean, seconds);
   EXPECT_GT(owner_died, 0);
+  EXPECT_GT(repaired, 0);  // some kills landed inside the critical section
   EXPECT_LT(seconds, 240.0);
 }
 
@@ -543,7 +543,7 @@ struct OtherClock {
   using rep = duration::rep;
   using period = duration::period;
   using time_point = std::chrono::time_point<OtherClock>;
-  static constexpr bool is_steady = true;
+  [[maybe_unused]] static constexpr bool is_steady = true;
   static time_point now() { return time_point(std::chrono::steady_clock::now().time_since_epoch() + 1h); }
 };
 

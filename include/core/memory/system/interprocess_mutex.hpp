@@ -8,8 +8,8 @@
 ///   holding it the kernel marks it owner-died and wakes a waiter. The pointers it keeps are only
 ///   read in the holder's process, so one object works in every process that maps it, at any
 ///   address; only one process runs the constructor (the others use the bytes as they find
-///   them: all zero is an unlocked InterprocessMutex) and one runs the destructor. Needs glibc's
-///   robust list layout on a 64-bit target (checked at a thread's first lock: fatal otherwise).
+///   them) and one runs the destructor. Needs glibc's robust list layout on a 64-bit target
+///   (checked at a thread's first lock: fatal otherwise).
 ///   Uncontended, a lock/unlock pair costs about 1.1x pthread's default mutex in a process with
 ///   threads, less than pthread's robust mutex (1.26x) (bench/shm_mutex_bench.cpp).
 /// - When a holder dies (a thread exits or a process is killed while holding it) the next lock()
@@ -114,7 +114,7 @@ class RobustMutex {
   std::uint32_t count_ = 0;      ///< Levels held beyond the first (recursive).
   std::uint32_t state_ = 0;      ///< 1: acquired from a dead owner, consistent() not called yet.
   std::uint32_t recursive_ = 0;  ///< InterprocessRecursiveMutex.
-  std::uint64_t reserved_ = 0;
+  [[maybe_unused]] std::uint64_t reserved_ = 0;  ///< Places the links where glibc's are.
   void* prev_ = nullptr;  ///< Links on the holder's robust list (addresses in the holder's process).
   void* next_ = nullptr;
 };
@@ -124,14 +124,14 @@ class RobustMutex {
 /// A robust, process-shared, non-recursive mutex (see the file comment). Not copyable or movable.
 class InterprocessMutex : public detail::RobustMutex {
  public:
-  InterprocessMutex() : RobustMutex(false) {}
+  InterprocessMutex() noexcept : RobustMutex(false) {}
 };
 
 /// The recursive variant: its holder may lock it again (and unlocks it as often). owner_died is
 /// returned by the first lock of a thread that did not hold it; the count starts again at one.
 class InterprocessRecursiveMutex : public detail::RobustMutex {
  public:
-  InterprocessRecursiveMutex() : RobustMutex(true) {}
+  InterprocessRecursiveMutex() noexcept : RobustMutex(true) {}
 };
 
 /// A process-shared condition variable for InterprocessMutex (see the file comment). Every wait
