@@ -212,6 +212,71 @@ TYPED_TEST(BothMutexes, ChildKilledHoldingItGivesOwnerDiedThenRepairedItWorksAga
             0);
 }
 
+/// Waits (at most 30 s) until `done` reaches `value`; aborts the test binary if it does not (a
+/// thread is stuck in lock()).
+void await_or_abort(const std::atomic<int>& done, int value) {
+  for (int i = 0; i < 300000 && done.load() < value; ++i) std::this_thread::sleep_for(100us);
+  if (done.load() < value) {
+    std::fprintf(stderr, "threads still blocked in lock() after 30 s\n");
+    std::abort();
+  }
+}
+
+// Threads asleep in lock() (the waiters bit set) while the holder is killed: the kernel wakes
+// one, which gets owner_died; the rest follow, with acquired if it repaired, or with
+// lock_not_recoverable (all woken at once) if it did not.
+TYPED_TEST(BothMutexes, SleepingWaitersAreWokenByTheOwnersDeath) {
+  SKIP_UNDER_TSAN();
+  for (const bool repair : {true, false}) {
+#if !CORE_MEMORY_EXCEPTIONS
+    if (!repair) continue;  // lock_not_recoverable would abort
+#endif
+    SharedPage page;
+    auto& s = page.state();
+    auto& m = mutex_of<TypeParam>(s);
+    s.stage.store(0);
+    const pid_t child = fork_child([&] {
+      if (m.lock() != LockStatus::acquired) return 4;
+      s.stage.store(1);
+      for (;;) ::pause();
+    });
+    ASSERT_TRUE(await_stage(s.stage, 1));
+    constexpr int waiters = 3;
+    std::atomic<int> started{0}, done{0}, owner_died{0}, acquired{0}, not_recoverable{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < waiters; ++t) {
+      threads.emplace_back([&] {
+        started.fetch_add(1);
+#if CORE_MEMORY_EXCEPTIONS
+        try {
+#endif
+          if (m.lock() == LockStatus::owner_died) {
+            owner_died.fetch_add(1);
+            if (repair) m.consistent();
+          } else {
+            acquired.fetch_add(1);
+          }
+          m.unlock();
+#if CORE_MEMORY_EXCEPTIONS
+        } catch (const core::memory::lock_not_recoverable&) {
+          not_recoverable.fetch_add(1);
+        }
+#endif
+        done.fetch_add(1);
+      });
+    }
+    await_or_abort(started, waiters);
+    std::this_thread::sleep_for(50ms);  // let them fall asleep in the futex
+    EXPECT_EQ(done.load(), 0);
+    kill_and_reap(child);
+    await_or_abort(done, waiters);
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(owner_died.load(), 1) << "repair " << repair;
+    EXPECT_EQ(acquired.load(), repair ? waiters - 1 : 0);
+    EXPECT_EQ(not_recoverable.load(), repair ? 0 : waiters - 1);
+  }
+}
+
 TYPED_TEST(BothMutexes, TryLockStatusReportsTheOwnersDeath) {
   SKIP_UNDER_TSAN();
   SharedPage page;
