@@ -157,17 +157,23 @@ constexpr const char* name_of() {
                                               : "core::memory::InterprocessRecursiveMutex";
 }
 
-/// A forked child locks `m` and is killed while it holds it.
+/// A forked child that holds `m` (once this returns) until it is killed.
 template <class M>
-void kill_holder(test::SharedState& s, M& m) {
+pid_t fork_holder(test::SharedState& s, M& m) {
   s.stage.store(0);
   const pid_t child = fork_child([&] {
     if (m.lock() != LockStatus::acquired) return 4;
     s.stage.store(1);
     for (;;) ::pause();
   });
-  ASSERT_TRUE(await_stage(s.stage, 1));
-  kill_and_reap(child);
+  EXPECT_TRUE(await_stage(s.stage, 1));
+  return child;
+}
+
+/// A forked child locks `m` and is killed while it holds it.
+template <class M>
+void kill_holder(test::SharedState& s, M& m) {
+  kill_and_reap(fork_holder(s, m));
 }
 
 template <class M>
@@ -234,13 +240,7 @@ TYPED_TEST(BothMutexes, SleepingWaitersAreWokenByTheOwnersDeath) {
     SharedPage page;
     auto& s = page.state();
     auto& m = mutex_of<TypeParam>(s);
-    s.stage.store(0);
-    const pid_t child = fork_child([&] {
-      if (m.lock() != LockStatus::acquired) return 4;
-      s.stage.store(1);
-      for (;;) ::pause();
-    });
-    ASSERT_TRUE(await_stage(s.stage, 1));
+    const pid_t child = fork_holder(s, m);
     constexpr int waiters = 3;
     std::atomic<int> started{0}, done{0}, owner_died{0}, acquired{0}, not_recoverable{0};
     std::vector<std::thread> threads;
