@@ -209,11 +209,6 @@ class SegmentHeap {
       if (is_free(w)) {
         if (pf) return "two adjacent free blocks";
         if (read(o + s - header) != s) return "free block footer is wrong";
-        unsigned fl = 0, sl = 0;
-        mapping(s, fl, sl);
-        bool found = false;
-        for (std::uint64_t f = heads_[fl][sl]; f != 0 && !found; f = read(f + header)) found = f == o;
-        if (!found) return "free block is not in its list";
         free_bytes += s;
         ++frees;
       } else {
@@ -233,13 +228,17 @@ class SegmentHeap {
         std::uint64_t prev = 0;
         for (std::uint64_t f = heads_[fl][sl]; f != 0; prev = f, f = read(f + header)) {
           at = f;
+          if (f < begin_ || f >= end_ || tag_of(read(f)) != tag(f)) return "a free list links to no block";
           if (read(f + 2 * header) != prev) return "free list back link is wrong";
           if (!is_free(read(f))) return "a live block is in a free list";
+          unsigned bfl = 0, bsl = 0;
+          mapping(size_of(read(f)), bfl, bsl);
+          if (bfl != fl || bsl != sl) return "a free block is in the wrong list";
           if (++listed > frees) return "free lists hold more blocks than the chain";
         }
       }
     }
-    if (listed != frees) return "free lists hold fewer blocks than the chain";
+    if (listed != frees) return "a free block is in no list";
     if (used != used_ || free_bytes != free_bytes_ || live != live_ || frees != free_count_)
       return "statistics do not match the blocks";
     return nullptr;
