@@ -1,0 +1,730 @@
+// InterprocessMutex, InterprocessRecursiveMutex and InterprocessCondition with real processes
+// (fork, and fork+exec of a child that maps the page at another address) and with threads.
+
+#include "interprocess_mutex_shared.hpp"
+#include "support/misuse_capture.hpp"
+#include "system/system_support.hpp"
+
+#include <core/memory/system/interprocess_mutex.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <mutex>
+#include <new>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <sys/wait.h>
+
+namespace {
+
+using core::memory::InterprocessCondition;
+using core::memory::InterprocessMutex;
+using core::memory::InterprocessRecursiveMutex;
+using core::memory::LockStatus;
+using core::memory::WaitStatus;
+using namespace std::chrono_literals;
+
+#if defined(__SANITIZE_THREAD__)
+constexpr bool under_tsan = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr bool under_tsan = true;
+#else
+constexpr bool under_tsan = false;
+#endif
+#else
+constexpr bool under_tsan = false;
+#endif
+
+// Process tests fork; ThreadSanitizer does not follow a lock into another process.
+#define SKIP_UNDER_TSAN() \
+  if (under_tsan) GTEST_SKIP() << "processes: not under ThreadSanitizer"
+
+/// A page of shared memory (a memfd) with a SharedState built in it, mapped twice: `state` and
+/// `other_view` are the same objects at two addresses.
+class SharedPage {
+ public:
+  SharedPage() {
+    fd_ = ::memfd_create("interprocess_mutex_test", 0);  // inherited across exec on purpose
+    if (fd_ < 0 || ::ftruncate(fd_, test::shared_bytes) != 0) std::abort();
+    first_ = test::map_shared(fd_);
+    second_ = test::map_shared(fd_);
+    if (!first_ || !second_) std::abort();
+    state_ = new (first_) test::SharedState;
+  }
+  ~SharedPage() {
+    state_->~SharedState();
+    ::munmap(first_, test::shared_bytes);
+    ::munmap(second_, test::shared_bytes);
+    ::close(fd_);
+  }
+  SharedPage(const SharedPage&) = delete;
+  SharedPage& operator=(const SharedPage&) = delete;
+
+  test::SharedState& state() { return *state_; }
+  test::SharedState& other_view() { return *static_cast<test::SharedState*>(second_); }
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+  void* first_ = nullptr;
+  void* second_ = nullptr;
+  test::SharedState* state_ = nullptr;
+};
+
+/// Runs `body` in a forked child, which exits with its result (0: success).
+template <class Body>
+pid_t fork_child(Body body) {
+  const pid_t pid = ::fork();
+  if (pid == 0) ::_exit(body());
+  if (pid < 0) std::abort();
+  return pid;
+}
+
+/// Starts the exec'd child in `mode` on the page.
+pid_t exec_child(SharedPage& page, const char* mode) {
+  char fd[16];
+  char address[32];
+  std::snprintf(fd, sizeof fd, "%d", page.fd());
+  std::snprintf(address, sizeof address, "%lx", static_cast<unsigned long>(reinterpret_cast<std::uintptr_t>(&page.state())));
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execl(CORE_MEMORY_IPC_CHILD, CORE_MEMORY_IPC_CHILD, fd, address, mode, static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  if (pid < 0) std::abort();
+  return pid;
+}
+
+/// Waits (at most 30 s) for the child to end; its exit code, 128 + signal, or -1 if it hung (killed).
+int reap(pid_t pid) {
+  int status = 0;
+  for (int i = 0; i < 30000; ++i) {
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(1ms);
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  return -1;
+}
+
+/// Waits (at most 30 s) until `stage` reaches `value`.
+bool await_stage(const std::atomic<int>& stage, int value) {
+  for (int i = 0; i < 300000 && stage.load() < value; ++i) std::this_thread::sleep_for(100us);
+  return stage.load() >= value;
+}
+
+void kill_and_reap(pid_t pid) {
+  ::kill(pid, SIGKILL);
+  EXPECT_EQ(reap(pid), 128 + SIGKILL);
+}
+
+// Both mutexes, through every test that applies to both.
+template <class M>
+M& mutex_of(test::SharedState& s) {
+  if constexpr (std::is_same_v<M, InterprocessMutex>) {
+    return s.mutex;
+  } else {
+    return s.recursive;
+  }
+}
+
+template <class M>
+constexpr const char* name_of() {
+  return std::is_same_v<M, InterprocessMutex> ? "core::memory::InterprocessMutex"
+                                              : "core::memory::InterprocessRecursiveMutex";
+}
+
+/// A forked child locks `m` and is killed while it holds it.
+template <class M>
+void kill_holder(test::SharedState& s, M& m) {
+  s.stage.store(0);
+  const pid_t child = fork_child([&] {
+    if (m.lock() != LockStatus::acquired) return 4;
+    s.stage.store(1);
+    for (;;) ::pause();
+  });
+  ASSERT_TRUE(await_stage(s.stage, 1));
+  kill_and_reap(child);
+}
+
+template <class M>
+class BothMutexes : public ::testing::Test {};
+using MutexTypes = ::testing::Types<InterprocessMutex, InterprocessRecursiveMutex>;
+TYPED_TEST_SUITE(BothMutexes, MutexTypes);
+
+// ---------------------------------------------------------------------------------------------
+// The owner's death.
+
+TYPED_TEST(BothMutexes, ChildKilledHoldingItGivesOwnerDiedThenRepairedItWorksAgain) {
+  SKIP_UNDER_TSAN();
+  SharedPage page;
+  auto& s = page.state();
+  auto& m = mutex_of<TypeParam>(s);
+  const pid_t child = fork_child([&] {
+    if (m.lock() != LockStatus::acquired) return 4;
+    if constexpr (std::is_same_v<TypeParam, InterprocessRecursiveMutex>) {
+      if (m.lock() != LockStatus::acquired) return 4;  // held twice: the death releases every level
+    }
+    s.a = 1;  // half of an update
+    s.stage.store(1);
+    for (;;) ::pause();
+  });
+  ASSERT_TRUE(await_stage(s.stage, 1));
+  EXPECT_EQ(m.try_lock_status(), std::nullopt);  // held by the child
+  kill_and_reap(child);
+
+  ASSERT_EQ(m.lock(), LockStatus::owner_died);
+  EXPECT_NE(s.a, s.b);
+  s.b = s.a;  // repair
+  m.consistent();
+  m.unlock();
+  ASSERT_EQ(m.lock(), LockStatus::acquired);
+  m.unlock();
+  // ...and in another process too.
+  EXPECT_EQ(reap(fork_child([&] {
+              if (m.lock() != LockStatus::acquired) return 4;
+              m.unlock();
+              return 0;
+            })),
+            0);
+}
+
+TYPED_TEST(BothMutexes, TryLockStatusReportsTheOwnersDeath) {
+  SKIP_UNDER_TSAN();
+  SharedPage page;
+  auto& m = mutex_of<TypeParam>(page.state());
+  ASSERT_NO_FATAL_FAILURE(kill_holder(page.state(), m));
+  ASSERT_EQ(m.try_lock_status(), LockStatus::owner_died);
+  m.consistent();
+  m.unlock();
+  ASSERT_EQ(m.try_lock_status(), LockStatus::acquired);
+  m.unlock();
+}
+
+TYPED_TEST(BothMutexes, HolderThreadThatExitsIsADeathToo) {
+  SharedPage page;
+  auto& m = mutex_of<TypeParam>(page.state());
+  std::thread([&] { ASSERT_EQ(m.lock(), LockStatus::acquired); }).join();
+  ASSERT_EQ(m.lock(), LockStatus::owner_died);
+  m.consistent();
+  m.unlock();
+}
+
+TEST(InterprocessMutex, ExecdChildAtAnotherAddressThatExitsHoldingItIsADeath) {
+  SKIP_UNDER_TSAN();
+  SharedPage page;
+  auto& s = page.state();
+  EXPECT_EQ(reap(exec_child(page, "exit-holding")), 0);
+  EXPECT_EQ(s.stage.load(), 1);
+  ASSERT_EQ(s.mutex.lock(), LockStatus::owner_died);
+  s.mutex.consistent();
+  s.mutex.unlock();
+}
+
+TEST(InterprocessMutex, ExecdChildAtAnotherAddressKilledHoldingEitherMutex) {
+  SKIP_UNDER_TSAN();
+  SharedPage page;
+  auto& s = page.state();
+  pid_t child = exec_child(page, "hold");
+  ASSERT_TRUE(await_stage(s.stage, 1));
+  EXPECT_FALSE(s.mutex.try_lock());
+  kill_and_reap(child);
+  ASSERT_EQ(s.mutex.lock(), LockStatus::owner_died);
+  s.mutex.consistent();
+  s.mutex.unlock();
+
+  s.stage.store(0);
+  child = exec_child(page, "hold-recursive");
+  ASSERT_TRUE(await_stage(s.stage, 1));
+  EXPECT_FALSE(s.recursive.try_lock());
+  kill_and_reap(child);
+  ASSERT_EQ(s.recursive.lock(), LockStatus::owner_died);
+  ASSERT_EQ(s.recursive.lock(), LockStatus::acquired);  // recursion in the owner-died state
+  s.recursive.consistent();
+  s.recursive.unlock();
+  s.recursive.unlock();
+  EXPECT_EQ(reap(fork_child([&] { return s.recursive.try_lock() ? 0 : 4; })), 0);  // released: count was 2
+}
+
+TYPED_TEST(BothMutexes, UnlockWithoutConsistentMakesItNotRecoverableForEveryone) {
+  SKIP_UNDER_TSAN();
+  SharedPage page;
+  auto& m = mutex_of<TypeParam>(page.state());
+  ASSERT_NO_FATAL_FAILURE(kill_holder(page.state(), m));
+  ASSERT_EQ(m.lock(), LockStatus::owner_died);
+  m.unlock();  // no consistent(): the data is declared lost
+
+  char address[32];
+  std::snprintf(address, sizeof address, "%p", static_cast<const void*>(&m));
+  const std::string expected = std::string(name_of<TypeParam>()) + " at " + address +
+                               ": lock: not recoverable: an owner died holding it and the next owner unlocked it "
+                               "without calling consistent(): State not recoverable";
+#if CORE_MEMORY_EXCEPTIONS
+  for (int attempt = 0; attempt < 2; ++attempt) {  // lock(), then try_lock()
+    try {
+      if (attempt == 0) {
+        (void)m.lock();
+      } else {
+        (void)m.try_lock();
+      }
+      ADD_FAILURE() << "no lock_not_recoverable";
+    } catch (const core::memory::lock_not_recoverable& e) {
+      EXPECT_EQ(e.code(), std::error_code(ENOTRECOVERABLE, std::generic_category()));
+      EXPECT_EQ(std::string(e.what()), expected);
+      EXPECT_EQ(e.mutex(), &m);
+    }
+  }
+  // Every other process learns it too.
+  EXPECT_EQ(reap(fork_child([&] {
+              try {
+                (void)m.lock();
+              } catch (const core::memory::lock_not_recoverable&) {
+                return 0;
+              }
+              return 4;
+            })),
+            0);
+#else
+  // The death test runs in a re-executed process: the mapping's address differs there.
+  const std::string tail = ": lock: not recoverable: an owner died holding it and the next owner unlocked it "
+                           "without calling consistent(): State not recoverable";
+  const std::string pattern = test::regex_escape(std::string("system error in ") + name_of<TypeParam>() + " at ") +
+                              "0x[0-9a-f]+" + test::regex_escape(tail);
+  EXPECT_DEATH((void)m.lock(), pattern);
+  EXPECT_DEATH((void)m.try_lock(), pattern);
+#endif
+}
+
+// A child loops lock / break the invariant a == b / restore it / unlock; the parent kills it at
+// a random moment, locks, and must find the invariant intact after a clean acquisition, or be
+// told owner_died (and then repairs it). 1,000 times, each bounded in time.
+TYPED_TEST(BothMutexes, KilledAtRandomPointsAThousandTimesNeverDeadlocksNorHidesADeath) {
+  SKIP_UNDER_TSAN();
+  SharedPage page;
+  auto& s = page.state();
+  auto& m = mutex_of<TypeParam>(s);
+  std::mt19937 random(12345);
+  std::uniform_int_distribution<int> delay_us(0, 200);
+  int owner_died = 0, repaired = 0, clean = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (int round = 0; round < 1000; ++round) {
+    s.iterations.store(0);
+    const pid_t child = fork_child([&] {
+      for (std::uint64_t i = 1;; ++i) {
+        if (m.lock() == LockStatus::owner_died) return 4;  // the parent never dies holding it
+        s.a = i;
+        for (int spin = 0; spin < 50; ++spin) std::atomic_signal_fence(std::memory_order_seq_cst);
+        s.b = i;
+        m.unlock();
+        s.iterations.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+    while (s.iterations.load() == 0) std::this_thread::yield();  // the child is looping
+    std::this_thread::sleep_for(std::chrono::microseconds(delay_us(random)));
+    ::kill(child, SIGKILL);
+    const int result = reap(child);
+    ASSERT_EQ(result, 128 + SIGKILL) << "round " << round;
+    const LockStatus status = m.lock();
+    if (status == LockStatus::owner_died) {
+      ++owner_died;
+      if (s.a != s.b) {
+        ++repaired;
+        s.b = s.a;
+      }
+      m.consistent();
+    } else {
+      ++clean;
+      ASSERT_EQ(s.a, s.b) << "a clean acquisition found a broken invariant, round " << round;
+    }
+    m.unlock();
+  }
+  const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("1000 kills: %d owner_died (%d with a broken invariant), %d clean, %.2f s\n", owner_died, repaired,
+              clean, seconds);
+  EXPECT_GT(owner_died, 0);
+  EXPECT_LT(seconds, 240.0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The condition variable.
+
+TEST(InterprocessCondition, SignalsAcrossProcessesBothWays) {
+  SKIP_UNDER_TSAN();
+  SharedPage page;
+  auto& s = page.state();
+  for (const bool exec : {false, true}) {
+    s.flag = 0;
+    s.stage.store(0);
+    const pid_t child = exec ? exec_child(page, "wait") : fork_child([&] { return test::answer_flag(s); });
+    ASSERT_TRUE(await_stage(s.stage, 1));
+    ASSERT_EQ(s.mutex.lock(), LockStatus::acquired);  // the child is waiting (it released the mutex)
+    s.flag = 1;
+    s.condition.notify_one();
+    EXPECT_EQ(s.condition.wait_for(s.mutex, 30s, [&] { return s.flag == 2; }), WaitStatus::no_timeout);
+    s.mutex.unlock();
+    EXPECT_EQ(reap(child), 0) << (exec ? "exec" : "fork");
+  }
+}
+
+TEST(InterprocessCondition, NotifyAllWakesEveryProcess) {
+  SKIP_UNDER_TSAN();
+  SharedPage page;
+  auto& s = page.state();
+  std::vector<pid_t> children;
+  for (int i = 0; i < 3; ++i) {
+    children.push_back(fork_child([&] {
+      if (s.mutex.lock() != LockStatus::acquired) return 4;
+      ++s.counter;
+      s.condition.notify_all();  // tell the parent
+      if (s.condition.wait(s.mutex, [&] { return s.flag == 1; }) != LockStatus::acquired) return 4;
+      s.mutex.unlock();
+      return 0;
+    }));
+  }
+  ASSERT_EQ(s.mutex.lock(), LockStatus::acquired);
+  EXPECT_EQ(s.condition.wait_for(s.mutex, 30s, [&] { return s.counter == 3; }), WaitStatus::no_timeout);
+  s.flag = 1;
+  s.condition.notify_all();
+  s.mutex.unlock();
+  for (const pid_t child : children) EXPECT_EQ(reap(child), 0);
+}
+
+// pthread_cond_t counts its waiters inside itself: a waiter killed while waiting can absorb a
+// signal. This condition keeps no per-waiter state.
+TEST(InterprocessCondition, WaiterKilledWhileWaitingLosesNoNotification) {
+  SKIP_UNDER_TSAN();
+  SharedPage page;
+  auto& s = page.state();
+  auto waiter = [&] {
+    if (s.mutex.lock() != LockStatus::acquired) return 4;
+    s.stage.fetch_add(1);
+    if (s.condition.wait(s.mutex, [&] { return s.flag == 1; }) != LockStatus::acquired) return 4;
+    s.mutex.unlock();
+    return 0;
+  };
+  const pid_t doomed = fork_child(waiter);
+  ASSERT_TRUE(await_stage(s.stage, 1));
+  ASSERT_EQ(s.mutex.lock(), LockStatus::acquired);  // the doomed child is in wait
+  s.mutex.unlock();
+  kill_and_reap(doomed);
+
+  const pid_t survivor = fork_child(waiter);
+  ASSERT_TRUE(await_stage(s.stage, 2));
+  ASSERT_EQ(s.mutex.lock(), LockStatus::acquired);  // acquired, not owner_died: the dead child was waiting
+  s.flag = 1;
+  s.condition.notify_one();  // must reach the survivor, not the dead
+  s.mutex.unlock();
+  EXPECT_EQ(reap(survivor), 0);
+}
+
+TEST(InterprocessCondition, WaiterWhoseMutexOwnerDiesGetsOwnerDied) {
+  SKIP_UNDER_TSAN();
+  SharedPage page;
+  auto& s = page.state();
+  for (const bool timed : {false, true}) {
+    s.flag = 0;
+    ASSERT_EQ(s.mutex.lock(), LockStatus::acquired);
+    const pid_t child = fork_child([&] {
+      if (s.mutex.lock() != LockStatus::acquired) return 4;  // once the parent waits
+      s.flag = 1;
+      s.a = s.b + 1;  // broken, then dies holding the mutex
+      s.condition.notify_one();
+      ::raise(SIGKILL);
+      return 5;
+    });
+    bool predicate_called_after_death = false;
+    auto pred = [&] {
+      if (s.flag == 1) predicate_called_after_death = true;
+      return s.flag == 1;
+    };
+    if (timed) {
+      EXPECT_EQ(s.condition.wait_for(s.mutex, 30s, pred), WaitStatus::owner_died);
+    } else {
+      EXPECT_EQ(s.condition.wait(s.mutex, pred), LockStatus::owner_died);
+    }
+    EXPECT_FALSE(predicate_called_after_death) << "the predicate ran on data the dead owner left";
+    EXPECT_EQ(reap(child), 128 + SIGKILL);
+    s.b = s.a;  // repair
+    s.mutex.consistent();
+    s.mutex.unlock();
+  }
+}
+
+// A clock the futex does not know: its deadlines are converted to the steady clock.
+struct OtherClock {
+  using duration = std::chrono::nanoseconds;
+  using rep = duration::rep;
+  using period = duration::period;
+  using time_point = std::chrono::time_point<OtherClock>;
+  static constexpr bool is_steady = true;
+  static time_point now() { return time_point(std::chrono::steady_clock::now().time_since_epoch() + 1h); }
+};
+
+TEST(InterprocessCondition, TimedWaitsTimeOutHoldingTheMutex) {
+  SharedPage page;
+  auto& s = page.state();
+  ASSERT_EQ(s.mutex.lock(), LockStatus::acquired);
+  for (int which = 0; which < 4; ++which) {
+    const auto start = std::chrono::steady_clock::now();
+    WaitStatus status{};
+    switch (which) {
+      case 0: status = s.condition.wait_for(s.mutex, 20ms); break;
+      case 1: status = s.condition.wait_until(s.mutex, std::chrono::system_clock::now() + 20ms); break;
+      case 2: status = s.condition.wait_until(s.mutex, std::chrono::steady_clock::now() + 20ms); break;
+      case 3: status = s.condition.wait_until(s.mutex, OtherClock::now() + 20ms); break;
+    }
+    EXPECT_EQ(status, WaitStatus::timeout) << which;
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 20ms) << which;
+    bool other_thread_locked = true;
+    std::thread([&] { other_thread_locked = s.mutex.try_lock(); }).join();
+    EXPECT_FALSE(other_thread_locked) << which;  // held again
+  }
+  EXPECT_EQ(s.condition.wait_for(s.mutex, 1ms, [] { return false; }), WaitStatus::timeout);
+  EXPECT_EQ(s.condition.wait_for(s.mutex, 1ms, [] { return true; }), WaitStatus::no_timeout);
+  EXPECT_EQ(s.condition.wait_until(s.mutex, std::chrono::steady_clock::now() - 1s), WaitStatus::timeout);
+  s.mutex.unlock();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Threads (these run under ThreadSanitizer too).
+
+TYPED_TEST(BothMutexes, ThreadsAtTwoAddressesExcludeEachOtherThroughStdGuards) {
+  SharedPage page;
+  auto& first = mutex_of<TypeParam>(page.state());
+  auto& second = mutex_of<TypeParam>(page.other_view());  // the same mutex, mapped elsewhere
+  ASSERT_NE(static_cast<void*>(&first), static_cast<void*>(&second));
+  std::uint64_t& counter = page.state().counter;
+  constexpr int threads = 4, rounds = 5000;
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      for (int i = 0; i < rounds; ++i) {
+        if ((i + t) % 3 == 0) {
+          std::lock_guard<TypeParam> guard(t % 2 ? first : second);
+          ++counter;
+        } else if ((i + t) % 3 == 1) {
+          std::unique_lock<TypeParam> guard(t % 2 ? first : second, std::try_to_lock);
+          if (!guard.owns_lock()) guard.lock();
+          ++counter;
+        } else {
+          std::scoped_lock guard(t % 2 ? first : second);
+          ++counter;
+        }
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  EXPECT_EQ(counter, std::uint64_t{threads} * rounds);
+}
+
+TEST(InterprocessMutex, ScopedLockTakesBothMutexes) {
+  SharedPage page;
+  auto& s = page.state();
+  std::uint64_t done = 0;
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 2; ++t) {
+    workers.emplace_back([&, t] {
+      for (int i = 0; i < 2000; ++i) {
+        if (t == 0) {
+          std::scoped_lock both(s.mutex, s.recursive);
+          ++done;
+        } else {
+          std::scoped_lock both(s.recursive, s.mutex);
+          ++done;
+        }
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  EXPECT_EQ(done, 4000u);
+}
+
+TEST(InterprocessMutex, ProcessesAndThreadsContend) {
+  SKIP_UNDER_TSAN();
+  SharedPage page;
+  auto& s = page.state();
+  const pid_t child = exec_child(page, "count");
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 2; ++t) {
+    workers.emplace_back([&] {
+      for (int i = 0; i < 20000; ++i) {
+        std::lock_guard guard(s.mutex);
+        ++s.counter;
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  EXPECT_EQ(reap(child), 0);
+  EXPECT_EQ(s.counter, 60000u);
+}
+
+TEST(InterprocessCondition, ProducerConsumerThreads) {
+  SharedPage page;
+  auto& s = page.state();
+  constexpr int items = 2000;
+  std::thread consumer([&] {
+    for (int taken = 0; taken < items; ++taken) {
+      ASSERT_EQ(s.mutex.lock(), LockStatus::acquired);
+      ASSERT_EQ(s.condition.wait(s.mutex, [&] { return s.counter > 0; }), LockStatus::acquired);
+      --s.counter;
+      s.condition.notify_all();
+      s.mutex.unlock();
+    }
+  });
+  for (int given = 0; given < items; ++given) {
+    ASSERT_EQ(s.mutex.lock(), LockStatus::acquired);
+    ASSERT_EQ(s.condition.wait_for(s.mutex, 30s, [&] { return s.counter < 4; }), WaitStatus::no_timeout);
+    ++s.counter;
+    s.condition.notify_one();
+    s.mutex.unlock();
+  }
+  consumer.join();
+  EXPECT_EQ(s.counter, 0u);
+}
+
+TEST(InterprocessRecursiveMutex, NestsAndReleasesAtTheLastUnlock) {
+  SharedPage page;
+  auto& m = page.state().recursive;
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(m.lock(), LockStatus::acquired);
+  ASSERT_EQ(m.try_lock_status(), LockStatus::acquired);
+  auto other_can_lock = [&] {
+    bool locked = false;
+    std::thread([&] {
+      locked = m.try_lock();
+      if (locked) m.unlock();
+    }).join();
+    return locked;
+  };
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_FALSE(other_can_lock()) << i;
+    m.unlock();
+  }
+  EXPECT_TRUE(other_can_lock());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Misuse: every kind, for both mutexes, reaches the handler naming the mutex; the operation is
+// abandoned when the handler returns.
+
+template <class M>
+void expect_report(const test::MisuseCapture& capture, std::size_t count, const void* mutex, const char* text) {
+  ASSERT_EQ(capture.count(), count);
+  EXPECT_EQ(capture.last().kind, core::memory::error_kind::assertion);
+  EXPECT_EQ(capture.last().allocator, name_of<M>());
+  EXPECT_EQ(capture.last().address, mutex);
+  EXPECT_NE(capture.last().text.find(text), std::string::npos) << capture.last().text;
+}
+
+TYPED_TEST(BothMutexes, MisuseIsReportedAndAbandoned) {
+  SharedPage page;
+  auto& m = mutex_of<TypeParam>(page.state());
+  test::MisuseCapture capture;
+  std::size_t reports = 0;
+
+  m.unlock();  // not held by anyone
+  expect_report<TypeParam>(capture, ++reports, &m, "unlock() by a thread that does not hold it");
+
+  ASSERT_EQ(m.lock(), LockStatus::acquired);
+  std::thread([&] { m.unlock(); }).join();  // held by another thread
+  expect_report<TypeParam>(capture, ++reports, &m, "unlock() by a thread that does not hold it");
+  std::thread([&] { EXPECT_FALSE(m.try_lock()); }).join();  // the bad unlock was abandoned: still held
+
+  m.consistent();  // held, but not in the owner-died state
+  expect_report<TypeParam>(capture, ++reports, &m, "consistent() when the mutex is not in the owner-died state");
+  std::thread([&] { m.consistent(); }).join();
+  expect_report<TypeParam>(capture, ++reports, &m, "consistent() by a thread that does not hold it");
+
+  if constexpr (std::is_same_v<TypeParam, InterprocessMutex>) {
+    EXPECT_EQ(m.lock(), LockStatus::acquired);  // self-deadlock: reported, not waited for
+    expect_report<TypeParam>(capture, ++reports, &m, "lock() by the thread that holds it");
+    EXPECT_FALSE(m.try_lock());
+    expect_report<TypeParam>(capture, ++reports, &m, "try_lock() by the thread that holds it");
+  }
+  m.unlock();
+  m.unlock();
+  expect_report<TypeParam>(capture, ++reports, &m, "unlock() by a thread that does not hold it");
+  EXPECT_EQ(m.lock(), LockStatus::acquired);
+  m.unlock();
+}
+
+TYPED_TEST(BothMutexes, ConsistentByAnotherThreadDuringTheOwnerDiedStateIsReported) {
+  SharedPage page;
+  auto& m = mutex_of<TypeParam>(page.state());
+  std::thread([&] { ASSERT_EQ(m.lock(), LockStatus::acquired); }).join();  // dies holding it
+  ASSERT_EQ(m.lock(), LockStatus::owner_died);
+  {
+    test::MisuseCapture capture;
+    std::thread([&] { m.consistent(); }).join();
+    expect_report<TypeParam>(capture, 1, &m, "consistent() by a thread that does not hold it");
+  }
+  m.consistent();  // the holder can still repair it
+  m.unlock();
+  EXPECT_EQ(m.lock(), LockStatus::acquired);
+  m.unlock();
+}
+
+TYPED_TEST(BothMutexes, DestroyingALockedMutexIsReported) {
+  alignas(TypeParam) unsigned char storage[sizeof(TypeParam)];
+  test::MisuseCapture capture;
+  {  // held by the calling thread (twice, for the recursive one): reported, then released
+    auto* m = new (storage) TypeParam;
+    ASSERT_EQ(m->lock(), LockStatus::acquired);
+    if constexpr (std::is_same_v<TypeParam, InterprocessRecursiveMutex>) {
+      ASSERT_EQ(m->lock(), LockStatus::acquired);
+    }
+    m->~TypeParam();
+    expect_report<TypeParam>(capture, 1, m, "destroyed while the calling thread holds it");
+  }
+  {  // a fresh one in the same place works: this thread's robust list was left clean
+    auto* m = new (storage) TypeParam;
+    ASSERT_EQ(m->lock(), LockStatus::acquired);
+    m->unlock();
+    m->~TypeParam();
+    EXPECT_EQ(capture.count(), 1u);
+  }
+  {  // held by another thread
+    auto* m = new (storage) TypeParam;
+    std::atomic<int> stage{0};
+    std::thread holder([&] {
+      ASSERT_EQ(m->lock(), LockStatus::acquired);
+      stage = 1;
+      while (stage.load() != 2) std::this_thread::yield();
+      m->unlock();
+    });
+    while (stage.load() != 1) std::this_thread::yield();
+    m->~TypeParam();
+    expect_report<TypeParam>(capture, 2, m, "destroyed while another thread or process holds it");
+    stage = 2;
+    holder.join();
+    m->~TypeParam();  // released now: no report
+    EXPECT_EQ(capture.count(), 2u);
+  }
+  {  // whose owner died: tearing down is fine
+    auto* m = new (storage) TypeParam;
+    std::thread([&] { ASSERT_EQ(m->lock(), LockStatus::acquired); }).join();
+    m->~TypeParam();
+    EXPECT_EQ(capture.count(), 2u);
+  }
+}
+
+TEST(InterprocessMutex, MisuseWithTheDefaultHandlerAborts) {
+  InterprocessMutex m;
+  EXPECT_DEATH(m.unlock(), "assertion failed in core::memory::InterprocessMutex at 0x[0-9a-f]+: unlock\\(\\) by a "
+                           "thread that does not hold it");
+  EXPECT_DEATH(
+      {
+        (void)m.lock();
+        m.consistent();
+      },
+      "consistent\\(\\) when the mutex is not in the owner-died state");
+}
+
+}  // namespace
