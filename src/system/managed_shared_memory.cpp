@@ -1,38 +1,5 @@
 #include <core/memory/system/error.hpp>
-#if __has_include(<core/memory/system/interprocess_mutex.hpp>)
 #include <core/memory/system/interprocess_mutex.hpp>
-#else
-// Stand-in until part B (InterprocessRecursiveMutex) is merged: the design's API over a robust
-// process-shared recursive pthread mutex.
-#include <cerrno>
-#include <pthread.h>
-namespace core::memory {
-enum class LockStatus : unsigned char { acquired, owner_died };
-class InterprocessRecursiveMutex {
- public:
-  InterprocessRecursiveMutex() noexcept {
-    pthread_mutexattr_t a;
-    pthread_mutexattr_init(&a);
-    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
-    pthread_mutex_init(&m_, &a);
-    pthread_mutexattr_destroy(&a);
-  }
-  LockStatus lock() {
-    const int e = pthread_mutex_lock(&m_);
-    if (e == EOWNERDEAD) return LockStatus::owner_died;
-    if (e != 0) detail::throw_system_error(e, "core::memory::InterprocessRecursiveMutex", "lock");
-    return LockStatus::acquired;
-  }
-  void unlock() noexcept { pthread_mutex_unlock(&m_); }
-  void consistent() noexcept { pthread_mutex_consistent(&m_); }
-
- private:
-  pthread_mutex_t m_;
-};
-}  // namespace core::memory
-#endif
 #include <core/memory/system/managed_shared_memory.hpp>
 #include <core/memory/system/os.hpp>
 #include <core/memory/util/align.hpp>
