@@ -33,8 +33,13 @@ struct SegmentControl {
   std::uint64_t heap_offset = 0;
   std::uint64_t directory = 0;  // the first named entry, 0: none
   std::uint64_t named = 0;      // entries in the directory
-  std::uint64_t repairs = 0;    // times a survivor repaired the segment
-  InterprocessRecursiveMutex mutex;
+  std::atomic<std::uint64_t> repairs{0};  // times a survivor repaired the heap or the directory
+  /// Guards the heap: held only inside its operations (never while user code runs), so it need
+  /// not be recursive, which makes allocate and free cheaper.
+  InterprocessMutex heap_mutex;
+  /// Guards the directory, held while named objects are built and destroyed; recursive, because
+  /// constructors may build named objects too. Taken before heap_mutex, never after.
+  InterprocessRecursiveMutex directory_mutex;
 
   std::byte* base() noexcept { return reinterpret_cast<std::byte*>(this); }
   SegmentHeap& heap() noexcept { return *std::launder(reinterpret_cast<SegmentHeap*>(base() + heap_offset)); }
@@ -97,16 +102,40 @@ std::size_t heap_limit(SegmentControl* c) {
   return file - c->heap_offset;
 }
 
-/// After an owner died holding the mutex: rebuild the heap, drop named entries that were being
-/// built or destroyed, validate, mark the mutex consistent. A heap that cannot be repaired leaves
-/// the mutex not recoverable and throws ENOTRECOVERABLE.
-void repair(SegmentControl* c) {
+/// After an owner died holding the heap's mutex: rebuild the heap from its block chain, validate,
+/// mark the mutex consistent. A heap that cannot be repaired leaves the mutex not recoverable
+/// (every later user learns it) and throws ENOTRECOVERABLE.
+void repair_heap(SegmentControl* c) {
   SegmentHeap& heap = c->heap();
   const char* why = heap.recover(heap_limit(c)) ? heap.validate() : "a block header is corrupt";
   if (why != nullptr) {
-    c->mutex.unlock();
+    c->heap_mutex.unlock();
     throw_system_error(ENOTRECOVERABLE, component, "repair", nullptr, why);
   }
+  c->repairs.fetch_add(1, std::memory_order_relaxed);
+  c->heap_mutex.consistent();
+}
+
+/// Holds the heap's mutex for a scope, repairing the heap if its last holder died.
+class HeapLock {
+ public:
+  explicit HeapLock(SegmentControl* c) : c_(c) {
+    if (c->heap_mutex.lock() == LockStatus::owner_died) [[unlikely]]
+      repair_heap(c);
+  }
+  ~HeapLock() { c_->heap_mutex.unlock(); }
+  HeapLock(const HeapLock&) = delete;
+  HeapLock& operator=(const HeapLock&) = delete;
+
+ private:
+  SegmentControl* c_;
+};
+
+/// After an owner died holding the directory's mutex: drop the entries it was building or
+/// destroying (their objects are not whole), recount, mark the mutex consistent.
+void repair_directory(SegmentControl* c) {
+  HeapLock heap_lock(c);
+  SegmentHeap& heap = c->heap();
   std::uint64_t* link = &c->directory;
   std::uint64_t count = 0;
   while (*link != 0) {
@@ -124,8 +153,8 @@ void repair(SegmentControl* c) {
     link = &e->next;
   }
   c->named = count;
-  ++c->repairs;
-  c->mutex.consistent();
+  c->repairs.fetch_add(1, std::memory_order_relaxed);
+  c->directory_mutex.consistent();
 }
 
 /// Grows the segment (under the lock) so that a request of `size` aligned to `align` fits at the
@@ -198,20 +227,21 @@ void check_type(NamedEntry* e, std::string_view name, const named_type& t, const
 
 }  // namespace
 
-void segment_lock(SegmentControl* c) {
-  if (c->mutex.lock() == LockStatus::owner_died) repair(c);
+void directory_lock(SegmentControl* c) {
+  if (c->directory_mutex.lock() == LockStatus::owner_died) repair_directory(c);
 }
-void segment_unlock(SegmentControl* c) noexcept { c->mutex.unlock(); }
+void directory_unlock(SegmentControl* c) noexcept { c->directory_mutex.unlock(); }
+void heap_lock_for_test(SegmentControl* c) { (void)c->heap_mutex.lock(); }
 
 void* segment_try_allocate(SegmentControl* c, std::size_t size, std::size_t align) noexcept {
-  if (!is_valid_alignment(align)) [[unlikely]] {
+  if (align == 0 || (align & (align - 1)) != 0) [[unlikely]] {
     report_invalid_alignment(component, size, align);
     return nullptr;
   }
 #if CORE_MEMORY_EXCEPTIONS
   try {
 #endif
-    SegmentLock lock(c);
+    HeapLock lock(c);
     return locked_allocate(c, size, align);
 #if CORE_MEMORY_EXCEPTIONS
   } catch (...) {  // not recoverable
@@ -221,11 +251,11 @@ void* segment_try_allocate(SegmentControl* c, std::size_t size, std::size_t alig
 }
 
 void* segment_allocate(SegmentControl* c, std::size_t size, std::size_t align) {
-  if (!is_valid_alignment(align)) [[unlikely]]
+  if (align == 0 || (align & (align - 1)) != 0) [[unlikely]]
     fail_invalid_alignment(component, size, align);
   void* p;
   {
-    SegmentLock lock(c);
+    HeapLock lock(c);
     p = locked_allocate(c, size, align);
   }
   if (p == nullptr) [[unlikely]]
@@ -234,7 +264,7 @@ void* segment_allocate(SegmentControl* c, std::size_t size, std::size_t align) {
 }
 
 void segment_deallocate(SegmentControl* c, void* p, std::size_t size, std::size_t align) noexcept {
-  SegmentLock lock(c);
+  HeapLock lock(c);
   c->heap().deallocate(p, size, align);
 }
 
@@ -259,7 +289,11 @@ named_slot named_begin(SegmentControl* c, std::string_view name, const named_typ
   const std::size_t head = align_up(sizeof(NamedEntry) + name.size() + type.name.size(), align);
   if (mul_overflows(count, type.size, objects) || add_overflows(objects, head, bytes))
     throw_bad_array_length(component, count, '*', type.size);
-  void* block = locked_allocate(c, bytes, align);
+  void* block = nullptr;
+  {
+    HeapLock lock(c);
+    block = locked_allocate(c, bytes, align);
+  }
   if (block == nullptr) throw_out_of_memory(component, bytes, align);
   auto* e = ::new (block) NamedEntry{c->directory, entry_building, static_cast<std::uint32_t>(name.size()),
                                      static_cast<std::uint32_t>(type.name.size()), 0, type.size, type.alignment,
@@ -289,6 +323,7 @@ void named_abandon(SegmentControl* c, void* object) noexcept {
   (before ? before->next : c->directory) = e->next;  // one store unlinks it
   std::atomic_signal_fence(std::memory_order_seq_cst);
   --c->named;
+  HeapLock lock(c);
   c->heap().deallocate(e, 0, 16);
 }
 
@@ -407,26 +442,25 @@ std::size_t ManagedSharedMemory::max_size() const noexcept {
   return SegmentHeap::max_request(control_->max_size - control_->heap_offset);
 }
 detail::segment_heap_stats ManagedSharedMemory::statistics() const {
-  detail::SegmentLock lock(control_);
+  detail::HeapLock lock(control_);
   return control_->heap().stats();
 }
 std::size_t ManagedSharedMemory::bytes_allocated() const { return statistics().used_bytes; }
 std::size_t ManagedSharedMemory::bytes_available() const {
-  detail::SegmentLock lock(control_);
+  detail::HeapLock lock(control_);
   const SegmentHeap& h = control_->heap();
   return h.stats().free_bytes + (control_->max_size - control_->heap_offset - h.extent());
 }
 const char* ManagedSharedMemory::validate() const {
-  detail::SegmentLock lock(control_);
+  detail::HeapLock lock(control_);
   return control_->heap().validate();
 }
 std::size_t ManagedSharedMemory::named_count() const {
-  detail::SegmentLock lock(control_);
+  detail::DirectoryLock lock(control_);
   return control_->named;
 }
 std::size_t ManagedSharedMemory::repairs() const {
-  detail::SegmentLock lock(control_);
-  return control_->repairs;
+  return control_->repairs.load(std::memory_order_relaxed);
 }
 SharedMemory& ManagedSharedMemory::segment() noexcept { return state_->shm; }
 const std::string& ManagedSharedMemory::name() const noexcept { return state_->shm.name(); }

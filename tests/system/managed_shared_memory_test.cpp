@@ -368,7 +368,7 @@ TEST(ManagedSharedMemory, AThrowingConstructorLeavesNoEntryAndNoBlock) {
 #endif
 
 /// A constructor that allocates from the segment and builds another named object in it (the
-/// segment's mutex is recursive: no deadlock).
+/// directory's mutex is recursive and taken before the heap's: no deadlock).
 struct Nested {
   IntVec values;
   int* side;
@@ -471,7 +471,7 @@ TEST(ManagedSharedMemory, AHeapCorruptedBeyondRepairIsNotRecoverable) {
   auto m = cm::ManagedSharedMemory::create(name, 1 << 20);
   auto* p = static_cast<std::byte*>(m.allocate(64));
   const int status = test::in_fork([&] {
-    cm::detail::segment_lock(m.control());  // dies holding the lock, after an overrun
+    cm::detail::heap_lock_for_test(m.control());  // dies holding the lock, after an overrun
     std::memset(p - 8, 0x41, 8);
     return 0;
   });

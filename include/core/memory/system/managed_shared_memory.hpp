@@ -2,18 +2,21 @@
 /// ManagedSharedMemory: a named shared memory segment (SharedMemory) with a heap and a directory
 /// of named objects inside it, usable by processes that map it at different addresses.
 ///
-/// - The segment starts with a header (magic, version, sizes, a robust process-shared recursive
-///   mutex, the directory) followed by the heap (detail::SegmentHeap: TLSF, O(1) allocate and
-///   free, offsets only). Every operation takes the mutex.
+/// - The segment starts with a header (magic, version, sizes, two robust process-shared mutexes,
+///   the directory) followed by the heap (detail::SegmentHeap: TLSF, O(1) allocate and free,
+///   offsets only). Allocate and free take the heap's mutex (not recursive: held only inside the
+///   heap); named operations take the directory's (recursive: held while constructors run, which
+///   may allocate and build named objects), always before the heap's.
 /// - It grows: when the heap is full, the segment is grown (SharedMemory::grow, up to max_size)
 ///   and the new range appended to the heap; other processes see it at once, without remapping,
 ///   because each maps the whole max_size reservation. open() reads max_size from the header.
 /// - A process killed at any instruction of an allocation, a free or a named construction leaves
-///   the segment repairable: the next locker is told the owner died (LockStatus::owner_died),
-///   walks the heap's block chain, rebuilds its lists and statistics, drops named entries that
-///   were being built or destroyed, validates, and marks the mutex consistent. What the dead
-///   process held is leaked. A heap too corrupt to repair throws std::system_error
-///   (ENOTRECOVERABLE) and leaves the mutex not recoverable, so every later user learns it too.
+///   the segment repairable: the next locker is told the owner died (LockStatus::owner_died) and
+///   repairs what that mutex guards: the heap (walks the block chain, rebuilds lists, bitmaps and
+///   statistics, validates) or the directory (drops entries that were being built or destroyed),
+///   then marks the mutex consistent. What the dead process held is leaked. A heap too corrupt to
+///   repair throws std::system_error (ENOTRECOVERABLE) and leaves its mutex not recoverable, so
+///   every later user learns it too.
 /// - A RawAllocator (allocate / deallocate / try_allocate / owns / max_size, statistics) and
 ///   SharedMemoryAllocator<T>, a std allocator whose pointer is offset_ptr<T>: std::vector,
 ///   std::basic_string and the library's containers can live in the segment.
@@ -68,15 +71,17 @@ constexpr std::string_view type_name() noexcept {
   return f.substr(b, f.find_first_of(";]", b) - b);
 }
 
-// The segment's operations; each takes the segment's mutex (repairing the segment if its last
-// owner died) unless it says otherwise.
+// The heap's operations; each takes the heap's mutex (repairing the heap if its last holder died).
 void* segment_try_allocate(SegmentControl* c, std::size_t size, std::size_t align) noexcept;
 void* segment_allocate(SegmentControl* c, std::size_t size, std::size_t align);
 void segment_deallocate(SegmentControl* c, void* p, std::size_t size, std::size_t align) noexcept;
-void segment_lock(SegmentControl* c);
-void segment_unlock(SegmentControl* c) noexcept;
+/// The directory's mutex (recursive; repairs the directory if its last holder died).
+void directory_lock(SegmentControl* c);
+void directory_unlock(SegmentControl* c) noexcept;
+/// Takes the heap's mutex and keeps it (for tests that kill a holder).
+void heap_lock_for_test(SegmentControl* c);
 
-/// A named entry's object storage, found or made (under the lock, which the caller holds).
+/// A named entry's object storage, found or made (the caller holds the directory's mutex).
 struct named_slot {
   void* object;       ///< Storage for `count` objects.
   std::size_t count;  ///< Elements.
@@ -94,13 +99,13 @@ void named_abandon(SegmentControl* c, void* object) noexcept;
 /// Marks the entry being destroyed; after the destructors, named_abandon removes it.
 void named_begin_destroy(SegmentControl* c, void* object) noexcept;
 
-/// Holds the segment's mutex (recursive) for a scope.
-class SegmentLock {
+/// Holds the directory's mutex for a scope.
+class DirectoryLock {
  public:
-  explicit SegmentLock(SegmentControl* c) : c_(c) { segment_lock(c); }
-  ~SegmentLock() { segment_unlock(c_); }
-  SegmentLock(const SegmentLock&) = delete;
-  SegmentLock& operator=(const SegmentLock&) = delete;
+  explicit DirectoryLock(SegmentControl* c) : c_(c) { directory_lock(c); }
+  ~DirectoryLock() { directory_unlock(c_); }
+  DirectoryLock(const DirectoryLock&) = delete;
+  DirectoryLock& operator=(const DirectoryLock&) = delete;
 
  private:
   SegmentControl* c_;
@@ -188,7 +193,7 @@ class ManagedSharedMemory {
   }
   template <class T>
   [[nodiscard]] std::span<T> find_array(std::string_view name) {
-    detail::SegmentLock lock(control_);
+    detail::DirectoryLock lock(control_);
     const detail::named_slot s = detail::named_find(control_, name, type_of<T>(), "find");
     return {static_cast<T*>(s.object), s.count};
   }
@@ -196,7 +201,7 @@ class ManagedSharedMemory {
   /// type is an error naming both.
   template <class T>
   bool destroy(std::string_view name) {
-    detail::SegmentLock lock(control_);
+    detail::DirectoryLock lock(control_);
     const detail::named_slot s = detail::named_find(control_, name, type_of<T>(), "destroy");
     if (!s.object) return false;
     detail::named_begin_destroy(control_, s.object);
@@ -235,7 +240,7 @@ class ManagedSharedMemory {
 
   template <class T, class... Args>
   std::span<T> make(std::string_view name, std::size_t count, bool find_ok, Args&&... args) {
-    detail::SegmentLock lock(control_);
+    detail::DirectoryLock lock(control_);
     const detail::named_slot s = detail::named_begin(control_, name, type_of<T>(), count, find_ok);
     T* p = static_cast<T*>(s.object);
     if (s.found) return {p, s.count};
