@@ -240,6 +240,7 @@ class ManagedSharedMemory {
 
   template <class T, class... Args>
   std::span<T> make(std::string_view name, std::size_t count, bool find_ok, Args&&... args) {
+    if (count > SIZE_MAX / sizeof(T)) throw_bad_array_length(allocator_name, count, '*', sizeof(T));
     detail::DirectoryLock lock(control_);
     const detail::named_slot s = detail::named_begin(control_, name, type_of<T>(), count, find_ok);
     T* p = static_cast<T*>(s.object);
