@@ -79,6 +79,25 @@ TEST(ManagedSharedMemory, CreateOpenAndTheirErrors) {
                       std::string(component) + "open '" + tiny.str() + "' is not a managed segment (too small)");
 }
 
+TEST(ManagedSharedMemory, OpenRefusesSegmentsNotFormattedOrFromAnotherVersion) {
+  // The header starts with the magic (8 bytes, stored last by the creator) and the version (4).
+  test::ShmName unformatted("unformatted"), other("other");
+  auto raw = cm::SharedMemory::create(unformatted, 1 << 16);  // zeros: a creator that never finished
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_SYSTEM_ERROR((void)cm::ManagedSharedMemory::open(unformatted), EINVAL,
+                      std::string(component) + "open '" + unformatted.str() +
+                          "' is not a managed segment (not formatted: its creator did not finish)");
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));  // it waited for the creator
+  {
+    auto m = cm::ManagedSharedMemory::create(other, 1 << 16);
+    const std::uint32_t version = 99;
+    std::memcpy(static_cast<std::byte*>(m.data()) + 8, &version, sizeof version);
+  }
+  EXPECT_SYSTEM_ERROR((void)cm::ManagedSharedMemory::open(other), EINVAL,
+                      std::string(component) + "open '" + other.str() +
+                          "' was made by another version of the library (layout differs)");
+}
+
 TEST(ManagedSharedMemory, AllocationMatrixThroughTwoMappings) {
   test::ShmName name;
   auto a = cm::ManagedSharedMemory::create(name, 4 << 20);
@@ -464,6 +483,62 @@ TEST(ManagedSharedMemory, AProcessKilledMidConstructionLeavesNoEntry) {
   EXPECT_EQ(m.statistics().live_blocks, 1u);  // "ready" only: the entry's block was freed
   expect_valid(m);
   EXPECT_NE(m.construct<int>("slow", 5), nullptr);  // the name is free again
+}
+
+/// A constructor that allocates forever: a process killed in it may hold both mutexes.
+struct Greedy {
+  IntVec values;
+  explicit Greedy(cm::ManagedSharedMemory& m, int* started) : values(m.get_allocator<int>()) {
+    __atomic_store_n(started, 1, __ATOMIC_RELEASE);
+    for (int i = 0;; ++i) {
+      values.push_back(i);
+      if (values.size() > 10000) values.clear(), values.shrink_to_fit();
+    }
+  }
+};
+
+struct SlowToDie {
+  int* started;
+  ~SlowToDie() {
+    __atomic_store_n(started, 1, __ATOMIC_RELEASE);
+    for (;;) ::pause();
+  }
+};
+
+TEST(ManagedSharedMemory, KilledInAConstructorThatAllocatesOrInADestructor) {
+  test::ShmName name;
+  auto m = cm::ManagedSharedMemory::create(name, 32 << 20);  // room for what the killed children leak
+  int* started = m.construct<int>("started", 0);
+  std::mt19937 rng(5);
+  for (int run = 0; run < 50; ++run) {
+    *started = 0;
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      (void)m.construct<Greedy>("greedy", m, started);
+      ::_exit(0);
+    }
+    while (__atomic_load_n(started, __ATOMIC_ACQUIRE) == 0) ::usleep(50);
+    ::usleep(static_cast<useconds_t>(rng() % 300));
+    ::kill(pid, SIGKILL);
+    ASSERT_EQ(test::exit_status(pid), 128 + SIGKILL);
+    ASSERT_EQ(m.find<Greedy>("greedy"), nullptr) << run;  // the directory was repaired
+    ASSERT_EQ(m.named_count(), 1u);
+    ASSERT_EQ(m.validate(), nullptr) << run;  // and the heap, if it died inside an allocation
+  }
+  // Killed in a destructor: the entry is dropped, not left half destroyed.
+  *started = 0;
+  (void)m.construct<SlowToDie>("slow", started);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    (void)m.destroy<SlowToDie>("slow");
+    ::_exit(0);
+  }
+  while (__atomic_load_n(started, __ATOMIC_ACQUIRE) == 0) ::usleep(50);
+  ::kill(pid, SIGKILL);
+  ASSERT_EQ(test::exit_status(pid), 128 + SIGKILL);
+  EXPECT_EQ(m.find<SlowToDie>("slow"), nullptr);
+  EXPECT_EQ(m.named_count(), 1u);
+  expect_valid(m);
 }
 
 TEST(ManagedSharedMemory, AHeapCorruptedBeyondRepairIsNotRecoverable) {

@@ -106,10 +106,11 @@ class SegmentHeap {
     release(o, s, prev_free(w));
   }
 
-  /// True if `p` lies in the heap's blocks.
+  /// True if `p` lies in the heap's blocks. Needs no lock: the end only grows, and is read
+  /// atomically.
   [[nodiscard]] bool owns(const void* p) const noexcept {
     const auto* c = static_cast<const std::byte*>(p);
-    return c >= base() + begin_ + header && c < base() + end_;
+    return c >= base() + begin_ + header && c < base() + __atomic_load_n(&end_, __ATOMIC_RELAXED);
   }
 
   /// Appends the range up to `bytes` from `this` (more than now) as a free block, merged with a
@@ -123,7 +124,7 @@ class SegmentHeap {
     step(30);
     write(old, word(old, e - old, true, pf));  // the old sentinel is now a free block
     step(31);
-    end_ = e;
+    __atomic_store_n(&end_, e, __ATOMIC_RELAXED);
     release(old, e - old, pf);
   }
 
@@ -187,7 +188,7 @@ class SegmentHeap {
       o += s;
     }
     write(o, sentinel_word(o) | (pf ? prev_free_bit : 0));
-    end_ = o;
+    __atomic_store_n(&end_, o, __ATOMIC_RELAXED);
     return true;
   }
 
