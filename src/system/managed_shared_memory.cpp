@@ -369,11 +369,13 @@ void attach(ManagedState& s, SharedMemoryOptions options) {
       c->heap_offset != heap_offset)
     detail::throw_system_error(EINVAL, detail::component, "open", name.c_str(),
                                "was made by another version of the library (layout differs)");
-  if (c->max_size > s.shm.max_size()) {
+  if (c->max_size > s.shm.max_size()) {  // map the whole reservation; the narrow mapping must not unlink
+    const bool remove = options.remove_on_destroy;
     options.max_size = c->max_size;
     options.remove_on_destroy = false;
+    s.shm.remove_on_destroy(false);
     SharedMemory wider = SharedMemory::open(name, options);
-    wider.remove_on_destroy(false);
+    wider.remove_on_destroy(remove);
     s.shm = std::move(wider);
     c = static_cast<SegmentControl*>(s.shm.data());
   }

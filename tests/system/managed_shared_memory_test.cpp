@@ -139,6 +139,12 @@ TEST(ManagedSharedMemory, ExhaustionAndGrowthUpToMaxSize) {
   auto m = cm::ManagedSharedMemory::create(name, 64 << 10, options);
   auto other = cm::ManagedSharedMemory::open(name);  // reserves max_size from the header
   EXPECT_EQ(other.segment().max_size(), std::size_t{1} << 20);
+  {
+    auto remover = cm::ManagedSharedMemory::open(name, {.remove_on_destroy = true});
+    EXPECT_EQ(remover.segment().max_size(), std::size_t{1} << 20);  // reopened over the reservation ...
+    EXPECT_TRUE(cm::SharedMemory::exists(name));                    // ... without unlinking the name
+  }
+  EXPECT_FALSE(cm::SharedMemory::exists(name));  // the remover unlinked it at the end (the mappings stay)
   EXPECT_EQ(m.max_size(), other.max_size());
   EXPECT_GT(m.bytes_available(), (1u << 20) - 20000);
   // Larger than the segment now: it grows.
