@@ -331,6 +331,15 @@ TEST(ManagedSharedMemory, NamedObjectsConstructFindDestroy) {
   EXPECT_TRUE(m.destroy<Point>("other"));
   EXPECT_EQ(m.named_count(), 0u);
   EXPECT_EQ(m.statistics().live_blocks, 0u);
+  // Aggregates are built with braces.
+  struct Pair {
+    int a;
+    double b;
+  };
+  Pair* pair = m.construct<Pair>("pair", 1, 2.5);
+  EXPECT_EQ(pair->a, 1);
+  EXPECT_EQ(pair->b, 2.5);
+  EXPECT_TRUE(m.destroy<Pair>("pair"));
   // Over-aligned types.
   struct alignas(256) Wide {
     char c = 'w';

@@ -238,6 +238,16 @@ class ManagedSharedMemory {
     return {detail::type_name<T>(), sizeof(T), alignof(T)};
   }
 
+  /// T(args...), or T{args...} for an aggregate (clang 14 has no parenthesised aggregate init).
+  template <class T, class... Args>
+  static void build(T* at, Args&&... args) {
+    if constexpr (std::is_constructible_v<T, Args&&...>) {
+      ::new (static_cast<void*>(at)) T(std::forward<Args>(args)...);
+    } else {
+      ::new (static_cast<void*>(at)) T{std::forward<Args>(args)...};
+    }
+  }
+
   template <class T, class... Args>
   std::span<T> make(std::string_view name, std::size_t count, bool find_ok, Args&&... args) {
     if (count > SIZE_MAX / sizeof(T)) throw_bad_array_length(allocator_name, count, '*', sizeof(T));
@@ -250,10 +260,10 @@ class ManagedSharedMemory {
     try {
 #endif
       if (count == 1) {
-        ::new (static_cast<void*>(p)) T(std::forward<Args>(args)...);
+        build(p, std::forward<Args>(args)...);
         built = 1;
       }
-      for (; built < count; ++built) ::new (static_cast<void*>(p + built)) T(static_cast<Args&>(args)...);
+      for (; built < count; ++built) build(p + built, static_cast<Args&>(args)...);
 #if CORE_MEMORY_EXCEPTIONS
     } catch (...) {
       while (built > 0) p[--built].~T();
