@@ -159,7 +159,7 @@ void repair_directory(SegmentControl* c) {
 
 /// Grows the segment (under the lock) so that a request of `size` aligned to `align` fits at the
 /// end of the heap; false if max_size does not allow it or the OS refuses.
-bool grow(SegmentControl* c, std::size_t size, std::size_t align) noexcept {
+CORE_MEMORY_NOINLINE bool grow(SegmentControl* c, std::size_t size, std::size_t align) noexcept {
   ManagedState* s = registered(c);
   if (!s) return false;
   SegmentHeap& heap = c->heap();
@@ -183,7 +183,7 @@ bool grow(SegmentControl* c, std::size_t size, std::size_t align) noexcept {
   return true;
 }
 
-void* locked_allocate(SegmentControl* c, std::size_t size, std::size_t align) noexcept {
+CORE_MEMORY_ALWAYS_INLINE void* locked_allocate(SegmentControl* c, std::size_t size, std::size_t align) noexcept {
   SegmentHeap& heap = c->heap();
   void* p = heap.try_allocate(size, align);
   if (p == nullptr && grow(c, size, align)) p = heap.try_allocate(size, align);
