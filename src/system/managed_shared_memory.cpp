@@ -264,8 +264,15 @@ void* segment_allocate(SegmentControl* c, std::size_t size, std::size_t align) {
 }
 
 void segment_deallocate(SegmentControl* c, void* p, std::size_t size, std::size_t align) noexcept {
-  HeapLock lock(c);
-  c->heap().deallocate(p, size, align);
+#if CORE_MEMORY_EXCEPTIONS
+  try {
+#endif
+    HeapLock lock(c);
+    c->heap().deallocate(p, size, align);
+#if CORE_MEMORY_EXCEPTIONS
+  } catch (...) {  // the heap is not recoverable: it cannot take the block back
+  }
+#endif
 }
 
 named_slot named_find(SegmentControl* c, std::string_view name, const named_type& type, const char* operation) {

@@ -573,6 +573,9 @@ TEST(ManagedSharedMemory, AHeapCorruptedBeyondRepairIsNotRecoverable) {
   ASSERT_EQ(capture.count(), 1u);
   EXPECT_NE(capture.last().text.find("recovery: block header is corrupt at heap offset"), std::string::npos);
   EXPECT_THROW((void)m.statistics(), std::system_error);  // and stays so for everybody
+  EXPECT_THROW((void)m.allocate(16), std::system_error);
+  EXPECT_EQ(m.try_allocate(16), nullptr);
+  m.deallocate(p, 64);  // abandoned, not a crash
 #endif
 }
 

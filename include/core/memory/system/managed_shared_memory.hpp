@@ -150,6 +150,8 @@ class ManagedSharedMemory {
   [[nodiscard]] void* try_allocate(std::size_t size, std::size_t align = alignment) noexcept {
     return detail::segment_try_allocate(control_, size, align);
   }
+  /// Frees `p` (misuse is reported in hardened builds). On a segment that is not recoverable the
+  /// block is left where it is (the heap cannot take it back).
   void deallocate(void* p, std::size_t size, std::size_t align = alignment) noexcept {
     detail::segment_deallocate(control_, p, size, align);
   }
