@@ -6,6 +6,9 @@
 //   shm_fifo/<impl>/<size>        allocate 1024 blocks, touch each, free them in allocation order
 //   shm_lifo_batch/<impl>/<size>  allocate 1024 blocks, touch each, free them newest first
 //   shm_mixed/<impl>/0            1024 blocks of random sizes (16..2048) freed in random order
+//   shm_many/core/<size>          allocate_many of 1024 blocks, touch each, deallocate_many (one
+//                                 lock each way); compare with shm_fifo (Boost's allocate_many
+//                                 threw bad_alloc here on a 64 MiB segment, so it has no row)
 
 #include <core/memory/system/managed_shared_memory.hpp>
 
@@ -17,6 +20,7 @@
 #include <array>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <unistd.h>
 #include <vector>
 
@@ -38,6 +42,14 @@ struct Core {
   cm::ManagedSharedMemory m = cm::ManagedSharedMemory::create(unique_name("core"), segment_bytes, {.remove_on_destroy = true});
   void* allocate(std::size_t size, std::size_t align) { return m.allocate(size, align); }
   void deallocate(void* p, std::size_t size, std::size_t align) noexcept { m.deallocate(p, size, align); }
+  void many(benchmark::State& state, std::size_t size) {
+    std::array<void*, bench::batch> blocks{};
+    for (auto _ : state) {
+      m.allocate_many(blocks.data(), blocks.size(), size);
+      for (void* p : blocks) bench::touch(p);
+      m.deallocate_many(blocks.data(), blocks.size(), size);
+    }
+  }
 };
 
 struct Boost {
@@ -95,6 +107,13 @@ void register_rows(const char* impl) {
       Alloc a;
       lifo_batch(s, a, size);
     });
+    if constexpr (std::is_same_v<Alloc, Core>) {
+      benchmark::RegisterBenchmark(("shm_many" + suffix).c_str(), [=](benchmark::State& s) {
+        Alloc a;
+        a.many(s, size);
+        s.SetItemsProcessed(static_cast<std::int64_t>(s.iterations() * bench::batch));
+      });
+    }
   }
   benchmark::RegisterBenchmark((std::string("shm_mixed/") + impl + "/0").c_str(), [](benchmark::State& s) {
     Alloc a;

@@ -275,6 +275,33 @@ void segment_deallocate(SegmentControl* c, void* p, std::size_t size, std::size_
 #endif
 }
 
+void segment_allocate_many(SegmentControl* c, void** out, std::size_t count, std::size_t size, std::size_t align) {
+  if (align == 0 || (align & (align - 1)) != 0) [[unlikely]]
+    fail_invalid_alignment(component, size, align);
+  {
+    HeapLock lock(c);
+    std::size_t got = 0;
+    while (got < count && (out[got] = locked_allocate(c, size, align)) != nullptr) ++got;
+    if (got == count) [[likely]]
+      return;
+    while (got > 0) c->heap().deallocate(out[--got], size, align);  // all or nothing
+  }
+  throw_out_of_memory(component, size, align);
+}
+
+void segment_deallocate_many(SegmentControl* c, void* const* blocks, std::size_t count, std::size_t size,
+                             std::size_t align) noexcept {
+#if CORE_MEMORY_EXCEPTIONS
+  try {
+#endif
+    HeapLock lock(c);
+    for (std::size_t i = 0; i < count; ++i) c->heap().deallocate(blocks[i], size, align);
+#if CORE_MEMORY_EXCEPTIONS
+  } catch (...) {  // not recoverable, as in segment_deallocate
+  }
+#endif
+}
+
 named_slot named_find(SegmentControl* c, std::string_view name, const named_type& type, const char* operation) {
   NamedEntry* e = find_entry(c, name);
   if (e == nullptr || e->state != entry_ready) return {nullptr, 0, false};

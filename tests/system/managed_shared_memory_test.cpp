@@ -4,6 +4,7 @@
 // objects with their type checks; the allocation matrix, exhaustion and growth; a child killed
 // with SIGKILL mid-allocation 1,000 times with the parent repairing the segment each time; a
 // process killed mid-construction; and every error with its message.
+#include <core/memory/core/allocator_traits.hpp>
 #include <core/memory/system/managed_shared_memory.hpp>
 
 #include <gtest/gtest.h>
@@ -183,6 +184,34 @@ TEST(ManagedSharedMemory, ExhaustionAndGrowthUpToMaxSize) {
   other.deallocate(in_other, 300 << 10);
   expect_valid(m);
   EXPECT_EQ(m.statistics().largest_free_block, m.max_size());
+}
+
+TEST(ManagedSharedMemory, AllocateManyIsAllOrNothing) {
+  test::ShmName name;
+  auto m = cm::ManagedSharedMemory::create(name, 256 << 10);
+  static_assert(cm::RawAllocator<cm::ManagedSharedMemory> && cm::detail::has_allocate_many<cm::ManagedSharedMemory>);
+  static_assert(cm::allocator_traits<cm::ManagedSharedMemory>::is_thread_safe);
+  std::vector<void*> blocks(100);
+  m.allocate_many(blocks.data(), blocks.size(), 100, 64);
+  std::vector<void*> sorted = blocks;
+  std::sort(sorted.begin(), sorted.end());
+  for (std::size_t i = 0; i < sorted.size(); ++i) {
+    EXPECT_TRUE(cm::is_aligned(sorted[i], 64));
+    if (i > 0) {
+      EXPECT_GE(static_cast<char*>(sorted[i]) - static_cast<char*>(sorted[i - 1]), 100);
+    }
+  }
+  EXPECT_EQ(m.statistics().live_blocks, 100u);
+  std::vector<void*> more(10000);  // 10000 x 100 bytes do not fit in 256 KiB
+#if CORE_MEMORY_EXCEPTIONS
+  EXPECT_THROW(m.allocate_many(more.data(), more.size(), 100, 16), cm::out_of_memory);
+#else
+  EXPECT_DEATH(m.allocate_many(more.data(), more.size(), 100, 16), "out of memory in core::memory::ManagedSharedMemory");
+#endif
+  EXPECT_EQ(m.statistics().live_blocks, 100u);  // nothing kept
+  m.deallocate_many(blocks.data(), blocks.size(), 100, 64);
+  EXPECT_EQ(m.statistics().live_blocks, 0u);
+  expect_valid(m);
 }
 
 TEST(ManagedSharedMemory, InvalidAlignmentIsMisuseThenExhaustion) {

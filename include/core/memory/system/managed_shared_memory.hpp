@@ -75,6 +75,9 @@ constexpr std::string_view type_name() noexcept {
 void* segment_try_allocate(SegmentControl* c, std::size_t size, std::size_t align) noexcept;
 void* segment_allocate(SegmentControl* c, std::size_t size, std::size_t align);
 void segment_deallocate(SegmentControl* c, void* p, std::size_t size, std::size_t align) noexcept;
+void segment_allocate_many(SegmentControl* c, void** out, std::size_t count, std::size_t size, std::size_t align);
+void segment_deallocate_many(SegmentControl* c, void* const* blocks, std::size_t count, std::size_t size,
+                             std::size_t align) noexcept;
 /// The directory's mutex (recursive; repairs the directory if its last holder died).
 void directory_lock(SegmentControl* c);
 void directory_unlock(SegmentControl* c) noexcept;
@@ -154,6 +157,15 @@ class ManagedSharedMemory {
   /// block is left where it is (the heap cannot take it back).
   void deallocate(void* p, std::size_t size, std::size_t align = alignment) noexcept {
     detail::segment_deallocate(control_, p, size, align);
+  }
+  /// `count` separate blocks into out[0..count) under one lock (the lock is most of the cost of
+  /// one allocation); all or nothing: on exhaustion frees what it got and throws out_of_memory.
+  void allocate_many(void** out, std::size_t count, std::size_t size, std::size_t align = alignment) {
+    detail::segment_allocate_many(control_, out, count, size, align);
+  }
+  /// Frees `count` blocks under one lock.
+  void deallocate_many(void* const* blocks, std::size_t count, std::size_t size, std::size_t align = alignment) noexcept {
+    detail::segment_deallocate_many(control_, blocks, count, size, align);
   }
   /// True if `p` lies in the segment's heap.
   [[nodiscard]] bool owns(const void* p) const noexcept;
