@@ -272,6 +272,22 @@ TEST(SegmentHeap, MisuseIsReportedAndTheHeapStaysIntact) {
     EXPECT_NE(capture.last().text.find(c.text), std::string::npos) << capture.last().text;
     expect_valid(h);
   }
+  // An overrun of the block before: freeing that block finds its neighbour's header overwritten.
+  auto* before = static_cast<std::byte*>(h->try_allocate(100, 16));
+  auto* after = static_cast<std::byte*>(h->try_allocate(100, 16));
+  ASSERT_EQ(after, before + h->usable_size(before) + 8);
+  std::uint64_t tag_word;
+  std::memcpy(&tag_word, after - 8, 8);
+  std::memset(before, 0x42, h->usable_size(before) + 8);
+  h->deallocate(before, 100, 16);
+  EXPECT_EQ(capture.last().kind, cm::error_kind::buffer_overrun);
+  EXPECT_NE(capture.last().text.find("the header of the next block is overwritten"), std::string::npos);
+  std::memcpy(after - 8, &tag_word, 8);  // repaired by hand: both free normally
+  const std::size_t reports = capture.count();
+  h->deallocate(before, 100, 16);
+  h->deallocate(after, 100, 16);
+  EXPECT_EQ(capture.count(), reports) << capture.last().text;
+  expect_valid(h);
   // A header overwritten by an overrun of the block before it.
   std::uint64_t saved;
   std::memcpy(&saved, q - 8, 8);

@@ -89,8 +89,8 @@ class SegmentHeap {
   /// Returns the block at `p` (from try_allocate; `size` at most what was asked). O(1). Hardened
   /// builds report a pointer outside the heap (foreign_pointer), a block already free
   /// (double_free), a header that does not describe a block here (interior_pointer: not a block's
-  /// start, or its header was overwritten) and a size beyond the block (invalid_size); the free is
-  /// then ignored. Expensive builds also walk the chain to confirm `p` starts a block.
+  /// start, or its header was overwritten), an overwritten header after the block
+  /// (buffer_overrun) and a size beyond the block (invalid_size); the free is then ignored. Expensive builds also walk the chain to confirm `p` starts a block.
   void deallocate(void* p, std::size_t size, std::size_t align) noexcept {
     if (p == nullptr) return;
     const std::uint64_t o = static_cast<std::uint64_t>(static_cast<std::byte*>(p) - base()) - header;
@@ -464,8 +464,11 @@ class SegmentHeap {
       const std::uint64_t o = static_cast<std::uint64_t>(c - base()) - header;
       const std::uint64_t w = (o - begin_) % granule == 0 ? read(o) : bad_word;
       const std::uint64_t s = size_of(w);
-      if (w == bad_word || tag_of(w) != tag(o) || s < min_block || o + s > end_ || tag_of(read(o + s)) != tag(o + s)) {
+      if (w == bad_word || tag_of(w) != tag(o) || s < min_block || o + s > end_) {
         what = "not the start of a block, or the block's header is corrupt";
+      } else if (tag_of(read(o + s)) != tag(o + s)) {
+        kind = error_kind::buffer_overrun;
+        what = "the header of the next block is overwritten (this block was overrun?)";
       } else if (is_free(w)) {
         kind = error_kind::double_free;
         what = "block is already free";
