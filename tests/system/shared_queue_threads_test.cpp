@@ -47,7 +47,10 @@ TEST(SpscQueueThreads, WaitFreeCallsKeepOrder) {
     std::uint64_t next = 0;
     Item item{};
     while (next < count) {
-      if (!q.try_pop(item)) continue;
+      if (!q.try_pop(item)) {
+        std::this_thread::yield();
+        continue;
+      }
       if (item.sequence != next || item.check != scramble(next)) break;
       ++next;
     }

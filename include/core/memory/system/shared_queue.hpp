@@ -131,7 +131,7 @@ class SpscQueue {
     while (!try_push(value)) {
       const std::uint32_t tail = tail_.load(std::memory_order_relaxed);
       // Full means head == tail - capacity: sleep while the head stays there.
-      wait_while(head_, tail - static_cast<std::uint32_t>(capacity()), producer_sleeps_);
+      wait_while(head_, tail - static_cast<std::uint32_t>(capacity()), producer_sleeps_, producer_spin_);
     }
   }
 
@@ -139,15 +139,19 @@ class SpscQueue {
   /// queue is empty.
   [[nodiscard]] T pop() noexcept {
     T out;
-    while (!try_pop(out)) wait_while(tail_, head_.load(std::memory_order_relaxed), consumer_sleeps_);
+    while (!try_pop(out)) wait_while(tail_, head_.load(std::memory_order_relaxed), consumer_sleeps_, consumer_spin_);
     return out;
   }
 
  private:
   static constexpr std::uint32_t magic = 0x51505343;  // "CSPQ"
   static constexpr std::uint32_t version = 1;
-  /// Pause instructions spent spinning before sleeping (a few microseconds).
-  static constexpr unsigned spin_limit = 4096;
+  /// Checks of the word (each followed by a pause instruction, 10 to 80 ns depending on the
+  /// processor and the hypervisor) before sleeping: each side adapts its budget between these,
+  /// doubling it when spinning saw the change and halving it when it had to sleep, so spinning
+  /// goes on only while it pays (the other side runs on another core) and an overloaded machine
+  /// is not fed spins that delay the side they wait for.
+  static constexpr std::uint32_t min_spin = 4, max_spin = 512;
 
   static constexpr std::size_t ring_offset() noexcept {
     return (sizeof(SpscQueue) + alignof(T) - 1) / alignof(T) * alignof(T);
@@ -171,14 +175,19 @@ class SpscQueue {
     return reinterpret_cast<std::byte*>(this) + ring_offset() + (index & mask_) * sizeof(T);
   }
 
-  /// Waits while `word` holds `value`: spins, then announces itself in `sleeps` and sleeps on
-  /// the word (the other side wakes it after changing the word, seeing the flag).
-  static void wait_while(const std::atomic<std::uint32_t>& word, std::uint32_t value,
-                         std::atomic<std::uint32_t>& sleeps) noexcept {
-    for (unsigned i = 0; i < spin_limit; ++i) {
-      if (word.load(std::memory_order_relaxed) != value) return;
+  /// Waits while `word` holds `value`: spins up to `spin` checks (adapting it), then announces
+  /// itself in `sleeps` and sleeps on the word (the other side wakes it after changing the word,
+  /// seeing the flag).
+  static void wait_while(const std::atomic<std::uint32_t>& word, std::uint32_t value, std::atomic<std::uint32_t>& sleeps,
+                         std::uint32_t& spin) noexcept {
+    for (std::uint32_t i = 0; i < spin; ++i) {
+      if (word.load(std::memory_order_relaxed) != value) {
+        spin = spin < max_spin / 2 ? 2 * spin : max_spin;
+        return;
+      }
       cpu_pause();
     }
+    spin = spin > 2 * min_spin ? spin / 2 : min_spin;
     sleeps.store(1, std::memory_order_seq_cst);
     if (word.load(std::memory_order_seq_cst) == value) (void)detail::os::wait_on_address(&word, value);
     sleeps.store(0, std::memory_order_relaxed);
@@ -190,12 +199,15 @@ class SpscQueue {
   std::uint32_t element_size_;
   std::uint32_t element_alignment_;
   std::uint32_t mask_;
-  // The producer's line: its index, and its copy of the consumer's (read again when full).
+  // The producer's line: its index, its copy of the consumer's (read again when full), its
+  // spin budget.
   alignas(false_sharing_range) std::atomic<std::uint32_t> tail_{0};
   std::uint32_t head_cache_ = 0;
+  std::uint32_t producer_spin_ = max_spin;
   // The consumer's line.
   alignas(false_sharing_range) std::atomic<std::uint32_t> head_{0};
   std::uint32_t tail_cache_ = 0;
+  std::uint32_t consumer_spin_ = max_spin;
   // Who sleeps: written only around sleeping, read by the other side after each operation.
   alignas(false_sharing_range) std::atomic<std::uint32_t> consumer_sleeps_{0};
   std::atomic<std::uint32_t> producer_sleeps_{0};
