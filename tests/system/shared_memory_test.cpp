@@ -211,13 +211,14 @@ TEST(SharedMemory, AChildGrowsWhileTheParentReadsTheNewPages) {
   const pid_t child = test::spawn_child({"grow", name, std::to_string(pages * page), std::to_string(pages)});
   std::atomic_ref<std::uint64_t> published(*reinterpret_cast<std::uint64_t*>(m.data()));
   std::size_t checked = 1;  // pages read so far
-  while (checked < pages) {
+  for (;;) {
+    const bool ended = test::has_ended(child);  // before the load: then every page is published
     const std::size_t now = published.load(std::memory_order_acquire);
     for (; checked < now; ++checked) {  // page `checked` (0-based) was filled with checked + 1
       const char expect = static_cast<char>((checked + 1) & 0xff);
       for (std::size_t i = 0; i < page; i += 512) ASSERT_EQ(bytes(m)[checked * page + i], expect) << checked;
     }
-    if (::waitpid(child, nullptr, WNOHANG) == child) break;  // died early: the checks below say so
+    if (checked == pages || ended) break;
   }
   EXPECT_EQ(checked, pages);
   EXPECT_EQ(test::exit_status(child), 0);
@@ -349,12 +350,12 @@ TEST(SharedMemoryErrors, BadNamesSayWhatIsWrong) {
       {".", "(the name is '.' or '..')"},
       {"/..", "(the name is '.' or '..')"},
       {too_long, "(the name is longer than 255 characters)"},
-      {"/" + too_long, "(the name is longer than 255 characters)"},
+      {test::cat("/", too_long), "(the name is longer than 255 characters)"},
       {std::string("a\0b", 3), "(the name has a NUL byte)"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
-    const std::string shown = "'" + std::string(c.name.c_str()) + "' " + c.why;
+    const std::string shown = test::cat("'", std::string(c.name.c_str()), "' ", c.why);
     EXPECT_SYSTEM_ERROR((void)SharedMemory::create(c.name, page), EINVAL, component + "create " + shown);
     EXPECT_SYSTEM_ERROR((void)SharedMemory::open(c.name), EINVAL, component + "open " + shown);
     EXPECT_SYSTEM_ERROR((void)SharedMemory::open_or_create(c.name, page), EINVAL, component + "open_or_create " + shown);

@@ -50,8 +50,10 @@ struct Finished {
 Finished wait_with_usage(pid_t pid) {
   int status = 0;
   rusage usage{};
-  while (::wait4(pid, &status, 0, &usage) < 0) {
-  }
+  pid_t r;
+  do r = ::wait4(pid, &status, 0, &usage);
+  while (r < 0 && errno == EINTR);
+  if (r != pid) return {-1, {}};
   const auto us = [](const timeval& t) { return std::chrono::seconds(t.tv_sec) + std::chrono::microseconds(t.tv_usec); };
   return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
           std::chrono::duration_cast<std::chrono::microseconds>(us(usage.ru_utime) + us(usage.ru_stime))};
