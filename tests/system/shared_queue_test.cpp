@@ -210,7 +210,7 @@ TEST(SpscQueueAcrossProcesses, AProducerFacingAFullQueueSleepsAndIsWoken) {
   auto& q = Queue::attach(m.data());
   const pid_t child = test::spawn_child({"push", name, "12"});  // 8 more than fit
   for (std::uint64_t i = 0; i < 12; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(i % 4 == 0 ? 100 : 1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(i % 4 == 0 ? 200 : 1));  // full meanwhile
     EXPECT_EQ(q.pop(), i);
   }
   const Finished f = wait_with_usage(child);
