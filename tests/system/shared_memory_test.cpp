@@ -202,6 +202,15 @@ TEST(SharedMemory, GrowthIsSeenByEveryMappingWithoutMoving) {
   EXPECT_EQ(b.refresh(), 16 * page);
   bytes(b)[16 * page - 1] = 'z';
   EXPECT_EQ(bytes(a)[16 * page - 1], 'z');
+  // A mapping with a smaller reservation sees the object up to its reservation only.
+  auto small = SharedMemory::open(name, {.max_size = 2 * page});
+  EXPECT_EQ(small.max_size(), 16 * page);  // never less than the object when it opened
+  auto c = SharedMemory::create(name.str() + "-c", 3 * page, {.max_size = page, .remove_on_destroy = true});
+  EXPECT_EQ(c.max_size(), 3 * page);  // nor less than the size it was created with
+  auto d = SharedMemory::open(c.name(), {.max_size = 4 * page});
+  d.grow(4 * page);
+  EXPECT_EQ(c.refresh(), 3 * page);  // the object is longer than this mapping can show
+  EXPECT_EQ(d.size(), 4 * page);
 }
 
 TEST(SharedMemory, AChildGrowsWhileTheParentReadsTheNewPages) {

@@ -7,7 +7,9 @@
 /// lengthens the object (ftruncate), and the new pages exist at once in every process that has
 /// the segment mapped, at the address it already has: no remap, no message. Another process
 /// learns the new size with refresh() (or from data in the segment, as a managed segment does).
-/// Touching bytes beyond the object's end is a SIGBUS, as with any mapping of a file.
+/// Touching bytes beyond the object's end is a SIGBUS, as with any mapping of a file; so is
+/// touching a page of a grown object when /dev/shm (a tmpfs) has no memory left for it, since
+/// growth reserves nothing.
 ///
 /// Names follow POSIX: "/name" or "name" (name() gives "/name"), no other '/', 1 to NAME_MAX
 /// (255) characters besides the leading '/', not "." or "..", no NUL byte. A bad name is EINVAL
@@ -31,7 +33,7 @@ namespace core::memory {
 /// How a segment is created or opened.
 struct SharedMemoryOptions {
   /// Address space reserved for growth, in bytes; 0: the size at create/open. The mapping covers
-  /// max(max_size, size) rounded up to pages.
+  /// the largest of this, the size asked and the object's size when opened, rounded up to pages.
   std::size_t max_size = 0;
   /// Permission bits of a created object (0 to 0777), applied exactly.
   unsigned permissions = 0600;
