@@ -146,12 +146,18 @@ class SpscQueue {
  private:
   static constexpr std::uint32_t magic = 0x51505343;  // "CSPQ"
   static constexpr std::uint32_t version = 1;
-  /// Checks of the word (each followed by a pause instruction, 10 to 80 ns depending on the
-  /// processor and the hypervisor) before sleeping: each side adapts its budget between these,
-  /// doubling it when spinning saw the change and halving it when it had to sleep, so spinning
-  /// goes on only while it pays (the other side runs on another core) and an overloaded machine
-  /// is not fed spins that delay the side they wait for.
-  static constexpr std::uint32_t min_spin = 4, max_spin = 512;
+  /// How long a side spins before sleeping, in checks of the word (each followed by a pause
+  /// instruction: 10 to 80 ns depending on the processor and the hypervisor). Each side adapts
+  /// its budget: doubled when spinning saw the change, halved when it had to sleep, so on a
+  /// loaded machine (the other side waits for a core) it stops feeding spins that delay the
+  /// other side; and one wait in probe_every spins the full max_spin, so a budget that fell
+  /// below the round trip (where spinning never succeeds and would never grow back) finds out
+  /// when spinning pays again.
+  static constexpr std::uint32_t min_spin = 4, max_spin = 512, probe_every = 64;
+  struct Spin {
+    std::uint32_t budget = max_spin;
+    std::uint32_t waits = 0;
+  };
 
   static constexpr std::size_t ring_offset() noexcept {
     return (sizeof(SpscQueue) + alignof(T) - 1) / alignof(T) * alignof(T);
@@ -175,19 +181,20 @@ class SpscQueue {
     return reinterpret_cast<std::byte*>(this) + ring_offset() + (index & mask_) * sizeof(T);
   }
 
-  /// Waits while `word` holds `value`: spins up to `spin` checks (adapting it), then announces
-  /// itself in `sleeps` and sleeps on the word (the other side wakes it after changing the word,
-  /// seeing the flag).
+  /// Waits while `word` holds `value`: spins (adapting `spin`), then announces itself in
+  /// `sleeps` and sleeps on the word (the other side wakes it after changing the word, seeing
+  /// the flag).
   static void wait_while(const std::atomic<std::uint32_t>& word, std::uint32_t value, std::atomic<std::uint32_t>& sleeps,
-                         std::uint32_t& spin) noexcept {
-    for (std::uint32_t i = 0; i < spin; ++i) {
+                         Spin& spin) noexcept {
+    const std::uint32_t checks = ++spin.waits % probe_every == 0 ? max_spin : spin.budget;
+    for (std::uint32_t i = 0; i < checks; ++i) {
       if (word.load(std::memory_order_relaxed) != value) {
-        spin = spin < max_spin / 2 ? 2 * spin : max_spin;
+        spin.budget = checks < max_spin / 2 ? 2 * checks : max_spin;
         return;
       }
       cpu_pause();
     }
-    spin = spin > 2 * min_spin ? spin / 2 : min_spin;
+    spin.budget = spin.budget > 2 * min_spin ? spin.budget / 2 : min_spin;
     sleeps.store(1, std::memory_order_seq_cst);
     if (word.load(std::memory_order_seq_cst) == value) (void)detail::os::wait_on_address(&word, value);
     sleeps.store(0, std::memory_order_relaxed);
@@ -203,11 +210,11 @@ class SpscQueue {
   // spin budget.
   alignas(false_sharing_range) std::atomic<std::uint32_t> tail_{0};
   std::uint32_t head_cache_ = 0;
-  std::uint32_t producer_spin_ = max_spin;
+  Spin producer_spin_;
   // The consumer's line.
   alignas(false_sharing_range) std::atomic<std::uint32_t> head_{0};
   std::uint32_t tail_cache_ = 0;
-  std::uint32_t consumer_spin_ = max_spin;
+  Spin consumer_spin_;
   // Who sleeps: written only around sleeping, read by the other side after each operation.
   alignas(false_sharing_range) std::atomic<std::uint32_t> consumer_sleeps_{0};
   std::atomic<std::uint32_t> producer_sleeps_{0};
