@@ -12,7 +12,9 @@
 //   round_trip/socketpair/processes  AF_UNIX SOCK_STREAM socket pair
 // push/pop spin briefly before sleeping (adapting how long to whether spinning pays), so on a
 // machine with two idle cores the queues' round trips never sleep; on a loaded one they sleep
-// and wake through a futex, as the pipe and the socket always go through the scheduler.
+// and wake through a futex, as the pipe and the socket always go through the scheduler. On a
+// shared machine, `chrt -f 5 bench_shm_queue` gives each side a core (what the targets assume);
+// the busy-loop rows take a whole time slice per round trip when a side has no core.
 
 #include <core/memory/system/shared_memory.hpp>
 #include <core/memory/system/shared_queue.hpp>
