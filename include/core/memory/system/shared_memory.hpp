@@ -42,7 +42,9 @@ struct SharedMemoryOptions {
 };
 
 /// One process's mapping of a named shared memory object. Move-only RAII: the destructor unmaps
-/// (and unlinks the name if asked); other processes keep their mappings either way.
+/// (and unlinks the name if asked); other processes keep their mappings either way. Processes
+/// and objects may grow the same segment at once; one object used by several threads needs a
+/// lock around grow() and refresh() (size() is a plain member).
 class SharedMemory {
  public:
   /// Creates the object `name` with `size` zero bytes and maps it. Throws std::system_error

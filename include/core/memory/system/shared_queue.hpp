@@ -90,9 +90,13 @@ class SpscQueue {
   [[nodiscard]] std::size_t capacity() const noexcept { return mask_ + std::size_t{1}; }
   /// Bytes the queue occupies from its address (bytes_for(capacity())).
   [[nodiscard]] std::size_t bytes() const noexcept { return bytes_for(capacity()); }
-  /// Elements in the queue (exact when neither side is running).
+  /// Elements in the queue: exact when neither side is running, else a value from 0 to
+  /// capacity() that it held during the call or soon before.
   [[nodiscard]] std::size_t size() const noexcept {
-    return tail_.load(std::memory_order_acquire) - head_.load(std::memory_order_acquire);
+    // The head first: a head read after the tail could be past it.
+    const std::uint32_t head = head_.load(std::memory_order_acquire);
+    const std::uint32_t n = tail_.load(std::memory_order_acquire) - head;
+    return n <= mask_ ? n : capacity();
   }
   [[nodiscard]] bool empty() const noexcept { return size() == 0; }
 
