@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
+
 #include <string>
 #include <string_view>
 #include <sys/wait.h>
@@ -38,12 +40,20 @@ class ShmName {
   std::string name_;
 };
 
-/// Exit status of a process (128 + signal if killed).
+/// Exit status of a process (128 + signal if killed; -1 if it is not a child to wait for).
 inline int exit_status(pid_t pid) {
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-  }
+  pid_t r;
+  do r = ::waitpid(pid, &status, 0);
+  while (r < 0 && errno == EINTR);
+  if (r != pid) return -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/// True once the child has ended (it stays to be waited for: exit_status still works).
+inline bool has_ended(pid_t pid) {
+  siginfo_t info{};
+  return ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid;
 }
 
 /// Starts the child program (a new image: it maps segments wherever its own address space

@@ -202,6 +202,15 @@ TEST(SharedMemory, GrowthIsSeenByEveryMappingWithoutMoving) {
   EXPECT_EQ(b.refresh(), 16 * page);
   bytes(b)[16 * page - 1] = 'z';
   EXPECT_EQ(bytes(a)[16 * page - 1], 'z');
+  // A mapping with a smaller reservation sees the object up to its reservation only.
+  auto small = SharedMemory::open(name, {.max_size = 2 * page});
+  EXPECT_EQ(small.max_size(), 16 * page);  // never less than the object when it opened
+  auto c = SharedMemory::create(name.str() + "-c", 3 * page, {.max_size = page, .remove_on_destroy = true});
+  EXPECT_EQ(c.max_size(), 3 * page);  // nor less than the size it was created with
+  auto d = SharedMemory::open(c.name(), {.max_size = 4 * page});
+  d.grow(4 * page);
+  EXPECT_EQ(c.refresh(), 3 * page);  // the object is longer than this mapping can show
+  EXPECT_EQ(d.size(), 4 * page);
 }
 
 TEST(SharedMemory, AChildGrowsWhileTheParentReadsTheNewPages) {
@@ -211,13 +220,14 @@ TEST(SharedMemory, AChildGrowsWhileTheParentReadsTheNewPages) {
   const pid_t child = test::spawn_child({"grow", name, std::to_string(pages * page), std::to_string(pages)});
   std::atomic_ref<std::uint64_t> published(*reinterpret_cast<std::uint64_t*>(m.data()));
   std::size_t checked = 1;  // pages read so far
-  while (checked < pages) {
+  for (;;) {
+    const bool ended = test::has_ended(child);  // before the load: then every page is published
     const std::size_t now = published.load(std::memory_order_acquire);
     for (; checked < now; ++checked) {  // page `checked` (0-based) was filled with checked + 1
       const char expect = static_cast<char>((checked + 1) & 0xff);
       for (std::size_t i = 0; i < page; i += 512) ASSERT_EQ(bytes(m)[checked * page + i], expect) << checked;
     }
-    if (::waitpid(child, nullptr, WNOHANG) == child) break;  // died early: the checks below say so
+    if (checked == pages || ended) break;
   }
   EXPECT_EQ(checked, pages);
   EXPECT_EQ(test::exit_status(child), 0);
@@ -265,8 +275,6 @@ TEST(SharedMemory, OpenWithMaxSizeMapsAnEmptyObjectItsCreatorHasNotSizedYet) {
   test::ShmName name;
   const int fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
   ASSERT_GE(fd, 0);
-  EXPECT_SYSTEM_ERROR((void)SharedMemory::open(name), EINVAL,
-                      component + "open '" + name.str() + "' (the object is empty and no max_size was given to reserve)");
   auto m = SharedMemory::open(name, {.max_size = 4 * page});
   EXPECT_EQ(m.size(), 0u);
   ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(3 * page)), 0);
@@ -349,12 +357,12 @@ TEST(SharedMemoryErrors, BadNamesSayWhatIsWrong) {
       {".", "(the name is '.' or '..')"},
       {"/..", "(the name is '.' or '..')"},
       {too_long, "(the name is longer than 255 characters)"},
-      {"/" + too_long, "(the name is longer than 255 characters)"},
+      {test::cat("/", too_long), "(the name is longer than 255 characters)"},
       {std::string("a\0b", 3), "(the name has a NUL byte)"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
-    const std::string shown = "'" + std::string(c.name.c_str()) + "' " + c.why;
+    const std::string shown = test::cat("'", std::string(c.name.c_str()), "' ", c.why);
     EXPECT_SYSTEM_ERROR((void)SharedMemory::create(c.name, page), EINVAL, component + "create " + shown);
     EXPECT_SYSTEM_ERROR((void)SharedMemory::open(c.name), EINVAL, component + "open " + shown);
     EXPECT_SYSTEM_ERROR((void)SharedMemory::open_or_create(c.name, page), EINVAL, component + "open_or_create " + shown);
@@ -380,6 +388,15 @@ TEST(SharedMemoryErrors, FailedCreationLeavesNothingBehind) {
   EXPECT_SYSTEM_ERROR((void)SharedMemory::create(name, page, {.max_size = std::size_t{1} << 60}), ENOMEM,
                       at + "(mapping 1152921504606846976 bytes)");
   EXPECT_FALSE(SharedMemory::exists(name));
+}
+
+TEST(SharedMemoryErrors, OpenOfAnEmptyObjectWithoutMaxSize) {
+  test::ShmName name;
+  const int fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  EXPECT_SYSTEM_ERROR((void)SharedMemory::open(name), EINVAL,
+                      component + "open '" + name.str() + "' (the object is empty and no max_size was given to reserve)");
 }
 
 TEST(SharedMemoryErrors, GrowBeyondTheReservation) {

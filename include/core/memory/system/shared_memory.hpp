@@ -7,7 +7,9 @@
 /// lengthens the object (ftruncate), and the new pages exist at once in every process that has
 /// the segment mapped, at the address it already has: no remap, no message. Another process
 /// learns the new size with refresh() (or from data in the segment, as a managed segment does).
-/// Touching bytes beyond the object's end is a SIGBUS, as with any mapping of a file.
+/// Touching bytes beyond the object's end is a SIGBUS, as with any mapping of a file; so is
+/// touching a page of a grown object when /dev/shm (a tmpfs) has no memory left for it, since
+/// growth reserves nothing.
 ///
 /// Names follow POSIX: "/name" or "name" (name() gives "/name"), no other '/', 1 to NAME_MAX
 /// (255) characters besides the leading '/', not "." or "..", no NUL byte. A bad name is EINVAL
@@ -31,7 +33,7 @@ namespace core::memory {
 /// How a segment is created or opened.
 struct SharedMemoryOptions {
   /// Address space reserved for growth, in bytes; 0: the size at create/open. The mapping covers
-  /// max(max_size, size) rounded up to pages.
+  /// the largest of this, the size asked and the object's size when opened, rounded up to pages.
   std::size_t max_size = 0;
   /// Permission bits of a created object (0 to 0777), applied exactly.
   unsigned permissions = 0600;
@@ -40,7 +42,9 @@ struct SharedMemoryOptions {
 };
 
 /// One process's mapping of a named shared memory object. Move-only RAII: the destructor unmaps
-/// (and unlinks the name if asked); other processes keep their mappings either way.
+/// (and unlinks the name if asked); other processes keep their mappings either way. Processes
+/// and objects may grow the same segment at once; one object used by several threads needs a
+/// lock around grow() and refresh() (size() is a plain member).
 class SharedMemory {
  public:
   /// Creates the object `name` with `size` zero bytes and maps it. Throws std::system_error

@@ -90,9 +90,13 @@ class SpscQueue {
   [[nodiscard]] std::size_t capacity() const noexcept { return mask_ + std::size_t{1}; }
   /// Bytes the queue occupies from its address (bytes_for(capacity())).
   [[nodiscard]] std::size_t bytes() const noexcept { return bytes_for(capacity()); }
-  /// Elements in the queue (exact when neither side is running).
+  /// Elements in the queue: exact when neither side is running, else a value from 0 to
+  /// capacity() that it held during the call or soon before.
   [[nodiscard]] std::size_t size() const noexcept {
-    return tail_.load(std::memory_order_acquire) - head_.load(std::memory_order_acquire);
+    // The head first: a head read after the tail could be past it.
+    const std::uint32_t head = head_.load(std::memory_order_acquire);
+    const std::uint32_t n = tail_.load(std::memory_order_acquire) - head;
+    return n <= mask_ ? n : capacity();
   }
   [[nodiscard]] bool empty() const noexcept { return size() == 0; }
 
@@ -131,7 +135,7 @@ class SpscQueue {
     while (!try_push(value)) {
       const std::uint32_t tail = tail_.load(std::memory_order_relaxed);
       // Full means head == tail - capacity: sleep while the head stays there.
-      wait_while(head_, tail - static_cast<std::uint32_t>(capacity()), producer_sleeps_);
+      wait_while(head_, tail - static_cast<std::uint32_t>(capacity()), producer_sleeps_, producer_spin_);
     }
   }
 
@@ -139,15 +143,25 @@ class SpscQueue {
   /// queue is empty.
   [[nodiscard]] T pop() noexcept {
     T out;
-    while (!try_pop(out)) wait_while(tail_, head_.load(std::memory_order_relaxed), consumer_sleeps_);
+    while (!try_pop(out)) wait_while(tail_, head_.load(std::memory_order_relaxed), consumer_sleeps_, consumer_spin_);
     return out;
   }
 
  private:
   static constexpr std::uint32_t magic = 0x51505343;  // "CSPQ"
   static constexpr std::uint32_t version = 1;
-  /// Pause instructions spent spinning before sleeping (a few microseconds).
-  static constexpr unsigned spin_limit = 4096;
+  /// How long a side spins before sleeping, in checks of the word (each followed by a pause
+  /// instruction: 10 to 80 ns depending on the processor and the hypervisor). Each side adapts
+  /// its budget: doubled when spinning saw the change, halved when it had to sleep, so on a
+  /// loaded machine (the other side waits for a core) it stops feeding spins that delay the
+  /// other side; and one wait in probe_every spins the full max_spin, so a budget that fell
+  /// below the round trip (where spinning never succeeds and would never grow back) finds out
+  /// when spinning pays again.
+  static constexpr std::uint32_t min_spin = 4, max_spin = 512, probe_every = 64;
+  struct Spin {
+    std::uint32_t budget = max_spin;
+    std::uint32_t waits = 0;
+  };
 
   static constexpr std::size_t ring_offset() noexcept {
     return (sizeof(SpscQueue) + alignof(T) - 1) / alignof(T) * alignof(T);
@@ -171,14 +185,20 @@ class SpscQueue {
     return reinterpret_cast<std::byte*>(this) + ring_offset() + (index & mask_) * sizeof(T);
   }
 
-  /// Waits while `word` holds `value`: spins, then announces itself in `sleeps` and sleeps on
-  /// the word (the other side wakes it after changing the word, seeing the flag).
-  static void wait_while(const std::atomic<std::uint32_t>& word, std::uint32_t value,
-                         std::atomic<std::uint32_t>& sleeps) noexcept {
-    for (unsigned i = 0; i < spin_limit; ++i) {
-      if (word.load(std::memory_order_relaxed) != value) return;
+  /// Waits while `word` holds `value`: spins (adapting `spin`), then announces itself in
+  /// `sleeps` and sleeps on the word (the other side wakes it after changing the word, seeing
+  /// the flag).
+  static void wait_while(const std::atomic<std::uint32_t>& word, std::uint32_t value, std::atomic<std::uint32_t>& sleeps,
+                         Spin& spin) noexcept {
+    const std::uint32_t checks = ++spin.waits % probe_every == 0 ? max_spin : spin.budget;
+    for (std::uint32_t i = 0; i < checks; ++i) {
+      if (word.load(std::memory_order_relaxed) != value) {
+        spin.budget = checks < max_spin / 2 ? 2 * checks : max_spin;
+        return;
+      }
       cpu_pause();
     }
+    spin.budget = spin.budget > 2 * min_spin ? spin.budget / 2 : min_spin;
     sleeps.store(1, std::memory_order_seq_cst);
     if (word.load(std::memory_order_seq_cst) == value) (void)detail::os::wait_on_address(&word, value);
     sleeps.store(0, std::memory_order_relaxed);
@@ -190,12 +210,15 @@ class SpscQueue {
   std::uint32_t element_size_;
   std::uint32_t element_alignment_;
   std::uint32_t mask_;
-  // The producer's line: its index, and its copy of the consumer's (read again when full).
+  // The producer's line: its index, its copy of the consumer's (read again when full), its
+  // spin budget.
   alignas(false_sharing_range) std::atomic<std::uint32_t> tail_{0};
   std::uint32_t head_cache_ = 0;
+  Spin producer_spin_;
   // The consumer's line.
   alignas(false_sharing_range) std::atomic<std::uint32_t> head_{0};
   std::uint32_t tail_cache_ = 0;
+  Spin consumer_spin_;
   // Who sleeps: written only around sleeping, read by the other side after each operation.
   alignas(false_sharing_range) std::atomic<std::uint32_t> consumer_sleeps_{0};
   std::atomic<std::uint32_t> producer_sleeps_{0};
