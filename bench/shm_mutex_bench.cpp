@@ -7,6 +7,9 @@
 //     boost_interprocess_mutex boost::interprocess::interprocess_mutex (not robust)
 //     std_mutex                std::mutex
 //   condition_notify_one_no_waiter/<impl>  notify_one() with nobody waiting (ns per call)
+// Each row twice: .../single_threaded (the process has one thread) and .../multi_threaded (a
+// second thread sleeps in the process): glibc skips the atomic instructions of its private
+// mutexes in a single-threaded process, which a process-shared mutex cannot do.
 
 #include <core/memory/system/interprocess_mutex.hpp>
 
@@ -15,7 +18,10 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
+#include <chrono>
 #include <mutex>
+#include <string>
+#include <thread>
 #include <new>
 
 #include <pthread.h>
@@ -112,13 +118,52 @@ void boost_notify(benchmark::State& state) {
   for (auto _ : state) c.notify_one();
 }
 
-BENCHMARK(core_mutex)->Name("mutex_lock_unlock/core_InterprocessMutex");
-BENCHMARK(core_recursive)->Name("mutex_lock_unlock/core_InterprocessRecursiveMutex");
-BENCHMARK_CAPTURE(pthread_mutex, default, &Objects::pthread_default)->Name("mutex_lock_unlock/pthread_default");
-BENCHMARK_CAPTURE(pthread_mutex, robust, &Objects::pthread_robust)->Name("mutex_lock_unlock/pthread_robust_pshared");
-BENCHMARK(boost_mutex)->Name("mutex_lock_unlock/boost_interprocess_mutex");
-BENCHMARK(std_mutex)->Name("mutex_lock_unlock/std_mutex");
-BENCHMARK(core_notify)->Name("condition_notify_one_no_waiter/core_InterprocessCondition");
-BENCHMARK(boost_notify)->Name("condition_notify_one_no_waiter/boost_interprocess_condition");
+/// glibc takes its private mutexes without atomic instructions while a process has one thread
+/// (pthread_default and std_mutex only: a process-shared mutex cannot know who else uses it), so
+/// every row runs twice: single-threaded, then with a second thread (asleep) in the process.
+void start_second_thread() {
+  static const bool started = [] {
+    std::thread([] {
+      for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+    }).detach();
+    return true;
+  }();
+  (void)started;
+}
+
+template <void (*Row)(benchmark::State&)>
+void multi_threaded(benchmark::State& state) {
+  start_second_thread();
+  Row(state);
+}
+
+void pthread_default(benchmark::State& state) { pthread_mutex(state, &Objects::pthread_default); }
+void pthread_robust(benchmark::State& state) { pthread_mutex(state, &Objects::pthread_robust); }
+
+struct Row {
+  const char* name;
+  void (*single)(benchmark::State&);
+  void (*multi)(benchmark::State&);
+};
+template <void (*F)(benchmark::State&)>
+constexpr Row row(const char* name) {
+  return {name, F, multi_threaded<F>};
+}
+constexpr Row rows[] = {
+    row<core_mutex>("mutex_lock_unlock/core_InterprocessMutex"),
+    row<core_recursive>("mutex_lock_unlock/core_InterprocessRecursiveMutex"),
+    row<pthread_default>("mutex_lock_unlock/pthread_default"),
+    row<pthread_robust>("mutex_lock_unlock/pthread_robust_pshared"),
+    row<boost_mutex>("mutex_lock_unlock/boost_interprocess_mutex"),
+    row<std_mutex>("mutex_lock_unlock/std_mutex"),
+    row<core_notify>("condition_notify_one_no_waiter/core_InterprocessCondition"),
+    row<boost_notify>("condition_notify_one_no_waiter/boost_interprocess_condition"),
+};
+
+[[maybe_unused]] const bool registered = [] {
+  for (const Row& r : rows) benchmark::RegisterBenchmark((std::string(r.name) + "/single_threaded").c_str(), r.single);
+  for (const Row& r : rows) benchmark::RegisterBenchmark((std::string(r.name) + "/multi_threaded").c_str(), r.multi);
+  return true;
+}();
 
 }  // namespace

@@ -5,7 +5,10 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstddef>
 #include <string>
+
+#include <pthread.h>
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -36,123 +39,228 @@ lock_not_recoverable::lock_not_recoverable(const char* component, const void* mu
 
 namespace detail {
 
-RobustMutex::RobustMutex(bool recursive) : recursive_(recursive) {
-  pthread_mutexattr_t attributes;
-  int error = ::pthread_mutexattr_init(&attributes);
-  if (error == 0) {
-    // Error checking: a self-deadlock and an unlock by a non-owner are reported, not undefined.
-    error = ::pthread_mutexattr_settype(&attributes, recursive ? PTHREAD_MUTEX_RECURSIVE : PTHREAD_MUTEX_ERRORCHECK);
-    if (error == 0) error = ::pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED);
-    if (error == 0) error = ::pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST);
-    if (error == 0) error = ::pthread_mutex_init(&mutex_, &attributes);
-    ::pthread_mutexattr_destroy(&attributes);
+namespace {
+/// The thread's robust list head (glibc's), and its thread id.
+struct RobustThread {
+  robust_list_head* head;
+  std::uint32_t tid;  // 0: not looked up yet in this thread (or since fork)
+};
+thread_local constinit RobustThread self{nullptr, 0};
+}  // namespace
+
+/// The robust futex protocol (Linux: Documentation/locking/robust-futex-ABI.rst) and the calling
+/// thread's robust list, which glibc registered at the thread's start.
+struct RobustMutexAccess {
+  static constexpr std::uint32_t not_recoverable = FUTEX_TID_MASK;  // never a thread id
+  enum : std::uint32_t { consistent = 0, inconsistent = 1 };
+
+  using Thread = RobustThread;
+
+  static CORE_MEMORY_NOINLINE void look_up() {
+    static const bool registered = [] {
+      // A forked child is another thread: look again (glibc registered its list anew).
+      ::pthread_atfork(nullptr, nullptr, [] { self.tid = 0; });
+      return true;
+    }();
+    (void)registered;
+    void* head = nullptr;
+    std::size_t length = 0;
+    if (::syscall(SYS_get_robust_list, 0, &head, &length) != 0 || !head) {
+      throw_system_error(errno ? errno : ENOSYS, "core::memory::InterprocessMutex", "get_robust_list");
+    }
+    auto* h = static_cast<robust_list_head*>(head);
+    // The kernel finds every mutex's lock word at one offset from its list node; glibc chose it
+    // and these mutexes share glibc's list, so their layout must give the same offset.
+    constexpr long offset = static_cast<long>(offsetof(RobustMutex, word_)) - static_cast<long>(offsetof(RobustMutex, next_));
+    if (h->futex_offset != offset) {
+      fatal_error({error_kind::system_error, "core::memory::InterprocessMutex", nullptr, 0, 0,
+                   "unsupported C library: its robust mutex list does not have glibc's 64-bit layout", nullptr, 0});
+    }
+    self.head = h;
+    self.tid = static_cast<std::uint32_t>(::gettid());
   }
-  if (error != 0) throw_system_error(error, name(), "create");
+
+  static Thread& thread() {
+    if (CORE_MEMORY_UNLIKELY(self.tid == 0)) look_up();
+    return self;
+  }
+
+  static std::atomic_ref<std::uint32_t> word(RobustMutex& m) { return std::atomic_ref<std::uint32_t>(m.word_); }
+  static std::uint32_t holder(const RobustMutex& m) {
+    return std::atomic_ref<const std::uint32_t>(m.word_).load(std::memory_order_relaxed) & FUTEX_TID_MASK;
+  }
+
+  // Linking into the thread's robust list exactly as glibc does (nptl/descr.h, 64-bit: a doubly
+  // linked list whose links point at the entries' next fields; the head's own "prev" is the word
+  // glibc keeps just before it). Signal fences: the kernel may read the list at any instruction.
+  struct Links {
+    void* prev;
+    void* next;
+  };
+  static Links* links_of(void* next_field) {
+    const std::uintptr_t next = reinterpret_cast<std::uintptr_t>(next_field) & ~std::uintptr_t{1};  // bit 0: PI
+    return reinterpret_cast<Links*>(next - offsetof(Links, next));
+  }
+  static void link(RobustMutex& m, const Thread& t) {
+    void* const first = t.head->list.next;
+    links_of(first)->prev = &m.next_;
+    m.next_ = first;
+    m.prev_ = &t.head->list;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    t.head->list.next = reinterpret_cast<robust_list*>(&m.next_);
+  }
+  static void unlink(RobustMutex& m) {
+    links_of(m.next_)->prev = m.prev_;
+    links_of(m.prev_)->next = m.next_;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    m.prev_ = nullptr;
+    m.next_ = nullptr;
+  }
+  static void set_pending(const Thread& t, RobustMutex* m) {
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    t.head->list_op_pending = m ? reinterpret_cast<robust_list*>(&m->next_) : nullptr;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+  }
+
+  /// The caller took the word: link it and finish the pending operation.
+  static LockStatus taken(RobustMutex& m, const Thread& t, bool owner_died) {
+    if (owner_died) {
+      m.count_ = 0;
+      m.state_ = inconsistent;
+    }
+    link(m, t);
+    set_pending(t, nullptr);
+    return owner_died ? LockStatus::owner_died : LockStatus::acquired;
+  }
+
+  /// lock() and try_lock() after the fast path failed (`w`: the word it found). list_op_pending
+  /// is set. std::nullopt: busy (try_only), or misuse reported.
+  static std::optional<LockStatus> acquire(RobustMutex& m, const Thread& t, std::uint32_t w, bool try_only) {
+    std::uint32_t waiters = 0;  // once this thread slept, others may sleep too: keep the bit
+    for (;;) {
+      if (w == not_recoverable) {
+        set_pending(t, nullptr);
+        m.throw_not_recoverable();
+      }
+      if (w & FUTEX_OWNER_DIED) {  // the kernel released a dead holder's word
+        if (word(m).compare_exchange_weak(w, t.tid | (w & FUTEX_WAITERS), std::memory_order_acquire)) {
+          return taken(m, t, true);
+        }
+        continue;
+      }
+      if ((w & FUTEX_TID_MASK) == 0) {
+        if (word(m).compare_exchange_weak(w, t.tid | waiters | (w & FUTEX_WAITERS), std::memory_order_acquire)) {
+          return taken(m, t, false);
+        }
+        continue;
+      }
+      if ((w & FUTEX_TID_MASK) == t.tid) {  // only an InterprocessMutex gets here
+        set_pending(t, nullptr);
+        if (try_only) {
+          m.report("try_lock() by the thread that holds it");
+          return std::nullopt;
+        }
+        m.report("lock() by the thread that holds it (it would wait for itself forever)");
+        return LockStatus::acquired;  // abandoned: the caller holds it already
+      }
+      if (try_only) {
+        set_pending(t, nullptr);
+        return std::nullopt;
+      }
+      if (!(w & FUTEX_WAITERS)) {
+        if (!word(m).compare_exchange_weak(w, w | FUTEX_WAITERS, std::memory_order_relaxed)) continue;
+        w |= FUTEX_WAITERS;
+      }
+      futex(&m.word_, FUTEX_WAIT, w, nullptr, 0);  // shared: waiters in other processes
+      waiters = FUTEX_WAITERS;
+      w = word(m).load(std::memory_order_relaxed);
+    }
+  }
+
+  static std::optional<LockStatus> lock(RobustMutex& m, bool try_only) {
+    const Thread& t = thread();
+    if (m.recursive_ && holder(m) == t.tid) {
+      if (m.count_ == 0xffffffffu) throw_system_error(EAGAIN, m.name(), "lock", nullptr, "(recursion too deep)");
+      ++m.count_;
+      return LockStatus::acquired;
+    }
+    set_pending(t, &m);
+    std::uint32_t w = 0;
+    if (CORE_MEMORY_LIKELY(word(m).compare_exchange_strong(w, t.tid, std::memory_order_acquire))) {
+      return taken(m, t, false);
+    }
+    return acquire(m, t, w, try_only);
+  }
+};
+
+LockStatus RobustMutex::lock() { return *RobustMutexAccess::lock(*this, false); }
+
+std::optional<LockStatus> RobustMutex::try_lock_status() { return RobustMutexAccess::lock(*this, true); }
+
+bool RobustMutex::release() {
+  using A = RobustMutexAccess;
+  const A::Thread& t = A::thread();
+  if (CORE_MEMORY_UNLIKELY(A::holder(*this) != t.tid)) {
+    report("unlock() by a thread that does not hold it");
+    return false;
+  }
+  if (count_ != 0) {
+    --count_;
+    return true;
+  }
+  // Released in the owner-died state without consistent(): the data is lost for good.
+  const std::uint32_t released = CORE_MEMORY_UNLIKELY(state_ != A::consistent) ? A::not_recoverable : 0;
+  A::set_pending(t, this);
+  A::unlink(*this);
+  const std::uint32_t w = A::word(*this).exchange(released, std::memory_order_release);
+  if (CORE_MEMORY_UNLIKELY((w & FUTEX_WAITERS) || released)) {
+    futex(&word_, FUTEX_WAKE, released ? 0x7fffffff : 1, nullptr, 0);
+  }
+  A::set_pending(t, nullptr);
+  return true;
 }
 
 RobustMutex::~RobustMutex() {
-  if (held_by_caller()) {
+  using A = RobustMutexAccess;
+  const std::uint32_t w = std::atomic_ref<std::uint32_t>(word_).load(std::memory_order_acquire);
+  if (w == A::not_recoverable || (w & FUTEX_TID_MASK) == 0) return;  // free, not recoverable, or owner died
+  if ((w & FUTEX_TID_MASK) == A::thread().tid) {
     report("destroyed while the calling thread holds it");
     // Release it, so that this thread's robust list does not point into memory about to be reused.
-    while (held_by_caller() && ::pthread_mutex_unlock(&mutex_) == 0) {
-    }
+    count_ = 0;
+    state_ = A::consistent;
+    release();
   } else {
-    const int error = ::pthread_mutex_trylock(&mutex_);
-    if (error == EOWNERDEAD) ::pthread_mutex_consistent(&mutex_);  // tearing down: nothing to repair
-    if (error == 0 || error == EOWNERDEAD) {
-      ::pthread_mutex_unlock(&mutex_);
-    } else if (error == EBUSY) {
-      report("destroyed while another thread or process holds it");
-      return;
-    }
+    report("destroyed while another thread or process holds it");
   }
-  ::pthread_mutex_destroy(&mutex_);
 }
 
 const char* RobustMutex::name() const noexcept {
   return recursive_ ? "core::memory::InterprocessRecursiveMutex" : "core::memory::InterprocessMutex";
 }
 
-bool RobustMutex::held_by_caller() const noexcept {
-#if defined(__GLIBC__)
-  // glibc keeps the holder's thread id in the lock word (the robust futex protocol).
-  const int word = __atomic_load_n(&mutex_.__data.__lock, __ATOMIC_RELAXED);
-  return (static_cast<unsigned>(word) & FUTEX_TID_MASK) == static_cast<unsigned>(::gettid());
-#else
-  return true;  // unknown: the checks that need it are skipped
-#endif
-}
-
 void RobustMutex::report(const char* message) const {
   report_misuse({error_kind::assertion, name(), this, 0, 0, message, nullptr, 0});
 }
 
-LockStatus RobustMutex::lock_failed(int error, const char* operation) {
-  switch (error) {
-    case EOWNERDEAD:
-      return LockStatus::owner_died;
-    case ENOTRECOVERABLE:
+void RobustMutex::throw_not_recoverable() const {
 #if defined(__cpp_exceptions)
-      throw lock_not_recoverable(name(), this);
+  throw lock_not_recoverable(name(), this);
 #else
-    {
-      const std::string text = std::string(not_recoverable_text) + ": " + std::generic_category().message(error);
-      fatal_error({error_kind::system_error, name(), this, 0, 0, text.c_str(), nullptr, 0});
-    }
+  const std::string text = std::string(not_recoverable_text) + ": " + std::generic_category().message(ENOTRECOVERABLE);
+  fatal_error({error_kind::system_error, name(), this, 0, 0, text.c_str(), nullptr, 0});
 #endif
-    case EDEADLK:
-      report("lock() by the thread that holds it (it would wait for itself forever)");
-      return LockStatus::acquired;  // abandoned: the caller holds it already
-    default:
-      throw_system_error(error, name(), operation);
-  }
-}
-
-std::optional<LockStatus> RobustMutex::try_lock_failed(int error) {
-#if defined(__GLIBC__)
-  // glibc's pthread_mutex_trylock returns ENOTRECOVERABLE with the lock word still holding the
-  // caller's thread id (it compares the word's old value, 0, with the id before unlocking): every
-  // other locker would wait forever. Release the word as its lock() does (not through unlock(),
-  // which would make the mutex usable again and unlink a mutex that is not on the robust list).
-  if (error == ENOTRECOVERABLE && held_by_caller()) {
-    if (__atomic_exchange_n(&mutex_.__data.__lock, 0, __ATOMIC_RELEASE) & FUTEX_WAITERS) {
-      futex(reinterpret_cast<std::uint32_t*>(&mutex_.__data.__lock), FUTEX_WAKE, 1, nullptr, 0);
-    }
-  }
-#endif
-  if (error == EDEADLK) {
-    report("try_lock() by the thread that holds it");
-    return std::nullopt;
-  }
-  return lock_failed(error, "try_lock");
-}
-
-void RobustMutex::unlock_failed(int error) {
-  if (error == EPERM) {
-    report("unlock() by a thread that does not hold it");
-    return;
-  }
-  throw_system_error(error, name(), "unlock");
-}
-
-bool RobustMutex::release() {
-  const int error = ::pthread_mutex_unlock(&mutex_);
-  if (CORE_MEMORY_LIKELY(error == 0)) return true;
-  unlock_failed(error);
-  return false;
 }
 
 void RobustMutex::consistent() {
-  if (!held_by_caller()) {
+  using A = RobustMutexAccess;
+  if (A::holder(*this) != A::thread().tid) {
     report("consistent() by a thread that does not hold it");
-    return;
-  }
-  const int error = ::pthread_mutex_consistent(&mutex_);
-  if (error == EINVAL) {
+  } else if (state_ != A::inconsistent) {
     report("consistent() when the mutex is not in the owner-died state (lock() did not return owner_died, or "
            "consistent() was called already)");
-  } else if (error != 0) {
-    throw_system_error(error, name(), "consistent");
+  } else {
+    state_ = A::consistent;
   }
 }
 
