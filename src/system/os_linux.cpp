@@ -10,6 +10,8 @@
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -229,6 +231,7 @@ int open_file(const char* path, map_mode mode, disposition how, int* fd) noexcep
   // regular file's mapping or size).
   int flags = O_CLOEXEC | O_NONBLOCK | (mode == map_mode::read_write ? O_RDWR : O_RDONLY);
   if (how == disposition::create_new) flags |= O_CREAT | O_EXCL;
+  if (how == disposition::open_or_create) flags |= O_CREAT;
   int r;
   do r = ::open(path, flags, 0644);
   while (r < 0 && errno == EINTR);
@@ -280,6 +283,76 @@ int map(int fd, std::uint64_t offset, std::size_t size, map_mode mode, bool popu
   if (p == MAP_FAILED) return errno;
   *out = p;
   return 0;
+}
+
+int open_shared(const char* name, disposition how, unsigned mode, int* fd, bool* created) noexcept {
+  const auto perms = static_cast<mode_t>(mode);
+  for (;;) {
+    int r = -1;
+    if (how != disposition::open_existing) {
+      // O_EXCL even for open_or_create: only the creator sets the permissions.
+      do r = ::shm_open(name, O_RDWR | O_CREAT | O_EXCL, perms);
+      while (r < 0 && errno == EINTR);
+      if (r >= 0) {
+        if (::fchmod(r, perms) != 0) {  // exactly `mode`: shm_open applied the umask
+          const int e = errno;
+          ::close(r);
+          ::shm_unlink(name);
+          return e;
+        }
+        *fd = r;
+        if (created) *created = true;
+        return 0;
+      }
+      if (errno != EEXIST || how == disposition::create_new) return errno;
+    }
+    do r = ::shm_open(name, O_RDWR, 0);
+    while (r < 0 && errno == EINTR);
+    if (r >= 0) {
+      *fd = r;
+      if (created) *created = false;
+      return 0;
+    }
+    // Removed between the two calls: create it after all.
+    if (errno != ENOENT || how == disposition::open_existing) return errno;
+  }
+}
+
+int unlink_shared(const char* name) noexcept { return error_of(::shm_unlink(name)); }
+
+int file_mode(int fd, unsigned* mode) noexcept {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return errno;
+  *mode = static_cast<unsigned>(st.st_mode & 07777);
+  return 0;
+}
+
+int set_file_mode(int fd, unsigned mode) noexcept { return error_of(::fchmod(fd, static_cast<mode_t>(mode))); }
+
+int grow_file(int fd, std::uint64_t size, std::uint64_t* now) noexcept {
+  int r;
+  do r = ::flock(fd, LOCK_EX);
+  while (r != 0 && errno == EINTR);
+  if (r != 0) return errno;
+  std::uint64_t current = 0;
+  int e = file_size(fd, &current);
+  if (e == 0 && current < size) {
+    e = resize_file(fd, size);
+    if (e == 0) current = size;
+  }
+  ::flock(fd, LOCK_UN);
+  if (e == 0) *now = current;
+  return e;
+}
+
+int wait_on_address(const void* address, std::uint32_t expected) noexcept {
+  const long r = ::syscall(SYS_futex, address, FUTEX_WAIT, expected, nullptr, nullptr, 0);
+  return r == 0 ? 0 : errno;
+}
+
+int wake_by_address(const void* address, int waiters) noexcept {
+  const long r = ::syscall(SYS_futex, address, FUTEX_WAKE, waiters, nullptr, nullptr, 0);
+  return r >= 0 ? 0 : errno;
 }
 
 bool parse_node_list(const char* list, node_mask_word* mask) noexcept {

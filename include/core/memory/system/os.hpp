@@ -84,9 +84,9 @@ int unlock(void* p, std::size_t size) noexcept;
 // Files ---------------------------------------------------------------------------------------
 
 enum class map_mode : unsigned char { read_only, read_write, copy_on_write };
-enum class disposition : unsigned char { open_existing, create_new };
+enum class disposition : unsigned char { open_existing, create_new, open_or_create };
 
-/// Opens `path` for `mode` (create_new: creates it, failing if it exists).
+/// Opens `path` for `mode` (create_new: creates it, failing if it exists; open_or_create: either).
 int open_file(const char* path, map_mode mode, disposition how, int* fd) noexcept;
 /// Creates a file with no name (memfd) for anonymous shared mappings that can grow and be viewed.
 int create_anonymous_file(int* fd) noexcept;
@@ -101,6 +101,31 @@ int sync_file(int fd) noexcept;
 /// replacing what was mapped (address space this process reserved). `populate` prefaults.
 int map(int fd, std::uint64_t offset, std::size_t size, map_mode mode, bool populate, void* at,
         void** out) noexcept;
+
+// Shared memory objects -----------------------------------------------------------------------
+
+/// Opens the POSIX shared memory object `name` ("/name", already validated) read-write.
+/// create_new creates it (EEXIST if it exists) with exactly the permissions `mode` (umask
+/// ignored; until they are set the object has fewer, never more); open_or_create opens it or
+/// creates it, `*created` telling which.
+int open_shared(const char* name, disposition how, unsigned mode, int* fd, bool* created) noexcept;
+/// Removes the name (shm_unlink): ENOENT if there is none; mappings stay valid.
+int unlink_shared(const char* name) noexcept;
+/// The permission bits of an open file (st_mode & 07777).
+int file_mode(int fd, unsigned* mode) noexcept;
+int set_file_mode(int fd, unsigned mode) noexcept;
+/// Makes the file at least `size` bytes long, never shorter, even against other processes
+/// growing it at once (ftruncate under an exclusive flock); `*now` is its size afterwards.
+int grow_file(int fd, std::uint64_t size, std::uint64_t* now) noexcept;
+
+// Waiting across processes --------------------------------------------------------------------
+
+/// Sleeps while the 32-bit word at `address` holds `expected` (futex, not process-private: the
+/// word may be in memory shared between processes). Returns 0 when woken (or spuriously), EAGAIN
+/// at once if the word holds another value, EINTR.
+int wait_on_address(const void* address, std::uint32_t expected) noexcept;
+/// Wakes up to `waiters` threads (of any process) sleeping on `address`.
+int wake_by_address(const void* address, int waiters) noexcept;
 
 // NUMA ----------------------------------------------------------------------------------------
 

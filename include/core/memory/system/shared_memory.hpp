@@ -1,0 +1,109 @@
+#pragma once
+/// Named POSIX shared memory segments that processes map at different addresses and that can
+/// grow while they are mapped.
+///
+/// Growth without moving anybody: every process maps the object MAP_SHARED over its whole
+/// reservation (max_size) when it opens it, even beyond the object's current end. grow()
+/// lengthens the object (ftruncate), and the new pages exist at once in every process that has
+/// the segment mapped, at the address it already has: no remap, no message. Another process
+/// learns the new size with refresh() (or from data in the segment, as a managed segment does).
+/// Touching bytes beyond the object's end is a SIGBUS, as with any mapping of a file; so is
+/// touching a page of a grown object when /dev/shm (a tmpfs) has no memory left for it, since
+/// growth reserves nothing.
+///
+/// Names follow POSIX: "/name" or "name" (name() gives "/name"), no other '/', 1 to NAME_MAX
+/// (255) characters besides the leading '/', not "." or "..", no NUL byte. A bad name is EINVAL
+/// with a message saying what is wrong with it.
+///
+/// Permissions: create() makes a new object (O_EXCL: EEXIST if the name exists) with exactly
+/// SharedMemoryOptions::permissions (0600 by default; the umask is ignored). Only the creator sets
+/// them: open() and open_or_create() of an existing object keep its permissions.
+///
+/// Errors (system/error.hpp): std::system_error naming the component, the operation, the name
+/// and the errno text, e.g. "core::memory::SharedMemory: open '/jobs': No such file or
+/// directory"; without exceptions the same text goes to the misuse handler and the program
+/// aborts.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace core::memory {
+
+/// How a segment is created or opened.
+struct SharedMemoryOptions {
+  /// Address space reserved for growth, in bytes; 0: the size at create/open. The mapping covers
+  /// the largest of this, the size asked and the object's size when opened, rounded up to pages.
+  std::size_t max_size = 0;
+  /// Permission bits of a created object (0 to 0777), applied exactly.
+  unsigned permissions = 0600;
+  /// This object unlinks the name in its destructor.
+  bool remove_on_destroy = false;
+};
+
+/// One process's mapping of a named shared memory object. Move-only RAII: the destructor unmaps
+/// (and unlinks the name if asked); other processes keep their mappings either way. Processes
+/// and objects may grow the same segment at once; one object used by several threads needs a
+/// lock around grow() and refresh() (size() is a plain member).
+class SharedMemory {
+ public:
+  /// Creates the object `name` with `size` zero bytes and maps it. Throws std::system_error
+  /// (EEXIST if the name exists, EINVAL for a bad name, size 0 or bad permissions).
+  [[nodiscard]] static SharedMemory create(std::string_view name, std::size_t size, SharedMemoryOptions options = {});
+  /// Maps the existing object `name`. Throws std::system_error (ENOENT if there is none, EACCES,
+  /// EINVAL for a bad name or an empty object with no max_size to reserve).
+  [[nodiscard]] static SharedMemory open(std::string_view name, SharedMemoryOptions options = {});
+  /// Opens `name`, or creates it with `size` bytes if it does not exist (created() tells which);
+  /// an existing object shorter than `size` is grown to it (never shrunk).
+  [[nodiscard]] static SharedMemory open_or_create(std::string_view name, std::size_t size,
+                                                   SharedMemoryOptions options = {});
+  /// Removes the name (shm_unlink); false if there was none. Mappings stay valid.
+  static bool remove(std::string_view name);
+  [[nodiscard]] static bool exists(std::string_view name);
+
+  /// Empty: maps nothing.
+  SharedMemory() noexcept = default;
+  SharedMemory(SharedMemory&& o) noexcept;
+  SharedMemory& operator=(SharedMemory&& o) noexcept;
+  ~SharedMemory();
+
+  /// The first byte (page-aligned), the same for the life of the object, even across growth.
+  [[nodiscard]] void* data() noexcept { return data_; }
+  [[nodiscard]] const void* data() const noexcept { return data_; }
+  /// The object's size as this process last saw it (create/open, grow, refresh).
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  /// Bytes reserved: grow() up to this keeps data().
+  [[nodiscard]] std::size_t max_size() const noexcept { return max_size_; }
+  /// Re-reads the object's size (another process may have grown it), at most max_size().
+  std::size_t refresh();
+  /// Makes the object at least `new_size` bytes (never shrinks; a concurrent grow by another
+  /// process is never undone). Every process mapping it can use the new bytes at once. Throws
+  /// std::system_error (EINVAL beyond max_size()).
+  void grow(std::size_t new_size);
+
+  /// "/name".
+  [[nodiscard]] const std::string& name() const noexcept { return name_; }
+  /// True if this object created the shared memory object (false if it opened an existing one).
+  [[nodiscard]] bool created() const noexcept { return created_; }
+  /// Whether the destructor unlinks the name.
+  void remove_on_destroy(bool remove) noexcept { remove_on_destroy_ = remove; }
+  /// Permission bits of the object now (fstat).
+  [[nodiscard]] unsigned permissions() const;
+
+ private:
+  enum class How : unsigned char;
+  static SharedMemory make(How how, std::string_view name, std::size_t size, SharedMemoryOptions options);
+  /// Undoes a failed make() (unmaps, closes, removes what it created) and throws.
+  [[noreturn]] void give_up(int error, const char* operation, const char* detail = nullptr);
+  void close() noexcept;
+
+  std::string name_;
+  void* data_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t max_size_ = 0;
+  int fd_ = -1;
+  bool created_ = false;
+  bool remove_on_destroy_ = false;
+};
+
+}  // namespace core::memory

@@ -1,0 +1,227 @@
+#pragma once
+/// SpscQueue<T>: a single-producer / single-consumer ring of trivially copyable T that lives in
+/// memory shared between processes (a SharedMemory segment, or any memory both sides map), so
+/// one process pushes and another pops, each with the queue at its own address.
+///
+/// - create(at, bytes) builds a queue in place over [at, at + bytes) (at aligned to
+///   SpscQueue::alignment); attach(at) finds one built there by another process (or earlier)
+///   and checks that it is a queue of the same element size and alignment. The queue holds only
+///   indices, never a pointer, so it works at any address.
+/// - try_push / try_pop are wait-free (a few loads and stores, no lock, no system call unless
+///   the other side sleeps). push / pop block: they spin briefly, then sleep on a futex in the
+///   queue (not process-private), so an idle consumer or a producer facing a full ring uses no
+///   CPU; the other side wakes it with one system call, only when someone sleeps.
+/// - One producer and one consumer at a time (any process or thread each); more of either side
+///   is a data race. The capacity is a power of two (at most 2^31).
+///
+/// Layout: a header (magic, version, element size and alignment, capacity; then the producer's
+/// index, the consumer's index and the sleepers' flags each on its own cache line pair), followed
+/// by the ring.
+
+#include <core/memory/system/error.hpp>
+#include <core/memory/system/os.hpp>
+#include <core/memory/util/cache_line.hpp>
+#include <core/memory/util/memory_barrier.hpp>
+
+#include <atomic>
+#include <bit>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <new>
+#include <type_traits>
+
+namespace core::memory {
+
+template <class T>
+class SpscQueue {
+  static_assert(std::is_trivially_copyable_v<T>, "SpscQueue<T>: T must be trivially copyable (it is copied as bytes)");
+
+ public:
+  using value_type = T;
+  /// `at` must be aligned to this.
+  static constexpr std::size_t alignment = false_sharing_range > alignof(T) ? false_sharing_range : alignof(T);
+  /// Largest capacity.
+  static constexpr std::size_t max_capacity = std::size_t{1} << 31;
+
+  /// Bytes a queue of `capacity` elements (a power of two) occupies.
+  [[nodiscard]] static constexpr std::size_t bytes_for(std::size_t capacity) noexcept {
+    return ring_offset() + capacity * sizeof(T);
+  }
+
+  /// Builds an empty queue over [at, at + bytes) with the largest power-of-two capacity that
+  /// fits (at most max_capacity). Throws std::system_error (EINVAL) if `at` is misaligned or
+  /// `bytes` cannot hold a queue of one element.
+  static SpscQueue& create(void* at, std::size_t bytes) {
+    check_alignment(at, "create");
+    if (bytes < bytes_for(1)) {
+      char text[96];
+      std::snprintf(text, sizeof text, "(%zu bytes: a queue of one element needs %zu)", bytes, bytes_for(1));
+      fail("create", text);
+    }
+    std::size_t capacity = std::bit_floor((bytes - ring_offset()) / sizeof(T));
+    if (capacity > max_capacity) capacity = max_capacity;
+    auto* q = ::new (at) SpscQueue(static_cast<std::uint32_t>(capacity));
+    q->magic_.store(magic, std::memory_order_release);  // last: attach() sees a whole header
+    return *q;
+  }
+
+  /// The queue another process (or this one) created at `at`. Throws std::system_error (EINVAL)
+  /// if there is none, or if it holds elements of another size or alignment.
+  static SpscQueue& attach(void* at) {
+    check_alignment(at, "attach");
+    auto* q = std::launder(static_cast<SpscQueue*>(at));
+    if (q->magic_.load(std::memory_order_acquire) != magic || q->version_ != version)
+      fail("attach", "(no queue there: wrong magic number or version)");
+    if (q->element_size_ != sizeof(T) || q->element_alignment_ != alignof(T)) {
+      char text[128];
+      std::snprintf(text, sizeof text, "(the queue holds elements of %u bytes aligned to %u, not %zu aligned to %zu)",
+                    q->element_size_, q->element_alignment_, sizeof(T), alignof(T));
+      fail("attach", text);
+    }
+    return *q;
+  }
+
+  SpscQueue(const SpscQueue&) = delete;
+  SpscQueue& operator=(const SpscQueue&) = delete;
+
+  [[nodiscard]] std::size_t capacity() const noexcept { return mask_ + std::size_t{1}; }
+  /// Bytes the queue occupies from its address (bytes_for(capacity())).
+  [[nodiscard]] std::size_t bytes() const noexcept { return bytes_for(capacity()); }
+  /// Elements in the queue: exact when neither side is running, else a value from 0 to
+  /// capacity() that it held during the call or soon before.
+  [[nodiscard]] std::size_t size() const noexcept {
+    // The head first: a head read after the tail could be past it.
+    const std::uint32_t head = head_.load(std::memory_order_acquire);
+    const std::uint32_t n = tail_.load(std::memory_order_acquire) - head;
+    return n <= mask_ ? n : capacity();
+  }
+  [[nodiscard]] bool empty() const noexcept { return size() == 0; }
+
+  /// Producer: appends `value`; false if the queue is full. Wait-free.
+  bool try_push(const T& value) noexcept {
+    const std::uint32_t tail = tail_.load(std::memory_order_relaxed);
+    if (tail - head_cache_ > mask_) {
+      head_cache_ = head_.load(std::memory_order_acquire);
+      if (tail - head_cache_ > mask_) return false;
+    }
+    std::memcpy(static_cast<void*>(slot(tail)), &value, sizeof(T));
+    // seq_cst store then load: either a consumer about to sleep sees the new tail, or this sees
+    // its flag and wakes it (the futex rechecks the tail before sleeping).
+    tail_.store(tail + 1, std::memory_order_seq_cst);
+    if (consumer_sleeps_.load(std::memory_order_seq_cst) != 0) [[unlikely]]
+      (void)detail::os::wake_by_address(&tail_, 1);
+    return true;
+  }
+
+  /// Consumer: takes the oldest element into `out`; false if the queue is empty. Wait-free.
+  bool try_pop(T& out) noexcept {
+    const std::uint32_t head = head_.load(std::memory_order_relaxed);
+    if (head == tail_cache_) {
+      tail_cache_ = tail_.load(std::memory_order_acquire);
+      if (head == tail_cache_) return false;
+    }
+    std::memcpy(static_cast<void*>(&out), slot(head), sizeof(T));
+    head_.store(head + 1, std::memory_order_seq_cst);
+    if (producer_sleeps_.load(std::memory_order_seq_cst) != 0) [[unlikely]]
+      (void)detail::os::wake_by_address(&head_, 1);
+    return true;
+  }
+
+  /// Producer: appends `value`, waiting (spinning briefly, then sleeping) while the queue is full.
+  void push(const T& value) noexcept {
+    while (!try_push(value)) {
+      const std::uint32_t tail = tail_.load(std::memory_order_relaxed);
+      // Full means head == tail - capacity: sleep while the head stays there.
+      wait_while(head_, tail - static_cast<std::uint32_t>(capacity()), producer_sleeps_, producer_spin_);
+    }
+  }
+
+  /// Consumer: takes the oldest element, waiting (spinning briefly, then sleeping) while the
+  /// queue is empty.
+  [[nodiscard]] T pop() noexcept {
+    T out;
+    while (!try_pop(out)) wait_while(tail_, head_.load(std::memory_order_relaxed), consumer_sleeps_, consumer_spin_);
+    return out;
+  }
+
+ private:
+  static constexpr std::uint32_t magic = 0x51505343;  // "CSPQ"
+  static constexpr std::uint32_t version = 1;
+  /// How long a side spins before sleeping, in checks of the word (each followed by a pause
+  /// instruction: 10 to 80 ns depending on the processor and the hypervisor). Each side adapts
+  /// its budget: doubled when spinning saw the change, halved when it had to sleep, so on a
+  /// loaded machine (the other side waits for a core) it stops feeding spins that delay the
+  /// other side; and one wait in probe_every spins the full max_spin, so a budget that fell
+  /// below the round trip (where spinning never succeeds and would never grow back) finds out
+  /// when spinning pays again.
+  static constexpr std::uint32_t min_spin = 4, max_spin = 512, probe_every = 64;
+  struct Spin {
+    std::uint32_t budget = max_spin;
+    std::uint32_t waits = 0;
+  };
+
+  static constexpr std::size_t ring_offset() noexcept {
+    return (sizeof(SpscQueue) + alignof(T) - 1) / alignof(T) * alignof(T);
+  }
+
+  explicit SpscQueue(std::uint32_t capacity) noexcept
+      : element_size_(sizeof(T)), element_alignment_(alignof(T)), mask_(capacity - 1) {}
+
+  [[noreturn]] static void fail(const char* operation, const char* text) {
+    detail::throw_system_error(EINVAL, "core::memory::SpscQueue", operation, nullptr, text);
+  }
+  static void check_alignment(void* at, const char* operation) {
+    if (reinterpret_cast<std::uintptr_t>(at) % alignment != 0) {
+      char text[64];
+      std::snprintf(text, sizeof text, "(the address is not aligned to %zu)", alignment);
+      fail(operation, text);
+    }
+  }
+
+  [[nodiscard]] std::byte* slot(std::uint32_t index) noexcept {
+    return reinterpret_cast<std::byte*>(this) + ring_offset() + (index & mask_) * sizeof(T);
+  }
+
+  /// Waits while `word` holds `value`: spins (adapting `spin`), then announces itself in
+  /// `sleeps` and sleeps on the word (the other side wakes it after changing the word, seeing
+  /// the flag).
+  static void wait_while(const std::atomic<std::uint32_t>& word, std::uint32_t value, std::atomic<std::uint32_t>& sleeps,
+                         Spin& spin) noexcept {
+    const std::uint32_t checks = ++spin.waits % probe_every == 0 ? max_spin : spin.budget;
+    for (std::uint32_t i = 0; i < checks; ++i) {
+      if (word.load(std::memory_order_relaxed) != value) {
+        spin.budget = checks < max_spin / 2 ? 2 * checks : max_spin;
+        return;
+      }
+      cpu_pause();
+    }
+    spin.budget = spin.budget > 2 * min_spin ? spin.budget / 2 : min_spin;
+    sleeps.store(1, std::memory_order_seq_cst);
+    if (word.load(std::memory_order_seq_cst) == value) (void)detail::os::wait_on_address(&word, value);
+    sleeps.store(0, std::memory_order_relaxed);
+  }
+
+  // Header: written once by create().
+  std::atomic<std::uint32_t> magic_{0};
+  std::uint32_t version_ = version;
+  std::uint32_t element_size_;
+  std::uint32_t element_alignment_;
+  std::uint32_t mask_;
+  // The producer's line: its index, its copy of the consumer's (read again when full), its
+  // spin budget.
+  alignas(false_sharing_range) std::atomic<std::uint32_t> tail_{0};
+  std::uint32_t head_cache_ = 0;
+  Spin producer_spin_;
+  // The consumer's line.
+  alignas(false_sharing_range) std::atomic<std::uint32_t> head_{0};
+  std::uint32_t tail_cache_ = 0;
+  Spin consumer_spin_;
+  // Who sleeps: written only around sleeping, read by the other side after each operation.
+  alignas(false_sharing_range) std::atomic<std::uint32_t> consumer_sleeps_{0};
+  std::atomic<std::uint32_t> producer_sleeps_{0};
+};
+
+}  // namespace core::memory

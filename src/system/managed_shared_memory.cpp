@@ -1,0 +1,505 @@
+#include <core/memory/system/error.hpp>
+#include <core/memory/system/interprocess_mutex.hpp>
+#include <core/memory/system/managed_shared_memory.hpp>
+#include <core/memory/system/os.hpp>
+#include <core/memory/util/align.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace core::memory {
+namespace detail {
+
+namespace {
+constexpr const char* component = ManagedSharedMemory::allocator_name;
+constexpr std::uint64_t segment_magic = 0x67616e616d2d6d63ull;  // "cm-manag"
+constexpr std::uint32_t segment_version = 1;
+constexpr std::size_t heap_alignment = 64;
+}  // namespace
+
+/// The segment's header, at its first byte. Offsets are from here.
+struct SegmentControl {
+  std::atomic<std::uint64_t> magic{0};  // stored last when the segment is formatted
+  std::uint32_t version = segment_version;
+  std::uint32_t control_bytes = sizeof(SegmentControl);  // the layout this build expects
+  std::uint64_t max_size = 0;
+  std::uint64_t heap_offset = 0;
+  std::uint64_t directory = 0;  // the first named entry, 0: none
+  std::uint64_t named = 0;      // entries in the directory
+  std::atomic<std::uint64_t> repairs{0};  // times a survivor repaired the heap or the directory
+  /// Guards the heap: held only inside its operations (never while user code runs), so it need
+  /// not be recursive, which makes allocate and free cheaper.
+  InterprocessMutex heap_mutex;
+  /// Guards the directory, held while named objects are built and destroyed; recursive, because
+  /// constructors may build named objects too. Taken before heap_mutex, never after.
+  InterprocessRecursiveMutex directory_mutex;
+
+  std::byte* base() noexcept { return reinterpret_cast<std::byte*>(this); }
+  SegmentHeap& heap() noexcept { return *std::launder(reinterpret_cast<SegmentHeap*>(base() + heap_offset)); }
+};
+
+/// One process's mapping of a managed segment. Registered while alive, so an allocator that
+/// knows only the segment's header can grow it.
+struct ManagedState {
+  SharedMemory shm;
+  SegmentControl* control = nullptr;
+};
+
+namespace {
+
+enum : std::uint32_t { entry_building = 1, entry_ready = 2, entry_destroying = 3 };
+
+/// A named object's directory entry, in a heap block followed by the name, the type's name and
+/// (aligned) the objects.
+struct NamedEntry {
+  std::uint64_t next;  // offset of the next entry from the segment's start, 0: none
+  std::uint32_t state;
+  std::uint32_t name_length;
+  std::uint32_t type_length;
+  std::uint32_t reserved;
+  std::uint64_t size, alignment, count;
+  std::uint64_t object;  // offset of the objects from the entry
+
+  char* text() noexcept { return reinterpret_cast<char*>(this + 1); }
+  std::string_view name() noexcept { return {text(), name_length}; }
+  std::string_view type() noexcept { return {text() + name_length, type_length}; }
+  void* objects() noexcept { return reinterpret_cast<std::byte*>(this) + object; }
+};
+
+std::mutex& registry_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::vector<ManagedState*>& registry() {
+  static std::vector<ManagedState*> r;
+  return r;
+}
+ManagedState* registered(SegmentControl* c) {
+  std::lock_guard<std::mutex> g(registry_mutex());
+  for (ManagedState* s : registry())
+    if (s->control == c) return s;
+  return nullptr;
+}
+
+NamedEntry* entry_at(SegmentControl* c, std::uint64_t offset) noexcept {
+  return offset == 0 ? nullptr : reinterpret_cast<NamedEntry*>(c->base() + offset);
+}
+std::uint64_t offset_in(SegmentControl* c, const void* p) noexcept {
+  return static_cast<std::uint64_t>(static_cast<const std::byte*>(p) - c->base());
+}
+
+/// Bytes of the file the heap may read: the object's size as the OS says now.
+std::size_t heap_limit(SegmentControl* c) {
+  ManagedState* s = registered(c);
+  const std::size_t file = s ? s->shm.refresh() : c->max_size;
+  return file - c->heap_offset;
+}
+
+/// After an owner died holding the heap's mutex: rebuild the heap from its block chain, validate,
+/// mark the mutex consistent. A heap that cannot be repaired leaves the mutex not recoverable
+/// (every later user learns it) and throws ENOTRECOVERABLE.
+void repair_heap(SegmentControl* c) {
+  SegmentHeap& heap = c->heap();
+  const char* why = heap.recover(heap_limit(c)) ? heap.validate() : "a block header is corrupt";
+  if (why != nullptr) {
+    c->heap_mutex.unlock();
+    throw_system_error(ENOTRECOVERABLE, component, "repair", nullptr, why);
+  }
+  c->repairs.fetch_add(1, std::memory_order_relaxed);
+  c->heap_mutex.consistent();
+}
+
+/// Holds the heap's mutex for a scope, repairing the heap if its last holder died.
+class HeapLock {
+ public:
+  explicit HeapLock(SegmentControl* c) : c_(c) {
+    if (c->heap_mutex.lock() == LockStatus::owner_died) [[unlikely]]
+      repair_heap(c);
+  }
+  ~HeapLock() { c_->heap_mutex.unlock(); }
+  HeapLock(const HeapLock&) = delete;
+  HeapLock& operator=(const HeapLock&) = delete;
+
+ private:
+  SegmentControl* c_;
+};
+
+/// After an owner died holding the directory's mutex: drop the entries it was building or
+/// destroying (their objects are not whole), recount, mark the mutex consistent.
+void repair_directory(SegmentControl* c) {
+  HeapLock heap_lock(c);
+  SegmentHeap& heap = c->heap();
+  std::uint64_t* link = &c->directory;
+  std::uint64_t count = 0;
+  while (*link != 0) {
+    NamedEntry* e = entry_at(c, *link);
+    if (!heap.owns(e)) {  // only memory corruption does this: cut the directory here
+      *link = 0;
+      break;
+    }
+    if (e->state != entry_ready) {
+      *link = e->next;
+      heap.deallocate(e, 0, 16);
+      continue;
+    }
+    ++count;
+    link = &e->next;
+  }
+  c->named = count;
+  c->repairs.fetch_add(1, std::memory_order_relaxed);
+  c->directory_mutex.consistent();
+}
+
+/// Grows the segment (under the lock) so that a request of `size` aligned to `align` fits at the
+/// end of the heap; false if max_size does not allow it or the OS refuses.
+CORE_MEMORY_NOINLINE bool grow(SegmentControl* c, std::size_t size, std::size_t align) noexcept {
+  ManagedState* s = registered(c);
+  if (!s) return false;
+  SegmentHeap& heap = c->heap();
+  const std::size_t current = c->heap_offset + heap.extent();
+  std::size_t want = 0;
+  if (add_overflows(size, align + 4 * SegmentHeap::min_block, want) || add_overflows(want, current, want)) return false;
+  const std::size_t page = os::page_size();
+  std::size_t target = std::max(want, current * 2);
+  target = std::min<std::size_t>(align_up(target, page), c->max_size);
+  if (target < want || target <= current) return false;
+#if CORE_MEMORY_EXCEPTIONS
+  try {
+    s->shm.grow(target);
+  } catch (...) {
+    return false;
+  }
+#else
+  s->shm.grow(target);
+#endif
+  heap.extend(target - c->heap_offset);
+  return true;
+}
+
+CORE_MEMORY_ALWAYS_INLINE void* locked_allocate(SegmentControl* c, std::size_t size, std::size_t align) noexcept {
+  SegmentHeap& heap = c->heap();
+  void* p = heap.try_allocate(size, align);
+  if (p == nullptr && grow(c, size, align)) p = heap.try_allocate(size, align);
+  return p;
+}
+
+NamedEntry* find_entry(SegmentControl* c, std::string_view name, NamedEntry** before = nullptr) noexcept {
+  NamedEntry* prev = nullptr;
+  for (NamedEntry* e = entry_at(c, c->directory); e != nullptr; prev = e, e = entry_at(c, e->next)) {
+    if (e->name() == name) {
+      if (before) *before = prev;
+      return e;
+    }
+  }
+  return nullptr;
+}
+
+NamedEntry* entry_of(SegmentControl* c, void* object, NamedEntry** before) noexcept {
+  NamedEntry* prev = nullptr;
+  for (NamedEntry* e = entry_at(c, c->directory); e != nullptr; prev = e, e = entry_at(c, e->next)) {
+    if (e->objects() == object) {
+      *before = prev;
+      return e;
+    }
+  }
+  return nullptr;
+}
+
+[[noreturn]] void named_error(int error, const char* operation, std::string_view name, const char* detail = nullptr) {
+  const std::string n(name);
+  throw_system_error(error, component, operation, n.c_str(), detail);
+}
+
+void check_type(NamedEntry* e, std::string_view name, const named_type& t, const char* operation) {
+  if (e->type() == t.name && e->size == t.size && e->alignment == t.alignment) return;
+  const std::string detail = "is a '" + std::string(e->type()) + "' (size " + std::to_string(e->size) +
+                             ", alignment " + std::to_string(e->alignment) + "), not a '" + std::string(t.name) +
+                             "' (size " + std::to_string(t.size) + ", alignment " + std::to_string(t.alignment) + ")";
+  named_error(EINVAL, operation, name, detail.c_str());
+}
+
+}  // namespace
+
+void directory_lock(SegmentControl* c) {
+  if (c->directory_mutex.lock() == LockStatus::owner_died) repair_directory(c);
+}
+void directory_unlock(SegmentControl* c) noexcept { c->directory_mutex.unlock(); }
+void heap_lock_for_test(SegmentControl* c) { (void)c->heap_mutex.lock(); }
+
+void* segment_try_allocate(SegmentControl* c, std::size_t size, std::size_t align) noexcept {
+  if (align == 0 || (align & (align - 1)) != 0) [[unlikely]] {
+    report_invalid_alignment(component, size, align);
+    return nullptr;
+  }
+#if CORE_MEMORY_EXCEPTIONS
+  try {
+#endif
+    HeapLock lock(c);
+    return locked_allocate(c, size, align);
+#if CORE_MEMORY_EXCEPTIONS
+  } catch (...) {  // not recoverable
+    return nullptr;
+  }
+#endif
+}
+
+void* segment_allocate(SegmentControl* c, std::size_t size, std::size_t align) {
+  if (align == 0 || (align & (align - 1)) != 0) [[unlikely]]
+    fail_invalid_alignment(component, size, align);
+  void* p;
+  {
+    HeapLock lock(c);
+    p = locked_allocate(c, size, align);
+  }
+  if (p == nullptr) [[unlikely]]
+    throw_out_of_memory(component, size, align);
+  return p;
+}
+
+void segment_deallocate(SegmentControl* c, void* p, std::size_t size, std::size_t align) noexcept {
+#if CORE_MEMORY_EXCEPTIONS
+  try {
+#endif
+    HeapLock lock(c);
+    c->heap().deallocate(p, size, align);
+#if CORE_MEMORY_EXCEPTIONS
+  } catch (...) {  // the heap is not recoverable: it cannot take the block back
+  }
+#endif
+}
+
+void segment_allocate_many(SegmentControl* c, void** out, std::size_t count, std::size_t size, std::size_t align) {
+  if (align == 0 || (align & (align - 1)) != 0) [[unlikely]]
+    fail_invalid_alignment(component, size, align);
+  {
+    HeapLock lock(c);
+    std::size_t got = 0;
+    while (got < count && (out[got] = locked_allocate(c, size, align)) != nullptr) ++got;
+    if (got == count) [[likely]]
+      return;
+    while (got > 0) c->heap().deallocate(out[--got], size, align);  // all or nothing
+  }
+  throw_out_of_memory(component, size, align);
+}
+
+void segment_deallocate_many(SegmentControl* c, void* const* blocks, std::size_t count, std::size_t size,
+                             std::size_t align) noexcept {
+#if CORE_MEMORY_EXCEPTIONS
+  try {
+#endif
+    HeapLock lock(c);
+    for (std::size_t i = 0; i < count; ++i) c->heap().deallocate(blocks[i], size, align);
+#if CORE_MEMORY_EXCEPTIONS
+  } catch (...) {  // not recoverable, as in segment_deallocate
+  }
+#endif
+}
+
+named_slot named_find(SegmentControl* c, std::string_view name, const named_type& type, const char* operation) {
+  NamedEntry* e = find_entry(c, name);
+  if (e == nullptr || e->state != entry_ready) return {nullptr, 0, false};
+  check_type(e, name, type, operation);
+  return {e->objects(), e->count, true};
+}
+
+named_slot named_begin(SegmentControl* c, std::string_view name, const named_type& type, std::size_t count,
+                       bool find_ok) {
+  const char* operation = find_ok ? "find_or_construct" : "construct";
+  if (name.empty()) named_error(EINVAL, operation, name, "(an empty name)");
+  if (NamedEntry* e = find_entry(c, name)) {
+    if (!find_ok || e->state != entry_ready) named_error(EEXIST, operation, name);
+    check_type(e, name, type, operation);
+    return {e->objects(), e->count, true};
+  }
+  const std::size_t align = std::max<std::size_t>(type.alignment, SegmentHeap::granule);
+  std::size_t objects = 0, bytes = 0;
+  const std::size_t head = align_up(sizeof(NamedEntry) + name.size() + type.name.size(), align);
+  if (mul_overflows(count, type.size, objects) || add_overflows(objects, head, bytes))
+    throw_bad_array_length(component, count, '*', type.size);
+  void* block = nullptr;
+  {
+    HeapLock lock(c);
+    block = locked_allocate(c, bytes, align);
+  }
+  if (block == nullptr) throw_out_of_memory(component, bytes, align);
+  auto* e = ::new (block) NamedEntry{c->directory, entry_building, static_cast<std::uint32_t>(name.size()),
+                                     static_cast<std::uint32_t>(type.name.size()), 0, type.size, type.alignment,
+                                     count, head};
+  std::memcpy(e->text(), name.data(), name.size());
+  std::memcpy(e->text() + name.size(), type.name.data(), type.name.size());
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // the entry is whole before it is linked
+  c->directory = offset_in(c, e);
+  ++c->named;
+  return {e->objects(), count, false};
+}
+
+void named_commit(SegmentControl* c, void* object) noexcept {
+  NamedEntry* before = nullptr;
+  if (NamedEntry* e = entry_of(c, object, &before)) e->state = entry_ready;
+}
+
+void named_begin_destroy(SegmentControl* c, void* object) noexcept {
+  NamedEntry* before = nullptr;
+  if (NamedEntry* e = entry_of(c, object, &before)) e->state = entry_destroying;
+}
+
+void named_abandon(SegmentControl* c, void* object) noexcept {
+  NamedEntry* before = nullptr;
+  NamedEntry* e = entry_of(c, object, &before);
+  if (e == nullptr) return;
+  (before ? before->next : c->directory) = e->next;  // one store unlinks it
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  --c->named;
+  HeapLock lock(c);
+  c->heap().deallocate(e, 0, 16);
+}
+
+}  // namespace detail
+
+// ManagedSharedMemory ---------------------------------------------------------------------------
+
+namespace {
+
+using detail::ManagedState;
+using detail::SegmentControl;
+using detail::SegmentHeap;
+
+constexpr std::size_t heap_offset = align_up(sizeof(SegmentControl), detail::heap_alignment);
+
+/// Formats a new segment: the header, the mutex, the heap; the magic last.
+void format(ManagedState& s) {
+  auto* c = ::new (s.shm.data()) SegmentControl();
+  c->max_size = s.shm.max_size();
+  c->heap_offset = heap_offset;
+  (void)SegmentHeap::format(c->base() + heap_offset, s.shm.size() - heap_offset);
+  c->magic.store(detail::segment_magic, std::memory_order_release);
+  s.control = c;
+}
+
+/// Checks an existing segment (waiting a little for its creator to finish formatting it) and
+/// reopens it over the max_size its header records.
+void attach(ManagedState& s, SharedMemoryOptions options) {
+  const std::string& name = s.shm.name();
+  if (s.shm.size() < heap_offset)
+    detail::throw_system_error(EINVAL, detail::component, "open", name.c_str(), "is not a managed segment (too small)");
+  auto* c = static_cast<SegmentControl*>(s.shm.data());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (c->magic.load(std::memory_order_acquire) == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const std::uint64_t magic = c->magic.load(std::memory_order_acquire);
+  if (magic == 0)
+    detail::throw_system_error(EINVAL, detail::component, "open", name.c_str(),
+                               "is not a managed segment (not formatted: its creator did not finish)");
+  if (magic != detail::segment_magic)
+    detail::throw_system_error(EINVAL, detail::component, "open", name.c_str(), "is not a managed segment (bad magic)");
+  if (c->version != detail::segment_version || c->control_bytes != sizeof(SegmentControl) ||
+      c->heap_offset != heap_offset)
+    detail::throw_system_error(EINVAL, detail::component, "open", name.c_str(),
+                               "was made by another version of the library (layout differs)");
+  if (c->max_size > s.shm.max_size()) {  // map the whole reservation; the narrow mapping must not unlink
+    const bool remove = options.remove_on_destroy;
+    options.max_size = c->max_size;
+    options.remove_on_destroy = false;
+    s.shm.remove_on_destroy(false);
+    SharedMemory wider = SharedMemory::open(name, options);
+    wider.remove_on_destroy(remove);
+    s.shm = std::move(wider);
+    c = static_cast<SegmentControl*>(s.shm.data());
+  }
+  s.control = c;
+}
+
+}  // namespace
+
+ManagedSharedMemory::ManagedSharedMemory() noexcept = default;
+ManagedSharedMemory::ManagedSharedMemory(std::unique_ptr<detail::ManagedState> state) noexcept
+    : state_(std::move(state)), control_(state_->control) {
+  std::lock_guard<std::mutex> g(detail::registry_mutex());
+  detail::registry().push_back(state_.get());
+}
+ManagedSharedMemory::ManagedSharedMemory(ManagedSharedMemory&& o) noexcept
+    : state_(std::move(o.state_)), control_(std::exchange(o.control_, nullptr)) {}
+ManagedSharedMemory& ManagedSharedMemory::operator=(ManagedSharedMemory&& o) noexcept {
+  if (this != &o) {
+    ManagedSharedMemory old(std::move(*this));
+    state_ = std::move(o.state_);
+    control_ = std::exchange(o.control_, nullptr);
+  }
+  return *this;
+}
+ManagedSharedMemory::~ManagedSharedMemory() {
+  if (!state_) return;
+  std::lock_guard<std::mutex> g(detail::registry_mutex());
+  auto& r = detail::registry();
+  r.erase(std::find(r.begin(), r.end(), state_.get()));
+}
+
+std::size_t ManagedSharedMemory::min_size() noexcept { return heap_offset + sizeof(SegmentHeap) + 2 * SegmentHeap::min_block; }
+
+ManagedSharedMemory ManagedSharedMemory::create(std::string_view name, std::size_t size, SharedMemoryOptions options) {
+  if (size < min_size()) {
+    const std::string n(name), detail = "size " + std::to_string(size) + " is below the minimum " + std::to_string(min_size());
+    detail::throw_system_error(EINVAL, detail::component, "create", n.c_str(), detail.c_str());
+  }
+  auto s = std::make_unique<ManagedState>();
+  s->shm = SharedMemory::create(name, size, options);
+  format(*s);
+  return ManagedSharedMemory(std::move(s));
+}
+
+ManagedSharedMemory ManagedSharedMemory::open(std::string_view name, SharedMemoryOptions options) {
+  auto s = std::make_unique<ManagedState>();
+  s->shm = SharedMemory::open(name, options);
+  attach(*s, options);
+  return ManagedSharedMemory(std::move(s));
+}
+
+ManagedSharedMemory ManagedSharedMemory::open_or_create(std::string_view name, std::size_t size,
+                                                        SharedMemoryOptions options) {
+  auto s = std::make_unique<ManagedState>();
+  s->shm = SharedMemory::open_or_create(name, size, options);
+  if (s->shm.created()) {
+    format(*s);
+  } else {
+    attach(*s, options);
+  }
+  return ManagedSharedMemory(std::move(s));
+}
+
+bool ManagedSharedMemory::owns(const void* p) const noexcept { return control_ && control_->heap().owns(p); }
+std::size_t ManagedSharedMemory::max_size() const noexcept {
+  return SegmentHeap::max_request(control_->max_size - control_->heap_offset);
+}
+detail::segment_heap_stats ManagedSharedMemory::statistics() const {
+  detail::HeapLock lock(control_);
+  return control_->heap().stats();
+}
+std::size_t ManagedSharedMemory::bytes_allocated() const { return statistics().used_bytes; }
+std::size_t ManagedSharedMemory::bytes_available() const {
+  detail::HeapLock lock(control_);
+  const SegmentHeap& h = control_->heap();
+  return h.stats().free_bytes + (control_->max_size - control_->heap_offset - h.extent());
+}
+const char* ManagedSharedMemory::validate() const {
+  detail::HeapLock lock(control_);
+  return control_->heap().validate();
+}
+std::size_t ManagedSharedMemory::named_count() const {
+  detail::DirectoryLock lock(control_);
+  return control_->named;
+}
+std::size_t ManagedSharedMemory::repairs() const {
+  return control_->repairs.load(std::memory_order_relaxed);
+}
+SharedMemory& ManagedSharedMemory::segment() noexcept { return state_->shm; }
+const std::string& ManagedSharedMemory::name() const noexcept { return state_->shm.name(); }
+bool ManagedSharedMemory::created() const noexcept { return state_->shm.created(); }
+
+}  // namespace core::memory

@@ -1,0 +1,193 @@
+#include <core/memory/system/shared_memory.hpp>
+
+#include <core/memory/system/error.hpp>
+#include <core/memory/system/os.hpp>
+#include <core/memory/util/align.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdint>
+#include <cstdio>
+#include <utility>
+
+namespace core::memory {
+
+namespace {
+
+namespace os = detail::os;
+
+constexpr const char* component = "core::memory::SharedMemory";
+constexpr std::size_t size_limit = static_cast<std::size_t>(PTRDIFF_MAX) / 2;
+
+/// What is wrong with `name` (null if nothing); `canonical` gets "/name".
+const char* check_name(std::string_view name, std::string& canonical) {
+  const std::string_view bare = name.starts_with('/') ? name.substr(1) : name;
+  if (bare.empty()) return "(the name is empty)";
+  if (bare.find('\0') != std::string_view::npos) return "(the name has a NUL byte)";
+  if (bare.find('/') != std::string_view::npos) return "(the name has a '/' after its first character)";
+  if (bare.size() > NAME_MAX) return "(the name is longer than 255 characters)";
+  if (bare == "." || bare == "..") return "(the name is '.' or '..')";
+  canonical.assign(bare.size() + 1, '/');  // (not "/" + bare: g++ 12 warns falsely, -Wrestrict)
+  bare.copy(canonical.data() + 1, bare.size());
+  return nullptr;
+}
+
+/// "/name" or throws EINVAL naming `operation` and what is wrong.
+std::string valid_name(std::string_view name, const char* operation) {
+  std::string canonical;
+  if (const char* wrong = check_name(name, canonical))
+    detail::throw_system_error(EINVAL, component, operation, std::string(name).c_str(), wrong);
+  return canonical;
+}
+
+}  // namespace
+
+enum class SharedMemory::How : unsigned char { create, open, open_or_create };
+
+SharedMemory SharedMemory::create(std::string_view name, std::size_t size, SharedMemoryOptions options) {
+  return make(How::create, name, size, options);
+}
+
+SharedMemory SharedMemory::open(std::string_view name, SharedMemoryOptions options) {
+  return make(How::open, name, 0, options);
+}
+
+SharedMemory SharedMemory::open_or_create(std::string_view name, std::size_t size, SharedMemoryOptions options) {
+  return make(How::open_or_create, name, size, options);
+}
+
+SharedMemory SharedMemory::make(How how, std::string_view name, std::size_t size, SharedMemoryOptions options) {
+  const char* operation = how == How::create ? "create" : how == How::open ? "open" : "open_or_create";
+  SharedMemory m;
+  m.name_ = valid_name(name, operation);
+  char text[96];
+  if (how != How::open && size == 0) m.give_up(EINVAL, operation, "(size 0)");
+  if (options.permissions > 0777) {
+    std::snprintf(text, sizeof text, "(permissions 0%o: only the bits 0777 can be set)", options.permissions);
+    m.give_up(EINVAL, operation, text);
+  }
+  if (size > size_limit || options.max_size > size_limit) {
+    std::snprintf(text, sizeof text, "(%zu bytes: more than the address space allows)", std::max(size, options.max_size));
+    m.give_up(ENOMEM, operation, text);
+  }
+  const os::disposition disposition = how == How::create ? os::disposition::create_new
+                                      : how == How::open ? os::disposition::open_existing
+                                                         : os::disposition::open_or_create;
+  if (const int e = os::open_shared(m.name_.c_str(), disposition, options.permissions, &m.fd_, &m.created_); e != 0)
+    m.give_up(e, operation);
+  // From here a failure closes the descriptor and, if this call created the object, removes it.
+  m.remove_on_destroy_ = m.created_;
+  std::uint64_t now = 0;
+  const int sized = how == How::open ? os::file_size(m.fd_, &now) : os::grow_file(m.fd_, size, &now);
+  if (sized != 0) {
+    std::snprintf(text, sizeof text, "(%zu bytes)", size);
+    m.give_up(sized, operation, how == How::open ? nullptr : text);
+  }
+  if (now > size_limit) {
+    std::snprintf(text, sizeof text, "(%llu bytes: more than the address space allows)",
+                  static_cast<unsigned long long>(now));
+    m.give_up(ENOMEM, operation, text);
+  }
+  const std::size_t reserve = align_up(std::max({options.max_size, size, static_cast<std::size_t>(now)}), os::page_size());
+  if (reserve == 0) m.give_up(EINVAL, operation, "(the object is empty and no max_size was given to reserve)");
+  // The whole reservation, even beyond the end of the object: growth needs no remap.
+  if (const int e = os::map(m.fd_, 0, reserve, os::map_mode::read_write, false, nullptr, &m.data_); e != 0) {
+    std::snprintf(text, sizeof text, "(mapping %zu bytes)", reserve);
+    m.give_up(e, operation, text);
+  }
+  m.max_size_ = reserve;
+  m.size_ = static_cast<std::size_t>(now);
+  m.remove_on_destroy_ = options.remove_on_destroy;
+  return m;
+}
+
+bool SharedMemory::remove(std::string_view name) {
+  const std::string canonical = valid_name(name, "remove");
+  const int e = os::unlink_shared(canonical.c_str());
+  if (e == ENOENT) return false;
+  if (e != 0) detail::throw_system_error(e, component, "remove", canonical.c_str());
+  return true;
+}
+
+bool SharedMemory::exists(std::string_view name) {
+  const std::string canonical = valid_name(name, "exists");
+  int fd = -1;
+  const int e = os::open_shared(canonical.c_str(), os::disposition::open_existing, 0, &fd, nullptr);
+  if (e == 0) (void)os::close_file(fd);
+  if (e == ENOENT) return false;
+  if (e != 0 && e != EACCES) detail::throw_system_error(e, component, "exists", canonical.c_str());
+  return true;
+}
+
+SharedMemory::SharedMemory(SharedMemory&& o) noexcept
+    : name_(std::move(o.name_)),
+      data_(std::exchange(o.data_, nullptr)),
+      size_(std::exchange(o.size_, 0)),
+      max_size_(std::exchange(o.max_size_, 0)),
+      fd_(std::exchange(o.fd_, -1)),
+      created_(o.created_),
+      remove_on_destroy_(std::exchange(o.remove_on_destroy_, false)) {}
+
+SharedMemory& SharedMemory::operator=(SharedMemory&& o) noexcept {
+  if (this != &o) {
+    close();
+    name_ = std::move(o.name_);
+    data_ = std::exchange(o.data_, nullptr);
+    size_ = std::exchange(o.size_, 0);
+    max_size_ = std::exchange(o.max_size_, 0);
+    fd_ = std::exchange(o.fd_, -1);
+    created_ = o.created_;
+    remove_on_destroy_ = std::exchange(o.remove_on_destroy_, false);
+  }
+  return *this;
+}
+
+SharedMemory::~SharedMemory() { close(); }
+
+void SharedMemory::close() noexcept {
+  if (data_) (void)os::release(data_, max_size_);
+  if (fd_ >= 0) (void)os::close_file(fd_);
+  if (remove_on_destroy_) (void)os::unlink_shared(name_.c_str());
+  data_ = nullptr;
+  size_ = max_size_ = 0;
+  fd_ = -1;
+  remove_on_destroy_ = false;
+}
+
+void SharedMemory::give_up(int error, const char* operation, const char* detail) {
+  const std::string name = name_;
+  close();
+  detail::throw_system_error(error, component, operation, name.c_str(), detail);
+}
+
+std::size_t SharedMemory::refresh() {
+  std::uint64_t now = 0;
+  if (const int e = os::file_size(fd_, &now); e != 0)
+    detail::throw_system_error(e, component, "refresh", name_.c_str());
+  size_ = static_cast<std::size_t>(std::min<std::uint64_t>(now, max_size_));
+  return size_;
+}
+
+void SharedMemory::grow(std::size_t new_size) {
+  char text[112];
+  if (new_size > max_size_) {
+    std::snprintf(text, sizeof text, "(to %zu bytes: beyond max_size %zu)", new_size, max_size_);
+    detail::throw_system_error(EINVAL, component, "grow", name_.c_str(), text);
+  }
+  std::uint64_t now = 0;
+  if (const int e = os::grow_file(fd_, new_size, &now); e != 0) {
+    std::snprintf(text, sizeof text, "(to %zu bytes)", new_size);
+    detail::throw_system_error(e, component, "grow", name_.c_str(), text);
+  }
+  size_ = static_cast<std::size_t>(std::min<std::uint64_t>(now, max_size_));
+}
+
+unsigned SharedMemory::permissions() const {
+  unsigned mode = 0;
+  if (const int e = os::file_mode(fd_, &mode); e != 0)
+    detail::throw_system_error(e, component, "permissions", name_.c_str());
+  return mode;
+}
+
+}  // namespace core::memory

@@ -1,0 +1,219 @@
+#include <core/memory/system/shared_memory.hpp>
+#include <core/memory/system/shared_queue.hpp>
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+#include "system/shared_memory_support.hpp"
+#include "system/system_support.hpp"
+
+namespace cm = core::memory;
+using cm::SharedMemory;
+using Queue = cm::SpscQueue<std::uint64_t>;
+
+namespace {
+
+const std::string component = "core::memory::SpscQueue: ";
+
+/// Aligned bytes for a queue in this process.
+struct Buffer {
+  explicit Buffer(std::size_t n) : bytes(n), data(std::aligned_alloc(256, (n + 255) / 256 * 256)) {}
+  ~Buffer() { std::free(data); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  std::size_t bytes;
+  void* data;
+};
+
+/// A 24-byte element with its own alignment.
+struct Message {
+  std::uint64_t sequence;
+  std::uint32_t parts[4];
+};
+
+/// Exit status and CPU time (user + system) of a child.
+struct Finished {
+  int status;
+  std::chrono::microseconds cpu;
+};
+Finished wait_with_usage(pid_t pid) {
+  int status = 0;
+  rusage usage{};
+  pid_t r;
+  do r = ::wait4(pid, &status, 0, &usage);
+  while (r < 0 && errno == EINTR);
+  if (r != pid) return {-1, {}};
+  const auto us = [](const timeval& t) { return std::chrono::seconds(t.tv_sec) + std::chrono::microseconds(t.tv_usec); };
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+          std::chrono::duration_cast<std::chrono::microseconds>(us(usage.ru_utime) + us(usage.ru_stime))};
+}
+
+}  // namespace
+
+// ---- in one process: capacity, full and empty edges -------------------------------------------
+
+TEST(SpscQueue, CapacityIsTheLargestPowerOfTwoThatFits) {
+  Buffer b(Queue::bytes_for(64) + 63 * sizeof(std::uint64_t));
+  for (const std::size_t capacity : {1u, 2u, 8u, 64u}) {
+    EXPECT_EQ(Queue::create(b.data, Queue::bytes_for(capacity)).capacity(), capacity);
+    EXPECT_EQ(Queue::create(b.data, Queue::bytes_for(capacity) + sizeof(std::uint64_t) - 1).capacity(), capacity);
+  }
+  auto& q = Queue::create(b.data, b.bytes);  // just short of 128
+  EXPECT_EQ(q.capacity(), 64u);
+  EXPECT_EQ(q.bytes(), Queue::bytes_for(64));
+  EXPECT_EQ(Queue::bytes_for(1) % Queue::alignment, sizeof(std::uint64_t));  // the ring starts on a fresh line
+}
+
+template <class T>
+void fill_and_drain(std::size_t capacity, T (*make)(std::uint64_t)) {
+  Buffer b(cm::SpscQueue<T>::bytes_for(capacity));
+  auto& q = cm::SpscQueue<T>::create(b.data, b.bytes);
+  ASSERT_EQ(q.capacity(), capacity);
+  std::uint64_t pushed = 0, popped = 0;
+  T out{};
+  // Many rounds of fill to full, drain to empty, and half fills, so the indices wrap many times.
+  for (int round = 0; round < 50; ++round) {
+    EXPECT_TRUE(q.empty());
+    EXPECT_FALSE(q.try_pop(out));
+    const std::size_t fill = round % 3 == 2 ? capacity / 2 + 1 : capacity;
+    for (std::size_t i = 0; i < fill; ++i) ASSERT_TRUE(q.try_push(make(pushed++)));
+    EXPECT_EQ(q.size(), fill);
+    if (fill == capacity) {
+      EXPECT_FALSE(q.try_push(make(999)));  // full: refused, nothing lost
+    }
+    for (std::size_t i = 0; i < fill; ++i) {
+      ASSERT_TRUE(q.try_pop(out));
+      ASSERT_EQ(std::memcmp(&out, &static_cast<const T&>(make(popped++)), sizeof(T)), 0);
+    }
+    EXPECT_FALSE(q.try_pop(out));
+  }
+}
+
+TEST(SpscQueue, FullAndEmptyEdgesForEveryCapacityAndElementType) {
+  for (const std::size_t capacity : {1u, 2u, 4u, 16u, 256u}) {
+    SCOPED_TRACE(capacity);
+    fill_and_drain<std::uint64_t>(capacity, [](std::uint64_t i) { return i; });
+    fill_and_drain<char>(capacity, [](std::uint64_t i) { return static_cast<char>(i); });
+    fill_and_drain<Message>(capacity, [](std::uint64_t i) {
+      return Message{i, {static_cast<std::uint32_t>(i), 1, 2, static_cast<std::uint32_t>(~i)}};
+    });
+    fill_and_drain<std::array<char, 200>>(capacity, [](std::uint64_t i) {
+      std::array<char, 200> a{};
+      a.fill(static_cast<char>(i));
+      return a;
+    });
+  }
+}
+
+TEST(SpscQueue, AttachFindsTheSameQueue) {
+  Buffer b(Queue::bytes_for(8));
+  auto& q = Queue::create(b.data, b.bytes);
+  ASSERT_TRUE(q.try_push(41));
+  auto& again = Queue::attach(b.data);
+  EXPECT_EQ(&again, &q);
+  EXPECT_EQ(again.capacity(), 8u);
+  EXPECT_EQ(again.pop(), 41u);
+}
+
+TEST(SpscQueue, ErrorsSayWhatIsWrong) {
+  Buffer b(Queue::bytes_for(8) + 256);
+  std::memset(b.data, 0, b.bytes);
+  EXPECT_SYSTEM_ERROR((void)Queue::attach(b.data), EINVAL,
+                      component + "attach (no queue there: wrong magic number or version)");
+  EXPECT_SYSTEM_ERROR((void)Queue::create(static_cast<char*>(b.data) + 8, b.bytes - 8), EINVAL,
+                      component + "create (the address is not aligned to 128)");
+  EXPECT_SYSTEM_ERROR((void)Queue::attach(static_cast<char*>(b.data) + 64), EINVAL,
+                      component + "attach (the address is not aligned to 128)");
+  EXPECT_SYSTEM_ERROR((void)Queue::create(b.data, Queue::bytes_for(1) - 1), EINVAL,
+                      component + "create (" + std::to_string(Queue::bytes_for(1) - 1) +
+                          " bytes: a queue of one element needs " + std::to_string(Queue::bytes_for(1)) + ")");
+  (void)Queue::create(b.data, b.bytes);
+  EXPECT_SYSTEM_ERROR((void)cm::SpscQueue<Message>::attach(b.data), EINVAL,
+                      component + "attach (the queue holds elements of 8 bytes aligned to 8, not 24 aligned to 8)");
+  EXPECT_SYSTEM_ERROR((void)cm::SpscQueue<std::uint32_t>::attach(b.data), EINVAL,
+                      component + "attach (the queue holds elements of 8 bytes aligned to 8, not 4 aligned to 4)");
+}
+
+// ---- between processes (the child is another program: the queue is elsewhere in it) ----------
+
+namespace {
+
+/// A segment holding one queue of `capacity` 64-bit numbers.
+SharedMemory queue_segment(const std::string& name, std::size_t capacity) {
+  auto m = SharedMemory::create(name, Queue::bytes_for(capacity));
+  (void)Queue::create(m.data(), m.size());
+  return m;
+}
+
+}  // namespace
+
+TEST(SpscQueueAcrossProcesses, ChildPopsMillionsInOrder) {
+  test::ShmName name;
+  for (const std::size_t capacity : {1024u, 4u}) {  // 4: full at almost every push
+    SCOPED_TRACE(capacity);
+    // Fewer through the small queue: nearly every push and pop there sleeps on a loaded machine.
+    const std::uint64_t count = capacity == 4 ? 200'000 : 2'000'000;
+    auto m = queue_segment(name, capacity);
+    const pid_t child = test::spawn_child({"pop", name, std::to_string(count)});
+    auto& q = Queue::attach(m.data());
+    for (std::uint64_t i = 0; i < count; ++i) q.push(i);
+    EXPECT_EQ(test::exit_status(child), 0);
+    EXPECT_TRUE(q.empty());
+    SharedMemory::remove(name);
+  }
+}
+
+TEST(SpscQueueAcrossProcesses, ChildPushesMillionsInOrder) {
+  test::ShmName name;
+  constexpr std::uint64_t count = 2'000'000;
+  auto m = queue_segment(name, 512);
+  const pid_t child = test::spawn_child({"push", name, std::to_string(count)});
+  auto& q = Queue::attach(m.data());
+  std::uint64_t next = 0;
+  for (; next < count; ++next) {
+    const std::uint64_t v = q.pop();
+    if (v != next) break;
+  }
+  EXPECT_EQ(next, count);
+  EXPECT_EQ(test::exit_status(child), 0);
+}
+
+TEST(SpscQueueAcrossProcesses, AnIdleConsumerSleepsAndIsWoken) {
+  test::ShmName name;
+  auto m = queue_segment(name, 16);
+  auto& q = Queue::attach(m.data());
+  const pid_t child = test::spawn_child({"pop", name, "2"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the child waits in pop()
+  q.push(0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  q.push(1);
+  const Finished f = wait_with_usage(child);
+  EXPECT_EQ(f.status, 0);
+  // Spinning through 600 ms would cost about that much CPU; sleeping costs the start-up only.
+  EXPECT_LT(f.cpu, std::chrono::milliseconds(150));
+}
+
+TEST(SpscQueueAcrossProcesses, AProducerFacingAFullQueueSleepsAndIsWoken) {
+  test::ShmName name;
+  auto m = queue_segment(name, 4);
+  auto& q = Queue::attach(m.data());
+  const pid_t child = test::spawn_child({"push", name, "12"});  // 8 more than fit
+  for (std::uint64_t i = 0; i < 12; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(i % 4 == 0 ? 200 : 1));  // full meanwhile
+    EXPECT_EQ(q.pop(), i);
+  }
+  const Finished f = wait_with_usage(child);
+  EXPECT_EQ(f.status, 0);
+  EXPECT_LT(f.cpu, std::chrono::milliseconds(150));
+}
