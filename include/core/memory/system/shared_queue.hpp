@@ -55,7 +55,7 @@ namespace detail {
 /// budget that fell below the round trip (where spinning never succeeds and would never grow
 /// back) finds out when spinning pays again. Lives in the queue, used by one side only.
 struct SpinThenSleep {
-  static constexpr std::uint32_t min_spin = 4, max_spin = 512, probe_every = 64;
+  static constexpr std::uint32_t min_spin = 4, max_spin = 512, probe_every = 256;
   std::uint32_t budget = max_spin;
   std::uint32_t waits = 0;
 
