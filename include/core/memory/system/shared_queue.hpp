@@ -8,7 +8,8 @@
 ///   and checks that it is a queue of the same element size and alignment. The queue holds only
 ///   indices, never a pointer, so it works at any address.
 /// - try_push / try_pop are wait-free (a few loads and stores, no lock, no system call unless
-///   the other side sleeps). push / pop block: they spin briefly, then sleep on a futex in the
+///   the other side sleeps). push / pop block: they spin a little (a budget each side adapts to
+///   whether spinning pays, detail::SpinThenSleep), then sleep on a futex in the
 ///   queue (not process-private), so an idle consumer or a producer facing a full ring uses no
 ///   CPU; the other side wakes it with one system call, only when someone sleeps.
 /// - One producer and one consumer at a time (any process or thread each); more of either side
@@ -35,6 +36,50 @@
 
 namespace core::memory {
 
+namespace detail {
+
+[[noreturn]] inline void spsc_fail(const char* operation, const char* text) {
+  throw_system_error(EINVAL, "core::memory::SpscQueue", operation, nullptr, text);
+}
+[[noreturn]] inline void spsc_misaligned(const char* operation, std::size_t alignment) {
+  char text[64];
+  std::snprintf(text, sizeof text, "(the address is not aligned to %zu)", alignment);
+  spsc_fail(operation, text);
+}
+
+/// How one side of a queue waits for the other: spins a budget of checks of the word (each
+/// followed by a pause instruction: 10 to 80 ns depending on the processor and the hypervisor),
+/// then sleeps on it. The budget adapts: doubled when spinning saw the change, halved when the
+/// side had to sleep, so on a loaded machine (the other side waits for a core) it stops feeding
+/// spins that delay the other side; and one wait in probe_every spins the full max_spin, so a
+/// budget that fell below the round trip (where spinning never succeeds and would never grow
+/// back) finds out when spinning pays again. Lives in the queue, used by one side only.
+struct SpinThenSleep {
+  static constexpr std::uint32_t min_spin = 4, max_spin = 512, probe_every = 256;
+  std::uint32_t budget = max_spin;
+  std::uint32_t waits = 0;
+
+  /// Waits while `word` holds `value`: spins, then announces itself in `sleeps` and sleeps on
+  /// the word (the other side wakes it after changing the word, seeing the flag).
+  void wait_while(const std::atomic<std::uint32_t>& word, std::uint32_t value,
+                  std::atomic<std::uint32_t>& sleeps) noexcept {
+    const std::uint32_t checks = ++waits % probe_every == 0 ? max_spin : budget;
+    for (std::uint32_t i = 0; i < checks; ++i) {
+      if (word.load(std::memory_order_relaxed) != value) {
+        budget = checks < max_spin / 2 ? 2 * checks : max_spin;
+        return;
+      }
+      cpu_pause();
+    }
+    budget = budget > 2 * min_spin ? budget / 2 : min_spin;
+    sleeps.store(1, std::memory_order_seq_cst);
+    if (word.load(std::memory_order_seq_cst) == value) (void)os::wait_on_address(&word, value);
+    sleeps.store(0, std::memory_order_relaxed);
+  }
+};
+
+}  // namespace detail
+
 template <class T>
 class SpscQueue {
   static_assert(std::is_trivially_copyable_v<T>, "SpscQueue<T>: T must be trivially copyable (it is copied as bytes)");
@@ -59,7 +104,7 @@ class SpscQueue {
     if (bytes < bytes_for(1)) {
       char text[96];
       std::snprintf(text, sizeof text, "(%zu bytes: a queue of one element needs %zu)", bytes, bytes_for(1));
-      fail("create", text);
+      detail::spsc_fail("create", text);
     }
     std::size_t capacity = std::bit_floor((bytes - ring_offset()) / sizeof(T));
     if (capacity > max_capacity) capacity = max_capacity;
@@ -74,12 +119,12 @@ class SpscQueue {
     check_alignment(at, "attach");
     auto* q = std::launder(static_cast<SpscQueue*>(at));
     if (q->magic_.load(std::memory_order_acquire) != magic || q->version_ != version)
-      fail("attach", "(no queue there: wrong magic number or version)");
+      detail::spsc_fail("attach", "(no queue there: wrong magic number or version)");
     if (q->element_size_ != sizeof(T) || q->element_alignment_ != alignof(T)) {
       char text[128];
       std::snprintf(text, sizeof text, "(the queue holds elements of %u bytes aligned to %u, not %zu aligned to %zu)",
                     q->element_size_, q->element_alignment_, sizeof(T), alignof(T));
-      fail("attach", text);
+      detail::spsc_fail("attach", text);
     }
     return *q;
   }
@@ -135,7 +180,7 @@ class SpscQueue {
     while (!try_push(value)) {
       const std::uint32_t tail = tail_.load(std::memory_order_relaxed);
       // Full means head == tail - capacity: sleep while the head stays there.
-      wait_while(head_, tail - static_cast<std::uint32_t>(capacity()), producer_sleeps_, producer_spin_);
+      producer_spin_.wait_while(head_, tail - static_cast<std::uint32_t>(capacity()), producer_sleeps_);
     }
   }
 
@@ -143,26 +188,13 @@ class SpscQueue {
   /// queue is empty.
   [[nodiscard]] T pop() noexcept {
     T out;
-    while (!try_pop(out)) wait_while(tail_, head_.load(std::memory_order_relaxed), consumer_sleeps_, consumer_spin_);
+    while (!try_pop(out)) consumer_spin_.wait_while(tail_, head_.load(std::memory_order_relaxed), consumer_sleeps_);
     return out;
   }
 
  private:
   static constexpr std::uint32_t magic = 0x51505343;  // "CSPQ"
   static constexpr std::uint32_t version = 1;
-  /// How long a side spins before sleeping, in checks of the word (each followed by a pause
-  /// instruction: 10 to 80 ns depending on the processor and the hypervisor). Each side adapts
-  /// its budget: doubled when spinning saw the change, halved when it had to sleep, so on a
-  /// loaded machine (the other side waits for a core) it stops feeding spins that delay the
-  /// other side; and one wait in probe_every spins the full max_spin, so a budget that fell
-  /// below the round trip (where spinning never succeeds and would never grow back) finds out
-  /// when spinning pays again.
-  static constexpr std::uint32_t min_spin = 4, max_spin = 512, probe_every = 64;
-  struct Spin {
-    std::uint32_t budget = max_spin;
-    std::uint32_t waits = 0;
-  };
-
   static constexpr std::size_t ring_offset() noexcept {
     return (sizeof(SpscQueue) + alignof(T) - 1) / alignof(T) * alignof(T);
   }
@@ -170,38 +202,12 @@ class SpscQueue {
   explicit SpscQueue(std::uint32_t capacity) noexcept
       : element_size_(sizeof(T)), element_alignment_(alignof(T)), mask_(capacity - 1) {}
 
-  [[noreturn]] static void fail(const char* operation, const char* text) {
-    detail::throw_system_error(EINVAL, "core::memory::SpscQueue", operation, nullptr, text);
-  }
   static void check_alignment(void* at, const char* operation) {
-    if (reinterpret_cast<std::uintptr_t>(at) % alignment != 0) {
-      char text[64];
-      std::snprintf(text, sizeof text, "(the address is not aligned to %zu)", alignment);
-      fail(operation, text);
-    }
+    if (reinterpret_cast<std::uintptr_t>(at) % alignment != 0) detail::spsc_misaligned(operation, alignment);
   }
 
   [[nodiscard]] std::byte* slot(std::uint32_t index) noexcept {
     return reinterpret_cast<std::byte*>(this) + ring_offset() + (index & mask_) * sizeof(T);
-  }
-
-  /// Waits while `word` holds `value`: spins (adapting `spin`), then announces itself in
-  /// `sleeps` and sleeps on the word (the other side wakes it after changing the word, seeing
-  /// the flag).
-  static void wait_while(const std::atomic<std::uint32_t>& word, std::uint32_t value, std::atomic<std::uint32_t>& sleeps,
-                         Spin& spin) noexcept {
-    const std::uint32_t checks = ++spin.waits % probe_every == 0 ? max_spin : spin.budget;
-    for (std::uint32_t i = 0; i < checks; ++i) {
-      if (word.load(std::memory_order_relaxed) != value) {
-        spin.budget = checks < max_spin / 2 ? 2 * checks : max_spin;
-        return;
-      }
-      cpu_pause();
-    }
-    spin.budget = spin.budget > 2 * min_spin ? spin.budget / 2 : min_spin;
-    sleeps.store(1, std::memory_order_seq_cst);
-    if (word.load(std::memory_order_seq_cst) == value) (void)detail::os::wait_on_address(&word, value);
-    sleeps.store(0, std::memory_order_relaxed);
   }
 
   // Header: written once by create().
@@ -214,11 +220,11 @@ class SpscQueue {
   // spin budget.
   alignas(false_sharing_range) std::atomic<std::uint32_t> tail_{0};
   std::uint32_t head_cache_ = 0;
-  Spin producer_spin_;
+  detail::SpinThenSleep producer_spin_;
   // The consumer's line.
   alignas(false_sharing_range) std::atomic<std::uint32_t> head_{0};
   std::uint32_t tail_cache_ = 0;
-  Spin consumer_spin_;
+  detail::SpinThenSleep consumer_spin_;
   // Who sleeps: written only around sleeping, read by the other side after each operation.
   alignas(false_sharing_range) std::atomic<std::uint32_t> consumer_sleeps_{0};
   std::atomic<std::uint32_t> producer_sleeps_{0};
