@@ -3,6 +3,7 @@
 #include <core/memory/core/std_allocator.hpp>
 
 #include "support/element_types.hpp"
+#include "support/offset_allocators.hpp"
 
 #include <gtest/gtest.h>
 
@@ -35,14 +36,14 @@ void expect_same(const B& b, const D& d, int step) {
 
 template <class T>
 class CircularBufferDifferential : public ::testing::Test {};
-TYPED_TEST_SUITE(CircularBufferDifferential, cm::test::ElementTypes);
+TYPED_TEST_SUITE(CircularBufferDifferential, cm::test::ElementAllocatorTypes);  // T* and offset_ptr
 
 TYPED_TEST(CircularBufferDifferential, RandomOperationsMatchABoundedDeque) {
-  using T = TypeParam;
+  using T = typename TypeParam::value_type;
   const cm::test::LiveCountGuard guard;
   for (const bool overwrite : {false, true}) {  // push_* overwrite, try_push_* reject
     const std::size_t cap = 7;
-    cm::CircularBuffer<T> b(cap);
+    cm::CircularBuffer<T, typename TypeParam::template allocator<T>> b(cap);
     std::deque<T> d;
     std::mt19937 rng(3);
     for (int step = 0; step < 20000; ++step) {

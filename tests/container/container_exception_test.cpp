@@ -33,10 +33,18 @@ using cm::test::Thrower;
 
 using cm::test::every_failure;
 
-}  // namespace
+/// The memory resource an allocator draws from.
+cm::test::OwningResource* owner(const std::pmr::polymorphic_allocator<Thrower>& a) {
+  return static_cast<cm::test::OwningResource*>(a.resource());
+}
+cm::test::OwningResource* owner(const cm::test::OffsetOwningAllocator<Thrower>& a) { return a.resource; }
 
-TEST(ContainerExceptions, CircularBuffer) {
-  using B = cm::CircularBuffer<Thrower, FailingAllocator<Thrower>>;
+// Each case runs on an allocator whose pointer is T* and on one whose pointer is offset_ptr<T>
+// (Offset), as a shared-memory allocator's.
+
+template <bool Offset>
+void circular_buffer_cases() {
+  using B = cm::CircularBuffer<Thrower, FailingAllocator<Thrower, Offset>>;
   auto snapshot = [](const B& b) {
     std::vector<int> v;
     for (const auto& x : b) v.push_back(x.v);
@@ -64,8 +72,17 @@ TEST(ContainerExceptions, CircularBuffer) {
   }
 }
 
-TEST(ContainerExceptions, StableVector) {
-  using S = cm::StableVector<Thrower, 64, FailingAllocator<Thrower>>;
+}  // namespace
+
+TEST(ContainerExceptions, CircularBuffer) {
+  circular_buffer_cases<false>();
+  circular_buffer_cases<true>();
+}
+
+namespace {
+template <bool Offset>
+void stable_vector_cases() {
+  using S = cm::StableVector<Thrower, 64, FailingAllocator<Thrower, Offset>>;
   auto make = [] {
     S s;
     for (int i = 0; i < 70; ++i) s.emplace(i);  // two blocks
@@ -97,13 +114,20 @@ TEST(ContainerExceptions, StableVector) {
                    },
                    snapshot, ok);
 }
+}  // namespace
+
+TEST(ContainerExceptions, StableVector) {
+  stable_vector_cases<false>();
+  stable_vector_cases<true>();
+}
 
 // Every public operation of CircularBuffer that can copy, move or allocate, with equal and
 // unequal (non-propagating) allocators, failed at every event. Elements must stay in their
 // container's own memory.
-TEST(ContainerExceptions, CircularBufferEveryOperation) {
+namespace {
+template <class A>
+void circular_buffer_every_operation() {
   cm::test::OwningResource r1("resource 1"), r2("resource 2");
-  using A = std::pmr::polymorphic_allocator<Thrower>;
   using B = cm::CircularBuffer<Thrower, A>;
   auto snapshot = [](const B& b) {
     std::vector<int> v;
@@ -111,7 +135,7 @@ TEST(ContainerExceptions, CircularBufferEveryOperation) {
     return v;
   };
   auto ok = [](const B& b) {
-    auto* r = static_cast<cm::test::OwningResource*>(b.get_allocator().resource());
+    auto* r = owner(b.get_allocator());
     return static_cast<std::size_t>(b.end() - b.begin()) == b.size() && b.size() <= b.capacity() &&
            std::all_of(b.begin(), b.end(), [&](const Thrower& x) { return r->holds(&x); });
   };
@@ -162,11 +186,18 @@ TEST(ContainerExceptions, CircularBufferEveryOperation) {
     }
   }
 }
+}  // namespace
+
+TEST(ContainerExceptions, CircularBufferEveryOperation) {
+  circular_buffer_every_operation<std::pmr::polymorphic_allocator<Thrower>>();
+  circular_buffer_every_operation<cm::test::OffsetOwningAllocator<Thrower>>();
+}
 
 // Every public operation of StableVector that can copy, move or allocate, likewise.
-TEST(ContainerExceptions, StableVectorEveryOperation) {
+namespace {
+template <class A>
+void stable_vector_every_operation() {
   cm::test::OwningResource r1("resource 1"), r2("resource 2");
-  using A = std::pmr::polymorphic_allocator<Thrower>;
   using S = cm::StableVector<Thrower, 64, A>;
   auto snapshot = [](const S& s) {
     std::vector<std::pair<std::uint32_t, int>> v;  // handles and values: slots must not change
@@ -174,7 +205,7 @@ TEST(ContainerExceptions, StableVectorEveryOperation) {
     return v;
   };
   auto ok = [](const S& s) {
-    auto* r = static_cast<cm::test::OwningResource*>(s.get_allocator().resource());
+    auto* r = owner(s.get_allocator());
     return static_cast<std::size_t>(std::distance(s.begin(), s.end())) == s.size() &&
            std::all_of(s.begin(), s.end(), [&](const Thrower& x) { return r->holds(&x); });
   };
@@ -184,7 +215,7 @@ TEST(ContainerExceptions, StableVectorEveryOperation) {
     SCOPED_TRACE(testing::Message() << "shape " << shape);
     auto make = [&r1, shape] {
       S s{A(&r1)};
-      std::vector<S::Handle> hs;
+      std::vector<typename S::Handle> hs;
       for (int i = 0; i < (shape == 2 ? 128 : 70); ++i) hs.push_back(s.emplace(i));
       if (shape == 0)
         for (std::size_t i = 3; i < 70; i += 9) s.erase(hs[i]);
@@ -215,10 +246,18 @@ TEST(ContainerExceptions, StableVectorEveryOperation) {
     }
   }
 }
+}  // namespace
 
-TEST(ContainerExceptions, FlatMap) {
-  using M = cm::FlatMap<int, Thrower, std::less<int>, std::vector<int, FailingAllocator<int>>,
-                        std::vector<Thrower, FailingAllocator<Thrower>>>;
+TEST(ContainerExceptions, StableVectorEveryOperation) {
+  stable_vector_every_operation<std::pmr::polymorphic_allocator<Thrower>>();
+  stable_vector_every_operation<cm::test::OffsetOwningAllocator<Thrower>>();
+}
+
+namespace {
+template <bool Offset>
+void flat_map_cases() {
+  using M = cm::FlatMap<int, Thrower, std::less<int>, std::vector<int, FailingAllocator<int, Offset>>,
+                        std::vector<Thrower, FailingAllocator<Thrower, Offset>>>;
   auto make = [] {
     M m;
     for (int i = 0; i < 20; ++i) m.try_emplace(i * 2, i);
@@ -251,8 +290,8 @@ TEST(ContainerExceptions, FlatMap) {
   struct ByV {
     bool operator()(const Thrower& a, const Thrower& b) const { return a.v < b.v; }
   };
-  using K = cm::FlatMap<Thrower, int, ByV, std::vector<Thrower, FailingAllocator<Thrower>>,
-                        std::vector<int, FailingAllocator<int>>>;
+  using K = cm::FlatMap<Thrower, int, ByV, std::vector<Thrower, FailingAllocator<Thrower, Offset>>,
+                        std::vector<int, FailingAllocator<int, Offset>>>;
   auto make_k = [] {
     K m;
     for (int i = 0; i < 20; ++i) m.try_emplace(Thrower(i * 2), i);
@@ -274,12 +313,20 @@ TEST(ContainerExceptions, FlatMap) {
                    snapshot_k, ok_k);
   every_failure<K>("throwing key: erase", false, make_k, [](K& m) { m.erase(Thrower(4)); }, snapshot_k, ok_k);
 }
+}  // namespace
 
-TEST(ContainerExceptions, FlatSet) {
+TEST(ContainerExceptions, FlatMap) {
+  flat_map_cases<false>();
+  flat_map_cases<true>();
+}
+
+namespace {
+template <bool Offset>
+void flat_set_cases() {
   struct ByV {
     bool operator()(const Thrower& a, const Thrower& b) const { return a.v < b.v; }
   };
-  using F = cm::FlatSet<Thrower, ByV, std::vector<Thrower, FailingAllocator<Thrower>>>;
+  using F = cm::FlatSet<Thrower, ByV, std::vector<Thrower, FailingAllocator<Thrower, Offset>>>;
   auto make = [] {
     F f;
     for (int i = 0; i < 20; ++i) f.emplace(i * 2);
@@ -305,6 +352,12 @@ TEST(ContainerExceptions, FlatSet) {
                    },
                    snapshot, ok);
   every_failure<F>("erase", false, make, [](F& f) { f.erase(Thrower(4)); }, snapshot, ok);
+}
+}  // namespace
+
+TEST(ContainerExceptions, FlatSet) {
+  flat_set_cases<false>();
+  flat_set_cases<true>();
 }
 
 /// A bump-style RawAllocator over an Arena whose allocations are fault-injection events.

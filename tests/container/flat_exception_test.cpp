@@ -53,6 +53,11 @@ template <class T>
 using Deque = std::deque<T, FailingAllocator<T>>;
 template <class T>
 using Pmr = std::pmr::vector<T>;
+// Sequences on an allocator whose pointer is offset_ptr<T> (as in shared memory).
+template <class T>
+using OffsetVector = std::vector<T, FailingAllocator<T, true>>;
+template <class T>
+using OffsetSmall = cm::SmallVector<T, 4, FailingAllocator<T, true>>;
 
 struct ByV {
   bool operator()(const Thrower& a, const Thrower& b) const { return a.v < b.v; }
@@ -298,6 +303,8 @@ TEST(FlatExceptions, OverStdVector) { all_flat_containers<Vector>("std::vector")
 TEST(FlatExceptions, OverSmallVector) { all_flat_containers<Small>("SmallVector"); }
 TEST(FlatExceptions, OverStdDeque) { all_flat_containers<Deque>("std::deque"); }
 TEST(FlatExceptions, OverPmrVector) { all_flat_containers<Pmr>("std::pmr::vector"); }
+TEST(FlatExceptions, OverStdVectorWithOffsetPointers) { all_flat_containers<OffsetVector>("std::vector, offset_ptr"); }
+TEST(FlatExceptions, OverSmallVectorWithOffsetPointers) { all_flat_containers<OffsetSmall>("SmallVector, offset_ptr"); }
 
 /// The reproduction: a copy that throws in insert(sorted_unique, ...) once left the keys
 /// out of order, after which lookups missed and operator[] added duplicates.

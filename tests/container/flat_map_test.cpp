@@ -5,6 +5,7 @@
 #include <core/memory/core/std_allocator.hpp>
 
 #include "support/element_types.hpp"
+#include "support/offset_allocators.hpp"
 
 #include <gtest/gtest.h>
 
@@ -348,7 +349,7 @@ using cm::test::value_of;
 /// type as the mapped type.
 template <class T>
 class FlatMapDifferential : public ::testing::Test {};
-TYPED_TEST_SUITE(FlatMapDifferential, cm::test::ElementTypes);
+TYPED_TEST_SUITE(FlatMapDifferential, cm::test::ElementAllocatorTypes);  // T* and offset_ptr
 
 template <class F, class M>
 void expect_same_values(const F& f, const M& m, int step) {
@@ -362,11 +363,13 @@ void expect_same_values(const F& f, const M& m, int step) {
 }
 
 TYPED_TEST(FlatMapDifferential, RandomOperationsMatchStdMapAndMultimap) {
-  using T = TypeParam;
+  using T = typename TypeParam::value_type;
+  using Keys = std::vector<int, typename TypeParam::template allocator<int>>;
+  using Values = std::vector<T, typename TypeParam::template allocator<T>>;
   const cm::test::LiveCountGuard guard;
-  cm::FlatMap<int, T> f;
+  cm::FlatMap<int, T, std::less<int>, Keys, Values> f;
   std::map<int, T> m;
-  cm::FlatMultiMap<int, T> fm;
+  cm::FlatMultiMap<int, T, std::less<int>, Keys, Values> fm;
   std::multimap<int, T> mm;
   std::mt19937 rng(21);
   for (int step = 0; step < 8000; ++step) {
@@ -415,7 +418,7 @@ TYPED_TEST(FlatMapDifferential, RandomOperationsMatchStdMapAndMultimap) {
 /// FlatSet<T> and FlatMultiSet<T> against std::set / std::multiset for every element type as key.
 template <class T>
 class FlatSetDifferential : public ::testing::Test {};
-TYPED_TEST_SUITE(FlatSetDifferential, cm::test::ElementTypes);
+TYPED_TEST_SUITE(FlatSetDifferential, cm::test::ElementAllocatorTypes);  // T* and offset_ptr
 
 template <class F, class S>
 void expect_same_keys(const F& f, const S& s, int step) {
@@ -425,11 +428,12 @@ void expect_same_keys(const F& f, const S& s, int step) {
 }
 
 TYPED_TEST(FlatSetDifferential, RandomOperationsMatchStdSetAndMultiset) {
-  using T = TypeParam;
+  using T = typename TypeParam::value_type;
+  using Keys = std::vector<T, typename TypeParam::template allocator<T>>;
   const cm::test::LiveCountGuard guard;
-  cm::FlatSet<T, ByValue> f;
+  cm::FlatSet<T, ByValue, Keys> f;
   std::set<T, ByValue> s;
-  cm::FlatMultiSet<T, ByValue> fm;
+  cm::FlatMultiSet<T, ByValue, Keys> fm;
   std::multiset<T, ByValue> ms;
   std::mt19937 rng(22);
   for (int step = 0; step < 8000; ++step) {

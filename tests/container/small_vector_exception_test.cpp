@@ -30,9 +30,10 @@ using cm::test::Thrower;
 /// A FailingAllocator with an identity: allocators with different ids are unequal (their memory
 /// is freed only through an equal one, checked by the live-block count), each propagation trait
 /// as chosen.
-template <class T, bool Propagate>
+template <class T, bool Propagate, bool Offset = false>
 struct TaggedFailingAllocator {
   using value_type = T;
+  using pointer = typename FailingAllocator<T, Offset>::pointer;
   using propagate_on_container_copy_assignment = std::bool_constant<Propagate>;
   using propagate_on_container_move_assignment = std::bool_constant<Propagate>;
   using propagate_on_container_swap = std::bool_constant<Propagate>;
@@ -40,13 +41,13 @@ struct TaggedFailingAllocator {
   TaggedFailingAllocator() = default;
   explicit TaggedFailingAllocator(int i) noexcept : id(i) {}
   template <class U>
-  TaggedFailingAllocator(const TaggedFailingAllocator<U, Propagate>& o) noexcept : id(o.id) {}  // NOLINT
+  TaggedFailingAllocator(const TaggedFailingAllocator<U, Propagate, Offset>& o) noexcept : id(o.id) {}  // NOLINT
   template <class U>
   struct rebind {
-    using other = TaggedFailingAllocator<U, Propagate>;
+    using other = TaggedFailingAllocator<U, Propagate, Offset>;
   };
-  T* allocate(std::size_t n) { return FailingAllocator<T>().allocate(n); }
-  void deallocate(T* p, std::size_t n) noexcept { FailingAllocator<T>().deallocate(p, n); }
+  pointer allocate(std::size_t n) { return FailingAllocator<T, Offset>().allocate(n); }
+  void deallocate(pointer p, std::size_t n) noexcept { FailingAllocator<T, Offset>().deallocate(p, n); }
   friend bool operator==(TaggedFailingAllocator a, TaggedFailingAllocator b) noexcept { return a.id == b.id; }
 };
 
@@ -134,8 +135,11 @@ void every_failure(const std::vector<Case<V>>& cases, std::initializer_list<int>
 
 }  // namespace
 
-TEST(SmallVectorExceptions, EveryOperationEveryFailurePoint) {
-  using Vec = cm::SmallVector<Thrower, 4, FailingAllocator<Thrower>>;
+/// Every operation, on an allocator whose pointer is T* or (`Offset`) offset_ptr<T>.
+template <bool Offset>
+void every_operation_cases() {
+  using A = FailingAllocator<Thrower, Offset>;
+  using Vec = cm::SmallVector<Thrower, 4, A>;
   const Thrower outside(99);
   const std::vector<Thrower> many(40, Thrower(5));
   const std::vector<Thrower> few(3, Thrower(6));
@@ -183,16 +187,16 @@ TEST(SmallVectorExceptions, EveryOperationEveryFailurePoint) {
          v = other;
        }},
       {"copy assignment from the base", G::strong, [](Vec& v) {
-         const cm::SmallVector<Thrower, 16, FailingAllocator<Thrower>> other = filled<cm::SmallVector<Thrower, 16, FailingAllocator<Thrower>>>(40);
-         v = static_cast<const cm::SmallVectorImpl<Thrower, FailingAllocator<Thrower>>&>(other);
+         const cm::SmallVector<Thrower, 16, A> other = filled<cm::SmallVector<Thrower, 16, A>>(40);
+         v = static_cast<const cm::SmallVectorImpl<Thrower, A>&>(other);
        }},
       {"move assignment", G::basic, [](Vec& v) {
          Vec other = filled<Vec>(12);
          v = std::move(other);
        }},
       {"move assignment from a larger inline buffer", G::basic, [](Vec& v) {
-         auto other = filled<cm::SmallVector<Thrower, 16, FailingAllocator<Thrower>>>(12);
-         v = std::move(static_cast<cm::SmallVectorImpl<Thrower, FailingAllocator<Thrower>>&>(other));
+         auto other = filled<cm::SmallVector<Thrower, 16, A>>(12);
+         v = std::move(static_cast<cm::SmallVectorImpl<Thrower, A>&>(other));
        }},
       {"swap with a longer vector", G::basic, [](Vec& v) {
          Vec other = filled<Vec>(12);
@@ -215,11 +219,16 @@ TEST(SmallVectorExceptions, EveryOperationEveryFailurePoint) {
   every_failure(cases, {3, 4, 8});  // inline, full inline, heap
 }
 
+TEST(SmallVectorExceptions, EveryOperationEveryFailurePoint) {
+  every_operation_cases<false>();
+  every_operation_cases<true>();  // the same with offset_ptr as the allocator's pointer
+}
+
 /// Copy, move and swap between vectors whose allocators are unequal, with and without
 /// propagation: the element-wise paths each may fail at any allocation, copy or move.
-template <bool Propagate>
+template <bool Propagate, bool Offset>
 void unequal_allocator_cases() {
-  using A = TaggedFailingAllocator<Thrower, Propagate>;
+  using A = TaggedFailingAllocator<Thrower, Propagate, Offset>;
   using Vec = cm::SmallVector<Thrower, 4, A>;
   using G = guarantee;
   const std::vector<Case<Vec>> cases = {
@@ -254,8 +263,11 @@ void unequal_allocator_cases() {
 }
 
 TEST(SmallVectorExceptions, UnequalAllocatorsEveryFailurePoint) {
-  unequal_allocator_cases<false>();
-  unequal_allocator_cases<true>();
+  unequal_allocator_cases<false, false>();
+  unequal_allocator_cases<true, false>();
+  // Unequal and not propagating, with offset_ptr: what a shared-memory allocator is.
+  unequal_allocator_cases<false, true>();
+  unequal_allocator_cases<true, true>();
 }
 
 TEST(SmallVectorExceptions, SwapAndMoveThatMustAllocateThrowInsteadOfTerminating) {

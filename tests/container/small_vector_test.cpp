@@ -3,6 +3,7 @@
 #include <core/memory/core/std_allocator.hpp>
 
 #include "support/element_types.hpp"
+#include "support/offset_allocators.hpp"
 
 #include <gtest/gtest.h>
 
@@ -31,16 +32,17 @@ void expect_same(const A& sv, const B& ref, int step) {
 
 template <class T>
 class SmallVectorDifferential : public ::testing::Test {};
-TYPED_TEST_SUITE(SmallVectorDifferential, cm::test::ElementTypes);
+TYPED_TEST_SUITE(SmallVectorDifferential, cm::test::ElementAllocatorTypes);  // T* and offset_ptr
 
 TYPED_TEST(SmallVectorDifferential, RandomOperationsMatchStdVector) {
-  using T = TypeParam;
+  using T = typename TypeParam::value_type;
+  using V = cm::SmallVector<T, 4, typename TypeParam::template allocator<T>>;
   constexpr bool copyable = std::is_copy_constructible_v<T>;
   const long live_before = Counted::live;
   {
-    cm::SmallVector<T, 4> sv;
+    V sv;
     std::vector<T> ref;
-    cm::SmallVector<T, 4> other;
+    V other;
     std::vector<T> other_ref;
     std::mt19937 rng(17);
     for (int step = 0; step < 6000; ++step) {

@@ -1,6 +1,7 @@
 #include <core/memory/container/stable_vector.hpp>
 
 #include "support/element_types.hpp"
+#include "support/offset_allocators.hpp"
 #include "support/owning_resource.hpp"
 
 #include <gtest/gtest.h>
@@ -23,11 +24,11 @@ using cm::test::value_of;
 
 template <class T>
 class StableVectorDifferential : public ::testing::Test {};
-TYPED_TEST_SUITE(StableVectorDifferential, cm::test::ElementTypes);
+TYPED_TEST_SUITE(StableVectorDifferential, cm::test::ElementAllocatorTypes);  // T* and offset_ptr
 
 TYPED_TEST(StableVectorDifferential, RandomOperationsAgainstAModel) {
-  using T = TypeParam;
-  using SV = cm::StableVector<T>;
+  using T = typename TypeParam::value_type;
+  using SV = cm::StableVector<T, 64, typename TypeParam::template allocator<T>>;
   const cm::test::LiveCountGuard guard;
   SV v;
   struct Live {

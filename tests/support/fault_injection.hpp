@@ -3,6 +3,7 @@
 // on copy, move and assignment (Thrower) and an allocator that fails (FailingAllocator), so that
 // "fail at the k-th event" for every k reaches every copy, move and allocation of an operation.
 
+#include <core/memory/system/offset_ptr.hpp>
 #include <core/memory/util/config.hpp>
 
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #if CORE_MEMORY_EXCEPTIONS  // nothing to inject without exceptions
 namespace core::memory::test {
@@ -35,18 +37,25 @@ struct Thrower {
   ~Thrower() { --live; }
 };
 
-/// std::allocator whose allocations are events: the failing one throws std::bad_alloc.
-template <class T>
+/// std::allocator whose allocations are events: the failing one throws std::bad_alloc. With
+/// `Offset`, its pointer is offset_ptr<T> (as a shared-memory allocator's), so the same tests run
+/// the containers' fancy-pointer code.
+template <class T, bool Offset = false>
 struct FailingAllocator {
   using value_type = T;
+  using pointer = std::conditional_t<Offset, offset_ptr<T>, T*>;
+  template <class U>
+  struct rebind {
+    using other = FailingAllocator<U, Offset>;
+  };
   FailingAllocator() = default;
   template <class U>
-  FailingAllocator(const FailingAllocator<U>&) noexcept {}
-  T* allocate(std::size_t n) {
+  FailingAllocator(const FailingAllocator<U, Offset>&) noexcept {}
+  pointer allocate(std::size_t n) {
     if (g_countdown > 0 && --g_countdown == 0) throw std::bad_alloc();
-    return std::allocator<T>().allocate(n);
+    return pointer(std::allocator<T>().allocate(n));
   }
-  void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>().deallocate(p, n); }
+  void deallocate(pointer p, std::size_t n) noexcept { std::allocator<T>().deallocate(std::to_address(p), n); }
   friend bool operator==(FailingAllocator, FailingAllocator) noexcept { return true; }
 };
 

@@ -11,6 +11,7 @@
 //   constructor moves it) and its swaps (to see that a container swaps it through its own swap).
 //   PropagatingAllocator<T>: all three true.
 
+#include <core/memory/system/offset_ptr.hpp>
 #include <core/memory/util/config.hpp>
 
 #include "support/fault_injection.hpp"
@@ -108,17 +109,19 @@ inline void OwningRaw::deallocate(void* p, std::size_t size, std::size_t alignme
   resource_->deallocate(p, size, alignment);
 }
 
-/// Std-style stateful allocator over one OwningResource; equal when over the same resource.
-template <class T, bool POCCA, bool POCMA, bool POCS>
+/// Std-style stateful allocator over one OwningResource; equal when over the same resource. With
+/// `Offset`, its pointer is offset_ptr<T>: with no propagation, that is a shared-memory allocator.
+template <class T, bool POCCA, bool POCMA, bool POCS, bool Offset = false>
 struct OwningAllocator {
   using value_type = T;
+  using pointer = std::conditional_t<Offset, offset_ptr<T>, T*>;
   using propagate_on_container_copy_assignment = std::bool_constant<POCCA>;
   using propagate_on_container_move_assignment = std::bool_constant<POCMA>;
   using propagate_on_container_swap = std::bool_constant<POCS>;
   using is_always_equal = std::false_type;
   template <class U>
   struct rebind {
-    using other = OwningAllocator<U, POCCA, POCMA, POCS>;
+    using other = OwningAllocator<U, POCCA, POCMA, POCS, Offset>;
   };
   static inline int copies = 0;
   static inline int swaps = 0;
@@ -128,15 +131,15 @@ struct OwningAllocator {
   OwningAllocator(const OwningAllocator& o) noexcept : resource(o.resource) { ++copies; }
   OwningAllocator(OwningAllocator&& o) noexcept : resource(o.resource) {}
   template <class U>
-  OwningAllocator(const OwningAllocator<U, POCCA, POCMA, POCS>& o) noexcept : resource(o.resource) {}  // NOLINT
+  OwningAllocator(const OwningAllocator<U, POCCA, POCMA, POCS, Offset>& o) noexcept : resource(o.resource) {}  // NOLINT
   OwningAllocator& operator=(const OwningAllocator&) = default;
   OwningAllocator& operator=(OwningAllocator&&) = default;
   ~OwningAllocator() = default;
 
-  T* allocate(std::size_t n) { return static_cast<T*>(resource->allocate(n * sizeof(T), alignof(T))); }
-  void deallocate(T* p, std::size_t n) noexcept { resource->deallocate(p, n * sizeof(T), alignof(T)); }
+  pointer allocate(std::size_t n) { return pointer(static_cast<T*>(resource->allocate(n * sizeof(T), alignof(T)))); }
+  void deallocate(pointer p, std::size_t n) noexcept { resource->deallocate(std::to_address(p), n * sizeof(T), alignof(T)); }
   template <class U>
-  friend bool operator==(const OwningAllocator& a, const OwningAllocator<U, POCCA, POCMA, POCS>& b) noexcept {
+  friend bool operator==(const OwningAllocator& a, const OwningAllocator<U, POCCA, POCMA, POCS, Offset>& b) noexcept {
     return a.resource == b.resource;
   }
   friend void swap(OwningAllocator& a, OwningAllocator& b) noexcept {
@@ -150,5 +153,8 @@ struct OwningAllocator {
 /// An OwningAllocator that travels with the elements: every propagate_on_container_* is true.
 template <class T>
 using PropagatingAllocator = OwningAllocator<T, true, true, true>;
+/// What a shared-memory allocator is (SharedMemoryAllocator): offset_ptr, unequal, not propagating.
+template <class T>
+using OffsetOwningAllocator = OwningAllocator<T, false, false, false, true>;
 
 }  // namespace core::memory::test

@@ -8,10 +8,12 @@
 /// throw (basic: the overwritten element keeps a valid value). Allocators behave as in std
 /// containers (propagate_on_container_*; unequal, non-propagating ones: elements are copied or
 /// moved into this buffer's own memory, also by swap). Under AddressSanitizer the free slots are
-/// poisoned, as finely as its 8-byte granules allow (detail/slot_poison.hpp).
+/// poisoned, as finely as its 8-byte granules allow (detail/slot_poison.hpp). Its pointers are
+/// stored as the allocator's `pointer`: with an offset_ptr allocator it can live in shared memory.
 
 #include <core/memory/container/detail/std_core.hpp>
 #include <core/memory/container/detail/allocator_assignment.hpp>
+#include <core/memory/container/detail/fancy_pointer.hpp>
 #include <core/memory/container/detail/index_iterator.hpp>
 #include <core/memory/container/detail/slot_poison.hpp>
 #include <core/memory/container/detail/temporary_value.hpp>
@@ -30,6 +32,8 @@ class CircularBuffer {
   static constexpr bool pocma = alloc_traits::propagate_on_container_move_assignment::value;
   static constexpr bool pocs = alloc_traits::propagate_on_container_swap::value;
   static constexpr bool always_equal = alloc_traits::is_always_equal::value;
+  /// What the buffer stores (buf_, end_, head_, tail_); the elements are reached through T*.
+  using alloc_pointer = typename alloc_traits::pointer;
 
  public:
   using value_type = T;
@@ -99,23 +103,23 @@ class CircularBuffer {
   // --- access -------------------------------------------------------------------------------
   reference operator[](size_type i) noexcept {
     CORE_MEMORY_HARDEN_ASSERT("core::memory::CircularBuffer", i < size_, "index out of range");
-    return buf_[slot(i)];
+    return raw(buf_)[slot(i)];
   }
   const_reference operator[](size_type i) const noexcept {
     CORE_MEMORY_HARDEN_ASSERT("core::memory::CircularBuffer", i < size_, "index out of range");
-    return buf_[slot(i)];
+    return raw(buf_)[slot(i)];
   }
   reference at(size_type i) {
     if (i >= size_) throw_index_out_of_range("core::memory::CircularBuffer::at", i, size_);
-    return buf_[slot(i)];
+    return raw(buf_)[slot(i)];
   }
   const_reference at(size_type i) const {
     if (i >= size_) throw_index_out_of_range("core::memory::CircularBuffer::at", i, size_);
-    return buf_[slot(i)];
+    return raw(buf_)[slot(i)];
   }
   reference front() noexcept {
     CORE_MEMORY_HARDEN_ASSERT("core::memory::CircularBuffer", size_ != 0, "front() of an empty buffer");
-    return *head_;
+    return *raw(head_);
   }
   const_reference front() const noexcept { return const_cast<CircularBuffer&>(*this).front(); }
   reference back() noexcept { return (*this)[size_ - 1]; }
@@ -152,8 +156,8 @@ class CircularBuffer {
   void emplace_back(Args&&... args) {
     if (size_ == cap_) [[unlikely]] {
       if (cap_ == 0) return;
-      replace_slot(head_, std::forward<Args>(args)...);  // the front slot becomes the back
-      tail_ = head_ = next(head_);
+      replace_slot(raw(head_), std::forward<Args>(args)...);  // the front slot becomes the back
+      tail_ = head_ = fancy(next(raw(head_)));
       return;
     }
     construct_back(std::forward<Args>(args)...);
@@ -163,8 +167,8 @@ class CircularBuffer {
   void emplace_front(Args&&... args) {
     if (size_ == cap_) [[unlikely]] {
       if (cap_ == 0) return;
-      replace_slot(prev(head_), std::forward<Args>(args)...);  // the back slot becomes the front
-      tail_ = head_ = prev(head_);
+      replace_slot(prev(raw(head_)), std::forward<Args>(args)...);  // the back slot becomes the front
+      tail_ = head_ = fancy(prev(raw(head_)));
       return;
     }
     construct_front(std::forward<Args>(args)...);
@@ -195,14 +199,14 @@ class CircularBuffer {
 
   void pop_front() noexcept {
     CORE_MEMORY_HARDEN_ASSERT("core::memory::CircularBuffer", size_ != 0, "pop_front on an empty buffer");
-    destroy_slot(head_, cap_ - size_);  // the free slots all lie just before the front
-    head_ = next(head_);
+    destroy_slot(raw(head_), cap_ - size_);  // the free slots all lie just before the front
+    head_ = fancy(next(raw(head_)));
     --size_;
   }
   void pop_back() noexcept {
     CORE_MEMORY_HARDEN_ASSERT("core::memory::CircularBuffer", size_ != 0, "pop_back on an empty buffer");
-    tail_ = prev(tail_);
-    destroy_slot(tail_, size_ == 1 ? cap_ - 1 : 0);
+    tail_ = fancy(prev(raw(tail_)));
+    destroy_slot(raw(tail_), size_ == 1 ? cap_ - 1 : 0);
     --size_;
   }
   void clear() noexcept {
@@ -211,17 +215,17 @@ class CircularBuffer {
   }
 
   /// The elements as at most two contiguous runs: [front .. end of storage) and the wrapped rest.
-  std::span<T> array_one() noexcept { return {head_, std::min(size_, cap_ - head())}; }
-  std::span<T> array_two() noexcept { return {buf_, size_ - std::min(size_, cap_ - head())}; }
-  std::span<const T> array_one() const noexcept { return {head_, std::min(size_, cap_ - head())}; }
-  std::span<const T> array_two() const noexcept { return {buf_, size_ - std::min(size_, cap_ - head())}; }
+  std::span<T> array_one() noexcept { return {raw(head_), std::min(size_, cap_ - head())}; }
+  std::span<T> array_two() noexcept { return {raw(buf_), size_ - std::min(size_, cap_ - head())}; }
+  std::span<const T> array_one() const noexcept { return {raw(head_), std::min(size_, cap_ - head())}; }
+  std::span<const T> array_two() const noexcept { return {raw(buf_), size_ - std::min(size_, cap_ - head())}; }
   [[nodiscard]] bool is_linearized() const noexcept { return head() + size_ <= cap_; }
 
   /// Rearranges the storage so the elements are contiguous from its start; returns them. O(n);
   /// moves the elements into a fresh buffer when they are not already at the start.
   std::span<T> linearize() {
     if (head_ != buf_) set_capacity_impl(cap_);
-    return {buf_, size_};
+    return {raw(buf_), size_};
   }
 
   /// Makes the element at `new_first` the front, like std::rotate over the elements. O(n). Basic
@@ -233,11 +237,11 @@ class CircularBuffer {
     const size_type k = new_first.index();
     if (k == 0 || k == size_) return;
     if (full()) {
-      tail_ = head_ = buf_ + slot(k);  // a full ring rotates by moving its head
+      tail_ = head_ = fancy(raw(buf_) + slot(k));  // a full ring rotates by moving its head
       return;
     }
     linearize();
-    detail::rotate(buf_, buf_ + k, buf_ + size_);
+    detail::rotate(raw(buf_), raw(buf_) + k, raw(buf_) + size_);
   }
 
   /// Changes the capacity, keeping the first min(size(), n) elements. Strong guarantee.
@@ -278,23 +282,25 @@ class CircularBuffer {
     return j >= cap_ ? j - cap_ : j;
   }
   /// The index of the front slot.
-  size_type head() const noexcept { return static_cast<size_type>(head_ - buf_); }
-  T* next(T* p) const noexcept { return p + 1 == end_ ? buf_ : p + 1; }
-  T* prev(T* p) const noexcept { return p == buf_ ? end_ - 1 : p - 1; }
+  size_type head() const noexcept { return static_cast<size_type>(raw(head_) - raw(buf_)); }
+  T* next(T* p) const noexcept { return p + 1 == raw(end_) ? raw(buf_) : p + 1; }
+  T* prev(T* p) const noexcept { return p == raw(buf_) ? raw(end_) - 1 : p - 1; }
+  static T* raw(const alloc_pointer& p) noexcept { return std::to_address(p); }
+  static alloc_pointer fancy(T* p) noexcept { return detail::pointer_from<alloc_pointer>(p); }
 
   /// Builds a new back element; the buffer is not full.
   template <class... Args>
   void construct_back(Args&&... args) {
-    construct_at_slot(tail_, size_ == 0 ? cap_ - 1 : 0, std::forward<Args>(args)...);
-    tail_ = next(tail_);
+    construct_at_slot(raw(tail_), size_ == 0 ? cap_ - 1 : 0, std::forward<Args>(args)...);
+    tail_ = fancy(next(raw(tail_)));
     ++size_;
   }
   /// Builds a new front element; the buffer is not full.
   template <class... Args>
   void construct_front(Args&&... args) {
-    T* const p = prev(head_);
+    T* const p = prev(raw(head_));
     construct_at_slot(p, cap_ - size_ - 1, std::forward<Args>(args)...);
-    head_ = p;
+    head_ = fancy(p);
     ++size_;
   }
   /// Builds an element in the free slot `p`, which has `free_before` free slots right before it
@@ -306,7 +312,7 @@ class CircularBuffer {
     try {
       alloc_traits::construct(alloc_, p, std::forward<Args>(args)...);
     } catch (...) {
-      detail::poison_freed_slot(buf_, static_cast<size_type>(p - buf_), free_before);
+      detail::poison_freed_slot(raw(buf_), static_cast<size_type>(p - raw(buf_)), free_before);
       throw;
     }
 #else
@@ -331,34 +337,34 @@ class CircularBuffer {
   /// Destroys the element in slot `p`, which has `free_before` free slots right before it.
   void destroy_slot(T* p, size_type free_before) noexcept {
     alloc_traits::destroy(alloc_, p);
-    detail::poison_freed_slot(buf_, static_cast<size_type>(p - buf_), free_before);
+    detail::poison_freed_slot(raw(buf_), static_cast<size_type>(p - raw(buf_)), free_before);
   }
 
   void allocate_storage(size_type n) {
     if (n > max_size()) throw_length_error("core::memory::CircularBuffer", "CircularBuffer: capacity exceeds max_size()");
     buf_ = n ? alloc_traits::allocate(alloc_, n) : nullptr;
-    end_ = buf_ + n;
+    end_ = fancy(raw(buf_) + n);
     head_ = tail_ = buf_;
     cap_ = n;
-    poison_memory(buf_, n * sizeof(T));
+    poison_memory(raw(buf_), n * sizeof(T));
   }
   void free_storage() noexcept {
     clear();
     if (buf_) {
-      unpoison_memory(buf_, cap_ * sizeof(T));
+      unpoison_memory(raw(buf_), cap_ * sizeof(T));
       alloc_traits::deallocate(alloc_, buf_, cap_);
     }
     buf_ = nullptr;
   }
 
   [[no_unique_address]] Alloc alloc_;
-  T* buf_ = nullptr;
+  alloc_pointer buf_ = nullptr;
   size_type cap_ = 0;
   // Pointers, not indices, as on the hot paths (push_back, front, pop_front) they save the
   // address arithmetic and the add and wrap of head + size.
-  T* end_ = nullptr;   // buf_ + cap_
-  T* head_ = nullptr;  // the front element's slot
-  T* tail_ = nullptr;  // the slot after the back element
+  alloc_pointer end_ = nullptr;   // buf_ + cap_
+  alloc_pointer head_ = nullptr;  // the front element's slot
+  alloc_pointer tail_ = nullptr;  // the slot after the back element
   size_type size_ = 0;
 };
 

@@ -10,7 +10,9 @@
 /// - nth(i) and index_of(it) convert between positions and iterators.
 /// Allocator-aware through the sequences: e.g. std::vector<K, StdAllocator<K, Arena>>. With
 /// SmallVector sequences a small map needs no heap, and AddressSanitizer sees accesses past the
-/// keys and values (SmallVector annotates its unused capacity).
+/// keys and values (SmallVector annotates its unused capacity). In shared memory: sequences on
+/// an offset_ptr allocator (SmallVector or std::vector with SharedMemoryAllocator); the map itself
+/// keeps no pointer.
 
 #include <core/memory/container/detail/flat_common.hpp>
 #include <core/memory/container/detail/index_iterator.hpp>

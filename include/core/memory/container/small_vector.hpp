@@ -17,8 +17,13 @@
 ///   (std leaves such a swap undefined).
 /// - Hardened builds (CORE_MEMORY_CHECK_LEVEL >= 1) check operator[], front/back, pop_back, the
 ///   positions given to insert/emplace/erase and unchecked_push_back's capacity.
+/// - Fancy pointers: the buffer pointer is stored as the allocator's `pointer`, also while it
+///   points at the inline buffer, so with an offset_ptr allocator (SharedMemoryAllocator) a vector
+///   in shared memory works in every process that maps it, at any address. data() and the
+///   iterators are T*, valid in the process that obtained them.
 
 #include <core/memory/container/detail/std_core.hpp>
+#include <core/memory/container/detail/fancy_pointer.hpp>
 #include <core/memory/container/detail/synth_three_way.hpp>
 #include <core/memory/container/detail/temporary_value.hpp>
 #include <core/memory/util/align.hpp>
@@ -121,6 +126,8 @@ class SmallVectorImpl {
   static_assert(std::is_unsigned_v<SizeT>, "SizeT must be an unsigned integer type");
   /// StaticVector's allocator: growth past the inline capacity is an overflow, never a relocation.
   static constexpr bool fixed_capacity = detail::is_no_heap_allocator<Alloc>;
+  /// What the vector stores (buf_) and allocates with; the elements are reached through T*.
+  using alloc_pointer = typename alloc_traits::pointer;
 
  public:
   using value_type = T;
@@ -129,8 +136,8 @@ class SmallVectorImpl {
   using difference_type = std::ptrdiff_t;
   using reference = T&;
   using const_reference = const T&;
-  using pointer = T*;
-  using const_pointer = const T*;
+  using pointer = typename alloc_traits::pointer;  // data() and the iterators are T* whatever it is
+  using const_pointer = typename alloc_traits::const_pointer;
   using iterator = T*;
   using const_iterator = const T*;
   using reverse_iterator = std::reverse_iterator<iterator>;
@@ -143,34 +150,34 @@ class SmallVectorImpl {
   // length_error), never silently narrowed.
   reference operator[](std::size_t i) noexcept {
     CORE_MEMORY_HARDEN_ASSERT("core::memory::SmallVector", i < size_, "index out of range");
-    return data_[i];
+    return elems()[i];
   }
   const_reference operator[](std::size_t i) const noexcept {
     CORE_MEMORY_HARDEN_ASSERT("core::memory::SmallVector", i < size_, "index out of range");
-    return data_[i];
+    return elems()[i];
   }
   reference at(std::size_t i) {
     if (i >= size_) throw_index_out_of_range("core::memory::SmallVector::at", i, size_);
-    return data_[i];
+    return elems()[i];
   }
   const_reference at(std::size_t i) const {
     if (i >= size_) throw_index_out_of_range("core::memory::SmallVector::at", i, size_);
-    return data_[i];
+    return elems()[i];
   }
   reference front() noexcept { return (*this)[0]; }
   const_reference front() const noexcept { return (*this)[0]; }
   reference back() noexcept { return (*this)[size_ - 1]; }
   const_reference back() const noexcept { return (*this)[size_ - 1]; }
-  T* data() noexcept { return data_; }
-  const T* data() const noexcept { return data_; }
+  T* data() noexcept { return elems(); }
+  const T* data() const noexcept { return elems(); }
 
   // --- iterators ----------------------------------------------------------------------------
-  iterator begin() noexcept { return data_; }
-  const_iterator begin() const noexcept { return data_; }
-  const_iterator cbegin() const noexcept { return data_; }
-  iterator end() noexcept { return data_ + size_; }
-  const_iterator end() const noexcept { return data_ + size_; }
-  const_iterator cend() const noexcept { return data_ + size_; }
+  iterator begin() noexcept { return elems(); }
+  const_iterator begin() const noexcept { return elems(); }
+  const_iterator cbegin() const noexcept { return elems(); }
+  iterator end() noexcept { return elems() + size_; }
+  const_iterator end() const noexcept { return elems() + size_; }
+  const_iterator cend() const noexcept { return elems() + size_; }
   reverse_iterator rbegin() noexcept { return reverse_iterator(end()); }
   const_reverse_iterator rbegin() const noexcept { return const_reverse_iterator(end()); }
   const_reverse_iterator crbegin() const noexcept { return rbegin(); }
@@ -214,7 +221,7 @@ class SmallVectorImpl {
 
   // --- modifiers ----------------------------------------------------------------------------
   void clear() noexcept {
-    std::destroy(data_, data_ + size_);
+    std::destroy(elems(), elems() + size_);
     annotate(size_, 0);
     size_ = 0;
   }
@@ -255,7 +262,7 @@ class SmallVectorImpl {
   void pop_back() noexcept {
     CORE_MEMORY_HARDEN_ASSERT("core::memory::SmallVector", size_ != 0, "pop_back on an empty vector");
     --size_;
-    alloc_traits::destroy(alloc_, data_ + size_);
+    alloc_traits::destroy(alloc_, elems() + size_);
     annotate(size_ + 1, size_);
   }
 
@@ -302,7 +309,7 @@ class SmallVectorImpl {
   iterator insert(const_iterator pos, T&& value) { return emplace(pos, std::move(value)); }
   iterator insert(const_iterator pos, std::size_t n, const T& value) {
     const auto i = index_of(pos);
-    if (n == 0) return data_ + i;
+    if (n == 0) return elems() + i;
     const size_type old = size_;
     if (aliases(value)) {  // an element that may move
       detail::temporary_value<T, Alloc> copy(alloc_, value);
@@ -310,16 +317,16 @@ class SmallVectorImpl {
     } else {
       append_n(n, value);
     }
-    detail::rotate(data_ + i, data_ + old, data_ + size_);
-    return data_ + i;
+    detail::rotate(elems() + i, elems() + old, elems() + size_);
+    return elems() + i;
   }
   template <std::input_iterator It>
   iterator insert(const_iterator pos, It first, It last) {
     const auto i = index_of(pos);
     const size_type old = size_;
     append_range(first, last);
-    detail::rotate(data_ + i, data_ + old, data_ + size_);
-    return data_ + i;
+    detail::rotate(elems() + i, elems() + old, elems() + size_);
+    return elems() + i;
   }
   iterator insert(const_iterator pos, std::initializer_list<T> il) { return insert(pos, il.begin(), il.end()); }
 
@@ -329,14 +336,14 @@ class SmallVectorImpl {
     const auto i = index_of(pos);
     if (i == size_) {
       emplace_back(std::forward<Args>(args)...);
-      return data_ + i;
+      return elems() + i;
     }
     // Built first (args may refer to elements that move), with the vector's allocator.
     detail::temporary_value<T, Alloc> tmp(alloc_, std::forward<Args>(args)...);
-    emplace_back(std::move(data_[size_ - 1]));
-    std::move_backward(data_ + i, data_ + size_ - 2, data_ + size_ - 1);
-    data_[i] = std::move(tmp.get());
-    return data_ + i;
+    emplace_back(std::move(elems()[size_ - 1]));
+    std::move_backward(elems() + i, elems() + size_ - 2, elems() + size_ - 1);
+    elems()[i] = std::move(tmp.get());
+    return elems() + i;
   }
 
   iterator erase(const_iterator pos) { return erase(pos, pos + 1); }
@@ -344,13 +351,13 @@ class SmallVectorImpl {
     const auto i = index_of(first);
     const auto j = index_of(last);
     CORE_MEMORY_HARDEN_ASSERT("core::memory::SmallVector", i <= j && j <= size_, "erase range out of bounds");
-    if (i == j) return data_ + i;
-    T* new_end = std::move(data_ + j, data_ + size_, data_ + i);
-    std::destroy(new_end, data_ + size_);
+    if (i == j) return elems() + i;
+    T* new_end = std::move(elems() + j, elems() + size_, elems() + i);
+    std::destroy(new_end, elems() + size_);
     const size_type old = size_;
-    size_ = static_cast<size_type>(new_end - data_);
+    size_ = static_cast<size_type>(new_end - elems());
     annotate(old, size_);
-    return data_ + i;
+    return elems() + i;
   }
 
   /// Swaps contents. O(1) when both are on the heap and the allocators are equal or propagate
@@ -365,7 +372,7 @@ class SmallVectorImpl {
     const bool equal = allocators_equal(other);
     if ((equal || propagate) && !on_stack() && !other.on_stack() && capacity_ > other.inline_capacity_ &&
         other.capacity_ > inline_capacity_) {  // each buffer is larger than the other's inline one
-      std::swap(data_, other.data_);
+      std::swap(buf_, other.buf_);
       std::swap(size_, other.size_);
       std::swap(capacity_, other.capacity_);
       if constexpr (propagate) swap_allocators(other);
@@ -422,21 +429,21 @@ class SmallVectorImpl {
 
  protected:
   SmallVectorImpl(size_type inline_capacity, const Alloc& alloc) noexcept
-      : alloc_(alloc), data_(inline_ptr()), capacity_(inline_capacity), inline_capacity_(inline_capacity) {
+      : alloc_(alloc), buf_(inline_pointer()), capacity_(inline_capacity), inline_capacity_(inline_capacity) {
     annotate_fresh();
   }
   SmallVectorImpl(size_type inline_capacity, Alloc&& alloc) noexcept
-      : alloc_(std::move(alloc)), data_(inline_ptr()), capacity_(inline_capacity), inline_capacity_(inline_capacity) {
+      : alloc_(std::move(alloc)), buf_(inline_pointer()), capacity_(inline_capacity), inline_capacity_(inline_capacity) {
     annotate_fresh();
   }
   ~SmallVectorImpl() { release(); }
 
   /// Frees everything and leaves the vector on its inline buffer, unannotated.
   void release() noexcept {
-    std::destroy(data_, data_ + size_);
+    std::destroy(elems(), elems() + size_);
     annotate(size_, capacity_);
-    if (!on_stack()) alloc_traits::deallocate(alloc_, data_, capacity_);
-    data_ = inline_ptr();
+    if (!on_stack()) alloc_traits::deallocate(alloc_, buf_, capacity_);
+    buf_ = inline_pointer();
     size_ = 0;
     capacity_ = inline_capacity_;
   }
@@ -448,6 +455,10 @@ class SmallVectorImpl {
     return reinterpret_cast<T*>(const_cast<std::byte*>(reinterpret_cast<const std::byte*>(this)) +
                                 align_up(sizeof(SmallVectorImpl), alignment));
   }
+  /// The inline buffer as the allocator's pointer type (an offset_ptr to it is self-relative).
+  alloc_pointer inline_pointer() const noexcept { return detail::pointer_from<alloc_pointer>(inline_ptr()); }
+  /// The elements (std::to_address of buf_: the same register as buf_ when it is a T*).
+  [[gnu::always_inline]] T* elems() const noexcept { return std::to_address(buf_); }
 
   template <class It>
   void append_range(It first, It last) {
@@ -476,7 +487,7 @@ class SmallVectorImpl {
 #if CORE_MEMORY_EXCEPTIONS
     try {
 #endif
-      construct(data_ + size_);
+      construct(elems() + size_);
 #if CORE_MEMORY_EXCEPTIONS
     } catch (...) {
       annotate(size_ + n, size_);
@@ -487,13 +498,15 @@ class SmallVectorImpl {
   }
 
   /// Marks the unused capacity of a fresh buffer as such for AddressSanitizer.
-  void annotate_fresh() const noexcept { annotate_contiguous_container(data_, data_ + capacity_, data_ + capacity_, data_ + size_); }
+  void annotate_fresh() const noexcept { annotate_contiguous_container(elems(), elems() + capacity_, elems() + capacity_, elems() + size_); }
   void annotate(std::size_t old_size, std::size_t new_size) const noexcept {
-    annotate_contiguous_container(data_, data_ + capacity_, data_ + old_size, data_ + new_size);
+    annotate_contiguous_container(elems(), elems() + capacity_, elems() + old_size, elems() + new_size);
   }
 
   [[no_unique_address]] Alloc alloc_;
-  T* data_;
+  /// The elements' buffer, as the allocator's pointer type (an offset_ptr stays valid when the
+  /// vector is mapped elsewhere, also while it points into the vector's own inline buffer).
+  alloc_pointer buf_;
   size_type size_ = 0;
   size_type capacity_;
   size_type inline_capacity_;
@@ -504,7 +517,7 @@ class SmallVectorImpl {
 
   /// The index of `pos`, which must be in [begin(), end()] (checked in hardened builds).
   size_type index_of(const_iterator pos) const noexcept {
-    const auto i = static_cast<std::size_t>(pos - data_);
+    const auto i = static_cast<std::size_t>(pos - elems());
     CORE_MEMORY_HARDEN_ASSERT("core::memory::SmallVector", i <= size_, "position out of range");
     return static_cast<size_type>(i);
   }
@@ -540,7 +553,7 @@ class SmallVectorImpl {
 
   /// Destroys the elements from index n on.
   void truncate(size_type n) noexcept {
-    std::destroy(data_ + n, data_ + size_);
+    std::destroy(elems() + n, elems() + size_);
     annotate(size_, n);
     size_ = n;
   }
@@ -550,7 +563,7 @@ class SmallVectorImpl {
   void take_from(SmallVectorImpl& other) {
     if (!other.on_stack() && other.capacity_ > inline_capacity_) {
       release();
-      data_ = std::exchange(other.data_, other.inline_ptr());
+      buf_ = std::exchange(other.buf_, other.inline_pointer());
       size_ = std::exchange(other.size_, 0);
       capacity_ = std::exchange(other.capacity_, other.inline_capacity_);
       other.annotate_fresh();  // (the stolen buffer's annotation is already right)
@@ -571,17 +584,17 @@ class SmallVectorImpl {
     small.reserve(large.size_);
     const size_type common = small.size_;
     if (allocators_equal(other)) {
-      std::swap_ranges(small.data_, small.data_ + common, large.data_);
+      std::swap_ranges(small.elems(), small.elems() + common, large.elems());
     } else {
       // Not the elements' own swap: allocator-aware elements (pmr strings) would exchange memory
       // of the two unequal allocators. Moves keep each element in its own vector's memory.
       for (size_type i = 0; i < common; ++i) {
-        T tmp(std::move(small.data_[i]));
-        small.data_[i] = std::move(large.data_[i]);
-        large.data_[i] = std::move(tmp);
+        T tmp(std::move(small.elems()[i]));
+        small.elems()[i] = std::move(large.elems()[i]);
+        large.elems()[i] = std::move(tmp);
       }
     }
-    small.append_range(std::make_move_iterator(large.data_ + common), std::make_move_iterator(large.data_ + large.size_));
+    small.append_range(std::make_move_iterator(large.elems() + common), std::make_move_iterator(large.elems() + large.size_));
     large.truncate(common);
   }
 
@@ -589,13 +602,13 @@ class SmallVectorImpl {
   /// elements into memory of the other's allocator (inline where they fit), both or neither.
   void rehome_pair(SmallVectorImpl& other) {
     size_type cap_mine = 0, cap_theirs = 0;
-    T* mine = rehome_target(other.alloc_, cap_mine);
-    T* theirs = nullptr;
+    alloc_pointer mine = rehome_target(other.alloc_, cap_mine);
+    alloc_pointer theirs = nullptr;
 #if CORE_MEMORY_EXCEPTIONS
     try {
 #endif
       theirs = other.rehome_target(alloc_, cap_theirs);
-      if (mine) move_elements(mine);
+      if (mine) move_elements(std::to_address(mine));
 #if CORE_MEMORY_EXCEPTIONS
     } catch (...) {
       drop_target(mine, cap_mine, other.alloc_, false);
@@ -604,7 +617,7 @@ class SmallVectorImpl {
     }
     try {
 #endif
-      if (theirs) other.move_elements(theirs);
+      if (theirs) other.move_elements(std::to_address(theirs));
 #if CORE_MEMORY_EXCEPTIONS
     } catch (...) {
       drop_target(mine, cap_mine, other.alloc_, true);
@@ -617,15 +630,16 @@ class SmallVectorImpl {
   }
   /// Where a heap vector's elements go when `a` becomes its allocator: inline if they fit, else a
   /// buffer from `a`. Null for a vector on its inline buffer.
-  T* rehome_target(Alloc& a, size_type& cap) {
+  alloc_pointer rehome_target(Alloc& a, size_type& cap) {
     if (on_stack()) return nullptr;
     cap = size_ <= inline_capacity_ ? inline_capacity_ : capacity_;
-    return size_ <= inline_capacity_ ? inline_ptr() : alloc_traits::allocate(a, cap);
+    return size_ <= inline_capacity_ ? inline_pointer() : alloc_traits::allocate(a, cap);
   }
-  void drop_target(T* target, size_type cap, Alloc& a, bool built) noexcept {
+  void drop_target(const alloc_pointer& target, size_type cap, Alloc& a, bool built) noexcept {
     if (!target) return;
-    if (built) std::destroy(target, target + size_);
-    if (target != inline_ptr()) alloc_traits::deallocate(a, target, cap);
+    T* const p = std::to_address(target);
+    if (built) std::destroy(p, p + size_);
+    if (p != inline_ptr()) alloc_traits::deallocate(a, target, cap);
   }
 
   /// Builds copies of the n elements from `first` at `out` through the allocator; if one throws,
@@ -670,11 +684,11 @@ class SmallVectorImpl {
     } else {
       check_size(n);
       const auto cap = static_cast<size_type>(n);
-      T* fresh = alloc_traits::allocate(alloc_, cap);
+      alloc_pointer fresh = alloc_traits::allocate(alloc_, cap);
 #if CORE_MEMORY_EXCEPTIONS
       try {
 #endif
-        construct(fresh);
+        construct(std::to_address(fresh));
 #if CORE_MEMORY_EXCEPTIONS
       } catch (...) {
         alloc_traits::deallocate(alloc_, fresh, cap);
@@ -688,7 +702,7 @@ class SmallVectorImpl {
   /// Builds the element past the end, in capacity already there.
   template <class... Args>
   [[gnu::always_inline]] reference append_in_place(Args&&... args) {
-    T* p = data_ + size_;
+    T* p = elems() + size_;
     annotate(size_, size_ + 1);
     if constexpr (std::is_nothrow_constructible_v<T, Args...>) {
       alloc_traits::construct(alloc_, p, std::forward<Args>(args)...);
@@ -713,7 +727,7 @@ class SmallVectorImpl {
 #endif
   }
   bool aliases(const T& value) const noexcept {
-    return std::addressof(value) >= data_ && std::addressof(value) < data_ + size_;
+    return std::addressof(value) >= elems() && std::addressof(value) < elems() + size_;
   }
 
   size_type grown_capacity(std::size_t needed) const {
@@ -737,17 +751,17 @@ class SmallVectorImpl {
     if constexpr (fixed_capacity) {
       overflow(cap);  // (never a relocation: T need not be movable)
     } else {
-      T* fresh = to_inline ? inline_ptr() : alloc_traits::allocate(alloc_, cap);
+      alloc_pointer fresh = to_inline ? inline_pointer() : alloc_traits::allocate(alloc_, cap);
       relocate_into(fresh, cap, to_inline);
     }
   }
   // (The inline buffer is unannotated while the elements live on the heap, so moving back is plain.)
 
-  void relocate_into(T* fresh, size_type cap, [[maybe_unused]] bool to_inline) {
+  void relocate_into(const alloc_pointer& fresh, size_type cap, [[maybe_unused]] bool to_inline) {
 #if CORE_MEMORY_EXCEPTIONS
     try {
 #endif
-      relocate_elements(fresh);
+      relocate_elements(std::to_address(fresh));
 #if CORE_MEMORY_EXCEPTIONS
     } catch (...) {
       if (!to_inline) alloc_traits::deallocate(alloc_, fresh, cap);
@@ -759,11 +773,11 @@ class SmallVectorImpl {
 
   /// Destroys the old elements, frees the old heap buffer, and takes `fresh` (holding `size`
   /// elements already) as the buffer.
-  void adopt(T* fresh, size_type cap, size_type size, bool destroyed = false) noexcept {
-    if (!destroyed) std::destroy(data_, data_ + size_);
+  void adopt(const alloc_pointer& fresh, size_type cap, size_type size, bool destroyed = false) noexcept {
+    if (!destroyed) std::destroy(elems(), elems() + size_);
     annotate(size_, capacity_);
-    if (!on_stack()) alloc_traits::deallocate(alloc_, data_, capacity_);
-    data_ = fresh;
+    if (!on_stack()) alloc_traits::deallocate(alloc_, buf_, capacity_);
+    buf_ = fresh;
     capacity_ = cap;
     size_ = size;
     annotate_fresh();
@@ -775,7 +789,7 @@ class SmallVectorImpl {
   /// one pass, as std::vector relocates (strings: 1024 pushes 10-15% faster than two passes).
   void relocate_elements(T* fresh) noexcept(relocation_destroys) {
     if constexpr (relocation_destroys) {
-      for (T *from = data_, *to = fresh, *end = data_ + size_; from != end; ++from, ++to) {
+      for (T *from = elems(), *to = fresh, *end = elems() + size_; from != end; ++from, ++to) {
         ::new (static_cast<void*>(to)) T(std::move(*from));
         from->~T();
       }
@@ -785,9 +799,9 @@ class SmallVectorImpl {
   }
   void move_elements(T* fresh) {
     if constexpr (std::is_nothrow_move_constructible_v<T> || !std::is_copy_constructible_v<T>) {
-      std::uninitialized_move(data_, data_ + size_, fresh);
+      std::uninitialized_move(elems(), elems() + size_, fresh);
     } else {
-      std::uninitialized_copy(data_, data_ + size_, fresh);
+      std::uninitialized_copy(elems(), elems() + size_, fresh);
     }
   }
 
@@ -804,12 +818,13 @@ class SmallVectorImpl {
   template <class... Args>
   [[gnu::noinline]] reference grow_and_emplace_back(Args&&... args) {
     const size_type cap = grown_capacity(std::size_t{size_} + 1);
-    T* fresh = alloc_traits::allocate(alloc_, cap);
+    alloc_pointer fresh = alloc_traits::allocate(alloc_, cap);
+    T* const elements = std::to_address(fresh);
     // The new element first, while `args` (which may be elements) are still valid.
 #if CORE_MEMORY_EXCEPTIONS
     try {
 #endif
-      alloc_traits::construct(alloc_, fresh + size_, std::forward<Args>(args)...);
+      alloc_traits::construct(alloc_, elements + size_, std::forward<Args>(args)...);
 #if CORE_MEMORY_EXCEPTIONS
     } catch (...) {
       alloc_traits::deallocate(alloc_, fresh, cap);
@@ -817,16 +832,16 @@ class SmallVectorImpl {
     }
     try {
 #endif
-      relocate_elements(fresh);
+      relocate_elements(elements);
 #if CORE_MEMORY_EXCEPTIONS
     } catch (...) {
-      alloc_traits::destroy(alloc_, fresh + size_);
+      alloc_traits::destroy(alloc_, elements + size_);
       alloc_traits::deallocate(alloc_, fresh, cap);
       throw;
     }
 #endif
     adopt(fresh, cap, size_ + 1, relocation_destroys);
-    return data_[size_ - 1];
+    return elems()[size_ - 1];
   }
 
   template <class Construct>
@@ -842,10 +857,10 @@ class SmallVectorImpl {
 #if CORE_MEMORY_EXCEPTIONS
     try {
 #endif
-      for (; i < n; ++i) construct(data_ + i);
+      for (; i < n; ++i) construct(elems() + i);
 #if CORE_MEMORY_EXCEPTIONS
     } catch (...) {
-      std::destroy(data_ + size_, data_ + i);
+      std::destroy(elems() + size_, elems() + i);
       annotate(n, size_);
       throw;
     }

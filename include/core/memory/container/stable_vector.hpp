@@ -11,9 +11,12 @@
 /// salt: a handle names the same element in a copy. Iteration skips free slots a bitmap word at a
 /// time; `for_each` also runs over fully occupied words as plain array loops. Allocators behave
 /// as in std containers (unequal, non-propagating ones: elements are copied or moved into this
-/// vector's own memory, also by swap).
+/// vector's own memory, also by swap). The block table holds the allocator's `pointer`s: with an
+/// offset_ptr allocator the vector can live in shared memory (handles are indices: valid in every
+/// process; element pointers and iterators are addresses of the process that took them).
 #include <core/memory/container/detail/std_core.hpp>
 #include <core/memory/container/detail/allocator_assignment.hpp>
+#include <core/memory/container/detail/fancy_pointer.hpp>
 #include <core/memory/container/detail/slot_poison.hpp>
 #include <core/memory/util/assert.hpp>
 #include <core/memory/util/error.hpp>
@@ -90,7 +93,9 @@ class StableVector {
   using alloc_traits = std::allocator_traits<Alloc>;
   using block_alloc = typename std::allocator_traits<Alloc>::template rebind_alloc<Block>;
   using block_traits = std::allocator_traits<block_alloc>;
-  using ptr_alloc = typename std::allocator_traits<Alloc>::template rebind_alloc<Block*>;
+  /// What blocks_ holds: the allocator's pointer to a block (an offset_ptr in shared memory).
+  using block_pointer = typename block_traits::pointer;
+  using ptr_alloc = typename std::allocator_traits<Alloc>::template rebind_alloc<block_pointer>;
   using index_alloc = typename std::allocator_traits<Alloc>::template rebind_alloc<std::uint32_t>;
 
  public:
@@ -159,7 +164,7 @@ class StableVector {
     void seek(size_type s) noexcept {
       const size_type n = v_->slots();
       for (; s < n; s = (s | 63) + 1) {
-        Block* b = v_->blocks_[s / BlockSize];
+        Block* b = v_->block(s / BlockSize);
         const size_type i = s % BlockSize;
         const std::uint64_t w = b->occupied[i / 64] & (~std::uint64_t{0} << (i % 64));
         if (w) {
@@ -220,7 +225,7 @@ class StableVector {
   /// Destroys the elements (not even visited when that is a no-op) and frees the blocks.
   ~StableVector() {
     if constexpr (!std::is_trivially_destructible_v<T> || requires(Alloc& a, T* p) { a.destroy(p); }) clear();
-    for (Block* b : blocks_) delete_block(b);
+    for (const block_pointer& b : blocks_) delete_block(b);
   }
   /// Exchanges the contents (handles follow their elements). Allocators that propagate on swap are
   /// exchanged too; equal ones exchange the blocks; unequal, non-propagating ones keep their memory
@@ -251,7 +256,7 @@ class StableVector {
     if (!reuse && fresh_ == slots()) [[unlikely]]
       add_blocks(1);
     const auto s = static_cast<std::uint32_t>(reuse ? free_.back() : fresh_);
-    Block* b = blocks_[s / BlockSize];
+    Block* b = block(s / BlockSize);
     const std::size_t i = s % BlockSize;
     place(b, i, std::forward<Args>(args)...);
     if (reuse) free_.pop_back();
@@ -268,7 +273,7 @@ class StableVector {
   /// Destroys the element; its slot is reused later and every handle to it becomes invalid. O(1).
   void erase(Handle h) noexcept {
     CORE_MEMORY_HARDEN_ASSERT("core::memory::StableVector", is_valid(h), "erase of a stale or foreign handle");
-    Block* b = blocks_[h.slot / BlockSize];
+    Block* b = block(h.slot / BlockSize);
     const std::size_t i = h.slot % BlockSize;
     alloc_traits::destroy(alloc_, b->slot(i));
     std::uint64_t& word = b->occupied[i / 64];
@@ -288,22 +293,22 @@ class StableVector {
   /// True if `h` still names a live element (false once it was erased, even if the slot is reused).
   [[nodiscard]] bool is_valid(Handle h) const noexcept {
     if (h.slot >= blocks_.size() * BlockSize) return false;
-    const Block* b = blocks_[h.slot / BlockSize];
+    const Block* b = block(h.slot / BlockSize);
     return b->is_occupied(h.slot % BlockSize) &&
            static_cast<std::uint32_t>(b->generation[h.slot % BlockSize] + salt_) == h.generation;
   }
   /// The element `h` names, or null if it is gone.
-  T* get(Handle h) noexcept { return is_valid(h) ? blocks_[h.slot / BlockSize]->slot(h.slot % BlockSize) : nullptr; }
+  T* get(Handle h) noexcept { return is_valid(h) ? block(h.slot / BlockSize)->slot(h.slot % BlockSize) : nullptr; }
   const T* get(Handle h) const noexcept { return const_cast<StableVector*>(this)->get(h); }
   T& operator[](Handle h) noexcept {
     CORE_MEMORY_HARDEN_ASSERT("core::memory::StableVector", is_valid(h), "access through a stale or foreign handle");
-    return *blocks_[h.slot / BlockSize]->slot(h.slot % BlockSize);
+    return *block(h.slot / BlockSize)->slot(h.slot % BlockSize);
   }
 
   /// The iterator of the element at `p` (end() if `p` is not a live element here). O(blocks).
   iterator get_iterator(const T* p) noexcept {
     for (size_type k = 0; k < blocks_.size(); ++k) {
-      Block* b = blocks_[k];
+      Block* b = block(k);
       const auto* first = b->slot(0);
       if (p >= first && p < first + BlockSize) {
         const auto i = static_cast<size_type>(p - first);
@@ -357,7 +362,7 @@ class StableVector {
   /// are part of live handles' identity).
   void shrink_to_fit() {
     size_type keep = blocks_.size();
-    while (keep > 0 && block_empty(blocks_[keep - 1])) --keep;
+    while (keep > 0 && block_empty(block(keep - 1))) --keep;
     if (keep == blocks_.size()) return;
     const auto limit = static_cast<std::uint32_t>(keep * BlockSize);
     std::erase_if(free_, [&](std::uint32_t s) { return s >= limit; });
@@ -367,7 +372,8 @@ class StableVector {
   /// Destroys every element (blocks are kept; all handles become invalid). O(capacity / 64 +
   /// size()); insertions then fill the slots from the first again.
   void clear() noexcept {
-    for (Block* b : blocks_) {
+    for (const block_pointer& p : blocks_) {
+      Block* b = std::to_address(p);
       for (std::size_t w = 0; w < words; ++w) {
         const std::uint64_t bits = std::exchange(b->occupied[w], 0);
         detail::for_each_set_bit(bits, [&](std::size_t i) {
@@ -394,11 +400,13 @@ class StableVector {
   friend struct detail::allocator_assignment;
 
   size_type slots() const noexcept { return blocks_.size() * BlockSize; }
+  Block* block(size_type k) const noexcept { return std::to_address(blocks_[k]); }
 
   template <class Self, class F>
   static void visit(Self& self, F& f) {
     using P = std::conditional_t<std::is_const_v<Self>, const T*, T*>;
-    for (Block* b : self.blocks_) {
+    for (const block_pointer& p : self.blocks_) {
+      Block* b = std::to_address(p);
       for (std::size_t w = 0; w < words; ++w) {
         std::uint64_t bits = b->occupied[w];
         const P base = b->slots_from(w * 64);
@@ -412,7 +420,7 @@ class StableVector {
   }
   /// The generation a handle to slot `s` carries now (salted).
   std::uint32_t generation_of(size_type s) const noexcept {
-    return static_cast<std::uint32_t>(blocks_[s / BlockSize]->generation[s % BlockSize] + salt_);
+    return static_cast<std::uint32_t>(block(s / BlockSize)->generation[s % BlockSize] + salt_);
   }
   /// A container's handle salt: its address, mixed (containers alive together differ).
   static std::uint32_t salt_for(const void* p) noexcept {
@@ -440,7 +448,7 @@ class StableVector {
     // so that reserving block by block stays linear.
     if (free_.capacity() < target * BlockSize) free_.reserve(std::max(target * BlockSize, 2 * free_.capacity()));
     while (blocks_.size() < target) {
-      Block* b = new_block();
+      block_pointer b = new_block();
       // A block can reuse the slot numbers of a released one: its generations start above every
       // generation ever handed out, so handles into the released block stay invalid.
       std::fill(std::begin(b->generation), std::end(b->generation), generation_floor_);
@@ -468,9 +476,9 @@ class StableVector {
     fresh_ = o.fresh_;
     blocks_.reserve(o.blocks_.size());
     free_.reserve(o.slots());
-    for (const Block* ob : o.blocks_) {
-      Block* b = new_block();
-      blocks_.push_back(b);  // capacity reserved: cannot throw
+    for (const auto& op : o.blocks_) {
+      const Block* ob = std::to_address(op);
+      Block* b = std::to_address(blocks_.emplace_back(new_block()));  // capacity reserved: cannot throw
       std::copy(std::begin(ob->generation), std::end(ob->generation), std::begin(b->generation));
       for (std::size_t i = 0; i < BlockSize; ++i)
         if (ob->is_occupied(i)) place(b, i, get(*const_cast<Block*>(ob)->slot(i)));
@@ -501,7 +509,7 @@ class StableVector {
 
   void release_blocks(size_type keep) noexcept {
     while (blocks_.size() > keep) {
-      Block* b = blocks_.back();
+      block_pointer b = blocks_.back();
       blocks_.pop_back();
       for (std::uint32_t g : b->generation) generation_floor_ = g + 1 > generation_floor_ ? g + 1 : generation_floor_;
       delete_block(b);
@@ -509,17 +517,19 @@ class StableVector {
   }
 
   /// A fresh block: no element, every slot poisoned for AddressSanitizer.
-  Block* new_block() {
+  block_pointer new_block() {
     block_alloc ba(alloc_);
-    Block* b = ::new (static_cast<void*>(block_traits::allocate(ba, 1))) Block();
+    block_pointer p = block_traits::allocate(ba, 1);
+    Block* b = ::new (static_cast<void*>(std::to_address(p))) Block();
     poison_memory(b->storage, sizeof b->storage);
-    return b;
+    return p;
   }
-  void delete_block(Block* b) noexcept {
+  void delete_block(const block_pointer& p) noexcept {
     block_alloc ba(alloc_);
+    Block* b = std::to_address(p);
     unpoison_memory(b->storage, sizeof b->storage);
     b->~Block();
-    block_traits::deallocate(ba, b, 1);
+    block_traits::deallocate(ba, p, 1);
   }
 
   /// Builds an element in free slot i of `b` and counts it in. If the constructor throws, the
@@ -542,7 +552,7 @@ class StableVector {
   }
 
   [[no_unique_address]] Alloc alloc_{};
-  std::vector<Block*, ptr_alloc> blocks_{ptr_alloc(alloc_)};
+  std::vector<block_pointer, ptr_alloc> blocks_{ptr_alloc(alloc_)};
   std::vector<std::uint32_t, index_alloc> free_{index_alloc(alloc_)};  // erased slots, most recent on top
   size_type size_ = 0;
   size_type fresh_ = 0;                 // slots from here on were never used since their block came
