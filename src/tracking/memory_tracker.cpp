@@ -37,8 +37,6 @@ struct alignas(false_sharing_range) TrackerShard {
   double total_count = 0;
   double total_bytes = 0;
   double live_count = 0;
-  double temporary_count = 0;
-  double temporary_bytes = 0;
   std::uint64_t unmatched = 0;
   double size_count[65] = {};  // allocations by std::bit_width(size)
   double size_bytes[65] = {};
@@ -253,8 +251,6 @@ void MemoryTracker::forget(void* ptr) noexcept {
       const double bytes = w * static_cast<double>(old.size);
       e.temporary_count += w;
       e.temporary_bytes += bytes;
-      s.temporary_count += w;
-      s.temporary_bytes += bytes;
     }
   }
   if (sampled_) filter_[filter_index(ptr)].fetch_sub(1, std::memory_order_relaxed);
@@ -297,7 +293,7 @@ void MemoryTracker::clear() noexcept {
     detail::SpinGuard guard(s.lock);
     s.records.clear();
     s.sites.clear();
-    s.total_count = s.total_bytes = s.live_count = s.temporary_count = s.temporary_bytes = 0;
+    s.total_count = s.total_bytes = s.live_count = 0;
     s.unmatched = 0;
     std::fill(std::begin(s.size_count), std::end(s.size_count), 0.0);
     std::fill(std::begin(s.size_bytes), std::end(s.size_bytes), 0.0);
@@ -403,12 +399,14 @@ TrackerSnapshot MemoryTracker::snapshot() const {
   s.elapsed_ms = static_cast<double>(detail::coarse_now_ns() - start_ns_) / 1e6;
   s.stacks = aggregate(true);
   s.sites = sites();
+  for (const SiteStats& site : s.sites) {
+    s.temporary_count += site.temporary_count;
+    s.temporary_bytes += site.temporary_bytes;
+  }
   double counts[65] = {}, bytes[65] = {};
   for (std::size_t i = 0; i < detail::shard_count; ++i) {
     const detail::TrackerShard& shard = shards_[i];
     detail::SpinGuard guard(shards_[i].lock);
-    s.temporary_count += shard.temporary_count;
-    s.temporary_bytes += shard.temporary_bytes;
     for (std::size_t c = 0; c < 65; ++c) {
       counts[c] += shard.size_count[c];
       bytes[c] += shard.size_bytes[c];

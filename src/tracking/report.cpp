@@ -116,7 +116,7 @@ void write_stacks_json(std::ostream& os, const std::vector<StackStats>& stacks, 
   write_array(os, "stacks", stacks, [&](const StackStats& st) {
     os << "{\"frames\":";
     frames.write(os, st.stack);
-    os << ',';
+    os << (st.merged ? ",\"merged\":true," : ",");
     write_site_json(os, st.site);
     os << '}';
   });
@@ -245,6 +245,62 @@ void MemoryTracker::dump_allocations(std::ostream& os) const {
   }
 }
 
+namespace {
+
+constexpr std::size_t html_stacks_kept = 2000;
+
+/// The stacks an HTML page shows: the `keep` largest by each figure, and the others merged.
+std::vector<StackStats> bound_stacks(std::vector<StackStats> stacks, std::size_t keep) {
+  if (stacks.size() <= keep) return stacks;
+  // Keep the `keep` largest by each figure the flame graph shows.
+  std::vector<bool> kept(stacks.size());
+  std::vector<std::size_t> order(stacks.size());
+  for (double SiteStats::*figure : {&SiteStats::total_bytes, &SiteStats::total_count, &SiteStats::live_bytes,
+                                    &SiteStats::temporary_count}) {
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(keep), order.end(),
+                      [&](std::size_t a, std::size_t b) { return stacks[a].site.*figure > stacks[b].site.*figure; });
+    for (std::size_t i = 0; i < keep; ++i) kept[order[i]] = true;
+  }
+  std::vector<StackStats> out, rest;
+  for (std::size_t i = 0; i < stacks.size(); ++i) (kept[i] ? out : rest).push_back(stacks[i]);
+  // Merge the others on their outermost frames (fewer until they fit), so every figure keeps its
+  // total and the callers high in the graph keep their width.
+  for (std::uint32_t frames = 8;; frames /= 2) {
+    using Key = std::pair<std::vector<const void*>, std::tuple<const char*, std::uint32_t, const char*, const char*,
+                                                               const char*>>;
+    std::map<Key, StackStats> merged;
+    for (const StackStats& st : rest) {
+      const std::uint32_t n = std::min(frames, st.stack.depth);
+      const void* const* outer = st.stack.frames + (st.stack.depth - n);
+      const SiteStats& site = st.site;
+      StackStats& m = merged[{std::vector<const void*>(outer, outer + n),
+                              {site.location.file, site.location.line, site.location.function, site.type_name,
+                               site.allocator}}];
+      if (m.stack.depth == 0 && n) {
+        m.stack.depth = n;
+        std::copy(outer, outer + n, m.stack.frames);
+      }
+      m.merged = true;
+      m.site.location = site.location;
+      m.site.type_name = site.type_name;
+      m.site.allocator = site.allocator;
+      m.site.live_bytes += site.live_bytes;
+      m.site.live_count += site.live_count;
+      m.site.total_bytes += site.total_bytes;
+      m.site.total_count += site.total_count;
+      m.site.temporary_count += site.temporary_count;
+      m.site.temporary_bytes += site.temporary_bytes;
+    }
+    if (merged.size() <= keep || frames == 0) {
+      for (auto& [key, m] : merged) out.push_back(m);
+      return out;
+    }
+  }
+}
+
+}  // namespace
+
 void MemoryTracker::generate_report(std::ostream& os, report_format format) const {
   const TrackerSnapshot snap = snapshot();
   if (format == report_format::html) {
@@ -252,7 +308,7 @@ void MemoryTracker::generate_report(std::ostream& os, report_format format) cons
     FrameWriter frames(true);
     data << '{';
     write_snapshot_fields(data, snap);
-    write_stacks_json(data, snap.stacks, frames);
+    write_stacks_json(data, bound_stacks(snap.stacks, html_stacks_kept), frames);
     frames.write_names(data);
     data << "}\n";
     write_html(os, "core-memory: " + snap.tracker, data.str());
@@ -435,7 +491,7 @@ void write_diff(std::ostream& os, const TrackerSnapshot& before, const TrackerSn
   });
   if (!html) std::erase_if(stacks, [](const StackStats& s) { return s.stack.depth == 0; });
   FrameWriter frames(html);
-  write_stacks_json(js, stacks, frames);
+  write_stacks_json(js, html ? bound_stacks(std::move(stacks), html_stacks_kept) : stacks, frames);
   write_sizes_json(js, sizes);
   if (html) frames.write_names(js);
   js << "}\n";

@@ -185,6 +185,7 @@ function flame(s, metrics) {
       const v = st[metric];
       if (!(v > 0)) continue;
       const path = frameNames(st).reverse();
+      if (st.merged) path.push('(smaller stacks, merged)');
       path.push(siteName(st));
       let n = root; n.value += v;
       for (const name of path) {
@@ -299,7 +300,8 @@ function report() {
     const box = el('div', {class: 'scroll'});
     for (const r of rows.slice(0, 200)) {
       const d = el('details', {}, el('summary', {}, bytes(r.live_bytes) + ' in ' + count(r.live_count) + ' blocks: ' + siteName(r)));
-      d.append(el('pre', {}, r.frames.length ? frameNames(r).map((f, i) => '#' + i + ' ' + f).join('\n') : '(no stack recorded)'));
+      d.append(el('pre', {}, (r.merged ? '(smaller stacks merged; their outermost frames:)\n' : '') +
+        (r.frames.length ? frameNames(r).map((f, i) => '#' + i + ' ' + f).join('\n') : '(no stack recorded)')));
       box.append(d);
     }
     if (rows.length > 200) box.append(el('p', {class: 'note'}, '… and ' + (rows.length - 200) + ' more'));

@@ -160,4 +160,65 @@ TEST(HtmlReport, SizeDoesNotGrowWithAllocations) {
   EXPECT_LT(big, small + 16 * 1024) << small << " bytes for 20000 allocations, " << big << " for 200000";
 }
 
+volatile int path_taken = 0;
+
+/// Records at the end of one of 2^depth paths (each level calls on from one of two call sites), so
+/// every `bits` gives its own stack.
+CORE_MEMORY_NOINLINE void branch(cm::MemoryTracker& t, unsigned bits, int depth, void* p) {
+  if (depth == 0) {
+    t.record_allocation(p, 16 + bits % 7, "leaf");
+    return;
+  }
+  if (bits & 1) {
+    path_taken = 1;
+    branch(t, bits >> 1, depth - 1, p);
+    path_taken = 3;
+  } else {
+    path_taken = 2;
+    branch(t, bits >> 1, depth - 1, p);
+    path_taken = 4;
+  }
+}
+
+// A program with many stacks (here 2^14) gets the largest whole and the others merged on their
+// outermost frames: the page stays small, and every figure keeps its total.
+TEST(HtmlReport, ManyStacksAreBoundedAndTotalsKept) {
+  if (std::system("python3 -c pass >/dev/null 2>&1") != 0) GTEST_SKIP() << "python3 not found";
+  cm::MemoryTracker t({.stack_depth = 24});
+  constexpr unsigned paths = 1u << 14;
+  static char blocks[paths];
+  for (unsigned i = 0; i < paths; ++i) branch(t, i, 14, &blocks[i]);
+  for (unsigned i = 0; i < paths; i += 2) t.record_deallocation(&blocks[i]);
+  ASSERT_EQ(t.stacks().size(), paths);
+  std::ostringstream html;
+  t.generate_report(html, cm::report_format::html);
+  const std::string dir = temp_dir();
+  std::ofstream(dir + "/report.html") << html.str();
+  // The page's data, from after its tag to the end of its script element.
+  std::ofstream(dir + "/check.py") << R"py(import json, sys
+t = open(sys.argv[1]).read()
+a = t.index('id="report-data">') + len('id="report-data">')
+s = json.loads(t[a:t.index('</script>', a)])["stacks"]
+merged = [x for x in s if x.get("merged")]
+print(len(s) <= 4 * 2000 + 100, len(merged) <= 2000 and len(merged) > 0, sum(x["total_count"] for x in s),
+      sum(x["live_count"] for x in s), sum(x["total_bytes"] for x in s))
+)py";
+  const std::string command = "python3 " + dir + "/check.py " + dir + "/report.html";
+  std::string out;
+  if (FILE* p = popen(command.c_str(), "r")) {
+    char buffer[4096];
+    while (std::fgets(buffer, sizeof buffer, p)) out += buffer;
+    EXPECT_EQ(pclose(p), 0);
+  }
+  EXPECT_EQ(std::system(("rm -rf " + dir).c_str()), 0);
+  EXPECT_EQ(out, "True True " + std::to_string(paths) + ' ' + std::to_string(paths / 2) + ' ' +
+                     std::to_string(t.total_allocated()) + '\n');
+  EXPECT_LT(html.str().size(), 4u << 20);
+  if (have_chromium()) {
+    const std::string dom = render(html.str());
+    expect_rendered(dom, {"summary", "timeline", "flamegraph", "top-sites", "sizes", "temporary", "leaks", "allocators"});
+  }
+  t.clear();
+}
+
 }  // namespace

@@ -56,7 +56,10 @@
 /// allocations, the leaks (live blocks grouped by site and stack) and the allocators. Its data is
 /// the JSON report without "live", with "frame_names": [ s, ... ] and the "frames" of each stack as
 /// indices into it; its "stacks" lists every site and stack ("frames": [] for records without a
-/// stack). Its size depends on the number of sites and stacks, not of allocations.
+/// stack), up to the 2000 largest by each figure (bytes, count, live bytes, temporaries) whole and
+/// the others merged on their outermost frames ("merged": true; at most 2000 such entries), so
+/// every total stays exact. Its size depends on the number of sites and stacks (bounded), not of
+/// allocations.
 ///
 /// Snapshots and their diff (write_diff): a TrackerSnapshot holds the figures of a moment; the diff
 /// of B against A says what was allocated between them and what grew. Its JSON:
@@ -67,7 +70,7 @@
 ///                                                                 live-bytes growth, descending
 ///     "stacks": [ { "frames": [ s, ... ], the same } ],           records with stacks only
 ///     "sizes": [ [min_size, max_size, count, bytes], ... ] }      allocations made in between
-/// (the HTML diff embeds it, frames interned as above, with "kind": "diff").
+/// "kind": "diff" first. The HTML diff embeds it, its stacks bounded and frames interned as above.
 
 #include <core/memory/tracking/memory_stats.hpp>
 #include <core/memory/tracking/stack_trace.hpp>
@@ -157,6 +160,9 @@ struct SiteStats {
 struct StackStats {
   StackTrace stack;
   SiteStats site;
+  /// Several smaller stacks of this site merged on these, their outermost frames (the HTML report
+  /// keeps the largest stacks whole and merges the others so its size stays bounded).
+  bool merged = false;
 };
 
 /// Writes up to `limit` entries of `stacks` (see MemoryTracker::stacks), each as a row of figures
