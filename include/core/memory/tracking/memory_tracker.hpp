@@ -57,8 +57,8 @@
 /// the JSON report without "live", with "frame_names": [ s, ... ] and the "frames" of each stack as
 /// indices into it; its "stacks" lists every site and stack ("frames": [] for records without a
 /// stack), up to the 2000 largest by each figure (bytes, count, live bytes, temporaries) whole and
-/// the others merged on their outermost frames ("merged": true; at most 2000 such entries), so
-/// every total stays exact. Its size depends on the number of sites and stacks (bounded), not of
+/// the others merged on their outermost frames ("merged": true; on fewer frames, down to none,
+/// until at most 2000 such entries remain or one per site), so every total stays exact. Its size depends on the number of sites and stacks (bounded), not of
 /// allocations.
 ///
 /// Snapshots and their diff (write_diff): a TrackerSnapshot holds the figures of a moment; the diff
