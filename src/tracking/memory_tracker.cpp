@@ -38,8 +38,9 @@ struct alignas(false_sharing_range) TrackerShard {
   double total_bytes = 0;
   double live_count = 0;
   std::uint64_t unmatched = 0;
-  double size_count[65] = {};  // allocations by std::bit_width(size)
-  double size_bytes[65] = {};
+  struct SizeClass {
+    double count, bytes;
+  } sizes[65] = {};  // allocations by std::bit_width(size)
 };
 
 namespace {
@@ -218,8 +219,8 @@ void MemoryTracker::record(void* ptr, std::size_t size, std::size_t alignment, c
         s.total_bytes += static_cast<double>(size) * weight;
         s.live_count += weight - (replaced ? sample_weight(old.size) : 0);
         const auto size_class = static_cast<unsigned>(std::bit_width(size));
-        s.size_count[size_class] += weight;
-        s.size_bytes[size_class] += static_cast<double>(size) * weight;
+        s.sizes[size_class].count += weight;
+        s.sizes[size_class].bytes += static_cast<double>(size) * weight;
       }
     }
   }
@@ -295,8 +296,7 @@ void MemoryTracker::clear() noexcept {
     s.sites.clear();
     s.total_count = s.total_bytes = s.live_count = 0;
     s.unmatched = 0;
-    std::fill(std::begin(s.size_count), std::end(s.size_count), 0.0);
-    std::fill(std::begin(s.size_bytes), std::end(s.size_bytes), 0.0);
+    std::fill(std::begin(s.sizes), std::end(s.sizes), detail::TrackerShard::SizeClass{});
   }
   timeline_->clear();
   if (filter_)
@@ -408,8 +408,8 @@ TrackerSnapshot MemoryTracker::snapshot() const {
     const detail::TrackerShard& shard = shards_[i];
     detail::SpinGuard guard(shards_[i].lock);
     for (std::size_t c = 0; c < 65; ++c) {
-      counts[c] += shard.size_count[c];
-      bytes[c] += shard.size_bytes[c];
+      counts[c] += shard.sizes[c].count;
+      bytes[c] += shard.sizes[c].bytes;
     }
   }
   for (unsigned c = 0; c < 65; ++c)

@@ -424,7 +424,8 @@ std::vector<StackStats> diff_stacks(const TrackerSnapshot& before, const Tracker
   std::vector<StackStats> out;
   for (auto& [key, d] : merged) {
     const SiteStats& s = d.site;
-    if (s.live_bytes || s.live_count || s.total_bytes || s.total_count || s.temporary_count) out.push_back(d);
+    if (s.live_bytes != 0 || s.live_count != 0 || s.total_bytes != 0 || s.total_count != 0 || s.temporary_count != 0)
+      out.push_back(d);
   }
   std::stable_sort(out.begin(), out.end(), [](const StackStats& a, const StackStats& b) {
     return a.site.live_bytes != b.site.live_bytes ? a.site.live_bytes > b.site.live_bytes
