@@ -85,6 +85,7 @@ struct LastAllocation {
   std::int64_t countdown = 0;
 };
 thread_local LastAllocation last_allocation;
+thread_local unsigned frees = 0;  // the calling thread's recorded frees (see Timeline)
 
 }  // namespace
 
@@ -182,7 +183,8 @@ std::uint32_t MemoryTracker::elapsed_ms() const noexcept {
 
 void MemoryTracker::add_usage(std::size_t bytes, std::uint32_t time_ms) noexcept {
   const std::size_t now = current_.value.fetch_add(bytes, std::memory_order_relaxed) + bytes;
-  timeline_->note(time_ms, now);
+  timeline_->tick(time_ms);
+  timeline_->note(time_ms, now - bytes, now);
   std::size_t peak = peak_.value.load(std::memory_order_relaxed);
   while (now > peak && !peak_.value.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
   }
@@ -256,7 +258,11 @@ void MemoryTracker::forget(void* ptr) noexcept {
   }
   if (sampled_) filter_[filter_index(ptr)].fetch_sub(1, std::memory_order_relaxed);
   const std::size_t bytes = weighted_bytes(old.size);
-  timeline_->note(elapsed_ms(), current_.value.fetch_sub(bytes, std::memory_order_relaxed) - bytes);
+  const std::size_t now = current_.value.fetch_sub(bytes, std::memory_order_relaxed) - bytes;
+  std::uint32_t time_ms;
+  if (++detail::frees % 16 == 0) timeline_->tick(time_ms = elapsed_ms());
+  else time_ms = timeline_->now_ms.load(std::memory_order_relaxed);
+  timeline_->note(time_ms, now, now);
 }
 
 namespace {

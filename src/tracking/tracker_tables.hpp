@@ -274,8 +274,13 @@ class SiteTable {
 /// Memory in use over time at bounded resolution: the lowest and highest usage seen in each of
 /// `points` intervals of 2^shift ms; when time runs past the last, pairs merge and the width
 /// doubles. Lock-free but for the merge: an event loads its interval's two figures and writes
-/// only when it extends them, so a steady state costs two loads. A merge racing with an event may
-/// lose that event's figure (the chart is approximate then, never wrong by more than an event).
+/// only when it extends them, so a steady state costs loads only. A merge racing with an event
+/// may lose that event's figure (the chart is approximate then, never wrong by more than an event).
+///
+/// Every event is noted: an allocation with the usage before and after it, at its time; a free
+/// at the time the tracker last read (`now_ms`, which allocations refresh), reading the clock
+/// itself only every 16th free of a thread, so a run of frees with no allocation (as at exit) is
+/// placed in time within 16 of them, and most frees read no clock.
 struct Timeline {
   static constexpr std::size_t points = 512;
   struct Point {
@@ -283,15 +288,21 @@ struct Timeline {
     std::atomic<std::size_t> high{0};
   };
   std::atomic<unsigned> shift{0};
+  std::atomic<std::uint32_t> now_ms{0};  // the latest time read
   SpinLock merging;
   Point point[points];
 
-  void note(std::uint32_t time_ms, std::size_t usage) noexcept {
+  /// An event that took usage from `before` to `after` (before <= after) at `time_ms`.
+  void note(std::uint32_t time_ms, std::size_t before, std::size_t after) noexcept {
     std::size_t i = time_ms >> shift.load(std::memory_order_relaxed);
     if (i >= points) i = widen(time_ms);
     Point& p = point[i];
-    if (usage < p.low.load(std::memory_order_relaxed)) lower(p.low, usage);
-    if (usage > p.high.load(std::memory_order_relaxed)) raise(p.high, usage);
+    if (before < p.low.load(std::memory_order_relaxed)) lower(p.low, before);
+    if (after > p.high.load(std::memory_order_relaxed)) raise(p.high, after);
+  }
+  /// Remembers `time_ms` as the latest time read (for frees).
+  void tick(std::uint32_t time_ms) noexcept {
+    if (now_ms.load(std::memory_order_relaxed) != time_ms) now_ms.store(time_ms, std::memory_order_relaxed);
   }
 
   void clear() noexcept {
@@ -301,6 +312,7 @@ struct Timeline {
       p.high.store(0, std::memory_order_relaxed);
     }
     shift.store(0, std::memory_order_relaxed);
+    now_ms.store(0, std::memory_order_relaxed);
   }
 
  private:

@@ -225,9 +225,28 @@ TEST(Snapshot, TimelineBoundsUsage) {
   EXPECT_EQ(high, peak);
   EXPECT_EQ(s.timeline.back().low, live);
   EXPECT_EQ(s.timeline.back().high, live);
-  EXPECT_EQ(s.timeline.front().low, 64u);  // the first event's usage
+  EXPECT_EQ(s.timeline.front().low, 0u);  // the usage before the first allocation
   EXPECT_LE(s.timeline.size(), 513u);
   t.clear();
+}
+
+// Frees with no allocation after them (as at exit) are placed at their time (within 16 frees),
+// not at the last allocation's or the report's.
+TEST(Snapshot, TimelinePlacesARunOfFrees) {
+  for (const std::size_t blocks : {40, 100, 1000}) {
+    cm::MemoryTracker t;
+    for (std::size_t i = 0; i < blocks; ++i) site_a(t, i, 64);
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    for (std::size_t i = 0; i < blocks; ++i) t.record_deallocation(at(i));
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    const cm::TrackerSnapshot s = t.snapshot();
+    ASSERT_GE(s.timeline.size(), 3u);
+    const cm::UsagePoint& fall = s.timeline[s.timeline.size() - 2];  // the last before the report's
+    EXPECT_GE(fall.start_ms, 50) << blocks;
+    EXPECT_LT(fall.start_ms, s.elapsed_ms - 40) << blocks;
+    EXPECT_LE(fall.low, 64 * 15) << blocks;  // the last frees may go to the last clock read's ms
+    EXPECT_EQ(s.timeline.front().high, 64 * blocks) << blocks;
+  }
 }
 
 // A long run widens the intervals (pairs merged) and keeps at most 512 of them: simulated by
