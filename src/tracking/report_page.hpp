@@ -257,8 +257,8 @@ function sizes(s, rows) {
     const b = sv('rect', {x: x + bw / 2, y: H - B - hb, width: bw / 2 - 3, height: hb, fill: '#e08a2c'});
     b.append(sv('title', {}, label + ': ' + bytes(r[3])));
     g.append(c, b);
-    g.append(sv('text', {x: x + bw / 2, y: H - B + 13, 'text-anchor': 'middle'}, r[0] === r[1] ? bytes(r[0]) : bytes(r[0])));
-    g.append(sv('text', {x: x + bw / 2, y: H - B - Math.max(hc, hb) - 3, 'text-anchor': 'middle'}, count(r[2])));
+    if (i % Math.ceil(64 / bw) === 0) g.append(sv('text', {x: x + bw / 2, y: H - B + 13, 'text-anchor': 'middle'}, bytes(r[0])));
+    if (bw > 56) g.append(sv('text', {x: x + bw / 2, y: H - B - Math.max(hc, hb) - 3, 'text-anchor': 'middle'}, count(r[2])));
   });
   g.append(sv('text', {x: 10, y: H - 4}, 'each class: sizes from the value shown to twice it; blue: allocations, orange: bytes'));
   s.append(g);
