@@ -4,7 +4,8 @@
 set -euo pipefail
 
 packages=(cmake ninja-build g++ clang libclang-rt-14-dev libgtest-dev libgmock-dev pkg-config python3 git redis-server
-          redis-tools libunwind8 valgrind)  # libunwind8: the tracker's fast unwinder (loaded at run time when present)
+          redis-tools libunwind8 valgrind  # libunwind8: the tracker's fast unwinder (loaded at run time when present)
+          chromium fonts-dejavu-core)  # the HTML memory report's test and screenshot (headless)
 if [[ "${1:-test}" == bench ]]; then
   packages+=(libbenchmark-dev libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev libtbb-dev
              libfoonathan-memory-dev libplf-colony-dev libboost-dev libabsl-dev)

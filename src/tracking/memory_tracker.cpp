@@ -7,6 +7,8 @@
 #include <core/memory/util/error.hpp>
 
 #include <algorithm>
+#include <bit>
+#include <iterator>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -22,6 +24,12 @@
 namespace core::memory {
 namespace detail {
 
+std::int64_t coarse_now_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
 struct alignas(false_sharing_range) TrackerShard {
   SpinLock lock;
   RecordTable records;
@@ -30,6 +38,9 @@ struct alignas(false_sharing_range) TrackerShard {
   double total_bytes = 0;
   double live_count = 0;
   std::uint64_t unmatched = 0;
+  struct SizeClass {
+    double count, bytes;
+  } sizes[65] = {};  // allocations by std::bit_width(size)
 };
 
 namespace {
@@ -39,12 +50,6 @@ constexpr std::size_t shard_count = 64;
 TrackerShard& shard_for(TrackerShard* shards, const void* p) noexcept {
   const auto h = (reinterpret_cast<std::uintptr_t>(p) >> 4) * 0x9E3779B97F4A7C15ull;
   return shards[h >> 58];
-}
-
-std::int64_t coarse_now_ns() noexcept {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
 // The calling thread's sampling random stream (splitmix64), seeded per thread.
@@ -70,6 +75,17 @@ std::int64_t units_per_byte(std::size_t interval) noexcept {
   const double u = std::round(sample_unit / static_cast<double>(interval ? interval : 1));
   return u < 1 ? 1 : static_cast<std::int64_t>(u);
 }
+
+/// The calling thread's last recorded allocation: if its next free is of that block, before the
+/// thread allocates again, the block was temporary. Under sampling the countdown tells whether
+/// the thread allocated in between (it moves on every allocation, sampled or not).
+struct LastAllocation {
+  const void* tracker = nullptr;
+  const void* ptr = nullptr;
+  std::int64_t countdown = 0;
+};
+thread_local LastAllocation last_allocation;
+thread_local unsigned frees = 0;  // the calling thread's recorded frees (see Timeline)
 
 }  // namespace
 
@@ -108,7 +124,8 @@ MemoryTracker::MemoryTracker(const TrackerOptions& options)
       stack_depth_(options.stack_depth < StackTrace::max_depth ? options.stack_depth
                                                                : unsigned(StackTrace::max_depth)),
       start_ns_(detail::coarse_now_ns()),
-      shards_(new detail::TrackerShard[detail::shard_count]) {
+      shards_(new detail::TrackerShard[detail::shard_count]),
+      timeline_(new detail::Timeline) {
   if (options.stack_depth) detail::prepare_stack_capture(options.stack);
   if (sampled_) {
     filter_ = new std::atomic<std::uint16_t>[std::size_t(1) << filter_bits];
@@ -118,6 +135,7 @@ MemoryTracker::MemoryTracker(const TrackerOptions& options)
 
 MemoryTracker::~MemoryTracker() {
   delete[] shards_;
+  delete timeline_;
   delete[] filter_;
 }
 
@@ -159,8 +177,14 @@ std::size_t MemoryTracker::weighted_bytes(std::size_t size) const noexcept {
   return static_cast<std::size_t>(std::llround(static_cast<double>(size) * sample_weight(size)));
 }
 
-void MemoryTracker::add_usage(std::size_t bytes) noexcept {
+std::uint32_t MemoryTracker::elapsed_ms() const noexcept {
+  return static_cast<std::uint32_t>((detail::coarse_now_ns() - start_ns_) / 1'000'000);
+}
+
+void MemoryTracker::add_usage(std::size_t bytes, std::uint32_t time_ms) noexcept {
   const std::size_t now = current_.value.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  timeline_->tick(time_ms);
+  timeline_->note(time_ms, now - bytes, now);
   std::size_t peak = peak_.value.load(std::memory_order_relaxed);
   while (now > peak && !peak_.value.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
   }
@@ -178,7 +202,7 @@ void MemoryTracker::record(void* ptr, std::size_t size, std::size_t alignment, c
     const auto n = detail::capture_frames(frames, depth, 1 + options_.stack_skip, options_.stack);
     key.stack = detail::intern_stack(frames, static_cast<std::uint32_t>(n));
   }
-  const auto time_ms = static_cast<std::uint32_t>((detail::coarse_now_ns() - start_ns_) / 1'000'000);
+  const std::uint32_t time_ms = elapsed_ms();
   const auto align = static_cast<std::uint32_t>(std::min<std::size_t>(alignment, UINT32_MAX));
   detail::TrackerShard& s = detail::shard_for(shards_, ptr);
   detail::Record old;
@@ -196,18 +220,25 @@ void MemoryTracker::record(void* ptr, std::size_t size, std::size_t alignment, c
         s.total_count += weight;
         s.total_bytes += static_cast<double>(size) * weight;
         s.live_count += weight - (replaced ? sample_weight(old.size) : 0);
+        const auto size_class = static_cast<unsigned>(std::bit_width(size));
+        s.sizes[size_class].count += weight;
+        s.sizes[size_class].bytes += static_cast<double>(size) * weight;
       }
     }
   }
   if (!ok) return;  // no memory for the tables: the block stays unrecorded
+  detail::last_allocation = {this, ptr, detail::sample_countdown};
   // A block recorded again without a free in between: its old record is dropped.
   if (replaced) current_.value.fetch_sub(weighted_bytes(old.size), std::memory_order_relaxed);
   else if (sampled_) filter_[filter_index(ptr)].fetch_add(1, std::memory_order_relaxed);
-  add_usage(weighted_bytes(size));
+  add_usage(weighted_bytes(size), time_ms);
 }
 
 void MemoryTracker::forget(void* ptr) noexcept {
   if (!ptr) return;
+  detail::LastAllocation& last = detail::last_allocation;
+  const bool temporary = last.ptr == ptr && last.tracker == this && last.countdown == detail::sample_countdown;
+  if (temporary) last.ptr = nullptr;
   detail::TrackerShard& s = detail::shard_for(shards_, ptr);
   detail::Record old;
   {
@@ -216,10 +247,22 @@ void MemoryTracker::forget(void* ptr) noexcept {
       if (!sampled_) ++s.unmatched;
       return;
     }
-    s.live_count -= sample_weight(old.size);
+    const double w = sample_weight(old.size);
+    s.live_count -= w;
+    if (temporary) {
+      detail::SiteEntry& e = s.sites[old.site];
+      const double bytes = w * static_cast<double>(old.size);
+      e.temporary_count += w;
+      e.temporary_bytes += bytes;
+    }
   }
   if (sampled_) filter_[filter_index(ptr)].fetch_sub(1, std::memory_order_relaxed);
-  current_.value.fetch_sub(weighted_bytes(old.size), std::memory_order_relaxed);
+  const std::size_t bytes = weighted_bytes(old.size);
+  const std::size_t now = current_.value.fetch_sub(bytes, std::memory_order_relaxed) - bytes;
+  std::uint32_t time_ms;
+  if (++detail::frees % 16 == 0) timeline_->tick(time_ms = elapsed_ms());
+  else time_ms = timeline_->now_ms.load(std::memory_order_relaxed);
+  timeline_->note(time_ms, now, now);
 }
 
 namespace {
@@ -259,7 +302,9 @@ void MemoryTracker::clear() noexcept {
     s.sites.clear();
     s.total_count = s.total_bytes = s.live_count = 0;
     s.unmatched = 0;
+    std::fill(std::begin(s.sizes), std::end(s.sizes), detail::TrackerShard::SizeClass{});
   }
+  timeline_->clear();
   if (filter_)
     for (std::size_t i = 0; i < (std::size_t(1) << filter_bits); ++i) filter_[i].store(0, std::memory_order_relaxed);
   current_.value.store(0, std::memory_order_relaxed);
@@ -300,15 +345,18 @@ std::vector<AllocationInfo> MemoryTracker::find_leaks() const {
   return out;
 }
 
-std::vector<SiteStats> MemoryTracker::sites() const {
-  using Key = std::tuple<std::string_view, std::uint32_t, std::string_view, std::string_view, std::string_view>;
-  std::map<Key, SiteStats> merged;
+std::vector<StackStats> MemoryTracker::aggregate(bool by_stack) const {
+  using Key = std::pair<std::uint32_t, std::tuple<std::string_view, std::uint32_t, std::string_view,
+                                                  std::string_view, std::string_view>>;
+  std::map<Key, StackStats> merged;
   auto entry = [&](const detail::SiteKey& k) -> SiteStats& {
-    SiteStats& s = merged[Key{k.file, k.line, k.function, k.type, k.allocator}];
-    s.location = {k.file, k.function, k.line};
-    s.type_name = k.type;
-    s.allocator = k.allocator;
-    return s;
+    const std::uint32_t stack = by_stack ? k.stack : 0;
+    StackStats& s = merged[{stack, {k.file, k.line, k.function, k.type, k.allocator}}];
+    if (stack && !s.stack.depth) (void)detail::lookup_stack(stack, s.stack);
+    s.site.location = {k.file, k.function, k.line};
+    s.site.type_name = k.type;
+    s.site.allocator = k.allocator;
+    return s.site;
   };
   for (std::size_t i = 0; i < detail::shard_count; ++i) {
     const detail::TrackerShard& shard = shards_[i];
@@ -317,52 +365,14 @@ std::vector<SiteStats> MemoryTracker::sites() const {
       SiteStats& s = entry(e.key);
       s.total_count += e.total_count;
       s.total_bytes += e.total_bytes;
+      s.temporary_count += e.temporary_count;
+      s.temporary_bytes += e.temporary_bytes;
     });
     shard.records.for_each([&](const detail::Record& r) {
       SiteStats& s = entry(shard.sites[r.site].key);
       const double w = sample_weight(r.size);
       s.live_count += w;
       s.live_bytes += w * static_cast<double>(r.size);
-    });
-  }
-  std::vector<SiteStats> out;
-  out.reserve(merged.size());
-  for (auto& [key, s] : merged) out.push_back(s);
-  std::stable_sort(out.begin(), out.end(), [](const SiteStats& a, const SiteStats& b) {
-    return a.live_bytes != b.live_bytes ? a.live_bytes > b.live_bytes : a.total_bytes > b.total_bytes;
-  });
-  return out;
-}
-
-std::vector<StackStats> MemoryTracker::stacks() const {
-  std::map<std::pair<std::uint32_t, std::tuple<std::string_view, std::uint32_t, std::string_view, std::string_view,
-                                               std::string_view>>,
-           StackStats>
-      merged;
-  auto entry = [&](const detail::SiteKey& k) -> StackStats& {
-    StackStats& s = merged[{k.stack, {k.file, k.line, k.function, k.type, k.allocator}}];
-    if (!s.stack.depth) (void)detail::lookup_stack(k.stack, s.stack);
-    s.site.location = {k.file, k.function, k.line};
-    s.site.type_name = k.type;
-    s.site.allocator = k.allocator;
-    return s;
-  };
-  for (std::size_t i = 0; i < detail::shard_count; ++i) {
-    const detail::TrackerShard& shard = shards_[i];
-    detail::SpinGuard guard(shards_[i].lock);
-    shard.sites.for_each([&](const detail::SiteEntry& e) {
-      if (!e.key.stack) return;
-      StackStats& s = entry(e.key);
-      s.site.total_count += e.total_count;
-      s.site.total_bytes += e.total_bytes;
-    });
-    shard.records.for_each([&](const detail::Record& r) {
-      const detail::SiteKey& k = shard.sites[r.site].key;
-      if (!k.stack) return;
-      StackStats& s = entry(k);
-      const double w = sample_weight(r.size);
-      s.site.live_count += w;
-      s.site.live_bytes += w * static_cast<double>(r.size);
     });
   }
   std::vector<StackStats> out;
@@ -375,246 +385,63 @@ std::vector<StackStats> MemoryTracker::stacks() const {
   return out;
 }
 
-// ---- Reports ------------------------------------------------------------------------------------
+std::vector<SiteStats> MemoryTracker::sites() const {
+  std::vector<SiteStats> out;
+  for (const StackStats& s : aggregate(false)) out.push_back(s.site);
+  return out;
+}
 
-namespace {
+std::vector<StackStats> MemoryTracker::stacks() const {
+  std::vector<StackStats> out = aggregate(true);
+  std::erase_if(out, [](const StackStats& s) { return s.stack.depth == 0; });
+  return out;
+}
 
-void write_json_string(std::ostream& os, std::string_view s) {
-  os << '"';
-  for (const char c : s) {
-    switch (c) {
-      case '"': os << "\\\""; break;
-      case '\\': os << "\\\\"; break;
-      case '\n': os << "\\n"; break;
-      case '\t': os << "\\t"; break;
-      case '\r': os << "\\r"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buffer[8];
-          std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
-          os << buffer;
-        } else {
-          os << c;
-        }
+TrackerSnapshot MemoryTracker::snapshot() const {
+  TrackerSnapshot s;
+  s.tracker = name();
+  s.mode = options_.mode;
+  s.sample_interval = sampled_ ? options_.sample_interval : 0;
+  s.elapsed_ms = static_cast<double>(detail::coarse_now_ns() - start_ns_) / 1e6;
+  s.stacks = aggregate(true);
+  s.sites = sites();
+  for (const SiteStats& site : s.sites) {
+    s.temporary_count += site.temporary_count;
+    s.temporary_bytes += site.temporary_bytes;
+  }
+  double counts[65] = {}, bytes[65] = {};
+  for (std::size_t i = 0; i < detail::shard_count; ++i) {
+    const detail::TrackerShard& shard = shards_[i];
+    detail::SpinGuard guard(shards_[i].lock);
+    for (std::size_t c = 0; c < 65; ++c) {
+      counts[c] += shard.sizes[c].count;
+      bytes[c] += shard.sizes[c].bytes;
     }
   }
-  os << '"';
-}
-
-/// A figure: an integer when exact, else with up to 3 decimals.
-void write_number(std::ostream& os, double x) {
-  char buffer[40];
-  if (x == std::floor(x) && std::fabs(x) < 9e15) std::snprintf(buffer, sizeof buffer, "%.0f", x);
-  else std::snprintf(buffer, sizeof buffer, "%.3f", x);
-  os << buffer;
-}
-
-/// The fields of a site, without braces: "file":..,"line":..,...,"total_count":..
-void write_site_json(std::ostream& os, const SiteStats& s) {
-  os << "\"file\":";
-  write_json_string(os, s.location.file);
-  os << ",\"line\":" << s.location.line << ",\"function\":";
-  write_json_string(os, s.location.function);
-  os << ",\"type\":";
-  write_json_string(os, s.type_name);
-  os << ",\"allocator\":";
-  write_json_string(os, s.allocator);
-  os << ",\"live_bytes\":";
-  write_number(os, s.live_bytes);
-  os << ",\"live_count\":";
-  write_number(os, s.live_count);
-  os << ",\"total_bytes\":";
-  write_number(os, s.total_bytes);
-  os << ",\"total_count\":";
-  write_number(os, s.total_count);
-}
-
-std::string pointer_text(const void* p) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "0x%" PRIxPTR, reinterpret_cast<std::uintptr_t>(p));
-  return buffer;
-}
-
-void write_site_text(std::ostream& os, const SourceLocation& loc, const char* type, const char* allocator) {
-  if (*loc.file) os << loc.file << ':' << loc.line;
-  else os << "unknown site";
-  if (*loc.function) os << " (" << loc.function << ')';
-  if (*type) os << " type " << type;
-  if (*allocator) os << " allocator " << allocator;
-}
-
-/// "  live bytes  live count  total bytes  total count  site" as one row.
-void write_site_row(std::ostream& os, const SiteStats& s) {
-  char line[96];
-  std::snprintf(line, sizeof line, "  %10.0f %12.0f %12.0f %12.0f  ", s.live_bytes, s.live_count, s.total_bytes,
-                s.total_count);
-  os << line;
-  write_site_text(os, s.location, s.type_name, s.allocator);
-  os << '\n';
-}
-
-double age_ms(const AllocationInfo& a, std::int64_t now_ns) {
-  const auto t = std::chrono::duration_cast<std::chrono::nanoseconds>(a.timestamp.time_since_epoch()).count();
-  return static_cast<double>(now_ns - t) / 1e6;
-}
-
-}  // namespace
-
-void write_stacks_text(std::ostream& os, const std::vector<StackStats>& stacks, std::size_t limit) {
-  std::size_t shown = 0;
-  for (const StackStats& st : stacks) {
-    if (shown++ == limit) {
-      os << "  ... and " << stacks.size() - limit << " more stacks\n";
-      break;
+  for (unsigned c = 0; c < 65; ++c)
+    if (counts[c] > 0)
+      s.sizes.push_back({c ? std::size_t(1) << (c - 1) : 0, c ? (std::size_t(2) << (c - 1)) - 1 : 0, counts[c], bytes[c]});
+  {
+    detail::SpinGuard guard(timeline_->merging);
+    const unsigned shift = timeline_->shift.load(std::memory_order_relaxed);
+    s.timeline_interval_ms = static_cast<double>(std::uint64_t(1) << shift);
+    for (std::size_t i = 0; i < detail::Timeline::points; ++i) {
+      const std::size_t low = timeline_->point[i].low.load(std::memory_order_relaxed);
+      if (low == SIZE_MAX) continue;
+      s.timeline.push_back({static_cast<double>(i) * s.timeline_interval_ms, low,
+                            std::max(low, timeline_->point[i].high.load(std::memory_order_relaxed))});
     }
-    write_site_row(os, st.site);
-    st.stack.print(os, "      ");
   }
-}
-
-void MemoryTracker::dump_allocations(std::ostream& os) const {
-  for (const AllocationInfo& a : find_leaks()) {
-    os << "  " << pointer_text(a.address) << ' ' << a.size << " bytes";
-    if (a.alignment) os << " (align " << a.alignment << ')';
-    if (a.weight != 1) {
-      os << " (stands for ";
-      write_number(os, a.weight);
-      os << " allocations)";
-    }
-    os << " at ";
-    write_site_text(os, a.location, a.type_name, a.allocator);
-    os << '\n';
-    if (a.stack_trace) a.stack_trace->print(os, "      ");
-  }
-}
-
-void MemoryTracker::generate_report(std::ostream& os, report_format format) const {
-  const std::vector<SiteStats> site_list = sites();
-  const std::vector<AllocationInfo> live = find_leaks();
-  const std::vector<StackStats> stack_list = stacks();
-  std::vector<memory_stats> allocators = live_allocator_stats();
-  std::erase_if(allocators, [&](const memory_stats& s) { return s.tracker != this; });
-  const std::int64_t now = detail::coarse_now_ns();
-  if (format == report_format::text) {
-    os << "core-memory: " << name() << (sampled_ ? " (sampled every ~" : " (exact");
-    if (sampled_) os << options_.sample_interval << " bytes, figures are estimates";
-    os << "): " << current_usage() << " bytes live in " << live_count() << " blocks, peak " << peak_usage()
-       << " bytes; " << allocation_count() << " allocations of " << total_allocated() << " bytes in all\n";
-    os << "  live bytes   live count  total bytes  total count  site\n";
-    std::size_t shown = 0;
-    for (const SiteStats& s : site_list) {
-      if (++shown > 20) break;
-      write_site_row(os, s);
-    }
-    if (!stack_list.empty()) {
-      os << "top stacks:\n";
-      write_stacks_text(os, stack_list, 20);
-    }
-    if (!allocators.empty()) {
-      os << "allocators:\n";
-      for (const memory_stats& a : allocators) {
-        os << "  " << a.name << ": " << a.bytes_in_use << " bytes in " << a.live_count << " blocks, peak "
-           << a.peak_bytes << ", " << a.allocation_count << " allocations";
-        if (a.upstream_bytes) os << ", holds " << *a.upstream_bytes << " bytes upstream";
-        if (a.fragmentation) os << ", fragmentation " << *a.fragmentation;
-        os << '\n';
-      }
-    }
-    if (!live.empty()) {
-      os << "live blocks:\n";
-      dump_allocations(os);
-    }
-    return;
-  }
-  os << "{\"tracker\":";
-  write_json_string(os, name());
-  os << ",\"mode\":\"" << (sampled_ ? "sampled" : "exact") << "\",\"sample_interval\":"
-     << (sampled_ ? options_.sample_interval : 0) << ",\"current_bytes\":" << current_usage()
-     << ",\"peak_bytes\":" << peak_usage() << ",\"allocation_count\":" << allocation_count()
-     << ",\"live_count\":" << live_count() << ",\"total_bytes\":" << total_allocated()
-     << ",\"unmatched_frees\":" << unmatched_frees() << ",\n\"sites\":[";
-  bool first = true;
-  for (const SiteStats& s : site_list) {
-    os << (first ? "\n" : ",\n") << '{';
-    first = false;
-    write_site_json(os, s);
-    os << '}';
-  }
-  os << "],\n\"live\":[";
-  first = true;
-  for (const AllocationInfo& a : live) {
-    os << (first ? "\n" : ",\n") << "{\"address\":\"" << pointer_text(a.address) << "\",\"size\":" << a.size
-       << ",\"alignment\":" << a.alignment << ",\"type\":";
-    first = false;
-    write_json_string(os, a.type_name);
-    os << ",\"allocator\":";
-    write_json_string(os, a.allocator);
-    os << ",\"file\":";
-    write_json_string(os, a.location.file);
-    os << ",\"line\":" << a.location.line << ",\"function\":";
-    write_json_string(os, a.location.function);
-    os << ",\"age_ms\":";
-    write_number(os, age_ms(a, now));
-    os << ",\"weight\":";
-    write_number(os, a.weight);
-    os << ",\"stack\":[";
-    if (a.stack_trace) {
-      for (std::uint32_t i = 0; i < a.stack_trace->depth; ++i) {
-        if (i) os << ',';
-        write_json_string(os, detail::describe_frame(a.stack_trace->frames[i]));
-      }
-    }
-    os << "]}";
-  }
-  os << "],\n\"allocators\":[";
-  first = true;
-  for (const memory_stats& a : allocators) {
-    os << (first ? "\n" : ",\n") << "{\"name\":";
-    first = false;
-    write_json_string(os, a.name);
-    os << ",\"bytes_in_use\":" << a.bytes_in_use << ",\"peak_bytes\":" << a.peak_bytes
-       << ",\"allocation_count\":" << a.allocation_count << ",\"live_count\":" << a.live_count
-       << ",\"upstream_bytes\":";
-    if (a.upstream_bytes) os << *a.upstream_bytes;
-    else os << "null";
-    os << ",\"fragmentation\":";
-    if (a.fragmentation) write_number(os, *a.fragmentation);
-    else os << "null";
-    os << '}';
-  }
-  os << "],\n\"stacks\":[";
-  first = true;
-  for (const StackStats& st : stack_list) {
-    os << (first ? "\n" : ",\n") << "{\"frames\":[";
-    first = false;
-    for (std::uint32_t i = 0; i < st.stack.depth; ++i) {
-      if (i) os << ',';
-      write_json_string(os, detail::describe_frame(st.stack.frames[i]));
-    }
-    os << "],";
-    write_site_json(os, st.site);
-    os << '}';
-  }
-  os << "]}\n";
-}
-
-void MemoryTracker::generate_report() const { generate_report(std::cerr); }
-
-std::size_t MemoryTracker::check_leaks_and_report() const {
-  const std::vector<AllocationInfo> live = find_leaks();
-  if (live.empty()) return 0;
-  std::size_t bytes = 0;
-  for (const AllocationInfo& a : live) bytes += a.size;
-  std::cerr << "core-memory: " << name() << ": " << live.size() << " blocks (" << bytes << " bytes) leaked:\n";
-  dump_allocations(std::cerr);
-  std::cerr.flush();
-  char message[256];
-  const AllocationInfo& first = live.front();
-  std::snprintf(message, sizeof message, "%zu blocks (%zu bytes) leaked; first at %s:%u", live.size(), bytes,
-                first.location.file, static_cast<unsigned>(first.location.line));
-  report_misuse({error_kind::leak, name(), first.address, bytes, 0, message, first.location.file,
-                 static_cast<unsigned>(first.location.line)});
-  return live.size();
+  s.current_bytes = current_usage();
+  s.peak_bytes = peak_usage();
+  s.allocation_count = allocation_count();
+  s.live_count = live_count();
+  s.total_bytes = total_allocated();
+  s.unmatched_frees = unmatched_frees();
+  s.timeline.push_back({s.elapsed_ms, s.current_bytes, s.current_bytes});
+  s.allocators = live_allocator_stats();
+  std::erase_if(s.allocators, [&](const memory_stats& a) { return a.tracker != this; });
+  return s;
 }
 
 // ---- Budgets -------------------------------------------------------------------------------------

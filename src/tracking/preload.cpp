@@ -7,7 +7,8 @@
 // Environment:
 //   CORE_MEMORY_TRACK_OUTPUT  file for the report (default: standard error); %p is replaced by
 //                             the process id (programs that run others: each writes its own)
-//   CORE_MEMORY_TRACK_FORMAT  text (default) or json
+//   CORE_MEMORY_TRACK_FORMAT  text (default), json, or html (the self-contained page: memory over
+//                             time, flame graph, sizes, temporaries, leaks; open it in a browser)
 //   CORE_MEMORY_TRACK_STACK   frames per block (default 16, 0: none)
 //   CORE_MEMORY_TRACK_METHOD  unwind (default) or frame_pointers
 //   CORE_MEMORY_TRACK_SAMPLE  mean bytes between samples (default 0: every allocation)
@@ -100,8 +101,11 @@ void write_all(int fd, const std::string& s) noexcept {
 /// leaks, in a snapshot they are just live.
 void write_report_to(cm::MemoryTracker* t, const char* path, bool at_exit) {
   std::ostringstream os;
-  if (std::strcmp(env("CORE_MEMORY_TRACK_FORMAT", "text"), "json") == 0) {
+  const char* format = env("CORE_MEMORY_TRACK_FORMAT", "text");
+  if (std::strcmp(format, "json") == 0) {
     t->generate_report(os, cm::report_format::json);
+  } else if (std::strcmp(format, "html") == 0) {
+    t->generate_report(os, cm::report_format::html);
   } else {
     const auto leaks = t->find_leaks();
     std::size_t bytes = 0;

@@ -6,6 +6,7 @@
 
 #include <core/memory/tracking/stack_trace.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -198,6 +199,8 @@ struct SiteEntry {
   SiteKey key;
   double total_count;
   double total_bytes;
+  double temporary_count;  // freed by their thread before it allocated again
+  double temporary_bytes;
 };
 
 /// The call sites of one shard, keyed by the identity of their strings (literals), never erased:
@@ -222,7 +225,7 @@ class SiteTable {
       entries_ = static_cast<SiteEntry*>(fresh);
       entry_capacity_ = cap;
     }
-    entries_[count_] = {key, 0, 0};
+    entries_[count_] = {key, 0, 0, 0, 0};
     index_[i] = static_cast<std::uint32_t>(++count_);
     return static_cast<std::uint32_t>(count_ - 1);
   }
@@ -267,6 +270,84 @@ class SiteTable {
   std::uint32_t* index_ = nullptr;  // entry + 1, 0: empty
   std::size_t count_ = 0, entry_capacity_ = 0, index_capacity_ = 0;
 };
+
+/// Memory in use over time at bounded resolution: the lowest and highest usage seen in each of
+/// `points` intervals of 2^shift ms; when time runs past the last, pairs merge and the width
+/// doubles. Lock-free but for the merge: an event loads its interval's two figures and writes
+/// only when it extends them, so a steady state costs loads only. A merge racing with an event
+/// may lose that event's figure (the chart is approximate then, never wrong by more than an event).
+///
+/// Every event is noted: an allocation with the usage before and after it, at its time; a free
+/// at the time the tracker last read (`now_ms`, which allocations refresh), reading the clock
+/// itself only every 16th free of a thread, so a run of frees with no allocation (as at exit) is
+/// placed in time within 16 of them, and most frees read no clock.
+struct Timeline {
+  static constexpr std::size_t points = 512;
+  struct Point {
+    std::atomic<std::size_t> low{SIZE_MAX};  // SIZE_MAX, 0: no event in the interval
+    std::atomic<std::size_t> high{0};
+  };
+  std::atomic<unsigned> shift{0};
+  std::atomic<std::uint32_t> now_ms{0};  // the latest time read
+  SpinLock merging;
+  Point point[points];
+
+  /// An event that took usage from `before` to `after` (before <= after) at `time_ms`.
+  void note(std::uint32_t time_ms, std::size_t before, std::size_t after) noexcept {
+    std::size_t i = time_ms >> shift.load(std::memory_order_relaxed);
+    if (i >= points) i = widen(time_ms);
+    Point& p = point[i];
+    if (before < p.low.load(std::memory_order_relaxed)) lower(p.low, before);
+    if (after > p.high.load(std::memory_order_relaxed)) raise(p.high, after);
+  }
+  /// Remembers `time_ms` as the latest time read (for frees).
+  void tick(std::uint32_t time_ms) noexcept {
+    if (now_ms.load(std::memory_order_relaxed) != time_ms) now_ms.store(time_ms, std::memory_order_relaxed);
+  }
+
+  void clear() noexcept {
+    SpinGuard guard(merging);
+    for (Point& p : point) {
+      p.low.store(SIZE_MAX, std::memory_order_relaxed);
+      p.high.store(0, std::memory_order_relaxed);
+    }
+    shift.store(0, std::memory_order_relaxed);
+    now_ms.store(0, std::memory_order_relaxed);
+  }
+
+ private:
+  static void lower(std::atomic<std::size_t>& a, std::size_t v) noexcept {
+    std::size_t cur = a.load(std::memory_order_relaxed);
+    while (v < cur && !a.compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
+    }
+  }
+  static void raise(std::atomic<std::size_t>& a, std::size_t v) noexcept {
+    std::size_t cur = a.load(std::memory_order_relaxed);
+    while (v > cur && !a.compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
+    }
+  }
+  /// Doubles the width until `time_ms` fits; returns its interval.
+  std::size_t widen(std::uint32_t time_ms) noexcept {
+    SpinGuard guard(merging);
+    unsigned s = shift.load(std::memory_order_relaxed);
+    for (; (time_ms >> s) >= points; ++s) {
+      for (std::size_t i = 0; i < points; ++i) {
+        std::size_t low = SIZE_MAX, high = 0;
+        if (i < points / 2) {
+          low = std::min(point[2 * i].low.load(std::memory_order_relaxed), point[2 * i + 1].low.load(std::memory_order_relaxed));
+          high = std::max(point[2 * i].high.load(std::memory_order_relaxed), point[2 * i + 1].high.load(std::memory_order_relaxed));
+        }
+        point[i].low.store(low, std::memory_order_relaxed);
+        point[i].high.store(high, std::memory_order_relaxed);
+      }
+    }
+    shift.store(s, std::memory_order_relaxed);
+    return time_ms >> s;
+  }
+};
+
+/// CLOCK_MONOTONIC_COARSE in ns (a few ms resolution, a few ns a read).
+std::int64_t coarse_now_ns() noexcept;
 
 /// Interns a captured stack; returns its id (0 if it could not be stored). Process-wide, never
 /// freed: memory grows with the number of distinct stacks, not allocations.

@@ -1,6 +1,7 @@
 // The whole-program tracker: an unchanged program run with LD_PRELOAD=libcore_memory_preload.so gets
 // a leak report at exit naming each leaked block's size and the function that allocated it, and
-// "no leaks" when it frees everything; the JSON form parses; a signal writes a report meanwhile.
+// "no leaks" when it frees everything; the JSON form parses; the HTML form is written; a signal
+// writes a report meanwhile.
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
@@ -80,6 +81,14 @@ TEST(PreloadTracker, EveryStackMethodSamplingAndJson) {
   }
   // Sampled every byte on average: still runs and reports.
   EXPECT_NE(run("clean", "CORE_MEMORY_TRACK_SAMPLE=1").find("core-memory preload: "), std::string::npos);
+}
+
+TEST(PreloadTracker, WritesTheHtmlReportAtExit) {
+  const std::string html = run("leak", "CORE_MEMORY_TRACK_FORMAT=html");
+  EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u) << html.substr(0, 200);
+  EXPECT_NE(html.find("\"current_bytes\":163,"), std::string::npos);  // the two leaked blocks
+  EXPECT_NE(html.find("make_leak"), std::string::npos);                // in the frame names
+  EXPECT_NE(html.find("</html>"), std::string::npos);
 }
 
 TEST(PreloadTracker, WritesAReportOnASignalWhileTheProgramRuns) {

@@ -35,7 +35,44 @@
 /// Counts and bytes are integers in exact mode and estimates (numbers with fractions) under
 /// sampling; "sites" is sorted by live bytes then total bytes, descending; "live" by address.
 /// Strings the tracker does not know are "".
+///
+/// Aggregates kept while recording (never a list of events), in the JSON report as well:
+///   "elapsed_ms": ms since the tracker was made, "temporary_count": x, "temporary_bytes": x,
+///   "timeline_interval_ms": n,
+///   "timeline": [ [start_ms, low_bytes, high_bytes], ... ]   memory in use over time: the lowest
+///       and highest usage seen in each interval of timeline_interval_ms that had an event (at
+///       most 512 intervals: the width doubles as the run grows), then [elapsed_ms, current,
+///       current] for the moment of the report,
+///   "sizes": [ [min_size, max_size, count, bytes], ... ]   every allocation made, by size class
+///       (powers of two; classes with none left out),
+/// and in every entry of "sites" and "stacks": "temporary_count": x, "temporary_bytes": x.
+/// A temporary allocation is one freed by the thread that made it before that thread recorded any
+/// other allocation (heaptrack's definition, taken per thread so that other threads' allocations
+/// in between do not hide it; under sampling, any allocation of the thread counts, sampled or not).
+///
+/// HTML (report_format::html): one self-contained file (inline CSS, script and SVG, nothing
+/// fetched) with a summary, memory in use over time, a flame graph of allocation sites by bytes,
+/// count, live bytes and temporaries, the top sites, the size histogram, the temporary
+/// allocations, the leaks (live blocks grouped by site and stack) and the allocators. Its data is
+/// the JSON report without "live", with "frame_names": [ s, ... ] and the "frames" of each stack as
+/// indices into it; its "stacks" lists every site and stack ("frames": [] for records without a
+/// stack), up to the 2000 largest by each figure (bytes, count, live bytes, temporaries) whole and
+/// the others merged on their outermost frames ("merged": true; on fewer frames, down to none,
+/// until at most 2000 such entries remain or one per site), so every total stays exact. Its size depends on the number of sites and stacks (bounded), not of
+/// allocations.
+///
+/// Snapshots and their diff (write_diff): a TrackerSnapshot holds the figures of a moment; the diff
+/// of B against A says what was allocated between them and what grew. Its JSON:
+///   { "tracker": s, "before_ms": x, "after_ms": x,
+///     "before": { "current_bytes": n, "peak_bytes": n, "allocation_count": n, "live_count": n,
+///                 "total_bytes": n, "temporary_count": x }, "after": { the same },
+///     "sites": [ { site fields, each figure after - before } ],  only sites that changed, sorted by
+///                                                                 live-bytes growth, descending
+///     "stacks": [ { "frames": [ s, ... ], the same } ],           records with stacks only
+///     "sizes": [ [min_size, max_size, count, bytes], ... ] }      allocations made in between
+/// "kind": "diff" first. The HTML diff embeds it, its stacks bounded and frames interned as above.
 
+#include <core/memory/tracking/memory_stats.hpp>
 #include <core/memory/tracking/stack_trace.hpp>
 #include <core/memory/util/cache_line.hpp>
 #include <core/memory/util/config.hpp>
@@ -46,6 +83,7 @@
 #include <cstdint>
 #include <iosfwd>
 #include <optional>
+#include <string>
 #include <vector>
 
 #if defined(__has_include)
@@ -113,6 +151,8 @@ struct SiteStats {
   double live_count = 0;
   double total_bytes = 0;  ///< Allocated there since the tracker was made.
   double total_count = 0;
+  double temporary_bytes = 0;  ///< Of total: freed at once (see the file comment).
+  double temporary_count = 0;
 };
 
 /// Figures for one call site reached through one stack (records with stacks only): what a flame
@@ -120,17 +160,63 @@ struct SiteStats {
 struct StackStats {
   StackTrace stack;
   SiteStats site;
+  /// Several smaller stacks of this site merged on these, their outermost frames (the HTML report
+  /// keeps the largest stacks whole and merges the others so its size stays bounded).
+  bool merged = false;
 };
 
 /// Writes up to `limit` entries of `stacks` (see MemoryTracker::stacks), each as a row of figures
 /// (live bytes, live count, total bytes, total count, site) and its symbolised frames.
 void write_stacks_text(std::ostream& os, const std::vector<StackStats>& stacks, std::size_t limit);
 
-/// Formats of generate_report.
-enum class report_format : unsigned char { text, json };
+/// Formats of generate_report and write_diff.
+enum class report_format : unsigned char { text, json, html };
+
+/// Memory in use during one interval of the timeline: the lowest and highest usage seen.
+struct UsagePoint {
+  double start_ms = 0;
+  std::size_t low = 0;
+  std::size_t high = 0;
+};
+
+/// Allocations of sizes in [min_size, max_size] made since the tracker was made.
+struct SizeClassStats {
+  std::size_t min_size = 0;
+  std::size_t max_size = 0;
+  double count = 0;
+  double bytes = 0;
+};
+
+/// What a report shows, at one moment (MemoryTracker::snapshot()). Strings are the tracker's (they
+/// must outlive the snapshot, as they outlive the tracker).
+struct TrackerSnapshot {
+  std::string tracker;
+  tracking_mode mode = tracking_mode::exact;
+  std::size_t sample_interval = 0;  ///< 0 when exact.
+  double elapsed_ms = 0;            ///< Since the tracker was made.
+  std::size_t current_bytes = 0, peak_bytes = 0, allocation_count = 0, live_count = 0, total_bytes = 0;
+  std::size_t unmatched_frees = 0;
+  double temporary_count = 0, temporary_bytes = 0;
+  std::vector<SiteStats> sites;    ///< As MemoryTracker::sites().
+  std::vector<StackStats> stacks;  ///< Every site and stack (depth 0: records without a stack).
+  std::vector<UsagePoint> timeline;
+  double timeline_interval_ms = 0;
+  std::vector<SizeClassStats> sizes;  ///< Non-empty classes, smallest first.
+  std::vector<memory_stats> allocators;
+};
+
+/// Writes what changed from `before` to `after` (snapshots of one tracker): totals, and per site
+/// and stack what was allocated in between and how live memory grew (see the file comment).
+void write_diff(std::ostream& os, const TrackerSnapshot& before, const TrackerSnapshot& after,
+                report_format format = report_format::text);
+/// Per site (and per stack, depth 0 for none) the figures of `after` minus those of `before`, for
+/// the sites that changed, sorted by live-bytes growth, then by bytes allocated, descending.
+[[nodiscard]] std::vector<StackStats> diff_stacks(const TrackerSnapshot& before, const TrackerSnapshot& after,
+                                                  bool by_stack);
 
 namespace detail {
 struct TrackerShard;
+struct Timeline;
 /// The calling thread's sampling clock: an exponential(1) variate in fixed point (2^32 units per
 /// mean interval, whatever the tracker's interval) left until the next sample; an allocation
 /// takes size * (2^32 / interval) units, one integer multiply. Starts at 0, so a thread's first
@@ -208,11 +294,13 @@ class MemoryTracker {
   [[nodiscard]] std::vector<SiteStats> sites() const;
   /// The same per call site and stack, for the records that have a stack; same order.
   [[nodiscard]] std::vector<StackStats> stacks() const;
+  /// Everything a report shows, now (diff two with write_diff).
+  [[nodiscard]] TrackerSnapshot snapshot() const;
 
   /// Lists the live blocks, one per line (with stacks when captured).
   void dump_allocations(std::ostream& os) const;
   /// Writes a report: totals, the top sites, the live blocks and the TrackingAllocators recording
-  /// here (see the file comment for JSON).
+  /// here (see the file comment for JSON and HTML).
   void generate_report(std::ostream& os, report_format format = report_format::text) const;
   /// Writes the text report to stderr.
   void generate_report() const;
@@ -235,6 +323,9 @@ class MemoryTracker {
   void record(void* ptr, std::size_t size, std::size_t alignment, const char* type, const char* allocator,
               SourceLocation loc) noexcept;
   void forget(void* ptr) noexcept;
+  /// Per site and (if by_stack) stack, live and total figures, sorted as sites().
+  [[nodiscard]] std::vector<StackStats> aggregate(bool by_stack) const;
+  [[nodiscard]] std::uint32_t elapsed_ms() const noexcept;
   [[nodiscard]] bool may_be_sampled(const void* p) const noexcept {
     return filter_[filter_index(p)].load(std::memory_order_relaxed) != 0;
   }
@@ -244,7 +335,7 @@ class MemoryTracker {
   [[nodiscard]] static std::size_t filter_index(const void* p) noexcept {
     return static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(p) >> 12) & ((std::size_t(1) << filter_bits) - 1);
   }
-  void add_usage(std::size_t bytes) noexcept;
+  void add_usage(std::size_t bytes, std::uint32_t time_ms) noexcept;
   [[nodiscard]] std::size_t weighted_bytes(std::size_t size) const noexcept;
 
   static constexpr unsigned filter_bits = 16;
@@ -258,6 +349,7 @@ class MemoryTracker {
   CachePadded<std::atomic<std::size_t>> current_{};
   CachePadded<std::atomic<std::size_t>> peak_{};
   detail::TrackerShard* shards_;
+  detail::Timeline* timeline_;
   // Sampled mode: how many live sampled blocks start in each page (see filter_index), so a free
   // of a block that was not sampled (nearly all) is told apart by one load, without a lock.
   std::atomic<std::uint16_t>* filter_ = nullptr;
