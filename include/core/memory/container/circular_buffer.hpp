@@ -312,7 +312,7 @@ class CircularBuffer {
     try {
       alloc_traits::construct(alloc_, p, std::forward<Args>(args)...);
     } catch (...) {
-      detail::poison_freed_slot(raw(buf_), static_cast<size_type>(p - raw(buf_)), free_before);
+      if constexpr (poisons) detail::poison_freed_slot(raw(buf_), static_cast<size_type>(p - raw(buf_)), free_before);
       throw;
     }
 #else
@@ -337,7 +337,7 @@ class CircularBuffer {
   /// Destroys the element in slot `p`, which has `free_before` free slots right before it.
   void destroy_slot(T* p, size_type free_before) noexcept {
     alloc_traits::destroy(alloc_, p);
-    detail::poison_freed_slot(raw(buf_), static_cast<size_type>(p - raw(buf_)), free_before);
+    if constexpr (poisons) detail::poison_freed_slot(raw(buf_), static_cast<size_type>(p - raw(buf_)), free_before);
   }
 
   void allocate_storage(size_type n) {
@@ -346,7 +346,7 @@ class CircularBuffer {
     end_ = fancy(raw(buf_) + n);
     head_ = tail_ = buf_;
     cap_ = n;
-    poison_memory(raw(buf_), n * sizeof(T));
+    if constexpr (poisons) poison_memory(raw(buf_), n * sizeof(T));
   }
   void free_storage() noexcept {
     clear();
@@ -356,6 +356,9 @@ class CircularBuffer {
     }
     buf_ = nullptr;
   }
+
+  /// Free slots are poisoned for AddressSanitizer (not in memory reached through fancy pointers).
+  static constexpr bool poisons = detail::annotates_for_asan<Alloc>;
 
   [[no_unique_address]] Alloc alloc_;
   alloc_pointer buf_ = nullptr;

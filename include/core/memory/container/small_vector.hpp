@@ -29,6 +29,7 @@
 #include <core/memory/util/align.hpp>
 #include <core/memory/util/assert.hpp>
 #include <core/memory/util/error.hpp>
+#include <core/memory/container/detail/slot_poison.hpp>
 #include <core/memory/util/sanitizer.hpp>
 #include <core/memory/util/size_math.hpp>
 
@@ -498,9 +499,13 @@ class SmallVectorImpl {
   }
 
   /// Marks the unused capacity of a fresh buffer as such for AddressSanitizer.
-  void annotate_fresh() const noexcept { annotate_contiguous_container(elems(), elems() + capacity_, elems() + capacity_, elems() + size_); }
+  void annotate_fresh() const noexcept {
+    if constexpr (detail::annotates_for_asan<Alloc>)
+      annotate_contiguous_container(elems(), elems() + capacity_, elems() + capacity_, elems() + size_);
+  }
   void annotate(std::size_t old_size, std::size_t new_size) const noexcept {
-    annotate_contiguous_container(elems(), elems() + capacity_, elems() + old_size, elems() + new_size);
+    if constexpr (detail::annotates_for_asan<Alloc>)
+      annotate_contiguous_container(elems(), elems() + capacity_, elems() + old_size, elems() + new_size);
   }
 
   [[no_unique_address]] Alloc alloc_;

@@ -381,7 +381,7 @@ class StableVector {
           ++b->generation[w * 64 + i];  // its handles die
         });
       }
-      poison_memory(b->storage, sizeof b->storage);
+      if constexpr (poisons) poison_memory(b->storage, sizeof b->storage);
     }
     free_.clear();
     fresh_ = 0;
@@ -423,11 +423,15 @@ class StableVector {
     return static_cast<std::uint32_t>(block(s / BlockSize)->generation[s % BlockSize] + salt_);
   }
   /// A container's handle salt: its address, mixed (containers alive together differ).
+  /// Free slots are poisoned for AddressSanitizer (not in memory reached through fancy pointers).
+  static constexpr bool poisons = detail::annotates_for_asan<Alloc>;
+
   static std::uint32_t salt_for(const void* p) noexcept {
     return static_cast<std::uint32_t>(((reinterpret_cast<std::uintptr_t>(p) >> 4) * 0x9E3779B97F4A7C15u) >> 32);
   }
   /// Poisons free slot i of `b` with the free slots right before it that share its granule.
   static void poison_free_slot(Block* b, std::size_t i) noexcept {
+    if constexpr (!poisons) return;
     const std::uint64_t below = b->occupied[i / 64] & ((std::uint64_t{1} << (i % 64)) - 1);
     detail::poison_freed_slot(b->slots_from(i & ~std::size_t{63}), i % 64,
                               i % 64 - static_cast<std::size_t>(std::bit_width(below)));
@@ -521,7 +525,7 @@ class StableVector {
     block_alloc ba(alloc_);
     block_pointer p = block_traits::allocate(ba, 1);
     Block* b = ::new (static_cast<void*>(std::to_address(p))) Block();
-    poison_memory(b->storage, sizeof b->storage);
+    if constexpr (poisons) poison_memory(b->storage, sizeof b->storage);
     return p;
   }
   void delete_block(const block_pointer& p) noexcept {
