@@ -205,6 +205,7 @@ class SegmentCache {
   /// Adds the cached blocks to `s` (approximate while other processes use the stacks).
   void add_to(segment_stats& s) const noexcept {
     for (unsigned k = 0; k < class_count; ++k) {
+      // relaxed: a count, read nowhere near the blocks
       const std::uint64_t n = (bins_[k].head.load(std::memory_order_relaxed) >> 32) & count_max;
       if (n == count_max) continue;  // disabled
       s.cached_blocks += n;
@@ -215,6 +216,7 @@ class SegmentCache {
   /// The heap cannot be repaired: every stack reads as empty and full, so every allocation and
   /// free goes to the heap (and learns it is not recoverable). The cached blocks are lost with it.
   void disable() noexcept {
+    // relaxed: no block is published; a concurrent compare-exchange fails and rereads it.
     for (Bin& b : bins_) b.head.store(count_max << 32, std::memory_order_relaxed);
   }
 
@@ -261,10 +263,11 @@ class SegmentCache {
     return 14 + (l - 8) * 16 + static_cast<unsigned>((s >> (l - 4)) & 15);
   }
 
-  /// Pushes the block at `p` (ours) on stack `k` unless it is full.
+  /// Pushes the block at `p` (ours) on stack `k` unless it is full or beyond the first 64 GiB.
   bool push(SegmentHeap& heap, unsigned k, std::byte* p) noexcept {
     Bin& b = bins_[k];
     const std::uint64_t po = static_cast<std::uint64_t>(p - base(heap));
+    if (po >= max_offset) return false;
     store_word(p + 8, mark(po));
     std::uint64_t h = b.head.load(std::memory_order_relaxed);  // relaxed: the CAS checks it
     do {
