@@ -1,9 +1,10 @@
 // The lock-free cache of small blocks in a managed segment (detail::SegmentCache): every class
 // serves its sizes and reuses freed blocks; alignment beyond 16 bypasses it; each class is bounded
 // and the figures count cached blocks apart; exhaustion and trim() return them to the heap; a second
-// free of a cached block is a double free; validate() finds an overwritten cached block; threads
-// and processes share the stacks (with pattern checks); children killed with SIGKILL at random
-// points 1,000 times leave a segment that validates.
+// free of a cached block is a double free, and every other misuse still reaches the heap's report;
+// validate() finds an overwritten cached block; threads and processes share the stacks (with
+// pattern checks); children killed with SIGKILL at random points 1,000 times leave a segment that
+// validates.
 #include <core/memory/system/managed_shared_memory.hpp>
 
 #include <gtest/gtest.h>
@@ -174,6 +175,44 @@ TEST(SegmentCache, ASecondFreeOfACachedBlockIsADoubleFree) {
   EXPECT_NE(b, p);
   m.deallocate(a, 48);
   m.deallocate(b, 48);
+  expect_valid(m);
+}
+
+/// The cache takes only what the heap would take without a report: every misuse of a free still
+/// reaches the misuse handler, once, with its kind, and changes nothing.
+TEST(SegmentCache, EveryMisuseOfAFreeIsStillReported) {
+  if constexpr (!cm::checks::hardened) GTEST_SKIP() << "checks off";
+  test::ShmName name;
+  auto m = cm::ManagedSharedMemory::create(name, 1 << 20);
+  auto* small = static_cast<char*>(m.allocate(48));    // a cached class
+  auto* large = static_cast<char*>(m.allocate(10000));  // beyond the cache
+  int local = 0;
+  struct Case {
+    void* p;
+    std::size_t size;
+    cm::error_kind kind;
+  };
+  const Case cases[] = {
+      {&local, 4, cm::error_kind::foreign_pointer},   {small + 16, 8, cm::error_kind::interior_pointer},
+      {large + 32, 8, cm::error_kind::interior_pointer}, {small, 100, cm::error_kind::invalid_size},
+      {large, 20000, cm::error_kind::invalid_size},
+  };
+  for (const Case& c : cases) {
+    test::MisuseCapture capture;
+    const auto before = m.statistics();
+    m.deallocate(c.p, c.size);
+    ASSERT_EQ(capture.count(), 1u) << static_cast<int>(c.kind);
+    EXPECT_EQ(capture.last().kind, c.kind) << capture.last().text;
+    EXPECT_EQ(capture.last().address, c.p);
+    EXPECT_EQ(m.statistics().cached_blocks, before.cached_blocks);
+    EXPECT_EQ(m.statistics().live_blocks, before.live_blocks);
+  }
+  m.deallocate(large, 10000);
+  test::MisuseCapture capture;
+  m.deallocate(large, 10000);  // a double free the heap sees
+  ASSERT_EQ(capture.count(), 1u);
+  EXPECT_EQ(capture.last().kind, cm::error_kind::double_free);
+  m.deallocate(small, 48);
   expect_valid(m);
 }
 
