@@ -1,11 +1,14 @@
-// Allocation in a managed shared memory segment: ManagedSharedMemory (TLSF heap under a robust
-// process-shared mutex) against boost::interprocess::managed_shared_memory (rbtree_best_fit under
-// its interprocess_mutex), one process, no contention. Each row is one allocate + free pair
-// (items_per_second), for sizes 32, 256 and 4096 bytes:
+// Allocation in a managed shared memory segment: ManagedSharedMemory (a lock-free cache of blocks
+// up to 8 KiB in front of a TLSF heap under a robust process-shared mutex) against
+// boost::interprocess::managed_shared_memory (rbtree_best_fit under its interprocess_mutex), one
+// process, no contention. Each row is one allocate + free pair (items_per_second), for sizes 32,
+// 256 and 4096 bytes:
 //   shm_lifo/<impl>/<size>        allocate a block, touch it, free it at once
 //   shm_fifo/<impl>/<size>        allocate 1024 blocks, touch each, free them in allocation order
 //   shm_lifo_batch/<impl>/<size>  allocate 1024 blocks, touch each, free them newest first
 //   shm_mixed/<impl>/0            1024 blocks of random sizes (16..2048) freed in random order
+//   shm_lifo_align64/<impl>/<size> as shm_lifo, aligned to 64: never cached, the heap under its
+//                                 lock on every call (Boost: allocate_aligned)
 //   shm_many/core/<size>          allocate_many of 1024 blocks, touch each, deallocate_many (one
 //                                 lock each way); compare with shm_fifo (Boost's allocate_many
 //                                 threw bad_alloc here on a 64 MiB segment, so it has no row)
@@ -56,7 +59,9 @@ struct Boost {
   std::string name = unique_name("boost");
   bip::managed_shared_memory m{bip::create_only, name.c_str(), segment_bytes};
   ~Boost() { bip::shared_memory_object::remove(name.c_str()); }
-  void* allocate(std::size_t size, std::size_t) { return m.allocate(size); }
+  void* allocate(std::size_t size, std::size_t align) {
+    return align <= 16 ? m.allocate(size) : m.allocate_aligned(size, align);
+  }
   void deallocate(void* p, std::size_t, std::size_t) noexcept { m.deallocate(p); }
 };
 
@@ -106,6 +111,10 @@ void register_rows(const char* impl) {
     benchmark::RegisterBenchmark(("shm_lifo_batch" + suffix).c_str(), [=](benchmark::State& s) {
       Alloc a;
       lifo_batch(s, a, size);
+    });
+    benchmark::RegisterBenchmark(("shm_lifo_align64" + suffix).c_str(), [=](benchmark::State& s) {
+      Alloc a;
+      bench::lifo(s, a, size, 64);
     });
     if constexpr (std::is_same_v<Alloc, Core>) {
       benchmark::RegisterBenchmark(("shm_many" + suffix).c_str(), [=](benchmark::State& s) {

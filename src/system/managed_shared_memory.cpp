@@ -20,7 +20,7 @@ namespace detail {
 namespace {
 constexpr const char* component = ManagedSharedMemory::allocator_name;
 constexpr std::uint64_t segment_magic = 0x67616e616d2d6d63ull;  // "cm-manag"
-constexpr std::uint32_t segment_version = 1;
+constexpr std::uint32_t segment_version = 2;  // 2: the cache of small blocks
 constexpr std::size_t heap_alignment = 64;
 }  // namespace
 
@@ -40,6 +40,8 @@ struct SegmentControl {
   /// Guards the directory, held while named objects are built and destroyed; recursive, because
   /// constructors may build named objects too. Taken before heap_mutex, never after.
   InterprocessRecursiveMutex directory_mutex;
+  /// Small blocks freed and taken without heap_mutex (live blocks to the heap).
+  SegmentCache cache;
 
   std::byte* base() noexcept { return reinterpret_cast<std::byte*>(this); }
   SegmentHeap& heap() noexcept { return *std::launder(reinterpret_cast<SegmentHeap*>(base() + heap_offset)); }
@@ -109,6 +111,7 @@ void repair_heap(SegmentControl* c) {
   SegmentHeap& heap = c->heap();
   const char* why = heap.recover(heap_limit(c)) ? heap.validate() : "a block header is corrupt";
   if (why != nullptr) {
+    c->cache.disable();
     c->heap_mutex.unlock();
     throw_system_error(ENOTRECOVERABLE, component, "repair", nullptr, why);
   }
@@ -183,11 +186,23 @@ CORE_MEMORY_NOINLINE bool grow(SegmentControl* c, std::size_t size, std::size_t 
   return true;
 }
 
+/// Under the lock: a block from the heap; when it is full, the cached blocks go back first, then
+/// the segment grows.
 CORE_MEMORY_ALWAYS_INLINE void* locked_allocate(SegmentControl* c, std::size_t size, std::size_t align) noexcept {
   SegmentHeap& heap = c->heap();
   void* p = heap.try_allocate(size, align);
+  if (p == nullptr && c->cache.trim(heap) != 0) p = heap.try_allocate(size, align);
   if (p == nullptr && grow(c, size, align)) p = heap.try_allocate(size, align);
   return p;
+}
+
+/// Under the lock, after the cache of class `k` (no_class: none) missed: a block of the class's
+/// size with a batch more cached, else (the heap has none of that size) any block that fits.
+void* allocate_after_miss(SegmentControl* c, std::size_t size, std::size_t align, unsigned k) noexcept {
+  if (k != SegmentCache::no_class) {
+    if (void* p = c->cache.refill(c->heap(), k)) return p;
+  }
+  return locked_allocate(c, size, align);
 }
 
 NamedEntry* find_entry(SegmentControl* c, std::string_view name, NamedEntry** before = nullptr) noexcept {
@@ -238,11 +253,15 @@ void* segment_try_allocate(SegmentControl* c, std::size_t size, std::size_t alig
     report_invalid_alignment(component, size, align);
     return nullptr;
   }
+  const unsigned k = SegmentCache::request_class(size, align);
+  if (k != SegmentCache::no_class) {
+    if (void* p = c->cache.pop(c->heap(), k)) return p;
+  }
 #if CORE_MEMORY_EXCEPTIONS
   try {
 #endif
     HeapLock lock(c);
-    return locked_allocate(c, size, align);
+    return allocate_after_miss(c, size, align, k);
 #if CORE_MEMORY_EXCEPTIONS
   } catch (...) {  // not recoverable
     return nullptr;
@@ -253,10 +272,14 @@ void* segment_try_allocate(SegmentControl* c, std::size_t size, std::size_t alig
 void* segment_allocate(SegmentControl* c, std::size_t size, std::size_t align) {
   if (align == 0 || (align & (align - 1)) != 0) [[unlikely]]
     fail_invalid_alignment(component, size, align);
+  const unsigned k = SegmentCache::request_class(size, align);
+  if (k != SegmentCache::no_class) {
+    if (void* p = c->cache.pop(c->heap(), k)) return p;
+  }
   void* p;
   {
     HeapLock lock(c);
-    p = locked_allocate(c, size, align);
+    p = allocate_after_miss(c, size, align, k);
   }
   if (p == nullptr) [[unlikely]]
     throw_out_of_memory(component, size, align);
@@ -264,11 +287,19 @@ void* segment_allocate(SegmentControl* c, std::size_t size, std::size_t align) {
 }
 
 void segment_deallocate(SegmentControl* c, void* p, std::size_t size, std::size_t align) noexcept {
+  if (p == nullptr) return;
 #if CORE_MEMORY_EXCEPTIONS
   try {
 #endif
+    if constexpr (checks::expensive) {  // the heap's full checks, under its lock, before caching
+      HeapLock lock(c);
+      if (!c->heap().check_live(p, size, align)) return;
+    }
+    const SegmentCache::free_result r = c->cache.free_block(c->heap(), p, size, align);
+    if (r.cached) return;
     HeapLock lock(c);
     c->heap().deallocate(p, size, align);
+    if (r.full) c->cache.flush(c->heap(), r.k);
 #if CORE_MEMORY_EXCEPTIONS
   } catch (...) {  // the heap is not recoverable: it cannot take the block back
   }
@@ -378,6 +409,7 @@ void format(ManagedState& s) {
   auto* c = ::new (s.shm.data()) SegmentControl();
   c->max_size = s.shm.max_size();
   c->heap_offset = heap_offset;
+  c->cache.format(c->max_size);
   (void)SegmentHeap::format(c->base() + heap_offset, s.shm.size() - heap_offset);
   c->magic.store(detail::segment_magic, std::memory_order_release);
   s.control = c;
@@ -477,19 +509,30 @@ bool ManagedSharedMemory::owns(const void* p) const noexcept { return control_ &
 std::size_t ManagedSharedMemory::max_size() const noexcept {
   return SegmentHeap::max_request(control_->max_size - control_->heap_offset);
 }
-detail::segment_heap_stats ManagedSharedMemory::statistics() const {
+detail::segment_stats ManagedSharedMemory::statistics() const {
   detail::HeapLock lock(control_);
-  return control_->heap().stats();
+  detail::segment_stats s{control_->heap().stats()};
+  control_->cache.add_to(s);  // cached blocks are live to the heap: count them apart
+  s.used_bytes -= s.cached_bytes;
+  s.live_blocks -= s.cached_blocks;
+  return s;
 }
 std::size_t ManagedSharedMemory::bytes_allocated() const { return statistics().used_bytes; }
 std::size_t ManagedSharedMemory::bytes_available() const {
   detail::HeapLock lock(control_);
   const SegmentHeap& h = control_->heap();
-  return h.stats().free_bytes + (control_->max_size - control_->heap_offset - h.extent());
+  detail::segment_stats cached;
+  control_->cache.add_to(cached);  // exhaustion returns them to the heap
+  return h.stats().free_bytes + cached.cached_bytes + (control_->max_size - control_->heap_offset - h.extent());
 }
 const char* ManagedSharedMemory::validate() const {
   detail::HeapLock lock(control_);
-  return control_->heap().validate();
+  const char* why = control_->heap().validate();
+  return why ? why : control_->cache.validate(control_->heap());
+}
+void ManagedSharedMemory::trim() {
+  detail::HeapLock lock(control_);
+  (void)control_->cache.trim(control_->heap());
 }
 std::size_t ManagedSharedMemory::named_count() const {
   detail::DirectoryLock lock(control_);

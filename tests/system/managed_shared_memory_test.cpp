@@ -130,6 +130,7 @@ TEST(ManagedSharedMemory, AllocationMatrixThroughTwoMappings) {
   expect_valid(a);
   EXPECT_EQ(a.statistics().live_blocks, 0u);
   EXPECT_EQ(a.bytes_allocated(), 0u);
+  b.trim();  // the cache of small blocks holds some
   EXPECT_EQ(b.statistics().free_blocks, 1u);
 }
 
@@ -183,6 +184,7 @@ TEST(ManagedSharedMemory, ExhaustionAndGrowthUpToMaxSize) {
   m.deallocate(big, 200 << 10);
   other.deallocate(in_other, 300 << 10);
   expect_valid(m);
+  m.trim();  // the cache of small blocks holds some
   EXPECT_EQ(m.statistics().largest_free_block, m.max_size());
 }
 

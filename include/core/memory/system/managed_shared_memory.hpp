@@ -10,6 +10,9 @@
 /// - It grows: when the heap is full, the segment is grown (SharedMemory::grow, up to max_size)
 ///   and the new range appended to the heap; other processes see it at once, without remapping,
 ///   because each maps the whole max_size reservation. open() reads max_size from the header.
+/// - Small blocks (up to 8 KiB) are freed to and taken from a lock-free cache in the header
+///   (detail::SegmentCache: per size class a bounded stack, offsets only), without the mutex;
+///   to the heap they stay live blocks, so its crash recovery is unchanged. trim() empties it.
 /// - A process killed at any instruction of an allocation, a free or a named construction leaves
 ///   the segment repairable: the next locker is told the owner died (LockStatus::owner_died) and
 ///   repairs what that mutex guards: the heap (walks the block chain, rebuilds lists, bitmaps and
@@ -29,6 +32,7 @@
 ///   null); misuse of the heap (double free, foreign pointer, corrupt block header) goes to the
 ///   misuse handler in hardened builds.
 
+#include <core/memory/system/detail/segment_cache.hpp>
 #include <core/memory/system/detail/segment_heap.hpp>
 #include <core/memory/system/offset_ptr.hpp>
 #include <core/memory/system/shared_memory.hpp>
@@ -171,14 +175,18 @@ class ManagedSharedMemory {
   [[nodiscard]] bool owns(const void* p) const noexcept;
   /// The largest request that can succeed (one block spanning the segment grown to max_size).
   [[nodiscard]] std::size_t max_size() const noexcept;
-  /// Bytes of live blocks (headers and rounding included).
+  /// Bytes of live blocks users hold (headers and rounding included).
   [[nodiscard]] std::size_t bytes_allocated() const;
-  /// Bytes of free blocks plus what growth to max_size can add.
+  /// Bytes of free and cached blocks plus what growth to max_size can add.
   [[nodiscard]] std::size_t bytes_available() const;
-  /// The heap's figures (largest_free_block: without growth).
-  [[nodiscard]] detail::segment_heap_stats statistics() const;
-  /// Checks every invariant of the heap; null, or what is wrong. O(blocks).
+  /// The heap's figures (largest_free_block: without growth), the blocks in the cache counted
+  /// apart: used_bytes and live_blocks are what users hold.
+  [[nodiscard]] detail::segment_stats statistics() const;
+  /// Checks every invariant of the heap and of the cache of small blocks; null, or what is
+  /// wrong. O(blocks).
   [[nodiscard]] const char* validate() const;
+  /// Returns the blocks held in the cache of small blocks to the heap (exhaustion does it too).
+  void trim();
 
   template <class T>
   [[nodiscard]] SharedMemoryAllocator<T> get_allocator() noexcept;

@@ -250,6 +250,13 @@ class SegmentHeap {
     return size_of(read(static_cast<std::uint64_t>(static_cast<const std::byte*>(p) - base()) - header)) - header;
   }
 
+  /// For the segment's lock-free cache, which reads a block's header word `w` (at offset `o`)
+  /// without the lock (only a live block's previous-is-free bit changes under it): the size of
+  /// the live block it describes, else 0.
+  [[nodiscard]] static constexpr std::uint64_t live_size(std::uint64_t o, std::uint64_t w) noexcept {
+    return tag_of(w) == tag(o) && !is_free(w) && size_of(w) >= min_block ? size_of(w) : 0;
+  }
+
  private:
   static constexpr unsigned sl_log2 = 4, sl_count = 1u << sl_log2;
   static constexpr unsigned fl_count = 41;  // up to max_block
@@ -453,6 +460,8 @@ class SegmentHeap {
     return o;
   }
 
+  // The checks of deallocate, without freeing (public for the segment's cache, under the lock).
+ public:
   bool check_live(void* p, std::size_t size, std::size_t align) noexcept {
     const char* what = nullptr;
     error_kind kind = error_kind::interior_pointer;
@@ -486,6 +495,7 @@ class SegmentHeap {
     return false;
   }
 
+ private:
   bool corrupt(std::uint64_t o, const char* what) noexcept {
     char text[128];
     std::snprintf(text, sizeof text, "recovery: %s at heap offset %llu", what, static_cast<unsigned long long>(o));
