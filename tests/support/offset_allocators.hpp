@@ -188,6 +188,11 @@ class TwoMappings {
   [[nodiscard]] T* in_b(T* p) const noexcept {
     return reinterpret_cast<T*>(static_cast<char*>(b_) + (reinterpret_cast<char*>(p) - static_cast<char*>(a_)));
   }
+  /// The address in mapping a of what is at `p` in mapping b.
+  template <class T>
+  [[nodiscard]] T* in_a(T* p) const noexcept {
+    return reinterpret_cast<T*>(static_cast<char*>(a_) + (reinterpret_cast<char*>(p) - static_cast<char*>(b_)));
+  }
   /// Makes mapping a inaccessible (or accessible again): any address into it that a container
   /// kept instead of an offset faults when used through mapping b.
   void lock_a(bool locked) const noexcept {

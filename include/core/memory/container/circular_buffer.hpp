@@ -34,6 +34,7 @@ class CircularBuffer {
   static constexpr bool always_equal = alloc_traits::is_always_equal::value;
   /// What the buffer stores (buf_, end_, head_, tail_); the elements are reached through T*.
   using alloc_pointer = typename alloc_traits::pointer;
+  static constexpr bool annotated = detail::sanitizer_annotations<alloc_pointer>;
 
  public:
   using value_type = T;
@@ -307,12 +308,12 @@ class CircularBuffer {
   /// (for poisoning it again if the constructor throws).
   template <class... Args>
   void construct_at_slot(T* p, [[maybe_unused]] size_type free_before, Args&&... args) {
-    unpoison_memory(p, sizeof(T));
+    if constexpr (annotated) unpoison_memory(p, sizeof(T));
 #if CORE_MEMORY_EXCEPTIONS
     try {
       alloc_traits::construct(alloc_, p, std::forward<Args>(args)...);
     } catch (...) {
-      if constexpr (poisons) detail::poison_freed_slot(raw(buf_), static_cast<size_type>(p - raw(buf_)), free_before);
+      if constexpr (annotated) detail::poison_freed_slot(raw(buf_), static_cast<size_type>(p - raw(buf_)), free_before);
       throw;
     }
 #else
@@ -337,7 +338,7 @@ class CircularBuffer {
   /// Destroys the element in slot `p`, which has `free_before` free slots right before it.
   void destroy_slot(T* p, size_type free_before) noexcept {
     alloc_traits::destroy(alloc_, p);
-    if constexpr (poisons) detail::poison_freed_slot(raw(buf_), static_cast<size_type>(p - raw(buf_)), free_before);
+    if constexpr (annotated) detail::poison_freed_slot(raw(buf_), static_cast<size_type>(p - raw(buf_)), free_before);
   }
 
   void allocate_storage(size_type n) {
@@ -346,19 +347,16 @@ class CircularBuffer {
     end_ = fancy(raw(buf_) + n);
     head_ = tail_ = buf_;
     cap_ = n;
-    if constexpr (poisons) poison_memory(raw(buf_), n * sizeof(T));
+    if constexpr (annotated) poison_memory(raw(buf_), n * sizeof(T));
   }
   void free_storage() noexcept {
     clear();
     if (buf_) {
-      unpoison_memory(raw(buf_), cap_ * sizeof(T));
+      if constexpr (annotated) unpoison_memory(raw(buf_), cap_ * sizeof(T));
       alloc_traits::deallocate(alloc_, buf_, cap_);
     }
     buf_ = nullptr;
   }
-
-  /// Free slots are poisoned for AddressSanitizer (not in memory reached through fancy pointers).
-  static constexpr bool poisons = detail::annotates_for_asan<Alloc>;
 
   [[no_unique_address]] Alloc alloc_;
   alloc_pointer buf_ = nullptr;

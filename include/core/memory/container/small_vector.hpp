@@ -9,7 +9,7 @@
 ///   insert at the end...), and arguments that alias the vector's own elements work as for
 ///   std::vector (`v.push_back(v[0])` when full, `v.insert(p, n, v[i])`).
 /// - Under AddressSanitizer the unused capacity (inline or heap) is annotated: touching past
-///   size() is reported.
+///   size() is reported (not with a fancy-pointer allocator: see detail/fancy_pointer.hpp).
 /// - The size type can be narrowed (e.g. std::uint32_t) to make the header smaller.
 /// - Allocators propagate as in std::vector (propagate_on_container_copy_assignment,
 ///   _move_assignment, _swap). With unequal allocators that do not propagate, each vector keeps
@@ -29,7 +29,6 @@
 #include <core/memory/util/align.hpp>
 #include <core/memory/util/assert.hpp>
 #include <core/memory/util/error.hpp>
-#include <core/memory/container/detail/slot_poison.hpp>
 #include <core/memory/util/sanitizer.hpp>
 #include <core/memory/util/size_math.hpp>
 
@@ -500,11 +499,11 @@ class SmallVectorImpl {
 
   /// Marks the unused capacity of a fresh buffer as such for AddressSanitizer.
   void annotate_fresh() const noexcept {
-    if constexpr (detail::annotates_for_asan<Alloc>)
+    if constexpr (detail::sanitizer_annotations<alloc_pointer>)
       annotate_contiguous_container(elems(), elems() + capacity_, elems() + capacity_, elems() + size_);
   }
   void annotate(std::size_t old_size, std::size_t new_size) const noexcept {
-    if constexpr (detail::annotates_for_asan<Alloc>)
+    if constexpr (detail::sanitizer_annotations<alloc_pointer>)
       annotate_contiguous_container(elems(), elems() + capacity_, elems() + old_size, elems() + new_size);
   }
 

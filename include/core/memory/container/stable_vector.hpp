@@ -96,6 +96,7 @@ class StableVector {
   /// What blocks_ holds: the allocator's pointer to a block (an offset_ptr in shared memory).
   using block_pointer = typename block_traits::pointer;
   using ptr_alloc = typename std::allocator_traits<Alloc>::template rebind_alloc<block_pointer>;
+  static constexpr bool annotated = detail::sanitizer_annotations<block_pointer>;
   using index_alloc = typename std::allocator_traits<Alloc>::template rebind_alloc<std::uint32_t>;
 
  public:
@@ -381,7 +382,7 @@ class StableVector {
           ++b->generation[w * 64 + i];  // its handles die
         });
       }
-      if constexpr (poisons) poison_memory(b->storage, sizeof b->storage);
+      if constexpr (annotated) poison_memory(b->storage, sizeof b->storage);
     }
     free_.clear();
     fresh_ = 0;
@@ -423,15 +424,12 @@ class StableVector {
     return static_cast<std::uint32_t>(block(s / BlockSize)->generation[s % BlockSize] + salt_);
   }
   /// A container's handle salt: its address, mixed (containers alive together differ).
-  /// Free slots are poisoned for AddressSanitizer (not in memory reached through fancy pointers).
-  static constexpr bool poisons = detail::annotates_for_asan<Alloc>;
-
   static std::uint32_t salt_for(const void* p) noexcept {
     return static_cast<std::uint32_t>(((reinterpret_cast<std::uintptr_t>(p) >> 4) * 0x9E3779B97F4A7C15u) >> 32);
   }
   /// Poisons free slot i of `b` with the free slots right before it that share its granule.
   static void poison_free_slot(Block* b, std::size_t i) noexcept {
-    if constexpr (!poisons) return;
+    if constexpr (!annotated) return;
     const std::uint64_t below = b->occupied[i / 64] & ((std::uint64_t{1} << (i % 64)) - 1);
     detail::poison_freed_slot(b->slots_from(i & ~std::size_t{63}), i % 64,
                               i % 64 - static_cast<std::size_t>(std::bit_width(below)));
@@ -525,13 +523,13 @@ class StableVector {
     block_alloc ba(alloc_);
     block_pointer p = block_traits::allocate(ba, 1);
     Block* b = ::new (static_cast<void*>(std::to_address(p))) Block();
-    if constexpr (poisons) poison_memory(b->storage, sizeof b->storage);
+    if constexpr (annotated) poison_memory(b->storage, sizeof b->storage);
     return p;
   }
   void delete_block(const block_pointer& p) noexcept {
     block_alloc ba(alloc_);
     Block* b = std::to_address(p);
-    unpoison_memory(b->storage, sizeof b->storage);
+    if constexpr (annotated) unpoison_memory(b->storage, sizeof b->storage);
     b->~Block();
     block_traits::deallocate(ba, p, 1);
   }
@@ -540,7 +538,7 @@ class StableVector {
   /// slot is poisoned again and nothing changed.
   template <class... Args>
   void place(Block* b, std::size_t i, Args&&... args) {
-    unpoison_memory(b->slot(i), sizeof(T));
+    if constexpr (annotated) unpoison_memory(b->slot(i), sizeof(T));
 #if CORE_MEMORY_EXCEPTIONS
     try {
 #endif

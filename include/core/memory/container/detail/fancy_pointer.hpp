@@ -18,4 +18,11 @@ template <class P, class T>
   }
 }
 
+/// Whether a container annotates its memory for AddressSanitizer (unused capacity, free slots):
+/// only when its allocator's pointer is a raw pointer. With a fancy pointer the memory may be
+/// shared with other processes, whose shadow memory would not follow the changes made in this
+/// one: an element another process added would be reported as a container overflow.
+template <class P>
+inline constexpr bool sanitizer_annotations = std::is_pointer_v<P>;
+
 }  // namespace core::memory::detail

@@ -8,16 +8,6 @@
 
 namespace core::memory::detail {
 
-/// Whether a container with allocator `Alloc` annotates its free memory for AddressSanitizer:
-/// only when the allocator's pointer is a raw pointer. A fancy pointer (offset_ptr) means memory
-/// that may be mapped at several addresses or shared with other processes, and ASan's shadow is
-/// per address and per process: what one mapping's or one process's operations annotate is
-/// stale for the others (a push_back by another process into capacity this process's shadow
-/// still poisons would read here as an overflow).
-template <class Alloc>
-inline constexpr bool annotates_for_asan =
-    asan_enabled && std::is_pointer_v<typename std::allocator_traits<Alloc>::pointer>;
-
 /// Slot `i` of the array `first` was just freed, and the `free_before` slots right before it are
 /// free too. Poisons it together with those of them that share its first granule (they could not
 /// be poisoned while it was live after them). ASan's poisoning never reaches past the slot's last
