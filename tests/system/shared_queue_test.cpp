@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <csignal>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <thread>
@@ -216,4 +217,82 @@ TEST(SpscQueueAcrossProcesses, AProducerFacingAFullQueueSleepsAndIsWoken) {
   const Finished f = wait_with_usage(child);
   EXPECT_EQ(f.status, 0);
   EXPECT_LT(f.cpu, std::chrono::milliseconds(150));
+}
+
+// ---- a side that dies: the survivor's timed waits return, a new peer takes over -----------------
+
+namespace {
+
+using namespace std::chrono_literals;
+
+/// Waits `timeout` in `wait()` (which must return false) and checks it waited about that long.
+template <class F>
+void expect_times_out(std::chrono::milliseconds timeout, F wait) {
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(wait(timeout));
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(waited, timeout);
+  EXPECT_LT(waited, timeout + 5s);  // a loaded machine, but not forever
+}
+
+}  // namespace
+
+TEST(SpscQueueAcrossProcesses, AConsumerOutlivesAProducerKilledAsleep) {
+  test::ShmName name;
+  auto m = queue_segment(name, 4);
+  auto& q = Queue::attach(m.data());
+  const pid_t child = test::spawn_child({"push", name, "1000"});
+  while (q.size() < 4) std::this_thread::sleep_for(1ms);
+  std::this_thread::sleep_for(100ms);  // the child sleeps in push() on the full queue
+  ::kill(child, SIGKILL);
+  EXPECT_EQ(test::exit_status(child), 128 + SIGKILL);
+  std::uint64_t v = 99;
+  for (std::uint64_t i = 0; i < 4; ++i) {
+    ASSERT_TRUE(q.pop_for(v, 1s));
+    EXPECT_EQ(v, i);
+  }
+  v = 99;
+  expect_times_out(100ms, [&](auto timeout) { return q.pop_for(v, timeout); });  // pop() would hang
+  EXPECT_EQ(v, 99u);
+  // A new producer takes over: the dead one's sleep flag and spin state do not get in its way.
+  const pid_t next = test::spawn_child({"push", name, "3"});
+  for (std::uint64_t i = 0; i < 3; ++i) EXPECT_EQ(q.pop(), i);
+  EXPECT_EQ(test::exit_status(next), 0);
+}
+
+TEST(SpscQueueAcrossProcesses, AProducerOutlivesAConsumerKilledAsleep) {
+  test::ShmName name;
+  auto m = queue_segment(name, 4);
+  auto& q = Queue::attach(m.data());
+  const pid_t child = test::spawn_child({"pop", name, "1000"});
+  std::this_thread::sleep_for(300ms);  // the child sleeps in pop() on the empty queue
+  ::kill(child, SIGKILL);
+  EXPECT_EQ(test::exit_status(child), 128 + SIGKILL);
+  for (std::uint64_t i = 0; i < 4; ++i) ASSERT_TRUE(q.push_for(i, 1s));
+  expect_times_out(100ms, [&](auto timeout) { return q.push_for(4, timeout); });  // push() would hang
+  EXPECT_EQ(q.size(), 4u);  // nothing pushed by the failed push_for
+  const pid_t next = test::spawn_child({"pop", name, "4"});
+  EXPECT_EQ(test::exit_status(next), 0);
+  EXPECT_TRUE(q.empty());
+}
+
+TEST(SpscQueueAcrossProcesses, AProducerKilledAnywhereLeavesAnInOrderPrefix) {
+  // SIGKILL lands anywhere in push(): between the copy and the publishing store, asleep, ...
+  // Whatever was published is whole and in order; nothing else appears.
+  test::ShmName name;
+  auto m = queue_segment(name, 64);
+  for (int round = 0; round < 12; ++round) {
+    SCOPED_TRACE(round);
+    auto& q = Queue::create(m.data(), m.size());
+    const pid_t child = test::spawn_child({"push", name, "4000000000"});
+    std::uint64_t next = 0;
+    const std::uint64_t before_kill = 1 + static_cast<std::uint64_t>(round) * 997 % 5000;
+    for (; next < before_kill; ++next) ASSERT_EQ(q.pop(), next);
+    ::kill(child, SIGKILL);
+    EXPECT_EQ(test::exit_status(child), 128 + SIGKILL);
+    std::uint64_t v = 0;
+    while (q.pop_for(v, 10ms)) ASSERT_EQ(v, next++);
+    EXPECT_LE(next, before_kill + 64);
+    EXPECT_TRUE(q.empty());
+  }
 }

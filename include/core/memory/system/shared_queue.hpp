@@ -26,6 +26,7 @@
 
 #include <atomic>
 #include <bit>
+#include <chrono>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -61,20 +62,41 @@ struct SpinThenSleep {
 
   /// Waits while `word` holds `value`: spins, then announces itself in `sleeps` and sleeps on
   /// the word (the other side wakes it after changing the word, seeing the flag).
-  void wait_while(const std::atomic<std::uint32_t>& word, std::uint32_t value,
-                  std::atomic<std::uint32_t>& sleeps) noexcept {
+  /// Returns false if `until` passed first (time_point::max(): never); true when the word
+  /// changed, or maybe not (a spurious wake-up, a signal): the caller checks and waits again.
+  bool wait_while(const std::atomic<std::uint32_t>& word, std::uint32_t value, std::atomic<std::uint32_t>& sleeps,
+                  std::chrono::steady_clock::time_point until) noexcept {
     const std::uint32_t checks = ++waits % probe_every == 0 ? max_spin : budget;
     for (std::uint32_t i = 0; i < checks; ++i) {
       if (word.load(std::memory_order_relaxed) != value) {
         budget = checks < max_spin / 2 ? 2 * checks : max_spin;
-        return;
+        return true;
       }
       cpu_pause();
     }
     budget = budget > 2 * min_spin ? budget / 2 : min_spin;
+    const bool forever = until == std::chrono::steady_clock::time_point::max();
+    const std::int64_t left = forever ? 0 : (until - std::chrono::steady_clock::now()).count();
+    if (!forever && left <= 0) return false;
     sleeps.store(1, std::memory_order_seq_cst);
-    if (word.load(std::memory_order_seq_cst) == value) (void)os::wait_on_address(&word, value);
+    int r = 0;
+    if (word.load(std::memory_order_seq_cst) == value)
+      r = forever ? os::wait_on_address(&word, value) : os::wait_on_address(&word, value, left);
     sleeps.store(0, std::memory_order_relaxed);
+    return r != ETIMEDOUT;
+  }
+
+  /// `timeout` from now, saturating (a timeout too long to represent never expires).
+  template <class Rep, class Period>
+  static std::chrono::steady_clock::time_point deadline_after(const std::chrono::duration<Rep, Period>& timeout) noexcept {
+    using namespace std::chrono;
+    const auto now = steady_clock::now();
+    if (timeout <= duration<Rep, Period>::zero()) return now;
+    // Compared in seconds first, so that converting a huge timeout cannot overflow.
+    if (duration_cast<duration<double>>(timeout).count() >=
+        duration_cast<duration<double>>(steady_clock::time_point::max() - now).count() / 2)
+      return steady_clock::time_point::max();
+    return now + ceil<steady_clock::duration>(timeout);
   }
 };
 
@@ -176,20 +198,38 @@ class SpscQueue {
   }
 
   /// Producer: appends `value`, waiting (spinning briefly, then sleeping) while the queue is full.
+  /// Waits forever if the consumer is gone: see push_for.
   void push(const T& value) noexcept {
-    while (!try_push(value)) {
-      const std::uint32_t tail = tail_.load(std::memory_order_relaxed);
-      // Full means head == tail - capacity: sleep while the head stays there.
-      producer_spin_.wait_while(head_, tail - static_cast<std::uint32_t>(capacity()), producer_sleeps_);
-    }
+    while (!try_push(value)) (void)wait_to_push(std::chrono::steady_clock::time_point::max());
   }
 
   /// Consumer: takes the oldest element, waiting (spinning briefly, then sleeping) while the
-  /// queue is empty.
+  /// queue is empty. Waits forever if the producer is gone: see pop_for.
   [[nodiscard]] T pop() noexcept {
     T out;
-    while (!try_pop(out)) consumer_spin_.wait_while(tail_, head_.load(std::memory_order_relaxed), consumer_sleeps_);
+    while (!try_pop(out)) (void)wait_to_pop(std::chrono::steady_clock::time_point::max());
     return out;
+  }
+
+  /// Producer: push() for `timeout` at most; false if the queue stayed full (nothing pushed).
+  /// For a producer that must notice a consumer that died (or stopped) instead of hanging.
+  template <class Rep, class Period>
+  bool push_for(const T& value, const std::chrono::duration<Rep, Period>& timeout) noexcept {
+    if (try_push(value)) return true;
+    const auto until = detail::SpinThenSleep::deadline_after(timeout);
+    while (!try_push(value))
+      if (!wait_to_push(until)) return try_push(value);
+    return true;
+  }
+
+  /// Consumer: pop() for `timeout` at most; false if the queue stayed empty (`out` untouched).
+  template <class Rep, class Period>
+  bool pop_for(T& out, const std::chrono::duration<Rep, Period>& timeout) noexcept {
+    if (try_pop(out)) return true;
+    const auto until = detail::SpinThenSleep::deadline_after(timeout);
+    while (!try_pop(out))
+      if (!wait_to_pop(until)) return try_pop(out);
+    return true;
   }
 
  private:
@@ -204,6 +244,16 @@ class SpscQueue {
 
   static void check_alignment(void* at, const char* operation) {
     if (reinterpret_cast<std::uintptr_t>(at) % alignment != 0) detail::spsc_misaligned(operation, alignment);
+  }
+
+  /// Waits while the queue looks full (the head is a capacity behind the tail); false at `until`.
+  bool wait_to_push(std::chrono::steady_clock::time_point until) noexcept {
+    const std::uint32_t full_head = tail_.load(std::memory_order_relaxed) - static_cast<std::uint32_t>(capacity());
+    return producer_spin_.wait_while(head_, full_head, producer_sleeps_, until);
+  }
+  /// Waits while the queue looks empty (the tail is at the head); false at `until`.
+  bool wait_to_pop(std::chrono::steady_clock::time_point until) noexcept {
+    return consumer_spin_.wait_while(tail_, head_.load(std::memory_order_relaxed), consumer_sleeps_, until);
   }
 
   [[nodiscard]] std::byte* slot(std::uint32_t index) noexcept {
