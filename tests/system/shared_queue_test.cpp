@@ -146,6 +146,42 @@ TEST(SpscQueue, ErrorsSayWhatIsWrong) {
                       component + "attach (the queue holds elements of 8 bytes aligned to 8, not 4 aligned to 4)");
 }
 
+namespace core::memory::detail {
+/// The test's way into a queue's header (declared a friend by SpscQueue).
+struct spsc_queue_test_access {
+  template <class T>
+  static std::uint32_t& mask(SpscQueue<T>& q) {
+    return q.mask_;
+  }
+};
+}  // namespace core::memory::detail
+
+TEST(SpscQueue, AttachChecksTheRangeAndTheHeader) {
+  Buffer b(Queue::bytes_for(8));
+  auto& q = Queue::create(b.data, b.bytes);
+  EXPECT_EQ(&Queue::attach(b.data, b.bytes), &q);
+  // A range that does not hold the whole queue (a process that mapped less than was created).
+  EXPECT_SYSTEM_ERROR((void)Queue::attach(b.data, Queue::bytes_for(4)), EINVAL,
+                      component + "attach (the queue needs " + std::to_string(Queue::bytes_for(8)) +
+                          " bytes, the range has " + std::to_string(Queue::bytes_for(4)) + ")");
+  // A range too small for the header is not read.
+  EXPECT_SYSTEM_ERROR((void)Queue::attach(b.data, 16), EINVAL,
+                      component + "attach (16 bytes: a queue of one element needs " +
+                          std::to_string(Queue::bytes_for(1)) + ")");
+  // A header whose capacity is not a power of two up to max_capacity: slot() would index out of
+  // the ring with any mask that is not 2^k - 1.
+  auto& mask = cm::detail::spsc_queue_test_access::mask(q);
+  for (const std::uint32_t bad : {5u, 6u, 0x80000000u, 0xffffffffu}) {
+    mask = bad;
+    const std::string text =
+        component + "attach (the header is corrupt: capacity " + std::to_string(std::uint64_t{bad} + 1) + ")";
+    EXPECT_SYSTEM_ERROR((void)Queue::attach(b.data), EINVAL, text);
+    EXPECT_SYSTEM_ERROR((void)Queue::attach(b.data, b.bytes), EINVAL, text);
+  }
+  mask = 7;
+  EXPECT_EQ(&Queue::attach(b.data), &q);
+}
+
 // ---- between processes (the child is another program: the queue is elsewhere in it) ----------
 
 namespace {

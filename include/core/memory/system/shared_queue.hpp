@@ -4,9 +4,9 @@
 /// one process pushes and another pops, each with the queue at its own address.
 ///
 /// - create(at, bytes) builds a queue in place over [at, at + bytes) (at aligned to
-///   SpscQueue::alignment); attach(at) finds one built there by another process (or earlier)
-///   and checks that it is a queue of the same element size and alignment. The queue holds only
-///   indices, never a pointer, so it works at any address.
+///   SpscQueue::alignment); attach(at, bytes) finds one built there by another process (or
+///   earlier) and checks that it is a queue of the same element size and alignment that fits in
+///   the range. The queue holds only indices, never a pointer, so it works at any address.
 /// - try_push / try_pop are wait-free (a few loads and stores, no lock, no system call unless
 ///   the other side sleeps). push / pop block: they spin a little (a budget each side adapts to
 ///   whether spinning pays, detail::SpinThenSleep), then sleep on a futex in the
@@ -42,11 +42,18 @@ namespace detail {
 [[noreturn]] inline void spsc_fail(const char* operation, const char* text) {
   throw_system_error(EINVAL, "core::memory::SpscQueue", operation, nullptr, text);
 }
+[[noreturn]] inline void spsc_too_small(const char* operation, std::size_t bytes, std::size_t needed) {
+  char text[96];
+  std::snprintf(text, sizeof text, "(%zu bytes: a queue of one element needs %zu)", bytes, needed);
+  spsc_fail(operation, text);
+}
 [[noreturn]] inline void spsc_misaligned(const char* operation, std::size_t alignment) {
   char text[64];
   std::snprintf(text, sizeof text, "(the address is not aligned to %zu)", alignment);
   spsc_fail(operation, text);
 }
+
+struct spsc_queue_test_access;  // tests only: defined by tests/system/shared_queue_test.cpp
 
 /// How one side of a queue waits for the other: spins a budget of checks of the word (each
 /// followed by a pause instruction: 10 to 80 ns depending on the processor and the hypervisor),
@@ -122,12 +129,7 @@ class SpscQueue {
   /// fits (at most max_capacity). Throws std::system_error (EINVAL) if `at` is misaligned or
   /// `bytes` cannot hold a queue of one element.
   static SpscQueue& create(void* at, std::size_t bytes) {
-    check_alignment(at, "create");
-    if (bytes < bytes_for(1)) {
-      char text[96];
-      std::snprintf(text, sizeof text, "(%zu bytes: a queue of one element needs %zu)", bytes, bytes_for(1));
-      detail::spsc_fail("create", text);
-    }
+    check_range(at, bytes, "create");
     std::size_t capacity = std::bit_floor((bytes - ring_offset()) / sizeof(T));
     if (capacity > max_capacity) capacity = max_capacity;
     auto* q = ::new (at) SpscQueue(static_cast<std::uint32_t>(capacity));
@@ -135,8 +137,22 @@ class SpscQueue {
     return *q;
   }
 
-  /// The queue another process (or this one) created at `at`. Throws std::system_error (EINVAL)
-  /// if there is none, or if it holds elements of another size or alignment.
+  /// The queue another process (or this one) created at `at`, within [at, at + bytes) (what this
+  /// process mapped there). Throws std::system_error (EINVAL) if there is none, if it holds
+  /// elements of another size or alignment, if its header is corrupt, or if it does not fit in
+  /// the range. (Another T of the same size and alignment cannot be told apart.)
+  static SpscQueue& attach(void* at, std::size_t bytes) {
+    check_range(at, bytes, "attach");
+    SpscQueue& q = attach(at);
+    if (q.bytes() > bytes) {
+      char text[96];
+      std::snprintf(text, sizeof text, "(the queue needs %zu bytes, the range has %zu)", q.bytes(), bytes);
+      detail::spsc_fail("attach", text);
+    }
+    return q;
+  }
+  /// As attach(at, bytes), trusting the header's capacity: the caller knows that all of
+  /// [at, at + bytes()) is mapped.
   static SpscQueue& attach(void* at) {
     check_alignment(at, "attach");
     auto* q = std::launder(static_cast<SpscQueue*>(at));
@@ -148,9 +164,17 @@ class SpscQueue {
                     q->element_size_, q->element_alignment_, sizeof(T), alignof(T));
       detail::spsc_fail("attach", text);
     }
+    // slot() masks indices into the ring: any mask but 2^k - 1 would index out of it.
+    if (q->mask_ >= max_capacity || (q->mask_ & (q->mask_ + 1)) != 0) {
+      char text[96];
+      std::snprintf(text, sizeof text, "(the header is corrupt: capacity %llu)",
+                    static_cast<unsigned long long>(q->mask_) + 1);
+      detail::spsc_fail("attach", text);
+    }
     return *q;
   }
 
+  friend struct detail::spsc_queue_test_access;
   SpscQueue(const SpscQueue&) = delete;
   SpscQueue& operator=(const SpscQueue&) = delete;
 
@@ -244,6 +268,10 @@ class SpscQueue {
 
   static void check_alignment(void* at, const char* operation) {
     if (reinterpret_cast<std::uintptr_t>(at) % alignment != 0) detail::spsc_misaligned(operation, alignment);
+  }
+  static void check_range(void* at, std::size_t bytes, const char* operation) {
+    check_alignment(at, operation);
+    if (bytes < bytes_for(1)) detail::spsc_too_small(operation, bytes, bytes_for(1));
   }
 
   /// Waits while the queue looks full (the head is a capacity behind the tail); false at `until`.
