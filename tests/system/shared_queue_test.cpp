@@ -153,6 +153,13 @@ struct spsc_queue_test_access {
   static std::uint32_t& mask(SpscQueue<T>& q) {
     return q.mask_;
   }
+  /// Makes an empty queue's indices (and each side's copy of the other's) start at `index`.
+  template <class T>
+  static void start_at(SpscQueue<T>& q, std::uint32_t index) {
+    q.tail_.store(index);
+    q.head_.store(index);
+    q.head_cache_ = q.tail_cache_ = index;
+  }
 };
 }  // namespace core::memory::detail
 
@@ -180,6 +187,41 @@ TEST(SpscQueue, AttachChecksTheRangeAndTheHeader) {
   }
   mask = 7;
   EXPECT_EQ(&Queue::attach(b.data), &q);
+}
+
+TEST(SpscQueue, IndicesWrapAround2To32) {
+  // The 32-bit indices wrap after 2^32 elements: start them just before, fill and drain across.
+  for (const std::size_t capacity : {1u, 2u, 8u}) {
+    for (const std::uint32_t before_wrap : {0u, 1u, 3u, 7u, 8u}) {
+      SCOPED_TRACE(std::to_string(capacity) + " " + std::to_string(before_wrap));
+      Buffer b(Queue::bytes_for(capacity));
+      auto& q = Queue::create(b.data, b.bytes);
+      cm::detail::spsc_queue_test_access::start_at(q, 0u - before_wrap);
+      std::uint64_t pushed = 0, popped = 0, v = 0;
+      for (int round = 0; round < 6; ++round) {  // full, empty, then half full, across the wrap
+        const std::size_t fill = round % 2 == 0 ? capacity : (capacity + 1) / 2;
+        for (std::size_t i = 0; i < fill; ++i) ASSERT_TRUE(q.try_push(pushed++));
+        EXPECT_EQ(q.size(), fill);
+        EXPECT_EQ(q.try_push(pushed), fill < capacity);  // refused only when full
+        if (fill < capacity) ++pushed;
+        EXPECT_EQ(q.empty(), false);
+        while (q.try_pop(v)) ASSERT_EQ(v, popped++);
+        EXPECT_EQ(popped, pushed);
+        EXPECT_EQ(q.size(), 0u);
+      }
+      // Blocking calls across the wrap: the producer sleeps on a full queue whose "full head"
+      // value (tail - capacity) wraps, the consumer sleeps on an empty one.
+      cm::detail::spsc_queue_test_access::start_at(q, 0u - before_wrap);
+      std::thread producer([&] {
+        for (std::uint64_t i = 0; i < 4 * capacity + 4; ++i) q.push(i);
+      });
+      for (std::uint64_t i = 0; i < 4 * capacity + 4; ++i) {
+        if (i % 3 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+        ASSERT_EQ(q.pop(), i);
+      }
+      producer.join();
+    }
+  }
 }
 
 // ---- between processes (the child is another program: the queue is elsewhere in it) ----------
