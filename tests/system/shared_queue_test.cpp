@@ -1,9 +1,11 @@
 #include <core/memory/system/shared_memory.hpp>
 #include <core/memory/system/shared_queue.hpp>
+#include <core/memory/util/error.hpp>
 
 #include <gtest/gtest.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -223,6 +225,58 @@ TEST(SpscQueue, IndicesWrapAround2To32) {
     }
   }
 }
+
+#if CORE_MEMORY_CHECK_LEVEL >= 1 && !defined(__SANITIZE_THREAD__)  // a deliberate data race
+namespace {
+std::atomic<int> second_side_reports{0};
+std::atomic<bool> second_side_recorded{false};
+std::string second_side_text;
+cm::error_kind second_side_kind{};
+const void* second_side_address = nullptr;
+/// Counts reports from any thread and keeps the first.
+void record_second_side(const cm::error_report& r) {
+  if (!second_side_recorded.exchange(true)) {
+    char text[512];
+    cm::format_report(r, text, sizeof text);
+    second_side_text = text;
+    second_side_kind = r.kind;
+    second_side_address = r.address;
+  }
+  second_side_reports.fetch_add(1);
+}
+}  // namespace
+
+TEST(SpscQueue, TwoProducersOrTwoConsumersAtOnceAreReportedInCheckedBuilds) {
+  // Documented misuse, caught where it overlaps: each side publishes its index with a
+  // compare-exchange from the value it started from (the same cost as the store on x86).
+  for (const bool producers : {true, false}) {
+    SCOPED_TRACE(producers ? "producers" : "consumers");
+    Buffer b(Queue::bytes_for(1024));
+    auto& q = Queue::create(b.data, b.bytes);
+    second_side_reports = 0;
+    second_side_recorded = false;
+    const cm::misuse_handler previous = cm::set_misuse_handler(&record_second_side);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    auto side = [&](bool push) {
+      std::uint64_t v = 0;
+      while (second_side_reports.load() == 0 && std::chrono::steady_clock::now() < until)
+        for (int i = 0; i < 1000; ++i) (void)(push ? q.try_push(1) : q.try_pop(v));
+    };
+    std::thread first(side, producers), second(side, producers), other_side(side, !producers);
+    first.join();
+    second.join();
+    other_side.join();
+    cm::set_misuse_handler(previous);
+    ASSERT_GE(second_side_reports.load(), 1);
+    EXPECT_EQ(second_side_kind, cm::error_kind::assertion);
+    EXPECT_EQ(second_side_address, static_cast<const void*>(&q));
+    EXPECT_NE(second_side_text.find("core::memory::SpscQueue"), std::string::npos)
+        << second_side_text;
+    EXPECT_NE(second_side_text.find(producers ? "two producers at once" : "two consumers at once"), std::string::npos)
+        << second_side_text;
+  }
+}
+#endif
 
 // ---- between processes (the child is another program: the queue is elsewhere in it) ----------
 

@@ -13,7 +13,8 @@
 ///   queue (not process-private), so an idle consumer or a producer facing a full ring uses no
 ///   CPU; the other side wakes it with one system call, only when someone sleeps.
 /// - One producer and one consumer at a time (any process or thread each); more of either side
-///   is a data race. The capacity is a power of two (at most 2^31).
+///   is a data race, which checked builds (CORE_MEMORY_CHECK_LEVEL >= 1) report to the misuse
+///   handler when two calls of one side overlap. The capacity is a power of two (at most 2^31).
 ///
 /// Layout: a header (magic, version, element size and alignment, capacity; then the producer's
 /// index, the consumer's index and the sleepers' flags each on its own cache line pair), followed
@@ -22,6 +23,7 @@
 #include <core/memory/system/error.hpp>
 #include <core/memory/system/os.hpp>
 #include <core/memory/util/cache_line.hpp>
+#include <core/memory/util/error.hpp>
 #include <core/memory/util/memory_barrier.hpp>
 
 #include <atomic>
@@ -193,15 +195,16 @@ class SpscQueue {
 
   /// Producer: appends `value`; false if the queue is full. Wait-free.
   bool try_push(const T& value) noexcept {
-    const std::uint32_t tail = tail_.load(std::memory_order_relaxed);
+    std::uint32_t tail = tail_.load(std::memory_order_relaxed);
     if (tail - head_cache_ > mask_) {
       head_cache_ = head_.load(std::memory_order_acquire);
       if (tail - head_cache_ > mask_) return false;
     }
     std::memcpy(static_cast<void*>(slot(tail)), &value, sizeof(T));
-    // seq_cst store then load: either a consumer about to sleep sees the new tail, or this sees
+    // seq_cst publish then load: either a consumer about to sleep sees the new tail, or this sees
     // its flag and wakes it (the futex rechecks the tail before sleeping).
-    tail_.store(tail + 1, std::memory_order_seq_cst);
+    if (!publish(tail_, tail, "two producers at once (the tail moved during try_push)")) [[unlikely]]
+      return false;
     if (consumer_sleeps_.load(std::memory_order_seq_cst) != 0) [[unlikely]]
       (void)detail::os::wake_by_address(&tail_, 1);
     return true;
@@ -209,13 +212,14 @@ class SpscQueue {
 
   /// Consumer: takes the oldest element into `out`; false if the queue is empty. Wait-free.
   bool try_pop(T& out) noexcept {
-    const std::uint32_t head = head_.load(std::memory_order_relaxed);
+    std::uint32_t head = head_.load(std::memory_order_relaxed);
     if (head == tail_cache_) {
       tail_cache_ = tail_.load(std::memory_order_acquire);
       if (head == tail_cache_) return false;
     }
     std::memcpy(static_cast<void*>(&out), slot(head), sizeof(T));
-    head_.store(head + 1, std::memory_order_seq_cst);
+    if (!publish(head_, head, "two consumers at once (the head moved during try_pop)")) [[unlikely]]
+      return false;
     if (producer_sleeps_.load(std::memory_order_seq_cst) != 0) [[unlikely]]
       (void)detail::os::wake_by_address(&head_, 1);
     return true;
@@ -282,6 +286,21 @@ class SpscQueue {
   /// Waits while the queue looks empty (the tail is at the head); false at `until`.
   bool wait_to_pop(std::chrono::steady_clock::time_point until) noexcept {
     return consumer_spin_.wait_while(tail_, head_.load(std::memory_order_relaxed), consumer_sleeps_, until);
+  }
+
+  /// Moves this side's index from `from` to from + 1 (seq_cst). Checked builds do it with a
+  /// compare-exchange (on x86 a locked instruction as the seq_cst store is), so a second
+  /// producer or consumer that overlaps this one is reported (false: the handler returned).
+  bool publish(std::atomic<std::uint32_t>& index, std::uint32_t from, const char* misuse) noexcept {
+    if constexpr (check_level >= 1) {
+      if (!index.compare_exchange_strong(from, from + 1, std::memory_order_seq_cst, std::memory_order_relaxed)) {
+        report_misuse({error_kind::assertion, "core::memory::SpscQueue", this, sizeof(T), alignof(T), misuse, nullptr, 0});
+        return false;
+      }
+    } else {
+      index.store(from + 1, std::memory_order_seq_cst);
+    }
+    return true;
   }
 
   [[nodiscard]] std::byte* slot(std::uint32_t index) noexcept {
