@@ -6,11 +6,13 @@
 
 #include <array>
 #include <atomic>
+#include <bit>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 #include <csignal>
 #include <sys/resource.h>
@@ -76,6 +78,37 @@ TEST(SpscQueue, CapacityIsTheLargestPowerOfTwoThatFits) {
   EXPECT_EQ(q.capacity(), 64u);
   EXPECT_EQ(q.bytes(), Queue::bytes_for(64));
   EXPECT_EQ(Queue::bytes_for(1) % Queue::alignment, sizeof(std::uint64_t));  // the ring starts on a fresh line
+}
+
+TEST(SpscQueue, BytesForHoldsAtLeastTheCapacityAsked) {
+  // bytes_for(3) used to leave room for 3 elements, where create() makes a queue of 2.
+  for (std::size_t n = 0; n <= 70; ++n) {
+    SCOPED_TRACE(n);
+    Buffer b(Queue::bytes_for(n));
+    const std::size_t capacity = Queue::create(b.data, b.bytes).capacity();
+    EXPECT_GE(capacity, n);
+    EXPECT_EQ(capacity, n == 0 ? 1 : std::bit_ceil(n));  // no more than needed
+    EXPECT_EQ(Queue::bytes_for(n), Queue::bytes_for(capacity));
+  }
+  EXPECT_EQ(cm::SpscQueue<char>::bytes_for(Queue::max_capacity),
+            cm::SpscQueue<char>::bytes_for(1) - 1 + Queue::max_capacity);
+}
+
+#if CORE_MEMORY_EXCEPTIONS
+TEST(SpscQueue, BytesForBeyondMaxCapacityThrows) {
+  // It used to wrap around: ~0 elements of 8 bytes came to the header's size minus 8.
+  using Big = cm::SpscQueue<std::array<char, 1024>>;
+  for (const std::size_t n : {Queue::max_capacity + 1, Queue::max_capacity * 2, ~std::size_t{0}}) {
+    EXPECT_THROW((void)Queue::bytes_for(n), std::length_error) << n;
+    EXPECT_THROW((void)Big::bytes_for(n), std::length_error) << n;
+  }
+}
+#endif
+
+TEST(SpscQueueDeathTest, BytesForBeyondMaxCapacityWithoutExceptionsReachesTheHandler) {
+  if (cm::exceptions_enabled) GTEST_SKIP() << "exceptions are on: bytes_for throws";
+  volatile std::size_t n = Queue::max_capacity + 1;
+  EXPECT_DEATH((void)Queue::bytes_for(n), "core::memory::SpscQueue.*capacity beyond max_capacity");
 }
 
 template <class T>

@@ -122,9 +122,12 @@ class SpscQueue {
   /// Largest capacity.
   static constexpr std::size_t max_capacity = std::size_t{1} << 31;
 
-  /// Bytes a queue of `capacity` elements (a power of two) occupies.
-  [[nodiscard]] static constexpr std::size_t bytes_for(std::size_t capacity) noexcept {
-    return ring_offset() + capacity * sizeof(T);
+  /// Bytes a queue of at least `capacity` elements occupies: the capacity rounded up to a power
+  /// of two (0 counts as 1), so create(at, bytes_for(n)) holds n. Throws std::length_error
+  /// beyond max_capacity.
+  [[nodiscard]] static constexpr std::size_t bytes_for(std::size_t capacity) {
+    if (capacity > max_capacity) throw_length_error("core::memory::SpscQueue", "bytes_for: capacity beyond max_capacity");
+    return ring_offset() + std::bit_ceil(capacity) * sizeof(T);
   }
 
   /// Builds an empty queue over [at, at + bytes) with the largest power-of-two capacity that
