@@ -365,7 +365,7 @@ int wait_on_address(const void* address, std::uint32_t expected, std::int64_t ti
 
 int wake_by_address(const void* address, int waiters) noexcept {
   const long r = ::syscall(SYS_futex, address, FUTEX_WAKE, waiters, nullptr, nullptr, 0);
-  return r >= 0 ? 0 : errno;
+  return r >= 0 ? static_cast<int>(r) : -errno;
 }
 
 bool parse_node_list(const char* list, node_mask_word* mask) noexcept {

@@ -188,6 +188,11 @@ struct spsc_queue_test_access {
   static std::uint32_t& mask(SpscQueue<T>& q) {
     return q.mask_;
   }
+  /// Whether the queue says that its producer (or its consumer) sleeps.
+  template <class T>
+  static bool sleeps(SpscQueue<T>& q, bool producer) {
+    return (producer ? q.producer_sleeps_ : q.consumer_sleeps_).load() != 0;
+  }
   /// Makes an empty queue's indices (and each side's copy of the other's) start at `index`.
   template <class T>
   static void start_at(SpscQueue<T>& q, std::uint32_t index) {
@@ -411,10 +416,14 @@ TEST(SpscQueueAcrossProcesses, AConsumerOutlivesAProducerKilledAsleep) {
   std::this_thread::sleep_for(100ms);  // the child sleeps in push() on the full queue
   ::kill(child, SIGKILL);
   EXPECT_EQ(test::exit_status(child), 128 + SIGKILL);
+  // The dead producer still says it sleeps: the first pop's wake-up finds nobody and clears
+  // that, so the others do not make a system call each.
+  EXPECT_TRUE(cm::detail::spsc_queue_test_access::sleeps(q, true));
   std::uint64_t v = 99;
   for (std::uint64_t i = 0; i < 4; ++i) {
     ASSERT_TRUE(q.pop_for(v, 1s));
     EXPECT_EQ(v, i);
+    EXPECT_FALSE(cm::detail::spsc_queue_test_access::sleeps(q, true));
   }
   v = 99;
   expect_times_out(100ms, [&](auto timeout) { return q.pop_for(v, timeout); });  // pop() would hang
@@ -433,7 +442,11 @@ TEST(SpscQueueAcrossProcesses, AProducerOutlivesAConsumerKilledAsleep) {
   std::this_thread::sleep_for(300ms);  // the child sleeps in pop() on the empty queue
   ::kill(child, SIGKILL);
   EXPECT_EQ(test::exit_status(child), 128 + SIGKILL);
-  for (std::uint64_t i = 0; i < 4; ++i) ASSERT_TRUE(q.push_for(i, 1s));
+  EXPECT_TRUE(cm::detail::spsc_queue_test_access::sleeps(q, false));
+  for (std::uint64_t i = 0; i < 4; ++i) {
+    ASSERT_TRUE(q.push_for(i, 1s));
+    EXPECT_FALSE(cm::detail::spsc_queue_test_access::sleeps(q, false));
+  }
   expect_times_out(100ms, [&](auto timeout) { return q.push_for(4, timeout); });  // push() would hang
   EXPECT_EQ(q.size(), 4u);  // nothing pushed by the failed push_for
   const pid_t next = test::spawn_child({"pop", name, "4"});

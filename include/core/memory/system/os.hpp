@@ -127,7 +127,8 @@ int wait_on_address(const void* address, std::uint32_t expected) noexcept;
 /// The same for `timeout_ns` nanoseconds at most (monotonic clock): ETIMEDOUT then, and at once
 /// if `timeout_ns` <= 0. EINTR leaves the caller to wait again for what is left.
 int wait_on_address(const void* address, std::uint32_t expected, std::int64_t timeout_ns) noexcept;
-/// Wakes up to `waiters` threads (of any process) sleeping on `address`.
+/// Wakes up to `waiters` threads (of any process) sleeping on `address`; returns how many it
+/// woke, or -errno.
 int wake_by_address(const void* address, int waiters) noexcept;
 
 // NUMA ----------------------------------------------------------------------------------------

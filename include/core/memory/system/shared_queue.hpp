@@ -87,12 +87,23 @@ struct SpinThenSleep {
     const bool forever = until == std::chrono::steady_clock::time_point::max();
     const std::int64_t left = forever ? 0 : (until - std::chrono::steady_clock::now()).count();
     if (!forever && left <= 0) return false;
-    sleeps.store(1, std::memory_order_seq_cst);
+    // The flag names this sleep (never 0), so that wake() clears this one only.
+    sleeps.store(waits << 1 | 1, std::memory_order_seq_cst);
     int r = 0;
     if (word.load(std::memory_order_seq_cst) == value)
       r = forever ? os::wait_on_address(&word, value) : os::wait_on_address(&word, value, left);
     sleeps.store(0, std::memory_order_relaxed);
     return r != ETIMEDOUT;
+  }
+
+  /// Wakes the side whose flag `sleeps` read `sleeper` (not 0) from sleeping on `word`. If
+  /// nobody slept there, it clears that flag, unless a new sleep replaced it: a side that died
+  /// asleep (or has not gone to sleep yet, and will find the word changed) costs the other side
+  /// one system call, not one per operation.
+  static void wake(const std::atomic<std::uint32_t>& word, std::atomic<std::uint32_t>& sleeps,
+                   std::uint32_t sleeper) noexcept {
+    if (os::wake_by_address(&word, 1) == 0)
+      sleeps.compare_exchange_strong(sleeper, 0, std::memory_order_relaxed, std::memory_order_relaxed);
   }
 
   /// `timeout` from now, saturating (a timeout too long to represent never expires).
@@ -208,8 +219,8 @@ class SpscQueue {
     // its flag and wakes it (the futex rechecks the tail before sleeping).
     if (!publish(tail_, tail, "two producers at once (the tail moved during try_push)")) [[unlikely]]
       return false;
-    if (consumer_sleeps_.load(std::memory_order_seq_cst) != 0) [[unlikely]]
-      (void)detail::os::wake_by_address(&tail_, 1);
+    if (const std::uint32_t sleeper = consumer_sleeps_.load(std::memory_order_seq_cst); sleeper != 0) [[unlikely]]
+      detail::SpinThenSleep::wake(tail_, consumer_sleeps_, sleeper);
     return true;
   }
 
@@ -223,8 +234,8 @@ class SpscQueue {
     std::memcpy(static_cast<void*>(&out), slot(head), sizeof(T));
     if (!publish(head_, head, "two consumers at once (the head moved during try_pop)")) [[unlikely]]
       return false;
-    if (producer_sleeps_.load(std::memory_order_seq_cst) != 0) [[unlikely]]
-      (void)detail::os::wake_by_address(&head_, 1);
+    if (const std::uint32_t sleeper = producer_sleeps_.load(std::memory_order_seq_cst); sleeper != 0) [[unlikely]]
+      detail::SpinThenSleep::wake(head_, producer_sleeps_, sleeper);
     return true;
   }
 
