@@ -11,7 +11,10 @@
 ///   the other side sleeps). push / pop block: they spin a little (a budget each side adapts to
 ///   whether spinning pays, detail::SpinThenSleep), then sleep on a futex in the
 ///   queue (not process-private), so an idle consumer or a producer facing a full ring uses no
-///   CPU; the other side wakes it with one system call, only when someone sleeps.
+///   CPU; the other side wakes it with one system call, only when someone sleeps. push / pop
+///   wait forever for a side that died; push_for / pop_for give up after a timeout (signals
+///   and spurious wake-ups do not shorten it), so the survivor can check and go on. A side
+///   killed anywhere leaves the queue whole: what was published, in order.
 /// - One producer and one consumer at a time (any process or thread each); more of either side
 ///   is a data race, which checked builds (CORE_MEMORY_CHECK_LEVEL >= 1) report to the misuse
 ///   handler when two calls of one side overlap. The capacity is a power of two (at most 2^31).
