@@ -474,3 +474,25 @@ TEST(SpscQueueAcrossProcesses, AProducerKilledAnywhereLeavesAnInOrderPrefix) {
     EXPECT_TRUE(q.empty());
   }
 }
+
+TEST(SpscQueueAcrossProcesses, AConsumerKilledAnywhereLeavesTheRestInOrder) {
+  // SIGKILL lands anywhere in pop(): whatever the consumer did not take is still there, whole,
+  // in order, and a new consumer (here the parent) takes it.
+  test::ShmName name;
+  auto m = queue_segment(name, 64);
+  for (int round = 0; round < 12; ++round) {
+    SCOPED_TRACE(round);
+    auto& q = Queue::create(m.data(), m.size());
+    const pid_t child = test::spawn_child({"pop", name, "4000000000"});
+    const std::uint64_t pushed = 1 + static_cast<std::uint64_t>(round) * 997 % 5000;
+    std::uint64_t i = 0;
+    for (; i < pushed; ++i) ASSERT_TRUE(q.push_for(i, 10s));
+    ::kill(child, SIGKILL);
+    EXPECT_EQ(test::exit_status(child), 128 + SIGKILL);
+    std::uint64_t v = 0;
+    if (!q.try_pop(v)) continue;  // the child took everything
+    for (std::uint64_t next = v + 1; q.try_pop(v); ++next) ASSERT_EQ(v, next);
+    EXPECT_EQ(v, pushed - 1);
+    EXPECT_TRUE(q.empty());
+  }
+}
