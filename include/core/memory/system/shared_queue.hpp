@@ -31,8 +31,8 @@
 
 #include <atomic>
 #include <bit>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -88,7 +88,9 @@ struct SpinThenSleep {
     }
     budget = budget > 2 * min_spin ? budget / 2 : min_spin;
     const bool forever = until == std::chrono::steady_clock::time_point::max();
-    const std::int64_t left = forever ? 0 : (until - std::chrono::steady_clock::now()).count();
+    using std::chrono::nanoseconds;
+    const std::int64_t left =
+        forever ? 0 : std::chrono::duration_cast<nanoseconds>(until - std::chrono::steady_clock::now()).count();
     if (!forever && left <= 0) return false;
     // The flag names this sleep (never 0), so that wake() clears this one only.
     sleeps.store(waits << 1 | 1, std::memory_order_seq_cst);
