@@ -15,6 +15,9 @@
 // and wake through a futex, as the pipe and the socket always go through the scheduler. On a
 // shared machine, `chrt -f 5 bench_shm_queue` gives each side a core (what the targets assume);
 // the busy-loop rows take a whole time slice per round trip when a side has no core.
+// Every row also reports cpu_ns: the CPU time (user + system) both sides spent per round trip,
+// which the real time hides: a side that spins burns its core while it waits, one that sleeps
+// does not.
 
 #include <core/memory/system/shared_memory.hpp>
 #include <core/memory/system/shared_queue.hpp>
@@ -26,6 +29,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <thread>
@@ -57,6 +61,29 @@ struct Channel {
     replies = &Queue::create(bytes + Queue::bytes_for(capacity), Queue::bytes_for(capacity));
   }
 };
+
+/// CPU seconds (user + system) in `u`.
+double cpu_seconds(const rusage& u) {
+  const auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };
+  return s(u.ru_utime) + s(u.ru_stime);
+}
+/// CPU seconds this process (all its threads) has used so far.
+double own_cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return cpu_seconds(u);
+}
+/// Waits for `child` and returns the CPU seconds it used.
+double reap(pid_t child) {
+  int status = 0;
+  rusage u{};
+  ::wait4(child, &status, 0, &u);
+  return cpu_seconds(u);
+}
+/// Reports `seconds` of CPU (both sides) per round trip.
+void report_cpu(benchmark::State& state, double seconds) {
+  state.counters["cpu_ns"] = seconds * 1e9 / static_cast<double>(state.iterations());
+}
 
 /// How a side waits: push/pop (spin briefly, then sleep), or try_push/try_pop in a busy loop.
 enum class Wait { blocking, spinning };
@@ -105,22 +132,25 @@ void ping_pong(benchmark::State& state, Queue& requests, Queue& replies) {
 template <Wait W>
 void shm_queue_processes(benchmark::State& state) {
   Channel c;
+  const double cpu = own_cpu_seconds();
   const pid_t child = ::fork();
   if (child == 0) {
     echo<W>(*c.requests, *c.replies);
     ::_exit(0);
   }
   ping_pong<W>(state, *c.requests, *c.replies);
-  int status = 0;
-  ::waitpid(child, &status, 0);
+  const double own = own_cpu_seconds() - cpu;
+  report_cpu(state, own + reap(child));
 }
 
 template <Wait W>
 void shm_queue_threads(benchmark::State& state) {
   Channel c;
+  const double cpu = own_cpu_seconds();
   std::thread other([&] { echo<W>(*c.requests, *c.replies); });
   ping_pong<W>(state, *c.requests, *c.replies);
   other.join();
+  report_cpu(state, own_cpu_seconds() - cpu);
 }
 
 bool write_all(int fd, const Message& m) { return ::write(fd, &m, sizeof m) == static_cast<ssize_t>(sizeof m); }
@@ -138,6 +168,7 @@ bool read_all(int fd, Message& m) {
 /// reads `child_in` and writes `child_out`, until end of file.
 void descriptors(benchmark::State& state, int out, int in, int child_in, int child_out, int close_in_child,
                  int close_in_parent) {
+  const double cpu = own_cpu_seconds();
   const pid_t child = ::fork();
   if (child == 0) {
     ::close(close_in_child);
@@ -155,9 +186,9 @@ void descriptors(benchmark::State& state, int out, int in, int child_in, int chi
     ok = ok && write_all(out, m) && read_all(in, m);
   }
   if (!ok || m.sequence != static_cast<std::uint64_t>(state.iterations())) state.SkipWithError("lost or reordered messages");
+  const double own = own_cpu_seconds() - cpu;
   ::close(out);  // end of file for the child
-  int status = 0;
-  ::waitpid(child, &status, 0);
+  report_cpu(state, own + reap(child));
 }
 
 void pipe_processes(benchmark::State& state) {

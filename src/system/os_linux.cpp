@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -345,14 +346,26 @@ int grow_file(int fd, std::uint64_t size, std::uint64_t* now) noexcept {
   return e;
 }
 
-int wait_on_address(const void* address, std::uint32_t expected) noexcept {
-  const long r = ::syscall(SYS_futex, address, FUTEX_WAIT, expected, nullptr, nullptr, 0);
+namespace {
+int futex_wait(const void* address, std::uint32_t expected, const timespec* timeout) noexcept {
+  const long r = ::syscall(SYS_futex, address, FUTEX_WAIT, expected, timeout, nullptr, 0);
   return r == 0 ? 0 : errno;
+}
+}  // namespace
+
+int wait_on_address(const void* address, std::uint32_t expected) noexcept {
+  return futex_wait(address, expected, nullptr);
+}
+
+int wait_on_address(const void* address, std::uint32_t expected, std::int64_t timeout_ns) noexcept {
+  if (timeout_ns <= 0) return ETIMEDOUT;
+  const timespec timeout{static_cast<time_t>(timeout_ns / 1'000'000'000), static_cast<long>(timeout_ns % 1'000'000'000)};
+  return futex_wait(address, expected, &timeout);
 }
 
 int wake_by_address(const void* address, int waiters) noexcept {
   const long r = ::syscall(SYS_futex, address, FUTEX_WAKE, waiters, nullptr, nullptr, 0);
-  return r >= 0 ? 0 : errno;
+  return r >= 0 ? static_cast<int>(r) : -errno;
 }
 
 bool parse_node_list(const char* list, node_mask_word* mask) noexcept {

@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
   }
   if ((command == "push" || command == "pop") && argc == 4) {
     auto m = cm::SharedMemory::open(argv[2]);
-    Queue& q = Queue::attach(m.data());
+    Queue& q = Queue::attach(m.data(), m.size());
     const std::size_t count = number(argv[3]);
     if (command == "push") {
       for (std::uint64_t i = 0; i < count; ++i) q.push(i);

@@ -124,7 +124,11 @@ int grow_file(int fd, std::uint64_t size, std::uint64_t* now) noexcept;
 /// word may be in memory shared between processes). Returns 0 when woken (or spuriously), EAGAIN
 /// at once if the word holds another value, EINTR.
 int wait_on_address(const void* address, std::uint32_t expected) noexcept;
-/// Wakes up to `waiters` threads (of any process) sleeping on `address`.
+/// The same for `timeout_ns` nanoseconds at most (monotonic clock): ETIMEDOUT then, and at once
+/// if `timeout_ns` <= 0. EINTR leaves the caller to wait again for what is left.
+int wait_on_address(const void* address, std::uint32_t expected, std::int64_t timeout_ns) noexcept;
+/// Wakes up to `waiters` threads (of any process) sleeping on `address`; returns how many it
+/// woke, or -errno.
 int wake_by_address(const void* address, int waiters) noexcept;
 
 // NUMA ----------------------------------------------------------------------------------------
