@@ -7,9 +7,10 @@
 /// lengthens the object (ftruncate), and the new pages exist at once in every process that has
 /// the segment mapped, at the address it already has: no remap, no message. Another process
 /// learns the new size with refresh() (or from data in the segment, as a managed segment does).
-/// Touching bytes beyond the object's end is a SIGBUS, as with any mapping of a file; so is
-/// touching a page of a grown object when /dev/shm (a tmpfs) has no memory left for it, since
-/// growth reserves nothing.
+/// Touching bytes beyond the object's end is a SIGBUS, as with any mapping of a file. create(),
+/// open_or_create() and grow() allocate the object's pages (posix_fallocate), so a size /dev/shm
+/// (a tmpfs) cannot hold is an error (ENOSPC) then, not a SIGBUS at the first touch; the memory
+/// is committed when the object is sized, not when it is touched.
 ///
 /// Names follow POSIX: "/name" or "name" (name() gives "/name"), no other '/', 1 to NAME_MAX
 /// (255) characters besides the leading '/', not "." or "..", no NUL byte. A bad name is EINVAL

@@ -75,15 +75,22 @@ class SegmentHeap {
   /// A block of `size` bytes aligned to `align` (a power of two), or nullptr. O(1).
   [[nodiscard]] void* try_allocate(std::size_t size, std::size_t align) noexcept {
     std::size_t need = 0;
-    if (add_overflows(size, header + granule - 1, need) || need > max_block) return nullptr;
-    need = need & ~(granule - 1);
-    if (need < min_block) need = min_block;
-    if (align > max_block) return nullptr;
-    const std::size_t search = align <= granule ? need : need + align + granule;
-    if (search > max_block) return nullptr;
+    const std::size_t search = search_size(size, align, need);
+    if (search == 0) return nullptr;
     const std::uint64_t o = take_free(search);
     if (o == 0) return nullptr;
     return base() + carve(o, need, align) + header;
+  }
+
+  /// The bytes from `this` the heap must span (extend()) for try_allocate(size, align) to succeed
+  /// with the free block growth appends (merged with a free last block); 0 if no heap can serve it.
+  [[nodiscard]] std::size_t bytes_for(std::size_t size, std::size_t align) const noexcept {
+    std::size_t need = 0;
+    const std::size_t search = search_size(size, align, need);
+    if (search == 0) return 0;
+    const std::uint64_t w = read(end_);
+    const std::uint64_t tail = prev_free(w) ? end_ - read(end_ - header) : end_;  // the free last block
+    return tail + search + header;  // end_offset() of it is tail + search
   }
 
   /// Returns the block at `p` (from try_allocate; `size` at most what was asked). O(1). Hardened
@@ -140,8 +147,8 @@ class SegmentHeap {
     }
     return r;
   }
-  /// Bytes from `this` to the end of the end sentinel.
-  [[nodiscard]] std::size_t extent() const noexcept { return end_ + header; }
+  /// Bytes from `this` to the end of the end sentinel (read atomically, as owns() does).
+  [[nodiscard]] std::size_t extent() const noexcept { return __atomic_load_n(&end_, __ATOMIC_RELAXED) + header; }
   /// The largest request a heap spanning `bytes` from `this` can serve when empty.
   [[nodiscard]] static std::size_t max_request(std::size_t bytes) noexcept {
     const std::uint64_t b = first_block_offset();
@@ -257,6 +264,16 @@ class SegmentHeap {
   static constexpr std::uint64_t bad_word = ~std::uint64_t{0};
 
   SegmentHeap() noexcept = default;
+
+  /// The free block size try_allocate searches for (0: none can serve the request); `need` gets
+  /// the block's own size.
+  static std::size_t search_size(std::size_t size, std::size_t align, std::size_t& need) noexcept {
+    if (add_overflows(size, header + granule - 1, need) || need > max_block || align > max_block) return 0;
+    need = need & ~(granule - 1);
+    if (need < min_block) need = min_block;
+    const std::size_t search = align <= granule ? need : need + align + granule;
+    return search > max_block ? 0 : search;
+  }
 
   static constexpr std::uint64_t first_block_offset() noexcept {
     return align_up(sizeof(SegmentHeap) + header, granule) - header;
