@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -107,10 +108,15 @@ std::size_t heap_limit(SegmentControl* c) {
 /// (every later user learns it) and throws ENOTRECOVERABLE.
 void repair_heap(SegmentControl* c) {
   SegmentHeap& heap = c->heap();
-  const char* why = heap.recover(heap_limit(c)) ? heap.validate() : "a block header is corrupt";
+  std::uint64_t at = 0;
+  const char* why = heap.recover(heap_limit(c), &at);
+  if (why == nullptr) why = heap.validate(&at);
   if (why != nullptr) {
     c->heap_mutex.unlock();
-    throw_system_error(ENOTRECOVERABLE, component, "repair", nullptr, why);
+    char text[160];
+    std::snprintf(text, sizeof text, "(%s at segment offset %llu)", why,
+                  static_cast<unsigned long long>(c->heap_offset + at));
+    throw_system_error(ENOTRECOVERABLE, component, "repair", nullptr, text);
   }
   c->repairs.fetch_add(1, std::memory_order_relaxed);
   c->heap_mutex.consistent();

@@ -260,4 +260,38 @@ TEST(ManagedReview, GrowthBeyondWhatDevShmCanHoldIsExhaustion) {
   expect_valid(m);
 }
 
+// Defect: recovery reported a corrupt chain to the misuse handler before giving up; the default
+// handler aborts, so the survivor died holding the heap's mutex, and so did the next process,
+// and the next: every user of the segment crashed instead of learning ENOTRECOVERABLE.
+TEST(ManagedReview, AnUnrepairableHeapIsAnErrorNotACrashCascade) {
+#if CORE_MEMORY_EXCEPTIONS
+  test::ShmName name;
+  auto m = cm::ManagedSharedMemory::create(name, 1 << 20);
+  auto* p = static_cast<std::byte*>(m.allocate(64));
+  ASSERT_EQ(test::in_fork([&] {
+              cm::detail::heap_lock_for_test(m.control());  // dies holding the lock, after an overrun
+              std::memset(p - 8, 0x41, 8);
+              return 0;
+            }),
+            0);
+  const std::string text = std::string(component) + "repair (block header is corrupt at segment offset " +
+                           std::to_string(m.offset_of(p) - 8) + "): " + std::strerror(ENOTRECOVERABLE);
+  for (int survivor = 0; survivor < 2; ++survivor) {  // default misuse handler: no capture
+    EXPECT_EQ(test::in_fork([&] {
+                try {
+                  (void)m.allocate(16);
+                } catch (const std::system_error& e) {
+                  return e.code().value() == ENOTRECOVERABLE && e.what() == (survivor == 0 ? text : e.what()) ? 0 : 2;
+                }
+                return 1;
+              }),
+              0)
+        << survivor;
+  }
+  EXPECT_EQ(m.try_allocate(16), nullptr);
+#else
+  GTEST_SKIP() << "without exceptions an unrepairable heap aborts by design";
+#endif
+}
+
 }  // namespace

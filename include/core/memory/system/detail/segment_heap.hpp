@@ -157,9 +157,10 @@ class SegmentHeap {
 
   /// After a crash: walks the chain from the first block (bounded by `limit` bytes from `this`),
   /// merges adjacent free blocks, rewrites footers and previous-is-free bits and rebuilds the
-  /// lists, bitmaps and statistics. False (reported to the misuse handler) if the chain itself is
-  /// corrupt: a header whose tag, size or place is wrong.
-  [[nodiscard]] bool recover(std::size_t limit) noexcept {
+  /// lists, bitmaps and statistics. Null, or what is wrong with the chain itself (a header whose
+  /// tag, size or place is wrong) with its offset in `where`. Not a misuse: the caller decides
+  /// (a default misuse handler would abort the survivor while it holds the heap's mutex).
+  [[nodiscard]] const char* recover(std::size_t limit, std::uint64_t* where = nullptr) noexcept {
     fl_bitmap_ = 0;
     std::memset(sl_bitmap_, 0, sizeof sl_bitmap_);
     std::memset(heads_, 0, sizeof heads_);
@@ -168,7 +169,7 @@ class SegmentHeap {
     bool pf = false;
     for (;;) {
       std::uint64_t w = read_checked(o, limit);
-      if (w == bad_word) return corrupt(o, "block header is corrupt");
+      if (w == bad_word) return corrupt(o, where);
       if (size_of(w) == 0) break;  // the sentinel (it may lie past end_ if growth was cut short)
       std::uint64_t s = size_of(w);
       if (!is_free(w)) {
@@ -181,7 +182,7 @@ class SegmentHeap {
       }
       for (;;) {  // a free run: merge it into one block
         const std::uint64_t nw = read_checked(o + s, limit);
-        if (nw == bad_word) return corrupt(o + s, "block header is corrupt");
+        if (nw == bad_word) return corrupt(o + s, where);
         if (!is_free(nw) || size_of(nw) == 0) break;
         s += size_of(nw);
         write(o, word(o, s, true, pf));
@@ -196,7 +197,7 @@ class SegmentHeap {
     }
     write(o, sentinel_word(o) | (pf ? prev_free_bit : 0));
     __atomic_store_n(&end_, o, __ATOMIC_RELAXED);
-    return true;
+    return nullptr;
   }
 
   /// Checks every invariant (chain, tags, footers, bits, lists, bitmaps, statistics); returns
@@ -503,11 +504,9 @@ class SegmentHeap {
     return false;
   }
 
-  bool corrupt(std::uint64_t o, const char* what) noexcept {
-    char text[128];
-    std::snprintf(text, sizeof text, "recovery: %s at heap offset %llu", what, static_cast<unsigned long long>(o));
-    report_misuse({error_kind::assertion, component, base() + o, 0, 0, text, nullptr, 0});
-    return false;
+  static const char* corrupt(std::uint64_t o, std::uint64_t* where) noexcept {
+    if (where) *where = o;
+    return "block header is corrupt";
   }
 
   std::uint64_t begin_ = 0;  // offset of the first block's header
