@@ -12,6 +12,8 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <span>
+#include <stdexcept>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/statvfs.h>
@@ -292,6 +294,149 @@ TEST(ManagedReview, AnUnrepairableHeapIsAnErrorNotACrashCascade) {
 #else
   GTEST_SKIP() << "without exceptions an unrepairable heap aborts by design";
 #endif
+}
+
+// Every bad free a user can make reaches the misuse handler with its kind, and the heap is left
+// as it was: a foreign pointer (stack, the segment's header, another segment, past the heap), an
+// interior one, a named object's storage, a double free (also after merging), a size too large.
+TEST(ManagedReview, EveryBadFreeIsReportedAndChangesNothing) {
+  if constexpr (!cm::checks::hardened) GTEST_SKIP() << "checks off";
+  test::ShmName name, other_name("other");
+  auto m = cm::ManagedSharedMemory::create(name, 256 << 10);
+  auto other = cm::ManagedSharedMemory::create(other_name, 256 << 10);
+  auto* a = static_cast<std::byte*>(m.allocate(100));
+  auto* b = static_cast<std::byte*>(m.allocate(100));
+  auto* c = static_cast<std::byte*>(m.allocate(100));
+  auto* theirs = static_cast<std::byte*>(other.allocate(100));
+  int* named = m.construct<int>("x", 1);
+  int local = 0;
+  struct Case {
+    const char* what;
+    void* p;
+    std::size_t size;
+    cm::error_kind kind;
+  };
+  const Case cases[] = {
+      {"stack", &local, 4, cm::error_kind::foreign_pointer},
+      {"segment header", m.data(), 16, cm::error_kind::foreign_pointer},
+      {"other segment", theirs, 100, cm::error_kind::foreign_pointer},
+      {"past the heap", static_cast<std::byte*>(m.data()) + m.segment().size() + 4096, 16,
+       cm::error_kind::foreign_pointer},
+      {"interior +16", b + 16, 16, cm::error_kind::interior_pointer},
+      {"interior +8", b + 8, 16, cm::error_kind::interior_pointer},
+      {"interior +1", b + 1, 16, cm::error_kind::interior_pointer},
+      {"named object", named, sizeof(int), cm::error_kind::interior_pointer},
+      {"size too large", b, 4096, cm::error_kind::invalid_size},
+  };
+  const auto before = m.statistics();
+  for (const Case& k : cases) {
+    SCOPED_TRACE(k.what);
+    test::MisuseCapture capture;
+    m.deallocate(k.p, k.size);
+    ASSERT_EQ(capture.count(), 1u);
+    EXPECT_EQ(capture.last().kind, k.kind) << capture.last().text;
+    EXPECT_EQ(capture.last().address, k.p);
+    EXPECT_EQ(capture.last().allocator, "core::memory::ManagedSharedMemory");
+    EXPECT_EQ(m.statistics().live_blocks, before.live_blocks);
+    expect_valid(m);
+  }
+  // Double frees: plain, after merging with a free neighbour on either side, through the batch.
+  {
+    test::MisuseCapture capture;
+    m.deallocate(b, 100);
+    m.deallocate(b, 100);
+    m.deallocate(a, 100);  // a merges with b
+    m.deallocate(b, 100);
+    m.deallocate(a, 100);
+    void* again[] = {c, c};
+    m.deallocate_many(again, 2, 100);
+    ASSERT_EQ(capture.count(), 4u);
+    for (const auto& r : test::MisuseCapture::reports()) EXPECT_EQ(r.kind, cm::error_kind::double_free) << r.text;
+    expect_valid(m);
+  }
+  EXPECT_TRUE(m.destroy<int>("x"));
+  other.deallocate(theirs, 100);
+  EXPECT_EQ(m.statistics().live_blocks, 0u);
+  expect_valid(m);
+}
+
+struct Counted {
+  static inline int live = 0;
+  static inline int throw_at = -1;  // the constructor that throws (counting from 0), -1: none
+  static inline int made = 0;
+  int v;
+  explicit Counted(int x) : v(x) {
+#if CORE_MEMORY_EXCEPTIONS
+    if (made == throw_at) throw std::runtime_error("no");
+#endif
+    ++made;
+    ++live;
+  }
+  ~Counted() { --live; }
+};
+
+// A constructor that builds another named object, and a destructor that destroys one (and tries
+// to destroy itself).
+struct Outer {
+  cm::ManagedSharedMemory* m;
+  int* inner;
+  explicit Outer(cm::ManagedSharedMemory* s) : m(s), inner(s->construct<int>("inner", 7)) {
+    EXPECT_EQ(s->find<Outer>("outer"), nullptr);  // being built: not found yet
+#if CORE_MEMORY_EXCEPTIONS
+    EXPECT_THROW((void)s->construct<Outer>("outer", s), std::system_error);
+#endif
+  }
+  ~Outer() {
+    EXPECT_TRUE(m->destroy<int>("inner"));
+    EXPECT_FALSE(m->destroy<Outer>("outer"));  // being destroyed: not there any more
+  }
+};
+
+TEST(ManagedReview, NamedObjectsUnderAttack) {
+  test::ShmName name;
+  auto m = cm::ManagedSharedMemory::create(name, 256 << 10);
+  const auto base = m.statistics();
+  // Arrays of 0 elements exist, are found and destroyed.
+  std::span<Counted> none = m.construct_array<Counted>("none", 0, 1);
+  EXPECT_EQ(none.size(), 0u);
+  EXPECT_EQ(m.find_array<Counted>("none").size(), 0u);
+  EXPECT_NE(m.find<Counted>("none"), nullptr);
+  EXPECT_TRUE(m.destroy<Counted>("none"));
+  EXPECT_FALSE(m.destroy<Counted>("none"));
+#if CORE_MEMORY_EXCEPTIONS
+  // A constructor throwing at each element: the built ones are destroyed, no entry, no block.
+  for (int k = 0; k < 5; ++k) {
+    Counted::made = 0;
+    Counted::throw_at = k;
+    EXPECT_THROW((void)m.construct_array<Counted>("arr", 5, 3), std::runtime_error) << k;
+    EXPECT_EQ(Counted::live, 0) << k;
+    EXPECT_EQ(m.named_count(), 0u);
+    EXPECT_EQ(m.find<Counted>("arr"), nullptr);
+    EXPECT_EQ(m.statistics().live_blocks, base.live_blocks) << k;
+  }
+  Counted::throw_at = -1;
+  // Same name, other types: an error naming both; the object is intact.
+  (void)m.construct<Counted>("c", 5);
+  EXPECT_THROW((void)m.find<int>("c"), std::system_error);
+  EXPECT_THROW((void)m.destroy<long>("c"), std::system_error);
+  EXPECT_THROW((void)m.construct<int>("c", 1), std::system_error);
+  EXPECT_THROW((void)m.find_or_construct<int>("c", 1), std::system_error);
+  EXPECT_EQ(m.find<Counted>("c")->v, 5);
+  EXPECT_TRUE(m.destroy<Counted>("c"));
+  EXPECT_THROW((void)m.construct<int>("", 1), std::system_error);
+  EXPECT_THROW((void)m.construct_array<Counted>("huge", SIZE_MAX / 2, 1), std::bad_alloc);
+  EXPECT_THROW((void)m.construct_array<Counted>("big", std::size_t{1} << 40, 1), cm::out_of_memory);
+  EXPECT_EQ(Counted::live, 0);
+#endif
+  // Nested construction and destruction.
+  Outer* o = m.construct<Outer>("outer", &m);
+  EXPECT_EQ(*m.find<int>("inner"), 7);
+  EXPECT_EQ(m.find<Outer>("outer"), o);
+  EXPECT_EQ(m.named_count(), 2u);
+  EXPECT_TRUE(m.destroy<Outer>("outer"));
+  EXPECT_EQ(m.named_count(), 0u);
+  EXPECT_EQ(m.statistics().live_blocks, base.live_blocks);
+  expect_valid(m);
 }
 
 }  // namespace
