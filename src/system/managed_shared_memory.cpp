@@ -236,7 +236,18 @@ void check_type(NamedEntry* e, std::string_view name, const named_type& t, const
 }  // namespace
 
 void directory_lock(SegmentControl* c) {
-  if (c->directory_mutex.lock() == LockStatus::owner_died) repair_directory(c);
+  if (c->directory_mutex.lock() != LockStatus::owner_died) [[likely]]
+    return;
+#if CORE_MEMORY_EXCEPTIONS
+  try {
+    repair_directory(c);
+  } catch (...) {  // the heap is not recoverable: release the directory unrepaired (not recoverable)
+    c->directory_mutex.unlock();
+    throw;
+  }
+#else
+  repair_directory(c);
+#endif
 }
 void directory_unlock(SegmentControl* c) noexcept { c->directory_mutex.unlock(); }
 void heap_lock_for_test(SegmentControl* c) { (void)c->heap_mutex.lock(); }

@@ -439,4 +439,35 @@ TEST(ManagedReview, NamedObjectsUnderAttack) {
   expect_valid(m);
 }
 
+// Defect: a survivor repairing the directory found the heap beyond repair; the error left the
+// directory's mutex held by the survivor, so every other process blocked in find() for as long
+// as the survivor lived, instead of learning that the segment is not recoverable.
+TEST(ManagedReview, AFailedDirectoryRepairReleasesTheDirectory) {
+#if CORE_MEMORY_EXCEPTIONS
+  test::ShmName name;
+  auto m = cm::ManagedSharedMemory::create(name, 1 << 20);
+  auto* p = static_cast<std::byte*>(m.allocate(64));
+  ASSERT_EQ(test::in_fork([&] {
+              cm::detail::directory_lock(m.control());  // dies holding the directory
+              cm::detail::heap_lock_for_test(m.control());  // and the heap, after an overrun
+              std::memset(p - 8, 0x41, 8);
+              return 0;
+            }),
+            0);
+  EXPECT_THROW((void)m.find<int>("x"), std::system_error);
+  const int status = test::in_fork([&] {
+    ::alarm(5);  // blocked: killed by SIGALRM
+    try {
+      (void)m.find<int>("x");
+    } catch (const std::system_error& e) {
+      return e.code().value() == ENOTRECOVERABLE ? 0 : 2;
+    }
+    return 1;
+  });
+  EXPECT_EQ(status, 0);
+#else
+  GTEST_SKIP() << "without exceptions an unrepairable segment aborts by design";
+#endif
+}
+
 }  // namespace
