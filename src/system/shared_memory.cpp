@@ -19,6 +19,7 @@ namespace os = detail::os;
 
 constexpr const char* component = "core::memory::SharedMemory";
 constexpr std::size_t size_limit = static_cast<std::size_t>(PTRDIFF_MAX) / 2;
+constexpr std::size_t mapping_alignment = SharedMemory::mapping_alignment;
 
 /// What is wrong with `name` (null if nothing); `canonical` gets "/name".
 const char* check_name(std::string_view name, std::string& canonical) {
@@ -91,8 +92,16 @@ SharedMemory SharedMemory::make(How how, std::string_view name, std::size_t size
   }
   const std::size_t reserve = align_up(std::max({options.max_size, size, static_cast<std::size_t>(now)}), os::page_size());
   if (reserve == 0) m.give_up(EINVAL, operation, "(the object is empty and no max_size was given to reserve)");
-  // The whole reservation, even beyond the end of the object: growth needs no remap.
-  if (const int e = os::map(m.fd_, 0, reserve, os::map_mode::read_write, false, nullptr, &m.data_); e != 0) {
+  // The whole reservation, even beyond the end of the object: growth needs no remap. At a
+  // mapping_alignment boundary, so an address aligned to that much or less in one process is
+  // aligned in every process.
+  void* at = nullptr;
+  int e = os::reserve(reserve, mapping_alignment, &at);
+  if (e == 0) {
+    e = os::map(m.fd_, 0, reserve, os::map_mode::read_write, false, at, &m.data_);
+    if (e != 0) (void)os::release(at, reserve);
+  }
+  if (e != 0) {
     std::snprintf(text, sizeof text, "(mapping %zu bytes)", reserve);
     m.give_up(e, operation, text);
   }

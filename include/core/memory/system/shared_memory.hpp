@@ -68,7 +68,12 @@ class SharedMemory {
   SharedMemory& operator=(SharedMemory&& o) noexcept;
   ~SharedMemory();
 
-  /// The first byte (page-aligned), the same for the life of the object, even across growth.
+  /// Every process maps a segment at a multiple of this, so an offset in the segment aligned to
+  /// it or less gives addresses with the same alignment in every process.
+  static constexpr std::size_t mapping_alignment = std::size_t{2} << 20;
+
+  /// The first byte (aligned to mapping_alignment), the same for the life of the object, even
+  /// across growth.
   [[nodiscard]] void* data() noexcept { return data_; }
   [[nodiscard]] const void* data() const noexcept { return data_; }
   /// The object's size as this process last saw it (create/open, grow, refresh).

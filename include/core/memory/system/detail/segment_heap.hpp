@@ -7,7 +7,8 @@
 ///   bitmaps find a list that fits with two bit scans, so allocate and free are O(1); boundary
 ///   tags (a header word per block, a footer in free blocks) merge a freed block with its free
 ///   neighbours in O(1). Blocks are multiples of 16 bytes with a 16-aligned payload after an
-///   8-byte header; any power-of-two alignment is served by splitting off a leading free block.
+///   8-byte header; a power-of-two alignment up to max_alignment (2 MiB, what every process's
+///   mapping keeps) is served by splitting off a leading free block.
 /// - A block's header is one word: size | free | previous-is-free | a 16-bit tag derived from the
 ///   block's offset, so a corrupt header or a pointer that is not a block's start is caught.
 /// - Crash consistency: every change of the block chain is one store of a header word, ordered
@@ -56,6 +57,9 @@ class SegmentHeap {
   static constexpr std::size_t header = 8;
   static constexpr std::size_t min_block = 32;  // header, two list links, footer
   static constexpr std::size_t max_block = std::size_t{1} << 47;
+  /// The largest alignment served: alignment is of addresses, and only this much of it is the
+  /// same in every process (SharedMemory::mapping_alignment).
+  static constexpr std::size_t max_alignment = std::size_t{2} << 20;
 
   /// Formats `bytes` of memory starting at `this` (16-aligned) as a heap: the heap's own fields,
   /// one free block and the end sentinel. False if `bytes` leaves no room for a block.
@@ -269,7 +273,7 @@ class SegmentHeap {
   /// The free block size try_allocate searches for (0: none can serve the request); `need` gets
   /// the block's own size.
   static std::size_t search_size(std::size_t size, std::size_t align, std::size_t& need) noexcept {
-    if (add_overflows(size, header + granule - 1, need) || need > max_block || align > max_block) return 0;
+    if (add_overflows(size, header + granule - 1, need) || need > max_block || align > max_alignment) return 0;
     need = need & ~(granule - 1);
     if (need < min_block) need = min_block;
     const std::size_t search = align <= granule ? need : need + align + granule;
