@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstring>
 #include <span>
@@ -498,6 +499,40 @@ TEST(ManagedReview, LargeAlignmentsHoldInEveryMapping) {
     for (std::size_t i = 0; i < spacers.size(); ++i) ::munmap(spacers[i], 4096 * (i + 1));
     EXPECT_TRUE(cm::is_aligned(m.segment().data(), std::size_t{2} << 20));
     EXPECT_EQ(m.try_allocate(100, std::size_t{4} << 20), nullptr);
+    expect_valid(m);
+  }
+}
+
+int kill_at_step = -1;
+
+// A process killed at each ordered step of growth (the object lengthened, the new sentinel
+// written, the old one turned into a free block): the survivor repairs the heap, which is valid,
+// and grows on to max_size.
+TEST(ManagedReview, KilledDuringGrowth) {
+  if constexpr (!cm::checks::debug) GTEST_SKIP() << "the step hook is in debug builds";
+  for (const int step : {30, 31, 1, 2}) {
+    SCOPED_TRACE(step);
+    test::ShmName name;
+    cm::SharedMemoryOptions options;
+    options.max_size = 4 << 20;
+    auto m = cm::ManagedSharedMemory::create(name, 64 << 10, options);
+    void* small = m.allocate(100);
+    kill_at_step = step;
+    const int status = test::in_fork([&] {
+      cm::detail::segment_heap_step_hook = [](int s) noexcept {
+        if (s == kill_at_step) ::raise(SIGKILL);
+      };
+      (void)m.allocate(1 << 20);
+      return 0;
+    });
+    EXPECT_EQ(status, 128 + SIGKILL);
+    EXPECT_EQ(m.validate(), nullptr);
+    EXPECT_EQ(m.repairs(), 1u);
+    EXPECT_EQ(m.statistics().live_blocks, step == 2 ? 2u : 1u);  // at step 2 the child had its block: leaked
+    void* big = m.try_allocate(2 << 20);
+    EXPECT_NE(big, nullptr);
+    m.deallocate(big, 2 << 20);
+    m.deallocate(small, 100);
     expect_valid(m);
   }
 }
