@@ -178,15 +178,7 @@ CORE_MEMORY_NOINLINE bool grow(SegmentControl* c, std::size_t size, std::size_t 
   std::size_t target = std::max(want, current * 2);
   target = std::min<std::size_t>(align_up(target, page), c->max_size);
   if (target < want || target <= current) return false;
-#if CORE_MEMORY_EXCEPTIONS
-  try {
-    s->shm.grow(target);
-  } catch (...) {
-    return false;
-  }
-#else
-  s->shm.grow(target);
-#endif
+  if (!s->shm.try_grow(target)) return false;  // (never aborts: exhaustion, also without exceptions)
   heap.extend(target - c->heap_offset);
   return true;
 }

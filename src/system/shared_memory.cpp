@@ -184,12 +184,19 @@ void SharedMemory::grow(std::size_t new_size) {
     std::snprintf(text, sizeof text, "(to %zu bytes: beyond max_size %zu)", new_size, max_size_);
     detail::throw_system_error(EINVAL, component, "grow", name_.c_str(), text);
   }
-  std::uint64_t now = 0;
-  if (const int e = os::grow_file(fd_, new_size, &now); e != 0) {
+  if (const int e = grow_to(new_size); e != 0) {
     std::snprintf(text, sizeof text, "(to %zu bytes)", new_size);
     detail::throw_system_error(e, component, "grow", name_.c_str(), text);
   }
-  size_ = static_cast<std::size_t>(std::min<std::uint64_t>(now, max_size_));
+}
+
+bool SharedMemory::try_grow(std::size_t new_size) noexcept { return new_size <= max_size_ && grow_to(new_size) == 0; }
+
+int SharedMemory::grow_to(std::size_t new_size) noexcept {
+  std::uint64_t now = 0;
+  const int e = os::grow_file(fd_, new_size, &now);
+  if (e == 0) size_ = static_cast<std::size_t>(std::min<std::uint64_t>(now, max_size_));
+  return e;
 }
 
 unsigned SharedMemory::permissions() const {

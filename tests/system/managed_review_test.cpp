@@ -239,7 +239,8 @@ TEST(ManagedReview, OpenOrCreateChecksTheSizeAsCreateDoes) {
 
 // Defect: growth only lengthened the object (ftruncate), which tmpfs grants beyond what it can
 // back: allocate() returned a block whose pages were a SIGBUS. Growth now reserves the pages
-// (fallocate), so a segment /dev/shm cannot hold is exhaustion.
+// (fallocate), so a segment /dev/shm cannot hold is exhaustion. Also without exceptions: the
+// failed growth went to SharedMemory::grow, whose error aborted the program there.
 TEST(ManagedReview, GrowthBeyondWhatDevShmCanHoldIsExhaustion) {
   struct statvfs fs {};
   ASSERT_EQ(::statvfs("/dev/shm", &fs), 0);
@@ -261,6 +262,19 @@ TEST(ManagedReview, GrowthBeyondWhatDevShmCanHoldIsExhaustion) {
   std::memset(p, 1, 1 << 20);
   m.deallocate(p, 1 << 20);
   expect_valid(m);
+  // SharedMemory itself: create and grow say ENOSPC, and a failed create leaves no object.
+  test::ShmName raw_name("raw");
+  EXPECT_SYSTEM_ERROR((void)cm::SharedMemory::create(raw_name, 2 * total), ENOSPC,
+                      "core::memory::SharedMemory: create '" + raw_name.str() + "' (" + std::to_string(2 * total) +
+                          " bytes)");
+  EXPECT_FALSE(cm::SharedMemory::exists(raw_name));
+  cm::SharedMemoryOptions wide;
+  wide.max_size = 2 * total;
+  auto raw = cm::SharedMemory::create(raw_name, 4096, wide);
+  EXPECT_SYSTEM_ERROR(raw.grow(2 * total), ENOSPC,
+                      "core::memory::SharedMemory: grow '" + raw_name.str() + "' (to " + std::to_string(2 * total) +
+                          " bytes)");
+  EXPECT_EQ(raw.refresh(), 4096u);
 }
 
 // Defect: recovery reported a corrupt chain to the misuse handler before giving up; the default
@@ -363,7 +377,7 @@ TEST(ManagedReview, EveryBadFreeIsReportedAndChangesNothing) {
 
 struct Counted {
   static inline int live = 0;
-  static inline int throw_at = -1;  // the constructor that throws (counting from 0), -1: none
+  [[maybe_unused]] static inline int throw_at = -1;  // the constructor that throws (counting from 0), -1: none
   static inline int made = 0;
   int v;
   explicit Counted(int x) : v(x) {

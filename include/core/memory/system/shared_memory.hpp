@@ -86,6 +86,9 @@ class SharedMemory {
   /// process is never undone). Every process mapping it can use the new bytes at once. Throws
   /// std::system_error (EINVAL beyond max_size()).
   void grow(std::size_t new_size);
+  /// grow() that says false instead of throwing (beyond max_size(), or the OS refused: ENOSPC),
+  /// for callers that must not throw or abort (a managed segment's allocation).
+  [[nodiscard]] bool try_grow(std::size_t new_size) noexcept;
 
   /// "/name".
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
@@ -102,6 +105,7 @@ class SharedMemory {
   /// Undoes a failed make() (unmaps, closes, removes what it created) and throws.
   [[noreturn]] void give_up(int error, const char* operation, const char* detail = nullptr);
   void close() noexcept;
+  int grow_to(std::size_t new_size) noexcept;
 
   std::string name_;
   void* data_ = nullptr;
