@@ -19,7 +19,6 @@ namespace os = detail::os;
 
 constexpr const char* component = "core::memory::SharedMemory";
 constexpr std::size_t size_limit = static_cast<std::size_t>(PTRDIFF_MAX) / 2;
-constexpr std::size_t mapping_alignment = SharedMemory::mapping_alignment;
 
 /// What is wrong with `name` (null if nothing); `canonical` gets "/name".
 const char* check_name(std::string_view name, std::string& canonical) {
