@@ -176,7 +176,6 @@ TEST(ManagedReview, OpenWaitsForACreatorThatHasNotSizedTheObject) {
   ASSERT_NE(at, MAP_FAILED);
   // step 3: format (a copy of a fresh segment: offsets only), the magic last
   std::memcpy(static_cast<char*>(at) + 8, static_cast<char*>(formatted.data()) + 8, (64 << 10) - 8);
-  std::atomic_thread_fence(std::memory_order_seq_cst);
   reinterpret_cast<std::atomic<std::uint64_t>*>(at)->store(
       reinterpret_cast<std::atomic<std::uint64_t>*>(formatted.data())->load());
   opener.join();
