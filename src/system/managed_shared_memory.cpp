@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -109,11 +110,16 @@ std::size_t heap_limit(SegmentControl* c) {
 /// (every later user learns it) and throws ENOTRECOVERABLE.
 void repair_heap(SegmentControl* c) {
   SegmentHeap& heap = c->heap();
-  const char* why = heap.recover(heap_limit(c)) ? heap.validate() : "a block header is corrupt";
+  std::uint64_t at = 0;
+  const char* why = heap.recover(heap_limit(c), &at);
+  if (why == nullptr) why = heap.validate(&at);
   if (why != nullptr) {
     c->cache.disable();
     c->heap_mutex.unlock();
-    throw_system_error(ENOTRECOVERABLE, component, "repair", nullptr, why);
+    char text[160];
+    std::snprintf(text, sizeof text, "(%s at segment offset %llu)", why,
+                  static_cast<unsigned long long>(c->heap_offset + at));
+    throw_system_error(ENOTRECOVERABLE, component, "repair", nullptr, text);
   }
   c->repairs.fetch_add(1, std::memory_order_relaxed);
   c->heap_mutex.consistent();
@@ -167,21 +173,15 @@ CORE_MEMORY_NOINLINE bool grow(SegmentControl* c, std::size_t size, std::size_t 
   if (!s) return false;
   SegmentHeap& heap = c->heap();
   const std::size_t current = c->heap_offset + heap.extent();
-  std::size_t want = 0;
-  if (add_overflows(size, align + 4 * SegmentHeap::min_block, want) || add_overflows(want, current, want)) return false;
+  // Exactly what the request needs at the end of the heap (so it can take the last byte of
+  // max_size), at least double.
+  std::size_t want = heap.bytes_for(size, align);
+  if (want == 0 || add_overflows(want, c->heap_offset, want)) return false;
   const std::size_t page = os::page_size();
   std::size_t target = std::max(want, current * 2);
   target = std::min<std::size_t>(align_up(target, page), c->max_size);
   if (target < want || target <= current) return false;
-#if CORE_MEMORY_EXCEPTIONS
-  try {
-    s->shm.grow(target);
-  } catch (...) {
-    return false;
-  }
-#else
-  s->shm.grow(target);
-#endif
+  if (!s->shm.try_grow(target)) return false;  // (never aborts: exhaustion, also without exceptions)
   heap.extend(target - c->heap_offset);
   return true;
 }
@@ -243,7 +243,18 @@ void check_type(NamedEntry* e, std::string_view name, const named_type& t, const
 }  // namespace
 
 void directory_lock(SegmentControl* c) {
-  if (c->directory_mutex.lock() == LockStatus::owner_died) repair_directory(c);
+  if (c->directory_mutex.lock() != LockStatus::owner_died) [[likely]]
+    return;
+#if CORE_MEMORY_EXCEPTIONS
+  try {
+    repair_directory(c);
+  } catch (...) {  // the heap is not recoverable: release the directory unrepaired (not recoverable)
+    c->directory_mutex.unlock();
+    throw;
+  }
+#else
+  repair_directory(c);
+#endif
 }
 void directory_unlock(SegmentControl* c) noexcept { c->directory_mutex.unlock(); }
 void heap_lock_for_test(SegmentControl* c) { (void)c->heap_mutex.lock(); }
@@ -415,14 +426,20 @@ void format(ManagedState& s) {
   s.control = c;
 }
 
-/// Checks an existing segment (waiting a little for its creator to finish formatting it) and
-/// reopens it over the max_size its header records.
+/// Checks an existing segment (waiting a little for its creator to size and format it) and
+/// reopens it over the max_size its header records. `options` do not remove the name: a failed
+/// open must not unlink what it could not open (the caller sets remove_on_destroy on success).
 void attach(ManagedState& s, SharedMemoryOptions options) {
   const std::string& name = s.shm.name();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  // The creator makes the object, then sizes it (to min_size() at least), then formats it.
+  while (s.shm.size() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    (void)s.shm.refresh();
+  }
   if (s.shm.size() < heap_offset)
     detail::throw_system_error(EINVAL, detail::component, "open", name.c_str(), "is not a managed segment (too small)");
   auto* c = static_cast<SegmentControl*>(s.shm.data());
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   while (c->magic.load(std::memory_order_acquire) == 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   const std::uint64_t magic = c->magic.load(std::memory_order_acquire);
@@ -435,17 +452,31 @@ void attach(ManagedState& s, SharedMemoryOptions options) {
       c->heap_offset != heap_offset)
     detail::throw_system_error(EINVAL, detail::component, "open", name.c_str(),
                                "was made by another version of the library (layout differs)");
-  if (c->max_size > s.shm.max_size()) {  // map the whole reservation; the narrow mapping must not unlink
-    const bool remove = options.remove_on_destroy;
+  if (c->max_size > s.shm.max_size()) {  // map the whole reservation
     options.max_size = c->max_size;
-    options.remove_on_destroy = false;
-    s.shm.remove_on_destroy(false);
-    SharedMemory wider = SharedMemory::open(name, options);
-    wider.remove_on_destroy(remove);
-    s.shm = std::move(wider);
+    s.shm = SharedMemory::open(name, options);
     c = static_cast<SegmentControl*>(s.shm.data());
   }
+  // The heap's end first: the object only grows, and is grown before the heap's end moves.
+  const std::size_t extent = heap_offset + c->heap().extent();
+  if (s.shm.refresh() < extent)
+    detail::throw_system_error(EINVAL, detail::component, "open", name.c_str(),
+                               "is not a managed segment (truncated: its heap ends beyond the object)");
   s.control = c;
+}
+
+/// The options of a first, narrow mapping: one that can look at an object not sized yet, that
+/// does not remove the name.
+SharedMemoryOptions probe(SharedMemoryOptions options) noexcept {
+  options.max_size = std::max(options.max_size, heap_offset);
+  options.remove_on_destroy = false;
+  return options;
+}
+
+[[noreturn]] void too_small(const char* operation, std::string_view name, std::size_t size) {
+  const std::string n(name), detail = "size " + std::to_string(size) + " is below the minimum " +
+                                      std::to_string(ManagedSharedMemory::min_size());
+  detail::throw_system_error(EINVAL, detail::component, operation, n.c_str(), detail.c_str());
 }
 
 }  // namespace
@@ -476,10 +507,7 @@ ManagedSharedMemory::~ManagedSharedMemory() {
 std::size_t ManagedSharedMemory::min_size() noexcept { return heap_offset + sizeof(SegmentHeap) + 2 * SegmentHeap::min_block; }
 
 ManagedSharedMemory ManagedSharedMemory::create(std::string_view name, std::size_t size, SharedMemoryOptions options) {
-  if (size < min_size()) {
-    const std::string n(name), detail = "size " + std::to_string(size) + " is below the minimum " + std::to_string(min_size());
-    detail::throw_system_error(EINVAL, detail::component, "create", n.c_str(), detail.c_str());
-  }
+  if (size < min_size()) too_small("create", name, size);
   auto s = std::make_unique<ManagedState>();
   s->shm = SharedMemory::create(name, size, options);
   format(*s);
@@ -488,20 +516,25 @@ ManagedSharedMemory ManagedSharedMemory::create(std::string_view name, std::size
 
 ManagedSharedMemory ManagedSharedMemory::open(std::string_view name, SharedMemoryOptions options) {
   auto s = std::make_unique<ManagedState>();
-  s->shm = SharedMemory::open(name, options);
-  attach(*s, options);
+  s->shm = SharedMemory::open(name, probe(options));
+  attach(*s, probe(options));
+  s->shm.remove_on_destroy(options.remove_on_destroy);
   return ManagedSharedMemory(std::move(s));
 }
 
 ManagedSharedMemory ManagedSharedMemory::open_or_create(std::string_view name, std::size_t size,
                                                         SharedMemoryOptions options) {
+  if (size < min_size()) too_small("open_or_create", name, size);
   auto s = std::make_unique<ManagedState>();
-  s->shm = SharedMemory::open_or_create(name, size, options);
+  SharedMemoryOptions first = options;
+  first.remove_on_destroy = false;
+  s->shm = SharedMemory::open_or_create(name, size, first);
   if (s->shm.created()) {
     format(*s);
   } else {
-    attach(*s, options);
+    attach(*s, probe(options));
   }
+  s->shm.remove_on_destroy(options.remove_on_destroy);
   return ManagedSharedMemory(std::move(s));
 }
 

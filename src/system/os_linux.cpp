@@ -338,7 +338,14 @@ int grow_file(int fd, std::uint64_t size, std::uint64_t* now) noexcept {
   std::uint64_t current = 0;
   int e = file_size(fd, &current);
   if (e == 0 && current < size) {
-    e = resize_file(fd, size);
+    // Reserve the pages, not just the length: tmpfs lengthens a file it cannot back (a SIGBUS at
+    // the first touch); fallocate says ENOSPC now.
+    if (size > static_cast<std::uint64_t>(INT64_MAX)) {
+      e = EFBIG;
+    } else {
+      do e = ::posix_fallocate(fd, static_cast<off_t>(current), static_cast<off_t>(size - current));
+      while (e == EINTR);
+    }
     if (e == 0) current = size;
   }
   ::flock(fd, LOCK_UN);

@@ -91,8 +91,16 @@ SharedMemory SharedMemory::make(How how, std::string_view name, std::size_t size
   }
   const std::size_t reserve = align_up(std::max({options.max_size, size, static_cast<std::size_t>(now)}), os::page_size());
   if (reserve == 0) m.give_up(EINVAL, operation, "(the object is empty and no max_size was given to reserve)");
-  // The whole reservation, even beyond the end of the object: growth needs no remap.
-  if (const int e = os::map(m.fd_, 0, reserve, os::map_mode::read_write, false, nullptr, &m.data_); e != 0) {
+  // The whole reservation, even beyond the end of the object: growth needs no remap. At a
+  // mapping_alignment boundary, so an address aligned to that much or less in one process is
+  // aligned in every process.
+  void* at = nullptr;
+  int e = os::reserve(reserve, mapping_alignment, &at);
+  if (e == 0) {
+    e = os::map(m.fd_, 0, reserve, os::map_mode::read_write, false, at, &m.data_);
+    if (e != 0) (void)os::release(at, reserve);
+  }
+  if (e != 0) {
     std::snprintf(text, sizeof text, "(mapping %zu bytes)", reserve);
     m.give_up(e, operation, text);
   }
@@ -175,12 +183,19 @@ void SharedMemory::grow(std::size_t new_size) {
     std::snprintf(text, sizeof text, "(to %zu bytes: beyond max_size %zu)", new_size, max_size_);
     detail::throw_system_error(EINVAL, component, "grow", name_.c_str(), text);
   }
-  std::uint64_t now = 0;
-  if (const int e = os::grow_file(fd_, new_size, &now); e != 0) {
+  if (const int e = grow_to(new_size); e != 0) {
     std::snprintf(text, sizeof text, "(to %zu bytes)", new_size);
     detail::throw_system_error(e, component, "grow", name_.c_str(), text);
   }
-  size_ = static_cast<std::size_t>(std::min<std::uint64_t>(now, max_size_));
+}
+
+bool SharedMemory::try_grow(std::size_t new_size) noexcept { return new_size <= max_size_ && grow_to(new_size) == 0; }
+
+int SharedMemory::grow_to(std::size_t new_size) noexcept {
+  std::uint64_t now = 0;
+  const int e = os::grow_file(fd_, new_size, &now);
+  if (e == 0) size_ = static_cast<std::size_t>(std::min<std::uint64_t>(now, max_size_));
+  return e;
 }
 
 unsigned SharedMemory::permissions() const {

@@ -597,12 +597,10 @@ TEST(ManagedSharedMemory, AHeapCorruptedBeyondRepairIsNotRecoverable) {
     return 0;
   });
   EXPECT_EQ(status, 0);
-  test::MisuseCapture capture;  // the heap reports the corrupt header it found
   EXPECT_SYSTEM_ERROR((void)m.statistics(), ENOTRECOVERABLE,
-                      std::string(component) + "repair a block header is corrupt");
+                      std::string(component) + "repair (block header is corrupt at segment offset " +
+                          std::to_string(m.offset_of(p) - 8) + ")");
 #if CORE_MEMORY_EXCEPTIONS
-  ASSERT_EQ(capture.count(), 1u);
-  EXPECT_NE(capture.last().text.find("recovery: block header is corrupt at heap offset"), std::string::npos);
   EXPECT_THROW((void)m.statistics(), std::system_error);  // and stays so for everybody
   EXPECT_THROW((void)m.allocate(16), std::system_error);
   EXPECT_EQ(m.try_allocate(16), nullptr);

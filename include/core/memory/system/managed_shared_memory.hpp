@@ -149,8 +149,9 @@ class ManagedSharedMemory {
   ~ManagedSharedMemory();
 
   // RawAllocator ------------------------------------------------------------------------------
-  /// `size` bytes aligned to `align` (a power of two); grows the segment when full; throws
-  /// out_of_memory when max_size is reached.
+  /// `size` bytes aligned to `align` (a power of two; up to SharedMemory::mapping_alignment, 2 MiB,
+  /// the alignment every process's mapping keeps: more is out_of_memory); grows the segment when
+  /// full; throws out_of_memory when max_size is reached.
   [[nodiscard]] void* allocate(std::size_t size, std::size_t align = alignment) {
     return detail::segment_allocate(control_, size, align);
   }

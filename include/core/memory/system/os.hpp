@@ -115,7 +115,8 @@ int unlink_shared(const char* name) noexcept;
 int file_mode(int fd, unsigned* mode) noexcept;
 int set_file_mode(int fd, unsigned mode) noexcept;
 /// Makes the file at least `size` bytes long, never shorter, even against other processes
-/// growing it at once (ftruncate under an exclusive flock); `*now` is its size afterwards.
+/// growing it at once (under an exclusive flock); `*now` is its size afterwards. The new bytes are
+/// allocated (posix_fallocate): ENOSPC if the file system cannot hold them.
 int grow_file(int fd, std::uint64_t size, std::uint64_t* now) noexcept;
 
 // Waiting across processes --------------------------------------------------------------------

@@ -7,9 +7,10 @@
 /// lengthens the object (ftruncate), and the new pages exist at once in every process that has
 /// the segment mapped, at the address it already has: no remap, no message. Another process
 /// learns the new size with refresh() (or from data in the segment, as a managed segment does).
-/// Touching bytes beyond the object's end is a SIGBUS, as with any mapping of a file; so is
-/// touching a page of a grown object when /dev/shm (a tmpfs) has no memory left for it, since
-/// growth reserves nothing.
+/// Touching bytes beyond the object's end is a SIGBUS, as with any mapping of a file. create(),
+/// open_or_create() and grow() allocate the object's pages (posix_fallocate), so a size /dev/shm
+/// (a tmpfs) cannot hold is an error (ENOSPC) then, not a SIGBUS at the first touch; the memory
+/// is committed when the object is sized, not when it is touched.
 ///
 /// Names follow POSIX: "/name" or "name" (name() gives "/name"), no other '/', 1 to NAME_MAX
 /// (255) characters besides the leading '/', not "." or "..", no NUL byte. A bad name is EINVAL
@@ -67,7 +68,12 @@ class SharedMemory {
   SharedMemory& operator=(SharedMemory&& o) noexcept;
   ~SharedMemory();
 
-  /// The first byte (page-aligned), the same for the life of the object, even across growth.
+  /// Every process maps a segment at a multiple of this, so an offset in the segment aligned to
+  /// it or less gives addresses with the same alignment in every process.
+  static constexpr std::size_t mapping_alignment = std::size_t{2} << 20;
+
+  /// The first byte (aligned to mapping_alignment), the same for the life of the object, even
+  /// across growth.
   [[nodiscard]] void* data() noexcept { return data_; }
   [[nodiscard]] const void* data() const noexcept { return data_; }
   /// The object's size as this process last saw it (create/open, grow, refresh).
@@ -80,6 +86,9 @@ class SharedMemory {
   /// process is never undone). Every process mapping it can use the new bytes at once. Throws
   /// std::system_error (EINVAL beyond max_size()).
   void grow(std::size_t new_size);
+  /// grow() that says false instead of throwing (beyond max_size(), or the OS refused: ENOSPC),
+  /// for callers that must not throw or abort (a managed segment's allocation).
+  [[nodiscard]] bool try_grow(std::size_t new_size) noexcept;
 
   /// "/name".
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
@@ -96,6 +105,7 @@ class SharedMemory {
   /// Undoes a failed make() (unmaps, closes, removes what it created) and throws.
   [[noreturn]] void give_up(int error, const char* operation, const char* detail = nullptr);
   void close() noexcept;
+  int grow_to(std::size_t new_size) noexcept;
 
   std::string name_;
   void* data_ = nullptr;

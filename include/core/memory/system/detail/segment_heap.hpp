@@ -7,7 +7,8 @@
 ///   bitmaps find a list that fits with two bit scans, so allocate and free are O(1); boundary
 ///   tags (a header word per block, a footer in free blocks) merge a freed block with its free
 ///   neighbours in O(1). Blocks are multiples of 16 bytes with a 16-aligned payload after an
-///   8-byte header; any power-of-two alignment is served by splitting off a leading free block.
+///   8-byte header; a power-of-two alignment up to max_alignment (2 MiB, what every process's
+///   mapping keeps) is served by splitting off a leading free block.
 /// - A block's header is one word: size | free | previous-is-free | a 16-bit tag derived from the
 ///   block's offset, so a corrupt header or a pointer that is not a block's start is caught.
 /// - Crash consistency: every change of the block chain is one store of a header word, ordered
@@ -56,6 +57,9 @@ class SegmentHeap {
   static constexpr std::size_t header = 8;
   static constexpr std::size_t min_block = 32;  // header, two list links, footer
   static constexpr std::size_t max_block = std::size_t{1} << 47;
+  /// The largest alignment served: alignment is of addresses, and only this much of it is the
+  /// same in every process (SharedMemory::mapping_alignment).
+  static constexpr std::size_t max_alignment = std::size_t{2} << 20;
 
   /// Formats `bytes` of memory starting at `this` (16-aligned) as a heap: the heap's own fields,
   /// one free block and the end sentinel. False if `bytes` leaves no room for a block.
@@ -75,15 +79,22 @@ class SegmentHeap {
   /// A block of `size` bytes aligned to `align` (a power of two), or nullptr. O(1).
   [[nodiscard]] void* try_allocate(std::size_t size, std::size_t align) noexcept {
     std::size_t need = 0;
-    if (add_overflows(size, header + granule - 1, need) || need > max_block) return nullptr;
-    need = need & ~(granule - 1);
-    if (need < min_block) need = min_block;
-    if (align > max_block) return nullptr;
-    const std::size_t search = align <= granule ? need : need + align + granule;
-    if (search > max_block) return nullptr;
+    const std::size_t search = search_size(size, align, need);
+    if (search == 0) return nullptr;
     const std::uint64_t o = take_free(search);
     if (o == 0) return nullptr;
     return base() + carve(o, need, align) + header;
+  }
+
+  /// The bytes from `this` the heap must span (extend()) for try_allocate(size, align) to succeed
+  /// with the free block growth appends (merged with a free last block); 0 if no heap can serve it.
+  [[nodiscard]] std::size_t bytes_for(std::size_t size, std::size_t align) const noexcept {
+    std::size_t need = 0;
+    const std::size_t search = search_size(size, align, need);
+    if (search == 0) return 0;
+    const std::uint64_t w = read(end_);
+    const std::uint64_t tail = prev_free(w) ? end_ - read(end_ - header) : end_;  // the free last block
+    return tail + search + header;  // end_offset() of it is tail + search
   }
 
   /// Returns the block at `p` (from try_allocate; `size` at most what was asked). O(1). Hardened
@@ -140,8 +151,8 @@ class SegmentHeap {
     }
     return r;
   }
-  /// Bytes from `this` to the end of the end sentinel.
-  [[nodiscard]] std::size_t extent() const noexcept { return end_ + header; }
+  /// Bytes from `this` to the end of the end sentinel (read atomically, as owns() does).
+  [[nodiscard]] std::size_t extent() const noexcept { return __atomic_load_n(&end_, __ATOMIC_RELAXED) + header; }
   /// The largest request a heap spanning `bytes` from `this` can serve when empty.
   [[nodiscard]] static std::size_t max_request(std::size_t bytes) noexcept {
     const std::uint64_t b = first_block_offset();
@@ -150,9 +161,10 @@ class SegmentHeap {
 
   /// After a crash: walks the chain from the first block (bounded by `limit` bytes from `this`),
   /// merges adjacent free blocks, rewrites footers and previous-is-free bits and rebuilds the
-  /// lists, bitmaps and statistics. False (reported to the misuse handler) if the chain itself is
-  /// corrupt: a header whose tag, size or place is wrong.
-  [[nodiscard]] bool recover(std::size_t limit) noexcept {
+  /// lists, bitmaps and statistics. Null, or what is wrong with the chain itself (a header whose
+  /// tag, size or place is wrong) with its offset in `where`. Not a misuse: the caller decides
+  /// (a default misuse handler would abort the survivor while it holds the heap's mutex).
+  [[nodiscard]] const char* recover(std::size_t limit, std::uint64_t* where = nullptr) noexcept {
     fl_bitmap_ = 0;
     std::memset(sl_bitmap_, 0, sizeof sl_bitmap_);
     std::memset(heads_, 0, sizeof heads_);
@@ -161,7 +173,7 @@ class SegmentHeap {
     bool pf = false;
     for (;;) {
       std::uint64_t w = read_checked(o, limit);
-      if (w == bad_word) return corrupt(o, "block header is corrupt");
+      if (w == bad_word) return corrupt(o, where);
       if (size_of(w) == 0) break;  // the sentinel (it may lie past end_ if growth was cut short)
       std::uint64_t s = size_of(w);
       if (!is_free(w)) {
@@ -174,7 +186,7 @@ class SegmentHeap {
       }
       for (;;) {  // a free run: merge it into one block
         const std::uint64_t nw = read_checked(o + s, limit);
-        if (nw == bad_word) return corrupt(o + s, "block header is corrupt");
+        if (nw == bad_word) return corrupt(o + s, where);
         if (!is_free(nw) || size_of(nw) == 0) break;
         s += size_of(nw);
         write(o, word(o, s, true, pf));
@@ -189,7 +201,7 @@ class SegmentHeap {
     }
     write(o, sentinel_word(o) | (pf ? prev_free_bit : 0));
     __atomic_store_n(&end_, o, __ATOMIC_RELAXED);
-    return true;
+    return nullptr;
   }
 
   /// Checks every invariant (chain, tags, footers, bits, lists, bitmaps, statistics); returns
@@ -264,6 +276,16 @@ class SegmentHeap {
   static constexpr std::uint64_t bad_word = ~std::uint64_t{0};
 
   SegmentHeap() noexcept = default;
+
+  /// The free block size try_allocate searches for (0: none can serve the request); `need` gets
+  /// the block's own size.
+  static std::size_t search_size(std::size_t size, std::size_t align, std::size_t& need) noexcept {
+    if (add_overflows(size, header + granule - 1, need) || need > max_block || align > max_alignment) return 0;
+    need = need & ~(granule - 1);
+    if (need < min_block) need = min_block;
+    const std::size_t search = align <= granule ? need : need + align + granule;
+    return search > max_block ? 0 : search;
+  }
 
   static constexpr std::uint64_t first_block_offset() noexcept {
     return align_up(sizeof(SegmentHeap) + header, granule) - header;
@@ -496,11 +518,9 @@ class SegmentHeap {
   }
 
  private:
-  bool corrupt(std::uint64_t o, const char* what) noexcept {
-    char text[128];
-    std::snprintf(text, sizeof text, "recovery: %s at heap offset %llu", what, static_cast<unsigned long long>(o));
-    report_misuse({error_kind::assertion, component, base() + o, 0, 0, text, nullptr, 0});
-    return false;
+  static const char* corrupt(std::uint64_t o, std::uint64_t* where) noexcept {
+    if (where) *where = o;
+    return "block header is corrupt";
   }
 
   std::uint64_t begin_ = 0;  // offset of the first block's header
