@@ -40,12 +40,8 @@ lock_not_recoverable::lock_not_recoverable(const char* component, const void* mu
 namespace detail {
 
 namespace {
-/// The thread's robust list head (glibc's), and its thread id.
-struct RobustThread {
-  robust_list_head* head;
-  std::uint32_t tid;  // 0: not looked up yet in this thread (or since fork)
-};
-thread_local constinit RobustThread self{nullptr, 0};
+/// The calling thread's robust list head (glibc's, in its thread descriptor); null until looked up.
+thread_local constinit robust_list_head* self = nullptr;
 }  // namespace
 
 /// The robust futex protocol (Linux: Documentation/locking/robust-futex-ABI.rst) and the calling
@@ -54,15 +50,20 @@ struct RobustMutexAccess {
   static constexpr std::uint32_t not_recoverable = FUTEX_TID_MASK;  // never a thread id
   enum : std::uint32_t { consistent = 0, inconsistent = 1 };
 
-  using Thread = RobustThread;
+  /// The calling thread: its robust list head and its thread id.
+  struct Thread {
+    robust_list_head* head;
+    std::uint32_t tid;
+  };
 
-  static CORE_MEMORY_NOINLINE void look_up() {
-    static const bool registered = [] {
-      // A forked child is another thread: look again (glibc registered its list anew).
-      ::pthread_atfork(nullptr, nullptr, [] { self.tid = 0; });
-      return true;
-    }();
-    (void)registered;
+  /// The thread id glibc keeps in the thread descriptor, 16 bytes before the robust list head
+  /// (pid_t tid, an unused pid_t, robust_prev): glibc's own mutexes use it, and it is right in a
+  /// child of fork() or of _Fork() (which runs no atfork handlers), unlike a copy cached here.
+  static std::uint32_t tid_of(const robust_list_head* head) {
+    return static_cast<std::uint32_t>(*reinterpret_cast<const pid_t*>(reinterpret_cast<const char*>(head) - 16));
+  }
+
+  static CORE_MEMORY_NOINLINE robust_list_head* look_up() {
     void* head = nullptr;
     std::size_t length = 0;
     if (::syscall(SYS_get_robust_list, 0, &head, &length) != 0 || !head) {
@@ -72,17 +73,18 @@ struct RobustMutexAccess {
     // The kernel finds every mutex's lock word at one offset from its list node; glibc chose it
     // and these mutexes share glibc's list, so their layout must give the same offset.
     constexpr long offset = static_cast<long>(offsetof(RobustMutex, word_)) - static_cast<long>(offsetof(RobustMutex, next_));
-    if (h->futex_offset != offset) {
+    if (h->futex_offset != offset || tid_of(h) != static_cast<std::uint32_t>(::gettid())) {
       fatal_error({error_kind::system_error, "core::memory::InterprocessMutex", nullptr, 0, 0,
-                   "unsupported C library: its robust mutex list does not have glibc's 64-bit layout", nullptr, 0});
+                   "unsupported C library: its thread descriptor does not have glibc's 64-bit layout", nullptr, 0});
     }
-    self.head = h;
-    self.tid = static_cast<std::uint32_t>(::gettid());
+    self = h;
+    return h;
   }
 
-  static Thread& thread() {
-    if (CORE_MEMORY_UNLIKELY(self.tid == 0)) look_up();
-    return self;
+  static Thread thread() {
+    robust_list_head* h = self;
+    if (CORE_MEMORY_UNLIKELY(!h)) h = look_up();
+    return {h, tid_of(h)};
   }
 
   static std::atomic_ref<std::uint32_t> word(RobustMutex& m) { return std::atomic_ref<std::uint32_t>(m.word_); }
@@ -143,7 +145,7 @@ struct RobustMutexAccess {
         m.throw_not_recoverable();
       }
       if (w & FUTEX_OWNER_DIED) {  // the kernel released a dead holder's word
-        if (word(m).compare_exchange_weak(w, t.tid | (w & FUTEX_WAITERS), std::memory_order_acquire)) {
+        if (word(m).compare_exchange_weak(w, t.tid | waiters | (w & FUTEX_WAITERS), std::memory_order_acquire)) {
           return taken(m, t, true);
         }
         continue;
@@ -178,7 +180,7 @@ struct RobustMutexAccess {
   }
 
   static std::optional<LockStatus> lock(RobustMutex& m, bool try_only) {
-    const Thread& t = thread();
+    const Thread t = thread();
     if (m.recursive_ && holder(m) == t.tid) {
       if (m.count_ == 0xffffffffu) throw_system_error(EAGAIN, m.name(), "lock", nullptr, "(recursion too deep)");
       ++m.count_;
@@ -199,7 +201,7 @@ std::optional<LockStatus> RobustMutex::try_lock_status() { return RobustMutexAcc
 
 bool RobustMutex::release() {
   using A = RobustMutexAccess;
-  const A::Thread& t = A::thread();
+  const A::Thread t = A::thread();
   if (CORE_MEMORY_UNLIKELY(A::holder(*this) != t.tid)) {
     report("unlock() by a thread that does not hold it");
     return false;
