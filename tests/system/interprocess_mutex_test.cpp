@@ -1071,4 +1071,38 @@ TEST(InterprocessMutex, AHolderThatExecsHasDied) {
   kill_and_reap(child);
 }
 
+// Deadlines too far to represent in nanoseconds wait (for the notification) instead of
+// overflowing into the past.
+TEST(InterprocessCondition, FarDeadlinesWaitForTheNotification) {
+  SharedPage page;
+  auto& s = page.state();
+  using namespace std::chrono;
+  for (int which = 0; which < 6; ++which) {
+    s.flag = 0;
+    std::thread notifier([&] {
+      std::this_thread::sleep_for(30ms);
+      ASSERT_EQ(s.mutex.lock(), LockStatus::acquired);
+      s.flag = 1;
+      s.condition.notify_all();
+      s.mutex.unlock();
+    });
+    ASSERT_EQ(s.mutex.lock(), LockStatus::acquired);
+    const auto start = steady_clock::now();
+    const auto pred = [&] { return s.flag == 1; };
+    WaitStatus status{};
+    switch (which) {
+      case 0: status = s.condition.wait_for(s.mutex, hours::max(), pred); break;
+      case 1: status = s.condition.wait_for(s.mutex, nanoseconds::max(), pred); break;
+      case 2: status = s.condition.wait_until(s.mutex, steady_clock::time_point::max(), pred); break;
+      case 3: status = s.condition.wait_until(s.mutex, time_point<system_clock, hours>::max(), pred); break;
+      case 4: status = s.condition.wait_until(s.mutex, OtherClock::time_point::max(), pred); break;
+      case 5: status = s.condition.wait_for(s.mutex, duration<double>(1e300), pred); break;
+    }
+    EXPECT_EQ(status, WaitStatus::no_timeout) << which;
+    EXPECT_GE(steady_clock::now() - start, 20ms) << which;
+    s.mutex.unlock();
+    notifier.join();
+  }
+}
+
 }  // namespace
