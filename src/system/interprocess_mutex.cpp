@@ -47,8 +47,10 @@ thread_local constinit robust_list_head* self = nullptr;
 /// The robust futex protocol (Linux: Documentation/locking/robust-futex-ABI.rst) and the calling
 /// thread's robust list, which glibc registered at the thread's start.
 struct RobustMutexAccess {
-  static constexpr std::uint32_t not_recoverable = FUTEX_TID_MASK;  // never a thread id
-  enum : std::uint32_t { consistent = 0, inconsistent = 1 };
+  /// state_: not_recoverable is kept with the word released as FUTEX_OWNER_DIED (owner 0), so
+  /// that a process killed between releasing it and waking the waiters has the kernel wake one
+  /// (its list_op_pending rule), which sees the state and wakes the rest.
+  enum : std::uint32_t { consistent = 0, inconsistent = 1, not_recoverable = 2 };
 
   /// The calling thread: its robust list head and its thread id.
   struct Thread {
@@ -135,17 +137,23 @@ struct RobustMutexAccess {
     return owner_died ? LockStatus::owner_died : LockStatus::acquired;
   }
 
+  /// The caller took the word of a mutex that is not recoverable: gives it back as it was, wakes
+  /// every waiter (each learns the same) and throws.
+  [[noreturn]] static void refuse(RobustMutex& m, const Thread& t) {
+    word(m).store(FUTEX_OWNER_DIED, std::memory_order_release);
+    futex(&m.word_, FUTEX_WAKE, 0x7fffffff, nullptr, 0);
+    set_pending(t, nullptr);
+    m.throw_not_recoverable();
+  }
+
   /// lock() and try_lock() after the fast path failed (`w`: the word it found). list_op_pending
   /// is set. std::nullopt: busy (try_only), or misuse reported.
   static std::optional<LockStatus> acquire(RobustMutex& m, const Thread& t, std::uint32_t w, bool try_only) {
     std::uint32_t waiters = 0;  // once this thread slept, others may sleep too: keep the bit
     for (;;) {
-      if (w == not_recoverable) {
-        set_pending(t, nullptr);
-        m.throw_not_recoverable();
-      }
-      if (w & FUTEX_OWNER_DIED) {  // the kernel released a dead holder's word
+      if (w & FUTEX_OWNER_DIED) {  // the kernel released a dead holder's word, or not recoverable
         if (word(m).compare_exchange_weak(w, t.tid | waiters | (w & FUTEX_WAITERS), std::memory_order_acquire)) {
+          if (m.state_ == not_recoverable) refuse(m, t);
           return taken(m, t, true);
         }
         continue;
@@ -211,7 +219,11 @@ bool RobustMutex::release() {
     return true;
   }
   // Released in the owner-died state without consistent(): the data is lost for good.
-  const std::uint32_t released = CORE_MEMORY_UNLIKELY(state_ != A::consistent) ? A::not_recoverable : 0;
+  std::uint32_t released = 0;
+  if (CORE_MEMORY_UNLIKELY(state_ != A::consistent)) {
+    state_ = A::not_recoverable;
+    released = FUTEX_OWNER_DIED;
+  }
   A::set_pending(t, this);
   A::unlink(*this);
   const std::uint32_t w = A::word(*this).exchange(released, std::memory_order_release);
@@ -225,7 +237,7 @@ bool RobustMutex::release() {
 RobustMutex::~RobustMutex() {
   using A = RobustMutexAccess;
   const std::uint32_t w = std::atomic_ref<std::uint32_t>(word_).load(std::memory_order_acquire);
-  if (w == A::not_recoverable || (w & FUTEX_TID_MASK) == 0) return;  // free, not recoverable, or owner died
+  if ((w & FUTEX_TID_MASK) == 0) return;  // free, not recoverable, or owner died
   if ((w & FUTEX_TID_MASK) == A::thread().tid) {
     report("destroyed while the calling thread holds it");
     // Release it, so that this thread's robust list does not point into memory about to be reused.

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -1103,6 +1104,109 @@ TEST(InterprocessCondition, FarDeadlinesWaitForTheNotification) {
     s.mutex.unlock();
     notifier.join();
   }
+}
+
+
+// Killed at every instruction of lock() and unlock(), from each state the mutex can be in: the
+// mutexes the child held already (one of ours, one of glibc's) are always owner-died (the robust
+// list is never left broken), the one it worked on is free or owner-died (or not recoverable,
+// if it was on its way there), and the processes asleep on it always wake.
+TYPED_TEST(BothMutexes, KilledAtEveryInstructionOfLockAndUnlock) {
+  SKIP_UNDER_TSAN();
+  SharedPage page;
+  auto& s = page.state();
+  auto& m = mutex_of<TypeParam>(s);
+  using Other = std::conditional_t<std::is_same_v<TypeParam, InterprocessMutex>, InterprocessRecursiveMutex, InterprocessMutex>;
+  auto& held = mutex_of<Other>(s);
+  void* memory = ::mmap(nullptr, sizeof(pthread_mutex_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(memory, MAP_FAILED);
+  auto* glibc = static_cast<pthread_mutex_t*>(memory);
+  pthread_mutexattr_t attributes;
+  ::pthread_mutexattr_init(&attributes);
+  ::pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED);
+  ::pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST);
+  ::pthread_mutex_init(glibc, &attributes);
+  ::pthread_mutexattr_destroy(&attributes);
+
+  enum Op { lock_free, lock_owner_died, unlock, unlock_contended, unlock_not_recoverable };
+  for (const Op op : {lock_free, lock_owner_died, unlock, unlock_contended, unlock_not_recoverable}) {
+    const bool owner_died_first = op == lock_owner_died || op == unlock_not_recoverable;
+    const int sleepers = op == unlock_contended || op == unlock_not_recoverable ? 2 : 0;
+    // One round: the child is killed after `steps` instructions of the operation (or when done); `ran`: how many it ran.
+    const auto round = [&](int steps, int& ran) {
+      bool finished = false;
+      ran = 0;
+      if (owner_died_first) std::thread([&] { (void)m.lock(); }).join();  // dies holding it
+      Tracee child([&] {
+        if (held.lock() != LockStatus::acquired || ::pthread_mutex_lock(glibc) != 0) return 4;
+        if (op == unlock || op == unlock_contended) (void)m.lock();
+        if (op == unlock_not_recoverable && m.lock() != LockStatus::owner_died) return 4;
+        ::raise(SIGSTOP);  // the operation starts
+        if (op == lock_free || op == lock_owner_died) {
+          (void)m.lock();
+        } else {
+          m.unlock();
+        }
+        ::raise(SIGSTOP);  // done
+        for (;;) ::pause();
+      });
+      ASSERT_EQ(child.run(PTRACE_CONT), Tracee::Stop::mark) << op;
+      std::vector<pid_t> asleep;
+      for (int i = 0; i < sleepers; ++i) {
+        asleep.push_back(fork_child([&] { return lock_repair_unlock(m); }));
+        ASSERT_TRUE(await_futex_sleep(asleep.back()));
+      }
+      for (; ran < steps && !finished; ++ran) finished = child.run(PTRACE_SINGLESTEP) != Tracee::Stop::step;
+      EXPECT_EQ(child.kill(), 128 + SIGKILL);
+
+      const auto where = [&] { return "operation " + std::to_string(op) + ", killed after " + std::to_string(ran) + " instructions"; };
+      ASSERT_EQ(lock_within_30s(held), LockStatus::owner_died) << where();
+      held.consistent();
+      held.unlock();
+      ASSERT_EQ(::pthread_mutex_lock(glibc), EOWNERDEAD) << where();
+      ::pthread_mutex_consistent(glibc);
+      ::pthread_mutex_unlock(glibc);
+      for (const pid_t p : asleep) {
+        const int end = reap(p, 10);
+        ASSERT_TRUE(end == 0 || end == 5 || (!CORE_MEMORY_EXCEPTIONS && end == 128 + SIGABRT)) << where() << ": " << end;
+      }
+      // The mutex itself, seen by another process: 0 acquired, 1 owner_died, 5 not recoverable.
+      const int found = reap(fork_child([&] {
+#if CORE_MEMORY_EXCEPTIONS
+                               try {
+#endif
+                                 const auto status = m.try_lock_status();
+                                 return !status ? 3 : *status == LockStatus::owner_died ? 1 : 0;
+#if CORE_MEMORY_EXCEPTIONS
+                               } catch (const core::memory::lock_not_recoverable&) {
+                                 return 5;
+                               }
+#endif
+                             }),
+                             10);
+      const bool may_be_not_recoverable = op == unlock_not_recoverable;
+      ASSERT_TRUE(found == 0 || found == 1 || (may_be_not_recoverable && (found == 5 || found == 128 + SIGABRT)))
+          << where() << ": " << found;
+      if (op == lock_owner_died) {
+        ASSERT_EQ(found, 1) << where();
+      }
+      m.~TypeParam();  // a fresh one for the next round (the probe exited holding it)
+      new (&m) TypeParam;
+    };
+    int total = 0;
+    round(1 << 30, total);  // to the end: how many there are
+    if (::testing::Test::HasFatalFailure()) return;
+    // Every instruction where that is quick (release builds: about a hundred); a sample of at
+    // most 300 evenly spread otherwise (debug builds with sanitizers run thousands).
+    const int stride = std::max(1, total / 300);
+    for (int steps = 0; steps < total && !::testing::Test::HasFatalFailure(); steps += stride) {
+      int ran = 0;
+      round(steps, ran);
+    }
+    std::printf("operation %d: killed after 0 to %d instructions, every %d\n", static_cast<int>(op), total, stride);
+  }
+  ::pthread_mutex_destroy(glibc);
+  ::munmap(memory, sizeof(pthread_mutex_t));
 }
 
 }  // namespace

@@ -112,7 +112,7 @@ class RobustMutex {
   // futex_offset), the same for glibc's mutexes and these, which share the thread's list.
   std::uint32_t word_ = 0;       ///< Holder's thread id | FUTEX_WAITERS | FUTEX_OWNER_DIED (0: free).
   std::uint32_t count_ = 0;      ///< Levels held beyond the first (recursive).
-  std::uint32_t state_ = 0;      ///< 1: acquired from a dead owner, consistent() not called yet.
+  std::uint32_t state_ = 0;      ///< 1: taken from a dead owner, consistent() not called yet; 2: not recoverable.
   std::uint32_t recursive_ = 0;  ///< InterprocessRecursiveMutex.
   [[maybe_unused]] std::uint64_t reserved_ = 0;  ///< Places the links where glibc's are.
   void* prev_ = nullptr;  ///< Links on the holder's robust list (addresses in the holder's process).
