@@ -40,29 +40,32 @@ lock_not_recoverable::lock_not_recoverable(const char* component, const void* mu
 namespace detail {
 
 namespace {
-/// The thread's robust list head (glibc's), and its thread id.
-struct RobustThread {
-  robust_list_head* head;
-  std::uint32_t tid;  // 0: not looked up yet in this thread (or since fork)
-};
-thread_local constinit RobustThread self{nullptr, 0};
+/// The calling thread's robust list head (glibc's, in its thread descriptor); null until looked up.
+thread_local constinit robust_list_head* self = nullptr;
 }  // namespace
 
 /// The robust futex protocol (Linux: Documentation/locking/robust-futex-ABI.rst) and the calling
 /// thread's robust list, which glibc registered at the thread's start.
 struct RobustMutexAccess {
-  static constexpr std::uint32_t not_recoverable = FUTEX_TID_MASK;  // never a thread id
-  enum : std::uint32_t { consistent = 0, inconsistent = 1 };
+  /// state_: not_recoverable is kept with the word released as FUTEX_OWNER_DIED (owner 0), so
+  /// that a process killed between releasing it and waking the waiters has the kernel wake one
+  /// (its list_op_pending rule), which sees the state and wakes the rest.
+  enum : std::uint32_t { consistent = 0, inconsistent = 1, not_recoverable = 2 };
 
-  using Thread = RobustThread;
+  /// The calling thread: its robust list head and its thread id.
+  struct Thread {
+    robust_list_head* head;
+    std::uint32_t tid;
+  };
 
-  static CORE_MEMORY_NOINLINE void look_up() {
-    static const bool registered = [] {
-      // A forked child is another thread: look again (glibc registered its list anew).
-      ::pthread_atfork(nullptr, nullptr, [] { self.tid = 0; });
-      return true;
-    }();
-    (void)registered;
+  /// The thread id glibc keeps in the thread descriptor, 16 bytes before the robust list head
+  /// (pid_t tid, an unused pid_t, robust_prev): glibc's own mutexes use it, and it is right in a
+  /// child of fork() or of _Fork() (which runs no atfork handlers), unlike a copy cached here.
+  static std::uint32_t tid_of(const robust_list_head* head) {
+    return static_cast<std::uint32_t>(*reinterpret_cast<const pid_t*>(reinterpret_cast<const char*>(head) - 16));
+  }
+
+  static CORE_MEMORY_NOINLINE robust_list_head* look_up() {
     void* head = nullptr;
     std::size_t length = 0;
     if (::syscall(SYS_get_robust_list, 0, &head, &length) != 0 || !head) {
@@ -72,17 +75,18 @@ struct RobustMutexAccess {
     // The kernel finds every mutex's lock word at one offset from its list node; glibc chose it
     // and these mutexes share glibc's list, so their layout must give the same offset.
     constexpr long offset = static_cast<long>(offsetof(RobustMutex, word_)) - static_cast<long>(offsetof(RobustMutex, next_));
-    if (h->futex_offset != offset) {
+    if (h->futex_offset != offset || tid_of(h) != static_cast<std::uint32_t>(::gettid())) {
       fatal_error({error_kind::system_error, "core::memory::InterprocessMutex", nullptr, 0, 0,
-                   "unsupported C library: its robust mutex list does not have glibc's 64-bit layout", nullptr, 0});
+                   "unsupported C library: its thread descriptor does not have glibc's 64-bit layout", nullptr, 0});
     }
-    self.head = h;
-    self.tid = static_cast<std::uint32_t>(::gettid());
+    self = h;
+    return h;
   }
 
-  static Thread& thread() {
-    if (CORE_MEMORY_UNLIKELY(self.tid == 0)) look_up();
-    return self;
+  static Thread thread() {
+    robust_list_head* h = self;
+    if (CORE_MEMORY_UNLIKELY(!h)) h = look_up();
+    return {h, tid_of(h)};
   }
 
   static std::atomic_ref<std::uint32_t> word(RobustMutex& m) { return std::atomic_ref<std::uint32_t>(m.word_); }
@@ -133,17 +137,23 @@ struct RobustMutexAccess {
     return owner_died ? LockStatus::owner_died : LockStatus::acquired;
   }
 
+  /// The caller took the word of a mutex that is not recoverable: gives it back as it was, wakes
+  /// every waiter (each learns the same) and throws.
+  [[noreturn]] static void refuse(RobustMutex& m, const Thread& t) {
+    word(m).store(FUTEX_OWNER_DIED, std::memory_order_release);
+    futex(&m.word_, FUTEX_WAKE, 0x7fffffff, nullptr, 0);
+    set_pending(t, nullptr);
+    m.throw_not_recoverable();
+  }
+
   /// lock() and try_lock() after the fast path failed (`w`: the word it found). list_op_pending
   /// is set. std::nullopt: busy (try_only), or misuse reported.
   static std::optional<LockStatus> acquire(RobustMutex& m, const Thread& t, std::uint32_t w, bool try_only) {
     std::uint32_t waiters = 0;  // once this thread slept, others may sleep too: keep the bit
     for (;;) {
-      if (w == not_recoverable) {
-        set_pending(t, nullptr);
-        m.throw_not_recoverable();
-      }
-      if (w & FUTEX_OWNER_DIED) {  // the kernel released a dead holder's word
-        if (word(m).compare_exchange_weak(w, t.tid | (w & FUTEX_WAITERS), std::memory_order_acquire)) {
+      if (w & FUTEX_OWNER_DIED) {  // the kernel released a dead holder's word, or not recoverable
+        if (word(m).compare_exchange_weak(w, t.tid | waiters | (w & FUTEX_WAITERS), std::memory_order_acquire)) {
+          if (m.state_ == not_recoverable) refuse(m, t);
           return taken(m, t, true);
         }
         continue;
@@ -178,7 +188,7 @@ struct RobustMutexAccess {
   }
 
   static std::optional<LockStatus> lock(RobustMutex& m, bool try_only) {
-    const Thread& t = thread();
+    const Thread t = thread();
     if (m.recursive_ && holder(m) == t.tid) {
       if (m.count_ == 0xffffffffu) throw_system_error(EAGAIN, m.name(), "lock", nullptr, "(recursion too deep)");
       ++m.count_;
@@ -199,7 +209,7 @@ std::optional<LockStatus> RobustMutex::try_lock_status() { return RobustMutexAcc
 
 bool RobustMutex::release() {
   using A = RobustMutexAccess;
-  const A::Thread& t = A::thread();
+  const A::Thread t = A::thread();
   if (CORE_MEMORY_UNLIKELY(A::holder(*this) != t.tid)) {
     report("unlock() by a thread that does not hold it");
     return false;
@@ -209,7 +219,11 @@ bool RobustMutex::release() {
     return true;
   }
   // Released in the owner-died state without consistent(): the data is lost for good.
-  const std::uint32_t released = CORE_MEMORY_UNLIKELY(state_ != A::consistent) ? A::not_recoverable : 0;
+  std::uint32_t released = 0;
+  if (CORE_MEMORY_UNLIKELY(state_ != A::consistent)) {
+    state_ = A::not_recoverable;
+    released = FUTEX_OWNER_DIED;
+  }
   A::set_pending(t, this);
   A::unlink(*this);
   const std::uint32_t w = A::word(*this).exchange(released, std::memory_order_release);
@@ -223,7 +237,7 @@ bool RobustMutex::release() {
 RobustMutex::~RobustMutex() {
   using A = RobustMutexAccess;
   const std::uint32_t w = std::atomic_ref<std::uint32_t>(word_).load(std::memory_order_acquire);
-  if (w == A::not_recoverable || (w & FUTEX_TID_MASK) == 0) return;  // free, not recoverable, or owner died
+  if ((w & FUTEX_TID_MASK) == 0) return;  // free, not recoverable, or owner died
   if ((w & FUTEX_TID_MASK) == A::thread().tid) {
     report("destroyed while the calling thread holds it");
     // Release it, so that this thread's robust list does not point into memory about to be reused.

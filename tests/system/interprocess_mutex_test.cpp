@@ -13,6 +13,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <new>
 #include <random>
@@ -20,8 +21,11 @@
 #include <thread>
 #include <vector>
 
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 namespace {
@@ -105,10 +109,10 @@ pid_t exec_child(SharedPage& page, const char* mode) {
   return pid;
 }
 
-/// Waits (at most 30 s) for the child to end; its exit code, 128 + signal, or -1 if it hung (killed).
-int reap(pid_t pid) {
+/// Waits (at most `seconds`) for the child to end; its exit code, 128 + signal, or -1 if it hung (killed).
+int reap(pid_t pid, int seconds = 30) {
   int status = 0;
-  for (int i = 0; i < 30000; ++i) {
+  for (int i = 0; i < seconds * 1000; ++i) {
     const pid_t r = ::waitpid(pid, &status, WNOHANG);
     if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     std::this_thread::sleep_for(1ms);
@@ -871,6 +875,337 @@ TEST(InterprocessMutex, MisuseWithTheDefaultHandlerAborts) {
         m.consistent();
       },
       "consistent\\(\\) when the mutex is not in the owner-died state");
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Deaths at chosen instructions: a traced (ptrace) child is stopped where a test wants it, then
+// killed or let go.
+
+/// True once `pid` sleeps in a futex (its /proc wchan says so); waits at most 10 s.
+bool await_futex_sleep(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/wchan", static_cast<int>(pid));
+  for (int i = 0; i < 100000; ++i) {
+    if (std::FILE* f = std::fopen(path, "r")) {
+      char text[128] = {};
+      const std::size_t n = std::fread(text, 1, sizeof text - 1, f);
+      std::fclose(f);
+      if (n > 0 && std::strstr(text, "futex")) return true;
+    }
+    std::this_thread::sleep_for(100us);
+  }
+  return false;
+}
+
+/// A forked child traced by the calling thread: it runs `body` (its exit code is the result),
+/// stopping at each raise(SIGSTOP) in it (a mark) and wherever the tracer asks.
+class Tracee {
+ public:
+  enum class Stop { mark, step, syscall, ended };
+
+  template <class Body>
+  explicit Tracee(Body body) : pid_(::fork()) {
+    if (pid_ == 0) {
+      ::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr);
+      ::raise(SIGSTOP);
+      ::_exit(body());
+    }
+    if (pid_ < 0 || wait() != Stop::mark) std::abort();
+    ::ptrace(PTRACE_SETOPTIONS, pid_, nullptr, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL);
+  }
+  ~Tracee() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  Tracee(const Tracee&) = delete;
+  Tracee& operator=(const Tracee&) = delete;
+
+  [[nodiscard]] pid_t pid() const { return pid_; }
+  /// Lets it run (`request`: PTRACE_CONT, PTRACE_SYSCALL, PTRACE_SINGLESTEP) without waiting.
+  void resume(int request) { ::ptrace(static_cast<__ptrace_request>(request), pid_, nullptr, nullptr); }
+  /// Waits for its next stop (passing on signals other than its marks and traps).
+  Stop wait() {
+    for (;;) {
+      int status = 0;
+      if (::waitpid(pid_, &status, 0) != pid_ || !WIFSTOPPED(status)) return Stop::ended;
+      const int signal = WSTOPSIG(status);
+      if (signal == SIGSTOP) return Stop::mark;
+      if (signal == (SIGTRAP | 0x80)) return Stop::syscall;
+      if (signal == SIGTRAP) return Stop::step;
+      ::ptrace(PTRACE_CONT, pid_, nullptr, reinterpret_cast<void*>(static_cast<std::intptr_t>(signal)));
+    }
+  }
+  Stop run(int request) {
+    resume(request);
+    return wait();
+  }
+  /// Runs it to the entry of its next futex call of operation `op` on `word` (false: it ended
+  /// or stopped at a mark first).
+  bool run_to_futex(const void* word, int op) {
+    for (;;) {
+      if (run(PTRACE_SYSCALL) != Stop::syscall) return false;
+      __ptrace_syscall_info info{};
+      ::ptrace(PTRACE_GET_SYSCALL_INFO, pid_, reinterpret_cast<void*>(sizeof info), &info);
+      if (info.op == PTRACE_SYSCALL_INFO_ENTRY && info.entry.nr == SYS_futex &&
+          info.entry.args[0] == reinterpret_cast<std::uintptr_t>(word) &&
+          (info.entry.args[1] & FUTEX_CMD_MASK) == static_cast<unsigned>(op)) {
+        return true;
+      }
+    }
+  }
+  /// Lets it go untraced; the caller reaps the returned pid.
+  pid_t detach() {
+    ::ptrace(PTRACE_DETACH, pid_, nullptr, nullptr);
+    return std::exchange(pid_, -1);
+  }
+  /// Kills it; its end as reap() says it.
+  int kill() {
+    ::kill(pid_, SIGKILL);
+    return reap(std::exchange(pid_, -1));
+  }
+
+ private:
+  pid_t pid_;
+};
+
+/// Locks `m`, repairs if its owner died, unlocks; 0, or 5 if it was not recoverable.
+template <class M>
+int lock_repair_unlock(M& m) {
+#if CORE_MEMORY_EXCEPTIONS
+  try {
+#endif
+    if (m.lock() == LockStatus::owner_died) m.consistent();
+    m.unlock();
+    return 0;
+#if CORE_MEMORY_EXCEPTIONS
+  } catch (const core::memory::lock_not_recoverable&) {
+    return 5;
+  }
+#endif
+}
+
+// The waiters bit: a waiter woken by an unlock finds that the next holder died holding the mutex
+// (which it took without the bit: the unlock had cleared it). The woken waiter takes it as
+// owner_died and must set the bit again, or its unlock does not wake those still asleep.
+TYPED_TEST(BothMutexes, AWokenWaiterThatTakesADeadOwnersMutexWakesTheOthersLater) {
+  SKIP_UNDER_TSAN();
+  SharedPage page;
+  auto& m = mutex_of<TypeParam>(page.state());
+  std::atomic<int> step{0};
+  std::thread holder([&] {
+    if (m.lock() != LockStatus::acquired) std::abort();
+    step = 1;
+    while (step.load() != 2) std::this_thread::sleep_for(100us);
+    m.unlock();        // wakes the first waiter
+    (void)m.lock();    // before it runs...
+  });                  // ...and dies holding it (the thread ends)
+  while (step.load() != 1) std::this_thread::sleep_for(100us);
+  Tracee first([&] { return lock_repair_unlock(m); });
+  ASSERT_TRUE(first.run_to_futex(&m, FUTEX_WAIT));
+  first.resume(PTRACE_SYSCALL);  // into the futex; the next stop is its return from there
+  ASSERT_TRUE(await_futex_sleep(first.pid()));
+  const pid_t second = fork_child([&] { return lock_repair_unlock(m); });
+  ASSERT_TRUE(await_futex_sleep(second));
+  step = 2;
+  holder.join();
+  ASSERT_EQ(first.wait(), Tracee::Stop::syscall);  // woken, back from the futex, not yet looking
+  EXPECT_EQ(reap(first.detach(), 10), 0);
+  EXPECT_EQ(reap(second, 10), 0) << "the second waiter was never woken";
+}
+
+// glibc's _Fork() runs no atfork handlers: the child's thread must still be told apart from the
+// parent's (its thread id), or it "holds" what the parent holds and its death goes unseen.
+TYPED_TEST(BothMutexes, AChildOfUnderscoreForkIsAnotherThread) {
+  SKIP_UNDER_TSAN();
+  SharedPage page;
+  auto& s = page.state();
+  auto& m = mutex_of<TypeParam>(s);
+  ASSERT_EQ(m.lock(), LockStatus::acquired);  // this thread looked itself up
+  pid_t child = ::_Fork();
+  if (child == 0) ::_exit(m.try_lock() ? 4 : 0);  // held by the parent
+  ASSERT_GT(child, 0);
+  EXPECT_EQ(reap(child), 0) << "the child took what the parent holds";
+  m.unlock();
+
+  s.stage.store(0);
+  child = ::_Fork();
+  if (child == 0) {
+    if (m.lock() != LockStatus::acquired) ::_exit(4);
+    s.stage.store(1);
+    ::raise(SIGKILL);
+  }
+  ASSERT_GT(child, 0);
+  EXPECT_EQ(reap(child), 128 + SIGKILL);
+  ASSERT_EQ(s.stage.load(), 1);
+  test::MisuseCapture capture;  // the parent must not believe it holds it
+  std::optional<LockStatus> status;
+  for (int i = 0; i < 1000 && !status; ++i) {
+    status = m.try_lock_status();
+    if (!status) std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_EQ(capture.count(), 0u) << capture.last().text;
+  ASSERT_EQ(status, LockStatus::owner_died) << "the child's death went unseen";
+  m.consistent();
+  m.unlock();
+}
+
+// exec() ends the process image: the kernel releases the robust list then, as at an exit.
+TEST(InterprocessMutex, AHolderThatExecsHasDied) {
+  SKIP_UNDER_TSAN();
+  SharedPage page;
+  auto& s = page.state();
+  const pid_t child = fork_child([&] {
+    if (s.mutex.lock() != LockStatus::acquired) return 4;
+    s.stage.store(1);
+    ::execl("/bin/sleep", "sleep", "30", static_cast<char*>(nullptr));
+    return 127;
+  });
+  ASSERT_TRUE(await_stage(s.stage, 1));
+  ASSERT_EQ(lock_within_30s(s.mutex), LockStatus::owner_died);
+  EXPECT_EQ(::kill(child, 0), 0);  // while the new image runs
+  s.mutex.consistent();
+  s.mutex.unlock();
+  kill_and_reap(child);
+}
+
+// Deadlines too far to represent in nanoseconds wait (for the notification) instead of
+// overflowing into the past.
+TEST(InterprocessCondition, FarDeadlinesWaitForTheNotification) {
+  SharedPage page;
+  auto& s = page.state();
+  using namespace std::chrono;
+  for (int which = 0; which < 6; ++which) {
+    s.flag = 0;
+    std::thread notifier([&] {
+      std::this_thread::sleep_for(30ms);
+      ASSERT_EQ(s.mutex.lock(), LockStatus::acquired);
+      s.flag = 1;
+      s.condition.notify_all();
+      s.mutex.unlock();
+    });
+    ASSERT_EQ(s.mutex.lock(), LockStatus::acquired);
+    const auto start = steady_clock::now();
+    const auto pred = [&] { return s.flag == 1; };
+    WaitStatus status{};
+    switch (which) {
+      case 0: status = s.condition.wait_for(s.mutex, hours::max(), pred); break;
+      case 1: status = s.condition.wait_for(s.mutex, nanoseconds::max(), pred); break;
+      case 2: status = s.condition.wait_until(s.mutex, steady_clock::time_point::max(), pred); break;
+      case 3: status = s.condition.wait_until(s.mutex, time_point<system_clock, hours>::max(), pred); break;
+      case 4: status = s.condition.wait_until(s.mutex, OtherClock::time_point::max(), pred); break;
+      case 5: status = s.condition.wait_for(s.mutex, duration<double>(1e300), pred); break;
+    }
+    EXPECT_EQ(status, WaitStatus::no_timeout) << which;
+    EXPECT_GE(steady_clock::now() - start, 20ms) << which;
+    s.mutex.unlock();
+    notifier.join();
+  }
+}
+
+
+// Killed at every instruction of lock() and unlock(), from each state the mutex can be in: the
+// mutexes the child held already (one of ours, one of glibc's) are always owner-died (the robust
+// list is never left broken), the one it worked on is free or owner-died (or not recoverable,
+// if it was on its way there), and the processes asleep on it always wake.
+TYPED_TEST(BothMutexes, KilledAtEveryInstructionOfLockAndUnlock) {
+  SKIP_UNDER_TSAN();
+  SharedPage page;
+  auto& s = page.state();
+  auto& m = mutex_of<TypeParam>(s);
+  using Other = std::conditional_t<std::is_same_v<TypeParam, InterprocessMutex>, InterprocessRecursiveMutex, InterprocessMutex>;
+  auto& held = mutex_of<Other>(s);
+  void* memory = ::mmap(nullptr, sizeof(pthread_mutex_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(memory, MAP_FAILED);
+  auto* glibc = static_cast<pthread_mutex_t*>(memory);
+  pthread_mutexattr_t attributes;
+  ::pthread_mutexattr_init(&attributes);
+  ::pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED);
+  ::pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST);
+  ::pthread_mutex_init(glibc, &attributes);
+  ::pthread_mutexattr_destroy(&attributes);
+
+  enum Op { lock_free, lock_owner_died, unlock, unlock_contended, unlock_not_recoverable };
+  for (const Op op : {lock_free, lock_owner_died, unlock, unlock_contended, unlock_not_recoverable}) {
+    const bool owner_died_first = op == lock_owner_died || op == unlock_not_recoverable;
+    const int sleepers = op == unlock_contended || op == unlock_not_recoverable ? 2 : 0;
+    // One round: the child is killed after `steps` instructions of the operation (or when done); `ran`: how many it ran.
+    const auto round = [&](int steps, int& ran) {
+      bool finished = false;
+      ran = 0;
+      if (owner_died_first) std::thread([&] { (void)m.lock(); }).join();  // dies holding it
+      Tracee child([&] {
+        if (held.lock() != LockStatus::acquired || ::pthread_mutex_lock(glibc) != 0) return 4;
+        if (op == unlock || op == unlock_contended) (void)m.lock();
+        if (op == unlock_not_recoverable && m.lock() != LockStatus::owner_died) return 4;
+        ::raise(SIGSTOP);  // the operation starts
+        if (op == lock_free || op == lock_owner_died) {
+          (void)m.lock();
+        } else {
+          m.unlock();
+        }
+        ::raise(SIGSTOP);  // done
+        for (;;) ::pause();
+      });
+      ASSERT_EQ(child.run(PTRACE_CONT), Tracee::Stop::mark) << op;
+      std::vector<pid_t> asleep;
+      for (int i = 0; i < sleepers; ++i) {
+        asleep.push_back(fork_child([&] { return lock_repair_unlock(m); }));
+        ASSERT_TRUE(await_futex_sleep(asleep.back()));
+      }
+      for (; ran < steps && !finished; ++ran) finished = child.run(PTRACE_SINGLESTEP) != Tracee::Stop::step;
+      EXPECT_EQ(child.kill(), 128 + SIGKILL);
+
+      const auto where = [&] { return "operation " + std::to_string(op) + ", killed after " + std::to_string(ran) + " instructions"; };
+      ASSERT_EQ(lock_within_30s(held), LockStatus::owner_died) << where();
+      held.consistent();
+      held.unlock();
+      ASSERT_EQ(::pthread_mutex_lock(glibc), EOWNERDEAD) << where();
+      ::pthread_mutex_consistent(glibc);
+      ::pthread_mutex_unlock(glibc);
+      for (const pid_t p : asleep) {
+        const int end = reap(p, 10);
+        ASSERT_TRUE(end == 0 || end == 5 || (!CORE_MEMORY_EXCEPTIONS && end == 128 + SIGABRT)) << where() << ": " << end;
+      }
+      // The mutex itself, seen by another process: 0 acquired, 1 owner_died, 5 not recoverable.
+      const int found = reap(fork_child([&] {
+#if CORE_MEMORY_EXCEPTIONS
+                               try {
+#endif
+                                 const auto status = m.try_lock_status();
+                                 return !status ? 3 : *status == LockStatus::owner_died ? 1 : 0;
+#if CORE_MEMORY_EXCEPTIONS
+                               } catch (const core::memory::lock_not_recoverable&) {
+                                 return 5;
+                               }
+#endif
+                             }),
+                             10);
+      const bool may_be_not_recoverable = op == unlock_not_recoverable;
+      ASSERT_TRUE(found == 0 || found == 1 || (may_be_not_recoverable && (found == 5 || found == 128 + SIGABRT)))
+          << where() << ": " << found;
+      if (op == lock_owner_died) {
+        ASSERT_EQ(found, 1) << where();
+      }
+      m.~TypeParam();  // a fresh one for the next round (the probe exited holding it)
+      new (&m) TypeParam;
+    };
+    int total = 0;
+    round(1 << 30, total);  // to the end: how many there are
+    if (::testing::Test::HasFatalFailure()) return;
+    // Every instruction in optimized builds (100 to 140: 8 s); 60 evenly spread in debug builds
+    // with sanitizers (1,300 to 2,300 instructions: every fourth took 250 s).
+    const int stride = total <= 400 ? 1 : total / 60;
+    for (int steps = 0; steps < total && !::testing::Test::HasFatalFailure(); steps += stride) {
+      int ran = 0;
+      round(steps, ran);
+    }
+    std::printf("operation %d: killed after 0 to %d instructions, every %d\n", static_cast<int>(op), total, stride);
+  }
+  ::pthread_mutex_destroy(glibc);
+  ::munmap(memory, sizeof(pthread_mutex_t));
 }
 
 }  // namespace

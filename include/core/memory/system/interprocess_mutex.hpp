@@ -112,7 +112,7 @@ class RobustMutex {
   // futex_offset), the same for glibc's mutexes and these, which share the thread's list.
   std::uint32_t word_ = 0;       ///< Holder's thread id | FUTEX_WAITERS | FUTEX_OWNER_DIED (0: free).
   std::uint32_t count_ = 0;      ///< Levels held beyond the first (recursive).
-  std::uint32_t state_ = 0;      ///< 1: acquired from a dead owner, consistent() not called yet.
+  std::uint32_t state_ = 0;      ///< 1: taken from a dead owner, consistent() not called yet; 2: not recoverable.
   std::uint32_t recursive_ = 0;  ///< InterprocessRecursiveMutex.
   [[maybe_unused]] std::uint64_t reserved_ = 0;  ///< Places the links where glibc's are.
   void* prev_ = nullptr;  ///< Links on the holder's robust list (addresses in the holder's process).
@@ -162,25 +162,24 @@ class InterprocessCondition {
   template <class Clock, class Duration>
   [[nodiscard]] WaitStatus wait_until(InterprocessMutex& mutex, const std::chrono::time_point<Clock, Duration>& deadline) {
     using namespace std::chrono;
+    const nanoseconds at = nanoseconds_of(deadline.time_since_epoch());
+    WaitStatus s{};
     if constexpr (std::is_same_v<Clock, system_clock> || std::is_same_v<Clock, steady_clock>) {
-      const auto since_epoch = duration_cast<nanoseconds>(deadline.time_since_epoch()).count();
-      timespec at{};
-      if (since_epoch > 0) at = {static_cast<std::time_t>(since_epoch / 1'000'000'000), static_cast<long>(since_epoch % 1'000'000'000)};
-      const WaitStatus s = wait_status(mutex, std::is_same_v<Clock, system_clock> ? CLOCK_REALTIME : CLOCK_MONOTONIC, &at);
-      if (s == WaitStatus::owner_died) return s;
-      return Clock::now() < deadline ? WaitStatus::no_timeout : WaitStatus::timeout;
+      timespec ts{};
+      if (at.count() > 0) ts = {static_cast<std::time_t>(at.count() / 1'000'000'000), static_cast<long>(at.count() % 1'000'000'000)};
+      s = wait_status(mutex, std::is_same_v<Clock, system_clock> ? CLOCK_REALTIME : CLOCK_MONOTONIC, &ts);
     } else {
-      const WaitStatus s = wait_until(mutex, steady_clock::now() + ceil<nanoseconds>(deadline - Clock::now()));
-      if (s == WaitStatus::owner_died) return s;
-      return Clock::now() < deadline ? WaitStatus::no_timeout : WaitStatus::timeout;
+      const nanoseconds now = nanoseconds_of(Clock::now().time_since_epoch());
+      s = wait_until(mutex, steady_after(at <= now ? nanoseconds(0) : now.count() < 0 ? nanoseconds::max() : at - now));
     }
+    if (s == WaitStatus::owner_died) return s;
+    return nanoseconds_of(Clock::now().time_since_epoch()) < at ? WaitStatus::no_timeout : WaitStatus::timeout;
   }
 
   /// As wait(), for `timeout` at most.
   template <class Rep, class Period>
   [[nodiscard]] WaitStatus wait_for(InterprocessMutex& mutex, const std::chrono::duration<Rep, Period>& timeout) {
-    using namespace std::chrono;
-    return wait_until(mutex, steady_clock::now() + ceil<nanoseconds>(timeout));
+    return wait_until(mutex, steady_after(nanoseconds_of(timeout)));
   }
 
   /// Waits until pred() is true (no_timeout) or `deadline` passed with pred() false (timeout);
@@ -200,8 +199,7 @@ class InterprocessCondition {
   template <class Rep, class Period, class Predicate>
   [[nodiscard]] WaitStatus wait_for(InterprocessMutex& mutex, const std::chrono::duration<Rep, Period>& timeout,
                                     Predicate pred) {
-    using namespace std::chrono;
-    return wait_until(mutex, steady_clock::now() + ceil<nanoseconds>(timeout), std::move(pred));
+    return wait_until(mutex, steady_after(nanoseconds_of(timeout)), std::move(pred));
   }
 
   /// Wakes one waiter (of any process), if any. As with std::condition_variable, change what is
@@ -212,6 +210,21 @@ class InterprocessCondition {
   void notify_all() noexcept { notify(0x7fffffff); }
 
  private:
+  /// `d` rounded up to nanoseconds, saturated: a deadline too far to represent waits (for ~292
+  /// years) instead of overflowing into the past.
+  template <class Rep, class Period>
+  static constexpr std::chrono::nanoseconds nanoseconds_of(const std::chrono::duration<Rep, Period>& d) {
+    using namespace std::chrono;
+    const long double ns = duration<long double, std::nano>(d).count();
+    if (!(ns < 9.2e18L)) return nanoseconds::max();  // also NaN
+    if (ns <= -9.2e18L) return nanoseconds::min();
+    return ceil<nanoseconds>(d);
+  }
+  /// steady_clock::now() + d, saturated.
+  static std::chrono::steady_clock::time_point steady_after(std::chrono::nanoseconds d) {
+    const auto now = std::chrono::steady_clock::now();
+    return d > std::chrono::steady_clock::time_point::max() - now ? std::chrono::steady_clock::time_point::max() : now + d;
+  }
   /// Waits on the sequence word until notified, or until `*deadline` on `clock` if not null.
   WaitStatus wait_status(InterprocessMutex& mutex, clockid_t clock, const timespec* deadline);
   void notify(int count) noexcept;
