@@ -102,6 +102,12 @@ bool sample_slow() noexcept {
   return true;
 }
 
+bool sample_large(std::size_t size, std::int64_t units_per_byte) noexcept {
+  std::int64_t units;
+  if (!__builtin_mul_overflow(size, units_per_byte, &units) && (sample_countdown -= units) > 0) return false;
+  return sample_slow();
+}
+
 }  // namespace detail
 
 namespace {

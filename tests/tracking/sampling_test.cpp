@@ -118,4 +118,30 @@ TEST(SampledTracking, ZeroSizedBlocksAreNeverSampledAndSeedsReproduce) {
   EXPECT_NE(run(1), run(2));  // other seed, other blocks sampled
 }
 
+/// Sizes from 2 GiB up take another path through the sampling clock (the product of size and
+/// units may overflow there): the same probabilities, and an overflowing product is sampled.
+TEST(SampledTracking, HugeBlocksAreSampledWithTheSameProbability) {
+  cm::MemoryTracker::set_sampling_seed(11);
+  {  // 1-byte interval: 2^31 bytes is 2^63 units, beyond int64: always sampled.
+    cm::MemoryTracker t({.mode = cm::tracking_mode::sampled, .sample_interval = 1});
+    for (std::size_t i = 0; i < 100; ++i)
+      t.record_allocation(reinterpret_cast<void*>(0x10000 + i * 4096), std::size_t(1) << 31, "huge");
+    EXPECT_EQ(t.find_leaks().size(), 100u);
+  }
+  {  // 4 GiB interval: a 2 GiB block is sampled with probability 1 - e^-0.5 = 39%, one just
+     // below 2 GiB the same (the two paths agree).
+    cm::MemoryTracker t({.mode = cm::tracking_mode::sampled, .sample_interval = std::size_t(1) << 32});
+    constexpr std::size_t n = 4000;
+    for (std::size_t i = 0; i < n; ++i) {
+      t.record_allocation(reinterpret_cast<void*>(0x10000 + i * 4096), std::size_t(1) << 31, "at 2 GiB");
+      t.record_allocation(reinterpret_cast<void*>(0x80000000 + i * 4096), (std::size_t(1) << 31) - 64, "below");
+    }
+    std::size_t at = 0, below = 0;
+    for (const auto& a : t.find_leaks()) (a.size == std::size_t(1) << 31 ? at : below) += 1;
+    const double expected = n * -std::expm1(-0.5);
+    EXPECT_NEAR(double(at), expected, 0.08 * expected);
+    EXPECT_NEAR(double(below), expected, 0.08 * expected);
+  }
+}
+
 }  // namespace

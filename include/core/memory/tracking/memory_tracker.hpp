@@ -226,6 +226,19 @@ inline thread_local std::int64_t sample_countdown = 0;
 /// Called when sample_countdown has run out: true if the allocation that ran it out is sampled
 /// (always, except on a thread's first draw), and draws the next countdown.
 bool sample_slow() noexcept;
+/// sample_hit for 2 GiB and more, where size * units may overflow (then it is sampled).
+bool sample_large(std::size_t size, std::int64_t units_per_byte) noexcept;
+/// Runs the thread's clock down by `size` bytes: true if the allocation is sampled. Below 2 GiB
+/// the product cannot overflow (units_per_byte <= 2^32), so the common case is a shift, a
+/// multiply and a subtraction.
+CORE_MEMORY_ALWAYS_INLINE bool sample_hit(std::size_t size, std::int64_t units_per_byte) noexcept {
+  if ((size >> 31) == 0) [[likely]] {
+    if ((sample_countdown -= static_cast<std::int64_t>(size) * units_per_byte) > 0) [[likely]]
+      return false;
+    return sample_slow();
+  }
+  return sample_large(size, units_per_byte);
+}
 }  // namespace detail
 
 class MemoryTracker {
@@ -250,13 +263,8 @@ class MemoryTracker {
   CORE_MEMORY_ALWAYS_INLINE void record_allocation(void* ptr, std::size_t size, std::size_t alignment,
                                                    const char* type, const char* allocator,
                                                    SourceLocation loc) noexcept {
-    if (sampled_) {
-      std::int64_t units;
-      if (!__builtin_mul_overflow(size, units_per_byte_, &units) &&
-          (detail::sample_countdown -= units) > 0)  // it was in [0, 2^38): cannot overflow
-        return;
-      if (!detail::sample_slow()) return;
-    }
+    if (sampled_ && !detail::sample_hit(size, units_per_byte_)) [[likely]]
+      return;
     record(ptr, size, alignment, type, allocator, loc);
   }
 
