@@ -7,6 +7,9 @@
 ///   offsets only). Allocate and free take the heap's mutex (not recursive: held only inside the
 ///   heap); named operations take the directory's (recursive: held while constructors run, which
 ///   may allocate and build named objects), always before the heap's.
+/// - Its name appears only once it is formatted (SharedMemory's create with `prepare`: made
+///   unnamed, formatted, then named in one step), so no process opens a half-formatted segment
+///   and a creator killed while formatting leaves no name behind.
 /// - It grows: when the heap is full, the segment is grown (SharedMemory::grow, up to max_size)
 ///   and the new range appended to the heap; other processes see it at once, without remapping,
 ///   because each maps the whole max_size reservation. open() reads max_size from the header.
@@ -25,7 +28,9 @@
 ///   std::basic_string and the library's containers can live in the segment.
 /// - Named objects: construct / construct_array / find / find_array / find_or_construct / destroy
 ///   by name; the type is recorded (name, size, alignment), so finding an object as another type
-///   is an error naming both. A constructor that throws leaves no entry; constructors may
+///   is an error naming both. The name is spelled the same by g++ and clang (detail::type_name),
+///   so their processes share objects; the check is by name: the layouts must match (the same
+///   definitions, compiled for the same ABI). A constructor that throws leaves no entry; constructors may
 ///   allocate from, and construct named objects in, the same segment.
 /// - Errors follow system/error.hpp (std::system_error naming the component, the operation, the
 ///   segment or object name and the errno text); exhaustion is out_of_memory (try_ calls return
