@@ -7,12 +7,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace core::memory {
@@ -21,7 +19,8 @@ namespace detail {
 namespace {
 constexpr const char* component = ManagedSharedMemory::allocator_name;
 constexpr std::uint64_t segment_magic = 0x67616e616d2d6d63ull;  // "cm-manag"
-constexpr std::uint32_t segment_version = 2;  // 2: the cache of small blocks
+// 2: the cache of small blocks; 3: named only once formatted, type ids spelled alike by compilers
+constexpr std::uint32_t segment_version = 3;
 constexpr std::size_t heap_alignment = 64;
 }  // namespace
 
@@ -240,7 +239,69 @@ void check_type(NamedEntry* e, std::string_view name, const named_type& t, const
   named_error(EINVAL, operation, name, detail.c_str());
 }
 
+bool is_word(char ch) noexcept {
+  return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_';
+}
+
 }  // namespace
+
+std::string canonical_type_name(std::string_view spelled) {
+  // Tokens: words, and single characters of punctuation (spaces dropped).
+  std::string text(spelled);
+  for (std::size_t at; (at = text.find("{anonymous}")) != std::string::npos;) text.replace(at, 11, "(anonymous namespace)");
+  for (std::size_t at; (at = text.find("__cxx11::")) != std::string::npos;) text.erase(at, 9);
+  std::vector<std::string_view> tokens;
+  for (std::size_t i = 0; i < text.size();) {
+    std::size_t j = i + 1;
+    if (is_word(text[i])) {
+      while (j < text.size() && is_word(text[j])) ++j;
+    } else if (text[i] == ' ') {
+      i = j;
+      continue;
+    }
+    tokens.emplace_back(text.data() + i, j - i);
+    i = j;
+  }
+  // Runs of integer keywords in one spelling ("long unsigned int" -> "unsigned long").
+  std::vector<std::string_view> words;
+  for (std::size_t i = 0; i < tokens.size();) {
+    int longs = 0, shorts = 0, ints = 0, chars = 0, is_signed = 0, is_unsigned = 0;
+    std::size_t j = i;
+    for (; j < tokens.size(); ++j) {
+      const std::string_view t = tokens[j];
+      int* count = t == "long" ? &longs : t == "short" ? &shorts : t == "int" ? &ints : t == "char" ? &chars
+                   : t == "signed" ? &is_signed : t == "unsigned" ? &is_unsigned : nullptr;
+      if (count == nullptr) break;
+      ++*count;
+    }
+    if (j == i) {
+      words.push_back(tokens[i++]);
+      continue;
+    }
+    if (chars) {
+      if (is_signed) words.push_back("signed");
+      if (is_unsigned) words.push_back("unsigned");
+      words.push_back("char");
+    } else {
+      if (is_unsigned) words.push_back("unsigned");
+      if (longs) words.insert(words.end(), static_cast<std::size_t>(longs), "long");
+      if (shorts) words.push_back("short");
+      if (!longs && !shorts) words.push_back("int");
+    }
+    i = j;
+  }
+  std::string out;
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    if (i > 0 && is_word(words[i].front())) {
+      const char before = words[i - 1].back();
+      if (is_word(before) || before == ',' || before == '*' || before == '&') out += ' ';
+    } else if (i > 0 && words[i - 1] == ",") {
+      out += ' ';
+    }
+    out += words[i];
+  }
+  return out;
+}
 
 void directory_lock(SegmentControl* c) {
   if (c->directory_mutex.lock() != LockStatus::owner_died) [[likely]]
@@ -415,37 +476,29 @@ using detail::SegmentHeap;
 
 constexpr std::size_t heap_offset = align_up(sizeof(SegmentControl), detail::heap_alignment);
 
-/// Formats a new segment: the header, the mutex, the heap; the magic last.
-void format(ManagedState& s) {
-  auto* c = ::new (s.shm.data()) SegmentControl();
-  c->max_size = s.shm.max_size();
+/// Formats a new segment (before its name appears): the header, the mutexes, the heap.
+void format(SharedMemory& shm) {
+  auto* c = ::new (shm.data()) SegmentControl();
+  c->max_size = shm.max_size();
   c->heap_offset = heap_offset;
   c->cache.format(c->max_size);
-  (void)SegmentHeap::format(c->base() + heap_offset, s.shm.size() - heap_offset);
+  if (detail::format_hook) detail::format_hook();
+  (void)SegmentHeap::format(c->base() + heap_offset, shm.size() - heap_offset);
   c->magic.store(detail::segment_magic, std::memory_order_release);
-  s.control = c;
 }
 
-/// Checks an existing segment (waiting a little for its creator to size and format it) and
-/// reopens it over the max_size its header records. `options` do not remove the name: a failed
-/// open must not unlink what it could not open (the caller sets remove_on_destroy on success).
+/// Checks an existing segment and reopens it over the max_size its header records. (Its name
+/// appeared when it was formatted: there is nothing to wait for.) `options` do not remove the
+/// name: a failed open must not unlink what it could not open (the caller sets
+/// remove_on_destroy on success).
 void attach(ManagedState& s, SharedMemoryOptions options) {
   const std::string& name = s.shm.name();
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  // The creator makes the object, then sizes it (to min_size() at least), then formats it.
-  while (s.shm.size() == 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    (void)s.shm.refresh();
-  }
   if (s.shm.size() < heap_offset)
     detail::throw_system_error(EINVAL, detail::component, "open", name.c_str(), "is not a managed segment (too small)");
   auto* c = static_cast<SegmentControl*>(s.shm.data());
-  while (c->magic.load(std::memory_order_acquire) == 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   const std::uint64_t magic = c->magic.load(std::memory_order_acquire);
   if (magic == 0)
-    detail::throw_system_error(EINVAL, detail::component, "open", name.c_str(),
-                               "is not a managed segment (not formatted: its creator did not finish)");
+    detail::throw_system_error(EINVAL, detail::component, "open", name.c_str(), "is not a managed segment (not formatted)");
   if (magic != detail::segment_magic)
     detail::throw_system_error(EINVAL, detail::component, "open", name.c_str(), "is not a managed segment (bad magic)");
   if (c->version != detail::segment_version || c->control_bytes != sizeof(SegmentControl) ||
@@ -509,8 +562,8 @@ std::size_t ManagedSharedMemory::min_size() noexcept { return heap_offset + size
 ManagedSharedMemory ManagedSharedMemory::create(std::string_view name, std::size_t size, SharedMemoryOptions options) {
   if (size < min_size()) too_small("create", name, size);
   auto s = std::make_unique<ManagedState>();
-  s->shm = SharedMemory::create(name, size, options);
-  format(*s);
+  s->shm = SharedMemory::create(name, size, options, format);
+  s->control = static_cast<SegmentControl*>(s->shm.data());
   return ManagedSharedMemory(std::move(s));
 }
 
@@ -528,9 +581,9 @@ ManagedSharedMemory ManagedSharedMemory::open_or_create(std::string_view name, s
   auto s = std::make_unique<ManagedState>();
   SharedMemoryOptions first = options;
   first.remove_on_destroy = false;
-  s->shm = SharedMemory::open_or_create(name, size, first);
+  s->shm = SharedMemory::open_or_create(name, size, first, format);
   if (s->shm.created()) {
-    format(*s);
+    s->control = static_cast<SegmentControl*>(s->shm.data());
   } else {
     attach(*s, probe(options));
   }
@@ -540,9 +593,11 @@ ManagedSharedMemory ManagedSharedMemory::open_or_create(std::string_view name, s
 
 bool ManagedSharedMemory::owns(const void* p) const noexcept { return control_ && control_->heap().owns(p); }
 std::size_t ManagedSharedMemory::max_size() const noexcept {
+  if (!open_for("max_size")) return 0;
   return SegmentHeap::max_request(control_->max_size - control_->heap_offset);
 }
 detail::segment_stats ManagedSharedMemory::statistics() const {
+  if (!open_for("statistics")) return {};
   detail::HeapLock lock(control_);
   detail::segment_stats s{control_->heap().stats()};
   control_->cache.add_to(s);  // cached blocks are live to the heap: count them apart
@@ -550,8 +605,12 @@ detail::segment_stats ManagedSharedMemory::statistics() const {
   s.live_blocks -= s.cached_blocks;
   return s;
 }
-std::size_t ManagedSharedMemory::bytes_allocated() const { return statistics().used_bytes; }
+std::size_t ManagedSharedMemory::bytes_allocated() const {
+  if (!open_for("bytes_allocated")) return 0;
+  return statistics().used_bytes;
+}
 std::size_t ManagedSharedMemory::bytes_available() const {
+  if (!open_for("bytes_available")) return 0;
   detail::HeapLock lock(control_);
   const SegmentHeap& h = control_->heap();
   detail::segment_stats cached;
@@ -559,23 +618,33 @@ std::size_t ManagedSharedMemory::bytes_available() const {
   return h.stats().free_bytes + cached.cached_bytes + (control_->max_size - control_->heap_offset - h.extent());
 }
 const char* ManagedSharedMemory::validate() const {
+  if (!open_for("validate")) return "the object is empty (used after move / not open)";
   detail::HeapLock lock(control_);
   const char* why = control_->heap().validate();
   return why ? why : control_->cache.validate(control_->heap());
 }
 void ManagedSharedMemory::trim() {
+  if (!open_for("trim")) return;
   detail::HeapLock lock(control_);
   (void)control_->cache.trim(control_->heap());
 }
 std::size_t ManagedSharedMemory::named_count() const {
+  if (!open_for("named_count")) return 0;
   detail::DirectoryLock lock(control_);
   return control_->named;
 }
 std::size_t ManagedSharedMemory::repairs() const {
+  if (!open_for("repairs")) return 0;
   return control_->repairs.load(std::memory_order_relaxed);
 }
-SharedMemory& ManagedSharedMemory::segment() noexcept { return state_->shm; }
-const std::string& ManagedSharedMemory::name() const noexcept { return state_->shm.name(); }
-bool ManagedSharedMemory::created() const noexcept { return state_->shm.created(); }
+SharedMemory& ManagedSharedMemory::segment() noexcept {
+  static SharedMemory none;  // (an empty one: its own members report misuse)
+  return open_for("segment") ? state_->shm : none;
+}
+const std::string& ManagedSharedMemory::name() const noexcept {
+  static const std::string none;
+  return open_for("name") ? state_->shm.name() : none;
+}
+bool ManagedSharedMemory::created() const noexcept { return open_for("created") && state_->shm.created(); }
 
 }  // namespace core::memory

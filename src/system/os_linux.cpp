@@ -5,6 +5,7 @@
 #include <core/memory/system/os.hpp>
 
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -286,37 +287,41 @@ int map(int fd, std::uint64_t offset, std::size_t size, map_mode mode, bool popu
   return 0;
 }
 
-int open_shared(const char* name, disposition how, unsigned mode, int* fd, bool* created) noexcept {
-  const auto perms = static_cast<mode_t>(mode);
-  for (;;) {
-    int r = -1;
-    if (how != disposition::open_existing) {
-      // O_EXCL even for open_or_create: only the creator sets the permissions.
-      do r = ::shm_open(name, O_RDWR | O_CREAT | O_EXCL, perms);
-      while (r < 0 && errno == EINTR);
-      if (r >= 0) {
-        if (::fchmod(r, perms) != 0) {  // exactly `mode`: shm_open applied the umask
-          const int e = errno;
-          ::close(r);
-          ::shm_unlink(name);
-          return e;
-        }
-        *fd = r;
-        if (created) *created = true;
-        return 0;
-      }
-      if (errno != EEXIST || how == disposition::create_new) return errno;
-    }
-    do r = ::shm_open(name, O_RDWR, 0);
-    while (r < 0 && errno == EINTR);
-    if (r >= 0) {
-      *fd = r;
-      if (created) *created = false;
-      return 0;
-    }
-    // Removed between the two calls: create it after all.
-    if (errno != ENOENT || how == disposition::open_existing) return errno;
+int open_shared(const char* name, int* fd) noexcept {
+  int r;
+  do r = ::shm_open(name, O_RDWR, 0);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return errno;
+  *fd = r;
+  return 0;
+}
+
+namespace {
+constexpr const char* shm_directory = "/dev/shm";  // glibc's shm_open directory
+}
+
+int create_unnamed_shared(unsigned mode, int* fd) noexcept {
+  int r;
+  do r = ::open(shm_directory, O_TMPFILE | O_RDWR | O_CLOEXEC, static_cast<mode_t>(mode));
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return errno;
+  if (::fchmod(r, static_cast<mode_t>(mode)) != 0) {  // exactly `mode`: open applied the umask
+    const int e = errno;
+    ::close(r);
+    return e;
   }
+  *fd = r;
+  return 0;
+}
+
+int name_shared(int fd, const char* name) noexcept {
+  char path[PATH_MAX], self[32];
+  if (std::snprintf(path, sizeof path, "%s%s", shm_directory, name) >= static_cast<int>(sizeof path)) return ENAMETOOLONG;
+  std::snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+  if (::linkat(AT_FDCWD, self, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0) return 0;
+  if (errno != ENOENT) return errno;
+  // No /proc: AT_EMPTY_PATH (which needs CAP_DAC_READ_SEARCH).
+  return error_of(::linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH));
 }
 
 int unlink_shared(const char* name) noexcept { return error_of(::shm_unlink(name)); }

@@ -3,6 +3,8 @@
 #include <core/memory/system/error.hpp>
 #include <core/memory/system/os.hpp>
 #include <core/memory/util/align.hpp>
+#include <core/memory/util/config.hpp>
+#include <core/memory/util/error.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -43,21 +45,38 @@ std::string valid_name(std::string_view name, const char* operation) {
 
 }  // namespace
 
+void detail::report_not_open(const char* component_name, const char* operation, const void* object) noexcept {
+  char text[128];
+  std::snprintf(text, sizeof text, "%s: used after move / not open", operation);
+  report_misuse({error_kind::assertion, component_name, object, 0, 0, text, nullptr, 0});
+}
+
 enum class SharedMemory::How : unsigned char { create, open, open_or_create };
 
 SharedMemory SharedMemory::create(std::string_view name, std::size_t size, SharedMemoryOptions options) {
-  return make(How::create, name, size, options);
+  return make(How::create, name, size, options, {});
 }
 
 SharedMemory SharedMemory::open(std::string_view name, SharedMemoryOptions options) {
-  return make(How::open, name, 0, options);
+  return make(How::open, name, 0, options, {});
 }
 
 SharedMemory SharedMemory::open_or_create(std::string_view name, std::size_t size, SharedMemoryOptions options) {
-  return make(How::open_or_create, name, size, options);
+  return make(How::open_or_create, name, size, options, {});
 }
 
-SharedMemory SharedMemory::make(How how, std::string_view name, std::size_t size, SharedMemoryOptions options) {
+SharedMemory SharedMemory::create_prepared(std::string_view name, std::size_t size, SharedMemoryOptions options,
+                                           Preparer prepare) {
+  return make(How::create, name, size, options, prepare);
+}
+
+SharedMemory SharedMemory::open_or_create_prepared(std::string_view name, std::size_t size,
+                                                   SharedMemoryOptions options, Preparer prepare) {
+  return make(How::open_or_create, name, size, options, prepare);
+}
+
+SharedMemory SharedMemory::make(How how, std::string_view name, std::size_t size, SharedMemoryOptions options,
+                                Preparer prepare) {
   const char* operation = how == How::create ? "create" : how == How::open ? "open" : "open_or_create";
   SharedMemory m;
   m.name_ = valid_name(name, operation);
@@ -71,43 +90,62 @@ SharedMemory SharedMemory::make(How how, std::string_view name, std::size_t size
     std::snprintf(text, sizeof text, "(%zu bytes: more than the address space allows)", std::max(size, options.max_size));
     m.give_up(ENOMEM, operation, text);
   }
-  const os::disposition disposition = how == How::create ? os::disposition::create_new
-                                      : how == How::open ? os::disposition::open_existing
-                                                         : os::disposition::open_or_create;
-  if (const int e = os::open_shared(m.name_.c_str(), disposition, options.permissions, &m.fd_, &m.created_); e != 0)
-    m.give_up(e, operation);
-  // From here a failure closes the descriptor and, if this call created the object, removes it.
-  m.remove_on_destroy_ = m.created_;
+  for (;;) {
+    if (how != How::create) {
+      const int e = os::open_shared(m.name_.c_str(), &m.fd_);
+      if (e == 0) {
+        m.map_object(size, options, operation);  // (open: size 0, the object's size)
+        break;
+      }
+      if (e != ENOENT || how == How::open) m.give_up(e, operation);
+    }
+    // A new object is named only once it is sized, mapped and prepared: nobody sees it half-made,
+    // and a creator that dies first leaves nothing.
+    if (const int e = os::create_unnamed_shared(options.permissions, &m.fd_); e != 0) m.give_up(e, operation);
+    m.map_object(size, options, operation);
+    if (prepare.function) prepare.function(m, prepare.context);
+    const int e = os::name_shared(m.fd_, m.name_.c_str());
+    if (e == 0) {
+      m.created_ = true;
+      break;
+    }
+    if (e != EEXIST || how == How::create) m.give_up(e, operation);
+    m.close();  // another creator named it first: open that one
+  }
+  m.remove_on_destroy_ = options.remove_on_destroy;
+  return m;
+}
+
+void SharedMemory::map_object(std::size_t size, SharedMemoryOptions options, const char* operation) {
+  char text[96];
   std::uint64_t now = 0;
-  const int sized = how == How::open ? os::file_size(m.fd_, &now) : os::grow_file(m.fd_, size, &now);
+  const int sized = size == 0 ? os::file_size(fd_, &now) : os::grow_file(fd_, size, &now);
   if (sized != 0) {
     std::snprintf(text, sizeof text, "(%zu bytes)", size);
-    m.give_up(sized, operation, how == How::open ? nullptr : text);
+    give_up(sized, operation, size == 0 ? nullptr : text);
   }
   if (now > size_limit) {
     std::snprintf(text, sizeof text, "(%llu bytes: more than the address space allows)",
                   static_cast<unsigned long long>(now));
-    m.give_up(ENOMEM, operation, text);
+    give_up(ENOMEM, operation, text);
   }
   const std::size_t reserve = align_up(std::max({options.max_size, size, static_cast<std::size_t>(now)}), os::page_size());
-  if (reserve == 0) m.give_up(EINVAL, operation, "(the object is empty and no max_size was given to reserve)");
+  if (reserve == 0) give_up(EINVAL, operation, "(the object is empty and no max_size was given to reserve)");
   // The whole reservation, even beyond the end of the object: growth needs no remap. At a
   // mapping_alignment boundary, so an address aligned to that much or less in one process is
   // aligned in every process.
   void* at = nullptr;
   int e = os::reserve(reserve, mapping_alignment, &at);
   if (e == 0) {
-    e = os::map(m.fd_, 0, reserve, os::map_mode::read_write, false, at, &m.data_);
+    e = os::map(fd_, 0, reserve, os::map_mode::read_write, false, at, &data_);
     if (e != 0) (void)os::release(at, reserve);
   }
   if (e != 0) {
     std::snprintf(text, sizeof text, "(mapping %zu bytes)", reserve);
-    m.give_up(e, operation, text);
+    give_up(e, operation, text);
   }
-  m.max_size_ = reserve;
-  m.size_ = static_cast<std::size_t>(now);
-  m.remove_on_destroy_ = options.remove_on_destroy;
-  return m;
+  max_size_ = reserve;
+  size_ = static_cast<std::size_t>(now);
 }
 
 bool SharedMemory::remove(std::string_view name) {
@@ -121,7 +159,7 @@ bool SharedMemory::remove(std::string_view name) {
 bool SharedMemory::exists(std::string_view name) {
   const std::string canonical = valid_name(name, "exists");
   int fd = -1;
-  const int e = os::open_shared(canonical.c_str(), os::disposition::open_existing, 0, &fd, nullptr);
+  const int e = os::open_shared(canonical.c_str(), &fd);
   if (e == 0) (void)os::close_file(fd);
   if (e == ENOENT) return false;
   if (e != 0 && e != EACCES) detail::throw_system_error(e, component, "exists", canonical.c_str());
@@ -169,7 +207,18 @@ void SharedMemory::give_up(int error, const char* operation, const char* detail)
   detail::throw_system_error(error, component, operation, name.c_str(), detail);
 }
 
+bool SharedMemory::open_for(const char* operation) const noexcept {
+  if constexpr (checks::hardened) {
+    if (fd_ < 0) [[unlikely]] {
+      detail::report_not_open(component, operation, this);
+      return false;
+    }
+  }
+  return true;
+}
+
 std::size_t SharedMemory::refresh() {
+  if (!open_for("refresh")) return 0;
   std::uint64_t now = 0;
   if (const int e = os::file_size(fd_, &now); e != 0)
     detail::throw_system_error(e, component, "refresh", name_.c_str());
@@ -178,6 +227,7 @@ std::size_t SharedMemory::refresh() {
 }
 
 void SharedMemory::grow(std::size_t new_size) {
+  if (!open_for("grow")) return;
   char text[112];
   if (new_size > max_size_) {
     std::snprintf(text, sizeof text, "(to %zu bytes: beyond max_size %zu)", new_size, max_size_);
@@ -189,7 +239,9 @@ void SharedMemory::grow(std::size_t new_size) {
   }
 }
 
-bool SharedMemory::try_grow(std::size_t new_size) noexcept { return new_size <= max_size_ && grow_to(new_size) == 0; }
+bool SharedMemory::try_grow(std::size_t new_size) noexcept {
+  return open_for("try_grow") && new_size <= max_size_ && grow_to(new_size) == 0;
+}
 
 int SharedMemory::grow_to(std::size_t new_size) noexcept {
   std::uint64_t now = 0;
@@ -199,6 +251,7 @@ int SharedMemory::grow_to(std::size_t new_size) noexcept {
 }
 
 unsigned SharedMemory::permissions() const {
+  if (!open_for("permissions")) return 0;
   unsigned mode = 0;
   if (const int e = os::file_mode(fd_, &mode); e != 0)
     detail::throw_system_error(e, component, "permissions", name_.c_str());

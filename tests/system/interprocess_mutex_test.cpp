@@ -37,22 +37,6 @@ using core::memory::LockStatus;
 using core::memory::WaitStatus;
 using namespace std::chrono_literals;
 
-#if defined(__SANITIZE_THREAD__)
-constexpr bool under_tsan = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr bool under_tsan = true;
-#else
-constexpr bool under_tsan = false;
-#endif
-#else
-constexpr bool under_tsan = false;
-#endif
-
-// Process tests fork; ThreadSanitizer does not follow a lock into another process.
-#define SKIP_UNDER_TSAN() \
-  if (under_tsan) GTEST_SKIP() << "processes: not under ThreadSanitizer"
-
 /// A page of shared memory (a memfd) with a SharedState built in it, mapped twice: `state` and
 /// `other_view` are the same objects at two addresses.
 class SharedPage {
@@ -189,7 +173,7 @@ TYPED_TEST_SUITE(BothMutexes, MutexTypes);
 // The owner's death.
 
 TYPED_TEST(BothMutexes, ChildKilledHoldingItGivesOwnerDiedThenRepairedItWorksAgain) {
-  SKIP_UNDER_TSAN();
+  SKIP_PROCESSES_UNDER_TSAN();
   SharedPage page;
   auto& s = page.state();
   auto& m = mutex_of<TypeParam>(s);
@@ -236,7 +220,7 @@ void await_or_abort(const std::atomic<int>& done, int value) {
 // one, which gets owner_died; the rest follow, with acquired if it repaired, or with
 // lock_not_recoverable (all woken at once) if it did not.
 TYPED_TEST(BothMutexes, SleepingWaitersAreWokenByTheOwnersDeath) {
-  SKIP_UNDER_TSAN();
+  SKIP_PROCESSES_UNDER_TSAN();
   for (const bool repair : {true, false}) {
 #if !CORE_MEMORY_EXCEPTIONS
     if (!repair) continue;  // lock_not_recoverable would abort
@@ -282,7 +266,7 @@ TYPED_TEST(BothMutexes, SleepingWaitersAreWokenByTheOwnersDeath) {
 }
 
 TYPED_TEST(BothMutexes, TryLockStatusReportsTheOwnersDeath) {
-  SKIP_UNDER_TSAN();
+  SKIP_PROCESSES_UNDER_TSAN();
   SharedPage page;
   auto& m = mutex_of<TypeParam>(page.state());
   ASSERT_NO_FATAL_FAILURE(kill_holder(page.state(), m));
@@ -303,7 +287,7 @@ TYPED_TEST(BothMutexes, HolderThreadThatExitsIsADeathToo) {
 }
 
 TEST(InterprocessMutex, ExecdChildAtAnotherAddressThatExitsHoldingItIsADeath) {
-  SKIP_UNDER_TSAN();
+  SKIP_PROCESSES_UNDER_TSAN();
   SharedPage page;
   auto& s = page.state();
   EXPECT_EQ(reap(exec_child(page, "exit-holding")), 0);
@@ -314,7 +298,7 @@ TEST(InterprocessMutex, ExecdChildAtAnotherAddressThatExitsHoldingItIsADeath) {
 }
 
 TEST(InterprocessMutex, ExecdChildAtAnotherAddressKilledHoldingEitherMutex) {
-  SKIP_UNDER_TSAN();
+  SKIP_PROCESSES_UNDER_TSAN();
   SharedPage page;
   auto& s = page.state();
   pid_t child = exec_child(page, "hold");
@@ -339,7 +323,7 @@ TEST(InterprocessMutex, ExecdChildAtAnotherAddressKilledHoldingEitherMutex) {
 }
 
 TYPED_TEST(BothMutexes, UnlockWithoutConsistentMakesItNotRecoverableForEveryone) {
-  SKIP_UNDER_TSAN();
+  SKIP_PROCESSES_UNDER_TSAN();
   SharedPage page;
   auto& m = mutex_of<TypeParam>(page.state());
   ASSERT_NO_FATAL_FAILURE(kill_holder(page.state(), m));
@@ -389,9 +373,10 @@ TYPED_TEST(BothMutexes, UnlockWithoutConsistentMakesItNotRecoverableForEveryone)
 
 // A child loops lock / break the invariant a == b / restore it / unlock; the parent kills it at
 // a random moment, locks, and must find the invariant intact after a clean acquisition, or be
-// told owner_died (and then repairs it). 1,000 times, each bounded in time.
+// told owner_died (and then repairs it). 1,000 times (a tenth under sanitizers, whose forks are
+// slow), each bounded in time.
 TYPED_TEST(BothMutexes, KilledAtRandomPointsAThousandTimesNeverDeadlocksNorHidesADeath) {
-  SKIP_UNDER_TSAN();
+  SKIP_PROCESSES_UNDER_TSAN();
   SharedPage page;
   auto& s = page.state();
   auto& m = mutex_of<TypeParam>(s);
@@ -399,7 +384,8 @@ TYPED_TEST(BothMutexes, KilledAtRandomPointsAThousandTimesNeverDeadlocksNorHides
   std::uniform_int_distribution<int> delay_us(0, 200);
   int owner_died = 0, repaired = 0, clean = 0;
   const auto start = std::chrono::steady_clock::now();
-  for (int round = 0; round < 1000; ++round) {
+  const int kills = test::rounds(1000);
+  for (int round = 0; round < kills; ++round) {
     s.iterations.store(0);
     const pid_t child = fork_child([&] {
       for (std::uint64_t i = 1;; ++i) {
@@ -430,8 +416,8 @@ TYPED_TEST(BothMutexes, KilledAtRandomPointsAThousandTimesNeverDeadlocksNorHides
     m.unlock();
   }
   const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("1000 kills: %d owner_died (%d with a broken invariant), %d clean, %.2f s\n", owner_died, repaired,
-              clean, seconds);
+  std::printf("%d kills: %d owner_died (%d with a broken invariant), %d clean, %.2f s\n", kills, owner_died,
+              repaired, clean, seconds);
   EXPECT_GT(owner_died, 0);
   EXPECT_GT(repaired, 0);  // some kills landed inside the critical section
   EXPECT_LT(seconds, 240.0);
@@ -441,7 +427,7 @@ TYPED_TEST(BothMutexes, KilledAtRandomPointsAThousandTimesNeverDeadlocksNorHides
 // any mix of both, taken and released in any order, then killed, leaves every one it held
 // owner-died and none of the others.
 TEST(InterprocessMutex, SharesTheRobustListWithGlibcsRobustMutexesInAnyOrder) {
-  SKIP_UNDER_TSAN();
+  SKIP_PROCESSES_UNDER_TSAN();
   constexpr int ours = 4, theirs = 3, all = ours + theirs;
   struct Mix {
     InterprocessMutex ours[4];
@@ -505,7 +491,7 @@ TEST(InterprocessMutex, SharesTheRobustListWithGlibcsRobustMutexesInAnyOrder) {
 // The condition variable.
 
 TEST(InterprocessCondition, SignalsAcrossProcessesBothWays) {
-  SKIP_UNDER_TSAN();
+  SKIP_PROCESSES_UNDER_TSAN();
   SharedPage page;
   auto& s = page.state();
   for (const bool exec : {false, true}) {
@@ -523,7 +509,7 @@ TEST(InterprocessCondition, SignalsAcrossProcessesBothWays) {
 }
 
 TEST(InterprocessCondition, NotifyAllWakesEveryProcess) {
-  SKIP_UNDER_TSAN();
+  SKIP_PROCESSES_UNDER_TSAN();
   SharedPage page;
   auto& s = page.state();
   std::vector<pid_t> children;
@@ -548,7 +534,7 @@ TEST(InterprocessCondition, NotifyAllWakesEveryProcess) {
 // pthread_cond_t counts its waiters inside itself: a waiter killed while waiting can absorb a
 // signal. This condition keeps no per-waiter state.
 TEST(InterprocessCondition, WaiterKilledWhileWaitingLosesNoNotification) {
-  SKIP_UNDER_TSAN();
+  SKIP_PROCESSES_UNDER_TSAN();
   SharedPage page;
   auto& s = page.state();
   auto waiter = [&] {
@@ -574,7 +560,7 @@ TEST(InterprocessCondition, WaiterKilledWhileWaitingLosesNoNotification) {
 }
 
 TEST(InterprocessCondition, WaiterWhoseMutexOwnerDiesGetsOwnerDied) {
-  SKIP_UNDER_TSAN();
+  SKIP_PROCESSES_UNDER_TSAN();
   SharedPage page;
   auto& s = page.state();
   for (const bool timed : {false, true}) {
@@ -649,8 +635,8 @@ TYPED_TEST(BothMutexes, ThreadsAtTwoAddressesExcludeEachOtherThroughStdGuards) {
   auto& first = mutex_of<TypeParam>(page.state());
   // The same mutex, mapped elsewhere; not under ThreadSanitizer, to which two addresses are two
   // objects (it would see the counter guarded by two different locks).
-  auto& second = under_tsan ? first : mutex_of<TypeParam>(page.other_view());
-  ASSERT_TRUE(under_tsan || static_cast<void*>(&first) != static_cast<void*>(&second));
+  auto& second = test::under_tsan ? first : mutex_of<TypeParam>(page.other_view());
+  ASSERT_TRUE(test::under_tsan || static_cast<void*>(&first) != static_cast<void*>(&second));
   std::uint64_t& counter = page.state().counter;
   constexpr int threads = 4, rounds = 5000;
   std::vector<std::thread> workers;
@@ -698,7 +684,7 @@ TEST(InterprocessMutex, ScopedLockTakesBothMutexes) {
 }
 
 TEST(InterprocessMutex, ProcessesAndThreadsContend) {
-  SKIP_UNDER_TSAN();
+  SKIP_PROCESSES_UNDER_TSAN();
   SharedPage page;
   auto& s = page.state();
   const pid_t child = exec_child(page, "count");
@@ -991,7 +977,8 @@ int lock_repair_unlock(M& m) {
 // (which it took without the bit: the unlock had cleared it). The woken waiter takes it as
 // owner_died and must set the bit again, or its unlock does not wake those still asleep.
 TYPED_TEST(BothMutexes, AWokenWaiterThatTakesADeadOwnersMutexWakesTheOthersLater) {
-  SKIP_UNDER_TSAN();
+  SKIP_PROCESSES_UNDER_TSAN();
+  SKIP_WITHOUT_PTRACE();
   SharedPage page;
   auto& m = mutex_of<TypeParam>(page.state());
   std::atomic<int> step{0};
@@ -1019,7 +1006,7 @@ TYPED_TEST(BothMutexes, AWokenWaiterThatTakesADeadOwnersMutexWakesTheOthersLater
 // glibc's _Fork() runs no atfork handlers: the child's thread must still be told apart from the
 // parent's (its thread id), or it "holds" what the parent holds and its death goes unseen.
 TYPED_TEST(BothMutexes, AChildOfUnderscoreForkIsAnotherThread) {
-  SKIP_UNDER_TSAN();
+  SKIP_PROCESSES_UNDER_TSAN();
   SharedPage page;
   auto& s = page.state();
   auto& m = mutex_of<TypeParam>(s);
@@ -1054,7 +1041,7 @@ TYPED_TEST(BothMutexes, AChildOfUnderscoreForkIsAnotherThread) {
 
 // exec() ends the process image: the kernel releases the robust list then, as at an exit.
 TEST(InterprocessMutex, AHolderThatExecsHasDied) {
-  SKIP_UNDER_TSAN();
+  SKIP_PROCESSES_UNDER_TSAN();
   SharedPage page;
   auto& s = page.state();
   const pid_t child = fork_child([&] {
@@ -1111,7 +1098,8 @@ TEST(InterprocessCondition, FarDeadlinesWaitForTheNotification) {
 // list is never left broken), the one it worked on is free or owner-died (or not recoverable,
 // if it was on its way there), and the processes asleep on it always wake.
 TYPED_TEST(BothMutexes, KilledAtEveryInstructionOfLockAndUnlock) {
-  SKIP_UNDER_TSAN();
+  SKIP_PROCESSES_UNDER_TSAN();
+  SKIP_WITHOUT_PTRACE();
   SharedPage page;
   auto& s = page.state();
   auto& m = mutex_of<TypeParam>(s);
@@ -1195,9 +1183,9 @@ TYPED_TEST(BothMutexes, KilledAtEveryInstructionOfLockAndUnlock) {
     int total = 0;
     round(1 << 30, total);  // to the end: how many there are
     if (::testing::Test::HasFatalFailure()) return;
-    // Every instruction in optimized builds (100 to 140: 8 s); 60 evenly spread in debug builds
-    // with sanitizers (1,300 to 2,300 instructions: every fourth took 250 s).
-    const int stride = total <= 400 ? 1 : total / 60;
+    // Every instruction in optimized builds (100 to 140: 8 s); 12 evenly spread in debug builds
+    // with sanitizers (1,300 to 2,300 instructions: every fourth took 250 s, 60 points 37 s).
+    const int stride = total <= 400 ? 1 : total / 12;
     for (int steps = 0; steps < total && !::testing::Test::HasFatalFailure(); steps += stride) {
       int ran = 0;
       round(steps, ran);

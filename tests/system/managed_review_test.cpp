@@ -13,8 +13,13 @@
 #include <csignal>
 #include <cstdint>
 #include <cstring>
+#include <regex>
 #include <span>
 #include <stdexcept>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <array>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/statvfs.h>
@@ -23,18 +28,36 @@
 #include <vector>
 
 #include "support/misuse_capture.hpp"
+#include "system/managed_shared_memory_support.hpp"
 #include "system/shared_memory_support.hpp"
 #include "system/system_support.hpp"
 
 namespace cm = core::memory;
+using test::expect_valid;
+
+/// Types whose ids the type-id test checks (outside the anonymous namespace: their names are
+/// the same in every translation unit).
+namespace type_ids {
+struct Point {
+  struct Inner {};
+};
+template <class T, int N>
+struct Box {};
+enum class Color { red, green };
+template <Color C>
+struct Tagged {};
+}  // namespace type_ids
 
 namespace {
 
 constexpr const char* component = "core::memory::ManagedSharedMemory: ";
 
-void expect_valid(const cm::ManagedSharedMemory& m) {
-  const char* why = m.validate();
-  EXPECT_EQ(why, nullptr) << why;
+struct Anonymous {};
+
+/// The id a named object of type T is recorded with.
+template <class T>
+std::string id() {
+  return std::string(cm::detail::type_name<T>());
 }
 
 // Defect: a request of max_size() (or anything needing the last bytes of the reservation) failed
@@ -146,42 +169,258 @@ TEST(ManagedReview, SizeAndAlignmentMatrix) {
   expect_valid(m);
 }
 
-// Defect: open() of a segment whose creator has made the object but not sized it yet failed with
-// "the object is empty" (or "too small") instead of waiting for the creator, as it waits for the
-// magic.
-TEST(ManagedReview, OpenWaitsForACreatorThatHasNotSizedTheObject) {
-  test::ShmName name, model("model");
-  auto formatted = cm::ManagedSharedMemory::create(model, 64 << 10);
-  const int fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);  // the creator, step 1
-  ASSERT_GE(fd, 0);
-  std::atomic<bool> opened{false};
-  std::string failure;
-  std::thread opener([&] {
+// Defect: a creator killed after the segment's name appeared but before it finished formatting
+// (the header, the mutexes, the heap) poisoned the name: open() and open_or_create() waited 2 s
+// and failed ("not formatted") for every process until somebody removed it. Now the name appears
+// only when the segment is formatted: a creator killed before leaves no name at all.
+namespace creator {
+int ready[2] = {-1, -1};  // the creator says it is formatting
+int go[2] = {-1, -1};     // the test lets it finish
+void stop_mid_format() {
+  char c = 'f';
+  if (::write(ready[1], &c, 1) != 1 || ::read(go[0], &c, 1) != 1) ::_exit(9);
+}
+/// Forks a creator (create, or open_or_create) that stops in the middle of formatting `name`;
+/// returns once it is there. Its exit code: 0 created, 1 opened another's, 2 EEXIST, 3 failure.
+pid_t start(const std::string& name, bool or_create) {
+  if (::pipe(ready) != 0 || ::pipe(go) != 0) std::abort();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    cm::detail::format_hook = &stop_mid_format;
 #if CORE_MEMORY_EXCEPTIONS
     try {
-      auto o = cm::ManagedSharedMemory::open(name);
-      opened = o.validate() == nullptr;
-    } catch (const std::exception& e) {
-      failure = e.what();
-    }
-#else
-    auto o = cm::ManagedSharedMemory::open(name);
-    opened = o.validate() == nullptr;
 #endif
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  ASSERT_EQ(::ftruncate(fd, 64 << 10), 0);  // step 2: size
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  void* at = ::mmap(nullptr, 64 << 10, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  ASSERT_NE(at, MAP_FAILED);
-  // step 3: format (a copy of a fresh segment: offsets only), the magic last
-  std::memcpy(static_cast<char*>(at) + 8, static_cast<char*>(formatted.data()) + 8, (64 << 10) - 8);
-  reinterpret_cast<std::atomic<std::uint64_t>*>(at)->store(
-      reinterpret_cast<std::atomic<std::uint64_t>*>(formatted.data())->load());
-  opener.join();
-  EXPECT_TRUE(opened) << failure;
-  ::munmap(at, 64 << 10);
-  ::close(fd);
+      auto m = or_create ? cm::ManagedSharedMemory::open_or_create(name, 64 << 10)
+                         : cm::ManagedSharedMemory::create(name, 64 << 10);
+      if (m.validate() != nullptr) ::_exit(3);
+      ::_exit(m.created() ? 0 : m.find<int>("mark") != nullptr && *m.find<int>("mark") == 7 ? 1 : 3);
+#if CORE_MEMORY_EXCEPTIONS
+    } catch (const std::system_error& e) {
+      ::_exit(e.code().value() == EEXIST ? 2 : 3);
+    }
+#endif
+  }
+  char c = 0;
+  if (pid < 0 || ::read(ready[0], &c, 1) != 1) std::abort();
+  return pid;
+}
+void finish() {
+  for (int* p : {ready, go}) {
+    ::close(p[0]);
+    ::close(p[1]);
+  }
+}
+}  // namespace creator
+
+TEST(ManagedReview, ACreatorKilledMidFormatLeavesNoName) {
+  for (const bool or_create : {false, true}) {
+    test::ShmName name(or_create ? "open_or_create" : "create");
+    const pid_t pid = creator::start(name, or_create);
+    EXPECT_FALSE(cm::SharedMemory::exists(name)) << or_create;  // nobody can open it half-made
+    ::kill(pid, SIGKILL);
+    EXPECT_EQ(test::exit_status(pid), 128 + SIGKILL);
+    creator::finish();
+    EXPECT_FALSE(cm::SharedMemory::exists(name)) << or_create;
+    EXPECT_SYSTEM_ERROR((void)cm::ManagedSharedMemory::open(name), ENOENT,
+                        "core::memory::SharedMemory: open '" + name.str() + "'");
+    auto m = cm::ManagedSharedMemory::open_or_create(name, 64 << 10);
+    EXPECT_TRUE(m.created());
+    expect_valid(m);
+    *m.construct<int>("mark") = 7;
+    EXPECT_EQ(test::in_fork([&] {
+                auto o = cm::ManagedSharedMemory::open(name);
+                int* mark = o.find<int>("mark");
+                return o.validate() == nullptr && mark != nullptr && *mark == 7 ? 0 : 1;
+              }),
+              0);
+  }
+}
+
+// Two creators at once: the one that finishes formatting first names the segment; the other
+// (stopped mid-format meanwhile) opens that one (open_or_create) or fails with EEXIST (create).
+TEST(ManagedReview, OfTwoCreatorsTheFirstToFinishNamesTheSegment) {
+  for (const bool or_create : {false, true}) {
+    test::ShmName name(or_create ? "open_or_create" : "create");
+    const pid_t pid = creator::start(name, or_create);
+    auto m = or_create ? cm::ManagedSharedMemory::open_or_create(name, 64 << 10)
+                       : cm::ManagedSharedMemory::create(name, 64 << 10);
+    EXPECT_TRUE(m.created());
+    *m.construct<int>("mark") = 7;
+    ASSERT_EQ(::write(creator::go[1], "g", 1), 1);
+    const int end = test::exit_status(pid);
+    creator::finish();
+    if (or_create) {
+      EXPECT_EQ(end, 1);  // it opened this one
+    } else {
+      EXPECT_TRUE(end == 2 || (!CORE_MEMORY_EXCEPTIONS && end == 128 + SIGABRT)) << end;
+    }
+    expect_valid(m);
+    EXPECT_EQ(m.named_count(), 1u);
+  }
+}
+
+// Named objects are recognised by a type id that every compiler spells the same: g++ and clang
+// write __PRETTY_FUNCTION__ differently ("long unsigned int" / "unsigned long", "> >" / ">>",
+// "std::__cxx11::basic_string" / "std::basic_string"), so processes built by each disagreed.
+// Both compilers' CI runs check these literals.
+TEST(ManagedReview, TypeIdsAreTheSameWhateverTheCompiler) {
+  using type_ids::Box;
+  using type_ids::Color;
+  using type_ids::Point;
+  using type_ids::Tagged;
+  EXPECT_EQ(id<int>(), "int");
+  EXPECT_EQ(id<unsigned>(), "unsigned int");
+  EXPECT_EQ(id<long>(), "long");
+  EXPECT_EQ(id<unsigned long>(), "unsigned long");
+  EXPECT_EQ(id<long long>(), "long long");
+  EXPECT_EQ(id<unsigned long long>(), "unsigned long long");
+  EXPECT_EQ(id<short>(), "short");
+  EXPECT_EQ(id<unsigned short>(), "unsigned short");
+  EXPECT_EQ(id<char>(), "char");
+  EXPECT_EQ(id<signed char>(), "signed char");
+  EXPECT_EQ(id<unsigned char>(), "unsigned char");
+  EXPECT_EQ(id<std::uint64_t>(), "unsigned long");
+  EXPECT_EQ(id<std::int32_t>(), "int");
+  EXPECT_EQ(id<long double>(), "long double");
+  EXPECT_EQ(id<bool>(), "bool");
+  EXPECT_EQ(id<const int*>(), "const int*");
+  EXPECT_EQ(id<int* const>(), "int* const");
+  EXPECT_EQ(id<int[4]>(), "int[4]");
+  EXPECT_EQ(id<long[2][3]>(), "long[2][3]");
+  EXPECT_EQ((id<int (*)(long, unsigned short)>()), "int(*)(long, unsigned short)");
+  EXPECT_EQ(id<Point>(), "type_ids::Point");
+  EXPECT_EQ(id<Point::Inner>(), "type_ids::Point::Inner");
+  EXPECT_EQ((id<Box<Point, -3>>()), "type_ids::Box<type_ids::Point, -3>");
+  EXPECT_EQ((id<Box<Box<long, 1>, 2>>()), "type_ids::Box<type_ids::Box<long, 1>, 2>");
+  EXPECT_EQ(id<Tagged<Color::green>>(), "type_ids::Tagged<type_ids::Color::green>");
+  EXPECT_EQ((id<std::pair<int, unsigned long>>()), "std::pair<int, unsigned long>");
+  EXPECT_EQ((id<std::array<short, 4>>()), "std::array<short, 4>");
+  EXPECT_EQ(id<std::vector<std::vector<long>>>(), "std::vector<std::vector<long>>");
+  EXPECT_EQ(id<std::string>(), "std::basic_string<char>");
+  EXPECT_EQ((id<std::vector<int, cm::SharedMemoryAllocator<int>>>()),
+            "std::vector<int, core::memory::SharedMemoryAllocator<int>>");
+  EXPECT_EQ(id<cm::offset_ptr<const unsigned char>>(), "core::memory::offset_ptr<const unsigned char>");
+  EXPECT_EQ(id<Anonymous>(), "(anonymous namespace)::Anonymous");
+  // The id is what the directory records and compares.
+  test::ShmName name;
+  auto m = cm::ManagedSharedMemory::create(name, 64 << 10);
+  (void)m.construct<unsigned long>("n", 1ul);
+  EXPECT_SYSTEM_ERROR((void)m.find<long>("n"), EINVAL,
+                      std::string(component) + "find 'n' is a 'unsigned long' (size 8, alignment 8), not a 'long' (size 8, alignment 8)");
+}
+
+// Defect: a default-constructed or moved-from ManagedSharedMemory dereferenced null in nearly
+// every member. Every member of such an object (both kinds), and of an empty SharedMemory, is
+// reported (hardened builds) naming the component and the member, then abandoned.
+struct EmptyUse {
+  const char* member;
+  void (*use)(cm::ManagedSharedMemory& m);
+  bool fails_as_exhaustion;  // throws out_of_memory after the report
+};
+const EmptyUse empty_uses[] = {
+    {"allocate", [](cm::ManagedSharedMemory& m) { (void)m.allocate(16); }, true},
+    {"try_allocate", [](cm::ManagedSharedMemory& m) { EXPECT_EQ(m.try_allocate(16), nullptr); }, false},
+    {"deallocate", [](cm::ManagedSharedMemory& m) { m.deallocate(&m, 16); }, false},
+    {"allocate_many", [](cm::ManagedSharedMemory& m) { void* out[2]; m.allocate_many(out, 2, 16); }, true},
+    {"deallocate_many", [](cm::ManagedSharedMemory& m) { void* b[1] = {&m}; m.deallocate_many(b, 1, 16); }, false},
+    {"max_size", [](cm::ManagedSharedMemory& m) { EXPECT_EQ(m.max_size(), 0u); }, false},
+    {"bytes_allocated", [](cm::ManagedSharedMemory& m) { EXPECT_EQ(m.bytes_allocated(), 0u); }, false},
+    {"bytes_available", [](cm::ManagedSharedMemory& m) { EXPECT_EQ(m.bytes_available(), 0u); }, false},
+    {"statistics", [](cm::ManagedSharedMemory& m) { EXPECT_EQ(m.statistics().live_blocks, 0u); }, false},
+    {"validate", [](cm::ManagedSharedMemory& m) { EXPECT_STREQ(m.validate(), "the object is empty (used after move / not open)"); }, false},
+    {"trim", [](cm::ManagedSharedMemory& m) { m.trim(); }, false},
+    {"get_allocator", [](cm::ManagedSharedMemory& m) { (void)m.get_allocator<int>(); }, false},
+    {"construct", [](cm::ManagedSharedMemory& m) { (void)m.construct<int>("x", 1); }, true},
+    {"construct", [](cm::ManagedSharedMemory& m) { (void)m.construct_array<int>("x", 3, 1); }, true},
+    {"find_or_construct", [](cm::ManagedSharedMemory& m) { (void)m.find_or_construct<int>("x", 1); }, true},
+    {"find", [](cm::ManagedSharedMemory& m) { EXPECT_EQ(m.find<int>("x"), nullptr); }, false},
+    {"find", [](cm::ManagedSharedMemory& m) { EXPECT_TRUE(m.find_array<int>("x").empty()); }, false},
+    {"destroy", [](cm::ManagedSharedMemory& m) { EXPECT_FALSE(m.destroy<int>("x")); }, false},
+    {"named_count", [](cm::ManagedSharedMemory& m) { EXPECT_EQ(m.named_count(), 0u); }, false},
+    {"repairs", [](cm::ManagedSharedMemory& m) { EXPECT_EQ(m.repairs(), 0u); }, false},
+    {"segment", [](cm::ManagedSharedMemory& m) { EXPECT_EQ(m.segment().data(), nullptr); }, false},
+    {"name", [](cm::ManagedSharedMemory& m) { EXPECT_EQ(m.name(), ""); }, false},
+    {"created", [](cm::ManagedSharedMemory& m) { EXPECT_FALSE(m.created()); }, false},
+    {"offset_of", [](cm::ManagedSharedMemory& m) { EXPECT_EQ(m.offset_of(&m), 0u); }, false},
+    {"address_of", [](cm::ManagedSharedMemory& m) { EXPECT_EQ(m.address_of(64), nullptr); }, false},
+};
+
+std::string not_open(const char* component_name, const char* member) {
+  return test::cat("assertion failed in ", component_name, " at 0x[0-9a-f]+: ", member, ": used after move / not open");
+}
+
+TEST(ManagedReview, EveryMemberOfAnEmptyObjectIsReported) {
+  if constexpr (!cm::checks::hardened) GTEST_SKIP() << "checks off";
+  test::ShmName name;
+  cm::ManagedSharedMemory moved = cm::ManagedSharedMemory::create(name, 64 << 10);
+  cm::ManagedSharedMemory taker(std::move(moved));
+  cm::ManagedSharedMemory empty;
+  for (cm::ManagedSharedMemory* m : {&empty, &moved}) {
+    // Defined answers, not misuse.
+    EXPECT_EQ(m->data(), nullptr);
+    EXPECT_EQ(m->control(), nullptr);
+    EXPECT_FALSE(m->owns(&taker));
+    for (const EmptyUse& u : empty_uses) {
+      if (u.fails_as_exhaustion && !CORE_MEMORY_EXCEPTIONS) continue;  // (aborts: the death test below)
+      test::MisuseCapture capture;
+#if CORE_MEMORY_EXCEPTIONS
+      if (u.fails_as_exhaustion) {
+        EXPECT_THROW(u.use(*m), cm::out_of_memory) << u.member;
+      } else {
+        u.use(*m);
+      }
+#else
+      u.use(*m);
+#endif
+      ASSERT_EQ(capture.count(), 1u) << u.member;
+      EXPECT_EQ(capture.last().kind, cm::error_kind::assertion);
+      EXPECT_EQ(capture.last().address, m);
+      EXPECT_TRUE(std::regex_match(capture.last().text, std::regex(not_open(cm::ManagedSharedMemory::allocator_name, u.member))))
+          << capture.last().text;
+    }
+  }
+  expect_valid(taker);  // the object moved to works
+  EXPECT_NE(taker.allocate(16), nullptr);
+}
+
+TEST(ManagedReview, EveryMemberOfAnEmptyObjectDiesWithTheDefaultHandler) {
+  if constexpr (!cm::checks::hardened) GTEST_SKIP() << "checks off";
+  GTEST_FLAG_SET(death_test_style, "fast");
+  cm::ManagedSharedMemory empty;
+  for (const EmptyUse& u : empty_uses) {
+    EXPECT_DEATH(u.use(empty), not_open(cm::ManagedSharedMemory::allocator_name, u.member)) << u.member;
+  }
+}
+
+TEST(ManagedReview, EveryMemberOfAnEmptySharedMemoryIsReported) {
+  if constexpr (!cm::checks::hardened) GTEST_SKIP() << "checks off";
+  test::ShmName name;
+  cm::SharedMemory moved = cm::SharedMemory::create(name, 4096);
+  cm::SharedMemory taker(std::move(moved));
+  cm::SharedMemory empty;
+  const struct {
+    const char* member;
+    void (*use)(cm::SharedMemory& m);
+  } uses[] = {
+      {"refresh", [](cm::SharedMemory& m) { EXPECT_EQ(m.refresh(), 0u); }},
+      {"grow", [](cm::SharedMemory& m) { m.grow(4096); }},
+      {"try_grow", [](cm::SharedMemory& m) { EXPECT_FALSE(m.try_grow(4096)); }},
+      {"permissions", [](cm::SharedMemory& m) { EXPECT_EQ(m.permissions(), 0u); }},
+  };
+  for (cm::SharedMemory* m : {&empty, &moved}) {
+    EXPECT_EQ(m->data(), nullptr);  // defined answers, not misuse
+    EXPECT_EQ(m->size(), 0u);
+    EXPECT_EQ(m->max_size(), 0u);
+    for (const auto& u : uses) {
+      test::MisuseCapture capture;
+      u.use(*m);
+      ASSERT_EQ(capture.count(), 1u) << u.member;
+      EXPECT_TRUE(std::regex_match(capture.last().text, std::regex(not_open("core::memory::SharedMemory", u.member))))
+          << capture.last().text;
+    }
+    EXPECT_DEATH(m->grow(4096), not_open("core::memory::SharedMemory", "grow"));
+  }
+  EXPECT_EQ(taker.refresh(), 4096u);
 }
 
 // Defect: open() with remove_on_destroy of something that is not a managed segment threw, and

@@ -24,28 +24,14 @@
 #include "support/misuse_capture.hpp"
 #define CORE_MEMORY_SHM_CHILD "unused"  // children are forked, not started
 #include "system/shared_memory_support.hpp"
+#include "system/system_support.hpp"
 
 namespace cm = core::memory;
 using Cache = cm::detail::SegmentCache;
 
 namespace {
 
-#if defined(__SANITIZE_THREAD__)
-constexpr bool tsan = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr bool tsan = true;
-#else
-constexpr bool tsan = false;
-#endif
-#else
-constexpr bool tsan = false;
-#endif
-
-void expect_valid(const cm::ManagedSharedMemory& m) {
-  const char* why = m.validate();
-  EXPECT_EQ(why, nullptr) << why;
-}
+using test::expect_valid;
 
 /// Every block is live, cached or free: the figures add up to the heap's size.
 void expect_figures_add_up(const cm::ManagedSharedMemory& m) {
@@ -234,7 +220,7 @@ TEST(SegmentCache, ThreadsShareTheStacksWhileAnotherValidatesAndTrims) {
   test::ShmName name;
   auto m = cm::ManagedSharedMemory::create(name, 8 << 20);
   constexpr int threads = 4;
-  const int rounds = tsan ? 4000 : 40000;
+  const int rounds = test::under_tsan ? 4000 : 40000;
   // Blocks are handed between threads through these slots, so most are freed by another thread.
   std::vector<std::atomic<void*>> slots(64);
   std::atomic<bool> done{false};
@@ -292,7 +278,7 @@ TEST(SegmentCache, ThreadsShareTheStacksWhileAnotherValidatesAndTrims) {
 /// others allocate large blocks (the heap's mutex), trim and validate; each checks every block
 /// it receives.
 TEST(SegmentCache, ProcessesHammerTheStacksWhileOthersUseTheHeap) {
-  if constexpr (tsan) GTEST_SKIP() << "fork under ThreadSanitizer";
+  SKIP_PROCESSES_UNDER_TSAN();
   test::ShmName name;
   auto m = cm::ManagedSharedMemory::create(name, 1 << 20, {.max_size = 64 << 20});
   auto slots = m.construct_array<std::atomic<std::uint64_t>>("slots", 64);
@@ -306,7 +292,7 @@ TEST(SegmentCache, ProcessesHammerTheStacksWhileOthersUseTheHeap) {
     }
     std::mt19937 rng(static_cast<unsigned>(c));
     int bad = 0;
-    for (int i = 0; i < 10000; ++i) {
+    for (int i = 0; i < test::rounds(10000); ++i) {
       if (c >= 4) {  // the heap: large blocks, trim, validate
         const std::size_t size = 10000 + rng() % 20000;
         void* p = m.allocate(size);
@@ -351,14 +337,15 @@ TEST(SegmentCache, ProcessesHammerTheStacksWhileOthersUseTheHeap) {
 /// each, the segment validates (what a child held, or was moving between a stack and the heap, is
 /// leaked) and the parent's own blocks stay intact.
 TEST(SegmentCache, ChildrenKilledAtRandomPointsAThousandTimesLeaveAValidSegment) {
-  if constexpr (tsan) GTEST_SKIP() << "fork under ThreadSanitizer";
+  SKIP_PROCESSES_UNDER_TSAN();
   test::ShmName name;
   auto m = cm::ManagedSharedMemory::create(name, 4 << 20);
   std::mt19937_64 rng(7);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   std::vector<std::pair<void*, std::size_t>> mine;
   int runs = 0;
-  for (; runs < 1000 && std::chrono::steady_clock::now() < deadline; ++runs) {
+  const int kills = test::rounds(1000);  // (a tenth under sanitizers, whose forks are slow)
+  for (; runs < kills && std::chrono::steady_clock::now() < deadline; ++runs) {
     const auto s = m.statistics();
     if (s.free_bytes + s.cached_bytes < (1u << 20)) {  // the leaks of killed children add up
       for (auto& [p, size] : mine) m.deallocate(p, size);
@@ -402,7 +389,7 @@ TEST(SegmentCache, ChildrenKilledAtRandomPointsAThousandTimesLeaveAValidSegment)
       mine.erase(mine.begin());
     }
   }
-  EXPECT_GE(runs, 200);
+  EXPECT_GE(runs, kills / 5);
   std::printf("%d children killed\n", runs);
   for (auto& [p, size] : mine) m.deallocate(p, size);
   expect_valid(m);

@@ -4,16 +4,63 @@
 // text through the misuse handler).
 
 #include <core/memory/util/config.hpp>
+#include <core/memory/util/sanitizer.hpp>
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
 #include <system_error>
 #include <unistd.h>
+
+namespace test {
+
+/// Under ThreadSanitizer, which does not follow a lock or a block into another process.
+inline constexpr bool under_tsan = core::memory::tsan_enabled;
+/// Under a sanitizer (ASan or TSan builds run 5-20x slower).
+inline constexpr bool under_sanitizer = core::memory::asan_enabled || core::memory::tsan_enabled;
+/// `full` repetitions of a randomised or repeated test in optimized builds, a tenth (at least
+/// `least`) under a sanitizer: the same cases, fewer random draws.
+constexpr int rounds(int full, int least = 1) noexcept {
+  return under_sanitizer ? (full / 10 > least ? full / 10 : least) : full;
+}
+
+/// Empty if this process may trace its children (PTRACE_TRACEME in a child), else why not.
+inline std::string ptrace_forbidden() {
+  static const std::string why = [] {
+    const pid_t pid = ::fork();
+    if (pid == 0) ::_exit(::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) == 0 ? 0 : errno);
+    int status = 0;
+    if (pid < 0 || ::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return std::string("fork failed");
+    if (WEXITSTATUS(status) == 0) return std::string();
+    std::string text = "ptrace is forbidden here (PTRACE_TRACEME: " + std::string(std::strerror(WEXITSTATUS(status))) + ")";
+    if (std::FILE* f = std::fopen("/proc/sys/kernel/yama/ptrace_scope", "r")) {
+      const int scope = std::fgetc(f);
+      std::fclose(f);
+      if (scope != EOF) text += std::string(", yama ptrace_scope ") + static_cast<char>(scope);
+    }
+    return text;
+  }();
+  return why;
+}
+
+}  // namespace test
+
+/// Skips a test that forks processes under ThreadSanitizer.
+#define SKIP_PROCESSES_UNDER_TSAN() \
+  if (test::under_tsan) GTEST_SKIP() << "processes: not under ThreadSanitizer"
+
+/// Skips a test that traces its children where ptrace is forbidden (seccomp, yama ptrace_scope 3).
+#define SKIP_WITHOUT_PTRACE()                                 \
+  if (const std::string why_ = test::ptrace_forbidden(); !why_.empty()) \
+  GTEST_SKIP() << why_
 
 namespace test {
 
@@ -71,6 +118,14 @@ inline std::string fault_at(std::size_t offset) { return "fault at offset " + st
 /// Reads one byte through a volatile pointer (the access a guard page must catch).
 inline int touch(const volatile void* p) { return *static_cast<const volatile unsigned char*>(p); }
 inline void poke(volatile void* p, unsigned char v = 1) { *static_cast<volatile unsigned char*>(p) = v; }
+
+/// `checked.validate()` (a managed segment, a segment heap) finds nothing wrong; the failure
+/// says what it found.
+template <class Checked>
+void expect_valid(const Checked& checked) {
+  const char* why = checked.validate();
+  EXPECT_EQ(why, nullptr) << why;
+}
 
 /// Concatenates its arguments (g++ 12 warns falsely, -Wrestrict, on some chains of string +).
 template <class... Parts>

@@ -7,6 +7,9 @@
 ///   offsets only). Allocate and free take the heap's mutex (not recursive: held only inside the
 ///   heap); named operations take the directory's (recursive: held while constructors run, which
 ///   may allocate and build named objects), always before the heap's.
+/// - Its name appears only once it is formatted (SharedMemory's create with `prepare`: made
+///   unnamed, formatted, then named in one step), so no process opens a half-formatted segment
+///   and a creator killed while formatting leaves no name behind.
 /// - It grows: when the heap is full, the segment is grown (SharedMemory::grow, up to max_size)
 ///   and the new range appended to the heap; other processes see it at once, without remapping,
 ///   because each maps the whole max_size reservation. open() reads max_size from the header.
@@ -25,7 +28,9 @@
 ///   std::basic_string and the library's containers can live in the segment.
 /// - Named objects: construct / construct_array / find / find_array / find_or_construct / destroy
 ///   by name; the type is recorded (name, size, alignment), so finding an object as another type
-///   is an error naming both. A constructor that throws leaves no entry; constructors may
+///   is an error naming both. The name is spelled the same by g++ and clang (detail::type_name),
+///   so their processes share objects; the check is by name: the layouts must match (the same
+///   definitions, compiled for the same ABI). A constructor that throws leaves no entry; constructors may
 ///   allocate from, and construct named objects in, the same segment.
 /// - Errors follow system/error.hpp (std::system_error naming the component, the operation, the
 ///   segment or object name and the errno text); exhaustion is out_of_memory (try_ calls return
@@ -45,6 +50,7 @@
 #include <memory>
 #include <new>
 #include <span>
+#include <string>
 #include <string_view>
 #include <type_traits>
 #include <utility>
@@ -67,12 +73,29 @@ struct named_type {
   std::size_t alignment;
 };
 
-/// T's name as the compiler spells it ("int", "std::vector<int, ...>").
 template <class T>
-constexpr std::string_view type_name() noexcept {
-  const std::string_view f = __PRETTY_FUNCTION__;
+constexpr const char* pretty_function() noexcept {
+  return __PRETTY_FUNCTION__;  // "... pretty_function() [with T = X]" (g++), "... [T = X]" (clang)
+}
+/// T's name as this compiler spells it ("long unsigned int" with g++, "unsigned long" with clang).
+template <class T>
+std::string_view spelled_type_name() noexcept {
+  const std::string_view f = pretty_function<T>();
   const std::size_t b = f.find("T = ") + 4;
-  return f.substr(b, f.find_first_of(";]", b) - b);
+  return f.substr(b, f.size() - 1 - b);
+}
+/// A type's name as g++ or clang spells it, in one spelling: integer types as clang writes them
+/// ("unsigned long", "long long"), a space only between words, after a comma and after '*' or
+/// '&' before a word ("std::pair<int, long>", "int* const", "std::vector<std::vector<int>>"),
+/// "(anonymous namespace)", no "__cxx11::".
+std::string canonical_type_name(std::string_view spelled);
+/// T's id in the directory of named objects: its name, the same for g++ and clang (a process
+/// built by each finds the other's objects). Only the name (with the size and alignment) is
+/// checked: the layouts must match, which the same definition compiled for the same ABI gives.
+template <class T>
+const std::string& type_name() {
+  static const std::string name = canonical_type_name(spelled_type_name<T>());
+  return name;
 }
 
 // The heap's operations; each takes the heap's mutex (repairing the heap if its last holder died).
@@ -87,6 +110,9 @@ void directory_lock(SegmentControl* c);
 void directory_unlock(SegmentControl* c) noexcept;
 /// Takes the heap's mutex and keeps it (for tests that kill a holder).
 void heap_lock_for_test(SegmentControl* c);
+/// Test hook: a creator calls it in the middle of formatting a new segment (tests stop or kill the
+/// creator there). Null in programs.
+inline void (*format_hook)() = nullptr;
 
 /// A named entry's object storage, found or made (the caller holds the directory's mutex).
 struct named_slot {
@@ -121,7 +147,11 @@ class DirectoryLock {
 }  // namespace detail
 
 /// A heap and a directory of named objects in a named shared memory segment (see the file comment).
-/// Move-only; each process opens its own. Thread-safe and process-safe.
+/// Move-only; each process opens its own. Thread-safe and process-safe. An empty object
+/// (default-constructed or moved-from): data() and control() are null and owns() false; every
+/// other member is misuse, reported in hardened builds (check level >= 1) as "<member>: used
+/// after move / not open", after which it does nothing and returns null, 0, false or empty
+/// (allocate, allocate_many and the construct calls fail as exhaustion does: out_of_memory).
 class ManagedSharedMemory {
  public:
   static constexpr const char* allocator_name = "core::memory::ManagedSharedMemory";
@@ -153,24 +183,32 @@ class ManagedSharedMemory {
   /// the alignment every process's mapping keeps: more is out_of_memory); grows the segment when
   /// full; throws out_of_memory when max_size is reached.
   [[nodiscard]] void* allocate(std::size_t size, std::size_t align = alignment) {
+    if (!open_for("allocate")) [[unlikely]]
+      throw_out_of_memory(allocator_name, size, align);
     return detail::segment_allocate(control_, size, align);
   }
   [[nodiscard]] void* try_allocate(std::size_t size, std::size_t align = alignment) noexcept {
+    if (!open_for("try_allocate")) [[unlikely]]
+      return nullptr;
     return detail::segment_try_allocate(control_, size, align);
   }
   /// Frees `p` (misuse is reported in hardened builds). On a segment that is not recoverable the
   /// block is left where it is (the heap cannot take it back).
   void deallocate(void* p, std::size_t size, std::size_t align = alignment) noexcept {
-    detail::segment_deallocate(control_, p, size, align);
+    if (open_for("deallocate")) [[likely]]
+      detail::segment_deallocate(control_, p, size, align);
   }
   /// `count` separate blocks into out[0..count) under one lock (the lock is most of the cost of
   /// one allocation); all or nothing: on exhaustion frees what it got and throws out_of_memory.
   void allocate_many(void** out, std::size_t count, std::size_t size, std::size_t align = alignment) {
+    if (!open_for("allocate_many")) [[unlikely]]
+      throw_out_of_memory(allocator_name, size, align);
     detail::segment_allocate_many(control_, out, count, size, align);
   }
   /// Frees `count` blocks under one lock.
   void deallocate_many(void* const* blocks, std::size_t count, std::size_t size, std::size_t align = alignment) noexcept {
-    detail::segment_deallocate_many(control_, blocks, count, size, align);
+    if (open_for("deallocate_many")) [[likely]]
+      detail::segment_deallocate_many(control_, blocks, count, size, align);
   }
   /// True if `p` lies in the segment's heap.
   [[nodiscard]] bool owns(const void* p) const noexcept;
@@ -216,6 +254,8 @@ class ManagedSharedMemory {
   }
   template <class T>
   [[nodiscard]] std::span<T> find_array(std::string_view name) {
+    if (!open_for("find")) [[unlikely]]
+      return {};
     detail::DirectoryLock lock(control_);
     const detail::named_slot s = detail::named_find(control_, name, type_of<T>(), "find");
     return {static_cast<T*>(s.object), s.count};
@@ -224,6 +264,8 @@ class ManagedSharedMemory {
   /// type is an error naming both.
   template <class T>
   bool destroy(std::string_view name) {
+    if (!open_for("destroy")) [[unlikely]]
+      return false;
     detail::DirectoryLock lock(control_);
     const detail::named_slot s = detail::named_find(control_, name, type_of<T>(), "destroy");
     if (!s.object) return false;
@@ -246,9 +288,13 @@ class ManagedSharedMemory {
   /// The distance of `p` from the segment's start, to pass an address to another process
   /// (address_of turns it back).
   [[nodiscard]] std::size_t offset_of(const void* p) const noexcept {
+    if (!open_for("offset_of")) [[unlikely]]
+      return 0;
     return static_cast<std::size_t>(static_cast<const std::byte*>(p) - reinterpret_cast<const std::byte*>(control_));
   }
   [[nodiscard]] void* address_of(std::size_t offset) const noexcept {
+    if (!open_for("address_of")) [[unlikely]]
+      return nullptr;
     return reinterpret_cast<std::byte*>(control_) + offset;
   }
   [[nodiscard]] detail::SegmentControl* control() const noexcept { return control_; }
@@ -257,8 +303,20 @@ class ManagedSharedMemory {
   explicit ManagedSharedMemory(std::unique_ptr<detail::ManagedState> state) noexcept;
 
   template <class T>
-  static detail::named_type type_of() noexcept {
+  static detail::named_type type_of() {
     return {detail::type_name<T>(), sizeof(T), alignof(T)};
+  }
+
+  /// True if this object has a segment; if not (default-constructed or moved-from), reports
+  /// `operation` to the misuse handler in hardened builds (the caller then abandons it).
+  [[nodiscard]] bool open_for(const char* operation) const noexcept {
+    if constexpr (checks::hardened) {
+      if (control_ == nullptr) [[unlikely]] {
+        detail::report_not_open(allocator_name, operation, this);
+        return false;
+      }
+    }
+    return true;
   }
 
   /// T(args...), or T{args...} for an aggregate (clang 14 has no parenthesised aggregate init).
@@ -274,6 +332,8 @@ class ManagedSharedMemory {
   template <class T, class... Args>
   std::span<T> make(std::string_view name, std::size_t count, bool find_ok, Args&&... args) {
     if (count > SIZE_MAX / sizeof(T)) throw_bad_array_length(allocator_name, count, '*', sizeof(T));
+    if (!open_for(find_ok ? "find_or_construct" : "construct")) [[unlikely]]
+      throw_out_of_memory(allocator_name, count * sizeof(T), alignof(T));
     detail::DirectoryLock lock(control_);
     const detail::named_slot s = detail::named_begin(control_, name, type_of<T>(), count, find_ok);
     T* p = static_cast<T*>(s.object);
@@ -353,6 +413,7 @@ class SharedMemoryAllocator {
 
 template <class T>
 SharedMemoryAllocator<T> ManagedSharedMemory::get_allocator() noexcept {
+  (void)open_for("get_allocator");  // (an allocator of no segment: reported here, not at its use)
   return SharedMemoryAllocator<T>(*this);
 }
 

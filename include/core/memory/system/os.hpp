@@ -104,11 +104,14 @@ int map(int fd, std::uint64_t offset, std::size_t size, map_mode mode, bool popu
 
 // Shared memory objects -----------------------------------------------------------------------
 
-/// Opens the POSIX shared memory object `name` ("/name", already validated) read-write.
-/// create_new creates it (EEXIST if it exists) with exactly the permissions `mode` (umask
-/// ignored; until they are set the object has fewer, never more); open_or_create opens it or
-/// creates it, `*created` telling which.
-int open_shared(const char* name, disposition how, unsigned mode, int* fd, bool* created) noexcept;
+/// Opens the existing POSIX shared memory object `name` ("/name", already validated) read-write.
+int open_shared(const char* name, int* fd) noexcept;
+/// Creates a shared memory object without a name (O_TMPFILE in /dev/shm, where shm_open keeps
+/// them) with exactly the permissions `mode` (umask ignored). It disappears with its last
+/// descriptor and mapping unless name_shared() names it.
+int create_unnamed_shared(unsigned mode, int* fd) noexcept;
+/// Gives the unnamed object `fd` the name `name` (linkat, atomic): EEXIST if the name exists.
+int name_shared(int fd, const char* name) noexcept;
 /// Removes the name (shm_unlink): ENOENT if there is none; mappings stay valid.
 int unlink_shared(const char* name) noexcept;
 /// The permission bits of an open file (st_mode & 07777).

@@ -16,20 +16,37 @@
 /// (255) characters besides the leading '/', not "." or "..", no NUL byte. A bad name is EINVAL
 /// with a message saying what is wrong with it.
 ///
-/// Permissions: create() makes a new object (O_EXCL: EEXIST if the name exists) with exactly
+/// Permissions: create() makes a new object (EEXIST if the name exists) with exactly
 /// SharedMemoryOptions::permissions (0600 by default; the umask is ignored). Only the creator sets
 /// them: open() and open_or_create() of an existing object keep its permissions.
+///
+/// Creation is atomic: the object is made without a name (O_TMPFILE in /dev/shm), sized, mapped
+/// and, if asked, prepared (the overloads taking `prepare`), then named in one step (linkat). No
+/// process ever opens a half-made object, and a creator that dies before the end leaves no name
+/// (and no memory) behind. Of two creators at once the first to finish names it; the other gets
+/// EEXIST (create) or opens the first one's (open_or_create).
+///
+/// An empty object (default-constructed or moved-from) maps nothing: data() is null, size() 0;
+/// refresh(), grow(), try_grow() and permissions() on it are misuse, reported to the misuse
+/// handler in hardened builds (check level >= 1).
 ///
 /// Errors (system/error.hpp): std::system_error naming the component, the operation, the name
 /// and the errno text, e.g. "core::memory::SharedMemory: open '/jobs': No such file or
 /// directory"; without exceptions the same text goes to the misuse handler and the program
 /// aborts.
 
+#include <concepts>
 #include <cstddef>
 #include <string>
 #include <string_view>
 
 namespace core::memory {
+
+namespace detail {
+/// Reports `operation` on an empty `component` object (default-constructed or moved-from) to the
+/// misuse handler: "<operation>: used after move / not open". Returns if the handler does.
+void report_not_open(const char* component, const char* operation, const void* object) noexcept;
+}  // namespace detail
 
 /// How a segment is created or opened.
 struct SharedMemoryOptions {
@@ -58,6 +75,21 @@ class SharedMemory {
   /// an existing object shorter than `size` is grown to it (never shrunk).
   [[nodiscard]] static SharedMemory open_or_create(std::string_view name, std::size_t size,
                                                    SharedMemoryOptions options = {});
+  /// create() that runs `prepare(segment)` on the new object before its name appears, so no
+  /// process can open it unprepared (a managed segment formats itself so). `prepare` must not
+  /// throw.
+  template <std::invocable<SharedMemory&> Prepare>
+  [[nodiscard]] static SharedMemory create(std::string_view name, std::size_t size, SharedMemoryOptions options,
+                                           Prepare prepare) {
+    return create_prepared(name, size, options, {&call<Prepare>, &prepare});
+  }
+  /// open_or_create() that prepares a new object so before naming it (an existing one is opened
+  /// as it is).
+  template <std::invocable<SharedMemory&> Prepare>
+  [[nodiscard]] static SharedMemory open_or_create(std::string_view name, std::size_t size,
+                                                   SharedMemoryOptions options, Prepare prepare) {
+    return open_or_create_prepared(name, size, options, {&call<Prepare>, &prepare});
+  }
   /// Removes the name (shm_unlink); false if there was none. Mappings stay valid.
   static bool remove(std::string_view name);
   [[nodiscard]] static bool exists(std::string_view name);
@@ -101,11 +133,29 @@ class SharedMemory {
 
  private:
   enum class How : unsigned char;
-  static SharedMemory make(How how, std::string_view name, std::size_t size, SharedMemoryOptions options);
-  /// Undoes a failed make() (unmaps, closes, removes what it created) and throws.
+  /// What prepares a new object before it is named (function null: nothing).
+  struct Preparer {
+    void (*function)(SharedMemory& segment, void* context);
+    void* context;
+  };
+  template <class Prepare>
+  static void call(SharedMemory& segment, void* prepare) {
+    (*static_cast<Prepare*>(prepare))(segment);
+  }
+  static SharedMemory create_prepared(std::string_view name, std::size_t size, SharedMemoryOptions options,
+                                      Preparer prepare);
+  static SharedMemory open_or_create_prepared(std::string_view name, std::size_t size, SharedMemoryOptions options,
+                                              Preparer prepare);
+  static SharedMemory make(How how, std::string_view name, std::size_t size, SharedMemoryOptions options,
+                           Preparer prepare);
+  /// Sizes (to at least `size`, if not 0) and maps the object open in fd_.
+  void map_object(std::size_t size, SharedMemoryOptions options, const char* operation);
+  /// Undoes a failed make() (unmaps, closes) and throws.
   [[noreturn]] void give_up(int error, const char* operation, const char* detail = nullptr);
   void close() noexcept;
   int grow_to(std::size_t new_size) noexcept;
+  /// False (after reporting misuse, in hardened builds) if this object maps nothing.
+  bool open_for(const char* operation) const noexcept;
 
   std::string name_;
   void* data_ = nullptr;
