@@ -133,7 +133,8 @@ void prune(ThreadHeaps& t) noexcept {
 }  // namespace
 
 // relaxed: only uniqueness matters; the id reaches other threads with the pool itself.
-HeapOwner::HeapOwner() noexcept : id_(next_owner_id.fetch_add(1, std::memory_order_relaxed)) {}
+HeapOwner::HeapOwner() noexcept
+    : id_(next_owner_id.fetch_add(1, std::memory_order_relaxed)), slot_offset_(heap_slot_of(id_) * sizeof(HeapSlot)) {}
 
 HeapOwner::~HeapOwner() { retire(); }
 
@@ -164,7 +165,7 @@ void* find_thread_heap_slow(std::uint64_t owner) noexcept {
   if (t.exiting) return nullptr;
   for (std::size_t i = 0; i < t.size; ++i) {
     if (t.entries[i].owner == owner) {
-      thread_heap_slots[owner % heap_slots] = t.entries[i];
+      thread_heap_slots[heap_slot_of(owner)] = t.entries[i];
       return t.entries[i].heap;
     }
   }
@@ -179,7 +180,7 @@ bool attach_thread_heap(HeapOwner& owner, void* heap) noexcept {
     if (t.size == t.capacity && !grow(t.entries, t.size, t.capacity, 256)) return false;
   }
   t.entries[t.size++] = {owner.owner_id(), heap};
-  thread_heap_slots[owner.owner_id() % heap_slots] = {owner.owner_id(), heap};
+  thread_heap_slots[heap_slot_of(owner.owner_id())] = {owner.owner_id(), heap};
   return true;
 }
 
