@@ -387,6 +387,49 @@ TEST(ConcurrentReview, PoolsRebuiltAtOneAddressAndManyInTurnOnOneThreadFindTheir
   }
 }
 
+// The first pools live at once find a thread's heap in an entry of its own in every thread's
+// direct array, without a key; a destroyed pool's entry goes to the next pool. A thread that used
+// the destroyed pool and outlives it must not find that pool's heap when it first uses the next
+// one (which another thread enlisted first, so it took the entry back): the registry clears the
+// entry in every thread's array before it gives it again. For both faces of the engine.
+template <class Pool, class Make, class Alloc, class Free>
+void a_thread_outliving_its_pool(Make make, Alloc alloc, Free free) {
+  constexpr int rounds = 40;
+  std::unique_ptr<Pool> pool;
+  std::barrier<> sync(2);
+  std::atomic<int> foreign{0};
+  std::thread worker([&] {
+    for (int r = 0; r < rounds; ++r) {
+      sync.arrive_and_wait();  // (1) the round's pool is built
+      void* p = alloc(*pool);
+      foreign += !pool->owns(p);
+      free(*pool, p);
+      sync.arrive_and_wait();  // (2) done with it: the main thread destroys it
+    }
+  });
+  for (int r = 0; r < rounds; ++r) {
+    pool = make();
+    free(*pool, alloc(*pool));  // enlisted here first: it takes the entry the last pool gave back
+    sync.arrive_and_wait();     // (1)
+    sync.arrive_and_wait();     // (2)
+    EXPECT_EQ(pool->thread_caches(), 2u);
+    pool.reset();
+  }
+  worker.join();
+  EXPECT_EQ(foreign.load(), 0) << "a thread was given a block of a destroyed pool";
+}
+
+TEST(ConcurrentReviewThreads, AThreadOutlivingAPoolNeverFindsItsHeapInTheNext) {
+  a_thread_outliving_its_pool<cm::ConcurrentPool>(
+      [] { return std::make_unique<cm::ConcurrentPool>(48, 16, 0, 16); },
+      [](cm::ConcurrentPool& p) { return p.allocate_node(); },
+      [](cm::ConcurrentPool& p, void* n) { p.deallocate_node(n); });
+  a_thread_outliving_its_pool<cm::ThreadPoolAllocator>(
+      [] { return std::make_unique<cm::ThreadPoolAllocator>(); },
+      [](cm::ThreadPoolAllocator& a) { return a.allocate(48); },
+      [](cm::ThreadPoolAllocator& a, void* b) { a.deallocate(b, 48); });
+}
+
 // The issue promises that every std and pmr container runs on these allocators: node-based
 // and contiguous std containers through StdAllocator, pmr ones through MemoryResourceAdapter,
 // built on one thread, grown on a second and destroyed on a third.

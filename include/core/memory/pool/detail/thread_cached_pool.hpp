@@ -157,7 +157,7 @@ class ThreadCachedPool final : public HeapOwner {
   /// Hands the calling thread's cached blocks back (its own to its slabs, others to their owners)
   /// and its empty slabs to the depot.
   void flush_thread_cache() noexcept {
-    if (auto* h = static_cast<Heap*>(find_thread_heap(owner_id()))) trim(h);
+    if (auto* h = static_cast<Heap*>(find_thread_heap())) trim(h);
   }
 
   /// Returns to upstream every slab that is empty: now for the calling thread's heap and those of
@@ -451,7 +451,7 @@ class ThreadCachedPool final : public HeapOwner {
   // --- slow paths --------------------------------------------------------------------------
 
   CORE_MEMORY_NOINLINE void* allocate_slow(std::size_t c) noexcept {
-    auto* h = static_cast<Heap*>(find_thread_heap(owner_id()));
+    auto* h = static_cast<Heap*>(find_thread_heap());
     if (!h) h = attach_heap();
     if (!h) return allocate_stray(c);
     // relaxed: a trim request carries no data (see shrink_to_fit).
@@ -460,7 +460,7 @@ class ThreadCachedPool final : public HeapOwner {
   }
 
   CORE_MEMORY_NOINLINE void deallocate_slow(Node* n, std::size_t c) noexcept {
-    auto* h = static_cast<Heap*>(find_thread_heap(owner_id()));
+    auto* h = static_cast<Heap*>(find_thread_heap());
     if (!h) h = attach_heap();
     if (!h) {
       send_home(n, c);
