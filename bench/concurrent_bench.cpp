@@ -2,9 +2,16 @@
 // the process malloc (glibc here; mimalloc, jemalloc, tcmalloc and tbbmalloc through LD_PRELOAD,
 // see bench/run.py), TBB's scalable_malloc, std::pmr::synchronized_pool_resource and a
 // MemoryPool behind a std::mutex; the single-threaded MemoryPool is the floor at one thread.
-// Every allocator is shared by the threads and reached through a pointer.
+// Every allocator is shared by the threads and reached through a pointer; in the lifo and batch
+// rows, through one the compiler cannot see through at every call (so no allocator keeps its
+// state in registers across calls, and none has a load folded into the previous call's store),
+// and every block is written to.
 //   mtN_lifo:  N threads each allocate a block, touch it, free it.
 //   mtN_batch: N threads each allocate 64 blocks, then free them in allocation order.
+//   mt1_lifo_inlined, mt1_batch_inlined (the single-threaded MemoryPool only): the same with the
+//              pool reached once per iteration, as an application's loop would, so the compiler
+//              may forward the free's store of the list head to the next allocation's load (the
+//              pair becomes the block's link load and two stores). Not the floor of the targets.
 //   mtN_larson: N threads put each new block into a random slot of a shared array and free the
 //              block it displaces, so most frees are of another thread's block.
 //   prodcons:  one thread allocates, the other frees (xmalloc-test's pattern).
@@ -91,27 +98,35 @@ A& shared() {
   return *p;
 }
 
+/// `a`, through a pointer the compiler knows nothing about (and may assume any memory changed).
 template <class A>
+A& opaque(A& a) {
+  A* p = &a;
+  benchmark::DoNotOptimize(p);
+  return *p;
+}
+
+template <class A, bool Inlined = false>
 void lifo(benchmark::State& state, std::size_t size) {
   A& a = shared<A>();
   for (auto _ : state) {
-    void* p = a.allocate(size);
+    void* p = (Inlined ? a : opaque(a)).allocate(size);
     bench::touch(p);
-    a.deallocate(p, size);
+    (Inlined ? a : opaque(a)).deallocate(p, size);
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 
-template <class A>
+template <class A, bool Inlined = false>
 void batch(benchmark::State& state, std::size_t size) {
   A& a = shared<A>();
   std::array<void*, 64> blocks{};
   for (auto _ : state) {
     for (auto& p : blocks) {
-      p = a.allocate(size);
+      p = (Inlined ? a : opaque(a)).allocate(size);
       bench::touch(p);
     }
-    for (void* p : blocks) a.deallocate(p, size);
+    for (void* p : blocks) (Inlined ? a : opaque(a)).deallocate(p, size);
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * blocks.size()));
 }
@@ -220,6 +235,14 @@ void register_all(const char* impl, std::size_t size, bool shared_ok, bool any_s
     benchmark::RegisterBenchmark(("mt2_scratch" + tail).c_str(), [=](benchmark::State& s) { cache_scratch<A>(s, size); })
         ->Threads(2)
         ->UseRealTime();
+  }
+  if (!shared_ok) {  // the single-threaded floor, also as the compiler may inline it
+    benchmark::RegisterBenchmark(("mt1_lifo_inlined" + tail).c_str(), [=](benchmark::State& s) {
+      lifo<A, true>(s, size);
+    })->UseRealTime();
+    benchmark::RegisterBenchmark(("mt1_batch_inlined" + tail).c_str(), [=](benchmark::State& s) {
+      batch<A, true>(s, size);
+    })->UseRealTime();
   }
   (void)any_size;
 }

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -49,6 +50,11 @@ struct Registry {
   HeapOwner** owners = nullptr;
   std::size_t size = 0;
   std::size_t capacity = 0;
+  void*** tables = nullptr;  // the direct array of every thread that holds heaps
+  std::size_t tables_size = 0;
+  std::size_t tables_capacity = 0;
+  std::uint64_t direct_taken = 0;  // bit i: direct entry i belongs to a live pool
+  static_assert(direct_slots <= 64);
 
   HeapOwner* find(std::uint64_t id) const noexcept {
     for (std::size_t i = 0; i < size; ++i)
@@ -64,9 +70,12 @@ struct ThreadHeaps {
   std::size_t size;
   std::size_t capacity;
   bool exiting;
-  bool keyed;  // the exit hook is armed for this thread
+  bool keyed;     // the exit hook is armed for this thread
+  bool direct;    // its direct array is in the registry's list
 };
-constinit thread_local ThreadHeaps thread_heaps = {nullptr, 0, 0, false, false};
+constinit thread_local ThreadHeaps thread_heaps = {nullptr, 0, 0, false, false, false};
+
+constexpr std::size_t no_direct_entry = direct_slots * sizeof(void*);  // the never-written entry
 
 /// Hands the exiting thread's heaps back; runs as the pthread key's destructor.
 void on_thread_exit(void*) noexcept {
@@ -75,6 +84,17 @@ void on_thread_exit(void*) noexcept {
   std::fill(std::begin(thread_heap_slots), std::end(thread_heap_slots), HeapSlot{0, nullptr});
   {
     std::lock_guard lock(registry.mutex);
+    // Under the lock: a retiring pool clears entries of this array too.
+    std::fill(std::begin(thread_direct_heaps), std::end(thread_direct_heaps), nullptr);
+    if (t.direct) {
+      auto* end = registry.tables + registry.tables_size;
+      auto* it = std::find(registry.tables, end, thread_direct_heaps);
+      if (it != end) {
+        *it = end[-1];
+        --registry.tables_size;
+      }
+      t.direct = false;
+    }
     for (std::size_t i = 0; i < t.size; ++i)
       if (HeapOwner* o = registry.find(t.entries[i].owner)) o->abandon_heap(t.entries[i].heap);
   }
@@ -93,6 +113,9 @@ void fork_parent() noexcept {
 }
 void fork_child() noexcept {
   ThreadHeaps& t = thread_heaps;
+  // The other threads' arrays do not exist in the child.
+  registry.tables_size = 0;
+  if (t.direct) registry.tables[registry.tables_size++] = thread_direct_heaps;
   for (std::size_t i = registry.size; i-- > 0;) {
     HeapOwner* o = registry.owners[i];
     void* survivor = nullptr;
@@ -133,7 +156,10 @@ void prune(ThreadHeaps& t) noexcept {
 }  // namespace
 
 // relaxed: only uniqueness matters; the id reaches other threads with the pool itself.
-HeapOwner::HeapOwner() noexcept : id_(next_owner_id.fetch_add(1, std::memory_order_relaxed)) {}
+HeapOwner::HeapOwner() noexcept
+    : id_(next_owner_id.fetch_add(1, std::memory_order_relaxed)),
+      slot_offset_(heap_slot_of(id_) * sizeof(HeapSlot)),
+      direct_offset_(no_direct_entry) {}
 
 HeapOwner::~HeapOwner() { retire(); }
 
@@ -144,6 +170,12 @@ bool HeapOwner::enlist() noexcept {
   if (registry.size == registry.capacity && !grow(registry.owners, registry.size, registry.capacity, 512)) return false;
   registry.owners[registry.size++] = this;
   enlisted_ = true;
+  if (~registry.direct_taken & ((std::uint64_t{1} << direct_slots) - 1)) {
+    const auto i = static_cast<std::size_t>(std::countr_one(registry.direct_taken));
+    registry.direct_taken |= std::uint64_t{1} << i;
+    // release: a thread that reads this offset (acquire) sees the entry cleared by retire.
+    direct_offset_.store(i * sizeof(void*), std::memory_order_release);
+  }
   return true;
 }
 
@@ -157,6 +189,27 @@ void HeapOwner::retire() noexcept {
     --registry.size;
   }
   enlisted_ = false;
+  // The direct entry goes back only once no thread's array names this pool's heaps: the next
+  // pool to own it must not find them.
+  if (const std::size_t d = direct_offset_.load(std::memory_order_relaxed); d != no_direct_entry) {
+    const std::size_t i = d / sizeof(void*);
+    for (std::size_t k = 0; k < registry.tables_size; ++k) registry.tables[k][i] = nullptr;
+    registry.direct_taken &= ~(std::uint64_t{1} << i);
+    direct_offset_.store(no_direct_entry, std::memory_order_relaxed);
+  }
+}
+
+void HeapOwner::cache_direct(void* heap) noexcept {
+  // acquire: as in cached_thread_heap. Only the calling thread writes its array outside the
+  // registry's lock, and only the entry of a live pool it uses.
+  const std::size_t d = direct_offset_.load(std::memory_order_acquire);
+  if (d != no_direct_entry) thread_direct_heaps[d / sizeof(void*)] = heap;
+}
+
+void* HeapOwner::find_thread_heap() noexcept {
+  void* h = detail::find_thread_heap(id_);
+  if (h) cache_direct(h);
+  return h;
 }
 
 void* find_thread_heap_slow(std::uint64_t owner) noexcept {
@@ -164,7 +217,7 @@ void* find_thread_heap_slow(std::uint64_t owner) noexcept {
   if (t.exiting) return nullptr;
   for (std::size_t i = 0; i < t.size; ++i) {
     if (t.entries[i].owner == owner) {
-      thread_heap_slots[owner % heap_slots] = t.entries[i];
+      thread_heap_slots[heap_slot_of(owner)] = t.entries[i];
       return t.entries[i].heap;
     }
   }
@@ -174,12 +227,21 @@ void* find_thread_heap_slow(std::uint64_t owner) noexcept {
 bool attach_thread_heap(HeapOwner& owner, void* heap) noexcept {
   ThreadHeaps& t = thread_heaps;
   if (t.exiting || !arm_exit_hook(t)) return false;
+  if (!t.direct) {  // retiring pools clear their entries in the arrays of the list
+    std::lock_guard lock(registry.mutex);
+    if (registry.tables_size == registry.tables_capacity &&
+        !grow(registry.tables, registry.tables_size, registry.tables_capacity, 512))
+      return false;
+    registry.tables[registry.tables_size++] = thread_direct_heaps;
+    t.direct = true;
+  }
   if (t.size == t.capacity) {
     prune(t);
     if (t.size == t.capacity && !grow(t.entries, t.size, t.capacity, 256)) return false;
   }
   t.entries[t.size++] = {owner.owner_id(), heap};
-  thread_heap_slots[owner.owner_id() % heap_slots] = {owner.owner_id(), heap};
+  thread_heap_slots[heap_slot_of(owner.owner_id())] = {owner.owner_id(), heap};
+  owner.cache_direct(heap);
   return true;
 }
 

@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <list>
@@ -313,6 +314,120 @@ TEST(ConcurrentReviewThreads, ThreadsExitWhilePoolsDieAndNewOnesTakeTheirPlace) 
     }
     for (auto& th : ts) th.join();
   }
+}
+
+// The fast paths find the calling thread's heap in the pool's slot of a small per-thread table,
+// keyed by the pool's process-unique id: a pool rebuilt at the address of a destroyed one on the
+// same thread (whose table still names the dead pool), and more pools than the table has slots
+// used in turn, must each find their own heap, never a dead pool's or a slot neighbour's.
+TEST(ConcurrentReview, PoolsRebuiltAtOneAddressAndManyInTurnOnOneThreadFindTheirOwnHeaps) {
+  constexpr std::size_t pools = 20;  // > heap_slots: pools share slots and evict each other
+  struct alignas(cm::ConcurrentPool) PoolStorage {
+    std::byte bytes[sizeof(cm::ConcurrentPool)];
+  };
+  struct alignas(cm::ThreadPoolAllocator) AllocatorStorage {
+    std::byte bytes[sizeof(cm::ThreadPoolAllocator)];
+  };
+  std::vector<PoolStorage> pool_storage(pools);
+  std::vector<AllocatorStorage> allocator_storage(pools);
+  auto pool = [&](std::size_t i) { return std::launder(reinterpret_cast<cm::ConcurrentPool*>(pool_storage[i].bytes)); };
+  auto alloc = [&](std::size_t i) {
+    return std::launder(reinterpret_cast<cm::ThreadPoolAllocator*>(allocator_storage[i].bytes));
+  };
+  constexpr std::size_t size = 48;
+  for (int round = 0; round < 4; ++round) {
+    for (std::size_t i = 0; i < pools; ++i) {
+      ::new (pool_storage[i].bytes) cm::ConcurrentPool(size, 16, 0, 16);
+      ::new (allocator_storage[i].bytes) cm::ThreadPoolAllocator;
+    }
+    std::vector<std::deque<void*>> nodes(pools), blocks(pools);
+    std::size_t foreign = 0, overwritten = 0;
+    auto check_and_free = [&](std::size_t i, void* p, bool node) {
+      const auto tag = static_cast<unsigned char>(node ? i : pools + i);
+      for (std::size_t b = 0; b < size; ++b) overwritten += static_cast<unsigned char*>(p)[b] != tag;
+      if (node)
+        pool(i)->deallocate_node(p);
+      else
+        alloc(i)->deallocate(p, size);
+    };
+    for (int k = 0; k < 150; ++k) {
+      for (std::size_t i = 0; i < pools; ++i) {  // every pool in turn: each call another slot's owner
+        void* n = pool(i)->allocate_node();
+        void* b = alloc(i)->allocate(size);
+        foreign += !pool(i)->owns(n) + !alloc(i)->owns(b);
+        std::memset(n, static_cast<int>(i), size);
+        std::memset(b, static_cast<int>(pools + i), size);
+        nodes[i].push_back(n);
+        blocks[i].push_back(b);
+        if (k % 3 == 2) {  // frees in between, so the fronts both fill and drain
+          check_and_free(i, nodes[i].front(), true);
+          nodes[i].pop_front();
+          check_and_free(i, blocks[i].front(), false);
+          blocks[i].pop_front();
+        }
+      }
+    }
+    EXPECT_EQ(foreign, 0u) << "a pool handed out a block of another (or a dead) pool";
+    for (std::size_t i = 0; i < pools; ++i) {
+      EXPECT_EQ(pool(i)->nodes_allocated(), nodes[i].size());
+      EXPECT_EQ(alloc(i)->blocks_allocated(), blocks[i].size());
+      EXPECT_EQ(pool(i)->thread_caches(), 1u) << "one thread, one heap per pool";
+      EXPECT_EQ(alloc(i)->thread_caches(), 1u);
+      for (void* p : nodes[i]) check_and_free(i, p, true);
+      for (void* p : blocks[i]) check_and_free(i, p, false);
+      EXPECT_EQ(pool(i)->nodes_allocated(), 0u);
+      EXPECT_EQ(alloc(i)->blocks_allocated(), 0u);
+    }
+    EXPECT_EQ(overwritten, 0u) << "a block was handed to two owners";
+    // Destroyed in turn; the next round builds new pools at the same addresses, on this thread.
+    for (std::size_t i = 0; i < pools; ++i) {
+      std::destroy_at(pool(i));
+      std::destroy_at(alloc(i));
+    }
+  }
+}
+
+// The first pools live at once find a thread's heap in an entry of its own in every thread's
+// direct array, without a key; a destroyed pool's entry goes to the next pool. A thread that used
+// the destroyed pool and outlives it must not find that pool's heap when it first uses the next
+// one (which another thread enlisted first, so it took the entry back): the registry clears the
+// entry in every thread's array before it gives it again. For both faces of the engine.
+template <class Pool, class Make, class Alloc, class Free>
+void a_thread_outliving_its_pool(Make make, Alloc alloc, Free free) {
+  constexpr int rounds = 40;
+  std::unique_ptr<Pool> pool;
+  std::barrier<> sync(2);
+  std::atomic<int> foreign{0};
+  std::thread worker([&] {
+    for (int r = 0; r < rounds; ++r) {
+      sync.arrive_and_wait();  // (1) the round's pool is built
+      void* p = alloc(*pool);
+      foreign += !pool->owns(p);
+      free(*pool, p);
+      sync.arrive_and_wait();  // (2) done with it: the main thread destroys it
+    }
+  });
+  for (int r = 0; r < rounds; ++r) {
+    pool = make();
+    free(*pool, alloc(*pool));  // enlisted here first: it takes the entry the last pool gave back
+    sync.arrive_and_wait();     // (1)
+    sync.arrive_and_wait();     // (2)
+    EXPECT_EQ(pool->thread_caches(), 2u);
+    pool.reset();
+  }
+  worker.join();
+  EXPECT_EQ(foreign.load(), 0) << "a thread was given a block of a destroyed pool";
+}
+
+TEST(ConcurrentReviewThreads, AThreadOutlivingAPoolNeverFindsItsHeapInTheNext) {
+  a_thread_outliving_its_pool<cm::ConcurrentPool>(
+      [] { return std::make_unique<cm::ConcurrentPool>(48, 16, 0, 16); },
+      [](cm::ConcurrentPool& p) { return p.allocate_node(); },
+      [](cm::ConcurrentPool& p, void* n) { p.deallocate_node(n); });
+  a_thread_outliving_its_pool<cm::ThreadPoolAllocator>(
+      [] { return std::make_unique<cm::ThreadPoolAllocator>(); },
+      [](cm::ThreadPoolAllocator& a) { return a.allocate(48); },
+      [](cm::ThreadPoolAllocator& a, void* b) { a.deallocate(b, 48); });
 }
 
 // The issue promises that every std and pmr container runs on these allocators: node-based

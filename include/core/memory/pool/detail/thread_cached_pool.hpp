@@ -115,12 +115,12 @@ class ThreadCachedPool final : public HeapOwner {
   /// A block of class `c`, or null when upstream is exhausted. No lock, no atomic RMW while the
   /// thread's front holds blocks.
   [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE void* try_allocate(std::size_t c) noexcept {
-    auto* h = static_cast<Heap*>(find_thread_heap(owner_id()));
-    if (h) [[likely]] {
+    // The fast path has no call and no null test of the heap: anything else goes out of line.
+    if (auto* h = static_cast<Heap*>(cached_thread_heap())) [[likely]] {
       if (h->front[c].head) [[likely]]
         return pop(h, c);
     }
-    return allocate_slow(h, c);
+    return allocate_slow(c);
   }
 
   /// Frees a block of class `c` from any thread. Hardened builds report a double free (also one
@@ -144,19 +144,20 @@ class ThreadCachedPool final : public HeapOwner {
         return;
       }
     }
-    auto* h = static_cast<Heap*>(find_thread_heap(owner_id()));
-    // relaxed: the thread's own counter.
-    if (h && h->front[c].count.load(std::memory_order_relaxed) < limit_[c]) [[likely]] {
-      push(h, static_cast<Node*>(p), c);
-      return;
+    if (auto* h = static_cast<Heap*>(cached_thread_heap())) [[likely]] {
+      // relaxed: the thread's own counter.
+      if (h->front[c].count.load(std::memory_order_relaxed) < limit_[c]) [[likely]] {
+        push(h, static_cast<Node*>(p), c);
+        return;
+      }
     }
-    deallocate_slow(h, static_cast<Node*>(p), c);
+    deallocate_slow(static_cast<Node*>(p), c);
   }
 
   /// Hands the calling thread's cached blocks back (its own to its slabs, others to their owners)
   /// and its empty slabs to the depot.
   void flush_thread_cache() noexcept {
-    if (auto* h = static_cast<Heap*>(find_thread_heap(owner_id()))) trim(h);
+    if (auto* h = static_cast<Heap*>(find_thread_heap())) trim(h);
   }
 
   /// Returns to upstream every slab that is empty: now for the calling thread's heap and those of
@@ -315,8 +316,15 @@ class ThreadCachedPool final : public HeapOwner {
   // One writer per counter, so a relaxed load and store suffice (no locked instruction); the
   // statistics read them with relaxed loads.
   template <class T>
-  static void add(std::atomic<T>& counter, T n) noexcept {
+  CORE_MEMORY_ALWAYS_INLINE static void add(std::atomic<T>& counter, T n) noexcept {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !CORE_MEMORY_TSAN
+    // The same as one instruction (compilers never fuse atomic loads and stores): x86 writes an
+    // aligned word whole, so a reader sees the old or the new value, and the owner alone writes.
+    static_assert(sizeof(T) == 8 && sizeof(std::atomic<T>) == 8 && std::atomic<T>::is_always_lock_free);
+    asm volatile("addq %1, %0" : "+m"(*reinterpret_cast<T*>(&counter)) : "er"(n));
+#else
     counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+#endif
   }
 
   static std::uintptr_t cookie_of(const Node* n) noexcept {
@@ -442,7 +450,8 @@ class ThreadCachedPool final : public HeapOwner {
  private:
   // --- slow paths --------------------------------------------------------------------------
 
-  CORE_MEMORY_NOINLINE void* allocate_slow(Heap* h, std::size_t c) noexcept {
+  CORE_MEMORY_NOINLINE void* allocate_slow(std::size_t c) noexcept {
+    auto* h = static_cast<Heap*>(find_thread_heap());
     if (!h) h = attach_heap();
     if (!h) return allocate_stray(c);
     // relaxed: a trim request carries no data (see shrink_to_fit).
@@ -450,7 +459,8 @@ class ThreadCachedPool final : public HeapOwner {
     return refill(h, c) ? pop(h, c) : nullptr;
   }
 
-  CORE_MEMORY_NOINLINE void deallocate_slow(Heap* h, Node* n, std::size_t c) noexcept {
+  CORE_MEMORY_NOINLINE void deallocate_slow(Node* n, std::size_t c) noexcept {
+    auto* h = static_cast<Heap*>(find_thread_heap());
     if (!h) h = attach_heap();
     if (!h) {
       send_home(n, c);

@@ -11,6 +11,9 @@
 /// every pool is locked across it, and in the child the heaps of the threads that did not
 /// survive are handed back. Compiled part: src/pool/thread_registry.cpp.
 
+#include <core/memory/util/config.hpp>
+
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -26,6 +29,14 @@ class HeapOwner {
 
   /// Process-unique, never 0.
   [[nodiscard]] std::uint64_t owner_id() const noexcept { return id_; }
+
+  /// The calling thread's heap in this pool if the thread's tables hold it, else null (then
+  /// find_thread_heap). The fast paths' lookup: a pool with a direct slot finds it with one load
+  /// from the pool and one from the thread's array, no compare; others by the keyed table.
+  [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE void* cached_thread_heap() const noexcept;
+  /// The calling thread's heap in this pool, or null if it has none or is exiting: the keyed
+  /// table, then every heap the thread holds (the result is cached in both tables).
+  [[nodiscard]] void* find_thread_heap() noexcept;
 
   /// Takes back the heap of a thread that is exiting. Runs on that thread, with the registry's
   /// lock held (so the pool cannot be retired meanwhile); must not enlist or retire owners.
@@ -46,7 +57,15 @@ class HeapOwner {
   void retire() noexcept;
 
  private:
+  friend bool attach_thread_heap(HeapOwner& owner, void* heap) noexcept;
+  void cache_direct(void* heap) noexcept;
+
   std::uint64_t id_;
+  std::size_t slot_offset_;  // bytes from the keyed table's start to this pool's slot (no scaling)
+  // Bytes from the direct array's start to this pool's entry; the never-written last entry while
+  // the pool has none. Set under the registry's lock; release/acquire: a thread that sees an
+  // entry given to this pool sees it cleared of its previous pool's heaps (see retire).
+  std::atomic<std::size_t> direct_offset_;
   bool enlisted_ = false;
 };
 
@@ -59,8 +78,18 @@ inline constexpr std::size_t heap_slots = 8;
 /// The calling thread's heaps, direct-mapped by owner id (trivial, so access is one TLS load).
 inline constinit thread_local HeapSlot thread_heap_slots[heap_slots] = {};
 
+/// The first `direct_slots` pools that are live at once each own an entry of every thread's
+/// direct array: the thread's heap in that pool, or null; found without a key, since an entry
+/// belongs to one live pool at a time. When the pool retires, the registry clears its entry in
+/// every thread's array (under its lock) before it gives the entry to another pool. The last
+/// entry is never written: pools without one of their own point there.
+inline constexpr std::size_t direct_slots = 32;
+inline constinit thread_local void* thread_direct_heaps[direct_slots + 1] = {};
+
 /// The calling thread's heap in pool `owner`: one load and a compare when the pool's slot holds it.
 inline void* find_thread_heap(std::uint64_t owner) noexcept;
+/// Where pool `owner` caches its heap in each thread's table.
+constexpr std::size_t heap_slot_of(std::uint64_t owner) noexcept { return owner % heap_slots; }
 
 /// The slow path of find_thread_heap: searches every heap the thread holds and caches the result.
 /// Null if the thread has no heap in that pool, or is exiting.
@@ -76,10 +105,26 @@ bool attach_thread_heap(HeapOwner& owner, void* heap) noexcept;
 void free_metadata(void* p, std::size_t bytes) noexcept;
 
 inline void* find_thread_heap(std::uint64_t owner) noexcept {
-  const HeapSlot& s = thread_heap_slots[owner % heap_slots];
+  const HeapSlot& s = thread_heap_slots[heap_slot_of(owner)];
   if (s.owner == owner) [[likely]]
     return s.heap;
   return find_thread_heap_slow(owner);
+}
+
+CORE_MEMORY_ALWAYS_INLINE void* HeapOwner::cached_thread_heap() const noexcept {
+  // Entries by byte offsets kept in the pool: no index arithmetic on the fast path. acquire:
+  // pairs with the release in enlist (a plain load on x86).
+  const std::size_t direct = direct_offset_.load(std::memory_order_acquire);
+  if (void* h = *reinterpret_cast<void* const*>(reinterpret_cast<const unsigned char*>(thread_direct_heaps) + direct))
+      [[likely]]
+    return h;
+  const auto& s =
+      *reinterpret_cast<const HeapSlot*>(reinterpret_cast<const unsigned char*>(thread_heap_slots) + slot_offset_);
+  if (s.owner != id_) return nullptr;
+#if defined(__GNUC__) || defined(__clang__)
+  if (!s.heap) __builtin_unreachable();  // a slot that names an owner holds a heap: no null test
+#endif
+  return s.heap;
 }
 
 }  // namespace core::memory::detail
