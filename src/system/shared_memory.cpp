@@ -43,6 +43,15 @@ std::string valid_name(std::string_view name, const char* operation) {
   return canonical;
 }
 
+/// 0 if an object is named `canonical` ("/name"; EACCES: one this process may not open), ENOENT
+/// if none is, else the error that prevented knowing.
+int look_up(const std::string& canonical) noexcept {
+  int fd = -1;
+  const int e = os::open_shared(canonical.c_str(), &fd);
+  if (e == 0) (void)os::close_file(fd);
+  return e == EACCES ? 0 : e;
+}
+
 }  // namespace
 
 void detail::report_not_open(const char* component_name, const char* operation, const void* object) noexcept {
@@ -90,6 +99,9 @@ SharedMemory SharedMemory::make(How how, std::string_view name, std::size_t size
     std::snprintf(text, sizeof text, "(%zu bytes: more than the address space allows)", std::max(size, options.max_size));
     m.give_up(ENOMEM, operation, text);
   }
+  // A taken name is EEXIST before anything is sized, mapped or prepared for nothing (whose errors,
+  // ENOSPC or ENOMEM, would hide it); the linkat below still decides a race.
+  if (how == How::create && look_up(m.name_) == 0) m.give_up(EEXIST, operation);
   for (;;) {
     if (how != How::create) {
       const int e = os::open_shared(m.name_.c_str(), &m.fd_);
@@ -158,11 +170,9 @@ bool SharedMemory::remove(std::string_view name) {
 
 bool SharedMemory::exists(std::string_view name) {
   const std::string canonical = valid_name(name, "exists");
-  int fd = -1;
-  const int e = os::open_shared(canonical.c_str(), &fd);
-  if (e == 0) (void)os::close_file(fd);
+  const int e = look_up(canonical);
   if (e == ENOENT) return false;
-  if (e != 0 && e != EACCES) detail::throw_system_error(e, component, "exists", canonical.c_str());
+  if (e != 0) detail::throw_system_error(e, component, "exists", canonical.c_str());
   return true;
 }
 

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <vector>
 
@@ -151,6 +152,29 @@ TEST(SharedMemory, SecondCreateFailsWithEexistAndLeavesTheFirstIntact) {
   EXPECT_EQ(test::in_fork(create_again), 0);
   EXPECT_EQ(std::string(bytes(m), 5), "first");
   EXPECT_EQ(SharedMemory::open(name).size(), page);
+}
+
+// Defect (atomic creation): create() sized, mapped and prepared a new unnamed object before
+// finding the name taken at linkat, so a second create() of a size /dev/shm cannot hold or a
+// reservation mmap refuses reported ENOSPC or ENOMEM instead of EEXIST (and a managed segment
+// was formatted for nothing). Every such create of an existing name is EEXIST.
+TEST(SharedMemory, CreateOfAnExistingNameIsEexistWhateverItAsksFor) {
+  test::ShmName name;
+  auto m = SharedMemory::create(name, page);
+  struct statvfs fs {};
+  ASSERT_EQ(::statvfs("/dev/shm", &fs), 0);
+  const std::size_t more_than_dev_shm = static_cast<std::size_t>(fs.f_blocks) * fs.f_frsize + page;
+  const std::string text = component + "create '" + name.str() + "'";
+  EXPECT_SYSTEM_ERROR((void)SharedMemory::create(name, more_than_dev_shm), EEXIST, text);
+  EXPECT_SYSTEM_ERROR((void)SharedMemory::create(name, page, {.max_size = std::size_t{1} << 60}), EEXIST, text);
+  bool prepared = false;
+  EXPECT_SYSTEM_ERROR((void)SharedMemory::create(name, page, {}, [&](SharedMemory&) { prepared = true; }), EEXIST, text);
+  EXPECT_FALSE(prepared);
+  // Not readable by this process (0000 and not root, or any mode): still EEXIST.
+  auto locked = SharedMemory::create(name.str() + "-locked", page, {.permissions = 0, .remove_on_destroy = true});
+  EXPECT_SYSTEM_ERROR((void)SharedMemory::create(name.str() + "-locked", page), EEXIST,
+                      component + "create '" + name.str() + "-locked'");
+  EXPECT_EQ(m.size(), page);
 }
 
 TEST(SharedMemory, OtherUsersAreRefusedA0600Segment) {
