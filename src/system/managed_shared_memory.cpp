@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -19,8 +20,9 @@ namespace detail {
 namespace {
 constexpr const char* component = ManagedSharedMemory::allocator_name;
 constexpr std::uint64_t segment_magic = 0x67616e616d2d6d63ull;  // "cm-manag"
-// 2: the cache of small blocks; 3: named only once formatted, type ids spelled alike by compilers
-constexpr std::uint32_t segment_version = 3;
+// 2: the cache of small blocks; 3: named only once formatted, type ids spelled alike by compilers;
+// 4: values as template arguments in type ids spelled as numbers
+constexpr std::uint32_t segment_version = 4;
 constexpr std::size_t heap_alignment = 64;
 }  // namespace
 
@@ -243,34 +245,105 @@ bool is_word(char ch) noexcept {
   return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_';
 }
 
+/// The value of the character literal whose opening quote is text[i] ('a', '\n', '\012',
+/// '\xc8'); *end gets the index after its closing quote.
+long long char_value(std::string_view text, std::size_t i, std::size_t* end) {
+  std::size_t j = i + 1;
+  long long v = 0;
+  const auto digit = [&](int base) {
+    if (j >= text.size()) return -1;
+    const char ch = text[j];
+    const int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : 99;
+    return d < base ? d : -1;
+  };
+  if (j < text.size() && text[j] == '\\' && j + 1 < text.size()) {
+    const char e = text[++j];
+    if (e == 'x') {
+      ++j;
+      for (int d; (d = digit(16)) >= 0; ++j) v = v * 16 + d;
+    } else if (digit(8) >= 0) {
+      for (int d; (d = digit(8)) >= 0; ++j) v = v * 8 + d;
+    } else {
+      ++j;
+      v = e == 'n' ? 10 : e == 't' ? 9 : e == 'r' ? 13 : e == 'a' ? 7 : e == 'b' ? 8 : e == 'f' ? 12 : e == 'v' ? 11 : e;
+    }
+  } else if (j < text.size()) {
+    v = static_cast<unsigned char>(text[j++]);
+  }
+  while (j < text.size() && text[j] != '\'') ++j;
+  *end = j + 1;
+  return v;
+}
+
 }  // namespace
 
 std::string canonical_type_name(std::string_view spelled) {
-  // Tokens: words, and single characters of punctuation (spaces dropped).
   std::string text(spelled);
   for (std::size_t at; (at = text.find("{anonymous}")) != std::string::npos;) text.replace(at, 11, "(anonymous namespace)");
+  // libstdc++'s inline namespaces, which g++ writes and clang does not ("std::__cxx11::basic_string",
+  // "std::chrono::_V2::system_clock").
   for (std::size_t at; (at = text.find("__cxx11::")) != std::string::npos;) text.erase(at, 9);
-  std::vector<std::string_view> tokens;
+  for (std::size_t at; (at = text.find("::_V2::")) != std::string::npos;) text.erase(at + 2, 5);
+  // Tokens: words, numbers (without suffixes: clang writes a template argument of type auto
+  // "3U", g++ "3"), character literals in one spelling, and single characters of punctuation
+  // (spaces dropped).
+  std::vector<std::string> tokens;
+  const auto ends_with = [&](std::initializer_list<std::string_view> tail) {
+    return tokens.size() >= tail.size() && std::equal(tail.begin(), tail.end(), tokens.end() - static_cast<std::ptrdiff_t>(tail.size()));
+  };
   for (std::size_t i = 0; i < text.size();) {
     std::size_t j = i + 1;
-    if (is_word(text[i])) {
+    if (text[i] == '\'') {
+      // Characters: u'a', U'a', L'a' (clang; g++ writes 97) and a char cast to signed or unsigned
+      // char (clang "(unsigned char)'\xc8'", g++ 200) as numbers; a char as itself if printable,
+      // else in hex (g++ '\012' and '\37777777710', clang '\n' and '\xc8': '\x0a', '\xc8').
+      const bool wide = i > 0 && is_word(text[i - 1]) && !tokens.empty() &&
+                        (tokens.back() == "u" || tokens.back() == "U" || tokens.back() == "L" || tokens.back() == "u8");
+      if (wide) tokens.pop_back();
+      const long long v = char_value(text, i, &j);
+      const long long byte = v & 0xff;
+      if (wide || ends_with({"(", "unsigned", "char", ")"})) {
+        tokens.push_back(std::to_string(wide ? v : byte));
+      } else if (ends_with({"(", "signed", "char", ")"})) {
+        tokens.push_back(std::to_string((byte ^ 0x80) - 0x80));
+      } else if (byte >= 0x20 && byte < 0x7f) {
+        tokens.push_back(byte == '\'' || byte == '\\' ? std::string{'\'', '\\', static_cast<char>(byte), '\''}
+                                                      : std::string{'\'', static_cast<char>(byte), '\''});
+      } else {
+        char hex[24];
+        std::snprintf(hex, sizeof hex, "'\\x%02llx'", static_cast<unsigned long long>(byte));
+        tokens.emplace_back(hex);
+      }
+    } else if (is_word(text[i])) {
       while (j < text.size() && is_word(text[j])) ++j;
-    } else if (text[i] == ' ') {
-      i = j;
-      continue;
+      std::string word = text.substr(i, j - i);
+      if (word[0] >= '0' && word[0] <= '9')
+        while (word.find_last_of("uUlL") == word.size() - 1) word.pop_back();
+      tokens.push_back(std::move(word));
+    } else if (text[i] != ' ') {
+      tokens.emplace_back(1, text[i]);
     }
-    tokens.emplace_back(text.data() + i, j - i);
     i = j;
   }
-  // Runs of integer keywords in one spelling ("long unsigned int" -> "unsigned long").
+  // Casts before a number in a template argument dropped (clang "(short)3", g++ "(E)5").
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] != "(" || (i > 0 && tokens[i - 1] != "<" && tokens[i - 1] != ",")) continue;
+    std::size_t j = i + 1;
+    while (j < tokens.size() && (is_word(tokens[j][0]) || tokens[j] == ":")) ++j;
+    if (j + 1 < tokens.size() && j > i + 1 && tokens[j] == ")" &&
+        ((tokens[j + 1][0] >= '0' && tokens[j + 1][0] <= '9') || tokens[j + 1][0] == '-'))
+      tokens.erase(tokens.begin() + static_cast<std::ptrdiff_t>(i), tokens.begin() + static_cast<std::ptrdiff_t>(j + 1));
+  }
+  // Runs of integer keywords in one spelling ("long unsigned int" -> "unsigned long",
+  // "__int128 unsigned" -> "unsigned __int128").
   std::vector<std::string_view> words;
   for (std::size_t i = 0; i < tokens.size();) {
-    int longs = 0, shorts = 0, ints = 0, chars = 0, is_signed = 0, is_unsigned = 0;
+    int longs = 0, shorts = 0, ints = 0, chars = 0, int128s = 0, is_signed = 0, is_unsigned = 0;
     std::size_t j = i;
     for (; j < tokens.size(); ++j) {
       const std::string_view t = tokens[j];
       int* count = t == "long" ? &longs : t == "short" ? &shorts : t == "int" ? &ints : t == "char" ? &chars
-                   : t == "signed" ? &is_signed : t == "unsigned" ? &is_unsigned : nullptr;
+                   : t == "__int128" ? &int128s : t == "signed" ? &is_signed : t == "unsigned" ? &is_unsigned : nullptr;
       if (count == nullptr) break;
       ++*count;
     }
@@ -278,10 +351,10 @@ std::string canonical_type_name(std::string_view spelled) {
       words.push_back(tokens[i++]);
       continue;
     }
-    if (chars) {
-      if (is_signed) words.push_back("signed");
+    if (chars || int128s) {
+      if (is_signed && chars) words.push_back("signed");
       if (is_unsigned) words.push_back("unsigned");
-      words.push_back("char");
+      words.push_back(chars ? "char" : "__int128");
     } else {
       if (is_unsigned) words.push_back("unsigned");
       if (longs) words.insert(words.end(), static_cast<std::size_t>(longs), "long");

@@ -46,6 +46,12 @@ struct Box {};
 enum class Color { red, green };
 template <Color C>
 struct Tagged {};
+template <auto V>
+struct Value {};
+template <char C>
+struct Char {};
+__extension__ typedef __int128 int128;
+__extension__ typedef unsigned __int128 uint128;
 }  // namespace type_ids
 
 namespace {
@@ -307,6 +313,45 @@ TEST(ManagedReview, TypeIdsAreTheSameWhateverTheCompiler) {
   (void)m.construct<unsigned long>("n", 1ul);
   EXPECT_SYSTEM_ERROR((void)m.find<long>("n"), EINVAL,
                       std::string(component) + "find 'n' is a 'unsigned long' (size 8, alignment 8), not a 'long' (size 8, alignment 8)");
+}
+
+// Defect: values as template arguments were spelled differently: an argument of type auto with
+// its suffix or cast by clang ("Value<3U>", "Value<(short)-2>"), without by g++ ("Value<3>");
+// characters as '\n' by clang, '\012' by g++ (and '\xc8' / '\37777777710'); and "__int128
+// unsigned" (g++) became "__int128 unsigned int"; g++ writes libstdc++'s inline namespace
+// std::chrono::_V2 (system_clock::time_point), clang does not. Now numbers without suffix or cast (g++ gives
+// no more: Value<3> and Value<3u> have one id, told apart only by size and alignment), and
+// characters printable as themselves, others in hex.
+TEST(ManagedReview, TypeIdsOfValuesAsTemplateArgumentsAreTheSameWhateverTheCompiler) {
+  using type_ids::Char;
+  using type_ids::Value;
+  EXPECT_EQ(id<Value<3>>(), "type_ids::Value<3>");
+  EXPECT_EQ(id<Value<3u>>(), "type_ids::Value<3>");
+  EXPECT_EQ(id<Value<3ul>>(), "type_ids::Value<3>");
+  EXPECT_EQ(id<Value<-3ll>>(), "type_ids::Value<-3>");
+  EXPECT_EQ(id<Value<static_cast<short>(-2)>>(), "type_ids::Value<-2>");
+  EXPECT_EQ(id<Value<static_cast<unsigned char>(200)>>(), "type_ids::Value<200>");
+  EXPECT_EQ(id<Value<static_cast<signed char>(-56)>>(), "type_ids::Value<-56>");
+  EXPECT_EQ(id<Value<u'a'>>(), "type_ids::Value<97>");
+  EXPECT_EQ(id<Value<true>>(), "type_ids::Value<true>");
+  EXPECT_EQ(id<Value<'a'>>(), "type_ids::Value<'a'>");  // (not Value<97>)
+  EXPECT_EQ(id<Value<static_cast<char>(-56)>>(), "type_ids::Value<'\\xc8'>");
+  EXPECT_EQ(id<Char<'a'>>(), "type_ids::Char<'a'>");
+  EXPECT_EQ(id<Char<' '>>(), "type_ids::Char<' '>");
+  EXPECT_EQ(id<Char<'\n'>>(), "type_ids::Char<'\\x0a'>");
+  EXPECT_EQ(id<Char<'\''>>(), "type_ids::Char<'\\''>");
+  EXPECT_EQ(id<Char<'\\'>>(), "type_ids::Char<'\\\\'>");
+  EXPECT_EQ(id<Char<'\0'>>(), "type_ids::Char<'\\x00'>");
+  EXPECT_EQ(id<Char<'\x7f'>>(), "type_ids::Char<'\\x7f'>");
+  EXPECT_EQ(id<Char<static_cast<char>(-56)>>(), "type_ids::Char<'\\xc8'>");
+  EXPECT_EQ((id<std::pair<Value<(short)-2>, Char<'x'>>>()), "std::pair<type_ids::Value<-2>, type_ids::Char<'x'>>");
+  // libstdc++'s std::chrono::_V2 (g++ writes it, clang does not), as std::__cxx11.
+  EXPECT_EQ(id<std::chrono::system_clock::time_point>(),
+            "std::chrono::time_point<std::chrono::system_clock, std::chrono::duration<long, std::ratio<1, 1000000000>>>");
+  EXPECT_EQ(id<const std::error_category*>(), "const std::error_category*");
+  EXPECT_EQ(id<type_ids::int128>(), "__int128");
+  EXPECT_EQ(id<type_ids::uint128>(), "unsigned __int128");
+  EXPECT_EQ(id<const type_ids::uint128*>(), "const unsigned __int128*");
 }
 
 // Defect: a default-constructed or moved-from ManagedSharedMemory dereferenced null in nearly

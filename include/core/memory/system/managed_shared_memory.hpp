@@ -87,7 +87,9 @@ std::string_view spelled_type_name() noexcept {
 /// A type's name as g++ or clang spells it, in one spelling: integer types as clang writes them
 /// ("unsigned long", "long long"), a space only between words, after a comma and after '*' or
 /// '&' before a word ("std::pair<int, long>", "int* const", "std::vector<std::vector<int>>"),
-/// "(anonymous namespace)", no "__cxx11::".
+/// "(anonymous namespace)", no "__cxx11::" or "_V2::"; values as template arguments as numbers, without
+/// suffix or cast ("Value<3>" for Value<3u>: g++ writes no more) and characters by value
+/// ("Char<10>" for Char<'\n'>); "unsigned __int128".
 std::string canonical_type_name(std::string_view spelled);
 /// T's id in the directory of named objects: its name, the same for g++ and clang (a process
 /// built by each finds the other's objects). Only the name (with the size and alignment) is
