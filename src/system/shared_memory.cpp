@@ -182,7 +182,7 @@ SharedMemory::SharedMemory(SharedMemory&& o) noexcept
       size_(std::exchange(o.size_, 0)),
       max_size_(std::exchange(o.max_size_, 0)),
       fd_(std::exchange(o.fd_, -1)),
-      created_(o.created_),
+      created_(std::exchange(o.created_, false)),
       remove_on_destroy_(std::exchange(o.remove_on_destroy_, false)) {}
 
 SharedMemory& SharedMemory::operator=(SharedMemory&& o) noexcept {
@@ -193,7 +193,7 @@ SharedMemory& SharedMemory::operator=(SharedMemory&& o) noexcept {
     size_ = std::exchange(o.size_, 0);
     max_size_ = std::exchange(o.max_size_, 0);
     fd_ = std::exchange(o.fd_, -1);
-    created_ = o.created_;
+    created_ = std::exchange(o.created_, false);
     remove_on_destroy_ = std::exchange(o.remove_on_destroy_, false);
   }
   return *this;

@@ -50,6 +50,11 @@ template <auto V>
 struct Value {};
 template <char C>
 struct Char {};
+template <class T, int N = 3>
+struct DefaultValue {};
+inline namespace v1 {
+struct Versioned {};
+}  // namespace v1
 __extension__ typedef __int128 int128;
 __extension__ typedef unsigned __int128 uint128;
 }  // namespace type_ids
@@ -354,6 +359,16 @@ TEST(ManagedReview, TypeIdsOfValuesAsTemplateArgumentsAreTheSameWhateverTheCompi
   EXPECT_EQ(id<const type_ids::uint128*>(), "const unsigned __int128*");
 }
 
+// Known defect, not fixed (no spelling rule can): clang 14 writes a defaulted value argument
+// ("DefaultValue<char, 3>"), g++ leaves it out ("DefaultValue<char>"); g++ writes a user's inline
+// namespace ("type_ids::v1::Versioned"), clang does not ("type_ids::Versioned"). Each check
+// below fails with one of the two compilers, so such types are not found across them. Enable
+// when ids stop coming from __PRETTY_FUNCTION__ (or the caller can name the type).
+TEST(ManagedReview, DISABLED_TypeIdsOfDefaultedValuesAndInlineNamespacesAreTheSameWhateverTheCompiler) {
+  EXPECT_EQ(id<type_ids::DefaultValue<char>>(), "type_ids::DefaultValue<char, 3>");  // g++: no ", 3"
+  EXPECT_EQ(id<type_ids::Versioned>(), "type_ids::v1::Versioned");                   // clang: no "v1::"
+}
+
 // Defect: a default-constructed or moved-from ManagedSharedMemory dereferenced null in nearly
 // every member. Every member of such an object (both kinds), and of an empty SharedMemory, is
 // reported (hardened builds) naming the component and the member, then abandoned.
@@ -456,6 +471,7 @@ TEST(ManagedReview, EveryMemberOfAnEmptySharedMemoryIsReported) {
     EXPECT_EQ(m->data(), nullptr);  // defined answers, not misuse
     EXPECT_EQ(m->size(), 0u);
     EXPECT_EQ(m->max_size(), 0u);
+    EXPECT_FALSE(m->created());  // (a moved-from one said true: the flag was copied, not moved)
     for (const auto& u : uses) {
       test::MisuseCapture capture;
       u.use(*m);
