@@ -14,6 +14,8 @@
 
 #include <unistd.h>
 
+#include "support/concurrent_stress.hpp"
+
 namespace cm = core::memory;
 
 namespace {
@@ -44,6 +46,51 @@ TEST(ConcurrentRegistryReview, ExitOfAThreadThatGivesSlabsBackToAConcurrentUpstr
           // 1 MiB of 4 KiB slabs: the exit keeps 512 KiB and frees the rest into `pages`.
           std::thread([&] { churn(nodes, (std::size_t{1} << 20) / 64); }).join();
           if (nodes.nodes_allocated() != 0) std::_Exit(2);
+        }
+        std::_Exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+}  // namespace
+
+namespace {
+
+// Defect: lock-order inversion between a thread's exit and another thread's first use of a
+// concurrent upstream. The exit takes the registry's lock, then (handing a heap of the node pool
+// back, its empty slabs beyond 512 KiB go upstream) the node pool's upstream lock. A thread whose
+// first use of the page pool comes from the node pool's release of slabs (shrink_to_fit) holds
+// the node pool's upstream lock and enlists in the page pool, which takes the registry's lock.
+// Run one after the other, ThreadSanitizer reports the cycle (a lock-order inversion); at once,
+// the two threads can deadlock (the second test tries, in a child with an alarm).
+TEST(ConcurrentRegistryReview, ExitAndAFirstUseOfTheUpstreamTakeTheLocksInOneOrder) {
+  PagePool pages(4096, 4096);
+  NodePool nodes(pages, 64, 16, 8);
+  std::thread([&] { churn(nodes, (std::size_t{1} << 20) / 64); }).join();
+  std::thread([&] { nodes.shrink_to_fit(); }).join();
+  EXPECT_EQ(nodes.nodes_allocated(), 0u);
+}
+
+TEST(ConcurrentRegistryReview, ExitRacingAFirstUseOfTheUpstreamDoesNotDeadlock) {
+  EXPECT_EXIT(
+      {
+        alarm(30);
+        {
+          PagePool pages(4096, 4096);
+          NodePool nodes(pages, 64, 16, 8);
+          for (int round = 0; round < 160 / test::stress_scale; ++round) {
+            std::atomic<bool> go{false};
+            std::thread exiting([&] {
+              churn(nodes, (std::size_t{1} << 20) / 64);
+              go = true;
+            });
+            std::thread first_use([&] {
+              while (!go.load()) std::this_thread::yield();
+              nodes.shrink_to_fit();
+            });
+            exiting.join();
+            first_use.join();
+          }
         }
         std::_Exit(0);
       },
