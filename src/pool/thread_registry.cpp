@@ -128,8 +128,18 @@ void on_thread_exit(void*) noexcept {
 }
 
 void fork_prepare() noexcept {
-  registry.mutex.lock();
-  for (std::size_t i = 0; i < registry.size; ++i) registry.owners[i]->prepare_fork();
+  // Pools over pools nest their locks (a node pool's upstream lock over its page pool's) in an
+  // order the registry does not know: take every pool's locks or none, and retry, so that a
+  // thread holding some (and maybe waiting for the registry's) can finish meanwhile.
+  for (;;) {
+    registry.mutex.lock();
+    std::size_t i = 0;
+    while (i < registry.size && registry.owners[i]->try_prepare_fork()) ++i;
+    if (i == registry.size) return;
+    while (i-- > 0) registry.owners[i]->after_fork(false, nullptr);
+    registry.mutex.unlock();
+    sched_yield();
+  }
 }
 void fork_parent() noexcept {
   for (std::size_t i = registry.size; i-- > 0;) registry.owners[i]->after_fork(false, nullptr);

@@ -667,9 +667,11 @@ class ThreadCachedPool final : public HeapOwner {
   /// do not exist in the child, are left alone there: one of them may have been in the middle of
   /// an allocation. What they cache is lost to the child; blocks it frees into them wait in
   /// their inboxes. The forking thread keeps its heap; new threads adopt or create others.
-  void prepare_fork() noexcept override {
-    mutex_.lock();
-    upstream_mutex_.lock();
+  bool try_prepare_fork() noexcept override {
+    if (!mutex_.try_lock()) return false;
+    if (upstream_mutex_.try_lock()) return true;
+    mutex_.unlock();
+    return false;
   }
   void after_fork(bool, void*) noexcept override {
     upstream_mutex_.unlock();

@@ -41,8 +41,9 @@ class HeapOwner {
   /// Takes back the heap of a thread that is exiting. Runs on that thread, without the registry's
   /// lock (it may call upstream, which may take it) but pinned: retire waits for it.
   virtual void abandon_heap(void* heap) noexcept = 0;
-  /// Before fork(): takes every lock of the pool (the registry's is held).
-  virtual void prepare_fork() noexcept = 0;
+  /// Before fork(): takes every lock of the pool if all are free, else none and returns false
+  /// (the registry's is held; it retries, so that a thread holding one can finish).
+  virtual bool try_prepare_fork() noexcept = 0;
   /// After fork(), in the parent: releases them. In the child: releases them and hands back
   /// every heap but `survivor` (the forking thread's, or null): their threads do not exist there.
   virtual void after_fork(bool child, void* survivor) noexcept = 0;
