@@ -267,8 +267,6 @@ void* find_thread_heap_slow(std::uint64_t owner) noexcept {
   return nullptr;
 }
 
-bool thread_exiting() noexcept { return thread_heaps.exiting; }
-
 bool attach_thread_heap(HeapOwner& owner, void* heap) noexcept {
   ThreadHeaps& t = thread_heaps;
   if (t.exiting || !arm_exit_hook(t)) return false;

@@ -589,10 +589,9 @@ class ThreadCachedPool final : public HeapOwner {
   }
 
   /// Gives the calling thread a heap: one of an exited thread, or a new one. Null if out of
-  /// memory or if the thread is exiting (checked first: an exiting thread may be handing its heaps
-  /// back, with the registry's lock held, to a pool over this one; enlist would take that lock).
+  /// memory or if the thread is exiting.
   CORE_MEMORY_NOINLINE Heap* attach_heap() noexcept {
-    if (thread_exiting() || !enlist()) return nullptr;
+    if (!enlist()) return nullptr;
     Heap* h = take_heap();
     if (!h) return nullptr;
     if (!attach_thread_heap(*this, h)) {

@@ -100,10 +100,6 @@ constexpr std::size_t heap_slot_of(std::uint64_t owner) noexcept { return owner 
 /// Null if the thread has no heap in that pool, or is exiting.
 void* find_thread_heap_slow(std::uint64_t owner) noexcept;
 
-/// True once the calling thread's exit hook has run: it can hold no heap any more, and it may be
-/// handing its heaps back with the registry's lock held (so it must not enlist a pool).
-bool thread_exiting() noexcept;
-
 /// Records that the calling thread now owns `heap` of `owner` (handed back when it exits). False
 /// if out of memory or if the thread is exiting: then the caller must not keep the heap.
 bool attach_thread_heap(HeapOwner& owner, void* heap) noexcept;
