@@ -148,7 +148,8 @@ void fork_parent() noexcept {
 void fork_child() noexcept {
   ThreadHeaps& t = thread_heaps;
   // Threads that were handing heaps back do not exist in the child: nothing to wait for.
-  for (std::size_t i = 0; i < registry.size; ++i) RegistryAccess::pins(*registry.owners[i]).store(0, std::memory_order_relaxed);
+  for (std::size_t i = 0; i < registry.size; ++i)
+    RegistryAccess::pins(*registry.owners[i]).store(0, std::memory_order_relaxed);
   // The other threads' arrays do not exist in the child.
   registry.tables_size = 0;
   if (t.direct) registry.tables[registry.tables_size++] = thread_direct_heaps;

@@ -638,8 +638,8 @@ class ThreadCachedPool final : public HeapOwner {
 
   /// A block for a thread that cannot keep a heap (it is exiting, or out of memory): from a heap
   /// taken off the list for the call, so used exclusively and without the pool's lock held (a
-  /// refill may call upstream, which may take the registry's lock: a thread's exit takes that
-  /// lock, then the pool's), trimmed and given back. Null if no heap could be had at all.
+  /// refill may call upstream, which may take the registry's lock and other pools' locks),
+  /// trimmed and given back. Null if no heap could be had at all.
   CORE_MEMORY_NOINLINE void* allocate_stray(std::size_t c) noexcept {
     Heap* h = take_heap();
     if (!h) return nullptr;
