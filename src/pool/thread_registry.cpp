@@ -13,6 +13,7 @@
 #include <new>
 
 #include <pthread.h>
+#include <sched.h>
 
 namespace core::memory::detail {
 
@@ -64,6 +65,14 @@ struct Registry {
 };
 constinit Registry registry;
 
+}  // namespace
+
+struct RegistryAccess {
+  static std::atomic<std::size_t>& pins(HeapOwner& o) noexcept { return o.exit_pins_; }
+};
+
+namespace {
+
 /// The heaps of the calling thread (trivial, so it needs no construction or registration).
 struct ThreadHeaps {
   HeapSlot* entries;
@@ -95,8 +104,23 @@ void on_thread_exit(void*) noexcept {
       }
       t.direct = false;
     }
-    for (std::size_t i = 0; i < t.size; ++i)
-      if (HeapOwner* o = registry.find(t.entries[i].owner)) o->abandon_heap(t.entries[i].heap);
+    // The live owners of the heaps are pinned (retire waits for them), and the heaps go back
+    // without the lock: abandon_heap may call upstream, and a pool upstream that this thread
+    // never used takes the registry's lock, maybe under a lock of the pool handing back.
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < t.size; ++i) {
+      if (HeapOwner* o = registry.find(t.entries[i].owner)) {
+        RegistryAccess::pins(*o).fetch_add(1, std::memory_order_relaxed);  // relaxed: under the lock
+        t.entries[kept++] = {reinterpret_cast<std::uintptr_t>(o), t.entries[i].heap};
+      }
+    }
+    t.size = kept;
+  }
+  for (std::size_t i = 0; i < t.size; ++i) {
+    auto* o = reinterpret_cast<HeapOwner*>(static_cast<std::uintptr_t>(t.entries[i].owner));
+    o->abandon_heap(t.entries[i].heap);
+    // release: the retiring thread (acquire) sees the heap handed back before it destroys it.
+    RegistryAccess::pins(*o).fetch_sub(1, std::memory_order_release);
   }
   free_metadata(t.entries, t.capacity * sizeof(HeapSlot));
   t.entries = nullptr;
@@ -104,8 +128,18 @@ void on_thread_exit(void*) noexcept {
 }
 
 void fork_prepare() noexcept {
-  registry.mutex.lock();
-  for (std::size_t i = 0; i < registry.size; ++i) registry.owners[i]->prepare_fork();
+  // Pools over pools nest their locks (a node pool's upstream lock over its page pool's) in an
+  // order the registry does not know: take every pool's locks or none, and retry, so that a
+  // thread holding some (and maybe waiting for the registry's) can finish meanwhile.
+  for (;;) {
+    registry.mutex.lock();
+    std::size_t i = 0;
+    while (i < registry.size && registry.owners[i]->try_prepare_fork()) ++i;
+    if (i == registry.size) return;
+    while (i-- > 0) registry.owners[i]->after_fork(false, nullptr);
+    registry.mutex.unlock();
+    sched_yield();
+  }
 }
 void fork_parent() noexcept {
   for (std::size_t i = registry.size; i-- > 0;) registry.owners[i]->after_fork(false, nullptr);
@@ -113,6 +147,9 @@ void fork_parent() noexcept {
 }
 void fork_child() noexcept {
   ThreadHeaps& t = thread_heaps;
+  // Threads that were handing heaps back do not exist in the child: nothing to wait for.
+  for (std::size_t i = 0; i < registry.size; ++i)
+    RegistryAccess::pins(*registry.owners[i]).store(0, std::memory_order_relaxed);
   // The other threads' arrays do not exist in the child.
   registry.tables_size = 0;
   if (t.direct) registry.tables[registry.tables_size++] = thread_direct_heaps;
@@ -179,7 +216,7 @@ bool HeapOwner::enlist() noexcept {
   return true;
 }
 
-void HeapOwner::retire() noexcept {
+void HeapOwner::unlist() noexcept {
   std::lock_guard lock(registry.mutex);
   if (!enlisted_) return;
   auto* end = registry.owners + registry.size;
@@ -197,6 +234,13 @@ void HeapOwner::retire() noexcept {
     registry.direct_taken &= ~(std::uint64_t{1} << i);
     direct_offset_.store(no_direct_entry, std::memory_order_relaxed);
   }
+}
+
+void HeapOwner::retire() noexcept {
+  unlist();
+  // Exiting threads pinned the pool under the lock before it was unlisted: wait until their
+  // heaps are back. acquire: pairs with on_thread_exit's release.
+  while (exit_pins_.load(std::memory_order_acquire) != 0) sched_yield();
 }
 
 void HeapOwner::cache_direct(void* heap) noexcept {

@@ -638,8 +638,8 @@ class ThreadCachedPool final : public HeapOwner {
 
   /// A block for a thread that cannot keep a heap (it is exiting, or out of memory): from a heap
   /// taken off the list for the call, so used exclusively and without the pool's lock held (a
-  /// refill may call upstream, which may take the registry's lock: a thread's exit takes that
-  /// lock, then the pool's), trimmed and given back. Null if no heap could be had at all.
+  /// refill may call upstream, which may take the registry's lock and other pools' locks),
+  /// trimmed and given back. Null if no heap could be had at all.
   CORE_MEMORY_NOINLINE void* allocate_stray(std::size_t c) noexcept {
     Heap* h = take_heap();
     if (!h) return nullptr;
@@ -666,9 +666,11 @@ class ThreadCachedPool final : public HeapOwner {
   /// do not exist in the child, are left alone there: one of them may have been in the middle of
   /// an allocation. What they cache is lost to the child; blocks it frees into them wait in
   /// their inboxes. The forking thread keeps its heap; new threads adopt or create others.
-  void prepare_fork() noexcept override {
-    mutex_.lock();
-    upstream_mutex_.lock();
+  bool try_prepare_fork() noexcept override {
+    if (!mutex_.try_lock()) return false;
+    if (upstream_mutex_.try_lock()) return true;
+    mutex_.unlock();
+    return false;
   }
   void after_fork(bool, void*) noexcept override {
     upstream_mutex_.unlock();

@@ -38,11 +38,12 @@ class HeapOwner {
   /// table, then every heap the thread holds (the result is cached in both tables).
   [[nodiscard]] void* find_thread_heap() noexcept;
 
-  /// Takes back the heap of a thread that is exiting. Runs on that thread, with the registry's
-  /// lock held (so the pool cannot be retired meanwhile); must not enlist or retire owners.
+  /// Takes back the heap of a thread that is exiting. Runs on that thread, without the registry's
+  /// lock (it may call upstream, which may take it) but pinned: retire waits for it.
   virtual void abandon_heap(void* heap) noexcept = 0;
-  /// Before fork(): takes every lock of the pool (the registry's is held).
-  virtual void prepare_fork() noexcept = 0;
+  /// Before fork(): takes every lock of the pool if all are free, else none and returns false
+  /// (the registry's is held; it retries, so that a thread holding one can finish).
+  virtual bool try_prepare_fork() noexcept = 0;
   /// After fork(), in the parent: releases them. In the child: releases them and hands back
   /// every heap but `survivor` (the forking thread's, or null): their threads do not exist there.
   virtual void after_fork(bool child, void* survivor) noexcept = 0;
@@ -58,7 +59,9 @@ class HeapOwner {
 
  private:
   friend bool attach_thread_heap(HeapOwner& owner, void* heap) noexcept;
+  friend struct RegistryAccess;
   void cache_direct(void* heap) noexcept;
+  void unlist() noexcept;
 
   std::uint64_t id_;
   std::size_t slot_offset_;  // bytes from the keyed table's start to this pool's slot (no scaling)
@@ -67,6 +70,8 @@ class HeapOwner {
   // entry given to this pool sees it cleared of its previous pool's heaps (see retire).
   std::atomic<std::size_t> direct_offset_;
   bool enlisted_ = false;
+  // Exiting threads handing a heap back to this pool right now (pinned under the registry's lock).
+  std::atomic<std::size_t> exit_pins_{0};
 };
 
 /// One entry of the calling thread's heap table.
