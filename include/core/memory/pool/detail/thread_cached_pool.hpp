@@ -317,7 +317,7 @@ class ThreadCachedPool final : public HeapOwner {
   // statistics read them with relaxed loads.
   template <class T>
   CORE_MEMORY_ALWAYS_INLINE static void add(std::atomic<T>& counter, T n) noexcept {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !CORE_MEMORY_TSAN
+#if defined(__x86_64__) && defined(__LP64__) && (defined(__GNUC__) || defined(__clang__)) && !CORE_MEMORY_TSAN
     // The same as one instruction (compilers never fuse atomic loads and stores): x86 writes an
     // aligned word whole, so a reader sees the old or the new value, and the owner alone writes.
     static_assert(sizeof(T) == 8 && sizeof(std::atomic<T>) == 8 && std::atomic<T>::is_always_lock_free);
