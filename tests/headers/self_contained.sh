@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every header under include/ compiles on its own, first in its translation unit, with the
-# project's warnings as errors. The test binaries include <gtest/gtest.h> and common std headers
-# through a precompiled header first, so they would not notice a header that forgot an include.
+# project's warnings as errors. A test includes other headers before the one it tests, so it would
+# not notice a header that forgot an include.
 # Usage: self_contained.sh <c++ compiler> <include dir> [extra flags...]
 set -euo pipefail
 cxx=$1 include=$(cd "$2" && pwd)
