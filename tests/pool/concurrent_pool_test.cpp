@@ -321,12 +321,10 @@ TEST(ConcurrentPoolThreads, ExhaustionUnderContentionIsCleanAndRecoverable) {
   for (auto& h : held)
     for (void* p : h) pool.deallocate_node(p);
   EXPECT_EQ(pool.nodes_allocated(), 0u);
-  // The frees above sit partly in this thread's cache and in the exited threads' heaps, whose
-  // slabs stay theirs: a new thread that adopts a heap that never got a slab (a worker that lost
-  // every race for the budget) finds upstream exhausted. shrink_to_fit gives the empty slabs
-  // back. (Known limit: a refill does not yet reclaim exited heaps' memory by itself; under load,
-  // about one run in eight adopted such a heap.)
-  pool.shrink_to_fit();
+  // The frees above sit partly in this thread's cache, which other threads do not take from:
+  // hand them back first. (A new thread may adopt an exited worker's heap that never got a slab:
+  // its refill then reclaims what the other exited heaps hold.)
+  pool.flush_thread_cache();
   std::thread([&] {
     void* p = pool.try_allocate_node();
     EXPECT_NE(p, nullptr) << "usable again after the frees";

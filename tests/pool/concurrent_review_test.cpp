@@ -621,6 +621,77 @@ struct LateUser {
 };
 thread_local LateUser late_user;
 
+/// Defect: with upstream exhausted, a new thread adopted the heap of an exited thread that held
+/// no slab (the last heap handed back is adopted first) and failed, while free blocks sat in the
+/// other exited heaps. A refill now reclaims them. Both front ends of the engine: every freed
+/// block is allocatable again from a new thread, and all memory goes back at the end.
+template <class Pool>
+void exited_heaps_memory_is_reused(Pool& pool, test::CountingAllocator& upstream, auto alloc, auto free) {
+  std::vector<void*> held;  // live blocks, freed later by other threads
+  std::size_t freed = 0;
+  std::atomic<void*> handed{nullptr};
+  std::atomic<int> step{0};
+  auto wait_for = [&](int s) {
+    while (step.load() < s) std::this_thread::yield();
+  };
+  // A takes the whole budget and hands a block to B, which gets a heap of its own by freeing it
+  // (no slab). A frees every other block and exits (partial slabs); then B exits, so its empty
+  // heap is the one a new thread adopts first.
+  std::thread b([&] {
+    wait_for(1);
+    free(pool, handed.load());
+    step.store(2);
+    wait_for(3);
+  });
+  std::thread([&] {
+    std::vector<void*> mine;
+    while (void* p = alloc(pool)) mine.push_back(p);
+    handed.store(mine.back());
+    mine.pop_back();
+    ++freed;
+    step.store(1);
+    wait_for(2);
+    for (std::size_t i = 0; i < mine.size(); ++i) {
+      if (i % 2) {
+        free(pool, mine[i]);
+        ++freed;
+      } else {
+        held.push_back(mine[i]);
+      }
+    }
+  }).join();
+  step.store(3);
+  b.join();
+  ASSERT_GT(held.size(), 100u);
+  std::size_t again = 0;
+  std::thread([&] {
+    std::vector<void*> mine;
+    while (void* p = alloc(pool)) mine.push_back(p);
+    again = mine.size();
+    for (void* p : mine) free(pool, p);
+  }).join();
+  EXPECT_EQ(again, freed) << "blocks freed into exited heaps are allocatable again";
+  for (void* p : held) free(pool, p);
+  pool.shrink_to_fit();
+  EXPECT_EQ(upstream.bytes_allocated(), 0u);
+  EXPECT_EQ(upstream.errors(), 0u);
+}
+
+TEST(ConcurrentReviewThreads, ANewThreadReusesWhatExitedThreadsHeapsHoldWhenUpstreamIsExhausted) {
+  {
+    test::CountingAllocator upstream(64 * 1024);
+    cm::BasicConcurrentPool<test::CountingAllocator> pool(upstream, 64, 16, 16);
+    exited_heaps_memory_is_reused(
+        pool, upstream, [](auto& p) { return p.try_allocate_node(); }, [](auto& p, void* b) { p.deallocate_node(b); });
+  }
+  {
+    test::CountingAllocator upstream(64 * 1024);
+    cm::BasicThreadPoolAllocator<test::CountingAllocator> pool(upstream);
+    exited_heaps_memory_is_reused(
+        pool, upstream, [](auto& p) { return p.try_allocate(64, 16); }, [](auto& p, void* b) { p.deallocate(b, 64, 16); });
+  }
+}
+
 TEST(ConcurrentReviewThreads, APoolOverAPoolUsedFromALateThreadLocalDestructor) {
   PagePool pages(4096, 4096);
   NodePool nodes(pages, 64, 16, 8);

@@ -38,6 +38,14 @@
 #define CORE_MEMORY_TSAN 0
 #endif
 
+/// A function whose memory accesses AddressSanitizer does not check: for the rare word that is
+/// read or exchanged on purpose while another thread may be poisoning it.
+#if defined(__GNUC__) || defined(__clang__)
+#define CORE_MEMORY_NO_SANITIZE_ADDRESS __attribute__((no_sanitize_address))
+#else
+#define CORE_MEMORY_NO_SANITIZE_ADDRESS
+#endif
+
 #if defined(CORE_MEMORY_VALGRIND) && CORE_MEMORY_VALGRIND && !defined(CORE_MEMORY_NO_SANITIZER_HOOKS)
 #include <valgrind/memcheck.h>
 #define CORE_MEMORY_VALGRIND_HOOKS 1

@@ -334,9 +334,7 @@ class ThreadCachedPool final : public HeapOwner {
   /// exact when two threads free the same block at once: only one of them sees it live.
   static bool mark_free([[maybe_unused]] Node* n) noexcept {
     if constexpr (Checked) {
-      // relaxed: only the atomicity matters; the block's hand-over is ordered by the lists.
-      return std::atomic_ref<std::uintptr_t>(n->cookie.value).exchange(cookie_of(n), std::memory_order_relaxed) ==
-             cookie_of(n);
+      return exchange_cookie(n, cookie_of(n)) == cookie_of(n);
     } else {
       return false;
     }
@@ -344,11 +342,19 @@ class ThreadCachedPool final : public HeapOwner {
   /// True if the block is marked free (a snapshot; mark_free decides between racing frees).
   static bool is_marked_free([[maybe_unused]] Node* n) noexcept {
     if constexpr (Checked) {
-      // relaxed: as mark_free.
-      return std::atomic_ref<std::uintptr_t>(n->cookie.value).load(std::memory_order_relaxed) == cookie_of(n);
+      return load_cookie(n) == cookie_of(n);
     } else {
       return false;
     }
+  }
+  // The cookie of a block that two threads free at once: the one that wins may have put it on a
+  // list (and poisoned it) by the time the other reads it, so ASan does not check these accesses.
+  // relaxed: only the atomicity matters; the block's hand-over is ordered by the lists.
+  CORE_MEMORY_NO_SANITIZE_ADDRESS static std::uintptr_t exchange_cookie(Node* n, std::uintptr_t v) noexcept {
+    return __atomic_exchange_n(&n->cookie.value, v, __ATOMIC_RELAXED);
+  }
+  CORE_MEMORY_NO_SANITIZE_ADDRESS static std::uintptr_t load_cookie(Node* n) noexcept {
+    return __atomic_load_n(&n->cookie.value, __ATOMIC_RELAXED);
   }
   static void mark_used([[maybe_unused]] Node* n) noexcept {
     if constexpr (Checked) std::atomic_ref<std::uintptr_t>(n->cookie.value).store(0, std::memory_order_relaxed);
@@ -476,10 +482,16 @@ class ThreadCachedPool final : public HeapOwner {
   }
 
   /// Fills the front of class `c`: remote frees first, then a batch from the slab cache (which
-  /// takes a slab from the depot or upstream when it has none). False if nothing was found.
+  /// takes a slab from the depot or upstream when it has none), then, with upstream exhausted,
+  /// what the heaps of exited threads hold. False if nothing was found.
   bool refill(Heap* h, std::size_t c) noexcept {
     drain(h);
-    if (h->front[c].head) return true;
+    if (h->front[c].head || refill_from_cache(h, c)) return true;
+    return reclaim_abandoned(h, c);
+  }
+
+  /// A batch from the heap's slab cache of class `c` (one new slab at most).
+  bool refill_from_cache(Heap* h, std::size_t c) noexcept {
     ClassCache& cache = h->cache(c);
     const std::size_t batch = limit_[c] / 2;
     for (std::size_t i = 0; i < batch && (i == 0 || cache.has_free_object()); ++i) {  // one new slab at most
@@ -491,6 +503,38 @@ class ThreadCachedPool final : public HeapOwner {
       push_raw(h, n, c);
     }
     return h->front[c].head != nullptr;
+  }
+
+  /// Upstream is exhausted: the memory the heaps of exited threads hold is the calling thread's
+  /// to use (else a thread that adopts an empty heap fails while free blocks sit in the others).
+  /// The list is taken whole, so each heap is used exclusively and without the lock (as by
+  /// allocate_stray); each is trimmed (inbox drained, empty slabs to the depot) and its free
+  /// blocks of class `c` move to h's front. O(exited heaps), only when upstream fails.
+  CORE_MEMORY_NOINLINE bool reclaim_abandoned(Heap* h, std::size_t c) noexcept {
+    Heap* list = nullptr;
+    {
+      std::lock_guard lock(mutex_);
+      list = std::exchange(abandoned_, nullptr);
+    }
+    if (!list) return false;
+    Heap* last = list;
+    for (Heap* a = list; a; a = a->next_abandoned) {
+      trim(a);
+      ClassCache& cache = a->cache(c);
+      while (h->front[c].count.load(std::memory_order_relaxed) < limit_[c] / 2 && cache.has_free_object()) {
+        auto* n = static_cast<Node*>(cache.try_allocate_object());  // a partial slab's: no upstream call
+        mark_free(n);
+        push_raw(h, n, c);
+      }
+      last = a;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      last->next_abandoned = abandoned_;
+      abandoned_ = list;
+    }
+    // The trims gave the depot the exited heaps' empty slabs.
+    return h->front[c].head || refill_from_cache(h, c);
   }
 
   /// Marks every block of the slab a cache just made (`first`, its lowest block, is the first one
