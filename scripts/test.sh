@@ -4,7 +4,8 @@
 #
 # Usage: scripts/test.sh [preset...]
 #   presets: asan (g++ Debug + ASan/UBSan, expensive checks), tsan (builds and runs the concurrent tests under
-#   ThreadSanitizer), release, noexcept (-fno-exceptions, hardened), clang (clang 14, hardened),
+#   ThreadSanitizer), release, clang-noexcept (clang 14, -fno-exceptions, hardened: one build
+#   for the second compiler and for builds without exceptions; noexcept and clang run each alone),
 #   valgrind (a subset of the suite under memcheck, with the allocators' client requests),
 #   fuzz (libFuzzer differential targets, 15 s each, clang + ASan/UBSan),
 #   consumer (install + find_package + pkg-config). Default: all of them.
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh test
 
 presets=("$@")
-((${#presets[@]})) || presets=(asan tsan release noexcept clang valgrind fuzz consumer)
+((${#presets[@]})) || presets=(asan tsan release clang-noexcept valgrind fuzz consumer)
 
 passed=0
 failed=0

@@ -296,7 +296,9 @@ TEST(ConcurrentPoolThreads, ExhaustionUnderContentionIsCleanAndRecoverable) {
   cm::BasicConcurrentPool<BudgetUpstream> pool(upstream, 100, 8);
   constexpr int threads = 4;
   std::vector<std::vector<void*>> held(threads);
+#if CORE_MEMORY_EXCEPTIONS
   std::atomic<int> threw{0};
+#endif
   std::vector<std::thread> ts;
   for (int t = 0; t < threads; ++t) {
     ts.emplace_back([&, t] {
