@@ -62,6 +62,21 @@ struct Registry {
       if (owners[i]->owner_id() == id) return owners[i];
     return nullptr;
   }
+
+  /// Adds a thread's direct array to the list whose entries retiring pools clear (under mutex).
+  bool add_table(void** table) noexcept {
+    if (tables_size == tables_capacity && !grow(tables, tables_size, tables_capacity, 512)) return false;
+    tables[tables_size++] = table;
+    return true;
+  }
+  void remove_table(void** table) noexcept {
+    auto* end = tables + tables_size;
+    auto* it = std::find(tables, end, table);
+    if (it != end) {
+      *it = end[-1];
+      --tables_size;
+    }
+  }
 };
 constinit Registry registry;
 
@@ -73,9 +88,17 @@ struct RegistryAccess {
 
 namespace {
 
+/// A heap the calling thread holds. The owner's address is used only once its id is found among
+/// the live pools (a pool destroyed and another built at its address have different ids).
+struct HeldHeap {
+  std::uint64_t id;
+  HeapOwner* owner;
+  void* heap;
+};
+
 /// The heaps of the calling thread (trivial, so it needs no construction or registration).
 struct ThreadHeaps {
-  HeapSlot* entries;
+  HeldHeap* entries;
   std::size_t size;
   std::size_t capacity;
   bool exiting;
@@ -95,34 +118,27 @@ void on_thread_exit(void*) noexcept {
     std::lock_guard lock(registry.mutex);
     // Under the lock: a retiring pool clears entries of this array too.
     std::fill(std::begin(thread_direct_heaps), std::end(thread_direct_heaps), nullptr);
-    if (t.direct) {
-      auto* end = registry.tables + registry.tables_size;
-      auto* it = std::find(registry.tables, end, thread_direct_heaps);
-      if (it != end) {
-        *it = end[-1];
-        --registry.tables_size;
-      }
-      t.direct = false;
-    }
+    if (t.direct) registry.remove_table(thread_direct_heaps);
+    t.direct = false;
     // The live owners of the heaps are pinned (retire waits for them), and the heaps go back
     // without the lock: abandon_heap may call upstream, and a pool upstream that this thread
     // never used takes the registry's lock, maybe under a lock of the pool handing back.
     std::size_t kept = 0;
     for (std::size_t i = 0; i < t.size; ++i) {
-      if (HeapOwner* o = registry.find(t.entries[i].owner)) {
-        RegistryAccess::pins(*o).fetch_add(1, std::memory_order_relaxed);  // relaxed: under the lock
-        t.entries[kept++] = {reinterpret_cast<std::uintptr_t>(o), t.entries[i].heap};
+      if (registry.find(t.entries[i].id)) {
+        RegistryAccess::pins(*t.entries[i].owner).fetch_add(1, std::memory_order_relaxed);  // relaxed: under the lock
+        t.entries[kept++] = t.entries[i];
       }
     }
     t.size = kept;
   }
   for (std::size_t i = 0; i < t.size; ++i) {
-    auto* o = reinterpret_cast<HeapOwner*>(static_cast<std::uintptr_t>(t.entries[i].owner));
+    HeapOwner* o = t.entries[i].owner;
     o->abandon_heap(t.entries[i].heap);
     // release: the retiring thread (acquire) sees the heap handed back before it destroys it.
     RegistryAccess::pins(*o).fetch_sub(1, std::memory_order_release);
   }
-  free_metadata(t.entries, t.capacity * sizeof(HeapSlot));
+  free_metadata(t.entries, t.capacity * sizeof(HeldHeap));
   t.entries = nullptr;
   t.size = t.capacity = 0;
 }
@@ -152,12 +168,12 @@ void fork_child() noexcept {
     RegistryAccess::pins(*registry.owners[i]).store(0, std::memory_order_relaxed);
   // The other threads' arrays do not exist in the child.
   registry.tables_size = 0;
-  if (t.direct) registry.tables[registry.tables_size++] = thread_direct_heaps;
+  if (t.direct) (void)registry.add_table(thread_direct_heaps);  // capacity is there: it was listed
   for (std::size_t i = registry.size; i-- > 0;) {
     HeapOwner* o = registry.owners[i];
     void* survivor = nullptr;
     for (std::size_t k = 0; k < t.size; ++k)
-      if (t.entries[k].owner == o->owner_id()) survivor = t.entries[k].heap;
+      if (t.entries[k].id == o->owner_id()) survivor = t.entries[k].heap;
     o->after_fork(true, survivor);
   }
   registry.mutex.unlock();
@@ -186,7 +202,7 @@ void prune(ThreadHeaps& t) noexcept {
   std::lock_guard lock(registry.mutex);
   std::size_t kept = 0;
   for (std::size_t i = 0; i < t.size; ++i)
-    if (registry.find(t.entries[i].owner)) t.entries[kept++] = t.entries[i];
+    if (registry.find(t.entries[i].id)) t.entries[kept++] = t.entries[i];
   t.size = kept;
 }
 
@@ -260,8 +276,8 @@ void* find_thread_heap_slow(std::uint64_t owner) noexcept {
   ThreadHeaps& t = thread_heaps;
   if (t.exiting) return nullptr;
   for (std::size_t i = 0; i < t.size; ++i) {
-    if (t.entries[i].owner == owner) {
-      thread_heap_slots[heap_slot_of(owner)] = t.entries[i];
+    if (t.entries[i].id == owner) {
+      thread_heap_slots[heap_slot_of(owner)] = {owner, t.entries[i].heap};
       return t.entries[i].heap;
     }
   }
@@ -273,17 +289,14 @@ bool attach_thread_heap(HeapOwner& owner, void* heap) noexcept {
   if (t.exiting || !arm_exit_hook(t)) return false;
   if (!t.direct) {  // retiring pools clear their entries in the arrays of the list
     std::lock_guard lock(registry.mutex);
-    if (registry.tables_size == registry.tables_capacity &&
-        !grow(registry.tables, registry.tables_size, registry.tables_capacity, 512))
-      return false;
-    registry.tables[registry.tables_size++] = thread_direct_heaps;
+    if (!registry.add_table(thread_direct_heaps)) return false;
     t.direct = true;
   }
   if (t.size == t.capacity) {
     prune(t);
     if (t.size == t.capacity && !grow(t.entries, t.size, t.capacity, 256)) return false;
   }
-  t.entries[t.size++] = {owner.owner_id(), heap};
+  t.entries[t.size++] = {owner.owner_id(), &owner, heap};
   thread_heap_slots[heap_slot_of(owner.owner_id())] = {owner.owner_id(), heap};
   owner.cache_direct(heap);
   return true;
