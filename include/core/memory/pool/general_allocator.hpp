@@ -303,8 +303,8 @@ class BasicGeneralAllocator {
     std::array<detail::size_class_spec, class_count> s{};
     for (std::size_t c = 0; c < class_count; ++c) {
       const std::size_t size = size_classes[c];
-      std::size_t limit = (64 * 1024) / size;  // about 64 KiB cached per class and thread
-      limit = limit < 2 ? 2 : (limit > 512 ? 512 : limit);
+      std::size_t limit = (64 * 1024) / size;  // about 64 KiB cached per class and thread (DESIGN-NOTES)
+      limit = limit < 2 ? 2 : (limit > 2048 ? 2048 : limit);
       s[c] = {size, class_alignment(size), 8, limit};
     }
     return s;
