@@ -19,7 +19,7 @@
 ///
 /// Lock-free: allocate and free, including refills, flushes and slab exchange. Locked: a thread's
 /// first use (its heap is created or adopted), its exit, calls to a non-thread-safe upstream, and
-/// shrink_to_fit's pass over the heaps of exited threads.
+/// the passes over the heaps of exited threads (shrink_to_fit's, a refill's when upstream fails).
 
 #include <core/memory/allocator/slab_allocator.hpp>
 #include <core/memory/core/allocator_traits.hpp>
@@ -505,33 +505,25 @@ class ThreadCachedPool final : public HeapOwner {
     return h->front[c].head != nullptr;
   }
 
-  /// Upstream is exhausted: the memory the heaps of exited threads hold is the calling thread's
-  /// to use (else a thread that adopts an empty heap fails while free blocks sit in the others).
-  /// The list is taken whole, so each heap is used exclusively and without the lock (as by
-  /// allocate_stray); each is trimmed (inbox drained, empty slabs to the depot) and its free
-  /// blocks of class `c` move to h's front. O(exited heaps), only when upstream fails.
+  /// Upstream is exhausted: what the heaps of exited threads hold of class `c` is the calling
+  /// thread's to use (else a thread that adopts an empty heap fails while free blocks sit in the
+  /// others): each one's class is trimmed (inbox drained, empty slabs to the depot) and its free
+  /// blocks move to h's front. Under the pool's lock, as shrink_to_fit's pass: nothing here calls
+  /// upstream, and a thread that attaches meanwhile waits to adopt one of these heaps (with the
+  /// list taken away it made a heap of its own, a concurrent refill found nothing, and a fork()
+  /// lost them). O(exited heaps), only when upstream fails.
   CORE_MEMORY_NOINLINE bool reclaim_abandoned(Heap* h, std::size_t c) noexcept {
-    Heap* list = nullptr;
     {
       std::lock_guard lock(mutex_);
-      list = std::exchange(abandoned_, nullptr);
-    }
-    if (!list) return false;
-    Heap* last = list;
-    for (Heap* a = list; a; a = a->next_abandoned) {
-      trim(a);
-      ClassCache& cache = a->cache(c);
-      while (h->front[c].count.load(std::memory_order_relaxed) < limit_[c] / 2 && cache.has_free_object()) {
-        auto* n = static_cast<Node*>(cache.try_allocate_object());  // a partial slab's: no upstream call
-        mark_free(n);
-        push_raw(h, n, c);
+      for (Heap* a = abandoned_; a; a = a->next_abandoned) {
+        trim(a, c);
+        ClassCache& cache = a->cache(c);
+        while (h->front[c].count.load(std::memory_order_relaxed) < limit_[c] / 2 && cache.has_free_object()) {
+          auto* n = static_cast<Node*>(cache.try_allocate_object());  // a partial slab's: no upstream call
+          mark_free(n);
+          push_raw(h, n, c);
+        }
       }
-      last = a;
-    }
-    {
-      std::lock_guard lock(mutex_);
-      last->next_abandoned = abandoned_;
-      abandoned_ = list;
     }
     // The trims gave the depot the exited heaps' empty slabs.
     return h->front[c].head || refill_from_cache(h, c);
@@ -553,18 +545,19 @@ class ThreadCachedPool final : public HeapOwner {
   /// Takes the blocks other threads freed into this heap: to the fronts while they have room,
   /// the rest to the slab caches.
   void drain(Heap* h) noexcept {
-    for (std::size_t c = 0; c < Classes; ++c) {
-      Node* n = h->inbox[c].take_all();
-      while (n) {
-        unpoison_memory(n, sizeof(Node));
-        Node* next = n->next;
-        if (h->front[c].count.load(std::memory_order_relaxed) < limit_[c]) {
-          push_raw(h, n, c);
-        } else {
-          h->cache(c).deallocate_object(n);
-        }
-        n = next;
+    for (std::size_t c = 0; c < Classes; ++c) drain(h, c);
+  }
+  void drain(Heap* h, std::size_t c) noexcept {
+    Node* n = h->inbox[c].take_all();
+    while (n) {
+      unpoison_memory(n, sizeof(Node));
+      Node* next = n->next;
+      if (h->front[c].count.load(std::memory_order_relaxed) < limit_[c]) {
+        push_raw(h, n, c);
+      } else {
+        h->cache(c).deallocate_object(n);
       }
+      n = next;
     }
   }
 
@@ -625,11 +618,12 @@ class ThreadCachedPool final : public HeapOwner {
   /// Hands back what the heap caches: fronts flushed, inbox drained, empty slabs to the depot.
   void trim(Heap* h) noexcept {
     h->trim_seen = trim_epoch_.load(std::memory_order_relaxed);
-    drain(h);
-    for (std::size_t c = 0; c < Classes; ++c) {
-      flush(h, c, 0);
-      h->cache(c).reclaim();
-    }
+    for (std::size_t c = 0; c < Classes; ++c) trim(h, c);
+  }
+  void trim(Heap* h, std::size_t c) noexcept {
+    drain(h, c);
+    flush(h, c, 0);
+    h->cache(c).reclaim();
   }
 
   /// Gives the calling thread a heap: one of an exited thread, or a new one. Null if out of
