@@ -785,6 +785,46 @@ TEST(ConcurrentReviewThreads, AThreadAttachingDuringAReclaimAdoptsAnExitedHeap) 
   }
 }
 
+/// Defect: the classes of a pool share its upstream, but the spare slabs of one (cached in its
+/// depot for the next taker: all of them while the thread lives, 512 KiB a class at its exit)
+/// never went back for another: with upstream exhausted, a request of another class, or one
+/// beyond the classes (straight from upstream), failed while the whole budget sat spare. Every
+/// kind of request that shares the upstream with a class: another class of ThreadPoolAllocator,
+/// a block beyond its classes, a block beyond ConcurrentPool's node.
+template <class Pool>
+void spare_slabs_serve_other_requests(Pool& pool, test::CountingAllocator& upstream, auto alloc, auto free,
+                                      auto alloc_other, auto free_other) {
+  std::vector<void*> blocks;
+  while (void* p = alloc(pool)) blocks.push_back(p);
+  EXPECT_EQ(upstream.bytes_available(), 0u);
+  for (void* p : blocks) free(pool, p);
+  pool.flush_thread_cache();  // every slab is spare now, in the class's depot
+  void* q = alloc_other(pool);
+  EXPECT_NE(q, nullptr) << "upstream's whole budget sat spare in a depot";
+  if (q) free_other(pool, q);
+  pool.shrink_to_fit();
+  EXPECT_EQ(upstream.bytes_allocated(), 0u);
+  EXPECT_EQ(upstream.errors(), 0u);
+}
+
+TEST(ConcurrentReview, SpareSlabsOfAClassServeOtherRequestsWhenTheSharedUpstreamIsExhausted) {
+  auto alloc = [](auto& p) { return p.try_allocate(64, 16); };
+  auto free = [](auto& p, void* b) { p.deallocate(b, 64, 16); };
+  for (std::size_t other : {std::size_t{256}, std::size_t{16384}}) {
+    SCOPED_TRACE(other);
+    test::CountingAllocator upstream(8 * 4096);
+    cm::BasicThreadPoolAllocator<test::CountingAllocator> pool(upstream);
+    spare_slabs_serve_other_requests(
+        pool, upstream, alloc, free, [&](auto& p) { return p.try_allocate(other, 16); },
+        [&](auto& p, void* b) { p.deallocate(b, other, 16); });
+  }
+  test::CountingAllocator upstream(8 * 4096);
+  cm::BasicConcurrentPool<test::CountingAllocator> pool(upstream, 64, 16, 16);
+  spare_slabs_serve_other_requests(
+      pool, upstream, alloc, free, [](auto& p) { return p.try_allocate(1024, 16); },
+      [](auto& p, void* b) { p.deallocate(b, 1024, 16); });
+}
+
 TEST(ConcurrentReviewThreads, APoolOverAPoolUsedFromALateThreadLocalDestructor) {
   PagePool pages(4096, 4096);
   NodePool nodes(pages, 64, 16, 8);

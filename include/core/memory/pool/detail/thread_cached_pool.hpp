@@ -225,7 +225,8 @@ class ThreadCachedPool final : public HeapOwner {
   [[nodiscard]] Upstream& upstream() const noexcept { return depots_[0].upstream(); }
   /// A block straight from upstream, for requests no class serves (serialised if needed).
   [[nodiscard]] void* upstream_try_allocate(std::size_t size, std::size_t align) noexcept {
-    return depots_[0].try_allocate_upstream(size, align);
+    if (void* p = depots_[0].try_allocate_upstream(size, align)) return p;
+    return release_spare(Classes) ? depots_[0].try_allocate_upstream(size, align) : nullptr;
   }
   void upstream_deallocate(void* p, std::size_t size, std::size_t align) noexcept {
     depots_[0].deallocate_upstream(p, size, align);
@@ -526,7 +527,20 @@ class ThreadCachedPool final : public HeapOwner {
       }
     }
     // The trims gave the depot the exited heaps' empty slabs.
-    return h->front[c].head || refill_from_cache(h, c);
+    if (h->front[c].head || refill_from_cache(h, c)) return true;
+    return release_spare(c) && refill_from_cache(h, c);
+  }
+
+  /// Upstream refused a request for class `c` (Classes: a block beyond the classes): the depots
+  /// of the other classes that draw from the same upstream give it their spare slabs (else the
+  /// slabs one class freed stay cached for it while another fails). True if any went back.
+  CORE_MEMORY_NOINLINE bool release_spare(std::size_t c) noexcept {
+    Upstream& u = depots_[c < Classes ? c : 0].upstream();
+    bool released = false;
+    for (std::size_t k = 0; k < Classes; ++k)
+      if (k != c && (allocator_traits<Upstream>::is_stateless || &depots_[k].upstream() == &u))
+        released = depots_[k].release_cached() != 0 || released;
+    return released;
   }
 
   /// Marks every block of the slab a cache just made (`first`, its lowest block, is the first one
