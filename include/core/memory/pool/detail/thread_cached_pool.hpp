@@ -349,13 +349,21 @@ class ThreadCachedPool final : public HeapOwner {
     }
   }
   // The cookie of a block that two threads free at once: the one that wins may have put it on a
-  // list (and poisoned it) by the time the other reads it, so ASan does not check these accesses.
+  // list (and poisoned it) by the time the other reads it, so ASan does not check these accesses;
+  // nor memcheck, which also sees the cookies of free blocks written and read (a double free).
   // relaxed: only the atomicity matters; the block's hand-over is ordered by the lists.
   CORE_MEMORY_NO_SANITIZE_ADDRESS static std::uintptr_t exchange_cookie(Node* n, std::uintptr_t v) noexcept {
+    [[maybe_unused]] unchecked_memory_scope unchecked;
     return __atomic_exchange_n(&n->cookie.value, v, __ATOMIC_RELAXED);
   }
   CORE_MEMORY_NO_SANITIZE_ADDRESS static std::uintptr_t load_cookie(Node* n) noexcept {
+    [[maybe_unused]] unchecked_memory_scope unchecked;
     return __atomic_load_n(&n->cookie.value, __ATOMIC_RELAXED);
+  }
+  /// (A block of a slab the calling thread just made: its blocks reach others through the lists.)
+  CORE_MEMORY_NO_SANITIZE_ADDRESS static void store_cookie(Node* n, std::uintptr_t v) noexcept {
+    [[maybe_unused]] unchecked_memory_scope unchecked;
+    __atomic_store_n(&n->cookie.value, v, __ATOMIC_RELAXED);
   }
   static void mark_used([[maybe_unused]] Node* n) noexcept {
     if constexpr (Checked) std::atomic_ref<std::uintptr_t>(n->cookie.value).store(0, std::memory_order_relaxed);
@@ -550,8 +558,7 @@ class ThreadCachedPool final : public HeapOwner {
     if constexpr (Checked && !asan_enabled) {
       for (std::size_t i = 0; i < cache.objects_per_slab(); ++i) {
         auto* n = reinterpret_cast<Node*>(reinterpret_cast<std::byte*>(first) + i * cache.stride());
-        // relaxed: the slab is this thread's; its blocks reach others through the lists.
-        std::atomic_ref<std::uintptr_t>(n->cookie.value).store(cookie_of(n), std::memory_order_relaxed);
+        store_cookie(n, cookie_of(n));
       }
     }
   }
