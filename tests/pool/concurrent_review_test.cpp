@@ -692,6 +692,139 @@ TEST(ConcurrentReviewThreads, ANewThreadReusesWhatExitedThreadsHeapsHoldWhenUpst
   }
 }
 
+/// An upstream that can pause the engine inside a trim: its purge (called by the depot when a
+/// fifth spare slab comes back) waits, once armed, until `resume` or 250 ms.
+struct PausingUpstream : test::CountingAllocator {
+  using test::CountingAllocator::CountingAllocator;
+  void purge(void*, std::size_t) noexcept {
+    if (!armed.exchange(false)) return;
+    paused.store(true);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(250);
+    while (!resume.load() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+  }
+  std::atomic<bool> armed{false}, paused{false}, resume{false};
+};
+
+/// Defect: a refill that found upstream exhausted took the whole list of exited threads' heaps
+/// and worked on them without the pool's lock; a thread that attached meanwhile found the list
+/// empty and made a heap of its own (heaps are never freed: more than the threads that used the
+/// pool at once, as thread_caches() promises; a concurrent reclaim found nothing either, and a
+/// fork() in that window lost the heaps). The walk is under the lock now: the new thread waits
+/// and adopts one of them. Both front ends of the engine; the pause is the upstream's purge.
+template <class Pool>
+void a_thread_attaching_during_a_reclaim_adopts_an_exited_heap(Pool& pool, PausingUpstream& upstream, auto alloc,
+                                                                auto free) {
+  std::vector<void*> blocks;
+  std::atomic<int> step{0};
+  auto wait_for = [&](int s) {
+    while (step.load() < s) std::this_thread::yield();
+  };
+  // A takes the whole budget (8 slabs), this thread and B get heaps of their own by freeing a
+  // block each; A exits, then B (its block goes to A's heap). Exited: [B's heap, A's heap].
+  std::thread a([&] {
+    while (void* p = alloc(pool)) blocks.push_back(p);
+    step.store(1);
+    wait_for(3);
+  });
+  wait_for(1);
+  EXPECT_EQ(upstream.bytes_available(), 0u);
+  free(pool, blocks.back());
+  blocks.pop_back();
+  std::thread b([&] {
+    free(pool, blocks.back());
+    blocks.pop_back();
+    step.store(2);
+    wait_for(4);
+  });
+  wait_for(2);
+  step.store(3);
+  a.join();
+  step.store(4);
+  b.join();
+  // Everything else goes to A's heap's inbox: its 8 slabs empty when it is drained.
+  for (void* p : blocks) free(pool, p);
+  pool.flush_thread_cache();
+  const std::size_t heaps = pool.thread_caches();
+  ASSERT_EQ(heaps, 3u);
+  // This thread's refill finds upstream exhausted and reclaims A's heap: its fifth empty slab
+  // pauses the trim. N starts then, and allocates (its heap: one of the exited ones).
+  void* from_n = nullptr;
+  upstream.armed.store(true);
+  std::thread n([&] {
+    for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+         !upstream.paused.load() && std::chrono::steady_clock::now() < until;)
+      std::this_thread::yield();
+    from_n = alloc(pool);
+    upstream.resume.store(true);
+    if (from_n) free(pool, from_n);
+  });
+  void* mine = alloc(pool);
+  n.join();
+  EXPECT_TRUE(upstream.paused.load()) << "the scenario did not pause the reclaim";
+  EXPECT_NE(mine, nullptr);
+  EXPECT_NE(from_n, nullptr);
+  EXPECT_EQ(pool.thread_caches(), heaps) << "a new thread made a heap while two exited ones were free";
+  if (mine) free(pool, mine);
+  pool.shrink_to_fit();
+  EXPECT_EQ(upstream.bytes_allocated(), 0u);
+  EXPECT_EQ(upstream.errors(), 0u);
+}
+
+TEST(ConcurrentReviewThreads, AThreadAttachingDuringAReclaimAdoptsAnExitedHeap) {
+  {
+    PausingUpstream upstream(8 * 4096);
+    cm::BasicConcurrentPool<PausingUpstream> pool(upstream, 64, 16, 16, 16);
+    a_thread_attaching_during_a_reclaim_adopts_an_exited_heap(
+        pool, upstream, [](auto& p) { return p.try_allocate_node(); }, [](auto& p, void* b) { p.deallocate_node(b); });
+  }
+  {
+    PausingUpstream upstream(8 * 4096);
+    cm::BasicThreadPoolAllocator<PausingUpstream> pool(upstream);
+    a_thread_attaching_during_a_reclaim_adopts_an_exited_heap(
+        pool, upstream, [](auto& p) { return p.try_allocate(64, 16); }, [](auto& p, void* b) { p.deallocate(b, 64, 16); });
+  }
+}
+
+/// Defect: the classes of a pool share its upstream, but the spare slabs of one (cached in its
+/// depot for the next taker: all of them while the thread lives, 512 KiB a class at its exit)
+/// never went back for another: with upstream exhausted, a request of another class, or one
+/// beyond the classes (straight from upstream), failed while the whole budget sat spare. Every
+/// kind of request that shares the upstream with a class: another class of ThreadPoolAllocator,
+/// a block beyond its classes, a block beyond ConcurrentPool's node.
+template <class Pool>
+void spare_slabs_serve_other_requests(Pool& pool, test::CountingAllocator& upstream, auto alloc, auto free,
+                                      auto alloc_other, auto free_other) {
+  std::vector<void*> blocks;
+  while (void* p = alloc(pool)) blocks.push_back(p);
+  EXPECT_EQ(upstream.bytes_available(), 0u);
+  for (void* p : blocks) free(pool, p);
+  pool.flush_thread_cache();  // every slab is spare now, in the class's depot
+  void* q = alloc_other(pool);
+  EXPECT_NE(q, nullptr) << "upstream's whole budget sat spare in a depot";
+  if (q) free_other(pool, q);
+  pool.shrink_to_fit();
+  EXPECT_EQ(upstream.bytes_allocated(), 0u);
+  EXPECT_EQ(upstream.errors(), 0u);
+}
+
+TEST(ConcurrentReview, SpareSlabsOfAClassServeOtherRequestsWhenTheSharedUpstreamIsExhausted) {
+  auto alloc = [](auto& p) { return p.try_allocate(64, 16); };
+  auto free = [](auto& p, void* b) { p.deallocate(b, 64, 16); };
+  for (std::size_t other : {std::size_t{256}, std::size_t{16384}}) {
+    SCOPED_TRACE(other);
+    test::CountingAllocator upstream(8 * 4096);
+    cm::BasicThreadPoolAllocator<test::CountingAllocator> pool(upstream);
+    spare_slabs_serve_other_requests(
+        pool, upstream, alloc, free, [&](auto& p) { return p.try_allocate(other, 16); },
+        [&](auto& p, void* b) { p.deallocate(b, other, 16); });
+  }
+  test::CountingAllocator upstream(8 * 4096);
+  cm::BasicConcurrentPool<test::CountingAllocator> pool(upstream, 64, 16, 16);
+  spare_slabs_serve_other_requests(
+      pool, upstream, alloc, free, [](auto& p) { return p.try_allocate(1024, 16); },
+      [](auto& p, void* b) { p.deallocate(b, 1024, 16); });
+}
+
 TEST(ConcurrentReviewThreads, APoolOverAPoolUsedFromALateThreadLocalDestructor) {
   PagePool pages(4096, 4096);
   NodePool nodes(pages, 64, 16, 8);

@@ -89,6 +89,17 @@ inline constexpr bool valgrind_enabled = CORE_MEMORY_VALGRIND_HOOKS != 0;
 /// memory are skipped otherwise.
 inline constexpr bool poisoning_enabled = asan_enabled || valgrind_enabled;
 
+/// While alive, memcheck reports none of the calling thread's accesses: for the rare word read or
+/// written on purpose while it is marked no-access (under ASan: CORE_MEMORY_NO_SANITIZE_ADDRESS).
+struct unchecked_memory_scope {
+#if CORE_MEMORY_VALGRIND_HOOKS
+  unchecked_memory_scope() noexcept { detail::vg_request(VG_USERREQ__CHANGE_ERR_DISABLEMENT, 1); }
+  ~unchecked_memory_scope() { detail::vg_request(VG_USERREQ__CHANGE_ERR_DISABLEMENT, ~std::uintptr_t{0}); }
+  unchecked_memory_scope(const unchecked_memory_scope&) = delete;
+  unchecked_memory_scope& operator=(const unchecked_memory_scope&) = delete;
+#endif
+};
+
 /// Marks [p, p + n) as not addressable: any access is reported by AddressSanitizer.
 inline void poison_memory(const volatile void* p, std::size_t n) noexcept {
 #if CORE_MEMORY_ASAN

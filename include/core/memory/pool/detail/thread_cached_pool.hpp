@@ -19,7 +19,7 @@
 ///
 /// Lock-free: allocate and free, including refills, flushes and slab exchange. Locked: a thread's
 /// first use (its heap is created or adopted), its exit, calls to a non-thread-safe upstream, and
-/// shrink_to_fit's pass over the heaps of exited threads.
+/// the passes over the heaps of exited threads (shrink_to_fit's, a refill's when upstream fails).
 
 #include <core/memory/allocator/slab_allocator.hpp>
 #include <core/memory/core/allocator_traits.hpp>
@@ -225,7 +225,8 @@ class ThreadCachedPool final : public HeapOwner {
   [[nodiscard]] Upstream& upstream() const noexcept { return depots_[0].upstream(); }
   /// A block straight from upstream, for requests no class serves (serialised if needed).
   [[nodiscard]] void* upstream_try_allocate(std::size_t size, std::size_t align) noexcept {
-    return depots_[0].try_allocate_upstream(size, align);
+    if (void* p = depots_[0].try_allocate_upstream(size, align)) return p;
+    return release_spare(Classes) ? depots_[0].try_allocate_upstream(size, align) : nullptr;
   }
   void upstream_deallocate(void* p, std::size_t size, std::size_t align) noexcept {
     depots_[0].deallocate_upstream(p, size, align);
@@ -348,13 +349,21 @@ class ThreadCachedPool final : public HeapOwner {
     }
   }
   // The cookie of a block that two threads free at once: the one that wins may have put it on a
-  // list (and poisoned it) by the time the other reads it, so ASan does not check these accesses.
+  // list (and poisoned it) by the time the other reads it, so ASan does not check these accesses;
+  // nor memcheck, which also sees the cookies of free blocks written and read (a double free).
   // relaxed: only the atomicity matters; the block's hand-over is ordered by the lists.
   CORE_MEMORY_NO_SANITIZE_ADDRESS static std::uintptr_t exchange_cookie(Node* n, std::uintptr_t v) noexcept {
+    [[maybe_unused]] unchecked_memory_scope unchecked;
     return __atomic_exchange_n(&n->cookie.value, v, __ATOMIC_RELAXED);
   }
   CORE_MEMORY_NO_SANITIZE_ADDRESS static std::uintptr_t load_cookie(Node* n) noexcept {
+    [[maybe_unused]] unchecked_memory_scope unchecked;
     return __atomic_load_n(&n->cookie.value, __ATOMIC_RELAXED);
+  }
+  /// (A block of a slab the calling thread just made: its blocks reach others through the lists.)
+  CORE_MEMORY_NO_SANITIZE_ADDRESS static void store_cookie(Node* n, std::uintptr_t v) noexcept {
+    [[maybe_unused]] unchecked_memory_scope unchecked;
+    __atomic_store_n(&n->cookie.value, v, __ATOMIC_RELAXED);
   }
   static void mark_used([[maybe_unused]] Node* n) noexcept {
     if constexpr (Checked) std::atomic_ref<std::uintptr_t>(n->cookie.value).store(0, std::memory_order_relaxed);
@@ -505,36 +514,41 @@ class ThreadCachedPool final : public HeapOwner {
     return h->front[c].head != nullptr;
   }
 
-  /// Upstream is exhausted: the memory the heaps of exited threads hold is the calling thread's
-  /// to use (else a thread that adopts an empty heap fails while free blocks sit in the others).
-  /// The list is taken whole, so each heap is used exclusively and without the lock (as by
-  /// allocate_stray); each is trimmed (inbox drained, empty slabs to the depot) and its free
-  /// blocks of class `c` move to h's front. O(exited heaps), only when upstream fails.
+  /// Upstream is exhausted: what the heaps of exited threads hold of class `c` is the calling
+  /// thread's to use (else a thread that adopts an empty heap fails while free blocks sit in the
+  /// others): each one's class is trimmed (inbox drained, empty slabs to the depot) and its free
+  /// blocks move to h's front. Under the pool's lock, as shrink_to_fit's pass: nothing here calls
+  /// upstream, and a thread that attaches meanwhile waits to adopt one of these heaps (with the
+  /// list taken away it made a heap of its own, a concurrent refill found nothing, and a fork()
+  /// lost them). O(exited heaps), only when upstream fails.
   CORE_MEMORY_NOINLINE bool reclaim_abandoned(Heap* h, std::size_t c) noexcept {
-    Heap* list = nullptr;
     {
       std::lock_guard lock(mutex_);
-      list = std::exchange(abandoned_, nullptr);
-    }
-    if (!list) return false;
-    Heap* last = list;
-    for (Heap* a = list; a; a = a->next_abandoned) {
-      trim(a);
-      ClassCache& cache = a->cache(c);
-      while (h->front[c].count.load(std::memory_order_relaxed) < limit_[c] / 2 && cache.has_free_object()) {
-        auto* n = static_cast<Node*>(cache.try_allocate_object());  // a partial slab's: no upstream call
-        mark_free(n);
-        push_raw(h, n, c);
+      for (Heap* a = abandoned_; a; a = a->next_abandoned) {
+        trim(a, c);
+        ClassCache& cache = a->cache(c);
+        while (h->front[c].count.load(std::memory_order_relaxed) < limit_[c] / 2 && cache.has_free_object()) {
+          auto* n = static_cast<Node*>(cache.try_allocate_object());  // a partial slab's: no upstream call
+          mark_free(n);
+          push_raw(h, n, c);
+        }
       }
-      last = a;
-    }
-    {
-      std::lock_guard lock(mutex_);
-      last->next_abandoned = abandoned_;
-      abandoned_ = list;
     }
     // The trims gave the depot the exited heaps' empty slabs.
-    return h->front[c].head || refill_from_cache(h, c);
+    if (h->front[c].head || refill_from_cache(h, c)) return true;
+    return release_spare(c) && refill_from_cache(h, c);
+  }
+
+  /// Upstream refused a request for class `c` (Classes: a block beyond the classes): the depots
+  /// of the other classes that draw from the same upstream give it their spare slabs (else the
+  /// slabs one class freed stay cached for it while another fails). True if any went back.
+  CORE_MEMORY_NOINLINE bool release_spare(std::size_t c) noexcept {
+    Upstream& u = depots_[c < Classes ? c : 0].upstream();
+    bool released = false;
+    for (std::size_t k = 0; k < Classes; ++k)
+      if (k != c && (allocator_traits<Upstream>::is_stateless || &depots_[k].upstream() == &u))
+        released = depots_[k].release_cached() != 0 || released;
+    return released;
   }
 
   /// Marks every block of the slab a cache just made (`first`, its lowest block, is the first one
@@ -544,8 +558,7 @@ class ThreadCachedPool final : public HeapOwner {
     if constexpr (Checked && !asan_enabled) {
       for (std::size_t i = 0; i < cache.objects_per_slab(); ++i) {
         auto* n = reinterpret_cast<Node*>(reinterpret_cast<std::byte*>(first) + i * cache.stride());
-        // relaxed: the slab is this thread's; its blocks reach others through the lists.
-        std::atomic_ref<std::uintptr_t>(n->cookie.value).store(cookie_of(n), std::memory_order_relaxed);
+        store_cookie(n, cookie_of(n));
       }
     }
   }
@@ -553,18 +566,19 @@ class ThreadCachedPool final : public HeapOwner {
   /// Takes the blocks other threads freed into this heap: to the fronts while they have room,
   /// the rest to the slab caches.
   void drain(Heap* h) noexcept {
-    for (std::size_t c = 0; c < Classes; ++c) {
-      Node* n = h->inbox[c].take_all();
-      while (n) {
-        unpoison_memory(n, sizeof(Node));
-        Node* next = n->next;
-        if (h->front[c].count.load(std::memory_order_relaxed) < limit_[c]) {
-          push_raw(h, n, c);
-        } else {
-          h->cache(c).deallocate_object(n);
-        }
-        n = next;
+    for (std::size_t c = 0; c < Classes; ++c) drain(h, c);
+  }
+  void drain(Heap* h, std::size_t c) noexcept {
+    Node* n = h->inbox[c].take_all();
+    while (n) {
+      unpoison_memory(n, sizeof(Node));
+      Node* next = n->next;
+      if (h->front[c].count.load(std::memory_order_relaxed) < limit_[c]) {
+        push_raw(h, n, c);
+      } else {
+        h->cache(c).deallocate_object(n);
       }
+      n = next;
     }
   }
 
@@ -625,11 +639,12 @@ class ThreadCachedPool final : public HeapOwner {
   /// Hands back what the heap caches: fronts flushed, inbox drained, empty slabs to the depot.
   void trim(Heap* h) noexcept {
     h->trim_seen = trim_epoch_.load(std::memory_order_relaxed);
-    drain(h);
-    for (std::size_t c = 0; c < Classes; ++c) {
-      flush(h, c, 0);
-      h->cache(c).reclaim();
-    }
+    for (std::size_t c = 0; c < Classes; ++c) trim(h, c);
+  }
+  void trim(Heap* h, std::size_t c) noexcept {
+    drain(h, c);
+    flush(h, c, 0);
+    h->cache(c).reclaim();
   }
 
   /// Gives the calling thread a heap: one of an exited thread, or a new one. Null if out of
