@@ -19,7 +19,9 @@ import sys
 import time
 
 LIBDIR = "/usr/lib/x86_64-linux-gnu"
-PEERS = [("glibc", None), ("mimalloc", "libmimalloc.so.2"), ("jemalloc", "libjemalloc.so.2"),
+# Debian's redis-server is linked with libjemalloc: preloading libc itself puts glibc's malloc
+# first in the lookup order, so the glibc row really is glibc (for g++ it changes nothing).
+PEERS = [("glibc", "libc.so.6"), ("mimalloc", "libmimalloc.so.2"), ("jemalloc", "libjemalloc.so.2"),
          ("tcmalloc", "libtcmalloc_minimal.so.4"), ("tbbmalloc", "libtbbmalloc_proxy.so.2")]
 
 
