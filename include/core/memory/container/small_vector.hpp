@@ -234,15 +234,29 @@ class SmallVectorImpl {
   /// short loop of pushes into plain stores (8-element build 3.6 -> 1.4 ns).
   template <class... Args>
   [[gnu::always_inline]] reference emplace_back(Args&&... args) {
+    T* const end = elems() + size_;  // read on both paths, so a loop keeps it in a register
     if (size_ < capacity_) [[likely]] {
-      return append_in_place(std::forward<Args>(args)...);
+      return append_in_place(end, std::forward<Args>(args)...);
     }
     if constexpr (fixed_capacity) {
       overflow(std::size_t{size_} + 1);
-    } else if constexpr (passed_by_value<Args...>) {
-      return grow_and_push_value(T(std::forward<Args>(args)...));
     } else {
-      return grow_and_emplace_back(std::forward<Args>(args)...);
+      // The slow path returns the new buffer and this frame stores it: every field's new value is
+      // then known here on both paths, so a caller's loop of pushes keeps them in registers
+      // instead of reloading them from memory on each iteration (as it must after an opaque call
+      // that writes them): 1024 pushes into a caller-owned vector 1.45x -> ~1x std::vector's time.
+      const size_type at = size_;
+      Grown g;
+      if constexpr (passed_by_value<Args...>) {
+        g = grow_with_value(T(std::forward<Args>(args)...));
+      } else {
+        g = grow_with(std::forward<Args>(args)...);
+      }
+      buf_ = g.buf;
+      capacity_ = g.cap;
+      size_ = at + 1;
+      annotate_fresh();
+      return elems()[at];
     }
   }
 
@@ -254,7 +268,7 @@ class SmallVectorImpl {
   template <class... Args>
   [[gnu::always_inline]] reference unchecked_emplace_back(Args&&... args) {
     CORE_MEMORY_HARDEN_ASSERT("core::memory::SmallVector", size_ < capacity_, "unchecked_emplace_back on a full vector");
-    return append_in_place(std::forward<Args>(args)...);
+    return append_in_place(elems() + size_, std::forward<Args>(args)...);
   }
   [[gnu::always_inline]] reference unchecked_push_back(const T& value) { return unchecked_emplace_back(value); }
   [[gnu::always_inline]] reference unchecked_push_back(T&& value) { return unchecked_emplace_back(std::move(value)); }
@@ -705,8 +719,7 @@ class SmallVectorImpl {
 
   /// Builds the element past the end, in capacity already there.
   template <class... Args>
-  [[gnu::always_inline]] reference append_in_place(Args&&... args) {
-    T* p = elems() + size_;
+  [[gnu::always_inline]] reference append_in_place(T* p, Args&&... args) {
     annotate(size_, size_ + 1);
     if constexpr (std::is_nothrow_constructible_v<T, Args...>) {
       alloc_traits::construct(alloc_, p, std::forward<Args>(args)...);
@@ -778,13 +791,18 @@ class SmallVectorImpl {
   /// Destroys the old elements, frees the old heap buffer, and takes `fresh` (holding `size`
   /// elements already) as the buffer.
   void adopt(const alloc_pointer& fresh, size_type cap, size_type size, bool destroyed = false) noexcept {
-    if (!destroyed) std::destroy(elems(), elems() + size_);
-    annotate(size_, capacity_);
-    if (!on_stack()) alloc_traits::deallocate(alloc_, buf_, capacity_);
+    release_buffer(destroyed);
     buf_ = fresh;
     capacity_ = cap;
     size_ = size;
     annotate_fresh();
+  }
+
+  /// Destroys the elements (unless `destroyed`) and frees the heap buffer; the fields still name it.
+  void release_buffer(bool destroyed) noexcept {
+    if (!destroyed) std::destroy(elems(), elems() + size_);
+    annotate(size_, capacity_);
+    if (!on_stack()) alloc_traits::deallocate(alloc_, buf_, capacity_);
   }
 
   /// Whether relocate_elements destroys the old elements as it goes.
@@ -816,11 +834,17 @@ class SmallVectorImpl {
       std::is_trivially_copyable_v<T> && sizeof(T) <= 2 * sizeof(void*) && sizeof...(Args) == 1 &&
       (std::is_same_v<std::remove_cvref_t<Args>, T> && ...);
 
-  [[gnu::noinline]] reference grow_and_push_value(T value) { return grow_and_emplace_back(std::move(value)); }
+  /// A grown buffer that holds the old elements and the appended one; the old buffer is gone.
+  struct Grown {
+    alloc_pointer buf;
+    size_type cap;
+  };
+  [[gnu::noinline]] Grown grow_with_value(T value) { return grow_with(std::move(value)); }
 
-  /// Out of line, so the fast path stays small enough for the caller's loops to unroll.
+  /// Out of line, so the fast path stays small enough for the caller's loops to unroll. Leaves
+  /// the fields for the caller to set (see emplace_back).
   template <class... Args>
-  [[gnu::noinline]] reference grow_and_emplace_back(Args&&... args) {
+  [[gnu::noinline]] Grown grow_with(Args&&... args) {
     const size_type cap = grown_capacity(std::size_t{size_} + 1);
     alloc_pointer fresh = alloc_traits::allocate(alloc_, cap);
     T* const elements = std::to_address(fresh);
@@ -844,8 +868,8 @@ class SmallVectorImpl {
       throw;
     }
 #endif
-    adopt(fresh, cap, size_ + 1, relocation_destroys);
-    return elems()[size_ - 1];
+    release_buffer(relocation_destroys);
+    return {fresh, cap};
   }
 
   template <class Construct>
