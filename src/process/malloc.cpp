@@ -8,7 +8,8 @@
 //                               pointers and wrong sizes (sized delete) are reported in the
 //                               library's misuse format (with the address), then the program
 //                               aborts.
-//   CORE_MEMORY_MALLOC_STATS=1  statistics printed to stderr at exit.
+//   CORE_MEMORY_MALLOC_STATS=1  statistics printed to stderr at exit: blocks and bytes held, and
+//                               the slabs of each size class.
 //
 // C semantics as glibc's: null and errno ENOMEM on failure; calloc and reallocarray overflow
 // give null and ENOMEM; realloc(NULL, n) is malloc(n) and realloc(p, 0) frees p and returns
@@ -75,22 +76,29 @@ std::size_t bootstrap_size(const void* p) noexcept {
   return n;
 }
 
-void report_statistics() noexcept {
-  std::size_t small = 0, large = 0, large_bytes = 0, slabs = 0, caches = 0;
-  if (fast) small = fast->small_blocks(), large = fast->large_blocks(), large_bytes = fast->large_bytes(),
-            slabs = fast->slab_bytes(), caches = fast->thread_caches();
-  if (checked) small = checked->small_blocks(), large = checked->large_blocks(),
-               large_bytes = checked->large_bytes(), slabs = checked->slab_bytes(), caches = checked->thread_caches();
+void write_line(const char* line, int n) noexcept {
+  if (n > 0) (void)!::write(2, line, std::strlen(line));  // (snprintf truncates a long line)
+}
+
+/// Totals, then one line per size class that holds slabs.
+template <class Allocator>
+void report_statistics(const Allocator& a, const char* mode) noexcept {
   char line[256];
-  const int n = std::snprintf(line, sizeof line,
-                              "core-memory malloc%s: %zu small blocks live in %zu bytes of slabs, %zu large blocks "
-                              "(%zu bytes), %zu thread caches\n",
-                              checked ? " (checked)" : "", small, slabs, large, large_bytes, caches);
-  if (n > 0) (void)!::write(2, line, static_cast<std::size_t>(n) < sizeof line ? static_cast<std::size_t>(n) : sizeof line - 1);
+  write_line(line, std::snprintf(line, sizeof line,
+                                 "core-memory malloc%s: %zu small blocks live in %zu bytes of slabs, %zu large blocks "
+                                 "(%zu bytes), %zu thread caches\n",
+                                 mode, a.small_blocks(), a.slab_bytes(), a.large_blocks(), a.large_bytes(), a.thread_caches()));
+  for (std::size_t c = 0; c < Allocator::class_count; ++c) {
+    const auto s = a.statistics_of_class(c);
+    if (s.slabs == 0) continue;
+    write_line(line, std::snprintf(line, sizeof line, "  class %5zu bytes: %6zu slabs of %7zu bytes\n", s.block_size,
+                                   s.slabs, s.slab_size));
+  }
 }
 
 [[gnu::destructor]] void at_unload() {
-  if (print_stats) report_statistics();
+  if (print_stats && fast) report_statistics(*fast, "");
+  if (print_stats && checked) report_statistics(*checked, " (checked)");
 }
 
 /// Sets the allocator up on the first call (any thread); false if the calling thread is the one

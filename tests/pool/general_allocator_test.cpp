@@ -40,6 +40,9 @@ TEST(GeneralAllocator, ClassesCoverEverySizeAndAlignment) {
       if (c > 0 && align <= 16) {
         ASSERT_LT(cm::GeneralAllocator::size_classes[c - 1], size) << "the smallest class";
       }
+      if (align <= 16 && size > 128 && size <= 8192) {  // eight classes per doubling: little waste
+        ASSERT_LE(cm::GeneralAllocator::size_classes[c] * 8, (size - 1) * 9 + 8) << size;
+      }
     }
   }
 }
