@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 #include <thread>
@@ -122,6 +123,66 @@ TEST(GeneralAllocator, LargeBlocksGrowInPlaceWithoutCopying) {
   EXPECT_EQ(a.large_blocks(), 1u);
   a.deallocate(q);
   EXPECT_EQ(a.large_bytes(), 0u);
+}
+
+// A thread whose frees overflow its cache after refills cycles more blocks than the cache holds:
+// the cap grows until a FIFO batch stays in the front, and flush_thread_cache undoes it.
+TEST(GeneralAllocator, ThreadCacheGrowsForABatchLargerThanItAndShrinksAtTrim) {
+  cm::GeneralAllocator a;
+  const std::size_t c = cm::GeneralAllocator::class_of(256, 16);
+  const std::size_t base = a.thread_cache_limit(c);
+  ASSERT_EQ(base, 256u);
+  std::vector<void*> blocks(1024);
+  for (int round = 0; round < 4; ++round) {
+    for (void*& p : blocks) p = a.allocate(256);
+    for (void* p : blocks) a.deallocate(p);  // first allocated, first freed
+  }
+  EXPECT_GE(a.thread_cache_limit(c), blocks.size());
+  EXPECT_LE(a.thread_cache_limit(c), 8 * base);
+  EXPECT_EQ(a.thread_cache_limit(cm::GeneralAllocator::class_of(512, 16)), 128u) << "other classes untouched";
+  a.flush_thread_cache();
+  EXPECT_EQ(a.thread_cache_limit(c), base);
+  EXPECT_EQ(a.small_blocks(), 0u);
+}
+
+// The growth of all classes together stays within 1 MiB per thread.
+TEST(GeneralAllocator, ThreadCacheGrowthIsBoundedPerThread) {
+  cm::GeneralAllocator a;
+  std::vector<void*> blocks;
+  for (std::size_t size = 128; size <= 8192; size += size / 4) {
+    blocks.resize((std::size_t{1} << 20) / size);
+    for (int round = 0; round < 5; ++round) {
+      for (void*& p : blocks) p = a.allocate(size);
+      for (void* p : blocks) a.deallocate(p);
+    }
+  }
+  std::size_t grown = 0;
+  for (std::size_t c = 0; c < cm::GeneralAllocator::class_count; ++c) {
+    const std::size_t size = cm::GeneralAllocator::size_classes[c];
+    const std::size_t base = std::clamp<std::size_t>(65536 / size, 2, 2048);
+    ASSERT_GE(a.thread_cache_limit(c), base);
+    grown += (a.thread_cache_limit(c) - base) * size;
+  }
+  EXPECT_GT(grown, 0u);
+  EXPECT_LE(grown, std::size_t{1} << 20);
+}
+
+// A thread that only frees (another thread's blocks) never refills, so its cache does not grow:
+// it hoards no more than its cap.
+TEST(GeneralAllocatorThreads, AThreadThatOnlyFreesDoesNotGrowItsCache) {
+  cm::GeneralAllocator a;
+  const std::size_t c = cm::GeneralAllocator::class_of(256, 16);
+  std::vector<void*> blocks(4096);
+  for (int round = 0; round < 3; ++round) {
+    for (void*& p : blocks) p = a.allocate(256);
+    std::size_t limit = 0;
+    std::thread([&] {
+      for (void* p : blocks) a.deallocate(p);
+      limit = a.thread_cache_limit(c);
+    }).join();
+    EXPECT_EQ(limit, 256u);
+  }
+  EXPECT_EQ(a.small_blocks(), 0u);
 }
 
 TEST(GeneralAllocatorThreads, ExchangeStressOverEveryClassAndLargeBlocks) {

@@ -45,6 +45,10 @@ namespace detail {
 class ClassRange {
  public:
   static constexpr const char* allocator_name = "core::memory::GeneralAllocator";
+  /// Bytes of spare slabs a class's depot keeps resident (at least four slabs) before it purges
+  /// the next ones: a purged slab costs its page faults again when it is reused, so a program
+  /// that frees and reallocates up to this much per class at a time pays none.
+  static constexpr std::size_t resident_spare_bytes = std::size_t{256} << 10;
 
   void assign(std::byte* begin, std::byte* end) noexcept { begin_ = top_ = committed_ = begin, end_ = end; }
 
@@ -230,6 +234,10 @@ class BasicGeneralAllocator {
   /// Bytes of slabs held (committed in the class ranges and not given back).
   [[nodiscard]] std::size_t slab_bytes() const noexcept { return engine_.bytes_allocated(); }
   [[nodiscard]] std::size_t thread_caches() const noexcept { return engine_.heap_count(); }
+  /// Blocks of class `c` the calling thread may cache: 64 KiB worth (at most 2048), up to 8x
+  /// that for a thread that cycles more (1 MiB of growth per thread in all, undone by
+  /// flush_thread_cache).
+  [[nodiscard]] std::size_t thread_cache_limit(std::size_t c) const noexcept { return engine_.thread_cache_limit(c); }
   /// One size class's figures: its block size, and the slabs it holds (in use or cached).
   struct class_statistics {
     std::size_t block_size, slab_size, slabs;
@@ -299,7 +307,7 @@ class BasicGeneralAllocator {
   }
   explicit BasicGeneralAllocator(Ranges r) noexcept
       : base_(r.base), range_bytes_(r.range_bytes), shift_(r.base ? log2_floor(r.range_bytes) : 0),
-        engine_(upstreams(r), specs(), allocator_name) {}
+        engine_(upstreams(r), specs(), allocator_name, cache_growth) {}
 
   typename Engine::upstream_refs upstreams(Ranges r) noexcept {
     for (std::size_t c = 0; c < class_count; ++c) {
@@ -311,13 +319,16 @@ class BasicGeneralAllocator {
   typename Engine::upstream_refs make_refs(std::index_sequence<I...>) noexcept {
     return {{detail::allocator_ref<detail::ClassRange>(ranges_[I])...}};
   }
+  /// How far a thread's caches may grow beyond their 64 KiB per class, in all.
+  static constexpr std::size_t cache_growth = std::size_t{1} << 20;
   static std::array<detail::size_class_spec, class_count> specs() noexcept {
     std::array<detail::size_class_spec, class_count> s{};
     for (std::size_t c = 0; c < class_count; ++c) {
       const std::size_t size = size_classes[c];
       std::size_t limit = (64 * 1024) / size;  // about 64 KiB cached per class and thread (DESIGN-NOTES)
       limit = limit < 2 ? 2 : (limit > 2048 ? 2048 : limit);
-      s[c] = {size, class_alignment(size), per_slab(size), limit};
+      // Up to 8x that for a thread that cycles more, within cache_growth per thread.
+      s[c] = {size, class_alignment(size), per_slab(size), limit, std::min<std::size_t>(8 * limit, 8192)};
     }
     return s;
   }

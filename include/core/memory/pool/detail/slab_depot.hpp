@@ -57,7 +57,8 @@ class SlabDepot {
   /// The size (and alignment) of the slabs it recycles; set once, before first use.
   void set_slab_size(std::size_t n) noexcept {
     slab_size_ = n;
-    purge_after_ = n ? std::max<std::size_t>(4, resident_spare_bytes / n) : 4;
+    if constexpr (requires { Upstream::resident_spare_bytes; })
+      purge_after_ = n ? std::max<std::size_t>(4, Upstream::resident_spare_bytes / n) : 4;
   }
   [[nodiscard]] std::size_t slab_size() const noexcept { return slab_size_; }
 
@@ -113,7 +114,7 @@ class SlabDepot {
     // published by the stack's release.
     const std::size_t cached = cached_.fetch_add(1, std::memory_order_relaxed);
     // An upstream that can purge (the process allocator's class ranges) gets the memory of the
-    // spare slabs beyond a few back at once; they stay cached and read as zero when reused.
+    // spare slabs beyond purge_after_ back at once; they stay cached and read as zero when reused.
     if constexpr (requires(Upstream& u) { u.purge(p, size); }) {
       if (cached >= purge_after_) upstream_.get().purge(p, size);
     }
@@ -121,10 +122,6 @@ class SlabDepot {
     free_.push(static_cast<Link*>(p));
   }
 
-  /// Spare slabs kept resident before the next ones are purged (when the upstream can): those
-  /// of 256 KiB, and at least 4. A purged slab costs its page faults again when it is reused, so
-  /// a program that frees and reallocates up to this much per class at a time pays none.
-  static constexpr std::size_t resident_spare_bytes = std::size_t{256} << 10;
 
   /// Makes the depot hold `count` slabs in all, the missing ones as one region obtained from
   /// upstream in a single call. False (nothing changed) if that overflows or upstream refuses.
@@ -313,7 +310,7 @@ class SlabDepot {
   std::atomic<Region*> current_{nullptr};  // the region reserved slabs are handed out from
   std::atomic<Region*> regions_{nullptr};  // every region; freed with the depot
   std::size_t slab_size_ = 0;
-  std::size_t purge_after_ = 4;
+  std::size_t purge_after_ = 4;  // spare slabs kept resident before the next ones are purged
   std::mutex& upstream_mutex_;
   std::uintptr_t* slabs_ = nullptr;  // sorted addresses of the slabs obtained one by one
   std::size_t table_size_ = 0;
