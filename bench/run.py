@@ -139,7 +139,7 @@ def main():
             if not os.path.exists(path):
                 print(f"run.py: {path} missing, skipping {label}", file=sys.stderr)
                 continue
-            flt = PROCESS_FILTER if not opts.filter else f"(?:{opts.filter}).*{PROCESS_FILTER}"
+            flt = PROCESS_FILTER if not opts.filter else f"({opts.filter}).*{PROCESS_FILTER}"  # POSIX regex: no (?:)
             try:
                 data = run_binary(binary, args + [f"--benchmark_filter={flt}"], {"LD_PRELOAD": path}, expect)
             except subprocess.CalledProcessError as e:
