@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -407,4 +408,87 @@ TEST(StableVector, ClearDestroysEverythingAndInvalidatesEveryHandle) {
     for (int i = 0; i < 70; ++i) (void)w.emplace(token);
   }
   EXPECT_EQ(token.use_count(), 151) << "the destructor destroyed w's elements";
+}
+
+namespace {
+/// Checks which slot each insertion takes against a model: the most recently freed slot first
+/// (a stack), else the lowest never used one; shrink_to_fit drops the slots of released blocks
+/// from the stack. Every copy, move and swap (also across unequal allocators, which rebuild the
+/// slots in their own memory) must carry the same free list, and handles stay valid.
+template <class SV>
+void check_free_slot_order(const typename SV::allocator_type& a1, const typename SV::allocator_type& a2) {
+  using T = typename SV::value_type;
+  auto value = [](int i) {
+    if constexpr (std::is_same_v<T, int>) return i;
+    else {
+      const std::string s = std::to_string(i) + " is long enough to live outside the string";
+      return T(s.begin(), s.end());
+    }
+  };
+  SV v(a1);
+  std::vector<std::uint32_t> stack;  // the model's free slots, most recent last
+  std::uint32_t fresh = 0;           // the model's lowest never used slot
+  std::map<std::uint32_t, typename SV::Handle> live;
+  std::mt19937 rng(9);
+  for (int step = 0; step < 20000; ++step) {
+    const bool growing = step / 1500 % 2 == 0;  // phases that fill blocks and that empty them
+    const auto op = rng() % 16;
+    if (op < (growing ? 10u : 4u) || live.empty()) {
+      const std::uint32_t expected = stack.empty() ? fresh++ : stack.back();
+      if (!stack.empty()) stack.pop_back();
+      const auto h = v.emplace(value(step));
+      ASSERT_EQ(h.slot, expected) << "step " << step;
+      live[h.slot] = h;
+    } else if (op < 15) {
+      const auto it = std::next(live.begin(), static_cast<long>(rng() % live.size()));
+      v.erase(it->second);
+      stack.push_back(it->first);
+      live.erase(it);
+    } else if (rng() % 2) {
+      v.shrink_to_fit();
+      const auto limit = static_cast<std::uint32_t>(v.capacity());
+      std::erase_if(stack, [&](std::uint32_t s) { return s >= limit; });
+      fresh = std::min(fresh, limit);
+    } else {
+      switch (rng() % 5) {
+        case 0: {  // copy with the other allocator, copy-assign back
+          SV c(v, a2);
+          v = c;
+          break;
+        }
+        case 1: {  // move with the other allocator, move-assign back
+          SV c(std::move(v), a2);
+          v = std::move(c);
+          break;
+        }
+        case 2: {  // swap there and back
+          SV c(a2);
+          v.swap(c);
+          c.swap(v);
+          break;
+        }
+        case 3: {  // plain move and back
+          SV c(std::move(v));
+          v = std::move(c);
+          break;
+        }
+        default:
+          v = SV(v);
+      }
+      ASSERT_EQ(v.get_allocator(), a1);
+    }
+    if (step % 101 == 0) {
+      ASSERT_EQ(v.size(), live.size());
+      for (const auto& [slot, h] : live) ASSERT_TRUE(v.is_valid(h)) << "slot " << slot;
+    }
+  }
+}
+}  // namespace
+
+TEST(StableVector, FreeSlotsAreReusedMostRecentFirstThroughShrinksCopiesMovesAndSwaps) {
+  check_free_slot_order<cm::StableVector<int>>({}, {});
+  check_free_slot_order<cm::StableVector<int, 64, cm::test::OffsetHeapAllocator<int>>>({}, {});
+  using Pmr = std::pmr::polymorphic_allocator<std::pmr::string>;
+  std::pmr::unsynchronized_pool_resource r1, r2;
+  check_free_slot_order<cm::StableVector<std::pmr::string, 128, Pmr>>(Pmr(&r1), Pmr(&r2));
 }

@@ -14,6 +14,8 @@
 /// vector's own memory, also by swap). The block table holds the allocator's `pointer`s: with an
 /// offset_ptr allocator the vector can live in shared memory (handles are indices: valid in every
 /// process; element pointers and iterators are addresses of the process that took them).
+/// The free slots form a list threaded through the blocks (no side array, nothing to allocate on
+/// erase), and the block table is a small array of its own: the header needs no <vector>.
 #include <core/memory/container/detail/std_core.hpp>
 #include <core/memory/container/detail/allocator_assignment.hpp>
 #include <core/memory/container/detail/fancy_pointer.hpp>
@@ -25,22 +27,62 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
-#include <vector>
 
 namespace core::memory {
 
 namespace detail {
 
-/// Exchanges two std containers together with their allocators, whatever
-/// propagate_on_container_swap says (a move constructor always takes the allocator along).
-template <class C>
-void swap_with_allocators(C& a, C& b) noexcept {
-  C tmp(std::move(a));
-  std::destroy_at(&a);
-  std::construct_at(&a, std::move(b));
-  std::destroy_at(&b);
-  std::construct_at(&b, std::move(tmp));
-}
+/// StableVector's block table: a growable array of `A::value_type` (the allocator's pointers to
+/// blocks) in memory from `A`, held through `A::pointer` (an offset_ptr in shared memory). It
+/// stores no allocator: the owner passes its own to each call that allocates, so the owner's
+/// allocator is the only one and allocator propagation concerns it alone. Not RAII: the owner
+/// calls release(). The pointer operations cannot throw (allocator requirements), so a failed
+/// growth leaves the table as it was.
+template <class A>
+struct pointer_table {
+  using traits = std::allocator_traits<A>;
+  using value_type = typename traits::value_type;
+
+  typename traits::pointer data{};
+  std::size_t size = 0;
+  std::size_t capacity = 0;
+
+  value_type* begin() const noexcept {
+    if constexpr (std::is_pointer_v<typename traits::pointer>) return data;
+    else return capacity ? std::to_address(data) : nullptr;
+  }
+  value_type* end() const noexcept { return begin() + size; }
+  value_type& operator[](std::size_t k) const noexcept { return std::to_address(data)[k]; }
+
+  /// Room for `n` pointers in all.
+  void reserve(A& a, std::size_t n) {
+    if (n <= capacity) return;
+    if (n > traits::max_size(a)) throw_length_error("core::memory::StableVector", "StableVector: block table too large");
+    const auto fresh = traits::allocate(a, n);
+    value_type* const to = std::to_address(fresh);
+    for (std::size_t k = 0; k < size; ++k) {
+      traits::construct(a, to + k, std::move((*this)[k]));
+      traits::destroy(a, &(*this)[k]);
+    }
+    if (capacity) traits::deallocate(a, data, capacity);
+    data = fresh;
+    capacity = n;
+  }
+  /// Appends `p`, doubling the capacity when full.
+  void push_back(A& a, value_type p) {
+    if (size == capacity) reserve(a, capacity ? 2 * capacity : 1);
+    traits::construct(a, begin() + size, std::move(p));
+    ++size;
+  }
+  void pop_back(A& a) noexcept { traits::destroy(a, begin() + --size); }
+  /// Destroys the pointers (not what they point to) and frees the array.
+  void release(A& a) noexcept {
+    while (size) pop_back(a);
+    if (capacity) traits::deallocate(a, data, capacity);
+    data = nullptr;
+    capacity = 0;
+  }
+};
 
 /// For each byte value: the positions of its set bits, packed one per byte, and how many.
 struct set_bit_table {
@@ -84,7 +126,13 @@ class StableVector {
   struct Block {
     alignas(T) std::byte storage[BlockSize * sizeof(T)];
     std::uint64_t occupied[words] = {};
-    std::uint32_t generation[BlockSize] = {};
+    /// Per slot, side by side (an erase or a reuse touches both): the generation, and for a free
+    /// slot the next one in the free list (the slot freed before it; no_slot ends the list).
+    struct Meta {
+      std::uint32_t generation = 0;
+      std::uint32_t next_free = 0;
+    };
+    Meta meta[BlockSize] = {};
     T* slot(std::size_t i) noexcept { return std::launder(reinterpret_cast<T*>(storage + i * sizeof(T))); }
     /// Slot `i` as the start of a run of slots, whether or not it holds an element.
     T* slots_from(std::size_t i) noexcept { return reinterpret_cast<T*>(storage + i * sizeof(T)); }
@@ -97,7 +145,7 @@ class StableVector {
   using block_pointer = typename block_traits::pointer;
   using ptr_alloc = typename std::allocator_traits<Alloc>::template rebind_alloc<block_pointer>;
   static constexpr bool annotated = detail::sanitizer_annotations<block_pointer>;
-  using index_alloc = typename std::allocator_traits<Alloc>::template rebind_alloc<std::uint32_t>;
+  static constexpr std::uint32_t no_slot = UINT32_MAX;
 
  public:
   using value_type = T;
@@ -188,8 +236,7 @@ class StableVector {
   using const_iterator = basic_iterator<true>;
 
   StableVector() noexcept(noexcept(Alloc())) : StableVector(Alloc()) {}
-  explicit StableVector(const Alloc& alloc) noexcept
-      : alloc_(alloc), blocks_(ptr_alloc(alloc)), free_(index_alloc(alloc)), salt_(salt_for(this)) {}
+  explicit StableVector(const Alloc& alloc) noexcept : alloc_(alloc), salt_(salt_for(this)) {}
   /// A copy keeps every element in the same slot with the same generation: the original's
   /// handles name the same elements in the copy. Strong guarantee.
   StableVector(const StableVector& o)
@@ -199,10 +246,9 @@ class StableVector {
   }
   /// Takes the blocks: pointers, references and handles stay valid and now belong to this vector.
   StableVector(StableVector&& o) noexcept
-      : alloc_(o.alloc_), blocks_(std::move(o.blocks_)), free_(std::move(o.free_)), size_(std::exchange(o.size_, 0)),
-        fresh_(std::exchange(o.fresh_, 0)), generation_floor_(o.generation_floor_), salt_(o.salt_) {
-    o.blocks_.clear();
-    o.free_.clear();
+      : alloc_(o.alloc_), blocks_(std::exchange(o.blocks_, {})), size_(std::exchange(o.size_, 0)),
+        fresh_(std::exchange(o.fresh_, 0)), free_(std::exchange(o.free_, no_slot)), generation_floor_(o.generation_floor_),
+        salt_(o.salt_) {
     o.salt_ += 0x9E3779B9u;  // the source lives on: its new handles must not be valid here
   }
   /// Takes the blocks if `alloc` equals `o`'s allocator; else moves the elements one by one into
@@ -227,6 +273,8 @@ class StableVector {
   ~StableVector() {
     if constexpr (!std::is_trivially_destructible_v<T> || requires(Alloc& a, T* p) { a.destroy(p); }) clear();
     for (const block_pointer& b : blocks_) delete_block(b);
+    ptr_alloc pa(alloc_);
+    blocks_.release(pa);
   }
   /// Exchanges the contents (handles follow their elements). Allocators that propagate on swap are
   /// exchanged too; equal ones exchange the blocks; unequal, non-propagating ones keep their memory
@@ -253,16 +301,17 @@ class StableVector {
   /// guarantee.
   template <class... Args>
   Handle emplace(Args&&... args) {
-    const bool reuse = !free_.empty();
+    const bool reuse = free_ != no_slot;
     if (!reuse && fresh_ == slots()) [[unlikely]]
       add_blocks(1);
-    const auto s = static_cast<std::uint32_t>(reuse ? free_.back() : fresh_);
+    const auto s = static_cast<std::uint32_t>(reuse ? free_ : fresh_);
     Block* b = block(s / BlockSize);
     const std::size_t i = s % BlockSize;
+    const auto meta = b->meta[i];  // read before the element is built: T's stores cannot hide it
     place(b, i, std::forward<Args>(args)...);
-    if (reuse) free_.pop_back();
+    if (reuse) free_ = meta.next_free;
     else ++fresh_;
-    return {s, static_cast<std::uint32_t>(b->generation[i] + salt_)};
+    return {s, static_cast<std::uint32_t>(meta.generation + salt_)};
   }
   template <class... Args>
   Handle emplace_back(Args&&... args) {  // the spec's name; "back" is wherever a free slot is
@@ -280,8 +329,9 @@ class StableVector {
     std::uint64_t& word = b->occupied[i / 64];
     word &= ~(std::uint64_t{1} << (i % 64));
     poison_free_slot(b, i);
-    ++b->generation[i];
-    free_.push_back(h.slot);  // capacity for it was reserved when the slot was created
+    ++b->meta[i].generation;
+    b->meta[i].next_free = free_;  // on top of the free list
+    free_ = h.slot;
     --size_;
   }
   iterator erase(const_iterator it) noexcept {
@@ -293,10 +343,10 @@ class StableVector {
 
   /// True if `h` still names a live element (false once it was erased, even if the slot is reused).
   [[nodiscard]] bool is_valid(Handle h) const noexcept {
-    if (h.slot >= blocks_.size() * BlockSize) return false;
+    if (h.slot >= blocks_.size * BlockSize) return false;
     const Block* b = block(h.slot / BlockSize);
     return b->is_occupied(h.slot % BlockSize) &&
-           static_cast<std::uint32_t>(b->generation[h.slot % BlockSize] + salt_) == h.generation;
+           static_cast<std::uint32_t>(b->meta[h.slot % BlockSize].generation + salt_) == h.generation;
   }
   /// The element `h` names, or null if it is gone.
   T* get(Handle h) noexcept { return is_valid(h) ? block(h.slot / BlockSize)->slot(h.slot % BlockSize) : nullptr; }
@@ -308,7 +358,7 @@ class StableVector {
 
   /// The iterator of the element at `p` (end() if `p` is not a live element here). O(blocks).
   iterator get_iterator(const T* p) noexcept {
-    for (size_type k = 0; k < blocks_.size(); ++k) {
+    for (size_type k = 0; k < blocks_.size; ++k) {
       Block* b = block(k);
       const auto* first = b->slot(0);
       if (p >= first && p < first + BlockSize) {
@@ -344,7 +394,7 @@ class StableVector {
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
   size_type size() const noexcept { return size_; }
   size_type capacity() const noexcept { return slots(); }
-  size_type block_count() const noexcept { return blocks_.size(); }
+  size_type block_count() const noexcept { return blocks_.size; }
   /// The most elements a StableVector can hold: slots are numbered in 32 bits (UINT32_MAX names
   /// no slot), and the allocator must be able to serve the blocks.
   size_type max_size() const noexcept {
@@ -362,11 +412,15 @@ class StableVector {
   /// Releases trailing blocks with no live element (earlier empty blocks stay: their slot numbers
   /// are part of live handles' identity).
   void shrink_to_fit() {
-    size_type keep = blocks_.size();
+    size_type keep = blocks_.size;
     while (keep > 0 && block_empty(block(keep - 1))) --keep;
-    if (keep == blocks_.size()) return;
+    if (keep == blocks_.size) return;
     const auto limit = static_cast<std::uint32_t>(keep * BlockSize);
-    std::erase_if(free_, [&](std::uint32_t s) { return s >= limit; });
+    for (std::uint32_t* link = &free_; *link != no_slot;) {  // unlink the slots of released blocks
+      std::uint32_t& next = block(*link / BlockSize)->meta[*link % BlockSize].next_free;
+      if (*link >= limit) *link = next;
+      else link = &next;
+    }
     fresh_ = std::min<size_type>(fresh_, limit);
     release_blocks(keep);
   }
@@ -379,12 +433,12 @@ class StableVector {
         const std::uint64_t bits = std::exchange(b->occupied[w], 0);
         detail::for_each_set_bit(bits, [&](std::size_t i) {
           alloc_traits::destroy(alloc_, b->slots_from(w * 64) + i);
-          ++b->generation[w * 64 + i];  // its handles die
+          ++b->meta[w * 64 + i].generation;  // its handles die
         });
       }
       if constexpr (annotated) poison_memory(b->storage, sizeof b->storage);
     }
-    free_.clear();
+    free_ = no_slot;
     fresh_ = 0;
     size_ = 0;
   }
@@ -400,7 +454,7 @@ class StableVector {
  private:
   friend struct detail::allocator_assignment;
 
-  size_type slots() const noexcept { return blocks_.size() * BlockSize; }
+  size_type slots() const noexcept { return blocks_.size * BlockSize; }
   Block* block(size_type k) const noexcept { return std::to_address(blocks_[k]); }
 
   template <class Self, class F>
@@ -421,7 +475,7 @@ class StableVector {
   }
   /// The generation a handle to slot `s` carries now (salted).
   std::uint32_t generation_of(size_type s) const noexcept {
-    return static_cast<std::uint32_t>(block(s / BlockSize)->generation[s % BlockSize] + salt_);
+    return static_cast<std::uint32_t>(block(s / BlockSize)->meta[s % BlockSize].generation + salt_);
   }
   /// A container's handle salt: its address, mixed (containers alive together differ).
   static std::uint32_t salt_for(const void* p) noexcept {
@@ -442,22 +496,20 @@ class StableVector {
 
   /// Adds `n` blocks of fresh slots. Strong guarantee (blocks added before a failure stay, empty).
   void add_blocks(size_type n) {
-    if (n > max_size() / BlockSize - blocks_.size())
+    if (n > max_size() / BlockSize - blocks_.size)
       throw_length_error("core::memory::StableVector", "StableVector: size would exceed max_size()");
-    const size_type target = blocks_.size() + n;
-    if (n > 1) blocks_.reserve(target);
-    // Room for every slot in the free stack, so that erase never allocates; grown geometrically,
-    // so that reserving block by block stays linear.
-    if (free_.capacity() < target * BlockSize) free_.reserve(std::max(target * BlockSize, 2 * free_.capacity()));
-    while (blocks_.size() < target) {
+    const size_type target = blocks_.size + n;
+    ptr_alloc pa(alloc_);
+    if (n > 1) blocks_.reserve(pa, target);
+    while (blocks_.size < target) {
       block_pointer b = new_block();
       // A block can reuse the slot numbers of a released one: its generations start above every
       // generation ever handed out, so handles into the released block stay invalid.
-      std::fill(std::begin(b->generation), std::end(b->generation), generation_floor_);
+      for (auto& m : b->meta) m.generation = generation_floor_;
 #if CORE_MEMORY_EXCEPTIONS
       try {
 #endif
-        blocks_.push_back(b);
+        blocks_.push_back(pa, b);
 #if CORE_MEMORY_EXCEPTIONS
       } catch (...) {
         delete_block(b);
@@ -476,33 +528,27 @@ class StableVector {
     generation_floor_ = o.generation_floor_;
     salt_ = o.salt_;
     fresh_ = o.fresh_;
-    blocks_.reserve(o.blocks_.size());
-    free_.reserve(o.slots());
+    ptr_alloc pa(alloc_);
+    blocks_.reserve(pa, o.blocks_.size);
     for (const auto& op : o.blocks_) {
       const Block* ob = std::to_address(op);
-      Block* b = std::to_address(blocks_.emplace_back(new_block()));  // capacity reserved: cannot throw
-      std::copy(std::begin(ob->generation), std::end(ob->generation), std::begin(b->generation));
+      blocks_.push_back(pa, new_block());  // capacity reserved: cannot throw
+      Block* b = block(blocks_.size - 1);
+      std::copy(std::begin(ob->meta), std::end(ob->meta), std::begin(b->meta));  // generations, free list
       for (std::size_t i = 0; i < BlockSize; ++i)
         if (ob->is_occupied(i)) place(b, i, get(*const_cast<Block*>(ob)->slot(i)));
     }
-    free_.assign(o.free_.begin(), o.free_.end());  // within the reserved capacity
+    free_ = o.free_;  // the same free list: the links were copied with the blocks
   }
 
-  /// Swaps the contents, and the allocators if `with_allocators` (callers make sure the blocks
-  /// always end up with the allocator that made them).
+  /// Swaps the contents, and the allocators if `with_allocators` (callers make sure the blocks and
+  /// the block table always end up with the allocator that made them).
   template <bool with_allocators>
   void swap_contents(StableVector& o) noexcept {
     using std::swap;
-    if constexpr (with_allocators) {
-      // Also for copy/move assignment that propagates when swap does not: std::vector::swap
-      // would then exchange the buffers but not their allocators.
-      swap(alloc_, o.alloc_);
-      detail::swap_with_allocators(blocks_, o.blocks_);
-      detail::swap_with_allocators(free_, o.free_);
-    } else {
-      swap(blocks_, o.blocks_);
-      swap(free_, o.free_);
-    }
+    if constexpr (with_allocators) swap(alloc_, o.alloc_);
+    swap(blocks_, o.blocks_);
+    swap(free_, o.free_);
     swap(size_, o.size_);
     swap(fresh_, o.fresh_);
     swap(generation_floor_, o.generation_floor_);
@@ -510,10 +556,11 @@ class StableVector {
   }
 
   void release_blocks(size_type keep) noexcept {
-    while (blocks_.size() > keep) {
-      block_pointer b = blocks_.back();
-      blocks_.pop_back();
-      for (std::uint32_t g : b->generation) generation_floor_ = g + 1 > generation_floor_ ? g + 1 : generation_floor_;
+    ptr_alloc pa(alloc_);
+    while (blocks_.size > keep) {
+      block_pointer b = blocks_[blocks_.size - 1];
+      blocks_.pop_back(pa);
+      for (const auto& m : b->meta) generation_floor_ = m.generation + 1 > generation_floor_ ? m.generation + 1 : generation_floor_;
       delete_block(b);
     }
   }
@@ -554,10 +601,10 @@ class StableVector {
   }
 
   [[no_unique_address]] Alloc alloc_{};
-  std::vector<block_pointer, ptr_alloc> blocks_{ptr_alloc(alloc_)};
-  std::vector<std::uint32_t, index_alloc> free_{index_alloc(alloc_)};  // erased slots, most recent on top
+  detail::pointer_table<ptr_alloc> blocks_;
   size_type size_ = 0;
   size_type fresh_ = 0;                 // slots from here on were never used since their block came
+  std::uint32_t free_ = no_slot;        // the most recently erased free slot: the free list's head
   std::uint32_t generation_floor_ = 0;  // generations of new blocks start here
   std::uint32_t salt_ = 0;              // added to the generations in handles
 };
