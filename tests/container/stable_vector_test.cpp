@@ -203,6 +203,14 @@ TEST(StableVector, IteratorsCompareByPosition) {
   for (int i = 0; i < 10; ++i)
     if (i != 7) v.erase(hs[static_cast<std::size_t>(i)]);
   EXPECT_EQ(v.begin(), v.end());
+  // Same bit of different words; the last element of a word against end().
+  cm::StableVector<int> w;
+  for (int i = 0; i < 129; ++i) w.emplace(i);
+  EXPECT_NE(w.begin(), std::next(w.begin(), 64));
+  EXPECT_EQ(*std::next(w.begin(), 64), 64);
+  EXPECT_NE(std::next(w.begin(), 128), w.end());
+  EXPECT_EQ(std::next(w.begin(), 129), w.end());
+  EXPECT_EQ(std::distance(w.begin(), w.end()), 129);
 }
 
 TEST(StableVector, CopyKeepsSlotsAndGenerationsSoHandlesWorkInTheCopy) {
