@@ -41,6 +41,9 @@ alignas(Fast) unsigned char fast_storage[sizeof(Fast)];
 alignas(Checked) unsigned char checked_storage[sizeof(Checked)];
 Fast* fast = nullptr;
 Checked* checked = nullptr;
+/// `fast` once it is set up (null until then, and in checked mode): the one load malloc's and
+/// free's fast paths test.
+std::atomic<Fast*> fast_ready{nullptr};
 
 // 0: not yet, 1: being set up, 2: ready.
 std::atomic<int> state{0};
@@ -117,8 +120,9 @@ void report_statistics(const Allocator& a, const char* mode) noexcept {
     if (fast) fast->deallocate(fast->try_allocate(16));
     if (checked) checked->deallocate(checked->try_allocate(16));
     initialising = false;
-    // release: other threads that see 2 see the constructed allocator.
+    // release: other threads that see 2 (or fast_ready) see the constructed allocator.
     state.store(2, std::memory_order_release);
+    fast_ready.store(fast, std::memory_order_release);
     return true;
   }
   if (initialising) return false;
@@ -141,9 +145,9 @@ inline bool ready() noexcept {
 }
 
 inline void* allocate(std::size_t size, std::size_t align) noexcept {
-  // acquire: pairs with initialise's release.
-  if (state.load(std::memory_order_acquire) == 2 && fast) [[likely]] {
-    if (void* p = fast->try_allocate(size, align)) [[likely]]
+  // acquire: pairs with initialise's release (a plain load on x86).
+  if (Fast* f = fast_ready.load(std::memory_order_acquire); f && align <= 16) [[likely]] {
+    if (void* p = f->try_allocate_cached(size)) [[likely]]
       return p;
   }
   return allocate_slow(size, align);
@@ -156,18 +160,19 @@ inline void* allocate(std::size_t size, std::size_t align) noexcept {
 }
 
 inline void deallocate(void* p) noexcept {
-  if (fast && p && !in_bootstrap(p)) [[likely]]
-    return fast->deallocate(p);
+  // Null and bootstrap blocks are outside the class ranges: the slow path sorts them out.
+  if (Fast* f = fast_ready.load(std::memory_order_acquire)) [[likely]] {
+    if (f->try_deallocate_cached(p)) [[likely]]
+      return;
+  }
   deallocate_slow(p);
 }
 
 /// Sized delete: checked mode verifies the size and alignment name the block's class.
 void deallocate(void* p, std::size_t size, std::size_t align) noexcept {
-  if (!p || in_bootstrap(p)) return;
-  if (fast) [[likely]]
-    fast->deallocate(p);
-  else if (checked)
-    checked->deallocate(p, size, align);
+  if (!checked) [[likely]]
+    return deallocate(p);
+  if (p && !in_bootstrap(p)) checked->deallocate(p, size, align);
 }
 
 std::size_t usable(const void* p) noexcept {

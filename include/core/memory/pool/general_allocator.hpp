@@ -128,6 +128,11 @@ class BasicGeneralAllocator {
     return c;
   }();
   static_assert(size_classes.back() == 65536 && size_classes[size_classes.size() - 2] == 57344);
+  static_assert([] {
+    for (std::size_t s : size_classes)
+      if (s % (s <= 1024 ? 16 : 128) != 0) return false;
+    return true;
+  }(), "small_class_of's tables are exact only for these steps");
   static constexpr std::size_t class_count = size_classes.size();
   static constexpr std::size_t max_small = size_classes.back();
 
@@ -249,13 +254,35 @@ class BasicGeneralAllocator {
   /// The index of the class serving `size` at `align`, or class_count (a large block).
   static constexpr std::size_t class_of(std::size_t size, std::size_t align) noexcept {
     if (size > max_small || !is_valid_alignment(align)) return class_count;
-    std::size_t c = size <= 1024 ? small_table[(size + 15) / 16] : large_table[size / 128];
-    while (size_classes[c] < size) ++c;  // above 1 KiB: at most one step
+    const std::size_t c = small_class_of(size);
     if (align <= 16) [[likely]]
       return c;
-    for (; c < class_count; ++c)
-      if (align <= class_alignment(size_classes[c])) return c;
+    for (std::size_t k = c; k < class_count; ++k)
+      if (align <= class_alignment(size_classes[k])) return k;
     return class_count;
+  }
+  /// The smallest class of at least `size` bytes (at most max_small): one table look-up, exact
+  /// because the classes up to 1 KiB are multiples of 16 bytes and those above multiples of 128.
+  static constexpr std::size_t small_class_of(std::size_t size) noexcept {
+    return size <= 1024 ? small_table[(size + 15) / 16] : large_table[(size + 127) / 128];
+  }
+
+  /// malloc's fast path: a block for `size` bytes (16-byte aligned) from the calling thread's
+  /// cache, or null (then try_allocate). No call, so a caller whose slow path is a tail call
+  /// saves no registers.
+  [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE void* try_allocate_cached(std::size_t size) noexcept {
+    if (size > max_small) [[unlikely]]
+      return nullptr;
+    return engine_.try_allocate_cached(small_class_of(size));
+  }
+  /// free's fast path in the unchecked allocator: true if `p`, a block of a class, went to the
+  /// calling thread's cache; false for anything else (then deallocate: null, large blocks,
+  /// pointers from elsewhere, a full cache).
+  [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE bool try_deallocate_cached(void* p) noexcept
+    requires(!Checked)
+  {
+    const std::size_t c = class_at(p);
+    return c < class_count && engine_.try_deallocate_cached(p, c);
   }
   /// A class serves blocks aligned to the largest power of two dividing its size, up to 4096.
   static constexpr std::size_t class_alignment(std::size_t size) noexcept {

@@ -127,11 +127,26 @@ class ThreadCachedPool final : public HeapOwner {
   /// thread's front holds blocks.
   [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE void* try_allocate(std::size_t c) noexcept {
     // The fast path has no call and no null test of the heap: anything else goes out of line.
+    if (void* p = try_allocate_cached(c)) [[likely]]
+      return p;
+    return allocate_slow(c);
+  }
+  /// try_allocate's fast path alone: a block from the calling thread's cache, or null (then
+  /// try_allocate takes the slow path). No call: a caller whose own slow path is a tail call
+  /// (malloc) saves no registers.
+  [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE void* try_allocate_cached(std::size_t c) noexcept {
     if (auto* h = static_cast<Heap*>(cached_thread_heap())) [[likely]] {
       if (h->front[c].head) [[likely]]
         return pop(h, c);
     }
-    return allocate_slow(c);
+    return nullptr;
+  }
+  /// deallocate's fast path alone, for the unchecked engine: true if the block went to the calling
+  /// thread's cache, false if it has no room (then call deallocate).
+  [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE bool try_deallocate_cached(void* p, std::size_t c) noexcept
+    requires(!Checked)
+  {
+    return push_cached(static_cast<Node*>(p), c);
   }
 
   /// Frees a block of class `c` from any thread. Hardened builds report a double free (also one
@@ -155,13 +170,8 @@ class ThreadCachedPool final : public HeapOwner {
         return;
       }
     }
-    if (auto* h = static_cast<Heap*>(cached_thread_heap())) [[likely]] {
-      // relaxed: the thread's own counter.
-      if (h->front[c].count.load(std::memory_order_relaxed) < h->front[c].limit) [[likely]] {
-        push(h, static_cast<Node*>(p), c);
-        return;
-      }
-    }
+    if (push_cached(static_cast<Node*>(p), c)) [[likely]]
+      return;
     deallocate_slow(static_cast<Node*>(p), c);
   }
 
@@ -399,6 +409,18 @@ class ThreadCachedPool final : public HeapOwner {
     mark_used(n);
     unpoison_memory(n, size_[c]);
     return n;
+  }
+
+  /// Puts a free block (cookie already set) on the calling thread's front if it has room.
+  CORE_MEMORY_ALWAYS_INLINE bool push_cached(Node* n, std::size_t c) noexcept {
+    if (auto* h = static_cast<Heap*>(cached_thread_heap())) [[likely]] {
+      // relaxed: the thread's own counter.
+      if (h->front[c].count.load(std::memory_order_relaxed) < h->front[c].limit) [[likely]] {
+        push(h, n, c);
+        return true;
+      }
+    }
+    return false;
   }
 
   /// Links a free block (cookie already set) into the front.
