@@ -287,8 +287,9 @@ template <class Key, class Comp>
 void check_bulk_build() {
   std::mt19937_64 rng(17);
   const auto same = [](const auto& a, const auto& b) { return a.first == b.first && a.second == b.second; };
-  // Sizes around every path: in-place insertion sort (up to 16), sorting aside, radix (512 on).
-  for (const std::size_t n : {0, 1, 2, 5, 10, 15, 16, 17, 100, 511, 512, 513, 5000, 60000, 60002}) {
+  // Sizes around every path: in-place insertion sort (up to 16), on the stack (keys of 32 bits
+  // or less, up to 128), sorting aside, radix (512 on).
+  for (const std::size_t n : {0, 1, 2, 5, 10, 15, 16, 17, 100, 127, 128, 129, 511, 512, 513, 5000, 60000, 60002}) {
     std::vector<std::pair<Key, int>> input(n);
     const bool narrow = n % 2 == 1;  // narrow: many duplicates; else the type's whole range
     for (std::size_t i = 0; i < n; ++i)
@@ -304,6 +305,17 @@ void check_bulk_build() {
     cm::FlatMap<Key, int, Comp> g(input.begin(), input.begin() + static_cast<long>(n / 2));
     g.insert(input.begin() + static_cast<long>(n / 2), input.end());  // merged into existing keys
     ASSERT_TRUE(std::equal(g.begin(), g.end(), m.begin(), m.end(), same)) << n << " pairs, in two inserts";
+    std::vector<Key> keys(n);
+    for (std::size_t i = 0; i < n; ++i) keys[i] = input[i].first;
+    const cm::FlatSet<Key, Comp> fs(keys.begin(), keys.end());
+    const std::set<Key, Comp> ss(keys.begin(), keys.end());
+    ASSERT_TRUE(std::equal(fs.begin(), fs.end(), ss.begin(), ss.end())) << n << " keys (set)";
+    // Values of 16 bytes, the widest sorted on the stack.
+    std::vector<std::pair<Key, std::array<int, 4>>> wide(n);
+    for (std::size_t i = 0; i < n; ++i) wide[i] = {input[i].first, {int(i), -int(i), int(i) * 3, 7}};
+    const cm::FlatMap<Key, std::array<int, 4>, Comp> fw(wide.begin(), wide.end());
+    const std::map<Key, std::array<int, 4>, Comp> mw(wide.begin(), wide.end());
+    ASSERT_TRUE(std::equal(fw.begin(), fw.end(), mw.begin(), mw.end(), same)) << n << " pairs (wide values)";
   }
 }
 

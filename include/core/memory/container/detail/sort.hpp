@@ -6,7 +6,9 @@
 #include <core/memory/container/detail/std_algorithm.hpp>
 #include <core/memory/container/detail/search.hpp>
 #include <core/memory/util/config.hpp>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace core::memory::detail {
@@ -279,6 +281,37 @@ void radix_sort_records(Keys& keys, Values* values) {
   }
 }
 
+/// Up to this many keys of at most 32 bits (with trivially copyable values of at most 16 bytes),
+/// sort_together sorts packed (order bits, position) integers on the stack and writes the keys and
+/// values back in place from copies there (at most 4 KiB of stack): no allocation, where building
+/// an order and gathering into new sequences allocates three times.
+inline constexpr std::size_t stack_sort_max = 128;
+template <class Keys, class Values, class Comp>
+inline constexpr bool stack_sortable = radix_sortable_records<Keys, Values, Comp> &&
+                                       sizeof(typename Keys::value_type) <= 4 &&
+                                       sizeof(typename Values::value_type) <= 16;
+
+template <class Keys, class Values, class Comp>
+void stack_sort_together(Keys& keys, Values* values) {
+  using Key = typename Keys::value_type;
+  using Value = typename Values::value_type;
+  const std::size_t n = keys.size();
+  std::uint64_t packed[stack_sort_max];
+  Key old_keys[stack_sort_max];
+  for (std::size_t i = 0; i < n; ++i) {
+    old_keys[i] = keys[i];
+    packed[i] = (std::uint64_t{order_bits<Comp>(keys[i])} << 32) | i;  // ties keep their order
+  }
+  detail::sort(packed, packed + n);
+  for (std::size_t i = 0; i < n; ++i) keys[i] = old_keys[packed[i] & 0xffffffffu];
+  if (values) {
+    alignas(Value) std::byte old_values[stack_sort_max * sizeof(Value)];
+    for (std::size_t i = 0; i < n; ++i) std::memcpy(old_values + i * sizeof(Value), &(*values)[i], sizeof(Value));
+    for (std::size_t i = 0; i < n; ++i)
+      std::memcpy(&(*values)[i], old_values + (packed[i] & 0xffffffffu) * sizeof(Value), sizeof(Value));
+  }
+}
+
 /// Swaps the sorted `new_keys` and `new_values` (when given) in for `keys` and `values`, without
 /// failing for sequences whose swap is noexcept (std::vector, std::deque); for others (SmallVector:
 /// its swap moves elements between inline buffers) all are reserved first, and if a swap still
@@ -314,7 +347,8 @@ void swap_in(Keys& keys, Keys& new_keys, Values* values, Values* new_values) {
 /// With `may_permute` (the caller empties both sequences if this throws: a bulk construction, or
 /// an insertion into an empty container) and elements that move without throwing, a few
 /// elements (or sorted ones with duplicates) are sorted in place by insertion (10 pairs: 3
-/// allocations fewer), many integer keys with trivially copyable values by radix_sort_records.
+/// allocations fewer), up to 128 small integer keys with small trivially copyable values on the
+/// stack (stack_sort_together), many by radix_sort_records.
 /// (Tried and slower: applying the sorted order in place by cycles, each step waiting on the
 /// previous one's load; and std::sort of (key, position, value) records below radix_sort_min,
 /// 1.3x slower at 100 pairs than sorting packed (key, position) integers and gathering.)
@@ -335,6 +369,12 @@ void sort_together(Keys& keys, Values* values, const Comp& comp, bool unique, bo
       if (!done && n <= insertion_sort_max) {
         detail::insertion_sort_together(keys, values, comp);
         done = true;
+      }
+      if constexpr (stack_sortable<Keys, Values, Comp>) {
+        if (!done && n <= stack_sort_max) {
+          detail::stack_sort_together<Keys, Values, Comp>(keys, values);
+          done = true;
+        }
       }
       if constexpr (radix_sortable_records<Keys, Values, Comp>) {
         if (!done && n >= radix_sort_min) {
