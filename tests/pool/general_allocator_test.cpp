@@ -185,6 +185,26 @@ TEST(GeneralAllocatorThreads, AThreadThatOnlyFreesDoesNotGrowItsCache) {
   EXPECT_EQ(a.small_blocks(), 0u);
 }
 
+// Defect: a trim put a heap's caps back but not its "refilled since the last overflow" marks, so
+// a heap given back at a thread's exit (or by a stray allocation) carried them to the next thread
+// that adopted it: one that only frees grew its cache at its first overflow (256 -> 512 blocks).
+TEST(GeneralAllocatorThreads, AThreadThatOnlyFreesDoesNotGrowOnTheRefillOfTheHeapItAdopts) {
+  cm::GeneralAllocator a;
+  const std::size_t c = cm::GeneralAllocator::class_of(256, 16);
+  std::vector<void*> blocks(4096);
+  for (void*& p : blocks) p = a.allocate(256);
+  std::thread([&] { a.deallocate(a.allocate(256)); }).join();  // a refill of class c, then exit
+  ASSERT_EQ(a.thread_caches(), 2u);
+  std::size_t limit = 0;
+  std::thread([&] {  // adopts the exited thread's heap
+    for (void* p : blocks) a.deallocate(p);
+    limit = a.thread_cache_limit(c);
+  }).join();
+  EXPECT_EQ(a.thread_caches(), 2u) << "the second thread adopted the first one's heap";
+  EXPECT_EQ(limit, 256u);
+  EXPECT_EQ(a.small_blocks(), 0u);
+}
+
 TEST(GeneralAllocatorThreads, ExchangeStressOverEveryClassAndLargeBlocks) {
   cm::GeneralAllocator a;
   const auto r = test::exchange_stress([&](std::size_t n) { return a.try_allocate(n, 16); },
