@@ -202,8 +202,9 @@ class BasicGeneralAllocator {
     if (!is_aligned(p, align)) {
       // Moves: the block is not aligned as now asked.
     } else if (c < class_count) {
-      // Keep the block when it fits and is not more than twice too large.
-      if (size <= room && (c == 0 || size > size_classes[c - 1] / 2)) return p;
+      // Kept when it fits and is at most twice too large (as mimalloc), or when no smaller class
+      // would serve the request (the smallest class; a block aligned beyond the size's class).
+      if (size <= room && (size >= room / 2 || class_of(size, align) >= c)) return p;
     } else if (LargeHeader* h = large_header(p); h && size > max_small && align <= detail::os::page_size()) {
       // Remapping keeps the block's offset in its mapping, so an alignment up to a page.
       return remap_large(h, p, size);
