@@ -28,23 +28,41 @@ TEST(GeneralAllocator, Conformance) {
   EXPECT_EQ(a.large_blocks(), 0u);
 }
 
+// Every size up to 64 KiB and a little beyond, at every alignment up to 8192: the class is the
+// smallest whose size fits and whose alignment suffices (found by a scan of the classes, apart
+// from the lookup tables), or none (a large block).
 TEST(GeneralAllocator, ClassesCoverEverySizeAndAlignment) {
-  for (std::size_t size = 0; size <= 70000; size += (size < 4096 ? 1 : 97)) {
-    for (std::size_t align : {1u, 16u, 64u, 4096u}) {
-      const std::size_t c = cm::GeneralAllocator::class_of(size, align);
-      if (c == cm::GeneralAllocator::class_count) {
-        ASSERT_TRUE(size > cm::GeneralAllocator::max_small || align > 16) << size;
-        continue;
-      }
-      ASSERT_GE(cm::GeneralAllocator::size_classes[c], size);
-      ASSERT_LE(align, cm::GeneralAllocator::class_alignment(cm::GeneralAllocator::size_classes[c]));
-      if (c > 0 && align <= 16) {
-        ASSERT_LT(cm::GeneralAllocator::size_classes[c - 1], size) << "the smallest class";
-      }
+  using GA = cm::GeneralAllocator;
+  for (std::size_t align = 1; align <= 8192; align *= 2) {
+    std::size_t expected = 0;  // the scan: nondecreasing with the size
+    for (std::size_t size = 0; size <= GA::max_small + 4096; ++size) {
+      while (expected < GA::class_count &&
+             (GA::size_classes[expected] < size || GA::class_alignment(GA::size_classes[expected]) < align))
+        ++expected;
+      const std::size_t c = GA::class_of(size, align);
+      ASSERT_EQ(c, expected) << "size " << size << ", alignment " << align;
+      if (c == GA::class_count) continue;
       if (align <= 16 && size > 128 && size <= 8192) {  // eight classes per doubling: little waste
-        ASSERT_LE(cm::GeneralAllocator::size_classes[c] * 8, (size - 1) * 9 + 8) << size;
+        ASSERT_LE(GA::size_classes[c] * 8, (size - 1) * 9 + 8) << size;
       }
     }
+  }
+  EXPECT_EQ(GA::class_of(16, 3), GA::class_count) << "not a power of two";
+  EXPECT_EQ(GA::class_of(1, 0), GA::class_count);
+}
+
+// Every class's slab: a power of two holding at least 8 blocks (at most what a slab cache
+// takes, 1024) and losing at most 1/16 of itself to the header and the tail.
+TEST(GeneralAllocator, EveryClassSlabLosesAtMostASixteenth) {
+  cm::GeneralAllocator a;
+  for (std::size_t c = 0; c < cm::GeneralAllocator::class_count; ++c) {
+    const auto s = a.statistics_of_class(c);
+    EXPECT_EQ(s.block_size, cm::GeneralAllocator::size_classes[c]);
+    EXPECT_TRUE(s.slab_size >= 4096 && (s.slab_size & (s.slab_size - 1)) == 0) << s.block_size;
+    EXPECT_GE(s.blocks_per_slab, 8u) << s.block_size;
+    EXPECT_LE(s.blocks_per_slab, 1024u) << s.block_size;
+    EXPECT_LE(s.blocks_per_slab * s.block_size, s.slab_size) << s.block_size;
+    EXPECT_LE((s.slab_size - s.blocks_per_slab * s.block_size) * 16, s.slab_size) << s.block_size;
   }
 }
 

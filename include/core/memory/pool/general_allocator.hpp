@@ -129,6 +129,7 @@ class BasicGeneralAllocator {
   }();
   static_assert(size_classes.back() == 65536 && size_classes[size_classes.size() - 2] == 57344);
   static constexpr std::size_t class_count = size_classes.size();
+  static_assert(class_count <= 256, "the class lookup tables hold class indices as unsigned char");
   static constexpr std::size_t max_small = size_classes.back();
 
   BasicGeneralAllocator() noexcept : BasicGeneralAllocator(reserve_ranges()) {}
@@ -239,12 +240,13 @@ class BasicGeneralAllocator {
   /// that for a thread that cycles more (1 MiB of growth per thread in all, undone by
   /// flush_thread_cache).
   [[nodiscard]] std::size_t thread_cache_limit(std::size_t c) const noexcept { return engine_.thread_cache_limit(c); }
-  /// One size class's figures: its block size, and the slabs it holds (in use or cached).
+  /// One size class's figures: its block size, its slabs' size, the slabs it holds (in use or
+  /// cached), and the blocks a slab holds.
   struct class_statistics {
-    std::size_t block_size, slab_size, slabs;
+    std::size_t block_size, slab_size, slabs, blocks_per_slab;
   };
   [[nodiscard]] class_statistics statistics_of_class(std::size_t c) const noexcept {
-    return {size_classes[c], engine_.slab_size(c), engine_.slabs(c)};
+    return {size_classes[c], engine_.slab_size(c), engine_.slabs(c), engine_.blocks_per_slab(c)};
   }
 
   /// The index of the class serving `size` at `align`, or class_count (a large block).
@@ -323,6 +325,13 @@ class BasicGeneralAllocator {
   /// How far a thread's caches may grow beyond their 64 KiB per class, in all.
   static constexpr std::size_t cache_growth = std::size_t{1} << 20;
   static std::array<detail::size_class_spec, class_count> specs() noexcept {
+    // per_slab for every class at compile time: its loop ends, and it asks at most what a slab
+    // cache accepts (8 to 1024 blocks).
+    static_assert([] {
+      for (std::size_t size : size_classes)
+        if (per_slab(size) > 1024) return false;
+      return true;
+    }());
     std::array<detail::size_class_spec, class_count> s{};
     for (std::size_t c = 0; c < class_count; ++c) {
       const std::size_t size = size_classes[c];
@@ -345,6 +354,7 @@ class BasicGeneralAllocator {
       if (n >= 8 && (slab - n * size) * 16 <= slab) return n;
     }
   }
+
 
   /// The class whose range holds `p`, or class_count.
   [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE std::size_t class_at(const void* p) const noexcept {
