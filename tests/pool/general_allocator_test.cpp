@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <set>
 #include <thread>
@@ -254,6 +255,42 @@ TEST(GeneralAllocatorThreads, AThreadThatOnlyFreesDoesNotGrowOnTheRefillOfTheHea
   }).join();
   EXPECT_EQ(a.thread_caches(), 2u) << "the second thread adopted the first one's heap";
   EXPECT_EQ(limit, 256u);
+  EXPECT_EQ(a.small_blocks(), 0u);
+}
+
+// Threads that grow their caps (FIFO batches larger than the cap) while another thread trims
+// (shrink_to_fit: each heap puts its caps back at its next slow path) and reads the statistics:
+// each cap stays within its bounds, and (under TSan) the caps are touched by their owners only.
+TEST(GeneralAllocatorThreads, CapsGrowAndShrinkWhileOtherThreadsTrimAndReadStatistics) {
+  cm::GeneralAllocator a;
+  const std::size_t c = cm::GeneralAllocator::class_of(256, 16);
+  std::atomic<int> running{4};
+  std::vector<std::size_t> largest(4, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<void*> blocks(1024);
+      for (int round = 0; round < 40 / test::stress_scale + 4; ++round) {
+        for (void*& p : blocks) p = a.allocate(256);
+        for (void* p : blocks) a.deallocate(p);
+        largest[static_cast<std::size_t>(t)] = std::max(largest[static_cast<std::size_t>(t)], a.thread_cache_limit(c));
+      }
+      a.flush_thread_cache();
+      EXPECT_EQ(a.thread_cache_limit(c), 256u);
+      running.fetch_sub(1);
+    });
+  }
+  while (running.load() > 0) {
+    a.shrink_to_fit();
+    (void)a.small_blocks();
+    (void)a.thread_caches();
+    std::this_thread::yield();
+  }
+  for (std::thread& t : threads) t.join();
+  for (std::size_t l : largest) {
+    EXPECT_GE(l, 256u);
+    EXPECT_LE(l, 8u * 256u);
+  }
   EXPECT_EQ(a.small_blocks(), 0u);
 }
 
