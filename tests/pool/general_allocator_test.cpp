@@ -8,10 +8,16 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <set>
 #include <thread>
 #include <vector>
+
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "support/allocator_conformance.hpp"
 #include "support/concurrent_stress.hpp"
@@ -164,6 +170,40 @@ TEST(GeneralAllocator, ReallocateShrinksToTheSmallerClassWhenMoreThanHalfIsUnuse
   EXPECT_EQ(a.try_reallocate(p, 50, 4096), p);
   a.deallocate(p);
   EXPECT_EQ(a.small_blocks(), 0u);
+}
+
+// Defect: a shrinking try_reallocate (realloc) failed, null and ENOMEM, when the smaller block
+// it moves to could not be had; glibc's never fails. It keeps the block then. Here no class
+// range could be reserved (a small RLIMIT_AS) and the address space is used up, so every new
+// block would be a mapping that cannot be made.
+TEST(GeneralAllocator, AShrinkingReallocateKeepsTheBlockWhenNoSmallerOneCanBeHad) {
+  if (cm::asan_enabled || CORE_MEMORY_TSAN) GTEST_SKIP() << "the sanitizers' runtimes need address space of their own";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    std::size_t pages = 0;
+    if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
+      if (std::fscanf(f, "%zu", &pages) != 1) _exit(2);
+      std::fclose(f);
+    }
+    const std::size_t limit_bytes = pages * static_cast<std::size_t>(sysconf(_SC_PAGESIZE)) + (std::size_t{64} << 20);
+    const rlimit limit{limit_bytes, limit_bytes};
+    if (pages == 0 || setrlimit(RLIMIT_AS, &limit) != 0) _exit(2);
+    cm::GeneralAllocator a;  // reserves no class range: 68 x 64 MiB at least do not fit
+    void* large = a.allocate(std::size_t{1} << 20);
+    void* small = a.allocate(5000);
+    for (std::size_t chunk = std::size_t{1} << 24; chunk >= 4096; chunk /= 2)
+      while (mmap(nullptr, chunk, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) != MAP_FAILED) {
+      }
+    if (a.try_allocate(100) != nullptr) _exit(3);  // the scenario: no block can be had
+    _exit(a.try_reallocate(large, 100) == large && a.try_reallocate(small, 1000) == small &&
+                  a.try_reallocate(small, 100000) == nullptr
+              ? 0
+              : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: a shrink failed, 2: no limit, 3: memory left";
 }
 
 TEST(GeneralAllocator, LargeBlocksGrowInPlaceWithoutCopying) {

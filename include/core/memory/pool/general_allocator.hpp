@@ -211,7 +211,7 @@ class BasicGeneralAllocator {
       return remap_large(h, p, size);
     }
     void* q = try_allocate(size, align);
-    if (!q) return nullptr;
+    if (!q) return size <= room && is_aligned(p, align) ? p : nullptr;  // a shrink never fails: it stays
     std::memcpy(q, p, size < room ? size : room);
     deallocate(p);
     return q;
