@@ -194,6 +194,8 @@ class BasicGeneralAllocator {
   }
   /// Resizes a block keeping its contents (up to the smaller size), in place when the block's
   /// room allows (a large block grows with mremap); null if out of memory (the block is intact).
+  /// A shrink moves to a smaller class when more than half the block would be unused, and never
+  /// fails (it stays when no smaller block can be had).
   [[nodiscard]] void* try_reallocate(void* p, std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     const std::size_t c = class_at(p);
     if constexpr (Checked) {  // a freed or foreign block is reported, not resized (nor handed back)
