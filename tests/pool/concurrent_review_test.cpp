@@ -839,4 +839,53 @@ TEST(ConcurrentReviewThreads, APoolOverAPoolUsedFromALateThreadLocalDestructor) 
   EXPECT_EQ(nodes.nodes_allocated(), 0u);
 }
 
+/// An upstream that can purge (as the process allocator's class ranges): counts the slabs the
+/// depot purges.
+struct PurgeCountingUpstream : test::CountingAllocator {
+  using test::CountingAllocator::CountingAllocator;
+  void purge(void*, std::size_t) noexcept { ++purged; }
+  std::size_t purged = 0;
+};
+/// The same, naming how many bytes of spare slabs the depots should keep resident.
+struct BudgetedPurgeUpstream : PurgeCountingUpstream {
+  using PurgeCountingUpstream::PurgeCountingUpstream;
+  static constexpr std::size_t resident_spare_bytes = 10 * 4096;
+};
+
+/// Fills many slabs, empties them and flushes, on both front ends of the engine: the depot
+/// keeps `resident` spare slabs resident and purges the others as they come back.
+template <class Upstream>
+void depot_purges_beyond(std::size_t resident) {
+  auto run = [resident](auto& pool, Upstream& upstream, auto alloc, auto free) {
+    std::vector<void*> blocks;
+    for (int i = 0; i < 2000; ++i) blocks.push_back(alloc(pool));
+    const std::size_t slabs = upstream.allocations();
+    ASSERT_GT(slabs, resident + 4);
+    ASSERT_EQ(upstream.bytes_allocated(), slabs * 4096) << "slabs of 4 KiB";
+    for (void* p : blocks) free(pool, p);
+    pool.flush_thread_cache();
+    EXPECT_EQ(upstream.purged, slabs - resident);
+    pool.shrink_to_fit();
+    EXPECT_EQ(upstream.bytes_allocated(), 0u);
+  };
+  {
+    Upstream upstream;
+    cm::BasicConcurrentPool<Upstream> pool(upstream, 64, 16, 16, 16);
+    run(pool, upstream, [](auto& p) { return p.try_allocate_node(); }, [](auto& p, void* b) { p.deallocate_node(b); });
+  }
+  {
+    Upstream upstream;
+    cm::BasicThreadPoolAllocator<Upstream> pool(upstream);
+    run(pool, upstream, [](auto& p) { return p.try_allocate(64, 16); }, [](auto& p, void* b) { p.deallocate(b, 64, 16); });
+  }
+}
+
+// The depot's resident spare slabs: four before it purges, unless the upstream names a budget of
+// its own (resident_spare_bytes, 256 KiB for the process allocator's ranges): then that many
+// bytes' worth (at least four slabs).
+TEST(ConcurrentReview, TheDepotPurgesBeyondFourSpareSlabsUnlessItsUpstreamNamesABudget) {
+  depot_purges_beyond<PurgeCountingUpstream>(4);
+  depot_purges_beyond<BudgetedPurgeUpstream>(10);
+}
+
 }  // namespace

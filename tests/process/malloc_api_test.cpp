@@ -414,7 +414,7 @@ TEST(MallocChild, Run) {
     p = std::malloc(100);
     void* q = p;
     std::free(q);
-    p = std::realloc(p, 50);  // fits in place: must not hand the freed block back as live
+    p = std::realloc(p, 60);  // fits in place: must not hand the freed block back as live
   } else if (scenario == "foreign_at_mapping_start") {
     // A pointer at the start of a mapping with nothing mapped before it.
     const auto page = static_cast<std::size_t>(getpagesize());

@@ -134,6 +134,7 @@ class BasicGeneralAllocator {
     return true;
   }(), "small_class_of's tables are exact only for these steps");
   static constexpr std::size_t class_count = size_classes.size();
+  static_assert(class_count <= 256, "the class lookup tables hold class indices as unsigned char");
   static constexpr std::size_t max_small = size_classes.back();
 
   BasicGeneralAllocator() noexcept : BasicGeneralAllocator(reserve_ranges()) {}
@@ -198,6 +199,8 @@ class BasicGeneralAllocator {
   }
   /// Resizes a block keeping its contents (up to the smaller size), in place when the block's
   /// room allows (a large block grows with mremap); null if out of memory (the block is intact).
+  /// A shrink moves to a smaller class when more than half the block would be unused, and never
+  /// fails (it stays when no smaller block can be had).
   [[nodiscard]] void* try_reallocate(void* p, std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     const std::size_t c = class_at(p);
     if constexpr (Checked) {  // a freed or foreign block is reported, not resized (nor handed back)
@@ -207,14 +210,15 @@ class BasicGeneralAllocator {
     if (!is_aligned(p, align)) {
       // Moves: the block is not aligned as now asked.
     } else if (c < class_count) {
-      // Keep the block when it fits and is not more than twice too large.
-      if (size <= room && (c == 0 || size > size_classes[c - 1] / 2)) return p;
+      // Kept when it fits and is at most twice too large (as mimalloc), or when no smaller class
+      // would serve the request (the smallest class; a block aligned beyond the size's class).
+      if (size <= room && (size >= room / 2 || class_of(size, align) >= c)) return p;
     } else if (LargeHeader* h = large_header(p); h && size > max_small && align <= detail::os::page_size()) {
       // Remapping keeps the block's offset in its mapping, so an alignment up to a page.
       return remap_large(h, p, size);
     }
     void* q = try_allocate(size, align);
-    if (!q) return nullptr;
+    if (!q) return size <= room && is_aligned(p, align) ? p : nullptr;  // a shrink never fails: it stays
     std::memcpy(q, p, size < room ? size : room);
     deallocate(p);
     return q;
@@ -243,12 +247,13 @@ class BasicGeneralAllocator {
   /// that for a thread that cycles more (1 MiB of growth per thread in all, undone by
   /// flush_thread_cache).
   [[nodiscard]] std::size_t thread_cache_limit(std::size_t c) const noexcept { return engine_.thread_cache_limit(c); }
-  /// One size class's figures: its block size, and the slabs it holds (in use or cached).
+  /// One size class's figures: its block size, its slabs' size, the slabs it holds (in use or
+  /// cached), and the blocks a slab holds.
   struct class_statistics {
-    std::size_t block_size, slab_size, slabs;
+    std::size_t block_size, slab_size, slabs, blocks_per_slab;
   };
   [[nodiscard]] class_statistics statistics_of_class(std::size_t c) const noexcept {
-    return {size_classes[c], engine_.slab_size(c), engine_.slabs(c)};
+    return {size_classes[c], engine_.slab_size(c), engine_.slabs(c), engine_.blocks_per_slab(c)};
   }
 
   /// The index of the class serving `size` at `align`, or class_count (a large block).
@@ -349,6 +354,13 @@ class BasicGeneralAllocator {
   /// How far a thread's caches may grow beyond their 64 KiB per class, in all.
   static constexpr std::size_t cache_growth = std::size_t{1} << 20;
   static std::array<detail::size_class_spec, class_count> specs() noexcept {
+    // per_slab for every class at compile time: its loop ends, and it asks at most what a slab
+    // cache accepts (8 to 1024 blocks).
+    static_assert([] {
+      for (std::size_t size : size_classes)
+        if (per_slab(size) > 1024) return false;
+      return true;
+    }());
     std::array<detail::size_class_spec, class_count> s{};
     for (std::size_t c = 0; c < class_count; ++c) {
       const std::size_t size = size_classes[c];
@@ -371,6 +383,7 @@ class BasicGeneralAllocator {
       if (n >= 8 && (slab - n * size) * 16 <= slab) return n;
     }
   }
+
 
   /// The class whose range holds `p`, or class_count.
   [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE std::size_t class_at(const void* p) const noexcept {

@@ -707,6 +707,7 @@ class ThreadCachedPool final : public HeapOwner {
     Front& f = h->front[c];
     h->grown_bytes -= (f.limit - limit_[c]) * size_[c];
     f.limit = limit_[c];
+    f.refilled = false;  // (a heap given back would let its next thread grow on a refill it never made)
   }
 
   /// Gives the calling thread a heap: one of an exited thread, or a new one. Null if out of
