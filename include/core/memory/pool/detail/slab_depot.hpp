@@ -122,7 +122,6 @@ class SlabDepot {
     free_.push(static_cast<Link*>(p));
   }
 
-
   /// Makes the depot hold `count` slabs in all, the missing ones as one region obtained from
   /// upstream in a single call. False (nothing changed) if that overflows or upstream refuses.
   bool reserve(std::size_t count) noexcept {
