@@ -329,16 +329,26 @@ SharedMemory queue_segment(const std::string& name, std::size_t capacity) {
 
 }  // namespace
 
+/// True while `child` runs; else its wait status in `status` (the child is reaped).
+static bool still_running(pid_t child, int& status) {
+  return ::waitpid(child, &status, WNOHANG) == 0;
+}
+
 TEST(SpscQueueAcrossProcesses, ChildPopsMillionsInOrder) {
   test::ShmName name;
   for (const std::size_t capacity : {1024u, 4u}) {  // 4: full at almost every push
     SCOPED_TRACE(capacity);
-    // Fewer through the small queue: nearly every push and pop there sleeps on a loaded machine.
-    const std::uint64_t count = capacity == 4 ? 200'000 : 2'000'000;
+    // Fewer through the small queue: there nearly every push and pop hands over to the other
+    // process, which on a loaded machine may wait a scheduler time slice (ms) each time: 200k
+    // took 300 s once with other tests running beside it.
+    const std::uint64_t count = capacity == 4 ? 20'000 : 2'000'000;
     auto m = queue_segment(name, capacity);
     const pid_t child = test::spawn_child({"pop", name, std::to_string(count)});
     auto& q = Queue::attach(m.data());
-    for (std::uint64_t i = 0; i < count; ++i) q.push(i);
+    int status = 0;
+    for (std::uint64_t i = 0; i < count; ++i)
+      while (!q.push_for(i, std::chrono::seconds(1)))  // a consumer that died: a failure, not a hang
+        ASSERT_TRUE(still_running(child, status)) << "the consumer ended (status " << status << ") at " << i;
     EXPECT_EQ(test::exit_status(child), 0);
     EXPECT_TRUE(q.empty());
     SharedMemory::remove(name);
@@ -352,8 +362,11 @@ TEST(SpscQueueAcrossProcesses, ChildPushesMillionsInOrder) {
   const pid_t child = test::spawn_child({"push", name, std::to_string(count)});
   auto& q = Queue::attach(m.data());
   std::uint64_t next = 0;
+  int status = 0;
   for (; next < count; ++next) {
-    const std::uint64_t v = q.pop();
+    std::uint64_t v = 0;
+    while (!q.pop_for(v, std::chrono::seconds(1)))  // a producer that died: a failure, not a hang
+      ASSERT_TRUE(still_running(child, status)) << "the producer ended (status " << status << ") at " << next;
     if (v != next) break;
   }
   EXPECT_EQ(next, count);
