@@ -95,10 +95,14 @@ struct SpinThenSleep {
     // The flag names this sleep (never 0), so that wake() clears this one only.
     sleeps.store(waits << 1 | 1, std::memory_order_seq_cst);
     int r = 0;
+    // A wait "forever" sleeps at most 100 ms at a time and then looks again: across processes a
+    // wake-up was lost twice on this machine (both sides asleep with an element in the queue;
+    // cause not found yet), which without this hung both sides for good.
+    constexpr std::int64_t recheck_ns = 100'000'000;
     if (word.load(std::memory_order_seq_cst) == value)
-      r = forever ? os::wait_on_address(&word, value) : os::wait_on_address(&word, value, left);
+      r = os::wait_on_address(&word, value, forever || left > recheck_ns ? recheck_ns : left);
     sleeps.store(0, std::memory_order_relaxed);
-    return r != ETIMEDOUT;
+    return forever || left > recheck_ns || r != ETIMEDOUT;
   }
 
   /// Wakes the side whose flag `sleeps` read `sleeper` (not 0) from sleeping on `word`. If
