@@ -233,8 +233,9 @@ TEST(Arena, RandomOperationsAgainstAModel) {
   struct Frame {
     cm::Arena::Marker marker;
     std::vector<void*> blocks;
+    std::size_t used = 0;  // bytes_used() when the marker was taken: a rewind restores it exactly
   };
-  std::vector<Frame> frames{{arena.mark(), {}}};
+  std::vector<Frame> frames{{arena.mark(), {}, 0}};
   std::mt19937 rng(42);
   for (int step = 0; step < 20000; ++step) {
     const auto op = rng() % 100;
@@ -245,15 +246,16 @@ TEST(Arena, RandomOperationsAgainstAModel) {
       blocks.add(p, size, align);
       frames.back().blocks.push_back(p);
     } else if (op < 90) {
-      frames.push_back({arena.mark(), {}});
+      frames.push_back({arena.mark(), {}, arena.bytes_used()});
     } else if (op < 99 && frames.size() > 1) {
       for (void* p : frames.back().blocks) blocks.remove(p);
       arena.rewind(frames.back().marker);
+      ASSERT_EQ(arena.bytes_used(), frames.back().used) << "step " << step;
       frames.pop_back();
     } else if (op == 99) {
       arena.reset();
       blocks.forget_all();
-      frames.assign(1, {arena.mark(), {}});
+      frames.assign(1, {arena.mark(), {}, 0});
     }
   }
   blocks.verify_all();

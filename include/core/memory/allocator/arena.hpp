@@ -43,7 +43,9 @@ class BasicArena {
   /// Largest block the geometric growth reaches (larger requests still get their own block).
   static constexpr std::size_t max_block_size = std::size_t{64} << 20;
 
-  /// Position to rewind to; taken by mark(), used by rewind() and Scope.
+  /// Position to rewind to; taken by mark(), used by rewind() and Scope. Three words: the byte
+  /// counts of the position are kept in the blocks' headers, so a scope copies no more than it
+  /// compares and restores.
   struct Marker {
     // top is apart from the others, as top_ is in the arena: g++ copies fields adjacent in both
     // with one 16-byte load, and a wide load of top_ just after the previous rewind stored it
@@ -51,8 +53,6 @@ class BasicArena {
     Block* block = nullptr;
     Block* oversized = nullptr;
     std::byte* top = nullptr;
-    std::size_t used_before = 0;
-    std::size_t oversized_bytes = 0;
   };
 
   class Scope;
@@ -162,7 +162,7 @@ class BasicArena {
   }
 
   /// The current position.
-  [[nodiscard]] Marker mark() const noexcept { return {current_, oversized_, top_, used_before_, oversized_bytes_}; }
+  [[nodiscard]] Marker mark() const noexcept { return {current_, oversized_, top_}; }
 
   /// Frees everything allocated since `marker` was taken (markers must be rewound newest first).
   /// Blocks reached since then are kept for reuse; blocks of oversized requests are released.
@@ -172,20 +172,38 @@ class BasicArena {
   CORE_MEMORY_ALWAYS_INLINE void rewind(const Marker& marker) noexcept {
     // The common case, inlined: still in the marker's block, no oversized block since (and, in
     // hardened builds, the marker not beyond the top).
-    if (!checks::debug && marker.block == current_ && marker.oversized == oversized_ &&
-        (!checks::hardened || marker.top <= top_)) [[likely]] {
-      poison_memory(marker.top, static_cast<std::size_t>(top_ - marker.top));
+    if constexpr (!checks::hardened) {
+      // The top is stored before the test (the slow path sets it again): a compiler may then
+      // drop the allocations' own stores of the top in a scope it sees whole.
+      std::byte* const old_top = top_;
       top_ = marker.top;
-      if constexpr (valgrind_enabled) {
-        if (current_) vg_trim(current_, current_->data(), static_cast<std::size_t>(top_ - current_->data()));
+      if (marker.block == current_ && marker.oversized == oversized_) [[likely]] {
+        rewound_in_block(old_top);
+        return;
       }
+    } else if (!checks::debug && marker.block == current_ && marker.oversized == oversized_ &&
+               marker.top <= top_) [[likely]] {
+      std::byte* const old_top = top_;
+      top_ = marker.top;
+      rewound_in_block(old_top);
       return;
     }
-    rewind_slow(marker);
+    // The marker's words as arguments, not its address: a scope then needs no copy in memory.
+    rewind_slow(marker.block, marker.oversized, marker.top);
   }
 
  private:
-  CORE_MEMORY_NOINLINE void rewind_slow(const Marker& marker) noexcept {
+  /// Poisons (and tells memcheck) what a rewind in the current block freed, from the new top to
+  /// `old_top`.
+  CORE_MEMORY_ALWAYS_INLINE void rewound_in_block(std::byte* old_top) noexcept {
+    poison_memory(top_, static_cast<std::size_t>(old_top - top_));
+    if constexpr (valgrind_enabled) {
+      if (current_) vg_trim(current_, current_->data(), static_cast<std::size_t>(top_ - current_->data()));
+    }
+  }
+
+  CORE_MEMORY_NOINLINE void rewind_slow(Block* block, Block* oversized, std::byte* top) noexcept {
+    const Marker marker{block, oversized, top};
     if constexpr (checks::hardened) {
       if (!can_rewind(marker)) [[unlikely]]
         return;
@@ -195,8 +213,8 @@ class BasicArena {
       oversized_ = b->next;
       release_block(b);
     }
-    oversized_bytes_ = marker.oversized_bytes;
-    used_before_ = marker.used_before;
+    oversized_bytes_ = oversized_bytes_at(marker);
+    used_before_ = marker.block ? marker.block->bytes_before : 0;
     current_ = marker.block ? marker.block : first_;
     if (current_) {
       top_ = marker.block ? marker.top : current_->data();
@@ -270,6 +288,10 @@ class BasicArena {
     Block* next;
     std::size_t capacity;  // bytes of data
     bool owned;            // false for a caller-provided buffer
+    // What a marker in this block needs besides its top. A regular block: the bytes used in the
+    // blocks before it when it became current. An oversized block: the bytes of the oversized
+    // blocks up to and including it.
+    std::size_t bytes_before = 0;
     std::byte* data() noexcept { return reinterpret_cast<std::byte*>(this) + header_size; }
     const std::byte* data() const noexcept { return reinterpret_cast<const std::byte*>(this) + header_size; }
   };
@@ -287,22 +309,40 @@ class BasicArena {
   /// Bytes used at `m`: positions only grow while allocating, so a marker beyond the current
   /// position was taken after something that was rewound since.
   static std::size_t position(const Marker& m) noexcept {
-    return m.used_before + m.oversized_bytes + (m.block ? static_cast<std::size_t>(m.top - m.block->data()) : 0);
+    return oversized_bytes_at(m) +
+           (m.block ? m.block->bytes_before + static_cast<std::size_t>(m.top - m.block->data()) : 0);
+  }
+  static std::size_t oversized_bytes_at(const Marker& m) noexcept {
+    return m.oversized ? m.oversized->bytes_before : 0;
   }
 
-  /// The hardened check of rewind(marker): reports a marker newer than the top (debug builds:
-  /// also blocks that are not this arena's) and returns false.
+  /// The hardened check of rewind(marker), on its slow path: reports a marker newer than the top
+  /// or with blocks that are not this arena's (debug builds: also a top outside its block) and
+  /// returns false. A marker's blocks
+  /// are looked up before their headers are read (a rewind may have released them). O(blocks).
   bool can_rewind(const Marker& m) const noexcept {
     const char* what = nullptr;
-    if (position(m) > bytes_used()) [[unlikely]]
+    const bool readable = alive(m);
+    if (!readable) [[unlikely]]
+      what = "marker does not belong to this arena's blocks: it is newer than the top (its block was released "
+             "since) or another arena's";
+    else if (position(m) > bytes_used()) [[unlikely]]
       what = "marker is newer than the top: markers and scopes must end newest first";
     if constexpr (checks::debug) {
       if (!what && !holds(m)) what = "marker does not belong to this arena's current blocks";
     }
     if (!what) [[likely]]
       return true;
-    report_misuse({error_kind::lifo_violation, allocator_name, m.top, position(m), 0, what, nullptr, 0});
+    report_misuse({error_kind::lifo_violation, allocator_name, m.top, readable ? position(m) : 0, 0, what, nullptr, 0});
     return false;
+  }
+
+  /// True if the marker's blocks are blocks the arena holds (regular, in use or spare; oversized).
+  bool alive(const Marker& m) const noexcept {
+    bool block_ok = !m.block, oversized_ok = !m.oversized;
+    for (Block* b = first_; b && !block_ok; b = b->next) block_ok = b == m.block;
+    for (Block* b = oversized_; b && !oversized_ok; b = b->next) oversized_ok = b == m.oversized;
+    return block_ok && oversized_ok;
   }
 
   /// True if the marker's blocks are this arena's blocks in use: its block up to current_, its
@@ -398,6 +438,7 @@ class BasicArena {
       b->next = oversized_;
       oversized_ = b;
       oversized_bytes_ += need;
+      b->bytes_before = oversized_bytes_;
       void* p = align_up(b->data(), align);
       unpoison_memory(p, size);
       vg_alloc(b, p, size);
@@ -415,6 +456,7 @@ class BasicArena {
       next = b;
     }
     if (current_) used_before_ += static_cast<std::size_t>(top_ - current_->data());
+    next->bytes_before = used_before_;
     current_ = next;
     top_ = next->data();
     end_ = next->data() + next->capacity;
@@ -446,14 +488,15 @@ class BasicArena<Upstream>::Scope {
   explicit Scope(BasicArena& arena) noexcept : arena_(&arena), marker_(arena.mark()) {}
   Scope(const Scope&) = delete;
   Scope& operator=(const Scope&) = delete;
-  ~Scope() { arena_->rewind(marker_); }
+  // Inlined even on cold paths (an exception's cleanup): an out-of-line call there would keep
+  // the scope in memory on the hot path too.
+  CORE_MEMORY_ALWAYS_INLINE ~Scope() { arena_->rewind(marker_); }
 
   /// The arena this scope rolls back.
   [[nodiscard]] BasicArena& arena() const noexcept { return *arena_; }
   /// Arena bytes used since the scope began.
   [[nodiscard]] std::size_t bytes_used() const noexcept {
-    const std::size_t offset = marker_.block ? static_cast<std::size_t>(marker_.top - marker_.block->data()) : 0;
-    return arena_->bytes_used() - (marker_.used_before + marker_.oversized_bytes + offset);
+    return arena_->bytes_used() - position(marker_);
   }
 
  private:
