@@ -125,7 +125,7 @@ const char* or_empty(const char* s) noexcept { return s ? s : ""; }
 MemoryTracker::MemoryTracker(const TrackerOptions& options)
     : options_(options),
       sampled_(options.mode == tracking_mode::sampled),
-      units_per_byte_(detail::units_per_byte(options.sample_interval)),
+      units_per_byte_(sampled_ ? detail::units_per_byte(options.sample_interval) : 0),
       inverse_interval_(static_cast<double>(units_per_byte_) / detail::sample_unit),
       stack_depth_(options.stack_depth < StackTrace::max_depth ? options.stack_depth
                                                                : unsigned(StackTrace::max_depth)),
@@ -197,12 +197,13 @@ void MemoryTracker::add_usage(std::size_t bytes, std::uint32_t time_ms) noexcept
 }
 
 void MemoryTracker::record(void* ptr, std::size_t size, std::size_t alignment, const char* type,
-                           const char* allocator, SourceLocation loc) noexcept {
+                           const char* allocator, const char* file, const char* function,
+                           std::uint_least32_t line) noexcept {
   if (!ptr) return;
   const double weight = sample_weight(size);
   if (!(weight < std::numeric_limits<double>::infinity())) return;  // size 0 is never sampled
-  detail::SiteKey key{or_empty(loc.file),   or_empty(loc.function), or_empty(type), or_empty(allocator),
-                      static_cast<std::uint32_t>(loc.line), 0};
+  detail::SiteKey key{or_empty(file),      or_empty(function), or_empty(type), or_empty(allocator),
+                      static_cast<std::uint32_t>(line), 0};
   if (const unsigned depth = stack_depth_.load(std::memory_order_relaxed)) {
     const void* frames[StackTrace::max_depth];
     const auto n = detail::capture_frames(frames, depth, 1 + options_.stack_skip, options_.stack);

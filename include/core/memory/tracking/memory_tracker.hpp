@@ -263,15 +263,16 @@ class MemoryTracker {
   CORE_MEMORY_ALWAYS_INLINE void record_allocation(void* ptr, std::size_t size, std::size_t alignment,
                                                    const char* type, const char* allocator,
                                                    SourceLocation loc) noexcept {
-    if (sampled_ && !detail::sample_hit(size, units_per_byte_)) [[likely]]
+    // One field tells both the mode and the clock's rate (0 when exact).
+    if (units_per_byte_ != 0 && !detail::sample_hit(size, units_per_byte_)) [[likely]]
       return;
-    record(ptr, size, alignment, type, allocator, loc);
+    record(ptr, size, alignment, type, allocator, loc.file, loc.function, loc.line);
   }
 
   /// Forgets the block at `ptr`. Call before the block is freed. A pointer the tracker does not
   /// know (recorded elsewhere, not sampled, or freed twice) is only counted (unmatched_frees).
   CORE_MEMORY_ALWAYS_INLINE void record_deallocation(void* ptr) noexcept {
-    if (sampled_ && !may_be_sampled(ptr)) return;
+    if (filter_ && !may_be_sampled(ptr)) return;  // the filter exists when sampled
     forget(ptr);
   }
 
@@ -328,8 +329,10 @@ class MemoryTracker {
   [[nodiscard]] double sample_weight(std::size_t size) const noexcept;
 
  private:
+  /// The location's fields as separate arguments: passed as an aggregate, the location was built
+  /// in memory before the sampling test, on the path of every allocation not sampled.
   void record(void* ptr, std::size_t size, std::size_t alignment, const char* type, const char* allocator,
-              SourceLocation loc) noexcept;
+              const char* file, const char* function, std::uint_least32_t line) noexcept;
   void forget(void* ptr) noexcept;
   /// Per site and (if by_stack) stack, live and total figures, sorted as sites().
   [[nodiscard]] std::vector<StackStats> aggregate(bool by_stack) const;
@@ -350,7 +353,7 @@ class MemoryTracker {
 
   TrackerOptions options_;
   bool sampled_;
-  std::int64_t units_per_byte_;  // sample_unit / interval, rounded (at least 1)
+  std::int64_t units_per_byte_;  // sample_unit / interval, rounded (at least 1); 0 when exact
   double inverse_interval_;       // units_per_byte_ / sample_unit: 1 / the interval really used
   std::atomic<unsigned> stack_depth_;
   std::int64_t start_ns_;  // records keep their time in ms since then
