@@ -270,6 +270,37 @@ void arena_marker_of_released_block(Expected& e) {
   std::memset(p, 1, 4000);
 }
 
+// A marker from before clear(): its block went back upstream, so it is not read.
+void arena_marker_from_before_clear(Expected& e) {
+  cm::Arena arena(1024);
+  (void)arena.allocate(64);
+  const auto m = arena.mark();
+  arena.clear();
+  e = {m.top, 0, 0};
+  arena.rewind(m);
+  EXPECT_EQ(arena.bytes_used(), 0u);
+  void* p = arena.allocate(32);
+  std::memset(p, 1, 32);
+  EXPECT_EQ(arena.bytes_used(), 32u);
+}
+
+// A marker of an arena since moved from, rewound on the moved-from arena: its blocks are the new
+// arena's now.
+void arena_marker_on_the_moved_from_arena(Expected& e) {
+  cm::Arena arena(1024);
+  (void)arena.allocate(64);
+  (void)arena.allocate(4000);
+  const auto m = arena.mark();
+  cm::Arena moved(std::move(arena));
+  e = {m.top, 0, 0};
+  arena.rewind(m);
+  EXPECT_EQ(arena.bytes_used(), 0u);
+  void* p = arena.allocate(32);
+  std::memset(p, 1, 32);
+  moved.rewind(m);  // the new arena's own: fine
+  EXPECT_EQ(moved.bytes_used(), 64u + 4000u);
+}
+
 void arena_marker_of_another_arena(Expected& e) {
   cm::Arena arena(1024), other(1024);
   (void)arena.allocate(64);
@@ -650,6 +681,10 @@ const Case cases[] = {
     {"ArenaMarkerOfReleasedBlock", 1, K::lifo_violation, "Arena",
      "marker does not belong to this arena's blocks: it is newer than the top (its block was released",
      arena_marker_of_released_block},
+    {"ArenaMarkerFromBeforeClear", 1, K::lifo_violation, "Arena", "marker does not belong to this arena's blocks",
+     arena_marker_from_before_clear},
+    {"ArenaMarkerOnTheMovedFromArena", 1, K::lifo_violation, "Arena", "marker does not belong to this arena's blocks",
+     arena_marker_on_the_moved_from_arena},
     {"ArenaMarkerOfAnotherArena", 1, K::lifo_violation, "Arena", "marker does not belong to this arena",
      arena_marker_of_another_arena},
     {"PoolDoubleFree", 1, K::double_free, "MemoryPool", "node is already free", pool_double_free},
