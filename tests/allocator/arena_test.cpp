@@ -276,8 +276,12 @@ namespace {
 void random_positions_against_a_model(bool with_buffer, unsigned seed) {
   alignas(std::max_align_t) static std::byte buffer[1500];
   std::optional<cm::Arena> arena;
-  if (with_buffer) arena.emplace(std::span<std::byte>(buffer), 256);
-  else arena.emplace(256);
+  // A fresh arena now and then: the blocks grow, so in one arena 6 KiB soon stops being oversized.
+  const auto fresh = [&] {
+    if (with_buffer) arena.emplace(std::span<std::byte>(buffer), 256);
+    else arena.emplace(256);
+  };
+  fresh();
   test::BlockChecker blocks;
   struct Frame {
     cm::Arena::Marker marker;                // when not a scope
@@ -322,7 +326,8 @@ void random_positions_against_a_model(bool with_buffer, unsigned seed) {
       if (op < 97) {
         arena->reset();
       } else if (op < 99) {
-        arena->clear();
+        if (rng() % 2) arena->clear();
+        else fresh();
       } else {  // a move: the blocks go along, the moved-from arena is empty and usable
         cm::Arena moved(std::move(*arena));
         EXPECT_EQ(arena->bytes_used(), 0u);
