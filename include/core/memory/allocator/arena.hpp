@@ -497,6 +497,14 @@ class BasicArena<Upstream>::Scope {
   [[nodiscard]] BasicArena& arena() const noexcept { return *arena_; }
   /// Arena bytes used since the scope began.
   [[nodiscard]] std::size_t bytes_used() const noexcept {
+    if constexpr (checks::hardened) {
+      // Rolled back past its start (scopes ended out of order): nothing of it is left, and its
+      // blocks may be released, so they are looked up before their headers are read.
+      if (!arena_->alive(marker_)) [[unlikely]]
+        return 0;
+      const std::size_t start = position(marker_), used = arena_->bytes_used();
+      return used > start ? used - start : 0;
+    }
     return arena_->bytes_used() - position(marker_);
   }
 
