@@ -3,10 +3,14 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <list>
 #include <map>
+#include <memory>
 #include <memory_resource>
+#include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -259,6 +263,108 @@ TEST(Arena, RandomOperationsAgainstAModel) {
     }
   }
   blocks.verify_all();
+}
+
+// Everything that moves the position, at random, against a model: allocations up to 6 KiB (so
+// blocks grow, spares are reused and oversized blocks come and go), markers and Scopes (nested
+// over block growth), reset(), clear() and moves of the arena, in an arena without a first block
+// and in one starting in a caller's buffer. The model is bytes_used() when each marker or scope
+// was taken: a rewind restores it exactly and every open scope's bytes_used() is the difference.
+// Every live block keeps its pattern, and under ASan the bytes a rewind freed are poisoned.
+namespace {
+
+void random_positions_against_a_model(bool with_buffer, unsigned seed) {
+  alignas(std::max_align_t) static std::byte buffer[1500];
+  std::optional<cm::Arena> arena;
+  // A fresh arena now and then: the blocks grow, so in one arena 6 KiB soon stops being oversized.
+  const auto fresh = [&] {
+    if (with_buffer) arena.emplace(std::span<std::byte>(buffer), 256);
+    else arena.emplace(256);
+  };
+  fresh();
+  test::BlockChecker blocks;
+  struct Frame {
+    cm::Arena::Marker marker;                // when not a scope
+    std::unique_ptr<cm::Arena::Scope> scope;  // or a scope
+    std::vector<std::pair<void*, std::size_t>> blocks;
+    std::size_t used = 0;  // bytes_used() when it began
+  };
+  std::vector<Frame> frames;
+  frames.push_back({arena->mark(), nullptr, {}, 0});  // on an empty arena unless with_buffer
+  const auto scopes_open = [&] {
+    for (const Frame& f : frames)
+      if (f.scope) return true;
+    return false;
+  };
+  std::mt19937 rng(seed);
+  for (int step = 0; step < 6000; ++step) {
+    const auto op = rng() % 100;
+    if (op < 50) {
+      const std::size_t align = std::size_t{1} << (rng() % 9);
+      const std::size_t size = rng() % 4 ? rng() % 200 : rng() % 6000;
+      const std::size_t before = arena->bytes_used();
+      void* p = arena->allocate(size, align);
+      ASSERT_GE(arena->bytes_used(), before + size) << "step " << step;
+      blocks.add(p, size, align);
+      frames.back().blocks.emplace_back(p, size);
+    } else if (op < 60) {
+      frames.push_back({arena->mark(), nullptr, {}, arena->bytes_used()});
+    } else if (op < 70) {
+      frames.push_back({{}, std::make_unique<cm::Arena::Scope>(*arena), {}, arena->bytes_used()});
+    } else if (op < 95 && frames.size() > 1) {
+      Frame& f = frames.back();
+      for (auto [p, size] : f.blocks) blocks.remove(p);
+      if (f.scope) f.scope.reset();
+      else arena->rewind(f.marker);
+      ASSERT_EQ(arena->bytes_used(), f.used) << "step " << step;
+      for (auto [p, size] : f.blocks)
+        if (size) {
+          EXPECT_EQ(cm::is_poisoned(p), cm::asan_enabled) << "step " << step << ": freed, not poisoned";
+        }
+      frames.pop_back();
+    } else if (op >= 95 && !scopes_open()) {
+      if (op < 97) {
+        arena->reset();
+      } else if (op < 99) {
+        if (rng() % 2) arena->clear();
+        else fresh();
+      } else {  // a move: the blocks go along, the moved-from arena is empty and usable
+        cm::Arena moved(std::move(*arena));
+        EXPECT_EQ(arena->bytes_used(), 0u);
+        EXPECT_EQ(arena->bytes_allocated(), 0u);
+        const auto empty = arena->mark();
+        std::memset(arena->allocate(3000), 1, 3000);
+        std::memset(arena->allocate(100), 1, 100);
+        arena->rewind(empty);
+        EXPECT_EQ(arena->bytes_used(), 0u);
+        arena->clear();
+        arena.reset();
+        arena.emplace(std::move(moved));
+        continue;  // the markers are still good
+      }
+      ASSERT_EQ(arena->bytes_used(), 0u);
+      blocks.forget_all();
+      frames.clear();
+      frames.push_back({arena->mark(), nullptr, {}, 0});
+    }
+    for (const Frame& f : frames)
+      if (f.scope) {
+        ASSERT_EQ(f.scope->bytes_used(), arena->bytes_used() - f.used) << "step " << step;
+      }
+    if (step % 64 == 0) blocks.verify_all();
+  }
+  blocks.verify_all();
+  while (frames.size() > 1) frames.pop_back();  // scopes end newest first
+}
+
+}  // namespace
+
+TEST(Arena, RandomScopesResetsClearsAndMovesAgainstAModel) {
+  for (unsigned seed = 1; seed <= 3; ++seed) {
+    SCOPED_TRACE(seed);
+    random_positions_against_a_model(false, seed);
+    random_positions_against_a_model(true, seed);
+  }
 }
 
 TEST(ArenaDeathTest, InvalidAlignmentIsAlwaysCaught) {

@@ -254,6 +254,26 @@ void arena_scopes_out_of_order(Expected& e) {
   arena.reset();
 }
 
+// Scopes ended out of order, the inner one's start in an oversized block the outer one released:
+// asked for its bytes_used() meanwhile, the inner scope reads no released block and has nothing
+// left (0); its end is reported once.
+void arena_scope_queried_after_outer_ended(Expected& e) {
+  cm::Arena arena(1024);
+  auto outer = std::make_unique<cm::Arena::Scope>(arena);
+  (void)arena.allocate(32);
+  (void)arena.allocate(4000);  // an oversized block, the inner scope's marker names it
+  auto inner = std::make_unique<cm::Arena::Scope>(arena);
+  (void)arena.allocate(16);
+  e = {arena.mark().top, 0, 0};  // the inner marker's top: the first block's data
+  e.address = static_cast<const std::byte*>(e.address) - 16;
+  outer.reset();  // rolls back past the inner scope's start: fine for the outer one
+  EXPECT_EQ(inner->bytes_used(), 0u) << "nothing of the inner scope is left";
+  inner.reset();
+  EXPECT_EQ(arena.bytes_used(), 0u);
+  void* p = arena.allocate(4000);
+  std::memset(p, 1, 4000);
+}
+
 // A marker whose oversized block a rewind to an older marker has released: the check must not
 // read the block (ASan would report a use after free) and names what happened.
 void arena_marker_of_released_block(Expected& e) {
@@ -268,6 +288,37 @@ void arena_marker_of_released_block(Expected& e) {
   EXPECT_EQ(arena.bytes_used(), 0u) << "the stale marker was ignored";
   void* p = arena.allocate(4000);
   std::memset(p, 1, 4000);
+}
+
+// A marker from before clear(): its block went back upstream, so it is not read.
+void arena_marker_from_before_clear(Expected& e) {
+  cm::Arena arena(1024);
+  (void)arena.allocate(64);
+  const auto m = arena.mark();
+  arena.clear();
+  e = {m.top, 0, 0};
+  arena.rewind(m);
+  EXPECT_EQ(arena.bytes_used(), 0u);
+  void* p = arena.allocate(32);
+  std::memset(p, 1, 32);
+  EXPECT_EQ(arena.bytes_used(), 32u);
+}
+
+// A marker of an arena since moved from, rewound on the moved-from arena: its blocks are the new
+// arena's now.
+void arena_marker_on_the_moved_from_arena(Expected& e) {
+  cm::Arena arena(1024);
+  (void)arena.allocate(64);
+  (void)arena.allocate(4000);
+  const auto m = arena.mark();
+  cm::Arena moved(std::move(arena));
+  e = {m.top, 0, 0};
+  arena.rewind(m);
+  EXPECT_EQ(arena.bytes_used(), 0u);
+  void* p = arena.allocate(32);
+  std::memset(p, 1, 32);
+  moved.rewind(m);  // the new arena's own: fine
+  EXPECT_EQ(moved.bytes_used(), 64u + 4000u);
 }
 
 void arena_marker_of_another_arena(Expected& e) {
@@ -647,9 +698,15 @@ const Case cases[] = {
      freelist_foreign},
     {"ArenaScopesEndedOutOfOrder", 1, K::lifo_violation, "Arena", "marker is newer than the top",
      arena_scopes_out_of_order},
+    {"ArenaScopeQueriedAfterOuterEnded", 1, K::lifo_violation, "Arena",
+     "marker does not belong to this arena's blocks", arena_scope_queried_after_outer_ended},
     {"ArenaMarkerOfReleasedBlock", 1, K::lifo_violation, "Arena",
      "marker does not belong to this arena's blocks: it is newer than the top (its block was released",
      arena_marker_of_released_block},
+    {"ArenaMarkerFromBeforeClear", 1, K::lifo_violation, "Arena", "marker does not belong to this arena's blocks",
+     arena_marker_from_before_clear},
+    {"ArenaMarkerOnTheMovedFromArena", 1, K::lifo_violation, "Arena", "marker does not belong to this arena's blocks",
+     arena_marker_on_the_moved_from_arena},
     {"ArenaMarkerOfAnotherArena", 1, K::lifo_violation, "Arena", "marker does not belong to this arena",
      arena_marker_of_another_arena},
     {"PoolDoubleFree", 1, K::double_free, "MemoryPool", "node is already free", pool_double_free},

@@ -224,6 +224,25 @@ TEST(MemoryTracker, StacksAreCapturedAsAddressesAndSymbolisedInReports) {
   }
 }
 
+// The first frame of a stack is the function that called record_allocation (record's own frame
+// and capture's are skipped), in exact and in sampled mode, with either method.
+TEST(MemoryTracker, StacksStartAtTheCallersFrame) {
+  for (const auto mode : {cm::tracking_mode::exact, cm::tracking_mode::sampled}) {
+    for (const auto method : {cm::stack_method::unwind, cm::stack_method::frame_pointers}) {
+      cm::MemoryTracker t({.mode = mode, .sample_interval = 1, .stack_depth = 4, .stack = method});
+      int x = 0;
+      tracker_test::allocate_with_stack(t, &x);
+      const auto leaks = t.find_leaks();
+      ASSERT_EQ(leaks.size(), 1u);
+      ASSERT_TRUE(leaks[0].stack_trace.has_value());
+      std::ostringstream frames;
+      leaks[0].stack_trace->print(frames);
+      const std::string first = frames.str().substr(0, frames.str().find('\n'));
+      EXPECT_NE(first.find("tracker_test::allocate_with_stack"), std::string::npos) << frames.str();
+    }
+  }
+}
+
 // One call site reached through two paths: one site, and stacks that tell the paths apart, with
 // their own figures. (How many stacks each path gives depends on inlining and unrolling, so the
 // figures are summed per path.)

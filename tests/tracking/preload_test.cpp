@@ -41,6 +41,17 @@ TEST(PreloadTracker, ReportsTheLeaksOfAnUnchangedProgramWithTheirFunctions) {
   EXPECT_NE(report.find("main"), std::string::npos) << report;
 }
 
+// A stack's first frame is malloc's caller (the hook's and record's frames are skipped), with
+// every stack method, exact and sampled.
+TEST(PreloadTracker, StacksStartAtTheCallerOfMalloc) {
+  for (const char* environment : {"", "CORE_MEMORY_TRACK_METHOD=frame_pointers", "CORE_MEMORY_NO_LIBUNWIND=1",
+                                   "CORE_MEMORY_TRACK_SAMPLE=1",
+                                   "CORE_MEMORY_TRACK_SAMPLE=1 CORE_MEMORY_TRACK_METHOD=frame_pointers"}) {
+    const std::string report = run("leak", environment);
+    EXPECT_NE(report.find("#0 make_leak"), std::string::npos) << environment << "\n" << report;
+  }
+}
+
 TEST(PreloadTracker, ACleanProgramHasNoLeaks) {
   const std::string report = run("clean");
   EXPECT_NE(report.find("no leaks"), std::string::npos) << report;

@@ -166,9 +166,10 @@ class BasicArena {
 
   /// Frees everything allocated since `marker` was taken (markers must be rewound newest first).
   /// Blocks reached since then are kept for reuse; blocks of oversized requests are released.
-  /// Rewinding to a marker newer than the current position (e.g. scopes ended out of order) is
-  /// reported as lifo_violation and ignored in hardened builds; debug builds also reject a marker
-  /// whose blocks are not this arena's (from another arena, or from before a reset), O(blocks).
+  /// Rewinding to a marker newer than the current position (e.g. scopes ended out of order), or to
+  /// one whose blocks the arena no longer holds (another arena's, from before a clear()), is
+  /// reported as lifo_violation and ignored in hardened builds, O(blocks) off the inlined path;
+  /// debug builds also check that the marker's block is in use and its top in the used part.
   CORE_MEMORY_ALWAYS_INLINE void rewind(const Marker& marker) noexcept {
     // The common case, inlined: still in the marker's block, no oversized block since (and, in
     // hardened builds, the marker not beyond the top).
@@ -496,6 +497,14 @@ class BasicArena<Upstream>::Scope {
   [[nodiscard]] BasicArena& arena() const noexcept { return *arena_; }
   /// Arena bytes used since the scope began.
   [[nodiscard]] std::size_t bytes_used() const noexcept {
+    if constexpr (checks::hardened) {
+      // Rolled back past its start (scopes ended out of order): nothing of it is left, and its
+      // blocks may be released, so they are looked up before their headers are read.
+      if (!arena_->alive(marker_)) [[unlikely]]
+        return 0;
+      const std::size_t start = position(marker_), used = arena_->bytes_used();
+      return used > start ? used - start : 0;
+    }
     return arena_->bytes_used() - position(marker_);
   }
 

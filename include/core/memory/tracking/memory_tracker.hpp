@@ -255,8 +255,9 @@ class MemoryTracker {
   static bool configure_instance(const TrackerOptions& options) noexcept;
 
   /// Records a block of `size` bytes at `ptr` (null is ignored). `type` names what it holds.
-  void record_allocation(void* ptr, std::size_t size, const char* type = nullptr,
-                         SourceLocation loc = SourceLocation::current()) noexcept {
+  /// Always inlined, as the full form: a frame of its own (Debug builds) would be a stack's first.
+  CORE_MEMORY_ALWAYS_INLINE void record_allocation(void* ptr, std::size_t size, const char* type = nullptr,
+                                                   SourceLocation loc = SourceLocation::current()) noexcept {
     record_allocation(ptr, size, 0, type, nullptr, loc);
   }
   /// The full form: alignment and the name of the allocator the block came from as well.
