@@ -168,11 +168,19 @@ inline void deallocate(void* p) noexcept {
   deallocate_slow(p);
 }
 
-/// Sized delete: checked mode verifies the size and alignment name the block's class.
-void deallocate(void* p, std::size_t size, std::size_t align) noexcept {
-  if (!checked) [[likely]]
-    return deallocate(p);
+[[gnu::noinline]] void deallocate_sized_slow(void* p, std::size_t size, std::size_t align) noexcept {
+  if (!checked) return deallocate_slow(p);
   if (p && !in_bootstrap(p)) checked->deallocate(p, size, align);
+}
+
+/// Sized delete: free's fast path (the fast allocator does not check sizes); checked mode, on the
+/// slow path, verifies that the size and alignment name the block's class.
+inline void deallocate(void* p, std::size_t size, std::size_t align) noexcept {
+  if (Fast* f = fast_ready.load(std::memory_order_acquire)) [[likely]] {
+    if (f->try_deallocate_cached(p)) [[likely]]
+      return;
+  }
+  deallocate_sized_slow(p, size, align);
 }
 
 std::size_t usable(const void* p) noexcept {
@@ -218,14 +226,14 @@ void* new_block_or_null(std::size_t size, std::size_t align) {
   }
 }
 
-void* new_block(std::size_t size, std::size_t align) {
+[[gnu::noinline]] void* new_block(std::size_t size, std::size_t align) {
   void* p = new_block_or_null(size, align);
   if (!p) out_of_memory();
   return p;
 }
 
 /// The nothrow forms run the new-handler too; one that throws bad_alloc means null.
-void* new_block_nothrow(std::size_t size, std::size_t align) noexcept {
+[[gnu::noinline]] void* new_block_nothrow(std::size_t size, std::size_t align) noexcept {
 #if CORE_MEMORY_EXCEPTIONS
   try {
     return new_block_or_null(size, align);
@@ -235,6 +243,23 @@ void* new_block_nothrow(std::size_t size, std::size_t align) noexcept {
 #else
   return new_block_or_null(size, align);
 #endif
+}
+
+/// operator new: malloc's fast path, then (tail-called) the loop over the new-handler. With the
+/// loop inline, operator new saved four registers on every call and took 1 ns more than malloc.
+inline void* new_fast(std::size_t size) {
+  if (Fast* f = fast_ready.load(std::memory_order_acquire)) [[likely]] {
+    if (void* p = f->try_allocate_cached(size)) [[likely]]
+      return p;
+  }
+  return new_block(size, alignof(std::max_align_t));
+}
+inline void* new_fast_nothrow(std::size_t size) noexcept {
+  if (Fast* f = fast_ready.load(std::memory_order_acquire)) [[likely]] {
+    if (void* p = f->try_allocate_cached(size)) [[likely]]
+      return p;
+  }
+  return new_block_nothrow(size, alignof(std::max_align_t));
 }
 
 }  // namespace
@@ -320,14 +345,10 @@ CM_EXPORT std::size_t malloc_usable_size(void* p) noexcept { return usable(p); }
 
 #define CM_NEW __attribute__((visibility("default")))
 
-CM_NEW void* operator new(std::size_t n) { return new_block(n, alignof(std::max_align_t)); }
-CM_NEW void* operator new[](std::size_t n) { return new_block(n, alignof(std::max_align_t)); }
-CM_NEW void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  return new_block_nothrow(n, alignof(std::max_align_t));
-}
-CM_NEW void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-  return new_block_nothrow(n, alignof(std::max_align_t));
-}
+CM_NEW void* operator new(std::size_t n) { return new_fast(n); }
+CM_NEW void* operator new[](std::size_t n) { return new_fast(n); }
+CM_NEW void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return new_fast_nothrow(n); }
+CM_NEW void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return new_fast_nothrow(n); }
 CM_NEW void* operator new(std::size_t n, std::align_val_t a) { return new_block(n, static_cast<std::size_t>(a)); }
 CM_NEW void* operator new[](std::size_t n, std::align_val_t a) { return new_block(n, static_cast<std::size_t>(a)); }
 CM_NEW void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
