@@ -144,10 +144,17 @@ inline bool ready() noexcept {
   return p;
 }
 
-inline void* allocate(std::size_t size, std::size_t align) noexcept {
+/// The fast path of malloc and operator new: a block of the calling thread's cache, or null
+/// (set-up not done, checked mode, or an empty cache).
+inline void* cached_block(std::size_t size) noexcept {
   // acquire: pairs with initialise's release (a plain load on x86).
-  if (Fast* f = fast_ready.load(std::memory_order_acquire); f && align <= 16) [[likely]] {
-    if (void* p = f->try_allocate_cached(size)) [[likely]]
+  Fast* f = fast_ready.load(std::memory_order_acquire);
+  return f ? f->try_allocate_cached(size) : nullptr;
+}
+
+inline void* allocate(std::size_t size, std::size_t align) noexcept {
+  if (align <= 16) [[likely]] {
+    if (void* p = cached_block(size)) [[likely]]
       return p;
   }
   return allocate_slow(size, align);
@@ -159,13 +166,16 @@ inline void* allocate(std::size_t size, std::size_t align) noexcept {
   else if (checked) checked->deallocate(p);
 }
 
+/// The fast path of free and every operator delete: true if `p` went to the calling thread's
+/// cache. Null and bootstrap blocks are outside the class ranges: the slow paths sort them out.
+inline bool cached_free(void* p) noexcept {
+  Fast* f = fast_ready.load(std::memory_order_acquire);
+  return f && f->try_deallocate_cached(p);
+}
+
 inline void deallocate(void* p) noexcept {
-  // Null and bootstrap blocks are outside the class ranges: the slow path sorts them out.
-  if (Fast* f = fast_ready.load(std::memory_order_acquire)) [[likely]] {
-    if (f->try_deallocate_cached(p)) [[likely]]
-      return;
-  }
-  deallocate_slow(p);
+  if (!cached_free(p)) [[unlikely]]
+    deallocate_slow(p);
 }
 
 [[gnu::noinline]] void deallocate_sized_slow(void* p, std::size_t size, std::size_t align) noexcept {
@@ -176,11 +186,8 @@ inline void deallocate(void* p) noexcept {
 /// Sized delete: free's fast path (the fast allocator does not check sizes); checked mode, on the
 /// slow path, verifies that the size and alignment name the block's class.
 inline void deallocate(void* p, std::size_t size, std::size_t align) noexcept {
-  if (Fast* f = fast_ready.load(std::memory_order_acquire)) [[likely]] {
-    if (f->try_deallocate_cached(p)) [[likely]]
-      return;
-  }
-  deallocate_sized_slow(p, size, align);
+  if (!cached_free(p)) [[unlikely]]
+    deallocate_sized_slow(p, size, align);
 }
 
 std::size_t usable(const void* p) noexcept {
@@ -248,17 +255,13 @@ void* new_block_or_null(std::size_t size, std::size_t align) {
 /// operator new: malloc's fast path, then (tail-called) the loop over the new-handler. With the
 /// loop inline, operator new saved four registers on every call and took 1 ns more than malloc.
 inline void* new_fast(std::size_t size) {
-  if (Fast* f = fast_ready.load(std::memory_order_acquire)) [[likely]] {
-    if (void* p = f->try_allocate_cached(size)) [[likely]]
-      return p;
-  }
+  if (void* p = cached_block(size)) [[likely]]
+    return p;
   return new_block(size, alignof(std::max_align_t));
 }
 inline void* new_fast_nothrow(std::size_t size) noexcept {
-  if (Fast* f = fast_ready.load(std::memory_order_acquire)) [[likely]] {
-    if (void* p = f->try_allocate_cached(size)) [[likely]]
-      return p;
-  }
+  if (void* p = cached_block(size)) [[likely]]
+    return p;
   return new_block_nothrow(size, alignof(std::max_align_t));
 }
 

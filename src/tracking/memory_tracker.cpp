@@ -124,8 +124,7 @@ const char* or_empty(const char* s) noexcept { return s ? s : ""; }
 
 MemoryTracker::MemoryTracker(const TrackerOptions& options)
     : options_(options),
-      sampled_(options.mode == tracking_mode::sampled),
-      units_per_byte_(sampled_ ? detail::units_per_byte(options.sample_interval) : 0),
+      units_per_byte_(options.mode == tracking_mode::sampled ? detail::units_per_byte(options.sample_interval) : 0),
       inverse_interval_(static_cast<double>(units_per_byte_) / detail::sample_unit),
       stack_depth_(options.stack_depth < StackTrace::max_depth ? options.stack_depth
                                                                : unsigned(StackTrace::max_depth)),
@@ -133,7 +132,7 @@ MemoryTracker::MemoryTracker(const TrackerOptions& options)
       shards_(new detail::TrackerShard[detail::shard_count]),
       timeline_(new detail::Timeline) {
   if (options.stack_depth) detail::prepare_stack_capture(options.stack);
-  if (sampled_) {
+  if (sampled()) {
     filter_ = new std::atomic<std::uint16_t>[std::size_t(1) << filter_bits];
     for (std::size_t i = 0; i < (std::size_t(1) << filter_bits); ++i) filter_[i].store(0, std::memory_order_relaxed);
   }
@@ -173,13 +172,13 @@ void MemoryTracker::set_sampling_seed(std::uint64_t seed) noexcept {
 }
 
 double MemoryTracker::sample_weight(std::size_t size) const noexcept {
-  if (!sampled_) return 1;
+  if (!sampled()) return 1;
   // 1 / (1 - exp(-x)) with expm1 for accuracy when x is small.
   return -1.0 / std::expm1(-static_cast<double>(size) * inverse_interval_);
 }
 
 std::size_t MemoryTracker::weighted_bytes(std::size_t size) const noexcept {
-  if (!sampled_) return size;
+  if (!sampled()) return size;
   return static_cast<std::size_t>(std::llround(static_cast<double>(size) * sample_weight(size)));
 }
 
@@ -237,7 +236,7 @@ void MemoryTracker::record(void* ptr, std::size_t size, std::size_t alignment, c
   detail::last_allocation = {this, ptr, detail::sample_countdown};
   // A block recorded again without a free in between: its old record is dropped.
   if (replaced) current_.value.fetch_sub(weighted_bytes(old.size), std::memory_order_relaxed);
-  else if (sampled_) filter_[filter_index(ptr)].fetch_add(1, std::memory_order_relaxed);
+  else if (sampled()) filter_[filter_index(ptr)].fetch_add(1, std::memory_order_relaxed);
   add_usage(weighted_bytes(size), time_ms);
 }
 
@@ -251,7 +250,7 @@ void MemoryTracker::forget(void* ptr) noexcept {
   {
     detail::SpinGuard guard(s.lock);
     if (!s.records.erase(ptr, old)) {
-      if (!sampled_) ++s.unmatched;
+      if (!sampled()) ++s.unmatched;
       return;
     }
     const double w = sample_weight(old.size);
@@ -263,7 +262,7 @@ void MemoryTracker::forget(void* ptr) noexcept {
       e.temporary_bytes += bytes;
     }
   }
-  if (sampled_) filter_[filter_index(ptr)].fetch_sub(1, std::memory_order_relaxed);
+  if (sampled()) filter_[filter_index(ptr)].fetch_sub(1, std::memory_order_relaxed);
   const std::size_t bytes = weighted_bytes(old.size);
   const std::size_t now = current_.value.fetch_sub(bytes, std::memory_order_relaxed) - bytes;
   std::uint32_t time_ms;
@@ -408,7 +407,7 @@ TrackerSnapshot MemoryTracker::snapshot() const {
   TrackerSnapshot s;
   s.tracker = name();
   s.mode = options_.mode;
-  s.sample_interval = sampled_ ? options_.sample_interval : 0;
+  s.sample_interval = sampled() ? options_.sample_interval : 0;
   s.elapsed_ms = static_cast<double>(detail::coarse_now_ns() - start_ns_) / 1e6;
   s.stacks = aggregate(true);
   s.sites = sites();

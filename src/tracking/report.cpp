@@ -318,8 +318,8 @@ void MemoryTracker::generate_report(std::ostream& os, report_format format) cons
   std::erase_if(stack_list, [](const StackStats& s) { return s.stack.depth == 0; });
   const std::vector<AllocationInfo> live = find_leaks();
   if (format == report_format::text) {
-    os << "core-memory: " << name() << (sampled_ ? " (sampled every ~" : " (exact");
-    if (sampled_) os << options_.sample_interval << " bytes, figures are estimates";
+    os << "core-memory: " << name() << (sampled() ? " (sampled every ~" : " (exact");
+    if (sampled()) os << options_.sample_interval << " bytes, figures are estimates";
     os << "): " << snap.current_bytes << " bytes live in " << snap.live_count << " blocks, peak " << snap.peak_bytes
        << " bytes; " << snap.allocation_count << " allocations of " << snap.total_bytes << " bytes in all, ";
     write_number(os, snap.temporary_count);

@@ -319,8 +319,8 @@ class BasicArena {
 
   /// The hardened check of rewind(marker), on its slow path: reports a marker newer than the top
   /// or with blocks that are not this arena's (debug builds: also a top outside its block) and
-  /// returns false. A marker's blocks
-  /// are looked up before their headers are read (a rewind may have released them). O(blocks).
+  /// returns false. A marker's blocks are looked up before their headers are read (a rewind may
+  /// have released them). O(blocks).
   bool can_rewind(const Marker& m) const noexcept {
     const char* what = nullptr;
     const bool readable = alive(m);

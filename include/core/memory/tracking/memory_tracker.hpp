@@ -264,8 +264,8 @@ class MemoryTracker {
   CORE_MEMORY_ALWAYS_INLINE void record_allocation(void* ptr, std::size_t size, std::size_t alignment,
                                                    const char* type, const char* allocator,
                                                    SourceLocation loc) noexcept {
-    // One field tells both the mode and the clock's rate (0 when exact).
-    if (units_per_byte_ != 0 && !detail::sample_hit(size, units_per_byte_)) [[likely]]
+    // sampled() is a test of the clock's rate, which the test of the clock loads anyway.
+    if (sampled() && !detail::sample_hit(size, units_per_byte_)) [[likely]]
       return;
     record(ptr, size, alignment, type, allocator, loc.file, loc.function, loc.line);
   }
@@ -338,6 +338,8 @@ class MemoryTracker {
   /// Per site and (if by_stack) stack, live and total figures, sorted as sites().
   [[nodiscard]] std::vector<StackStats> aggregate(bool by_stack) const;
   [[nodiscard]] std::uint32_t elapsed_ms() const noexcept;
+  /// The mode: the clock's rate is 0 when exact.
+  [[nodiscard]] bool sampled() const noexcept { return units_per_byte_ != 0; }
   [[nodiscard]] bool may_be_sampled(const void* p) const noexcept {
     return filter_[filter_index(p)].load(std::memory_order_relaxed) != 0;
   }
@@ -353,7 +355,6 @@ class MemoryTracker {
   static constexpr unsigned filter_bits = 16;
 
   TrackerOptions options_;
-  bool sampled_;
   std::int64_t units_per_byte_;  // sample_unit / interval, rounded (at least 1); 0 when exact
   double inverse_interval_;       // units_per_byte_ / sample_unit: 1 / the interval really used
   std::atomic<unsigned> stack_depth_;
