@@ -94,8 +94,9 @@ void report_statistics(const Allocator& a, const char* mode) noexcept {
   for (std::size_t c = 0; c < Allocator::class_count; ++c) {
     const auto s = a.statistics_of_class(c);
     if (s.slabs == 0) continue;
-    write_line(line, std::snprintf(line, sizeof line, "  class %5zu bytes: %6zu slabs of %7zu bytes\n", s.block_size,
-                                   s.slabs, s.slab_size));
+    write_line(line, std::snprintf(line, sizeof line,
+                                   "  class %5zu bytes: %6zu slabs of %7zu bytes (%zu spare), %zu blocks in thread caches\n",
+                                   s.block_size, s.slabs, s.slab_size, s.spare_slabs, s.cached_blocks));
   }
 }
 

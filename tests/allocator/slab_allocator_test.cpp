@@ -56,19 +56,63 @@ TEST(SlabCache, ConstructorCachingKeepsObjectsConstructed) {
     cm::SlabCache cache(sizeof(Connection), alignof(Connection), construct_connection, destroy_connection, 0);
     auto* c = static_cast<Connection*>(cache.allocate_object());
     EXPECT_EQ(c->fd, -1) << "handed out constructed";
-    EXPECT_EQ(Connection::constructed, static_cast<int>(cache.objects_per_slab())) << "whole slab at once";
+    EXPECT_EQ(Connection::constructed, 1) << "constructed as first handed out, not the whole slab at once";
     c->fd = -1;  // callers return objects in their constructed state
     cache.deallocate_object(c);
-    EXPECT_EQ(Connection::destroyed, static_cast<int>(cache.objects_per_slab())) << "slab released (keep 0)";
+    EXPECT_EQ(Connection::destroyed, 1) << "slab released (keep 0), with the one object ever handed out";
     auto* again = static_cast<Connection*>(cache.allocate_object());
     EXPECT_EQ(again->fd, -1);
-    again->fd = -1;
     auto* second = static_cast<Connection*>(cache.allocate_object());
-    EXPECT_EQ(second->fd, -1) << "the first word survives the free list";
+    EXPECT_EQ(second->fd, -1);
+    cache.deallocate_object(again);  // to the slab's free list: its first word holds the link
+    auto* third = static_cast<Connection*>(cache.allocate_object());
+    EXPECT_EQ(third, again) << "the free list first";
+    EXPECT_EQ(third->fd, -1) << "the first word survives the free list";
+    EXPECT_EQ(Connection::constructed, 3);
     cache.deallocate_object(second);
-    cache.deallocate_object(again);
+    cache.deallocate_object(third);
   }
   EXPECT_EQ(Connection::constructed, Connection::destroyed);
+}
+
+// The header is what the slab's bookkeeping needs: 64 bytes, plus the free bitmap that only the
+// hardened checks read. Objects aligned beyond it start at their alignment.
+TEST(SlabCache, HeaderHoldsOnlyWhatTheChecksNeed) {
+  if constexpr (!cm::checks::hardened) {
+    EXPECT_EQ(cm::SlabCache::header_bytes(), 64u);
+  }
+  for (std::size_t size : {16u, 32u, 48u, 272u, 1024u}) {
+    cm::SlabCache cache(size, 16);
+    EXPECT_EQ(cache.objects_per_slab(),
+              std::min<std::size_t>(1024, (cache.slab_size() - cm::SlabCache::header_bytes()) / size))
+        << size;
+  }
+  cm::SlabCache aligned(4096, 4096);
+  EXPECT_EQ(cm::SlabCache::header_bytes(4096), 4096u);
+  EXPECT_EQ(aligned.objects_per_slab(), (aligned.slab_size() - 4096) / 4096);
+  void* p = aligned.allocate_object();
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % 4096, 0u);
+  aligned.deallocate_object(p);
+}
+
+// Objects are handed out in address order from a new slab, the free list (most recently freed
+// first) before the objects never handed out.
+TEST(SlabCache, FreedObjectsFirstThenNewOnesInAddressOrder) {
+  cm::SlabCache cache(64, 16);
+  auto* a = static_cast<std::byte*>(cache.allocate_object());
+  auto* b = static_cast<std::byte*>(cache.allocate_object());
+  auto* c = static_cast<std::byte*>(cache.allocate_object());
+  EXPECT_EQ(b - a, 64);
+  EXPECT_EQ(c - b, 64);
+  cache.deallocate_object(a);
+  cache.deallocate_object(c);
+  EXPECT_EQ(cache.allocate_object(), c);
+  EXPECT_EQ(cache.allocate_object(), a);
+  auto* d = static_cast<std::byte*>(cache.allocate_object());
+  EXPECT_EQ(d - c, 64) << "then the next never handed out";
+  for (void* p : {static_cast<void*>(a), static_cast<void*>(b), static_cast<void*>(c), static_cast<void*>(d)})
+    cache.deallocate_object(p);
+  EXPECT_EQ(cache.objects_in_use(), 0u);
 }
 
 TEST(SlabAllocator, SizeClassesAndAlignment) {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <set>
@@ -49,7 +50,10 @@ TEST(GeneralAllocator, ClassesCoverEverySizeAndAlignment) {
       const std::size_t c = GA::class_of(size, align);
       ASSERT_EQ(c, expected) << "size " << size << ", alignment " << align;
       if (c == GA::class_count) continue;
-      if (align <= 16 && size > 128 && size <= 8192) {  // eight classes per doubling: little waste
+      if (align <= 16 && size > 0 && size <= 512) {  // 16-byte steps, as glibc's
+        ASSERT_LT(GA::size_classes[c] - size, 16u) << size;
+      }
+      if (align <= 16 && size > 512 && size <= 8192) {  // eight classes per doubling: little waste
         ASSERT_LE(GA::size_classes[c] * 8, (size - 1) * 9 + 8) << size;
       }
     }
@@ -59,8 +63,8 @@ TEST(GeneralAllocator, ClassesCoverEverySizeAndAlignment) {
 }
 
 // Every class's slab: a power of two holding at least 8 blocks (at most what a slab cache
-// takes, 1024) and losing at most 1/16 of itself to the header and the tail.
-TEST(GeneralAllocator, EveryClassSlabLosesAtMostASixteenth) {
+// takes, 1024) and losing at most 1/32 of itself to the header and the tail.
+TEST(GeneralAllocator, EveryClassSlabLosesAtMostAThirtySecond) {
   cm::GeneralAllocator a;
   for (std::size_t c = 0; c < cm::GeneralAllocator::class_count; ++c) {
     const auto s = a.statistics_of_class(c);
@@ -69,8 +73,59 @@ TEST(GeneralAllocator, EveryClassSlabLosesAtMostASixteenth) {
     EXPECT_GE(s.blocks_per_slab, 8u) << s.block_size;
     EXPECT_LE(s.blocks_per_slab, 1024u) << s.block_size;
     EXPECT_LE(s.blocks_per_slab * s.block_size, s.slab_size) << s.block_size;
-    EXPECT_LE((s.slab_size - s.blocks_per_slab * s.block_size) * 16, s.slab_size) << s.block_size;
+    EXPECT_LE((s.slab_size - s.blocks_per_slab * s.block_size) * 32, s.slab_size) << s.block_size;
   }
+}
+
+/// Pages of [p, p + bytes) resident in memory.
+std::size_t resident_pages(const void* p, std::size_t bytes) {
+  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(p) / page * page;
+  const std::size_t n = (reinterpret_cast<std::uintptr_t>(p) + bytes - begin + page - 1) / page;
+  std::vector<unsigned char> in(n);
+  if (mincore(reinterpret_cast<void*>(begin), n * page, in.data()) != 0) return SIZE_MAX;
+  return static_cast<std::size_t>(std::count_if(in.begin(), in.end(), [](unsigned char v) { return v & 1; }));
+}
+
+// A new slab's blocks are carved as they are first handed out: the pages of those never handed
+// out stay untouched (a 256 KiB slab of 8 KiB blocks costs what its used blocks cost).
+TEST(GeneralAllocator, ASlabsMemoryIsTouchedOnlyAsItsBlocksAreHandedOut) {
+  using GA = cm::GeneralAllocator;
+  GA a;
+  const std::size_t c = GA::class_of(8192, 16);
+  const auto s = a.statistics_of_class(c);
+  ASSERT_GE(s.blocks_per_slab, 16u);
+  void* p = a.allocate(8192);
+  const auto slab = reinterpret_cast<std::uintptr_t>(p) & ~(s.slab_size - 1);
+  // The header's page, and the blocks the thread's cache took in its first batch (a link
+  // written in each), at most half its cap: 64 KiB of 8 KiB blocks.
+  const std::size_t touched = resident_pages(reinterpret_cast<void*>(slab), s.slab_size);
+  EXPECT_GE(touched, 1u);
+  EXPECT_LE(touched, 1 + a.thread_cache_limit(c) / 2) << "of " << s.slab_size / 4096 << " pages";
+  a.deallocate(p);
+}
+
+// Freed large mappings kept for reuse hold memory only for the most recently freed one.
+TEST(GeneralAllocator, OnlyTheNewestKeptLargeMappingStaysResident) {
+  cm::GeneralAllocator a;
+  constexpr std::size_t size = 512 * 1024;
+  auto* first = static_cast<unsigned char*>(a.allocate(size));
+  auto* second = static_cast<unsigned char*>(a.allocate(size));
+  std::memset(first, 1, size);
+  std::memset(second, 2, size);
+  a.deallocate(first);
+  EXPECT_GE(resident_pages(first, size), size / 4096) << "the newest kept: resident";
+  a.deallocate(second);
+  EXPECT_EQ(resident_pages(first, size), 0u) << "kept before the newest: purged";
+  EXPECT_GE(resident_pages(second, size), size / 4096);
+  // Both serve the next requests of their size, the purged one as zero pages.
+  auto* again = static_cast<unsigned char*>(a.allocate(size));
+  auto* again2 = static_cast<unsigned char*>(a.allocate(size));
+  EXPECT_TRUE((again == first && again2 == second) || (again == second && again2 == first));
+  std::memset(again, 3, size);
+  std::memset(again2, 4, size);
+  a.deallocate(again);
+  a.deallocate(again2);
 }
 
 TEST(GeneralAllocator, UnsizedFreeUsableSizeAndAlignment) {

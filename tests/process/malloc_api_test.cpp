@@ -441,7 +441,7 @@ TEST(MallocChild, Run) {
     for (void* b : blocks) std::free(b);
   } else if (scenario == "stats") {
     p = std::malloc(std::size_t{1} << 20);
-    void* volatile small = std::malloc(260);  // class 288 (eight classes per doubling)
+    void* volatile small = std::malloc(260);  // class 272 (16-byte steps to 512)
     (void)small;
   }
   std::fputs("no report\n", stderr);
@@ -482,7 +482,8 @@ TEST(Malloc, StatisticsSwitch) {
   EXPECT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0) << run.err;
   EXPECT_NE(run.err.find("core-memory malloc"), std::string::npos) << run.err;
   EXPECT_NE(run.err.find(" large blocks ("), std::string::npos) << run.err;
-  EXPECT_NE(run.err.find("class   288 bytes:      1 slabs of    8192 bytes"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("class   272 bytes:      1 slabs of   16384 bytes (0 spare), "), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find(" blocks in thread caches\n"), std::string::npos) << run.err;
 }
 
 }  // namespace

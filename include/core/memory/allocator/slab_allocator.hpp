@@ -2,10 +2,12 @@
 /// Slab allocation, kernel style (Bonwick). A SlabCache serves objects of one size from slabs:
 /// power-of-two sized, size-aligned runs of memory whose header sits at the start, so the slab of
 /// any object is found by masking its address. Each cache keeps its slabs on partial, full and
-/// empty lists; allocation takes from a partial slab, freeing moves a slab back to partial or
-/// empty, and reclaim() returns empty slabs upstream. A cache can keep its objects constructed
-/// (constructor caching): the constructor runs when a slab is created, the destructor when it is
-/// released, and callers hand objects back in their constructed state.
+/// empty lists; allocation takes from a partial slab (its free list, else the next object never
+/// handed out: a new slab's memory is touched only as it is used), freeing moves a slab back to
+/// partial or empty, and reclaim() returns empty slabs upstream. A cache can keep its objects
+/// constructed (constructor caching): the constructor runs when an object is first handed out,
+/// the destructor when its slab is released, and callers hand objects back in their constructed
+/// state.
 /// SlabAllocator is a RawAllocator over a set of caches, one per size class (16 B .. 2 KiB);
 /// larger requests go upstream. Not thread-safe.
 
@@ -31,11 +33,11 @@ template <RawAllocator Upstream = MallocAllocator>
 class BasicSlabCache {
  public:
   static constexpr const char* allocator_name = "core::memory::SlabCache";
-  /// Runs on every object of a new slab (constructor caching); may be null.
+  /// Runs on each object before it is first handed out (constructor caching); may be null.
   using constructor_fn = void (*)(void* object);
   /// Runs on every object of a slab being released; may be null.
   using destructor_fn = void (*)(void* object);
-
+  /// Runs on every object of a slab being released that was ever handed out; may be null.
   /// Objects of `object_size` bytes aligned to `object_alignment` (at most 4096). Slabs are the
   /// smallest power of two (at least 4 KiB) that holds 8 objects, obtained on first use (then
   /// out_of_memory if upstream cannot give one). A size for which no such slab fits the address
@@ -81,8 +83,14 @@ class BasicSlabCache {
       push_front(partial_, s, list_partial);
     }
     void* obj = s->free;
-    unpoison_memory(obj, sizeof(void*));
-    std::memcpy(&s->free, obj, sizeof(void*));
+    const bool fresh = obj == nullptr;  // none freed: the next object never handed out
+    if (fresh) {
+      obj = s->fresh;
+      s->fresh += stride_;
+    } else {
+      unpoison_memory(obj, sizeof(void*));
+      std::memcpy(&s->free, obj, sizeof(void*));
+    }
     mark(s, obj, false);
     if (++s->in_use == objects_per_slab_) move(s, partial_, full_, list_full);
     ++in_use_;
@@ -90,7 +98,8 @@ class BasicSlabCache {
     vg_alloc(this, obj, object_size_);
     if (ctor_) {
       if constexpr (valgrind_enabled) unpoison_memory(obj, object_size_);  // constructed: defined
-      restore_first_word(obj);
+      if (fresh) ctor_(obj);
+      else restore_first_word(obj);
     }
     return obj;
   }
@@ -170,6 +179,11 @@ class BasicSlabCache {
   [[nodiscard]] std::size_t object_size() const noexcept { return object_size_; }
   [[nodiscard]] std::size_t object_alignment() const noexcept { return object_alignment_; }
   [[nodiscard]] std::size_t slab_size() const noexcept { return slab_size_; }
+  /// Bytes a slab's header takes before its first object (objects aligned beyond 16 start at
+  /// their alignment).
+  [[nodiscard]] static constexpr std::size_t header_bytes(std::size_t object_alignment = 16) noexcept {
+    return align_up(sizeof(Slab), object_alignment < alignof(void*) ? alignof(void*) : object_alignment);
+  }
   [[nodiscard]] std::size_t objects_per_slab() const noexcept { return objects_per_slab_; }
   /// Bytes from one object of a slab to the next.
   [[nodiscard]] std::size_t stride() const noexcept { return stride_; }
@@ -186,15 +200,20 @@ class BasicSlabCache {
   enum : unsigned { list_partial, list_full, list_empty };
   static constexpr std::size_t max_objects = 1024;
 
+  struct no_bits {};
   struct Slab {
     Slab* prev;
     Slab* next;
-    void* free;
+    void* free;         // objects handed out and returned
+    std::byte* fresh;   // the next object never handed out (objects end: none left)
     BasicSlabCache* cache;
     std::size_t in_use;
-    std::size_t objects_offset;
+    std::uint32_t objects_offset;
     unsigned list;
-    std::uint64_t free_bits[max_objects / 64];  // which objects are free (hardened checks)
+    // Which objects are free: hardened checks only. Without them the header is 64 bytes, not
+    // 192: a 4 KiB slab of 32-byte objects holds 126, not 120.
+    [[no_unique_address]] std::conditional_t<checks::hardened, std::array<std::uint64_t, max_objects / 64>, no_bits>
+        free_bits;
     std::byte* objects() const noexcept {
       return reinterpret_cast<std::byte*>(const_cast<Slab*>(this)) + objects_offset;
     }
@@ -291,32 +310,26 @@ class BasicSlabCache {
   Slab* create() noexcept {
     void* mem = allocator_traits<Upstream>::try_allocate(upstream_.get(), slab_size_, slab_size_);
     if (!mem) return nullptr;
-    auto* s = ::new (mem) Slab{nullptr, nullptr, nullptr, this, 0, objects_offset_, list_empty, {}};
+    auto* s = ::new (mem) Slab{nullptr, nullptr, nullptr, nullptr, this, 0,
+                               static_cast<std::uint32_t>(objects_offset_), list_empty, {}};
+    s->fresh = s->objects();  // objects are carved in address order as they are first needed
     ++slabs_;
     const auto a = reinterpret_cast<std::uintptr_t>(mem);
     lowest_ = a < lowest_ ? a : lowest_;
     highest_ = a + slab_size_ > highest_ ? a + slab_size_ : highest_;
-    std::byte* first = s->objects();
-    for (std::size_t i = objects_per_slab_; i-- > 0;) {  // thread the free list, lowest address first
-      void* obj = first + i * stride_;
-      if (ctor_) {
-        ctor_(obj);
-        save_first_word(obj);
-      }
-      std::memcpy(obj, &s->free, sizeof(void*));
-      s->free = obj;
-      mark(s, obj, true);
+    if constexpr (checks::hardened) {  // every object free
+      for (std::size_t i = 0; i < objects_per_slab_; i += 64)
+        s->free_bits[i / 64] = objects_per_slab_ - i >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << (objects_per_slab_ - i)) - 1;
     }
-    poison_memory(first, objects_per_slab_ * stride_);
+    poison_memory(s->objects(), objects_per_slab_ * stride_);
     return s;
   }
 
   void release(Slab* s) noexcept {
     std::byte* first = s->objects();
     unpoison_memory(first, objects_per_slab_ * stride_);
-    if (dtor_) {
-      for (std::size_t i = 0; i < objects_per_slab_; ++i) {
-        void* obj = first + i * stride_;
+    if (dtor_) {  // the objects ever handed out were constructed
+      for (std::byte* obj = first; obj != s->fresh; obj += stride_) {
         restore_first_word(obj);
         dtor_(obj);
       }

@@ -12,10 +12,10 @@
 ///   header; reallocate grows one with mremap, without copying. Freeing one unmaps it, except
 ///   that up to 8 mappings of at most 1 MiB are kept for the next large requests of about their
 ///   size (a buffer allocated and freed in a loop would otherwise cost a mapping and its page
-///   faults every time): at most 8 MiB held.
+///   faults every time); only the most recently kept one keeps its memory (at most 1 MiB).
 /// - Any alignment (a power of two) is served; allocate_at_least and usable_size report the class
 ///   size or the mapping's room.
-/// - The class ranges are reserved (not committed) up front: 68 x 4 GiB of address space, or less
+/// - The class ranges are reserved (not committed) up front: 76 x 4 GiB of address space, or less
 ///   if the system refuses; a request whose class range is full (or could not be reserved, under
 ///   a small RLIMIT_AS) is served as a large block instead.
 /// - `Checked` selects the hardened checks on frees (double free, foreign and interior pointers,
@@ -112,15 +112,15 @@ class BasicGeneralAllocator {
  public:
   static constexpr const char* allocator_name = "core::memory::GeneralAllocator";
   static constexpr bool is_thread_safe = true;
-  /// 16-byte steps to 128 bytes, then eight classes per doubling to 8 KiB (at most 11% of a block
-  /// unused: a 260-byte string takes 288 bytes, not 320 as with four per doubling, which cost a
-  /// Redis server 6% more memory than glibc's 16-byte steps), then four per doubling to 64 KiB:
-  /// 16, 32, ... 128, 144, 160, ... 240, 256, 288, ... 7680, 8192, 10240, ... 57344, 65536.
-  static constexpr std::array<std::size_t, 68> size_classes = [] {
-    std::array<std::size_t, 68> c{};
+  /// 16-byte steps to 512 bytes, then eight classes per doubling to 8 KiB (at most 11% of a block
+  /// unused), then four per doubling to 64 KiB: 16, 32, ... 496, 512, 576, ... 7680, 8192, 10240,
+  /// ... 57344, 65536. The 16-byte steps are glibc's: a Redis server's 260-byte strings take 272
+  /// bytes, not 288 (eight per doubling) or 320 (four, as mimalloc and jemalloc have it).
+  static constexpr std::array<std::size_t, 76> size_classes = [] {
+    std::array<std::size_t, 76> c{};
     std::size_t n = 0;
-    for (std::size_t s = 16; s < 128; s += 16) c[n++] = s;
-    for (std::size_t base = 128; base < 8192; base *= 2)
+    for (std::size_t s = 16; s < 512; s += 16) c[n++] = s;
+    for (std::size_t base = 512; base < 8192; base *= 2)
       for (std::size_t k = 0; k < 8; ++k) c[n++] = base + k * (base / 8);
     for (std::size_t base = 8192; base < 65536; base *= 2)
       for (std::size_t k = 0; k < 4; ++k) c[n++] = base + k * (base / 4);
@@ -248,12 +248,14 @@ class BasicGeneralAllocator {
   /// flush_thread_cache).
   [[nodiscard]] std::size_t thread_cache_limit(std::size_t c) const noexcept { return engine_.thread_cache_limit(c); }
   /// One size class's figures: its block size, its slabs' size, the slabs it holds (in use or
-  /// cached), and the blocks a slab holds.
+  /// spare), the blocks a slab holds, the spare slabs (no block in use; their memory given back
+  /// to the OS beyond the first 256 KiB), and the free blocks cached in threads' fronts.
   struct class_statistics {
-    std::size_t block_size, slab_size, slabs, blocks_per_slab;
+    std::size_t block_size, slab_size, slabs, blocks_per_slab, spare_slabs, cached_blocks;
   };
   [[nodiscard]] class_statistics statistics_of_class(std::size_t c) const noexcept {
-    return {size_classes[c], engine_.slab_size(c), engine_.slabs(c), engine_.blocks_per_slab(c)};
+    return {size_classes[c],        engine_.slab_size(c),   engine_.slabs(c),
+            engine_.blocks_per_slab(c), engine_.spare_slabs(c), engine_.cached_blocks(c)};
   }
 
   /// The index of the class serving `size` at `align`, or class_count (a large block).
@@ -377,10 +379,10 @@ class BasicGeneralAllocator {
   /// 288 lost 9% and class 448 12.5%). A tighter bound (1/32) doubles most classes' slabs, which
   /// cost python3 and g++ 1% more memory and python3 7% more page faults for no less in Redis.
   static constexpr std::size_t per_slab(std::size_t size) noexcept {
-    constexpr std::size_t header = 256;  // at least the slab cache's header (192 bytes)
+    const std::size_t header = BasicSlabCache<>::header_bytes(class_alignment(size));
     for (std::size_t slab = 4096;; slab *= 2) {
       const std::size_t n = (slab - header) / size;
-      if (n >= 8 && (slab - n * size) * 16 <= slab) return n;
+      if (n >= 8 && (slab - n * size) * 32 <= slab) return n;
     }
   }
 
@@ -451,19 +453,24 @@ class BasicGeneralAllocator {
   struct Kept {
     std::byte* base;
     std::size_t length;
+    bool resident;  // not purged: the most recently kept one
   };
 
-  /// A kept mapping of `length` to 1.5 x `length` bytes (`length` becomes its size), or null.
+  /// A kept mapping of `length` to 1.5 x `length` bytes (`length` becomes its size), or null;
+  /// the resident one first.
   void* take_kept(std::size_t& length) noexcept {
     if (length > kept_max || kept_lock_.test_and_set(std::memory_order_acquire)) return nullptr;
-    void* found = nullptr;
+    std::size_t best = kept_count_;  // the resident one if it fits, else the first that fits
     for (std::size_t i = 0; i < kept_count_; ++i) {
-      if (kept_[i].length >= length && kept_[i].length - length <= length / 2) {
-        found = kept_[i].base;
-        length = kept_[i].length;
-        kept_[i] = kept_[--kept_count_];
-        break;
-      }
+      if (kept_[i].length >= length && kept_[i].length - length <= length / 2 &&
+          (best == kept_count_ || kept_[i].resident))
+        best = i;
+    }
+    void* found = nullptr;
+    if (best != kept_count_) {
+      found = kept_[best].base;
+      length = kept_[best].length;
+      kept_[best] = kept_[--kept_count_];
     }
     kept_lock_.clear(std::memory_order_release);
     return found;
@@ -472,7 +479,14 @@ class BasicGeneralAllocator {
   bool keep(std::byte* base, std::size_t length) noexcept {
     if (length > kept_max || kept_lock_.test_and_set(std::memory_order_acquire)) return false;
     const bool kept = kept_count_ < kept_slots;
-    if (kept) kept_[kept_count_++] = {base, length};
+    if (kept) {
+      // Only the newest stays resident: a buffer freed and allocated again in a loop costs no
+      // page faults, while those kept before it hold no memory (the next request of about their
+      // size saves the mapping, not the faults). Purged under the lock: no one may take it meanwhile.
+      for (std::size_t i = 0; i < kept_count_; ++i)
+        if (kept_[i].resident) kept_[i].resident = detail::os::purge(kept_[i].base, kept_[i].length) != 0;
+      kept_[kept_count_++] = {base, length, true};
+    }
     kept_lock_.clear(std::memory_order_release);
     return kept;
   }

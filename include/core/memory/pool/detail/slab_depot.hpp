@@ -58,7 +58,7 @@ class SlabDepot {
   void set_slab_size(std::size_t n) noexcept {
     slab_size_ = n;
     if constexpr (requires { Upstream::resident_spare_bytes; })
-      purge_after_ = n ? std::max<std::size_t>(4, Upstream::resident_spare_bytes / n) : 4;
+      purge_after_ = n ? std::max<std::size_t>(1, Upstream::resident_spare_bytes / n) : 1;
   }
   [[nodiscard]] std::size_t slab_size() const noexcept { return slab_size_; }
 
@@ -191,6 +191,9 @@ class SlabDepot {
     return released;
   }
 
+  /// Slabs cached here for the next taker (their memory purged beyond the first few when the
+  /// upstream can purge).
+  [[nodiscard]] std::size_t cached_count() const noexcept { return cached_.load(std::memory_order_relaxed); }
   /// Slabs obtained from upstream and not returned (in use, cached or reserved).
   [[nodiscard]] std::size_t slab_count() const noexcept { return count_.load(std::memory_order_relaxed); }
 

@@ -222,6 +222,16 @@ class ThreadCachedPool final : public HeapOwner {
   }
   /// Slabs of class `c` obtained from upstream (in use or cached).
   [[nodiscard]] std::size_t slabs(std::size_t c) const noexcept { return depots_[c].slab_count(); }
+  /// Spare slabs of class `c` in its depot (see SlabDepot::cached_count).
+  [[nodiscard]] std::size_t spare_slabs(std::size_t c) const noexcept { return depots_[c].cached_count(); }
+  /// Free blocks of class `c` cached in the threads' fronts (a snapshot during traffic).
+  [[nodiscard]] std::size_t cached_blocks(std::size_t c) const noexcept {
+    std::size_t n = 0;
+    // acquire: as live_blocks; relaxed counts: a snapshot.
+    for (Heap* h = heaps_.load(std::memory_order_acquire); h; h = h->next_heap)
+      n += h->front[c].count.load(std::memory_order_relaxed);
+    return n;
+  }
   /// Blocks the slabs of class `c` hold (live, cached or free).
   [[nodiscard]] std::size_t capacity(std::size_t c) const noexcept { return slabs(c) * per_slab_[c]; }
   /// Bytes obtained from upstream for slabs.
