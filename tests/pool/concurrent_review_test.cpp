@@ -309,11 +309,16 @@ TEST(ConcurrentReviewThreads, ThreadsExitWhilePoolsDieAndNewOnesTakeTheirPlace) 
     while (done.load() < threads) std::this_thread::yield();
     for (std::size_t i = 0; i < pools; ++i) {  // the threads are exiting meanwhile
       if (void* p = shared[i].exchange(nullptr)) pool(i)->deallocate_node(p);
-      // An exiting thread's hand-over moves its cached blocks while this reads, and the counts are
-      // exact only between moves (live_blocks): the count must reach 0, not be 0 at one instant
-      // (under TSan it once read 1, between a block's two counter updates).
-      for (int spin = 0; spin < 10000 && pool(i)->nodes_allocated() != 0; ++spin) std::this_thread::yield();
-      EXPECT_EQ(pool(i)->nodes_allocated(), 0u);
+      // An exiting thread's hand-over moves its cached blocks while this reads, and a read
+      // between a move's two counter updates is one too many (live_blocks; under TSan and ASan a
+      // read after a 0 gave 1): the count must reach 0, which it never reads while a block is
+      // live.
+      bool reached_zero = false;
+      for (int spin = 0; spin < 20000 && !reached_zero; ++spin) {
+        reached_zero = pool(i)->nodes_allocated() == 0;
+        if (!reached_zero) std::this_thread::yield();
+      }
+      EXPECT_TRUE(reached_zero) << pool(i)->nodes_allocated();
       std::destroy_at(pool(i));
     }
     for (auto& th : ts) th.join();
@@ -855,6 +860,16 @@ struct BudgetedPurgeUpstream : PurgeCountingUpstream {
   using PurgeCountingUpstream::PurgeCountingUpstream;
   static constexpr std::size_t resident_spare_bytes = 10 * 4096;
 };
+/// And a budget over all the depots of a pool, below this depot's share.
+struct TotalBudgetPurgeUpstream : BudgetedPurgeUpstream {
+  using BudgetedPurgeUpstream::BudgetedPurgeUpstream;
+  static constexpr std::size_t resident_spare_total = 6 * 4096;
+};
+/// A share smaller than a slab: none stays resident.
+struct SmallBudgetPurgeUpstream : PurgeCountingUpstream {
+  using PurgeCountingUpstream::PurgeCountingUpstream;
+  static constexpr std::size_t resident_spare_bytes = 4095;
+};
 
 /// Fills many slabs, empties them and flushes, on both front ends of the engine: the depot
 /// keeps `resident` spare slabs resident and purges the others as they come back.
@@ -886,10 +901,13 @@ void depot_purges_beyond(std::size_t resident) {
 
 // The depot's resident spare slabs: four before it purges, unless the upstream names a budget of
 // its own (resident_spare_bytes, 256 KiB for the process allocator's ranges): then that many
-// bytes' worth (at least four slabs).
+// bytes' worth (none if a slab is larger), and within the budget of all the pool's depots
+// together when it names one (resident_spare_total).
 TEST(ConcurrentReview, TheDepotPurgesBeyondFourSpareSlabsUnlessItsUpstreamNamesABudget) {
   depot_purges_beyond<PurgeCountingUpstream>(4);
   depot_purges_beyond<BudgetedPurgeUpstream>(10);
+  depot_purges_beyond<TotalBudgetPurgeUpstream>(6);
+  depot_purges_beyond<SmallBudgetPurgeUpstream>(0);
 }
 
 }  // namespace

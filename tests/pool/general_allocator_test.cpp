@@ -293,6 +293,57 @@ TEST(GeneralAllocator, ThreadCacheGrowsForABatchLargerThanItAndShrinksAtTrim) {
   EXPECT_EQ(a.small_blocks(), 0u);
 }
 
+// A class the thread stopped using gives back what it cached once the thread has refilled other
+// classes for a while (every 64 refills, the classes with neither a refill nor an overflow since
+// the last pass are trimmed): its blocks go home, its empty slab to the depot.
+TEST(GeneralAllocator, AClassNoLongerUsedGivesItsCachedBlocksBack) {
+  using GA = cm::GeneralAllocator;
+  GA a;
+  const std::size_t idle = GA::class_of(4096, 16);
+  std::vector<void*> v;
+  for (int i = 0; i < 8; ++i) v.push_back(a.allocate(4096));
+  for (void* p : v) a.deallocate(p);
+  v.clear();
+  ASSERT_GT(a.statistics_of_class(idle).cached_blocks, 0u);
+  std::size_t n = 0;
+  for (; n < 1'000'000 && a.statistics_of_class(idle).cached_blocks != 0; ++n) v.push_back(a.allocate(32));
+  EXPECT_EQ(a.statistics_of_class(idle).cached_blocks, 0u) << "never given back";
+  EXPECT_GT(n, 64u) << "at once, not after 64 refills";
+  const auto s = a.statistics_of_class(idle);
+  EXPECT_EQ(s.spare_slabs, s.slabs) << "its empty slab went to the depot";
+  for (void* p : v) a.deallocate(p);
+  a.flush_thread_cache();
+  EXPECT_EQ(a.small_blocks(), 0u);
+}
+
+// Spare slabs keep their memory up to 256 KiB a class and 1 MiB over all classes; the rest is
+// given back to the OS as it comes back (and serves later requests as zero pages).
+TEST(GeneralAllocator, SpareSlabsKeepTheirMemoryWithinABudget) {
+  using GA = cm::GeneralAllocator;
+  GA a;
+  std::size_t spare_bytes = 0;
+  for (std::size_t size : {1024u, 1152u, 1280u, 1408u, 1536u, 1664u, 1792u, 1920u, 2048u, 2304u}) {
+    const std::size_t c = GA::class_of(size, 16);
+    const auto s = a.statistics_of_class(c);
+    std::vector<void*> v(8 * s.blocks_per_slab);
+    for (void*& p : v) std::memset(p = a.allocate(size), 1, size);
+    for (void* p : v) a.deallocate(p);
+    a.flush_thread_cache();  // the blocks home, the empty slabs to the depot
+    EXPECT_EQ(a.statistics_of_class(c).spare_slabs, a.statistics_of_class(c).slabs) << size;
+    spare_bytes += a.statistics_of_class(c).spare_slabs * s.slab_size;
+  }
+  EXPECT_GT(spare_bytes, std::size_t{2} << 20) << "the budget binds";
+  EXPECT_GT(a.spare_resident_bytes(), 0u);
+  EXPECT_LE(a.spare_resident_bytes(), std::size_t{1} << 20);
+  // Taken again (resident ones first), they serve as before; the budget follows.
+  std::vector<void*> v;
+  for (int i = 0; i < 2000; ++i) std::memset(v.emplace_back(a.allocate(1024)), 2, 1024);
+  for (void* p : v) a.deallocate(p);
+  a.flush_thread_cache();
+  EXPECT_LE(a.spare_resident_bytes(), std::size_t{1} << 20);
+  EXPECT_EQ(a.small_blocks(), 0u);
+}
+
 // The growth of all classes together stays within 1 MiB per thread.
 TEST(GeneralAllocator, ThreadCacheGrowthIsBoundedPerThread) {
   cm::GeneralAllocator a;

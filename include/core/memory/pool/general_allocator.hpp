@@ -45,10 +45,13 @@ namespace detail {
 class ClassRange {
  public:
   static constexpr const char* allocator_name = "core::memory::GeneralAllocator";
-  /// Bytes of spare slabs a class's depot keeps resident (at least four slabs) before it purges
-  /// the next ones: a purged slab costs its page faults again when it is reused, so a program
-  /// that frees and reallocates up to this much per class at a time pays none.
+  /// Bytes of spare slabs a class's depot keeps resident (none if its slabs are larger) before it
+  /// purges the next ones: a purged slab costs its page faults again when it is reused, so a
+  /// program that frees and reallocates up to this much per class at a time pays none.
   static constexpr std::size_t resident_spare_bytes = std::size_t{256} << 10;
+  /// And all classes' depots together at most this much: a program that passed through many
+  /// classes once (Redis's list nodes, 3 to 8 KiB as they grow) does not keep a slab of each.
+  static constexpr std::size_t resident_spare_total = std::size_t{1} << 20;
 
   void assign(std::byte* begin, std::byte* end) noexcept { begin_ = top_ = committed_ = begin, end_ = end; }
 
@@ -243,6 +246,9 @@ class BasicGeneralAllocator {
   /// Bytes of slabs held (committed in the class ranges and not given back).
   [[nodiscard]] std::size_t slab_bytes() const noexcept { return engine_.bytes_allocated(); }
   [[nodiscard]] std::size_t thread_caches() const noexcept { return engine_.heap_count(); }
+  /// Bytes of spare slabs (no block in use) that keep their memory: at most 256 KiB a class and
+  /// 1 MiB in all; the others are given back to the OS as they come back.
+  [[nodiscard]] std::size_t spare_resident_bytes() const noexcept { return engine_.spare_resident_bytes(); }
   /// Blocks of class `c` the calling thread may cache: 64 KiB worth (at most 2048), up to 8x
   /// that for a thread that cycles more (1 MiB of growth per thread in all, undone by
   /// flush_thread_cache).

@@ -57,8 +57,13 @@ class SlabDepot {
   /// The size (and alignment) of the slabs it recycles; set once, before first use.
   void set_slab_size(std::size_t n) noexcept {
     slab_size_ = n;
-    if constexpr (requires { Upstream::resident_spare_bytes; })
-      purge_after_ = n ? std::max<std::size_t>(1, Upstream::resident_spare_bytes / n) : 1;
+    if constexpr (requires { Upstream::resident_spare_bytes; }) purge_after_ = n ? Upstream::resident_spare_bytes / n : 0;
+  }
+  /// With an upstream that can purge: the bytes of spare slabs kept resident by all the depots
+  /// sharing `counter` stay within `budget` (set once, before first use).
+  void set_resident_budget(std::atomic<std::size_t>* counter, std::size_t budget) noexcept {
+    shared_resident_ = counter;
+    resident_budget_ = budget;
   }
   [[nodiscard]] std::size_t slab_size() const noexcept { return slab_size_; }
 
@@ -112,11 +117,17 @@ class SlabDepot {
     if (size != slab_size_ || align != slab_size_) return deallocate_upstream(p, size, align);
     // relaxed: a count for the takers' retry decision and statistics; the slab itself is
     // published by the stack's release.
-    const std::size_t cached = cached_.fetch_add(1, std::memory_order_relaxed);
+    cached_.fetch_add(1, std::memory_order_relaxed);
     // An upstream that can purge (the process allocator's class ranges) gets the memory of the
-    // spare slabs beyond purge_after_ back at once; they stay cached and read as zero when reused.
-    if constexpr (requires(Upstream& u) { u.purge(p, size); }) {
-      if (cached >= purge_after_) upstream_.get().purge(p, size);
+    // spare slabs beyond the resident budget back at once; they stay cached apart, taken after
+    // the resident ones, and read as zero when reused.
+    if constexpr (purging) {
+      if (!admit_resident()) {
+        upstream_.get().purge(p, size);
+        poison_memory(static_cast<std::byte*>(p) + sizeof(Link), slab_size_ - sizeof(Link));
+        purged_.push(static_cast<Link*>(p));
+        return;
+      }
     }
     poison_memory(static_cast<std::byte*>(p) + sizeof(Link), slab_size_ - sizeof(Link));
     free_.push(static_cast<Link*>(p));
@@ -164,30 +175,8 @@ class SlabDepot {
   /// simply stays).
   std::size_t release_cached(std::size_t keep = 0) noexcept {
     if (cached_.load(std::memory_order_relaxed) <= keep) return 0;  // relaxed: a hint
-    Link* list = free_.take_all();
-    Link* kept = nullptr;
-    std::size_t released = 0;
-    {
-      std::lock_guard lock(upstream_mutex_);
-      while (list) {
-        unpoison_memory(list, sizeof(Link));
-        Link* next = list->next;
-        const bool reserved = in_region(list);
-        if (reserved || keep != 0) {
-          if (!reserved) --keep;
-          list->next = kept;
-          kept = list;
-        } else {
-          unrecord(list);
-          unpoison_memory(list, slab_size_);
-          allocator_traits<Upstream>::deallocate(upstream_.get(), list, slab_size_, slab_size_);
-          ++released;
-        }
-        list = next;
-      }
-    }
-    cached_.fetch_sub(released, std::memory_order_relaxed);
-    if (kept) free_.put_back(kept);
+    std::size_t released = release_from(free_, keep, purging);  // the resident ones are kept first
+    if constexpr (purging) released += release_from(purged_, keep, false);
     return released;
   }
 
@@ -226,20 +215,83 @@ class SlabDepot {
     std::atomic<std::uintptr_t> cursor{0};  // next slab never handed out
   };
 
-  /// A cached slab, or null. Lock-free: takes the whole stack and puts back all but one. A taker
-  /// that finds the stack empty while slabs are cached (another taker holds them for a moment)
-  /// retries a few times before it goes on.
+  /// Whether the upstream can give a slab's memory back while the depot keeps it (purge).
+  static constexpr bool purging = requires(Upstream& u, void* p, std::size_t n) { u.purge(p, n); };
+
+  /// A cached slab, resident ones first, or null. Lock-free: takes a whole stack and puts back
+  /// all but one. A taker that finds the stacks empty while slabs are cached (another taker
+  /// holds them for a moment) retries a few times before it goes on.
   void* take() noexcept {
     for (int tries = 0;; ++tries) {
-      if (Link* all = free_.take_all()) {
-        unpoison_memory(all, sizeof(Link));
-        if (all->next) free_.put_back(all->next);
-        cached_.fetch_sub(1, std::memory_order_relaxed);
-        return all;
+      if (Link* l = take_one(free_)) {
+        if constexpr (purging) leave_resident();
+        return l;
+      }
+      if constexpr (purging) {
+        if (Link* l = take_one(purged_)) return l;
       }
       if (tries == 32 || cached_.load(std::memory_order_relaxed) == 0) return nullptr;
       cpu_pause();
     }
+  }
+  Link* take_one(AtomicStack<Link>& stack) noexcept {
+    Link* all = stack.take_all();
+    if (!all) return nullptr;
+    unpoison_memory(all, sizeof(Link));
+    if (all->next) stack.put_back(all->next);
+    cached_.fetch_sub(1, std::memory_order_relaxed);
+    return all;
+  }
+
+  /// True if a spare slab coming back may keep its memory: within this depot's share
+  /// (resident_spare_bytes) and the budget of the depots sharing it. Counts it if so.
+  bool admit_resident() noexcept {
+    // relaxed: counts that bound memory, no data published through them (the stacks do that).
+    if (resident_.fetch_add(1, std::memory_order_relaxed) >= purge_after_) {
+      resident_.fetch_sub(1, std::memory_order_relaxed);
+      return false;
+    }
+    if (shared_resident_ &&
+        shared_resident_->fetch_add(slab_size_, std::memory_order_relaxed) + slab_size_ > resident_budget_) {
+      shared_resident_->fetch_sub(slab_size_, std::memory_order_relaxed);
+      resident_.fetch_sub(1, std::memory_order_relaxed);
+      return false;
+    }
+    return true;
+  }
+  void leave_resident() noexcept {
+    resident_.fetch_sub(1, std::memory_order_relaxed);
+    if (shared_resident_) shared_resident_->fetch_sub(slab_size_, std::memory_order_relaxed);
+  }
+
+  /// release_cached's pass over one stack; `resident`: its slabs are counted as resident.
+  std::size_t release_from(AtomicStack<Link>& stack, std::size_t& keep, bool resident) noexcept {
+    Link* list = stack.take_all();
+    Link* kept = nullptr;
+    std::size_t released = 0;
+    {
+      std::lock_guard lock(upstream_mutex_);
+      while (list) {
+        unpoison_memory(list, sizeof(Link));
+        Link* next = list->next;
+        const bool reserved = in_region(list);
+        if (reserved || keep != 0) {
+          if (!reserved) --keep;
+          list->next = kept;
+          kept = list;
+        } else {
+          unrecord(list);
+          unpoison_memory(list, slab_size_);
+          allocator_traits<Upstream>::deallocate(upstream_.get(), list, slab_size_, slab_size_);
+          if (resident) leave_resident();
+          ++released;
+        }
+        list = next;
+      }
+    }
+    cached_.fetch_sub(released, std::memory_order_relaxed);
+    if (kept) stack.put_back(kept);
+    return released;
   }
 
   /// A slab of the current reserved region never handed out before, or null. Lock-free.
@@ -304,15 +356,21 @@ class SlabDepot {
   }
 
   [[no_unique_address]] allocator_ref<Upstream> upstream_;
-  AtomicStack<Link> free_;
+  AtomicStack<Link> free_;    // spare slabs (with a purging upstream: those still resident)
+  AtomicStack<Link> purged_;  // spare slabs whose memory went back (a purging upstream only)
   std::atomic<std::size_t> cached_{0};
+  std::atomic<std::size_t> resident_{0};  // slabs on free_, with a purging upstream
+  std::atomic<std::size_t>* shared_resident_ = nullptr;  // bytes resident in the depots sharing it
+  std::size_t resident_budget_ = 0;
   std::atomic<std::size_t> count_{0};
   std::atomic<std::uintptr_t> lowest_{UINTPTR_MAX};
   std::atomic<std::uintptr_t> highest_{0};
   std::atomic<Region*> current_{nullptr};  // the region reserved slabs are handed out from
   std::atomic<Region*> regions_{nullptr};  // every region; freed with the depot
   std::size_t slab_size_ = 0;
-  std::size_t purge_after_ = 4;  // spare slabs kept resident before the next ones are purged
+  // Spare slabs this depot keeps resident at most (a purging upstream): its resident_spare_bytes'
+  // worth, or four if it names none.
+  std::size_t purge_after_ = 4;
   std::mutex& upstream_mutex_;
   std::uintptr_t* slabs_ = nullptr;  // sorted addresses of the slabs obtained one by one
   std::size_t table_size_ = 0;
