@@ -20,6 +20,7 @@
 #include <core/memory/util/size_math.hpp>
 
 #include <array>
+#include <atomic>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -86,11 +87,12 @@ class BasicSlabCache {
     const bool fresh = obj == nullptr;  // none freed: the next object never handed out
     if (fresh) {
       obj = s->fresh;
-      s->fresh += stride_;
-    } else {
-      unpoison_memory(obj, sizeof(void*));
-      std::memcpy(&s->free, obj, sizeof(void*));
+      // relaxed: another thread may read it in handed_out (a concurrent pool's hardened check);
+      // a block reaches a thread that frees it through an ordered hand-over after this store.
+      std::atomic_ref<std::byte*>(s->fresh).store(s->fresh + stride_, std::memory_order_relaxed);
     }
+    unpoison_memory(obj, sizeof(void*));  // the link's word, as for one from the free list
+    if (!fresh) std::memcpy(&s->free, obj, sizeof(void*));
     mark(s, obj, false);
     if (++s->in_use == objects_per_slab_) move(s, partial_, full_, list_full);
     ++in_use_;
@@ -98,8 +100,12 @@ class BasicSlabCache {
     vg_alloc(this, obj, object_size_);
     if (ctor_) {
       if constexpr (valgrind_enabled) unpoison_memory(obj, object_size_);  // constructed: defined
-      if (fresh) ctor_(obj);
-      else restore_first_word(obj);
+      if (fresh) {
+        ctor_(obj);
+        save_first_word(obj);  // as every free one's: put back if the cache dies with it live
+      } else {
+        restore_first_word(obj);
+      }
     }
     return obj;
   }
@@ -112,6 +118,7 @@ class BasicSlabCache {
     if constexpr (checks::hardened) {
       if (!valid(s, obj)) return;
     }
+    unpoison_memory(obj, sizeof(void*));  // an object smaller than the link was unpoisoned only whole
     if (ctor_) save_first_word(obj);
     std::memcpy(obj, &s->free, sizeof(void*));
     vg_free(this, obj);
@@ -163,6 +170,13 @@ class BasicSlabCache {
     const Slab* s = reinterpret_cast<Slab*>(reinterpret_cast<std::uintptr_t>(p) & ~(slab_size - 1));
     if (is_poisoned(&s->cache)) return nullptr;
     return s->cache;
+  }
+
+  /// True if `p`, an object of a slab of this cache, was ever handed out (objects are carved in
+  /// address order as first needed; those beyond have never been). Any thread may ask.
+  [[nodiscard]] bool handed_out(const void* p) const noexcept {
+    Slab* s = slab_of(p);
+    return static_cast<const std::byte*>(p) < std::atomic_ref<std::byte*>(s->fresh).load(std::memory_order_relaxed);
   }
 
   /// True if `p`, which lies in a slab of this cache, is the start of one of its objects.

@@ -156,8 +156,12 @@ class SlabDepot {
     // relaxed (here and below to the release): regions change only under the lock we hold.
     if (Region* old = current_.load(std::memory_order_relaxed)) {
       for (std::uintptr_t s = old->cursor.exchange(old->end, std::memory_order_relaxed); s < old->end; s += slab_size_) {
-        unpoison_memory(reinterpret_cast<void*>(s), sizeof(Link));  // never handed out: poisoned
-        deallocate(reinterpret_cast<void*>(s), slab_size_, slab_size_);
+        // Never handed out (poisoned), so never touched: cached as a purged slab is (taken after
+        // the resident ones, and not counted against their budget).
+        unpoison_memory(reinterpret_cast<void*>(s), sizeof(Link));
+        cached_.fetch_add(1, std::memory_order_relaxed);
+        if constexpr (purging) purged_.push(reinterpret_cast<Link*>(s));
+        else free_.push(reinterpret_cast<Link*>(s));
       }
     }
     region->next = regions_.load(std::memory_order_relaxed);

@@ -15,6 +15,8 @@
 /// - A thread that exits hands its heap back (blocks cached by it go home first); the heap keeps
 ///   its slabs and inbox, so blocks freed later still find a home, and the next new thread
 ///   adopts it. The depots then give back upstream their empty slabs beyond 512 KiB a class.
+/// - Every 64 refills a heap trims the classes it stopped using (scavenge): what it cached of them
+///   goes home, so a few cached blocks do not pin a slab of every class a thread passed through.
 ///   Statistics are per-heap counters with one writer each, summed when read.
 ///
 /// Lock-free: allocate and free, including refills, flushes and slab exchange. Locked: a thread's
@@ -204,18 +206,31 @@ class ThreadCachedPool final : public HeapOwner {
   }
 
   /// Blocks allocated and not freed, over all threads: exact when no other thread is allocating
-  /// or freeing at the same moment (per-heap counters with one writer each, summed); during
-  /// traffic, off by the blocks moved while it reads, and never below 0.
+  /// or freeing at the same moment, even while blocks move between caches on slow paths (thread
+  /// exits, refills, flushes); during traffic, off by the blocks allocated and freed while it
+  /// reads, and never below 0.
   [[nodiscard]] std::size_t live_blocks() const noexcept {
     // A heap's allocations minus its frees are the blocks its fronts received on slow paths
     // minus those they hold now (each pop is an allocation, each push a free).
     // Frees sent home by threads without a heap are counted apart. relaxed: as below.
     std::uint64_t live = 0 - sent_home_.load(std::memory_order_relaxed);
-    // acquire: pairs with take_heap's release (constructed heaps); relaxed counter reads: each
-    // has one writer, and a snapshot is all a concurrent reader can have.
+    // acquire: pairs with take_heap's release (constructed heaps).
     for (Heap* h = heaps_.load(std::memory_order_acquire); h; h = h->next_heap) {
-      live += h->received.load(std::memory_order_relaxed);
-      for (const Front& f : h->front) live -= f.count.load(std::memory_order_relaxed);
+      std::uint64_t heap_live = 0;
+      for (int tries = 0;; ++tries) {  // between two equal even `moves` (see begin_move)
+        // acquire: pairs with end_move's release. Relaxed counter reads: each has one writer.
+        const std::uint64_t before = h->moves.load(std::memory_order_acquire);
+        heap_live = h->received.load(std::memory_order_relaxed);
+        for (const Front& f : h->front) heap_live -= f.count.load(std::memory_order_relaxed);
+        // acquire fence: pairs with begin_move's release fence (a counter read that saw a write
+        // of a move makes this load see that move's odd value).
+        std::atomic_thread_fence(std::memory_order_acquire);
+        // A writer preempted mid-move must not stall the reader for long: after 64 tries the
+        // last reading stands (off by the one block moving).
+        if ((before % 2 == 0 && h->moves.load(std::memory_order_relaxed) == before) || tries == 64) break;
+        cpu_pause();
+      }
+      live += heap_live;
     }
     // During traffic the counters of a heap are read at slightly different moments, so the sum
     // may be off by the blocks moved meanwhile: never report less than none (it would wrap).
@@ -326,6 +341,7 @@ class ThreadCachedPool final : public HeapOwner {
 
     std::array<Front, Classes> front{};
     std::atomic<std::uint64_t> received{0};  // blocks moved into the fronts on slow paths, net
+    std::atomic<std::uint64_t> moves{0};     // odd while a slow path moves a block (begin_move)
     std::uint64_t trim_seen = 0;
     std::size_t grown_bytes = 0;     // what the fronts' caps grew by, in block bytes
     std::size_t refills = 0;         // refills since the last scavenge
@@ -449,23 +465,37 @@ class ThreadCachedPool final : public HeapOwner {
     add(f.count, std::size_t{1});
   }
 
-  // A reader of live_blocks between a slow path's two counter updates sees one block more than
-  // there is, never one less: the front's count falls first and rises last. So a pool whose
-  // blocks are all free reads 0 only when it truly is (a test may wait for 0 during traffic).
+  // A slow path moves a block between a front and the heap's received count in two updates;
+  // live_blocks reads a heap's counters between two even values of its `moves` (a sequence lock
+  // with one writer), so it never sees half a move.
+  void begin_move(Heap* h) noexcept {
+    const std::uint64_t m = h->moves.load(std::memory_order_relaxed);  // its one writer
+    h->moves.store(m + 1, std::memory_order_relaxed);
+    // release fence: a reader whose counter reads see a write after this sees the odd value.
+    std::atomic_thread_fence(std::memory_order_release);
+  }
+  void end_move(Heap* h) noexcept {
+    // release: a reader that reads the even value after the move sees the counters' writes.
+    h->moves.store(h->moves.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  }
 
   /// Takes a block off the front on a slow path (it leaves the front, not to a user).
   Node* pop_raw(Heap* h, Front& f) noexcept {
     Node* n = f.head;
     unpoison_memory(n, sizeof(Node));
     f.head = n->next;
+    begin_move(h);
     add(f.count, std::size_t(-1));
     add(h->received, std::uint64_t(-1));
+    end_move(h);
     return n;
   }
   /// Puts a block on the front on a slow path (it did not come from a user).
   void push_raw(Heap* h, Node* n, std::size_t c) noexcept {
+    begin_move(h);
     add(h->received, std::uint64_t{1});
     push(h, n, c);
+    end_move(h);
   }
 
   /// The heap cache of class `c` whose slab holds `p`, if that cache belongs to this pool
@@ -518,6 +548,9 @@ class ThreadCachedPool final : public HeapOwner {
       return bad(error_kind::foreign_pointer, "not a block of this pool");
     }
     if (!owner->is_object_start(p)) return bad(error_kind::interior_pointer, "inside a block of this pool, not at its start");
+    // A block its slab never handed out carries no cookie (new slabs are not written, so that
+    // their pages are touched only as used): free as far as the slab knows.
+    if (!owner->handed_out(p)) return bad(error_kind::double_free, "block is already free (never handed out)");
     auto* n = static_cast<Node*>(p);
     // A poisoned block is on some free list already (under ASan), a marked one too. Two threads
     // freeing it at once both pass: the exchange in deallocate_unchecked decides between them.
@@ -573,10 +606,10 @@ class ThreadCachedPool final : public HeapOwner {
   /// takes a slab from the depot or upstream when it has none), then, with upstream exhausted,
   /// what the heaps of exited threads hold. False if nothing was found.
   bool refill(Heap* h, std::size_t c) noexcept {
+    h->front[c].active = true;  // (before a scavenge: its own class is in use)
     if (++h->refills == scavenge_period) scavenge(h);
     drain(h);
     h->front[c].refilled = true;
-    h->front[c].active = true;
     if (h->front[c].head || refill_from_cache(h, c)) return true;
     return reclaim_abandoned(h, c);
   }
@@ -586,10 +619,8 @@ class ThreadCachedPool final : public HeapOwner {
     ClassCache& cache = h->cache(c);
     const std::size_t batch = h->front[c].limit / 2;
     for (std::size_t i = 0; i < batch && (i == 0 || cache.has_free_object()); ++i) {  // one new slab at most
-      const std::size_t held = cache.bytes_allocated();
       auto* n = static_cast<Node*>(cache.try_allocate_object());
       if (!n) break;
-      if (cache.bytes_allocated() != held) mark_new_slab(n, cache);
       mark_free(n);
       push_raw(h, n, c);
     }
@@ -631,18 +662,6 @@ class ThreadCachedPool final : public HeapOwner {
       if (k != c && (allocator_traits<Upstream>::is_stateless || &depots_[k].upstream() == &u))
         released = depots_[k].release_cached() != 0 || released;
     return released;
-  }
-
-  /// Marks every block of the slab a cache just made (`first`, its lowest block, is the first one
-  /// it hands out) free, so that a free of one never handed out is a double free, not a block
-  /// put on a front while still free in its slab. Under ASan the slab's poison tells already.
-  static void mark_new_slab([[maybe_unused]] Node* first, [[maybe_unused]] const ClassCache& cache) noexcept {
-    if constexpr (Checked && !asan_enabled) {
-      for (std::size_t i = 0; i < cache.objects_per_slab(); ++i) {
-        auto* n = reinterpret_cast<Node*>(reinterpret_cast<std::byte*>(first) + i * cache.stride());
-        store_cookie(n, cookie_of(n));
-      }
-    }
   }
 
   /// Takes the blocks other threads freed into this heap: to the fronts while they have room,
@@ -720,17 +739,22 @@ class ThreadCachedPool final : public HeapOwner {
 
   /// Refills between two scavenges of a heap.
   static constexpr std::size_t scavenge_period = 64;
-  /// Trims the classes that saw neither a refill nor an overflow since the last pass: what a
+  /// Empties the classes that saw neither a refill nor an overflow since the last pass: what a
   /// thread caches of a class it stopped using goes back (as whole empty slabs, to the depot and
   /// then the OS), not only at its exit. Else the few blocks cached of each class a program
   /// passed through pin a slab each (Redis, after popping a list whose nodes went through the
   /// 3-8 KiB classes: 1.2 MiB). Runs every scavenge_period refills, so only for a thread that
-  /// allocates; a class cycling within its front meanwhile loses its cached blocks (one refill).
+  /// allocates; a class cycling within its front meanwhile loses its cached blocks (one refill)
+  /// but keeps its grown cap.
   CORE_MEMORY_NOINLINE void scavenge(Heap* h) noexcept {
     h->refills = 0;
     for (std::size_t c = 0; c < Classes; ++c) {
       Front& f = h->front[c];
-      if (!f.active && (f.count.load(std::memory_order_relaxed) != 0 || h->cache(c).empty_slabs() != 0)) trim(h, c);
+      if (!f.active && (f.count.load(std::memory_order_relaxed) != 0 || h->cache(c).empty_slabs() != 0)) {
+        drain(h, c);
+        flush(h, c, 0);
+        h->cache(c).reclaim();
+      }
       f.active = false;
     }
   }
@@ -844,8 +868,8 @@ class ThreadCachedPool final : public HeapOwner {
   // that come and go to find their slabs there, not what many threads held at once.
   static constexpr std::size_t kept_at_exit = std::size_t{512} << 10;
   std::mutex upstream_mutex_;  // shared by the depots: calls to upstream, slab tables
+  std::atomic<std::size_t> resident_spare_{0};  // bytes of spare slabs resident in all depots (outlives them)
   mutable std::array<Depot, Classes> depots_;
-  std::atomic<std::size_t> resident_spare_{0};  // bytes of spare slabs resident in all depots
   std::array<std::size_t, Classes> size_{}, alignment_{}, min_per_slab_{}, per_slab_{}, slab_size_{}, limit_{}, max_limit_{};
   std::size_t growth_bytes_ = 0;
   const char* name_;
