@@ -31,6 +31,7 @@
 #include <core/memory/util/cache_line.hpp>
 #include <core/memory/util/config.hpp>
 #include <core/memory/util/error.hpp>
+#include <core/memory/util/memory_barrier.hpp>
 #include <core/memory/util/sanitizer.hpp>
 
 #include <algorithm>
@@ -224,7 +225,7 @@ class ThreadCachedPool final : public HeapOwner {
         for (const Front& f : h->front) heap_live -= f.count.load(std::memory_order_relaxed);
         // acquire fence: pairs with begin_move's release fence (a counter read that saw a write
         // of a move makes this load see that move's odd value).
-        std::atomic_thread_fence(std::memory_order_acquire);
+        acquire_fence();
         // A writer preempted mid-move must not stall the reader for long: after 64 tries the
         // last reading stands (off by the one block moving).
         if ((before % 2 == 0 && h->moves.load(std::memory_order_relaxed) == before) || tries == 64) break;
@@ -472,7 +473,7 @@ class ThreadCachedPool final : public HeapOwner {
     const std::uint64_t m = h->moves.load(std::memory_order_relaxed);  // its one writer
     h->moves.store(m + 1, std::memory_order_relaxed);
     // release fence: a reader whose counter reads see a write after this sees the odd value.
-    std::atomic_thread_fence(std::memory_order_release);
+    release_fence();
   }
   void end_move(Heap* h) noexcept {
     // release: a reader that reads the even value after the move sees the counters' writes.
