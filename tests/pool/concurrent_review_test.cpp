@@ -309,16 +309,17 @@ TEST(ConcurrentReviewThreads, ThreadsExitWhilePoolsDieAndNewOnesTakeTheirPlace) 
     while (done.load() < threads) std::this_thread::yield();
     for (std::size_t i = 0; i < pools; ++i) {  // the threads are exiting meanwhile
       if (void* p = shared[i].exchange(nullptr)) pool(i)->deallocate_node(p);
-      // An exiting thread's hand-over moves its cached blocks while this reads, and a read
-      // between a move's two counter updates is one too many (live_blocks; under TSan and ASan a
-      // read after a 0 gave 1): the count must reach 0, which it never reads while a block is
-      // live.
+      // An exiting thread's hand-over moves its cached blocks while this reads; live_blocks
+      // reads each heap between two moves (a sequence lock), so the count is 0 and stays 0
+      // (before it, a read between a move's two counter updates gave 1 after a 0, under TSan
+      // and ASan).
       bool reached_zero = false;
       for (int spin = 0; spin < 20000 && !reached_zero; ++spin) {
         reached_zero = pool(i)->nodes_allocated() == 0;
         if (!reached_zero) std::this_thread::yield();
       }
       EXPECT_TRUE(reached_zero) << pool(i)->nodes_allocated();
+      for (int k = 0; k < 200; ++k) ASSERT_EQ(pool(i)->nodes_allocated(), 0u) << "read " << k << " after a 0";
       std::destroy_at(pool(i));
     }
     for (auto& th : ts) th.join();

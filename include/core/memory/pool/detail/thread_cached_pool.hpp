@@ -226,10 +226,12 @@ class ThreadCachedPool final : public HeapOwner {
         // acquire fence: pairs with begin_move's release fence (a counter read that saw a write
         // of a move makes this load see that move's odd value).
         acquire_fence();
-        // A writer preempted mid-move must not stall the reader for long: after 64 tries the
-        // last reading stands (off by the one block moving).
-        if ((before % 2 == 0 && h->moves.load(std::memory_order_relaxed) == before) || tries == 64) break;
-        cpu_pause();
+        // A writer preempted mid-move must not stall the reader for long: it spins 64 times,
+        // then yields (the writer may need this core) up to 1024 times; then the last reading
+        // stands (off by the one block moving).
+        if ((before % 2 == 0 && h->moves.load(std::memory_order_relaxed) == before) || tries == 1024) break;
+        if (tries < 64) cpu_pause();
+        else std::this_thread::yield();
       }
       live += heap_live;
     }
