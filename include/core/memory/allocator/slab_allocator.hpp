@@ -36,9 +36,9 @@ class BasicSlabCache {
   static constexpr const char* allocator_name = "core::memory::SlabCache";
   /// Runs on each object before it is first handed out (constructor caching); may be null.
   using constructor_fn = void (*)(void* object);
-  /// Runs on every object of a slab being released; may be null.
-  using destructor_fn = void (*)(void* object);
   /// Runs on every object of a slab being released that was ever handed out; may be null.
+  using destructor_fn = void (*)(void* object);
+
   /// Objects of `object_size` bytes aligned to `object_alignment` (at most 4096). Slabs are the
   /// smallest power of two (at least 4 KiB) that holds 8 objects, obtained on first use (then
   /// out_of_memory if upstream cannot give one). A size for which no such slab fits the address

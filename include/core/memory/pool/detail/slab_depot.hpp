@@ -121,15 +121,14 @@ class SlabDepot {
     // An upstream that can purge (the process allocator's class ranges) gets the memory of the
     // spare slabs beyond the resident budget back at once; they stay cached apart, taken after
     // the resident ones, and read as zero when reused.
+    poison_memory(static_cast<std::byte*>(p) + sizeof(Link), slab_size_ - sizeof(Link));
     if constexpr (purging) {
       if (!admit_resident()) {
         upstream_.get().purge(p, size);
-        poison_memory(static_cast<std::byte*>(p) + sizeof(Link), slab_size_ - sizeof(Link));
         purged_.push(static_cast<Link*>(p));
         return;
       }
     }
-    poison_memory(static_cast<std::byte*>(p) + sizeof(Link), slab_size_ - sizeof(Link));
     free_.push(static_cast<Link*>(p));
   }
 

@@ -15,9 +15,9 @@
 /// - A thread that exits hands its heap back (blocks cached by it go home first); the heap keeps
 ///   its slabs and inbox, so blocks freed later still find a home, and the next new thread
 ///   adopts it. The depots then give back upstream their empty slabs beyond 512 KiB a class.
+///   Statistics are per-heap counters with one writer each, summed when read.
 /// - Every 64 refills a heap trims the classes it stopped using (scavenge): what it cached of them
 ///   goes home, so a few cached blocks do not pin a slab of every class a thread passed through.
-///   Statistics are per-heap counters with one writer each, summed when read.
 ///
 /// Lock-free: allocate and free, including refills, flushes and slab exchange. Locked: a thread's
 /// first use (its heap is created or adopted), its exit, calls to a non-thread-safe upstream, and
@@ -753,13 +753,18 @@ class ThreadCachedPool final : public HeapOwner {
     h->refills = 0;
     for (std::size_t c = 0; c < Classes; ++c) {
       Front& f = h->front[c];
-      if (!f.active && (f.count.load(std::memory_order_relaxed) != 0 || h->cache(c).empty_slabs() != 0)) {
-        drain(h, c);
-        flush(h, c, 0);
-        h->cache(c).reclaim();
-      }
+      if (!f.active && (f.count.load(std::memory_order_relaxed) != 0 || h->cache(c).empty_slabs() != 0))
+        empty_class(h, c);
       f.active = false;
     }
+  }
+
+  /// Hands back what the heap caches of class `c`: inbox drained, front flushed, empty slabs to
+  /// the depot.
+  void empty_class(Heap* h, std::size_t c) noexcept {
+    drain(h, c);
+    flush(h, c, 0);
+    h->cache(c).reclaim();
   }
 
   /// Hands back what the heap caches: fronts flushed, inbox drained, empty slabs to the depot.
@@ -768,9 +773,7 @@ class ThreadCachedPool final : public HeapOwner {
     for (std::size_t c = 0; c < Classes; ++c) trim(h, c);
   }
   void trim(Heap* h, std::size_t c) noexcept {
-    drain(h, c);
-    flush(h, c, 0);
-    h->cache(c).reclaim();
+    empty_class(h, c);
     Front& f = h->front[c];
     h->grown_bytes -= (f.limit - limit_[c]) * size_[c];
     f.limit = limit_[c];
