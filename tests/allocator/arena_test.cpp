@@ -70,13 +70,57 @@ TEST(Arena, OversizedRequestsGetTheirOwnBlock) {
   const std::size_t available = arena.bytes_available();
   void* big = arena.allocate(100000, 64);
   EXPECT_TRUE(cm::is_aligned(big, 64));
-  EXPECT_EQ(arena.bytes_available(), available) << "the current block keeps its free space";
+  EXPECT_EQ(arena.bytes_available(), available - 1) << "the current block keeps its free space but a byte";
   char* next = static_cast<char*>(arena.allocate(10, 1));
   EXPECT_EQ(next, small + 112) << "small allocations continue in the same block (sizes round to 16)";
   EXPECT_EQ(arena.bytes_used(), 112u + 16u + 100000u + 63u);
   arena.reset();
   EXPECT_EQ(upstream.live_blocks(), 1u) << "reset releases the oversized block, keeps the regular one";
   EXPECT_EQ(arena.bytes_used(), 0u);
+}
+
+// A marker is (top, end of the current block) and every oversized allocation takes a byte off that
+// end: a rewind must release exactly the oversized blocks allocated after its marker, whether
+// they came in the marker's block, after the block filled up (the next block becomes current),
+// or in an arena that had no block yet (the first is made).
+TEST(Arena, OversizedBlocksBetweenMarkersAreReleasedByTheirRewind) {
+  CountingAllocator upstream;
+  CountingArena arena(256, upstream);
+  const auto empty = arena.mark();
+  (void)arena.allocate(1000);  // oversized in a fresh arena: its block and the first regular one
+  EXPECT_EQ(upstream.live_blocks(), 2u);
+  EXPECT_EQ(arena.bytes_used(), 1000u);
+  std::vector<CountingArena::Marker> marks;
+  std::vector<std::size_t> used;
+  std::vector<std::pair<std::size_t, void*>> oversized;  // (marker count before it, block)
+  for (int i = 0; i < 40; ++i) {  // markers between oversized blocks; the small ones fill blocks
+    marks.push_back(arena.mark());
+    used.push_back(arena.bytes_used());
+    void* p = arena.allocate(i % 3 == 0 ? 2000 : 48);
+    if (i % 3 == 0) oversized.emplace_back(marks.size(), p);
+    if (i % 7 == 0) {  // fill the current block exactly: the next oversized block moves on
+      const std::size_t left = arena.bytes_available() & ~std::size_t{15};
+      if (left) (void)arena.allocate(left);
+    }
+  }
+  for (std::size_t i = marks.size(); i-- > 0;) {
+    arena.rewind(marks[i]);
+    ASSERT_EQ(arena.bytes_used(), used[i]) << i;
+    for (auto [before, p] : oversized)  // taken after marker i: released; before it: kept
+      ASSERT_EQ(arena.owns(p), before <= i) << "marker " << i << ", oversized block after marker " << before;
+  }
+  arena.rewind(empty);
+  EXPECT_EQ(arena.bytes_used(), 0u);
+  const std::size_t regular = upstream.live_blocks();
+  EXPECT_EQ(arena.bytes_allocated() % 256, 0u) << "only regular blocks are left (256 B and doublings)";
+  for (int i = 0; i < 3; ++i) {  // and the same positions again, on the spare blocks
+    const auto m = arena.mark();
+    (void)arena.allocate(std::size_t{1} << 20);  // beyond half of any block so far: oversized
+    (void)arena.allocate(16);
+    arena.rewind(m);
+    EXPECT_EQ(upstream.live_blocks(), regular);
+  }
+  EXPECT_EQ(upstream.errors(), 0u);
 }
 
 TEST(Arena, ResetKeepsMemoryAndReusesIt) {
@@ -126,7 +170,7 @@ TEST(Arena, NestedScopesRollBackExactly) {
     {
       cm::Arena::Scope inner(arena);
       inner_first = arena.allocate(1000, 64);
-      (void)arena.allocate(5000);  // oversized
+      (void)arena.allocate(std::size_t{1} << 20);  // beyond half of any block so far: oversized  // oversized
       EXPECT_GT(inner.bytes_used(), 6000u);
     }
     EXPECT_EQ(arena.bytes_used(), mid_used);

@@ -254,9 +254,9 @@ void arena_scopes_out_of_order(Expected& e) {
   arena.reset();
 }
 
-// Scopes ended out of order, the inner one's start in an oversized block the outer one released:
+// Scopes ended out of order, the inner one begun after an oversized block the outer one released:
 // asked for its bytes_used() meanwhile, the inner scope reads no released block and has nothing
-// left (0); its end is reported once.
+// left (0); its end is reported once, at its position (32 bytes in).
 void arena_scope_queried_after_outer_ended(Expected& e) {
   cm::Arena arena(1024);
   auto outer = std::make_unique<cm::Arena::Scope>(arena);
@@ -264,7 +264,7 @@ void arena_scope_queried_after_outer_ended(Expected& e) {
   (void)arena.allocate(4000);  // an oversized block, the inner scope's marker names it
   auto inner = std::make_unique<cm::Arena::Scope>(arena);
   (void)arena.allocate(16);
-  e = {arena.mark().top, 0, 0};  // the inner marker's top: the first block's data
+  e = {arena.mark().top, 32, 0};  // the inner marker's top: the first block's data + 32
   e.address = static_cast<const std::byte*>(e.address) - 16;
   outer.reset();  // rolls back past the inner scope's start: fine for the outer one
   EXPECT_EQ(inner->bytes_used(), 0u) << "nothing of the inner scope is left";
@@ -274,12 +274,13 @@ void arena_scope_queried_after_outer_ended(Expected& e) {
   std::memset(p, 1, 4000);
 }
 
-// A marker whose oversized block a rewind to an older marker has released: the check must not
-// read the block (ASan would report a use after free) and names what happened.
-void arena_marker_of_released_block(Expected& e) {
+// A stale marker: taken after allocations (`sizes`) that a rewind to an older marker undid; the
+// check must not read a released block (ASan would report a use after free), names what
+// happened and ignores the marker.
+void arena_marker_after_rewound(Expected& e, std::initializer_list<std::size_t> sizes) {
   cm::Arena arena(1024);
   const auto outer = arena.mark();
-  (void)arena.allocate(4000);  // an oversized block, released by the rewind to `outer`
+  for (std::size_t size : sizes) (void)arena.allocate(size);
   const auto inner = arena.mark();
   (void)arena.allocate(16);
   arena.rewind(outer);
@@ -289,6 +290,10 @@ void arena_marker_of_released_block(Expected& e) {
   void* p = arena.allocate(4000);
   std::memset(p, 1, 4000);
 }
+// Taken after an oversized block, which the rewind released.
+void arena_marker_of_released_block(Expected& e) { arena_marker_after_rewound(e, {4000}); }
+// Taken in a block the rewind went back past (a spare now: not in use, so not read).
+void arena_marker_of_released_spare_block(Expected& e) { arena_marker_after_rewound(e, {64, 1000}); }
 
 // A marker from before clear(): its block went back upstream, so it is not read.
 void arena_marker_from_before_clear(Expected& e) {
@@ -699,10 +704,14 @@ const Case cases[] = {
     {"ArenaScopesEndedOutOfOrder", 1, K::lifo_violation, "Arena", "marker is newer than the top",
      arena_scopes_out_of_order},
     {"ArenaScopeQueriedAfterOuterEnded", 1, K::lifo_violation, "Arena",
-     "marker does not belong to this arena's blocks", arena_scope_queried_after_outer_ended},
-    {"ArenaMarkerOfReleasedBlock", 1, K::lifo_violation, "Arena",
-     "marker does not belong to this arena's blocks: it is newer than the top (its block was released",
+     "marker is newer than the top: it was taken after an oversized allocation that a rewind has released",
+     arena_scope_queried_after_outer_ended},
+    {"ArenaMarkerAfterReleasedOversizedBlock", 1, K::lifo_violation, "Arena",
+     "marker is newer than the top: it was taken after an oversized allocation that a rewind has released",
      arena_marker_of_released_block},
+    {"ArenaMarkerOfReleasedBlock", 1, K::lifo_violation, "Arena",
+     "marker does not belong to this arena's blocks in use: it is newer than the top (a rewind has gone back past",
+     arena_marker_of_released_spare_block},
     {"ArenaMarkerFromBeforeClear", 1, K::lifo_violation, "Arena", "marker does not belong to this arena's blocks",
      arena_marker_from_before_clear},
     {"ArenaMarkerOnTheMovedFromArena", 1, K::lifo_violation, "Arena", "marker does not belong to this arena's blocks",

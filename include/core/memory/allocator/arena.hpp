@@ -25,7 +25,8 @@ namespace core::memory {
 /// Bump allocator over blocks from `Upstream`. `Arena` is BasicArena<MallocAllocator>.
 ///
 /// Requests larger than half the next block get a block of their own, so a big allocation does
-/// not waste the rest of the current block. deallocate() does nothing (under AddressSanitizer it
+/// not waste the rest of the current block (it takes one byte of it, so that rewinds see it: see
+/// Marker; in an arena with no regular block yet, the first is made). deallocate() does nothing (under AddressSanitizer it
 /// poisons the bytes, so a use after free is reported); memory comes back through reset(),
 /// clear(), rewind() or a Scope.
 template <RawAllocator Upstream = MallocAllocator>
@@ -43,16 +44,13 @@ class BasicArena {
   /// Largest block the geometric growth reaches (larger requests still get their own block).
   static constexpr std::size_t max_block_size = std::size_t{64} << 20;
 
-  /// Position to rewind to; taken by mark(), used by rewind() and Scope. Three words: the byte
-  /// counts of the position are kept in the blocks' headers, so a scope copies no more than it
-  /// compares and restores.
+  /// Position to rewind to; taken by mark(), used by rewind() and Scope. Two words, the top and
+  /// the end of the current block, which every oversized allocation moves down by a byte: so a
+  /// rewind that finds the same end is in the marker's block with nothing but the top to undo,
+  /// and a scope costs one compare more than a hand-written bump pointer (see DESIGN-NOTES).
   struct Marker {
-    // top is apart from the others, as top_ is in the arena: g++ copies fields adjacent in both
-    // with one 16-byte load, and a wide load of top_ just after the previous rewind stored it
-    // defeats store forwarding (a mark/rewind pair was 2.5x slower).
-    Block* block = nullptr;
-    Block* oversized = nullptr;
     std::byte* top = nullptr;
+    std::byte* end = nullptr;
   };
 
   class Scope;
@@ -82,9 +80,9 @@ class BasicArena {
   BasicArena(BasicArena&& other) noexcept
       : upstream_(other.upstream_),
         top_(std::exchange(other.top_, nullptr)),
+        current_(std::exchange(other.current_, nullptr)),
         end_(std::exchange(other.end_, nullptr)),
         first_(std::exchange(other.first_, nullptr)),
-        current_(std::exchange(other.current_, nullptr)),
         oversized_(std::exchange(other.oversized_, nullptr)),
         next_block_size_(other.next_block_size_),
         used_before_(std::exchange(other.used_before_, 0)),
@@ -162,35 +160,33 @@ class BasicArena {
   }
 
   /// The current position.
-  [[nodiscard]] Marker mark() const noexcept { return {current_, oversized_, top_}; }
+  [[nodiscard]] Marker mark() const noexcept { return {top_, end_}; }
 
   /// Frees everything allocated since `marker` was taken (markers must be rewound newest first).
   /// Blocks reached since then are kept for reuse; blocks of oversized requests are released.
+  /// O(1) when still in the marker's block with no oversized allocation since, else O(blocks).
   /// Rewinding to a marker newer than the current position (e.g. scopes ended out of order), or to
-  /// one whose blocks the arena no longer holds (another arena's, from before a clear()), is
-  /// reported as lifo_violation and ignored in hardened builds, O(blocks) off the inlined path;
-  /// debug builds also check that the marker's block is in use and its top in the used part.
+  /// one of blocks the arena no longer uses (another arena's, from before a clear()), is reported
+  /// as lifo_violation in hardened builds, and ignored; debug builds also check that the marker's
+  /// top is in the used part of its block.
   CORE_MEMORY_ALWAYS_INLINE void rewind(const Marker& marker) noexcept {
-    // The common case, inlined: still in the marker's block, no oversized block since (and, in
-    // hardened builds, the marker not beyond the top).
+    // The common case, inlined: the same end (and, in hardened builds, the marker not beyond the
+    // top). The top is stored before the test (the slow path sees the old one as an argument): a
+    // compiler may then drop the allocations' own stores of the top in a scope it sees whole.
+    std::byte* const old_top = top_;
     if constexpr (!checks::hardened) {
-      // The top is stored before the test (the slow path sets it again): a compiler may then
-      // drop the allocations' own stores of the top in a scope it sees whole.
-      std::byte* const old_top = top_;
       top_ = marker.top;
-      if (marker.block == current_ && marker.oversized == oversized_) [[likely]] {
+      if (marker.end == end_) [[likely]] {
         rewound_in_block(old_top);
         return;
       }
-    } else if (!checks::debug && marker.block == current_ && marker.oversized == oversized_ &&
-               marker.top <= top_) [[likely]] {
-      std::byte* const old_top = top_;
+    } else if (!checks::debug && marker.end == end_ && marker.top <= top_) [[likely]] {
       top_ = marker.top;
       rewound_in_block(old_top);
       return;
     }
     // The marker's words as arguments, not its address: a scope then needs no copy in memory.
-    rewind_slow(marker.block, marker.oversized, marker.top);
+    rewind_slow(marker.top, marker.end, old_top);
   }
 
  private:
@@ -203,24 +199,30 @@ class BasicArena {
     }
   }
 
-  CORE_MEMORY_NOINLINE void rewind_slow(Block* block, Block* oversized, std::byte* top) noexcept {
-    const Marker marker{block, oversized, top};
+  CORE_MEMORY_NOINLINE void rewind_slow(std::byte* top, std::byte* end, std::byte* old_top) noexcept {
+    const Marker marker{top, end};
+    top_ = old_top;
+    Block* const block = marker_block(marker);
+    if (marker.end && !block) [[unlikely]] {  // not of the blocks in use: nothing to read
+      if constexpr (checks::hardened) report_lifo_violation(marker, 0, "marker does not belong to this arena's blocks in use: it is newer than the top (a rewind has gone back past its block) or from before a clear() or another arena's");
+      return;
+    }
     if constexpr (checks::hardened) {
-      if (!can_rewind(marker)) [[unlikely]]
+      if (!can_rewind(marker, block)) [[unlikely]]
         return;
     }
-    while (oversized_ != marker.oversized) {
+    while (oversized_ && allocated_after(oversized_, marker, block)) {
       Block* b = oversized_;
       oversized_ = b->next;
       release_block(b);
     }
-    oversized_bytes_ = oversized_bytes_at(marker);
-    used_before_ = marker.block ? marker.block->bytes_before : 0;
-    current_ = marker.block ? marker.block : first_;
+    oversized_bytes_ = oversized_ ? oversized_->bytes_before : 0;
+    current_ = block ? block : first_;
+    used_before_ = block ? block->bytes_before : 0;
     if (current_) {
-      top_ = marker.block ? marker.top : current_->data();
-      end_ = current_->data() + current_->capacity;
-      poison_memory(top_, static_cast<std::size_t>(end_ - top_));
+      top_ = block ? marker.top : current_->data();
+      end_ = block ? marker.end : current_->data() + current_->capacity;
+      poison_memory(top_, static_cast<std::size_t>(current_->data() + current_->capacity - top_));
       vg_trim(current_, current_->data(), static_cast<std::size_t>(top_ - current_->data()));
       for (Block* b = current_->next; b; b = b->next) {
         poison_memory(b->data(), b->capacity);
@@ -287,12 +289,15 @@ class BasicArena {
  private:
   struct Block {
     Block* next;
-    std::size_t capacity;  // bytes of data
-    bool owned;            // false for a caller-provided buffer
-    // What a marker in this block needs besides its top. A regular block: the bytes used in the
-    // blocks before it when it became current. An oversized block: the bytes of the oversized
-    // blocks up to and including it.
+    std::size_t capacity;     // bytes of data
+    bool owned;               // false for a caller-provided buffer
+    // A regular block: its place in the chain, and the bytes used in the blocks before it, when it
+    // became current. An oversized block: the place of the regular block current when it was
+    // allocated, the bytes of the oversized blocks up to and including it, and `key`, the end it
+    // moved the current block's down to (see Marker).
+    std::uint32_t index = 0;
     std::size_t bytes_before = 0;
+    std::byte* key = nullptr;
     std::byte* data() noexcept { return reinterpret_cast<std::byte*>(this) + header_size; }
     const std::byte* data() const noexcept { return reinterpret_cast<const std::byte*>(this) + header_size; }
   };
@@ -307,53 +312,56 @@ class BasicArena {
     return nullptr;
   }
 
-  /// Bytes used at `m`: positions only grow while allocating, so a marker beyond the current
-  /// position was taken after something that was rewound since.
-  static std::size_t position(const Marker& m) noexcept {
-    return oversized_bytes_at(m) +
-           (m.block ? m.block->bytes_before + static_cast<std::size_t>(m.top - m.block->data()) : 0);
-  }
-  static std::size_t oversized_bytes_at(const Marker& m) noexcept {
-    return m.oversized ? m.oversized->bytes_before : 0;
+  /// The block in use (first_ .. current_) that holds marker `m`, or null (Marker{}, or a marker
+  /// of no block in use). Only addresses are compared, so a block that is gone is not read.
+  /// O(blocks).
+  Block* marker_block(const Marker& m) const noexcept {
+    if (!m.end) return nullptr;
+    const auto top = reinterpret_cast<std::uintptr_t>(m.top), end = reinterpret_cast<std::uintptr_t>(m.end);
+    for (Block* b = first_; b; b = b == current_ ? nullptr : b->next) {
+      const auto data = reinterpret_cast<std::uintptr_t>(b->data());
+      if (data <= top && top <= end && end <= data + b->capacity) return b;
+    }
+    return nullptr;
   }
 
-  /// The hardened check of rewind(marker), on its slow path: reports a marker newer than the top
-  /// or with blocks that are not this arena's (debug builds: also a top outside its block) and
-  /// returns false. A marker's blocks are looked up before their headers are read (a rewind may
-  /// have released them). O(blocks).
-  bool can_rewind(const Marker& m) const noexcept {
+  /// True if oversized block `o` was allocated after marker `m` (in regular block `block`): in a
+  /// later block, or in the same one with an end it moved below the marker's.
+  static bool allocated_after(const Block* o, const Marker& m, const Block* block) noexcept {
+    return !block || o->index > block->index || (o->index == block->index && o->key < m.end);
+  }
+
+  /// Bytes used at `m` (in `block`, from marker_block): positions only grow while allocating, so
+  /// a marker beyond the current position was taken after something that was rewound since.
+  std::size_t position(const Marker& m, const Block* block) const noexcept {
+    if (!block) return 0;
+    const Block* o = oversized_;
+    while (o && allocated_after(o, m, block)) o = o->next;
+    return (o ? o->bytes_before : 0) + block->bytes_before + static_cast<std::size_t>(m.top - block->data());
+  }
+
+  /// The hardened check of rewind(m) to a marker of a block in use, on its slow path: reports a
+  /// marker newer than the top (debug builds: also a top beyond the used part of its block) and
+  /// returns false. O(blocks).
+  bool can_rewind(const Marker& m, const Block* block) const noexcept {
     const char* what = nullptr;
-    const bool readable = alive(m);
-    if (!readable) [[unlikely]]
-      what = "marker does not belong to this arena's blocks: it is newer than the top (its block was released "
-             "since) or another arena's";
-    else if (position(m) > bytes_used()) [[unlikely]]
+    if (block == current_ && block && m.end < end_) [[unlikely]]
+      what = "marker is newer than the top: it was taken after an oversized allocation that a rewind has released "
+             "since";
+    else if (position(m, block) > bytes_used() || (block == current_ && block && m.top > top_)) [[unlikely]]
       what = "marker is newer than the top: markers and scopes must end newest first";
     if constexpr (checks::debug) {
-      if (!what && !holds(m)) what = "marker does not belong to this arena's current blocks";
+      if (!what && block && block != current_ && m.top > block->data() + block->next->bytes_before - block->bytes_before)
+        what = "marker's top is beyond the used part of its block";
     }
     if (!what) [[likely]]
       return true;
-    report_misuse({error_kind::lifo_violation, allocator_name, m.top, readable ? position(m) : 0, 0, what, nullptr, 0});
+    report_lifo_violation(m, position(m, block), what);
     return false;
   }
 
-  /// True if the marker's blocks are blocks the arena holds (regular, in use or spare; oversized).
-  bool alive(const Marker& m) const noexcept {
-    bool block_ok = !m.block, oversized_ok = !m.oversized;
-    for (Block* b = first_; b && !block_ok; b = b->next) block_ok = b == m.block;
-    for (Block* b = oversized_; b && !oversized_ok; b = b->next) oversized_ok = b == m.oversized;
-    return block_ok && oversized_ok;
-  }
-
-  /// True if the marker's blocks are this arena's blocks in use: its block up to current_, its
-  /// oversized block on the oversized list. O(blocks).
-  bool holds(const Marker& m) const noexcept {
-    bool block_ok = !m.block, oversized_ok = !m.oversized;
-    for (Block* b = first_; b && !block_ok; b = b == current_ ? nullptr : b->next)
-      block_ok = b == m.block && m.top >= b->data() && m.top <= (b == current_ ? top_ : b->data() + b->capacity);
-    for (Block* b = oversized_; b && !oversized_ok; b = b->next) oversized_ok = b == m.oversized;
-    return block_ok && oversized_ok;
+  void report_lifo_violation(const Marker& m, std::size_t position, const char* what) const noexcept {
+    report_misuse({error_kind::lifo_violation, allocator_name, m.top, position, 0, what, nullptr, 0});
   }
 
   static constexpr std::size_t clamp_block_size(std::size_t n) noexcept {
@@ -433,23 +441,39 @@ class BasicArena {
     // Room for the block at any alignment the block's data might have.
     std::size_t need = 0;
     if (add_overflows(size, align > alignof(std::max_align_t) ? align - 1 : 0, need)) return nullptr;
-    if (need > next_block_size_ / 2) {
-      Block* b = new_block(need);
-      if (!b) return nullptr;
-      b->next = oversized_;
-      oversized_ = b;
-      oversized_bytes_ += need;
-      b->bytes_before = oversized_bytes_;
-      void* p = align_up(b->data(), align);
-      unpoison_memory(p, size);
-      vg_alloc(b, p, size);
-      return p;
+    if (need > next_block_size_ / 2) return allocate_oversized(size, align, need);
+    return advance(need) ? try_allocate(size, align) : nullptr;
+  }
+
+  /// A block of its own for a request of `need` bytes at most. It takes a byte off the end of the
+  /// current block (the next one if the current is full, or the first): rewinds see the end move.
+  void* allocate_oversized(std::size_t size, std::size_t align, std::size_t need) noexcept {
+    Block* b = new_block(need);
+    if (!b) return nullptr;
+    if (top_ == end_ && !advance(1)) {
+      release_block(b);
+      return nullptr;
     }
-    // Move to the next spare block if it fits, else insert a new block after the current one.
+    --end_;
+    b->next = oversized_;
+    oversized_ = b;
+    oversized_bytes_ += need;
+    b->bytes_before = oversized_bytes_;
+    b->index = current_->index;
+    b->key = end_;
+    void* p = align_up(b->data(), align);
+    unpoison_memory(p, size);
+    vg_alloc(b, p, size);
+    return p;
+  }
+
+  /// Makes the next spare block current if it holds `need` bytes, else a new block inserted after
+  /// the current one. False when the upstream allocator is exhausted.
+  bool advance(std::size_t need) noexcept {
     Block* next = current_ ? current_->next : first_;
     if (!next || next->capacity < need) {
       Block* b = new_block(next_block_size_ > need ? next_block_size_ : need);
-      if (!b) return nullptr;
+      if (!b) return false;
       next_block_size_ = next_block_size_ * 2 > max_block_size ? max_block_size : next_block_size_ * 2;
       b->next = next;
       if (current_) current_->next = b;
@@ -458,17 +482,20 @@ class BasicArena {
     }
     if (current_) used_before_ += static_cast<std::size_t>(top_ - current_->data());
     next->bytes_before = used_before_;
+    next->index = current_ ? current_->index + 1 : 0;
     current_ = next;
     top_ = next->data();
     end_ = next->data() + next->capacity;
-    return try_allocate(size, align);
+    return true;
   }
 
   [[no_unique_address]] detail::allocator_ref<Upstream> upstream_{};
-  std::byte* top_ = nullptr;    // apart from the fields mark() copies (see Marker)
-  std::byte* end_ = nullptr;
-  Block* first_ = nullptr;      // regular blocks in order: first_ .. current_ in use, after it spares
+  // top_ and end_ are not adjacent: g++ would copy them to a marker with one 16-byte load, which
+  // a store of top_ just before (the previous rewind) cannot forward to (a scope was 2.5x slower).
+  std::byte* top_ = nullptr;
   Block* current_ = nullptr;
+  std::byte* end_ = nullptr;    // the current block's end, less a byte per oversized allocation in it
+  Block* first_ = nullptr;      // regular blocks in order: first_ .. current_ in use, after it spares
   Block* oversized_ = nullptr;  // blocks of oversized requests, newest first
   std::size_t next_block_size_;
   std::size_t used_before_ = 0;      // bytes used in the blocks before current_
@@ -476,10 +503,6 @@ class BasicArena {
   std::size_t capacity_ = 0;         // bytes of all blocks held
 };
 
-/// Rolls its arena back to where it was when the scope began. Scopes nest and must end in
-/// reverse order (as C++ scopes do); ending them out of order is reported (see rewind). Usable
-/// as a std::pmr::memory_resource that allocates in the arena, with statistics of what was asked
-/// through it.
 /// RAII rollback to a mark: everything allocated from the arena while the scope lives is released
 /// when it ends. Scopes nest and must end in reverse order (checked in hardened builds). Costs what
 /// mark() + rewind() cost.
@@ -497,15 +520,13 @@ class BasicArena<Upstream>::Scope {
   [[nodiscard]] BasicArena& arena() const noexcept { return *arena_; }
   /// Arena bytes used since the scope began.
   [[nodiscard]] std::size_t bytes_used() const noexcept {
-    if constexpr (checks::hardened) {
-      // Rolled back past its start (scopes ended out of order): nothing of it is left, and its
-      // blocks may be released, so they are looked up before their headers are read.
-      if (!arena_->alive(marker_)) [[unlikely]]
-        return 0;
-      const std::size_t start = position(marker_), used = arena_->bytes_used();
-      return used > start ? used - start : 0;
-    }
-    return arena_->bytes_used() - position(marker_);
+    // O(blocks): the marker's block is looked up first. Rolled back past its start (scopes ended
+    // out of order), nothing of the scope is left, and its block may be released.
+    const Block* block = arena_->marker_block(marker_);
+    if (marker_.end && !block) [[unlikely]]
+      return 0;
+    const std::size_t start = arena_->position(marker_, block), used = arena_->bytes_used();
+    return used > start ? used - start : 0;
   }
 
  private:
