@@ -5,6 +5,7 @@
 #include <core/memory/container/circular_buffer.hpp>
 #include <core/memory/container/flat_map.hpp>
 #include <core/memory/container/intrusive_list.hpp>
+#include <core/memory/container/small_vector.hpp>
 #include <core/memory/container/stable_vector.hpp>
 
 #include <benchmark/benchmark.h>
@@ -104,6 +105,11 @@ BENCHMARK_TEMPLATE(bulk_build, boost::container::flat_map<int, int>)
     ->Name("map_bulk_build/boost::flat_map")
     ->RangeMultiplier(10)
     ->Range(10, 100000);
+// Small maps built often: keys and values in SmallVector<16> sequences, no allocation at all (the
+// default std::vector pair allocates twice, where boost's one vector of pairs allocates once).
+BENCHMARK_TEMPLATE(bulk_build, cm::BasicFlatMap<int, int, std::less<int>, cm::SmallVector<int, 16>, cm::SmallVector<int, 16>>)
+    ->Name("map_bulk_build/cm-small::FlatMap on SmallVector<int, 16>")
+    ->Arg(10);
 
 template <class Ring, class Make>
 void ring_push_pop(benchmark::State& state, Make make) {

@@ -360,6 +360,10 @@ class BasicFlatMap {
   /// element cannot be copied in or the merge fails, the map is left as it was.
   template <std::input_iterator It>
   void insert(It first, It last) {
+    if constexpr (sorts_positions<It>) {
+      const auto n = static_cast<std::size_t>(last - first);
+      if (empty() && n <= detail::stack_sort_max) return build_in_order(first, n);
+    }
     merge_tail(append_range(first, last), false);
   }
   /// Inserts a range already sorted (sorted_unique: and unique): merged without sorting. Strong,
@@ -643,6 +647,32 @@ class BasicFlatMap {
   void append(K&& k, V&& v) {
     c_.keys.push_back(std::forward<K>(k));
     detail::recover_on_throw([&] { c_.values.push_back(std::forward<V>(v)); }, [&] { c_.keys.pop_back(); });
+  }
+
+  /// Ranges that build_in_order takes: random access, small integer keys of the map's own type,
+  /// values that copy in without throwing.
+  template <class It>
+  static constexpr bool sorts_positions =
+      std::random_access_iterator<It> && std::is_same_v<std::remove_cvref_t<decltype((*std::declval<It>()).first)>, Key> &&
+      detail::radix_sortable<Key, Compare> && sizeof(Key) <= 4 &&
+      std::is_nothrow_constructible_v<mapped_type, decltype(((*std::declval<It>()).second))>;
+
+  /// Builds the empty map from the n elements at `first` (n <= stack_sort_max): their positions
+  /// are sorted by key on the stack, then each element is appended once, in order. Appending
+  /// them unsorted and sorting both sequences alongside moves each twice (10 pairs: 1.5x
+  /// boost::flat_map's time). If a sequence cannot grow, both are emptied: as the map was.
+  template <class It>
+  void build_in_order(It first, std::size_t n) {
+    keep_in_step([&] {
+      detail::reserve_if_possible(c_.keys, n);
+      detail::reserve_if_possible(c_.values, n);
+      detail::for_each_sorted_position<Compare>(
+          n, [&](std::size_t i) { return first[static_cast<std::iter_difference_t<It>>(i)].first; }, !Multi, [&](std::size_t i) {
+            const auto& e = first[static_cast<std::iter_difference_t<It>>(i)];
+            c_.keys.push_back(e.first);
+            c_.values.push_back(e.second);
+          });
+    });
   }
 
   /// Appends [first, last) (unsorted) and returns the old size; if an element cannot be added,

@@ -81,6 +81,13 @@ auto order_bits(Key k) {
   return u;
 }
 
+/// A 32-bit key's order bits and its position as one integer: sorting these sorts the keys
+/// stably (ties keep their order, as positions are distinct). See position_of.
+inline std::uint64_t pack_position(std::uint32_t bits, std::size_t i) noexcept {
+  return (std::uint64_t{bits} << 32) | i;
+}
+inline std::size_t position_of(std::uint64_t packed) noexcept { return packed & 0xffffffffu; }
+
 /// Sorts `v` stably by `bits(x)`, an unsigned integer of `Bytes` bytes: an LSD radix sort, a byte
 /// per pass (a pass over a byte that is the same everywhere is skipped). O(n), and no compare to
 /// mispredict: std::sort spends most of its time on mispredicted compares of random keys.
@@ -115,7 +122,7 @@ std::vector<std::size_t> radix_sorted_order(const Keys& keys, bool sorted, bool 
       // Packed into one integer, (bits << 32 | position): sorted and de-duplicated in place, then
       // the positions kept in place too.
       std::vector<std::size_t> packed(n);
-      for (std::size_t i = 0; i < n; ++i) packed[i] = (std::size_t{order_bits<Comp>(keys[i])} << 32) | i;
+      for (std::size_t i = 0; i < n; ++i) packed[i] = pack_position(order_bits<Comp>(keys[i]), i);
       if (!sorted && n >= radix_sort_min) {
         detail::radix_sort<4>(packed, [](std::size_t x) { return x >> 32; });
       } else if (!sorted) {
@@ -124,7 +131,7 @@ std::vector<std::size_t> radix_sorted_order(const Keys& keys, bool sorted, bool 
       if (unique)
         packed.erase(detail::unique(packed.begin(), packed.end(), [](auto a, auto b) { return (a >> 32) == (b >> 32); }),
                      packed.end());
-      for (std::size_t& p : packed) p &= 0xffffffffu;
+      for (std::size_t& p : packed) p = position_of(p);
       return packed;
     }
   }
@@ -300,16 +307,29 @@ void stack_sort_together(Keys& keys, Values* values) {
   Key old_keys[stack_sort_max];
   for (std::size_t i = 0; i < n; ++i) {
     old_keys[i] = keys[i];
-    packed[i] = (std::uint64_t{order_bits<Comp>(keys[i])} << 32) | i;  // ties keep their order
+    packed[i] = pack_position(order_bits<Comp>(keys[i]), i);
   }
   detail::sort(packed, packed + n);
-  for (std::size_t i = 0; i < n; ++i) keys[i] = old_keys[packed[i] & 0xffffffffu];
+  for (std::size_t i = 0; i < n; ++i) keys[i] = old_keys[position_of(packed[i])];
   if (values) {
     alignas(Value) std::byte old_values[stack_sort_max * sizeof(Value)];
     for (std::size_t i = 0; i < n; ++i) std::memcpy(old_values + i * sizeof(Value), &(*values)[i], sizeof(Value));
     for (std::size_t i = 0; i < n; ++i)
-      std::memcpy(&(*values)[i], old_values + (packed[i] & 0xffffffffu) * sizeof(Value), sizeof(Value));
+      std::memcpy(&(*values)[i], old_values + position_of(packed[i]) * sizeof(Value), sizeof(Value));
   }
+}
+
+/// For building an empty flat container from up to stack_sort_max elements with keys of at most
+/// 32 bits: calls emit(i) for the positions i of keys key_of(0 .. n-1) in sorted order, stably,
+/// and with `unique` only for the first of each run of equal keys. The positions are sorted on
+/// the stack, so the container receives each element once and in place, with no allocation.
+template <class Comp, class KeyOf, class Emit>
+void for_each_sorted_position(std::size_t n, KeyOf key_of, bool unique, Emit emit) {
+  std::uint64_t packed[stack_sort_max];
+  for (std::size_t i = 0; i < n; ++i) packed[i] = pack_position(order_bits<Comp>(key_of(i)), i);
+  detail::sort(packed, packed + n);
+  for (std::size_t i = 0; i < n; ++i)
+    if (!unique || i == 0 || (packed[i] >> 32) != (packed[i - 1] >> 32)) emit(position_of(packed[i]));
 }
 
 /// Swaps the sorted `new_keys` and `new_values` (when given) in for `keys` and `values`, without
