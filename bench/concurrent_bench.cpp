@@ -98,6 +98,36 @@ A& shared() {
   return *p;
 }
 
+// The same allocators through the calling thread's cache, held by the caller (thread_cache()):
+// one per thread (see holder), still reached through an opaque pointer at every call.
+template <std::size_t Size>
+struct OursPoolCache {
+  static constexpr bool per_thread = true;
+  static OursPoolCache make() { return {shared<OursPool<Size>>().pool->thread_cache()}; }
+  cm::ConcurrentPool::ThreadCache cache;
+  void* allocate(std::size_t) { return cache.allocate_node(); }
+  void deallocate(void* p, std::size_t) noexcept { cache.deallocate_node(p); }
+};
+struct OursThreadPoolCache {
+  static constexpr bool per_thread = true;
+  static OursThreadPoolCache make() { return {shared<OursThreadPool>().a->thread_cache()}; }
+  cm::ThreadPoolAllocator::ThreadCache cache;
+  void* allocate(std::size_t n) { return cache.allocate(n, 16); }
+  void deallocate(void* p, std::size_t n) noexcept { cache.deallocate(p, n, 16); }
+};
+
+/// What a thread of a run allocates with: the shared allocator, or (per_thread) the thread's own
+/// cache of the shared one, taken at the thread's first run.
+template <class A>
+A& holder() {
+  if constexpr (requires { A::per_thread; }) {
+    thread_local A a = A::make();
+    return a;
+  } else {
+    return shared<A>();
+  }
+}
+
 /// `a`, through a pointer the compiler knows nothing about (and may assume any memory changed).
 template <class A>
 A& opaque(A& a) {
@@ -108,7 +138,7 @@ A& opaque(A& a) {
 
 template <class A, bool Inlined = false>
 void lifo(benchmark::State& state, std::size_t size) {
-  A& a = shared<A>();
+  A& a = holder<A>();
   for (auto _ : state) {
     void* p = (Inlined ? a : opaque(a)).allocate(size);
     bench::touch(p);
@@ -119,7 +149,7 @@ void lifo(benchmark::State& state, std::size_t size) {
 
 template <class A, bool Inlined = false>
 void batch(benchmark::State& state, std::size_t size) {
-  A& a = shared<A>();
+  A& a = holder<A>();
   std::array<void*, 64> blocks{};
   for (auto _ : state) {
     for (auto& p : blocks) {
@@ -212,17 +242,22 @@ void cache_scratch(benchmark::State& state, std::size_t size) {
 }
 
 template <class A>
+void register_lifo_batch(const std::string& t, const std::string& tail, int threads, std::size_t size) {
+  benchmark::RegisterBenchmark((t + "_lifo" + tail).c_str(), [=](benchmark::State& s) { lifo<A>(s, size); })
+      ->Threads(threads)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark((t + "_batch" + tail).c_str(), [=](benchmark::State& s) { batch<A>(s, size); })
+      ->Threads(threads)
+      ->UseRealTime();
+}
+
+template <class A>
 void register_all(const char* impl, std::size_t size, bool shared_ok, bool any_size) {
   const std::string tail = std::string("/") + impl + "/" + std::to_string(size);
   for (int threads : {1, 2}) {
     if (threads > 1 && !shared_ok) continue;
     const std::string t = "mt" + std::to_string(threads);
-    benchmark::RegisterBenchmark((t + "_lifo" + tail).c_str(), [=](benchmark::State& s) { lifo<A>(s, size); })
-        ->Threads(threads)
-        ->UseRealTime();
-    benchmark::RegisterBenchmark((t + "_batch" + tail).c_str(), [=](benchmark::State& s) { batch<A>(s, size); })
-        ->Threads(threads)
-        ->UseRealTime();
+    register_lifo_batch<A>(t, tail, threads, size);
     if (shared_ok)
       benchmark::RegisterBenchmark((t + "_larson" + tail).c_str(), [=](benchmark::State& s) { larson<A>(s, size); })
           ->Threads(threads)
@@ -247,10 +282,19 @@ void register_all(const char* impl, std::size_t size, bool shared_ok, bool any_s
   (void)any_size;
 }
 
+/// The lifo and batch rows of an allocator used through each thread's cache.
+template <class A>
+void register_cached(const char* impl, std::size_t size) {
+  const std::string tail = std::string("/") + impl + "/" + std::to_string(size);
+  for (int threads : {1, 2}) register_lifo_batch<A>("mt" + std::to_string(threads), tail, threads, size);
+}
+
 template <std::size_t Size>
 void register_size() {
   register_all<OursPool<Size>>("cm::ConcurrentPool", Size, true, false);
   register_all<OursThreadPool>("cm::ThreadPoolAllocator", Size, true, true);
+  register_cached<OursPoolCache<Size>>("cm-cache::ConcurrentPool::ThreadCache", Size);
+  register_cached<OursThreadPoolCache>("cm-cache::ThreadPoolAllocator::ThreadCache", Size);
   register_all<SingleThreadedPool<Size>>("cm-1thread::MemoryPool", Size, false, false);
   register_all<MutexPool<Size>>("std::mutex+MemoryPool", Size, true, false);
   register_all<ProcessMalloc>("malloc", Size, true, true);

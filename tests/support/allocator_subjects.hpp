@@ -57,6 +57,19 @@ struct ConcurrentOfU64 : Built<cm::ConcurrentPoolAllocator<std::uint64_t>, false
 struct ThreadPool : Built<cm::ThreadPoolAllocator, false> {};
 struct General : Built<cm::GeneralAllocator, false> {};
 
+/// A pool used through the calling thread's cache (its ThreadCache), taken on the test's thread.
+template <class Pool, auto... Args>
+struct ThroughThreadCache {
+  using allocator = typename Pool::ThreadCache;
+  static constexpr bool bounded = false;
+  static constexpr bool graceful = true;
+  allocator& get() { return a; }
+  Pool pool{Args...};
+  allocator a = pool.thread_cache();
+};
+struct ConcurrentCache : ThroughThreadCache<cm::ConcurrentPool, std::size_t{64}, std::size_t{16}> {};
+struct ThreadPoolCache : ThroughThreadCache<cm::ThreadPoolAllocator> {};
+
 struct Node128 {
   alignas(16) std::byte bytes[128];
 };
@@ -118,7 +131,8 @@ struct NumaBound {
 };
 
 using All = ::testing::Types<Malloc, Aligned, Arena, ArenaScope, Stack, FreeList, FreeListBestFit, Buddy, Slab, Pool,
-                             PoolOfU64, Growing, Concurrent, ConcurrentOfU64, ThreadPool, General, Segregated,
+                             PoolOfU64, Growing, Concurrent, ConcurrentOfU64, ConcurrentCache, ThreadPool,
+                             ThreadPoolCache, General, Segregated,
                              StackThenHeap, PmrRoundTrip, PmrMonotonic, Pages, Reservation, HugePages, NumaBound>;
 
 /// A fresh subject for each test (on the heap: some hold large buffers); `a` is its allocator.

@@ -131,20 +131,13 @@ class ThreadCachedPool final : public HeapOwner {
   /// A block of class `c`, or null when upstream is exhausted. No lock, no atomic RMW while the
   /// thread's front holds blocks.
   [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE void* try_allocate(std::size_t c) noexcept {
-    // The fast path has no call and no null test of the heap: anything else goes out of line.
-    if (void* p = try_allocate_cached(c)) [[likely]]
-      return p;
-    return allocate_slow(c);
+    return try_allocate_from(static_cast<Heap*>(cached_thread_heap()), c);
   }
   /// try_allocate's fast path alone: a block from the calling thread's cache, or null (then
   /// try_allocate takes the slow path). No call: a caller whose own slow path is a tail call
   /// (malloc) saves no registers.
   [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE void* try_allocate_cached(std::size_t c) noexcept {
-    if (auto* h = static_cast<Heap*>(cached_thread_heap())) [[likely]] {
-      if (h->front[c].head) [[likely]]
-        return pop(h, c);
-    }
-    return nullptr;
+    return take(static_cast<Heap*>(cached_thread_heap()), c);
   }
   /// deallocate's fast path alone, for the unchecked engine: true if the block went to the calling
   /// thread's cache, false if it has no room (then call deallocate).
@@ -169,16 +162,10 @@ class ThreadCachedPool final : public HeapOwner {
   /// a word of it (so only once the object is destroyed): of two threads freeing the block at
   /// once, exactly one frees it and the other's free is reported.
   CORE_MEMORY_ALWAYS_INLINE void deallocate_unchecked(void* p, std::size_t c) noexcept {
-    if constexpr (Checked) {
-      if (mark_free(static_cast<Node*>(p))) [[unlikely]] {
-        report(error_kind::double_free, p, c, "block is already free");
-        return;
-      }
-    }
-    if (push_cached(static_cast<Node*>(p), c)) [[likely]]
-      return;
-    deallocate_slow(static_cast<Node*>(p), c);
+    free_to(static_cast<Heap*>(cached_thread_heap()), static_cast<Node*>(p), c);
   }
+
+  class Local;
 
   /// Hands the calling thread's cached blocks back (its own to its slabs, others to their owners)
   /// and its empty slabs to the depot.
@@ -435,6 +422,33 @@ class ThreadCachedPool final : public HeapOwner {
     if constexpr (Checked) std::atomic_ref<std::uintptr_t>(n->cookie.value).store(0, std::memory_order_relaxed);
   }
 
+  /// A block of class `c` from heap `h` (the calling thread's, or null: none cached), else the
+  /// slow path. The fast path has no call: anything else goes out of line.
+  CORE_MEMORY_ALWAYS_INLINE void* try_allocate_from(Heap* h, std::size_t c) noexcept {
+    if (void* p = take(h, c)) [[likely]]
+      return p;
+    return allocate_slow(c);
+  }
+  /// A block from the front of `h` (or null), or null.
+  CORE_MEMORY_ALWAYS_INLINE void* take(Heap* h, std::size_t c) noexcept {
+    if (h && h->front[c].head) [[likely]]
+      return pop(h, c);
+    return nullptr;
+  }
+  /// Frees `n`, checked by validate_free already, into heap `h` (the calling thread's, or null:
+  /// none cached). Hardened builds mark the block free first (see deallocate_unchecked).
+  CORE_MEMORY_ALWAYS_INLINE void free_to(Heap* h, Node* n, std::size_t c) noexcept {
+    if constexpr (Checked) {
+      if (mark_free(n)) [[unlikely]] {
+        report(error_kind::double_free, n, c, "block is already free");
+        return;
+      }
+    }
+    if (h && push_if_room(h, n, c)) [[likely]]
+      return;
+    deallocate_slow(n, c);
+  }
+
   CORE_MEMORY_ALWAYS_INLINE void* pop(Heap* h, std::size_t c) noexcept {
     Front& f = h->front[c];
     Node* n = f.head;
@@ -448,12 +462,15 @@ class ThreadCachedPool final : public HeapOwner {
 
   /// Puts a free block (cookie already set) on the calling thread's front if it has room.
   CORE_MEMORY_ALWAYS_INLINE bool push_cached(Node* n, std::size_t c) noexcept {
-    if (auto* h = static_cast<Heap*>(cached_thread_heap())) [[likely]] {
-      // relaxed: the thread's own counter.
-      if (h->front[c].count.load(std::memory_order_relaxed) < h->front[c].limit) [[likely]] {
-        push(h, n, c);
-        return true;
-      }
+    auto* h = static_cast<Heap*>(cached_thread_heap());
+    return h && push_if_room(h, n, c);
+  }
+  /// Puts a free block on the front of `h`, the calling thread's heap, if it has room.
+  CORE_MEMORY_ALWAYS_INLINE bool push_if_room(Heap* h, Node* n, std::size_t c) noexcept {
+    // relaxed: the thread's own counter.
+    if (h->front[c].count.load(std::memory_order_relaxed) < h->front[c].limit) [[likely]] {
+      push(h, n, c);
+      return true;
     }
     return false;
   }
@@ -564,9 +581,14 @@ class ThreadCachedPool final : public HeapOwner {
  private:
   // --- slow paths --------------------------------------------------------------------------
 
-  CORE_MEMORY_NOINLINE void* allocate_slow(std::size_t c) noexcept {
+  /// The calling thread's heap, attached now if it has none; null if out of memory or exiting.
+  Heap* thread_heap() noexcept {
     auto* h = static_cast<Heap*>(find_thread_heap());
-    if (!h) h = attach_heap();
+    return h ? h : attach_heap();
+  }
+
+  CORE_MEMORY_NOINLINE void* allocate_slow(std::size_t c) noexcept {
+    Heap* h = thread_heap();
     if (!h) return allocate_stray(c);
     // relaxed: a trim request carries no data (see shrink_to_fit).
     if (trim_epoch_.load(std::memory_order_relaxed) != h->trim_seen) trim(h);
@@ -574,8 +596,7 @@ class ThreadCachedPool final : public HeapOwner {
   }
 
   CORE_MEMORY_NOINLINE void deallocate_slow(Node* n, std::size_t c) noexcept {
-    auto* h = static_cast<Heap*>(find_thread_heap());
-    if (!h) h = attach_heap();
+    Heap* h = thread_heap();
     if (!h) {
       send_home(n, c);
       return;
@@ -885,6 +906,81 @@ class ThreadCachedPool final : public HeapOwner {
   Heap* abandoned_ = nullptr;
   std::atomic<std::uint64_t> trim_epoch_{0};
   std::atomic<std::uint64_t> sent_home_{0};  // frees by threads without a heap (send_home)
+};
+
+/// The calling thread's heap of a pool, held by the caller (the faces' ThreadCache): its fast
+/// paths skip finding the thread's heap, which is most of what a thread-safe pool costs over a
+/// single-threaded one in a tight loop (see DESIGN-NOTES). For the thread that took it only;
+/// hardened builds report a use on another thread and serve the call through the pool.
+template <RawAllocator Upstream, std::size_t Classes, bool Checked>
+class ThreadCachedPool<Upstream, Classes, Checked>::Local {
+ public:
+  /// The calling thread's heap, attached now if it has none (none if out of memory or exiting:
+  /// then every call goes through the pool).
+  explicit Local(ThreadCachedPool& pool) noexcept : pool_(&pool), heap_(pool.thread_heap()) {}
+
+  [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE void* try_allocate(std::size_t c) noexcept {
+    if constexpr (Checked) {
+      if (!on_own_thread()) [[unlikely]]
+        return pool_->try_allocate(c);
+    }
+    return pool_->try_allocate_from(heap_, c);
+  }
+  CORE_MEMORY_ALWAYS_INLINE void deallocate(void* p, std::size_t c) noexcept {
+    if constexpr (Checked) {
+      if (!on_own_thread()) [[unlikely]]
+        return pool_->deallocate(p, c);
+      if (!pool_->validate_free(p, c)) [[unlikely]]
+        return;
+    }
+    pool_->free_to(heap_, static_cast<Node*>(p), c);
+  }
+  [[nodiscard]] ThreadCachedPool& pool() const noexcept { return *pool_; }
+
+ private:
+  /// True if the calling thread is the one that took the heap; else reports it.
+  CORE_MEMORY_NOINLINE bool on_own_thread() const noexcept {
+    if (!heap_ || heap_ == pool_->find_thread_heap()) return true;
+    report_misuse({error_kind::assertion, pool_->name_, heap_, 0, 0,
+                   "thread cache used on another thread than the one that took it (served through the pool)",
+                   nullptr, 0});
+    return false;
+  }
+
+  ThreadCachedPool* pool_;
+  Heap* heap_;
+};
+
+/// The RawAllocator functions of a face's ThreadCache (ConcurrentPool's, ThreadPoolAllocator's):
+/// the face's own, from the heap the cache holds. A face provides Engine and the *_in functions
+/// (allocate_in, try_allocate_in, deallocate_in, allocate_at_least_in), taking the cache's Local
+/// as their source of blocks, and befriends this class.
+template <class Face>
+class FaceThreadCache {
+ public:
+  static constexpr const char* allocator_name = Face::allocator_name;
+
+  explicit FaceThreadCache(Face& face) noexcept : face_(&face), local_(face.engine_) {}
+
+  [[nodiscard]] void* allocate(std::size_t size, std::size_t align = alignof(std::max_align_t)) {
+    return face_->allocate_in(local_, size, align);
+  }
+  [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE void* try_allocate(std::size_t size,
+                                                             std::size_t align = alignof(std::max_align_t)) noexcept {
+    return face_->try_allocate_in(local_, size, align);
+  }
+  CORE_MEMORY_ALWAYS_INLINE void deallocate(void* p, std::size_t size,
+                                            std::size_t align = alignof(std::max_align_t)) noexcept {
+    face_->deallocate_in(local_, p, size, align);
+  }
+  [[nodiscard]] allocation_result allocate_at_least(std::size_t size, std::size_t align = alignof(std::max_align_t)) {
+    return face_->allocate_at_least_in(local_, size, align);
+  }
+  [[nodiscard]] std::size_t max_size() const noexcept { return face_->max_size(); }
+
+ protected:
+  Face* face_;
+  typename Face::Engine::Local local_;
 };
 
 }  // namespace core::memory::detail
