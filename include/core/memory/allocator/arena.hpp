@@ -168,7 +168,10 @@ class BasicArena {
   /// Rewinding to a marker newer than the current position (e.g. scopes ended out of order), or to
   /// one of blocks the arena no longer uses (another arena's, from before a clear()), is reported
   /// as lifo_violation in hardened builds, and ignored; debug builds also check that the marker's
-  /// top is in the used part of its block.
+  /// top is in the used part of its block. Not caught: a marker taken after an oversized
+  /// allocation that a rewind undid, once as many oversized allocations came again in its block
+  /// (the marker then matches the new position, and the rewind keeps those blocks until an outer
+  /// rewind releases them).
   CORE_MEMORY_ALWAYS_INLINE void rewind(const Marker& marker) noexcept {
     // The common case, inlined: the same end (and, in hardened builds, the marker not beyond the
     // top). The top is stored before the test (the slow path sees the old one as an argument): a
@@ -255,8 +258,11 @@ class BasicArena {
   /// Bytes of all blocks the arena holds (its footprint), including a caller-provided buffer.
   [[nodiscard]] std::size_t bytes_allocated() const noexcept { return capacity_; }
 
-  /// Bytes left in the current block: what can be allocated (at alignment 1) without a new block.
-  [[nodiscard]] std::size_t bytes_available() const noexcept { return static_cast<std::size_t>(end_ - top_); }
+  /// What can be allocated (at alignment 1) without a new block: the bytes left in the current
+  /// block, in whole granules (sizes round up to one).
+  [[nodiscard]] std::size_t bytes_available() const noexcept {
+    return static_cast<std::size_t>(end_ - top_) & ~(granule - 1);
+  }
 
   /// Number of blocks held (regular, spare and oversized).
   [[nodiscard]] std::size_t block_count() const noexcept {
