@@ -107,6 +107,43 @@ TYPED_TEST(ThreadCacheTest, HeldCachesExchangeBlocksBetweenThreads) {
   EXPECT_EQ(upstream.errors(), 0u);
 }
 
+// Caches are handles: copies are the same cache, caches of one pool compare equal (each frees
+// the other's blocks), caches of two pools do not.
+TYPED_TEST(ThreadCacheTest, CachesOfOnePoolAreEqualHandles) {
+  test::CountingAllocator upstream;
+  auto pool = TypeParam::make(upstream);
+  auto other = TypeParam::make(upstream);
+  auto a = pool.thread_cache();
+  auto b = a;
+  EXPECT_TRUE(cm::allocator_traits<decltype(a)>::is_handle);
+  EXPECT_FALSE(cm::allocator_traits<decltype(a)>::is_thread_safe);
+  EXPECT_TRUE(a == b);
+  EXPECT_TRUE(a == pool.thread_cache());
+  EXPECT_FALSE(a == other.thread_cache());
+  void* p = a.allocate(TypeParam::size, 16);
+  b.deallocate(p, TypeParam::size, 16);
+  EXPECT_EQ(TypeParam::live(pool), 0u);
+}
+
+// In every build: a cache used on another thread is reported at the latest on a slow path (here
+// the other thread takes more blocks than a front holds), and the blocks are good.
+TYPED_TEST(ThreadCacheTest, UseOffItsThreadIsReportedInEveryBuild) {
+  test::MisuseCapture capture;
+  test::CountingAllocator upstream;
+  auto pool = TypeParam::make(upstream);
+  auto cache = pool.thread_cache();
+  std::vector<void*> blocks;
+  std::thread other([&] {
+    for (int i = 0; i < 2000; ++i) blocks.push_back(cache.allocate(TypeParam::size, 16));
+  });
+  other.join();
+  ASSERT_GE(capture.count(), 1u);
+  EXPECT_EQ(capture.last().kind, cm::error_kind::assertion);
+  EXPECT_NE(capture.last().text.find("used off the thread that took it"), std::string::npos);
+  for (void* p : blocks) pool.deallocate(p, TypeParam::size, 16);
+  EXPECT_EQ(TypeParam::live(pool), 0u);
+}
+
 #if CORE_MEMORY_CHECK_LEVEL >= 1
 // A cache taken on one thread and used on another: reported, and the call served through the
 // pool (so the block is good and goes home); the owner's cache still works afterwards.
@@ -126,7 +163,7 @@ TYPED_TEST(ThreadCacheTest, UseOnAnotherThreadIsReportedAndServed) {
   other.join();
   ASSERT_EQ(capture.count(), 3u);
   EXPECT_EQ(capture.last().kind, cm::error_kind::assertion);
-  EXPECT_NE(capture.last().text.find("another thread than the one that took it"), std::string::npos);
+  EXPECT_NE(capture.last().text.find("used off the thread that took it"), std::string::npos);
   EXPECT_EQ(TypeParam::live(pool), 0u);
   void* p = cache.allocate(TypeParam::size, 16);
   cache.deallocate(p, TypeParam::size, 16);

@@ -231,10 +231,13 @@ class BasicConcurrentPool {
 /// The calling thread's cache of a ConcurrentPool, held by the caller (as mimalloc's heaps are):
 /// the same pool, without finding the thread's cache at each call. A pair of allocate and free
 /// costs about what a single-threaded MemoryPool's does (see DESIGN-NOTES).
-/// - Use it on the thread that took it, while that thread runs (a worker's loop, a request);
-///   hardened builds report a use on another thread, and serve it through the pool.
-/// - Nodes are the pool's: free them through any ThreadCache, or the pool, on any thread. A
-///   RawAllocator (not thread-safe), copyable, three words.
+/// - A cache, and any container whose allocator is a cache, stays on the thread that took it,
+///   and is not used after that thread's exit handling (pthread key destructors), when its heap
+///   goes to the next new thread. Hardened builds check every call (and serve one off its thread
+///   through the pool); release builds report such a use on a slow path, after the fact.
+/// - Nodes are the pool's: a node may be freed on any thread, through that thread's own cache or
+///   the pool. A RawAllocator (not thread-safe), a handle (copies are the same cache; caches of
+///   one pool compare equal), three words.
 template <RawAllocator Upstream>
 class BasicConcurrentPool<Upstream>::ThreadCache : public detail::FaceThreadCache<BasicConcurrentPool> {
  public:

@@ -161,10 +161,13 @@ class BasicThreadPoolAllocator {
 /// The calling thread's cache of a ThreadPoolAllocator, held by the caller (as mimalloc's heaps
 /// are): the same allocator, without finding the thread's cache at each call. A pair of
 /// allocate and free costs about what a single-threaded pool's does (see DESIGN-NOTES).
-/// - Use it on the thread that took it, while that thread runs (a worker's loop, a request);
-///   hardened builds report a use on another thread, and serve it through the allocator.
-/// - Blocks are the allocator's: free them through any ThreadCache, or the allocator, on any
-///   thread. A RawAllocator (not thread-safe), copyable, three words.
+/// - A cache, and any container whose allocator is a cache, stays on the thread that took it,
+///   and is not used after that thread's exit handling (pthread key destructors), when its heap
+///   goes to the next new thread. Hardened builds check every call (and serve one off its thread
+///   through the allocator); release builds report such a use on a slow path, after the fact.
+/// - Blocks are the allocator's: a block may be freed on any thread, through that thread's own
+///   cache or the allocator. A RawAllocator (not thread-safe), a handle (copies are the same
+///   cache; caches of one allocator compare equal), three words.
 template <RawAllocator Upstream>
 class BasicThreadPoolAllocator<Upstream>::ThreadCache : public detail::FaceThreadCache<BasicThreadPoolAllocator> {
  public:

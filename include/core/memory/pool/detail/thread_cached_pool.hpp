@@ -424,10 +424,12 @@ class ThreadCachedPool final : public HeapOwner {
 
   /// A block of class `c` from heap `h` (the calling thread's, or null: none cached), else the
   /// slow path. The fast path has no call: anything else goes out of line.
-  CORE_MEMORY_ALWAYS_INLINE void* try_allocate_from(Heap* h, std::size_t c) noexcept {
+  /// `held`: the heap of the Local the call came through (null otherwise), which its slow path
+  /// checks against the thread's (see Local).
+  CORE_MEMORY_ALWAYS_INLINE void* try_allocate_from(Heap* h, std::size_t c, Heap* held = nullptr) noexcept {
     if (void* p = take(h, c)) [[likely]]
       return p;
-    return allocate_slow(c);
+    return allocate_slow(c, held);
   }
   /// A block from the front of `h` (or null), or null.
   CORE_MEMORY_ALWAYS_INLINE void* take(Heap* h, std::size_t c) noexcept {
@@ -437,7 +439,7 @@ class ThreadCachedPool final : public HeapOwner {
   }
   /// Frees `n`, checked by validate_free already, into heap `h` (the calling thread's, or null:
   /// none cached). Hardened builds mark the block free first (see deallocate_unchecked).
-  CORE_MEMORY_ALWAYS_INLINE void free_to(Heap* h, Node* n, std::size_t c) noexcept {
+  CORE_MEMORY_ALWAYS_INLINE void free_to(Heap* h, Node* n, std::size_t c, Heap* held = nullptr) noexcept {
     if constexpr (Checked) {
       if (mark_free(n)) [[unlikely]] {
         report(error_kind::double_free, n, c, "block is already free");
@@ -446,7 +448,7 @@ class ThreadCachedPool final : public HeapOwner {
     }
     if (h && push_if_room(h, n, c)) [[likely]]
       return;
-    deallocate_slow(n, c);
+    deallocate_slow(n, c, held);
   }
 
   CORE_MEMORY_ALWAYS_INLINE void* pop(Heap* h, std::size_t c) noexcept {
@@ -587,16 +589,29 @@ class ThreadCachedPool final : public HeapOwner {
     return h ? h : attach_heap();
   }
 
-  CORE_MEMORY_NOINLINE void* allocate_slow(std::size_t c) noexcept {
+  /// A Local's heap that is not the calling thread's: the Local is used off its thread (another
+  /// thread, or its own after the thread's exit handling). Found on slow paths in every build
+  /// (the fast path may already have used the heap: the report says so).
+  CORE_MEMORY_NOINLINE void report_held_heap(const void* block) const noexcept {
+    report_misuse({error_kind::assertion, name_, block, 0, 0,
+                   "thread cache used off the thread that took it (on another thread, or after its thread's exit)",
+                   nullptr, 0});
+  }
+
+  CORE_MEMORY_NOINLINE void* allocate_slow(std::size_t c, Heap* held = nullptr) noexcept {
     Heap* h = thread_heap();
+    if (held && h != held) [[unlikely]]
+      report_held_heap(nullptr);
     if (!h) return allocate_stray(c);
     // relaxed: a trim request carries no data (see shrink_to_fit).
     if (trim_epoch_.load(std::memory_order_relaxed) != h->trim_seen) trim(h);
     return refill(h, c) ? pop(h, c) : nullptr;
   }
 
-  CORE_MEMORY_NOINLINE void deallocate_slow(Node* n, std::size_t c) noexcept {
+  CORE_MEMORY_NOINLINE void deallocate_slow(Node* n, std::size_t c, Heap* held = nullptr) noexcept {
     Heap* h = thread_heap();
+    if (held && h != held) [[unlikely]]
+      report_held_heap(n);
     if (!h) {
       send_home(n, c);
       return;
@@ -910,8 +925,10 @@ class ThreadCachedPool final : public HeapOwner {
 
 /// The calling thread's heap of a pool, held by the caller (the faces' ThreadCache): its fast
 /// paths skip finding the thread's heap, which is most of what a thread-safe pool costs over a
-/// single-threaded one in a tight loop (see DESIGN-NOTES). For the thread that took it only;
-/// hardened builds report a use on another thread and serve the call through the pool.
+/// single-threaded one in a tight loop (see DESIGN-NOTES). For the thread that took it only, and
+/// not after that thread's exit handling (its heap then goes to the next new thread): hardened
+/// builds check every call and serve one off its thread through the pool; all builds check on
+/// slow paths (about once per refill) and report it.
 template <RawAllocator Upstream, std::size_t Classes, bool Checked>
 class ThreadCachedPool<Upstream, Classes, Checked>::Local {
  public:
@@ -921,29 +938,33 @@ class ThreadCachedPool<Upstream, Classes, Checked>::Local {
 
   [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE void* try_allocate(std::size_t c) noexcept {
     if constexpr (Checked) {
-      if (!on_own_thread()) [[unlikely]]
+      if (!on_own_thread(nullptr)) [[unlikely]]
         return pool_->try_allocate(c);
     }
-    return pool_->try_allocate_from(heap_, c);
+    return pool_->try_allocate_from(heap_, c, heap_);
   }
   CORE_MEMORY_ALWAYS_INLINE void deallocate(void* p, std::size_t c) noexcept {
     if constexpr (Checked) {
-      if (!on_own_thread()) [[unlikely]]
+      if (!on_own_thread(p)) [[unlikely]]
         return pool_->deallocate(p, c);
       if (!pool_->validate_free(p, c)) [[unlikely]]
         return;
     }
-    pool_->free_to(heap_, static_cast<Node*>(p), c);
+    pool_->free_to(heap_, static_cast<Node*>(p), c, heap_);
   }
   [[nodiscard]] ThreadCachedPool& pool() const noexcept { return *pool_; }
 
  private:
-  /// True if the calling thread is the one that took the heap; else reports it.
-  CORE_MEMORY_NOINLINE bool on_own_thread() const noexcept {
-    if (!heap_ || heap_ == pool_->find_thread_heap()) return true;
-    report_misuse({error_kind::assertion, pool_->name_, heap_, 0, 0,
-                   "thread cache used on another thread than the one that took it (served through the pool)",
-                   nullptr, 0});
+  /// True if the calling thread holds the heap (the direct lookup first, inline); else reports
+  /// it (`block`: the one being freed).
+  CORE_MEMORY_ALWAYS_INLINE bool on_own_thread(const void* block) const noexcept {
+    if (heap_ == pool_->cached_thread_heap() || !heap_) [[likely]]
+      return true;
+    return on_own_thread_slow(block);
+  }
+  CORE_MEMORY_NOINLINE bool on_own_thread_slow(const void* block) const noexcept {
+    if (heap_ == pool_->find_thread_heap()) return true;
+    pool_->report_held_heap(block);
     return false;
   }
 
@@ -959,8 +980,12 @@ template <class Face>
 class FaceThreadCache {
  public:
   static constexpr const char* allocator_name = Face::allocator_name;
+  /// Copies are the same cache; caches of one pool free each other's blocks (so containers move
+  /// them between caches of one thread as between equal allocators).
+  static constexpr bool is_handle = true;
 
   explicit FaceThreadCache(Face& face) noexcept : face_(&face), local_(face.engine_) {}
+  friend bool operator==(const FaceThreadCache& a, const FaceThreadCache& b) noexcept { return a.face_ == b.face_; }
 
   [[nodiscard]] void* allocate(std::size_t size, std::size_t align = alignof(std::max_align_t)) {
     return face_->allocate_in(local_, size, align);
