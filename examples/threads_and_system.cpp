@@ -38,6 +38,9 @@ int main() {
     workers.emplace_back([&shared] {
       std::vector<int, cm::StdAllocator<int, cm::ThreadPoolAllocator>> v(shared);
       for (int i = 0; i < 10000; ++i) v.push_back(i);
+      // A worker's loop holding its thread's cache: no lookup of the cache per call.
+      auto cache = shared.thread_cache();
+      for (int i = 0; i < 1000; ++i) cache.deallocate(cache.allocate(200), 200);
     });
   for (auto& w : workers) w.join();
 
