@@ -426,7 +426,10 @@ TEST(SpscQueueAcrossProcesses, AConsumerOutlivesAProducerKilledAsleep) {
   auto& q = Queue::attach(m.data());
   const pid_t child = test::spawn_child({"push", name, "1000"});
   while (q.size() < 4) std::this_thread::sleep_for(1ms);
-  std::this_thread::sleep_for(100ms);  // the child sleeps in push() on the full queue
+  // The child goes to sleep in push() on the full queue: waited for, not assumed after a fixed
+  // time (a loaded machine took longer than 100 ms).
+  for (int i = 0; i < 10000 && !cm::detail::spsc_queue_test_access::sleeps(q, true); ++i)
+    std::this_thread::sleep_for(1ms);
   ::kill(child, SIGKILL);
   EXPECT_EQ(test::exit_status(child), 128 + SIGKILL);
   // The dead producer still says it sleeps: the first pop's wake-up finds nobody and clears
