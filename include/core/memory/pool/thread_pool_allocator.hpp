@@ -64,7 +64,7 @@ class BasicThreadPoolAllocator {
   }
 
   /// The calling thread's cache, for the caller to hold: allocations and frees through it skip
-  /// finding the thread's cache, about half of what a pair costs (see ThreadCache).
+  /// finding the thread's cache, about a fifth of what a pair costs (see ThreadCache).
   [[nodiscard]] ThreadCache thread_cache() noexcept { return ThreadCache(*this); }
 
   [[nodiscard]] std::size_t max_size() const noexcept { return allocator_traits<Upstream>::max_size(engine_.upstream()); }
@@ -159,8 +159,8 @@ class BasicThreadPoolAllocator {
 };
 
 /// The calling thread's cache of a ThreadPoolAllocator, held by the caller (as mimalloc's heaps
-/// are): the same allocator, without finding the thread's cache at each call. A pair of
-/// allocate and free costs about what a single-threaded pool's does (see DESIGN-NOTES).
+/// are): the same allocator, without finding the thread's cache at each call. Allocations and
+/// frees in batches cost 1.15x a single-threaded pool's, one pair at a time 1.7x (see DESIGN-NOTES).
 /// - A cache, and any container whose allocator is a cache, stays on the thread that took it,
 ///   and is not used after that thread's exit handling (pthread key destructors), when its heap
 ///   goes to the next new thread. Hardened builds check every call (and serve one off its thread
