@@ -76,13 +76,33 @@ const cm::TrackerOptions exact_unwind16 = exact_options(16, cm::stack_method::un
 const cm::TrackerOptions exact_fp16 = exact_options(16, cm::stack_method::frame_pointers);
 const cm::TrackerOptions sampled = {.name = "bench", .mode = cm::tracking_mode::sampled};
 
-template <class A>
-void build_map(benchmark::State& state, A& a) {
-  for (auto _ : state) {
+/// A map of 1000 ints built and destroyed: one small allocation per element, little other work.
+struct IntMap {
+  template <class A>
+  CORE_MEMORY_ALWAYS_INLINE void operator()(A& a) const {
     std::map<int, int, std::less<>, cm::StdAllocator<std::pair<const int, int>, A>> m(a);
     for (int i = 0; i < 1000; ++i) m.emplace(i * 7919 % 1000, i);
     benchmark::DoNotOptimize(m);
   }
+};
+/// A map of 1000 strings of 40 characters (two allocations per element: the node and the string).
+struct StringMap {
+  template <class A>
+  CORE_MEMORY_ALWAYS_INLINE void operator()(A& a) const {
+    using String = std::basic_string<char, std::char_traits<char>, cm::StdAllocator<char, A>>;
+    std::map<String, int, std::less<>, cm::StdAllocator<std::pair<const String, int>, A>> m(a);
+    for (int i = 0; i < 1000; ++i) {
+      String key(40, 'k', a);
+      for (int v = i * 7919 % 1000, d = 0; d < 4; ++d, v /= 10) key[static_cast<std::size_t>(d)] = char('0' + v % 10);
+      m.emplace(std::move(key), i);
+    }
+    benchmark::DoNotOptimize(m);
+  }
+};
+
+template <class Build = IntMap, class A>
+void build_map(benchmark::State& state, A& a) {
+  for (auto _ : state) Build{}(a);
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * 1000);
 }
 
@@ -103,30 +123,14 @@ void BM_global_tracker_fifo(benchmark::State& state) {
   bench::fifo(state, a, size, align);
 }
 
-/// A map of 1000 strings of 40 characters (two allocations per element: the node and the string).
-template <class A>
-void build_string_map(benchmark::State& state, A& a) {
-  using String = std::basic_string<char, std::char_traits<char>, cm::StdAllocator<char, A>>;
-  for (auto _ : state) {
-    std::map<String, int, std::less<>, cm::StdAllocator<std::pair<const String, int>, A>> m(a);
-    for (int i = 0; i < 1000; ++i) {
-      String key(40, 'k', a);
-      for (int v = i * 7919 % 1000, d = 0; d < 4; ++d, v /= 10) key[static_cast<std::size_t>(d)] = char('0' + v % 10);
-      m.emplace(std::move(key), i);
-    }
-    benchmark::DoNotOptimize(m);
-  }
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * 1000);
-}
-
 void BM_string_map_untracked(benchmark::State& state) {
   Tracked a{nullptr};
-  build_string_map(state, a);
+  build_map<StringMap>(state, a);
 }
 void BM_string_map_sampled_tracker(benchmark::State& state) {
   cm::MemoryTracker t(sampled);
   Tracked a{&t};
-  build_string_map(state, a);
+  build_map<StringMap>(state, a);
 }
 
 void BM_sampled_tracker_lifo(benchmark::State& state) {
@@ -149,23 +153,20 @@ void BM_map_exact_tracker(benchmark::State& state) {
   build_map(state, a);
 }
 
-/// The sampled tracker's cost on the map workload, both rows in one loop: each iteration builds
+/// The sampled tracker's cost on a map workload, both rows in one loop: each iteration builds
 /// the map without a tracker and with the sampled one, in alternating order (ABBA), so both see
 /// the same heap state and any drift hits both. Separate rows, or separate processes, differ by
 /// +-15% from heap layout alone, more than the cost measured. Reports the per-row times (ns per
 /// element) and `overhead_pct`.
-void BM_map_sampled_overhead(benchmark::State& state) {
+template <class Build>
+void sampled_overhead(benchmark::State& state) {
   cm::MemoryTracker t(sampled);
   Tracked plain{nullptr}, tracked{&t};
   using Clock = std::chrono::steady_clock;
   Clock::duration base{}, with{};
-  auto one = [](auto& a) {
+  auto one = [](Tracked& a) {
     const auto start = Clock::now();
-    {
-      std::map<int, int, std::less<>, cm::StdAllocator<std::pair<const int, int>, Tracked>> m(a);
-      for (int i = 0; i < 1000; ++i) m.emplace(i * 7919 % 1000, i);
-      benchmark::DoNotOptimize(m);
-    }
+    Build{}(a);
     return Clock::now() - start;
   };
   std::uint64_t round = 0;
@@ -184,6 +185,8 @@ void BM_map_sampled_overhead(benchmark::State& state) {
   state.counters["overhead_pct"] =
       100.0 * (static_cast<double>(with.count()) / static_cast<double>(base.count()) - 1.0);
 }
+void BM_map_sampled_overhead(benchmark::State& state) { sampled_overhead<IntMap>(state); }
+void BM_string_map_sampled_overhead(benchmark::State& state) { sampled_overhead<StringMap>(state); }
 
 /// Over a pool (not thread-safe: the wrapper's counters are plain loads and stores).
 void BM_pool_lifo(benchmark::State& state) {
@@ -232,6 +235,7 @@ BENCHMARK(BM_map_malloc);
 BENCHMARK(BM_map_untracked);
 BENCHMARK(BM_map_sampled_tracker);
 BENCHMARK(BM_map_sampled_overhead);
+BENCHMARK(BM_string_map_sampled_overhead);
 BENCHMARK(BM_map_exact_tracker);
 BENCHMARK_CAPTURE(BM_map_tracking, counters_only, nullptr);
 BENCHMARK_CAPTURE(BM_map_tracking, exact, &exact);
