@@ -28,19 +28,6 @@ void free_metadata(void* p, std::size_t bytes) noexcept {
 
 namespace {
 
-/// Grows a metadata array to twice its capacity (at least `first`); false if out of memory.
-template <class T>
-bool grow(T*& data, std::size_t size, std::size_t& capacity, std::size_t first) noexcept {
-  const std::size_t n = capacity ? capacity * 2 : first;
-  auto* grown = static_cast<T*>(allocate_metadata(n * sizeof(T)));
-  if (!grown) return false;
-  if (size) std::memcpy(static_cast<void*>(grown), data, size * sizeof(T));
-  free_metadata(data, capacity * sizeof(T));
-  data = grown;
-  capacity = n;
-  return true;
-}
-
 std::atomic<std::uint64_t> next_owner_id{1};
 
 /// Live owners. Constant-initialised and never destroyed: pools with static storage duration
@@ -65,7 +52,7 @@ struct Registry {
 
   /// Adds a thread's direct array to the list whose entries retiring pools clear (under mutex).
   bool add_table(void** table) noexcept {
-    if (tables_size == tables_capacity && !grow(tables, tables_size, tables_capacity, 512)) return false;
+    if (tables_size == tables_capacity && !grow_metadata(tables, tables_size, tables_capacity, 512)) return false;
     tables[tables_size++] = table;
     return true;
   }
@@ -220,7 +207,7 @@ bool HeapOwner::enlist() noexcept {
   pthread_once(&exit_key_once, make_exit_key);  // the fork hooks, before any pool can be locked
   std::lock_guard lock(registry.mutex);
   if (enlisted_) return true;
-  if (registry.size == registry.capacity && !grow(registry.owners, registry.size, registry.capacity, 512)) return false;
+  if (registry.size == registry.capacity && !grow_metadata(registry.owners, registry.size, registry.capacity, 512)) return false;
   registry.owners[registry.size++] = this;
   enlisted_ = true;
   if (~registry.direct_taken & ((std::uint64_t{1} << direct_slots) - 1)) {
@@ -294,7 +281,7 @@ bool attach_thread_heap(HeapOwner& owner, void* heap) noexcept {
   }
   if (t.size == t.capacity) {
     prune(t);
-    if (t.size == t.capacity && !grow(t.entries, t.size, t.capacity, 256)) return false;
+    if (t.size == t.capacity && !grow_metadata(t.entries, t.size, t.capacity, 256)) return false;
   }
   t.entries[t.size++] = {owner.owner_id(), &owner, heap};
   thread_heap_slots[heap_slot_of(owner.owner_id())] = {owner.owner_id(), heap};

@@ -53,6 +53,11 @@ class ClassRange {
   /// classes once (Redis's list nodes, 3 to 8 KiB as they grow) does not keep a slab of each.
   static constexpr std::size_t resident_spare_total = std::size_t{1} << 20;
 
+  ClassRange() = default;
+  ClassRange(const ClassRange&) = delete;
+  ClassRange& operator=(const ClassRange&) = delete;
+  ~ClassRange() { free_metadata(listed_, listed_capacity_ * sizeof(void*)); }
+
   void assign(std::byte* begin, std::byte* end) noexcept { begin_ = top_ = committed_ = begin, end_ = end; }
 
   [[nodiscard]] void* allocate(std::size_t size, std::size_t align) {
@@ -61,7 +66,9 @@ class ClassRange {
     return p;
   }
   [[nodiscard]] void* try_allocate(std::size_t size, std::size_t align) noexcept {
-    if (Link* l = free_) {  // a returned slab of this size (slabs of a class are all one size)
+    // A returned slab of this size (slabs of a class are all one size).
+    if (listed_size_ != 0) return listed_[--listed_size_];
+    if (Link* l = free_) {
       free_ = l->next;
       return l;
     }
@@ -78,15 +85,16 @@ class ClassRange {
     top_ = p + size;
     return p;
   }
-  /// Gives a cached slab's memory back to the OS but the page that holds the depot's link; the
+  /// Gives a cached slab's memory back to the OS, whole (the depot lists it in a table); the
   /// slab stays usable and reads as zero.
-  void purge(void* p, std::size_t size) const noexcept {
-    const std::size_t page = os::page_size();
-    if (size > page) (void)os::purge(static_cast<std::byte*>(p) + page, size - page);
-  }
-  /// Keeps the slab for reuse and gives its memory back to the OS (all but the page holding the
-  /// link).
+  void purge(void* p, std::size_t size) const noexcept { (void)os::purge(p, size); }
+  /// Keeps the slab for reuse and gives its memory back to the OS: whole, listed in a table; if
+  /// the table cannot grow, all but the first page, which then links it.
   void deallocate(void* p, std::size_t size, std::size_t) noexcept {
+    if (list(p)) {
+      (void)os::purge(p, size);
+      return;
+    }
     const std::size_t page = os::page_size();
     if (size > page) (void)os::purge(static_cast<std::byte*>(p) + page, size - page);
     auto* l = static_cast<Link*>(p);
@@ -101,11 +109,20 @@ class ClassRange {
   struct Link {
     Link* next;
   };
+  /// Lists a returned slab; false if the table cannot grow.
+  bool list(void* p) noexcept {
+    if (listed_size_ == listed_capacity_ && !grow_metadata(listed_, listed_size_, listed_capacity_, 512)) return false;
+    listed_[listed_size_++] = p;
+    return true;
+  }
   std::byte* begin_ = nullptr;
   std::byte* top_ = nullptr;
   std::byte* committed_ = nullptr;
   std::byte* end_ = nullptr;
-  Link* free_ = nullptr;
+  Link* free_ = nullptr;           // returned slabs that could not be listed
+  void** listed_ = nullptr;        // returned slabs, memory given back whole
+  std::size_t listed_size_ = 0;
+  std::size_t listed_capacity_ = 0;
 };
 
 }  // namespace detail

@@ -52,6 +52,7 @@ class SlabDepot {
       r = next;
     }
     free_metadata(slabs_, table_capacity_ * sizeof(std::uintptr_t));
+    free_metadata(purged_, purged_capacity_ * sizeof(std::uintptr_t));
   }
 
   /// The size (and alignment) of the slabs it recycles; set once, before first use.
@@ -119,16 +120,22 @@ class SlabDepot {
     // published by the stack's release.
     cached_.fetch_add(1, std::memory_order_relaxed);
     // An upstream that can purge (the process allocator's class ranges) gets the memory of the
-    // spare slabs beyond the resident budget back at once; they stay cached apart, taken after
-    // the resident ones, and read as zero when reused.
-    poison_memory(static_cast<std::byte*>(p) + sizeof(Link), slab_size_ - sizeof(Link));
+    // spare slabs beyond the resident budget back at once, whole: they are listed in a table,
+    // not linked through their first page (which then stayed resident: a page per 256 KiB slab,
+    // 0.4 MiB in Redis after a list of 8 KiB nodes was popped), taken after the resident ones,
+    // and read as zero when reused.
     if constexpr (purging) {
       if (!admit_resident()) {
-        upstream_.get().purge(p, size);
-        purged_.push(static_cast<Link*>(p));
-        return;
+        std::lock_guard lock(upstream_mutex_);
+        if (list_purged(reinterpret_cast<std::uintptr_t>(p))) {
+          poison_memory(p, slab_size_);
+          upstream_.get().purge(p, size);
+          return;
+        }
+        count_resident();  // no memory for the table: the slab stays resident, over the budget
       }
     }
+    poison_memory(static_cast<std::byte*>(p) + sizeof(Link), slab_size_ - sizeof(Link));
     free_.push(static_cast<Link*>(p));
   }
 
@@ -157,10 +164,13 @@ class SlabDepot {
       for (std::uintptr_t s = old->cursor.exchange(old->end, std::memory_order_relaxed); s < old->end; s += slab_size_) {
         // Never handed out (poisoned), so never touched: cached as a purged slab is (taken after
         // the resident ones, and not counted against their budget).
-        unpoison_memory(reinterpret_cast<void*>(s), sizeof(Link));
         cached_.fetch_add(1, std::memory_order_relaxed);
-        if constexpr (purging) purged_.push(reinterpret_cast<Link*>(s));
-        else free_.push(reinterpret_cast<Link*>(s));
+        if constexpr (purging) {
+          if (list_purged(s)) continue;
+          count_resident();  // no memory for the table (taken as a resident slab is)
+        }
+        unpoison_memory(reinterpret_cast<void*>(s), sizeof(Link));
+        free_.push(reinterpret_cast<Link*>(s));
       }
     }
     region->next = regions_.load(std::memory_order_relaxed);
@@ -179,7 +189,7 @@ class SlabDepot {
   std::size_t release_cached(std::size_t keep = 0) noexcept {
     if (cached_.load(std::memory_order_relaxed) <= keep) return 0;  // relaxed: a hint
     std::size_t released = release_from(free_, keep, purging);  // the resident ones are kept first
-    if constexpr (purging) released += release_from(purged_, keep, false);
+    if constexpr (purging) released += release_purged(keep);
     return released;
   }
 
@@ -231,7 +241,7 @@ class SlabDepot {
         return l;
       }
       if constexpr (purging) {
-        if (Link* l = take_one(purged_)) return l;
+        if (void* p = take_purged()) return p;
       }
       if (tries == 32 || cached_.load(std::memory_order_relaxed) == 0) return nullptr;
       cpu_pause();
@@ -261,6 +271,12 @@ class SlabDepot {
       return false;
     }
     return true;
+  }
+  /// Counts a slab as resident whatever the budget (one that could not be listed as purged).
+  void count_resident() noexcept {
+    // relaxed: as admit_resident.
+    resident_.fetch_add(1, std::memory_order_relaxed);
+    if (shared_resident_) shared_resident_->fetch_add(slab_size_, std::memory_order_relaxed);
   }
   void leave_resident() noexcept {
     resident_.fetch_sub(1, std::memory_order_relaxed);
@@ -297,6 +313,45 @@ class SlabDepot {
     return released;
   }
 
+  /// Lists a purged slab (or a reserved one never handed out); false if the table cannot grow.
+  /// Under the lock.
+  bool list_purged(std::uintptr_t slab) noexcept {
+    if (purged_size_ == purged_capacity_ && !grow_metadata(purged_, purged_size_, purged_capacity_, 512)) return false;
+    purged_[purged_size_++] = slab;
+    return true;
+  }
+  /// The most recently listed purged slab, or null. Takes the lock (a purged slab costs its page
+  /// faults again anyway).
+  void* take_purged() noexcept {
+    // relaxed: a hint; the table itself is read under the lock.
+    if (cached_.load(std::memory_order_relaxed) == 0) return nullptr;
+    std::lock_guard lock(upstream_mutex_);
+    if (purged_size_ == 0) return nullptr;
+    cached_.fetch_sub(1, std::memory_order_relaxed);
+    return reinterpret_cast<void*>(purged_[--purged_size_]);
+  }
+  /// release_cached's pass over the purged slabs (reserved ones stay listed).
+  std::size_t release_purged(std::size_t& keep) noexcept {
+    std::size_t released = 0;
+    std::lock_guard lock(upstream_mutex_);
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < purged_size_; ++i) {
+      void* slab = reinterpret_cast<void*>(purged_[i]);
+      if (in_region(slab) || keep != 0) {
+        if (!in_region(slab)) --keep;
+        purged_[kept++] = purged_[i];
+      } else {
+        unrecord(slab);
+        unpoison_memory(slab, slab_size_);
+        allocator_traits<Upstream>::deallocate(upstream_.get(), slab, slab_size_, slab_size_);
+        ++released;
+      }
+    }
+    purged_size_ = kept;
+    cached_.fetch_sub(released, std::memory_order_relaxed);
+    return released;
+  }
+
   /// A slab of the current reserved region never handed out before, or null. Lock-free.
   void* take_reserved() noexcept {
     // acquire: pairs with reserve's release, so the region's fields are seen.
@@ -329,15 +384,7 @@ class SlabDepot {
   /// Adds a slab from upstream to the sorted table; false if out of memory. Under the lock.
   bool record(void* p) noexcept {
     const auto a = reinterpret_cast<std::uintptr_t>(p);
-    if (table_size_ == table_capacity_) {
-      const std::size_t n = table_capacity_ ? table_capacity_ * 2 : 512;  // a page to begin with
-      auto* grown = static_cast<std::uintptr_t*>(allocate_metadata(n * sizeof(std::uintptr_t)));
-      if (!grown) return false;
-      if (table_size_) std::memcpy(grown, slabs_, table_size_ * sizeof(std::uintptr_t));
-      free_metadata(slabs_, table_capacity_ * sizeof(std::uintptr_t));
-      slabs_ = grown;
-      table_capacity_ = n;
-    }
+    if (table_size_ == table_capacity_ && !grow_metadata(slabs_, table_size_, table_capacity_, 512)) return false;
     std::uintptr_t* at = std::lower_bound(slabs_, slabs_ + table_size_, a);
     std::memmove(at + 1, at, static_cast<std::size_t>(slabs_ + table_size_ - at) * sizeof(std::uintptr_t));
     *at = a;
@@ -360,7 +407,11 @@ class SlabDepot {
 
   [[no_unique_address]] allocator_ref<Upstream> upstream_;
   AtomicStack<Link> free_;    // spare slabs (with a purging upstream: those still resident)
-  AtomicStack<Link> purged_;  // spare slabs whose memory went back (a purging upstream only)
+  // Spare slabs whose memory went back (a purging upstream), and reserved slabs never handed
+  // out: listed here, not linked through their memory. Under upstream_mutex_.
+  std::uintptr_t* purged_ = nullptr;
+  std::size_t purged_size_ = 0;
+  std::size_t purged_capacity_ = 0;
   std::atomic<std::size_t> cached_{0};
   std::atomic<std::size_t> resident_{0};  // slabs on free_, with a purging upstream
   std::atomic<std::size_t>* shared_resident_ = nullptr;  // bytes resident in the depots sharing it

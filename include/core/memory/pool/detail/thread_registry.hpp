@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace core::memory::detail {
 
@@ -108,6 +109,20 @@ bool attach_thread_heap(HeapOwner& owner, void* heap) noexcept;
 /// malloc); null if the OS refuses. Free with the same size.
 [[nodiscard]] void* allocate_metadata(std::size_t bytes) noexcept;
 void free_metadata(void* p, std::size_t bytes) noexcept;
+
+/// Grows an array of metadata to twice its capacity (at least `first`), keeping its `size`
+/// elements; false (nothing changed) if out of memory.
+template <class T>
+bool grow_metadata(T*& data, std::size_t size, std::size_t& capacity, std::size_t first) noexcept {
+  const std::size_t n = capacity ? capacity * 2 : first;
+  auto* grown = static_cast<T*>(allocate_metadata(n * sizeof(T)));
+  if (!grown) return false;
+  if (size) std::memcpy(static_cast<void*>(grown), data, size * sizeof(T));
+  free_metadata(data, capacity * sizeof(T));
+  data = grown;
+  capacity = n;
+  return true;
+}
 
 inline void* find_thread_heap(std::uint64_t owner) noexcept {
   const HeapSlot& s = thread_heap_slots[heap_slot_of(owner)];
