@@ -392,6 +392,28 @@ TEST(GeneralAllocator, PurgedSpareSlabsKeepNoPageResident) {
   EXPECT_EQ(a.small_blocks(), 0u);
 }
 
+// A class range purges only the whole pages inside a slab: with 16 or 64 KiB pages a slab may be
+// smaller than a page and share it with slabs in use (madvise would round the range out to
+// pages and zero them). Shown here with a "slab" that straddles page boundaries.
+TEST(GeneralAllocator, ClassRangePurgesOnlyWholePagesInsideASlab) {
+  const std::size_t page = page_size();
+  void* m = mmap(nullptr, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(m, MAP_FAILED);
+  auto* base = static_cast<unsigned char*>(m);
+  std::memset(base, 7, 3 * page);
+  cm::detail::ClassRange range;
+  range.purge(base + 100, 2 * page);  // covers page 1 whole, pages 0 and 2 in part
+  EXPECT_EQ(base[99], 7);
+  EXPECT_EQ(base[100], 7) << "page 0 is shared with what lies before the slab: kept";
+  EXPECT_EQ(base[page], 0) << "page 1 lies inside: purged";
+  EXPECT_EQ(base[2 * page - 1], 0);
+  EXPECT_EQ(base[2 * page + 99], 7) << "page 2 is shared with what lies after: kept";
+  EXPECT_EQ(base[2 * page + 100], 7);
+  range.purge(base + 100, page / 2);  // within one page: nothing to purge
+  EXPECT_EQ(base[100], 7);
+  munmap(m, 3 * page);
+}
+
 // The growth of all classes together stays within 1 MiB per thread.
 TEST(GeneralAllocator, ThreadCacheGrowthIsBoundedPerThread) {
   cm::GeneralAllocator a;

@@ -66,11 +66,12 @@ class ClassRange {
     return p;
   }
   [[nodiscard]] void* try_allocate(std::size_t size, std::size_t align) noexcept {
-    // A returned slab of this size (slabs of a class are all one size).
-    if (listed_size_ != 0) return listed_[--listed_size_];
-    if (Link* l = free_) {
-      free_ = l->next;
-      return l;
+    if (size == returned_size_) {  // a returned slab (the depot's slabs of a class are all one size)
+      if (listed_size_ != 0) return listed_[--listed_size_];
+      if (Link* l = free_) {
+        free_ = l->next;
+        return l;
+      }
     }
     std::byte* p = align_up(top_, align);
     if (p < top_ || static_cast<std::size_t>(end_ - p) < size) return nullptr;
@@ -85,18 +86,18 @@ class ClassRange {
     top_ = p + size;
     return p;
   }
-  /// Gives a cached slab's memory back to the OS, whole (the depot lists it in a table); the
-  /// slab stays usable and reads as zero.
-  void purge(void* p, std::size_t size) const noexcept { (void)os::purge(p, size); }
-  /// Keeps the slab for reuse and gives its memory back to the OS: whole, listed in a table; if
-  /// the table cannot grow, all but the first page, which then links it.
+  /// Gives a cached slab's memory back to the OS (the depot lists it in a table, not in its
+  /// memory); the slab stays usable and reads as zero.
+  void purge(void* p, std::size_t size) const noexcept { purge_pages(p, size); }
+  /// Keeps the slab for reuse and gives its memory back to the OS: listed in a table; if the
+  /// table cannot grow, linked through its first word, whose page then stays.
   void deallocate(void* p, std::size_t size, std::size_t) noexcept {
+    returned_size_ = size;
     if (list(p)) {
-      (void)os::purge(p, size);
+      purge_pages(p, size);
       return;
     }
-    const std::size_t page = os::page_size();
-    if (size > page) (void)os::purge(static_cast<std::byte*>(p) + page, size - page);
+    purge_pages(static_cast<std::byte*>(p) + sizeof(Link), size - sizeof(Link));
     auto* l = static_cast<Link*>(p);
     l->next = free_;
     free_ = l;
@@ -109,6 +110,14 @@ class ClassRange {
   struct Link {
     Link* next;
   };
+  /// Purges the whole pages inside [p, p + size): a slab smaller than a page (16 or 64 KiB pages)
+  /// shares its pages with other slabs, which may be in use.
+  static void purge_pages(void* p, std::size_t size) noexcept {
+    const std::size_t page = os::page_size();
+    auto* begin = align_up(static_cast<std::byte*>(p), page);
+    auto* end = reinterpret_cast<std::byte*>((reinterpret_cast<std::uintptr_t>(p) + size) / page * page);
+    if (begin < end) (void)os::purge(begin, static_cast<std::size_t>(end - begin));
+  }
   /// Lists a returned slab; false if the table cannot grow.
   bool list(void* p) noexcept {
     if (listed_size_ == listed_capacity_ && !grow_metadata(listed_, listed_size_, listed_capacity_, 512)) return false;
@@ -119,6 +128,7 @@ class ClassRange {
   std::byte* top_ = nullptr;
   std::byte* committed_ = nullptr;
   std::byte* end_ = nullptr;
+  std::size_t returned_size_ = 0;  // the size of the slabs returned (all one size)
   Link* free_ = nullptr;           // returned slabs that could not be listed
   void** listed_ = nullptr;        // returned slabs, memory given back whole
   std::size_t listed_size_ = 0;

@@ -126,13 +126,18 @@ class SlabDepot {
     // and read as zero when reused.
     if constexpr (purging) {
       if (!admit_resident()) {
+        // Purged before the lock is taken (no other thread sees the slab until it is listed):
+        // a system call under the lock every depot of the pool shares would stall their refills.
+        poison_memory(p, slab_size_);
+        upstream_.get().purge(p, size);
         std::lock_guard lock(upstream_mutex_);
-        if (list_purged(reinterpret_cast<std::uintptr_t>(p))) {
-          poison_memory(p, slab_size_);
-          upstream_.get().purge(p, size);
-          return;
-        }
-        count_resident();  // no memory for the table: the slab stays resident, over the budget
+        if (list_purged(reinterpret_cast<std::uintptr_t>(p))) return;
+        // No memory for the table: linked through its first word (that page faults in again),
+        // and counted as resident, over the budget.
+        unpoison_memory(p, sizeof(Link));
+        count_resident();
+        free_.push(static_cast<Link*>(p));
+        return;
       }
     }
     poison_memory(static_cast<std::byte*>(p) + sizeof(Link), slab_size_ - sizeof(Link));
@@ -318,16 +323,18 @@ class SlabDepot {
   bool list_purged(std::uintptr_t slab) noexcept {
     if (purged_size_ == purged_capacity_ && !grow_metadata(purged_, purged_size_, purged_capacity_, 512)) return false;
     purged_[purged_size_++] = slab;
+    purged_count_.store(purged_size_, std::memory_order_relaxed);  // relaxed: a hint for take_purged
     return true;
   }
   /// The most recently listed purged slab, or null. Takes the lock (a purged slab costs its page
   /// faults again anyway).
   void* take_purged() noexcept {
-    // relaxed: a hint; the table itself is read under the lock.
-    if (cached_.load(std::memory_order_relaxed) == 0) return nullptr;
+    // relaxed: a hint (no lock while the table is empty); the table is read under the lock.
+    if (purged_count_.load(std::memory_order_relaxed) == 0) return nullptr;
     std::lock_guard lock(upstream_mutex_);
     if (purged_size_ == 0) return nullptr;
     cached_.fetch_sub(1, std::memory_order_relaxed);
+    purged_count_.store(purged_size_ - 1, std::memory_order_relaxed);
     return reinterpret_cast<void*>(purged_[--purged_size_]);
   }
   /// release_cached's pass over the purged slabs (reserved ones stay listed).
@@ -348,6 +355,7 @@ class SlabDepot {
       }
     }
     purged_size_ = kept;
+    purged_count_.store(kept, std::memory_order_relaxed);
     cached_.fetch_sub(released, std::memory_order_relaxed);
     return released;
   }
@@ -412,6 +420,7 @@ class SlabDepot {
   std::uintptr_t* purged_ = nullptr;
   std::size_t purged_size_ = 0;
   std::size_t purged_capacity_ = 0;
+  std::atomic<std::size_t> purged_count_{0};  // purged_size_, readable without the lock
   std::atomic<std::size_t> cached_{0};
   std::atomic<std::size_t> resident_{0};  // slabs on free_, with a purging upstream
   std::atomic<std::size_t>* shared_resident_ = nullptr;  // bytes resident in the depots sharing it

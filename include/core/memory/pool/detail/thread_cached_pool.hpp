@@ -669,8 +669,10 @@ class ThreadCachedPool final : public HeapOwner {
   /// Upstream is exhausted: what the heaps of exited threads hold of class `c` is the calling
   /// thread's to use (else a thread that adopts an empty heap fails while free blocks sit in the
   /// others): each one's class is trimmed (inbox drained, empty slabs to the depot) and its free
-  /// blocks move to h's front. Under the pool's lock, as shrink_to_fit's pass: nothing here calls
-  /// upstream, and a thread that attaches meanwhile waits to adopt one of these heaps (with the
+  /// blocks move to h's front. Under the pool's lock, as shrink_to_fit's pass: nothing here
+  /// allocates from upstream (a slab going to the depot may be purged, and listed under the
+  /// upstream lock, which is always taken after this one), and a thread that attaches meanwhile
+  /// waits to adopt one of these heaps (with the
   /// list taken away it made a heap of its own, a concurrent refill found nothing, and a fork()
   /// lost them). O(exited heaps), only when upstream fails.
   CORE_MEMORY_NOINLINE bool reclaim_abandoned(Heap* h, std::size_t c) noexcept {
