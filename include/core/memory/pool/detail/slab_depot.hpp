@@ -288,6 +288,21 @@ class SlabDepot {
     if (shared_resident_) shared_resident_->fetch_sub(slab_size_, std::memory_order_relaxed);
   }
 
+  /// Whether release_cached keeps a cached slab: a reserved one always (its region goes back
+  /// whole, with the depot), else while `keep` lasts (counted down). Under the lock.
+  bool stays(const void* slab, std::size_t& keep) const noexcept {
+    if (in_region(slab)) return true;
+    if (keep == 0) return false;
+    --keep;
+    return true;
+  }
+  /// Returns a cached slab to upstream. Under the lock.
+  void give_back(void* slab) noexcept {
+    unrecord(slab);
+    unpoison_memory(slab, slab_size_);
+    allocator_traits<Upstream>::deallocate(upstream_.get(), slab, slab_size_, slab_size_);
+  }
+
   /// release_cached's pass over one stack; `resident`: its slabs are counted as resident.
   std::size_t release_from(AtomicStack<Link>& stack, std::size_t& keep, bool resident) noexcept {
     Link* list = stack.take_all();
@@ -298,15 +313,11 @@ class SlabDepot {
       while (list) {
         unpoison_memory(list, sizeof(Link));
         Link* next = list->next;
-        const bool reserved = in_region(list);
-        if (reserved || keep != 0) {
-          if (!reserved) --keep;
+        if (stays(list, keep)) {
           list->next = kept;
           kept = list;
         } else {
-          unrecord(list);
-          unpoison_memory(list, slab_size_);
-          allocator_traits<Upstream>::deallocate(upstream_.get(), list, slab_size_, slab_size_);
+          give_back(list);
           if (resident) leave_resident();
           ++released;
         }
@@ -334,8 +345,8 @@ class SlabDepot {
     std::lock_guard lock(upstream_mutex_);
     if (purged_size_ == 0) return nullptr;
     cached_.fetch_sub(1, std::memory_order_relaxed);
-    purged_count_.store(purged_size_ - 1, std::memory_order_relaxed);
-    return reinterpret_cast<void*>(purged_[--purged_size_]);
+    purged_count_.store(--purged_size_, std::memory_order_relaxed);
+    return reinterpret_cast<void*>(purged_[purged_size_]);
   }
   /// release_cached's pass over the purged slabs (reserved ones stay listed).
   std::size_t release_purged(std::size_t& keep) noexcept {
@@ -344,13 +355,10 @@ class SlabDepot {
     std::size_t kept = 0;
     for (std::size_t i = 0; i < purged_size_; ++i) {
       void* slab = reinterpret_cast<void*>(purged_[i]);
-      if (in_region(slab) || keep != 0) {
-        if (!in_region(slab)) --keep;
+      if (stays(slab, keep)) {
         purged_[kept++] = purged_[i];
       } else {
-        unrecord(slab);
-        unpoison_memory(slab, slab_size_);
-        allocator_traits<Upstream>::deallocate(upstream_.get(), slab, slab_size_, slab_size_);
+        give_back(slab);
         ++released;
       }
     }
