@@ -15,10 +15,10 @@
 #include <deque>
 #include <limits>
 #include <memory_resource>
-#include <ranges>
 #include <map>
 #include <memory>
 #include <random>
+#include <ranges>
 #include <set>
 #include <string>
 #include <vector>
@@ -332,6 +332,23 @@ TEST(FlatMap, BulkBuildMatchesStdMapForEveryIntegerKind) {
   check_bulk_build<std::uint64_t, std::greater<>>();
   check_bulk_build<long long, std::greater<long long>>();
   check_bulk_build<double, std::less<>>();  // not an integer: sorted by compares
+}
+
+// Ranges of every iterator kind, small (sorted on the stack) and large: pairs in memory, pairs
+// made on dereference (a view that returns them by value), and an input-only stream.
+TEST(FlatMap, BuildsFromPairsMadeOnDereference) {
+  for (int n : {0, 1, 10, 100, 200}) {
+    std::vector<int> keys(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) keys[static_cast<std::size_t>(i)] = (i * 37) % 23;  // repeats
+    auto made = keys | std::views::transform([](int k) { return std::pair<int, int>(k, k * 2 + 1); });
+    static_assert(!std::is_reference_v<std::ranges::range_reference_t<decltype(made)>>);
+    const cm::FlatMap<int, int> f(made.begin(), made.end());
+    const std::map<int, int> m(made.begin(), made.end());
+    ASSERT_TRUE(std::equal(f.begin(), f.end(), m.begin(), m.end(), [](auto a, auto b) { return a.first == b.first && a.second == b.second; }))
+        << n;
+    const cm::FlatMultiMap<int, int> fm(made.begin(), made.end());
+    ASSERT_EQ(fm.size(), keys.size());
+  }
 }
 
 TEST(FlatMultiMap, EqualRangeAndBoundsMatchStdMultimap) {

@@ -131,13 +131,16 @@ void insert_back(It first, It i, Comp& comp) {
 template <class It, class Comp>
 void sort(It first, It last, Comp comp) {
   const auto n = last - first;
-  if (n < 2) return;
+  if (n <= sort_threshold) {  // no partitioning to do: a short loop the caller can inline
+    for (It i = first + 1; i < last; ++i) detail::insert_back<true>(first, i, comp);
+    return;
+  }
   int depth = 0;  // 2 log2(n), as libstdc++
   for (auto k = n; k > 1; k >>= 1) depth += 2;
   detail::introsort_loop(first, last, depth, comp);
   // Every element is now within sort_threshold of its place, and the smallest is in the first
   // run: insertion-sort that run with bounds checks, the rest without.
-  const It guarded_end = n > sort_threshold ? first + sort_threshold : last;
+  const It guarded_end = first + sort_threshold;
   for (It i = first + 1; i < guarded_end; ++i) detail::insert_back<true>(first, i, comp);
   for (It i = guarded_end; i < last; ++i) detail::insert_back<false>(first, i, comp);
 }
