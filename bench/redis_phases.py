@@ -25,6 +25,24 @@ def status(pid, key):
         return next(int(l.split()[1]) for l in f if l.startswith(key)) / 1024
 
 
+def anon_and_file_rss(pid):
+    """Resident MiB of anonymous memory (the heap, mappings, the stack) and of file mappings."""
+    anon = file = 0
+    with open(f"/proc/{pid}/smaps") as f:
+        named = False
+        for line in f:
+            m = re.match(r"^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ (\d+)\s*(.*)$", line)
+            if m:
+                named = m.group(1) != "0"  # an inode: a file
+            elif line.startswith("Rss:"):
+                kib = int(line.split()[1])
+                if named:
+                    file += kib
+                else:
+                    anon += kib
+    return anon / 1024, file / 1024
+
+
 def class_rss(pid):
     """Resident KiB per 2^k-byte range of the largest anonymous reservation (the class ranges)."""
     vmas = []
@@ -81,9 +99,10 @@ def main():
             subprocess.run(["redis-benchmark", "-p", str(port), "-q", "-n", str(requests), "-c", "20", "-r", "100000",
                             "-d", "256", "-t", test], capture_output=True, check=True)
             info = subprocess.run(["redis-cli", "-p", str(port), "info", "memory"], capture_output=True, text=True).stdout
+            anon, files = anon_and_file_rss(server.pid)
             used = int(re.search(r"used_memory:(\d+)", info).group(1)) / 2**20
             line = (f"{test:6s} RSS {status(server.pid, 'VmRSS'):6.1f} MiB  peak {status(server.pid, 'VmHWM'):6.1f}"
-                    f"  used_memory {used:6.1f}")
+                    f"  used_memory {used:6.1f}  anon {anon:6.1f}  files {files:4.1f}")
             per = class_rss(server.pid) if lib != "glibc" else None
             if per:
                 line += "  classes (KiB, >= 64): " + " ".join(f"{c}:{k}" for c, k in sorted(per.items()) if k >= 64)
