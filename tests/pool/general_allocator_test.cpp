@@ -204,7 +204,7 @@ TEST(GeneralAllocator, ResidentSpareSlabsDecayWhenTheirClassIsIdle) {
 // Freed large mappings kept for reuse hold memory only for the most recently freed one.
 TEST(GeneralAllocator, OnlyTheNewestKeptLargeMappingStaysResident) {
   cm::GeneralAllocator a;
-  constexpr std::size_t size = 512 * 1024;
+  constexpr std::size_t size = 192 * 1024;
   auto* first = static_cast<unsigned char*>(a.allocate(size));
   auto* second = static_cast<unsigned char*>(a.allocate(size));
   std::memset(first, 1, size);
@@ -222,6 +222,16 @@ TEST(GeneralAllocator, OnlyTheNewestKeptLargeMappingStaysResident) {
   std::memset(again2, 4, size);
   a.deallocate(again);
   a.deallocate(again2);
+  // One of more than 256 KiB is kept for its mapping only: its memory goes back at once.
+  constexpr std::size_t big = 512 * 1024;
+  auto* third = static_cast<unsigned char*>(a.allocate(big));
+  std::memset(third, 5, big);
+  a.deallocate(third);
+  EXPECT_EQ(resident_pages(third, big), 0u) << "kept, but not resident";
+  auto* fourth = static_cast<unsigned char*>(a.allocate(big));
+  EXPECT_EQ(fourth, third) << "the mapping is reused";
+  EXPECT_EQ(fourth[100], 0);
+  a.deallocate(fourth);
 }
 
 TEST(GeneralAllocator, UnsizedFreeUsableSizeAndAlignment) {

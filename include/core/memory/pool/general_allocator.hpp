@@ -12,7 +12,8 @@
 ///   header; reallocate grows one with mremap, without copying. Freeing one unmaps it, except
 ///   that up to 8 mappings of at most 1 MiB are kept for the next large requests of about their
 ///   size (a buffer allocated and freed in a loop would otherwise cost a mapping and its page
-///   faults every time); only the most recently kept one keeps its memory (at most 1 MiB).
+///   faults every time); only the most recently kept one keeps its memory, and only if it is at
+///   most 256 KiB (a larger one saves its mapping, not its page faults).
 /// - Any alignment (a power of two) is served; allocate_at_least and usable_size report the class
 ///   size or the mapping's room.
 /// - The class ranges are reserved (not committed) up front: 76 x 4 GiB of address space, or less
@@ -484,6 +485,9 @@ class BasicGeneralAllocator {
   // another thread held the lock merely goes without them.
   static constexpr std::size_t kept_slots = 8;
   static constexpr std::size_t kept_max = std::size_t{1} << 20;
+  /// The newest kept mapping keeps its memory up to this size: Redis's old dict tables (512 KiB
+  /// and more, freed as the dicts grow) held 0.7 MiB that no later request reused.
+  static constexpr std::size_t kept_resident_max = std::size_t{256} << 10;
   struct Kept {
     std::byte* base;
     std::size_t length;
@@ -519,7 +523,8 @@ class BasicGeneralAllocator {
       // size saves the mapping, not the faults). Purged under the lock: no one may take it meanwhile.
       for (std::size_t i = 0; i < kept_count_; ++i)
         if (kept_[i].resident) kept_[i].resident = detail::os::purge(kept_[i].base, kept_[i].length) != 0;
-      kept_[kept_count_++] = {base, length, true};
+      const bool resident = length <= kept_resident_max || detail::os::purge(base, length) != 0;
+      kept_[kept_count_++] = {base, length, resident};
     }
     kept_lock_.clear(std::memory_order_release);
     return kept;
