@@ -75,28 +75,33 @@ class SlabDepot {
   /// the memory of the spare slabs kept resident goes back to the OS, as jemalloc decays its
   /// dirty pages: a class a program stopped using does not keep its budget (256 KiB) for good
   /// (Redis's list nodes of 8 KiB through its later tests). Returns how many were purged.
+  /// One slab at a time, as deallocate purges one: a fork() meanwhile loses at most that one to
+  /// the child (see DESIGN-NOTES, fork).
   std::size_t decay(std::uint64_t now, std::uint64_t period) noexcept {
     if constexpr (purging) {
       // relaxed: hints (a slab taken or returned meanwhile is handled by the stack and the lock).
-      if (resident_.load(std::memory_order_relaxed) == 0 || now - last_used_.load(std::memory_order_relaxed) < period)
-        return 0;
+      // `now` was read before this scavenge's pass, so another thread's stamp may be newer.
+      const std::uint64_t last = last_used_.load(std::memory_order_relaxed);
+      if (resident_.load(std::memory_order_relaxed) == 0 || now <= last || now - last < period) return 0;
       std::size_t purged = 0;
-      for (Link* l = free_.take_all(); l;) {
-        unpoison_memory(l, sizeof(Link));
-        Link* next = l->next;
+      for (std::size_t n = resident_.load(std::memory_order_relaxed); n != 0; --n) {
+        Link* l = take_one(free_);
+        if (!l) break;
         poison_memory(l, slab_size_);
         upstream_.get().purge(l, slab_size_);  // before the lock, as in deallocate
         std::unique_lock lock(upstream_mutex_);
-        if (list_purged(reinterpret_cast<std::uintptr_t>(l))) {
-          lock.unlock();
-          leave_resident();
-          ++purged;
-        } else {  // no memory for the table: back on the stack (its first page faults in again)
-          lock.unlock();
+        const bool listed = list_purged(reinterpret_cast<std::uintptr_t>(l));
+        lock.unlock();
+        // relaxed: as in deallocate (the slab is published by the table's lock or the stack).
+        cached_.fetch_add(1, std::memory_order_relaxed);
+        if (!listed) {  // no memory for the table: back on the stack, resident (its link faults in)
           unpoison_memory(l, sizeof(Link));
           free_.push(l);
+          stamp();  // not retried at every scavenge
+          break;
         }
-        l = next;
+        leave_resident();
+        ++purged;
       }
       return purged;
     } else {
@@ -300,10 +305,16 @@ class SlabDepot {
     return all;
   }
 
-  /// Notes the clock's time as the depot's last use (see decay).
+  /// Notes the clock's time as the depot's last use (see decay); never moves it back.
   void stamp() noexcept {
-    // relaxed: a hint for decay, which orders nothing by it.
-    if (clock_) last_used_.store(clock_->load(std::memory_order_relaxed), std::memory_order_relaxed);
+    if constexpr (purging) {
+      if (!clock_) return;
+      // relaxed: a hint for decay, which orders nothing by it.
+      const std::uint64_t now = clock_->load(std::memory_order_relaxed);
+      std::uint64_t last = last_used_.load(std::memory_order_relaxed);
+      while (last < now && !last_used_.compare_exchange_weak(last, now, std::memory_order_relaxed)) {
+      }
+    }
   }
 
   /// True if a spare slab coming back may keep its memory: within this depot's share

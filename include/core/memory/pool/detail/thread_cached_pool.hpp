@@ -18,10 +18,13 @@
 ///   Statistics are per-heap counters with one writer each, summed when read.
 /// - Every 64 refills a heap trims the classes it stopped using (scavenge): what it cached of them
 ///   goes home, so a few cached blocks do not pin a slab of every class a thread passed through.
+///   A class's refills start at a page of blocks and double up to half the cap (slow start).
 ///
 /// Lock-free: allocate and free, including refills, flushes and slab exchange. Locked: a thread's
-/// first use (its heap is created or adopted), its exit, calls to a non-thread-safe upstream, and
-/// the passes over the heaps of exited threads (shrink_to_fit's, a refill's when upstream fails).
+/// first use (its heap is created or adopted), its exit, calls to a non-thread-safe upstream, the
+/// passes over the heaps of exited threads (shrink_to_fit's, a refill's when upstream fails), and
+/// with a purging upstream (the process allocator) the listing of each purged spare slab (a
+/// spare slab coming back over the budget, or a scavenge's decay of idle depots).
 
 #include <core/memory/allocator/slab_allocator.hpp>
 #include <core/memory/core/allocator_traits.hpp>
@@ -106,7 +109,7 @@ class ThreadCachedPool final : public HeapOwner {
       if (limit == 0) limit = std::max<std::size_t>(16, std::min<std::size_t>(512, 32768 / block_bytes(specs[c].size)));
       limit_[c] = limit < 2 ? 2 : limit;
       max_limit_[c] = std::max(limit_[c], specs[c].cache_limit_max);
-      first_batch_[c] = std::clamp<std::size_t>(4096 / block_bytes(size_[c]), 1, limit_[c] / 2);
+      first_batch_[c] = static_cast<std::uint32_t>(std::clamp<std::size_t>(4096 / probe.stride(), 1, limit_[c] / 2));
     }
   }
 
@@ -312,10 +315,13 @@ class ThreadCachedPool final : public HeapOwner {
     Node* head = nullptr;
     std::atomic<std::size_t> count{0};  // one writer, the owner; read by statistics
     std::size_t limit = 0;              // the owner's cap on count: the class's, or grown
-    std::size_t batch = 0;              // blocks the next refill takes from the slab cache
+    std::uint32_t batch = 0;            // blocks the next refill takes from the slab cache
     bool refilled = false;              // a refill came since the last overflow
     bool active = false;                // a refill or an overflow came since the last scavenge
   };
+  // 32 bytes on 64-bit targets: malloc's fast path finds a class's front with one shift (a
+  // 40-byte Front took a lea and a shift, on the path of every malloc and free).
+  static_assert(sizeof(void*) != 8 || sizeof(Front) == 32);
   /// A thread's heap. The owner alone touches front, the caches and the counters' values; other
   /// threads push to inbox and read the counters.
   struct alignas(false_sharing_range) Heap {
@@ -667,8 +673,8 @@ class ThreadCachedPool final : public HeapOwner {
   bool refill_from_cache(Heap* h, std::size_t c) noexcept {
     ClassCache& cache = h->cache(c);
     Front& f = h->front[c];
-    const std::size_t batch = std::min(f.batch, f.limit / 2);
-    f.batch = std::min(2 * batch, f.limit / 2);
+    const std::size_t batch = std::min<std::size_t>(f.batch, f.limit / 2);
+    f.batch = static_cast<std::uint32_t>(std::min<std::size_t>({2 * batch, f.limit / 2, UINT32_MAX}));
     for (std::size_t i = 0; i < batch && (i == 0 || cache.has_free_object()); ++i) {  // one new slab at most
       auto* n = static_cast<Node*>(cache.try_allocate_object());
       if (!n) break;
@@ -800,19 +806,25 @@ class ThreadCachedPool final : public HeapOwner {
   /// then the OS), not only at its exit. Else the few blocks cached of each class a program
   /// passed through pin a slab each (Redis, after popping a list whose nodes went through the
   /// 3-8 KiB classes: 1.2 MiB). Runs every scavenge_period refills, so only for a thread that
-  /// allocates; a class cycling within its front meanwhile loses its cached blocks (one refill)
-  /// but keeps its grown cap.
+  /// allocates; a class cycling within its front meanwhile loses its cached blocks and starts
+  /// its refills over from the first batch (a few refills) but keeps its grown cap. Then the
+  /// depots that saw no slab come or go for decay_period passes purge their resident spares
+  /// (their memory back to the OS, at most the 1 MiB of all classes' budgets).
   CORE_MEMORY_NOINLINE void scavenge(Heap* h) noexcept {
     h->refills = 0;
+    for (std::size_t c = 0; c < Classes; ++c) {
+      Front& f = h->front[c];
+      if (!f.active) {
+        if (f.count.load(std::memory_order_relaxed) != 0 || h->cache(c).empty_slabs() != 0)
+          empty_class(h, c);
+        else
+          f.batch = first_batch_[c];  // slow start again, as empty_class does
+      }
+      f.active = false;
+    }
     // relaxed: a clock for decay, which orders nothing by it.
     const std::uint64_t now = clock_.fetch_add(1, std::memory_order_relaxed) + 1;
     for (std::size_t c = 0; c < Classes; ++c) depots_[c].decay(now, decay_period);
-    for (std::size_t c = 0; c < Classes; ++c) {
-      Front& f = h->front[c];
-      if (!f.active && (f.count.load(std::memory_order_relaxed) != 0 || h->cache(c).empty_slabs() != 0))
-        empty_class(h, c);
-      f.active = false;
-    }
   }
 
   /// Hands back what the heap caches of class `c`: inbox drained, front flushed, empty slabs to
@@ -935,7 +947,7 @@ class ThreadCachedPool final : public HeapOwner {
   std::atomic<std::uint64_t> clock_{0};  // scavenges so far, of any heap (depots decay by it; outlives them)
   mutable std::array<Depot, Classes> depots_;
   std::array<std::size_t, Classes> size_{}, alignment_{}, min_per_slab_{}, per_slab_{}, slab_size_{}, limit_{}, max_limit_{};
-  std::array<std::size_t, Classes> first_batch_{};  // a refill's first batch (see refill_from_cache)
+  std::array<std::uint32_t, Classes> first_batch_{};  // a refill's first batch (see refill_from_cache)
   std::size_t growth_bytes_ = 0;
   const char* name_;
   std::atomic<Heap*> heaps_{nullptr};  // pushed under mutex_, walked without it
