@@ -137,7 +137,10 @@ inline bool ready() noexcept {
 }
 
 // Everything but the fast allocator's common path is kept out of line, so that path saves no
-// registers: malloc and free stay leaf-like calls of a few dozen instructions.
+// registers: malloc and free stay leaf functions of a few dozen instructions. The fast paths
+// below are forced inline: when g++ stopped inlining them (the engine's take grew), malloc
+// called them and kept a frame, and a malloc/free pair went from 3.2 to 5.9 ns
+// (tests/process/leaf_fast_paths.sh checks the exported functions).
 [[gnu::noinline]] void* allocate_slow(std::size_t size, std::size_t align) noexcept {
   if (!ready()) return bootstrap_allocate(size, align);
   void* p = fast ? fast->try_allocate(size, align) : checked->try_allocate(size, align);
@@ -147,13 +150,13 @@ inline bool ready() noexcept {
 
 /// The fast path of malloc and operator new: a block of the calling thread's cache, or null
 /// (set-up not done, checked mode, or an empty cache).
-inline void* cached_block(std::size_t size) noexcept {
+CORE_MEMORY_ALWAYS_INLINE void* cached_block(std::size_t size) noexcept {
   // acquire: pairs with initialise's release (a plain load on x86).
   Fast* f = fast_ready.load(std::memory_order_acquire);
   return f ? f->try_allocate_cached(size) : nullptr;
 }
 
-inline void* allocate(std::size_t size, std::size_t align) noexcept {
+CORE_MEMORY_ALWAYS_INLINE void* allocate(std::size_t size, std::size_t align) noexcept {
   if (align <= 16) [[likely]] {
     if (void* p = cached_block(size)) [[likely]]
       return p;
@@ -169,12 +172,12 @@ inline void* allocate(std::size_t size, std::size_t align) noexcept {
 
 /// The fast path of free and every operator delete: true if `p` went to the calling thread's
 /// cache. Null and bootstrap blocks are outside the class ranges: the slow paths sort them out.
-inline bool cached_free(void* p) noexcept {
+CORE_MEMORY_ALWAYS_INLINE bool cached_free(void* p) noexcept {
   Fast* f = fast_ready.load(std::memory_order_acquire);
   return f && f->try_deallocate_cached(p);
 }
 
-inline void deallocate(void* p) noexcept {
+CORE_MEMORY_ALWAYS_INLINE void deallocate(void* p) noexcept {
   if (!cached_free(p)) [[unlikely]]
     deallocate_slow(p);
 }
@@ -186,7 +189,7 @@ inline void deallocate(void* p) noexcept {
 
 /// Sized delete: free's fast path (the fast allocator does not check sizes); checked mode, on the
 /// slow path, verifies that the size and alignment name the block's class.
-inline void deallocate(void* p, std::size_t size, std::size_t align) noexcept {
+CORE_MEMORY_ALWAYS_INLINE void deallocate(void* p, std::size_t size, std::size_t align) noexcept {
   if (!cached_free(p)) [[unlikely]]
     deallocate_sized_slow(p, size, align);
 }
@@ -255,12 +258,12 @@ void* new_block_or_null(std::size_t size, std::size_t align) {
 
 /// operator new: malloc's fast path, then (tail-called) the loop over the new-handler. With the
 /// loop inline, operator new saved four registers on every call and took 1 ns more than malloc.
-inline void* new_fast(std::size_t size) {
+CORE_MEMORY_ALWAYS_INLINE void* new_fast(std::size_t size) {
   if (void* p = cached_block(size)) [[likely]]
     return p;
   return new_block(size, alignof(std::max_align_t));
 }
-inline void* new_fast_nothrow(std::size_t size) noexcept {
+CORE_MEMORY_ALWAYS_INLINE void* new_fast_nothrow(std::size_t size) noexcept {
   if (void* p = cached_block(size)) [[likely]]
     return p;
   return new_block_nothrow(size, alignof(std::max_align_t));
