@@ -18,7 +18,6 @@
 #include <map>
 #include <memory>
 #include <random>
-#include <ranges>
 #include <set>
 #include <string>
 #include <vector>
@@ -334,19 +333,47 @@ TEST(FlatMap, BulkBuildMatchesStdMapForEveryIntegerKind) {
   check_bulk_build<double, std::less<>>();  // not an integer: sorted by compares
 }
 
-// Ranges of every iterator kind, small (sorted on the stack) and large: pairs in memory, pairs
-// made on dereference (a view that returns them by value), and an input-only stream.
+namespace made {  // not anonymous: clang reports the unused friends of an internal class
+/// A random-access iterator that makes its pairs on dereference, (k, 2k + 1) for the keys it
+/// walks, and returns them by value (a view would; clang 14 cannot compile libstdc++ 12's views).
+struct MadePairs {
+  using iterator_category = std::random_access_iterator_tag;
+  using value_type = std::pair<int, int>;
+  using difference_type = std::ptrdiff_t;
+  using reference = std::pair<int, int>;
+  using pointer = void;
+  const int* k = nullptr;
+
+  reference operator*() const { return {*k, *k * 2 + 1}; }
+  reference operator[](difference_type n) const { return *(*this + n); }
+  MadePairs& operator++() { return ++k, *this; }
+  MadePairs operator++(int) { return MadePairs{k++}; }
+  MadePairs& operator--() { return --k, *this; }
+  MadePairs operator--(int) { return MadePairs{k--}; }
+  MadePairs& operator+=(difference_type n) { return k += n, *this; }
+  MadePairs& operator-=(difference_type n) { return k -= n, *this; }
+  friend MadePairs operator+(MadePairs i, difference_type n) { return i += n; }
+  friend MadePairs operator+(difference_type n, MadePairs i) { return i += n; }
+  friend MadePairs operator-(MadePairs i, difference_type n) { return i -= n; }
+  friend difference_type operator-(MadePairs a, MadePairs b) { return a.k - b.k; }
+  friend bool operator==(MadePairs a, MadePairs b) { return a.k == b.k; }
+  friend auto operator<=>(MadePairs a, MadePairs b) { return a.k <=> b.k; }
+};
+static_assert(std::random_access_iterator<MadePairs>);
+}  // namespace made
+
+// Pairs made on dereference (returned by value), small (sorted on the stack) and large: the
+// positions a small build sorts must not point into temporaries.
 TEST(FlatMap, BuildsFromPairsMadeOnDereference) {
   for (int n : {0, 1, 10, 100, 200}) {
     std::vector<int> keys(static_cast<std::size_t>(n));
     for (int i = 0; i < n; ++i) keys[static_cast<std::size_t>(i)] = (i * 37) % 23;  // repeats
-    auto made = keys | std::views::transform([](int k) { return std::pair<int, int>(k, k * 2 + 1); });
-    static_assert(!std::is_reference_v<std::ranges::range_reference_t<decltype(made)>>);
-    const cm::FlatMap<int, int> f(made.begin(), made.end());
-    const std::map<int, int> m(made.begin(), made.end());
+    const made::MadePairs first{keys.data()}, last{keys.data() + n};
+    const cm::FlatMap<int, int> f(first, last);
+    const std::map<int, int> m(first, last);
     ASSERT_TRUE(std::equal(f.begin(), f.end(), m.begin(), m.end(), [](auto a, auto b) { return a.first == b.first && a.second == b.second; }))
         << n;
-    const cm::FlatMultiMap<int, int> fm(made.begin(), made.end());
+    const cm::FlatMultiMap<int, int> fm(first, last);
     ASSERT_EQ(fm.size(), keys.size());
   }
 }
