@@ -270,6 +270,65 @@ TEST(ConcurrentPoolThreads, BlocksOfExitedThreadsFindAHome) {
   EXPECT_EQ(upstream.live_blocks(), 0u);
 }
 
+/// Remote frees go home in magazines (the first block of a group lists the others). One thread
+/// frees the blocks of other threads, interleaved: six owners, so that its flushes send to more
+/// owners than a flush keeps batches for; and one owner with a large cache, so that one flush
+/// fills many magazines of the most items. Block sizes whose magazines hold no item (8 bytes; 16
+/// hardened), one, a few and the most (63). Every block comes home exactly once: the owners get
+/// distinct blocks back, and everything is back upstream at the end.
+void remote_frees_come_home(std::size_t size, std::size_t owners, std::size_t cache_limit) {
+  SCOPED_TRACE(testing::Message() << size << " bytes, " << owners << " owners, cache limit " << cache_limit);
+  const std::size_t per_owner = 12000 / owners / static_cast<std::size_t>(test::stress_scale);
+  test::CountingAllocator upstream;
+  {
+    CountingPool pool(upstream, size, 8, 0, cache_limit);
+    std::vector<std::vector<void*>> blocks(owners);
+    std::barrier sync(static_cast<std::ptrdiff_t>(owners + 1));
+    std::atomic<std::size_t> bad{0};
+    std::vector<std::thread> threads;
+    for (std::size_t t = 0; t < owners; ++t)
+      threads.emplace_back([&, t] {
+        for (std::size_t i = 0; i < per_owner; ++i) {
+          auto* p = static_cast<unsigned char*>(pool.allocate_node());
+          std::memset(p, static_cast<int>(t + 1), size);
+          blocks[t].push_back(p);
+        }
+        sync.arrive_and_wait();  // the blocks are out
+        sync.arrive_and_wait();  // another thread freed them all
+        for (void*& p : blocks[t]) {  // drains the inbox
+          p = pool.allocate_node();
+          std::memset(p, static_cast<int>(t + 1), size);
+        }
+        sync.arrive_and_wait();  // every owner holds its new blocks
+        for (void* p : blocks[t]) {
+          const auto* b = static_cast<unsigned char*>(p);
+          if (std::count(b, b + size, static_cast<unsigned char>(t + 1)) != static_cast<long>(size)) ++bad;
+          pool.deallocate_node(p);
+        }
+      });
+    sync.arrive_and_wait();
+    for (std::size_t i = 0; i < per_owner; ++i)
+      for (std::size_t t = 0; t < owners; ++t) pool.deallocate_node(blocks[t][i]);
+    EXPECT_EQ(pool.nodes_allocated(), 0u);
+    sync.arrive_and_wait();
+    sync.arrive_and_wait();
+    std::set<void*> distinct;
+    for (const auto& v : blocks) distinct.insert(v.begin(), v.end());
+    EXPECT_EQ(distinct.size(), owners * per_owner) << "a block came home twice";
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(bad.load(), 0u) << "a block was written while another owner held it";
+    EXPECT_EQ(pool.nodes_allocated(), 0u);
+    pool.shrink_to_fit();
+    EXPECT_EQ(upstream.bytes_allocated(), 0u) << "a block freed by another thread never came home";
+  }
+  EXPECT_EQ(upstream.live_blocks(), 0u);
+}
+
+TEST(ConcurrentPoolThreads, RemoteFreesOfManyOwnersComeHomeWhole) {
+  for (std::size_t size : {8u, 16u, 24u, 32u, 256u, 1024u}) remote_frees_come_home(size, 6, 0);
+  for (std::size_t size : {32u, 256u, 1024u}) remote_frees_come_home(size, 1, 512);
+}
+
 /// A thread-safe budget in front of malloc, for exhaustion under contention.
 struct BudgetUpstream {
   static constexpr bool is_thread_safe = true;
@@ -468,6 +527,39 @@ TEST(ConcurrentPoolMisuse, DoubleForeignAndInteriorFreesAreReported) {
   ASSERT_EQ(capture.count(), 4u);
   EXPECT_EQ(capture.last().kind, cm::error_kind::foreign_pointer) << "a node of another pool";
   other.deallocate_node(r);
+}
+
+/// A block on its way home (in a magazine, as its first block or as an item) freed again: reported
+/// as a double free, and the magazine is not harmed (the cookie is outside its list of items).
+TEST(ConcurrentPoolMisuse, DoubleFreeOfABlockOnItsWayHomeIsReported) {
+  test::MisuseCapture capture;
+  for (std::size_t size : {16u, 32u, 256u, 1024u}) {
+    cm::ConcurrentPool pool(size, 8, 0, 16);  // a small cache: most of the blocks are sent home
+    std::vector<void*> blocks(400);
+    std::barrier sync(2);
+    std::thread owner([&] {
+      for (void*& p : blocks) p = pool.allocate_node();
+      sync.arrive_and_wait();
+      sync.arrive_and_wait();  // freed twice by the main thread, most of them still in the inbox
+      for (void*& p : blocks) p = pool.allocate_node();
+      sync.arrive_and_wait();
+    });
+    sync.arrive_and_wait();
+    const std::set<void*> first_round(blocks.begin(), blocks.end());
+    for (void* p : blocks) pool.deallocate_node(p);  // all but the last few flushed home
+    const std::size_t before = capture.count();
+    for (void* p : blocks) pool.deallocate_node(p);
+    EXPECT_EQ(capture.count() - before, blocks.size()) << size;
+    sync.arrive_and_wait();
+    sync.arrive_and_wait();
+    owner.join();
+    EXPECT_EQ(std::set<void*>(blocks.begin(), blocks.end()).size(), blocks.size()) << size;
+    const auto back = std::count_if(blocks.begin(), blocks.end(), [&](void* p) { return first_round.count(p) != 0; });
+    EXPECT_GE(back, 300) << size << ": the blocks in transit came home intact";
+    for (void* p : blocks) pool.deallocate_node(p);
+    EXPECT_EQ(pool.nodes_allocated(), 0u);
+  }
+  for (const auto& r : test::MisuseCapture::reports()) EXPECT_EQ(r.kind, cm::error_kind::double_free);
 }
 
 TEST(ConcurrentPoolMisuse, DoubleFreeRacingOnTwoThreadsIsReportedOnce) {
