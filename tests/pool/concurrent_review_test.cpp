@@ -30,6 +30,10 @@
 #include <thread>
 #include <vector>
 
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "support/concurrent_stress.hpp"
 #include "support/test_allocators.hpp"
 #include "support/misuse_capture.hpp"
@@ -909,6 +913,51 @@ TEST(ConcurrentReview, TheDepotPurgesBeyondFourSpareSlabsUnlessItsUpstreamNamesA
   depot_purges_beyond<BudgetedPurgeUpstream>(10);
   depot_purges_beyond<TotalBudgetPurgeUpstream>(6);
   depot_purges_beyond<SmallBudgetPurgeUpstream>(0);
+}
+
+// A spare slab beyond the resident budget is purged and listed in a table; when the table cannot
+// grow (no address space for it), the slab stays on the depot's stack, counted as resident, and
+// is reused as any other. Here every purged slab takes that path: the table's first growth fails.
+TEST(ConcurrentReview, SpareSlabsStayCachedWhenThePurgedTableCannotGrow) {
+  if (cm::asan_enabled || CORE_MEMORY_TSAN) GTEST_SKIP() << "the sanitizers' runtimes need address space of their own";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    PurgeCountingUpstream upstream;
+    int code = 0;
+    {
+      cm::BasicConcurrentPool<PurgeCountingUpstream> pool(upstream, 64, 16, 16, 16);
+      std::vector<void*> blocks;
+      blocks.reserve(2000);
+      for (int i = 0; i < 2000; ++i) blocks.push_back(pool.allocate_node());
+      const std::size_t slabs = upstream.allocations();
+      for (std::size_t chunk = std::size_t{1} << 30; chunk >= 4096; chunk /= 2)  // no room for a table
+        while (mmap(nullptr, chunk, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) != MAP_FAILED) {
+        }
+      for (void* p : blocks) pool.deallocate_node(p);
+      pool.flush_thread_cache();
+      if (upstream.purged != slabs - 4) code = 1;
+      for (void*& p : blocks) {
+        p = pool.try_allocate_node();
+        if (!p) {
+          code = 2;
+          break;
+        }
+        std::memset(p, 0x5A, 64);
+      }
+      if (code == 0 && std::set<void*>(blocks.begin(), blocks.end()).size() != blocks.size()) code = 3;
+      if (upstream.allocations() != slabs) code = code ? code : 4;
+      for (void* p : blocks)
+        if (p) pool.deallocate_node(p);
+      pool.shrink_to_fit();
+      if (code == 0 && upstream.bytes_allocated() != 0) code = 5;
+    }
+    _exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: purges miscounted, 2: a block could not be had again, 3: a block twice, "
+                                       "4: new slabs needed, 5: slabs not given back";
 }
 
 }  // namespace

@@ -87,16 +87,11 @@ class SlabDepot {
       for (std::size_t n = resident_.load(std::memory_order_relaxed); n != 0; --n) {
         Link* l = take_one(free_);
         if (!l) break;
-        poison_memory(l, slab_size_);
-        upstream_.get().purge(l, slab_size_);  // before the lock, as in deallocate
-        std::unique_lock lock(upstream_mutex_);
-        const bool listed = list_purged(reinterpret_cast<std::uintptr_t>(l));
-        lock.unlock();
+        const bool listed = purge_and_list(l);
         // relaxed: as in deallocate (the slab is published by the table's lock or the stack).
         cached_.fetch_add(1, std::memory_order_relaxed);
-        if (!listed) {  // no memory for the table: back on the stack, resident (its link faults in)
-          unpoison_memory(l, sizeof(Link));
-          free_.push(l);
+        if (!listed) {  // still counted as resident
+          push_unlisted(l);
           stamp();  // not retried at every scavenge
           break;
         }
@@ -169,17 +164,9 @@ class SlabDepot {
     // and read as zero when reused.
     if constexpr (purging) {
       if (!admit_resident()) {
-        // Purged before the lock is taken (no other thread sees the slab until it is listed):
-        // a system call under the lock every depot of the pool shares would stall their refills.
-        poison_memory(p, slab_size_);
-        upstream_.get().purge(p, size);
-        std::lock_guard lock(upstream_mutex_);
-        if (list_purged(reinterpret_cast<std::uintptr_t>(p))) return;
-        // No memory for the table: linked through its first word (that page faults in again),
-        // and counted as resident, over the budget.
-        unpoison_memory(p, sizeof(Link));
-        count_resident();
-        free_.push(static_cast<Link*>(p));
+        if (purge_and_list(p)) return;
+        count_resident();  // over the budget
+        push_unlisted(p);
         return;
       }
     }
@@ -217,8 +204,7 @@ class SlabDepot {
           if (list_purged(s)) continue;
           count_resident();  // no memory for the table (taken as a resident slab is)
         }
-        unpoison_memory(reinterpret_cast<void*>(s), sizeof(Link));
-        free_.push(reinterpret_cast<Link*>(s));
+        push_unlisted(reinterpret_cast<void*>(s));
       }
     }
     region->next = regions_.load(std::memory_order_relaxed);
@@ -385,6 +371,22 @@ class SlabDepot {
     return released;
   }
 
+  /// Gives the memory of spare slab `p` back and lists it as purged; false if the table cannot
+  /// grow (then `p` is the caller's, for push_unlisted). Purged before the lock is taken (no
+  /// other thread sees the slab until it is listed): a system call under the lock every depot of
+  /// the pool shares would stall their refills.
+  bool purge_and_list(void* p) noexcept {
+    poison_memory(p, slab_size_);
+    upstream_.get().purge(p, slab_size_);
+    std::lock_guard lock(upstream_mutex_);
+    return list_purged(reinterpret_cast<std::uintptr_t>(p));
+  }
+  /// A slab cached on the stack, not in the purged table: linked through its first word (a
+  /// purged one's page faults in again, so the caller counts it as resident).
+  void push_unlisted(void* p) noexcept {
+    unpoison_memory(p, sizeof(Link));
+    free_.push(static_cast<Link*>(p));
+  }
   /// Lists a purged slab (or a reserved one never handed out); false if the table cannot grow.
   /// Under the lock.
   bool list_purged(std::uintptr_t slab) noexcept {
