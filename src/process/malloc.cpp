@@ -156,11 +156,16 @@ CORE_MEMORY_ALWAYS_INLINE void* cached_block(std::size_t size) noexcept {
   return f ? f->try_allocate_cached(size) : nullptr;
 }
 
+/// The same for any alignment (aligned_alloc, posix_memalign, aligned new): a block of the class
+/// that serves it, or null (also for an alignment no class serves).
+CORE_MEMORY_ALWAYS_INLINE void* cached_block(std::size_t size, std::size_t align) noexcept {
+  Fast* f = fast_ready.load(std::memory_order_acquire);  // acquire: as above
+  return f ? f->try_allocate_cached(size, align) : nullptr;
+}
+
 CORE_MEMORY_ALWAYS_INLINE void* allocate(std::size_t size, std::size_t align) noexcept {
-  if (align <= 16) [[likely]] {
-    if (void* p = cached_block(size)) [[likely]]
-      return p;
-  }
+  if (void* p = align <= 16 ? cached_block(size) : cached_block(size, align)) [[likely]]
+    return p;
   return allocate_slow(size, align);
 }
 
@@ -268,6 +273,16 @@ CORE_MEMORY_ALWAYS_INLINE void* new_fast_nothrow(std::size_t size) noexcept {
     return p;
   return new_block_nothrow(size, alignof(std::max_align_t));
 }
+CORE_MEMORY_ALWAYS_INLINE void* new_fast(std::size_t size, std::align_val_t align) {
+  if (void* p = cached_block(size, static_cast<std::size_t>(align))) [[likely]]
+    return p;
+  return new_block(size, static_cast<std::size_t>(align));
+}
+CORE_MEMORY_ALWAYS_INLINE void* new_fast_nothrow(std::size_t size, std::align_val_t align) noexcept {
+  if (void* p = cached_block(size, static_cast<std::size_t>(align))) [[likely]]
+    return p;
+  return new_block_nothrow(size, static_cast<std::size_t>(align));
+}
 
 }  // namespace
 
@@ -307,8 +322,12 @@ CM_EXPORT void* reallocarray(void* p, std::size_t n, std::size_t size) noexcept 
 
 CM_EXPORT int posix_memalign(void** out, std::size_t align, std::size_t size) noexcept {
   if (!is_power_of_two(align) || align % sizeof(void*) != 0) return EINVAL;
-  const int saved = errno;
-  void* p = allocate(size, align);
+  if (void* p = cached_block(size, align)) [[likely]] {
+    *out = p;
+    return 0;
+  }
+  const int saved = errno;  // (__errno_location is a call: not on the fast path)
+  void* p = allocate_slow(size, align);
   errno = saved;  // posix_memalign reports through its result, not errno
   if (!p) return ENOMEM;
   *out = p;
@@ -356,13 +375,13 @@ CM_NEW void* operator new(std::size_t n) { return new_fast(n); }
 CM_NEW void* operator new[](std::size_t n) { return new_fast(n); }
 CM_NEW void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return new_fast_nothrow(n); }
 CM_NEW void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return new_fast_nothrow(n); }
-CM_NEW void* operator new(std::size_t n, std::align_val_t a) { return new_block(n, static_cast<std::size_t>(a)); }
-CM_NEW void* operator new[](std::size_t n, std::align_val_t a) { return new_block(n, static_cast<std::size_t>(a)); }
+CM_NEW void* operator new(std::size_t n, std::align_val_t a) { return new_fast(n, a); }
+CM_NEW void* operator new[](std::size_t n, std::align_val_t a) { return new_fast(n, a); }
 CM_NEW void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return new_block_nothrow(n, static_cast<std::size_t>(a));
+  return new_fast_nothrow(n, a);
 }
 CM_NEW void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return new_block_nothrow(n, static_cast<std::size_t>(a));
+  return new_fast_nothrow(n, a);
 }
 
 CM_NEW void operator delete(void* p) noexcept { deallocate(p); }

@@ -60,6 +60,10 @@ TEST(GeneralAllocator, ClassesCoverEverySizeAndAlignment) {
   }
   EXPECT_EQ(GA::class_of(16, 3), GA::class_count) << "not a power of two";
   EXPECT_EQ(GA::class_of(1, 0), GA::class_count);
+  for (std::size_t align : {std::size_t{48}, std::size_t{4097}, std::size_t{6144}, std::size_t{1} << 63, SIZE_MAX})
+    EXPECT_EQ(GA::class_of(16, align), GA::class_count) << align;
+  for (std::size_t align = 1; align <= 4096; align *= 2)  // sizes whose rounding up would wrap
+    for (std::size_t k = 0; k < align; ++k) ASSERT_EQ(GA::class_of(SIZE_MAX - k, align), GA::class_count) << align;
 }
 
 // Every class's slab: a power of two holding at least 8 blocks (at most what a slab cache
@@ -239,6 +243,25 @@ TEST(GeneralAllocator, OnlyTheNewestKeptLargeMappingStaysResident) {
   EXPECT_EQ(fourth, third) << "the mapping is reused";
   EXPECT_EQ(fourth[100], 0);
   a.deallocate(fourth);
+}
+
+// Defect: once eight mappings of sizes never asked for again were kept, no freed mapping was kept
+// any more, so a buffer allocated and freed in a loop afterwards was mapped (and faulted in) anew
+// every time. The oldest kept mapping now makes room for the newest.
+TEST(GeneralAllocator, ABufferFreedInALoopIsKeptAfterOldSizesFilledTheSlots) {
+  cm::GeneralAllocator a;
+  std::vector<void*> old;
+  for (std::size_t i = 0; i < 12; ++i) old.push_back(a.allocate((300 + 60 * i) * 1024));  // none within 1.5x of 100 KB
+  for (void* p : old) a.deallocate(p);
+  void* first = a.allocate(100000);
+  a.deallocate(first);
+  for (int round = 0; round < 20; ++round) {
+    const std::size_t n = 100000 - static_cast<std::size_t>(round % 7) * 1000;
+    void* p = a.allocate(n);
+    EXPECT_EQ(p, first) << "round " << round << ": a fresh mapping, the freed one was not kept";
+    std::memset(p, round, n);
+    a.deallocate(p);
+  }
 }
 
 TEST(GeneralAllocator, UnsizedFreeUsableSizeAndAlignment) {

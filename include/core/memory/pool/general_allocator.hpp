@@ -12,8 +12,9 @@
 ///   header; reallocate grows one with mremap, without copying. Freeing one unmaps it, except
 ///   that up to 8 mappings of at most 1 MiB are kept for the next large requests of about their
 ///   size (a buffer allocated and freed in a loop would otherwise cost a mapping and its page
-///   faults every time); only the most recently kept one keeps its memory, and only if it is at
-///   most 256 KiB (a larger one saves its mapping, not its page faults).
+///   faults every time), the oldest making room for the newest; only the most recently kept one
+///   keeps its memory, and only if it is at most 256 KiB (a larger one saves its mapping, not its
+///   page faults).
 /// - Any alignment (a power of two) is served; allocate_at_least and usable_size report the class
 ///   size or the mapping's room.
 /// - The class ranges are reserved (not committed) up front: 76 x 4 GiB of address space, or less
@@ -292,15 +293,18 @@ class BasicGeneralAllocator {
             engine_.blocks_per_slab(c), engine_.spare_slabs(c), engine_.cached_blocks(c)};
   }
 
-  /// The index of the class serving `size` at `align`, or class_count (a large block).
-  static constexpr std::size_t class_of(std::size_t size, std::size_t align) noexcept {
-    if (size > max_small || !is_valid_alignment(align)) return class_count;
-    const std::size_t c = small_class_of(size);
+  /// The index of the class serving `size` at `align`, or class_count (a large block). O(1): the
+  /// smallest class holding the smallest multiple of `align` that holds `size`. Each range's
+  /// classes are the multiples of its step (16; 64 from 512; 128 from 1024 ...), so that multiple
+  /// is a class, or `align` is below the step and the next class, a multiple of the step, is
+  /// aligned enough.
+  CORE_MEMORY_ALWAYS_INLINE static constexpr std::size_t class_of(std::size_t size, std::size_t align) noexcept {
+    if (size > max_small || !is_valid_alignment_up_to(align, max_class_alignment)) return class_count;
     if (align <= 16) [[likely]]
-      return c;
-    for (std::size_t k = c; k < class_count; ++k)
-      if (align <= class_alignment(size_classes[k])) return k;
-    return class_count;
+      return small_class_of(size);
+    // A multiple of `align`, at most max_small (a multiple of 4096): no overflow, a class.
+    const std::size_t rounded = (size + align - 1) & ~(align - 1);
+    return small_class_of(rounded ? rounded : align);
   }
   /// The smallest class of at least `size` bytes (at most max_small): one table look-up, exact
   /// because the classes up to 1 KiB are multiples of 16 bytes and those above multiples of 128.
@@ -316,6 +320,12 @@ class BasicGeneralAllocator {
       return nullptr;
     return engine_.try_allocate_cached(small_class_of(size));
   }
+  /// aligned_alloc's fast path: a block for `size` bytes at `align` (any value: a class serves
+  /// powers of two up to 4096) from the calling thread's cache, or null (then try_allocate).
+  [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE void* try_allocate_cached(std::size_t size, std::size_t align) noexcept {
+    const std::size_t c = class_of(size, align);
+    return c < class_count ? engine_.try_allocate_cached(c) : nullptr;
+  }
   /// free's fast path in the unchecked allocator: true if `p`, a block of a class, went to the
   /// calling thread's cache; false for anything else (then deallocate: null, large blocks,
   /// pointers from elsewhere, a full cache).
@@ -328,8 +338,9 @@ class BasicGeneralAllocator {
   /// A class serves blocks aligned to the largest power of two dividing its size, up to 4096.
   static constexpr std::size_t class_alignment(std::size_t size) noexcept {
     const std::size_t low = size & (~size + 1);
-    return low > 4096 ? 4096 : low;
+    return low > max_class_alignment ? max_class_alignment : low;
   }
+  static constexpr std::size_t max_class_alignment = 4096;
 
  private:
   using Engine = detail::ThreadCachedPool<detail::ClassRange, class_count, Checked>;
@@ -478,7 +489,9 @@ class BasicGeneralAllocator {
     h->magic = 0;  // a second free of it is then reported, not unmapped twice
     large_count_.fetch_sub(1, std::memory_order_relaxed);
     large_bytes_.fetch_sub(h->length, std::memory_order_relaxed);
-    if (!keep(h->base, h->length)) (void)detail::os::release(h->base, h->length);
+    Kept evicted{};
+    if (!keep(h->base, h->length, evicted)) (void)detail::os::release(h->base, h->length);
+    if (evicted.base) (void)detail::os::release(evicted.base, evicted.length);
   }
 
   // The kept mappings. Only try-locked: they never make a thread wait, and a child forked while
@@ -495,7 +508,7 @@ class BasicGeneralAllocator {
   };
 
   /// A kept mapping of `length` to 1.5 x `length` bytes (`length` becomes its size), or null;
-  /// the resident one first.
+  /// the resident one first. The others stay in the order they were kept.
   void* take_kept(std::size_t& length) noexcept {
     if (length > kept_max || kept_lock_.test_and_set(std::memory_order_acquire)) return nullptr;
     std::size_t best = kept_count_;  // the resident one if it fits, else the first that fits
@@ -508,26 +521,34 @@ class BasicGeneralAllocator {
     if (best != kept_count_) {
       found = kept_[best].base;
       length = kept_[best].length;
-      kept_[best] = kept_[--kept_count_];
+      erase_kept(best);
     }
     kept_lock_.clear(std::memory_order_release);
     return found;
   }
-  /// Keeps a freed mapping if there is room; false if the caller must release it.
-  bool keep(std::byte* base, std::size_t length) noexcept {
+  /// Takes slot `i` out, the later ones moving down (they stay oldest first). Under the lock.
+  void erase_kept(std::size_t i) noexcept {
+    for (--kept_count_; i < kept_count_; ++i) kept_[i] = kept_[i + 1];
+  }
+  /// Keeps a freed mapping; false if the caller must release it (too large, or the lock taken).
+  /// With every slot taken, the oldest kept mapping makes room (`evicted`, for the caller to
+  /// release): else mappings freed once, early, would hold the slots for good, and a buffer freed
+  /// and allocated again in a loop later would be mapped and faulted in anew every time.
+  bool keep(std::byte* base, std::size_t length, Kept& evicted) noexcept {
     if (length > kept_max || kept_lock_.test_and_set(std::memory_order_acquire)) return false;
-    const bool kept = kept_count_ < kept_slots;
-    if (kept) {
-      // Only the newest stays resident: a buffer freed and allocated again in a loop costs no
-      // page faults, while those kept before it hold no memory (the next request of about their
-      // size saves the mapping, not the faults). Purged under the lock: no one may take it meanwhile.
-      for (std::size_t i = 0; i < kept_count_; ++i)
-        if (kept_[i].resident) kept_[i].resident = detail::os::purge(kept_[i].base, kept_[i].length) != 0;
-      const bool resident = length <= kept_resident_max || detail::os::purge(base, length) != 0;
-      kept_[kept_count_++] = {base, length, resident};
+    if (kept_count_ == kept_slots) {
+      evicted = kept_[0];
+      erase_kept(0);
     }
+    // Only the newest stays resident: a buffer freed and allocated again in a loop costs no
+    // page faults, while those kept before it hold no memory (the next request of about their
+    // size saves the mapping, not the faults). Purged under the lock: no one may take it meanwhile.
+    for (std::size_t i = 0; i < kept_count_; ++i)
+      if (kept_[i].resident) kept_[i].resident = detail::os::purge(kept_[i].base, kept_[i].length) != 0;
+    const bool resident = length <= kept_resident_max || detail::os::purge(base, length) != 0;
+    kept_[kept_count_++] = {base, length, resident};
     kept_lock_.clear(std::memory_order_release);
-    return kept;
+    return true;
   }
 
   void* remap_large(LargeHeader* h, void* p, std::size_t size) noexcept {

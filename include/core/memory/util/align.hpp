@@ -9,8 +9,9 @@
 
 namespace core::memory {
 
-/// True if `x` is a power of two (0 is not).
-[[nodiscard]] constexpr bool is_power_of_two(std::size_t x) noexcept { return std::has_single_bit(x); }
+/// True if `x` is a power of two (0 is not). (Not std::has_single_bit: without -mpopcnt, g++
+/// makes that a call to libgcc's __popcountdi2.)
+[[nodiscard]] constexpr bool is_power_of_two(std::size_t x) noexcept { return x != 0 && (x & (x - 1)) == 0; }
 
 /// True if `alignment` can be requested from an allocator: a non-zero power of two.
 [[nodiscard]] constexpr bool is_valid_alignment(std::size_t alignment) noexcept {
