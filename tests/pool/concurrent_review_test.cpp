@@ -30,10 +30,10 @@
 #include <thread>
 #include <vector>
 
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "support/address_space.hpp"
 #include "support/concurrent_stress.hpp"
 #include "support/test_allocators.hpp"
 #include "support/misuse_capture.hpp"
@@ -930,9 +930,7 @@ TEST(ConcurrentReview, SpareSlabsStayCachedWhenThePurgedTableCannotGrow) {
       blocks.reserve(2000);
       for (int i = 0; i < 2000; ++i) blocks.push_back(pool.allocate_node());
       const std::size_t slabs = upstream.allocations();
-      for (std::size_t chunk = std::size_t{1} << 30; chunk >= 4096; chunk /= 2)  // no room for a table
-        while (mmap(nullptr, chunk, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) != MAP_FAILED) {
-        }
+      test::use_up_address_space();  // no room for a table
       for (void* p : blocks) pool.deallocate_node(p);
       pool.flush_thread_cache();
       if (upstream.purged != slabs - 4) code = 1;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "support/allocator_conformance.hpp"
+#include "support/address_space.hpp"
 #include "support/concurrent_stress.hpp"
 #include "support/misuse_capture.hpp"
 
@@ -382,9 +383,7 @@ TEST(GeneralAllocator, AShrinkingReallocateKeepsTheBlockWhenNoSmallerOneCanBeHad
     cm::GeneralAllocator a;  // reserves no class range: 68 x 64 MiB at least do not fit
     void* large = a.allocate(std::size_t{1} << 20);
     void* small = a.allocate(5000);
-    for (std::size_t chunk = std::size_t{1} << 24; chunk >= 4096; chunk /= 2)
-      while (mmap(nullptr, chunk, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) != MAP_FAILED) {
-      }
+    test::use_up_address_space();
     if (a.try_allocate(100) != nullptr) _exit(3);  // the scenario: no block can be had
     _exit(a.try_reallocate(large, 100) == large && a.try_reallocate(small, 1000) == small &&
                   a.try_reallocate(small, 100000) == nullptr
