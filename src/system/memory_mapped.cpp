@@ -231,7 +231,7 @@ std::error_code MemoryMappedFile::result(const Status& s) noexcept {
 MemoryMappedFile::Status MemoryMappedFile::open_existing(Options options) noexcept {
   int fd = -1;
   if (const int e = os::open_file(path_.c_str(), os_mode(mode_), os::disposition::open_existing, &fd); e != 0)
-    return failure(e, "open");
+    return failure(e, "open", e == ENODEV ? "(not a regular file)" : nullptr);
   return map_file(fd, options);
 }
 
@@ -240,13 +240,15 @@ MemoryMappedFile::Status MemoryMappedFile::create_new(std::size_t size, Options 
   int fd = -1;
   if (const int e = os::open_file(path_.c_str(), os::map_mode::read_write, os::disposition::create_new, &fd); e != 0)
     return failure(e, "create");
-  if (const int e = os::resize_file(fd, size); e != 0) {
-    (void)os::close_file(fd);
+  fd_ = fd;
+  const int e = os::resize_file(fd, size);
+  const Status s = e != 0 ? size_failure(e, "create", size) : map_file(fd, options);
+  if (s.error != 0) {  // leave nothing behind: not the file either, whichever step failed
+    close();
     std::error_code ignored;
-    std::filesystem::remove(path_, ignored);  // leave nothing behind
-    return size_failure(e, "create", size);
+    std::filesystem::remove(path_, ignored);
   }
-  return map_file(fd, options);
+  return s;
 }
 
 MemoryMappedFile::Status MemoryMappedFile::create_anonymous(std::size_t size, Options options) noexcept {

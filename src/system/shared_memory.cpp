@@ -106,7 +106,9 @@ SharedMemory SharedMemory::make(How how, std::string_view name, std::size_t size
     if (how != How::create) {
       const int e = os::open_shared(m.name_.c_str(), &m.fd_);
       if (e == 0) {
-        m.map_object(size, options, operation);  // (open: size 0, the object's size)
+        // An object that is prepared when made is opened as it is (a managed segment records
+        // its own limits, checked after this); others are grown to `size`. (open: size 0.)
+        m.map_object(prepare.function ? 0 : size, options, operation);
         break;
       }
       if (e != ENOENT || how == How::open) m.give_up(e, operation);

@@ -96,6 +96,26 @@ TEST(ManagedSharedMemory, OpenRefusesSegmentsNotFormattedOrFromAnotherVersion) {
                           "' was made by another version of the library (layout differs)");
 }
 
+TEST(ManagedSharedMemory, OpenOrCreateOpensAnExistingObjectAsItIs) {
+  // The size given is for a new segment. An existing one keeps its size and its limit (the
+  // pages of a larger size would be allocated in /dev/shm for nothing: the heap never uses them),
+  // and an object that turns out not to be a managed segment is refused unchanged.
+  test::ShmName name, plain("plain");
+  auto m = cm::ManagedSharedMemory::create(name, 64 << 10, {.max_size = 1 << 20});
+  const std::size_t limit = m.max_size();
+  auto o = cm::ManagedSharedMemory::open_or_create(name, 256 << 20);
+  EXPECT_FALSE(o.created());
+  EXPECT_EQ(o.segment().size(), std::size_t{64} << 10);
+  EXPECT_EQ(m.segment().refresh(), std::size_t{64} << 10);
+  EXPECT_EQ(o.max_size(), limit);
+  expect_valid(o);
+
+  (void)cm::SharedMemory::create(plain, 4096);
+  EXPECT_SYSTEM_ERROR((void)cm::ManagedSharedMemory::open_or_create(plain, 64 << 20), EINVAL,
+                      std::string(component) + "open '" + plain.str() + "' is not a managed segment (not formatted)");
+  EXPECT_EQ(cm::SharedMemory::open(plain).size(), 4096u);
+}
+
 TEST(ManagedSharedMemory, AllocationMatrixThroughTwoMappings) {
   test::ShmName name;
   auto a = cm::ManagedSharedMemory::create(name, 4 << 20);

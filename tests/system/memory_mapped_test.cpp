@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "support/address_space.hpp"
 #include "system/system_support.hpp"
 
 namespace cm = core::memory;
@@ -377,6 +378,31 @@ TEST(MemoryMappedFileErrorsDeathTest, FilesThatAreNotRegularAreRefusedAtOnce) {
   std::error_code ec;
   const cm::MemoryMappedFile null = cm::MemoryMappedFile::open("/dev/null", Mode::ReadOnly, ec);
   EXPECT_EQ(ec.value(), ENODEV) << ec.message();
+  // The message says what the path is, not only the errno's text ("No such device").
+  EXPECT_SYSTEM_ERROR(cm::MemoryMappedFile("/dev/null", Mode::ReadOnly), ENODEV,
+                      component + "open '/dev/null' (not a regular file)");
+}
+
+TEST(MemoryMappedFileErrors, CreateLeavesNoFileWhenTheMappingFails) {
+  // The file is made and sized before it is mapped: a failure to map must remove it too, so
+  // that nothing is left behind and the same create can be tried again.
+  test::TempDir dir;
+  const auto path = dir / "unmappable";
+  EXPECT_EQ(in_child([&] {
+              test::use_up_address_space();
+              std::error_code ec;
+              const cm::MemoryMappedFile f = cm::MemoryMappedFile::create(path, 1 << 20, ec);
+              if (ec.value() != ENOMEM || f) return 1;
+              if (std::filesystem::exists(path)) return 2;
+              // The reservation fails first here (no exception: it would need memory).
+              const cm::MemoryMappedFile g =
+                  cm::MemoryMappedFile::create(path, 1 << 20, ec, {.reserve = std::size_t{1} << 30});
+              if (ec.value() != ENOMEM || g) return 3;
+              return std::filesystem::exists(path) ? 4 : 0;
+            }),
+            0);
+  const cm::MemoryMappedFile f = cm::MemoryMappedFile::create(path, 1 << 20);  // a retry succeeds
+  EXPECT_EQ(f.size(), std::size_t{1} << 20);
 }
 
 TEST(MemoryMappedFileErrors, PermissionDenied) {

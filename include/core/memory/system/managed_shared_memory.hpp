@@ -168,7 +168,8 @@ class ManagedSharedMemory {
   /// Opens the existing managed segment `name`, reserving the max_size its header records.
   /// ENOENT if there is none; EINVAL if it is not a managed segment (or another version of one).
   [[nodiscard]] static ManagedSharedMemory open(std::string_view name, SharedMemoryOptions options = {});
-  /// Opens `name`, or creates it with `size` bytes (created() tells which).
+  /// Opens `name`, or creates it with `size` bytes (created() tells which). An existing segment
+  /// is opened as it is: `size` does not grow it.
   [[nodiscard]] static ManagedSharedMemory open_or_create(std::string_view name, std::size_t size,
                                                           SharedMemoryOptions options = {});
 
