@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "support/misuse_capture.hpp"
+#include "support/test_allocators.hpp"
 
 // Every case commits its misuse on purpose: a block freed twice is used after its free, which
 // g++ 12 may see through inlining (it did under ThreadSanitizer once the pools' paths changed).
@@ -487,6 +488,39 @@ void object_pool_interleaved(Expected& e) {
   EXPECT_EQ(Tracked::alive, 0);
 }
 
+// Chunks mapped apart (test::GappedPages, as malloc maps large ones, or from other threads'
+// arenas) and given back inaccessible: a pointer between two chunks, or a double free into a chunk
+// that went back, is reported without the check reading that memory (it crashed before).
+void pool_foreign_between_chunks(Expected& e) {
+  test::GappedPages pages;
+  cm::BasicMemoryPool<test::GappedPages> pool(pages, 32, 16, 1, 1);
+  void* a = pool.allocate_node();
+  void* b = pool.allocate_node();  // beyond a's gap: the gap is inside the chunks' range
+  void* gap = pages.gap_after_first();
+  e = {gap, 32, 16};
+  pool.deallocate_node(gap);
+  EXPECT_EQ(pool.nodes_allocated(), 2u);
+  pool.deallocate_node(a);
+  pool.deallocate_node(b);
+  EXPECT_EQ(pool.nodes_allocated(), 0u);
+}
+
+void pool_double_free_after_shrink(Expected& e) {
+  test::GappedPages pages;
+  cm::BasicMemoryPool<test::GappedPages> pool(pages, 32, 16, 1, 1);
+  void* a = pool.allocate_node();
+  void* b = pool.allocate_node();
+  void* c = pool.allocate_node();
+  pool.deallocate_node(b);
+  pool.shrink_to_fit();  // b's chunk goes back; a's and c's stay around it
+  ASSERT_EQ(pool.chunks_allocated(), 2u);
+  e = {b, 32, 16};
+  pool.deallocate_node(b);
+  EXPECT_EQ(pool.nodes_allocated(), 2u);
+  pool.deallocate_node(a);
+  pool.deallocate_node(c);
+}
+
 // --- Slab caches --------------------------------------------------------------------------------
 
 void slab_double_free(Expected& e) {
@@ -552,6 +586,51 @@ void slab_allocator_double_free(Expected& e) {
   void* b = slab.allocate(100);
   EXPECT_EQ(b, a);
   slab.deallocate(b, 100);
+}
+
+// Slabs mapped apart and given back inaccessible (see pool_foreign_between_chunks).
+void slab_foreign_between_slabs(Expected& e) {
+  test::GappedPages pages;
+  cm::BasicSlabCache<test::GappedPages> cache(pages, 40, 16, nullptr, nullptr, 0);
+  std::vector<void*> live;
+  for (std::size_t i = 0; i < 2 * cache.objects_per_slab(); ++i) live.push_back(cache.allocate_object());
+  void* gap = pages.gap_after_first();
+  e = {gap, 40, 16};
+  cache.deallocate_object(gap);
+  EXPECT_EQ(cache.objects_in_use(), live.size());
+  for (void* p : live) cache.deallocate_object(p);
+  EXPECT_EQ(cache.objects_in_use(), 0u);
+}
+
+void slab_double_free_after_release(Expected& e) {
+  test::GappedPages pages;
+  cm::BasicSlabCache<test::GappedPages> cache(pages, 40, 16, nullptr, nullptr, 0);  // keeps no empty slab
+  const std::size_t per_slab = cache.objects_per_slab();
+  std::vector<void*> live;
+  for (std::size_t i = 0; i < 3 * per_slab; ++i) live.push_back(cache.allocate_object());
+  for (std::size_t i = per_slab; i < 2 * per_slab; ++i) cache.deallocate_object(live[i]);  // the middle slab goes
+  ASSERT_EQ(cache.full_slabs(), 2u);
+  void* gone = live[per_slab];
+  e = {gone, 40, 16};
+  cache.deallocate_object(gone);
+  EXPECT_EQ(cache.objects_in_use(), 2 * per_slab);
+  for (std::size_t i = 0; i < 3 * per_slab; ++i)
+    if (i < per_slab || i >= 2 * per_slab) cache.deallocate_object(live[i]);
+}
+
+void slab_allocator_double_free_after_release(Expected& e) {
+  cm::BasicSlabAllocator<test::SharedGappedPages> slab;
+  const std::size_t per_slab = slab.cache_for(100)->objects_per_slab();
+  std::vector<void*> live;
+  for (std::size_t i = 0; i < 3 * per_slab; ++i) live.push_back(slab.allocate(100));
+  for (std::size_t i = per_slab; i < 2 * per_slab; ++i) slab.deallocate(live[i], 100);
+  slab.reclaim();  // the middle slab, kept empty, goes back
+  void* gone = live[per_slab];
+  e = {gone, 128, 128};  // reported by the 128-byte class's cache
+  slab.deallocate(gone, 100);
+  EXPECT_EQ(slab.cache_for(100)->objects_in_use(), 2 * per_slab);
+  for (std::size_t i = 0; i < 3 * per_slab; ++i)
+    if (i < per_slab || i >= 2 * per_slab) slab.deallocate(live[i], 100);
 }
 
 // --- The concurrent pools ------------------------------------------------------------------------
@@ -729,6 +808,10 @@ const Case cases[] = {
     {"PoolInterleavedForeignNode", 2, K::foreign_pointer, "MemoryPool", "not in a chunk of this pool",
      pool_interleaved_foreign},
     {"PoolInteriorPointer", 2, K::interior_pointer, "MemoryPool", "inside a node of this pool", pool_interior},
+    {"PoolForeignPointerBetweenChunksMappedApart", 1, K::foreign_pointer, "MemoryPool", "not in a chunk of this pool",
+     pool_foreign_between_chunks},
+    {"PoolDoubleFreeIntoAChunkGivenBack", 1, K::foreign_pointer, "MemoryPool", "not in a chunk of this pool",
+     pool_double_free_after_shrink},
     {"PoolNodeFreedWithALargeSize", 1, K::invalid_size, "MemoryPool", "a node of this pool, freed with a size",
      pool_node_freed_as_large},
     {"PoolAllocatorWrongCount", 1, K::invalid_size, "PoolAllocator", "a node of this pool, freed with a size",
@@ -748,6 +831,12 @@ const Case cases[] = {
     {"SlabAllocatorSizeBeyondTheClasses", 3, K::invalid_size, "SlabAllocator", "an object of the 128-byte class",
      slab_allocator_beyond_the_classes},
     {"SlabAllocatorDoubleFree", 1, K::double_free, "SlabCache", "object is already free", slab_allocator_double_free},
+    {"SlabForeignPointerBetweenSlabsMappedApart", 1, K::foreign_pointer, "SlabCache",
+     "not an object of this slab cache", slab_foreign_between_slabs},
+    {"SlabDoubleFreeIntoASlabGivenBack", 1, K::foreign_pointer, "SlabCache", "not an object of this slab cache",
+     slab_double_free_after_release},
+    {"SlabAllocatorDoubleFreeIntoASlabGivenBack", 1, K::foreign_pointer, "SlabCache",
+     "not an object of this slab cache", slab_allocator_double_free_after_release},
     {"ConcurrentPoolDoubleFree", 1, K::double_free, "ConcurrentPool", "block is already free", concurrent_double_free},
     {"ConcurrentPoolForeignPointer", 1, K::foreign_pointer, "ConcurrentPool", "not a block of this pool",
      concurrent_foreign},

@@ -4,6 +4,7 @@
 #include <core/memory/pool/growing_pool.hpp>
 #include <core/memory/pool/memory_pool.hpp>
 #include <core/memory/pool/object_pool.hpp>
+#include <core/memory/pool/detail/page_set.hpp>
 
 #include <gtest/gtest.h>
 
@@ -373,4 +374,44 @@ TEST(MemoryPool, PageAlignedNodes) {
   }
   EXPECT_EQ(pool.node_stride(), 4096u);
   for (void* p : nodes) pool.deallocate_node(p);
+}
+
+// PageSet (the pools' record of their chunks' pages for the hardened checks) against a map of
+// page counts: random ranges inserted and erased, sharing pages, in and out of order, through
+// growth and backward-shift deletion; every probe answers as the map does.
+TEST(PageSet, AgreesWithAMapOfPageCountsThroughRandomInsertsAndErases) {
+  core::memory::detail::PageSet set;
+  std::map<std::uintptr_t, std::size_t> pages;
+  std::vector<std::pair<std::uintptr_t, std::size_t>> ranges;
+  std::mt19937_64 rng(7);
+  auto probe_all = [&] {
+    for (int i = 0; i < 200; ++i) {
+      const std::uintptr_t page = rng() % 3000;
+      const auto p = reinterpret_cast<const void*>((page << 12) + rng() % 4096);
+      ASSERT_EQ(set.contains(p), pages.count(page) != 0) << "page " << page;
+    }
+    for (const auto& [page, count] : pages) ASSERT_TRUE(set.contains(reinterpret_cast<const void*>(page << 12)));
+  };
+  for (int step = 0; step < 4000; ++step) {
+    if (ranges.empty() || rng() % 3 != 0) {
+      // Ranges start anywhere in a page and span 1 byte to 5 pages: neighbours share pages.
+      const std::uintptr_t begin = (rng() % 2900) * 4096 + rng() % 4096;
+      const std::size_t bytes = 1 + rng() % (5 * 4096);
+      ASSERT_TRUE(set.insert(reinterpret_cast<const void*>(begin), bytes));
+      ranges.emplace_back(begin, bytes);
+      for (std::uintptr_t page = begin >> 12; page <= (begin + bytes - 1) >> 12; ++page) ++pages[page];
+    } else {
+      const std::size_t i = rng() % ranges.size();
+      const auto [begin, bytes] = ranges[i];
+      ranges.erase(ranges.begin() + static_cast<std::ptrdiff_t>(i));
+      set.erase(reinterpret_cast<const void*>(begin), bytes);
+      for (std::uintptr_t page = begin >> 12; page <= (begin + bytes - 1) >> 12; ++page)
+        if (--pages[page] == 0) pages.erase(page);
+    }
+    if (step % 50 == 0) probe_all();
+  }
+  probe_all();
+  for (const auto& [begin, bytes] : ranges) set.erase(reinterpret_cast<const void*>(begin), bytes);
+  for (std::uintptr_t page = 0; page < 3000; ++page)
+    ASSERT_FALSE(set.contains(reinterpret_cast<const void*>(page << 12))) << page;
 }

@@ -5,7 +5,11 @@
 #include <core/memory/core/allocator_traits.hpp>
 #include <core/memory/core/malloc_allocator.hpp>
 
+#include <sys/mman.h>
+
+#include <algorithm>
 #include <cstddef>
+#include <cstdlib>
 #include <cstdint>
 #include <map>
 
@@ -94,6 +98,66 @@ class CountingAllocator {
   std::size_t allocations_ = 0;
   std::size_t deallocations_ = 0;
   std::size_t errors_ = 0;
+};
+
+/// A RawAllocator whose blocks are pages of one reservation with an inaccessible gap after each,
+/// and whose freed blocks become inaccessible too: the layout malloc gives a pool's slabs when it
+/// maps large ones apart (or from other threads' arenas) and unmaps them when they come back.
+class GappedPages {
+ public:
+  static constexpr const char* allocator_name = "test::GappedPages";
+  static constexpr std::size_t capacity = std::size_t{64} << 20;
+
+  GappedPages() {
+    raw_ = ::mmap(nullptr, 2 * capacity, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw_ == MAP_FAILED) std::abort();
+    base_ = (reinterpret_cast<std::uintptr_t>(raw_) + capacity - 1) / capacity * capacity;
+  }
+  GappedPages(const GappedPages&) = delete;
+  GappedPages& operator=(const GappedPages&) = delete;
+  ~GappedPages() { ::munmap(raw_, 2 * capacity); }
+
+  [[nodiscard]] void* try_allocate(std::size_t size, std::size_t align) noexcept {
+    const std::size_t step = (std::max(size, align) + 4095) / 4096 * 4096;  // whole pages
+    std::uintptr_t at = (next_ + step - 1) / step * step;
+    if (at + 2 * step > capacity) return nullptr;
+    next_ = at + 2 * step;  // the next block leaves a gap of `step` bytes
+    if (first_ == 0) first_ = step;
+    auto* p = reinterpret_cast<void*>(base_ + at);
+    if (::mprotect(p, size, PROT_READ | PROT_WRITE) != 0) return nullptr;
+    return p;
+  }
+  [[nodiscard]] void* allocate(std::size_t size, std::size_t align) {
+    void* p = try_allocate(size, align);
+    if (!p) std::abort();
+    return p;
+  }
+  void deallocate(void* p, std::size_t size, std::size_t) noexcept {
+    const std::size_t bytes = (size + 4095) / 4096 * 4096;
+    (void)::mprotect(p, bytes, PROT_NONE);
+    (void)::madvise(p, bytes, MADV_DONTNEED);
+  }
+  /// An address in the gap after the first block.
+  [[nodiscard]] void* gap_after_first() const noexcept { return reinterpret_cast<void*>(base_ + first_ + 64); }
+
+ private:
+  void* raw_;
+  std::uintptr_t base_;
+  std::uintptr_t next_ = 0;
+  std::size_t first_ = 0;
+};
+
+/// GappedPages as a stateless allocator (one reservation for the process), for allocators that
+/// take their upstream by type (SlabAllocator).
+struct SharedGappedPages {
+  static constexpr const char* allocator_name = "test::SharedGappedPages";
+  static GappedPages& pages() {
+    static GappedPages p;
+    return p;
+  }
+  [[nodiscard]] void* try_allocate(std::size_t size, std::size_t align) noexcept { return pages().try_allocate(size, align); }
+  [[nodiscard]] void* allocate(std::size_t size, std::size_t align) { return pages().allocate(size, align); }
+  void deallocate(void* p, std::size_t size, std::size_t align) noexcept { pages().deallocate(p, size, align); }
 };
 
 }  // namespace test

@@ -13,6 +13,7 @@
 
 #include <core/memory/core/allocator_traits.hpp>
 #include <core/memory/core/malloc_allocator.hpp>
+#include <core/memory/pool/detail/page_set.hpp>
 #include <core/memory/util/align.hpp>
 #include <core/memory/util/config.hpp>
 #include <core/memory/util/error.hpp>
@@ -160,7 +161,7 @@ class BasicSlabCache {
   [[nodiscard]] bool in_own_slab(const void* p) const noexcept {
     const Slab* s = slab_of(p);
     const auto a = reinterpret_cast<std::uintptr_t>(s);
-    return a >= lowest_ && a < highest_ && s->cache == this;
+    return a >= lowest_ && a < highest_ && on_slab_page(s) && s->cache == this;
   }
 
   /// The cache whose slab of `slab_size` bytes holds `p`, read from the slab's header: `p` must
@@ -295,7 +296,7 @@ class BasicSlabCache {
   bool valid(Slab* s, void* obj) noexcept {
     const auto* b = static_cast<std::byte*>(obj);
     const auto a = reinterpret_cast<std::uintptr_t>(s);
-    bool mine = a >= lowest_ && a < highest_ && s->cache == this;
+    bool mine = a >= lowest_ && a < highest_ && on_slab_page(s) && s->cache == this;
     if constexpr (checks::expensive) {
       bool listed = false;
       for (Slab* list : {partial_, full_, empty_})  // a double free can hit a kept empty slab
@@ -324,6 +325,12 @@ class BasicSlabCache {
   Slab* create() noexcept {
     void* mem = allocator_traits<Upstream>::try_allocate(upstream_.get(), slab_size_, slab_size_);
     if (!mem) return nullptr;
+    if constexpr (tracks_pages) {
+      if (!pages_.insert(mem, slab_size_)) {
+        allocator_traits<Upstream>::deallocate(upstream_.get(), mem, slab_size_, slab_size_);
+        return nullptr;
+      }
+    }
     auto* s = ::new (mem) Slab{nullptr, nullptr, nullptr, nullptr, this, 0,
                                static_cast<std::uint32_t>(objects_offset_), list_empty, {}};
     s->fresh = s->objects();  // objects are carved in address order as they are first needed
@@ -350,6 +357,7 @@ class BasicSlabCache {
     }
     --slabs_;
     s->cache = nullptr;  // a stale pointer into a recycled slab no longer passes the hardened check
+    if constexpr (tracks_pages) pages_.erase(s, slab_size_);
     allocator_traits<Upstream>::deallocate(upstream_.get(), s, slab_size_, slab_size_);
   }
 
@@ -381,6 +389,15 @@ class BasicSlabCache {
   }
   std::size_t empty_count() const noexcept { return count(empty_); }
 
+  /// Hardened checks read a slab header only on a page of a slab held: between the slabs, or in
+  /// one given back, the memory may not be mapped. A concurrent pool's caches (whose upstream, its
+  /// depot, vouches for every block, checked by the pool first) keep no pages.
+  static constexpr bool tracks_pages = checks::hardened && !requires { Upstream::vouches_for_blocks; };
+  bool on_slab_page([[maybe_unused]] const Slab* s) const noexcept {
+    if constexpr (tracks_pages) return pages_.contains(s);
+    return true;
+  }
+
   [[no_unique_address]] detail::allocator_ref<Upstream> upstream_;
   Slab* partial_ = nullptr;
   Slab* full_ = nullptr;
@@ -399,6 +416,7 @@ class BasicSlabCache {
   std::size_t slabs_ = 0;
   std::uintptr_t lowest_ = UINTPTR_MAX;  // address range of all slabs ever created
   std::uintptr_t highest_ = 0;
+  [[no_unique_address]] std::conditional_t<tracks_pages, detail::PageSet, detail::NoPageSet> pages_;  // slabs' pages
 };
 
 /// A RawAllocator over slab caches for the size classes 16, 32, 48, 64, 96, 128, 192, 256, 384,

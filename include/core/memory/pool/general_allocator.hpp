@@ -47,6 +47,9 @@ namespace detail {
 class ClassRange {
  public:
   static constexpr const char* allocator_name = "core::memory::GeneralAllocator";
+  /// Every slab it ever gave stays mapped (committed up to a mark that never goes down; a purged
+  /// one reads as zero): the hardened checks may read a header anywhere in the slabs' range.
+  static constexpr bool slabs_stay_mapped = true;
   /// Bytes of spare slabs a class's depot keeps resident (none if its slabs are larger) before it
   /// purges the next ones: a purged slab costs its page faults again when it is reused, so a
   /// program that frees and reallocates up to this much per class at a time pays none.

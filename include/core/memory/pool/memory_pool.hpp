@@ -20,6 +20,7 @@
 
 #include <core/memory/core/allocator_traits.hpp>
 #include <core/memory/core/malloc_allocator.hpp>
+#include <core/memory/pool/detail/page_set.hpp>
 #include <core/memory/util/align.hpp>
 #include <core/memory/util/config.hpp>
 #include <core/memory/util/error.hpp>
@@ -70,6 +71,7 @@ class BasicMemoryPool {
         capacity_nodes_(std::exchange(o.capacity_nodes_, 0)),
         lowest_(std::exchange(o.lowest_, UINTPTR_MAX)),
         highest_(std::exchange(o.highest_, 0)),
+        pages_(std::move(o.pages_)),
         node_size_(o.node_size_),
         node_alignment_(o.node_alignment_),
         stride_(o.stride_),
@@ -138,6 +140,9 @@ class BasicMemoryPool {
     const auto a = reinterpret_cast<std::uintptr_t>(p);
     if (a < lowest_ || a >= highest_) [[unlikely]]
       return report_bad_free(error_kind::foreign_pointer, p, "not in the address range of this pool's chunks");
+    // Between the chunks, or in one given back, the memory may not even be mapped.
+    if (!on_chunk_page(p)) [[unlikely]]
+      return report_bad_free(error_kind::foreign_pointer, p, "not in a chunk of this pool");
     if constexpr (checks::debug) {
       const Chunk* c = find_chunk(p);
       if (!c) return report_bad_free(error_kind::foreign_pointer, p, "not in a chunk of this pool");
@@ -429,6 +434,12 @@ class BasicMemoryPool {
     const std::size_t align = node_alignment_ > alignof(Chunk) ? node_alignment_ : alignof(Chunk);
     auto* mem = static_cast<std::byte*>(allocator_traits<Upstream>::try_allocate(upstream_.get(), bytes, align));
     if (!mem) return false;
+    if constexpr (checks::hardened) {
+      if (!pages_.insert(mem, nodes * stride_)) {
+        allocator_traits<Upstream>::deallocate(upstream_.get(), mem, bytes, align);
+        return false;
+      }
+    }
     auto* chunk = ::new (static_cast<void*>(mem + nodes * stride_)) Chunk{chunks_, mem, nodes};
     chunks_ = chunk;
     ++chunk_count_;
@@ -458,6 +469,7 @@ class BasicMemoryPool {
     const std::size_t align = node_alignment_ > alignof(Chunk) ? node_alignment_ : alignof(Chunk);
     --chunk_count_;
     capacity_nodes_ -= nodes;
+    if constexpr (checks::hardened) pages_.erase(begin, nodes * stride_);
     unpoison_memory(begin, nodes * stride_);
     allocator_traits<Upstream>::deallocate(upstream_.get(), begin, nodes * stride_ + sizeof(Chunk), align);
   }
@@ -483,6 +495,12 @@ class BasicMemoryPool {
       lowest_ = std::min(lowest_, reinterpret_cast<std::uintptr_t>(c->begin));
       highest_ = std::max(highest_, reinterpret_cast<std::uintptr_t>(c->begin + c->nodes * stride_));
     }
+  }
+
+  /// True if `p` lies on a page of a chunk (hardened builds; else true: nothing is checked).
+  bool on_chunk_page([[maybe_unused]] const void* p) const noexcept {
+    if constexpr (checks::hardened) return pages_.contains(p);
+    return true;
   }
 
   const Chunk* find_chunk(const void* p) const noexcept {
@@ -530,6 +548,7 @@ class BasicMemoryPool {
   std::size_t capacity_nodes_ = 0;
   std::uintptr_t lowest_ = UINTPTR_MAX;  // address range of all chunks, for the foreign check
   std::uintptr_t highest_ = 0;
+  [[no_unique_address]] std::conditional_t<checks::hardened, detail::PageSet, detail::NoPageSet> pages_;  // chunks' pages
   std::size_t node_size_;
   std::size_t node_alignment_;
   std::size_t stride_ = 0;

@@ -31,6 +31,9 @@ class SlabDepot {
  public:
   static constexpr bool is_thread_safe = true;
   static constexpr const char* allocator_name = "core::memory::detail::SlabDepot";
+  /// Blocks reach the slab caches over a depot only after the pool checked them (validate_free):
+  /// the caches need not keep their own record of their slabs' pages.
+  static constexpr bool vouches_for_blocks = true;
 
   /// `upstream_mutex` serialises the calls to upstream and guards the tables; the depots of one
   /// pool share it, as they share the upstream.
@@ -51,7 +54,12 @@ class SlabDepot {
       free_metadata(r, sizeof(Region));
       r = next;
     }
-    free_metadata(slabs_, table_capacity_ * sizeof(std::uintptr_t));
+    free_metadata(slabs_.load(std::memory_order_relaxed), table_capacity_ * sizeof(std::uintptr_t));
+    for (std::uintptr_t* t = retired_; t;) {  // each holds the next and its capacity first
+      std::uintptr_t* next = reinterpret_cast<std::uintptr_t*>(t[0]);
+      free_metadata(t, t[1] * sizeof(std::uintptr_t));
+      t = next;
+    }
     free_metadata(purged_, purged_capacity_ * sizeof(std::uintptr_t));
   }
 
@@ -233,20 +241,47 @@ class SlabDepot {
   /// Slabs obtained from upstream and not returned (in use, cached or reserved).
   [[nodiscard]] std::size_t slab_count() const noexcept { return count_.load(std::memory_order_relaxed); }
 
-  /// True if `p` may lie in one of the slabs (the range of every slab held): O(1), for the
-  /// hardened checks before a slab header is read.
-  [[nodiscard]] bool in_range(const void* p) const noexcept {
+  /// True if `p` lies in a slab obtained from upstream and not returned, so that its header may
+  /// be read (the hardened checks ask before they read one: the range of the slabs has gaps that
+  /// may not be mapped, and a returned slab may not be either). O(log slabs), lock-free: the
+  /// sorted table is searched under a sequence count, again if a writer changed it meanwhile
+  /// (arrays it outgrew stay readable until the depot goes).
+  [[nodiscard]] bool holds(const void* p) const noexcept {
+    if (!in_range(p)) return false;
+    if (in_region(p)) return true;
     const auto a = reinterpret_cast<std::uintptr_t>(p);
-    // relaxed: the range only widens, and a block handed to the caller was carved from a slab
-    // recorded before (happens-before through the block's own hand-over).
-    return a >= lowest_.load(std::memory_order_relaxed) && a < highest_.load(std::memory_order_relaxed);
+    const std::uintptr_t base = a & ~(slab_size_ - 1);
+    for (;;) {
+      // acquire: pairs with end_table_write's release; the table's words read after it are at
+      // least as new as this count, and if the count is the same after them, none changed.
+      const std::uint64_t version = table_version_.load(std::memory_order_acquire);
+      if (version & 1) {
+        cpu_pause();
+        continue;
+      }
+      // acquire: a grown array's words were copied before it was published.
+      const std::uintptr_t* t = slabs_.load(std::memory_order_acquire);
+      std::size_t lo = 0, hi = table_size_.load(std::memory_order_relaxed);
+      while (lo < hi) {  // the first word >= base
+        const std::size_t mid = lo + (hi - lo) / 2;
+        if (__atomic_load_n(t + mid, __ATOMIC_RELAXED) < base) lo = mid + 1;
+        else hi = mid;
+      }
+      const bool found = lo < table_size_.load(std::memory_order_relaxed) && __atomic_load_n(t + lo, __ATOMIC_RELAXED) == base;
+      acquire_fence();  // the reads above come before the second read of the count
+      if (table_version_.load(std::memory_order_relaxed) == version) return found;
+    }
   }
 
-  /// True if `p` lies in a slab obtained from upstream and not returned. O(log slabs), locks.
-  [[nodiscard]] bool holds(const void* p) const noexcept {
-    const auto base = reinterpret_cast<std::uintptr_t>(p) & ~(slab_size_ - 1);
-    std::lock_guard lock(upstream_mutex_);
-    return in_region(p) || std::binary_search(slabs_, slabs_ + table_size_, base);
+  /// Whether the range of the slabs is enough to read a header safely: the upstream keeps every
+  /// slab it ever gave mapped (one reservation, committed up to a mark that never goes down; a
+  /// purged slab reads as zero), as the process allocator's class ranges do.
+  static constexpr bool range_is_enough = requires { Upstream::slabs_stay_mapped; };
+  /// True if a slab header at `p` may be read: holds(p), or with range_is_enough the O(1) test
+  /// of the range (a slab that went back then still reads, as zero or as a spare's header).
+  [[nodiscard]] bool may_hold(const void* p) const noexcept {
+    if constexpr (range_is_enough) return in_range(p);
+    else return holds(p);
   }
 
   [[nodiscard]] Upstream& upstream() const noexcept { return upstream_.get(); }
@@ -438,6 +473,13 @@ class SlabDepot {
     return reinterpret_cast<void*>(s);
   }
 
+  /// True if `p` lies in the range of every slab held (which has gaps).
+  bool in_range(const void* p) const noexcept {
+    const auto a = reinterpret_cast<std::uintptr_t>(p);
+    // relaxed: the range only widens, and a slab is recorded before its blocks are handed out.
+    return a >= lowest_.load(std::memory_order_relaxed) && a < highest_.load(std::memory_order_relaxed);
+  }
+
   bool in_region(const void* p) const noexcept {
     const auto a = reinterpret_cast<std::uintptr_t>(p);
     for (Region* r = regions_.load(std::memory_order_acquire); r; r = r->next)
@@ -446,7 +488,7 @@ class SlabDepot {
   }
 
   void widen(std::uintptr_t begin, std::uintptr_t end) noexcept {
-    // relaxed CAS loops: see in_range.
+    // relaxed CAS loops: see holds.
     std::uintptr_t low = lowest_.load(std::memory_order_relaxed);
     while (begin < low && !lowest_.compare_exchange_weak(low, begin, std::memory_order_relaxed)) {
     }
@@ -455,14 +497,47 @@ class SlabDepot {
     }
   }
 
+  // The sorted table of slabs, changed under the lock and read without it (holds): its words
+  // are written with atomic stores between two increments of table_version_ (odd while a change
+  // is under way), and an array it outgrows is kept, not freed, as a reader may be in it.
+  void begin_table_write() noexcept {
+    table_version_.store(table_version_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    release_fence();  // a reader that sees a word written below sees the odd count
+  }
+  void end_table_write() noexcept {
+    // release: a reader that sees the even count sees the words written.
+    table_version_.store(table_version_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  }
+  static void store_word(std::uintptr_t* at, std::uintptr_t v) noexcept { __atomic_store_n(at, v, __ATOMIC_RELAXED); }
+
   /// Adds a slab from upstream to the sorted table; false if out of memory. Under the lock.
   bool record(void* p) noexcept {
     const auto a = reinterpret_cast<std::uintptr_t>(p);
-    if (table_size_ == table_capacity_ && !grow_metadata(slabs_, table_size_, table_capacity_, 512)) return false;
-    std::uintptr_t* at = std::lower_bound(slabs_, slabs_ + table_size_, a);
-    std::memmove(at + 1, at, static_cast<std::size_t>(slabs_ + table_size_ - at) * sizeof(std::uintptr_t));
-    *at = a;
-    ++table_size_;
+    std::uintptr_t* t = slabs_.load(std::memory_order_relaxed);  // (under the lock: its one writer)
+    const std::size_t n = table_size_.load(std::memory_order_relaxed);
+    std::uintptr_t* grown = nullptr;
+    if (n == table_capacity_) {
+      const std::size_t capacity = table_capacity_ ? table_capacity_ * 2 : 512;
+      grown = static_cast<std::uintptr_t*>(allocate_metadata(capacity * sizeof(std::uintptr_t)));
+      if (!grown) return false;
+      if (n) std::memcpy(grown, t, n * sizeof(std::uintptr_t));
+    }
+    begin_table_write();
+    if (grown) {
+      slabs_.store(grown, std::memory_order_release);  // see holds
+      if (t) {  // retired, linked through its first words: a reader still in it retries
+        store_word(t, reinterpret_cast<std::uintptr_t>(retired_));
+        store_word(t + 1, table_capacity_);
+        retired_ = t;
+      }
+      t = grown;
+      table_capacity_ = table_capacity_ ? table_capacity_ * 2 : 512;
+    }
+    const std::size_t at = static_cast<std::size_t>(std::lower_bound(t, t + n, a) - t);
+    for (std::size_t i = n; i > at; --i) store_word(t + i, t[i - 1]);
+    store_word(t + at, a);
+    table_size_.store(n + 1, std::memory_order_relaxed);
+    end_table_write();
     count_.fetch_add(1, std::memory_order_relaxed);
     widen(a, a + slab_size_);
     return true;
@@ -470,11 +545,14 @@ class SlabDepot {
 
   void unrecord(void* p) noexcept {
     const auto a = reinterpret_cast<std::uintptr_t>(p);
-    std::uintptr_t* end = slabs_ + table_size_;
-    std::uintptr_t* at = std::lower_bound(slabs_, end, a);
-    if (at != end && *at == a) {
-      std::memmove(at, at + 1, static_cast<std::size_t>(end - at - 1) * sizeof(std::uintptr_t));
-      --table_size_;
+    std::uintptr_t* t = slabs_.load(std::memory_order_relaxed);
+    const std::size_t n = table_size_.load(std::memory_order_relaxed);
+    const std::size_t at = static_cast<std::size_t>(std::lower_bound(t, t + n, a) - t);
+    if (at != n && t[at] == a) {
+      begin_table_write();
+      for (std::size_t i = at; i + 1 < n; ++i) store_word(t + i, t[i + 1]);
+      table_size_.store(n - 1, std::memory_order_relaxed);
+      end_table_write();
       count_.fetch_sub(1, std::memory_order_relaxed);
     }
   }
@@ -503,9 +581,11 @@ class SlabDepot {
   // worth, or four if it names none.
   std::size_t purge_after_ = 4;
   std::mutex& upstream_mutex_;
-  std::uintptr_t* slabs_ = nullptr;  // sorted addresses of the slabs obtained one by one
-  std::size_t table_size_ = 0;
+  std::atomic<std::uintptr_t*> slabs_{nullptr};  // sorted addresses of the slabs obtained one by one
+  std::atomic<std::size_t> table_size_{0};
   std::size_t table_capacity_ = 0;
+  std::atomic<std::uint64_t> table_version_{0};  // odd while the table changes (see holds)
+  std::uintptr_t* retired_ = nullptr;            // arrays the table outgrew (see record)
 };
 
 }  // namespace core::memory::detail

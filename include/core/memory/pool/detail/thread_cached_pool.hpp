@@ -284,14 +284,14 @@ class ThreadCachedPool final : public HeapOwner {
     depots_[0].deallocate_upstream(p, size, align);
   }
 
-  /// True if `p` is a block of class `c` of this pool (live or free). O(log slabs), locks.
+  /// True if `p` is a block of class `c` of this pool (live or free). O(log slabs), lock-free.
   [[nodiscard]] bool owns(const void* p, std::size_t c) const noexcept {
     if (!depots_[c].holds(p)) return false;
     const ClassCache* owner = owner_cache(p, c);
     return owner && owner->is_object_start(p);
   }
 
-  /// The class whose slabs hold `p`, or Classes if none. O(classes log slabs), locks: for the
+  /// The class whose slabs hold `p`, or Classes if none. O(classes log slabs), lock-free: for the
   /// expensive checks of frees that go upstream (it reads no memory outside the slabs).
   [[nodiscard]] std::size_t class_holding(const void* p) const noexcept {
     for (std::size_t c = 0; c < Classes; ++c)
@@ -569,16 +569,17 @@ class ThreadCachedPool final : public HeapOwner {
       return false;
     };
     if (!p) return bad(error_kind::foreign_pointer, "null pointer freed");
-    // Expensive builds read a slab header only where a slab is held (exact); hardened ones
-    // wherever one may be (the range of the slabs).
-    auto in_slab = [&](std::size_t k) { return checks::expensive ? depots_[k].holds(p) : depots_[k].in_range(p); };
+    // A slab header is read only where a slab is held (an exact, lock-free lookup: the range of
+    // the slabs has gaps, and returned slabs, that may not be mapped), or in the range where the
+    // upstream keeps every slab mapped (see SlabDepot::may_hold).
+    auto in_slab = [&](std::size_t k) { return checks::expensive ? depots_[k].holds(p) : depots_[k].may_hold(p); };
     const bool held = in_slab(c);
     const ClassCache* owner = held ? owner_cache(p, c) : nullptr;
     if (!owner) {
       for (std::size_t k = 0; k < Classes; ++k)
         if (k != c && in_slab(k) && owner_cache(p, k))
           return bad(error_kind::invalid_size, "a block of another size class of this pool, freed with this size");
-      if (checks::expensive && held)
+      if (held && (checks::expensive || !Depot::range_is_enough))  // held exactly: a spare slab
         return bad(error_kind::double_free, "block is already free (its slab is spare)");
       return bad(error_kind::foreign_pointer, "not a block of this pool");
     }
