@@ -15,6 +15,7 @@
 #include <linux/futex.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -98,6 +99,12 @@ std::size_t huge_page_pools(huge_page_pool* out, std::size_t capacity) noexcept 
   }
   ::closedir(dir);
   return count;
+}
+
+std::size_t address_space_limit() noexcept {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_AS, &r) != 0 || r.rlim_cur == RLIM_INFINITY || r.rlim_cur > SIZE_MAX) return SIZE_MAX;
+  return static_cast<std::size_t>(r.rlim_cur);
 }
 
 int reserve(std::size_t size, std::size_t alignment, void** out) noexcept {

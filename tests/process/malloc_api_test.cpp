@@ -504,6 +504,15 @@ TEST(MallocChild, Run) {
       std::memset(blocks.back(), 1, 16);
     }
     for (void* b : blocks) std::free(b);
+    // The class ranges fit in the limit: small blocks come from them (a block of its class's
+    // size), not from a page mapping each (usable size 4032), which ran out at 250,000.
+    blocks.clear();
+    for (std::size_t i = 0; i < 200000; ++i) {
+      blocks.push_back(std::malloc(16));
+      ASSERT_NE(blocks.back(), nullptr) << i;
+      ASSERT_EQ(malloc_usable_size(blocks.back()), 16u) << i;
+    }
+    for (void* b : blocks) std::free(b);
   } else if (scenario == "stats") {
     p = std::malloc(std::size_t{1} << 20);
     void* volatile small = std::malloc(260);  // class 272 (16-byte steps to 512)

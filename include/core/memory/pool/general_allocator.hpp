@@ -18,8 +18,9 @@
 /// - Any alignment (a power of two) is served; allocate_at_least and usable_size report the class
 ///   size or the mapping's room.
 /// - The class ranges are reserved (not committed) up front: 76 x 4 GiB of address space, or less
-///   if the system refuses; a request whose class range is full (or could not be reserved, under
-///   a small RLIMIT_AS) is served as a large block instead.
+///   if the system refuses (at most half of an RLIMIT_AS, at least 1 MiB a class); a request
+///   whose class range is full (or could not be reserved) is served as a large block instead, a
+///   page mapping of its own.
 /// - `Checked` selects the hardened checks on frees (double free, foreign and interior pointers,
 ///   wrong sizes), independently of the build's check level, so the process allocator can offer
 ///   them as a run-time switch.
@@ -381,12 +382,21 @@ class BasicGeneralAllocator {
     std::byte* base;
     std::size_t range_bytes;  // a power of two
   };
+  /// The ranges: 4 GiB a class, halved until the system agrees, down to 1 MiB (a slab of the
+  /// largest class). Under an address-space limit (RLIMIT_AS, `ulimit -v`) they take at most half
+  /// of it, so that large blocks, thread stacks and the program's own mappings have the rest
+  /// (before, the ranges took all they could get, and below 4.75 GiB there were none at all:
+  /// every block was a page mapping of its own).
   static Ranges reserve_ranges() noexcept {
-    for (std::size_t bytes = std::size_t{1} << 32; bytes >= (std::size_t{1} << 26); bytes >>= 1)
+    const std::size_t budget = detail::os::address_space_limit() / 2;
+    for (std::size_t bytes = std::size_t{1} << 32; bytes >= min_range_bytes; bytes >>= 1) {
+      if (bytes > budget / class_count) continue;
       if (void* p = nullptr; detail::os::reserve(bytes * class_count, bytes, &p) == 0)
         return {static_cast<std::byte*>(p), bytes};
+    }
     return {nullptr, 0};
   }
+  static constexpr std::size_t min_range_bytes = std::size_t{1} << 20;
   explicit BasicGeneralAllocator(Ranges r) noexcept
       : base_(r.base), range_bytes_(r.range_bytes), shift_(r.base ? log2_floor(r.range_bytes) : 0),
         engine_(upstreams(r), specs(), allocator_name, cache_growth) {}
@@ -493,8 +503,14 @@ class BasicGeneralAllocator {
     large_count_.fetch_sub(1, std::memory_order_relaxed);
     large_bytes_.fetch_sub(h->length, std::memory_order_relaxed);
     Kept evicted{};
-    if (!keep(h->base, h->length, evicted)) (void)detail::os::release(h->base, h->length);
-    if (evicted.base) (void)detail::os::release(evicted.base, evicted.length);
+    if (!keep(h->base, h->length, evicted)) unmap(h->base, h->length);
+    if (evicted.base) unmap(evicted.base, evicted.length);
+  }
+  /// Unmaps a large block's mapping. At the process's mapping limit (vm.max_map_count) munmap
+  /// fails when it would split a merged mapping: the memory then goes back to the system all the
+  /// same (MADV_DONTNEED), only its address range stays mapped (it was lost whole, resident).
+  static void unmap(std::byte* base, std::size_t length) noexcept {
+    if (detail::os::release(base, length) != 0) (void)detail::os::purge(base, length);
   }
 
   // The kept mappings. Only try-locked: they never make a thread wait, and a child forked while

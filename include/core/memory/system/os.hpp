@@ -30,6 +30,8 @@ enum class protection : unsigned char { none, read, read_write };
 
 // Address space -------------------------------------------------------------------------------
 
+/// The process's address-space limit in bytes (RLIMIT_AS, `ulimit -v`), SIZE_MAX if none.
+[[nodiscard]] std::size_t address_space_limit() noexcept;
 /// Reserves `size` bytes (a multiple of the page size) of address space aligned to `alignment`
 /// (a power of two, at least a page), inaccessible and not backed by memory.
 int reserve(std::size_t size, std::size_t alignment, void** out) noexcept;
