@@ -505,6 +505,20 @@ void pool_foreign_between_chunks(Expected& e) {
   EXPECT_EQ(pool.nodes_allocated(), 0u);
 }
 
+void pool_foreign_at_the_end_of_a_chunk_page(Expected& e) {
+  // On a page of a chunk, but the node's first bytes would reach into the gap after it.
+  test::GappedPages pages;
+  cm::BasicMemoryPool<test::GappedPages> pool(pages, 32, 16, 1, 1);
+  void* a = pool.allocate_node();
+  void* b = pool.allocate_node();
+  void* edge = static_cast<std::byte*>(a) + 4096 - 8;
+  e = {edge, 32, 16};
+  pool.deallocate_node(edge);
+  EXPECT_EQ(pool.nodes_allocated(), 2u);
+  pool.deallocate_node(a);
+  pool.deallocate_node(b);
+}
+
 void pool_double_free_after_shrink(Expected& e) {
   test::GappedPages pages;
   cm::BasicMemoryPool<test::GappedPages> pool(pages, 32, 16, 1, 1);
@@ -812,6 +826,8 @@ const Case cases[] = {
      pool_foreign_between_chunks},
     {"PoolDoubleFreeIntoAChunkGivenBack", 1, K::foreign_pointer, "MemoryPool", "not in a chunk of this pool",
      pool_double_free_after_shrink},
+    {"PoolForeignPointerAtTheEndOfAChunksPage", 1, K::foreign_pointer, "MemoryPool", "not in a chunk of this pool",
+     pool_foreign_at_the_end_of_a_chunk_page},
     {"PoolNodeFreedWithALargeSize", 1, K::invalid_size, "MemoryPool", "a node of this pool, freed with a size",
      pool_node_freed_as_large},
     {"PoolAllocatorWrongCount", 1, K::invalid_size, "PoolAllocator", "a node of this pool, freed with a size",

@@ -171,6 +171,7 @@ TEST(ConcurrentReview, HardenedChecksReadNoSlabHeaderOutsideAHeldSlab) {
     for (void* p : live) pool.deallocate_node(p);
     pool.shrink_to_fit();
     ASSERT_EQ(pool.chunks_allocated(), 0u);
+    ASSERT_EQ(pages.live(), 0u);
     pool.deallocate_node(first);
     expect_reported("a double free after shrink_to_fit gave the slab back");
     void* again = pool.allocate_node();  // still usable
@@ -185,6 +186,7 @@ TEST(ConcurrentReview, HardenedChecksReadNoSlabHeaderOutsideAHeldSlab) {
     objects.release(a);
     objects.release(b);
     objects.shrink_to_fit();
+    ASSERT_EQ(pages.live(), 0u) << "the slab went back";
     objects.release(a);
     expect_reported("ConcurrentObjectPool: a double release after shrink_to_fit");
   }
@@ -195,6 +197,7 @@ TEST(ConcurrentReview, HardenedChecksReadNoSlabHeaderOutsideAHeldSlab) {
     void* p = a.allocate(size, 64);
     a.deallocate(p, size, 64);
     a.shrink_to_fit();
+    ASSERT_EQ(pages.live(), 0u) << "the slab went back";
     a.deallocate(p, size, 64);
     expect_reported("ThreadPoolAllocator: a double free after shrink_to_fit");
     void* q = a.allocate(size, 64);
@@ -210,9 +213,13 @@ TEST(ConcurrentReviewThreads, OwnsIsExactWhileTheSlabTableGrowsShrinksAndMoves) 
   void* held = pool.allocate_node();
   std::atomic<bool> stop{false};
   std::atomic<std::size_t> reads{0}, misses{0};
+  std::atomic<void*> top{nullptr};  // a node of the highest slab of a round: gone after it
   std::thread reader([&] {
     while (!stop.load(std::memory_order_relaxed)) {
       if (!pool.owns(held)) misses.fetch_add(1, std::memory_order_relaxed);
+      // Above every slab while the table changes: the search must stay inside the array it read
+      // (the answer may be either: the address may come back in a later slab).
+      if (void* t = top.load(std::memory_order_relaxed)) (void)pool.owns(t);
       reads.fetch_add(1, std::memory_order_relaxed);
     }
   });
@@ -221,6 +228,7 @@ TEST(ConcurrentReviewThreads, OwnsIsExactWhileTheSlabTableGrowsShrinksAndMoves) 
   std::vector<void*> nodes;
   for (int round = 0; round < rounds; ++round) {
     while (pool.chunks_allocated() < slabs) nodes.push_back(pool.allocate_node());
+    top.store(*std::max_element(nodes.begin(), nodes.end()), std::memory_order_relaxed);
     for (void* p : nodes) pool.deallocate_node(p);
     nodes.clear();
     pool.shrink_to_fit();  // every slab but held's goes back: removed from the table

@@ -125,6 +125,7 @@ class GappedPages {
     if (first_ == 0) first_ = step;
     auto* p = reinterpret_cast<void*>(base_ + at);
     if (::mprotect(p, size, PROT_READ | PROT_WRITE) != 0) return nullptr;
+    ++live_;
     return p;
   }
   [[nodiscard]] void* allocate(std::size_t size, std::size_t align) {
@@ -136,7 +137,10 @@ class GappedPages {
     const std::size_t bytes = (size + 4095) / 4096 * 4096;
     (void)::mprotect(p, bytes, PROT_NONE);
     (void)::madvise(p, bytes, MADV_DONTNEED);
+    --live_;
   }
+  /// Blocks handed out and not given back.
+  [[nodiscard]] std::size_t live() const noexcept { return live_; }
   /// An address in the gap after the first block.
   [[nodiscard]] void* gap_after_first() const noexcept { return reinterpret_cast<void*>(base_ + first_ + 64); }
 
@@ -145,6 +149,7 @@ class GappedPages {
   std::uintptr_t base_;
   std::uintptr_t next_ = 0;
   std::size_t first_ = 0;
+  std::size_t live_ = 0;
 };
 
 /// GappedPages as a stateless allocator (one reservation for the process), for allocators that

@@ -18,7 +18,7 @@
 /// - Any alignment (a power of two) is served; allocate_at_least and usable_size report the class
 ///   size or the mapping's room.
 /// - The class ranges are reserved (not committed) up front: 76 x 4 GiB of address space, or less
-///   if the system refuses (at most half of an RLIMIT_AS, at least 1 MiB a class); a request
+///   if the system refuses (at most 3/4 of an RLIMIT_AS, at least 2 MiB a class); a request
 ///   whose class range is full (or could not be reserved) is served as a large block instead, a
 ///   page mapping of its own.
 /// - `Checked` selects the hardened checks on frees (double free, foreign and interior pointers,
@@ -382,13 +382,15 @@ class BasicGeneralAllocator {
     std::byte* base;
     std::size_t range_bytes;  // a power of two
   };
-  /// The ranges: 4 GiB a class, halved until the system agrees, down to 1 MiB (a slab of the
-  /// largest class). Under an address-space limit (RLIMIT_AS, `ulimit -v`) they take at most half
-  /// of it, so that large blocks, thread stacks and the program's own mappings have the rest
-  /// (before, the ranges took all they could get, and below 4.75 GiB there were none at all:
+  /// The ranges: 4 GiB a class, halved until the system agrees, down to a slab of the largest
+  /// class (2 MiB). Under an address-space limit (RLIMIT_AS, `ulimit -v`) they take at most three
+  /// quarters of it, so that large blocks, thread stacks and the program's own mappings have the
+  /// rest (before, the ranges took all they could get, and below 4.75 GiB there were none at all:
   /// every block was a page mapping of its own).
   static Ranges reserve_ranges() noexcept {
-    const std::size_t budget = detail::os::address_space_limit() / 2;
+    constexpr std::size_t min_range_bytes = slab_size_of(size_classes.back());  // a slab of the largest class
+    static_assert(min_range_bytes == std::size_t{2} << 20);
+    const std::size_t budget = detail::os::address_space_limit() / 4 * 3;
     for (std::size_t bytes = std::size_t{1} << 32; bytes >= min_range_bytes; bytes >>= 1) {
       if (bytes > budget / class_count) continue;
       if (void* p = nullptr; detail::os::reserve(bytes * class_count, bytes, &p) == 0)
@@ -396,7 +398,6 @@ class BasicGeneralAllocator {
     }
     return {nullptr, 0};
   }
-  static constexpr std::size_t min_range_bytes = std::size_t{1} << 20;
   explicit BasicGeneralAllocator(Ranges r) noexcept
       : base_(r.base), range_bytes_(r.range_bytes), shift_(r.base ? log2_floor(r.range_bytes) : 0),
         engine_(upstreams(r), specs(), allocator_name, cache_growth) {}
@@ -439,11 +440,17 @@ class BasicGeneralAllocator {
   /// whole when made, 1/32 cost python3 and g++ 1% more memory than 1/16).
   static constexpr std::size_t per_slab(std::size_t size) noexcept {
     const std::size_t header = BasicSlabCache<>::header_bytes(class_alignment(size));
+    return (slab_size_of(size) - header) / size;
+  }
+  /// The size of that slab.
+  static constexpr std::size_t slab_size_of(std::size_t size) noexcept {
+    const std::size_t header = BasicSlabCache<>::header_bytes(class_alignment(size));
     for (std::size_t slab = 4096;; slab *= 2) {
       const std::size_t n = (slab - header) / size;
-      if (n >= 8 && (slab - n * size) * 32 <= slab) return n;
+      if (n >= 8 && (slab - n * size) * 32 <= slab) return slab;
     }
   }
+
 
 
   /// The class whose range holds `p`, or class_count.

@@ -259,15 +259,19 @@ class SlabDepot {
         cpu_pause();
         continue;
       }
+      // The size once, before the array (acquire: pairs with record's release of a grown size,
+      // stored after its array): the array read holds at least that many words, whatever a
+      // writer does meanwhile, so no read leaves it (the version check then decides).
+      const std::size_t n = table_size_.load(std::memory_order_acquire);
       // acquire: a grown array's words were copied before it was published.
       const std::uintptr_t* t = slabs_.load(std::memory_order_acquire);
-      std::size_t lo = 0, hi = table_size_.load(std::memory_order_relaxed);
+      std::size_t lo = 0, hi = n;
       while (lo < hi) {  // the first word >= base
         const std::size_t mid = lo + (hi - lo) / 2;
         if (__atomic_load_n(t + mid, __ATOMIC_RELAXED) < base) lo = mid + 1;
         else hi = mid;
       }
-      const bool found = lo < table_size_.load(std::memory_order_relaxed) && __atomic_load_n(t + lo, __ATOMIC_RELAXED) == base;
+      const bool found = lo < n && __atomic_load_n(t + lo, __ATOMIC_RELAXED) == base;
       acquire_fence();  // the reads above come before the second read of the count
       if (table_version_.load(std::memory_order_relaxed) == version) return found;
     }
@@ -536,7 +540,7 @@ class SlabDepot {
     const std::size_t at = static_cast<std::size_t>(std::lower_bound(t, t + n, a) - t);
     for (std::size_t i = n; i > at; --i) store_word(t + i, t[i - 1]);
     store_word(t + at, a);
-    table_size_.store(n + 1, std::memory_order_relaxed);
+    table_size_.store(n + 1, std::memory_order_release);  // after the array it fits (see holds)
     end_table_write();
     count_.fetch_add(1, std::memory_order_relaxed);
     widen(a, a + slab_size_);
