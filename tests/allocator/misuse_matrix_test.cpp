@@ -672,6 +672,20 @@ void concurrent_foreign(Expected& e) {
   EXPECT_EQ(pool.nodes_allocated(), 0u);
 }
 
+void concurrent_foreign_in_reserved_memory(Expected& e) {
+  // Reserved (one region from upstream) but never taken by a cache: no block was ever there, so
+  // it is no double free (the depot's table holds the region).
+  cm::ConcurrentPool pool(32);
+  pool.reserve(100000);
+  void* a = pool.allocate_node();
+  void* never = static_cast<std::byte*>(a) + 2 * 1024 * 1024;  // far beyond the first slabs taken
+  ASSERT_FALSE(pool.owns(never));
+  e = {never, 32, 16};
+  pool.deallocate_node(never);
+  pool.deallocate_node(a);
+  EXPECT_EQ(pool.nodes_allocated(), 0u);
+}
+
 void concurrent_other_pool(Expected& e) {
   cm::ConcurrentPool pool(32), other(32);
   void* a = pool.allocate_node();
@@ -856,6 +870,8 @@ const Case cases[] = {
     {"ConcurrentPoolDoubleFree", 1, K::double_free, "ConcurrentPool", "block is already free", concurrent_double_free},
     {"ConcurrentPoolForeignPointer", 1, K::foreign_pointer, "ConcurrentPool", "not a block of this pool",
      concurrent_foreign},
+    {"ConcurrentPoolForeignPointerIntoReservedMemory", 1, K::foreign_pointer, "ConcurrentPool",
+     "not a block of this pool", concurrent_foreign_in_reserved_memory},
     {"ConcurrentPoolNodeOfAnotherPool", 1, K::foreign_pointer, "ConcurrentPool", "not a block of this pool",
      concurrent_other_pool},
     {"ConcurrentPoolInteriorPointer", 1, K::interior_pointer, "ConcurrentPool", "inside a block of this pool",

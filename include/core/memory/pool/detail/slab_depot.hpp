@@ -277,6 +277,15 @@ class SlabDepot {
     }
   }
 
+  /// True if `p` lies in reserved memory that no cache ever took (beyond a region's cursor): no
+  /// block was ever there.
+  [[nodiscard]] bool never_taken(const void* p) const noexcept {
+    const auto a = reinterpret_cast<std::uintptr_t>(p);
+    for (Region* r = regions_.load(std::memory_order_acquire); r; r = r->next)  // acquire: see reserve
+      if (a >= r->begin && a < r->end) return a >= r->cursor.load(std::memory_order_relaxed);
+    return false;
+  }
+
   /// Whether the range of the slabs is enough to read a header safely: the upstream keeps every
   /// slab it ever gave mapped (one reservation, committed up to a mark that never goes down; a
   /// purged slab reads as zero), as the process allocator's class ranges do.

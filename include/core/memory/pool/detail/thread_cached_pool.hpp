@@ -579,7 +579,8 @@ class ThreadCachedPool final : public HeapOwner {
       for (std::size_t k = 0; k < Classes; ++k)
         if (k != c && in_slab(k) && owner_cache(p, k))
           return bad(error_kind::invalid_size, "a block of another size class of this pool, freed with this size");
-      if (held && (checks::expensive || !Depot::range_is_enough))  // held exactly: a spare slab
+      // Held exactly, and taken by a cache once: a spare slab.
+      if (held && (checks::expensive || !Depot::range_is_enough) && !depots_[c].never_taken(p))
         return bad(error_kind::double_free, "block is already free (its slab is spare)");
       return bad(error_kind::foreign_pointer, "not a block of this pool");
     }
