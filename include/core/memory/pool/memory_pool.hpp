@@ -143,7 +143,9 @@ class BasicMemoryPool {
     // Between the chunks, or in one given back, the memory may not even be mapped: the check
     // below reads the node's first bytes only on pages of chunks held. (A chunk given back that
     // shared a page with one held passes this; debug builds tell it by the exact chunk lookup.)
-    if (!on_chunk_page(p) || !on_chunk_page(static_cast<const std::byte*>(p) + sizeof(Node) - 1)) [[unlikely]]
+    const bool two_pages = (a & 4095) > 4096 - sizeof(Node);  // (the set's pages are 4 KiB)
+    if (!on_chunk_page(p) || (two_pages && !on_chunk_page(static_cast<const std::byte*>(p) + sizeof(Node) - 1)))
+        [[unlikely]]
       return report_bad_free(error_kind::foreign_pointer, p, "not in a chunk of this pool");
     if constexpr (checks::debug) {
       const Chunk* c = find_chunk(p);
