@@ -53,6 +53,27 @@ TEST(BuddyAllocator, InternalFragmentationIsReported) {
   buddy.deallocate(q, 128);
 }
 
+// allocate_at_least may be freed with any size from the one asked for to the one reported: the
+// requested bytes must balance either way (they wrapped below zero when freed with the latter).
+TEST(BuddyAllocator, RequestedBytesBalanceWhateverSizeAnAtLeastBlockIsFreedWith) {
+  cm::BuddyAllocator buddy(64, 1 << 16);
+  void* keep = buddy.allocate(64);
+  for (std::size_t freed_with : {std::size_t{100}, std::size_t{128}, std::size_t{120}}) {
+    const auto r = buddy.allocate_at_least(100);
+    ASSERT_EQ(r.size, 128u);
+    EXPECT_EQ(buddy.bytes_requested(), 64u + 128u);
+    buddy.deallocate(r.ptr, freed_with);
+    EXPECT_EQ(buddy.bytes_requested(), 64u) << "freed with " << freed_with;
+    EXPECT_DOUBLE_EQ(buddy.internal_fragmentation(), 0.0);
+    void* p = buddy.allocate(100);  // the same block, asked for by allocate: counted as asked
+    EXPECT_EQ(p, r.ptr);
+    EXPECT_EQ(buddy.bytes_requested(), 164u);
+    buddy.deallocate(p, 100);
+  }
+  buddy.deallocate(keep, 64);
+  EXPECT_EQ(buddy.bytes_requested(), 0u);
+}
+
 TEST(BuddyAllocator, Conformance) {
   cm::BuddyAllocator buddy(32, 1 << 25);  // room for the ~4000 blocks the model keeps live
   EXPECT_EQ(test::random_model(buddy, 40000, 3000, 256, 5), 0u);

@@ -316,6 +316,40 @@ void arena_marker_from_before_clear(Expected& e) {
   EXPECT_EQ(arena.bytes_used(), 32u);
 }
 
+/// A stateless upstream that hands out one static buffer, one block at a time: a block an arena
+/// gives back comes back at the same address.
+struct OneBlock {
+  static constexpr const char* allocator_name = "test::OneBlock";
+  alignas(64) static inline std::byte buffer[1 << 16];
+  static inline bool taken = false;
+  [[nodiscard]] void* try_allocate(std::size_t size, std::size_t align) noexcept {
+    if (taken || size > sizeof buffer || align > 64) return nullptr;
+    taken = true;
+    return buffer;
+  }
+  [[nodiscard]] void* allocate(std::size_t size, std::size_t align) {
+    void* p = try_allocate(size, align);
+    if (!p) throw std::bad_alloc();
+    return p;
+  }
+  void deallocate(void*, std::size_t, std::size_t) noexcept { taken = false; }
+};
+
+// The same after clear(), when the new block comes back at the old one's address: the marker's
+// addresses lie in it again (they were accepted, and the rewind undid newer allocations).
+void arena_marker_from_before_clear_at_the_same_address(Expected& e) {
+  cm::BasicArena<OneBlock> arena(1024);
+  (void)arena.allocate(64);
+  const auto m = arena.mark();
+  arena.clear();
+  auto* a = static_cast<std::byte*>(arena.allocate(64));
+  (void)arena.allocate(32);
+  ASSERT_LE(a, m.top);  // the same memory: the marker points into the block in use
+  e = {m.top, 0, 0};
+  arena.rewind(m);
+  EXPECT_EQ(arena.bytes_used(), 96u) << "the rewind was ignored";
+}
+
 // A marker of an arena since moved from, rewound on the moved-from arena: its blocks are the new
 // arena's now.
 void arena_marker_on_the_moved_from_arena(Expected& e) {
@@ -517,6 +551,22 @@ void pool_foreign_at_the_end_of_a_chunk_page(Expected& e) {
   EXPECT_EQ(pool.nodes_allocated(), 2u);
   pool.deallocate_node(a);
   pool.deallocate_node(b);
+}
+
+void pool_node_never_handed_out(Expected& e) {
+  // A node of the newest chunk not carved yet: freeing it would hand it out twice.
+  cm::MemoryPool pool(32);
+  auto* a = static_cast<std::byte*>(pool.allocate_node());
+  void* never = a + 32;
+  e = {never, 32, 16};
+  pool.deallocate_node(never);
+  void* b = pool.allocate_node();
+  void* c = pool.allocate_node();
+  EXPECT_NE(b, c);
+  EXPECT_EQ(pool.nodes_allocated(), 3u);
+  pool.deallocate_node(a);
+  pool.deallocate_node(b);
+  pool.deallocate_node(c);
 }
 
 void pool_double_free_after_shrink(Expected& e) {
@@ -761,6 +811,20 @@ void aligned_foreign(Expected& e) {
   heap.deallocate(a, 100);
 }
 
+void aligned_freed_with_another_alignment(Expected& e) {
+  // Carved from malloc for 128; freed as if page-aligned and large (not carved), and as if
+  // ordinary (16): either way it would reach free() inside its malloc block.
+  cm::AlignedAllocator<16> heap;
+  void* a = heap.allocate(100, 128);
+  e = {a, 100, 4096};
+  void* opaque = a;  // g++ would warn of the free() inside a block that the check prevents
+  __asm__ __volatile__("" : "+r"(opaque));
+  heap.deallocate(opaque, 100, 4096);
+  heap.deallocate(a, 100, 128);  // the right one: freed
+  void* b = heap.allocate(100, 128);
+  heap.deallocate(b, 100, 128);
+}
+
 void aligned_invalid_alignment(Expected& e) {
   cm::AlignedAllocator<64> heap;
   e = {nullptr, 16, 24};
@@ -827,6 +891,8 @@ const Case cases[] = {
      arena_marker_of_released_spare_block},
     {"ArenaMarkerFromBeforeClear", 1, K::lifo_violation, "Arena", "marker does not belong to this arena's blocks",
      arena_marker_from_before_clear},
+    {"ArenaMarkerFromBeforeClearAtTheSameAddress", 1, K::lifo_violation, "Arena",
+     "marker does not belong to this arena's blocks", arena_marker_from_before_clear_at_the_same_address},
     {"ArenaMarkerOnTheMovedFromArena", 1, K::lifo_violation, "Arena", "marker does not belong to this arena's blocks",
      arena_marker_on_the_moved_from_arena},
     {"ArenaMarkerOfAnotherArena", 1, K::lifo_violation, "Arena", "marker does not belong to this arena",
@@ -838,6 +904,8 @@ const Case cases[] = {
     {"PoolInteriorPointer", 2, K::interior_pointer, "MemoryPool", "inside a node of this pool", pool_interior},
     {"PoolForeignPointerBetweenChunksMappedApart", 1, K::foreign_pointer, "MemoryPool", "not in a chunk of this pool",
      pool_foreign_between_chunks},
+    {"PoolFreeOfANodeNeverHandedOut", 1, K::double_free, "MemoryPool", "node is already free (never handed out)",
+     pool_node_never_handed_out},
     {"PoolDoubleFreeIntoAChunkGivenBack", 1, K::foreign_pointer, "MemoryPool", "not in a chunk of this pool",
      pool_double_free_after_shrink},
     {"PoolForeignPointerAtTheEndOfAChunksPage", 1, K::foreign_pointer, "MemoryPool", "not in a chunk of this pool",
@@ -888,6 +956,8 @@ const Case cases[] = {
      thread_pool_double_free},
     {"AlignedForeignPointer", 1, K::foreign_pointer, "AlignedAllocator", "not a block of this allocator",
      aligned_foreign},
+    {"AlignedFreedWithAnotherAlignment", 1, K::invalid_size, "AlignedAllocator",
+     "a block carved for its alignment, freed with a size or alignment that differ", aligned_freed_with_another_alignment},
     {"AlignedInvalidAlignment", 0, K::invalid_alignment, "AlignedAllocator", "alignment must be a non-zero power",
      aligned_invalid_alignment},
     {"SegregatorPoolDoubleFree", 1, K::double_free, "MemoryPool", "node is already free",

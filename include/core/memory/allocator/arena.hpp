@@ -22,6 +22,13 @@
 
 namespace core::memory {
 
+namespace detail {
+/// What a marker holds instead of the arena's clear() count when the checks are off.
+struct NoClearCount {
+  friend constexpr bool operator==(NoClearCount, NoClearCount) noexcept { return true; }
+};
+}  // namespace detail
+
 /// Bump allocator over blocks from `Upstream`. `Arena` is BasicArena<MallocAllocator>.
 ///
 /// Requests larger than half the next block get a block of their own, so a big allocation does
@@ -51,6 +58,9 @@ class BasicArena {
   struct Marker {
     std::byte* top = nullptr;
     std::byte* end = nullptr;
+    /// Hardened builds: the arena's clear() count when it was taken. A block that clear() gave
+    /// back may come back at the same address, where the older marker's addresses match again.
+    [[no_unique_address]] std::conditional_t<checks::hardened, std::uint64_t, detail::NoClearCount> clears{};
   };
 
   class Scope;
@@ -87,7 +97,8 @@ class BasicArena {
         next_block_size_(other.next_block_size_),
         used_before_(std::exchange(other.used_before_, 0)),
         oversized_bytes_(std::exchange(other.oversized_bytes_, 0)),
-        capacity_(std::exchange(other.capacity_, 0)) {}
+        capacity_(std::exchange(other.capacity_, 0)),
+        clears_(other.clears_) {}
 
   ~BasicArena() {
     release_all();
@@ -160,7 +171,7 @@ class BasicArena {
   }
 
   /// The current position.
-  [[nodiscard]] Marker mark() const noexcept { return {top_, end_}; }
+  [[nodiscard]] Marker mark() const noexcept { return {top_, end_, clears_}; }
 
   /// Frees everything allocated since `marker` was taken (markers must be rewound newest first).
   /// Blocks reached since then are kept for reuse; blocks of oversized requests are released.
@@ -183,13 +194,13 @@ class BasicArena {
         rewound_in_block(old_top);
         return;
       }
-    } else if (!checks::debug && marker.end == end_ && marker.top <= top_) [[likely]] {
+    } else if (!checks::debug && marker.end == end_ && marker.top <= top_ && marker.clears == clears_) [[likely]] {
       top_ = marker.top;
       rewound_in_block(old_top);
       return;
     }
     // The marker's words as arguments, not its address: a scope then needs no copy in memory.
-    rewind_slow(marker.top, marker.end, old_top);
+    rewind_slow(marker.top, marker.end, marker.clears, old_top);
   }
 
  private:
@@ -202,11 +213,12 @@ class BasicArena {
     }
   }
 
-  CORE_MEMORY_NOINLINE void rewind_slow(std::byte* top, std::byte* end, std::byte* old_top) noexcept {
-    const Marker marker{top, end};
+  CORE_MEMORY_NOINLINE void rewind_slow(std::byte* top, std::byte* end, decltype(Marker::clears) clears,
+                                        std::byte* old_top) noexcept {
+    const Marker marker{top, end, clears};
     top_ = old_top;
     Block* const block = marker_block(marker);
-    if (marker.end && !block) [[unlikely]] {  // not of the blocks in use: nothing to read
+    if (marker.end && (!block || marker.clears != clears_)) [[unlikely]] {  // not of the blocks in use: nothing to read
       if constexpr (checks::hardened) report_lifo_violation(marker, 0, "marker does not belong to this arena's blocks in use: it is newer than the top (a rewind has gone back past its block) or from before a clear() or another arena's");
       return;
     }
@@ -241,6 +253,7 @@ class BasicArena {
   /// Frees everything and returns every block upstream (a caller-provided buffer is kept).
   void clear() noexcept {
     release_all();
+    if constexpr (checks::hardened) ++clears_;
     current_ = first_;
     top_ = first_ ? first_->data() : nullptr;
     end_ = first_ ? first_->data() + first_->capacity : nullptr;
@@ -507,6 +520,7 @@ class BasicArena {
   std::size_t used_before_ = 0;      // bytes used in the blocks before current_
   std::size_t oversized_bytes_ = 0;  // bytes used in oversized blocks
   std::size_t capacity_ = 0;         // bytes of all blocks held
+  [[no_unique_address]] decltype(Marker::clears) clears_{};  // clear() calls (hardened builds)
 };
 
 /// RAII rollback to a mark: everything allocated from the arena while the scope lives is released

@@ -86,8 +86,13 @@ class BasicBuddyAllocator {
   /// Like allocate, and reports the whole block as usable (and unpoisons it for ASan).
   [[nodiscard]] allocation_result allocate_at_least(std::size_t size, std::size_t align = alignof(std::max_align_t)) {
     void* p = allocate(size, align);
-    const std::size_t usable = block_size(order_for(size, align));
+    const unsigned order = order_for(size, align);
+    const std::size_t usable = block_size(order);
     unpoison_memory(p, usable);
+    // The caller may use the whole block, and may free it with any size from `size` to `usable`:
+    // it counts as requested whole, and its bit says so to deallocate.
+    requested_bytes_ += usable - size;
+    put_bit(whole_bits() + bit_of(static_cast<std::size_t>(static_cast<std::byte*>(p) - base_), order), true);
     return {p, usable};
   }
 
@@ -102,7 +107,9 @@ class BasicBuddyAllocator {
     }
     auto offset = static_cast<std::size_t>(static_cast<std::byte*>(p) - base_);
     used_bytes_ -= block_size(order);
-    requested_bytes_ -= size;
+    const std::size_t whole = whole_bits() + bit_of(offset, order);
+    requested_bytes_ -= test_bit(whole) ? block_size(order) : size;
+    put_bit(whole, false);
     while (order < levels_) {
       const std::size_t buddy = offset ^ block_size(order);
       if (!is_free(buddy, order)) break;
@@ -126,7 +133,7 @@ class BasicBuddyAllocator {
   [[nodiscard]] std::size_t max_block_size() const noexcept { return region_size(); }
   /// Bytes in live blocks (what the allocator handed out, rounded to block sizes).
   [[nodiscard]] std::size_t bytes_allocated() const noexcept { return used_bytes_; }
-  /// Bytes the live allocations asked for.
+  /// Bytes the live allocations asked for (a block from allocate_at_least counts whole).
   [[nodiscard]] std::size_t bytes_requested() const noexcept { return requested_bytes_; }
   /// Free bytes in the region.
   [[nodiscard]] std::size_t bytes_available() const noexcept { return region_size() - used_bytes_; }
@@ -197,10 +204,12 @@ class BasicBuddyAllocator {
   std::size_t block_size(unsigned order) const noexcept { return std::size_t{1} << (min_shift_ + order); }
   std::size_t region_size() const noexcept { return block_size(levels_); }
   std::size_t region_alignment() const noexcept { return region_size() < (std::size_t{2} << 20) ? region_size() : std::size_t{2} << 20; }
-  /// Bits for every block at every level: 2 * (blocks at the lowest level); hardened builds keep a
-  /// second such map saying which blocks are split.
+  /// Bits for every block at every level: 2 * (blocks at the lowest level), saying which are free;
+  /// hardened builds keep a second such map saying which blocks are split; the last one says
+  /// which live blocks allocate_at_least handed out (counted as requested whole).
   std::size_t bitmap_bits() const noexcept { return std::size_t{2} << levels_; }
-  std::size_t bitmap_bytes() const noexcept { return ((checks::hardened ? 2 : 1) * bitmap_bits() + 7) / 8; }
+  std::size_t whole_bits() const noexcept { return (checks::hardened ? 2 : 1) * bitmap_bits(); }
+  std::size_t bitmap_bytes() const noexcept { return (whole_bits() + bitmap_bits() + 7) / 8; }
 
   unsigned order_for(std::size_t size, std::size_t align) const noexcept {
     std::size_t need = size > align ? size : align;

@@ -66,21 +66,26 @@ class AlignedAllocator {
   void deallocate(void* p, std::size_t size, std::size_t align = alignment) noexcept {
     if (!p) return;
     align = effective(align);
-    if (align <= MallocAllocator::alignment || !carved(size, align)) return std::free(p);
-    auto* block = static_cast<std::byte*>(p);
-    std::uintptr_t word;
-    std::memcpy(&word, block - sizeof word, sizeof word);
-    auto* raw = reinterpret_cast<std::byte*>(word ^ cookie(block));
+    if (align <= MallocAllocator::alignment || !carved(size, align)) {
+      // Hardened: a carved block freed with a size or alignment that says it was not carved
+      // would reach free() at an address inside its malloc block.
+      if constexpr (checks::hardened) {
+        if (carved_from(p, max_carve_gap)) [[unlikely]] {
+          report_misuse({error_kind::invalid_size, allocator_name, p, size, align,
+                         "a block carved for its alignment, freed with a size or alignment that differ", nullptr, 0});
+          return;
+        }
+      }
+      return std::free(p);
+    }
     if constexpr (checks::hardened) {
-      const auto gap = static_cast<std::size_t>(block - raw);
-      if (!is_aligned(p, align) || block < raw || gap < sizeof word || gap > align ||
-          !is_aligned(raw, MallocAllocator::alignment)) [[unlikely]] {
+      if (!is_aligned(p, align) || !carved_from(p, align)) [[unlikely]] {
         report_misuse({error_kind::foreign_pointer, allocator_name, p, size, align,
                        "not a block of this allocator, or size/alignment differ from the allocation", nullptr, 0});
         return;
       }
     }
-    std::free(raw);
+    std::free(raw_of(p));
   }
 
   [[nodiscard]] std::size_t max_size() const noexcept { return MallocAllocator{}.max_size(); }
@@ -92,6 +97,24 @@ class AlignedAllocator {
 
   /// Carve from malloc unless the padding would exceed max(size, 256) bytes.
   static constexpr bool carved(std::size_t size, std::size_t align) noexcept { return align <= 256 || align <= size; }
+
+  /// The malloc block a carved block was cut from, read from the word before it.
+  static void* raw_of(const void* p) noexcept {
+    std::uintptr_t word;
+    std::memcpy(&word, static_cast<const std::byte*>(p) - sizeof word, sizeof word);
+    return reinterpret_cast<void*>(word ^ cookie(p));
+  }
+  /// True if the word before `p` names a malloc block that `p` was carved from, at most
+  /// `max_gap` bytes before it (the hardened checks).
+  static bool carved_from(const void* p, std::size_t max_gap) noexcept {
+    const auto raw = reinterpret_cast<std::uintptr_t>(raw_of(p));
+    const auto block = reinterpret_cast<std::uintptr_t>(p);
+    return raw < block && block - raw >= sizeof(std::uintptr_t) && block - raw <= max_gap &&
+           raw % MallocAllocator::alignment == 0;
+  }
+  /// The largest gap a carved block can have: it is carved only when align <= max(size, 256),
+  /// but its size may be anything; any alignment up to this is taken as carved.
+  static constexpr std::size_t max_carve_gap = std::size_t{1} << 30;
 
   /// Scrambles the stored pointer so a stray pointer is unlikely to pass the hardened check.
   static std::uintptr_t cookie(const void* block) noexcept {

@@ -147,6 +147,9 @@ class BasicMemoryPool {
     if (!on_chunk_page(p) || (two_pages && !on_chunk_page(static_cast<const std::byte*>(p) + sizeof(Node) - 1)))
         [[unlikely]]
       return report_bad_free(error_kind::foreign_pointer, p, "not in a chunk of this pool");
+    // The newest chunk's nodes not carved yet: free already (the next allocations carve them).
+    if (static_cast<std::byte*>(p) >= fresh_ && static_cast<std::byte*>(p) < fresh_end_) [[unlikely]]
+      return report_bad_free(error_kind::double_free, p, "node is already free (never handed out)");
     if constexpr (checks::debug) {
       const Chunk* c = find_chunk(p);
       if (!c) return report_bad_free(error_kind::foreign_pointer, p, "not in a chunk of this pool");
