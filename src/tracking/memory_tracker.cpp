@@ -131,6 +131,10 @@ MemoryTracker::MemoryTracker(const TrackerOptions& options)
       start_ns_(detail::coarse_now_ns()),
       shards_(new detail::TrackerShard[detail::shard_count]),
       timeline_(new detail::Timeline) {
+  if (!options_.name) options_.name = "";  // reports print it
+  // The clock's fixed point takes intervals up to 2^32 bytes (at least one unit a byte): a longer
+  // one is used as 2^32, and reports state the interval used.
+  if (sampled() && options_.sample_interval > (std::size_t{1} << 32)) options_.sample_interval = std::size_t{1} << 32;
   if (options.stack_depth) detail::prepare_stack_capture(options.stack);
   if (sampled()) {
     filter_ = new std::atomic<std::uint16_t>[std::size_t(1) << filter_bits];

@@ -71,17 +71,30 @@ class Entered {
 };
 
 // Not inlined: the stack skips a fixed number of frames (this, the hook).
+// Both keep errno: a successful malloc must not change it (libunwind's unw_backtrace left EAGAIN).
 CORE_MEMORY_NOINLINE void record(void* p, std::size_t size, std::size_t alignment, const char* how) noexcept {
   if (!p) return;
-  Entered e;
-  if (e.tracker()) e.tracker()->record_allocation(p, size, alignment, nullptr, how, cm::SourceLocation{});
+  const int saved = errno;
+  {
+    Entered e;
+    if (e.tracker()) e.tracker()->record_allocation(p, size, alignment, nullptr, how, cm::SourceLocation{});
+  }
+  errno = saved;
 }
 
 void forget(void* p) noexcept {
   if (!p) return;
-  Entered e;
-  if (e.tracker()) e.tracker()->record_deallocation(p);
+  const int saved = errno;
+  {
+    Entered e;
+    if (e.tracker()) e.tracker()->record_deallocation(p);
+  }
+  errno = saved;
 }
+
+/// Standard error as the program started, kept for the report at exit: programs close fd 2 in
+/// their own exit handlers (coreutils), or reopen it on a file of theirs.
+int report_fd = -1;
 
 const char* env(const char* name, const char* fallback) noexcept {
   const char* v = std::getenv(name);
@@ -127,7 +140,8 @@ void write_report_to(cm::MemoryTracker* t, const char* path, bool at_exit) {
     }
   }
   if (!path) {
-    write_all(2, os.str());
+    // (A program that closed every descriptor it did not open has closed ours too: then fd 2.)
+    write_all(report_fd >= 0 && ::fcntl(report_fd, F_GETFD) != -1 ? report_fd : 2, os.str());
     return;
   }
   // A regular file (or a new one) is written aside and renamed when complete, so a reader never
@@ -208,6 +222,7 @@ void start_signal_reports() {
 
 [[gnu::constructor]] void start() {
   in_hook = true;  // the tracker's construction allocates
+  report_fd = ::fcntl(2, F_DUPFD_CLOEXEC, 100);  // high: out of the way of the program's numbering
   cm::TrackerOptions o;
   o.name = "core-memory preload";
   o.stack_depth = static_cast<unsigned>(std::strtoul(env("CORE_MEMORY_TRACK_STACK", "16"), nullptr, 10));

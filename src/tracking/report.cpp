@@ -21,9 +21,35 @@
 namespace core::memory {
 namespace {
 
+/// The length of the well-formed UTF-8 sequence at the start of `s` (which starts with a byte of
+/// 0x80 or more), or 0 if it is not one (a stray byte, an overlong form, a surrogate, beyond U+10FFFF).
+std::size_t utf8_sequence(std::string_view s) noexcept {
+  const auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char c = b(0);
+  const std::size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+  if (n == 0 || c > 0xF4 || s.size() < n) return 0;
+  for (std::size_t i = 1; i < n; ++i)
+    if ((b(i) & 0xC0) != 0x80) return 0;
+  if (n == 3 && ((c == 0xE0 && b(1) < 0xA0) || (c == 0xED && b(1) >= 0xA0))) return 0;  // overlong, surrogate
+  if (n == 4 && ((c == 0xF0 && b(1) < 0x90) || (c == 0xF4 && b(1) >= 0x90))) return 0;  // overlong, > U+10FFFF
+  return n;
+}
+
 void write_json_string(std::ostream& os, std::string_view s) {
   os << '"';
-  for (const char c : s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      // Names come from the program (types, files, paths): bytes that are not UTF-8 would make
+      // the whole document unreadable to a JSON parser, so each becomes U+FFFD.
+      if (const std::size_t n = utf8_sequence(s.substr(i))) {
+        os.write(s.data() + i, static_cast<std::streamsize>(n));
+        i += n - 1;
+      } else {
+        os << "\\ufffd";
+      }
+      continue;
+    }
     switch (c) {
       case '"': os << "\\\""; break;
       case '\\': os << "\\\\"; break;

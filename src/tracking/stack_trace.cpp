@@ -4,6 +4,7 @@
 
 #include <core/memory/tracking/stack_trace.hpp>
 #include <core/memory/util/config.hpp>
+#include <core/memory/util/sanitizer.hpp>
 
 #include <cxxabi.h>
 #include <dlfcn.h>
@@ -69,9 +70,11 @@ using unw_backtrace_fn = int (*)(void**, int);
 /// libunwind's unw_backtrace if libunwind.so.8 is installed: loaded privately (RTLD_LOCAL), so its
 /// _Unwind_* functions never replace libgcc's for C++ exceptions. It caches what it learns of each
 /// function, and takes 16 frames in ~80 ns where libgcc's unwinder takes 0.7-1.7 us.
-/// CORE_MEMORY_NO_LIBUNWIND=1 keeps libgcc's.
+/// CORE_MEMORY_NO_LIBUNWIND=1 keeps libgcc's, as ThreadSanitizer builds always do: libunwind's
+/// thread-exit destructor crashed in TSan's mutex hooks once any stack had been taken.
 unw_backtrace_fn libunwind_backtrace() noexcept {
   static const unw_backtrace_fn fn = []() -> unw_backtrace_fn {
+    if (CORE_MEMORY_TSAN) return nullptr;
     if (const char* off = std::getenv("CORE_MEMORY_NO_LIBUNWIND"); off && *off && *off != '0') return nullptr;
     void* library = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
     return library ? reinterpret_cast<unw_backtrace_fn>(dlsym(library, "unw_backtrace")) : nullptr;

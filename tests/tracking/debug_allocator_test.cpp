@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,34 @@ TEST(DebugAllocator, QuarantineIsBoundedByCountAndBytes) {
   EXPECT_LE(a.quarantined_blocks(), 8u);  // 400 + 400 + 10 * k <= 1000
   a.flush_quarantine();
   EXPECT_EQ(a.quarantined_blocks(), 0u);
+}
+
+TEST(DebugAllocator, ABlockLargerThanTheQuarantineIsNotHeldBack) {
+  test::MisuseCapture capture;
+  Debug a({.quarantine_blocks = 4, .quarantine_bytes = 1000});
+  a.deallocate(a.allocate(100, 8), 100, 8);
+  EXPECT_EQ(a.quarantined_blocks(), 1u);
+  a.deallocate(a.allocate(1 << 20, 8), 1 << 20, 8);  // checked and released at once
+  EXPECT_EQ(a.quarantined_blocks(), 1u);
+  Debug none({.quarantine_blocks = 4, .quarantine_bytes = 0});
+  none.deallocate(none.allocate(16, 8), 16, 8);
+  EXPECT_EQ(none.quarantined_blocks(), 0u);
+  EXPECT_EQ(capture.count(), 0u);
+}
+
+// A write before a freed block that reaches its header is reported when the block leaves the
+// quarantine; the block is not released (its upstream block is not known).
+TEST(DebugAllocator, AnUnderrunIntoTheHeaderOfAQuarantinedBlockIsReportedAsItLeaves) {
+  test::MisuseCapture capture;
+  Debug a({.quarantine_blocks = 4});
+  auto* p = static_cast<char*>(a.allocate(24, 8));
+  a.deallocate(p, 24, 8);
+  std::memset(p - 40, 0, 40);
+  a.flush_quarantine();
+  ASSERT_EQ(capture.count(), 1u);
+  EXPECT_EQ(capture.last().kind, cm::error_kind::buffer_overrun) << capture.last().text;
+  EXPECT_NE(capture.last().text.find("into the allocator's header"), std::string::npos) << capture.last().text;
+  EXPECT_EQ(a.live_blocks(), 0u);
 }
 
 TEST(DebugAllocator, AFreedAddressIsNotHandedOutWhileQuarantined) {
@@ -169,6 +198,18 @@ const Scenario scenarios[] = {
        address = p;
        p[-3] = 'x';
        a.deallocate(p, 20, 4);
+     }},
+    // Far enough to go through the front canary into the allocator's header (which held the block's
+    // size, its upstream block and its site): nothing there is trusted then (it crashed reading
+    // the site's strings), so the report names no site and the block is left, not freed.
+    {"underrun_into_the_header", cm::error_kind::buffer_overrun,
+     "written before the start of the block, through its canary into the allocator's header", 20, false,
+     [](unsigned&, const void*& address) {
+       Debug a({});
+       auto* p = static_cast<char*>(a.allocate(20, 8));
+       address = p;
+       std::memset(p - 40, 0xAB, 40);
+       a.deallocate(p, 20, 8);
      }},
     {"use_after_free", cm::error_kind::use_after_free, "written after it was freed", 48, true,
      [](unsigned& line, const void*& address) {

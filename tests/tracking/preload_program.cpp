@@ -12,6 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cstring>
+#include <fcntl.h>
+#include <cerrno>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,6 +58,23 @@ int main(int argc, char** argv) {
     }
     int status = 0;
     waitpid(child, &status, 0);
+  }
+  if (argc > 1 && std::strcmp(argv[1], "errno") == 0) {
+    // A successful allocation (recorded with a stack) leaves errno as it was.
+    for (int i = 0; i < 10; ++i) {
+      errno = ENOENT;
+      sink = make_leak(10 + static_cast<std::size_t>(i));
+      if (errno != ENOENT) return 3;
+      std::free(const_cast<void*>(sink));
+      if (errno != ENOENT) return 4;
+    }
+  }
+  if (argc > 1 && std::strcmp(argv[1], "close_stderr") == 0) {
+    // As coreutils do at exit; then a file of the program's own takes descriptor 2.
+    sink = make_leak(55);
+    ::close(2);
+    const int fd = ::open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd != 2 || ::write(fd, "the program's own\n", 18) != 18) return 5;
   }
   return words.size() == 100 ? 0 : 1;
 }

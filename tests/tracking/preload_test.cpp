@@ -52,6 +52,27 @@ TEST(PreloadTracker, StacksStartAtTheCallerOfMalloc) {
   }
 }
 
+// The program's own behaviour is unchanged: errno survives a recorded allocation (libunwind's
+// stack walk left EAGAIN), and the report at exit reaches the standard error the program started
+// with even when the program closed descriptor 2 and reopened it on a file of its own.
+TEST(PreloadTracker, ErrnoAndTheProgramsOwnDescriptorsAreLeftAlone) {
+  for (const char* environment : {"", "CORE_MEMORY_TRACK_METHOD=frame_pointers", "CORE_MEMORY_TRACK_SAMPLE=1"}) {
+    const std::string command = std::string("env LD_PRELOAD=" CORE_MEMORY_PRELOAD_LIBRARY " ") + environment +
+                                " " CORE_MEMORY_PRELOAD_PROGRAM " errno 2>/dev/null";
+    EXPECT_EQ(std::system(command.c_str()), 0) << command;
+  }
+  const std::string dir = ::testing::TempDir();
+  const std::string own = dir + "core_memory_preload_own.txt", err = dir + "core_memory_preload_err.txt";
+  const std::string command = "env LD_PRELOAD=" CORE_MEMORY_PRELOAD_LIBRARY " " CORE_MEMORY_PRELOAD_PROGRAM
+                              " close_stderr " + own + " 2>" + err;
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  std::stringstream a, b;
+  a << std::ifstream(own).rdbuf();
+  b << std::ifstream(err).rdbuf();
+  EXPECT_EQ(a.str(), "the program's own\n") << "the report went into the program's file";
+  EXPECT_NE(b.str().find("55 bytes"), std::string::npos) << "no report on the original standard error:\n" << b.str();
+}
+
 TEST(PreloadTracker, ACleanProgramHasNoLeaks) {
   const std::string report = run("clean");
   EXPECT_NE(report.find("no leaks"), std::string::npos) << report;

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -139,6 +141,39 @@ TEST(Report, ListsTheAllocatorsRecordingIntoTheTracker) {
   EXPECT_EQ(text.str().find("elsewhere"), std::string::npos);
   pool.deallocate(b, 64, 8);
   heap.deallocate(c, 10, 8);
+}
+
+// Names come from the program: a null one is "", and bytes that are not UTF-8 (a Latin-1 path, a
+// stray byte) become U+FFFD, so the document still parses (a null name crashed; such bytes made
+// the whole report unreadable to a JSON parser).
+TEST(Report, NullAndNonUtf8NamesGiveAValidReport) {
+  if (!have_python()) GTEST_SKIP() << "python3 not found";
+  cm::MemoryTracker t({.name = nullptr});
+  cm::TrackingAllocator<cm::MallocAllocator> heap({.name = nullptr, .tracker = &t});
+  void* p = heap.allocate(10, 8);
+  const char* site = "dir\xe9/file\xff.cpp";  // Latin-1 and a byte that is never UTF-8
+  t.record_allocation(reinterpret_cast<void*>(0x1000), 7, 0, "caf\xc3\xa9 \xed\xa0\x80", "a\xc3", {site, "f", 3});
+  std::ostringstream os;
+  t.generate_report(os, cm::report_format::json);
+  EXPECT_EQ(run_python(os.str(), "import json,sys\nd=json.load(open(sys.argv[1],encoding=\"utf-8\"))\n"
+                                 "print(repr(d[\"tracker\"]), [a[\"name\"] for a in d[\"allocators\"]],"
+                                 " [x[\"file\"] for x in d[\"sites\"] if x[\"file\"].startswith(\"dir\")])\n"),
+            "'' [''] ['dir\ufffd/file\ufffd.cpp']\n")
+      << os.str();
+  EXPECT_NE(os.str().find("caf\xc3\xa9"), std::string::npos) << "well-formed UTF-8 is kept";
+  std::ostringstream text, html;
+  t.generate_report(text);
+  t.generate_report(html, cm::report_format::html);
+  t.record_deallocation(reinterpret_cast<void*>(0x1000));
+  heap.deallocate(p, 10, 8);
+}
+
+// The sampling clock takes intervals up to 2^32 bytes: a longer one is used as 2^32, and the
+// reports say so (they gave the interval asked for while the estimates used 2^32).
+TEST(Report, ASampleIntervalBeyondTheClocksRangeIsReportedAsUsed) {
+  cm::MemoryTracker t({.mode = cm::tracking_mode::sampled, .sample_interval = std::size_t{1} << 40});
+  EXPECT_EQ(t.snapshot().sample_interval, std::size_t{1} << 32);
+  EXPECT_DOUBLE_EQ(t.sample_weight(std::size_t{1} << 32), 1.0 / (1.0 - std::exp(-1.0)));
 }
 
 TEST(Report, EmptyTrackerGivesAValidReport) {

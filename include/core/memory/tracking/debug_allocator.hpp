@@ -50,7 +50,9 @@ inline constexpr unsigned char canary = 0xFD;
 
 namespace detail {
 
-/// What sits before each DebugAllocator block (before the front canary).
+/// What sits before each DebugAllocator block (before the front canary). A multiple of 16 bytes
+/// (see unused), so the front is the same for every alignment up to max_align_t's and max_size
+/// holds for all of them.
 struct DebugHeader {
   void* raw;  // the upstream block
   std::size_t size;
@@ -59,7 +61,20 @@ struct DebugHeader {
   const char* function;
   std::uint32_t line;
   std::uint32_t state;  // debug_live or debug_freed
+  std::uintptr_t seal;  // a hash of the fields above and the block's address (see intact)
+  std::uintptr_t unused = 0;
 };
+static_assert(sizeof(DebugHeader) % 16 == 0);
+/// The seal of header `h` of the block at `p`: an underrun that reaches past the front canary
+/// changes the header, and then nothing in it is trusted (its strings, its upstream block).
+inline std::uintptr_t seal_of(const DebugHeader& h, const void* p) noexcept {
+  std::uintptr_t x = reinterpret_cast<std::uintptr_t>(p) ^ 0x9E3779B97F4A7C15u;
+  for (std::uintptr_t w : {reinterpret_cast<std::uintptr_t>(h.raw), std::uintptr_t{h.size}, std::uintptr_t{h.alignment},
+                           reinterpret_cast<std::uintptr_t>(h.file), reinterpret_cast<std::uintptr_t>(h.function),
+                           (std::uintptr_t{h.line} << 32) | h.state})
+    x = (x ^ w) * 0xFF51AFD7ED558CCDu;
+  return x ^ (x >> 29);
+}
 inline constexpr std::uint32_t debug_live = 0x4C495645;   // "LIVE"
 inline constexpr std::uint32_t debug_freed = 0x46524545;  // "FREE"
 
@@ -105,7 +120,7 @@ class DebugAllocator {
       : upstream_(std::forward<Args>(args)...),
         options_(options),
         canary_(align_up(options.canary_size, 8)),
-        ring_(options.quarantine_blocks ? std::make_unique<void*[]>(options.quarantine_blocks) : nullptr) {
+        ring_(options.quarantine_blocks ? std::make_unique<Quarantined[]>(options.quarantine_blocks) : nullptr) {
     vg_pool_create(this);
   }
   /// Releases the quarantine (checking each block), then reports blocks still live as a leak and
@@ -171,6 +186,14 @@ class DebugAllocator {
       return;
     }
     Header* h = header_of(p);
+    if (!intact(p)) {
+      detail::report_debug_misuse(error_kind::buffer_overrun, p, size, align,
+                                  "written before the start of the block, through its canary into the allocator's "
+                                  "header (the block is not freed: nothing in the header can be trusted)",
+                                  nullptr);
+      blocks_.erase(p);  // leaked, and forgotten: the leak report at the end would read the header
+      return;
+    }
     if (h->state == detail::debug_freed) {
       detail::report_debug_misuse(error_kind::double_free, p, size, align, "block freed twice", h);
       return;
@@ -192,6 +215,7 @@ class DebugAllocator {
     if (options_.tracker) options_.tracker->record_deallocation(p);
     fill(p, size, debug_fill::freed);
     h->state = detail::debug_freed;
+    h->seal = detail::seal_of(*h, p);
     vg_free(this, p);  // memcheck: a later access is a use after free (no access while quarantined)
     guard(p, size);
     quarantine(p);
@@ -199,7 +223,7 @@ class DebugAllocator {
 
   /// True for a live block of this allocator (not for a freed one in quarantine).
   [[nodiscard]] bool owns(const void* p) const noexcept {
-    return blocks_.contains(p) && header_of(p)->state == detail::debug_live;
+    return blocks_.contains(p) && intact(p) && header_of(p)->state == detail::debug_live;
   }
   [[nodiscard]] std::size_t max_size() const noexcept {
     const std::size_t m = traits::max_size(upstream_);
@@ -214,7 +238,8 @@ class DebugAllocator {
         [](const void* p, void* context) {
           const auto* self = static_cast<const DebugAllocator*>(context);
           const Header* h = self->header_of(p);
-          if (h->state == detail::debug_live) self->check_canaries(p, h);
+          if (!self->intact(p)) self->report_damaged_header(p);
+          else if (h->state == detail::debug_live) self->check_canaries(p, h);
           else self->check_freed(p, h);
         },
         const_cast<DebugAllocator*>(this));
@@ -230,6 +255,15 @@ class DebugAllocator {
   [[nodiscard]] A& upstream() noexcept { return upstream_; }
 
  private:
+  /// True if the header of the block at `p` is as the allocator left it.
+  bool intact(const void* p) const noexcept { return header_of(p)->seal == detail::seal_of(*header_of(p), p); }
+  void report_damaged_header(const void* p) const noexcept {
+    detail::report_debug_misuse(error_kind::buffer_overrun, p, 0, 0,
+                                "written before the start of the block, through its canary into the allocator's "
+                                "header (the block is not freed: nothing in the header can be trusted)",
+                                nullptr);
+  }
+
   /// The header of the block at `p`, just before its front canary.
   Header* header_of(const void* p) const noexcept {
     return reinterpret_cast<Header*>(const_cast<char*>(static_cast<const char*>(p)) - canary_ - sizeof(Header));
@@ -249,7 +283,8 @@ class DebugAllocator {
       return nullptr;
     }
     Header* h = header_of(user);
-    *h = Header{raw, size, align, loc.file, loc.function, static_cast<std::uint32_t>(loc.line), detail::debug_live};
+    *h = Header{raw, size, align, loc.file, loc.function, static_cast<std::uint32_t>(loc.line), detail::debug_live, 0, 0};
+    h->seal = detail::seal_of(*h, user);
     fill(user - canary_, canary_, debug_fill::canary);
     fill(user, size, debug_fill::allocated);
     fill(user + size, canary_, debug_fill::canary);
@@ -299,23 +334,29 @@ class DebugAllocator {
 
   void quarantine(void* p) noexcept {
     const std::size_t size = header_of(p)->size;
-    if (!ring_) {
+    // A block larger than the whole quarantine is checked and released at once.
+    if (!ring_ || size > options_.quarantine_bytes) {
       check_freed(p, header_of(p));
       release(p);
       return;
     }
     while (queued_ && (queued_ == options_.quarantine_blocks || queued_bytes_ + size > options_.quarantine_bytes))
       evict();
-    ring_[(head_ + queued_) % options_.quarantine_blocks] = p;
+    ring_[(head_ + queued_) % options_.quarantine_blocks] = {p, size};
     ++queued_;
     queued_bytes_ += size;
   }
   /// Takes the oldest quarantined block out, checks it and releases it.
   void evict() noexcept {
-    void* p = ring_[head_];
+    const auto [p, size] = ring_[head_];
     head_ = (head_ + 1) % options_.quarantine_blocks;
     --queued_;
-    queued_bytes_ -= header_of(p)->size;
+    queued_bytes_ -= size;
+    if (!intact(p)) {  // a write before the freed block reached its header
+      report_damaged_header(p);
+      blocks_.erase(p);  // leaked: its upstream block is not known
+      return;
+    }
     check_freed(p, header_of(p));
     release(p);
   }
@@ -331,7 +372,11 @@ class DebugAllocator {
   DebugAllocatorOptions options_;
   std::size_t canary_;
   detail::AddressSet blocks_;  // live and quarantined user pointers
-  std::unique_ptr<void*[]> ring_;
+  struct Quarantined {
+    void* block;
+    std::size_t size;  // kept here: the header may be damaged by the time the block leaves
+  };
+  std::unique_ptr<Quarantined[]> ring_;
   std::size_t head_ = 0, queued_ = 0, queued_bytes_ = 0;
 };
 

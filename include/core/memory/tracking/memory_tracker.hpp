@@ -10,7 +10,8 @@
 /// Two modes. `exact` records every allocation. `sampled` records an allocation with probability
 /// 1 - exp(-size / interval) (a Poisson process over the bytes each thread allocates, mean
 /// interval 512 KiB, as tcmalloc and jemalloc profile), and weights each record by the inverse of
-/// that probability, so every figure (usage, counts, per-site bytes) is an unbiased estimate;
+/// that probability, so every figure (usage, counts, per-site bytes) is an unbiased estimate
+/// (of allocations of at least a byte: one of 0 bytes runs no clock and is never sampled);
 /// allocations not sampled cost a subtraction and a branch, and their frees a load.
 ///
 /// record_deallocation(p) must be called before the block is given back to its allocator (so the
@@ -123,7 +124,7 @@ enum class tracking_mode : unsigned char { exact, sampled };
 struct TrackerOptions {
   const char* name = "core::memory::MemoryTracker";
   tracking_mode mode = tracking_mode::exact;
-  std::size_t sample_interval = 512 * 1024;  ///< Mean bytes between samples (sampled mode).
+  std::size_t sample_interval = 512 * 1024;  ///< Mean bytes between samples (sampled mode; at most 2^32).
   unsigned stack_depth = 0;                  ///< Frames captured per record (0: none; max 64).
   stack_method stack = stack_method::unwind;
   unsigned stack_skip = 0;  ///< Innermost frames left out (a wrapper's own, e.g. a malloc hook).

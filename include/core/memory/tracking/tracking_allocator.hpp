@@ -39,7 +39,7 @@ class TrackingAllocator {
   template <class... Args>
     requires std::is_constructible_v<A, Args...>
   explicit TrackingAllocator(const TrackingAllocatorOptions& options, Args&&... args)
-      : upstream_(std::forward<Args>(args)...), name_(options.name), tracker_(options.tracker) {
+      : upstream_(std::forward<Args>(args)...), name_(options.name ? options.name : ""), tracker_(options.tracker) {
     source_.owner = this;
     source_.read = &read_stats;
     detail::register_stats_source(&source_);
