@@ -457,11 +457,15 @@ TrackerSnapshot MemoryTracker::snapshot() const {
 // ---- Budgets -------------------------------------------------------------------------------------
 
 std::size_t format_budget_report(const budget_report& r, char* buffer, std::size_t size) noexcept {
+  // A limit left at SIZE_MAX is no limit: "any" (it printed as 18446744073709551615).
+  char bytes[24] = "any", allocations[24] = "any";
+  if (r.budget.bytes != SIZE_MAX) std::snprintf(bytes, sizeof bytes, "%zu", r.budget.bytes);
+  if (r.budget.allocations != SIZE_MAX) std::snprintf(allocations, sizeof allocations, "%zu", r.budget.allocations);
   const int n = std::snprintf(buffer, size,
-                              "memory budget exceeded: %zu bytes in %zu allocations, budget %zu bytes / %zu "
+                              "memory budget exceeded: %zu bytes in %zu allocations, budget %s bytes / %s "
                               "allocations (%s, scope at %s:%u)",
-                              r.bytes, r.allocations, r.budget.bytes, r.budget.allocations, r.tracker,
-                              r.location.file, static_cast<unsigned>(r.location.line));
+                              r.bytes, r.allocations, bytes, allocations, r.tracker, r.location.file,
+                              static_cast<unsigned>(r.location.line));
   return n < 0 ? 0 : std::min(static_cast<std::size_t>(n), size ? size - 1 : 0);
 }
 

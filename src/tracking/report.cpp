@@ -70,6 +70,10 @@ void write_json_string(std::ostream& os, std::string_view s) {
   os << '"';
 }
 
+/// A total of `after` less that of `before`; the whole of `after` if it is less (the tracker was
+/// cleared in between: what it counted since).
+std::size_t since(std::size_t after, std::size_t before) noexcept { return after >= before ? after - before : after; }
+
 /// A figure: an integer when exact, else with up to 3 decimals.
 void write_number(std::ostream& os, double x) {
   char buffer[40];
@@ -414,8 +418,12 @@ std::size_t MemoryTracker::check_leaks_and_report() const {
   std::cerr.flush();
   char message[256];
   const AllocationInfo& first = live.front();
-  std::snprintf(message, sizeof message, "%zu blocks (%zu bytes) leaked; first at %s:%u", live.size(), bytes,
-                first.location.file, static_cast<unsigned>(first.location.line));
+  if (*first.location.file)
+    std::snprintf(message, sizeof message, "%zu blocks (%zu bytes) leaked; first at %s:%u", live.size(), bytes,
+                  first.location.file, static_cast<unsigned>(first.location.line));
+  else
+    std::snprintf(message, sizeof message, "%zu blocks (%zu bytes) leaked; the first has no recorded site",
+                  live.size(), bytes);
   report_misuse({error_kind::leak, name(), first.address, bytes, 0, message, first.location.file,
                  static_cast<unsigned>(first.location.line)});
   return live.size();
@@ -479,8 +487,8 @@ void write_diff(std::ostream& os, const TrackerSnapshot& before, const TrackerSn
                   after.tracker.c_str(), before.elapsed_ms, after.elapsed_ms, before.current_bytes,
                   after.current_bytes, double(after.current_bytes) - double(before.current_bytes), before.live_count,
                   after.live_count, double(after.live_count) - double(before.live_count), before.peak_bytes,
-                  after.peak_bytes, after.allocation_count - before.allocation_count,
-                  after.total_bytes - before.total_bytes);
+                  after.peak_bytes, since(after.allocation_count, before.allocation_count),
+                  since(after.total_bytes, before.total_bytes));
     os << line;
     write_number(os, after.temporary_count - before.temporary_count);
     os << " temporary\n  live bytes   live count  total bytes  total count  site (after - before)\n";

@@ -199,3 +199,19 @@ TEST(MemoryBudget, GoogleTestFormFailsTheTest) {
 }
 
 }  // namespace
+
+namespace {
+// A limit not set is no limit: the message says "any" (it printed 18446744073709551615).
+TEST(MemoryBudgetMessage, ALimitNotSetReadsAny) {
+  cm::budget_report r;
+  r.bytes = 10;
+  r.allocations = 2;
+  r.budget = {.allocations = 1};
+  char text[256];
+  cm::format_budget_report(r, text, sizeof text);
+  EXPECT_NE(std::string(text).find("budget any bytes / 1 allocations"), std::string::npos) << text;
+  r.budget = {.bytes = 8};
+  cm::format_budget_report(r, text, sizeof text);
+  EXPECT_NE(std::string(text).find("budget 8 bytes / any allocations"), std::string::npos) << text;
+}
+}  // namespace
