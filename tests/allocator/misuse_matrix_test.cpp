@@ -811,20 +811,6 @@ void aligned_foreign(Expected& e) {
   heap.deallocate(a, 100);
 }
 
-void aligned_freed_with_another_alignment(Expected& e) {
-  // Carved from malloc for 128; freed as if page-aligned and large (not carved), and as if
-  // ordinary (16): either way it would reach free() inside its malloc block.
-  cm::AlignedAllocator<16> heap;
-  void* a = heap.allocate(100, 128);
-  e = {a, 100, 4096};
-  void* opaque = a;  // g++ would warn of the free() inside a block that the check prevents
-  __asm__ __volatile__("" : "+r"(opaque));
-  heap.deallocate(opaque, 100, 4096);
-  heap.deallocate(a, 100, 128);  // the right one: freed
-  void* b = heap.allocate(100, 128);
-  heap.deallocate(b, 100, 128);
-}
-
 void aligned_invalid_alignment(Expected& e) {
   cm::AlignedAllocator<64> heap;
   e = {nullptr, 16, 24};
@@ -956,8 +942,6 @@ const Case cases[] = {
      thread_pool_double_free},
     {"AlignedForeignPointer", 1, K::foreign_pointer, "AlignedAllocator", "not a block of this allocator",
      aligned_foreign},
-    {"AlignedFreedWithAnotherAlignment", 1, K::invalid_size, "AlignedAllocator",
-     "a block carved for its alignment, freed with a size or alignment that differ", aligned_freed_with_another_alignment},
     {"AlignedInvalidAlignment", 0, K::invalid_alignment, "AlignedAllocator", "alignment must be a non-zero power",
      aligned_invalid_alignment},
     {"SegregatorPoolDoubleFree", 1, K::double_free, "MemoryPool", "node is already free",

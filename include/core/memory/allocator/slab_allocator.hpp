@@ -161,7 +161,7 @@ class BasicSlabCache {
   [[nodiscard]] bool in_own_slab(const void* p) const noexcept {
     const Slab* s = slab_of(p);
     const auto a = reinterpret_cast<std::uintptr_t>(s);
-    return a >= lowest_ && a < highest_ && on_slab_page(s) && s->cache == this;
+    return a >= lowest_ && a < highest_ && on_slab_page(s) && cache_in(s) == this;
   }
 
   /// The cache whose slab of `slab_size` bytes holds `p`, read from the slab's header: `p` must
@@ -170,7 +170,7 @@ class BasicSlabCache {
   [[nodiscard]] static BasicSlabCache* cache_of(const void* p, std::size_t slab_size) noexcept {
     const Slab* s = reinterpret_cast<Slab*>(reinterpret_cast<std::uintptr_t>(p) & ~(slab_size - 1));
     if (is_poisoned(&s->cache)) return nullptr;
-    return s->cache;
+    return cache_in(s);
   }
 
   /// True if `p`, an object of a slab of this cache, was ever handed out (objects are carved in
@@ -296,7 +296,7 @@ class BasicSlabCache {
   bool valid(Slab* s, void* obj) noexcept {
     const auto* b = static_cast<std::byte*>(obj);
     const auto a = reinterpret_cast<std::uintptr_t>(s);
-    bool mine = a >= lowest_ && a < highest_ && on_slab_page(s) && s->cache == this;
+    bool mine = a >= lowest_ && a < highest_ && on_slab_page(s) && cache_in(s) == this;
     if constexpr (checks::expensive) {
       bool listed = false;
       for (Slab* list : {partial_, full_, empty_})  // a double free can hit a kept empty slab
@@ -331,9 +331,16 @@ class BasicSlabCache {
         return nullptr;
       }
     }
-    auto* s = ::new (mem) Slab{nullptr, nullptr, nullptr, nullptr, this, 0,
-                               static_cast<std::uint32_t>(objects_offset_), list_empty, {}};
+    // Default-initialised, the fields set one by one: the cache pointer is written only atomically
+    // (set_cache), last, as a concurrent pool's check may read it meanwhile.
+    auto* s = ::new (mem) Slab;
+    s->prev = s->next = nullptr;
+    s->free = nullptr;
+    s->in_use = 0;
+    s->objects_offset = static_cast<std::uint32_t>(objects_offset_);
+    s->list = list_empty;
     s->fresh = s->objects();  // objects are carved in address order as they are first needed
+    set_cache(s, this);
     ++slabs_;
     const auto a = reinterpret_cast<std::uintptr_t>(mem);
     lowest_ = a < lowest_ ? a : lowest_;
@@ -356,7 +363,7 @@ class BasicSlabCache {
       }
     }
     --slabs_;
-    s->cache = nullptr;  // a stale pointer into a recycled slab no longer passes the hardened check
+    set_cache(s, nullptr);  // a stale pointer into a recycled slab no longer passes the hardened check
     if constexpr (tracks_pages) pages_.erase(s, slab_size_);
     allocator_traits<Upstream>::deallocate(upstream_.get(), s, slab_size_, slab_size_);
   }
@@ -388,6 +395,12 @@ class BasicSlabCache {
     return n;
   }
   std::size_t empty_count() const noexcept { return count(empty_); }
+
+  // A slab's cache pointer is what a concurrent pool's check (owns, validate_free) reads from any
+  // thread, while the owner makes or releases the slab. release: the header's other fields are
+  // written before it names its cache; acquire: a reader that sees the cache sees them.
+  static BasicSlabCache* cache_in(const Slab* s) noexcept { return __atomic_load_n(&s->cache, __ATOMIC_ACQUIRE); }
+  static void set_cache(Slab* s, BasicSlabCache* c) noexcept { __atomic_store_n(&s->cache, c, __ATOMIC_RELEASE); }
 
   /// Hardened checks read a slab header only on a page of a slab held: between the slabs, or in
   /// one given back, the memory may not be mapped. A concurrent pool's caches (whose upstream, its

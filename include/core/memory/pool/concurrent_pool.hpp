@@ -101,7 +101,7 @@ class BasicConcurrentPool {
   [[nodiscard]] bool fits(std::size_t size, std::size_t align) const noexcept {
     return size <= node_size() && is_valid_alignment_up_to(align, node_alignment());
   }
-  /// True if `p` is a node of this pool (live or free). O(log chunks), lock-free.
+  /// True if `p` is a node of this pool (live or free). O(log chunks), takes a lock.
   [[nodiscard]] bool owns(const void* p) const noexcept { return engine_.owns(p, 0); }
   [[nodiscard]] std::size_t max_size() const noexcept { return allocator_traits<Upstream>::max_size(engine_.upstream()); }
 

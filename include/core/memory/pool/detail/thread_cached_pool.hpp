@@ -284,16 +284,19 @@ class ThreadCachedPool final : public HeapOwner {
     depots_[0].deallocate_upstream(p, size, align);
   }
 
-  /// True if `p` is a block of class `c` of this pool (live or free). O(log slabs), lock-free.
+  /// True if `p` is a block of class `c` of this pool (live or free). O(log slabs). Takes the
+  /// upstream lock, so that the slab it reads cannot go back upstream meanwhile (shrink_to_fit).
   [[nodiscard]] bool owns(const void* p, std::size_t c) const noexcept {
+    std::lock_guard lock(depots_[c].upstream_mutex());
     if (!depots_[c].holds(p)) return false;
     const ClassCache* owner = owner_cache(p, c);
     return owner && owner->is_object_start(p);
   }
 
-  /// The class whose slabs hold `p`, or Classes if none. O(classes log slabs), lock-free: for the
+  /// The class whose slabs hold `p`, or Classes if none. O(classes log slabs), locks (as owns): for the
   /// expensive checks of frees that go upstream (it reads no memory outside the slabs).
   [[nodiscard]] std::size_t class_holding(const void* p) const noexcept {
+    std::lock_guard lock(depots_[0].upstream_mutex());  // one lock for all the depots
     for (std::size_t c = 0; c < Classes; ++c)
       if (depots_[c].holds(p) && owner_cache(p, c)) return c;
     return Classes;
