@@ -93,6 +93,7 @@ class BasicBuddyAllocator {
     // it counts as requested whole, and its bit says so to deallocate.
     requested_bytes_ += usable - size;
     put_bit(whole_bits() + bit_of(static_cast<std::size_t>(static_cast<std::byte*>(p) - base_), order), true);
+    ++whole_live_;
     return {p, usable};
   }
 
@@ -107,9 +108,15 @@ class BasicBuddyAllocator {
     }
     auto offset = static_cast<std::size_t>(static_cast<std::byte*>(p) - base_);
     used_bytes_ -= block_size(order);
-    const std::size_t whole = whole_bits() + bit_of(offset, order);
-    requested_bytes_ -= test_bit(whole) ? block_size(order) : size;
-    put_bit(whole, false);
+    // (The map is looked at only while such blocks live: a random free over a large region would
+    // otherwise touch one more cache line, 5% of its time.)
+    if (const std::size_t whole = whole_bits() + bit_of(offset, order); whole_live_ != 0 && test_bit(whole)) {
+      put_bit(whole, false);
+      --whole_live_;
+      requested_bytes_ -= block_size(order);
+    } else {
+      requested_bytes_ -= size;
+    }
     while (order < levels_) {
       const std::size_t buddy = offset ^ block_size(order);
       if (!is_free(buddy, order)) break;
@@ -288,6 +295,7 @@ class BasicBuddyAllocator {
   unsigned levels_ = 14;
   std::size_t used_bytes_ = 0;
   std::size_t requested_bytes_ = 0;
+  std::size_t whole_live_ = 0;  // live blocks from allocate_at_least
 };
 
 using BuddyAllocator = BasicBuddyAllocator<>;
