@@ -27,50 +27,67 @@ struct Op {
   std::uint32_t size;  // 0: free the slot
 };
 
-const std::vector<Op>& sequence() {
-  static const std::vector<Op> ops = [] {
-    std::vector<Op> v;
-    std::mt19937 rng(2024);
-    std::vector<std::uint32_t> live_size(4096, 0);
-    std::vector<std::uint32_t> live, empty;
-    for (std::uint32_t i = 0; i < 4096; ++i) empty.push_back(i);
-    for (int i = 0; i < 100000; ++i) {
-      const bool alloc = live.empty() || (live.size() < 2000 ? rng() % 100 < 60 : rng() % 100 < 40);
-      if (alloc && !empty.empty()) {
-        const std::uint32_t slot = empty.back();
-        empty.pop_back();
-        const std::uint32_t size = (16u << (rng() % 7)) + rng() % 64;  // 16 .. ~1 KiB, log-uniform
-        v.push_back({slot, size});
-        live_size[slot] = size;
-        live.push_back(slot);
-      } else {
-        const std::size_t k = rng() % live.size();
-        v.push_back({live[k], 0});
-        empty.push_back(live[k]);
-        live[k] = live.back();
-        live.pop_back();
-      }
+/// `count` operations with about `live_target` blocks live, sizes from `size_of(rng)`.
+template <class SizeOf>
+std::vector<Op> make_sequence(int count, std::size_t live_target, SizeOf size_of) {
+  std::vector<Op> v;
+  std::mt19937 rng(2024);
+  std::vector<std::uint32_t> live, empty;
+  for (std::uint32_t i = 0; i < 4096; ++i) empty.push_back(i);
+  for (int i = 0; i < count; ++i) {
+    const bool alloc = live.empty() || (live.size() < live_target ? rng() % 100 < 60 : rng() % 100 < 40);
+    if (alloc && !empty.empty()) {
+      const std::uint32_t slot = empty.back();
+      empty.pop_back();
+      v.push_back({slot, size_of(rng)});
+      live.push_back(slot);
+    } else {
+      const std::size_t k = rng() % live.size();
+      v.push_back({live[k], 0});
+      empty.push_back(live[k]);
+      live[k] = live.back();
+      live.pop_back();
     }
-    for (std::uint32_t slot : live) v.push_back({slot, 0});
-    return v;
-  }();
+  }
+  for (std::uint32_t slot : live) v.push_back({slot, 0});
+  return v;
+}
+
+/// 16 B .. ~1 KiB, log-uniform, about 2000 live.
+const std::vector<Op>& sequence() {
+  static const std::vector<Op> ops = make_sequence(100000, 2000, [](std::mt19937& rng) {
+    return static_cast<std::uint32_t>((16u << (rng() % 7)) + rng() % 64);
+  });
+  return ops;
+}
+/// 16 KiB .. 512 KiB, log-uniform, about 200 live: buffers, I/O blocks, a compiler's tables.
+const std::vector<Op>& medium_sequence() {
+  static const std::vector<Op> ops = make_sequence(20000, 200, [](std::mt19937& rng) {
+    return static_cast<std::uint32_t>((std::uint32_t{16} << 10 << (rng() % 5)) + rng() % 16384);
+  });
+  return ops;
+}
+/// 1 MiB .. 8 MiB, about 16 live: the blocks every allocator maps from the OS at some size.
+const std::vector<Op>& large_sequence() {
+  static const std::vector<Op> ops = make_sequence(2000, 16, [](std::mt19937& rng) {
+    return static_cast<std::uint32_t>((std::uint32_t{1} << 20 << (rng() % 3)) + rng() % (std::uint32_t{1} << 20));
+  });
   return ops;
 }
 
 /// Replays the sequence; `report` runs at the point of most blocks live near the end.
 template <class Alloc, class Report>
-void replay(benchmark::State& state, Alloc& a, Report report) {
-  const auto& ops = sequence();
+void replay(benchmark::State& state, Alloc& a, Report report, const std::vector<Op>& ops = sequence()) {
   std::vector<void*> ptr(4096);
   std::vector<std::uint32_t> size(4096);
-  const std::size_t report_at = ops.size() - 2200;
+  const std::size_t report_at = ops.size() > 2200 ? ops.size() - 2200 : 0;
   for (auto _ : state) {
     for (std::size_t i = 0; i < ops.size(); ++i) {
       const Op& op = ops[i];
       if (op.size) {
         ptr[op.slot] = a.allocate(op.size, 16);
         size[op.slot] = op.size;
-        *static_cast<volatile char*>(ptr[op.slot]) = 1;
+        for (std::uint32_t at = 0; at < op.size; at += 4096) static_cast<volatile char*>(ptr[op.slot])[at] = 1;
       } else {
         a.deallocate(ptr[op.slot], size[op.slot], 16);
       }
@@ -125,6 +142,18 @@ void BM_malloc(benchmark::State& state) {
   replay(state, a, [] {});
 }
 BENCHMARK(BM_malloc)->Name("mixed/malloc/1024");
+
+/// The process malloc on blocks of 16 KiB to 512 KiB, each page written once.
+void BM_malloc_medium(benchmark::State& state) {
+  ProcessMalloc a;
+  replay(state, a, [] {}, medium_sequence());
+}
+BENCHMARK(BM_malloc_medium)->Name("mixed_medium/malloc/512K");
+void BM_malloc_large(benchmark::State& state) {
+  ProcessMalloc a;
+  replay(state, a, [] {}, large_sequence());
+}
+BENCHMARK(BM_malloc_large)->Name("mixed_large/malloc/8M");
 
 void BM_foonathan(benchmark::State& state) {
   FoonathanCollection a;

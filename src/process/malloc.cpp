@@ -366,6 +366,20 @@ CM_EXPORT void* pvalloc(std::size_t size) noexcept {
 }
 
 CM_EXPORT std::size_t malloc_usable_size(void* p) noexcept { return usable(p); }
+/// glibc's malloc_trim: gives back what is held for reuse (the calling thread's cached blocks,
+/// empty slabs, kept large mappings). Returns 1: memory may have gone back. `pad` is not used.
+CM_EXPORT int malloc_trim(std::size_t) noexcept {
+  if (!ready()) return 0;
+  if (fast) {
+    fast->flush_thread_cache();
+    fast->shrink_to_fit();
+  }
+  if (checked) {
+    checked->flush_thread_cache();
+    checked->shrink_to_fit();
+  }
+  return 1;
+}
 
 // --- C++ -------------------------------------------------------------------------------------
 

@@ -68,7 +68,9 @@ TEST(GeneralAllocator, ClassesCoverEverySizeAndAlignment) {
 }
 
 // Every class's slab: a power of two holding at least 8 blocks (at most what a slab cache
-// takes, 1024) and losing at most 1/32 of itself to the header and the tail.
+// takes, 1024) and losing at most 1/32 of itself to the header and the tail; above 64 KiB the
+// smallest such power of two (its tail is address space never touched, and a larger slab would
+// raise the class ranges' floor).
 TEST(GeneralAllocator, EveryClassSlabLosesAtMostAThirtySecond) {
   cm::GeneralAllocator a;
   for (std::size_t c = 0; c < cm::GeneralAllocator::class_count; ++c) {
@@ -78,8 +80,12 @@ TEST(GeneralAllocator, EveryClassSlabLosesAtMostAThirtySecond) {
     EXPECT_GE(s.blocks_per_slab, 8u) << s.block_size;
     EXPECT_LE(s.blocks_per_slab, 1024u) << s.block_size;
     EXPECT_LE(s.blocks_per_slab * s.block_size, s.slab_size) << s.block_size;
-    EXPECT_LE((s.slab_size - s.blocks_per_slab * s.block_size) * 32, s.slab_size) << s.block_size;
+    if (s.block_size <= 65536)
+      EXPECT_LE((s.slab_size - s.blocks_per_slab * s.block_size) * 32, s.slab_size) << s.block_size;
+    else
+      EXPECT_LE(s.slab_size / 2, 8 * s.block_size) << s.block_size;  // half could not hold 8 and a header
   }
+  EXPECT_EQ(cm::GeneralAllocator::max_small, std::size_t{1} << 20);
 }
 
 std::size_t page_size() { return static_cast<std::size_t>(sysconf(_SC_PAGESIZE)); }
@@ -213,37 +219,82 @@ TEST(GeneralAllocator, ResidentSpareSlabsDecayWhenTheirClassIsIdle) {
   spare.reuse(true);
 }
 
-// Freed large mappings kept for reuse hold memory only for the most recently freed one.
-TEST(GeneralAllocator, OnlyTheNewestKeptLargeMappingStaysResident) {
+/// True if the page holding `p` is mapped.
+bool mapped(const void* p) {
+  unsigned char v = 0;
+  const auto page = reinterpret_cast<std::uintptr_t>(p) / page_size() * page_size();
+  return mincore(reinterpret_cast<void*>(page), page_size(), &v) == 0;
+}
+
+// Freed large mappings are kept with their memory and serve the next large requests: the
+// smallest that holds a request (whole up to four times its size, else its tail unmapped), or
+// else the largest, grown in place or moved by mremap with its pages. shrink_to_fit unmaps them.
+TEST(GeneralAllocator, KeptLargeMappingsKeepTheirMemoryAndServeTheNextRequests) {
+  if (cm::asan_enabled || CORE_MEMORY_TSAN) GTEST_SKIP() << "the sanitizers' mmap interceptors keep no page resident";
   cm::GeneralAllocator a;
-  constexpr std::size_t size = 192 * 1024;
-  auto* first = static_cast<unsigned char*>(a.allocate(size));
-  auto* second = static_cast<unsigned char*>(a.allocate(size));
-  std::memset(first, 1, size);
-  std::memset(second, 2, size);
-  a.deallocate(first);
-  EXPECT_GE(resident_pages(first, size), size / page_size()) << "the newest kept: resident";
-  a.deallocate(second);
-  EXPECT_EQ(resident_pages(first, size), 0u) << "kept before the newest: purged";
-  EXPECT_GE(resident_pages(second, size), size / page_size());
-  // Both serve the next requests of their size, the purged one as zero pages.
-  auto* again = static_cast<unsigned char*>(a.allocate(size));
-  auto* again2 = static_cast<unsigned char*>(a.allocate(size));
-  EXPECT_TRUE((again == first && again2 == second) || (again == second && again2 == first));
-  std::memset(again, 3, size);
-  std::memset(again2, 4, size);
-  a.deallocate(again);
-  a.deallocate(again2);
-  // One of more than 256 KiB is kept for its mapping only: its memory goes back at once.
-  constexpr std::size_t big = 512 * 1024;
-  auto* third = static_cast<unsigned char*>(a.allocate(big));
-  std::memset(third, 5, big);
-  a.deallocate(third);
-  EXPECT_EQ(resident_pages(third, big), 0u) << "kept, but not resident";
-  auto* fourth = static_cast<unsigned char*>(a.allocate(big));
-  EXPECT_EQ(fourth, third) << "the mapping is reused";
-  EXPECT_EQ(fourth[100], 0);
-  a.deallocate(fourth);
+  constexpr std::size_t mib = std::size_t{1} << 20;
+  auto* two = static_cast<unsigned char*>(a.allocate(2 * mib));
+  auto* three = static_cast<unsigned char*>(a.allocate(3 * mib));
+  std::memset(two, 2, 2 * mib);
+  std::memset(three, 3, 3 * mib);
+  a.deallocate(two);
+  a.deallocate(three);
+  EXPECT_GE(a.kept_large_bytes(), 5 * mib);
+  EXPECT_GE(resident_pages(two, 2 * mib), 2 * mib / page_size()) << "kept with its memory";
+  EXPECT_GE(resident_pages(three, 3 * mib), 3 * mib / page_size());
+  // 1.5 MiB: the smallest that holds it, whole, its pages still resident.
+  auto* p = static_cast<unsigned char*>(a.allocate(3 * mib / 2));
+  EXPECT_EQ(p, two);
+  EXPECT_GE(a.usable_size(p), 2 * mib - 4096);
+  EXPECT_GE(resident_pages(p, 2 * mib), 2 * mib / page_size());
+  // 4 MiB: none holds it; the 3 MiB one grows (by mremap, which moves its pages).
+  auto* q = static_cast<unsigned char*>(a.allocate(4 * mib));
+  EXPECT_EQ(a.kept_large_bytes(), 0u);
+  EXPECT_EQ(q[0], 3) << "the kept mapping's pages, not fresh ones";
+  EXPECT_EQ(q[3 * mib - 4096], 3);
+  EXPECT_GE(a.usable_size(q), 4 * mib);
+  std::memset(q, 4, 4 * mib);
+  a.deallocate(p);
+  a.deallocate(q);
+  // 1.1 MiB: the 2 MiB one. 16 MiB: the 4 MiB one, grown. 3 MiB then: that 16 MiB one, its tail
+  // unmapped (it is more than four times as long).
+  auto* r = static_cast<unsigned char*>(a.allocate(11 * mib / 10));
+  EXPECT_EQ(r, two);
+  auto* big = static_cast<unsigned char*>(a.allocate(16 * mib));
+  EXPECT_EQ(big[4 * mib - 4096], 4);
+  std::memset(big, 5, 16 * mib);
+  a.deallocate(big);
+  auto* t = static_cast<unsigned char*>(a.allocate(3 * mib));
+  EXPECT_EQ(t, big);
+  EXPECT_LT(a.usable_size(t), 4 * mib);
+  EXPECT_FALSE(mapped(big + 8 * mib));
+  a.deallocate(r);
+  a.deallocate(t);
+  EXPECT_GT(a.kept_large_bytes(), 0u);
+  a.shrink_to_fit();
+  EXPECT_EQ(a.kept_large_bytes(), 0u);
+  EXPECT_FALSE(mapped(big));
+  EXPECT_EQ(a.large_blocks(), 0u);
+}
+
+// Kept mappings hold at most the most large blocks ever held at once (at least 64 MiB), and at
+// most 32: the oldest are unmapped to make room.
+TEST(GeneralAllocator, KeptLargeMappingsStayWithinTheirBudget) {
+  cm::GeneralAllocator a;
+  constexpr std::size_t mib = std::size_t{1} << 20;
+  std::vector<void*> blocks;
+  for (int i = 0; i < 40; ++i) blocks.push_back(a.allocate(5 * mib));  // 200 MiB live
+  for (void* p : blocks) a.deallocate(p);
+  EXPECT_GT(a.kept_large_bytes(), 64 * mib) << "up to the peak";
+  EXPECT_LE(a.kept_large_bytes(), 32 * (5 * mib + 4096)) << "32 at most";
+  a.shrink_to_fit();
+  blocks.clear();
+  // A peak under the floor: 64 MiB kept at most.
+  cm::GeneralAllocator b;
+  for (int i = 0; i < 10; ++i) blocks.push_back(b.allocate(2 * mib));
+  for (void* p : blocks) b.deallocate(p);
+  for (int i = 0; i < 30; ++i) b.deallocate(b.allocate((3 + i % 5) * mib));  // each takes and returns
+  EXPECT_LE(b.kept_large_bytes(), 64 * mib);
 }
 
 // Defect: once eight mappings of sizes never asked for again were kept, no freed mapping was kept
@@ -252,12 +303,13 @@ TEST(GeneralAllocator, OnlyTheNewestKeptLargeMappingStaysResident) {
 TEST(GeneralAllocator, ABufferFreedInALoopIsKeptAfterOldSizesFilledTheSlots) {
   cm::GeneralAllocator a;
   std::vector<void*> old;
-  for (std::size_t i = 0; i < 12; ++i) old.push_back(a.allocate((300 + 60 * i) * 1024));  // none within 1.5x of 100 KB
+  for (std::size_t i = 0; i < 40; ++i) old.push_back(a.allocate((8 + i) * (std::size_t{1} << 20)));  // > 4x 1.2 MiB
   for (void* p : old) a.deallocate(p);
-  void* first = a.allocate(100000);
+  constexpr std::size_t size = 1200 * 1024;
+  void* first = a.allocate(size);
   a.deallocate(first);
   for (int round = 0; round < 20; ++round) {
-    const std::size_t n = 100000 - static_cast<std::size_t>(round % 7) * 1000;
+    const std::size_t n = size - static_cast<std::size_t>(round % 7) * 1000;
     void* p = a.allocate(n);
     EXPECT_EQ(p, first) << "round " << round << ": a fresh mapping, the freed one was not kept";
     std::memset(p, round, n);
@@ -478,6 +530,33 @@ TEST(GeneralAllocator, SpareSlabsKeepTheirMemoryWithinABudget) {
   a.flush_thread_cache();
   EXPECT_LE(a.spare_resident_bytes(), std::size_t{1} << 20);
   EXPECT_EQ(a.small_blocks(), 0u);
+}
+
+// A class whose slabs are larger than 256 KiB (blocks of 10 KiB and up) keeps two spare slabs
+// resident, within 32 MiB over all such classes; the others go back at once. (None were kept:
+// a program that freed its 16-512 KiB buffers and allocated them again faulted every page in
+// anew each round.)
+TEST(GeneralAllocator, ClassesOfLargeSlabsKeepTwoSpareSlabsResident) {
+  using GA = cm::GeneralAllocator;
+  GA a;
+  std::size_t large_slab_spares = 0;
+  for (std::size_t size : {std::size_t{320} << 10, std::size_t{384} << 10, std::size_t{448} << 10,
+                           std::size_t{512} << 10, std::size_t{640} << 10}) {
+    const std::size_t c = GA::class_of(size, 16);
+    const auto s = a.statistics_of_class(c);
+    ASSERT_GT(s.slab_size, std::size_t{256} << 10);
+    const std::size_t before = a.spare_resident_bytes();
+    std::vector<void*> v(3 * s.blocks_per_slab);
+    for (void*& p : v) std::memset(p = a.allocate(size), 1, 4096);
+    for (void* p : v) a.deallocate(p);
+    a.flush_thread_cache();
+    EXPECT_EQ(a.statistics_of_class(c).spare_slabs, 3u) << size;
+    const std::size_t kept = a.spare_resident_bytes() - before;
+    EXPECT_LE(kept, 2 * s.slab_size) << size;
+    large_slab_spares += kept;
+  }
+  EXPECT_GE(large_slab_spares, std::size_t{16} << 20) << "two of the first classes at least";
+  EXPECT_LE(a.spare_resident_bytes(), (std::size_t{33} << 20)) << "32 MiB, and the small classes' 1 MiB";
 }
 
 // Spare slabs beyond the budget give all their memory back: the depot lists them in a table

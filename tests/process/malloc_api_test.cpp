@@ -429,7 +429,7 @@ TEST(Malloc, CallocOfALargeBlockTouchesNoPage) {
 // (Runs after EveryAlignedFormAtEveryAlignmentAndSize, which leaves every kept-mapping slot
 // taken by sizes this test never asks for: it passes only because the oldest makes room.)
 TEST(Malloc, ALargeBufferFreedAndAllocatedInALoopIsReused) {
-  // A 100 KB buffer allocated, filled and freed in a loop (I/O buffers, temporary vectors) must
+  // A buffer allocated, filled and freed in a loop (I/O buffers, temporary vectors) must
   // not cost a fresh mapping and its page faults each time: glibc serves it from its heap.
   auto minor_faults = [] {
     rusage u{};
@@ -438,16 +438,39 @@ TEST(Malloc, ALargeBufferFreedAndAllocatedInALoopIsReused) {
   };
   const auto page = static_cast<std::size_t>(getpagesize());
   constexpr int rounds = 500;
-  const long before = minor_faults();
-  for (int i = 0; i < rounds; ++i) {
-    const std::size_t n = opaque(100000 + static_cast<std::size_t>(i % 7) * 1000);
-    auto* p = static_cast<unsigned char*>(std::malloc(n));
-    ASSERT_NE(p, nullptr);
-    for (std::size_t k = 0; k < n; k += page) p[k] = 1;
-    std::free(p);
+  // 100 KB: a size class (a mapping of its own until stop 28); 3 MiB: a kept mapping.
+  for (const std::size_t size : {std::size_t{100000}, std::size_t{3} << 20}) {
+    const long before = minor_faults();
+    for (int i = 0; i < rounds; ++i) {
+      const std::size_t n = opaque(size + static_cast<std::size_t>(i % 7) * 1000);
+      auto* p = static_cast<unsigned char*>(std::malloc(n));
+      ASSERT_NE(p, nullptr);
+      for (std::size_t k = 0; k < n; k += page) p[k] = 1;
+      std::free(p);
+    }
+    const long faults = minor_faults() - before;
+    // The first round faults its pages in; the others none.
+    EXPECT_LT(faults, rounds + static_cast<long>(size / page)) << size << ": every round mapped and faulted its buffer anew (" << faults << " faults)";
   }
-  const long faults = minor_faults() - before;
-  EXPECT_LT(faults, rounds) << "every round mapped and faulted its buffer anew (" << faults << " faults)";
+}
+
+// malloc_trim (glibc's) gives back what is kept for reuse: here a freed 16 MiB block, kept with
+// its memory, is unmapped.
+TEST(Malloc, MallocTrimGivesBackKeptMemory) {
+  constexpr std::size_t n = std::size_t{16} << 20;
+  const auto page = static_cast<std::size_t>(getpagesize());
+  auto* p = static_cast<unsigned char*>(std::malloc(opaque(n)));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 1, n);
+  asm volatile("" : : "r"(p) : "memory");  // the stores are not dead before the free
+  std::free(p);
+  auto* first = reinterpret_cast<unsigned char*>(reinterpret_cast<std::uintptr_t>(p) / page * page);
+  std::vector<unsigned char> in(n / page);
+  ASSERT_EQ(mincore(first, n, in.data()), 0) << "kept: still mapped";
+  EXPECT_EQ(static_cast<std::size_t>(std::count_if(in.begin(), in.end(), [](unsigned char v) { return v & 1; })), n / page)
+      << "kept with its memory";
+  EXPECT_EQ(malloc_trim(0), 1);
+  EXPECT_NE(mincore(first, page, in.data()), 0) << "unmapped";
 }
 
 TEST(Malloc, MemalignRejectsOnlyAlignmentsThatCannotBeRoundedUp) {

@@ -1,26 +1,26 @@
 #pragma once
 /// GeneralAllocator: a general-purpose, thread-safe RawAllocator, the engine of the process
 /// allocator (libcore_memory_malloc, see src/process/) and usable directly. It adds no strategy
-/// of its own: requests up to 64 KiB are served by size class from ThreadPoolAllocator's
+/// of its own: requests up to 1 MiB are served by size class from ThreadPoolAllocator's
 /// per-thread heaps over slab caches (the concurrent engine); larger ones are mapped from the OS
 /// for themselves.
 ///
 /// - Each size class draws its slabs from its own range of one address-space reservation, so a
 ///   block's class is its address's range: a free needs no size (free(), realloc()) and costs a
 ///   subtraction and a shift before the engine's lock-free free.
-/// - Large blocks (over 64 KiB, or aligned beyond their class) are mappings with a 64-byte
+/// - Large blocks (over 1 MiB, or aligned beyond their class) are mappings with a 64-byte
 ///   header; reallocate grows one with mremap, without copying. Freeing one unmaps it, except
-///   that up to 8 mappings of at most 1 MiB are kept for the next large requests of about their
-///   size (a buffer allocated and freed in a loop would otherwise cost a mapping and its page
-///   faults every time), the oldest making room for the newest; only the most recently kept one
-///   keeps its memory, and only if it is at most 256 KiB (a larger one saves its mapping, not its
-///   page faults).
+///   that freed mappings of up to 32 MiB are kept, with their memory, up to 64 MiB in all (the
+///   oldest unmapped to make room), for the next large requests of about their size: buffers
+///   of a few MiB allocated and freed in turn would otherwise cost a mapping, a page fault per
+///   4 KiB and an unmapping every time (330x mimalloc's time, 9x glibc's, whose heap keeps up
+///   to 64 MiB free). shrink_to_fit (malloc_trim) unmaps them.
 /// - Any alignment (a power of two) is served; allocate_at_least and usable_size report the class
 ///   size or the mapping's room.
-/// - The class ranges are reserved (not committed) up front: 76 x 4 GiB of address space, or less
+/// - The class ranges are reserved (not committed) up front: 92 x 4 GiB of address space, or less
 ///   if the system refuses (at most 3/4 of an RLIMIT_AS, at least 2 MiB a class); a request
-///   whose class range is full (or could not be reserved) is served as a large block instead, a
-///   page mapping of its own.
+///   whose class range is full (or could not be reserved, or is smaller than the class's slab) is
+///   served as a large block instead, a page mapping of its own.
 /// - `Checked` selects the hardened checks on frees (double free, foreign and interior pointers,
 ///   wrong sizes), independently of the build's check level, so the process allocator can offer
 ///   them as a run-time switch.
@@ -32,6 +32,7 @@
 #include <core/memory/util/config.hpp>
 #include <core/memory/util/error.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstddef>
@@ -58,6 +59,12 @@ class ClassRange {
   /// And all classes' depots together at most this much: a program that passed through many
   /// classes once (Redis's list nodes, 3 to 8 KiB as they grow) does not keep a slab of each.
   static constexpr std::size_t resident_spare_total = std::size_t{1} << 20;
+  /// A class whose slabs are larger (blocks of 10 KiB and up) keeps one spare slab resident,
+  /// within this in all: a program that frees all its buffers of 16 KiB to 1 MiB and allocates
+  /// them again (a request, a frame, a compiler's pass) would otherwise fault in every page of
+  /// them anew each time (3900 faults a round of 200 such buffers, 4x mimalloc's time).
+  /// Decays as the others do.
+  static constexpr std::size_t resident_large_spare_total = std::size_t{32} << 20;
 
   ClassRange() = default;
   ClassRange(const ClassRange&) = delete;
@@ -149,21 +156,24 @@ class BasicGeneralAllocator {
   static constexpr const char* allocator_name = "core::memory::GeneralAllocator";
   static constexpr bool is_thread_safe = true;
   /// 16-byte steps to 512 bytes, then eight classes per doubling to 8 KiB (at most 11% of a block
-  /// unused), then four per doubling to 64 KiB: 16, 32, ... 496, 512, 576, ... 7680, 8192, 10240,
-  /// ... 57344, 65536. The 16-byte steps are glibc's: a Redis server's 260-byte strings take 272
-  /// bytes, not 288 (eight per doubling) or 320 (four, as mimalloc and jemalloc have it).
-  static constexpr std::array<std::size_t, 76> size_classes = [] {
-    std::array<std::size_t, 76> c{};
+  /// unused), then four per doubling to 1 MiB: 16, 32, ... 496, 512, 576, ... 7680, 8192, 10240,
+  /// ... 57344, 65536, 81920, ... 917504, 1048576. The 16-byte steps are glibc's: a Redis
+  /// server's 260-byte strings take 272 bytes, not 288 (eight per doubling) or 320 (four, as
+  /// mimalloc and jemalloc have it). The classes above 64 KiB are what keeps buffers of 64 KiB
+  /// to 1 MiB off mmap and munmap (a mapping, its page faults and its unmapping for every
+  /// block: 18x glibc's time on a mix of 16-512 KiB blocks, whose heap serves them).
+  static constexpr std::array<std::size_t, 92> size_classes = [] {
+    std::array<std::size_t, 92> c{};
     std::size_t n = 0;
     for (std::size_t s = 16; s < 512; s += 16) c[n++] = s;
     for (std::size_t base = 512; base < 8192; base *= 2)
       for (std::size_t k = 0; k < 8; ++k) c[n++] = base + k * (base / 8);
-    for (std::size_t base = 8192; base < 65536; base *= 2)
+    for (std::size_t base = 8192; base < (std::size_t{1} << 20); base *= 2)
       for (std::size_t k = 0; k < 4; ++k) c[n++] = base + k * (base / 4);
-    c[n++] = 65536;
+    c[n++] = std::size_t{1} << 20;
     return c;
   }();
-  static_assert(size_classes.back() == 65536 && size_classes[size_classes.size() - 2] == 57344);
+  static_assert(size_classes.back() == std::size_t{1} << 20 && size_classes[size_classes.size() - 2] == 917504);
   static_assert([] {
     for (std::size_t s : size_classes)
       if (s % (s <= 1024 ? 16 : 128) != 0) return false;
@@ -268,7 +278,11 @@ class BasicGeneralAllocator {
     return large_header(p) != nullptr;
   }
 
-  void shrink_to_fit() noexcept { engine_.shrink_to_fit(); }
+  /// Gives back what is held for reuse: empty slabs, thread caches' surplus, kept mappings.
+  void shrink_to_fit() noexcept {
+    engine_.shrink_to_fit();
+    release_kept();
+  }
   void flush_thread_cache() noexcept { engine_.flush_thread_cache(); }
 
   /// Blocks of the size classes allocated and not freed (exact when no thread is mid-call).
@@ -276,6 +290,8 @@ class BasicGeneralAllocator {
   /// Large blocks mapped now, and their bytes.
   [[nodiscard]] std::size_t large_blocks() const noexcept { return large_count_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::size_t large_bytes() const noexcept { return large_bytes_.load(std::memory_order_relaxed); }
+  /// Bytes of freed large mappings kept, with their memory, for the next large requests.
+  [[nodiscard]] std::size_t kept_large_bytes() const noexcept { return kept_bytes_.load(std::memory_order_relaxed); }
   /// Bytes of slabs held (committed in the class ranges and not given back).
   [[nodiscard]] std::size_t slab_bytes() const noexcept { return engine_.bytes_allocated(); }
   [[nodiscard]] std::size_t thread_caches() const noexcept { return engine_.heap_count(); }
@@ -369,7 +385,7 @@ class BasicGeneralAllocator {
   }();
   /// Above 1 KiB: the first class at or above each multiple of 128 bytes.
   static constexpr auto large_table = [] {
-    std::array<unsigned char, 65536 / 128 + 1> t{};
+    std::array<unsigned char, max_small / 128 + 1> t{};
     for (std::size_t i = 0; i < t.size(); ++i) {
       std::size_t c = 0;
       while (size_classes[c] < i * 128) ++c;
@@ -382,13 +398,13 @@ class BasicGeneralAllocator {
     std::byte* base;
     std::size_t range_bytes;  // a power of two
   };
-  /// The ranges: 4 GiB a class, halved until the system agrees, down to a slab of the largest
-  /// class (2 MiB). Under an address-space limit (RLIMIT_AS, `ulimit -v`) they take at most three
+  /// The ranges: 4 GiB a class, halved until the system agrees, down to a slab of class 64 KiB
+  /// (2 MiB: the classes above, whose slabs are larger, are then served as large blocks). Under an address-space limit (RLIMIT_AS, `ulimit -v`) they take at most three
   /// quarters of it, so that large blocks, thread stacks and the program's own mappings have the
   /// rest (before, the ranges took all they could get, and below 4.75 GiB there were none at all:
   /// every block was a page mapping of its own).
   static Ranges reserve_ranges() noexcept {
-    constexpr std::size_t min_range_bytes = slab_size_of(size_classes.back());  // a slab of the largest class
+    constexpr std::size_t min_range_bytes = slab_size_of(65536);
     static_assert(min_range_bytes == std::size_t{2} << 20);
     const std::size_t budget = detail::os::address_space_limit() / 4 * 3;
     for (std::size_t bytes = std::size_t{1} << 32; bytes >= min_range_bytes; bytes >>= 1) {
@@ -437,7 +453,10 @@ class BasicGeneralAllocator {
   /// most 1/32 of itself to the slab's header and the tail too short for a block (in 4 KiB, class
   /// 288 lost 9% and class 448 12.5%; in 8 KiB class 272 3.7%, in 16 KiB 0.4%). Slabs are
   /// carved as used, so a larger slab costs no memory until its blocks are (with slabs threaded
-  /// whole when made, 1/32 cost python3 and g++ 1% more memory than 1/16).
+  /// whole when made, 1/32 cost python3 and g++ 1% more memory than 1/16). Above 64 KiB a slab
+  /// is the smallest power of two of 8 blocks: its tail (at most a block) is address space that
+  /// is never touched, and a slab twice as large (32 MiB for class 1 MiB) would only make the
+  /// class ranges' floor under an address-space limit higher.
   static constexpr std::size_t per_slab(std::size_t size) noexcept {
     const std::size_t header = BasicSlabCache<>::header_bytes(class_alignment(size));
     return (slab_size_of(size) - header) / size;
@@ -447,7 +466,7 @@ class BasicGeneralAllocator {
     const std::size_t header = BasicSlabCache<>::header_bytes(class_alignment(size));
     for (std::size_t slab = 4096;; slab *= 2) {
       const std::size_t n = (slab - header) / size;
-      if (n >= 8 && (slab - n * size) * 32 <= slab) return slab;
+      if (n >= 8 && (size > 65536 || (slab - n * size) * 32 <= slab)) return slab;
     }
   }
 
@@ -494,7 +513,10 @@ class BasicGeneralAllocator {
     std::byte* p = align_up(base + sizeof(LargeHeader), align);
     ::new (static_cast<void*>(p - sizeof(LargeHeader))) LargeHeader{base, mapped, klass, large_magic};
     large_count_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
-    large_bytes_.fetch_add(mapped, std::memory_order_relaxed);
+    const std::size_t now = large_bytes_.fetch_add(mapped, std::memory_order_relaxed) + mapped;
+    for (std::size_t peak = large_peak_.load(std::memory_order_relaxed);
+         peak < now && !large_peak_.compare_exchange_weak(peak, now, std::memory_order_relaxed);) {
+    }
     return p;
   }
 
@@ -509,9 +531,7 @@ class BasicGeneralAllocator {
     h->magic = 0;  // a second free of it is then reported, not unmapped twice
     large_count_.fetch_sub(1, std::memory_order_relaxed);
     large_bytes_.fetch_sub(h->length, std::memory_order_relaxed);
-    Kept evicted{};
-    if (!keep(h->base, h->length, evicted)) unmap(h->base, h->length);
-    if (evicted.base) unmap(evicted.base, evicted.length);
+    if (!keep(h->base, h->length)) unmap(h->base, h->length);
   }
   /// Unmaps a large block's mapping. At the process's mapping limit (vm.max_map_count) munmap
   /// fails when it would split a merged mapping: the memory then goes back to the system all the
@@ -522,59 +542,92 @@ class BasicGeneralAllocator {
 
   // The kept mappings. Only try-locked: they never make a thread wait, and a child forked while
   // another thread held the lock merely goes without them.
-  static constexpr std::size_t kept_slots = 8;
-  static constexpr std::size_t kept_max = std::size_t{1} << 20;
-  /// The newest kept mapping keeps its memory up to this size: Redis's old dict tables (512 KiB
-  /// and more, freed as the dicts grow) held 0.7 MiB that no later request reused.
-  static constexpr std::size_t kept_resident_max = std::size_t{256} << 10;
+  static constexpr std::size_t kept_slots = 32;
+  static constexpr std::size_t kept_max = std::size_t{32} << 20;     // glibc's largest mmap threshold
+  /// Kept mappings hold at most the most bytes large blocks ever held at once, and at least this
+  /// (glibc's largest trim threshold): a program that frees its buffers and allocates them again
+  /// finds them all (a fixed 64 MiB budget cost a mix of 1-5 MiB buffers, 60 MiB live, 11x
+  /// mimalloc's time, in page faults), and never holds more than it once used.
+  static constexpr std::size_t kept_budget_floor = std::size_t{64} << 20;
   struct Kept {
     std::byte* base;
     std::size_t length;
-    bool resident;  // not purged: the most recently kept one
   };
 
-  /// A kept mapping of `length` to 1.5 x `length` bytes (`length` becomes its size), or null;
-  /// the resident one first. The others stay in the order they were kept.
+  /// A kept mapping of at least `length` bytes (and at most four times that), or null: the
+  /// smallest that holds `length` (its tail unmapped if it is more than four times as long),
+  /// else the largest, grown by mremap. Either way the pages it kept stay resident and only the
+  /// rest fault in. (Taking only mappings of `length` to 1.5 x `length` bytes, a mix of 1-5 MiB
+  /// buffers found one for a third of its requests; unmapping tails beyond twice the request
+  /// cost it 20x the page faults of beyond four times.) `length` becomes the mapping's size.
   void* take_kept(std::size_t& length) noexcept {
     if (length > kept_max || kept_lock_.test_and_set(std::memory_order_acquire)) return nullptr;
-    std::size_t best = kept_count_;  // the resident one if it fits, else the first that fits
+    std::size_t best = kept_count_;
     for (std::size_t i = 0; i < kept_count_; ++i) {
-      if (kept_[i].length >= length && kept_[i].length - length <= length / 2 &&
-          (best == kept_count_ || kept_[i].resident))
+      if (best == kept_count_) {
         best = i;
+        continue;
+      }
+      const std::size_t a = kept_[i].length, b = kept_[best].length;
+      if (b < length ? a > b : (a >= length && a < b)) best = i;  // the smallest that holds it, else the largest
     }
-    void* found = nullptr;
+    Kept k{};
     if (best != kept_count_) {
-      found = kept_[best].base;
-      length = kept_[best].length;
+      k = kept_[best];
+      add_kept_bytes(0 - k.length);
       erase_kept(best);
     }
     kept_lock_.clear(std::memory_order_release);
-    return found;
+    if (!k.base) return nullptr;
+    if (k.length < length) {
+      void* moved = nullptr;
+      if (detail::os::remap(k.base, k.length, length, &moved) != 0) {
+        unmap(k.base, k.length);
+        return nullptr;
+      }
+      return moved;
+    }
+    if (k.length / 4 > length && detail::os::release(k.base + length, k.length - length) == 0) return k.base;
+    length = k.length;
+    return k.base;
   }
   /// Takes slot `i` out, the later ones moving down (they stay oldest first). Under the lock.
   void erase_kept(std::size_t i) noexcept {
     for (--kept_count_; i < kept_count_; ++i) kept_[i] = kept_[i + 1];
   }
   /// Keeps a freed mapping; false if the caller must release it (too large, or the lock taken).
-  /// With every slot taken, the oldest kept mapping makes room (`evicted`, for the caller to
-  /// release): else mappings freed once, early, would hold the slots for good, and a buffer freed
-  /// and allocated again in a loop later would be mapped and faulted in anew every time.
-  bool keep(std::byte* base, std::size_t length, Kept& evicted) noexcept {
+  /// The oldest kept mappings make room (in slots and in bytes) and are unmapped: else
+  /// mappings freed once, early, would hold the room for good, and a buffer freed and allocated
+  /// again in a loop later would be mapped and faulted in anew every time.
+  bool keep(std::byte* base, std::size_t length) noexcept {
     if (length > kept_max || kept_lock_.test_and_set(std::memory_order_acquire)) return false;
-    if (kept_count_ == kept_slots) {
-      evicted = kept_[0];
+    std::array<Kept, kept_slots> evicted;
+    std::size_t n = 0;
+    const std::size_t budget = std::max(kept_budget_floor, large_peak_.load(std::memory_order_relaxed));
+    while (kept_count_ == kept_slots || kept_bytes_.load(std::memory_order_relaxed) + length > budget) {
+      evicted[n++] = kept_[0];
+      add_kept_bytes(0 - kept_[0].length);
       erase_kept(0);
     }
-    // Only the newest stays resident: a buffer freed and allocated again in a loop costs no
-    // page faults, while those kept before it hold no memory (the next request of about their
-    // size saves the mapping, not the faults). Purged under the lock: no one may take it meanwhile.
-    for (std::size_t i = 0; i < kept_count_; ++i)
-      if (kept_[i].resident) kept_[i].resident = detail::os::purge(kept_[i].base, kept_[i].length) != 0;
-    const bool resident = length <= kept_resident_max || detail::os::purge(base, length) != 0;
-    kept_[kept_count_++] = {base, length, resident};
+    kept_[kept_count_++] = {base, length};
+    add_kept_bytes(length);
     kept_lock_.clear(std::memory_order_release);
+    for (std::size_t i = 0; i < n; ++i) unmap(evicted[i].base, evicted[i].length);  // outside the lock
     return true;
+  }
+  /// Under the lock (relaxed: the lock orders it; atomic only for kept_large_bytes' readers).
+  void add_kept_bytes(std::size_t n) noexcept {
+    kept_bytes_.store(kept_bytes_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  /// Unmaps every kept mapping (shrink_to_fit).
+  void release_kept() noexcept {
+    if (kept_lock_.test_and_set(std::memory_order_acquire)) return;
+    const std::array<Kept, kept_slots> kept = kept_;
+    const std::size_t n = kept_count_;
+    kept_count_ = 0;
+    kept_bytes_.store(0, std::memory_order_relaxed);
+    kept_lock_.clear(std::memory_order_release);
+    for (std::size_t i = 0; i < n; ++i) unmap(kept[i].base, kept[i].length);
   }
 
   void* remap_large(LargeHeader* h, void* p, std::size_t size) noexcept {
@@ -615,9 +668,11 @@ class BasicGeneralAllocator {
   std::array<detail::ClassRange, class_count> ranges_{};
   std::atomic<std::size_t> large_count_{0};
   std::atomic<std::size_t> large_bytes_{0};
+  std::atomic<std::size_t> large_peak_{0};  // the most large_bytes_ has been
   std::atomic_flag kept_lock_;  // clear (C++20)
   std::array<Kept, kept_slots> kept_{};
   std::size_t kept_count_ = 0;
+  std::atomic<std::size_t> kept_bytes_{0};  // their lengths (see kept_budget_floor); relaxed: under the lock
   union {
     Engine engine_;  // destroyed explicitly, before the ranges are released
   };

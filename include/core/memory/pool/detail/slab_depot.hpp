@@ -66,7 +66,11 @@ class SlabDepot {
   /// The size (and alignment) of the slabs it recycles; set once, before first use.
   void set_slab_size(std::size_t n) noexcept {
     slab_size_ = n;
-    if constexpr (requires { Upstream::resident_spare_bytes; }) purge_after_ = n ? Upstream::resident_spare_bytes / n : 0;
+    if constexpr (requires { Upstream::resident_spare_bytes; }) {
+      purge_after_ = n ? Upstream::resident_spare_bytes / n : 0;
+      if constexpr (requires { Upstream::resident_large_spare_total; })
+        if (n && purge_after_ == 0) purge_after_ = 2;  // one, within resident_large_spare_total
+    }
   }
   /// With an upstream that can purge: the bytes of spare slabs kept resident by all the depots
   /// sharing `counter` stay within `budget` (set once, before first use).

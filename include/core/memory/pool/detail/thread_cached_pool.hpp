@@ -103,8 +103,14 @@ class ThreadCachedPool final : public HeapOwner {
       per_slab_[c] = probe.objects_per_slab();
       slab_size_[c] = probe.slab_size();
       depots_[c].set_slab_size(slab_size_[c]);
-      if constexpr (requires { Upstream::resident_spare_total; })
+      if constexpr (requires { Upstream::resident_large_spare_total; }) {
+        if (slab_size_[c] > Upstream::resident_spare_bytes)
+          depots_[c].set_resident_budget(&resident_large_spare_, Upstream::resident_large_spare_total);
+        else
+          depots_[c].set_resident_budget(&resident_spare_, Upstream::resident_spare_total);
+      } else if constexpr (requires { Upstream::resident_spare_total; }) {
         depots_[c].set_resident_budget(&resident_spare_, Upstream::resident_spare_total);
+      }
       depots_[c].set_clock(&clock_);
       std::size_t limit = specs[c].cache_limit;
       if (limit == 0) limit = std::max<std::size_t>(16, std::min<std::size_t>(512, 32768 / block_bytes(specs[c].size)));
@@ -236,7 +242,9 @@ class ThreadCachedPool final : public HeapOwner {
   /// Slabs of class `c` obtained from upstream (in use or cached).
   [[nodiscard]] std::size_t slabs(std::size_t c) const noexcept { return depots_[c].slab_count(); }
   /// Bytes of spare slabs that kept their memory, over all classes (with a purging upstream).
-  [[nodiscard]] std::size_t spare_resident_bytes() const noexcept { return resident_spare_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::size_t spare_resident_bytes() const noexcept {
+    return resident_spare_.load(std::memory_order_relaxed) + resident_large_spare_.load(std::memory_order_relaxed);
+  }
   /// Spare slabs of class `c` in its depot (see SlabDepot::cached_count).
   [[nodiscard]] std::size_t spare_slabs(std::size_t c) const noexcept { return depots_[c].cached_count(); }
   /// Free blocks of class `c` cached in the threads' fronts (a snapshot during traffic).
@@ -993,6 +1001,7 @@ class ThreadCachedPool final : public HeapOwner {
   static constexpr std::size_t kept_at_exit = std::size_t{512} << 10;
   std::mutex upstream_mutex_;  // shared by the depots: calls to upstream, slab tables
   std::atomic<std::size_t> resident_spare_{0};  // bytes of spare slabs resident in all depots (outlives them)
+  std::atomic<std::size_t> resident_large_spare_{0};  // the same, of the depots whose slabs are larger
   std::atomic<std::uint64_t> clock_{0};  // scavenges so far, of any heap (depots decay by it; outlives them)
   mutable std::array<Depot, Classes> depots_;
   std::array<std::size_t, Classes> size_{}, alignment_{}, min_per_slab_{}, per_slab_{}, slab_size_{}, limit_{}, max_limit_{};
