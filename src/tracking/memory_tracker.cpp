@@ -275,6 +275,41 @@ void MemoryTracker::forget(void* ptr) noexcept {
   timeline_->note(time_ms, now, now);
 }
 
+MemoryTracker::Withdrawn MemoryTracker::take(void* ptr) noexcept {
+  detail::TrackerShard& s = detail::shard_for(shards_, ptr);
+  detail::Record old;
+  {
+    detail::SpinGuard guard(s.lock);
+    if (!s.records.erase(ptr, old)) {
+      if (!sampled()) ++s.unmatched;
+      return {};
+    }
+    s.live_count -= sample_weight(old.size);
+  }
+  if (sampled()) filter_[filter_index(ptr)].fetch_sub(1, std::memory_order_relaxed);
+  const std::size_t bytes = weighted_bytes(old.size);
+  const std::size_t now = current_.value.fetch_sub(bytes, std::memory_order_relaxed) - bytes;
+  timeline_->note(timeline_->now_ms.load(std::memory_order_relaxed), now, now);
+  return {ptr, old.size, old.site, old.time_ms, old.alignment};
+}
+
+void MemoryTracker::restore(const Withdrawn& w) noexcept {
+  if (!w.ptr) return;
+  detail::TrackerShard& s = detail::shard_for(shards_, w.ptr);
+  detail::Record old;
+  bool replaced = false;
+  bool ok = false;
+  {
+    detail::SpinGuard guard(s.lock);
+    replaced = s.records.insert({w.ptr, w.size, w.site, w.time_ms, w.alignment}, old, ok);
+    if (ok) s.live_count += sample_weight(w.size) - (replaced ? sample_weight(old.size) : 0);
+  }
+  if (!ok) return;
+  if (replaced) current_.value.fetch_sub(weighted_bytes(old.size), std::memory_order_relaxed);
+  else if (sampled()) filter_[filter_index(w.ptr)].fetch_add(1, std::memory_order_relaxed);
+  add_usage(weighted_bytes(w.size), timeline_->now_ms.load(std::memory_order_relaxed));
+}
+
 namespace {
 
 template <class F>

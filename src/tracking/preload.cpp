@@ -92,6 +92,27 @@ void forget(void* p) noexcept {
   errno = saved;
 }
 
+cm::MemoryTracker::Withdrawn withdraw(void* p) noexcept {
+  if (!p) return {};
+  const int saved = errno;
+  cm::MemoryTracker::Withdrawn w;
+  {
+    Entered e;
+    if (e.tracker()) w = e.tracker()->withdraw(p);
+  }
+  errno = saved;
+  return w;
+}
+
+void restore(const cm::MemoryTracker::Withdrawn& w) noexcept {
+  const int saved = errno;
+  {
+    Entered e;
+    if (e.tracker()) e.tracker()->restore(w);
+  }
+  errno = saved;
+}
+
 /// Standard error as the program started, kept for the report at exit: programs close fd 2 in
 /// their own exit handlers (coreutils), or reopen it on a file of theirs.
 int report_fd = -1;
@@ -264,11 +285,12 @@ extern "C" {
 }
 
 [[gnu::visibility("default")]] void* realloc(void* old, size_t size) noexcept {
-  const std::size_t old_size = old ? malloc_usable_size(old) : 0;
-  forget(old);  // before the block can be handed out again
+  // Taken out before the block can be handed out again (to another thread, which records it);
+  // put back as it was (size, site, stack) if the call fails and leaves it live.
+  const cm::MemoryTracker::Withdrawn withdrawn = withdraw(old);
   void* p = __libc_realloc(old, size);
   if (p) record(p, size, 0, "realloc");
-  else if (old && size) record(old, old_size, 0, "realloc");  // failed: the old block is still live
+  else if (old && size) restore(withdrawn);
   return p;
 }
 

@@ -158,6 +158,47 @@ TEST(MemoryTracker, ABlockRecordedAgainReplacesItsOldRecord) {
   EXPECT_EQ(t.find_leaks()[0].size, 4u);
 }
 
+// A reallocation takes the record out before the call (the freed address may be recorded by
+// another thread at once) and, if the call fails, puts it back as it was: same size, site and
+// stack, counted once. (The process-wide tracker re-recorded it as a new block of realloc's.)
+TEST(MemoryTracker, AWithdrawnRecordIsRestoredAsItWas) {
+  cm::MemoryTracker t({.stack_depth = 8});
+  int a = 0, b = 0;
+  const int line = __LINE__ + 1;
+  t.record_allocation(&a, 100, "original");
+  const auto before = t.find_leaks();
+  ASSERT_EQ(before.size(), 1u);
+  const cm::MemoryTracker::Withdrawn w = t.withdraw(&a);
+  EXPECT_EQ(w.ptr, &a);
+  EXPECT_EQ(t.current_usage(), 0u);
+  EXPECT_TRUE(t.find_leaks().empty());
+  EXPECT_EQ(t.withdraw(&b).ptr, nullptr) << "not recorded";
+  t.restore(w);
+  t.restore({});  // nothing withdrawn: nothing happens
+  const auto after = t.find_leaks();
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0].size, 100u);
+  EXPECT_STREQ(after[0].type_name, "original");
+  EXPECT_EQ(after[0].location.line, static_cast<std::uint_least32_t>(line));
+  ASSERT_TRUE(after[0].stack_trace && before[0].stack_trace);
+  ASSERT_EQ(after[0].stack_trace->depth, before[0].stack_trace->depth);
+  EXPECT_GT(after[0].stack_trace->depth, 0u);
+  for (std::uint32_t i = 0; i < after[0].stack_trace->depth; ++i)
+    EXPECT_EQ(after[0].stack_trace->frames[i], before[0].stack_trace->frames[i]) << i;
+  EXPECT_EQ(after[0].timestamp, before[0].timestamp);
+  EXPECT_EQ(t.current_usage(), 100u);
+  EXPECT_EQ(t.peak_usage(), 100u);
+  EXPECT_EQ(t.allocation_count(), 1u) << "not a new allocation";
+  EXPECT_EQ(t.live_count(), 1u);
+  t.record_deallocation(&a);
+  EXPECT_EQ(t.current_usage(), 0u);
+  EXPECT_EQ(t.unmatched_frees(), 1u) << "the withdrawal of &b";
+  // Sampled: a block never sampled has nothing to withdraw.
+  cm::MemoryTracker sampled({.mode = cm::tracking_mode::sampled, .sample_interval = std::size_t{1} << 30});
+  sampled.record_allocation(&a, 8);
+  EXPECT_EQ(sampled.withdraw(&a).ptr, nullptr);
+}
+
 TEST(MemoryTracker, InstanceTrackersAreIndependentOfEachOtherAndOfTheGlobalOne) {
   cm::MemoryTracker a({.name = "a"}), b({.name = "b"});
   const std::size_t global_before = cm::MemoryTracker::instance().current_usage();

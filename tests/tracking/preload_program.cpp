@@ -1,10 +1,11 @@
 // A program that knows nothing of the tracker, run by preload_test.cpp under
-// LD_PRELOAD=libcore_memory_preload.so: "leak" leaks one 123-byte block from make_leak() and one
-// object from operator new; "clean" frees everything it allocates; "signal <file>" leaks, raises
+// LD_PRELOAD=libcore_memory_preload.so: "leak" leaks one 123-byte block from make_leak() (after
+// a realloc of it that fails) and one object from operator new; "clean" frees everything it allocates; "signal <file>" leaks, raises
 // SIGUSR2 and waits (up to 10 s) for the tracker to write <file>; "fork" leaks, then forks a child
 // that leaks too and exits through exit().
 #include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <thread>
@@ -42,6 +43,9 @@ int main(int argc, char** argv) {
   static volatile void* sink;
   if (leak || (argc > 2 && std::strcmp(argv[1], "signal") == 0)) {
     sink = make_leak(123);
+    // A realloc that fails leaves the block as it was: still make_leak's, still 123 bytes.
+    volatile std::size_t huge = SIZE_MAX / 2;
+    if (std::realloc(const_cast<void*>(sink), huge) != nullptr) std::abort();
     sink = leak_widget();
   }
   if (argc > 2 && std::strcmp(argv[1], "signal") == 0) {

@@ -278,6 +278,22 @@ class MemoryTracker {
     forget(ptr);
   }
 
+  /// A record taken out by withdraw(), which restore() puts back as it was.
+  struct Withdrawn {
+    void* ptr = nullptr;  ///< null: nothing was withdrawn
+    std::size_t size = 0;
+    std::uint32_t site = 0, time_ms = 0, alignment = 0;
+  };
+  /// For a reallocation, which may move the block or fail and leave it where it was: takes the
+  /// record of `ptr` out before the call (the freed address may be handed to another thread at
+  /// once, and recorded there), as record_deallocation does; if the call fails, restore() puts
+  /// it back with its size, call site, stack and time, as no new allocation.
+  [[nodiscard]] Withdrawn withdraw(void* ptr) noexcept {
+    if (!ptr || (filter_ && !may_be_sampled(ptr))) return {};
+    return take(ptr);
+  }
+  void restore(const Withdrawn& w) noexcept;
+
   /// Every block recorded and not freed (sorted by address).
   [[nodiscard]] std::vector<AllocationInfo> find_leaks() const;
   /// If blocks are live: writes the leak report (text) to stderr and reports error_kind::leak to
@@ -336,6 +352,7 @@ class MemoryTracker {
   void record(void* ptr, std::size_t size, std::size_t alignment, const char* type, const char* allocator,
               const char* file, const char* function, std::uint_least32_t line) noexcept;
   void forget(void* ptr) noexcept;
+  [[nodiscard]] Withdrawn take(void* ptr) noexcept;
   /// Per site and (if by_stack) stack, live and total figures, sorted as sites().
   [[nodiscard]] std::vector<StackStats> aggregate(bool by_stack) const;
   [[nodiscard]] std::uint32_t elapsed_ms() const noexcept;
