@@ -249,13 +249,17 @@ void MemoryTracker::forget(void* ptr) noexcept {
   detail::LastAllocation& last = detail::last_allocation;
   const bool temporary = last.ptr == ptr && last.tracker == this && last.countdown == detail::sample_countdown;
   if (temporary) last.ptr = nullptr;
+  (void)take(ptr, temporary);
+}
+
+MemoryTracker::Withdrawn MemoryTracker::take(void* ptr, bool temporary) noexcept {
   detail::TrackerShard& s = detail::shard_for(shards_, ptr);
   detail::Record old;
   {
     detail::SpinGuard guard(s.lock);
     if (!s.records.erase(ptr, old)) {
       if (!sampled()) ++s.unmatched;
-      return;
+      return {};
     }
     const double w = sample_weight(old.size);
     s.live_count -= w;
@@ -273,23 +277,6 @@ void MemoryTracker::forget(void* ptr) noexcept {
   if (++detail::frees % 16 == 0) timeline_->tick(time_ms = elapsed_ms());
   else time_ms = timeline_->now_ms.load(std::memory_order_relaxed);
   timeline_->note(time_ms, now, now);
-}
-
-MemoryTracker::Withdrawn MemoryTracker::take(void* ptr) noexcept {
-  detail::TrackerShard& s = detail::shard_for(shards_, ptr);
-  detail::Record old;
-  {
-    detail::SpinGuard guard(s.lock);
-    if (!s.records.erase(ptr, old)) {
-      if (!sampled()) ++s.unmatched;
-      return {};
-    }
-    s.live_count -= sample_weight(old.size);
-  }
-  if (sampled()) filter_[filter_index(ptr)].fetch_sub(1, std::memory_order_relaxed);
-  const std::size_t bytes = weighted_bytes(old.size);
-  const std::size_t now = current_.value.fetch_sub(bytes, std::memory_order_relaxed) - bytes;
-  timeline_->note(timeline_->now_ms.load(std::memory_order_relaxed), now, now);
   return {ptr, old.size, old.site, old.time_ms, old.alignment};
 }
 

@@ -352,7 +352,8 @@ class MemoryTracker {
   void record(void* ptr, std::size_t size, std::size_t alignment, const char* type, const char* allocator,
               const char* file, const char* function, std::uint_least32_t line) noexcept;
   void forget(void* ptr) noexcept;
-  [[nodiscard]] Withdrawn take(void* ptr) noexcept;
+  /// Takes the record of `ptr` (non-null) out; `temporary`: freed right after its allocation.
+  Withdrawn take(void* ptr, bool temporary = false) noexcept;
   /// Per site and (if by_stack) stack, live and total figures, sorted as sites().
   [[nodiscard]] std::vector<StackStats> aggregate(bool by_stack) const;
   [[nodiscard]] std::uint32_t elapsed_ms() const noexcept;
