@@ -519,6 +519,28 @@ TEST(MallocChild, Run) {
 #else
     std::_Exit(77);
 #endif
+  } else if (scenario == "medium_blocks_under_a_limit") {
+    // Blocks of the classes whose slabs (2-16 MiB) are larger than the class ranges a limit of a
+    // few hundred MB leaves (2-4 MiB): served as large blocks. (A slab was placed past its range's
+    // end: a crash, or writes into another mapping.)
+    for (int round = 0; round < 4; ++round) {
+      std::vector<unsigned char*> blocks;
+      for (const std::size_t n : {std::size_t{1} << 20, std::size_t{900000}, std::size_t{600000}, std::size_t{200000},
+                                  std::size_t{70000}}) {
+        for (int i = 0; i < 3; ++i) {
+          auto* b = static_cast<unsigned char*>(std::malloc(n));
+          ASSERT_NE(b, nullptr) << n;
+          std::memset(b, static_cast<int>(n % 251), n);
+          blocks.push_back(b);
+        }
+      }
+      for (unsigned char* b : blocks) {
+        const std::size_t n = malloc_usable_size(b);
+        ASSERT_GE(n, std::size_t{70000});
+        std::free(b);
+      }
+    }
+    std::fputs("no report\n", stderr);
   } else if (scenario == "small_address_space") {
     std::vector<void*> blocks;
     for (std::size_t i = 0; i < 20000; ++i) {
@@ -571,6 +593,14 @@ TEST(Malloc, WorksUnderASmallAddressSpaceLimit) {
     EXPECT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0)
         << env << " status " << run.status << "\n" << run.err;
     EXPECT_NE(run.err.find("no report"), std::string::npos) << env << "\n" << run.err;
+  }
+}
+
+TEST(Malloc, MediumBlocksWorkUnderAnyAddressSpaceLimit) {
+  for (const std::size_t mb : {250, 300, 400, 600, 800, 1000}) {
+    const ChildRun run = run_child("medium_blocks_under_a_limit", "", mb * 1000 * 1000);
+    EXPECT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0) << mb << " MB: status " << run.status << "\n" << run.err;
+    EXPECT_NE(run.err.find("no report"), std::string::npos) << mb << " MB\n" << run.err;
   }
 }
 

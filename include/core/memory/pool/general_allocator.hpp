@@ -31,6 +31,7 @@
 #include <core/memory/util/align.hpp>
 #include <core/memory/util/config.hpp>
 #include <core/memory/util/error.hpp>
+#include <core/memory/util/memory_barrier.hpp>
 
 #include <algorithm>
 #include <array>
@@ -59,12 +60,13 @@ class ClassRange {
   /// And all classes' depots together at most this much: a program that passed through many
   /// classes once (Redis's list nodes, 3 to 8 KiB as they grow) does not keep a slab of each.
   static constexpr std::size_t resident_spare_total = std::size_t{1} << 20;
-  /// A class whose slabs are larger (blocks of 10 KiB and up) keeps one spare slab resident,
-  /// within this in all: a program that frees all its buffers of 16 KiB to 1 MiB and allocates
-  /// them again (a request, a frame, a compiler's pass) would otherwise fault in every page of
-  /// them anew each time (3900 faults a round of 200 such buffers, 4x mimalloc's time).
-  /// Decays as the others do.
-  static constexpr std::size_t resident_large_spare_total = std::size_t{32} << 20;
+  /// A class whose slabs are larger (blocks of 10 KiB and up) keeps this much of spare slabs
+  /// resident (at least one), within resident_large_spare_total over all such classes: a
+  /// program that frees all its buffers of 16 KiB to 1 MiB and allocates them again (a request,
+  /// a frame, a compiler's pass) would otherwise fault in every page of them anew each time
+  /// (3900 faults a round of 200 such buffers, 4x mimalloc's time). Decays as the others do.
+  static constexpr std::size_t resident_large_spare_class = std::size_t{32} << 20;
+  static constexpr std::size_t resident_large_spare_total = std::size_t{128} << 20;
 
   ClassRange() = default;
   ClassRange(const ClassRange&) = delete;
@@ -87,7 +89,8 @@ class ClassRange {
       }
     }
     std::byte* p = align_up(top_, align);
-    if (p < top_ || static_cast<std::size_t>(end_ - p) < size) return nullptr;
+    // (p past end_: a slab larger than the range, aligned to its size.)
+    if (p < top_ || p > end_ || static_cast<std::size_t>(end_ - p) < size) return nullptr;
     if (p + size > committed_) {
       constexpr std::size_t step = std::size_t{1} << 21;  // commit 2 MiB at a time
       std::byte* want = p + size;
@@ -202,18 +205,23 @@ class BasicGeneralAllocator {
   [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE void* try_allocate(std::size_t size,
                                                              std::size_t align = alignof(std::max_align_t)) noexcept {
     const std::size_t c = class_of(size, align);
-    if (c < class_count) [[likely]] {
+    if (c < served_) [[likely]] {
       if (void* p = engine_.try_allocate(c)) [[likely]]
         return p;
     }
     return allocate_large(size, align, c);
   }
-  /// As try_allocate, the block zeroed (calloc). A large block is a fresh mapping, zero already,
-  /// and is not written: a huge sparse calloc costs no memory until touched.
+  /// As try_allocate, the block zeroed (calloc). A fresh large mapping is zero already and is not
+  /// written, nor is a class block above 64 KiB (its pages are purged): a sparse calloc costs no
+  /// memory until touched. A kept large mapping is cleared up to `size`.
   [[nodiscard]] void* try_allocate_zeroed(std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     const std::size_t c = class_of(size, align);
-    void* p = c < class_count ? engine_.try_allocate(c) : nullptr;
+    void* p = c < served_ ? engine_.try_allocate(c) : nullptr;
     if (!p) return allocate_large(size, align, c, true);
+    // A block above 64 KiB is whole pages (its class a multiple of 16 KiB, after a page of slab
+    // header): given back to the OS, it reads as zero and costs memory only where touched, as
+    // the mapping it was before stop 28 (200 sparse calloc(1000000) held 194 MiB when written).
+    if (size_classes[c] > 65536 && detail::os::purge(p, size_classes[c]) == 0) return p;
     std::memset(p, 0, size);
     return p;
   }
@@ -295,10 +303,12 @@ class BasicGeneralAllocator {
   /// Bytes of slabs held (committed in the class ranges and not given back).
   [[nodiscard]] std::size_t slab_bytes() const noexcept { return engine_.bytes_allocated(); }
   [[nodiscard]] std::size_t thread_caches() const noexcept { return engine_.heap_count(); }
-  /// Bytes of spare slabs (no block in use) that keep their memory: at most 256 KiB a class and
-  /// 1 MiB in all; the others are given back to the OS as they come back.
+  /// Bytes of spare slabs (no block in use) that keep their memory, counted whole (only the pages
+  /// their blocks touched are resident): for slabs of up to 256 KiB at most 256 KiB a class and
+  /// 1 MiB in all, for larger ones 32 MiB a class and 128 MiB in all; the others are given back
+  /// to the OS as they come back.
   [[nodiscard]] std::size_t spare_resident_bytes() const noexcept { return engine_.spare_resident_bytes(); }
-  /// Blocks of class `c` the calling thread may cache: 64 KiB worth (at most 2048), up to 8x
+  /// Blocks of class `c` the calling thread may cache (none above 64 KiB): 64 KiB worth (at most 2048), up to 8x
   /// that for a thread that cycles more (1 MiB of growth per thread in all, undone by
   /// flush_thread_cache).
   [[nodiscard]] std::size_t thread_cache_limit(std::size_t c) const noexcept { return engine_.thread_cache_limit(c); }
@@ -405,6 +415,15 @@ class BasicGeneralAllocator {
   /// every block was a page mapping of its own).
   static Ranges reserve_ranges() noexcept {
     constexpr std::size_t min_range_bytes = slab_size_of(65536);
+    static_assert([] {  // served_classes' prefix: slabs never shrink from one class to the next
+      for (std::size_t c = 1; c < class_count; ++c)
+        if (slab_size_of(size_classes[c]) < slab_size_of(size_classes[c - 1]) &&
+            slab_size_of(size_classes[c - 1]) > slab_size_of(65536))
+          return false;
+      for (std::size_t size : size_classes)
+        if (size <= 65536 && slab_size_of(size) > slab_size_of(65536)) return false;
+      return true;
+    }());
     static_assert(min_range_bytes == std::size_t{2} << 20);
     const std::size_t budget = detail::os::address_space_limit() / 4 * 3;
     for (std::size_t bytes = std::size_t{1} << 32; bytes >= min_range_bytes; bytes >>= 1) {
@@ -416,7 +435,17 @@ class BasicGeneralAllocator {
   }
   explicit BasicGeneralAllocator(Ranges r) noexcept
       : base_(r.base), range_bytes_(r.range_bytes), shift_(r.base ? log2_floor(r.range_bytes) : 0),
-        engine_(upstreams(r), specs(), allocator_name, cache_growth) {}
+        served_(served_classes(r.range_bytes)), engine_(upstreams(r), specs(), allocator_name, cache_growth) {
+    engine_.set_scavenge_hook(&decay_kept, this);
+  }
+
+  /// The classes whose slab fits a range of `range_bytes` (a prefix: the slabs of the classes
+  /// above 64 KiB grow with them, those below are at most the floor, 2 MiB).
+  static std::size_t served_classes(std::size_t range_bytes) noexcept {
+    std::size_t c = 0;
+    while (c < class_count && slab_size_of(size_classes[c]) <= range_bytes) ++c;
+    return c;
+  }
 
   typename Engine::upstream_refs upstreams(Ranges r) noexcept {
     for (std::size_t c = 0; c < class_count; ++c) {
@@ -445,6 +474,10 @@ class BasicGeneralAllocator {
       limit = limit < 2 ? 2 : (limit > 2048 ? 2048 : limit);
       // Up to 8x that for a thread that cycles more, within cache_growth per thread.
       s[c] = {size, class_alignment(size), per_slab(size), limit, std::min<std::size_t>(8 * limit, 8192)};
+      // Above 64 KiB no thread caches blocks (jemalloc's threads cache to 32 KiB): two blocks of
+      // each class in each idle thread's front, and an empty slab in its heap, held 9 MiB a
+      // thread after buffers of 64 KiB to 1 MiB went through it.
+      s[c].uncached = size > 65536;
     }
     return s;
   }
@@ -506,18 +539,28 @@ class BasicGeneralAllocator {
     const std::size_t length = align_up(size + sizeof(LargeHeader) + (align > large_alignment ? align : 0), page);
     void* mapping = nullptr;
     std::size_t mapped = length;
-    if (zeroed || align > page || !(mapping = take_kept(mapped))) {
-      if (detail::os::map_anonymous(length, &mapping) != 0) return nullptr;
-    }
+    const bool kept = (mapping = take_kept(mapped)) != nullptr;  // (the length holds the alignment's slack)
+    if (!kept && detail::os::map_anonymous(length, &mapping) != 0) return nullptr;
     auto* base = static_cast<std::byte*>(mapping);
     std::byte* p = align_up(base + sizeof(LargeHeader), align);
     ::new (static_cast<void*>(p - sizeof(LargeHeader))) LargeHeader{base, mapped, klass, large_magic};
+    // A kept mapping holds what its last block left: calloc clears it, as glibc and mimalloc
+    // clear reused memory (a fresh mapping is zero already, and never written here).
+    if (zeroed && kept) std::memset(p, 0, size);
     large_count_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
-    const std::size_t now = large_bytes_.fetch_add(mapped, std::memory_order_relaxed) + mapped;
-    for (std::size_t peak = large_peak_.load(std::memory_order_relaxed);
-         peak < now && !large_peak_.compare_exchange_weak(peak, now, std::memory_order_relaxed);) {
-    }
+    large_bytes_.fetch_add(mapped, std::memory_order_relaxed);
+    add_keepable(0, mapped);
     return p;
+  }
+  /// A large mapping of `old` bytes is now `now` bytes (0: none): counts what kept_budget_floor's
+  /// peak measures, the mappings small enough to be kept.
+  void add_keepable(std::size_t old, std::size_t now) noexcept {
+    const std::size_t add = now <= kept_max ? now : 0, sub = old <= kept_max ? old : 0;
+    // relaxed: statistics that bound a cache, nothing published through them.
+    const std::size_t live = keepable_.fetch_add(add - sub, std::memory_order_relaxed) + (add - sub);
+    for (std::size_t peak = keepable_peak_.load(std::memory_order_relaxed);
+         peak < live && !keepable_peak_.compare_exchange_weak(peak, live, std::memory_order_relaxed);) {
+    }
   }
 
   CORE_MEMORY_NOINLINE void deallocate_large(void* p, std::size_t) noexcept {
@@ -531,6 +574,7 @@ class BasicGeneralAllocator {
     h->magic = 0;  // a second free of it is then reported, not unmapped twice
     large_count_.fetch_sub(1, std::memory_order_relaxed);
     large_bytes_.fetch_sub(h->length, std::memory_order_relaxed);
+    add_keepable(h->length, 0);
     if (!keep(h->base, h->length)) unmap(h->base, h->length);
   }
   /// Unmaps a large block's mapping. At the process's mapping limit (vm.max_map_count) munmap
@@ -544,14 +588,19 @@ class BasicGeneralAllocator {
   // another thread held the lock merely goes without them.
   static constexpr std::size_t kept_slots = 32;
   static constexpr std::size_t kept_max = std::size_t{32} << 20;     // glibc's largest mmap threshold
-  /// Kept mappings hold at most the most bytes large blocks ever held at once, and at least this
-  /// (glibc's largest trim threshold): a program that frees its buffers and allocates them again
-  /// finds them all (a fixed 64 MiB budget cost a mix of 1-5 MiB buffers, 60 MiB live, 11x
-  /// mimalloc's time, in page faults), and never holds more than it once used.
+  /// Kept mappings hold at most the most bytes large blocks of up to kept_max ever held at once,
+  /// at least kept_budget_floor (glibc's largest trim threshold) and at most kept_budget_cap: a
+  /// program that frees its buffers and allocates them again finds them all (a fixed 64 MiB
+  /// budget cost a mix of 1-5 MiB buffers, 60 MiB live, 11x mimalloc's time, in page faults),
+  /// and never holds more than it once used. They decay: one not taken for kept_decay ticks of
+  /// the engine's clock (a scavenge of any thread's cache, every 64 refills) is unmapped.
   static constexpr std::size_t kept_budget_floor = std::size_t{64} << 20;
+  static constexpr std::size_t kept_budget_cap = std::size_t{256} << 20;
+  static constexpr std::uint64_t kept_decay = 16;
   struct Kept {
     std::byte* base;
     std::size_t length;
+    std::uint64_t kept_at;  // the engine's clock when it was kept
   };
 
   /// A kept mapping of at least `length` bytes (and at most four times that), or null: the
@@ -603,13 +652,14 @@ class BasicGeneralAllocator {
     if (length > kept_max || kept_lock_.test_and_set(std::memory_order_acquire)) return false;
     std::array<Kept, kept_slots> evicted;
     std::size_t n = 0;
-    const std::size_t budget = std::max(kept_budget_floor, large_peak_.load(std::memory_order_relaxed));
+    const std::size_t budget =
+        std::clamp(keepable_peak_.load(std::memory_order_relaxed), kept_budget_floor, kept_budget_cap);
     while (kept_count_ == kept_slots || kept_bytes_.load(std::memory_order_relaxed) + length > budget) {
       evicted[n++] = kept_[0];
       add_kept_bytes(0 - kept_[0].length);
       erase_kept(0);
     }
-    kept_[kept_count_++] = {base, length};
+    kept_[kept_count_++] = {base, length, engine_.clock()};
     add_kept_bytes(length);
     kept_lock_.clear(std::memory_order_release);
     for (std::size_t i = 0; i < n; ++i) unmap(evicted[i].base, evicted[i].length);  // outside the lock
@@ -619,9 +669,32 @@ class BasicGeneralAllocator {
   void add_kept_bytes(std::size_t n) noexcept {
     kept_bytes_.store(kept_bytes_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
+  /// The engine's scavenge hook: unmaps the kept mappings not taken for kept_decay ticks.
+  static void decay_kept(void* self, std::uint64_t now) noexcept {
+    auto& a = *static_cast<BasicGeneralAllocator*>(self);
+    if (a.kept_lock_.test_and_set(std::memory_order_acquire)) return;
+    std::array<Kept, kept_slots> old;
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < a.kept_count_;) {
+      if (a.kept_[i].kept_at < now && now - a.kept_[i].kept_at > kept_decay) {
+        old[n++] = a.kept_[i];
+        a.add_kept_bytes(0 - a.kept_[i].length);
+        a.erase_kept(i);
+      } else {
+        ++i;
+      }
+    }
+    a.kept_lock_.clear(std::memory_order_release);
+    for (std::size_t i = 0; i < n; ++i) unmap(old[i].base, old[i].length);
+  }
   /// Unmaps every kept mapping (shrink_to_fit).
   void release_kept() noexcept {
-    if (kept_lock_.test_and_set(std::memory_order_acquire)) return;
+    // A few tries: the lock is held for a few instructions (but forever in a child forked while
+    // another thread held it: then the child keeps what it inherited).
+    for (int tries = 0; kept_lock_.test_and_set(std::memory_order_acquire); ++tries) {
+      if (tries == 1000) return;
+      cpu_pause();
+    }
     const std::array<Kept, kept_slots> kept = kept_;
     const std::size_t n = kept_count_;
     kept_count_ = 0;
@@ -643,7 +716,9 @@ class BasicGeneralAllocator {
     auto* moved = reinterpret_cast<LargeHeader*>(base + offset) - 1;
     moved->base = base;
     moved->length = length;
+    moved->klass = class_count;  // larger than any class now: a large block in its own right
     large_bytes_.fetch_add(length - old, std::memory_order_relaxed);  // wraps back when it shrank
+    add_keepable(old, length);
     return base + offset;
   }
 
@@ -665,10 +740,14 @@ class BasicGeneralAllocator {
   std::byte* base_;
   std::size_t range_bytes_;
   unsigned shift_;
+  /// Classes below it are served from their ranges; those above, whose slab is larger than a
+  /// range (under an address-space limit), as large blocks.
+  std::size_t served_;
   std::array<detail::ClassRange, class_count> ranges_{};
   std::atomic<std::size_t> large_count_{0};
   std::atomic<std::size_t> large_bytes_{0};
-  std::atomic<std::size_t> large_peak_{0};  // the most large_bytes_ has been
+  std::atomic<std::size_t> keepable_{0};       // bytes of large mappings of at most kept_max
+  std::atomic<std::size_t> keepable_peak_{0};  // the most keepable_ has been
   std::atomic_flag kept_lock_;  // clear (C++20)
   std::array<Kept, kept_slots> kept_{};
   std::size_t kept_count_ = 0;

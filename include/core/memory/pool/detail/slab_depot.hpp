@@ -68,8 +68,8 @@ class SlabDepot {
     slab_size_ = n;
     if constexpr (requires { Upstream::resident_spare_bytes; }) {
       purge_after_ = n ? Upstream::resident_spare_bytes / n : 0;
-      if constexpr (requires { Upstream::resident_large_spare_total; })
-        if (n && purge_after_ == 0) purge_after_ = 2;  // one, within resident_large_spare_total
+      if constexpr (requires { Upstream::resident_large_spare_class; })  // larger slabs
+        if (n && purge_after_ == 0) purge_after_ = std::max<std::size_t>(1, Upstream::resident_large_spare_class / n);
     }
   }
   /// With an upstream that can purge: the bytes of spare slabs kept resident by all the depots

@@ -58,6 +58,12 @@ struct size_class_spec {
   /// Blocks a thread may come to cache in this class when it cycles more than cache_limit at a
   /// time (see cache_growth_bytes); at most cache_limit (no growth) when below it.
   std::size_t cache_limit_max = 0;
+  /// Blocks of this class bypass the threads' fronts: each free goes back to its slab (or home)
+  /// at once, each allocation takes one block from the thread's slab cache, and a thread's heap
+  /// keeps no empty slab of it (empty slabs go to the depot, whose budget is the pool's, not a
+  /// thread's). For large blocks (the process allocator's 80 KiB to 1 MiB), which a front of
+  /// two per class and thread would let each idle thread hold by the MiB.
+  bool uncached = false;
 };
 
 /// The word that marks a free block when frees are checked (exchanged atomically by each).
@@ -117,6 +123,10 @@ class ThreadCachedPool final : public HeapOwner {
       limit_[c] = limit < 2 ? 2 : limit;
       max_limit_[c] = std::max(limit_[c], specs[c].cache_limit_max);
       first_batch_[c] = static_cast<std::uint32_t>(std::clamp<std::size_t>(4096 / probe.stride(), 1, limit_[c] / 2));
+      if (specs[c].uncached) {
+        limit_[c] = max_limit_[c] = 0;  // no room: every push and pop takes the slow path
+        first_batch_[c] = 1;
+      }
     }
   }
 
@@ -178,6 +188,15 @@ class ThreadCachedPool final : public HeapOwner {
   }
 
   class Local;
+
+  /// The pool's clock: scavenges so far, of any thread's heap.
+  [[nodiscard]] std::uint64_t clock() const noexcept { return clock_.load(std::memory_order_relaxed); }
+  /// `hook(arg, now)` runs after each scavenge (on the scavenging thread, out of line): an
+  /// owner's own caches may decay by the same clock. Set before first use.
+  void set_scavenge_hook(void (*hook)(void*, std::uint64_t), void* arg) noexcept {
+    scavenge_hook_ = hook;
+    scavenge_arg_ = arg;
+  }
 
   /// Hands the calling thread's cached blocks back (its own to its slabs, others to their owners)
   /// and its empty slabs to the depot.
@@ -319,8 +338,8 @@ class ThreadCachedPool final : public HeapOwner {
   /// A heap's slab cache of one class; the slab header names it, and it names its heap.
   struct ClassCache : Cache {
     ClassCache(Depot& depot, std::size_t size, std::size_t alignment, std::size_t min_per_slab, Heap* h,
-               const char* name)
-        : Cache(depot, block_bytes(size), alignment, nullptr, nullptr, 1, min_per_slab, name), heap(h) {}
+               std::size_t keep_empty, const char* name)
+        : Cache(depot, block_bytes(size), alignment, nullptr, nullptr, keep_empty, min_per_slab, name), heap(h) {}
     Heap* heap;
   };
   struct Front {
@@ -344,7 +363,8 @@ class ThreadCachedPool final : public HeapOwner {
       }
       for (std::size_t c = 0; c < Classes; ++c)
         ::new (static_cast<void*>(storage + c * sizeof(ClassCache)))
-            ClassCache(pool.depots_[c], pool.size_[c], pool.alignment_[c], pool.min_per_slab_[c], this, pool.name_);
+            ClassCache(pool.depots_[c], pool.size_[c], pool.alignment_[c], pool.min_per_slab_[c], this,
+                       pool.limit_[c] == 0 ? 0 : 1, pool.name_);
     }
     ~Heap() {
       for (std::size_t c = 0; c < Classes; ++c) cache(c).~ClassCache();
@@ -590,8 +610,9 @@ class ThreadCachedPool final : public HeapOwner {
       for (std::size_t k = 0; k < Classes; ++k)
         if (k != c && in_slab(k) && owner_cache(p, k))
           return bad(error_kind::invalid_size, "a block of another size class of this pool, freed with this size");
-      // Held exactly, and taken by a cache once: a spare slab.
-      if (held && (checks::expensive || !Depot::range_is_enough) && !depots_[c].never_taken(p))
+      // Held exactly, and taken by a cache once: a spare slab. (With range_is_enough, the range
+      // of the slabs is one upstream's bump range: every slab in it was obtained once.)
+      if (held && !depots_[c].never_taken(p))
         return bad(error_kind::double_free, "block is already free (its slab is spare)");
       return bad(error_kind::foreign_pointer, "not a block of this pool");
     }
@@ -631,7 +652,17 @@ class ThreadCachedPool final : public HeapOwner {
     if (!h) return allocate_stray(c);
     // relaxed: a trim request carries no data (see shrink_to_fit).
     if (trim_epoch_.load(std::memory_order_relaxed) != h->trim_seen) trim(h);
+    if (limit_[c] == 0) return allocate_uncached(h, c);
     return refill(h, c) ? pop(h, c) : nullptr;
+  }
+  /// An uncached class: its own remote frees home, then one block from the slab cache. (A refill
+  /// would drain every class's inbox, on every allocation of this one; counted as a refill, it
+  /// ran the pool's clock, and so the decay of every class's spare slabs, 10x faster: a mix of
+  /// 16-512 KiB buffers faulted its pages in 4x as often.)
+  void* allocate_uncached(Heap* h, std::size_t c) noexcept {
+    drain(h, c);
+    if (refill_from_cache(h, c) || reclaim_abandoned(h, c)) return pop(h, c);
+    return nullptr;
   }
 
   CORE_MEMORY_NOINLINE void deallocate_slow(Node* n, std::size_t c, Heap* held = nullptr) noexcept {
@@ -648,6 +679,11 @@ class ThreadCachedPool final : public HeapOwner {
 
   void free_into(Heap* h, Node* n, std::size_t c) noexcept {
     Front& f = h->front[c];
+    if (f.limit == 0) {  // uncached: straight back to its slab, or home
+      push(h, n, c);
+      flush(h, c, 0);
+      return;
+    }
     if (f.count.load(std::memory_order_relaxed) >= f.limit) {
       // Overflowing after a refill, the thread cycles more blocks than the cap: doubled, within
       // the class's maximum and the heap's growth budget, the next cycle stays in the front
@@ -687,6 +723,13 @@ class ThreadCachedPool final : public HeapOwner {
   bool refill_from_cache(Heap* h, std::size_t c) noexcept {
     ClassCache& cache = h->cache(c);
     Front& f = h->front[c];
+    if (f.limit == 0) {  // uncached: one block, for the caller
+      auto* n = static_cast<Node*>(cache.try_allocate_object());
+      if (!n) return false;
+      mark_free(n);
+      push_raw(h, n, c);
+      return true;
+    }
     const std::size_t batch = std::min<std::size_t>(f.batch, f.limit / 2);
     f.batch = static_cast<std::uint32_t>(std::min<std::size_t>({2 * batch, f.limit / 2, UINT32_MAX}));
     for (std::size_t i = 0; i < batch && (i == 0 || cache.has_free_object()); ++i) {  // one new slab at most
@@ -882,6 +925,7 @@ class ThreadCachedPool final : public HeapOwner {
     // relaxed: a clock for decay, which orders nothing by it.
     const std::uint64_t now = clock_.fetch_add(1, std::memory_order_relaxed) + 1;
     for (std::size_t c = 0; c < Classes; ++c) depots_[c].decay(now, decay_period);
+    if (scavenge_hook_) scavenge_hook_(scavenge_arg_, now);
   }
 
   /// Hands back what the heap caches of class `c`: inbox drained, front flushed, empty slabs to
@@ -1002,7 +1046,9 @@ class ThreadCachedPool final : public HeapOwner {
   std::mutex upstream_mutex_;  // shared by the depots: calls to upstream, slab tables
   std::atomic<std::size_t> resident_spare_{0};  // bytes of spare slabs resident in all depots (outlives them)
   std::atomic<std::size_t> resident_large_spare_{0};  // the same, of the depots whose slabs are larger
-  std::atomic<std::uint64_t> clock_{0};  // scavenges so far, of any heap (depots decay by it; outlives them)
+  std::atomic<std::uint64_t> clock_{0};
+  void (*scavenge_hook_)(void*, std::uint64_t) = nullptr;
+  void* scavenge_arg_ = nullptr;  // scavenges so far, of any heap (depots decay by it; outlives them)
   mutable std::array<Depot, Classes> depots_;
   std::array<std::size_t, Classes> size_{}, alignment_{}, min_per_slab_{}, per_slab_{}, slab_size_{}, limit_{}, max_limit_{};
   std::array<std::uint32_t, Classes> first_batch_{};  // a refill's first batch (see refill_from_cache)
