@@ -20,6 +20,9 @@
 /// - Every 64 refills a heap trims the classes it stopped using (scavenge): what it cached of them
 ///   goes home, so a few cached blocks do not pin a slab of every class a thread passed through.
 ///   A class's refills start at a page of blocks and double up to half the cap (slow start).
+/// - An uncached class (size_class_spec::uncached: the process allocator's blocks above 64 KiB)
+///   has no front: a free goes to its slab or home at once, an allocation takes one block from
+///   the slab cache, and a heap keeps no empty slab of it, so an idle thread holds none.
 ///
 /// Lock-free: allocate and free, including refills, flushes and slab exchange. Locked: a thread's
 /// first use (its heap is created or adopted), its exit, calls to a non-thread-safe upstream, the
