@@ -395,8 +395,8 @@ class BasicGeneralAllocator {
   /// Above 1 KiB: the first class at or above each multiple of 128 bytes.
   static constexpr auto large_table = [] {
     std::array<unsigned char, max_small / 128 + 1> t{};
+    std::size_t c = 0;  // one pass (clang's constant evaluation stops at a million steps)
     for (std::size_t i = 0; i < t.size(); ++i) {
-      std::size_t c = 0;
       while (size_classes[c] < i * 128) ++c;
       t[i] = static_cast<unsigned char>(c);
     }
