@@ -1049,9 +1049,9 @@ class ThreadCachedPool final : public HeapOwner {
   std::mutex upstream_mutex_;  // shared by the depots: calls to upstream, slab tables
   std::atomic<std::size_t> resident_spare_{0};  // bytes of spare slabs resident in all depots (outlives them)
   std::atomic<std::size_t> resident_large_spare_{0};  // the same, of the depots whose slabs are larger
-  std::atomic<std::uint64_t> clock_{0};
-  void (*scavenge_hook_)(void*, std::uint64_t) = nullptr;
-  void* scavenge_arg_ = nullptr;  // scavenges so far, of any heap (depots decay by it; outlives them)
+  std::atomic<std::uint64_t> clock_{0};  // scavenges so far, of any heap (depots decay by it; outlives them)
+  void (*scavenge_hook_)(void*, std::uint64_t) = nullptr;  // see set_scavenge_hook
+  void* scavenge_arg_ = nullptr;
   mutable std::array<Depot, Classes> depots_;
   std::array<std::size_t, Classes> size_{}, alignment_{}, min_per_slab_{}, per_slab_{}, slab_size_{}, limit_{}, max_limit_{};
   std::array<std::uint32_t, Classes> first_batch_{};  // a refill's first batch (see refill_from_cache)
