@@ -511,6 +511,28 @@ TEST(GeneralAllocator, ReallocateKeepsContents) {
   EXPECT_EQ(a.small_blocks() + a.large_blocks(), 0u);
 }
 
+// A large block grown or shrunk by realloc within its mapping's step stays where it is (no
+// mremap), and beyond the step keeps its contents and its mapping's rounding.
+TEST(GeneralAllocator, ReallocateOfALargeBlockWithinItsStepStaysInPlace) {
+  constexpr std::size_t mib = std::size_t{1} << 20;
+  cm::GeneralAllocator a;
+  auto* p = static_cast<unsigned char*>(a.allocate(mib + 100 * 1024));  // in the 1.25 MiB step
+  const std::size_t room = a.usable_size(p);
+  EXPECT_GE(room, mib + 100 * 1024);
+  EXPECT_LT(room, mib + 256 * 1024 + 4096);  // the header has a page of its own
+  for (std::size_t i = 0; i < room; i += 4096) p[i] = static_cast<unsigned char>(i >> 12);
+  for (std::size_t n : {mib + 200 * 1024, mib + 10 * 1024, room}) {
+    EXPECT_EQ(a.try_reallocate(p, n), p) << n;
+    EXPECT_EQ(a.usable_size(p), room) << n;
+  }
+  auto* q = static_cast<unsigned char*>(a.try_reallocate(p, 3 * mib + 1));  // the 3.5 MiB step
+  ASSERT_NE(q, nullptr);
+  for (std::size_t i = 0; i < room; i += 4096) ASSERT_EQ(q[i], static_cast<unsigned char>(i >> 12)) << i;
+  EXPECT_GE(a.usable_size(q), 3 * mib + 1);
+  EXPECT_LT(a.usable_size(q), 3 * mib + 512 * 1024 + 4096);
+  a.deallocate(q);
+}
+
 TEST(GeneralAllocator, ReallocateHonoursTheAlignmentAsked) {
   // Every pair (size, alignment): the block try_reallocate returns is aligned as asked, whether
   // it stays in place or moves, and keeps its contents.

@@ -719,8 +719,8 @@ class BasicGeneralAllocator {
     const std::size_t page = detail::os::page_size();
     const std::size_t offset = static_cast<std::size_t>(static_cast<std::byte*>(p) - h->base);
     if (size > max_size()) return nullptr;
-    const std::size_t length = align_up(offset + size, page);
-    if (length == h->length) return p;
+    const std::size_t length = keepable_length(align_up(offset + size, page));  // as allocate_large maps
+    if (length == h->length) return p;  // within its step: no call
     const std::size_t old = h->length;
     void* moved_to = nullptr;
     if (detail::os::remap(h->base, old, length, &moved_to) != 0) return nullptr;
