@@ -322,15 +322,96 @@ TEST(GeneralAllocator, KeptLargeMappingsStayWithinTheirBudget) {
 // buffer that grows a little between uses takes the same mapping, not a new one or an mremap.
 TEST(GeneralAllocator, AKeptMappingServesTheNextBlockOfItsStep) {
   constexpr std::size_t mib = std::size_t{1} << 20;
+  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
   cm::GeneralAllocator a;
   void* p = a.allocate(mib * 19 / 10);
   EXPECT_GE(a.usable_size(p), mib * 19 / 10);
   a.deallocate(p);
-  EXPECT_EQ(a.kept_large_bytes(), 2 * mib + 4096) << "1.9 MiB mapped as 2 MiB and the header's page";
+  EXPECT_EQ(a.kept_large_bytes(), 2 * mib + page) << "1.9 MiB mapped as 2 MiB and the header's page";
   void* q = a.allocate(2 * mib);  // a power of two takes no more than itself and the header's page
   EXPECT_EQ(q, p);
   EXPECT_EQ(a.kept_large_bytes(), 0u);
   a.deallocate(q);
+}
+
+// The steps end at kept_max: a buffer of 28-32 MiB (whose step would end past 32 MiB) is kept.
+TEST(GeneralAllocator, BuffersUpTo32MiBAreKeptWhateverTheirStep) {
+  constexpr std::size_t mib = std::size_t{1} << 20;
+  for (std::size_t size : {28 * mib + 1, 30 * mib, 32 * mib - 64}) {
+    cm::GeneralAllocator a;
+    void* p = a.allocate(size);
+    EXPECT_GE(a.usable_size(p), size);
+    a.deallocate(p);
+    EXPECT_GE(a.kept_large_bytes(), size) << size;
+    EXPECT_EQ(a.allocate(size), p) << size;
+  }
+}
+
+// An aligned power of two takes no more than its own step: the alignment's slack is whole pages
+// beside it, not rounded with it.
+TEST(GeneralAllocator, AlignedPowersOfTwoTakeNoMoreThanTheirStep) {
+  constexpr std::size_t mib = std::size_t{1} << 20;
+  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  for (const auto& [size, align] : {std::pair{2 * mib, page}, std::pair{16 * mib, std::size_t{64} << 10},
+                                   std::pair{4 * mib, std::size_t{1} << 20}}) {
+    cm::GeneralAllocator a;
+    void* p = a.allocate(size, align);
+    EXPECT_TRUE(cm::is_aligned(p, align));
+    EXPECT_GE(a.usable_size(p), size);
+    EXPECT_LE(a.usable_size(p), size + align) << size << " at " << align;
+    a.deallocate(p);
+  }
+}
+
+// calloc clears what a kept mapping held, not the pages mremap added to it (zero already): a
+// sparse calloc stays sparse after a large free.
+TEST(GeneralAllocator, AGrownKeptMappingLeavesTheZeroedBlockSparse) {
+  constexpr std::size_t mib = std::size_t{1} << 20;
+  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  cm::GeneralAllocator a;
+  auto* p = static_cast<unsigned char*>(a.allocate(mib + mib / 5));
+  std::memset(p, 0xAB, mib + mib / 5);
+  a.deallocate(p);
+  ASSERT_GT(a.kept_large_bytes(), 0u);
+  auto* q = static_cast<unsigned char*>(a.try_allocate_zeroed(24 * mib));
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ(a.kept_large_bytes(), 0u) << "the kept mapping, grown";
+  for (std::size_t i = 0; i < mib + mib / 5; i += 512) ASSERT_EQ(q[i], 0) << i;
+  // The pages from 4 MiB on were never written: not resident.
+  auto* from = reinterpret_cast<unsigned char*>(cm::align_up(reinterpret_cast<std::uintptr_t>(q) + 4 * mib, page));
+  std::vector<unsigned char> resident(16 * mib / page);
+  ASSERT_EQ(mincore(from, 16 * mib, resident.data()), 0);
+  EXPECT_EQ(std::count_if(resident.begin(), resident.end(), [](unsigned char r) { return (r & 1) != 0; }), 0);
+  EXPECT_EQ(q[12 * mib], 0);
+  a.deallocate(q);
+}
+
+// When the address space holds the request but not its step (an RLIMIT_AS, a full address
+// space), the exact length is mapped.
+TEST(GeneralAllocator, ALargeBlockIsMappedExactlyWhenItsStepDoesNotFit) {
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    constexpr std::size_t mib = std::size_t{1} << 20;
+    const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    cm::GeneralAllocator a;
+    void* small = a.allocate(100);  // the engine set up first
+    const std::size_t hole = 16 * mib + 8 * 1024 + page;  // the block and the header's page; its step is 20 MiB
+    void* r = mmap(nullptr, hole, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (r == MAP_FAILED) _exit(2);
+    test::use_up_address_space();
+    munmap(r, hole);
+    void* p = a.try_allocate(16 * mib + 8 * 1024);
+    if (!p) _exit(1);
+    static_cast<volatile char*>(p)[16 * mib] = 1;
+    a.deallocate(p);
+    a.deallocate(small);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: not mapped, 2: no hole";
 }
 
 // Buffers of 1-5 MiB, 8 live, freed in random order, every page written: once the kept mappings
@@ -365,7 +446,7 @@ TEST(GeneralAllocator, ReplayedLargeBuffersFaultInFewPages) {
     for (void* p : live)
       if (p) a.deallocate(p);
   };
-  const auto faults = [] {
+  const auto faults = [] {  // (pages of 4 KiB or more: `page` writes at least one a page)
     rusage u{};
     getrusage(RUSAGE_SELF, &u);
     return static_cast<std::size_t>(u.ru_minflt);
@@ -515,11 +596,12 @@ TEST(GeneralAllocator, ReallocateKeepsContents) {
 // mremap), and beyond the step keeps its contents and its mapping's rounding.
 TEST(GeneralAllocator, ReallocateOfALargeBlockWithinItsStepStaysInPlace) {
   constexpr std::size_t mib = std::size_t{1} << 20;
+  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
   cm::GeneralAllocator a;
   auto* p = static_cast<unsigned char*>(a.allocate(mib + 100 * 1024));  // in the 1.25 MiB step
   const std::size_t room = a.usable_size(p);
   EXPECT_GE(room, mib + 100 * 1024);
-  EXPECT_LT(room, mib + 256 * 1024 + 4096);  // the header has a page of its own
+  EXPECT_LT(room, mib + 256 * 1024 + page);  // the header has a page of its own
   for (std::size_t i = 0; i < room; i += 4096) p[i] = static_cast<unsigned char>(i >> 12);
   for (std::size_t n : {mib + 200 * 1024, mib + 10 * 1024, room}) {
     EXPECT_EQ(a.try_reallocate(p, n), p) << n;
@@ -529,8 +611,21 @@ TEST(GeneralAllocator, ReallocateOfALargeBlockWithinItsStepStaysInPlace) {
   ASSERT_NE(q, nullptr);
   for (std::size_t i = 0; i < room; i += 4096) ASSERT_EQ(q[i], static_cast<unsigned char>(i >> 12)) << i;
   EXPECT_GE(a.usable_size(q), 3 * mib + 1);
-  EXPECT_LT(a.usable_size(q), 3 * mib + 512 * 1024 + 4096);
+  EXPECT_LT(a.usable_size(q), 3 * mib + 512 * 1024 + page);
   a.deallocate(q);
+}
+
+// Checked mode: a block that realloc leaves in place beyond the largest class is freed with its
+// new size (it is a large block in its own right now), as one it moved.
+TEST(GeneralAllocatorMisuse, AReallocInPlaceBeyondTheClassesIsFreedWithItsNewSize) {
+  constexpr std::size_t mib = std::size_t{1} << 20;
+  test::MisuseCapture capture;
+  cm::BasicGeneralAllocator<true> a;
+  void* p = a.allocate(900 * 1024, 2 * mib);  // aligned beyond its class: a mapping of its own
+  void* q = a.try_reallocate(p, mib + 1);
+  ASSERT_NE(q, nullptr);
+  a.deallocate(q, mib + 1, 16);
+  EXPECT_EQ(capture.count(), 0u);
 }
 
 TEST(GeneralAllocator, ReallocateHonoursTheAlignmentAsked) {

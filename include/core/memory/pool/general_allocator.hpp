@@ -536,33 +536,39 @@ class BasicGeneralAllocator {
     if (align < large_alignment) align = large_alignment;
     const std::size_t page = detail::os::page_size();
     if (size > max_size() || align > max_size() / 2) return nullptr;
-    // The block starts at most `align` past the header's room (the mapping is page-aligned).
-    const std::size_t length = keepable_length(align_up(size + sizeof(LargeHeader) + (align > large_alignment ? align : 0), page));
+    // Room for the header before the block, which starts at most `align` (beyond 64) into the
+    // page-aligned mapping, past the header.
+    const std::size_t before = align > large_alignment ? align : sizeof(LargeHeader);
+    const std::size_t exact = align_up(size + before, page), length = mapped_length(exact, align_up(before, page));
     void* mapping = nullptr;
-    std::size_t mapped = length;
-    const bool kept = (mapping = take_kept(mapped)) != nullptr;  // (the length holds the alignment's slack)
-    if (!kept && detail::os::map_anonymous(length, &mapping) != 0) return nullptr;
+    std::size_t mapped = length, dirty = 0;
+    const bool kept = (mapping = take_kept(mapped, dirty)) != nullptr;  // (the length holds the alignment's slack)
+    if (!kept && detail::os::map_anonymous(mapped = length, &mapping) != 0 &&
+        (length == exact || detail::os::map_anonymous(mapped = exact, &mapping) != 0))  // the step's rest refused
+      return nullptr;
     auto* base = static_cast<std::byte*>(mapping);
     std::byte* p = align_up(base + sizeof(LargeHeader), align);
     ::new (static_cast<void*>(p - sizeof(LargeHeader))) LargeHeader{base, mapped, klass, large_magic};
     // A kept mapping holds what its last block left: calloc clears it, as glibc and mimalloc
-    // clear reused memory (a fresh mapping is zero already, and never written here).
-    if (zeroed && kept) std::memset(p, 0, size);
+    // clear reused memory, up to what was kept (the pages mremap added, like a fresh mapping's,
+    // are zero already and never written here: a sparse calloc stays sparse).
+    if (const auto offset = static_cast<std::size_t>(p - base); zeroed && kept && dirty > offset)
+      std::memset(p, 0, std::min(size, dirty - offset));
     large_count_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
     large_bytes_.fetch_add(mapped, std::memory_order_relaxed);
     add_keepable(0, mapped);
     return p;
   }
-  /// The length to map for `length` bytes (a page for the header included): up to kept_max, the
-  /// rest rounded up to a quarter of its power of two, as size classes (a request of a power of
-  /// two takes no more), so a kept mapping serves any later block of its step. (Mapped to the
-  /// page, 1-5 MiB buffers took the one kept mapping larger than each, unmapped its tail, and
-  /// grew another by mremap: 10x mimalloc's page faults, 1.3x its time.)
-  static std::size_t keepable_length(std::size_t length) noexcept {
-    const std::size_t page = detail::os::page_size();
-    if (length > kept_max || length <= page) return length;
-    const std::size_t rest = length - page, step = std::bit_floor(rest) / 4;
-    return step > page ? align_up(rest, step) + page : length;
+  /// The length to map for `exact` bytes, about `slack` of them (whole pages) before the block's:
+  /// up to kept_max, the block's part rounded up to a quarter of its power of two, as size
+  /// classes (a request of a power of two takes no more, at any alignment), so a kept mapping
+  /// serves any later block of its step; never beyond kept_max, so a mapping that could be kept
+  /// still is. (Mapped to the page, 1-5 MiB buffers took the one kept mapping larger than each,
+  /// unmapped its tail, and grew another by mremap: 10x mimalloc's page faults, 1.3x its time.)
+  static std::size_t mapped_length(std::size_t exact, std::size_t slack) noexcept {
+    if (exact > kept_max || exact <= slack) return exact;
+    const std::size_t bytes = exact - slack, step = std::bit_floor(bytes) / 4;
+    return step > detail::os::page_size() ? std::min(align_up(bytes, step) + slack, kept_max) : exact;
   }
   /// A large mapping of `old` bytes is now `now` bytes (0: none): counts what kept_budget_floor's
   /// peak measures, the mappings small enough to be kept.
@@ -620,8 +626,9 @@ class BasicGeneralAllocator {
   /// else the largest, grown by mremap. Either way the pages it kept stay resident and only the
   /// rest fault in. (Taking only mappings of `length` to 1.5 x `length` bytes, a mix of 1-5 MiB
   /// buffers found one for a third of its requests; unmapping tails beyond twice the request
-  /// cost it 20x the page faults of beyond four times.) `length` becomes the mapping's size.
-  void* take_kept(std::size_t& length) noexcept {
+  /// cost it 20x the page faults of beyond four times.) `length` becomes the mapping's size,
+  /// `dirty` how much of it may hold what earlier blocks wrote (the rest is fresh, zero).
+  void* take_kept(std::size_t& length, std::size_t& dirty) noexcept {
     if (length > kept_max || kept_lock_.test_and_set(std::memory_order_acquire)) return nullptr;
     std::size_t best = kept_count_;
     for (std::size_t i = 0; i < kept_count_; ++i) {
@@ -640,6 +647,7 @@ class BasicGeneralAllocator {
     }
     kept_lock_.clear(std::memory_order_release);
     if (!k.base) return nullptr;
+    dirty = std::min(k.length, length);
     if (k.length < length) {
       void* moved = nullptr;
       if (detail::os::remap(k.base, k.length, length, &moved) != 0) {
@@ -649,7 +657,7 @@ class BasicGeneralAllocator {
       return moved;
     }
     if (k.length / 4 > length && detail::os::release(k.base + length, k.length - length) == 0) return k.base;
-    length = k.length;
+    length = dirty = k.length;
     return k.base;
   }
   /// Takes slot `i` out, the later ones moving down (they stay oldest first). Under the lock.
@@ -719,11 +727,22 @@ class BasicGeneralAllocator {
     const std::size_t page = detail::os::page_size();
     const std::size_t offset = static_cast<std::size_t>(static_cast<std::byte*>(p) - h->base);
     if (size > max_size()) return nullptr;
-    const std::size_t length = keepable_length(align_up(offset + size, page));  // as allocate_large maps
-    if (length == h->length) return p;  // within its step: no call
+    const std::size_t exact = align_up(offset + size, page);
+    std::size_t length = mapped_length(exact, align_up(offset, page));  // as allocate_large maps
+    if (length == h->length || (exact <= h->length && length > h->length)) {  // within its mapping: no call
+      h->klass = class_count;  // larger than any class now (size > max_small): a large block in its own right
+      return p;
+    }
     const std::size_t old = h->length;
     void* moved_to = nullptr;
-    if (detail::os::remap(h->base, old, length, &moved_to) != 0) return nullptr;
+    if (detail::os::remap(h->base, old, length, &moved_to) != 0 &&
+        (length == exact || detail::os::remap(h->base, old, length = exact, &moved_to) != 0)) {
+      // The step's rest refused (an address-space limit), or a shrink refused (a split at
+      // vm.max_map_count): a shrink stays where it is.
+      if (exact > old) return nullptr;
+      h->klass = class_count;
+      return p;
+    }
     auto* base = static_cast<std::byte*>(moved_to);
     auto* moved = reinterpret_cast<LargeHeader*>(base + offset) - 1;
     moved->base = base;
