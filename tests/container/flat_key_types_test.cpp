@@ -40,7 +40,7 @@ enum class Scoped8 : std::int8_t {};
 enum class ScopedU64 : std::uint64_t {};
 enum class Scoped128 : u128 {};
 
-int g_pool[64];  // pointer keys point into one array, so std::less and < agree
+[[maybe_unused]] int g_pool[64];  // pointer keys point into one array, so std::less and < agree
 
 /// A random key, often near zero, at the extremes, or differing from another only in high bits.
 template <class K>
