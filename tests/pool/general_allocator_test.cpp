@@ -318,6 +318,12 @@ TEST(GeneralAllocator, KeptLargeMappingsStayWithinTheirBudget) {
   }
 }
 
+/// True when memcheck runs the test (its preloaded library is in LD_PRELOAD).
+bool under_valgrind() {
+  const char* preload = std::getenv("LD_PRELOAD");
+  return preload && std::strstr(preload, "vgpreload");
+}
+
 // A kept mapping serves any later block of its size's step (a quarter of its power of two): a
 // buffer that grows a little between uses takes the same mapping, not a new one or an mremap.
 TEST(GeneralAllocator, AKeptMappingServesTheNextBlockOfItsStep) {
@@ -389,6 +395,8 @@ TEST(GeneralAllocator, AGrownKeptMappingLeavesTheZeroedBlockSparse) {
 // When the address space holds the request but not its step (an RLIMIT_AS, a full address
 // space), the exact length is mapped.
 TEST(GeneralAllocator, ALargeBlockIsMappedExactlyWhenItsStepDoesNotFit) {
+  if (cm::asan_enabled || CORE_MEMORY_TSAN || under_valgrind())
+    GTEST_SKIP() << "the sanitizers' and memcheck's runtimes need address space of their own";
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -419,10 +427,7 @@ TEST(GeneralAllocator, ALargeBlockIsMappedExactlyWhenItsStepDoesNotFit) {
 // request took the one kept mapping larger than itself, unmapped the tail, and another grew
 // by mremap: 10x the page faults.)
 TEST(GeneralAllocator, ReplayedLargeBuffersFaultInFewPages) {
-  // Under the sanitizers and memcheck, their shadow memory faults in pages of its own.
-  const char* preload = std::getenv("LD_PRELOAD");
-  if (CORE_MEMORY_ASAN || CORE_MEMORY_TSAN || (preload && std::strstr(preload, "vgpreload")))
-    GTEST_SKIP() << "page faults of the shadow memory";
+  if (CORE_MEMORY_ASAN || CORE_MEMORY_TSAN || under_valgrind()) GTEST_SKIP() << "page faults of the shadow memory";
   constexpr std::size_t mib = std::size_t{1} << 20, page = 4096;
   cm::GeneralAllocator a;
   std::uint32_t seed = 2024;
