@@ -427,7 +427,7 @@ TEST(GeneralAllocator, ALargeBlockIsMappedExactlyWhenItsStepDoesNotFit) {
 // request took the one kept mapping larger than itself, unmapped the tail, and another grew
 // by mremap: 10x the page faults.)
 TEST(GeneralAllocator, ReplayedLargeBuffersFaultInFewPages) {
-  if (CORE_MEMORY_ASAN || CORE_MEMORY_TSAN || under_valgrind()) GTEST_SKIP() << "page faults of the shadow memory";
+  if (cm::asan_enabled || CORE_MEMORY_TSAN || under_valgrind()) GTEST_SKIP() << "page faults of the shadow memory";
   constexpr std::size_t mib = std::size_t{1} << 20, page = 4096;
   cm::GeneralAllocator a;
   std::uint32_t seed = 2024;
