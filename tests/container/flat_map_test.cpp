@@ -286,8 +286,8 @@ template <class Key, class Comp>
 void check_bulk_build() {
   std::mt19937_64 rng(17);
   const auto same = [](const auto& a, const auto& b) { return a.first == b.first && a.second == b.second; };
-  // Sizes around every path: in-place insertion sort (up to 16), on the stack (keys of 32 bits
-  // or less, up to 128), sorting aside, radix (512 on).
+  // Sizes around every path: in-place insertion sort (up to 16), packed positions (keys of 32
+  // bits or less: on the stack up to 128, in a scratch array to 511), radix (512 on).
   for (const std::size_t n : {0, 1, 2, 5, 10, 15, 16, 17, 100, 127, 128, 129, 511, 512, 513, 5000, 60000, 60002}) {
     std::vector<std::pair<Key, int>> input(n);
     const bool narrow = n % 2 == 1;  // narrow: many duplicates; else the type's whole range

@@ -392,7 +392,7 @@ class BasicFlatMap {
   void insert(It first, It last) {
     if constexpr (sorts_positions<It>) {
       const auto n = static_cast<std::size_t>(last - first);
-      if (empty() && n <= detail::stack_sort_max) return build_in_order(first, n);
+      if (empty() && n < detail::radix_sort_min) return build_in_order(first, n);
     }
     merge_tail(append_range(first, last), false);
   }
@@ -687,15 +687,16 @@ class BasicFlatMap {
       std::is_same_v<std::remove_cvref_t<decltype((*std::declval<It>()).first)>, Key> && detail::radix_sortable<Key, Compare> &&
       sizeof(Key) <= 4 && std::is_nothrow_constructible_v<mapped_type, decltype(((*std::declval<It>()).second))>;
 
-  /// Builds the empty map from the n elements at `first` (n <= stack_sort_max): their positions
-  /// are sorted by key on the stack, then the keys and the values go in by one range insert each,
+  /// Builds the empty map from the n elements at `first` (n < radix_sort_min): their positions
+  /// are sorted by key aside (on the stack up to stack_sort_max), then the keys and the values go in by one range insert each,
   /// in that order: each element is copied once, and each sequence allocates once and copies in a
   /// tight loop. (Appending them unsorted and sorting both sequences alongside moves each twice;
   /// a push_back per element tests the capacity each time.) If a sequence cannot grow, both are
   /// emptied: as the map was.
   template <class It>
   void build_in_order(It first, std::size_t n) {
-    std::uint32_t order[detail::stack_sort_max];
+    detail::scratch_buffer<std::uint32_t, detail::stack_sort_max> buffer(n);
+    std::uint32_t* const order = buffer.data();
     std::size_t m = 0;
     detail::for_each_sorted_position<Compare>(
         n, [&](std::size_t i) { return first[static_cast<std::iter_difference_t<It>>(i)].first; }, !Multi,

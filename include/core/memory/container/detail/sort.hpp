@@ -288,11 +288,31 @@ void radix_sort_records(Keys& keys, Values* values) {
   }
 }
 
-/// Up to this many keys of at most 32 bits (with trivially copyable values of at most 16 bytes),
-/// sort_together sorts packed (order bits, position) integers on the stack and writes the keys and
-/// values back in place from copies there (at most 4 KiB of stack): no allocation, where building
-/// an order and gathering into new sequences allocates three times.
+/// Up to this many keys the scratch arrays of the sorts below are on the stack (at most 4 KiB).
 inline constexpr std::size_t stack_sort_max = 128;
+
+/// `n` elements of scratch space: on the stack up to N, else one heap array. Trivial types only
+/// (the elements are left uninitialized).
+template <class T, std::size_t N>
+class scratch_buffer {
+  static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_default_constructible_v<T>);
+
+ public:
+  explicit scratch_buffer(std::size_t n) : heap_(n > N ? new T[n] : nullptr) {}
+  scratch_buffer(const scratch_buffer&) = delete;
+  scratch_buffer& operator=(const scratch_buffer&) = delete;
+  ~scratch_buffer() { delete[] heap_; }
+  T* data() noexcept { return heap_ ? heap_ : local_; }
+
+ private:
+  T local_[N];
+  T* heap_;
+};
+
+/// Below radix_sort_min keys of at most 32 bits (with trivially copyable values of at most 16
+/// bytes), sort_together sorts packed (order bits, position) integers and writes the keys and
+/// values back in place from copies (on the stack up to stack_sort_max, else in one scratch
+/// array), where building an order and gathering into new sequences allocates three times.
 template <class Keys, class Values, class Comp>
 inline constexpr bool stack_sortable = radix_sortable_records<Keys, Values, Comp> &&
                                        sizeof(typename Keys::value_type) <= 4 &&
@@ -303,8 +323,10 @@ void stack_sort_together(Keys& keys, Values* values) {
   using Key = typename Keys::value_type;
   using Value = typename Values::value_type;
   const std::size_t n = keys.size();
-  std::uint64_t packed[stack_sort_max];
-  Key old_keys[stack_sort_max];
+  scratch_buffer<std::uint64_t, stack_sort_max> packed_buffer(n);
+  scratch_buffer<Key, stack_sort_max> old_keys_buffer(n);
+  std::uint64_t* const packed = packed_buffer.data();
+  Key* const old_keys = old_keys_buffer.data();
   for (std::size_t i = 0; i < n; ++i) {
     old_keys[i] = keys[i];
     packed[i] = pack_position(order_bits<Comp>(keys[i]), i);
@@ -312,20 +334,25 @@ void stack_sort_together(Keys& keys, Values* values) {
   detail::sort(packed, packed + n);
   for (std::size_t i = 0; i < n; ++i) keys[i] = old_keys[position_of(packed[i])];
   if (values) {
-    alignas(Value) std::byte old_values[stack_sort_max * sizeof(Value)];
-    for (std::size_t i = 0; i < n; ++i) std::memcpy(old_values + i * sizeof(Value), &(*values)[i], sizeof(Value));
-    for (std::size_t i = 0; i < n; ++i)
-      std::memcpy(&(*values)[i], old_values + position_of(packed[i]) * sizeof(Value), sizeof(Value));
+    struct raw {  // a Value's bytes (Value may have no default constructor)
+      alignas(Value) std::byte bytes[sizeof(Value)];
+    };
+    scratch_buffer<raw, stack_sort_max> old_values_buffer(n);
+    raw* const old_values = old_values_buffer.data();
+    for (std::size_t i = 0; i < n; ++i) std::memcpy(&old_values[i], &(*values)[i], sizeof(Value));
+    for (std::size_t i = 0; i < n; ++i) std::memcpy(&(*values)[i], &old_values[position_of(packed[i])], sizeof(Value));
   }
 }
 
-/// For building an empty flat container from up to stack_sort_max elements with keys of at most
-/// 32 bits: calls emit(i) for the positions i of keys key_of(0 .. n-1) in sorted order, stably,
-/// and with `unique` only for the first of each run of equal keys. The positions are sorted on
-/// the stack, so the container receives each element once and in place, with no allocation.
+/// For building an empty flat container from fewer than radix_sort_min elements with keys of at
+/// most 32 bits: calls emit(i) for the positions i of keys key_of(0 .. n-1) in sorted order,
+/// stably, and with `unique` only for the first of each run of equal keys. The positions are
+/// sorted aside (on the stack up to stack_sort_max), so the container receives each element once
+/// and in place.
 template <class Comp, class KeyOf, class Emit>
 void for_each_sorted_position(std::size_t n, KeyOf key_of, bool unique, Emit emit) {
-  std::uint64_t packed[stack_sort_max];
+  scratch_buffer<std::uint64_t, stack_sort_max> buffer(n);
+  std::uint64_t* const packed = buffer.data();
   for (std::size_t i = 0; i < n; ++i) packed[i] = pack_position(order_bits<Comp>(key_of(i)), i);
   detail::sort(packed, packed + n);
   for (std::size_t i = 0; i < n; ++i)
@@ -367,8 +394,8 @@ void swap_in(Keys& keys, Keys& new_keys, Values* values, Values* new_values) {
 /// With `may_permute` (the caller empties both sequences if this throws: a bulk construction, or
 /// an insertion into an empty container) and elements that move without throwing, a few
 /// elements (or sorted ones with duplicates) are sorted in place by insertion (10 pairs: 3
-/// allocations fewer), up to 128 small integer keys with small trivially copyable values on the
-/// stack (stack_sort_together), many by radix_sort_records.
+/// allocations fewer), fewer than radix_sort_min small integer keys with small trivially copyable
+/// values through packed positions (stack_sort_together), more by radix_sort_records.
 /// (Tried and slower: applying the sorted order in place by cycles, each step waiting on the
 /// previous one's load; and std::sort of (key, position, value) records below radix_sort_min,
 /// 1.3x slower at 100 pairs than sorting packed (key, position) integers and gathering.)
@@ -391,7 +418,7 @@ void sort_together(Keys& keys, Values* values, const Comp& comp, bool unique, bo
         done = true;
       }
       if constexpr (stack_sortable<Keys, Values, Comp>) {
-        if (!done && n <= stack_sort_max) {
+        if (!done && n < radix_sort_min) {
           detail::stack_sort_together<Keys, Values, Comp>(keys, values);
           done = true;
         }
