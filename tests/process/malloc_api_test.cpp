@@ -558,6 +558,26 @@ TEST(MallocChild, Run) {
       ASSERT_EQ(malloc_usable_size(blocks.back()), 16u) << i;
     }
     for (void* b : blocks) std::free(b);
+    // A million: more than class 16's range holds (8 MiB under this limit). The rest come from
+    // larger classes' ranges, not a page mapping each (which ran out at 610,000 or fewer), and
+    // sized deletes of them with their own size are not misuse in checked mode.
+    blocks.clear();
+    for (std::size_t i = 0; i < 1'000'000; ++i) {
+      blocks.push_back(i % 2 ? std::malloc(16) : ::operator new(16));
+      ASSERT_NE(blocks.back(), nullptr) << i;
+      std::memset(blocks.back(), static_cast<int>(i), 16);
+    }
+    ASSERT_GT(malloc_usable_size(blocks.back()), 16u) << "class 16's range did not fill";
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+      ASSERT_EQ(*static_cast<unsigned char*>(blocks[i]), static_cast<unsigned char>(i)) << i;
+#if defined(__cpp_sized_deallocation)
+      if (i % 2 == 0) {
+        ::operator delete(blocks[i], std::size_t{16});
+        continue;
+      }
+#endif
+      std::free(blocks[i]);
+    }
   } else if (scenario == "stats") {
     p = std::malloc(std::size_t{1} << 20);
     void* volatile small = std::malloc(260);  // class 272 (16-byte steps to 512)
