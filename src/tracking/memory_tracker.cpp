@@ -5,6 +5,7 @@
 #include <core/memory/tracking/memory_stats.hpp>
 #include <core/memory/tracking/memory_tracker.hpp>
 #include <core/memory/util/error.hpp>
+#include <core/memory/util/memory_barrier.hpp>
 
 #include <algorithm>
 #include <bit>
@@ -194,9 +195,7 @@ void MemoryTracker::add_usage(std::size_t bytes, std::uint32_t time_ms) noexcept
   const std::size_t now = current_.value.fetch_add(bytes, std::memory_order_relaxed) + bytes;
   timeline_->tick(time_ms);
   timeline_->note(time_ms, now - bytes, now);
-  std::size_t peak = peak_.value.load(std::memory_order_relaxed);
-  while (now > peak && !peak_.value.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
-  }
+  atomic_store_max(peak_.value, now);
 }
 
 void MemoryTracker::record(void* ptr, std::size_t size, std::size_t alignment, const char* type,

@@ -559,7 +559,7 @@ TEST(MallocChild, Run) {
     }
     for (void* b : blocks) std::free(b);
     // A million: more than class 16's range holds (8 MiB under this limit). The rest come from
-    // larger classes' ranges, not a page mapping each (which ran out at 610,000 or fewer), and
+    // larger classes' ranges, not a page mapping each (which ran out at 412,000 or fewer), and
     // sized deletes of them with their own size are not misuse in checked mode.
     blocks.clear();
     for (std::size_t i = 0; i < 1'000'000; ++i) {

@@ -25,8 +25,9 @@
 ///   than the page mapping it would take instead), else (or when no range could be reserved, or
 ///   one is smaller than the class's slab) as a large block, a page mapping of its own.
 /// - `Checked` selects the hardened checks on frees (double free, foreign and interior pointers,
-///   wrong sizes), independently of the build's check level, so the process allocator can offer
-///   them as a run-time switch.
+///   wrong sizes, except a smaller class's size for a block of a class that spills reached: see
+///   may_be_spilled), independently of the build's check level, so the process allocator can
+///   offer them as a run-time switch.
 
 #include <core/memory/core/allocator_traits.hpp>
 #include <core/memory/pool/detail/thread_cached_pool.hpp>
@@ -526,8 +527,6 @@ class BasicGeneralAllocator {
     return h->magic == large_magic ? h : nullptr;
   }
 
-  /// A block mapped for itself; `klass` is the size class it replaces, or class_count. `zeroed`:
-  /// a fresh mapping (zero), never a kept one.
   /// A block of class `c` when the thread's cache has none: the class's slow path, else one of a
   /// larger class (spill), else a large block.
   CORE_MEMORY_NOINLINE void* allocate_slow(std::size_t size, std::size_t align, std::size_t c,
@@ -542,7 +541,7 @@ class BasicGeneralAllocator {
   /// block of the smallest larger class that has one, aligned as asked and no larger than the
   /// large block that would serve instead (the mapping's pages, the header's included). A page
   /// mapping for every block cost a system call and a page each: a million 16-byte blocks under
-  /// `ulimit -v 1000000` got 610,000 against glibc's million. The scan starts where the last
+  /// `ulimit -v 1000000` got 412,000, where glibc gives millions. The scan starts where the last
   /// spill of `c` was served, and every full_retry_period-th one from c + 1 (blocks of lower
   /// classes freed meanwhile), so it is not a walk over every full class each time.
   void* spill(std::size_t size, std::size_t align, std::size_t c) noexcept {
@@ -556,6 +555,10 @@ class BasicGeneralAllocator {
         if (class_alignment(size_classes[d]) < align) continue;
         if (void* p = allocate_from_class(d)) {
           if (d != hint) s.hint.store(static_cast<unsigned char>(d), std::memory_order_relaxed);
+          // Before the block is handed out: a free of it, ordered after by the hand-over, sees
+          // these (relaxed suffices; they only move outwards).
+          atomic_store_min(spill_floor_, c);
+          atomic_store_max(spill_ceiling_, d);
           return p;
         }
       }
@@ -563,16 +566,20 @@ class BasicGeneralAllocator {
       first = c + 1;  // from the hint up all were full: the classes below it may have room again
     }
   }
-  /// A block of class `named` that a spill may have served from class `real`: the checked frees
-  /// accept its own size.
-  bool may_be_spilled(std::size_t named, std::size_t real, std::size_t size) const noexcept {
-    return named < real && real < class_count && spills_[named].hint.load(std::memory_order_relaxed) != 0 &&
+  /// True if a block of class `real` freed with `size` and `align` (of class `named`) may have been
+  /// spilled to it by a request of that size or less (and then any size up to its usable size is
+  /// its to free with, as allocate_at_least allows): the checked frees accept it. Spills have
+  /// gone from classes at or below `named` to classes at or above `real`, and `real` is aligned
+  /// enough and no larger than a mapping for `size` would be.
+  bool may_be_spilled(std::size_t named, std::size_t real, std::size_t size, std::size_t align) const noexcept {
+    return named < real && real < class_count && spill_floor_.load(std::memory_order_relaxed) <= named &&
+           real <= spill_ceiling_.load(std::memory_order_relaxed) && class_alignment(size_classes[real]) >= align &&
            size_classes[real] <= align_up(size + sizeof(LargeHeader), detail::os::page_size());
   }
   /// A block of class `d` (cache, then slow path). A class whose slow path found nothing last
   /// time (its range full) takes it again only every full_retry_period-th call, and otherwise
   /// only looks in the thread's cache: a slow path that finds nothing drains every class's
-  /// inbox and asks every depot (700 ns a block, where spilling takes 25).
+  /// inbox and asks every depot (700 ns a block, where a spill takes 60).
   void* allocate_from_class(std::size_t d) noexcept {
     // relaxed, both: hints (a stale one costs one slow path more or less).
     if (full_[d].load(std::memory_order_relaxed) &&
@@ -584,6 +591,8 @@ class BasicGeneralAllocator {
   }
   static constexpr std::uint32_t full_retry_period = 64;
 
+  /// A block mapped for itself; `klass` is the size class it replaces, or class_count. `zeroed`:
+  /// a fresh mapping (zero), never a kept one.
   CORE_MEMORY_NOINLINE void* allocate_large(std::size_t size, std::size_t align, std::size_t klass,
                                             bool zeroed = false) noexcept {
     if (!is_valid_alignment(align)) [[unlikely]] {
@@ -633,9 +642,7 @@ class BasicGeneralAllocator {
     const std::size_t add = now <= kept_max ? now : 0, sub = old <= kept_max ? old : 0;
     // relaxed: statistics that bound a cache, nothing published through them.
     const std::size_t live = keepable_.fetch_add(add - sub, std::memory_order_relaxed) + (add - sub);
-    for (std::size_t peak = keepable_peak_.load(std::memory_order_relaxed);
-         peak < live && !keepable_peak_.compare_exchange_weak(peak, live, std::memory_order_relaxed);) {
-    }
+    atomic_store_max(keepable_peak_, live);
   }
 
   CORE_MEMORY_NOINLINE void deallocate_large(void* p, std::size_t) noexcept {
@@ -813,14 +820,18 @@ class BasicGeneralAllocator {
   /// Checked mode: the size given to deallocate must name the block's class (or a large block).
   bool size_fits(void* p, std::size_t size, std::size_t align) const noexcept {
     const std::size_t named = class_of(size, align);
-    std::size_t real = class_at(p);
-    if (real == class_count) {
-      const LargeHeader* h = large_header(p);
-      if (!h) return true;  // deallocate reports it
-      real = h->klass;
+    const std::size_t real = class_at(p);
+    bool fits = named == real;
+    if (real < class_count) {
+      fits = fits || may_be_spilled(named, real, size, align);
+    } else if (const LargeHeader* h = large_header(p)) {
+      // A mapping that stands in for a block of class klass (its range full): any size from the
+      // one asked to its usable size.
+      fits = named == h->klass || (h->klass < class_count && named > h->klass && size <= usable_size(p));
+    } else {
+      return true;  // deallocate reports it
     }
-    if (named == real) return true;
-    if (may_be_spilled(named, real, size)) return true;  // freed with its own size
+    if (fits) return true;
     report_misuse({error_kind::invalid_size, allocator_name, p, size, align,
                    "freed with a size or alignment of another size class", nullptr, 0});
     return false;
@@ -839,6 +850,9 @@ class BasicGeneralAllocator {
     std::atomic<std::uint32_t> count{0};
   };
   std::array<Spill, class_count> spills_{};
+  /// The smallest class that spilled and the largest class spilled to (size_fits).
+  std::atomic<std::size_t> spill_floor_{class_count};
+  std::atomic<std::size_t> spill_ceiling_{0};
   /// Classes whose last slow path found nothing, and the calls since (allocate_from_class).
   std::array<std::atomic<bool>, class_count> full_{};
   std::array<std::atomic<std::uint32_t>, class_count> misses_{};

@@ -44,6 +44,19 @@ inline void cpu_pause() noexcept {
 #endif
 }
 
+/// Raises `a` to `v` if `v` is larger (lowers it if smaller, for atomic_store_min): a peak or a
+/// bound that only moves one way, kept by several threads. `order` applies to the store.
+template <class T>
+void atomic_store_max(std::atomic<T>& a, T v, std::memory_order order = std::memory_order_relaxed) noexcept {
+  for (T now = a.load(std::memory_order_relaxed); now < v && !a.compare_exchange_weak(now, v, order, std::memory_order_relaxed);) {
+  }
+}
+template <class T>
+void atomic_store_min(std::atomic<T>& a, T v, std::memory_order order = std::memory_order_relaxed) noexcept {
+  for (T now = a.load(std::memory_order_relaxed); v < now && !a.compare_exchange_weak(now, v, order, std::memory_order_relaxed);) {
+  }
+}
+
 /// Exponential backoff for spin loops: pauses 1, 2, 4, ... times up to a limit, then yields the
 /// thread to the scheduler. Not thread-safe; one per waiting thread.
 class Backoff {
