@@ -333,6 +333,44 @@ TEST(FlatMap, BulkBuildMatchesStdMapForEveryIntegerKind) {
   check_bulk_build<double, std::less<>>();  // not an integer: sorted by compares
 }
 
+// Defect (review): a bulk build of a map whose trivially copyable values have no default
+// constructor did not compile (the radix sort's records are default-constructed, and it was
+// instantiated for every size). Every path: insertion, packed positions, radix-sized inputs.
+TEST(FlatMap, BulkBuildOfValuesWithoutADefaultConstructor) {
+  struct NoDefault {
+    explicit NoDefault(int x) : v(x) {}
+    int v;
+  };
+  std::mt19937 rng(5);
+  for (const std::size_t n : {std::size_t{10}, std::size_t{300}, std::size_t{600}, std::size_t{5000}}) {
+    std::vector<std::pair<int, NoDefault>> input;
+    std::vector<int> keys;
+    std::vector<NoDefault> values;
+    for (std::size_t i = 0; i < n; ++i) {
+      const int k = static_cast<int>(rng() % (n / 2 + 1));
+      input.emplace_back(k, NoDefault(static_cast<int>(i)));
+      keys.push_back(k);
+      values.emplace_back(static_cast<int>(i));
+    }
+    const std::map<int, int> expected = [&] {
+      std::map<int, int> m;
+      for (const auto& [k, v] : input) m.emplace(k, v.v);
+      return m;
+    }();
+    const auto same = [&](const auto& f) {
+      return std::equal(f.begin(), f.end(), expected.begin(), expected.end(),
+                        [](const auto& a, const auto& b) { return a.first == b.first && a.second.v == b.second; });
+    };
+    EXPECT_TRUE(same(cm::FlatMap<int, NoDefault>(input.begin(), input.end()))) << n;
+    EXPECT_TRUE(same(cm::FlatMap<int, NoDefault>(keys, values))) << n << " (sequences)";
+    const cm::FlatMultiMap<int, NoDefault> multi(input.begin(), input.end());
+    EXPECT_EQ(multi.size(), n);
+    EXPECT_TRUE(std::is_sorted(multi.begin(), multi.end(), [](const auto& a, const auto& b) {
+      return a.first < b.first || (a.first == b.first && a.second.v < b.second.v);  // input order kept
+    })) << n;
+  }
+}
+
 namespace made {  // not anonymous: clang reports the unused friends of an internal class
 /// A random-access iterator that makes its pairs on dereference, (k, 2k + 1) for the keys it
 /// walks, and returns them by value (a view would; clang 14 cannot compile libstdc++ 12's views).

@@ -258,12 +258,18 @@ void unique_together(Keys& keys, Values* values, const Comp& comp) {
   if (values) values->erase(values->begin() + end, values->end());
 }
 
-/// Integer keys and trivially copyable values (values may be absent: `values` null) that
-/// radix_sort_records may sort, from radix_sort_min keys on.
+/// Integer keys and trivially copyable values (values may be absent: `values` null), which may
+/// be permuted in place through copies of their bytes.
 template <class Keys, class Values, class Comp>
-inline constexpr bool radix_sortable_records = radix_sortable<typename Keys::value_type, Comp> &&
-                                               sortable_in_place<Keys> && sortable_in_place<Values> &&
-                                               std::is_trivially_copyable_v<typename Values::value_type>;
+inline constexpr bool permutable_records = radix_sortable<typename Keys::value_type, Comp> &&
+                                           sortable_in_place<Keys> && sortable_in_place<Values> &&
+                                           std::is_trivially_copyable_v<typename Values::value_type>;
+/// Those that radix_sort_records may sort, from radix_sort_min keys on: its records are made
+/// default-constructed, so the values must be default constructible (a map of values without a
+/// default constructor did not compile).
+template <class Keys, class Values, class Comp>
+inline constexpr bool radix_sortable_records =
+    permutable_records<Keys, Values, Comp> && std::is_default_constructible_v<typename Values::value_type>;
 
 /// Stable radix sort of integer `keys` and `values` (when given) as one array of (key, value)
 /// records, written back in place: where gathering keys and values by a sorted order allocates
@@ -314,7 +320,7 @@ class scratch_buffer {
 /// values back in place from copies (on the stack up to stack_sort_max, else in one scratch
 /// array), where building an order and gathering into new sequences allocates three times.
 template <class Keys, class Values, class Comp>
-inline constexpr bool stack_sortable = radix_sortable_records<Keys, Values, Comp> &&
+inline constexpr bool stack_sortable = permutable_records<Keys, Values, Comp> &&
                                        sizeof(typename Keys::value_type) <= 4 &&
                                        sizeof(typename Values::value_type) <= 16;
 
@@ -340,7 +346,8 @@ void stack_sort_together(Keys& keys, Values* values) {
     scratch_buffer<raw, stack_sort_max> old_values_buffer(n);
     raw* const old_values = old_values_buffer.data();
     for (std::size_t i = 0; i < n; ++i) std::memcpy(&old_values[i], &(*values)[i], sizeof(Value));
-    for (std::size_t i = 0; i < n; ++i) std::memcpy(&(*values)[i], &old_values[position_of(packed[i])], sizeof(Value));
+    for (std::size_t i = 0; i < n; ++i)  // (through void*: Value is trivially copyable, if not trivial)
+      std::memcpy(static_cast<void*>(&(*values)[i]), &old_values[position_of(packed[i])], sizeof(Value));
   }
 }
 
