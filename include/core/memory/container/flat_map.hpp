@@ -688,9 +688,9 @@ class BasicFlatMap {
       sizeof(Key) <= 4 && std::is_nothrow_constructible_v<mapped_type, decltype(((*std::declval<It>()).second))>;
 
   /// Builds the empty map from the n elements at `first` (n < radix_sort_min): their positions
-  /// are sorted by key aside (on the stack up to stack_sort_max), then the keys and the values go in by one range insert each,
-  /// in that order: each element is copied once, and each sequence allocates once and copies in a
-  /// tight loop. (Appending them unsorted and sorting both sequences alongside moves each twice;
+  /// are sorted by key aside (on the stack up to stack_sort_max), then the keys and the values go
+  /// in by one range insert each, in that order: each element is copied once, and each sequence
+  /// allocates once and copies in a tight loop. (Appending them unsorted and sorting both sequences alongside moves each twice;
   /// a push_back per element tests the capacity each time.) If a sequence cannot grow, both are
   /// emptied: as the map was.
   template <class It>
