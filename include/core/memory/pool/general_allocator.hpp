@@ -545,7 +545,7 @@ class BasicGeneralAllocator {
   /// spill of `c` was served, and every full_retry_period-th one from c + 1 (blocks of lower
   /// classes freed meanwhile), so it is not a walk over every full class each time.
   void* spill(std::size_t size, std::size_t align, std::size_t c) noexcept {
-    const std::size_t bound = align_up(size + sizeof(LargeHeader), detail::os::page_size());
+    const std::size_t bound = spill_bound(size);
     Spill& s = spills_[c];
     // relaxed, all: hints (an allocation that reads a stale one scans a little more or less).
     const std::size_t hint = s.hint.load(std::memory_order_relaxed);
@@ -574,7 +574,11 @@ class BasicGeneralAllocator {
   bool may_be_spilled(std::size_t named, std::size_t real, std::size_t size, std::size_t align) const noexcept {
     return named < real && real < class_count && spill_floor_.load(std::memory_order_relaxed) <= named &&
            real <= spill_ceiling_.load(std::memory_order_relaxed) && class_alignment(size_classes[real]) >= align &&
-           size_classes[real] <= align_up(size + sizeof(LargeHeader), detail::os::page_size());
+           size_classes[real] <= spill_bound(size);
+  }
+  /// The largest block a spill of `size` may take: the pages a large block of it would map.
+  static std::size_t spill_bound(std::size_t size) noexcept {
+    return align_up(size + sizeof(LargeHeader), detail::os::page_size());
   }
   /// A block of class `d` (cache, then slow path). A class whose slow path found nothing last
   /// time (its range full) takes it again only every full_retry_period-th call, and otherwise

@@ -11,6 +11,7 @@
 #include <core/memory/core/allocator_traits.hpp>
 #include <core/memory/tracking/memory_stats.hpp>
 #include <core/memory/tracking/memory_tracker.hpp>
+#include <core/memory/util/memory_barrier.hpp>
 
 #include <atomic>
 #include <cstddef>
@@ -106,7 +107,7 @@ class TrackingAllocator {
   void on_allocate(void* p, std::size_t size, std::size_t align, SourceLocation loc) noexcept {
     const std::size_t now = add(in_use_, size);
     add(count_, 1);
-    if (now > peak_.load(std::memory_order_relaxed)) raise_peak(now);
+    if (now > peak_.load(std::memory_order_relaxed)) atomic_store_max(peak_, now);
     if (tracker_) tracker_->record_allocation(p, size, align, nullptr, name_, loc);
   }
   /// Adds `n` (wrapping: 0 - n subtracts) and returns the new value. One atomic add when A may be
@@ -116,11 +117,6 @@ class TrackingAllocator {
     const std::size_t v = c.load(std::memory_order_relaxed) + n;
     c.store(v, std::memory_order_relaxed);
     return v;
-  }
-  void raise_peak(std::size_t now) noexcept {
-    std::size_t peak = peak_.load(std::memory_order_relaxed);
-    while (now > peak && !peak_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
-    }
   }
   static memory_stats read_stats(const void* self) { return static_cast<const TrackingAllocator*>(self)->stats(); }
 

@@ -50,6 +50,8 @@
 #include <new>
 #include <utility>
 
+#include <sched.h>
+
 namespace core::memory::detail {
 
 /// One size class of a ThreadCachedPool.
@@ -252,7 +254,7 @@ class ThreadCachedPool final : public HeapOwner {
         // stands (off by the one block moving).
         if ((before % 2 == 0 && h->moves.load(std::memory_order_relaxed) == before) || tries == 1024) break;
         if (tries < 64) cpu_pause();
-        else std::this_thread::yield();
+        else ::sched_yield();
       }
       live += heap_live;
     }
