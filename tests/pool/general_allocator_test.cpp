@@ -731,9 +731,11 @@ TEST(GeneralAllocator, BlocksOfAFullClassRangeComeFromLargerClasses) {
     constexpr std::size_t count = 1'000'000;
     std::vector<void*> blocks;
     blocks.reserve(count);  // before the limit
-    // The ranges take 3/4 of the limit: 8 MiB a class, 524,000 blocks of 16 bytes in class 16's.
-    if (!test::limit_address_space_to(std::size_t{1} << 30)) _exit(2);
+    // The ranges take 1/4 of the limit: 8 MiB a class, 524,000 blocks of 16 bytes in class 16's.
+    if (!test::limit_address_space_to(std::size_t{4} << 30)) _exit(2);
     cm::BasicGeneralAllocator<true> a;
+    // Then no room is left for a chunk beyond a range (4 MiB): a full class spills.
+    if (!test::limit_address_space_to(std::size_t{2} << 20)) _exit(2);
     std::size_t spilled = 0;
     for (std::size_t i = 0; i < count; ++i) {
       void* p = a.try_allocate(16);
@@ -776,6 +778,78 @@ TEST(GeneralAllocator, BlocksOfAFullClassRangeComeFromLargerClasses) {
                                        "9: blocks left";
 }
 
+// Defect: under an address-space limit each class range is a few MiB; a program that needs more
+// blocks of one class than its range holds took larger classes' blocks, then a page mapping for
+// every block, and ran out (a perl hash of a million keys under 1 GB; glibc takes 202 MB). A full
+// range now grows by 4 MiB chunks mapped elsewhere: every block keeps its class, with no page
+// mapping of its own, and the checked allocator tells the chunks' blocks (frees with their size,
+// double frees, interior and foreign pointers, also in the chunk's part no slab took yet).
+TEST(GeneralAllocator, AFullClassRangeGrowsByChunksMappedElsewhere) {
+  if (cm::asan_enabled || CORE_MEMORY_TSAN || under_valgrind())
+    GTEST_SKIP() << "the sanitizers' and memcheck's runtimes need address space of their own";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    constexpr std::size_t count = 3'000'000;  // 48 MB of class 16: six times its range
+    std::vector<void*> blocks;
+    blocks.reserve(count);
+    if (!test::limit_address_space_to(std::size_t{1} << 30)) _exit(2);
+    {
+      cm::BasicGeneralAllocator<true> a;
+      std::uintptr_t low = UINTPTR_MAX, high = 0;
+      for (std::size_t i = 0; i < count; ++i) {
+        void* p = a.try_allocate(16);
+        if (!p || reinterpret_cast<std::uintptr_t>(p) % 16 != 0) _exit(3);
+        if (a.usable_size(p) != 16) _exit(4);  // its own class: no spill
+        std::memset(p, static_cast<int>(i), 16);
+        low = std::min(low, reinterpret_cast<std::uintptr_t>(p));
+        high = std::max(high, reinterpret_cast<std::uintptr_t>(p));
+        blocks.push_back(p);
+      }
+      if (a.large_blocks() != 0) _exit(5);  // no page mappings
+      if (high - low < (std::size_t{40} << 20)) _exit(6);  // the scenario: beyond its range (8 MiB)
+      void* last = blocks.back();  // in the newest chunk, whose tail no slab took yet
+      if (!a.owns(last) || a.owns(static_cast<char*>(last) + 8)) _exit(7);
+      {
+        test::MisuseCapture capture;
+        a.deallocate(static_cast<char*>(last) + 8, 16, 16);
+        if (capture.count() != 1 || capture.last().kind != cm::error_kind::interior_pointer) _exit(8);
+        // The chunk's untaken tail: 2 MiB further on (past the slabs taken so far) is still in it.
+        auto* tail = reinterpret_cast<void*>((reinterpret_cast<std::uintptr_t>(last) | ((std::size_t{1} << 20) - 1)) - 4095);
+        if (reinterpret_cast<std::uintptr_t>(tail) > reinterpret_cast<std::uintptr_t>(last) + 65536) {
+          a.deallocate(tail, 16, 16);
+          if (capture.count() != 2 || capture.last().kind != cm::error_kind::foreign_pointer) _exit(9);
+        }
+        const std::size_t reports = capture.count();
+        for (std::size_t i = 0; i < count; ++i) {
+          if (*static_cast<unsigned char*>(blocks[i]) != static_cast<unsigned char>(i)) _exit(10);
+          a.deallocate(blocks[i], 16, 16);
+        }
+        if (capture.count() != reports) _exit(11);
+        a.deallocate(last, 16, 16);  // freed twice
+        if (capture.count() != reports + 1 || capture.last().kind != cm::error_kind::double_free) _exit(12);
+      }
+      if (a.small_blocks() != 0) _exit(13);
+      // Reused: the blocks come back from the chunks, and realloc moves them between classes.
+      void* p = a.allocate(16);
+      void* q = a.try_reallocate(p, 2000);
+      if (!q || a.usable_size(q) < 2000) _exit(14);
+      a.deallocate(q);
+    }  // the chunks are unmapped: their address space is free again for another allocator
+    cm::GeneralAllocator b;
+    for (std::size_t i = 0; i < count; ++i)
+      if (!(blocks[i] = b.try_allocate(16))) _exit(15);
+    for (void* p : blocks) b.deallocate(p);
+    _exit(b.large_blocks() == 0 && b.small_blocks() == 0 ? 0 : 16);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "2: no limit, 3: no block or misaligned, 4: a spill, 5: page mappings, 6: no chunk beyond the range, "
+         "7: owns, 8: interior pointer, 9: untaken tail, 10: a block overwritten, 11: a free reported, "
+         "12: double free, 13: blocks left, 14: realloc, 15: chunks not unmapped, 16: a second allocator's blocks";
+}
+
 // Defect (review): a page mapping that stands in for a block of a class (no range could be
 // reserved, or it is full) reports its whole room as usable, but the checked free reported a
 // free with that size as "another size class".
@@ -786,6 +860,8 @@ TEST(GeneralAllocator, AMappingInPlaceOfAClassBlockIsFreedWithAnySizeUpToItsRoom
   if (pid == 0) {
     if (!test::limit_address_space_to(std::size_t{64} << 20)) _exit(2);
     cm::BasicGeneralAllocator<true> a;  // reserves no class range: 92 x 2 MiB at least do not fit
+    // and no room is left for a chunk of a class (1 MiB): its blocks are page mappings.
+    if (!test::limit_address_space_to(std::size_t{512} << 10)) _exit(2);
     const cm::allocation_result r = a.allocate_at_least(100);
     if (a.large_blocks() != 1 || r.size < 4000) _exit(3);
     test::MisuseCapture capture;
@@ -1060,6 +1136,57 @@ TEST(GeneralAllocatorThreads, ExchangeStressOverEveryClassAndLargeBlocks) {
   EXPECT_EQ(r.failed, 0u);
   EXPECT_EQ(a.small_blocks(), 0u);
   EXPECT_EQ(a.large_blocks(), 0u);
+}
+
+// Classes that fill their ranges (2 MiB each here) on several threads at once grow by chunks
+// mapped elsewhere: every block keeps its class, no page mapping stands in for one, blocks freed
+// on another thread than their allocator's go home through the chunk look-up, and the checked
+// frees accept them with their size (run under ThreadSanitizer in CI).
+TEST(GeneralAllocatorThreads, ClassesGrowBeyondTheirRangesOnSeveralThreads) {
+  cm::BasicGeneralAllocator<true> a(std::size_t{2} << 20);
+  constexpr std::size_t sizes[] = {16, 4096, 8192};
+  const std::size_t per_size = 1200 / static_cast<std::size_t>(test::stress_scale) + 600;
+  constexpr std::size_t threads = 3;
+  constexpr int rounds = 3;
+  // Each round, thread t frees what thread t - 1 allocated the round before (slot t of the other
+  // generation) and hands its own blocks to thread t + 1.
+  std::vector<void*> handed[2][threads];
+  std::atomic<std::size_t> bad{0};
+  test::MisuseCapture capture;
+  for (int round = 0; round < rounds; ++round) {
+    std::vector<std::thread> pool;
+    for (std::size_t t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        for (void* p : handed[(round + 1) % 2][t]) {
+          const std::size_t size = a.usable_size(p);
+          if (*static_cast<std::uintptr_t*>(p) != reinterpret_cast<std::uintptr_t>(p) + size) ++bad;
+          a.deallocate(p, size, 16);
+        }
+        handed[(round + 1) % 2][t].clear();
+        std::vector<void*>& mine = handed[round % 2][(t + 1) % threads];
+        for (std::size_t i = 0; i < per_size * 3; ++i) {
+          const std::size_t size = sizes[i % 3];
+          void* p = a.try_allocate(size);
+          if (!p || a.usable_size(p) != size || !a.owns(p)) {  // its own class: no spill, no mapping
+            ++bad;
+            continue;
+          }
+          *static_cast<std::uintptr_t*>(p) = reinterpret_cast<std::uintptr_t>(p) + size;
+          mine.push_back(p);
+        }
+      });
+    }
+    for (auto& th : pool) th.join();
+  }
+  for (auto& generation : handed)
+    for (auto& v : generation)
+      for (void* p : v) a.deallocate(p);
+  EXPECT_EQ(bad.load(), 0u);
+  EXPECT_EQ(capture.count(), 0u);
+  EXPECT_EQ(a.large_blocks(), 0u);
+  EXPECT_EQ(a.small_blocks(), 0u);
+  // The scenario: more of class 8192 live at once than its range holds (2 MiB: 256 blocks).
+  EXPECT_GT(per_size * threads * 2, std::size_t{256});
 }
 
 TEST(GeneralAllocatorMisuse, CheckedInstanceReportsBadFrees) {

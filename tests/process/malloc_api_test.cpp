@@ -558,16 +558,16 @@ TEST(MallocChild, Run) {
       ASSERT_EQ(malloc_usable_size(blocks.back()), 16u) << i;
     }
     for (void* b : blocks) std::free(b);
-    // A million: more than class 16's range holds (8 MiB under this limit). The rest come from
-    // larger classes' ranges, not a page mapping each (which ran out at 412,000 or fewer), and
-    // sized deletes of them with their own size are not misuse in checked mode.
+    // A million: more than class 16's range holds (2 MiB under this limit). The rest come from
+    // chunks the class maps beyond it, not a page mapping each (which ran out at 412,000 or
+    // fewer), and keep their class: sized deletes with their size are not misuse in checked mode.
     blocks.clear();
     for (std::size_t i = 0; i < 1'000'000; ++i) {
       blocks.push_back(i % 2 ? std::malloc(16) : ::operator new(16));
       ASSERT_NE(blocks.back(), nullptr) << i;
       std::memset(blocks.back(), static_cast<int>(i), 16);
     }
-    ASSERT_GT(malloc_usable_size(blocks.back()), 16u) << "class 16's range did not fill";
+    ASSERT_EQ(malloc_usable_size(blocks.back()), 16u) << "not a block of class 16";
     for (std::size_t i = 0; i < blocks.size(); ++i) {
       ASSERT_EQ(*static_cast<unsigned char*>(blocks[i]), static_cast<unsigned char>(i)) << i;
 #if defined(__cpp_sized_deallocation)

@@ -20,10 +20,12 @@
 /// - Any alignment (a power of two) is served; allocate_at_least and usable_size report the class
 ///   size or the mapping's room.
 /// - The class ranges are reserved (not committed) up front: 92 x 4 GiB of address space, or less
-///   if the system refuses (at most 3/4 of an RLIMIT_AS, at least 2 MiB a class); a request
-///   whose class range is full is served from a larger class whose range has room (one no larger
-///   than the page mapping it would take instead), else (or when no range could be reserved, or
-///   one is smaller than the class's slab) as a large block, a page mapping of its own.
+///   if the system refuses (at most 1/4 of an RLIMIT_AS, at least 2 MiB a class). A class whose
+///   range is full (or that has none) grows by chunks of 1 MiB mapped elsewhere, found by a hash
+///   table from address to class (ClassExtensions; their frees take the slow path). When no chunk
+///   can be mapped, a request is served from a larger class with room (one no larger than the
+///   page mapping it would take instead), else as a large block, a page mapping of its own (so
+///   are classes whose slab is larger than a range).
 /// - `Checked` selects the hardened checks on frees (double free, foreign and interior pointers,
 ///   wrong sizes, except a smaller class's size for a block of a class that spills reached: see
 ///   may_be_spilled), independently of the build's check level, so the process allocator can
@@ -48,15 +50,91 @@ namespace core::memory {
 
 namespace detail {
 
+/// The chunks that class ranges took beyond their reservations (a class whose range is full
+/// grows by chunks mapped elsewhere), and each one's class: a hash table from a chunk's address
+/// to its class, for the frees and checks of the blocks in them, which find no class from their
+/// address alone. Written under the engine's upstream lock (one for all classes), read without
+/// it. Chunks stay mapped (read-write, committed whole) until the table goes, so a slab header
+/// anywhere in one may be read.
+class ClassExtensions {
+ public:
+  static constexpr unsigned chunk_shift = 20;  // 1 MiB, aligned: a key is the address >> chunk_shift
+  static constexpr std::size_t chunk_bytes = std::size_t{1} << chunk_shift;
+  /// At most half full: 8192 chunks (8 GiB of extensions in all).
+  static constexpr std::size_t slots = 16384;
+
+  ClassExtensions() = default;
+  ClassExtensions(const ClassExtensions&) = delete;
+  ClassExtensions& operator=(const ClassExtensions&) = delete;
+  ~ClassExtensions() {
+    std::atomic<std::uint64_t>* t = table_.load(std::memory_order_relaxed);
+    if (!t) return;
+    for (std::size_t i = 0; i < slots; ++i)
+      if (const std::uint64_t e = t[i].load(std::memory_order_relaxed))
+        (void)os::release(reinterpret_cast<void*>((e >> 8) << chunk_shift), chunk_bytes);
+    free_metadata(t, slots * sizeof(std::uint64_t));
+  }
+
+  static constexpr std::size_t none = 256;  // no class (classes are below 256)
+  /// The class of the chunk holding `p`, or none.
+  [[nodiscard]] std::size_t find(const void* p) const noexcept {
+    // relaxed, both: a block of a chunk is handed out after the chunk's entry was written, and
+    // its free is ordered after that hand-out; a lookup of anything else finds what it finds.
+    const std::atomic<std::uint64_t>* t = table_.load(std::memory_order_relaxed);
+    if (!t) [[likely]]
+      return none;
+    const std::uint64_t key = reinterpret_cast<std::uintptr_t>(p) >> chunk_shift;
+    for (std::size_t i = slot_of(key);; i = (i + 1) % slots) {
+      const std::uint64_t e = t[i].load(std::memory_order_relaxed);
+      if (e == 0) return none;
+      if (e >> 8 == key) return static_cast<std::size_t>(e & 0xff);
+    }
+  }
+
+  /// Maps a chunk of `bytes` (a multiple of chunk_bytes) aligned to `align` (at least
+  /// chunk_bytes) for class `klass` and enters it; null if the system or the table refuses.
+  /// Under the upstream lock.
+  [[nodiscard]] std::byte* add(std::size_t bytes, std::size_t align, std::size_t klass) noexcept {
+    const std::size_t pieces = bytes >> chunk_shift;
+    if (used_ + pieces > slots / 2) return nullptr;
+    std::atomic<std::uint64_t>* t = table_.load(std::memory_order_relaxed);
+    if (!t) {
+      t = static_cast<std::atomic<std::uint64_t>*>(allocate_metadata(slots * sizeof(std::uint64_t)));
+      if (!t) return nullptr;
+      for (std::size_t i = 0; i < slots; ++i) ::new (static_cast<void*>(t + i)) std::atomic<std::uint64_t>(0);
+      table_.store(t, std::memory_order_release);  // release: the zeroed slots before the table
+    }
+    void* chunk = nullptr;
+    if (os::reserve(bytes, align, &chunk) != 0) return nullptr;
+    if (os::commit(chunk, bytes) != 0) {
+      (void)os::release(chunk, bytes);
+      return nullptr;
+    }
+    const std::uint64_t first = reinterpret_cast<std::uintptr_t>(chunk) >> chunk_shift;
+    for (std::uint64_t key = first; key < first + pieces; ++key) {
+      std::size_t i = slot_of(key);
+      while (t[i].load(std::memory_order_relaxed) != 0) i = (i + 1) % slots;
+      t[i].store(key << 8 | klass, std::memory_order_relaxed);  // relaxed: see find
+    }
+    used_ += pieces;
+    return static_cast<std::byte*>(chunk);
+  }
+
+ private:
+  static std::size_t slot_of(std::uint64_t key) noexcept {
+    return static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ull) >> 50);  // 14 bits: slots
+  }
+  std::atomic<std::atomic<std::uint64_t>*> table_{nullptr};
+  std::size_t used_ = 0;  // chunks entered (under the lock)
+};
+static_assert(ClassExtensions::slots == std::size_t{1} << 14);
+
 /// The slabs of one size class: a bump pointer over its part of the reservation, committed as it
-/// goes, with returned slabs decommitted and reused first. Serialised by the engine's upstream
-/// lock (not thread-safe itself).
+/// goes, with returned slabs decommitted and reused first; then chunks mapped for it elsewhere
+/// (ClassExtensions). Serialised by the engine's upstream lock (not thread-safe itself).
 class ClassRange {
  public:
   static constexpr const char* allocator_name = "core::memory::GeneralAllocator";
-  /// Every slab it ever gave stays mapped (committed up to a mark that never goes down; a purged
-  /// one reads as zero): the hardened checks may read a header anywhere in the slabs' range.
-  static constexpr bool slabs_stay_mapped = true;
   /// Bytes of spare slabs a class's depot keeps resident (none if its slabs are larger) before it
   /// purges the next ones: a purged slab costs its page faults again when it is reused, so a
   /// program that frees and reallocates up to this much per class at a time pays none.
@@ -77,7 +155,22 @@ class ClassRange {
   ClassRange& operator=(const ClassRange&) = delete;
   ~ClassRange() { free_metadata(listed_, listed_capacity_ * sizeof(void*)); }
 
-  void assign(std::byte* begin, std::byte* end) noexcept { begin_ = top_ = committed_ = begin, end_ = end; }
+  void assign(std::byte* begin, std::byte* end, ClassExtensions* extensions, std::size_t klass) noexcept {
+    begin_ = top_ = committed_ = begin, end_ = end;
+    extensions_ = extensions;
+    class_ = klass;
+  }
+
+  /// True if a slab header at `p` may be read: `p` lies where a slab was handed out once (every
+  /// slab it ever gave stays mapped; a purged one reads as zero). Lock-free (SlabDepot::may_hold).
+  [[nodiscard]] bool readable(const void* p) const noexcept {
+    const auto* b = static_cast<const std::byte*>(p);
+    // relaxed, both: they only grow, and a block is handed out after its slab was taken.
+    if (b >= begin_ && b < end_) return b < readable_top_.load(std::memory_order_relaxed);
+    if (!extensions_ || extensions_->find(p) != class_) return false;
+    const std::byte* top = extension_top_.load(std::memory_order_relaxed);
+    return !(b >= top && b < extension_end_.load(std::memory_order_relaxed));  // not the current chunk's untaken rest
+  }
 
   [[nodiscard]] void* allocate(std::size_t size, std::size_t align) {
     void* p = try_allocate(size, align);
@@ -94,16 +187,17 @@ class ClassRange {
     }
     std::byte* p = align_up(top_, align);
     // (p past end_: a slab larger than the range, aligned to its size.)
-    if (p < top_ || p > end_ || static_cast<std::size_t>(end_ - p) < size) return nullptr;
+    if (p < top_ || p > end_ || static_cast<std::size_t>(end_ - p) < size) return extend(size, align);
     if (p + size > committed_) {
       constexpr std::size_t step = std::size_t{1} << 21;  // commit 2 MiB at a time
       std::byte* want = p + size;
       std::size_t grow = align_up(static_cast<std::size_t>(want - committed_), step);
       if (grow > static_cast<std::size_t>(end_ - committed_)) grow = static_cast<std::size_t>(end_ - committed_);
-      if (os::commit(committed_, grow) != 0) return nullptr;
+      if (os::commit(committed_, grow) != 0) return extend(size, align);
       committed_ += grow;
     }
     top_ = p + size;
+    readable_top_.store(top_, std::memory_order_relaxed);  // relaxed: see readable
     return p;
   }
   /// Gives a cached slab's memory back to the OS (the depot lists it in a table, not in its
@@ -123,13 +217,35 @@ class ClassRange {
     free_ = l;
   }
   [[nodiscard]] std::size_t max_size() const noexcept { return static_cast<std::size_t>(end_ - begin_); }
-  /// Bytes committed so far.
-  [[nodiscard]] std::size_t committed() const noexcept { return static_cast<std::size_t>(committed_ - begin_); }
 
  private:
   struct Link {
     Link* next;
   };
+  /// The range is full (or refused a commit): a slab from the current extension chunk, else a
+  /// new chunk. Under an address-space limit the ranges are a few MiB a class; before, a full
+  /// class took blocks of larger classes (spills) and then a page mapping for every block, so a
+  /// perl hash of a million keys ran out of memory under `ulimit -v 1000000` (glibc: 202 MB).
+  void* extend(std::size_t size, std::size_t align) noexcept {
+    if (!extensions_) return nullptr;
+    // relaxed, all: we are their one writer (see readable for the readers).
+    std::byte* top = extension_top_.load(std::memory_order_relaxed);
+    std::byte* end = extension_end_.load(std::memory_order_relaxed);
+    std::byte* p = align_up(top, align);
+    if (!top || p < top || p > end || static_cast<std::size_t>(end - p) < size) {
+      constexpr std::size_t grain = ClassExtensions::chunk_bytes;
+      if (size > (std::size_t{1} << 40)) return nullptr;
+      const std::size_t bytes = align_up(size, grain);
+      if (!(p = extensions_->add(bytes, align > grain ? align : grain, class_))) return nullptr;
+      // (A reader may see one store without the other: chunks are committed whole, so any part
+      // of one reads safely; only a report on a pointer into the untaken rest may be less exact.)
+      extension_top_.store(p + size, std::memory_order_relaxed);
+      extension_end_.store(p + bytes, std::memory_order_relaxed);
+      return p;
+    }
+    extension_top_.store(p + size, std::memory_order_relaxed);
+    return p;
+  }
   /// Purges the whole pages inside [p, p + size): a slab smaller than a page (16 or 64 KiB pages)
   /// shares its pages with other slabs, which may be in use.
   static void purge_pages(void* p, std::size_t size) noexcept {
@@ -148,6 +264,11 @@ class ClassRange {
   std::byte* top_ = nullptr;
   std::byte* committed_ = nullptr;
   std::byte* end_ = nullptr;
+  std::atomic<std::byte*> readable_top_{nullptr};  // top_, for readers without the lock
+  ClassExtensions* extensions_ = nullptr;
+  std::size_t class_ = 0;
+  std::atomic<std::byte*> extension_top_{nullptr};  // the current chunk's bump pointer
+  std::atomic<std::byte*> extension_end_{nullptr};
   std::size_t returned_size_ = 0;  // the size of the slabs returned (all one size)
   Link* free_ = nullptr;           // returned slabs that could not be listed
   void** listed_ = nullptr;        // returned slabs, memory given back whole
@@ -190,7 +311,11 @@ class BasicGeneralAllocator {
   static_assert(class_count <= 256, "the class lookup tables hold class indices as unsigned char");
   static constexpr std::size_t max_small = size_classes.back();
 
-  BasicGeneralAllocator() noexcept : BasicGeneralAllocator(reserve_ranges()) {}
+  BasicGeneralAllocator() noexcept : BasicGeneralAllocator(reserve_ranges(std::size_t{1} << 32)) {}
+  /// With class ranges of at most `range_bytes` each (rounded down to a power of two; none below
+  /// 2 MiB): less address space reserved up front, and a class that fills its range grows by
+  /// chunks mapped elsewhere (whose frees take a look-up more).
+  explicit BasicGeneralAllocator(std::size_t range_bytes) noexcept : BasicGeneralAllocator(reserve_ranges(range_bytes)) {}
   BasicGeneralAllocator(const BasicGeneralAllocator&) = delete;
   BasicGeneralAllocator& operator=(const BasicGeneralAllocator&) = delete;
   ~BasicGeneralAllocator() {
@@ -249,7 +374,7 @@ class BasicGeneralAllocator {
   }
   /// Bytes the block may hold: its class's size, or the room in its mapping.
   [[nodiscard]] std::size_t usable_size(const void* p) const noexcept {
-    const std::size_t c = class_at(p);
+    const std::size_t c = block_class(p);
     if (c < class_count) return size_classes[c];
     const LargeHeader* h = large_header(p);
     return h ? h->length - static_cast<std::size_t>(static_cast<const std::byte*>(p) - h->base) : 0;
@@ -259,7 +384,7 @@ class BasicGeneralAllocator {
   /// A shrink moves to a smaller class when more than half the block would be unused, and never
   /// fails (it stays when no smaller block can be had).
   [[nodiscard]] void* try_reallocate(void* p, std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
-    const std::size_t c = class_at(p);
+    const std::size_t c = block_class(p);
     if constexpr (Checked) {  // a freed or foreign block is reported, not resized (nor handed back)
       if (c < class_count && !engine_.validate_free(p, c)) return nullptr;
     }
@@ -284,7 +409,7 @@ class BasicGeneralAllocator {
   [[nodiscard]] std::size_t max_size() const noexcept { return static_cast<std::size_t>(PTRDIFF_MAX) - 2 * 4096; }
   /// True if `p` is a block of a size class (live or free) or the start of a large block.
   [[nodiscard]] bool owns(const void* p) const noexcept {
-    const std::size_t c = class_at(p);
+    const std::size_t c = block_class(p);
     if (c < class_count) return engine_.owns(p, c);
     return large_header(p) != nullptr;
   }
@@ -411,12 +536,14 @@ class BasicGeneralAllocator {
     std::byte* base;
     std::size_t range_bytes;  // a power of two
   };
-  /// The ranges: 4 GiB a class, halved until the system agrees, down to a slab of class 64 KiB
-  /// (2 MiB: the classes above, whose slabs are larger, are then served as large blocks). Under an address-space limit (RLIMIT_AS, `ulimit -v`) they take at most three
-  /// quarters of it, so that large blocks, thread stacks and the program's own mappings have the
-  /// rest (before, the ranges took all they could get, and below 4.75 GiB there were none at all:
-  /// every block was a page mapping of its own).
-  static Ranges reserve_ranges() noexcept {
+  /// The ranges: 4 GiB a class (or `max_range_bytes`), halved until the system agrees, down to a
+  /// slab of class 64 KiB (2 MiB: the classes above, whose slabs are larger, are then served as
+  /// large blocks). Under an address-space limit (RLIMIT_AS, `ulimit -v`) they take at most a
+  /// quarter of it: most classes of a program use little of theirs, and a class that fills its
+  /// range grows by chunks mapped elsewhere, from the rest. (With ranges of 3/4 of the limit and
+  /// no chunks, a perl hash of a million keys ran out of memory under 1 GB; now it runs under
+  /// 300 MB, as with glibc. Without ranges, every class takes chunks.)
+  static Ranges reserve_ranges(std::size_t max_range_bytes) noexcept {
     constexpr std::size_t min_range_bytes = slab_size_of(65536);
     static_assert([] {  // served_classes' prefix: slabs never shrink from one class to the next
       for (std::size_t c = 1; c < class_count; ++c)
@@ -428,9 +555,9 @@ class BasicGeneralAllocator {
       return true;
     }());
     static_assert(min_range_bytes == std::size_t{2} << 20);
-    const std::size_t budget = detail::os::address_space_limit() / 4 * 3;
+    const std::size_t budget = detail::os::address_space_limit() / 4;
     for (std::size_t bytes = std::size_t{1} << 32; bytes >= min_range_bytes; bytes >>= 1) {
-      if (bytes > budget / class_count) continue;
+      if (bytes > budget / class_count || bytes > max_range_bytes) continue;
       if (void* p = nullptr; detail::os::reserve(bytes * class_count, bytes, &p) == 0)
         return {static_cast<std::byte*>(p), bytes};
     }
@@ -438,7 +565,7 @@ class BasicGeneralAllocator {
   }
   explicit BasicGeneralAllocator(Ranges r) noexcept
       : base_(r.base), range_bytes_(r.range_bytes), shift_(r.base ? log2_floor(r.range_bytes) : 0),
-        served_(served_classes(r.range_bytes)), engine_(upstreams(r), specs(), allocator_name, cache_growth) {
+        served_(served_classes(r.base ? r.range_bytes : slab_size_of(65536))), engine_(upstreams(r), specs(), allocator_name, cache_growth) {
     engine_.set_scavenge_hook(&decay_kept, this);
   }
 
@@ -452,7 +579,8 @@ class BasicGeneralAllocator {
 
   typename Engine::upstream_refs upstreams(Ranges r) noexcept {
     for (std::size_t c = 0; c < class_count; ++c) {
-      if (r.base) ranges_[c].assign(r.base + c * r.range_bytes, r.base + (c + 1) * r.range_bytes);
+      if (r.base) ranges_[c].assign(r.base + c * r.range_bytes, r.base + (c + 1) * r.range_bytes, &extensions_, c);
+      else ranges_[c].assign(nullptr, nullptr, &extensions_, c);  // chunks only
     }
     return make_refs(std::make_index_sequence<class_count>{});
   }
@@ -513,6 +641,16 @@ class BasicGeneralAllocator {
     const auto offset = static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(p) - reinterpret_cast<std::uintptr_t>(base_));
     const std::size_t c = offset >> shift_;
     return base_ && c < class_count ? c : class_count;
+  }
+
+  /// The class of the block at `p` (in a class range or in a chunk one took beyond it), or
+  /// class_count.
+  [[nodiscard]] std::size_t block_class(const void* p) const noexcept {
+    const std::size_t c = class_at(p);
+    if (c < class_count) [[likely]]
+      return c;
+    const std::size_t e = extensions_.find(p);
+    return e < class_count ? e : class_count;
   }
 
   /// The header of a large block, or null. Checked mode first makes sure the header's page is
@@ -649,7 +787,10 @@ class BasicGeneralAllocator {
     atomic_store_max(keepable_peak_, live);
   }
 
+  /// A block outside the class ranges: one of a chunk a class took beyond its range, or a large
+  /// block.
   CORE_MEMORY_NOINLINE void deallocate_large(void* p, std::size_t) noexcept {
+    if (const std::size_t c = extensions_.find(p); c < class_count) return engine_.deallocate(p, c);
     LargeHeader* h = large_header(p);
     if (!h) {
       if (p)
@@ -824,7 +965,7 @@ class BasicGeneralAllocator {
   /// Checked mode: the size given to deallocate must name the block's class (or a large block).
   bool size_fits(void* p, std::size_t size, std::size_t align) const noexcept {
     const std::size_t named = class_of(size, align);
-    const std::size_t real = class_at(p);
+    const std::size_t real = block_class(p);
     bool fits = named == real;
     if (real < class_count) {
       fits = fits || may_be_spilled(named, real, size, align);
@@ -847,6 +988,7 @@ class BasicGeneralAllocator {
   /// Classes below it are served from their ranges; those above, whose slab is larger than a
   /// range (under an address-space limit), as large blocks.
   std::size_t served_;
+  detail::ClassExtensions extensions_;  // before the ranges and the engine: outlives their slabs
   std::array<detail::ClassRange, class_count> ranges_{};
   /// Per class: where its last spill was served (0: never spilled), and its spills.
   struct Spill {

@@ -615,8 +615,8 @@ class ThreadCachedPool final : public HeapOwner {
       for (std::size_t k = 0; k < Classes; ++k)
         if (k != c && in_slab(k) && owner_cache(p, k))
           return bad(error_kind::invalid_size, "a block of another size class of this pool, freed with this size");
-      // Held exactly, and taken by a cache once: a spare slab. (With range_is_enough, the range
-      // of the slabs is one upstream's bump range: every slab in it was obtained once.)
+      // Held exactly, and taken by a cache once: a spare slab. (With range_is_enough, the
+      // upstream's readable part is where it gave slabs: every slab in it was obtained once.)
       if (held && !depots_[c].never_taken(p))
         return bad(error_kind::double_free, "block is already free (its slab is spare)");
       return bad(error_kind::foreign_pointer, "not a block of this pool");
