@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <memory_resource>
 #include <string>
@@ -242,3 +243,54 @@ TEST(SmallVectorAllocators, AssignmentFromTheSizeErasedBaseOfAnyN) {
 }
 
 }  // namespace
+
+namespace {
+/// An allocator whose object is aligned to `Align` (a member does it), as an allocator holding a
+/// cache-line-aligned handle is.
+template <class T, std::size_t Align>
+struct OverAlignedAllocator {
+  using value_type = T;
+  alignas(Align) int id = 0;
+  OverAlignedAllocator() = default;
+  template <class U>
+  OverAlignedAllocator(const OverAlignedAllocator<U, Align>&) noexcept {}
+  template <class U>
+  struct rebind {
+    using other = OverAlignedAllocator<U, Align>;
+  };
+  T* allocate(std::size_t n) { return std::allocator<T>().allocate(n); }
+  void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>().deallocate(p, n); }
+  friend bool operator==(const OverAlignedAllocator&, const OverAlignedAllocator&) noexcept { return true; }
+};
+
+template <std::size_t Align, class SizeT, std::size_t N>
+void check_inline_buffer_inside_the_object() {
+  using V = cm::SmallVector<int, N, OverAlignedAllocator<int, Align>, SizeT>;
+  struct Holder {
+    V v;
+    int canary[4] = {111, 222, 333, 444};
+  } h;
+  for (std::size_t i = 0; i < N; ++i) h.v.push_back(1000 + static_cast<int>(i));
+  const auto* object = reinterpret_cast<const std::byte*>(&h.v);
+  const auto* data = reinterpret_cast<const std::byte*>(h.v.data());
+  EXPECT_TRUE(data >= object && data + N * sizeof(int) <= object + sizeof(V))
+      << "align " << Align << ", SizeT of " << sizeof(SizeT) << " bytes, N " << N;
+  EXPECT_EQ(h.canary[0], 111);
+  EXPECT_EQ(h.canary[3], 444);
+  for (std::size_t i = 0; i < N; ++i) EXPECT_EQ(h.v[i], 1000 + static_cast<int>(i));
+}
+}  // namespace
+
+// Defect (review): the inline buffer was aligned to T and a pointer only, so with an allocator
+// aligned more (32; or 16 with a one- or two-byte SizeT) the compiler placed it in the base's
+// tail padding, where the size-erased base does not look: push_back wrote past the object (a
+// neighbouring member was overwritten, in release and hardened builds alike).
+TEST(SmallVectorAllocators, AnOverAlignedAllocatorKeepsTheInlineBufferInsideTheObject) {
+  check_inline_buffer_inside_the_object<16, std::uint8_t, 2>();
+  check_inline_buffer_inside_the_object<16, std::uint16_t, 3>();
+  check_inline_buffer_inside_the_object<16, std::size_t, 2>();
+  check_inline_buffer_inside_the_object<32, std::uint8_t, 2>();
+  check_inline_buffer_inside_the_object<32, std::size_t, 2>();
+  check_inline_buffer_inside_the_object<64, std::uint32_t, 5>();
+  check_inline_buffer_inside_the_object<64, std::size_t, 1>();
+}

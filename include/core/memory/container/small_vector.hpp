@@ -118,6 +118,19 @@ inline constexpr bool is_no_heap_allocator<no_heap_allocator<T>> = true;
 
 }  // namespace detail
 
+namespace detail {
+/// Alignment of the inline buffer: at least T's, a pointer's and the base's (whose allocator may
+/// be aligned more), so the buffer can never be placed in the base's tail padding and always
+/// sits at align_up(sizeof(base), alignment). (With T's and a pointer's only, an allocator of
+/// alignment 32 put the buffer inside the base's padding, and elements were written past the
+/// object.)
+template <class T, class Base>
+inline constexpr std::size_t small_vector_alignment =
+    alignof(Base) > (alignof(T) > alignof(void*) ? alignof(T) : alignof(void*))
+        ? alignof(Base)
+        : (alignof(T) > alignof(void*) ? alignof(T) : alignof(void*));
+}  // namespace detail
+
 /// The size-erased part of every SmallVector<T, N, Alloc, SizeT>: all of the vector interface.
 template <class T, class Alloc = std::allocator<T>, class SizeT = std::size_t>
 class SmallVectorImpl {
@@ -465,7 +478,7 @@ class SmallVectorImpl {
   /// The inline buffer. SmallVector places it right after this base: a function of the base
   /// alone (checked by SmallVector's constructor), so the size-erased base can find it.
   T* inline_ptr() const noexcept {
-    constexpr std::size_t alignment = alignof(T) > alignof(void*) ? alignof(T) : alignof(void*);
+    constexpr std::size_t alignment = detail::small_vector_alignment<T, SmallVectorImpl>;
     return reinterpret_cast<T*>(const_cast<std::byte*>(reinterpret_cast<const std::byte*>(this)) +
                                 align_up(sizeof(SmallVectorImpl), alignment));
   }
@@ -902,18 +915,14 @@ class SmallVectorImpl {
 namespace core::memory {
 
 namespace detail {
-/// Alignment of the inline buffer: at least the base's, so the buffer can never be placed in the
-/// base's tail padding and always sits at align_up(sizeof(base), alignment).
-template <class T>
-inline constexpr std::size_t small_vector_alignment = alignof(T) > alignof(void*) ? alignof(T) : alignof(void*);
-
-/// Storage for N elements, laid out right after the SmallVectorImpl base.
-template <class T, std::size_t N>
-struct alignas(small_vector_alignment<T>) small_vector_storage {
+/// Storage for N elements, laid out right after the SmallVectorImpl base (aligned as
+/// small_vector_alignment).
+template <class T, std::size_t N, std::size_t Align>
+struct alignas(Align) small_vector_storage {
   std::byte bytes[N * sizeof(T)];
 };
-template <class T>
-struct alignas(small_vector_alignment<T>) small_vector_storage<T, 0> {};
+template <class T, std::size_t Align>
+struct alignas(Align) small_vector_storage<T, 0, Align> {};
 
 /// The default N: as many elements as fit in 32 bytes (at least one), so that with the 32-byte
 /// header a SmallVector<T> is about one cache line.
@@ -1011,7 +1020,7 @@ class SmallVector : public SmallVectorImpl<T, Alloc, SizeT> {
     CORE_MEMORY_ASSERT("core::memory::SmallVector", static_cast<const void*>(&storage_) == this->inline_ptr(),
                        "inline buffer is not where the size-erased base expects it");
   }
-  detail::small_vector_storage<T, N> storage_;
+  detail::small_vector_storage<T, N, detail::small_vector_alignment<T, base>> storage_;
 };
 
 /// Erases every element equal to `value`; returns how many.
