@@ -871,3 +871,63 @@ TEST(FlatInterface, AllocatorExtendedConstructors) {
   EXPECT_EQ(s4, s3);
   EXPECT_EQ(s5, s3);
 }
+
+namespace {
+/// A comparator with state: two objects of its type may order differently.
+struct Direction {
+  bool descending = false;
+  bool operator()(int a, int b) const { return descending ? a > b : a < b; }
+};
+template <class M>
+std::vector<std::pair<int, int>> pairs_of(const M& m) {
+  std::vector<std::pair<int, int>> v;
+  for (const auto& [k, x] : m) v.emplace_back(k, x);
+  return v;
+}
+}  // namespace
+
+// Defect (review): merge took the source in its own order and assumed it was this container's
+// (to skip repeats and to merge the tail sorted): with a source ordered by another object of a
+// stateful comparator, elements were neither moved nor left (FlatMap {3, 10} merging {1..5} in
+// descending order kept {3, 5, 10} and left {4, 3, 2, 1}), and the multi variants reported
+// "input is not sorted" in debug builds. Now as std::map::merge, for maps, sets and multis.
+TEST(FlatInterface, MergeFromASourceOrderedByAnotherComparatorObject) {
+  using FM = cm::FlatMap<int, int, Direction>;
+  using FMM = cm::FlatMultiMap<int, int, Direction>;
+  std::mt19937 rng(11);
+  for (int round = 0; round < 100; ++round) {
+    FM a(Direction{false}), b(Direction{true});
+    FMM ma(Direction{false}), mb(Direction{true});
+    std::map<int, int, Direction> sa(Direction{false}), sb(Direction{true});
+    std::multimap<int, int, Direction> sma(Direction{false}), smb(Direction{true});
+    for (int i = 0; i < 10; ++i) {
+      const int k = static_cast<int>(rng() % 12), v = static_cast<int>(rng() % 100);
+      a.insert({k, v}), sa.insert({k, v}), ma.insert({k, v}), sma.insert({k, v});
+      const int k2 = static_cast<int>(rng() % 12), v2 = static_cast<int>(rng() % 100);
+      b.insert({k2, v2}), sb.insert({k2, v2}), mb.insert({k2, v2}), smb.insert({k2, v2});
+    }
+    FM c = a;
+    std::map<int, int, Direction> sc = sa;
+    FMM mc = mb;
+    std::multimap<int, int, Direction> smc = smb;
+    a.merge(b), sa.merge(sb);
+    ma.merge(mb), sma.merge(smb);
+    c.merge(mc), sc.merge(smc);  // a multi source into a unique map
+    ASSERT_EQ(pairs_of(a), pairs_of(sa)) << round;
+    ASSERT_EQ(pairs_of(b), pairs_of(sb)) << round;
+    ASSERT_EQ(pairs_of(ma), pairs_of(sma)) << round;
+    ASSERT_EQ(pairs_of(mb), pairs_of(smb)) << round;
+    ASSERT_EQ(pairs_of(c), pairs_of(sc)) << round;
+    ASSERT_EQ(pairs_of(mc), pairs_of(smc)) << round;
+
+    cm::FlatSet<int, Direction> fs(Direction{false}), ft(Direction{true});
+    std::set<int, Direction> ss(Direction{false}), st(Direction{true});
+    for (int i = 0; i < 8; ++i) {
+      const int k = static_cast<int>(rng() % 12), k2 = static_cast<int>(rng() % 12);
+      fs.insert(k), ss.insert(k), ft.insert(k2), st.insert(k2);
+    }
+    fs.merge(ft), ss.merge(st);
+    ASSERT_TRUE(std::equal(fs.begin(), fs.end(), ss.begin(), ss.end())) << round;
+    ASSERT_TRUE(std::equal(ft.begin(), ft.end(), st.begin(), st.end())) << round;
+  }
+}

@@ -446,7 +446,11 @@ class BasicFlatMap {
     const size_type old = size();
     detail::recover_on_throw(
         [&] {
-          for (size_type i = 0; i < source.size(); ++i) {
+          // In this map's order: the source's comparator may be another object of a stateful
+          // type that orders differently (taken in the source's order, a review saw elements
+          // neither moved nor left: the duplicate tests below need the order).
+          const std::vector<std::size_t> order = detail::sorted_order(source.c_.keys, comp_, std::is_empty_v<Compare>, false);
+          for (const std::size_t i : order) {
             const Key& k = source.c_.keys[i];
             if constexpr (!Multi) {
               const auto b = c_.keys.begin(), e = b + static_cast<difference_type>(old);  // appends move them

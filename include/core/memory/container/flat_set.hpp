@@ -216,7 +216,11 @@ class BasicFlatSet {
     const size_type old = size();
     detail::recover_on_throw(
         [&] {
-          for (size_type i = 0; i < source.size(); ++i) {
+          // In this set's order: the source's comparator may be another object of a stateful
+          // type that orders differently (taken in the source's order, a review saw elements
+          // neither moved nor left: the duplicate tests below need the order).
+          const std::vector<std::size_t> order = detail::sorted_order(source.keys_, comp_, std::is_empty_v<Compare>, false);
+          for (const std::size_t i : order) {
             const Key& k = source.keys_[i];
             if constexpr (!Multi) {
               const auto b = keys_.begin(), e = b + static_cast<difference_type>(old);

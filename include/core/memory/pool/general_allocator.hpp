@@ -384,6 +384,7 @@ class BasicGeneralAllocator {
   /// A shrink moves to a smaller class when more than half the block would be unused, and never
   /// fails (it stays when no smaller block can be had).
   [[nodiscard]] void* try_reallocate(void* p, std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
+    if (!p) return try_allocate(size, align);  // as realloc(NULL, n)
     const std::size_t c = block_class(p);
     if constexpr (Checked) {  // a freed or foreign block is reported, not resized (nor handed back)
       if (c < class_count && !engine_.validate_free(p, c)) return nullptr;
