@@ -125,3 +125,25 @@ TEST(ReviewRegressionsDeathTest, CircularBufferRotateChecksItsPosition) {
   EXPECT_DEATH(c.rotate(c.begin() + 3), "rotate position out of range");
 }
 #endif
+
+namespace {
+/// An element whose operator& is deleted: containers must use std::addressof (as std's do).
+struct NoAddressOf : cm::ListHook<> {
+  int value = 0;
+  explicit NoAddressOf(int v = 0) : value(v) {}
+  void operator&() const = delete;
+};
+}  // namespace
+
+// Defect (review): iterators' operator-> (IntrusiveList, StableVector) and BumpVector's clear
+// took addresses with &, so an element type with a deleted or overloaded operator& did not compile.
+TEST(ReviewRegressions, ElementsWithADeletedAddressOfOperator) {
+  std::vector<NoAddressOf> nodes(3);
+  cm::IntrusiveList<NoAddressOf> list;
+  for (auto& n : nodes) list.push_back(n);
+  EXPECT_EQ(list.begin()->value, 0);
+  list.clear();
+  cm::StableVector<NoAddressOf> sv;
+  sv.emplace(7);
+  EXPECT_EQ(sv.begin()->value, 7);
+}

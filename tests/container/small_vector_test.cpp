@@ -348,6 +348,8 @@ TEST(StaticVector, OverflowSaysWhichCapacityWasExceeded) {
   expect_message([&] { v.assign(std::begin(more), std::end(more)); }, "4");
   expect_message([&] { v.assign(4, "x"); }, "4");
   expect_message([&] { cm::StaticVector<std::string, 3>(5, "x"); }, "5");
+  // A count that overflows with the size is reported saturated, not wrapped (review: "2 needed").
+  expect_message([&] { v.insert(v.begin(), SIZE_MAX, "x"); }, "18446744073709551615");
   EXPECT_EQ(v, (cm::StaticVector<std::string, 3>{"a", "b", "c"}));
 }
 #else

@@ -110,7 +110,7 @@ class BumpVector {
   /// Destroys the elements; the segments stay for reuse (their memory belongs to the arena).
   void clear() noexcept {
     if constexpr (!std::is_trivially_destructible_v<T>)
-      for (size_type i = 0; i < size_; ++i) std::destroy_at(&(*this)[i]);
+      for (size_type i = 0; i < size_; ++i) std::destroy_at(std::addressof((*this)[i]));
     for (size_type k = 0, first = 0; first < size_; first += segment_size(k), ++k)
       annotate(k, std::min(size_ - first, segment_size(k)), 0);
     size_ = 0;

@@ -124,7 +124,7 @@ class IntrusiveList {
     basic_iterator(const basic_iterator<false>& o) noexcept : h_(o.h_) {}  // NOLINT
 
     reference operator*() const noexcept { return Access::template to_value<T>(*h_); }
-    pointer operator->() const noexcept { return &**this; }
+    pointer operator->() const noexcept { return std::addressof(**this); }
     basic_iterator& operator++() noexcept {
       h_ = static_cast<hook*>(h_->next_);
       return *this;

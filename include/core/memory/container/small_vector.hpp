@@ -506,7 +506,7 @@ class SmallVectorImpl {
   template <class Construct>
   void append_built(std::size_t n, Construct construct) {
     if (n > std::size_t{max_size()} - size_) {
-      if constexpr (fixed_capacity) overflow(std::size_t{size_} + n);
+      if constexpr (fixed_capacity) overflow(n > SIZE_MAX - size_ ? SIZE_MAX : size_ + n);  // (saturated: not a wrapped count)
       throw_length_error("core::memory::SmallVector", "SmallVector: size exceeds max_size()");
     }
     if (size_ + n > capacity_) reallocate(grown_capacity(size_ + n));

@@ -62,7 +62,7 @@ struct pointer_table {
     value_type* const to = std::to_address(fresh);
     for (std::size_t k = 0; k < size; ++k) {
       traits::construct(a, to + k, std::move((*this)[k]));
-      traits::destroy(a, &(*this)[k]);
+      traits::destroy(a, std::addressof((*this)[k]));
     }
     if (capacity) traits::deallocate(a, data, capacity);
     data = fresh;
@@ -179,7 +179,7 @@ class StableVector {
     basic_iterator(const basic_iterator<false>& o) noexcept  // NOLINT: iterator -> const_iterator
         : v_(o.v_), base_(o.base_), word_(o.word_), bits_(o.bits_) {}
     reference operator*() const noexcept { return base_[std::countr_zero(bits_)]; }
-    pointer operator->() const noexcept { return &**this; }
+    pointer operator->() const noexcept { return std::addressof(**this); }
     /// Next live element: the next set bit of the current occupancy word, else a scan onwards.
     basic_iterator& operator++() noexcept {
       bits_ &= bits_ - 1;
