@@ -1,4 +1,5 @@
 #include <core/memory/allocator/arena.hpp>
+#include <core/memory/allocator/stack_allocator.hpp>
 #include <core/memory/core/memory_resource.hpp>
 
 #include <gtest/gtest.h>
@@ -441,4 +442,36 @@ TEST(ArenaDeathTest, AsanSeesOverrunIntoUnusedSpace) {
         (void)p[64];
       },
       "use-after-poison");
+}
+
+// Defect (review): clear() kept the growth, so an arena cleared between rounds of the same work
+// took ever larger blocks (one of 64 MiB for 16 bytes after 12 rounds). It starts over now.
+TEST(Arena, ClearStartsTheGrowthOver) {
+  cm::Arena a(4096);
+  std::size_t first_round = 0;
+  for (int round = 0; round < 12; ++round) {
+    for (int i = 0; i < 20; ++i) (void)a.allocate(2000);
+    if (round == 0) first_round = a.bytes_allocated();
+    EXPECT_EQ(a.bytes_allocated(), first_round) << round;
+    a.clear();
+  }
+  (void)a.allocate(16);
+  EXPECT_LE(a.bytes_allocated(), std::size_t{8192});
+}
+
+// Defect (review): an arena over a stack allocator gave its blocks back oldest first, which a
+// stack refuses (reported as a LIFO violation, and the stack's memory was never returned).
+TEST(Arena, ReturnsItsBlocksNewestFirstToAStackUpstream) {
+  test::MisuseCapture capture;
+  cm::StackAllocator stack(1 << 16);
+  {
+    cm::BasicArena<cm::StackAllocator> a(256, stack);
+    for (int i = 0; i < 20; ++i) (void)a.allocate(100);
+    EXPECT_GT(a.block_count(), 2u);
+    a.clear();
+    EXPECT_EQ(stack.bytes_used(), 0u);
+    for (int i = 0; i < 20; ++i) (void)a.allocate(100);
+  }  // the destructor too
+  EXPECT_EQ(stack.bytes_used(), 0u);
+  EXPECT_EQ(capture.count(), 0u);
 }

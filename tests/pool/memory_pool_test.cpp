@@ -214,6 +214,30 @@ TEST(GrowingPool, ChunksDoubleUpToTheBound) {
   EXPECT_EQ(capacities, (std::vector<std::size_t>{4, 12, 28, 60, 92, 124, 156, 188, 220}));
 }
 
+// Defect (review): clear() kept the growth, so a pool cleared between cycles of the same work
+// took ever larger chunks (65,536 nodes after 12 cycles of 100). It starts over now.
+TEST(GrowingPool, ClearStartsTheGrowthOver) {
+  cm::GrowingPool pool(64);
+  std::size_t first_cycle = 0;
+  for (int cycle = 0; cycle < 12; ++cycle) {
+    for (int i = 0; i < 100; ++i) (void)pool.allocate_node();
+    if (cycle == 0) first_cycle = pool.capacity();
+    EXPECT_EQ(pool.capacity(), first_cycle) << cycle;
+    pool.clear();
+  }
+}
+
+// Defect (review): a pool adapter's invalid alignment was reported as MemoryPool's, while the
+// exception named the adapter.
+TEST(GrowingPool, MisuseReportsNameThePool) {
+  test::MisuseCapture capture;
+  cm::GrowingPool pool(64);
+  EXPECT_EQ(pool.try_allocate(100, 3), nullptr);
+  ASSERT_EQ(capture.count(), 1u);
+  EXPECT_EQ(capture.last().kind, cm::error_kind::invalid_alignment);
+  EXPECT_EQ(capture.last().allocator, "core::memory::GrowingPool");
+}
+
 TEST(PoolAllocator, TypedInterface) {
   struct Particle {
     double x, y, z;
