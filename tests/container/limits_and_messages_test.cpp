@@ -8,6 +8,7 @@
 //   and the element count needed.
 
 #include <core/memory/container/circular_buffer.hpp>
+#include <core/memory/container/flat_map.hpp>
 #include <core/memory/container/small_vector.hpp>
 
 #include <gtest/gtest.h>
@@ -125,3 +126,13 @@ TEST(StaticVectorDeathTest, OverflowWithoutExceptionsIsCapacityExceeded) {
                                                 "exceeded \\(300 elements needed\\)");
 }
 #endif
+
+// Defect (review): hardened builds did not check a FlatMap iterator's dereference, so end()->second
+// or nth(size())->first read past the sequences (the other containers report it).
+TEST(ContainerMessagesDeathTest, FlatMapDereferencePastTheEndIsReportedWhenHardened) {
+  if (!cm::checks::hardened) GTEST_SKIP() << "a hardened check";
+  cm::FlatMap<int, int> m{{1, 10}, {2, 20}};
+  EXPECT_EQ(m.nth(1)->second, 20);
+  EXPECT_DEATH((void)m.end()->second, "core::memory::FlatMap.*element past the end dereferenced");
+  EXPECT_DEATH((void)m.nth(2)->first, "element past the end dereferenced");
+}

@@ -99,7 +99,8 @@ class BasicArena {
         used_before_(std::exchange(other.used_before_, 0)),
         oversized_bytes_(std::exchange(other.oversized_bytes_, 0)),
         capacity_(std::exchange(other.capacity_, 0)),
-        clears_(other.clears_) {}
+        clears_(other.clears_),
+        open_scopes_(other.open_scopes_) {}
 
   ~BasicArena() {
     release_all();
@@ -220,7 +221,7 @@ class BasicArena {
     top_ = old_top;
     Block* const block = marker_block(marker);
     if (marker.end && (!block || marker.clears != clears_)) [[unlikely]] {  // not of the blocks in use: nothing to read
-      if constexpr (checks::hardened) report_lifo_violation(marker, 0, "marker does not belong to this arena's blocks in use: it is newer than the top (a rewind has gone back past its block) or from before a clear() or another arena's");
+      if constexpr (checks::hardened) report_lifo_violation(marker, 0, not_in_use);
       return;
     }
     if constexpr (checks::hardened) {
@@ -383,6 +384,18 @@ class BasicArena {
     return false;
   }
 
+  /// Hardened builds: a Scope ends after an outer one ended (its marker is stale). Reported as a
+  /// marker out of use or newer than the top when it is, else as a scope ended out of order (the
+  /// arena grew back past its marker); never rewound.
+  CORE_MEMORY_NOINLINE void end_stale_scope(const Marker& m) noexcept {
+    Block* const block = marker_block(m);
+    if (m.end && (!block || m.clears != clears_)) return report_lifo_violation(m, 0, not_in_use);
+    if (!can_rewind(m, block)) return;  // reported
+    report_lifo_violation(m, position(m, block),
+                          "scope ended after an outer scope that began before it (scopes must end in reverse order)");
+  }
+  static constexpr const char* not_in_use = "marker does not belong to this arena's blocks in use: it is newer than the top (a rewind has gone back past its block) or from before a clear() or another arena's";
+
   void report_lifo_violation(const Marker& m, std::size_t position, const char* what) const noexcept {
     report_misuse({error_kind::lifo_violation, allocator_name, m.top, position, 0, what, nullptr, 0});
   }
@@ -535,20 +548,35 @@ class BasicArena {
   std::size_t oversized_bytes_ = 0;  // bytes used in oversized blocks
   std::size_t capacity_ = 0;         // bytes of all blocks held
   [[no_unique_address]] decltype(Marker::clears) clears_{};  // clear() calls (hardened builds)
+  [[no_unique_address]] decltype(Marker::clears) open_scopes_{};  // Scopes open (hardened builds)
 };
 
 /// RAII rollback to a mark: everything allocated from the arena while the scope lives is released
-/// when it ends. Scopes nest and must end in reverse order (checked in hardened builds). Costs what
-/// mark() + rewind() cost.
+/// when it ends. Scopes nest and must end in reverse order: an outer scope that ends first ends
+/// the inner ones with it, and hardened builds count the open scopes to report (lifo_violation)
+/// and ignore an inner one's end after that. (Checking its marker against the top alone missed it
+/// once the arena had grown back past the marker: the rewind then freed part of a live block.)
+/// Costs what mark() + rewind() cost (and a count in hardened builds).
 template <RawAllocator Upstream>
 class BasicArena<Upstream>::Scope {
  public:
-  explicit Scope(BasicArena& arena) noexcept : arena_(&arena), marker_(arena.mark()) {}
+  explicit Scope(BasicArena& arena) noexcept : arena_(&arena), marker_(arena.mark()) {
+    if constexpr (checks::hardened) depth_ = ++arena.open_scopes_;
+  }
   Scope(const Scope&) = delete;
   Scope& operator=(const Scope&) = delete;
   // Inlined even on cold paths (an exception's cleanup): an out-of-line call there would keep
   // the scope in memory on the hot path too.
-  CORE_MEMORY_ALWAYS_INLINE ~Scope() { arena_->rewind(marker_); }
+  CORE_MEMORY_ALWAYS_INLINE ~Scope() {
+    if constexpr (checks::hardened) {
+      if (depth_ > arena_->open_scopes_) [[unlikely]] {  // an outer scope ended first
+        arena_->end_stale_scope(marker_);
+        return;
+      }
+      arena_->open_scopes_ = depth_ - 1;  // an outer scope may end first: it ends the inner ones
+    }
+    arena_->rewind(marker_);
+  }
 
   /// The arena this scope rolls back.
   [[nodiscard]] BasicArena& arena() const noexcept { return *arena_; }
@@ -566,6 +594,7 @@ class BasicArena<Upstream>::Scope {
  private:
   BasicArena* arena_;
   Marker marker_;
+  [[no_unique_address]] decltype(Marker::clears) depth_{};  // its place among the open scopes (hardened)
 };
 
 /// A Scope that is also a std::pmr::memory_resource, so pmr containers can allocate in it:

@@ -305,9 +305,17 @@ class BasicFlatMap {
   size_type index_of(const_iterator it) const noexcept { return it.index(); }
   /// Position of `it` in key order.
   size_type index_of(iterator it) const noexcept { return it.index(); }
-  /// The element at position `i` as a pair of references (for the iterators).
-  reference element_at(size_type i) noexcept { return {c_.keys[i], c_.values[i]}; }
-  const_reference element_at(size_type i) const noexcept { return {c_.keys[i], c_.values[i]}; }
+  /// The element at position `i` as a pair of references (for the iterators). Hardened builds
+  /// report a position past the last element (end() or nth(size()) dereferenced), as the other
+  /// containers' checked accesses do.
+  reference element_at(size_type i) noexcept {
+    CORE_MEMORY_HARDEN_ASSERT("core::memory::FlatMap", i < c_.keys.size(), "element past the end dereferenced");
+    return {c_.keys[i], c_.values[i]};
+  }
+  const_reference element_at(size_type i) const noexcept {
+    CORE_MEMORY_HARDEN_ASSERT("core::memory::FlatMap", i < c_.keys.size(), "element past the end dereferenced");
+    return {c_.keys[i], c_.values[i]};
+  }
 
   const KeyContainer& keys() const noexcept { return c_.keys; }
   const MappedContainer& values() const noexcept { return c_.values; }
