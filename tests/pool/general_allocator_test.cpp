@@ -697,7 +697,8 @@ TEST(GeneralAllocator, ReallocateShrinksToTheSmallerClassWhenMoreThanHalfIsUnuse
 // range could be reserved (a small RLIMIT_AS) and the address space is used up, so every new
 // block would be a mapping that cannot be made.
 TEST(GeneralAllocator, AShrinkingReallocateKeepsTheBlockWhenNoSmallerOneCanBeHad) {
-  if (cm::asan_enabled || CORE_MEMORY_TSAN) GTEST_SKIP() << "the sanitizers' runtimes need address space of their own";
+  if (cm::asan_enabled || CORE_MEMORY_TSAN || under_valgrind())
+    GTEST_SKIP() << "the sanitizers' and memcheck's runtimes need address space of their own";
   const pid_t pid = fork();
   if (pid == 0) {
     if (!test::limit_address_space_to(std::size_t{64} << 20)) _exit(2);
