@@ -293,15 +293,12 @@ class SmallVectorImpl {
     annotate(size_ + 1, size_);
   }
 
-  /// Strong guarantee (the contents; the capacity may have grown).
+  /// Strong guarantee: if an element cannot be built, the vector is as it was, capacity and
+  /// buffer included (a growth builds the new elements in the new buffer first, so `value` may
+  /// be one of the elements).
   void resize(std::size_t n) { resize_impl(n, [&](T* p) { alloc_traits::construct(alloc_, p); }); }
   void resize(std::size_t n, const T& value) {
-    if (n > size_ && n > capacity_ && aliases(value)) {  // value lives in the buffer about to move
-      detail::temporary_value<T, Alloc> copy(alloc_, value);
-      resize_impl(n, [&](T* p) { alloc_traits::construct(alloc_, p, copy.get()); });
-    } else {
-      resize_impl(n, [&](T* p) { alloc_traits::construct(alloc_, p, value); });
-    }
+    resize_impl(n, [&](T* p) { alloc_traits::construct(alloc_, p, value); });
   }
 
   /// Strong guarantee when the elements need a new buffer (they are built there first).
@@ -925,7 +922,7 @@ class SmallVectorImpl {
       truncate(static_cast<size_type>(wanted));
       return;
     }
-    if (wanted > capacity_) reallocate(grown_capacity(wanted));  // length_error if it does not fit SizeT
+    if (wanted > capacity_) return resize_grown(grown_capacity(wanted), wanted, construct);  // length_error if it does not fit SizeT
     const auto n = static_cast<size_type>(wanted);
     annotate(size_, n);
     size_type i = size_;
@@ -942,6 +939,42 @@ class SmallVectorImpl {
 #endif
     size_ = n;
   }
+  /// resize_impl's growth: the new elements are built in a new buffer, then the old ones are
+  /// relocated to it; if building throws, the vector is untouched (before, the buffer was
+  /// reallocated first, and a failed resize left it grown and every pointer invalid).
+  template <class Construct>
+  void resize_grown(size_type cap, std::size_t wanted, Construct construct) {
+    if constexpr (fixed_capacity) {
+      overflow(wanted);
+    } else {
+      const auto n = static_cast<size_type>(wanted);
+      alloc_pointer fresh = alloc_traits::allocate(alloc_, cap);
+      T* const elements = std::to_address(fresh);
+      size_type i = size_;
+#if CORE_MEMORY_EXCEPTIONS
+      try {
+#endif
+        for (; i < n; ++i) construct(elements + i);
+#if CORE_MEMORY_EXCEPTIONS
+      } catch (...) {
+        destroy_elements(elements + size_, elements + i);
+        alloc_traits::deallocate(alloc_, fresh, cap);
+        throw;
+      }
+      try {
+#endif
+        relocate_elements(elements);
+#if CORE_MEMORY_EXCEPTIONS
+      } catch (...) {
+        destroy_elements(elements + size_, elements + n);
+        alloc_traits::deallocate(alloc_, fresh, cap);
+        throw;
+      }
+#endif
+      adopt(fresh, cap, n, relocation_destroys);
+    }
+  }
+
 };
 
 }  // namespace core::memory
