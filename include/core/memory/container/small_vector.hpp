@@ -499,14 +499,14 @@ class SmallVectorImpl {
   }
 
   /// Appends `n` elements that `construct(out)` builds at `out` (destroying those it built if it
-  /// throws: then the vector keeps its elements, and its capacity may have grown).
+  /// throws: then the vector is as it was, its buffer and capacity too).
   template <class Construct>
   void append_built(std::size_t n, Construct construct) {
     if (n > std::size_t{max_size()} - size_) {
       if constexpr (fixed_capacity) overflow(n > SIZE_MAX - size_ ? SIZE_MAX : size_ + n);  // (saturated: not a wrapped count)
       throw_length_error("core::memory::SmallVector", "SmallVector: size exceeds max_size()");
     }
-    if (size_ + n > capacity_) reallocate(grown_capacity(size_ + n));
+    if (size_ + n > capacity_) return grow_building(grown_capacity(size_ + n), static_cast<size_type>(n), construct);
     annotate(size_, size_ + n);
 #if CORE_MEMORY_EXCEPTIONS
     try {
@@ -922,7 +922,22 @@ class SmallVectorImpl {
       truncate(static_cast<size_type>(wanted));
       return;
     }
-    if (wanted > capacity_) return resize_grown(grown_capacity(wanted), wanted, construct);  // length_error if it does not fit SizeT
+    if (wanted > capacity_) {  // (grown_capacity: length_error if it does not fit SizeT)
+      const auto added = static_cast<size_type>(wanted - size_);
+      return grow_building(grown_capacity(wanted), added, [&](T* out) {
+        size_type i = 0;
+#if CORE_MEMORY_EXCEPTIONS
+        try {
+#endif
+          for (; i < added; ++i) construct(out + i);
+#if CORE_MEMORY_EXCEPTIONS
+        } catch (...) {
+          destroy_elements(out, out + i);
+          throw;
+        }
+#endif
+      });
+    }
     const auto n = static_cast<size_type>(wanted);
     annotate(size_, n);
     size_type i = size_;
@@ -939,25 +954,24 @@ class SmallVectorImpl {
 #endif
     size_ = n;
   }
-  /// resize_impl's growth: the new elements are built in a new buffer, then the old ones are
-  /// relocated to it; if building throws, the vector is untouched (before, the buffer was
-  /// reallocated first, and a failed resize left it grown and every pointer invalid).
-  template <class Construct>
-  void resize_grown(size_type cap, std::size_t wanted, Construct construct) {
+  /// A growth to `cap` that adds `added` elements, built by `build(out)` at `out` (destroying
+  /// those it built if it throws) in the new buffer before the old elements are relocated to it:
+  /// if building or relocating throws, the vector is as it was, buffer and capacity included, and
+  /// the arguments may be its own elements. (Reallocating first left a failed resize or append
+  /// with a grown buffer and every pointer invalid.)
+  template <class Build>
+  void grow_building(size_type cap, size_type added, Build build) {
     if constexpr (fixed_capacity) {
-      overflow(wanted);
+      overflow(std::size_t{size_} + added);
     } else {
-      const auto n = static_cast<size_type>(wanted);
       alloc_pointer fresh = alloc_traits::allocate(alloc_, cap);
       T* const elements = std::to_address(fresh);
-      size_type i = size_;
 #if CORE_MEMORY_EXCEPTIONS
       try {
 #endif
-        for (; i < n; ++i) construct(elements + i);
+        build(elements + size_);
 #if CORE_MEMORY_EXCEPTIONS
       } catch (...) {
-        destroy_elements(elements + size_, elements + i);
         alloc_traits::deallocate(alloc_, fresh, cap);
         throw;
       }
@@ -966,12 +980,12 @@ class SmallVectorImpl {
         relocate_elements(elements);
 #if CORE_MEMORY_EXCEPTIONS
       } catch (...) {
-        destroy_elements(elements + size_, elements + n);
+        destroy_elements(elements + size_, elements + size_ + added);
         alloc_traits::deallocate(alloc_, fresh, cap);
         throw;
       }
 #endif
-      adopt(fresh, cap, n, relocation_destroys);
+      adopt(fresh, cap, static_cast<size_type>(size_ + added), relocation_destroys);
     }
   }
 
