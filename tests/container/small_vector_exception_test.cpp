@@ -487,4 +487,39 @@ TEST(StaticVectorExceptions, FullVectorThrowsAndStaysIntact) {
   EXPECT_EQ(v, (cm::StaticVector<std::string, 2>{"a", "b"}));
 }
 
+// Defect (review): a resize that grows reallocated first and built the new elements after, so
+// when the k-th of them threw, the vector had its old elements in a new, larger buffer: the
+// capacity had changed and every pointer was invalid (std::vector: no effects). The new elements
+// are built in the new buffer first now.
+TEST(SmallVectorExceptions, AFailedGrowingResizeKeepsTheBufferAndTheCapacity) {
+  using Vec = cm::SmallVector<Thrower, 4, FailingAllocator<Thrower>>;
+  for (int k = 1; k < 40; ++k) {
+    const long live_before = Thrower::live;
+    {
+      Vec v;
+      for (int i = 0; i < 6; ++i) v.emplace_back(i);  // on the heap, capacity 8
+      const Thrower* data = v.data();
+      const std::size_t capacity = v.capacity();
+      bool threw = false;
+      g_countdown = k;
+      try {
+        v.resize(20, v[2]);  // the value is an element
+      } catch (const std::exception&) {
+        threw = true;
+      }
+      g_countdown = -1;
+      if (!threw) {
+        ASSERT_EQ(v.size(), 20u);
+        for (std::size_t i = 6; i < 20; ++i) EXPECT_EQ(v[i].v, 2);
+        break;
+      }
+      EXPECT_EQ(v.data(), data) << k;
+      EXPECT_EQ(v.capacity(), capacity) << k;
+      ASSERT_EQ(v.size(), 6u);
+      for (int i = 0; i < 6; ++i) EXPECT_EQ(v[static_cast<std::size_t>(i)].v, i);
+    }
+    EXPECT_EQ(Thrower::live, live_before) << k;
+  }
+}
+
 #endif
