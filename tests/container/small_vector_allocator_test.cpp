@@ -350,3 +350,43 @@ TEST(SmallVectorAllocators, ElementsAreBuiltAndDestroyedThroughTheAllocator) {
   for (int i = 0; i < 5; ++i) outer.emplace_back(3, i);  // grows: the elements are relocated
   for (const Inner& inner : outer) EXPECT_EQ(inner.get_allocator().resource(), &arena);
 }
+
+namespace {
+template <class T>
+struct SwappingConstructCountingAllocator : ConstructCountingAllocator<T> {
+  using propagate_on_container_swap = std::true_type;
+  using ConstructCountingAllocator<T>::ConstructCountingAllocator;
+  template <class U>
+  struct rebind {
+    using other = SwappingConstructCountingAllocator<U>;
+  };
+};
+}  // namespace
+
+// Defect (review): a swap of unequal allocators that propagate, with one vector inline, moved the
+// heap elements into memory of the other allocator but built them through this vector's, the
+// one it was giving away: each allocator then destroyed elements the other had built.
+TEST(SmallVectorAllocators, APropagatingSwapBuildsRehomedElementsThroughTheirNewAllocator) {
+  using A = SwappingConstructCountingAllocator<std::string>;
+  for (const std::size_t large : {3u, 5u, 9u}) {
+    std::size_t constructs1 = 0, destroys1 = 0, constructs2 = 0, destroys2 = 0;
+    {
+      cm::SmallVector<std::string, 2, A> a(A(&constructs1, &destroys1));
+      cm::SmallVector<std::string, 2, A> b(A(&constructs2, &destroys2));
+      for (std::size_t i = 0; i < large; ++i) a.push_back(std::string(30, static_cast<char>('a' + i)));
+      b.push_back(std::string(30, 'z'));
+      a.swap(b);
+      ASSERT_EQ(a.size(), 1u);
+      ASSERT_EQ(b.size(), large);
+      EXPECT_EQ(a[0], std::string(30, 'z'));
+      for (std::size_t i = 0; i < large; ++i) EXPECT_EQ(b[i], std::string(30, static_cast<char>('a' + i)));
+      EXPECT_EQ(a.get_allocator().constructs, &constructs2);
+      EXPECT_EQ(b.get_allocator().constructs, &constructs1);
+      swap(a, b);  // and back
+      EXPECT_EQ(a.size(), large);
+      EXPECT_EQ(b.size(), 1u);
+    }
+    EXPECT_EQ(constructs1, destroys1) << large << " elements: each allocator destroys exactly what it built";
+    EXPECT_EQ(constructs2, destroys2) << large << " elements";
+  }
+}

@@ -636,7 +636,7 @@ class SmallVectorImpl {
     try {
 #endif
       theirs = other.rehome_target(alloc_, cap_theirs);
-      if (mine) move_elements(std::to_address(mine));
+      if (mine) move_elements(std::to_address(mine), other.alloc_);
 #if CORE_MEMORY_EXCEPTIONS
     } catch (...) {
       drop_target(mine, cap_mine, other.alloc_, false);
@@ -645,7 +645,7 @@ class SmallVectorImpl {
     }
     try {
 #endif
-      if (theirs) other.move_elements(std::to_address(theirs));
+      if (theirs) other.move_elements(std::to_address(theirs), alloc_);
 #if CORE_MEMORY_EXCEPTIONS
     } catch (...) {
       drop_target(mine, cap_mine, other.alloc_, true);
@@ -666,20 +666,20 @@ class SmallVectorImpl {
   void drop_target(const alloc_pointer& target, size_type cap, Alloc& a, bool built) noexcept {
     if (!target) return;
     T* const p = std::to_address(target);
-    if (built) destroy_elements(p, p + size_);
+    if (built) destroy_with(a, p, p + size_);
     if (p != inline_ptr()) alloc_traits::deallocate(a, target, cap);
   }
 
-  /// Builds copies of the n elements from `first` at `out` through the allocator; if one throws,
-  /// destroys those built and rethrows. (Counting to n, not comparing with the end, lets g++ see
-  /// that the writes stay within a buffer of n: no -Warray-bounds false positive at -O3.)
-  template <class It>
-  void construct_range(T* out, It first, std::size_t n) {
+  /// Builds n elements at `out`, `build_one(p)` each in order; if one throws, destroys those built
+  /// and rethrows. (Stopping at out + n, not at a source's end, lets g++ see that the writes stay
+  /// within a buffer of n: no -Warray-bounds false positive at -O3.)
+  template <class BuildOne>
+  void build_each(T* out, std::size_t n, BuildOne build_one) {
     T* p = out;
 #if CORE_MEMORY_EXCEPTIONS
     try {
 #endif
-      for (T* end = out + n; p != end; ++first, ++p) alloc_traits::construct(alloc_, p, *first);
+      for (T* end = out + n; p != end; ++p) build_one(p);
 #if CORE_MEMORY_EXCEPTIONS
     } catch (...) {
       destroy_elements(out, p);
@@ -687,20 +687,17 @@ class SmallVectorImpl {
     }
 #endif
   }
-
-  /// n copies of `value` at `out`, as construct_range.
+  /// Copies of the n elements from `first` at `out`, as build_each.
+  template <class It>
+  void construct_range(T* out, It first, std::size_t n) {
+    build_each(out, n, [&](T* p) {
+      alloc_traits::construct(alloc_, p, *first);
+      ++first;
+    });
+  }
+  /// n copies of `value` at `out`, as build_each.
   void construct_n(T* out, std::size_t n, const T& value) {
-    std::size_t done = 0;
-#if CORE_MEMORY_EXCEPTIONS
-    try {
-#endif
-      for (; done < n; ++done) alloc_traits::construct(alloc_, out + done, value);
-#if CORE_MEMORY_EXCEPTIONS
-    } catch (...) {
-      destroy_elements(out, out + done);
-      throw;
-    }
-#endif
+    build_each(out, n, [&](T* p) { alloc_traits::construct(alloc_, p, value); });
   }
 
   /// Replaces the elements with `n` (more than fit) that `construct` builds in a new buffer
@@ -826,9 +823,11 @@ class SmallVectorImpl {
   static constexpr bool allocator_constructs = requires(Alloc& a, T* p) { a.construct(p, std::declval<T&&>()); };
   static constexpr bool allocator_destroys = requires(Alloc& a, T* p) { a.destroy(p); };
   /// Destroys [first, last) through the allocator if it destroys elements itself.
-  void destroy_elements(T* first, T* last) noexcept {
+  void destroy_elements(T* first, T* last) noexcept { destroy_with(alloc_, first, last); }
+  /// destroy_elements through `a`: elements built by another allocator (rehome_pair's).
+  static void destroy_with(Alloc& a, T* first, T* last) noexcept {
     if constexpr (allocator_destroys) {
-      for (; first != last; ++first) alloc_traits::destroy(alloc_, first);
+      for (; first != last; ++first) alloc_traits::destroy(a, first);
     } else {
       std::destroy(first, last);
     }
@@ -847,20 +846,22 @@ class SmallVectorImpl {
         from->~T();
       }
     } else {
-      move_elements(fresh);
+      move_elements(fresh, alloc_);
     }
   }
-  void move_elements(T* fresh) {
+  /// Moves (or copies, if moving may throw) the elements to `fresh`, through allocator `a` if it
+  /// builds them itself: this vector's, or for rehome_pair the one that will own `fresh`.
+  void move_elements(T* fresh, Alloc& a) {
     if constexpr (allocator_constructs) {
       T* to = fresh;
 #if CORE_MEMORY_EXCEPTIONS
       try {
 #endif
         for (T *from = elems(), *end = elems() + size_; from != end; ++from, ++to)
-          alloc_traits::construct(alloc_, to, std::move_if_noexcept(*from));
+          alloc_traits::construct(a, to, std::move_if_noexcept(*from));
 #if CORE_MEMORY_EXCEPTIONS
       } catch (...) {
-        destroy_elements(fresh, to);
+        destroy_with(a, fresh, to);
         throw;
       }
 #endif
@@ -890,13 +891,44 @@ class SmallVectorImpl {
   template <class... Args>
   [[gnu::noinline]] Grown grow_with(Args&&... args) {
     const size_type cap = grown_capacity(std::size_t{size_} + 1);
+    // The new element first, while `args` (which may be elements) are still valid.
+    return {build_then_relocate(cap, 1, [&](T* out) { alloc_traits::construct(alloc_, out, std::forward<Args>(args)...); }),
+            cap};
+  }
+
+  /// Truncates, or appends the elements `construct(p)` builds (strong, as append_built).
+  template <class Construct>
+  void resize_impl(std::size_t wanted, Construct construct) {
+    if (wanted <= size_) return truncate(static_cast<size_type>(wanted));
+    const std::size_t added = wanted - size_;
+    append_built(added, [&](T* out) { build_each(out, added, construct); });
+  }
+  /// A growth to `cap` that adds `added` elements, built by `build(out)` at `out`, as append_built.
+  template <class Build>
+  void grow_building(size_type cap, size_type added, Build build) {
+    if constexpr (fixed_capacity) {
+      overflow(std::size_t{size_} + added);
+    } else {
+      buf_ = build_then_relocate(cap, added, build);
+      capacity_ = cap;
+      size_ = static_cast<size_type>(size_ + added);
+      annotate_fresh();
+    }
+  }
+  /// Every growth: allocates `cap` elements, builds the `added` new ones there with `build(out)`
+  /// (which destroys those it built if it throws), then relocates the old elements and frees the
+  /// old buffer. Returns the new buffer; the caller sets the fields. New elements first: if
+  /// building or relocating throws, the vector is as it was, buffer and capacity included, and
+  /// the arguments may be its own elements. (Reallocating first left a failed resize or append
+  /// with a grown buffer and every pointer invalid.)
+  template <class Build>
+  alloc_pointer build_then_relocate(size_type cap, size_type added, Build build) {
     alloc_pointer fresh = alloc_traits::allocate(alloc_, cap);
     T* const elements = std::to_address(fresh);
-    // The new element first, while `args` (which may be elements) are still valid.
 #if CORE_MEMORY_EXCEPTIONS
     try {
 #endif
-      alloc_traits::construct(alloc_, elements + size_, std::forward<Args>(args)...);
+      build(elements + size_);
 #if CORE_MEMORY_EXCEPTIONS
     } catch (...) {
       alloc_traits::deallocate(alloc_, fresh, cap);
@@ -907,88 +939,14 @@ class SmallVectorImpl {
       relocate_elements(elements);
 #if CORE_MEMORY_EXCEPTIONS
     } catch (...) {
-      alloc_traits::destroy(alloc_, elements + size_);
+      destroy_elements(elements + size_, elements + size_ + added);
       alloc_traits::deallocate(alloc_, fresh, cap);
       throw;
     }
 #endif
     release_buffer(relocation_destroys);
-    return {fresh, cap};
+    return fresh;
   }
-
-  template <class Construct>
-  void resize_impl(std::size_t wanted, Construct construct) {
-    if (wanted <= size_) {
-      truncate(static_cast<size_type>(wanted));
-      return;
-    }
-    if (wanted > capacity_) {  // (grown_capacity: length_error if it does not fit SizeT)
-      const auto added = static_cast<size_type>(wanted - size_);
-      return grow_building(grown_capacity(wanted), added, [&](T* out) {
-        size_type i = 0;
-#if CORE_MEMORY_EXCEPTIONS
-        try {
-#endif
-          for (; i < added; ++i) construct(out + i);
-#if CORE_MEMORY_EXCEPTIONS
-        } catch (...) {
-          destroy_elements(out, out + i);
-          throw;
-        }
-#endif
-      });
-    }
-    const auto n = static_cast<size_type>(wanted);
-    annotate(size_, n);
-    size_type i = size_;
-#if CORE_MEMORY_EXCEPTIONS
-    try {
-#endif
-      for (; i < n; ++i) construct(elems() + i);
-#if CORE_MEMORY_EXCEPTIONS
-    } catch (...) {
-      destroy_elements(elems() + size_, elems() + i);
-      annotate(n, size_);
-      throw;
-    }
-#endif
-    size_ = n;
-  }
-  /// A growth to `cap` that adds `added` elements, built by `build(out)` at `out` (destroying
-  /// those it built if it throws) in the new buffer before the old elements are relocated to it:
-  /// if building or relocating throws, the vector is as it was, buffer and capacity included, and
-  /// the arguments may be its own elements. (Reallocating first left a failed resize or append
-  /// with a grown buffer and every pointer invalid.)
-  template <class Build>
-  void grow_building(size_type cap, size_type added, Build build) {
-    if constexpr (fixed_capacity) {
-      overflow(std::size_t{size_} + added);
-    } else {
-      alloc_pointer fresh = alloc_traits::allocate(alloc_, cap);
-      T* const elements = std::to_address(fresh);
-#if CORE_MEMORY_EXCEPTIONS
-      try {
-#endif
-        build(elements + size_);
-#if CORE_MEMORY_EXCEPTIONS
-      } catch (...) {
-        alloc_traits::deallocate(alloc_, fresh, cap);
-        throw;
-      }
-      try {
-#endif
-        relocate_elements(elements);
-#if CORE_MEMORY_EXCEPTIONS
-      } catch (...) {
-        destroy_elements(elements + size_, elements + size_ + added);
-        alloc_traits::deallocate(alloc_, fresh, cap);
-        throw;
-      }
-#endif
-      adopt(fresh, cap, static_cast<size_type>(size_ + added), relocation_destroys);
-    }
-  }
-
 };
 
 }  // namespace core::memory
@@ -1141,6 +1099,10 @@ class StaticVector : public SmallVector<T, N, detail::no_heap_allocator<T>, Size
 
   static constexpr size_type max_size() noexcept { return static_cast<size_type>(N); }
   static constexpr size_type capacity() noexcept { return static_cast<size_type>(N); }
+
+  /// As inplace_vector's, returns the new element (std::vector's returns nothing).
+  T& push_back(const T& value) { return this->emplace_back(value); }
+  T& push_back(T&& value) { return this->emplace_back(std::move(value)); }
 
   /// Appends if there is room; returns the new element or null.
   template <class... Args>
