@@ -193,7 +193,8 @@ TEST(StaticVector, NeverAllocates) {
   cm::StaticVector<std::string, 3> v;
   static_assert(decltype(v)::capacity() == 3 && decltype(v)::max_size() == 3);
   EXPECT_NE(v.try_push_back("a"), nullptr);
-  v.push_back("b");
+  std::string& b = v.push_back("b");  // as inplace_vector's, push_back returns the element
+  EXPECT_EQ(&b, &v[1]);
   v.unchecked_push_back("c");
   EXPECT_EQ(v.try_push_back("d"), nullptr);
   EXPECT_EQ(v.try_emplace_back(5, 'x'), nullptr);
