@@ -127,6 +127,33 @@ void stack_rewind_newer(Expected& e) {
   EXPECT_EQ(stack.bytes_used(), 0u) << "the top did not move forward";
 }
 
+// A marker made stale by a rewind to an older one, the stack then grown back past it: rewinding
+// there would free the second half of a live block (it was accepted while below the top).
+void stack_rewind_stale(Expected& e) {
+  cm::StackAllocator stack(1024);
+  const auto start = stack.mark();
+  (void)stack.allocate(32);
+  const auto stale = stack.mark();
+  stack.rewind(start);
+  auto* live = static_cast<char*>(stack.allocate(200));
+  std::memset(live, 7, 200);
+  const std::size_t used = stack.bytes_used();
+  e = {stale.top, 0, 0};
+  stack.rewind(stale);
+  EXPECT_EQ(stack.bytes_used(), used) << "the live block was not cut";
+  stack.deallocate(live, 200);
+  EXPECT_EQ(stack.bytes_used(), 0u);
+}
+
+void stack_rewind_foreign(Expected& e) {
+  cm::StackAllocator stack(1024);
+  (void)stack.allocate(32);
+  alignas(16) static std::byte local[64];
+  e = {local, 0, 0};
+  stack.rewind({local});
+  EXPECT_GT(stack.bytes_used(), 0u);
+}
+
 // --- BuddyAllocator -----------------------------------------------------------------------------
 
 void buddy_double_free(Expected& e) {
@@ -869,6 +896,9 @@ const Case cases[] = {
     {"StackForeignPointer", 1, K::foreign_pointer, "StackAllocator", "not in this stack's region", stack_foreign},
     {"StackRewindToNewerMarker", 1, K::lifo_violation, "StackAllocator", "marker is newer than the top",
      stack_rewind_newer},
+    {"StackRewindToStaleMarker", 1, K::lifo_violation, "StackAllocator", "marker is stale", stack_rewind_stale},
+    {"StackRewindToForeignMarker", 1, K::lifo_violation, "StackAllocator", "marker is not from this stack",
+     stack_rewind_foreign},
     {"BuddyDoubleFree", 1, K::double_free, "BuddyAllocator", "block is already free", buddy_double_free},
     {"BuddyInteriorPointer", 1, K::interior_pointer, "BuddyAllocator", "inside a live block", buddy_interior},
     {"BuddySizeTooSmall", 1, K::invalid_size, "BuddyAllocator", "size/alignment name another block size",

@@ -52,6 +52,58 @@ TEST(StackAllocator, MarkersRewind) {
   EXPECT_EQ(stack.bytes_used(), 0u);
 }
 
+// Checked builds accept a marker only where the live stack has a position (the stale-marker
+// check walks the headers): no valid sequence may be rejected. Random marks, allocations of odd
+// sizes and alignments, in-place frees, and rewinds to any live marker, against a model.
+TEST(StackAllocator, EveryLiveMarkerRewinds) {
+  cm::StackAllocator stack(1 << 16);
+  std::mt19937 rng(5);
+  struct Entry {
+    bool is_marker;
+    cm::StackAllocator::Marker m;
+    unsigned char* p;
+    std::size_t size, align, used;
+  };
+  std::vector<Entry> live;  // markers and allocations, oldest first
+  auto check = [](const Entry& e) {
+    for (std::size_t i = 0; i < e.size; ++i) ASSERT_EQ(e.p[i], static_cast<unsigned char>(e.size + i)) << "block overwritten";
+  };
+  for (int step = 0; step < 20000; ++step) {
+    switch (rng() % 4) {
+      case 0:
+        live.push_back({true, stack.mark(), nullptr, 0, 0, stack.bytes_used()});
+        break;
+      case 1: {
+        const std::size_t size = rng() % 300, align = std::size_t{1} << (rng() % 9);
+        auto* p = static_cast<unsigned char*>(stack.try_allocate(size, align));
+        if (!p) break;
+        for (std::size_t i = 0; i < size; ++i) p[i] = static_cast<unsigned char>(size + i);
+        live.push_back({false, {}, p, size, align, 0});
+        break;
+      }
+      case 2:
+        if (!live.empty() && !live.back().is_marker) {
+          check(live.back());
+          stack.deallocate(live.back().p, live.back().size, live.back().align);
+          live.pop_back();
+        }
+        break;
+      default: {
+        std::vector<std::size_t> markers;
+        for (std::size_t i = 0; i < live.size(); ++i)
+          if (live[i].is_marker) markers.push_back(i);
+        if (markers.empty()) break;
+        const std::size_t k = markers[rng() % markers.size()];
+        stack.rewind(live[k].m);
+        ASSERT_EQ(stack.bytes_used(), live[k].used) << "step " << step;
+        live.resize(k + 1);  // the marker itself stays valid
+        for (const Entry& e : live)
+          if (!e.is_marker) check(e);
+      }
+    }
+  }
+}
+
 TEST(StackAllocator, AlignmentSweepAndRandomLifoAgainstAModel) {
   cm::StackAllocator stack(1 << 20);
   test::BlockChecker blocks;

@@ -147,21 +147,23 @@ class BasicStackAllocator {
   /// The current position.
   [[nodiscard]] Marker mark() const noexcept { return {top_}; }
 
-  /// Frees everything allocated since `marker` (markers must be rewound newest first).
+  /// Frees everything allocated since `marker` (markers must be rewound newest first). Checked
+  /// builds accept only a position of the live stack: the top, or where a live allocation began
+  /// (its header holds the top it was taken from). Any other marker is reported and ignored: one
+  /// from elsewhere, one newer than the top, or one made stale by a rewind to an older marker
+  /// after which the stack grew back past it (rewinding there would free part of a live block).
   void rewind(Marker marker) noexcept {
     if (!marker.top) marker.top = base_;  // a marker taken before first use
-    if constexpr (checks::hardened) {
-      if (marker.top < base_ || marker.top > top_) [[unlikely]] {
-        report_misuse({error_kind::lifo_violation, allocator_name, marker.top, 0, 0,
-                       "marker is newer than the top or not from this stack", nullptr, 0});
-        return;
-      }
+    if constexpr (header != 0) {
+      std::byte* last = last_;  // the allocations the rewind frees: those from the marker on
+      std::byte* top_then = top_;
+      for (; last && last >= marker.top; last = previous_allocation(last)) top_then = previous_top(last);
+      if (top_then != marker.top) [[unlikely]]
+        return report_bad_marker(marker.top);
+      last_ = last;
     }
     poison_memory(marker.top, static_cast<std::size_t>(top_ - marker.top));
     top_ = marker.top;
-    if constexpr (header != 0) {
-      while (last_ && last_ >= top_) last_ = previous_allocation(last_);  // allocations the rewind freed
-    }
   }
 
   /// Frees everything.
@@ -190,12 +192,25 @@ class BasicStackAllocator {
   static_assert(header == 0 || header >= 2 * sizeof(std::byte*));
 
   /// The allocation before `block` (null for the first), from `block`'s header.
-  static std::byte* previous_allocation(std::byte* block) noexcept {
-    std::byte* prev = nullptr;
-    unpoison_memory(block - header + sizeof prev, sizeof prev);
-    std::memcpy(&prev, block - header + sizeof prev, sizeof prev);
-    poison_memory(block - header + sizeof prev, sizeof prev);
-    return prev;
+  static std::byte* previous_allocation(std::byte* block) noexcept { return header_word(block, 1); }
+  /// The top before `block` was allocated, from its header.
+  static std::byte* previous_top(std::byte* block) noexcept { return header_word(block, 0); }
+  static std::byte* header_word(std::byte* block, std::size_t i) noexcept {
+    std::byte* word = nullptr;
+    std::byte* at = block - header + i * sizeof word;
+    unpoison_memory(at, sizeof word);
+    std::memcpy(&word, at, sizeof word);
+    poison_memory(at, sizeof word);
+    return word;
+  }
+
+  /// Says what a rejected marker is (checked builds).
+  CORE_MEMORY_NOINLINE void report_bad_marker(std::byte* top) const noexcept {
+    const char* what = !base_ || top < base_ || top > end_ ? "marker is not from this stack"
+                       : top > top_ ? "marker is newer than the top (a rewind has gone back past it)"
+                                    : "marker is stale: a rewind went back past it and the stack grew again, so it is "
+                                      "no longer a position of the live stack (markers must be rewound newest first)";
+    report_misuse({error_kind::lifo_violation, allocator_name, top, 0, 0, what, nullptr, 0});
   }
 
   /// Says what a rejected free is (hardened builds).
