@@ -220,14 +220,8 @@ class BasicArena {
     const Marker marker{top, end, clears};
     top_ = old_top;
     Block* const block = marker_block(marker);
-    if (marker.end && (!block || marker.clears != clears_)) [[unlikely]] {  // not of the blocks in use: nothing to read
-      if constexpr (checks::hardened) report_lifo_violation(marker, 0, not_in_use);
+    if (!rewindable(marker, block)) [[unlikely]]
       return;
-    }
-    if constexpr (checks::hardened) {
-      if (!can_rewind(marker, block)) [[unlikely]]
-        return;
-    }
     while (oversized_ && allocated_after(oversized_, marker, block)) {
       Block* b = oversized_;
       oversized_ = b->next;
@@ -389,10 +383,20 @@ class BasicArena {
   /// arena grew back past its marker); never rewound.
   CORE_MEMORY_NOINLINE void end_stale_scope(const Marker& m) noexcept {
     Block* const block = marker_block(m);
-    if (m.end && (!block || m.clears != clears_)) return report_lifo_violation(m, 0, not_in_use);
-    if (!can_rewind(m, block)) return;  // reported
-    report_lifo_violation(m, position(m, block),
-                          "scope ended after an outer scope that began before it (scopes must end in reverse order)");
+    if (rewindable(m, block))  // (else reported)
+      report_lifo_violation(m, position(m, block),
+                            "scope ended after an outer scope that began before it (scopes must end in reverse order)");
+  }
+  /// Whether the arena may rewind to `m` (in `block`): the marker belongs to the blocks in use
+  /// (else there is nothing to read) and, in hardened builds, passes can_rewind. Hardened builds
+  /// report why not.
+  bool rewindable(const Marker& m, Block* block) const noexcept {
+    if (m.end && (!block || m.clears != clears_)) [[unlikely]] {
+      if constexpr (checks::hardened) report_lifo_violation(m, 0, not_in_use);
+      return false;
+    }
+    if constexpr (checks::hardened) return can_rewind(m, block);
+    return true;
   }
   static constexpr const char* not_in_use = "marker does not belong to this arena's blocks in use: it is newer than the top (a rewind has gone back past its block) or from before a clear() or another arena's";
 

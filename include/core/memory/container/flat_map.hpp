@@ -454,20 +454,16 @@ class BasicFlatMap {
     const size_type old = size();
     detail::recover_on_throw(
         [&] {
-          // In this map's order: the source's comparator may be another object of a stateful
-          // type that orders differently (taken in the source's order, a review saw elements
-          // neither moved nor left: the duplicate tests below need the order).
-          const std::vector<std::size_t> order = detail::sorted_order(source.c_.keys, comp_, std::is_empty_v<Compare>, false);
-          for (const std::size_t i : order) {
+          detail::for_each_in_order(source.c_.keys, comp_, [&](const std::size_t i) {
             const Key& k = source.c_.keys[i];
             if constexpr (!Multi) {
               const auto b = c_.keys.begin(), e = b + static_cast<difference_type>(old);  // appends move them
-              if (detail::find(b, e, k, comp_) != e) continue;           // present: stays in the source
-              if (size() != old && !comp_(c_.keys.back(), k)) continue;  // repeats the last taken (multi source)
+              if (detail::find(b, e, k, comp_) != e) return;           // present: stays in the source
+              if (size() != old && !comp_(c_.keys.back(), k)) return;  // repeats the last taken (multi source)
             }
             append(k, source.c_.values[i]);
             taken[i] = true;
-          }
+          });
           merge_tail_or_throw(old, true);
         },
         [&] { truncate(old); });

@@ -216,20 +216,16 @@ class BasicFlatSet {
     const size_type old = size();
     detail::recover_on_throw(
         [&] {
-          // In this set's order: the source's comparator may be another object of a stateful
-          // type that orders differently (taken in the source's order, a review saw elements
-          // neither moved nor left: the duplicate tests below need the order).
-          const std::vector<std::size_t> order = detail::sorted_order(source.keys_, comp_, std::is_empty_v<Compare>, false);
-          for (const std::size_t i : order) {
+          detail::for_each_in_order(source.keys_, comp_, [&](const std::size_t i) {
             const Key& k = source.keys_[i];
             if constexpr (!Multi) {
               const auto b = keys_.begin(), e = b + static_cast<difference_type>(old);
-              if (detail::find(b, e, k, comp_) != e) continue;         // present: stays in the source
-              if (size() != old && !comp_(keys_.back(), k)) continue;  // repeats the last taken (multi source)
+              if (detail::find(b, e, k, comp_) != e) return;         // present: stays in the source
+              if (size() != old && !comp_(keys_.back(), k)) return;  // repeats the last taken (multi source)
             }
             keys_.push_back(k);
             taken[i] = true;
-          }
+          });
           if (old != size())
             detail::sort_together(keys_, static_cast<KeyContainer*>(nullptr), comp_, !Multi, old == 0);
         },

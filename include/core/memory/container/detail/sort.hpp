@@ -194,6 +194,19 @@ std::vector<std::size_t> sorted_order(const Keys& keys, const Comp& comp, bool s
   }
 }
 
+/// Calls f(i) for each position of `keys` (a flat container's) in `comp`'s order, stable. Under a
+/// stateless comparator they already are in it; another object of a stateful one may order them
+/// differently (merge took them in the source's order, and a review saw elements neither moved
+/// nor left behind).
+template <class Keys, class Comp, class F>
+void for_each_in_order(const Keys& keys, const Comp& comp, F f) {
+  if constexpr (std::is_empty_v<Comp>) {
+    for (std::size_t i = 0, n = keys.size(); i < n; ++i) f(i);
+  } else {
+    for (const std::size_t i : detail::sorted_order(keys, comp, false, false)) f(i);
+  }
+}
+
 /// `s[i]` to move into another sequence: moved if that cannot throw, else copied; a proxy
 /// reference (std::vector<bool>) as a value.
 template <class Seq>
