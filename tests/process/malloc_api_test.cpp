@@ -591,9 +591,9 @@ TEST(Malloc, CheckedModeReportsEveryMisuseWithItsAddress) {
     const char* scenario;
     const char* expected;
   };
-  // A freed large block's header is gone (unmapped) or cleared (kept for reuse): its second free
-  // is reported as a pointer that is no block ("... or a large block freed already"), not a crash.
-  for (const Case& c : {Case{"double_free_small", "double free"}, Case{"double_free_kept", "fre"},
+  // A freed large block's header is gone (unmapped: reported as a pointer that is no block, "...
+  // or a large block freed already", not a crash) or marked freed (kept for reuse: a double free).
+  for (const Case& c : {Case{"double_free_small", "double free"}, Case{"double_free_kept", "double free"},
                         Case{"double_free_large", "fre"},
                         Case{"realloc_after_free", "already free"}, Case{"foreign_at_mapping_start", "foreign pointer"},
                         Case{"sized_delete_small", "invalid size"}, Case{"sized_delete_large", "invalid size"}}) {

@@ -505,6 +505,9 @@ class BasicGeneralAllocator {
   using Engine = detail::ThreadCachedPool<detail::ClassRange, class_count, Checked>;
   static constexpr std::size_t large_alignment = 64;  // large blocks start 64 bytes into their mapping
   static constexpr std::uint64_t large_magic = 0xC07E'3E3B'10C4'1A26ull;
+  /// A large block's magic once freed, while its mapping is kept for reuse: a second free is then
+  /// known for what it is.
+  static constexpr std::uint64_t freed_large_magic = 0xF4EE'D3B1'0C4F'4EEDull;
 
   struct alignas(large_alignment) LargeHeader {
     std::byte* base;     // the mapping
@@ -657,13 +660,13 @@ class BasicGeneralAllocator {
   /// The header of a large block, or null. Checked mode first makes sure the header's page is
   /// mapped, so that a large block freed twice (unmapped) or a foreign pointer at the start of a
   /// mapping is reported, not a crash.
-  LargeHeader* large_header(const void* p) const noexcept {
+  LargeHeader* large_header(const void* p, std::uint64_t magic = large_magic) const noexcept {
     if (!p || reinterpret_cast<std::uintptr_t>(p) % large_alignment != 0) return nullptr;
     if constexpr (Checked) {
       if (detail::os::query_mapped(static_cast<const std::byte*>(p) - sizeof(LargeHeader)) != 0) return nullptr;
     }
     auto* h = reinterpret_cast<LargeHeader*>(const_cast<void*>(p)) - 1;
-    return h->magic == large_magic ? h : nullptr;
+    return h->magic == magic ? h : nullptr;
   }
 
   /// A block of class `c` when the thread's cache has none: the class's slow path, else one of a
@@ -794,12 +797,14 @@ class BasicGeneralAllocator {
     if (const std::size_t c = extensions_.find(p); c < class_count) return engine_.deallocate(p, c);
     LargeHeader* h = large_header(p);
     if (!h) {
-      if (p)
-        report_misuse({error_kind::foreign_pointer, allocator_name, p, 0, 0,
-                       "not a block of this allocator (or a large block freed already)", nullptr, 0});
-      return;
+      if (!p) return;
+      if (large_header(p, freed_large_magic))  // its mapping kept for reuse, and not reused yet
+        return report_misuse({error_kind::double_free, allocator_name, p, 0, 0, "large block freed already", nullptr, 0});
+      return report_misuse({error_kind::foreign_pointer, allocator_name, p, 0, 0,
+                            "not a block of this allocator (or a large block freed already, its memory unmapped)",
+                            nullptr, 0});
     }
-    h->magic = 0;  // a second free of it is then reported, not unmapped twice
+    h->magic = freed_large_magic;  // a second free of it is then reported, not unmapped twice
     large_count_.fetch_sub(1, std::memory_order_relaxed);
     large_bytes_.fetch_sub(h->length, std::memory_order_relaxed);
     add_keepable(h->length, 0);
