@@ -355,10 +355,23 @@ void random_positions_against_a_model(bool with_buffer, unsigned seed) {
       ASSERT_GE(arena->bytes_used(), before + size) << "step " << step;
       blocks.add(p, size, align);
       frames.back().blocks.emplace_back(p, size);
-    } else if (op < 60) {
+    } else if (op < 58) {
       frames.push_back({arena->mark(), nullptr, {}, arena->bytes_used()});
-    } else if (op < 70) {
+    } else if (op < 68) {
       frames.push_back({{}, std::make_unique<cm::Arena::Scope>(*arena), {}, arena->bytes_used()});
+    } else if (op < 71) {
+      // A rewind to an older marker, past newer markers (no scope): those become stale, this one
+      // and older ones stay valid (hardened builds log the rewinds and must accept it).
+      std::size_t k = frames.size();
+      while (k > 0 && !frames[k - 1].scope) --k;
+      if (k == frames.size()) continue;
+      k += rng() % (frames.size() - k);
+      for (std::size_t i = k; i < frames.size(); ++i)
+        for (auto [p, size] : frames[i].blocks) blocks.remove(p);
+      frames.resize(k + 1);
+      frames[k].blocks.clear();
+      arena->rewind(frames[k].marker);
+      ASSERT_EQ(arena->bytes_used(), frames[k].used) << "step " << step;
     } else if (op < 95 && frames.size() > 1) {
       Frame& f = frames.back();
       for (auto [p, size] : f.blocks) blocks.remove(p);

@@ -329,6 +329,47 @@ void arena_scope_ended_after_regrowth(Expected& e) {
   EXPECT_EQ(arena.bytes_used(), 256u + 128u);
 }
 
+// A plain marker made stale by a rewind to an older one, the arena then grown back past it: it
+// lies below the top, in a block in use, and rewinding there would free the second half of a
+// live block (accepted until the arena logged its rewinds; the StackAllocator's twin case).
+void arena_stale_marker_after_regrowth(Expected& e) {
+  cm::Arena arena(4096);
+  const auto outer = arena.mark();
+  (void)arena.allocate(64);
+  const auto stale = arena.mark();
+  arena.rewind(outer);
+  auto* y = static_cast<char*>(arena.allocate(256));
+  std::memset(y, 'Y', 256);
+  e = {stale.top, 64, 0};
+  arena.rewind(stale);
+  EXPECT_EQ(arena.bytes_used(), 256u) << "the live block was not rewound over";
+  auto* z = static_cast<char*>(arena.allocate(128));
+  std::memset(z, 'Z', 128);
+  EXPECT_EQ(y[100], 'Y');
+  arena.rewind(outer);  // still valid
+  EXPECT_EQ(arena.bytes_used(), 0u);
+}
+
+// Formerly "not caught": a marker taken after an oversized allocation that a rewind undid, once
+// as many oversized allocations came again in its block (the marker's words then match the new
+// position). Its rewind would have freed the new oversized block under the live one.
+void arena_stale_marker_after_oversized_again(Expected& e) {
+  cm::Arena arena(1024);
+  const auto outer = arena.mark();
+  (void)arena.allocate(4000);  // oversized: its own block
+  const auto stale = arena.mark();
+  arena.rewind(outer);
+  auto* big = static_cast<char*>(arena.allocate(4000));  // oversized again, in the same block
+  std::memset(big, 'B', 4000);
+  const std::size_t used = arena.bytes_used();
+  e = {stale.top, used, 0};
+  arena.rewind(stale);
+  EXPECT_EQ(arena.bytes_used(), used) << "ignored";
+  EXPECT_EQ(big[3999], 'B');
+  arena.rewind(outer);
+  EXPECT_EQ(arena.bytes_used(), 0u);
+}
+
 // A stale marker: taken after allocations (`sizes`) that a rewind to an older marker undid; the
 // check must not read a released block (ASan would report a use after free), names what
 // happened and ignores the marker.
@@ -928,6 +969,9 @@ const Case cases[] = {
     {"ArenaMarkerOfReleasedBlock", 1, K::lifo_violation, "Arena",
      "marker does not belong to this arena's blocks in use: it is newer than the top (a rewind has gone back past",
      arena_marker_of_released_spare_block},
+    {"ArenaStaleMarkerAfterRegrowth", 1, K::lifo_violation, "Arena", "marker is stale", arena_stale_marker_after_regrowth},
+    {"ArenaStaleMarkerAfterOversizedAgain", 1, K::lifo_violation, "Arena", "marker is stale",
+     arena_stale_marker_after_oversized_again},
     {"ArenaMarkerFromBeforeClear", 1, K::lifo_violation, "Arena", "marker does not belong to this arena's blocks",
      arena_marker_from_before_clear},
     {"ArenaMarkerFromBeforeClearAtTheSameAddress", 1, K::lifo_violation, "Arena",

@@ -23,9 +23,69 @@
 namespace core::memory {
 
 namespace detail {
-/// What a marker holds instead of the arena's clear() count when the checks are off.
-struct NoClearCount {
-  friend constexpr bool operator==(NoClearCount, NoClearCount) noexcept { return true; }
+/// What a marker and a scope hold instead of a count when the checks are off.
+struct NoCount {
+  friend constexpr bool operator==(NoCount, NoCount) noexcept { return true; }
+};
+/// A count kept in hardened builds only.
+using HardenedCount = std::conditional_t<checks::hardened, std::uint64_t, NoCount>;
+
+/// Hardened arenas: the rewinds since a marker was taken, to tell a stale marker (one a rewind
+/// went back past, after which the arena grew again: rewinding there would free part of a live
+/// block) from a valid one. A marker at position p taken at epoch e is valid while every rewind
+/// since went to p or later. The log keeps, of the rewinds so far, those to a position lower than
+/// every later one's (their positions rise with their epochs): the earliest after e is then the
+/// lowest since e. Bounded: when full it forgets its second entry, which can only make it accept
+/// a stale marker, never reject a valid one; the first (the lowest, 0 after a reset or clear) it
+/// never forgets.
+class RewindLog {
+ public:
+  [[nodiscard]] std::uint64_t epoch() const noexcept { return epoch_; }
+  /// Whether a marker at `position` taken at `epoch` is still valid, as far as the log knows.
+  [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE bool valid(std::uint64_t epoch, std::size_t position) const noexcept {
+    return epoch == epoch_ || valid_since(epoch, position);
+  }
+  /// Whether a marker taken at `epoch` is from before the last clear() (its block was given back).
+  [[nodiscard]] bool before_clear(std::uint64_t epoch) const noexcept { return epoch < cleared_; }
+  /// A clear(): a rewind to 0 that gives the blocks back.
+  void record_clear() noexcept {
+    record(0);
+    cleared_ = epoch_;
+  }
+  /// A rewind to `position`.
+  void record(std::size_t position) noexcept {
+    ++epoch_;
+    while (size_ && entries_[size_ - 1].position >= position) --size_;
+    if (size_ == capacity) {
+      for (std::size_t i = 1; i + 1 < capacity; ++i) entries_[i] = entries_[i + 1];
+      --size_;
+    }
+    entries_[size_++] = {epoch_, position};
+  }
+
+ private:
+  bool valid_since(std::uint64_t epoch, std::size_t position) const noexcept {
+    for (std::size_t i = 0; i < size_; ++i)
+      if (entries_[i].epoch > epoch) return entries_[i].position >= position;
+    return true;
+  }
+  struct Entry {
+    std::uint64_t epoch;
+    std::size_t position;
+  };
+  static constexpr std::size_t capacity = 16;
+  Entry entries_[capacity]{};
+  std::size_t size_ = 0;
+  std::uint64_t epoch_ = 0;
+  std::uint64_t cleared_ = 0;  // the epoch of the last clear()
+};
+/// RewindLog's place when the checks are off: no state, every marker valid.
+struct NoRewindLog {
+  [[nodiscard]] NoCount epoch() const noexcept { return {}; }
+  [[nodiscard]] bool valid(NoCount, std::size_t) const noexcept { return true; }
+  [[nodiscard]] bool before_clear(NoCount) const noexcept { return false; }
+  void record(std::size_t) noexcept {}
+  void record_clear() noexcept {}
 };
 }  // namespace detail
 
@@ -58,9 +118,10 @@ class BasicArena {
   struct Marker {
     std::byte* top = nullptr;
     std::byte* end = nullptr;
-    /// Hardened builds: the arena's clear() count when it was taken. A block that clear() gave
+    /// Hardened builds: the arena's rewinds (and clears) so far when it was taken, to tell it
+    /// stale once a rewind went back past it (see detail::RewindLog). A block that clear() gave
     /// back may come back at the same address, where the older marker's addresses match again.
-    [[no_unique_address]] std::conditional_t<checks::hardened, std::uint64_t, detail::NoClearCount> clears{};
+    [[no_unique_address]] detail::HardenedCount epoch{};
   };
 
   class Scope;
@@ -99,7 +160,7 @@ class BasicArena {
         used_before_(std::exchange(other.used_before_, 0)),
         oversized_bytes_(std::exchange(other.oversized_bytes_, 0)),
         capacity_(std::exchange(other.capacity_, 0)),
-        clears_(other.clears_),
+        rewinds_(other.rewinds_),
         open_scopes_(other.open_scopes_) {}
 
   ~BasicArena() {
@@ -173,7 +234,7 @@ class BasicArena {
   }
 
   /// The current position.
-  [[nodiscard]] Marker mark() const noexcept { return {top_, end_, clears_}; }
+  [[nodiscard]] Marker mark() const noexcept { return {top_, end_, rewinds_.epoch()}; }
 
   /// Frees everything allocated since `marker` was taken (markers must be rewound newest first).
   /// Blocks reached since then are kept for reuse; blocks of oversized requests are released.
@@ -181,10 +242,8 @@ class BasicArena {
   /// Rewinding to a marker newer than the current position (e.g. scopes ended out of order), or to
   /// one of blocks the arena no longer uses (another arena's, from before a clear()), is reported
   /// as lifo_violation in hardened builds, and ignored; debug builds also check that the marker's
-  /// top is in the used part of its block. Not caught: a marker taken after an oversized
-  /// allocation that a rewind undid, once as many oversized allocations came again in its block
-  /// (the marker then matches the new position, and the rewind keeps those blocks until an outer
-  /// rewind releases them).
+  /// top is in the used part of its block. So is a stale marker: one that a rewind to an older
+  /// marker went back past, after which the arena grew again (see detail::RewindLog).
   CORE_MEMORY_ALWAYS_INLINE void rewind(const Marker& marker) noexcept {
     // The common case, inlined: the same end (and, in hardened builds, the marker not beyond the
     // top). The top is stored before the test (the slow path sees the old one as an argument): a
@@ -196,13 +255,18 @@ class BasicArena {
         rewound_in_block(old_top);
         return;
       }
-    } else if (!checks::debug && marker.end == end_ && marker.top <= top_ && marker.clears == clears_) [[likely]] {
-      top_ = marker.top;
-      rewound_in_block(old_top);
-      return;
+    } else if (!checks::debug && marker.end == end_ && marker.top <= top_) [[likely]] {
+      // In the current block, with every oversized block allocated before the marker.
+      const std::size_t position = current_ ? in_block_position(marker.top) : 0;
+      if (rewinds_.valid(marker.epoch, position)) [[likely]] {
+        top_ = marker.top;
+        rewound_in_block(old_top);
+        rewinds_.record(position);
+        return;
+      }
     }
     // The marker's words as arguments, not its address: a scope then needs no copy in memory.
-    rewind_slow(marker.top, marker.end, marker.clears, old_top);
+    rewind_slow(marker.top, marker.end, marker.epoch, old_top);
   }
 
  private:
@@ -215,9 +279,14 @@ class BasicArena {
     }
   }
 
-  CORE_MEMORY_NOINLINE void rewind_slow(std::byte* top, std::byte* end, decltype(Marker::clears) clears,
+  /// The position of `top` in the current block (bytes_used() with that top).
+  std::size_t in_block_position(const std::byte* top) const noexcept {
+    return used_before_ + oversized_bytes_ + static_cast<std::size_t>(top - current_->data());
+  }
+
+  CORE_MEMORY_NOINLINE void rewind_slow(std::byte* top, std::byte* end, detail::HardenedCount marker_epoch,
                                         std::byte* old_top) noexcept {
-    const Marker marker{top, end, clears};
+    const Marker marker{top, end, marker_epoch};
     top_ = old_top;
     Block* const block = marker_block(marker);
     if (!rewindable(marker, block)) [[unlikely]]
@@ -240,6 +309,7 @@ class BasicArena {
         vg_trim(b, b->data(), 0);
       }
     }
+    rewinds_.record(bytes_used());
   }
 
  public:
@@ -252,7 +322,7 @@ class BasicArena {
   void clear() noexcept {
     release_all();
     next_block_size_ = first_block_size_;
-    if constexpr (checks::hardened) ++clears_;
+    rewinds_.record_clear();
     current_ = first_;
     top_ = first_ ? first_->data() : nullptr;
     end_ = first_ ? first_->data() + first_->capacity : nullptr;
@@ -361,13 +431,16 @@ class BasicArena {
   /// The hardened check of rewind(m) to a marker of a block in use, on its slow path: reports a
   /// marker newer than the top (debug builds: also a top beyond the used part of its block) and
   /// returns false. O(blocks).
-  bool can_rewind(const Marker& m, const Block* block) const noexcept {
+  bool can_rewind(const Marker& m, const Block* block, bool stale_check) const noexcept {
     const char* what = nullptr;
     if (block == current_ && block && m.end < end_) [[unlikely]]
       what = "marker is newer than the top: it was taken after an oversized allocation that a rewind has released "
              "since";
     else if (position(m, block) > bytes_used() || (block == current_ && block && m.top > top_)) [[unlikely]]
       what = "marker is newer than the top: markers and scopes must end newest first";
+    else if (stale_check && !rewinds_.valid(m.epoch, position(m, block))) [[unlikely]]
+      what = "marker is stale: a rewind went back past it and the arena grew again (markers and scopes must end "
+             "newest first)";
     if constexpr (checks::debug) {
       if (!what && block && block != current_ && m.top > block->data() + block->next->bytes_before - block->bytes_before)
         what = "marker's top is beyond the used part of its block";
@@ -383,20 +456,23 @@ class BasicArena {
   /// arena grew back past its marker); never rewound.
   CORE_MEMORY_NOINLINE void end_stale_scope(const Marker& m) noexcept {
     Block* const block = marker_block(m);
-    if (rewindable(m, block))  // (else reported)
+    if (rewindable(m, block, false))  // (else reported)
       report_lifo_violation(m, position(m, block),
                             "scope ended after an outer scope that began before it (scopes must end in reverse order)");
   }
   /// Whether the arena may rewind to `m` (in `block`): the marker belongs to the blocks in use
-  /// (else there is nothing to read) and, in hardened builds, passes can_rewind. Hardened builds
-  /// report why not.
-  bool rewindable(const Marker& m, Block* block) const noexcept {
-    if (m.end && (!block || m.clears != clears_)) [[unlikely]] {
-      if constexpr (checks::hardened) report_lifo_violation(m, 0, not_in_use);
-      return false;
+  /// (else there is nothing to read) and, in hardened builds, passes can_rewind (`stale_check`:
+  /// with its test of the rewind log). Hardened builds report why not.
+  bool rewindable(const Marker& m, Block* block, bool stale_check = true) const noexcept {
+    if constexpr (checks::hardened) {
+      if (m.end && (!block || rewinds_.before_clear(m.epoch))) [[unlikely]] {
+        report_lifo_violation(m, 0, not_in_use);
+        return false;
+      }
+      return can_rewind(m, block, stale_check);
+    } else {
+      return !m.end || block;
     }
-    if constexpr (checks::hardened) return can_rewind(m, block);
-    return true;
   }
   static constexpr const char* not_in_use = "marker does not belong to this arena's blocks in use: it is newer than the top (a rewind has gone back past its block) or from before a clear() or another arena's";
 
@@ -551,8 +627,9 @@ class BasicArena {
   std::size_t used_before_ = 0;      // bytes used in the blocks before current_
   std::size_t oversized_bytes_ = 0;  // bytes used in oversized blocks
   std::size_t capacity_ = 0;         // bytes of all blocks held
-  [[no_unique_address]] decltype(Marker::clears) clears_{};  // clear() calls (hardened builds)
-  [[no_unique_address]] decltype(Marker::clears) open_scopes_{};  // Scopes open (hardened builds)
+  // Hardened builds: the rewinds (and clears) that may have made a marker stale, and the Scopes open.
+  [[no_unique_address]] std::conditional_t<checks::hardened, detail::RewindLog, detail::NoRewindLog> rewinds_{};
+  [[no_unique_address]] decltype(Marker::epoch) open_scopes_{};
 };
 
 /// RAII rollback to a mark: everything allocated from the arena while the scope lives is released
@@ -598,7 +675,7 @@ class BasicArena<Upstream>::Scope {
  private:
   BasicArena* arena_;
   Marker marker_;
-  [[no_unique_address]] decltype(Marker::clears) depth_{};  // its place among the open scopes (hardened)
+  [[no_unique_address]] decltype(Marker::epoch) depth_{};  // its place among the open scopes (hardened)
 };
 
 /// A Scope that is also a std::pmr::memory_resource, so pmr containers can allocate in it:
