@@ -12,6 +12,7 @@
 #include <core/memory/util/prefetch.hpp>
 #include <core/memory/util/sanitizer.hpp>
 #include <core/memory/util/size_math.hpp>
+#include <core/memory/util/source_location.hpp>
 
 #include <core/memory/core/aligned_allocator.hpp>
 #include <core/memory/core/allocator_traits.hpp>

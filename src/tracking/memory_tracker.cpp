@@ -133,9 +133,11 @@ MemoryTracker::MemoryTracker(const TrackerOptions& options)
       shards_(new detail::TrackerShard[detail::shard_count]),
       timeline_(new detail::Timeline) {
   if (!options_.name) options_.name = "";  // reports print it
-  // The clock's fixed point takes intervals up to 2^32 bytes (at least one unit a byte): a longer
-  // one is used as 2^32, and reports state the interval used.
-  if (sampled() && options_.sample_interval > (std::size_t{1} << 32)) options_.sample_interval = std::size_t{1} << 32;
+  // The clock's fixed point counts sample_unit / interval units a byte, rounded, at least one: the
+  // interval really used may differ from the one asked for (above 2^32 bytes, or 0), and the
+  // options, which reports state, keep the one used.
+  if (sampled())
+    options_.sample_interval = static_cast<std::size_t>(std::llround(detail::sample_unit / static_cast<double>(units_per_byte_)));
   if (options.stack_depth) detail::prepare_stack_capture(options.stack);
   if (sampled()) {
     filter_ = new std::atomic<std::uint16_t>[std::size_t(1) << filter_bits];
@@ -340,6 +342,7 @@ void MemoryTracker::clear() noexcept {
     for (std::size_t i = 0; i < (std::size_t(1) << filter_bits); ++i) filter_[i].store(0, std::memory_order_relaxed);
   current_.value.store(0, std::memory_order_relaxed);
   peak_.value.store(0, std::memory_order_relaxed);
+  clears_.fetch_add(1, std::memory_order_relaxed);  // relaxed: clear() is not concurrent with recording
 }
 
 std::vector<AllocationInfo> MemoryTracker::find_leaks() const {

@@ -41,6 +41,8 @@ void* __libc_malloc(size_t size);
 void* __libc_calloc(size_t count, size_t size);
 void* __libc_realloc(void* p, size_t size);
 void* __libc_memalign(size_t alignment, size_t size);
+void* __libc_valloc(size_t size);
+void* __libc_pvalloc(size_t size);
 void __libc_free(void* p);
 }
 
@@ -142,14 +144,21 @@ void write_report_to(cm::MemoryTracker* t, const char* path, bool at_exit) {
     t->generate_report(os, cm::report_format::html);
   } else {
     const auto leaks = t->find_leaks();
+    // Sampled: the records are samples, the figures the tracker's weighted estimates.
+    const bool sampled = t->options().mode == cm::tracking_mode::sampled;
     std::size_t bytes = 0;
     for (const auto& l : leaks) bytes += l.size;
-    os << "core-memory preload: " << t->allocation_count() << " allocations, peak " << t->peak_usage()
-       << " bytes; ";
+    os << "core-memory preload: " << (sampled ? "about " : "") << t->allocation_count() << " allocations, peak "
+       << t->peak_usage() << " bytes" << (sampled ? " (sampled estimates)" : "") << "; ";
     if (leaks.empty()) {
-      os << (at_exit ? "no leaks\n" : "nothing live\n");
+      os << (at_exit ? (sampled ? "no sampled block leaked (sampling misses most small leaks)\n" : "no leaks\n")
+                     : "nothing live\n");
     } else {
-      os << leaks.size() << " blocks (" << bytes << " bytes) " << (at_exit ? "leaked" : "live") << ":\n";
+      if (sampled)
+        os << "about " << t->live_count() << " blocks (" << t->current_usage() << " bytes) " << (at_exit ? "leaked" : "live")
+           << ", estimated from " << leaks.size() << " sampled:\n";
+      else
+        os << leaks.size() << " blocks (" << bytes << " bytes) " << (at_exit ? "leaked" : "live") << ":\n";
       std::vector<cm::StackStats> stacks = t->stacks();  // grouped by where they were allocated
       std::erase_if(stacks, [](const cm::StackStats& st) { return st.site.live_count == 0; });
       if (stacks.empty()) {
@@ -168,25 +177,35 @@ void write_report_to(cm::MemoryTracker* t, const char* path, bool at_exit) {
   // A regular file (or a new one) is written aside and renamed when complete, so a reader never
   // sees half a report. Anything else (/dev/null, /dev/stderr, a FIFO) is written in place:
   // renaming over it would replace the device node with a regular file.
+  // A report that cannot be written there goes to standard error, after a line that says why.
+  const auto to_stderr = [&](const char* what) {
+    const std::string warning = std::string("core-memory preload: cannot write the report to ") + path + " (" + what +
+                                ": " + std::strerror(errno) + "); it follows here\n";
+    write_all(report_fd >= 0 && ::fcntl(report_fd, F_GETFD) != -1 ? report_fd : 2, warning + os.str());
+  };
   struct stat st{};
   if (::stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
     const int fd = ::open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return;
+    if (fd < 0) return to_stderr("open");
     write_all(fd, os.str());
     ::close(fd);
     return;
   }
   const std::string partial = std::string(path) + ".partial";
   const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return;
+  if (fd < 0) return to_stderr("open");
   write_all(fd, os.str());
   ::close(fd);
   std::rename(partial.c_str(), path);
 }
 
-/// CORE_MEMORY_TRACK_OUTPUT with %p replaced by the process id; empty for standard error.
+/// CORE_MEMORY_TRACK_OUTPUT as the program started, a relative path made absolute then (a program
+/// that changes directory, as a daemon does, would otherwise put its report elsewhere or lose it).
+std::string* output_template = nullptr;
+
+/// The output template with %p replaced by the process id; empty for standard error.
 std::string output_path() {
-  std::string path = env("CORE_MEMORY_TRACK_OUTPUT", "");
+  std::string path = output_template ? *output_template : std::string();
   for (std::size_t at; (at = path.find("%p")) != std::string::npos;) path.replace(at, 2, std::to_string(::getpid()));
   return path;
 }
@@ -255,6 +274,11 @@ void start_signal_reports() {
     o.mode = cm::tracking_mode::sampled;
     o.sample_interval = sample;
   }
+  output_template = new std::string(env("CORE_MEMORY_TRACK_OUTPUT", ""));
+  if (!output_template->empty() && output_template->front() != '/') {
+    char cwd[4096];
+    if (::getcwd(cwd, sizeof cwd)) *output_template = std::string(cwd) + "/" + *output_template;
+  }
   static cm::MemoryTracker* tracker = new cm::MemoryTracker(o);
   std::atexit(write_report);  // registered first, so it runs after the program's own exit handlers
   pthread_atfork(nullptr, nullptr, stop_in_child);
@@ -313,6 +337,19 @@ extern "C" {
   record(p, size, alignment, "posix_memalign");
   *out = p;
   return 0;
+}
+
+[[gnu::visibility("default")]] void* valloc(size_t size) noexcept {
+  void* p = __libc_valloc(size);
+  record(p, size, static_cast<std::size_t>(::getpagesize()), "valloc");
+  return p;
+}
+
+[[gnu::visibility("default")]] void* pvalloc(size_t size) noexcept {
+  void* p = __libc_pvalloc(size);
+  const auto page = static_cast<std::size_t>(::getpagesize());
+  record(p, size ? (size + page - 1) / page * page : page, page, "pvalloc");  // the whole pages are the caller's
+  return p;
 }
 
 }  // extern "C"

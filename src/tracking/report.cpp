@@ -411,19 +411,25 @@ void MemoryTracker::generate_report() const { generate_report(std::cerr); }
 std::size_t MemoryTracker::check_leaks_and_report() const {
   const std::vector<AllocationInfo> live = find_leaks();
   if (live.empty()) return 0;
-  std::size_t bytes = 0;
+  // Sampled: the records are samples; the figures are the tracker's weighted estimates.
+  const bool sampled = options_.mode == tracking_mode::sampled;
+  std::size_t count = live.size(), bytes = 0;
   for (const AllocationInfo& a : live) bytes += a.size;
-  std::cerr << "core-memory: " << name() << ": " << live.size() << " blocks (" << bytes << " bytes) leaked:\n";
+  if (sampled) count = live_count(), bytes = current_usage();
+  const char* about = sampled ? "about " : "";
+  std::cerr << "core-memory: " << name() << ": " << about << count << " blocks (" << bytes << " bytes) leaked";
+  if (sampled) std::cerr << ", estimated from " << live.size() << " sampled blocks";
+  std::cerr << ":\n";
   dump_allocations(std::cerr);
   std::cerr.flush();
   char message[256];
   const AllocationInfo& first = live.front();
   if (*first.location.file)
-    std::snprintf(message, sizeof message, "%zu blocks (%zu bytes) leaked; first at %s:%u", live.size(), bytes,
+    std::snprintf(message, sizeof message, "%s%zu blocks (%zu bytes) leaked; first at %s:%u", about, count, bytes,
                   first.location.file, static_cast<unsigned>(first.location.line));
   else
-    std::snprintf(message, sizeof message, "%zu blocks (%zu bytes) leaked; the first has no recorded site",
-                  live.size(), bytes);
+    std::snprintf(message, sizeof message, "%s%zu blocks (%zu bytes) leaked; the first has no recorded site", about,
+                  count, bytes);
   report_misuse({error_kind::leak, name(), first.address, bytes, 0, message, first.location.file,
                  static_cast<unsigned>(first.location.line)});
   return live.size();

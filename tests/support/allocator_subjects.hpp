@@ -15,6 +15,8 @@
 #include <core/memory/system/huge_pages.hpp>
 #include <core/memory/system/numa.hpp>
 #include <core/memory/system/virtual_memory.hpp>
+#include <core/memory/tracking/debug_allocator.hpp>
+#include <core/memory/tracking/tracking_allocator.hpp>
 
 #include <gtest/gtest.h>
 
@@ -130,10 +132,25 @@ struct NumaBound {
   allocator a{cm::NumaPolicy::bind, cm::NodeSet::online()};
 };
 
+// The tracking layer's wrappers: over the heap, and (the debug one) over a bounded stack, without a
+// quarantine so that its frees reach the stack newest first.
+struct Tracked {
+  using allocator = cm::TrackingAllocator<cm::MallocAllocator>;
+  static constexpr bool bounded = false;
+  static constexpr bool graceful = true;
+  allocator& get() { return a; }
+  cm::MemoryTracker tracker;
+  allocator a{{.name = "subject", .tracker = &tracker}};
+};
+struct Debug : Built<cm::DebugAllocator<cm::MallocAllocator>, false, cm::DebugAllocatorOptions{}> {};
+struct DebugOverStack
+    : Built<cm::DebugAllocator<cm::StackAllocator>, true, cm::DebugAllocatorOptions{.quarantine_blocks = 0}, MiB> {};
+
 using All = ::testing::Types<Malloc, Aligned, Arena, ArenaScope, Stack, FreeList, FreeListBestFit, Buddy, Slab, Pool,
                              PoolOfU64, Growing, Concurrent, ConcurrentOfU64, ConcurrentCache, ThreadPool,
                              ThreadPoolCache, General, Segregated,
-                             StackThenHeap, PmrRoundTrip, PmrMonotonic, Pages, Reservation, HugePages, NumaBound>;
+                             StackThenHeap, PmrRoundTrip, PmrMonotonic, Pages, Reservation, HugePages, NumaBound,
+                             Tracked, Debug, DebugOverStack>;
 
 /// A fresh subject for each test (on the heap: some hold large buffers); `a` is its allocator.
 template <class S>

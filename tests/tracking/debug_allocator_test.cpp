@@ -113,6 +113,19 @@ TEST(DebugAllocator, AnUnderrunIntoTheHeaderOfAQuarantinedBlockIsReportedAsItLea
   EXPECT_EQ(a.live_blocks(), 0u);
 }
 
+// Defect (review): a canary size near SIZE_MAX wrapped to 0 when rounded, and the canaries were
+// silently off. Constructor arithmetic is checked: such a size is refused.
+TEST(DebugAllocator, AnOverflowingCanarySizeIsRefused) {
+#if CORE_MEMORY_EXCEPTIONS
+  for (const std::size_t n : {SIZE_MAX, SIZE_MAX - 7, SIZE_MAX / 2, SIZE_MAX / 4})
+    EXPECT_THROW(Debug({.canary_size = n}), std::bad_array_new_length) << n;
+#endif
+  Debug a({.canary_size = 1});  // rounded up to 8, as documented
+  auto* p = static_cast<char*>(a.allocate(16, 8));
+  EXPECT_TRUE(cm::check_pattern(p + 16, 8, cm::debug_fill::canary));
+  a.deallocate(p, 16, 8);
+}
+
 TEST(DebugAllocator, AFreedAddressIsNotHandedOutWhileQuarantined) {
   Debug a({.quarantine_blocks = 4});
   void* p = a.allocate(32, 8);
@@ -216,6 +229,31 @@ const Scenario scenarios[] = {
        std::memset(p - 40, 0xAB, 40);
        a.deallocate(p, 20, 8);
        left_on_purpose[0] = p;
+     }},
+    // Defect (review): a live block's header damaged the same way crashed the destructor, which
+    // read the header's size and site for the leak report and freed its upstream block.
+    {"underrun_into_the_header_of_a_live_block", cm::error_kind::buffer_overrun,
+     "written before the start of the block, through its canary into the allocator's header", 0, false,
+     [](unsigned&, const void*& address) {
+       void* block = nullptr;
+       {
+         Debug a({});
+         auto* p = static_cast<char*>(a.allocate(20, 8));
+         address = block = p;
+         std::memset(p - 40, 0xAB, 40);
+       }
+       left_on_purpose[0] = block;
+     }},
+    // Defect (review): a pointer inside a live block was reported as a foreign pointer.
+    {"interior_pointer", cm::error_kind::interior_pointer,
+     "inside a block of this allocator, not at its start; block of 64 bytes allocated at", 56, true,
+     [](unsigned& line, const void*& address) {
+       Debug a({});
+       line = __LINE__ + 1;
+       auto* p = static_cast<char*>(a.allocate(64, 8));
+       address = p + 8;
+       a.deallocate(p + 8, 56, 8);
+       a.deallocate(p, 64, 8);
      }},
     {"use_after_free", cm::error_kind::use_after_free, "written after it was freed", 48, true,
      [](unsigned& line, const void*& address) {

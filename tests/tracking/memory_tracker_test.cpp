@@ -1,5 +1,6 @@
 // MemoryTracker: leaks found exactly with their call sites, usage/peak/counts exact, sites,
 // stacks, instance trackers, scoped tracking and leak reporting through the misuse handler.
+#include <core/memory/tracking/memory_budget.hpp>
 #include <core/memory/tracking/memory_tracker.hpp>
 
 #include "support/misuse_capture.hpp"
@@ -393,6 +394,27 @@ TEST(MemoryTracker, ClearForgetsEverything) {
   EXPECT_EQ(t.allocation_count(), 0u);
   EXPECT_TRUE(t.find_leaks().empty());
   EXPECT_TRUE(t.sites().empty());
+}
+
+// Defect (review): a scope (and a budget) that began before a clear() subtracted its start from
+// the figures that restarted at zero: 2^64 - 190 bytes in 2^64 - 1 allocations, and a budget
+// failed. After a clear, a scope counts from the clear.
+TEST(MemoryTracker, AScopeSpanningAClearCountsFromTheClear) {
+  test::MisuseCapture capture;
+  cm::MemoryTracker t;
+  static char blocks[3][100];
+  t.record_allocation(blocks[0], 100);
+  t.record_allocation(blocks[1], 100);
+  cm::ScopedMemoryTracker scope(t);
+  cm::ScopedMemoryBudget budget({.bytes = 1000, .allocations = 10}, t);
+  t.clear();
+  t.record_allocation(blocks[2], 10);
+  EXPECT_EQ(scope.bytes_allocated(), 10u);
+  EXPECT_EQ(scope.allocations(), 1u);
+  EXPECT_EQ(scope.memory_used(), 10u);
+  EXPECT_EQ(t.clears(), 1u);
+  EXPECT_TRUE(budget.check()) << budget.usage().bytes;
+  EXPECT_EQ(capture.count(), 0u);
 }
 
 TEST(MemoryTracker, GlobalInstanceIsConfiguredOnlyBeforeFirstUse) {

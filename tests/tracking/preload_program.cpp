@@ -2,7 +2,8 @@
 // LD_PRELOAD=libcore_memory_preload.so: "leak" leaks one 123-byte block from make_leak() (after
 // a realloc of it that fails) and one object from operator new; "clean" frees everything it allocates; "signal <file>" leaks, raises
 // SIGUSR2 and waits (up to 10 s) for the tracker to write <file>; "fork" leaks, then forks a child
-// that leaks too and exits through exit().
+// that leaks too and exits through exit(); "chdir" leaks a valloc and a pvalloc block and changes
+// to the root directory.
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include <fstream>
 #include <thread>
 
+#include <malloc.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cstring>
@@ -52,6 +54,11 @@ int main(int argc, char** argv) {
     std::raise(SIGUSR2);
     for (int i = 0; i < 1000 && !std::ifstream(argv[2]).good(); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));  // the file appears complete
+  }
+  if (argc > 1 && std::strcmp(argv[1], "chdir") == 0) {  // leaks through valloc and pvalloc, then leaves its directory
+    sink = valloc(1000);
+    sink = pvalloc(100);
+    if (::chdir("/") != 0) return 3;
   }
   if (argc > 1 && std::strcmp(argv[1], "fork") == 0) {
     sink = make_leak(123);

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/misuse_capture.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <map>
@@ -145,3 +147,39 @@ TEST(SampledTracking, HugeBlocksAreSampledWithTheSameProbability) {
 }
 
 }  // namespace
+
+// Defect (review): the interval reports stated was the one asked for, not the one the fixed-point
+// clock uses (2^32 / a whole number of units a byte): 3e9 bytes was used as 2^32, 0 as 1.
+TEST(SampledTracking, ReportsStateTheIntervalReallyUsed) {
+  const auto used = [](std::size_t asked) {
+    cm::MemoryTracker t({.mode = cm::tracking_mode::sampled, .sample_interval = asked});
+    return t.snapshot().sample_interval;
+  };
+  EXPECT_EQ(used(512 * 1024), 512u * 1024);
+  EXPECT_EQ(used(1000), 1000u);
+  EXPECT_EQ(used(3000000000), std::size_t{1} << 32);
+  EXPECT_EQ(used(std::size_t{1} << 40), std::size_t{1} << 32);
+  EXPECT_EQ(used(0), 1u);
+}
+
+// Defect (review): a sampled tracker's leak report counted its samples (21 blocks, 210 bytes)
+// where its estimates said 2,000 blocks of 20,000 bytes. The report gives the estimates, as such.
+TEST(SampledTracking, ALeakReportGivesTheEstimates) {
+  cm::MemoryTracker t({.name = "sampled leaks", .mode = cm::tracking_mode::sampled, .sample_interval = 1000});
+  std::uintptr_t address = 0x10000000;
+  for (int i = 0; i < 2000; ++i, address += 64) t.record_allocation(reinterpret_cast<void*>(address), 10);
+  const std::size_t samples = t.find_leaks().size();
+  ASSERT_GT(samples, 0u);
+  ASSERT_LT(samples, 100u);
+  test::MisuseCapture capture;
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(t.check_leaks_and_report(), samples);
+  const std::string text = testing::internal::GetCapturedStderr();
+  ASSERT_EQ(capture.count(), 1u);
+  EXPECT_NE(capture.last().text.find("about "), std::string::npos) << capture.last().text;
+  EXPECT_NE(text.find("about " + std::to_string(t.live_count()) + " blocks (" + std::to_string(t.current_usage())),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("estimated from " + std::to_string(samples) + " sampled blocks"), std::string::npos) << text;
+  expect_within(static_cast<double>(t.current_usage()), 20000, 0.3, "estimated leaked bytes");
+}

@@ -6,6 +6,7 @@
 #include <core/memory/allocator/freelist_allocator.hpp>
 #include <core/memory/allocator/stack_allocator.hpp>
 #include <core/memory/core/malloc_allocator.hpp>
+#include <core/memory/core/std_allocator.hpp>
 #include <core/memory/pool/memory_pool.hpp>
 #include <core/memory/tracking/gtest_budget.hpp>
 #include <core/memory/tracking/memory_budget.hpp>
@@ -19,6 +20,7 @@
 
 #include <algorithm>
 #include <string>
+#include <vector>
 
 namespace cm = core::memory;
 
@@ -102,6 +104,51 @@ TEST(TrackingAllocator, RecordsUnderItsNameAtTheCallersSite) {
   a.deallocate(p, 100, 16);
   EXPECT_EQ(a.bytes_allocated(), 0u);
   EXPECT_EQ(a.stats().peak_bytes, 100u);
+}
+
+// Defect (review): a block allocated through allocator_traits (generic code, allocate_many,
+// composites) was recorded at allocator_traits.hpp, every one at the same site; the traits pass
+// their caller's site on to an allocator that takes one. Containers still allocate from their
+// adapter (StdAllocator): stacks show the frames above it.
+TEST(TrackingAllocator, AllocationsThroughTheTraitsAreRecordedAtTheirCaller) {
+  using A = cm::TrackingAllocator<cm::MallocAllocator>;
+  using traits = cm::allocator_traits<A>;
+  static_assert(traits::takes_location);
+  cm::MemoryTracker t;
+  A a({.name = "through traits", .tracker = &t});
+  const unsigned line = __LINE__ + 1;
+  void* p = traits::allocate(a, 32, 8);
+  void* q = traits::try_allocate(a, 48, 8);
+  const cm::allocation_result r = traits::allocate_at_least(a, 64, 8);
+  for (const cm::AllocationInfo& info : t.find_leaks()) {
+    EXPECT_NE(std::string(info.location.file).find("tracking_allocator_test.cpp"), std::string::npos)
+        << info.location.file << ":" << info.location.line;
+    EXPECT_GE(info.location.line, line);
+    EXPECT_LE(info.location.line, line + 2);
+  }
+  EXPECT_EQ(t.find_leaks().size(), 3u);
+  traits::deallocate(a, p, 32, 8);
+  traits::deallocate(a, q, 48, 8);
+  traits::deallocate(a, r.ptr, 64, 8);
+  {
+    std::vector<int, cm::StdAllocator<int, A>> v{cm::StdAllocator<int, A>(a)};
+    v.resize(10);
+    ASSERT_EQ(t.find_leaks().size(), 1u);
+    EXPECT_EQ(std::string(t.find_leaks()[0].location.file).find("allocator_traits.hpp"), std::string::npos)
+        << t.find_leaks()[0].location.file;
+  }
+}
+
+// Defect (review): the options' default tracker was the global one, taken when the options were
+// written: writing options made the global tracker, and configuring it afterwards failed.
+TEST(TrackingAllocator, OptionsDoNotMakeTheGlobalTracker) {
+  const cm::TrackingAllocatorOptions unset;
+  EXPECT_FALSE(unset.tracker.has_value());
+  const cm::TrackingAllocatorOptions none{.name = "none", .tracker = nullptr};
+  ASSERT_TRUE(none.tracker.has_value());
+  EXPECT_EQ(*none.tracker, nullptr);
+  cm::TrackingAllocator<cm::MallocAllocator> global({.name = "global"});
+  EXPECT_EQ(global.stats().tracker, &cm::MemoryTracker::instance());
 }
 
 TEST(TrackingAllocator, WithoutATrackerKeepsItsFiguresOnly) {

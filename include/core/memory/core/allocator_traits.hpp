@@ -27,6 +27,7 @@
 /// a larger request always fails.
 
 #include <core/memory/util/error.hpp>
+#include <core/memory/util/source_location.hpp>
 
 #include <concepts>
 #include <cstddef>
@@ -144,9 +145,16 @@ struct allocator_traits {
   static constexpr bool has_bytes_allocated = detail::has_bytes_allocated<A>;
   static constexpr bool has_bytes_available = detail::has_bytes_available<A>;
 
+  /// Whether A takes the caller's site (TrackingAllocator, DebugAllocator): the functions below
+  /// then pass on their own caller's, so a block allocated through them is recorded where the
+  /// call was made, not here.
+  static constexpr bool takes_location = requires(A& a, std::size_t n, SourceLocation loc) { a.allocate(n, n, loc); };
+
   /// Allocates `size` bytes aligned to `alignment`; throws out_of_memory on exhaustion.
-  [[nodiscard]] static void* allocate(A& a, std::size_t size, std::size_t align) {
-    return a.allocate(size, align);
+  [[nodiscard]] static void* allocate(A& a, std::size_t size, std::size_t align,
+                                      [[maybe_unused]] SourceLocation loc = SourceLocation::current()) {
+    if constexpr (takes_location) return a.allocate(size, align, loc);
+    else return a.allocate(size, align);
   }
 
   /// Returns a block obtained from allocate or try_allocate with the same size and alignment.
@@ -156,18 +164,21 @@ struct allocator_traits {
 
   /// Like allocate, but returns nullptr on exhaustion. Falls back to catching std::bad_alloc
   /// from allocate (without exceptions, to allocate itself) when A has no try_allocate.
-  [[nodiscard]] static void* try_allocate(A& a, std::size_t size, std::size_t align) noexcept {
-    if constexpr (has_try_allocate) {
+  [[nodiscard]] static void* try_allocate(A& a, std::size_t size, std::size_t align,
+                                          [[maybe_unused]] SourceLocation loc = SourceLocation::current()) noexcept {
+    if constexpr (has_try_allocate && takes_location) {
+      return a.try_allocate(size, align, loc);
+    } else if constexpr (has_try_allocate) {
       return a.try_allocate(size, align);
     } else {
 #if CORE_MEMORY_EXCEPTIONS
       try {
-        return a.allocate(size, align);
+        return allocate(a, size, align, loc);
       } catch (const std::bad_alloc&) {
         return nullptr;
       }
 #else
-      return a.allocate(size, align);
+      return allocate(a, size, align, loc);
 #endif
     }
   }
@@ -182,9 +193,10 @@ struct allocator_traits {
   /// (pools, buddy, slab, arena) report the rounded size, others exactly `size`. Every reported
   /// byte may be written. Free it with deallocate(p, n, align) for any n from the size asked for
   /// to the size reported (C++23's rule).
-  [[nodiscard]] static allocation_result allocate_at_least(A& a, std::size_t size, std::size_t align) {
+  [[nodiscard]] static allocation_result allocate_at_least(A& a, std::size_t size, std::size_t align,
+                                                          SourceLocation loc = SourceLocation::current()) {
     if constexpr (detail::has_allocate_at_least<A>) return a.allocate_at_least(size, align);
-    else return {a.allocate(size, align), size};
+    else return {allocate(a, size, align, loc), size};
   }
 
   /// True if `p` came from `a`. Only for allocators that can tell.

@@ -119,18 +119,23 @@ class DebugAllocator {
   explicit DebugAllocator(const DebugAllocatorOptions& options, Args&&... args)
       : upstream_(std::forward<Args>(args)...),
         options_(options),
-        canary_(align_up(options.canary_size, 8)),
+        canary_(checked_canary(options.canary_size)),
         ring_(options.quarantine_blocks ? std::make_unique<Quarantined[]>(options.quarantine_blocks) : nullptr) {
     vg_pool_create(this);
   }
   /// Releases the quarantine (checking each block), then reports blocks still live as a leak and
-  /// releases them too.
+  /// releases them too. A block whose header a write damaged is reported as such and left alone
+  /// (leaked: nothing in its header can be trusted, its upstream block included).
   ~DebugAllocator() {
     flush_quarantine();
     struct ValgrindPool {  // memcheck forgets the blocks when the allocator goes
       const void* self;
       ~ValgrindPool() { vg_pool_destroy(self); }
     } valgrind_pool{this};
+    while (const void* p = damaged_block()) {
+      report_damaged_header(p);
+      blocks_.erase(p);
+    }
     if (blocks_.size() == 0) return;
     struct Leaks {
       DebugAllocator* self;
@@ -164,8 +169,11 @@ class DebugAllocator {
     std::size_t total;
     if (add_overflows(front(align), size, total) || add_overflows(total, canary_, total)) [[unlikely]]
       throw_out_of_memory(allocator_name, size, align);
-    void* raw = traits::allocate(upstream_, total, block_alignment(align));
-    return finish_allocation(raw, size, align, total, loc);
+    void* raw = traits::allocate(upstream_, total, block_alignment(align), loc);
+    void* p = finish_allocation(raw, size, align, total, loc);
+    if (!p) [[unlikely]]  // no memory for the table of blocks
+      throw_out_of_memory(allocator_name, size, align);
+    return p;
   }
   [[nodiscard]] void* try_allocate(std::size_t size, std::size_t align,
                                    SourceLocation loc = SourceLocation::current()) noexcept {
@@ -175,14 +183,18 @@ class DebugAllocator {
     }
     std::size_t total;
     if (add_overflows(front(align), size, total) || add_overflows(total, canary_, total)) return nullptr;
-    void* raw = traits::try_allocate(upstream_, total, block_alignment(align));
+    void* raw = traits::try_allocate(upstream_, total, block_alignment(align), loc);
     return raw ? finish_allocation(raw, size, align, total, loc) : nullptr;
   }
 
   void deallocate(void* p, std::size_t size, std::size_t align) noexcept {
     if (!blocks_.contains(p)) {
-      detail::report_debug_misuse(error_kind::foreign_pointer, p, size, align,
-                                  "not a block of this allocator (or freed long ago, out of quarantine)", nullptr);
+      if (const void* b = block_around(p))  // O(blocks): only on this misuse path
+        detail::report_debug_misuse(error_kind::interior_pointer, p, size, align,
+                                    "inside a block of this allocator, not at its start", header_of(b));
+      else
+        detail::report_debug_misuse(error_kind::foreign_pointer, p, size, align,
+                                    "not a block of this allocator (or freed long ago, out of quarantine)", nullptr);
       return;
     }
     Header* h = header_of(p);
@@ -225,9 +237,10 @@ class DebugAllocator {
   [[nodiscard]] bool owns(const void* p) const noexcept {
     return blocks_.contains(p) && intact(p) && header_of(p)->state == detail::debug_live;
   }
+  /// Exact at alignments up to 8 (the least overhead: a larger alignment may need more).
   [[nodiscard]] std::size_t max_size() const noexcept {
     const std::size_t m = traits::max_size(upstream_);
-    const std::size_t overhead = front(alignof(std::max_align_t)) + canary_;
+    const std::size_t overhead = front(1) + canary_;
     return m > overhead ? m - overhead : 0;
   }
 
@@ -255,6 +268,47 @@ class DebugAllocator {
   [[nodiscard]] A& upstream() noexcept { return upstream_; }
 
  private:
+  /// The canary size rounded up to 8; the header, both canaries and any alignment's padding must
+  /// fit a size_t (each request's total is checked again).
+  static std::size_t checked_canary(std::size_t n) {
+    const std::size_t c = checked_align_up(n, 8, allocator_name);
+    (void)checked_add(sizeof(Header), checked_mul(c, 4, allocator_name), allocator_name);
+    return c;
+  }
+
+  /// A block (live or quarantined) whose header is not intact, or null.
+  const void* damaged_block() const noexcept {
+    struct Find {
+      const DebugAllocator* self;
+      const void* found = nullptr;
+    } find{this};
+    blocks_.for_each(
+        [](const void* p, void* c) {
+          auto& f = *static_cast<Find*>(c);
+          if (!f.found && !f.self->intact(p)) f.found = p;
+        },
+        &find);
+    return find.found;
+  }
+  /// The live block with `p` inside it (past its start), or null. O(blocks).
+  const void* block_around(const void* p) const noexcept {
+    struct Find {
+      const DebugAllocator* self;
+      const void* p;
+      const void* found = nullptr;
+    } find{this, p};
+    blocks_.for_each(
+        [](const void* b, void* c) {
+          auto& f = *static_cast<Find*>(c);
+          const auto start = reinterpret_cast<std::uintptr_t>(b), at = reinterpret_cast<std::uintptr_t>(f.p);
+          if (f.self->intact(b) && f.self->header_of(b)->state == detail::debug_live && start < at &&
+              at - start < f.self->header_of(b)->size)
+            f.found = b;
+        },
+        &find);
+    return find.found;
+  }
+
   /// True if the header of the block at `p` is as the allocator left it.
   bool intact(const void* p) const noexcept { return header_of(p)->seal == detail::seal_of(*header_of(p), p); }
   void report_damaged_header(const void* p) const noexcept {

@@ -77,6 +77,7 @@
 #include <core/memory/tracking/stack_trace.hpp>
 #include <core/memory/util/cache_line.hpp>
 #include <core/memory/util/config.hpp>
+#include <core/memory/util/source_location.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -87,35 +88,8 @@
 #include <string>
 #include <vector>
 
-#if defined(__has_include)
-#if __has_include(<source_location>)
-#include <source_location>
-#endif
-#endif
-
 namespace core::memory {
 
-/// Where an allocation was made: std::source_location where the compiler has it (g++ 11+),
-/// __builtin_FILE/FUNCTION/LINE otherwise (clang 14 with libstdc++ 12), which both compilers
-/// expand at the call site of a function taking `SourceLocation loc = SourceLocation::current()`.
-struct SourceLocation {
-  const char* file = "";
-  const char* function = "";
-  std::uint_least32_t line = 0;
-
-#if defined(__cpp_lib_source_location) && __cpp_lib_source_location >= 201907L
-  [[nodiscard]] static constexpr SourceLocation current(
-      std::source_location loc = std::source_location::current()) noexcept {
-    return {loc.file_name(), loc.function_name(), loc.line()};
-  }
-#else
-  [[nodiscard]] static constexpr SourceLocation current(const char* file = __builtin_FILE(),
-                                                        const char* function = __builtin_FUNCTION(),
-                                                        std::uint_least32_t line = __builtin_LINE()) noexcept {
-    return {file, function, line};
-  }
-#endif
-};
 
 /// exact: every allocation recorded; sampled: about one per sample_interval bytes, weighted.
 enum class tracking_mode : unsigned char { exact, sampled };
@@ -334,6 +308,8 @@ class MemoryTracker {
 
   /// Forgets every record and zeroes the figures (not thread-safe against concurrent recording).
   void clear() noexcept;
+  /// clear() calls so far: figures taken before the last one do not compare with today's.
+  [[nodiscard]] std::uint64_t clears() const noexcept { return clears_.load(std::memory_order_relaxed); }
 
   [[nodiscard]] const TrackerOptions& options() const noexcept { return options_; }
   [[nodiscard]] const char* name() const noexcept { return options_.name; }
@@ -380,6 +356,7 @@ class MemoryTracker {
   std::int64_t start_ns_;  // records keep their time in ms since then
   CachePadded<std::atomic<std::size_t>> current_{};
   CachePadded<std::atomic<std::size_t>> peak_{};
+  std::atomic<std::uint64_t> clears_{0};
   detail::TrackerShard* shards_;
   detail::Timeline* timeline_;
   // Sampled mode: how many live sampled blocks start in each page (see filter_index), so a free
@@ -395,27 +372,38 @@ class ScopedMemoryTracker {
       : tracker_(tracker),
         start_usage_(tracker.current_usage()),
         start_total_(tracker.total_allocated()),
-        start_count_(tracker.allocation_count()) {}
+        start_count_(tracker.allocation_count()),
+        start_clears_(tracker.clears()) {}
   ~ScopedMemoryTracker() = default;
   ScopedMemoryTracker(const ScopedMemoryTracker&) = delete;
   ScopedMemoryTracker& operator=(const ScopedMemoryTracker&) = delete;
 
-  /// Net bytes still live that were allocated since the scope began (0 if more was freed).
+  /// Net bytes still live that were allocated since the scope began (0 if more was freed). After
+  /// a clear() of the tracker, every figure counts from the clear.
   [[nodiscard]] std::size_t memory_used() const noexcept {
-    const std::size_t now = tracker_.current_usage();
-    return now > start_usage_ ? now - start_usage_ : 0;
+    const std::size_t now = tracker_.current_usage(), start = since_clear() ? 0 : start_usage_;
+    return now > start ? now - start : 0;
   }
   /// Bytes allocated since the scope began, freed or not.
-  [[nodiscard]] std::size_t bytes_allocated() const noexcept { return tracker_.total_allocated() - start_total_; }
+  [[nodiscard]] std::size_t bytes_allocated() const noexcept {
+    return tracker_.total_allocated() - (since_clear() ? 0 : start_total_);
+  }
   /// Allocations made since the scope began.
-  [[nodiscard]] std::size_t allocations() const noexcept { return tracker_.allocation_count() - start_count_; }
+  [[nodiscard]] std::size_t allocations() const noexcept {
+    return tracker_.allocation_count() - (since_clear() ? 0 : start_count_);
+  }
   [[nodiscard]] const MemoryTracker& tracker() const noexcept { return tracker_; }
 
  private:
+  /// True once the tracker was cleared since the scope began (its figures restarted from zero:
+  /// subtracting the start's wrapped around, and a budget check failed on a huge count).
+  bool since_clear() const noexcept { return tracker_.clears() != start_clears_; }
+
   const MemoryTracker& tracker_;
   std::size_t start_usage_;
   std::size_t start_total_;
   std::size_t start_count_;
+  std::uint64_t start_clears_;
 };
 
 namespace detail {

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -23,7 +24,10 @@ namespace core::memory {
 /// Name and tracker of a TrackingAllocator.
 struct TrackingAllocatorOptions {
   const char* name = "allocator";  ///< Kept as a pointer: a literal or a string that outlives it.
-  MemoryTracker* tracker = &MemoryTracker::instance();  ///< Null: keep the figures only.
+  /// The tracker to record into; null: keep the figures only. Unset: the global tracker, taken
+  /// when the allocator is built (not when the options are: the global tracker can still be
+  /// configured after options are written).
+  std::optional<MemoryTracker*> tracker = std::nullopt;
 };
 
 template <RawAllocator A>
@@ -40,7 +44,7 @@ class TrackingAllocator {
   template <class... Args>
     requires std::is_constructible_v<A, Args...>
   explicit TrackingAllocator(const TrackingAllocatorOptions& options, Args&&... args)
-      : upstream_(std::forward<Args>(args)...), name_(options.name ? options.name : ""), tracker_(options.tracker) {
+      : upstream_(std::forward<Args>(args)...), name_(options.name ? options.name : ""), tracker_(options.tracker ? *options.tracker : &MemoryTracker::instance()) {
     source_.owner = this;
     source_.read = &read_stats;
     detail::register_stats_source(&source_);
@@ -51,13 +55,13 @@ class TrackingAllocator {
 
   [[nodiscard]] void* allocate(std::size_t size, std::size_t align,
                                SourceLocation loc = SourceLocation::current()) {
-    void* p = traits::allocate(upstream_, size, align);
+    void* p = traits::allocate(upstream_, size, align, loc);
     on_allocate(p, size, align, loc);
     return p;
   }
   [[nodiscard]] void* try_allocate(std::size_t size, std::size_t align,
                                    SourceLocation loc = SourceLocation::current()) noexcept {
-    void* p = traits::try_allocate(upstream_, size, align);
+    void* p = traits::try_allocate(upstream_, size, align, loc);
     if (p) on_allocate(p, size, align, loc);
     return p;
   }
