@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #ifndef MAP_HUGE_SHIFT
@@ -142,6 +143,19 @@ int query_mapped(const void* p) noexcept {
   unsigned char resident = 0;
   void* start = reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(p) & ~(page - 1));
   return error_of(::mincore(start, 1, &resident));
+}
+
+int read_safely(void* dst, const void* src, std::size_t n) noexcept {
+  // The kernel copies, and says EFAULT where a user copy would fault (unmapped, PROT_NONE).
+  iovec local{dst, n}, remote{const_cast<void*>(src), n};
+  const ssize_t got = ::process_vm_readv(::getpid(), &local, 1, &remote, 1, 0);
+  if (got == static_cast<ssize_t>(n)) return 0;
+  if (got >= 0 || errno == EFAULT) return EFAULT;
+  // Refused (a seccomp filter, no such call): mapped is taken for readable, as mincore tells.
+  const auto first = reinterpret_cast<std::uintptr_t>(src);
+  if (query_mapped(src) != 0 || (n && query_mapped(reinterpret_cast<const void*>(first + n - 1)) != 0)) return EFAULT;
+  std::memcpy(dst, src, n);
+  return 0;
 }
 
 int map_anonymous(std::size_t size, void** out) noexcept {

@@ -387,7 +387,10 @@ class BasicGeneralAllocator {
     if (!p) return try_allocate(size, align);  // as realloc(NULL, n)
     const std::size_t c = block_class(p);
     if constexpr (Checked) {  // a freed or foreign block is reported, not resized (nor handed back)
-      if (c < class_count && !engine_.validate_free(p, c)) return nullptr;
+      if (c < class_count ? !engine_.validate_free(p, c) : !large_header(p)) {
+        if (c == class_count) report_not_large(p);
+        return nullptr;
+      }
     }
     const std::size_t room = usable_size(p);
     if (!is_aligned(p, align)) {
@@ -412,7 +415,7 @@ class BasicGeneralAllocator {
   [[nodiscard]] bool owns(const void* p) const noexcept {
     const std::size_t c = block_class(p);
     if (c < class_count) return engine_.owns(p, c);
-    return large_header(p) != nullptr;
+    return large_header(p, large_magic, true) != nullptr;  // any pointer: read without a fault
   }
 
   /// Gives back what is held for reuse: empty slabs, thread caches' surplus, kept mappings.
@@ -657,15 +660,17 @@ class BasicGeneralAllocator {
     return e < class_count ? e : class_count;
   }
 
-  /// The header of a large block, or null. Checked mode first makes sure the header's page is
-  /// mapped, so that a large block freed twice (unmapped) or a foreign pointer at the start of a
-  /// mapping is reported, not a crash.
-  LargeHeader* large_header(const void* p, std::uint64_t magic = large_magic) const noexcept {
+  /// The header of a large block (with `magic`), or null. `untrusted` (checked mode, owns): `p`
+  /// may be anything, so the header is read without a fault (the kernel copies it): a large
+  /// block freed twice (unmapped), a pointer from another allocator after an unmapped or
+  /// PROT_NONE page (a guard page) is then no block, not a crash.
+  LargeHeader* large_header(const void* p, std::uint64_t magic = large_magic, bool untrusted = Checked) const noexcept {
     if (!p || reinterpret_cast<std::uintptr_t>(p) % large_alignment != 0) return nullptr;
-    if constexpr (Checked) {
-      if (detail::os::query_mapped(static_cast<const std::byte*>(p) - sizeof(LargeHeader)) != 0) return nullptr;
-    }
     auto* h = reinterpret_cast<LargeHeader*>(const_cast<void*>(p)) - 1;
+    if (untrusted) {
+      LargeHeader copy;
+      return detail::os::read_safely(&copy, h, sizeof copy) == 0 && copy.magic == magic ? h : nullptr;
+    }
     return h->magic == magic ? h : nullptr;
   }
 
@@ -674,7 +679,12 @@ class BasicGeneralAllocator {
   CORE_MEMORY_NOINLINE void* allocate_slow(std::size_t size, std::size_t align, std::size_t c,
                                            bool zeroed = false) noexcept {
     void* p = nullptr;
-    if (c < served_ && !(p = allocate_from_class(c))) p = spill(size, align, c);
+    // A class marked full is asked again before a large block serves (or fails): blocks may have
+    // come back since. (The mark alone made 42 of 100 requests fail under an address-space limit
+    // with every block of the class freed.)
+    if (c < served_ && !(p = allocate_from_class(c)) && !(p = spill(size, align, c)) &&
+        full_[c].load(std::memory_order_relaxed))
+      p = allocate_from_class(c, true);
     if (!p) return allocate_large(size, align, c, zeroed);
     if (zeroed) std::memset(p, 0, size);
     return p;
@@ -726,9 +736,9 @@ class BasicGeneralAllocator {
   /// time (its range full) takes it again only every full_retry_period-th call, and otherwise
   /// only looks in the thread's cache: a slow path that finds nothing drains every class's
   /// inbox and asks every depot (700 ns a block, where a spill takes 60).
-  void* allocate_from_class(std::size_t d) noexcept {
+  void* allocate_from_class(std::size_t d, bool ask = false) noexcept {
     // relaxed, both: hints (a stale one costs one slow path more or less).
-    if (full_[d].load(std::memory_order_relaxed) &&
+    if (!ask && full_[d].load(std::memory_order_relaxed) &&
         misses_[d].fetch_add(1, std::memory_order_relaxed) % full_retry_period != 0)
       return engine_.try_allocate_cached(d);
     void* p = engine_.try_allocate(d);
@@ -797,18 +807,22 @@ class BasicGeneralAllocator {
     if (const std::size_t c = extensions_.find(p); c < class_count) return engine_.deallocate(p, c);
     LargeHeader* h = large_header(p);
     if (!h) {
-      if (!p) return;
-      if (large_header(p, freed_large_magic))  // its mapping kept for reuse, and not reused yet
-        return report_misuse({error_kind::double_free, allocator_name, p, 0, 0, "large block freed already", nullptr, 0});
-      return report_misuse({error_kind::foreign_pointer, allocator_name, p, 0, 0,
-                            "not a block of this allocator (or a large block freed already, its memory unmapped)",
-                            nullptr, 0});
+      if (p) report_not_large(p);
+      return;
     }
     h->magic = freed_large_magic;  // a second free of it is then reported, not unmapped twice
     large_count_.fetch_sub(1, std::memory_order_relaxed);
     large_bytes_.fetch_sub(h->length, std::memory_order_relaxed);
     add_keepable(h->length, 0);
     if (!keep(h->base, h->length)) unmap(h->base, h->length);
+  }
+  /// Reports `p`, no block of a class and no live large block: a large block freed already (its
+  /// mapping kept for reuse, not reused yet) or a pointer that is no block.
+  CORE_MEMORY_NOINLINE void report_not_large(void* p) const noexcept {
+    if (large_header(p, freed_large_magic))
+      return report_misuse({error_kind::double_free, allocator_name, p, 0, 0, "large block freed already", nullptr, 0});
+    report_misuse({error_kind::foreign_pointer, allocator_name, p, 0, 0,
+                   "not a block of this allocator (or a large block freed already, its memory unmapped)", nullptr, 0});
   }
   /// Unmaps a large block's mapping. At the process's mapping limit (vm.max_map_count) munmap
   /// fails when it would split a merged mapping: the memory then goes back to the system all the

@@ -49,6 +49,9 @@ int release(void* p, std::size_t size) noexcept;
 int purge(void* p, std::size_t size) noexcept;
 /// 0 if the page holding `p` is mapped (it may still be inaccessible), ENOMEM if not.
 int query_mapped(const void* p) noexcept;
+/// Copies `n` bytes from `src` if they can be read (0), EFAULT if not (unmapped or inaccessible),
+/// without a fault: for a look at memory before a pointer that may not be the caller's.
+int read_safely(void* dst, const void* src, std::size_t n) noexcept;
 /// Maps `size` bytes of private, zeroed, read-write anonymous memory.
 int map_anonymous(std::size_t size, void** out) noexcept;
 /// Grows or shrinks a private anonymous mapping, moving it if needed (contents kept).
