@@ -23,7 +23,7 @@ namespace {
 
 /// Blocks a DebugAllocator leaves by design (their header was damaged): kept reachable for
 /// LeakSanitizer.
-void* volatile left_on_purpose[2] = {};
+void* volatile left_on_purpose[3] = {};
 
 static_assert(cm::RawAllocator<Debug>);
 static_assert(!cm::allocator_traits<Debug>::is_thread_safe);
@@ -242,7 +242,7 @@ const Scenario scenarios[] = {
          address = block = p;
          std::memset(p - 40, 0xAB, 40);
        }
-       left_on_purpose[0] = block;
+       left_on_purpose[2] = block;
      }},
     // Defect (review): a pointer inside a live block was reported as a foreign pointer.
     {"interior_pointer", cm::error_kind::interior_pointer,
