@@ -922,7 +922,7 @@ class SmallVectorImpl {
   /// the arguments may be its own elements. (Reallocating first left a failed resize or append
   /// with a grown buffer and every pointer invalid.)
   template <class Build>
-  alloc_pointer build_then_relocate(size_type cap, size_type added, Build build) {
+  alloc_pointer build_then_relocate(size_type cap, [[maybe_unused]] size_type added, Build build) {
     alloc_pointer fresh = alloc_traits::allocate(alloc_, cap);
     T* const elements = std::to_address(fresh);
 #if CORE_MEMORY_EXCEPTIONS
