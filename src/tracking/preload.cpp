@@ -119,6 +119,10 @@ void restore(const cm::MemoryTracker::Withdrawn& w) noexcept {
 /// their own exit handlers (coreutils), or reopen it on a file of theirs.
 int report_fd = -1;
 
+/// Where a report for standard error goes: our copy of it, or fd 2 if a program that closed every
+/// descriptor it did not open closed ours too.
+int stderr_fd() noexcept { return report_fd >= 0 && ::fcntl(report_fd, F_GETFD) != -1 ? report_fd : 2; }
+
 const char* env(const char* name, const char* fallback) noexcept {
   const char* v = std::getenv(name);
   return v && *v ? v : fallback;
@@ -170,8 +174,7 @@ void write_report_to(cm::MemoryTracker* t, const char* path, bool at_exit) {
     }
   }
   if (!path) {
-    // (A program that closed every descriptor it did not open has closed ours too: then fd 2.)
-    write_all(report_fd >= 0 && ::fcntl(report_fd, F_GETFD) != -1 ? report_fd : 2, os.str());
+    write_all(stderr_fd(), os.str());
     return;
   }
   // A regular file (or a new one) is written aside and renamed when complete, so a reader never
@@ -181,7 +184,7 @@ void write_report_to(cm::MemoryTracker* t, const char* path, bool at_exit) {
   const auto to_stderr = [&](const char* what) {
     const std::string warning = std::string("core-memory preload: cannot write the report to ") + path + " (" + what +
                                 ": " + std::strerror(errno) + "); it follows here\n";
-    write_all(report_fd >= 0 && ::fcntl(report_fd, F_GETFD) != -1 ? report_fd : 2, warning + os.str());
+    write_all(stderr_fd(), warning + os.str());
   };
   struct stat st{};
   if (::stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {

@@ -433,12 +433,13 @@ class BasicArena {
   /// returns false. O(blocks).
   bool can_rewind(const Marker& m, const Block* block, bool stale_check) const noexcept {
     const char* what = nullptr;
+    const std::size_t at = position(m, block);
     if (block == current_ && block && m.end < end_) [[unlikely]]
       what = "marker is newer than the top: it was taken after an oversized allocation that a rewind has released "
              "since";
-    else if (position(m, block) > bytes_used() || (block == current_ && block && m.top > top_)) [[unlikely]]
+    else if (at > bytes_used() || (block == current_ && block && m.top > top_)) [[unlikely]]
       what = "marker is newer than the top: markers and scopes must end newest first";
-    else if (stale_check && !rewinds_.valid(m.epoch, position(m, block))) [[unlikely]]
+    else if (stale_check && !rewinds_.valid(m.epoch, at)) [[unlikely]]
       what = "marker is stale: a rewind went back past it and the arena grew again (markers and scopes must end "
              "newest first)";
     if constexpr (checks::debug) {
@@ -447,7 +448,7 @@ class BasicArena {
     }
     if (!what) [[likely]]
       return true;
-    report_lifo_violation(m, position(m, block), what);
+    report_lifo_violation(m, at, what);
     return false;
   }
 
