@@ -1275,6 +1275,42 @@ TEST(GeneralAllocator, CheckedReallocOfAFreedOrForeignLargeBlockIsReported) {
   EXPECT_EQ(capture.last().kind, cm::error_kind::foreign_pointer) << capture.last().text;
 }
 
+// Left by a review: a pointer inside a live large block was reported as a foreign pointer (its
+// header is a mapping's first bytes, not before the pointer). Checked mode lists the live large
+// blocks, so it is an interior pointer, naming the block; also once the block has moved
+// (mremap), and beside other large blocks.
+TEST(GeneralAllocator, CheckedFreeInsideALargeBlockIsAnInteriorPointer) {
+  test::MisuseCapture capture;
+  cm::BasicGeneralAllocator<true> a;
+  const std::size_t size = std::size_t{2} << 20;
+  std::vector<std::byte*> blocks;
+  for (std::size_t align : {16, 64, 4096, 1 << 16}) blocks.push_back(static_cast<std::byte*>(a.allocate(size, align)));
+  for (std::byte* b : blocks) {
+    for (std::byte* p : {b + 64, b + 4096, b + size - 64, b - 64}) {
+      const std::size_t before = capture.count();
+      a.deallocate(p);
+      ASSERT_EQ(capture.count(), before + 1);
+      EXPECT_EQ(capture.last().kind, cm::error_kind::interior_pointer) << capture.last().text;
+      char named[32];
+      std::snprintf(named, sizeof named, "%p", static_cast<void*>(b));
+      EXPECT_NE(capture.last().text.find(named), std::string::npos) << capture.last().text;
+    }
+  }
+  // Grown by mremap (it may move): the list follows the header.
+  auto* grown = static_cast<std::byte*>(a.try_reallocate(blocks[0], 8 * size));
+  ASSERT_NE(grown, nullptr);
+  blocks[0] = grown;
+  a.deallocate(grown + 7 * size);
+  EXPECT_EQ(capture.last().kind, cm::error_kind::interior_pointer) << capture.last().text;
+  const std::size_t reports = capture.count();
+  for (std::byte* b : blocks) a.deallocate(b);
+  EXPECT_EQ(capture.count(), reports);
+  EXPECT_EQ(a.large_blocks(), 0u);
+  // Freed: the same pointers are no longer inside a live block.
+  a.deallocate(blocks[1] + 4096);
+  EXPECT_NE(capture.last().kind, cm::error_kind::interior_pointer) << capture.last().text;
+}
+
 // Defect (review): a class its slow path once found exhausted was marked full, and the mark sent
 // 63 of 64 later requests straight to a mapping of their own: under an address-space limit, with
 // every block of the class freed, 42 of 100 requests failed (glibc: none).

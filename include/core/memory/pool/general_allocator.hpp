@@ -44,7 +44,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <mutex>
 
 namespace core::memory {
 
@@ -375,9 +377,7 @@ class BasicGeneralAllocator {
   /// Bytes the block may hold: its class's size, or the room in its mapping.
   [[nodiscard]] std::size_t usable_size(const void* p) const noexcept {
     const std::size_t c = block_class(p);
-    if (c < class_count) return size_classes[c];
-    const LargeHeader* h = large_header(p);
-    return h ? h->length - static_cast<std::size_t>(static_cast<const std::byte*>(p) - h->base) : 0;
+    return c < class_count ? size_classes[c] : room_in(large_header(p), p);
   }
   /// Resizes a block keeping its contents (up to the smaller size), in place when the block's
   /// room allows (a large block grows with mremap); null if out of memory (the block is intact).
@@ -386,20 +386,21 @@ class BasicGeneralAllocator {
   [[nodiscard]] void* try_reallocate(void* p, std::size_t size, std::size_t align = alignof(std::max_align_t)) noexcept {
     if (!p) return try_allocate(size, align);  // as realloc(NULL, n)
     const std::size_t c = block_class(p);
+    LargeHeader* const h = c < class_count ? nullptr : large_header(p);  // read once (in checked mode, a system call)
     if constexpr (Checked) {  // a freed or foreign block is reported, not resized (nor handed back)
-      if (c < class_count ? !engine_.validate_free(p, c) : !large_header(p)) {
+      if (c < class_count ? !engine_.validate_free(p, c) : !h) {
         if (c == class_count) report_not_large(p);
         return nullptr;
       }
     }
-    const std::size_t room = usable_size(p);
+    const std::size_t room = c < class_count ? size_classes[c] : room_in(h, p);
     if (!is_aligned(p, align)) {
       // Moves: the block is not aligned as now asked.
     } else if (c < class_count) {
       // Kept when it fits and is at most twice too large (as mimalloc), or when no smaller class
       // would serve the request (the smallest class; a block aligned beyond the size's class).
       if (size <= room && (size >= room / 2 || class_of(size, align) >= c)) return p;
-    } else if (LargeHeader* h = large_header(p); h && size > max_small && align <= detail::os::page_size()) {
+    } else if (h && size > max_small && align <= detail::os::page_size()) {
       // Remapping keeps the block's offset in its mapping, so an alignment up to a page.
       return remap_large(h, p, size);
     }
@@ -517,7 +518,47 @@ class BasicGeneralAllocator {
     std::size_t length;  // its bytes
     std::size_t klass;   // the class it stands in for when its range was full, or class_count
     std::uint64_t magic;
+    LargeHeader* prev;  // checked mode: the live large blocks (LargeBlocks), in the header's spare room
+    LargeHeader* next;
   };
+  static_assert(sizeof(LargeHeader) == large_alignment);
+
+  /// Checked mode: the live large blocks, a list through their headers, so that a pointer into
+  /// one is reported as an interior pointer, not a foreign one. Linked and unlinked under the
+  /// engine's upstream lock, which fork() holds across; only a misuse report walks it.
+  struct LargeBlocks {
+    LargeHeader* head = nullptr;
+    void link(LargeHeader* h) noexcept {
+      h->prev = nullptr;
+      h->next = head;
+      if (head) head->prev = h;
+      head = h;
+    }
+    void unlink(LargeHeader* h) noexcept {
+      (h->prev ? h->prev->next : head) = h->next;
+      if (h->next) h->next->prev = h->prev;
+    }
+    /// The block whose mapping holds `p` (its header included), or null.
+    [[nodiscard]] const LargeHeader* around(const void* p) const noexcept {
+      const auto* b = static_cast<const std::byte*>(p);
+      for (const LargeHeader* h = head; h; h = h->next)
+        if (b >= h->base && b < h->base + h->length) return h;
+      return nullptr;
+    }
+  };
+  struct NoLargeBlocks {  // release builds: no list, no lock
+    void link(LargeHeader*) noexcept {}
+    void unlink(LargeHeader*) noexcept {}
+    [[nodiscard]] const LargeHeader* around(const void*) const noexcept { return nullptr; }
+  };
+  /// Runs `f(live_large_)` under the engine's upstream lock (checked mode; nothing otherwise).
+  template <class F>
+  void with_large_blocks(F&& f) const noexcept {
+    if constexpr (Checked) {
+      std::lock_guard<std::mutex> guard(engine_.upstream_mutex());
+      f(live_large_);
+    }
+  }
 
   static constexpr auto small_table = [] {
     std::array<unsigned char, 1024 / 16 + 1> t{};
@@ -674,6 +715,11 @@ class BasicGeneralAllocator {
     return h->magic == magic ? h : nullptr;
   }
 
+  /// The bytes from `p` to the end of the large block's mapping (`h` its header, or null: 0).
+  static std::size_t room_in(const LargeHeader* h, const void* p) noexcept {
+    return h ? h->length - static_cast<std::size_t>(static_cast<const std::byte*>(p) - h->base) : 0;
+  }
+
   /// A block of class `c` when the thread's cache has none: the class's slow path, else one of a
   /// larger class (spill), else a large block.
   CORE_MEMORY_NOINLINE void* allocate_slow(std::size_t size, std::size_t align, std::size_t c,
@@ -770,7 +816,8 @@ class BasicGeneralAllocator {
       return nullptr;
     auto* base = static_cast<std::byte*>(mapping);
     std::byte* p = align_up(base + sizeof(LargeHeader), align);
-    ::new (static_cast<void*>(p - sizeof(LargeHeader))) LargeHeader{base, mapped, klass, large_magic};
+    auto* h = ::new (static_cast<void*>(p - sizeof(LargeHeader))) LargeHeader{base, mapped, klass, large_magic, nullptr, nullptr};
+    with_large_blocks([h](auto& live) { live.link(h); });
     // A kept mapping holds what its last block left: calloc clears it, as glibc and mimalloc
     // clear reused memory, up to what was kept (the pages mremap added, like a fresh mapping's,
     // are zero already and never written here: a sparse calloc stays sparse).
@@ -810,6 +857,7 @@ class BasicGeneralAllocator {
       if (p) report_not_large(p);
       return;
     }
+    with_large_blocks([h](auto& live) { live.unlink(h); });
     h->magic = freed_large_magic;  // a second free of it is then reported, not unmapped twice
     large_count_.fetch_sub(1, std::memory_order_relaxed);
     large_bytes_.fetch_sub(h->length, std::memory_order_relaxed);
@@ -821,6 +869,19 @@ class BasicGeneralAllocator {
   CORE_MEMORY_NOINLINE void report_not_large(void* p) const noexcept {
     if (large_header(p, freed_large_magic))
       return report_misuse({error_kind::double_free, allocator_name, p, 0, 0, "large block freed already", nullptr, 0});
+    const std::byte* block = nullptr;
+    std::size_t size = 0;
+    with_large_blocks([&](auto& live) {
+      if (const LargeHeader* h = live.around(p)) {
+        block = reinterpret_cast<const std::byte*>(h + 1);
+        size = room_in(h, block);
+      }
+    });
+    if (block) {
+      char text[96];
+      std::snprintf(text, sizeof text, "inside the large block at %p of %zu bytes", static_cast<const void*>(block), size);
+      return report_misuse({error_kind::interior_pointer, allocator_name, p, 0, 0, text, nullptr, 0});
+    }
     report_misuse({error_kind::foreign_pointer, allocator_name, p, 0, 0,
                    "not a block of this allocator (or a large block freed already, its memory unmapped)", nullptr, 0});
   }
@@ -964,10 +1025,12 @@ class BasicGeneralAllocator {
     }
     const std::size_t old = h->length;
     void* moved_to = nullptr;
+    with_large_blocks([h](auto& live) { live.unlink(h); });  // the header may move
     if (detail::os::remap(h->base, old, length, &moved_to) != 0 &&
         (length == exact || detail::os::remap(h->base, old, length = exact, &moved_to) != 0)) {
       // The step's rest refused (an address-space limit), or a shrink refused (a split at
       // vm.max_map_count): a shrink stays where it is.
+      with_large_blocks([h](auto& live) { live.link(h); });
       if (exact > old) return nullptr;
       h->klass = class_count;
       return p;
@@ -977,6 +1040,7 @@ class BasicGeneralAllocator {
     moved->base = base;
     moved->length = length;
     moved->klass = class_count;  // larger than any class now: a large block in its own right
+    with_large_blocks([moved](auto& live) { live.link(moved); });
     large_bytes_.fetch_add(length - old, std::memory_order_relaxed);  // wraps back when it shrank
     add_keepable(old, length);
     return base + offset;
@@ -992,7 +1056,7 @@ class BasicGeneralAllocator {
     } else if (const LargeHeader* h = large_header(p)) {
       // A mapping that stands in for a block of class klass (its range full): any size from the
       // one asked to its usable size.
-      fits = named == h->klass || (h->klass < class_count && named > h->klass && size <= usable_size(p));
+      fits = named == h->klass || (h->klass < class_count && named > h->klass && size <= room_in(h, p));
     } else {
       return true;  // deallocate reports it
     }
@@ -1030,6 +1094,7 @@ class BasicGeneralAllocator {
   std::array<Kept, kept_slots> kept_{};
   std::size_t kept_count_ = 0;
   std::atomic<std::size_t> kept_bytes_{0};  // their lengths (see kept_budget_floor); relaxed: under the lock
+  mutable std::conditional_t<Checked, LargeBlocks, NoLargeBlocks> live_large_;
   union {
     Engine engine_;  // destroyed explicitly, before the ranges are released
   };

@@ -1033,6 +1033,10 @@ class ThreadCachedPool final : public HeapOwner {
   /// do not exist in the child, are left alone there: one of them may have been in the middle of
   /// an allocation. What they cache is lost to the child; blocks it frees into them wait in
   /// their inboxes. The forking thread keeps its heap; new threads adopt or create others.
+  /// The lock of calls to upstream, which fork() holds across: an owner's own rarely changed
+  /// state may share it (GeneralAllocator's list of large blocks in checked mode).
+  std::mutex& upstream_mutex() const noexcept { return upstream_mutex_; }
+
   bool try_prepare_fork() noexcept override {
     if (!mutex_.try_lock()) return false;
     if (upstream_mutex_.try_lock()) return true;
@@ -1048,7 +1052,7 @@ class ThreadCachedPool final : public HeapOwner {
   // Bytes of empty slabs (at least one) a depot keeps when a thread exits: enough for threads
   // that come and go to find their slabs there, not what many threads held at once.
   static constexpr std::size_t kept_at_exit = std::size_t{512} << 10;
-  std::mutex upstream_mutex_;  // shared by the depots: calls to upstream, slab tables
+  mutable std::mutex upstream_mutex_;  // shared by the depots: calls to upstream, slab tables
   std::atomic<std::size_t> resident_spare_{0};  // bytes of spare slabs resident in all depots (outlives them)
   std::atomic<std::size_t> resident_large_spare_{0};  // the same, of the depots whose slabs are larger
   std::atomic<std::uint64_t> clock_{0};  // scavenges so far, of any heap (depots decay by it; outlives them)
