@@ -20,6 +20,8 @@
 // did not survive the fork); a program it execs is tracked afresh.
 #include <core/memory/tracking/memory_tracker.hpp>
 
+#include "live_summary.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <pthread.h>
@@ -150,19 +152,14 @@ void write_report_to(cm::MemoryTracker* t, const char* path, bool at_exit) {
     const auto leaks = t->find_leaks();
     // Sampled: the records are samples, the figures the tracker's weighted estimates.
     const bool sampled = t->options().mode == cm::tracking_mode::sampled;
-    std::size_t bytes = 0;
-    for (const auto& l : leaks) bytes += l.size;
     os << "core-memory preload: " << (sampled ? "about " : "") << t->allocation_count() << " allocations, peak "
        << t->peak_usage() << " bytes" << (sampled ? " (sampled estimates)" : "") << "; ";
     if (leaks.empty()) {
       os << (at_exit ? (sampled ? "no sampled block leaked (sampling misses most small leaks)\n" : "no leaks\n")
                      : "nothing live\n");
     } else {
-      if (sampled)
-        os << "about " << t->live_count() << " blocks (" << t->current_usage() << " bytes) " << (at_exit ? "leaked" : "live")
-           << ", estimated from " << leaks.size() << " sampled:\n";
-      else
-        os << leaks.size() << " blocks (" << bytes << " bytes) " << (at_exit ? "leaked" : "live") << ":\n";
+      cm::detail::write_live_summary(os, cm::detail::summarize_live(*t, leaks), at_exit ? "leaked" : "live");
+      os << ":\n";
       std::vector<cm::StackStats> stacks = t->stacks();  // grouped by where they were allocated
       std::erase_if(stacks, [](const cm::StackStats& st) { return st.site.live_count == 0; });
       if (stacks.empty()) {

@@ -1,5 +1,6 @@
 // The tracker's reports: text, JSON and the self-contained HTML page, of the live tracker and of the
 // diff of two snapshots (formats in memory_tracker.hpp's file comment).
+#include "live_summary.hpp"
 #include "report_page.hpp"
 #include "tracker_tables.hpp"
 
@@ -408,29 +409,41 @@ void MemoryTracker::generate_report(std::ostream& os, report_format format) cons
 
 void MemoryTracker::generate_report() const { generate_report(std::cerr); }
 
+namespace detail {
+
+LiveSummary summarize_live(const MemoryTracker& t, const std::vector<AllocationInfo>& live) {
+  if (t.options().mode == tracking_mode::sampled) return {t.live_count(), t.current_usage(), live.size()};
+  LiveSummary s{live.size(), 0, 0};
+  for (const AllocationInfo& a : live) s.bytes += a.size;
+  return s;
+}
+
+void write_live_summary(std::ostream& os, const LiveSummary& s, const char* verb) {
+  os << (s.samples ? "about " : "") << s.count << " blocks (" << s.bytes << " bytes) " << verb;
+  if (s.samples) os << ", estimated from " << s.samples << " sampled blocks";
+}
+
+}  // namespace detail
+
 std::size_t MemoryTracker::check_leaks_and_report() const {
   const std::vector<AllocationInfo> live = find_leaks();
   if (live.empty()) return 0;
-  // Sampled: the records are samples; the figures are the tracker's weighted estimates.
-  const bool sampled = options_.mode == tracking_mode::sampled;
-  std::size_t count = live.size(), bytes = 0;
-  for (const AllocationInfo& a : live) bytes += a.size;
-  if (sampled) count = live_count(), bytes = current_usage();
-  const char* about = sampled ? "about " : "";
-  std::cerr << "core-memory: " << name() << ": " << about << count << " blocks (" << bytes << " bytes) leaked";
-  if (sampled) std::cerr << ", estimated from " << live.size() << " sampled blocks";
+  const detail::LiveSummary s = detail::summarize_live(*this, live);
+  std::cerr << "core-memory: " << name() << ": ";
+  detail::write_live_summary(std::cerr, s, "leaked");
   std::cerr << ":\n";
   dump_allocations(std::cerr);
   std::cerr.flush();
   char message[256];
   const AllocationInfo& first = live.front();
+  const char* about = s.samples ? "about " : "";
   if (*first.location.file)
-    std::snprintf(message, sizeof message, "%s%zu blocks (%zu bytes) leaked; first at %s:%u", about, count, bytes,
+    std::snprintf(message, sizeof message, "%s%zu blocks (%zu bytes) leaked; first at %s:%u", about, s.count, s.bytes,
                   first.location.file, static_cast<unsigned>(first.location.line));
   else
     std::snprintf(message, sizeof message, "%s%zu blocks (%zu bytes) leaked; the first has no recorded site", about,
-                  count, bytes);
-  report_misuse({error_kind::leak, name(), first.address, bytes, 0, message, first.location.file,
+                  s.count, s.bytes);
+  report_misuse({error_kind::leak, name(), first.address, s.bytes, 0, message, first.location.file,
                  static_cast<unsigned>(first.location.line)});
   return live.size();
 }

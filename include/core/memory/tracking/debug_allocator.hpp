@@ -278,32 +278,27 @@ class DebugAllocator {
 
   /// A block (live or quarantined) whose header is not intact, or null.
   const void* damaged_block() const noexcept {
-    struct Find {
-      const DebugAllocator* self;
-      const void* found = nullptr;
-    } find{this};
-    blocks_.for_each(
-        [](const void* p, void* c) {
-          auto& f = *static_cast<Find*>(c);
-          if (!f.found && !f.self->intact(p)) f.found = p;
-        },
-        &find);
-    return find.found;
+    return find_block([this](const void* b) { return !intact(b); });
   }
   /// The live block with `p` inside it (past its start), or null. O(blocks).
   const void* block_around(const void* p) const noexcept {
+    const auto at = reinterpret_cast<std::uintptr_t>(p);
+    return find_block([this, at](const void* b) {
+      const auto start = reinterpret_cast<std::uintptr_t>(b);
+      return intact(b) && header_of(b)->state == detail::debug_live && start < at && at - start < header_of(b)->size;
+    });
+  }
+  /// The first block of the table (live or quarantined) that `matches`, or null. O(blocks).
+  template <class Predicate>
+  const void* find_block(const Predicate& matches) const noexcept {
     struct Find {
-      const DebugAllocator* self;
-      const void* p;
+      const Predicate& matches;
       const void* found = nullptr;
-    } find{this, p};
+    } find{matches};
     blocks_.for_each(
         [](const void* b, void* c) {
           auto& f = *static_cast<Find*>(c);
-          const auto start = reinterpret_cast<std::uintptr_t>(b), at = reinterpret_cast<std::uintptr_t>(f.p);
-          if (f.self->intact(b) && f.self->header_of(b)->state == detail::debug_live && start < at &&
-              at - start < f.self->header_of(b)->size)
-            f.found = b;
+          if (!f.found && f.matches(b)) f.found = b;
         },
         &find);
     return find.found;
