@@ -865,7 +865,7 @@ void concurrent_object_pool_double_release(Expected& e) {
 void thread_pool_wrong_class(Expected& e) {
   cm::ThreadPoolAllocator tpa;
   void* a = tpa.allocate(100);
-  e = {a, 512, 256};  // reported for the class the caller's size names
+  e = {a, 500, alignof(std::max_align_t)};  // the caller's size; the message names both classes
   tpa.deallocate(a, 500);
   tpa.deallocate(a, 100);
   EXPECT_EQ(tpa.blocks_allocated(), 0u);
@@ -884,7 +884,7 @@ void thread_pool_double_free(Expected& e) {
   cm::ThreadPoolAllocator tpa;
   void* a = tpa.allocate(100);
   tpa.deallocate(a, 100);
-  e = {a, 128, 128};  // reported for its class, 128 bytes
+  e = {a, 100, alignof(std::max_align_t)};  // the caller's size
   tpa.deallocate(a, 100);
   EXPECT_EQ(tpa.blocks_allocated(), 0u);
 }
@@ -1032,7 +1032,8 @@ const Case cases[] = {
     {"ConcurrentObjectPoolDoubleRelease", 1, K::double_free, "ConcurrentObjectPool", "block is already free",
      concurrent_object_pool_double_release},
     {"ThreadPoolAllocatorWrongSizeClass", 1, K::invalid_size, "ThreadPoolAllocator",
-     "a block of another size class of this pool", thread_pool_wrong_class},
+     "a block of another size class of this pool (128 bytes), freed with the size of the 512-byte class",
+     thread_pool_wrong_class},
     {"ThreadPoolAllocatorSizeBeyondTheClasses", 3, K::invalid_size, "ThreadPoolAllocator",
      "a block of a size class, freed with a size", thread_pool_beyond_the_classes},
     {"ThreadPoolAllocatorDoubleFree", 1, K::double_free, "ThreadPoolAllocator", "block is already free",

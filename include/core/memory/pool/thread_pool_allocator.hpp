@@ -124,7 +124,7 @@ class BasicThreadPoolAllocator {
   CORE_MEMORY_ALWAYS_INLINE void deallocate_in(Source& source, void* p, std::size_t size, std::size_t align) noexcept {
     const std::size_t c = Classes::class_of(size, align);
     if (c != Classes::no_class) [[likely]]
-      source.deallocate(p, c);
+      source.deallocate(p, c, size, align);  // (size and align: for a misuse report)
     else
       deallocate_large(p, size, align);
   }

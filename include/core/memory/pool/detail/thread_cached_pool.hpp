@@ -46,6 +46,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <mutex>
 #include <new>
 #include <utility>
@@ -175,10 +176,11 @@ class ThreadCachedPool final : public HeapOwner {
   }
 
   /// Frees a block of class `c` from any thread. Hardened builds report a double free (also one
-  /// racing on two threads), a foreign or interior pointer, or a block of another class.
-  CORE_MEMORY_ALWAYS_INLINE void deallocate(void* p, std::size_t c) noexcept {
+  /// racing on two threads), a foreign or interior pointer, or a block of another class, with
+  /// the caller's `size` and `align` (0: the class's).
+  CORE_MEMORY_ALWAYS_INLINE void deallocate(void* p, std::size_t c, std::size_t size = 0, std::size_t align = 0) noexcept {
     if constexpr (Checked) {
-      if (!validate_free(p, c)) [[unlikely]]
+      if (!validate_free(p, c, size, align)) [[unlikely]]
         return;
     }
     deallocate_unchecked(p, c);
@@ -491,7 +493,7 @@ class ThreadCachedPool final : public HeapOwner {
   CORE_MEMORY_ALWAYS_INLINE void free_to(Heap* h, Node* n, std::size_t c, Heap* held = nullptr) noexcept {
     if constexpr (Checked) {
       if (mark_free(n)) [[unlikely]] {
-        report(error_kind::double_free, n, c, "block is already free");
+        report(error_kind::double_free, n, c, 0, 0, "block is already free");
         return;
       }
     }
@@ -590,18 +592,22 @@ class ThreadCachedPool final : public HeapOwner {
     return static_cast<ClassCache*>(Cache::cache_of(p, slab_size));
   }
 
-  CORE_MEMORY_NOINLINE void report(error_kind kind, void* p, std::size_t c, const char* message) const noexcept {
-    report_misuse({kind, name_, p, size_[c], alignment_[c], message, nullptr, 0});
+  /// Reports misuse of `p`, freed as a block of class `c` with the caller's size and alignment
+  /// (0: the class's).
+  CORE_MEMORY_NOINLINE void report(error_kind kind, void* p, std::size_t c, std::size_t size, std::size_t align,
+                                   const char* message) const noexcept {
+    report_misuse({kind, name_, p, size ? size : size_[c], align ? align : alignment_[c], message, nullptr, 0});
   }
 
 
  public:
   /// The hardened check of deallocate: reports a double free, a foreign or interior pointer, or
   /// a block of another class, and returns false for them. Writes nothing to the block (it may
-  /// still hold a live object): deallocate_unchecked marks it free.
-  CORE_MEMORY_NOINLINE bool validate_free(void* p, std::size_t c) noexcept {
+  /// still hold a live object): deallocate_unchecked marks it free. `size` and `align`: the
+  /// caller's, for the report (0: the class's).
+  CORE_MEMORY_NOINLINE bool validate_free(void* p, std::size_t c, std::size_t size = 0, std::size_t align = 0) noexcept {
     auto bad = [&](error_kind kind, const char* message) {
-      report(kind, p, c, message);
+      report(kind, p, c, size, align, message);
       return false;
     };
     if (!p) return bad(error_kind::foreign_pointer, "null pointer freed");
@@ -612,9 +618,15 @@ class ThreadCachedPool final : public HeapOwner {
     const bool held = in_slab(c);
     const ClassCache* owner = held ? owner_cache(p, c) : nullptr;
     if (!owner) {
-      for (std::size_t k = 0; k < Classes; ++k)
-        if (k != c && in_slab(k) && owner_cache(p, k))
-          return bad(error_kind::invalid_size, "a block of another size class of this pool, freed with this size");
+      for (std::size_t k = 0; k < Classes; ++k) {
+        if (k != c && in_slab(k) && owner_cache(p, k)) {
+          char message[128];
+          std::snprintf(message, sizeof message,
+                        "a block of another size class of this pool (%zu bytes), freed with the size of the %zu-byte class",
+                        size_[k], size_[c]);
+          return bad(error_kind::invalid_size, message);
+        }
+      }
       // Held exactly, and taken by a cache once: a spare slab. (With range_is_enough, the
       // upstream's readable part is where it gave slabs: every slab in it was obtained once.)
       if (held && !depots_[c].never_taken(p))
@@ -1091,11 +1103,11 @@ class ThreadCachedPool<Upstream, Classes, Checked>::Local {
     }
     return pool_->try_allocate_from(heap_, c, heap_);
   }
-  CORE_MEMORY_ALWAYS_INLINE void deallocate(void* p, std::size_t c) noexcept {
+  CORE_MEMORY_ALWAYS_INLINE void deallocate(void* p, std::size_t c, std::size_t size = 0, std::size_t align = 0) noexcept {
     if constexpr (Checked) {
       if (!on_own_thread(p)) [[unlikely]]
-        return pool_->deallocate(p, c);
-      if (!pool_->validate_free(p, c)) [[unlikely]]
+        return pool_->deallocate(p, c, size, align);
+      if (!pool_->validate_free(p, c, size, align)) [[unlikely]]
         return;
     }
     pool_->free_to(heap_, static_cast<Node*>(p), c, heap_);
