@@ -190,7 +190,10 @@ std::size_t MemoryTracker::weighted_bytes(std::size_t size) const noexcept {
 }
 
 std::uint32_t MemoryTracker::elapsed_ms() const noexcept {
-  return static_cast<std::uint32_t>((detail::coarse_now_ns() - start_ns_) / 1'000'000);
+  // 32 bits of milliseconds (a record's stamp): saturated, so a run past 49.7 days stamps its
+  // later events at that time, not at the start again.
+  const auto ms = (detail::coarse_now_ns() - start_ns_) / 1'000'000;
+  return ms < UINT32_MAX ? static_cast<std::uint32_t>(ms) : UINT32_MAX;
 }
 
 void MemoryTracker::add_usage(std::size_t bytes, std::uint32_t time_ms) noexcept {

@@ -22,6 +22,7 @@
 
 #include "live_summary.hpp"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <pthread.h>
@@ -29,6 +30,7 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -139,6 +141,19 @@ void write_all(int fd, const std::string& s) noexcept {
   }
 }
 
+/// True for a block the C runtime keeps on purpose: glibc keeps each exited thread's dynamic
+/// thread vector (allocated by _dl_allocate_tls) with its stack, cached for the next thread.
+/// Live at exit, reachable, and no leak of the program's (valgrind's default suppressions leave
+/// them out too). Told by the stack (its innermost frames), so only when stacks are captured.
+bool kept_by_the_runtime(const cm::StackTrace& stack) {
+  for (std::uint32_t i = 0; i < std::min<std::uint32_t>(stack.depth, 4); ++i) {
+    Dl_info info;
+    if (dladdr(stack.frames[i], &info) && info.dli_sname && std::strcmp(info.dli_sname, "_dl_allocate_tls") == 0)
+      return true;
+  }
+  return false;
+}
+
 /// Writes the report of `t` to `path` (standard error if null): at exit the blocks still live are
 /// leaks, in a snapshot they are just live.
 void write_report_to(cm::MemoryTracker* t, const char* path, bool at_exit) {
@@ -149,7 +164,14 @@ void write_report_to(cm::MemoryTracker* t, const char* path, bool at_exit) {
   } else if (std::strcmp(format, "html") == 0) {
     t->generate_report(os, cm::report_format::html);
   } else {
-    const auto leaks = t->find_leaks();
+    auto leaks = t->find_leaks();
+    // At exit, what the C runtime keeps is set apart (and said so), not counted as leaked.
+    std::vector<cm::AllocationInfo> kept;
+    if (at_exit) {
+      const auto runtime = [](const cm::AllocationInfo& a) { return a.stack_trace && kept_by_the_runtime(*a.stack_trace); };
+      std::copy_if(leaks.begin(), leaks.end(), std::back_inserter(kept), runtime);
+      std::erase_if(leaks, runtime);
+    }
     // Sampled: the records are samples, the figures the tracker's weighted estimates.
     const bool sampled = t->options().mode == cm::tracking_mode::sampled;
     os << "core-memory preload: " << (sampled ? "about " : "") << t->allocation_count() << " allocations, peak "
@@ -158,16 +180,23 @@ void write_report_to(cm::MemoryTracker* t, const char* path, bool at_exit) {
       os << (at_exit ? (sampled ? "no sampled block leaked (sampling misses most small leaks)\n" : "no leaks\n")
                      : "nothing live\n");
     } else {
-      cm::detail::write_live_summary(os, cm::detail::summarize_live(*t, leaks), at_exit ? "leaked" : "live");
+      cm::detail::write_live_summary(os, cm::detail::summarize_live(*t, leaks, kept), at_exit ? "leaked" : "live");
       os << ":\n";
       std::vector<cm::StackStats> stacks = t->stacks();  // grouped by where they were allocated
-      std::erase_if(stacks, [](const cm::StackStats& st) { return st.site.live_count == 0; });
+      std::erase_if(stacks, [&](const cm::StackStats& st) {
+        return st.site.live_count == 0 || (at_exit && kept_by_the_runtime(st.stack));
+      });
       if (stacks.empty()) {
         t->dump_allocations(os);
       } else {
         os << "  live bytes   live count  total bytes  total count  (allocated from)\n";
         cm::write_stacks_text(os, stacks, 100);
       }
+    }
+    if (!kept.empty()) {
+      os << "not counted: ";
+      cm::detail::write_live_summary(os, cm::detail::summarize_records(kept, sampled), "kept by the C runtime");
+      os << " (the thread-local storage of exited threads, which glibc keeps with their stacks for new threads)\n";
     }
   }
   if (!path) {

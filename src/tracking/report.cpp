@@ -411,11 +411,23 @@ void MemoryTracker::generate_report() const { generate_report(std::cerr); }
 
 namespace detail {
 
-LiveSummary summarize_live(const MemoryTracker& t, const std::vector<AllocationInfo>& live) {
-  if (t.options().mode == tracking_mode::sampled) return {t.live_count(), t.current_usage(), live.size()};
-  LiveSummary s{live.size(), 0, 0};
-  for (const AllocationInfo& a : live) s.bytes += a.size;
+LiveSummary summarize_records(const std::vector<AllocationInfo>& records, bool sampled) {
+  double count = 0;
+  LiveSummary s{0, 0, sampled ? records.size() : 0};
+  for (const AllocationInfo& a : records) {
+    count += a.weight;
+    s.bytes += static_cast<std::size_t>(std::llround(static_cast<double>(a.size) * a.weight));  // as weighted_bytes
+  }
+  s.count = static_cast<std::size_t>(std::llround(count));
   return s;
+}
+
+LiveSummary summarize_live(const MemoryTracker& t, const std::vector<AllocationInfo>& live,
+                           const std::vector<AllocationInfo>& left_out) {
+  if (t.options().mode != tracking_mode::sampled) return summarize_records(live, false);
+  const LiveSummary out = summarize_records(left_out, true);
+  const std::size_t count = t.live_count(), bytes = t.current_usage();
+  return {count > out.count ? count - out.count : 0, bytes > out.bytes ? bytes - out.bytes : 0, live.size()};
 }
 
 void write_live_summary(std::ostream& os, const LiveSummary& s, const char* verb) {

@@ -3,7 +3,7 @@
 // a realloc of it that fails) and one object from operator new; "clean" frees everything it allocates; "signal <file>" leaks, raises
 // SIGUSR2 and waits (up to 10 s) for the tracker to write <file>; "fork" leaks, then forks a child
 // that leaks too and exits through exit(); "chdir" leaks a valloc and a pvalloc block and changes
-// to the root directory.
+// to the root directory; "threads" leaks a block and runs threads that use thread-local storage.
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -32,6 +32,8 @@ struct Widget {
 };
 
 [[gnu::noinline]] Widget* leak_widget() { return new Widget{}; }
+
+thread_local std::string thread_string;
 
 int main(int argc, char** argv) {
   const bool leak = argc > 1 && std::strcmp(argv[1], "leak") == 0;
@@ -70,6 +72,12 @@ int main(int argc, char** argv) {
     }
     int status = 0;
     waitpid(child, &status, 0);
+  }
+  if (argc > 1 && std::strcmp(argv[1], "threads") == 0) {  // leaks 123 bytes; its threads' storage is glibc's
+    sink = make_leak(123);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 4; ++i) threads.emplace_back([] { thread_string.assign(100, 't'); });
+    for (std::thread& t : threads) t.join();
   }
   if (argc > 1 && std::strcmp(argv[1], "errno") == 0) {
     // A successful allocation (recorded with a stack) leaves errno as it was.

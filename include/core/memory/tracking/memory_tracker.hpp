@@ -43,7 +43,8 @@
 ///   "timeline": [ [start_ms, low_bytes, high_bytes], ... ]   memory in use over time: the lowest
 ///       and highest usage seen in each interval of timeline_interval_ms that had an event (at
 ///       most 512 intervals: the width doubles as the run grows), then [elapsed_ms, current,
-///       current] for the moment of the report,
+///       current] for the moment of the report (the timeline and the records' times end at 49.7
+///       days, 2^32 ms: later events are placed there),
 ///   "sizes": [ [min_size, max_size, count, bytes], ... ]   every allocation made, by size class
 ///       (powers of two; classes with none left out),
 /// and in every entry of "sites" and "stacks": "temporary_count": x, "temporary_bytes": x.

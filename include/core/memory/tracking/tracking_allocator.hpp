@@ -26,7 +26,8 @@ struct TrackingAllocatorOptions {
   const char* name = "allocator";  ///< Kept as a pointer: a literal or a string that outlives it.
   /// The tracker to record into; null: keep the figures only. Unset: the global tracker, taken
   /// when the allocator is built (not when the options are: the global tracker can still be
-  /// configured after options are written).
+  /// configured after options are written). A tracker of your own must outlive the allocator,
+  /// and its blocks' frees (each free is recorded into it); the global one is never destroyed.
   std::optional<MemoryTracker*> tracker = std::nullopt;
 };
 
