@@ -12,6 +12,9 @@
 //              pool reached once per iteration, as an application's loop would, so the compiler
 //              may forward the free's store of the list head to the next allocation's load (the
 //              pair becomes the block's link load and two stores). Not the floor of the targets.
+//   mt1_interleaved_lifo, mt1_interleaved_batch: the one-thread rows of MemoryPool and of the
+//              concurrent allocators (directly and through thread_cache()) run in turn within
+//              each iteration, 1024 blocks each: their ratios, measured under one machine state.
 //   mtN_larson: N threads put each new block into a random slot of a shared array and free the
 //              block it displaces, so most frees are of another thread's block.
 //   prodcons:  one thread allocates, the other frees (xmalloc-test's pattern).
@@ -32,6 +35,7 @@
 #include <array>
 #include <atomic>
 #include <barrier>
+#include <chrono>
 #include <cstdlib>
 #include <memory_resource>
 #include <mutex>
@@ -289,8 +293,68 @@ void register_cached(const char* impl, std::size_t size) {
   for (int threads : {1, 2}) register_lifo_batch<A>("mt" + std::to_string(threads), tail, threads, size);
 }
 
+/// `blocks` allocations through `a` (each written, reached through an opaque pointer): pairs
+/// (LIFO), or batches of 64 freed in allocation order. Returns the nanoseconds taken.
+template <class A, bool Batch>
+std::int64_t timed_run(std::size_t size) {
+  constexpr int blocks = 1024;
+  A& a = holder<A>();
+  const auto start = std::chrono::steady_clock::now();
+  if constexpr (Batch) {
+    std::array<void*, 64> held{};
+    for (int r = 0; r < blocks / 64; ++r) {
+      for (auto& p : held) {
+        p = opaque(a).allocate(size);
+        bench::touch(p);
+      }
+      for (void* p : held) opaque(a).deallocate(p, size);
+    }
+  } else {
+    for (int r = 0; r < blocks; ++r) {
+      void* p = opaque(a).allocate(size);
+      bench::touch(p);
+      opaque(a).deallocate(p, size);
+    }
+  }
+  return std::chrono::nanoseconds(std::chrono::steady_clock::now() - start).count();
+}
+
+/// The one-thread targets side by side: each iteration runs 1024 blocks through the
+/// single-threaded MemoryPool and through each concurrent allocator (directly and through the
+/// caller's thread_cache()), in an order that rotates, so that all see the same state of the
+/// machine. (Separate rows of this VM move by up to 40% from run to run, more than the ratios
+/// measured.) Counters: ns per block of each, and each one's time over MemoryPool's (`_x`).
+template <std::size_t Size, bool Batch>
+void interleaved(benchmark::State& state) {
+  struct Run {
+    const char* name;
+    std::int64_t (*run)(std::size_t);
+  };
+  const std::array<Run, 5> runs{{{"pool", timed_run<SingleThreadedPool<Size>, Batch>},
+                                 {"concurrent_pool", timed_run<OursPool<Size>, Batch>},
+                                 {"thread_pool", timed_run<OursThreadPool, Batch>},
+                                 {"concurrent_pool_cache", timed_run<OursPoolCache<Size>, Batch>},
+                                 {"thread_pool_cache", timed_run<OursThreadPoolCache, Batch>}}};
+  std::array<std::int64_t, runs.size()> total{};
+  std::size_t round = 0;
+  for (auto _ : state) {
+    for (std::size_t k = 0; k < runs.size(); ++k) {
+      const std::size_t i = (round + k) % runs.size();
+      total[i] += runs[i].run(Size);
+    }
+    ++round;
+  }
+  const double blocks = static_cast<double>(state.iterations()) * 1024;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    state.counters[std::string(runs[i].name) + "_ns"] = static_cast<double>(total[i]) / blocks;
+    if (i > 0) state.counters[std::string(runs[i].name) + "_x"] = static_cast<double>(total[i]) / static_cast<double>(total[0]);
+  }
+}
+
 template <std::size_t Size>
 void register_size() {
+  benchmark::RegisterBenchmark(("mt1_interleaved_lifo/" + std::to_string(Size)).c_str(), interleaved<Size, false>);
+  benchmark::RegisterBenchmark(("mt1_interleaved_batch/" + std::to_string(Size)).c_str(), interleaved<Size, true>);
   register_all<OursPool<Size>>("cm::ConcurrentPool", Size, true, false);
   register_all<OursThreadPool>("cm::ThreadPoolAllocator", Size, true, true);
   register_cached<OursPoolCache<Size>>("cm-cache::ConcurrentPool::ThreadCache", Size);
