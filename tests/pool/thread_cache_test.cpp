@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include <pthread.h>
+
 #include "support/allocator_conformance.hpp"
 #include "support/concurrent_stress.hpp"
 #include "support/misuse_capture.hpp"
@@ -58,6 +60,50 @@ TYPED_TEST(ThreadCacheTest, ConformanceAndExhaustion) {
   auto pool = TypeParam::make(bounded);
   auto cache = pool.thread_cache();
   test::exhaustion_and_recovery(cache, TypeParam::size, 16);
+}
+
+// A cache taken on a thread that is exiting (after the pool's exit handling took its heap back:
+// here from a pthread key destructor that runs after the registry's) has no heap of its own. Its
+// fast paths then find nothing and no room, and every call goes through the pool: blocks are
+// served, freed (also ones taken earlier on a live thread) and all come back.
+pthread_key_t late_key;
+template <class Pool>
+struct LateUse {
+  Pool* pool;
+  void* early;  // taken by the thread while it ran
+  std::size_t size;
+  bool served = false;
+};
+TYPED_TEST(ThreadCacheTest, ACacheTakenWhileItsThreadExitsGoesThroughThePool) {
+  using Pool = typename TypeParam::Pool;
+  test::CountingAllocator upstream;
+  auto pool = TypeParam::make(upstream);
+  pool.deallocate(pool.allocate(TypeParam::size, 16), TypeParam::size, 16);  // the registry's key first
+  ASSERT_EQ(pthread_key_create(&late_key,
+                               [](void* v) {
+                                 auto& use = *static_cast<LateUse<Pool>*>(v);
+                                 auto cache = use.pool->thread_cache();
+                                 std::vector<void*> blocks;
+                                 for (int i = 0; i < 200; ++i) {
+                                   void* p = cache.try_allocate(use.size, 16);
+                                   if (!p) return;
+                                   std::memset(p, i, use.size);
+                                   blocks.push_back(p);
+                                 }
+                                 for (void* p : blocks) cache.deallocate(p, use.size, 16);
+                                 cache.deallocate(use.early, use.size, 16);
+                                 use.served = true;
+                               }),
+            0);
+  LateUse<Pool> use{&pool, nullptr, TypeParam::size};
+  std::thread([&] {
+    use.early = pool.allocate(TypeParam::size, 16);
+    pthread_setspecific(late_key, &use);
+  }).join();
+  pthread_key_delete(late_key);
+  EXPECT_TRUE(use.served);
+  EXPECT_EQ(TypeParam::live(pool), 0u);
+  pool.shrink_to_fit();
 }
 
 // Threads that each hold their cache for the whole run put every block into a shared slot array

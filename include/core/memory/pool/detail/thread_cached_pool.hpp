@@ -491,19 +491,26 @@ class ThreadCachedPool final : public HeapOwner {
   /// Frees `n`, checked by validate_free already, into heap `h` (the calling thread's, or null:
   /// none cached). Hardened builds mark the block free first (see deallocate_unchecked).
   CORE_MEMORY_ALWAYS_INLINE void free_to(Heap* h, Node* n, std::size_t c, Heap* held = nullptr) noexcept {
-    if constexpr (Checked) {
-      if (mark_free(n)) [[unlikely]] {
-        report(error_kind::double_free, n, c, 0, 0, "block is already free");
-        return;
-      }
-    }
-    if (h && push_if_room(h, n, c)) [[likely]]
+    if (!marked_free(n, c)) [[unlikely]]
+      return;
+    if (h && push_if_room(h->front[c], n, c)) [[likely]]
       return;
     deallocate_slow(n, c, held);
   }
+  /// Hardened builds: marks `n` free, or reports a double free (false). True in other builds.
+  CORE_MEMORY_ALWAYS_INLINE bool marked_free([[maybe_unused]] Node* n, [[maybe_unused]] std::size_t c) noexcept {
+    if constexpr (Checked) {
+      if (mark_free(n)) [[unlikely]] {
+        report(error_kind::double_free, n, c, 0, 0, "block is already free");
+        return false;
+      }
+    }
+    return true;
+  }
 
-  CORE_MEMORY_ALWAYS_INLINE void* pop(Heap* h, std::size_t c) noexcept {
-    Front& f = h->front[c];
+  CORE_MEMORY_ALWAYS_INLINE void* pop(Heap* h, std::size_t c) noexcept { return pop(h->front[c], c); }
+  /// A block off front `f` (of class `c`; not empty).
+  CORE_MEMORY_ALWAYS_INLINE void* pop(Front& f, std::size_t c) noexcept {
     Node* n = f.head;
     unpoison_memory(n, sizeof(Node));
     f.head = n->next;
@@ -516,21 +523,21 @@ class ThreadCachedPool final : public HeapOwner {
   /// Puts a free block (cookie already set) on the calling thread's front if it has room.
   CORE_MEMORY_ALWAYS_INLINE bool push_cached(Node* n, std::size_t c) noexcept {
     auto* h = static_cast<Heap*>(cached_thread_heap());
-    return h && push_if_room(h, n, c);
+    return h && push_if_room(h->front[c], n, c);
   }
-  /// Puts a free block on the front of `h`, the calling thread's heap, if it has room.
-  CORE_MEMORY_ALWAYS_INLINE bool push_if_room(Heap* h, Node* n, std::size_t c) noexcept {
+  /// Puts a free block on front `f` (of class `c`, the calling thread's) if it has room.
+  CORE_MEMORY_ALWAYS_INLINE bool push_if_room(Front& f, Node* n, std::size_t c) noexcept {
     // relaxed: the thread's own counter.
-    if (h->front[c].count.load(std::memory_order_relaxed) < h->front[c].limit) [[likely]] {
-      push(h, n, c);
+    if (f.count.load(std::memory_order_relaxed) < f.limit) [[likely]] {
+      push(f, n, c);
       return true;
     }
     return false;
   }
 
   /// Links a free block (cookie already set) into the front.
-  CORE_MEMORY_ALWAYS_INLINE void push(Heap* h, Node* n, std::size_t c) noexcept {
-    Front& f = h->front[c];
+  CORE_MEMORY_ALWAYS_INLINE void push(Heap* h, Node* n, std::size_t c) noexcept { push(h->front[c], n, c); }
+  CORE_MEMORY_ALWAYS_INLINE void push(Front& f, Node* n, std::size_t c) noexcept {
     unpoison_memory(n, sizeof(Node));
     n->next = f.head;
     poison_memory(n, block_bytes(size_[c]));
@@ -1094,14 +1101,19 @@ class ThreadCachedPool<Upstream, Classes, Checked>::Local {
  public:
   /// The calling thread's heap, attached now if it has none (none if out of memory or exiting:
   /// then every call goes through the pool).
-  explicit Local(ThreadCachedPool& pool) noexcept : pool_(&pool), heap_(pool.thread_heap()) {}
+  explicit Local(ThreadCachedPool& pool) noexcept
+      : pool_(&pool), heap_(pool.thread_heap()), fronts_(heap_ ? heap_->front.data() : no_fronts.data()) {}
 
+  // The fast paths work on the heap's fronts, which are never missing (a Local without a heap
+  // has fronts that are empty and full at once): no test of the heap, no load of it.
   [[nodiscard]] CORE_MEMORY_ALWAYS_INLINE void* try_allocate(std::size_t c) noexcept {
     if constexpr (Checked) {
       if (!on_own_thread(nullptr)) [[unlikely]]
         return pool_->try_allocate(c);
     }
-    return pool_->try_allocate_from(heap_, c, heap_);
+    if (fronts_[c].head) [[likely]]
+      return pool_->pop(fronts_[c], c);
+    return pool_->allocate_slow(c, heap_);
   }
   CORE_MEMORY_ALWAYS_INLINE void deallocate(void* p, std::size_t c, std::size_t size = 0, std::size_t align = 0) noexcept {
     if constexpr (Checked) {
@@ -1110,7 +1122,12 @@ class ThreadCachedPool<Upstream, Classes, Checked>::Local {
       if (!pool_->validate_free(p, c, size, align)) [[unlikely]]
         return;
     }
-    pool_->free_to(heap_, static_cast<Node*>(p), c, heap_);
+    auto* n = static_cast<Node*>(p);
+    if (!pool_->marked_free(n, c)) [[unlikely]]
+      return;
+    if (pool_->push_if_room(fronts_[c], n, c)) [[likely]]
+      return;
+    pool_->deallocate_slow(n, c, heap_);
   }
   [[nodiscard]] ThreadCachedPool& pool() const noexcept { return *pool_; }
 
@@ -1128,8 +1145,12 @@ class ThreadCachedPool<Upstream, Classes, Checked>::Local {
     return false;
   }
 
+  /// The fronts of a Local without a heap: no block, no room (never written).
+  static inline std::array<Front, Classes> no_fronts{};
+
   ThreadCachedPool* pool_;
   Heap* heap_;
+  Front* fronts_;  // heap_'s, or no_fronts
 };
 
 /// The RawAllocator functions of a face's ThreadCache (ConcurrentPool's, ThreadPoolAllocator's):
