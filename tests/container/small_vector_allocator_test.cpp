@@ -368,7 +368,9 @@ struct SwappingConstructCountingAllocator : ConstructCountingAllocator<T> {
 // one it was giving away: each allocator then destroyed elements the other had built.
 TEST(SmallVectorAllocators, APropagatingSwapBuildsRehomedElementsThroughTheirNewAllocator) {
   using A = SwappingConstructCountingAllocator<std::string>;
-  for (const std::size_t large : {3u, 5u, 9u}) {
+  // 1 and 2: both vectors inline (a review found their elements kept, built by the allocator
+  // given away); they are built anew through the new one, and end inline again.
+  for (const std::size_t large : {1u, 2u, 3u, 5u, 9u}) {
     std::size_t constructs1 = 0, destroys1 = 0, constructs2 = 0, destroys2 = 0;
     {
       cm::SmallVector<std::string, 2, A> a(A(&constructs1, &destroys1));
@@ -382,6 +384,10 @@ TEST(SmallVectorAllocators, APropagatingSwapBuildsRehomedElementsThroughTheirNew
       for (std::size_t i = 0; i < large; ++i) EXPECT_EQ(b[i], std::string(30, static_cast<char>('a' + i)));
       EXPECT_EQ(a.get_allocator().constructs, &constructs2);
       EXPECT_EQ(b.get_allocator().constructs, &constructs1);
+      EXPECT_EQ(a.capacity(), 2u);
+      if (large <= 2) {
+        EXPECT_EQ(b.capacity(), 2u);
+      }
       swap(a, b);  // and back
       EXPECT_EQ(a.size(), large);
       EXPECT_EQ(b.size(), 1u);

@@ -406,6 +406,8 @@ class SmallVectorImpl {
     if constexpr (propagate) {
       if (!equal) rehome_pair(other);
       swap_allocators(other);
+      back_inline();
+      other.back_inline();
     }
   }
 
@@ -656,12 +658,32 @@ class SmallVectorImpl {
     if (mine) adopt(mine, cap_mine, size_);
     if (theirs) other.adopt(theirs, cap_theirs, other.size_);
   }
-  /// Where a heap vector's elements go when `a` becomes its allocator: inline if they fit, else a
-  /// buffer from `a`. Null for a vector on its inline buffer.
+  /// Where a vector's elements go when `a` becomes its allocator: a heap vector's inline if they
+  /// fit, else to a buffer from `a`. An inline vector's stay, unless `a` builds or destroys
+  /// elements itself: then they are built anew through it, in a buffer from `a` for now (swap
+  /// brings them back inline, back_inline). Null: they stay.
   alloc_pointer rehome_target(Alloc& a, size_type& cap) {
-    if (on_stack()) return nullptr;
+    if (on_stack()) {
+      if (!(allocator_constructs || allocator_destroys) || size_ == 0) return nullptr;
+      cap = inline_capacity_ + 1;  // a heap buffer is larger than the inline one (on_stack)
+      return alloc_traits::allocate(a, cap);
+    }
     cap = size_ <= inline_capacity_ ? inline_capacity_ : capacity_;
     return size_ <= inline_capacity_ ? inline_pointer() : alloc_traits::allocate(a, cap);
+  }
+  /// A heap vector whose elements fit inline (an inline one rebuilt by rehome_pair) moves them
+  /// back inline, through its allocator. Never throws: if a move throws, they stay where they are
+  /// (the move is strong), which is as valid.
+  void back_inline() noexcept {
+    if (on_stack() || size_ > inline_capacity_) return;
+#if CORE_MEMORY_EXCEPTIONS
+    try {
+#endif
+      shrink_to_fit();
+#if CORE_MEMORY_EXCEPTIONS
+    } catch (...) {
+    }
+#endif
   }
   void drop_target(const alloc_pointer& target, size_type cap, Alloc& a, bool built) noexcept {
     if (!target) return;

@@ -132,6 +132,7 @@ template <class It, class Comp>
 void sort(It first, It last, Comp comp) {
   const auto n = last - first;
   if (n <= sort_threshold) {  // no partitioning to do: a short loop the caller can inline
+    if (n < 2) return;        // (first + 1 would step past an empty range's end)
     for (It i = first + 1; i < last; ++i) detail::insert_back<true>(first, i, comp);
     return;
   }
