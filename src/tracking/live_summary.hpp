@@ -18,10 +18,9 @@ struct LiveSummary {
 
 /// The figures of `records` alone, from their weights (estimates when `sampled`).
 LiveSummary summarize_records(const std::vector<AllocationInfo>& records, bool sampled);
-/// The figures of `live` (what find_leaks() returned, less the records `left_out`) as `t`
-/// states them: when sampled, its running estimates less those of `left_out`.
-LiveSummary summarize_live(const MemoryTracker& t, const std::vector<AllocationInfo>& live,
-                           const std::vector<AllocationInfo>& left_out = {});
+/// The figures of `live` (what find_leaks() returned) as `t` states them: when sampled, its
+/// running estimates.
+LiveSummary summarize_live(const MemoryTracker& t, const std::vector<AllocationInfo>& live);
 /// "3 blocks (96 bytes) leaked", or "about 2000 blocks (210000 bytes) leaked, estimated from 21
 /// sampled blocks" (`verb`: "leaked", "live").
 void write_live_summary(std::ostream& os, const LiveSummary& s, const char* verb);

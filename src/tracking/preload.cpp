@@ -24,6 +24,9 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <link.h>
+#include <sys/auxv.h>
+#include <sys/uio.h>
 #include <sys/stat.h>
 #include <pthread.h>
 #include <csignal>
@@ -33,6 +36,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -120,12 +124,41 @@ void restore(const cm::MemoryTracker::Withdrawn& w) noexcept {
 }
 
 /// Standard error as the program started, kept for the report at exit: programs close fd 2 in
-/// their own exit handlers (coreutils), or reopen it on a file of theirs.
+/// their own exit handlers (coreutils), or reopen it on a file of theirs. Its identity (device and
+/// inode) tells whether a descriptor still is it.
 int report_fd = -1;
+dev_t stderr_dev = 0;
+ino_t stderr_ino = 0;
 
-/// Where a report for standard error goes: our copy of it, or fd 2 if a program that closed every
-/// descriptor it did not open closed ours too.
-int stderr_fd() noexcept { return report_fd >= 0 && ::fcntl(report_fd, F_GETFD) != -1 ? report_fd : 2; }
+bool is_stderr(int fd) noexcept {
+  struct stat st{};
+  return fd >= 0 && ::fstat(fd, &st) == 0 && st.st_dev == stderr_dev && st.st_ino == stderr_ino;
+}
+
+/// Where a report for standard error goes: our copy of it, else fd 2 if that still is the
+/// standard error the program started with (a program that closes every descriptor it did not
+/// open closes ours too, and may open a file of its own on our number); -1 if neither is.
+int stderr_fd() noexcept {
+  if (is_stderr(report_fd)) return report_fd;
+  return is_stderr(2) ? 2 : -1;
+}
+
+/// The directory the program started in (its reports' fallback).
+std::string* start_dir = nullptr;
+
+void write_all(int fd, const std::string& s) noexcept;
+
+/// Writes `text` to the standard error the program started with; if no descriptor is that any
+/// more, to core-memory-preload.<pid>.txt in the directory it started in (not into a file of the
+/// program's that took the number).
+void to_standard_error(const std::string& text) noexcept {
+  if (const int fd = stderr_fd(); fd >= 0) return write_all(fd, text);
+  if (!start_dir) return;
+  const std::string path = *start_dir + "/core-memory-preload." + std::to_string(::getpid()) + ".txt";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  write_all(fd, text);
+  if (fd >= 0) ::close(fd);
+}
 
 const char* env(const char* name, const char* fallback) noexcept {
   const char* v = std::getenv(name);
@@ -133,7 +166,7 @@ const char* env(const char* name, const char* fallback) noexcept {
 }
 
 void write_all(int fd, const std::string& s) noexcept {
-  for (std::size_t done = 0; done < s.size();) {
+  for (std::size_t done = 0; fd >= 0 && done < s.size();) {
     const ssize_t n = ::write(fd, s.data() + done, s.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return;
@@ -141,22 +174,95 @@ void write_all(int fd, const std::string& s) noexcept {
   }
 }
 
-/// True for a block the C runtime keeps on purpose: glibc keeps each exited thread's dynamic
-/// thread vector (allocated by _dl_allocate_tls) with its stack, cached for the next thread.
-/// Live at exit, reachable, and no leak of the program's (valgrind's default suppressions leave
-/// them out too). Told by the stack (its innermost frames), so only when stacks are captured.
-bool kept_by_the_runtime(const cm::StackTrace& stack) {
-  for (std::uint32_t i = 0; i < std::min<std::uint32_t>(stack.depth, 4); ++i) {
-    Dl_info info;
-    if (dladdr(stack.frames[i], &info) && info.dli_sname && std::strcmp(info.dli_sname, "_dl_allocate_tls") == 0)
-      return true;
+/// The blocks the C runtime keeps on purpose, live at exit and no leak of the program's: those
+/// the dynamic loader allocated (the thread-local storage of threads and of loaded libraries, and
+/// the libraries' own data; the innermost frame of their stack is in the loader), and those
+/// reachable from the C library's and the loader's own data through live blocks (stdio buffers,
+/// locale and time-zone data), as a leak checker's reachability scan finds them, from those
+/// roots only. (Under sampling only sampled blocks are seen, so a chain through an unsampled one
+/// breaks; without stacks, CORE_MEMORY_TRACK_STACK=0, the loader's blocks cannot be told.)
+/// Blocks are read without a fault: other threads may still free them.
+class RuntimeKept {
+ public:
+  explicit RuntimeKept(std::vector<cm::AllocationInfo> live) : live_(std::move(live)), kept_(live_.size()) {
+    std::sort(live_.begin(), live_.end(), [](const auto& a, const auto& b) { return a.address < b.address; });
+    const auto loader = static_cast<std::uintptr_t>(::getauxval(AT_BASE));
+    for (std::size_t i = 0; i < live_.size(); ++i) {
+      const auto& stack = live_[i].stack_trace;
+      Dl_info info;
+      if (loader && stack && stack->depth && ::dladdr(stack->frames[0], &info) &&
+          reinterpret_cast<std::uintptr_t>(info.dli_fbase) == loader)
+        mark(i);
+    }
+    ::dl_iterate_phdr(
+        [](dl_phdr_info* m, std::size_t, void* self) {
+          const char* name = std::strrchr(m->dlpi_name, '/');
+          name = name ? name + 1 : m->dlpi_name;
+          if (std::strncmp(name, "libc.so", 7) != 0 && std::strncmp(name, "ld-linux", 8) != 0) return 0;
+          for (int i = 0; i < m->dlpi_phnum; ++i) {
+            const ElfW(Phdr)& h = m->dlpi_phdr[i];
+            if (h.p_type == PT_LOAD && (h.p_flags & PF_W))
+              static_cast<RuntimeKept*>(self)->scan(reinterpret_cast<const void*>(m->dlpi_addr + h.p_vaddr), h.p_memsz);
+          }
+          return 0;
+        },
+        this);
+    while (!pending_.empty()) {  // through the blocks found, read without a fault
+      const cm::AllocationInfo& b = live_[pending_.back()];
+      pending_.pop_back();
+      std::vector<std::uintptr_t> words(b.size / sizeof(std::uintptr_t));
+      iovec local{words.data(), words.size() * sizeof(std::uintptr_t)}, remote{const_cast<void*>(b.address), local.iov_len};
+      if (::process_vm_readv(::getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(local.iov_len))
+        scan(words.data(), local.iov_len);
+    }
   }
-  return false;
+  /// The live blocks in two: what the runtime keeps (returned) and the rest (left in `rest`).
+  std::vector<cm::AllocationInfo> split(std::vector<cm::AllocationInfo>& rest) && {
+    std::vector<cm::AllocationInfo> kept;
+    for (std::size_t i = 0; i < live_.size(); ++i) (kept_[i] ? kept : rest).push_back(std::move(live_[i]));
+    return kept;
+  }
+
+ private:
+  void mark(std::size_t i) {
+    if (kept_[i]) return;
+    kept_[i] = true;
+    pending_.push_back(i);
+  }
+  /// Marks every block that a word of [p, p + bytes) points into.
+  void scan(const void* p, std::size_t bytes) {
+    const auto* w = static_cast<const std::uintptr_t*>(p);
+    for (std::size_t k = 0; k < bytes / sizeof(std::uintptr_t); ++k) {
+      const std::uintptr_t v = w[k];
+      auto it = std::upper_bound(live_.begin(), live_.end(), v, [](std::uintptr_t x, const cm::AllocationInfo& b) {
+        return x < reinterpret_cast<std::uintptr_t>(b.address);
+      });
+      if (it == live_.begin()) continue;
+      --it;
+      if (v < reinterpret_cast<std::uintptr_t>(it->address) + std::max<std::size_t>(it->size, 1))
+        mark(static_cast<std::size_t>(it - live_.begin()));
+    }
+  }
+
+  std::vector<cm::AllocationInfo> live_;
+  std::vector<bool> kept_;
+  std::vector<std::size_t> pending_;
+};
+
+/// At exit: takes the blocks the C runtime keeps out of the tracker (so that every report format
+/// leaves them out) and returns them.
+std::vector<cm::AllocationInfo> set_runtime_blocks_apart(cm::MemoryTracker* t) {
+  std::vector<cm::AllocationInfo> rest;
+  std::vector<cm::AllocationInfo> kept = RuntimeKept(t->find_leaks()).split(rest);
+  for (const cm::AllocationInfo& a : kept) (void)t->withdraw(const_cast<void*>(a.address));
+  return kept;
 }
 
 /// Writes the report of `t` to `path` (standard error if null): at exit the blocks still live are
 /// leaks, in a snapshot they are just live.
 void write_report_to(cm::MemoryTracker* t, const char* path, bool at_exit) {
+  // At exit, what the C runtime keeps is set apart (and said so), not counted as leaked.
+  const std::vector<cm::AllocationInfo> kept = at_exit ? set_runtime_blocks_apart(t) : std::vector<cm::AllocationInfo>{};
   std::ostringstream os;
   const char* format = env("CORE_MEMORY_TRACK_FORMAT", "text");
   if (std::strcmp(format, "json") == 0) {
@@ -164,45 +270,35 @@ void write_report_to(cm::MemoryTracker* t, const char* path, bool at_exit) {
   } else if (std::strcmp(format, "html") == 0) {
     t->generate_report(os, cm::report_format::html);
   } else {
-    auto leaks = t->find_leaks();
-    // At exit, what the C runtime keeps is set apart (and said so), not counted as leaked.
-    std::vector<cm::AllocationInfo> kept;
-    if (at_exit) {
-      const auto runtime = [](const cm::AllocationInfo& a) { return a.stack_trace && kept_by_the_runtime(*a.stack_trace); };
-      std::copy_if(leaks.begin(), leaks.end(), std::back_inserter(kept), runtime);
-      std::erase_if(leaks, runtime);
-    }
     // Sampled: the records are samples, the figures the tracker's weighted estimates.
     const bool sampled = t->options().mode == cm::tracking_mode::sampled;
     os << "core-memory preload: " << (sampled ? "about " : "") << t->allocation_count() << " allocations, peak "
        << t->peak_usage() << " bytes" << (sampled ? " (sampled estimates)" : "") << "; ";
-    if (leaks.empty()) {
+    // The header's figures and the table come from one look at the tracker: threads that still
+    // run at exit change it meanwhile.
+    std::vector<cm::StackStats> stacks = t->snapshot().stacks;  // by where they were allocated (records without a stack too)
+    std::erase_if(stacks, [](const cm::StackStats& st) { return st.site.live_count == 0; });
+    if (stacks.empty()) {
       os << (at_exit ? (sampled ? "no sampled block leaked (sampling misses most small leaks)\n" : "no leaks\n")
                      : "nothing live\n");
     } else {
-      cm::detail::write_live_summary(os, cm::detail::summarize_live(*t, leaks, kept), at_exit ? "leaked" : "live");
-      os << ":\n";
-      std::vector<cm::StackStats> stacks = t->stacks();  // grouped by where they were allocated
-      std::erase_if(stacks, [&](const cm::StackStats& st) {
-        return st.site.live_count == 0 || (at_exit && kept_by_the_runtime(st.stack));
-      });
-      if (stacks.empty()) {
-        t->dump_allocations(os);
-      } else {
-        os << "  live bytes   live count  total bytes  total count  (allocated from)\n";
-        cm::write_stacks_text(os, stacks, 100);
-      }
+      double count = 0, bytes = 0;
+      for (const cm::StackStats& st : stacks) count += st.site.live_count, bytes += st.site.live_bytes;
+      const cm::detail::LiveSummary live{static_cast<std::size_t>(std::llround(count)),
+                                         static_cast<std::size_t>(std::llround(bytes)),
+                                         sampled ? t->find_leaks().size() : 0};
+      cm::detail::write_live_summary(os, live, at_exit ? "leaked" : "live");
+      os << ":\n  live bytes   live count  total bytes  total count  (allocated from)\n";
+      cm::write_stacks_text(os, stacks, 100);
     }
     if (!kept.empty()) {
       os << "not counted: ";
       cm::detail::write_live_summary(os, cm::detail::summarize_records(kept, sampled), "kept by the C runtime");
-      os << " (the thread-local storage of exited threads, which glibc keeps with their stacks for new threads)\n";
+      os << " (thread-local storage and loaded libraries' data of the dynamic loader, stdio buffers, locale and "
+            "time-zone data of the C library)\n";
     }
   }
-  if (!path) {
-    write_all(stderr_fd(), os.str());
-    return;
-  }
+  if (!path) return to_standard_error(os.str());
   // A regular file (or a new one) is written aside and renamed when complete, so a reader never
   // sees half a report. Anything else (/dev/null, /dev/stderr, a FIFO) is written in place:
   // renaming over it would replace the device node with a regular file.
@@ -210,7 +306,7 @@ void write_report_to(cm::MemoryTracker* t, const char* path, bool at_exit) {
   const auto to_stderr = [&](const char* what) {
     const std::string warning = std::string("core-memory preload: cannot write the report to ") + path + " (" + what +
                                 ": " + std::strerror(errno) + "); it follows here\n";
-    write_all(stderr_fd(), warning + os.str());
+    to_standard_error(warning + os.str());
   };
   struct stat st{};
   if (::stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
@@ -292,6 +388,7 @@ void start_signal_reports() {
 [[gnu::constructor]] void start() {
   in_hook = true;  // the tracker's construction allocates
   report_fd = ::fcntl(2, F_DUPFD_CLOEXEC, 100);  // high: out of the way of the program's numbering
+  if (struct stat st{}; report_fd >= 0 && ::fstat(report_fd, &st) == 0) stderr_dev = st.st_dev, stderr_ino = st.st_ino;
   cm::TrackerOptions o;
   o.name = "core-memory preload";
   o.stack_depth = static_cast<unsigned>(std::strtoul(env("CORE_MEMORY_TRACK_STACK", "16"), nullptr, 10));
@@ -304,10 +401,9 @@ void start_signal_reports() {
     o.sample_interval = sample;
   }
   output_template = new std::string(env("CORE_MEMORY_TRACK_OUTPUT", ""));
-  if (!output_template->empty() && output_template->front() != '/') {
-    char cwd[4096];
-    if (::getcwd(cwd, sizeof cwd)) *output_template = std::string(cwd) + "/" + *output_template;
-  }
+  if (char cwd[4096]; ::getcwd(cwd, sizeof cwd)) start_dir = new std::string(cwd);
+  if (!output_template->empty() && output_template->front() != '/' && start_dir)
+    *output_template = *start_dir + "/" + *output_template;
   static cm::MemoryTracker* tracker = new cm::MemoryTracker(o);
   std::atexit(write_report);  // registered first, so it runs after the program's own exit handlers
   pthread_atfork(nullptr, nullptr, stop_in_child);

@@ -422,12 +422,9 @@ LiveSummary summarize_records(const std::vector<AllocationInfo>& records, bool s
   return s;
 }
 
-LiveSummary summarize_live(const MemoryTracker& t, const std::vector<AllocationInfo>& live,
-                           const std::vector<AllocationInfo>& left_out) {
+LiveSummary summarize_live(const MemoryTracker& t, const std::vector<AllocationInfo>& live) {
   if (t.options().mode != tracking_mode::sampled) return summarize_records(live, false);
-  const LiveSummary out = summarize_records(left_out, true);
-  const std::size_t count = t.live_count(), bytes = t.current_usage();
-  return {count > out.count ? count - out.count : 0, bytes > out.bytes ? bytes - out.bytes : 0, live.size()};
+  return {t.live_count(), t.current_usage(), live.size()};
 }
 
 void write_live_summary(std::ostream& os, const LiveSummary& s, const char* verb) {

@@ -3,8 +3,13 @@
 // a realloc of it that fails) and one object from operator new; "clean" frees everything it allocates; "signal <file>" leaks, raises
 // SIGUSR2 and waits (up to 10 s) for the tracker to write <file>; "fork" leaks, then forks a child
 // that leaks too and exits through exit(); "chdir" leaks a valloc and a pvalloc block and changes
-// to the root directory; "threads" leaks a block and runs threads that use thread-local storage.
+// to the root directory; "threads" leaks a block and runs threads that use thread-local storage;
+// "libc" uses stdio, a locale and the time zone (state the C library keeps) and leaks a strdup;
+// "fd100 <file>" puts a file of its own on descriptor 100 and leaks.
 #include <chrono>
+#include <clocale>
+#include <cstdio>
+#include <ctime>
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
@@ -78,6 +83,18 @@ int main(int argc, char** argv) {
     std::vector<std::thread> threads;
     for (int i = 0; i < 4; ++i) threads.emplace_back([] { thread_string.assign(100, 't'); });
     for (std::thread& t : threads) t.join();
+  }
+  if (argc > 1 && std::strcmp(argv[1], "libc") == 0) {  // state the C library keeps, and one leak through it
+    std::printf("through stdio\n");
+    std::setlocale(LC_ALL, "C.UTF-8");
+    const std::time_t now = std::time(nullptr);
+    sink = std::localtime(&now);
+    sink = strdup("a string the program leaks");  // allocated inside the C library, but the program's
+  }
+  if (argc > 2 && std::strcmp(argv[1], "fd100") == 0) {  // a file of the program's own on descriptor 100
+    const int fd = ::open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || ::dup2(fd, 100) != 100 || ::write(100, "the program's own\n", 18) != 18) return 6;
+    sink = make_leak(55);
   }
   if (argc > 1 && std::strcmp(argv[1], "errno") == 0) {
     // A successful allocation (recorded with a stack) leaves errno as it was.

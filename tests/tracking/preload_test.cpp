@@ -80,18 +80,45 @@ TEST(PreloadTracker, ErrnoAndTheProgramsOwnDescriptorsAreLeftAlone) {
   EXPECT_NE(b.str().find("55 bytes"), std::string::npos) << "no report on the original standard error:\n" << b.str();
 }
 
-// Left by a review: glibc keeps the dynamic thread vector of each exited thread (with its stack,
-// cached for new threads), and the report counted them as the program's leaks.
-TEST(PreloadTracker, WhatTheCRuntimeKeepsForNewThreadsIsNoLeak) {
-  for (const char* environment : {"", "CORE_MEMORY_TRACK_SAMPLE=1"}) {
+// Left by reviews: what the C runtime keeps on purpose was counted as the program's leaks: the
+// thread-local storage glibc keeps for new threads (found by the stack only, so not with frame
+// pointers), stdio buffers, locale and time-zone data. It is set apart (in every format), while
+// a string the program leaks through strdup is still its leak.
+TEST(PreloadTracker, WhatTheCRuntimeKeepsIsNoLeak) {
+  for (const char* environment : {"", "CORE_MEMORY_TRACK_SAMPLE=1", "CORE_MEMORY_TRACK_METHOD=frame_pointers",
+                                   "CORE_MEMORY_TRACK_STACK=1"}) {
     const std::string report = run("threads", environment);
     EXPECT_NE(report.find("1 blocks (123 bytes) leaked"), std::string::npos) << environment << "\n" << report;
     EXPECT_NE(report.find("not counted: "), std::string::npos) << environment << "\n" << report;
     EXPECT_NE(report.find("kept by the C runtime"), std::string::npos) << environment << "\n" << report;
-    EXPECT_NE(report.find("(the thread-local storage of exited threads"), std::string::npos) << environment << "\n"
-                                                                                             << report;
     EXPECT_EQ(report.find("_dl_allocate_tls"), std::string::npos) << environment << "\n" << report;
   }
+  const std::string libc = run("libc");
+  EXPECT_NE(libc.find("1 blocks (27 bytes) leaked"), std::string::npos) << libc;
+  EXPECT_NE(libc.find("strdup"), std::string::npos) << libc;
+  EXPECT_NE(libc.find("kept by the C runtime"), std::string::npos) << libc;
+  const std::string json = run("libc", "CORE_MEMORY_TRACK_FORMAT=json");
+  const std::size_t live = json.find("\"live\":[");
+  ASSERT_NE(live, std::string::npos) << json;
+  const std::size_t first = json.find("{\"address\"", live);
+  EXPECT_NE(first, std::string::npos) << json;
+  EXPECT_EQ(json.find("{\"address\"", first + 1), std::string::npos) << "one live block:\n" << json;
+  EXPECT_NE(json.find("\"size\":27,", live), std::string::npos) << json;
+}
+
+// Defect (review): the report for standard error went to descriptor 100 (the tracker's copy of
+// it) after the program had put a file of its own there.
+TEST(PreloadTracker, AReportNeverGoesIntoAFileOfTheProgramsOwn) {
+  const std::string dir = ::testing::TempDir();
+  const std::string own = dir + "core_memory_preload_fd100.txt", err = dir + "core_memory_preload_fd100_err.txt";
+  const std::string command = "env LD_PRELOAD=" CORE_MEMORY_PRELOAD_LIBRARY " " CORE_MEMORY_PRELOAD_PROGRAM
+                              " fd100 " + own + " 2>" + err;
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  std::stringstream a, b;
+  a << std::ifstream(own).rdbuf();
+  b << std::ifstream(err).rdbuf();
+  EXPECT_EQ(a.str(), "the program's own\n");
+  EXPECT_NE(b.str().find("1 blocks (55 bytes) leaked"), std::string::npos) << b.str();
 }
 
 TEST(PreloadTracker, ACleanProgramHasNoLeaks) {
