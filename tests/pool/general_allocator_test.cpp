@@ -1311,6 +1311,51 @@ TEST(GeneralAllocator, CheckedFreeInsideALargeBlockIsAnInteriorPointer) {
   EXPECT_NE(capture.last().kind, cm::error_kind::interior_pointer) << capture.last().text;
 }
 
+// Defects (review of the above): the live large blocks were a list through their headers, whose
+// links an underrun of 17-32 bytes reached past the magic: a valid free then wrote where the
+// forged links said (a pointer of the program's zeroed). The table is the allocator's own now;
+// a rewritten index costs a search. A header whose magic an underrun damaged was reported as an
+// interior pointer into its own block; it is a buffer overrun, and the block is not freed. A
+// forged header (the magic copied) no longer has its "mapping" unmapped.
+TEST(GeneralAllocator, CheckedLargeHeadersAreNotTrustedBeyondTheirMagic) {
+  test::MisuseCapture capture;
+  cm::BasicGeneralAllocator<true> a;
+  const std::size_t size = std::size_t{2} << 20;
+  struct Target {
+    std::byte before[32];
+    void* victim;
+  };
+  static Target target{{}, &target};
+  std::vector<std::byte*> blocks;
+  for (int i = 0; i < 3; ++i) blocks.push_back(static_cast<std::byte*>(a.allocate(size)));
+  for (std::byte* b : blocks) {  // every byte after the magic rewritten: a pointer, then garbage
+    std::byte* fake = target.before;  // as a forged link to `victim` 32 bytes on would be
+    std::memcpy(b - 32, &fake, sizeof fake);
+    std::memset(b - 24, 0xA5, 24);
+  }
+  for (std::byte* b : blocks) a.deallocate(b);
+  EXPECT_EQ(capture.count(), 0u) << capture.last().text;
+  EXPECT_EQ(target.victim, static_cast<void*>(&target));
+  EXPECT_EQ(a.large_blocks(), 0u);
+
+  auto* damaged = static_cast<std::byte*>(a.allocate(size));
+  std::memset(damaged - 40, 0, 40);  // the magic too
+  a.deallocate(damaged);
+  ASSERT_EQ(capture.count(), 1u);
+  EXPECT_EQ(capture.last().kind, cm::error_kind::buffer_overrun) << capture.last().text;
+  EXPECT_EQ(a.large_blocks(), 1u) << "not freed: nothing in its header can be trusted";
+
+  auto* real = static_cast<std::byte*>(a.allocate(size));
+  alignas(64) static std::byte forged[256];
+  std::memcpy(forged, real - 64, 64);  // a copy of a live header, magic and all, before forged + 64
+  a.deallocate(forged + 64);
+  ASSERT_EQ(capture.count(), 2u);
+  EXPECT_EQ(capture.last().kind, cm::error_kind::double_free) << capture.last().text;
+  std::memset(real, 1, size);  // its mapping was not unmapped
+  a.deallocate(real);
+  EXPECT_EQ(capture.count(), 2u);
+}
+
 // Defect (review): a class its slow path once found exhausted was marked full, and the mark sent
 // 63 of 64 later requests straight to a mapping of their own: under an address-space limit, with
 // every block of the class freed, 42 of 100 requests failed (glibc: none).

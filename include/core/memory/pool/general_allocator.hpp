@@ -518,46 +518,53 @@ class BasicGeneralAllocator {
     std::size_t length;  // its bytes
     std::size_t klass;   // the class it stands in for when its range was full, or class_count
     std::uint64_t magic;
-    LargeHeader* prev;  // checked mode: the live large blocks (LargeBlocks), in the header's spare room
-    LargeHeader* next;
+    std::size_t slot;    // checked mode: its index in LargeBlocks (checked there before it is trusted)
   };
-  static_assert(sizeof(LargeHeader) == large_alignment);
 
-  /// Checked mode: the live large blocks, a list through their headers, so that a pointer into
-  /// one is reported as an interior pointer, not a foreign one. Linked and unlinked under the
-  /// engine's upstream lock, which fork() holds across; only a misuse report walks it.
-  struct LargeBlocks {
-    LargeHeader* head = nullptr;
-    void link(LargeHeader* h) noexcept {
-      h->prev = nullptr;
-      h->next = head;
-      if (head) head->prev = h;
-      head = h;
+  /// Checked mode: the live large blocks' headers, in a table of metadata pages out of any block's
+  /// reach, so that a free inside a large block is reported as an interior pointer (not a foreign
+  /// one), a free of a forged or damaged header is refused, and of two threads freeing a block at
+  /// once only one frees it. A header keeps its index in the table, and the table is checked
+  /// against it: an underrun that rewrote the index costs a search, never a write elsewhere.
+  /// Under the engine's upstream lock, which fork() holds across; a misuse report walks it.
+  class LargeBlocks {
+   public:
+    LargeBlocks() = default;
+    LargeBlocks(const LargeBlocks&) = delete;
+    LargeBlocks& operator=(const LargeBlocks&) = delete;
+    ~LargeBlocks() { detail::free_metadata(slots_, capacity_ * sizeof(LargeHeader*)); }
+
+    /// Enters `h`; false if the table could not grow.
+    bool add(LargeHeader* h) noexcept {
+      if (size_ == capacity_ && !detail::grow_metadata(slots_, size_, capacity_, 512)) return false;
+      h->slot = size_;
+      slots_[size_++] = h;
+      return true;
     }
-    void unlink(LargeHeader* h) noexcept {
-      (h->prev ? h->prev->next : head) = h->next;
-      if (h->next) h->next->prev = h->prev;
+    /// Takes `h` out; false if it is not there (never entered, or taken out already).
+    bool remove(const LargeHeader* h) noexcept {
+      std::size_t i = h->slot;
+      if (i >= size_ || slots_[i] != h) i = std::find(slots_, slots_ + size_, h) - slots_;
+      if (i == size_) return false;
+      slots_[i] = slots_[--size_];
+      slots_[i]->slot = i;
+      return true;
     }
-    /// The block whose mapping holds `p` (its header included), or null.
+    /// The block whose mapping holds `p` (its header included), or null. O(blocks).
     [[nodiscard]] const LargeHeader* around(const void* p) const noexcept {
       const auto* b = static_cast<const std::byte*>(p);
-      for (const LargeHeader* h = head; h; h = h->next)
-        if (b >= h->base && b < h->base + h->length) return h;
+      for (std::size_t i = 0; i < size_; ++i)
+        if (b >= slots_[i]->base && b < slots_[i]->base + slots_[i]->length) return slots_[i];
       return nullptr;
     }
+
+   private:
+    LargeHeader** slots_ = nullptr;
+    std::size_t size_ = 0, capacity_ = 0;
   };
-  struct NoLargeBlocks {  // release builds: no list, no lock
-    void link(LargeHeader*) noexcept {}
-    void unlink(LargeHeader*) noexcept {}
-    [[nodiscard]] const LargeHeader* around(const void*) const noexcept { return nullptr; }
-  };
-  /// Runs `f(live_large_)` under the engine's upstream lock (checked mode; nothing otherwise).
-  template <class F>
-  void with_large_blocks(F&& f) const noexcept {
-    if constexpr (Checked) {
-      std::lock_guard<std::mutex> guard(engine_.upstream_mutex());
-      f(live_large_);
-    }
+  struct NoLargeBlocks {};  // release builds: no table
+  [[nodiscard]] std::lock_guard<std::mutex> lock_large_blocks() const noexcept {
+    return std::lock_guard<std::mutex>(engine_.upstream_mutex());
   }
 
   static constexpr auto small_table = [] {
@@ -816,8 +823,15 @@ class BasicGeneralAllocator {
       return nullptr;
     auto* base = static_cast<std::byte*>(mapping);
     std::byte* p = align_up(base + sizeof(LargeHeader), align);
-    auto* h = ::new (static_cast<void*>(p - sizeof(LargeHeader))) LargeHeader{base, mapped, klass, large_magic, nullptr, nullptr};
-    with_large_blocks([h](auto& live) { live.link(h); });
+    auto* h = ::new (static_cast<void*>(p - sizeof(LargeHeader))) LargeHeader{base, mapped, klass, large_magic, 0};
+    if constexpr (Checked) {
+      const auto guard = lock_large_blocks();
+      if (!live_large_.add(h)) {
+        h->magic = 0;
+        unmap(base, mapped);
+        return nullptr;
+      }
+    }
     // A kept mapping holds what its last block left: calloc clears it, as glibc and mimalloc
     // clear reused memory, up to what was kept (the pages mremap added, like a fresh mapping's,
     // are zero already and never written here: a sparse calloc stays sparse).
@@ -857,7 +871,14 @@ class BasicGeneralAllocator {
       if (p) report_not_large(p);
       return;
     }
-    with_large_blocks([h](auto& live) { live.unlink(h); });
+    if constexpr (Checked) {
+      const auto guard = lock_large_blocks();
+      if (!live_large_.remove(h)) {  // forged, damaged, or freed by another thread just now
+        report_misuse({error_kind::double_free, allocator_name, p, 0, 0,
+                       "no live large block (freed already, or its header forged)", nullptr, 0});
+        return;
+      }
+    }
     h->magic = freed_large_magic;  // a second free of it is then reported, not unmapped twice
     large_count_.fetch_sub(1, std::memory_order_relaxed);
     large_bytes_.fetch_sub(h->length, std::memory_order_relaxed);
@@ -871,12 +892,16 @@ class BasicGeneralAllocator {
       return report_misuse({error_kind::double_free, allocator_name, p, 0, 0, "large block freed already", nullptr, 0});
     const std::byte* block = nullptr;
     std::size_t size = 0;
-    with_large_blocks([&](auto& live) {
-      if (const LargeHeader* h = live.around(p)) {
+    if constexpr (Checked) {
+      const auto guard = lock_large_blocks();
+      if (const LargeHeader* h = live_large_.around(p)) {
         block = reinterpret_cast<const std::byte*>(h + 1);
         size = room_in(h, block);
       }
-    });
+    }
+    if (block == p)  // its header is in the table but no longer says so
+      return report_misuse({error_kind::buffer_overrun, allocator_name, p, size, 0,
+                            "the header before this large block was overwritten (an underrun?); not freed", nullptr, 0});
     if (block) {
       char text[96];
       std::snprintf(text, sizeof text, "inside the large block at %p of %zu bytes", static_cast<const void*>(block), size);
@@ -1025,12 +1050,18 @@ class BasicGeneralAllocator {
     }
     const std::size_t old = h->length;
     void* moved_to = nullptr;
-    with_large_blocks([h](auto& live) { live.unlink(h); });  // the header may move
+    if constexpr (Checked) {  // the header may move: out of the table meanwhile
+      const auto guard = lock_large_blocks();
+      if (!live_large_.remove(h)) return nullptr;  // freed by another thread just now
+    }
     if (detail::os::remap(h->base, old, length, &moved_to) != 0 &&
         (length == exact || detail::os::remap(h->base, old, length = exact, &moved_to) != 0)) {
       // The step's rest refused (an address-space limit), or a shrink refused (a split at
       // vm.max_map_count): a shrink stays where it is.
-      with_large_blocks([h](auto& live) { live.link(h); });
+      if constexpr (Checked) {
+        const auto guard = lock_large_blocks();
+        (void)live_large_.add(h);  // (room: it was just taken out)
+      }
       if (exact > old) return nullptr;
       h->klass = class_count;
       return p;
@@ -1040,7 +1071,10 @@ class BasicGeneralAllocator {
     moved->base = base;
     moved->length = length;
     moved->klass = class_count;  // larger than any class now: a large block in its own right
-    with_large_blocks([moved](auto& live) { live.link(moved); });
+    if constexpr (Checked) {
+      const auto guard = lock_large_blocks();
+      (void)live_large_.add(moved);  // (room: it was just taken out)
+    }
     large_bytes_.fetch_add(length - old, std::memory_order_relaxed);  // wraps back when it shrank
     add_keepable(old, length);
     return base + offset;
@@ -1094,7 +1128,7 @@ class BasicGeneralAllocator {
   std::array<Kept, kept_slots> kept_{};
   std::size_t kept_count_ = 0;
   std::atomic<std::size_t> kept_bytes_{0};  // their lengths (see kept_budget_floor); relaxed: under the lock
-  mutable std::conditional_t<Checked, LargeBlocks, NoLargeBlocks> live_large_;
+  [[no_unique_address]] std::conditional_t<Checked, LargeBlocks, NoLargeBlocks> live_large_;
   union {
     Engine engine_;  // destroyed explicitly, before the ranges are released
   };
