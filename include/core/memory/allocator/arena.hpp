@@ -291,12 +291,33 @@ class BasicArena {
     Block* const block = marker_block(marker);
     if (!rewindable(marker, block)) [[unlikely]]
       return;
-    while (oversized_ && allocated_after(oversized_, marker, block)) {
-      Block* b = oversized_;
-      oversized_ = b->next;
-      release_block(b);
-    }
+    // The oversized blocks allocated after the marker: a prefix of their list, newest first.
+    Block* released = nullptr;
+    Block** cut = &released;
+    for (released = oversized_; *cut && allocated_after(*cut, marker, block);) cut = &(*cut)->next;
+    oversized_ = *cut;
+    *cut = nullptr;
     oversized_bytes_ = oversized_ ? oversized_->bytes_before : 0;
+    // A stack upstream frees its newest block only: the spare regular blocks that came after
+    // the oldest of those go back too, all newest first.
+    Block* newer = nullptr;
+    if constexpr (allocator_traits<Upstream>::frees_newest_first) {
+      if (released) {
+        std::uint64_t oldest = released->serial;
+        for (Block* b = released; b; b = b->next) oldest = b->serial;
+        for (Block** link = block ? &block->next : &first_; *link;) {
+          Block* b = *link;
+          if (b->serial > oldest && b->owned) {
+            *link = b->next;
+            b->next = newer;
+            newer = b;
+          } else {
+            link = &b->next;
+          }
+        }
+      }
+    }
+    release_newest_first(newest_first(newer), released);
     current_ = block ? block : first_;
     used_before_ = block ? block->bytes_before : 0;
     if (current_) {
@@ -308,6 +329,8 @@ class BasicArena {
         poison_memory(b->data(), b->capacity);
         vg_trim(b, b->data(), 0);
       }
+    } else {  // (a stack upstream took every block back)
+      top_ = end_ = nullptr;
     }
     rewinds_.record(bytes_used());
   }
@@ -386,6 +409,7 @@ class BasicArena {
     std::uint32_t index = 0;
     std::size_t bytes_before = 0;
     std::byte* key = nullptr;
+    std::uint64_t serial = 0;  // allocation order (the list order is not: a new block goes before spares)
     std::byte* data() noexcept { return reinterpret_cast<std::byte*>(this) + header_size; }
     const std::byte* data() const noexcept { return reinterpret_cast<const std::byte*>(this) + header_size; }
   };
@@ -504,6 +528,7 @@ class BasicArena {
     void* mem = allocator_traits<Upstream>::try_allocate(upstream_.get(), total, alignof(std::max_align_t));
     if (!mem) return nullptr;
     auto* b = ::new (mem) Block{nullptr, capacity, true};
+    b->serial = ++serials_;
     capacity_ += capacity;
     poison_memory(b->data(), capacity);
     vg_pool_create(b);
@@ -521,31 +546,63 @@ class BasicArena {
   }
 
   void release_all() noexcept {
-    rewind(Marker{});
-    Block* keep = nullptr;  // a caller-provided first block survives
-    // Newest first, as a stack upstream (StackAllocator) needs: the list is reversed first (blocks
-    // are appended as the arena grows).
-    Block* reversed = nullptr;
+    // Every block newest first (by serial, over both lists), as a stack upstream (StackAllocator)
+    // needs; a caller-provided first block survives.
+    Block* keep = nullptr;
+    Block* regular = nullptr;
     for (Block* b = first_; b;) {
       Block* next = b->next;
-      b->next = reversed;
-      reversed = b;
+      if (b->owned) {
+        b->next = regular;
+        regular = b;
+      } else {
+        keep = b;
+      }
       b = next;
     }
-    for (Block* b = reversed; b;) {
-      Block* next = b->next;
-      if (b->owned) release_block(b);
-      else keep = b;
-      b = next;
-    }
-    if (keep) keep->next = nullptr;
-    first_ = keep;
-    current_ = nullptr;
+    release_newest_first(newest_first(regular), oversized_);
+    oversized_ = nullptr;
+    oversized_bytes_ = 0;
+    used_before_ = 0;
+    first_ = current_ = keep;
     top_ = end_ = nullptr;
-    if (keep) {
-      current_ = keep;
+    if (keep) {  // as a reset leaves it
+      keep->next = nullptr;
       top_ = keep->data();
-      end_ = keep->data() + keep->capacity;
+      end_ = top_ + keep->capacity;
+      poison_memory(top_, keep->capacity);
+      vg_trim(keep, top_, 0);
+    }
+    rewinds_.record(0);
+  }
+
+  /// The list sorted newest first (by serial): a merge sort of the links, no memory needed.
+  static Block* newest_first(Block* list) noexcept {
+    if (!list || !list->next) return list;
+    Block* half = list;  // split after the middle
+    for (Block* fast = list->next; fast && fast->next; fast = fast->next->next) half = half->next;
+    Block* second = half->next;
+    half->next = nullptr;
+    Block* a = newest_first(list);
+    Block* b = newest_first(second);
+    Block* head = nullptr;
+    for (Block** tail = &head;; tail = &(*tail)->next) {
+      if (!a || !b) {
+        *tail = a ? a : b;
+        return head;
+      }
+      Block*& from = a->serial > b->serial ? a : b;
+      *tail = from;
+      from = from->next;
+    }
+  }
+  /// Releases the blocks of two lists, each newest first, in one newest-first order.
+  void release_newest_first(Block* a, Block* b) noexcept {
+    while (a || b) {
+      Block*& from = !b || (a && a->serial > b->serial) ? a : b;
+      Block* x = from;
+      from = x->next;
+      release_block(x);
     }
   }
 
@@ -623,6 +680,7 @@ class BasicArena {
   std::byte* end_ = nullptr;    // the current block's end, less a byte per oversized allocation in it
   Block* first_ = nullptr;      // regular blocks in order: first_ .. current_ in use, after it spares
   Block* oversized_ = nullptr;  // blocks of oversized requests, newest first
+  std::uint64_t serials_ = 0;   // blocks made so far (Block::serial)
   std::size_t next_block_size_;
   std::size_t first_block_size_ = next_block_size_;
   std::size_t used_before_ = 0;      // bytes used in the blocks before current_

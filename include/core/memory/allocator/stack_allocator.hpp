@@ -38,6 +38,8 @@ class BasicStackAllocator {
   static constexpr std::size_t granule = alignof(std::max_align_t);
   /// One region, never grown: bytes_available() bounds every request.
   static constexpr bool is_fixed_capacity = true;
+  /// Only the most recent allocation can be freed (see allocator_traits).
+  static constexpr bool frees_newest_first = true;
 
   /// A position of the stack (see mark / rewind).
   struct Marker {

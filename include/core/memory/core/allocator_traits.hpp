@@ -125,6 +125,13 @@ struct allocator_traits {
     else return false;
   }();
 
+  /// A frees only its most recent block (StackAllocator; declared as `frees_newest_first`): an
+  /// owner of several of its blocks must give them back newest first.
+  static constexpr bool frees_newest_first = [] {
+    if constexpr (requires { A::frees_newest_first; }) return bool(A::frees_newest_first);
+    else return false;
+  }();
+
   /// Containers hold the allocator by value (else by reference to one the user keeps alive).
   static constexpr bool stored_by_value = is_stateless || is_handle;
 
