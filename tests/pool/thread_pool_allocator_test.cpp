@@ -141,6 +141,13 @@ TEST(ThreadPoolAllocatorMisuse, WrongClassDoubleAndForeignFreesAreReported) {
   ASSERT_EQ(capture.count(), ++reports);
   EXPECT_EQ(capture.last().kind, cm::error_kind::foreign_pointer);
   other.deallocate(q, 32, 16);
+  // The caller's size is the report's, a size of 0 too (review: it read as "not given").
+  void* z = a.allocate(0);
+  a.deallocate(z, 0);
+  a.deallocate(z, 0);
+  ASSERT_EQ(capture.count(), ++reports);
+  EXPECT_EQ(capture.last().kind, cm::error_kind::double_free);
+  EXPECT_EQ(capture.last().size, 0u);
 }
 #endif
 

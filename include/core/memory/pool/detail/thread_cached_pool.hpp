@@ -175,10 +175,13 @@ class ThreadCachedPool final : public HeapOwner {
     return push_cached(static_cast<Node*>(p), c);
   }
 
+  /// A caller's size not given (a size of 0 is one).
+  static constexpr std::size_t unknown_size = SIZE_MAX;
+
   /// Frees a block of class `c` from any thread. Hardened builds report a double free (also one
   /// racing on two threads), a foreign or interior pointer, or a block of another class, with
-  /// the caller's `size` and `align` (0: the class's).
-  CORE_MEMORY_ALWAYS_INLINE void deallocate(void* p, std::size_t c, std::size_t size = 0, std::size_t align = 0) noexcept {
+  /// the caller's `size` and `align` (unknown_size, 0: the class's).
+  CORE_MEMORY_ALWAYS_INLINE void deallocate(void* p, std::size_t c, std::size_t size = unknown_size, std::size_t align = 0) noexcept {
     if constexpr (Checked) {
       if (!validate_free(p, c, size, align)) [[unlikely]]
         return;
@@ -501,7 +504,7 @@ class ThreadCachedPool final : public HeapOwner {
   CORE_MEMORY_ALWAYS_INLINE bool marked_free([[maybe_unused]] Node* n, [[maybe_unused]] std::size_t c) noexcept {
     if constexpr (Checked) {
       if (mark_free(n)) [[unlikely]] {
-        report(error_kind::double_free, n, c, 0, 0, "block is already free");
+        report(error_kind::double_free, n, c, unknown_size, 0, "block is already free");
         return false;
       }
     }
@@ -600,10 +603,10 @@ class ThreadCachedPool final : public HeapOwner {
   }
 
   /// Reports misuse of `p`, freed as a block of class `c` with the caller's size and alignment
-  /// (0: the class's).
+  /// (unknown_size, 0: the class's).
   CORE_MEMORY_NOINLINE void report(error_kind kind, void* p, std::size_t c, std::size_t size, std::size_t align,
                                    const char* message) const noexcept {
-    report_misuse({kind, name_, p, size ? size : size_[c], align ? align : alignment_[c], message, nullptr, 0});
+    report_misuse({kind, name_, p, size != unknown_size ? size : size_[c], align ? align : alignment_[c], message, nullptr, 0});
   }
 
 
@@ -611,8 +614,8 @@ class ThreadCachedPool final : public HeapOwner {
   /// The hardened check of deallocate: reports a double free, a foreign or interior pointer, or
   /// a block of another class, and returns false for them. Writes nothing to the block (it may
   /// still hold a live object): deallocate_unchecked marks it free. `size` and `align`: the
-  /// caller's, for the report (0: the class's).
-  CORE_MEMORY_NOINLINE bool validate_free(void* p, std::size_t c, std::size_t size = 0, std::size_t align = 0) noexcept {
+  /// caller's, for the report (unknown_size, 0: the class's).
+  CORE_MEMORY_NOINLINE bool validate_free(void* p, std::size_t c, std::size_t size = unknown_size, std::size_t align = 0) noexcept {
     auto bad = [&](error_kind kind, const char* message) {
       report(kind, p, c, size, align, message);
       return false;
@@ -1115,7 +1118,7 @@ class ThreadCachedPool<Upstream, Classes, Checked>::Local {
       return pool_->pop(fronts_[c], c);
     return pool_->allocate_slow(c, heap_);
   }
-  CORE_MEMORY_ALWAYS_INLINE void deallocate(void* p, std::size_t c, std::size_t size = 0, std::size_t align = 0) noexcept {
+  CORE_MEMORY_ALWAYS_INLINE void deallocate(void* p, std::size_t c, std::size_t size = unknown_size, std::size_t align = 0) noexcept {
     if constexpr (Checked) {
       if (!on_own_thread(p)) [[unlikely]]
         return pool_->deallocate(p, c, size, align);
