@@ -17,7 +17,10 @@
 //                             the handler only writes a byte to a pipe, a thread of the tracker
 //                             writes the report
 // A child made by fork() is not tracked (its copy of the tracker may hold locks of threads that
-// did not survive the fork); a program it execs is tracked afresh.
+// did not survive the fork); a program it execs is tracked afresh. A program that ends through
+// _exit or quick_exit (no exit handlers) writes no report at exit: use CORE_MEMORY_TRACK_SIGNAL.
+// At exit, blocks the C runtime keeps on purpose are listed apart, not counted as leaks (see
+// RuntimeKept).
 #include <core/memory/tracking/memory_tracker.hpp>
 
 #include "live_summary.hpp"
