@@ -491,6 +491,19 @@ TEST(Arena, AStackUpstreamGetsEveryBlockBackNewestFirst) {
     arena.clear();
     EXPECT_EQ(stack.bytes_used(), 0u);
   }
+  {  // moved: the new arena numbers its blocks on from the old one's (review)
+    cm::StackAllocator stack(1 << 20);
+    {
+      cm::BasicArena<cm::StackAllocator> a(256, stack);
+      (void)a.allocate(200), (void)a.allocate(200);
+      cm::BasicArena<cm::StackAllocator> b(std::move(a));
+      (void)b.allocate(600);
+      (void)b.allocate(2000);  // oversized
+      b.clear();
+      EXPECT_EQ(stack.bytes_used(), 0u);
+    }
+    EXPECT_EQ(stack.bytes_used(), 0u);
+  }
   std::mt19937 rng(5);
   for (int round = 0; round < 200; ++round) {
     cm::StackAllocator stack(1 << 22);

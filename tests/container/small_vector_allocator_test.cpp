@@ -366,6 +366,32 @@ struct SwappingConstructCountingAllocator : ConstructCountingAllocator<T> {
 // Defect (review): a swap of unequal allocators that propagate, with one vector inline, moved the
 // heap elements into memory of the other allocator but built them through this vector's, the
 // one it was giving away: each allocator then destroyed elements the other had built.
+// Review: a swap that propagates equal allocators moved reserved elements back inline, throwing
+// the capacity away (std::vector keeps it).
+template <class T>
+struct PropagatingStdAllocator : std::allocator<T> {
+  using propagate_on_container_swap = std::true_type;
+  using is_always_equal = std::true_type;
+  template <class U>
+  struct rebind {
+    using other = PropagatingStdAllocator<U>;
+  };
+  PropagatingStdAllocator() = default;
+  template <class U>
+  PropagatingStdAllocator(const PropagatingStdAllocator<U>&) noexcept {}
+};
+TEST(SmallVectorAllocators, APropagatingSwapOfEqualAllocatorsKeepsTheCapacity) {
+  cm::SmallVector<int, 4, PropagatingStdAllocator<int>> a, b;
+  a.reserve(100);
+  a.push_back(1);
+  b.push_back(2);
+  a.swap(b);
+  EXPECT_EQ(a.capacity(), 100u);  // element-wise: each keeps its buffer, as with std::allocator
+  EXPECT_EQ(b.capacity(), 4u);
+  EXPECT_EQ(a[0], 2);
+  EXPECT_EQ(b[0], 1);
+}
+
 TEST(SmallVectorAllocators, APropagatingSwapBuildsRehomedElementsThroughTheirNewAllocator) {
   using A = SwappingConstructCountingAllocator<std::string>;
   // 1 and 2: both vectors inline (a review found their elements kept, built by the allocator

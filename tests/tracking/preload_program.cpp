@@ -5,7 +5,8 @@
 // that leaks too and exits through exit(); "chdir" leaks a valloc and a pvalloc block and changes
 // to the root directory; "threads" leaks a block and runs threads that use thread-local storage;
 // "libc" uses stdio, a locale and the time zone (state the C library keeps) and leaks a strdup;
-// "fd100 <file>" puts a file of its own on descriptor 100 and leaks.
+// "fd100 <file>" puts a file of its own on descriptor 100 and leaks; "chunks" leaks 20 blocks
+// that each lie before a freed one (malloc's own state then points into them).
 #include <chrono>
 #include <clocale>
 #include <cstdio>
@@ -90,6 +91,14 @@ int main(int argc, char** argv) {
     const std::time_t now = std::time(nullptr);
     sink = std::localtime(&now);
     sink = strdup("a string the program leaks");  // allocated inside the C library, but the program's
+  }
+  if (argc > 1 && std::strcmp(argv[1], "chunks") == 0) {  // 20 leaks of 40 bytes, each before a freed block
+    void* freed[20];
+    for (int i = 0; i < 20; ++i) {
+      std::memset(make_leak(40), 1, 40);
+      freed[i] = std::malloc(200 + static_cast<std::size_t>(i) * 100);
+    }
+    for (void* p : freed) std::free(p);
   }
   if (argc > 2 && std::strcmp(argv[1], "fd100") == 0) {  // a file of the program's own on descriptor 100
     const int fd = ::open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0600);

@@ -155,6 +155,7 @@ class BasicArena {
         end_(std::exchange(other.end_, nullptr)),
         first_(std::exchange(other.first_, nullptr)),
         oversized_(std::exchange(other.oversized_, nullptr)),
+        serials_(other.serials_),  // (its blocks' serials go on: releases are newest first)
         next_block_size_(other.next_block_size_),
         first_block_size_(other.first_block_size_),
         used_before_(std::exchange(other.used_before_, 0)),

@@ -406,8 +406,10 @@ class SmallVectorImpl {
     if constexpr (propagate) {
       if (!equal) rehome_pair(other);
       swap_allocators(other);
-      back_inline();
-      other.back_inline();
+      if (!equal) {  // inline elements rehome_pair rebuilt through a buffer of their new allocator
+        back_inline();
+        other.back_inline();
+      }
     }
   }
 

@@ -1050,18 +1050,22 @@ class BasicGeneralAllocator {
     }
     const std::size_t old = h->length;
     void* moved_to = nullptr;
-    if constexpr (Checked) {  // the header may move: out of the table meanwhile
-      const auto guard = lock_large_blocks();
-      if (!live_large_.remove(h)) return nullptr;  // freed by another thread just now
+    // Checked mode: the table's lock is held across the remap (the header may move): a free or a
+    // misuse report never sees it half moved, and the table cannot fill up meanwhile.
+    [[maybe_unused]] const auto guard = Checked ? std::unique_lock<std::mutex>(engine_.upstream_mutex())
+                                                : std::unique_lock<std::mutex>();
+    if constexpr (Checked) {
+      if (!live_large_.remove(h)) {
+        report_misuse({error_kind::double_free, allocator_name, p, size, 0,
+                       "large block freed (by another thread) while it was being reallocated", nullptr, 0});
+        return nullptr;
+      }
     }
     if (detail::os::remap(h->base, old, length, &moved_to) != 0 &&
         (length == exact || detail::os::remap(h->base, old, length = exact, &moved_to) != 0)) {
       // The step's rest refused (an address-space limit), or a shrink refused (a split at
       // vm.max_map_count): a shrink stays where it is.
-      if constexpr (Checked) {
-        const auto guard = lock_large_blocks();
-        (void)live_large_.add(h);  // (room: it was just taken out)
-      }
+      if constexpr (Checked) (void)live_large_.add(h);  // (room: it was just taken out, under the lock)
       if (exact > old) return nullptr;
       h->klass = class_count;
       return p;
@@ -1071,10 +1075,7 @@ class BasicGeneralAllocator {
     moved->base = base;
     moved->length = length;
     moved->klass = class_count;  // larger than any class now: a large block in its own right
-    if constexpr (Checked) {
-      const auto guard = lock_large_blocks();
-      (void)live_large_.add(moved);  // (room: it was just taken out)
-    }
+    if constexpr (Checked) (void)live_large_.add(moved);  // (room, as above)
     large_bytes_.fetch_add(length - old, std::memory_order_relaxed);  // wraps back when it shrank
     add_keepable(old, length);
     return base + offset;
