@@ -534,6 +534,8 @@ class BasicGeneralAllocator {
     LargeBlocks& operator=(const LargeBlocks&) = delete;
     ~LargeBlocks() { detail::free_metadata(slots_, capacity_ * sizeof(LargeHeader*)); }
 
+    /// The table's first page (512 entries); false if the OS refused it.
+    bool reserve() noexcept { return capacity_ || detail::grow_metadata(slots_, size_, capacity_, 512); }
     /// Enters `h`; false if the table could not grow.
     bool add(LargeHeader* h) noexcept {
       if (size_ == capacity_ && !detail::grow_metadata(slots_, size_, capacity_, 512)) return false;
@@ -622,6 +624,9 @@ class BasicGeneralAllocator {
       : base_(r.base), range_bytes_(r.range_bytes), shift_(r.base ? log2_floor(r.range_bytes) : 0),
         served_(served_classes(r.base ? r.range_bytes : slab_size_of(65536))), engine_(upstreams(r), specs(), allocator_name, cache_growth) {
     engine_.set_scavenge_hook(&decay_kept, this);
+    // Checked mode: the large blocks' table's first page now, while the address space has room
+    // (a first large block must not fail for want of it).
+    if constexpr (Checked) (void)live_large_.reserve();
   }
 
   /// The classes whose slab fits a range of `range_bytes` (a prefix: the slabs of the classes
