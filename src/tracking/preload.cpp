@@ -233,10 +233,11 @@ class RuntimeKept {
       }
     }
   }
-  /// The live blocks in two: what the runtime keeps (returned) and the rest (left in `rest`).
-  std::vector<cm::AllocationInfo> split(std::vector<cm::AllocationInfo>& rest) && {
+  /// The blocks the runtime keeps.
+  std::vector<cm::AllocationInfo> kept() && {
     std::vector<cm::AllocationInfo> kept;
-    for (std::size_t i = 0; i < live_.size(); ++i) (kept_[i] ? kept : rest).push_back(std::move(live_[i]));
+    for (std::size_t i = 0; i < live_.size(); ++i)
+      if (kept_[i]) kept.push_back(std::move(live_[i]));
     return kept;
   }
 
@@ -271,8 +272,7 @@ class RuntimeKept {
 /// At exit: takes the blocks the C runtime keeps out of the tracker (so that every report format
 /// leaves them out) and returns them.
 std::vector<cm::AllocationInfo> set_runtime_blocks_apart(cm::MemoryTracker* t) {
-  std::vector<cm::AllocationInfo> rest;
-  std::vector<cm::AllocationInfo> kept = RuntimeKept(t->find_leaks()).split(rest);
+  std::vector<cm::AllocationInfo> kept = RuntimeKept(t->find_leaks()).kept();
   for (const cm::AllocationInfo& a : kept) (void)t->withdraw(const_cast<void*>(a.address));
   return kept;
 }
