@@ -21,6 +21,11 @@ LiveSummary summarize_records(const std::vector<AllocationInfo>& records, bool s
 /// The figures of `live` (what find_leaks() returned) as `t` states them: when sampled, its
 /// running estimates.
 LiveSummary summarize_live(const MemoryTracker& t, const std::vector<AllocationInfo>& live);
+/// Adds `sign` (1 or -1) times the figures of `from` to `to`, and takes `from`'s names (one site).
+/// Records are counted, never below 0.
+void add_site_figures(SiteStats& to, const SiteStats& from, double sign = 1);
+/// Orders `stacks` as reports list them: by live bytes, then by total bytes, descending (stable).
+void sort_by_bytes(std::vector<StackStats>& stacks);
 /// "3 blocks (96 bytes) leaked", or "about 2000 blocks (210000 bytes) leaked, estimated from 21
 /// sampled blocks" (`verb`: "leaked", "live").
 void write_live_summary(std::ostream& os, const LiveSummary& s, const char* verb);

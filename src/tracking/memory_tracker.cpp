@@ -1,4 +1,5 @@
 // MemoryTracker: sharded tables of live blocks, usage and peak, sampling, and the reports.
+#include "live_summary.hpp"
 #include "tracker_tables.hpp"
 
 #include <core/memory/tracking/memory_budget.hpp>
@@ -409,24 +410,40 @@ std::vector<StackStats> MemoryTracker::aggregate(bool by_stack) const {
       SiteStats& s = entry(shard.sites[r.site].key);
       const double w = sample_weight(r.size);
       s.live_count += w;
+      ++s.live_records;
       s.live_bytes += w * static_cast<double>(r.size);
     });
   }
   std::vector<StackStats> out;
   out.reserve(merged.size());
   for (auto& [key, s] : merged) out.push_back(s);
-  std::stable_sort(out.begin(), out.end(), [](const StackStats& a, const StackStats& b) {
-    return a.site.live_bytes != b.site.live_bytes ? a.site.live_bytes > b.site.live_bytes
-                                                  : a.site.total_bytes > b.site.total_bytes;
-  });
+  detail::sort_by_bytes(out);
   return out;
 }
 
-std::vector<SiteStats> MemoryTracker::sites() const {
+namespace {
+/// The figures of `stacks` per call site (their stacks merged), in report order.
+std::vector<SiteStats> per_site(const std::vector<StackStats>& stacks) {
+  std::map<std::tuple<std::string_view, std::uint32_t, std::string_view, std::string_view, std::string_view>, StackStats>
+      by_site;
+  for (const StackStats& st : stacks) {
+    const SiteStats& site = st.site;
+    detail::add_site_figures(
+        by_site[{site.location.file, site.location.line, site.location.function, site.type_name, site.allocator}].site,
+        site);
+  }
+  std::vector<StackStats> merged;
+  merged.reserve(by_site.size());
+  for (auto& [key, st] : by_site) merged.push_back(st);
+  detail::sort_by_bytes(merged);
   std::vector<SiteStats> out;
-  for (const StackStats& s : aggregate(false)) out.push_back(s.site);
+  out.reserve(merged.size());
+  for (const StackStats& st : merged) out.push_back(st.site);
   return out;
 }
+}  // namespace
+
+std::vector<SiteStats> MemoryTracker::sites() const { return per_site(aggregate(false)); }
 
 std::vector<StackStats> MemoryTracker::stacks() const {
   std::vector<StackStats> out = aggregate(true);
@@ -441,7 +458,7 @@ TrackerSnapshot MemoryTracker::snapshot() const {
   s.sample_interval = sampled() ? options_.sample_interval : 0;
   s.elapsed_ms = static_cast<double>(detail::coarse_now_ns() - start_ns_) / 1e6;
   s.stacks = aggregate(true);
-  s.sites = sites();
+  s.sites = per_site(s.stacks);  // one pass over the records, not two
   for (const SiteStats& site : s.sites) {
     s.temporary_count += site.temporary_count;
     s.temporary_bytes += site.temporary_bytes;

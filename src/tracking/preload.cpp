@@ -302,10 +302,11 @@ void write_report_to(cm::MemoryTracker* t, const char* path, bool at_exit) {
                      : "nothing live\n");
     } else {
       double count = 0, bytes = 0;
-      for (const cm::StackStats& st : stacks) count += st.site.live_count, bytes += st.site.live_bytes;
+      std::size_t records = 0;
+      for (const cm::StackStats& st : stacks)
+        count += st.site.live_count, bytes += st.site.live_bytes, records += st.site.live_records;
       const cm::detail::LiveSummary live{static_cast<std::size_t>(std::llround(count)),
-                                         static_cast<std::size_t>(std::llround(bytes)),
-                                         sampled ? t->find_leaks().size() : 0};
+                                         static_cast<std::size_t>(std::llround(bytes)), sampled ? records : 0};
       cm::detail::write_live_summary(os, live, at_exit ? "leaked" : "live");
       os << ":\n  live bytes   live count  total bytes  total count  (allocated from)\n";
       cm::write_stacks_text(os, stacks, 100);

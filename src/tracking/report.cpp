@@ -246,6 +246,23 @@ double age_ms(const AllocationInfo& a, std::int64_t now_ns) {
   return static_cast<double>(now_ns - t) / 1e6;
 }
 
+/// One line per record (address, size, alignment, weight, site) and its stack.
+void write_records(std::ostream& os, const std::vector<AllocationInfo>& records) {
+  for (const AllocationInfo& a : records) {
+    os << "  " << pointer_text(a.address) << ' ' << a.size << " bytes";
+    if (a.alignment) os << " (align " << a.alignment << ')';
+    if (a.weight != 1) {
+      os << " (stands for ";
+      write_number(os, a.weight);
+      os << " allocations)";
+    }
+    os << " at ";
+    write_site_text(os, a.location, a.type_name, a.allocator);
+    os << '\n';
+    if (a.stack_trace) a.stack_trace->print(os, "      ");
+  }
+}
+
 }  // namespace
 
 void write_stacks_text(std::ostream& os, const std::vector<StackStats>& stacks, std::size_t limit) {
@@ -260,21 +277,7 @@ void write_stacks_text(std::ostream& os, const std::vector<StackStats>& stacks, 
   }
 }
 
-void MemoryTracker::dump_allocations(std::ostream& os) const {
-  for (const AllocationInfo& a : find_leaks()) {
-    os << "  " << pointer_text(a.address) << ' ' << a.size << " bytes";
-    if (a.alignment) os << " (align " << a.alignment << ')';
-    if (a.weight != 1) {
-      os << " (stands for ";
-      write_number(os, a.weight);
-      os << " allocations)";
-    }
-    os << " at ";
-    write_site_text(os, a.location, a.type_name, a.allocator);
-    os << '\n';
-    if (a.stack_trace) a.stack_trace->print(os, "      ");
-  }
-}
+void MemoryTracker::dump_allocations(std::ostream& os) const { write_records(os, find_leaks()); }
 
 namespace {
 
@@ -313,15 +316,7 @@ std::vector<StackStats> bound_stacks(std::vector<StackStats> stacks, std::size_t
         std::copy(outer, outer + n, m.stack.frames);
       }
       m.merged = true;
-      m.site.location = site.location;
-      m.site.type_name = site.type_name;
-      m.site.allocator = site.allocator;
-      m.site.live_bytes += site.live_bytes;
-      m.site.live_count += site.live_count;
-      m.site.total_bytes += site.total_bytes;
-      m.site.total_count += site.total_count;
-      m.site.temporary_count += site.temporary_count;
-      m.site.temporary_bytes += site.temporary_bytes;
+      detail::add_site_figures(m.site, site);
     }
     if (merged.size() <= keep || frames == 0) {
       for (auto& [key, m] : merged) out.push_back(m);
@@ -427,6 +422,26 @@ LiveSummary summarize_live(const MemoryTracker& t, const std::vector<AllocationI
   return {t.live_count(), t.current_usage(), live.size()};
 }
 
+void add_site_figures(SiteStats& to, const SiteStats& from, double sign) {
+  to.location = from.location;
+  to.type_name = from.type_name;
+  to.allocator = from.allocator;
+  to.live_bytes += sign * from.live_bytes;
+  to.live_count += sign * from.live_count;
+  to.live_records = sign > 0 ? to.live_records + from.live_records : to.live_records - std::min(to.live_records, from.live_records);
+  to.total_bytes += sign * from.total_bytes;
+  to.total_count += sign * from.total_count;
+  to.temporary_count += sign * from.temporary_count;
+  to.temporary_bytes += sign * from.temporary_bytes;
+}
+
+void sort_by_bytes(std::vector<StackStats>& stacks) {
+  std::stable_sort(stacks.begin(), stacks.end(), [](const StackStats& a, const StackStats& b) {
+    return a.site.live_bytes != b.site.live_bytes ? a.site.live_bytes > b.site.live_bytes
+                                                  : a.site.total_bytes > b.site.total_bytes;
+  });
+}
+
 void write_live_summary(std::ostream& os, const LiveSummary& s, const char* verb) {
   os << (s.samples ? "about " : "") << s.count << " blocks (" << s.bytes << " bytes) " << verb;
   if (s.samples) os << ", estimated from " << s.samples << " sampled blocks";
@@ -441,7 +456,7 @@ std::size_t MemoryTracker::check_leaks_and_report() const {
   std::cerr << "core-memory: " << name() << ": ";
   detail::write_live_summary(std::cerr, s, "leaked");
   std::cerr << ":\n";
-  dump_allocations(std::cerr);
+  write_records(std::cerr, live);
   std::cerr.flush();
   char message[256];
   const AllocationInfo& first = live.front();
@@ -471,15 +486,7 @@ std::vector<StackStats> diff_stacks(const TrackerSnapshot& before, const Tracker
     if (by_stack) key.first.assign(st.stack.frames, st.stack.frames + st.stack.depth);
     StackStats& d = merged[key];
     if (by_stack) d.stack = st.stack;
-    d.site.location = st.site.location;
-    d.site.type_name = st.site.type_name;
-    d.site.allocator = st.site.allocator;
-    d.site.live_bytes += sign * st.site.live_bytes;
-    d.site.live_count += sign * st.site.live_count;
-    d.site.total_bytes += sign * st.site.total_bytes;
-    d.site.total_count += sign * st.site.total_count;
-    d.site.temporary_count += sign * st.site.temporary_count;
-    d.site.temporary_bytes += sign * st.site.temporary_bytes;
+    detail::add_site_figures(d.site, st.site, sign);
   };
   for (const StackStats& st : after.stacks) add(st, 1);
   for (const StackStats& st : before.stacks) add(st, -1);
@@ -489,10 +496,7 @@ std::vector<StackStats> diff_stacks(const TrackerSnapshot& before, const Tracker
     if (s.live_bytes != 0 || s.live_count != 0 || s.total_bytes != 0 || s.total_count != 0 || s.temporary_count != 0)
       out.push_back(d);
   }
-  std::stable_sort(out.begin(), out.end(), [](const StackStats& a, const StackStats& b) {
-    return a.site.live_bytes != b.site.live_bytes ? a.site.live_bytes > b.site.live_bytes
-                                                  : a.site.total_bytes > b.site.total_bytes;
-  });
+  detail::sort_by_bytes(out);
   return out;
 }
 

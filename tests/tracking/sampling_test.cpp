@@ -81,7 +81,19 @@ TEST(SampledTracking, PerSiteEstimatesAreWithinTenPercent) {
   expect_within(double(t.total_allocated()), total, 0.10, "total allocated");
   EXPECT_EQ(t.unmatched_frees(), 0u);
   // Far fewer records than allocations: about one per interval.
-  EXPECT_LT(t.find_leaks().size(), std::size_t(total / (64 * 1024) * 1.2));
+  const std::vector<cm::AllocationInfo> records = t.find_leaks();
+  EXPECT_LT(records.size(), std::size_t(total / (64 * 1024) * 1.2));
+  // Each site states the samples its estimates stand on; a snapshot's sites are the same figures.
+  std::map<std::string, std::size_t> samples;
+  for (const cm::AllocationInfo& r : records) ++samples[r.type_name];
+  const cm::TrackerSnapshot snap = t.snapshot();
+  ASSERT_EQ(snap.sites.size(), estimated.size());
+  for (const cm::SiteStats& s : snap.sites) {
+    EXPECT_EQ(s.live_records, samples[s.type_name]) << s.type_name;
+    EXPECT_EQ(s.live_records, estimated[s.type_name].live_records) << s.type_name;
+    EXPECT_DOUBLE_EQ(s.live_bytes, estimated[s.type_name].live_bytes) << s.type_name;
+    EXPECT_DOUBLE_EQ(s.total_count, estimated[s.type_name].total_count) << s.type_name;
+  }
 }
 
 TEST(SampledTracking, DefaultIntervalSamplesAboutOncePer512KiB) {

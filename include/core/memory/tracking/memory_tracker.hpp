@@ -125,6 +125,7 @@ struct SiteStats {
   const char* allocator = "";
   double live_bytes = 0;
   double live_count = 0;
+  std::size_t live_records = 0;  ///< The records live_count is estimated from (equal to it when exact).
   double total_bytes = 0;  ///< Allocated there since the tracker was made.
   double total_count = 0;
   double temporary_bytes = 0;  ///< Of total: freed at once (see the file comment).
