@@ -552,3 +552,32 @@ TEST(Arena, ReturnsItsBlocksNewestFirstToAStackUpstream) {
   EXPECT_EQ(stack.bytes_used(), 0u);
   EXPECT_EQ(capture.count(), 0u);
 }
+
+// A scope that ends after a reset (or out of order) has a marker beyond the top: every build
+// leaves the top where it is (hardened ones report it). Release builds moved the top forward to
+// the marker, and under ASan poisoned a wrapped-around size (a CHECK failure inside ASan).
+TEST(Arena, AScopeEndingAfterAResetLeavesTheTop) {
+  test::MisuseCapture capture;
+  cm::Arena arena(4096);
+  (void)arena.allocate(64);
+  {
+    cm::Arena::Scope scope(arena);
+    (void)arena.allocate(32);
+    arena.reset();
+  }
+  EXPECT_EQ(arena.bytes_used(), 0u);
+  EXPECT_EQ(capture.count(), cm::checks::hardened ? 1u : 0u);
+  if (capture.count()) {
+    EXPECT_EQ(capture.last().kind, cm::error_kind::lifo_violation);
+    EXPECT_NE(capture.last().text.find("reset"), std::string::npos) << capture.last().text;
+  }
+  EXPECT_NE(arena.allocate(16), nullptr);
+}
+
+// max_size() never wraps: an upstream smaller than a block header serves nothing.
+TEST(Arena, MaxSizeOfAnArenaOverATinyUpstreamIsZero) {
+  cm::StackAllocator stack(32);
+  cm::BasicArena<cm::StackAllocator> arena(64, stack);
+  EXPECT_EQ(arena.max_size(), 0u);
+  EXPECT_EQ(arena.try_allocate(100), nullptr);
+}

@@ -1,6 +1,8 @@
 #include <core/memory/allocator/arena.hpp>
 #include <core/memory/allocator/buddy_allocator.hpp>
 #include <core/memory/allocator/fallback_allocator.hpp>
+#include <core/memory/allocator/pool_allocator.hpp>
+#include <core/memory/core/malloc_allocator.hpp>
 #include <core/memory/allocator/segregator.hpp>
 #include <core/memory/allocator/slab_allocator.hpp>
 #include <core/memory/allocator/stack_allocator.hpp>
@@ -68,4 +70,40 @@ TEST(AllocateAtLeast, ReportsWhatEachStrategyRoundsTo) {
   EXPECT_EQ(t.count, 32u);
   typed.deallocate(t.ptr, 20);
   EXPECT_EQ(buddy.bytes_allocated(), 0u);
+}
+
+// Routing frees by Primary::owns needs an owns() that tells every block: a pool passes requests
+// it cannot serve to its upstream and does not know those blocks, so it cannot be a Primary
+// (its large blocks' frees reached the Fallback: a BuddyAllocator wrote outside its region).
+static_assert(!cm::allocator_traits<cm::MemoryPool>::owns_every_block);
+static_assert(!cm::allocator_traits<cm::PoolAllocator<int>>::owns_every_block);
+static_assert(!cm::allocator_traits<cm::SlabAllocator>::owns_every_block);
+static_assert(cm::allocator_traits<cm::StackAllocator>::owns_every_block);
+static_assert(cm::allocator_traits<cm::Arena>::owns_every_block);
+static_assert(cm::allocator_traits<cm::BuddyAllocator>::owns_every_block);
+static_assert(!cm::allocator_traits<cm::FallbackAllocator<cm::StackAllocator, cm::MallocAllocator>>::owns_every_block);
+static_assert(cm::allocator_traits<cm::FallbackAllocator<cm::StackAllocator, cm::BuddyAllocator>>::owns_every_block);
+static_assert(!cm::allocator_traits<cm::MallocAllocator>::owns_every_block);
+
+TEST(FallbackAllocator, NestedFallbacksRouteEveryBlockHome) {
+  struct Stack256 : cm::StackAllocator {
+    Stack256() : cm::StackAllocator(256) {}
+  };
+  struct Buddy4K : cm::BuddyAllocator {
+    Buddy4K() : cm::BuddyAllocator(64, 4096) {}
+  };
+  using Inner = cm::FallbackAllocator<Stack256, Buddy4K>;
+  static_assert(cm::allocator_traits<Inner>::owns_every_block);
+  cm::FallbackAllocator<Inner, cm::MallocAllocator> fb;
+  void* on_stack = fb.allocate(100, 16);
+  void* in_buddy = fb.allocate(1000, 16);  // past the stack: the inner fallback
+  void* on_heap = fb.allocate(8000, 16);   // past both
+  EXPECT_TRUE(fb.primary().primary().owns(on_stack));
+  EXPECT_TRUE(fb.primary().fallback().owns(in_buddy));
+  EXPECT_FALSE(fb.primary().owns(on_heap));
+  fb.deallocate(on_heap, 8000, 16);
+  fb.deallocate(in_buddy, 1000, 16);
+  fb.deallocate(on_stack, 100, 16);
+  EXPECT_EQ(fb.primary().primary().bytes_used(), 0u);
+  EXPECT_EQ(fb.primary().fallback().bytes_allocated(), 0u);
 }

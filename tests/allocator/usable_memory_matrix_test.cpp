@@ -3,6 +3,8 @@
 //   written (under AddressSanitizer an overrun or a still-poisoned byte is reported); the block
 //   can be freed with the size asked for or the size reported (C++23's rule);
 // - StdAllocator::can_allocate never says false for a request that then succeeds;
+// - owns(p) is true for every block of an allocator that claims owns_every_block (what
+//   FallbackAllocator routes its frees by), oversized and over-aligned blocks included;
 // - max_size() is exact: max_size() + 1 bytes always fail, and an allocator of fixed capacity
 //   serves max_size() bytes when fresh.
 
@@ -127,6 +129,24 @@ TYPED_TEST(UsableMemory, MaxSizeIsExact) {
   EXPECT_THROW(test::escape(this->a.allocate(max + 1, 1)), std::bad_alloc);
 #endif
   EXPECT_EQ(capture.count(), 0u);
+}
+
+TYPED_TEST(UsableMemory, OwnsTellsEveryBlockWhenItClaimsTo) {
+  using traits = cm::allocator_traits<typename TypeParam::allocator>;
+  if constexpr (!traits::owns_every_block) {
+    GTEST_SKIP() << (traits::has_owns ? "owns() tells only some blocks (declared)" : "no owns()");
+  } else {
+    for (std::size_t align : alignments) {
+      std::vector<std::pair<void*, std::size_t>> live;
+      for (std::size_t size : sizes) {
+        void* p = traits::try_allocate(this->a, size, align);
+        if (!p) continue;  // a bounded allocator may run out
+        EXPECT_TRUE(traits::owns(this->a, p)) << "size " << size << " alignment " << align;
+        live.emplace_back(p, size);
+      }
+      for (auto it = live.rbegin(); it != live.rend(); ++it) traits::deallocate(this->a, it->first, it->second, align);
+    }
+  }
 }
 
 }  // namespace

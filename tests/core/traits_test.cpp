@@ -1,3 +1,4 @@
+#include <core/memory/allocator/stack_allocator.hpp>
 #include <core/memory/core/aligned_allocator.hpp>
 #include <core/memory/core/allocator_traits.hpp>
 #include <core/memory/core/malloc_allocator.hpp>
@@ -8,6 +9,7 @@
 #include <cstdlib>
 #include <new>
 
+#include "support/misuse_capture.hpp"
 #include "support/test_allocators.hpp"
 
 namespace cm = core::memory;
@@ -155,4 +157,22 @@ TEST(AllocatorTraits, AllocateManyIsAllOrNothing) {
   }
   c.fail_nth(0);
 #endif
+}
+
+// A stack takes its blocks back newest first only: allocate_many's rollback and deallocate_many
+// free the last block first (in the other order every free but the last was a LIFO violation, and
+// the stack kept them: a failed all-or-nothing call held 240 of 256 bytes).
+TEST(AllocatorTraits, ManyBlocksGoBackToAStackNewestFirst) {
+  using T = cm::allocator_traits<cm::StackAllocator>;
+  test::MisuseCapture capture;
+  cm::StackAllocator stack(256);
+  void* blocks[32] = {};
+  T::allocate_many(stack, blocks, 4, 16, 16);
+  T::deallocate_many(stack, blocks, 4, 16, 16);
+  EXPECT_EQ(stack.bytes_used(), 0u);
+#if CORE_MEMORY_EXCEPTIONS
+  EXPECT_THROW(T::allocate_many(stack, blocks, 32, 16, 16), cm::out_of_memory);
+  EXPECT_EQ(stack.bytes_used(), 0u) << "all or nothing";
+#endif
+  EXPECT_EQ(capture.count(), 0u) << (capture.count() ? capture.last().text : "");
 }

@@ -251,7 +251,9 @@ class BasicArena {
     // compiler may then drop the allocations' own stores of the top in a scope it sees whole.
     std::byte* const old_top = top_;
     if constexpr (!checks::hardened) {
-      top_ = marker.top;
+      // A marker beyond the top (scopes ended out of order, or one ending after a reset) is
+      // ignored: the top only goes back.
+      top_ = marker.top < old_top ? marker.top : old_top;
       if (marker.end == end_) [[likely]] {
         rewound_in_block(old_top);
         return;
@@ -392,7 +394,8 @@ class BasicArena {
   }
 
   [[nodiscard]] std::size_t max_size() const noexcept {
-    return allocator_traits<Upstream>::max_size(upstream_.get()) - header_size;
+    const std::size_t m = allocator_traits<Upstream>::max_size(upstream_.get());
+    return m > header_size ? m - header_size : 0;
   }
 
   /// The upstream allocator.
@@ -463,7 +466,7 @@ class BasicArena {
       what = "marker is newer than the top: it was taken after an oversized allocation that a rewind has released "
              "since";
     else if (at > bytes_used() || (block == current_ && block && m.top > top_)) [[unlikely]]
-      what = "marker is newer than the top: markers and scopes must end newest first";
+      what = "marker is newer than the top: a rewind, reset or scope that ended before it went back past it (markers and scopes must end newest first)";
     else if (stale_check && !rewinds_.valid(m.epoch, at)) [[unlikely]]
       what = "marker is stale: a rewind went back past it and the arena grew again (markers and scopes must end "
              "newest first)";

@@ -1,7 +1,8 @@
 #pragma once
 /// FallbackAllocator<Primary, Fallback>: serves from `Primary` while it can and from `Fallback`
 /// when it is exhausted, e.g. a stack buffer with the heap behind it. Deallocation asks
-/// Primary::owns(p), so Primary must be able to tell its blocks. Holds both allocators.
+/// Primary::owns(p), so Primary must tell every block it returns (allocator_traits::owns_every_block:
+/// not a pool that passes large requests to its own upstream). Holds both allocators.
 
 #include <core/memory/core/allocator_traits.hpp>
 #include <core/memory/util/align.hpp>
@@ -16,9 +17,14 @@ namespace core::memory {
 template <RawAllocator Primary, RawAllocator Fallback>
 class FallbackAllocator {
   static_assert(allocator_traits<Primary>::has_owns, "FallbackAllocator: Primary must have owns(p)");
+  static_assert(allocator_traits<Primary>::owns_every_block,
+                "FallbackAllocator: Primary's owns(p) must tell every block it returns (a pool that passes large "
+                "requests to its upstream does not: their frees would reach Fallback)");
 
  public:
   static constexpr const char* allocator_name = "core::memory::FallbackAllocator";
+  /// owns() tells Fallback's blocks only if Fallback can.
+  static constexpr bool owns_every_block = allocator_traits<Fallback>::owns_every_block;
 
   // Constrained, without default member initializers: clang 14 otherwise instantiates Primary{}
   // (e.g. a StackAllocator, which needs a capacity) as soon as the traits ask about the type.

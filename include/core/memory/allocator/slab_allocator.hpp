@@ -455,6 +455,8 @@ template <RawAllocator Upstream = MallocAllocator>
 class BasicSlabAllocator {
  public:
   static constexpr const char* allocator_name = "core::memory::SlabAllocator";
+  /// owns() tells only the nodes: requests it cannot serve go to upstream, whose blocks it does not know.
+  static constexpr bool owns_every_block = false;
   static constexpr std::array<std::size_t, 14> size_classes = {16, 32, 48, 64, 96, 128, 192, 256,
                                                                384, 512, 768, 1024, 1536, 2048};
 

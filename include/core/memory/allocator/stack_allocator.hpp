@@ -102,7 +102,8 @@ class BasicStackAllocator {
     const auto end = reinterpret_cast<std::uintptr_t>(end_);
     if (!is_valid_alignment_up_to(align, granule)) {  // over-aligned, or invalid (reported by slow)
       if (!is_valid_alignment(align)) return slow<Throw>(size, align);
-      p += (0 - p) & (align - 1);  // a huge alignment lands beyond end, never wraps
+      if constexpr (header == 0) p += granule;  // room below the block for the top (see deallocate)
+      p += (0 - p) & (align - 1);               // a huge alignment lands beyond end, never wraps
     }
     if (p <= end && n - 1 < end - p) [[likely]] {
       const std::uintptr_t new_top = p + n;
@@ -113,6 +114,11 @@ class BasicStackAllocator {
         std::memcpy(h + sizeof top_, &last_, sizeof last_);
         poison_memory(h, header);
         last_ = reinterpret_cast<std::byte*>(p);
+      } else if (align > granule) {  // the padding's last word: the top to go back to
+        auto* w = reinterpret_cast<std::byte*>(p - sizeof top_);
+        unpoison_memory(w, sizeof top_);
+        std::memcpy(w, &top_, sizeof top_);
+        poison_memory(w, sizeof top_);
       }
       top_ = reinterpret_cast<std::byte*>(new_top);
       unpoison_memory(reinterpret_cast<void*>(p), size);
@@ -141,6 +147,8 @@ class BasicStackAllocator {
       unpoison_memory(reinterpret_cast<void*>(h), header);
       std::memcpy(&restored, reinterpret_cast<void*>(h), sizeof restored);
       std::memcpy(&last_, reinterpret_cast<void*>(h + sizeof restored), sizeof last_);
+    } else if (align > granule) {
+      restored = top_before_padding(b, align);
     }
     poison_memory(restored, static_cast<std::size_t>(top_ - restored));
     top_ = restored;
@@ -204,6 +212,20 @@ class BasicStackAllocator {
     std::memcpy(&word, at, sizeof word);
     poison_memory(at, sizeof word);
     return word;
+  }
+
+  /// Release builds: the top an over-aligned block `b` was carved from, kept in the word below it
+  /// (its padding is at least a granule). Taken only if `b` is where that top leads, so a free
+  /// with another alignment than allocated cannot move the top into live memory (it frees `b` alone).
+  std::byte* top_before_padding(std::byte* b, std::size_t align) const noexcept {
+    std::byte* top = nullptr;
+    unpoison_memory(b - sizeof top, sizeof top);
+    std::memcpy(&top, b - sizeof top, sizeof top);
+    poison_memory(b - sizeof top, sizeof top);
+    const auto t = reinterpret_cast<std::uintptr_t>(top);
+    const bool leads_here = top >= base_ && top < b && is_valid_alignment(align) &&
+                            ((t + granule + ((0 - (t + granule)) & (align - 1))) == reinterpret_cast<std::uintptr_t>(b));
+    return leads_here ? top : b;
   }
 
   /// Says what a rejected marker is (checked builds).

@@ -16,6 +16,8 @@
 ///   is_thread_safe  may be called from several threads at once (default: false)
 ///   is_handle       copies refer to the same memory, so containers hold it by value (default: false)
 ///   is_fixed_capacity  bytes_available() bounds every request: the allocator never grows (default: false)
+///   owns_every_block  owns(p) holds for every block allocate returned (default: has owns()); false for
+///                   a pool that passes the requests it cannot serve to its upstream
 ///   alignment       alignment every block has whatever was requested (default: 1)
 ///   allocator_name  const char* used in error messages
 /// allocate(0, a) must succeed and return a pointer that deallocate(p, 0, a) accepts. A size and
@@ -60,6 +62,8 @@ template <class A>
 concept declares_handle = requires { { A::is_handle } -> std::convertible_to<bool>; };
 template <class A>
 concept declares_fixed_capacity = requires { { A::is_fixed_capacity } -> std::convertible_to<bool>; };
+template <class A>
+concept declares_owns_every_block = requires { { A::owns_every_block } -> std::convertible_to<bool>; };
 template <class A>
 concept declares_alignment = requires { { A::alignment } -> std::convertible_to<std::size_t>; };
 template <class A>
@@ -149,6 +153,12 @@ struct allocator_traits {
 
   static constexpr bool has_try_allocate = detail::has_try_allocate<A>;
   static constexpr bool has_owns = detail::has_owns<A>;
+  /// owns(p) tells every block of this allocator (what routing by owns() needs, as
+  /// FallbackAllocator's deallocate does).
+  static constexpr bool owns_every_block = [] {
+    if constexpr (detail::declares_owns_every_block<A>) return bool(A::owns_every_block);
+    else return has_owns;
+  }();
   static constexpr bool has_bytes_allocated = detail::has_bytes_allocated<A>;
   static constexpr bool has_bytes_available = detail::has_bytes_available<A>;
 
@@ -229,13 +239,15 @@ struct allocator_traits {
     }
   }
 
-  /// Frees `count` blocks of the same size and alignment.
+  /// Frees `count` blocks of the same size and alignment, the last first (blocks in the order
+  /// allocate_many gave them, so a StackAllocator gets them back in LIFO order).
   static void deallocate_many(A& a, void* const* blocks, std::size_t count, std::size_t size,
                               std::size_t align) noexcept {
     if constexpr (detail::has_allocate_many<A>) {
       a.deallocate_many(const_cast<void**>(blocks), count, size, align);
     } else {
-      for (std::size_t i = 0; i < count; ++i) a.deallocate(blocks[i], size, align);
+      // Newest first: the order every allocator takes, a stack's the only one it takes.
+      for (std::size_t i = count; i-- > 0;) a.deallocate(blocks[i], size, align);
     }
   }
 };

@@ -35,6 +35,8 @@ template <RawAllocator Upstream = MallocAllocator>
 class BasicConcurrentPool {
  public:
   static constexpr const char* allocator_name = "core::memory::ConcurrentPool";
+  /// owns() tells only the nodes: requests it cannot serve go to upstream, whose blocks it does not know.
+  static constexpr bool owns_every_block = false;
   static constexpr bool is_thread_safe = true;
 
   /// Nodes of `node_size` bytes aligned to `node_alignment`, in slabs of at least

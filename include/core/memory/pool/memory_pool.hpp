@@ -39,6 +39,8 @@ template <RawAllocator Upstream = MallocAllocator>
 class BasicMemoryPool {
  public:
   static constexpr const char* allocator_name = "core::memory::MemoryPool";
+  /// owns() tells only the nodes: requests it cannot serve go to upstream, whose blocks it does not know.
+  static constexpr bool owns_every_block = false;
 
   /// A pool of nodes of `node_size` bytes aligned to `node_alignment`, in chunks of
   /// `nodes_per_chunk` nodes growing geometrically up to `max_nodes_per_chunk` (equal: fixed
@@ -429,6 +431,11 @@ class BasicMemoryPool {
     if (fresh_ == fresh_end_ && !add_chunk(0)) return nullptr;
     std::byte* p = fresh_;
     fresh_ += stride_;
+    if constexpr (checks::hardened) {  // memory upstream used before may hold a stale cookie
+      unpoison_memory(p, sizeof(Node));
+      mark_used(reinterpret_cast<Node*>(p));
+      poison_memory(p, stride_);
+    }
     unpoison_memory(p, node_size_);
     vg_alloc(this, p, node_size_);
     return p;

@@ -27,6 +27,8 @@ class BasicThreadPoolAllocator {
 
  public:
   static constexpr const char* allocator_name = "core::memory::ThreadPoolAllocator";
+  /// owns() tells only the nodes: requests it cannot serve go to upstream, whose blocks it does not know.
+  static constexpr bool owns_every_block = false;
   static constexpr bool is_thread_safe = true;
 
   /// Each thread caches at most `cache_bytes` per class (0: about 32 KiB, 16 to 512 blocks).

@@ -39,6 +39,7 @@ class TrackingAllocator {
   static constexpr const char* allocator_name = "core::memory::TrackingAllocator";
   static constexpr bool is_thread_safe = traits::is_thread_safe;
   static constexpr bool is_fixed_capacity = traits::is_fixed_capacity;
+  static constexpr bool owns_every_block = traits::owns_every_block;
   static constexpr std::size_t alignment = traits::alignment;
 
   /// Tracks `options.name` into `options.tracker`; the wrapped allocator is built from `args`.
