@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory_resource>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #if CORE_MEMORY_EXCEPTIONS
@@ -314,6 +315,71 @@ void flat_map_cases() {
   every_failure<K>("throwing key: erase", false, make_k, [](K& m) { m.erase(Thrower(4)); }, snapshot_k, ok_k);
 }
 }  // namespace
+
+// Moving elements between unequal, non-propagating allocators (swap, move assignment, the
+// allocator-extended move constructor) allocates in the target: a failed allocation must come
+// before the first element leaves the source. Elements whose move cannot throw but empties them
+// (Mover, as std::string) show a source that lost them.
+namespace {
+template <class C, class Op>
+void source_survives(const std::string& name, Op op) {
+  using A = std::pmr::polymorphic_allocator<cm::test::Mover>;
+  cm::test::OwningResource r1("resource 1"), r2("resource 2");
+  auto values = [](const C& c) {
+    std::vector<int> v;
+    for (const auto& x : c) {
+      if constexpr (requires { x.second; }) v.push_back(x.first.v * 1000 + x.second.v);
+      else v.push_back(x.v);
+    }
+    return v;
+  };
+  auto fill = [](C& c, int n, int base) {
+    for (int i = 0; i < n; ++i) {
+      if constexpr (requires { c.try_emplace(cm::test::Mover(i)); })
+        c.try_emplace(cm::test::Mover(base + i), cm::test::Mover(i));
+      else if constexpr (requires { c.emplace_back(cm::test::Mover(i)); })
+        c.emplace_back(cm::test::Mover(base + i));
+      else
+        c.insert(cm::test::Mover(base + i));
+    }
+  };
+  bool completed = false;
+  for (int k = 1; k < 400 && !completed; ++k) {
+    C target{A(&r1)}, source{A(&r2)};
+    fill(target, 5, 1000);
+    fill(source, 130, 0);  // three blocks of a StableVector
+    const auto before = values(source);
+    g_countdown = k;
+    try {
+      op(target, source);
+      completed = true;
+    } catch (const std::bad_alloc&) {
+      g_countdown = -1;
+      EXPECT_EQ(values(source), before) << name << ", failure " << k;
+    }
+    g_countdown = -1;
+  }
+  EXPECT_TRUE(completed) << name;
+}
+}  // namespace
+
+TEST(ContainerExceptions, UnequalAllocatorsLeaveTheSourceWhole) {
+  using cm::test::Mover;
+  using SV = cm::StableVector<Mover, 64, std::pmr::polymorphic_allocator<Mover>>;
+  source_survives<SV>("StableVector swap", [](SV& t, SV& s) { t.swap(s); });
+  source_survives<SV>("StableVector move assignment", [](SV& t, SV& s) { t = std::move(s); });
+  source_survives<SV>("StableVector move constructor with an allocator",
+                      [](SV& t, SV& s) { SV moved(std::move(s), t.get_allocator()); });
+  // (FlatMap and FlatSet take the allocator of their sequences.)
+  using FM = cm::FlatMap<Mover, Mover, std::less<>, std::pmr::vector<Mover>, std::pmr::vector<Mover>>;
+  source_survives<FM>("FlatMap move constructor with an allocator", [](FM& t, FM& s) {
+    FM moved(std::move(s), std::pmr::polymorphic_allocator<Mover>(t.keys().get_allocator()));
+  });
+  using FS = cm::FlatSet<Mover, std::less<>, std::pmr::vector<Mover>>;
+  source_survives<FS>("FlatSet move constructor with an allocator", [](FS& t, FS& s) {
+    FS moved(std::move(s), std::pmr::polymorphic_allocator<Mover>(t.keys().get_allocator()));
+  });
+}
 
 TEST(ContainerExceptions, FlatMap) {
   flat_map_cases<false>();

@@ -31,6 +31,7 @@ namespace {
 
 using cm::test::FailingAllocator;
 using cm::test::g_countdown;
+using cm::test::Mover;
 using cm::test::Thrower;
 
 /// The pmr default resource while a test runs: its allocations are events too.
@@ -60,12 +61,14 @@ template <class T>
 using OffsetSmall = cm::SmallVector<T, 4, FailingAllocator<T, true>>;
 
 struct ByV {
+  bool operator()(const Mover& a, const Mover& b) const { return a.v < b.v; }
   bool operator()(const Thrower& a, const Thrower& b) const { return a.v < b.v; }
   bool operator()(int a, int b) const { return a < b; }
 };
 
 int num(int x) { return x; }
 int num(const Thrower& x) { return x.v; }
+int num(const Mover& x) { return x.v; }
 template <class T>
 T el(int v) {
   if constexpr (std::is_same_v<T, int>) return v;
@@ -297,6 +300,11 @@ void all_flat_containers(const std::string& seq) {
   map_matrix<cm::BasicFlatMap<Thrower, int, ByV, Seq<Thrower>, Seq<int>, true>>("FlatMultiMap<Thrower, int> over " + seq);
   set_matrix<cm::BasicFlatSet<Thrower, ByV, Seq<Thrower>, false>>("FlatSet<Thrower> over " + seq);
   set_matrix<cm::BasicFlatSet<Thrower, ByV, Seq<Thrower>, true>>("FlatMultiSet<Thrower> over " + seq);
+  // Elements that move without throwing but are emptied by it, beside ones that copy and throw.
+  map_matrix<cm::BasicFlatMap<Mover, Thrower, ByV, Seq<Mover>, Seq<Thrower>, false>>("FlatMap<Mover, Thrower> over " + seq);
+  map_matrix<cm::BasicFlatMap<Thrower, Mover, ByV, Seq<Thrower>, Seq<Mover>, false>>("FlatMap<Thrower, Mover> over " + seq);
+  map_matrix<cm::BasicFlatMap<Mover, Mover, ByV, Seq<Mover>, Seq<Mover>, true>>("FlatMultiMap<Mover, Mover> over " + seq);
+  set_matrix<cm::BasicFlatSet<Mover, ByV, Seq<Mover>, false>>("FlatSet<Mover> over " + seq);
 }
 
 TEST(FlatExceptions, OverStdVector) { all_flat_containers<Vector>("std::vector"); }

@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #if CORE_MEMORY_EXCEPTIONS  // nothing to inject without exceptions
 namespace core::memory::test {
@@ -35,6 +36,26 @@ struct Thrower {
   Thrower& operator=(const Thrower& o) { return tick(), v = o.v, *this; }
   Thrower& operator=(Thrower&& o) { return tick(), v = o.v, *this; }
   ~Thrower() { --live; }
+};
+
+/// An element whose move cannot throw but empties its source (as std::string's does), and whose
+/// copies are events: a container that moves it out of its source before a later step fails has
+/// lost it (a failed bulk insert left a flat map of empty, out-of-order keys).
+struct Mover {
+  int v;
+  explicit Mover(int x = 0) : v(x) {}
+  Mover(const Mover& o) : v(o.v) { tick(); }
+  Mover(Mover&& o) noexcept : v(std::exchange(o.v, -1)) {}
+  Mover& operator=(const Mover& o) {
+    tick();
+    v = o.v;
+    return *this;
+  }
+  Mover& operator=(Mover&& o) noexcept {
+    v = std::exchange(o.v, -1);
+    return *this;
+  }
+  friend bool operator<(const Mover& a, const Mover& b) noexcept { return a.v < b.v; }
 };
 
 /// std::allocator whose allocations are events: the failing one throws std::bad_alloc. With

@@ -199,8 +199,10 @@ class BasicFlatMap {
       : c_{KeyContainer(o.c_.keys, a), MappedContainer(o.c_.values, a)}, comp_(o.comp_) {}
   template <detail::allocator_for<KeyContainer, MappedContainer> Alloc>
   BasicFlatMap(BasicFlatMap&& o, const Alloc& a) : BasicFlatMap(o.comp_, a) {
-    c_.keys.assign(std::make_move_iterator(o.c_.keys.begin()), std::make_move_iterator(o.c_.keys.end()));
-    c_.values.assign(std::make_move_iterator(o.c_.values.begin()), std::make_move_iterator(o.c_.values.end()));
+    // Every allocation and copy before the first move: if one fails, `o` is as it was.
+    detail::reserve_if_possible(c_.keys, o.size());
+    detail::reserve_if_possible(c_.values, o.size());
+    detail::gather_together(c_.keys, o.c_.keys, &c_.values, &o.c_.values, detail::all_positions{o.size()});
     o.clear();
   }
   template <std::input_iterator It, detail::allocator_for<KeyContainer, MappedContainer> Alloc>

@@ -65,7 +65,10 @@ class BasicFlatSet {
   BasicFlatSet(const BasicFlatSet& o, const Alloc& a) : keys_(o.keys_, a), comp_(o.comp_) {}
   template <detail::allocator_for<KeyContainer> Alloc>
   BasicFlatSet(BasicFlatSet&& o, const Alloc& a) : keys_(a), comp_(o.comp_) {
-    keys_.assign(std::make_move_iterator(o.keys_.begin()), std::make_move_iterator(o.keys_.end()));
+    // Moves only what cannot fail once reserved: if a copy or the allocation fails, `o` is as it was.
+    detail::reserve_if_possible(keys_, o.size());
+    detail::gather_together(keys_, o.keys_, static_cast<KeyContainer*>(nullptr), static_cast<KeyContainer*>(nullptr),
+                            detail::all_positions{o.size()});
     o.clear();
   }
   template <std::input_iterator It, detail::allocator_for<KeyContainer> Alloc>

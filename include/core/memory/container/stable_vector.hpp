@@ -291,8 +291,10 @@ class StableVector {
     } else {
       auto get = [](T& x) -> decltype(auto) { return std::move_if_noexcept(x); };
       StableVector mine(alloc_), theirs(o.alloc_);
-      mine.copy_slots_from(o, get);
-      theirs.copy_slots_from(*this, get);
+      mine.mirror_blocks_of(o);  // every allocation before the first move
+      theirs.mirror_blocks_of(*this);
+      mine.fill_slots_from(o, get);
+      theirs.fill_slots_from(*this, get);
       swap_contents<false>(mine);
       o.swap_contents<false>(theirs);
     }
@@ -523,25 +525,37 @@ class StableVector {
   }
 
   /// Builds `o`'s slots here (this vector is empty): same blocks, generations, free slots, and
-  /// each element made from `get(element)` (a copy or a move) in its own slot. If an element
-  /// throws, the destructor (this is called from constructors that delegated, or on a temporary)
-  /// destroys what was built.
+  /// each element made from `get(element)` (a copy or a move) in its own slot. Every block is
+  /// allocated before the first element is made, so a failed allocation has moved nothing out of
+  /// `o`. If an element throws, the destructor (this is called from constructors that delegated,
+  /// or on a temporary) destroys what was built.
   template <class Src, class Get>
   void copy_slots_from(Src& o, Get get) {
+    mirror_blocks_of(o);
+    fill_slots_from(o, get);
+  }
+  /// The first half of copy_slots_from: `o`'s blocks, generations and free list, no element.
+  template <class Src>
+  void mirror_blocks_of(const Src& o) {
     generation_floor_ = o.generation_floor_;
     salt_ = o.salt_;
     fresh_ = o.fresh_;
     ptr_alloc pa(alloc_);
     blocks_.reserve(pa, o.blocks_.size);
     for (const auto& op : o.blocks_) {
-      const Block* ob = std::to_address(op);
       blocks_.push_back(pa, new_block());  // capacity reserved: cannot throw
-      Block* b = block(blocks_.size - 1);
-      std::copy(std::begin(ob->meta), std::end(ob->meta), std::begin(b->meta));  // generations, free list
-      for (std::size_t i = 0; i < BlockSize; ++i)
-        if (ob->is_occupied(i)) place(b, i, get(*const_cast<Block*>(ob)->slot(i)));
+      std::copy(std::begin(op->meta), std::end(op->meta), std::begin(block(blocks_.size - 1)->meta));
     }
     free_ = o.free_;  // the same free list: the links were copied with the blocks
+  }
+  /// The second half: each of `o`'s elements made from `get(element)` in the same slot here.
+  template <class Src, class Get>
+  void fill_slots_from(Src& o, Get get) {
+    for (std::size_t k = 0; k < o.blocks_.size; ++k) {
+      Block* ob = std::to_address(o.blocks_[k]);
+      for (std::size_t i = 0; i < BlockSize; ++i)
+        if (ob->is_occupied(i)) place(block(k), i, get(*ob->slot(i)));
+    }
   }
 
   /// Swaps the contents, and the allocators if `with_allocators` (callers make sure the blocks and

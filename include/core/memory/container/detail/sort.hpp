@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 namespace core::memory::detail {
@@ -207,15 +208,52 @@ void for_each_in_order(const Keys& keys, const Comp& comp, F f) {
   }
 }
 
-/// `s[i]` to move into another sequence: moved if that cannot throw, else copied; a proxy
-/// reference (std::vector<bool>) as a value.
+/// Sequences that take moved elements, once reserved, without failing: real elements (not
+/// proxies) whose moves cannot throw, in a sequence with reserve (so no allocation either).
 template <class Seq>
-decltype(auto) take_element(Seq& s, std::size_t i) {
-  if constexpr (std::is_reference_v<decltype(s[i])>) {
-    return std::move_if_noexcept(s[i]);
-  } else {
-    return typename Seq::value_type(s[i]);
-  }
+inline constexpr bool moves_without_failing = std::is_lvalue_reference_v<decltype(std::declval<Seq&>()[0])> &&
+                                              std::is_nothrow_move_constructible_v<typename Seq::value_type> &&
+                                              requires(Seq& s, std::size_t n) { s.reserve(n); };
+
+/// Appends `from[i]` to `to` (reserved for it): moved when that cannot fail
+/// (moves_without_failing), else copied, so a failure leaves `from` whole (unless the elements
+/// cannot be copied: then moved, as std::vector's growth does).
+template <class Seq>
+void append_from(Seq& to, Seq& from, std::size_t i) {
+  if constexpr (moves_without_failing<Seq> || !std::is_copy_constructible_v<typename Seq::value_type>)
+    to.push_back(std::move(from[i]));
+  else
+    to.push_back(typename Seq::value_type(std::as_const(from)[i]));
+}
+
+/// The positions 0 .. n-1, for gather_together.
+struct all_positions {
+  struct iterator {
+    std::size_t i;
+    std::size_t operator*() const noexcept { return i; }
+    iterator& operator++() noexcept { return ++i, *this; }
+    bool operator!=(const iterator& o) const noexcept { return i != o.i; }
+  };
+  std::size_t n;
+  iterator begin() const noexcept { return {0}; }
+  iterator end() const noexcept { return {n}; }
+};
+
+/// Appends the elements at `positions` of `keys` and of `values` (unless null) to `to_keys` and
+/// `to_values`, reserved for them. Every copy comes before the first move out of either
+/// sequence, so a failure leaves both as they were.
+template <class Keys, class Values, class Positions>
+void gather_together(Keys& to_keys, Keys& keys, Values* to_values, Values* values, const Positions& positions) {
+  if constexpr (!moves_without_failing<Keys>)
+    for (const std::size_t i : positions) append_from(to_keys, keys, i);
+  if constexpr (!moves_without_failing<Values>)
+    if (values)
+      for (const std::size_t i : positions) append_from(*to_values, *values, i);
+  if constexpr (moves_without_failing<Keys>)
+    for (const std::size_t i : positions) append_from(to_keys, keys, i);
+  if constexpr (moves_without_failing<Values>)
+    if (values)
+      for (const std::size_t i : positions) append_from(*to_values, *values, i);
 }
 
 /// Sequences whose elements sort_together may rearrange in place: real elements (not proxies, as
@@ -379,10 +417,26 @@ void for_each_sorted_position(std::size_t n, KeyOf key_of, bool unique, Emit emi
     if (!unique || i == 0 || (packed[i] >> 32) != (packed[i - 1] >> 32)) emit(position_of(packed[i]));
 }
 
-/// Swaps the sorted `new_keys` and `new_values` (when given) in for `keys` and `values`, without
-/// failing for sequences whose swap is noexcept (std::vector, std::deque); for others (SmallVector:
-/// its swap moves elements between inline buffers) all are reserved first, and if a swap still
-/// fails both sequences are emptied, so they never end out of step.
+/// Makes room for swap_in: for sequences whose swap may fail (SmallVector: its swap moves
+/// elements between inline buffers), all four get room for the larger, so the swap moves no
+/// element between buffers. Call before the first element is moved out of `keys` or `values`.
+template <class Keys, class Values>
+void reserve_for_swap_in(Keys& keys, Keys& new_keys, Values* values, Values* new_values) {
+  if constexpr (!std::is_nothrow_swappable_v<Keys> || !std::is_nothrow_swappable_v<Values>) {
+    const std::size_t room = keys.size();  // no fewer than the sorted result
+    detail::reserve_if_possible(keys, room);
+    detail::reserve_if_possible(new_keys, room);
+    if (values) {
+      detail::reserve_if_possible(*values, room);
+      detail::reserve_if_possible(*new_values, room);
+    }
+  }
+}
+
+/// Swaps the sorted `new_keys` and `new_values` (when given, made room for by
+/// reserve_for_swap_in) in for `keys` and `values`, without failing for sequences whose swap is
+/// noexcept (std::vector, std::deque); if another's swap still fails, both sequences are emptied,
+/// so they never end out of step.
 template <class Keys, class Values>
 void swap_in(Keys& keys, Keys& new_keys, Values* values, Values* new_values) {
   using std::swap;
@@ -390,13 +444,6 @@ void swap_in(Keys& keys, Keys& new_keys, Values* values, Values* new_values) {
     swap(keys, new_keys);
     if (values) swap(*values, *new_values);
   } else {
-    const std::size_t room = std::max(new_keys.size(), keys.size());
-    detail::reserve_if_possible(keys, room);
-    detail::reserve_if_possible(new_keys, room);
-    if (values) {
-      detail::reserve_if_possible(*values, room);
-      detail::reserve_if_possible(*new_values, room);
-    }
     detail::recover_on_throw(
         [&] {
           swap(keys, new_keys);
@@ -456,15 +503,19 @@ void sort_together(Keys& keys, Values* values, const Comp& comp, bool unique, bo
     }
   }
   const std::vector<std::size_t> order = detail::sorted_order(keys, comp, sorted, unique);
+  // Every allocation and every copy comes before the first move out of `keys` or `values`, so
+  // a failure anywhere leaves them as they were.
   Keys new_keys(keys.get_allocator());
   detail::reserve_if_possible(new_keys, order.size());
-  for (std::size_t i : order) new_keys.push_back(detail::take_element(keys, i));
   if (values) {
     Values new_values(values->get_allocator());
     detail::reserve_if_possible(new_values, order.size());
-    for (std::size_t i : order) new_values.push_back(detail::take_element(*values, i));
+    detail::reserve_for_swap_in(keys, new_keys, values, &new_values);
+    detail::gather_together(new_keys, keys, &new_values, values, order);
     detail::swap_in(keys, new_keys, values, &new_values);
   } else {
+    detail::reserve_for_swap_in(keys, new_keys, values, values);
+    detail::gather_together(new_keys, keys, values, values, order);
     detail::swap_in(keys, new_keys, values, values);
   }
 }
