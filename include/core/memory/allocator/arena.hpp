@@ -97,7 +97,7 @@ struct NoRewindLog {
 /// poisons the bytes, so a use after free is reported); memory comes back through reset(),
 /// clear(), rewind() or a Scope.
 template <RawAllocator Upstream = MallocAllocator>
-class BasicArena {
+class CORE_MEMORY_LEVEL_ABI BasicArena {
   struct Block;
 
  public:

@@ -28,7 +28,7 @@
 namespace core::memory {
 
 template <RawAllocator Upstream = MallocAllocator>
-class BasicBuddyAllocator {
+class CORE_MEMORY_LEVEL_ABI BasicBuddyAllocator {
  public:
   static constexpr const char* allocator_name = "core::memory::BuddyAllocator";
   /// One region, never grown: bytes_available() bounds every request.

@@ -27,7 +27,7 @@ enum class fit_policy {
 };
 
 template <RawAllocator Upstream = MallocAllocator>
-class BasicFreeListAllocator {
+class CORE_MEMORY_LEVEL_ABI BasicFreeListAllocator {
  public:
   static constexpr const char* allocator_name = "core::memory::FreeListAllocator";
   /// Every block is aligned to this.

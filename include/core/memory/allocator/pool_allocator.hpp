@@ -9,7 +9,7 @@
 namespace core::memory {
 
 template <class T, std::size_t ChunkSize = 1024, RawAllocator Upstream = MallocAllocator>
-class PoolAllocator : public BasicMemoryPool<Upstream> {
+class CORE_MEMORY_LEVEL_ABI PoolAllocator : public BasicMemoryPool<Upstream> {
   using base = BasicMemoryPool<Upstream>;
   static_assert(ChunkSize > 0, "PoolAllocator: ChunkSize must be positive");
 

@@ -32,7 +32,7 @@
 namespace core::memory {
 
 template <RawAllocator Upstream = MallocAllocator>
-class BasicSlabCache {
+class CORE_MEMORY_LEVEL_ABI BasicSlabCache {
  public:
   static constexpr const char* allocator_name = "core::memory::SlabCache";
   /// Runs on each object before it is first handed out (constructor caching); may be null.
@@ -452,7 +452,7 @@ class BasicSlabCache {
 /// 512, 768, 1024, 1536 and 2048 bytes; a class serves requests aligned up to the largest power
 /// of two dividing its size (at most 256); other requests go upstream.
 template <RawAllocator Upstream = MallocAllocator>
-class BasicSlabAllocator {
+class CORE_MEMORY_LEVEL_ABI BasicSlabAllocator {
  public:
   static constexpr const char* allocator_name = "core::memory::SlabAllocator";
   /// owns() tells only the nodes: requests it cannot serve go to upstream, whose blocks it does not know.

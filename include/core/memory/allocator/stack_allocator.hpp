@@ -30,7 +30,7 @@
 namespace core::memory {
 
 template <RawAllocator Upstream = MallocAllocator>
-class BasicStackAllocator {
+class CORE_MEMORY_LEVEL_ABI BasicStackAllocator {
  public:
   static constexpr const char* allocator_name = "core::memory::StackAllocator";
   static constexpr std::size_t default_alignment = alignof(std::max_align_t);

@@ -32,7 +32,7 @@
 namespace core::memory {
 
 template <RawAllocator Upstream = MallocAllocator>
-class BasicConcurrentPool {
+class CORE_MEMORY_LEVEL_ABI BasicConcurrentPool {
  public:
   static constexpr const char* allocator_name = "core::memory::ConcurrentPool";
   /// owns() tells only the nodes: requests it cannot serve go to upstream, whose blocks it does not know.
@@ -263,7 +263,7 @@ static_assert(allocator_traits<ConcurrentPool>::is_thread_safe);
 /// The spec's ConcurrentPoolAllocator<T, ChunkSize>: PoolAllocator's interface on a
 /// ConcurrentPool (chunks of ChunkSize objects, at most 1024). Any thread may allocate and free.
 template <class T, std::size_t ChunkSize = 1024, RawAllocator Upstream = MallocAllocator>
-class ConcurrentPoolAllocator : public BasicConcurrentPool<Upstream> {
+class CORE_MEMORY_LEVEL_ABI ConcurrentPoolAllocator : public BasicConcurrentPool<Upstream> {
   using base = BasicConcurrentPool<Upstream>;
   static_assert(ChunkSize > 0, "ConcurrentPoolAllocator: ChunkSize must be positive");
 

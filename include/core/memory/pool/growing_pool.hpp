@@ -7,7 +7,7 @@
 namespace core::memory {
 
 template <RawAllocator Upstream = MallocAllocator>
-class BasicGrowingPool : public BasicMemoryPool<Upstream> {
+class CORE_MEMORY_LEVEL_ABI BasicGrowingPool : public BasicMemoryPool<Upstream> {
  public:
   static constexpr const char* allocator_name = "core::memory::GrowingPool";
 

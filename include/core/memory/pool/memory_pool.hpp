@@ -35,8 +35,12 @@
 
 namespace core::memory {
 
+/// (object_pool.hpp; declared here with its ABI tag, as the pool's friend.)
+template <class T, RawAllocator Upstream, class NodePool>
+class CORE_MEMORY_LEVEL_ABI ObjectPool;
+
 template <RawAllocator Upstream = MallocAllocator>
-class BasicMemoryPool {
+class CORE_MEMORY_LEVEL_ABI BasicMemoryPool {
  public:
   static constexpr const char* allocator_name = "core::memory::MemoryPool";
   /// owns() tells only the nodes: requests it cannot serve go to upstream, whose blocks it does not know.

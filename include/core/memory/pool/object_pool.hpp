@@ -17,7 +17,7 @@ namespace core::memory {
 /// `NodePool` is the node pool underneath: BasicMemoryPool (single-threaded) or
 /// BasicConcurrentPool (ConcurrentObjectPool: any thread may acquire and release).
 template <class T, RawAllocator Upstream = MallocAllocator, class NodePool = BasicMemoryPool<Upstream>>
-class ObjectPool {
+class CORE_MEMORY_LEVEL_ABI ObjectPool {
  public:
   static constexpr const char* allocator_name = "core::memory::ObjectPool";
   using value_type = T;

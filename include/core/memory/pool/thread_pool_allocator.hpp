@@ -21,7 +21,7 @@
 namespace core::memory {
 
 template <RawAllocator Upstream = MallocAllocator>
-class BasicThreadPoolAllocator {
+class CORE_MEMORY_LEVEL_ABI BasicThreadPoolAllocator {
   using Classes = BasicSlabAllocator<MallocAllocator>;
   static constexpr std::size_t class_count = Classes::size_classes.size();
 

@@ -44,6 +44,18 @@
 #define CORE_MEMORY_ALWAYS_INLINE inline
 #endif
 
+/// On a class whose layout or code depends on the check level: its symbols carry the level (an
+/// ABI tag, "cm_check0" .. "cm_check3"), so translation units built at different levels never
+/// share its out-of-line functions (one copy would serve both layouts: an ODR violation that broke
+/// two pools that never met). Objects still must not pass between levels.
+#define CORE_MEMORY_DETAIL_STR2(x) #x
+#define CORE_MEMORY_DETAIL_STR(x) CORE_MEMORY_DETAIL_STR2(x)
+#if defined(__GNUC__) || defined(__clang__)
+#define CORE_MEMORY_LEVEL_ABI __attribute__((abi_tag("cm_check" CORE_MEMORY_DETAIL_STR(CORE_MEMORY_CHECK_LEVEL))))
+#else
+#define CORE_MEMORY_LEVEL_ABI
+#endif
+
 namespace core::memory {
 
 /// The check tier this translation unit was compiled with (see the file comment).
