@@ -224,6 +224,40 @@ TEST(SmallVectorDeathTest, AsanSeesReadsPastSize) {
   };
   EXPECT_DEATH(read_inline(), "container-overflow");
   EXPECT_DEATH(read_heap(), "container-overflow");
+  // Elements of 1, 2 and 4 bytes in the inline buffer's last, partial granule (ASan names a
+  // partial granule's bad read by where it lies: a stack buffer here).
+  EXPECT_DEATH(([] {
+                 cm::StaticVector<char, 7> v(1, 'a');
+                 volatile char* p = v.data();
+                 (void)p[5];
+               }()),
+               "container-overflow|buffer-overflow");
+  EXPECT_DEATH(([] {
+                 cm::SmallVector<int, 3> v(1, 1);
+                 volatile int* p = v.data();
+                 (void)p[2];
+               }()),
+               "container-overflow|buffer-overflow");
+  EXPECT_DEATH(([] {
+                 cm::SmallVector<std::int16_t, 3> v(2, std::int16_t{1});
+                 volatile std::int16_t* p = v.data();
+                 (void)p[2];
+               }()),
+               "container-overflow|buffer-overflow");
+}
+
+// The inline buffer's tail granule is given back whole: a vector's object can be reused for
+// anything after it is gone, full or not (no false reports).
+TEST(SmallVector, InlineBuffersLeaveNoPoisonBehind) {
+  for (int round = 0; round < 3; ++round) {
+    alignas(8) unsigned char raw[sizeof(cm::SmallVector<char, 7>)];
+    auto* v = ::new (raw) cm::SmallVector<char, 7>(static_cast<std::size_t>(round * 3), 'x');
+    v->push_back('y');
+    if (round == 2) v->reserve(20);  // to the heap and back to nothing inline
+    v->~SmallVector();
+    for (unsigned char& b : raw) b = 0;  // every byte addressable again
+    EXPECT_EQ(raw[sizeof raw - 1], 0);
+  }
 }
 
 TEST(SmallVectorDeathTest, IndexOutOfRangeIsCaughtWhenHardened) {

@@ -19,16 +19,16 @@ namespace {
 template <class A>
 std::string exercise(const char* name, A& a, std::size_t n, std::size_t size) {
   std::vector<unsigned char*> blocks;
-  try {
-    for (std::size_t i = 0; i < n; ++i) {
-      auto* p = static_cast<unsigned char*>(a.allocate(size, 16));
-      std::memset(p, static_cast<int>(i & 0xff), size);
-      blocks.push_back(p);
-    }
-  } catch (const std::exception& e) {
-    return std::string(name) + ": " + e.what() + "; ";
-  }
   std::string errors;
+  for (std::size_t i = 0; i < n; ++i) {
+    auto* p = static_cast<unsigned char*>(core::memory::allocator_traits<A>::try_allocate(a, size, 16));
+    if (!p) {
+      errors += std::string(name) + ": out of memory at block " + std::to_string(i) + "; ";
+      break;
+    }
+    std::memset(p, static_cast<int>(i & 0xff), size);
+    blocks.push_back(p);
+  }
   for (std::size_t i = 0; i < blocks.size(); ++i)
     for (std::size_t b = 0; b < size; ++b)
       if (blocks[i][b] != static_cast<unsigned char>(i & 0xff)) {

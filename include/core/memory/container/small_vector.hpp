@@ -526,13 +526,17 @@ class SmallVectorImpl {
   }
 
   /// Marks the unused capacity of a fresh buffer as such for AddressSanitizer.
-  void annotate_fresh() const noexcept {
-    if constexpr (detail::sanitizer_annotations<alloc_pointer>)
-      annotate_contiguous_container(elems(), elems() + capacity_, elems() + capacity_, elems() + size_);
-  }
+  void annotate_fresh() const noexcept { annotate(capacity_, size_); }
   void annotate(std::size_t old_size, std::size_t new_size) const noexcept {
-    if constexpr (detail::sanitizer_annotations<alloc_pointer>)
-      annotate_contiguous_container(elems(), elems() + capacity_, elems() + old_size, elems() + new_size);
+    if constexpr (detail::sanitizer_annotations<alloc_pointer>) {
+      // The inline buffer fills whole granules (small_vector_storage), so its last, partial one
+      // is annotated too (elements of 1, 2 or 4 bytes there were never reported); a full vector
+      // (and an unannotated one: size == capacity) leaves all of it addressable.
+      const void* end = elems() + capacity_;
+      if (on_stack()) end = reinterpret_cast<const void*>((reinterpret_cast<std::uintptr_t>(end) + 7) & ~std::uintptr_t{7});
+      const auto at = [&](std::size_t n) -> const void* { return n == capacity_ ? end : elems() + n; };
+      annotate_contiguous_container(elems(), end, at(old_size), at(new_size));
+    }
   }
 
   [[no_unique_address]] Alloc alloc_;
@@ -982,7 +986,9 @@ namespace detail {
 /// small_vector_alignment).
 template <class T, std::size_t N, std::size_t Align>
 struct alignas(Align) small_vector_storage {
-  std::byte bytes[N * sizeof(T)];
+  // Whole 8-byte granules: the last one is the vector's own (not tail padding a derived class
+  // may reuse), so AddressSanitizer can be told about every slot of it (see annotate).
+  std::byte bytes[(N * sizeof(T) + 7) / 8 * 8];
 };
 template <class T, std::size_t Align>
 struct alignas(Align) small_vector_storage<T, 0, Align> {};

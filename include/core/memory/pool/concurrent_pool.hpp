@@ -47,8 +47,9 @@ class CORE_MEMORY_LEVEL_ABI BasicConcurrentPool {
     requires allocator_traits<Upstream>::is_stateless
       : BasicConcurrentPool(detail::allocator_ref<Upstream>(Upstream{}), node_size, node_alignment, nodes_per_chunk,
                             cache_limit) {}
-  /// As above, drawing slabs from `upstream` (by reference unless stateless or a handle; calls to
-  /// it are serialised unless it is thread-safe).
+  /// As above, drawing slabs from `upstream` (by reference unless stateless or a handle; this
+  /// pool's calls to it are serialised unless it is thread-safe: an upstream that is not must
+  /// serve one pool only).
   BasicConcurrentPool(Upstream& upstream, std::size_t node_size, std::size_t node_alignment = alignof(std::max_align_t),
                       std::size_t nodes_per_chunk = 0, std::size_t cache_limit = 0)
       : BasicConcurrentPool(detail::allocator_ref<Upstream>(upstream), node_size, node_alignment, nodes_per_chunk,

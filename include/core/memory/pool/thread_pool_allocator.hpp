@@ -35,8 +35,8 @@ class CORE_MEMORY_LEVEL_ABI BasicThreadPoolAllocator {
   explicit BasicThreadPoolAllocator(std::size_t cache_bytes = 0)
     requires allocator_traits<Upstream>::is_stateless
       : engine_(detail::allocator_ref<Upstream>(Upstream{}), specs(cache_bytes), allocator_name) {}
-  /// As above, drawing slabs and large blocks from `upstream` (calls to it are serialised unless
-  /// it is thread-safe).
+  /// As above, drawing slabs and large blocks from `upstream` (this allocator's calls to it are
+  /// serialised unless it is thread-safe: an upstream that is not must serve one allocator only).
   explicit BasicThreadPoolAllocator(Upstream& upstream, std::size_t cache_bytes = 0)
       : engine_(detail::allocator_ref<Upstream>(upstream), specs(cache_bytes), allocator_name) {}
 
