@@ -4,8 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <memory_resource>
 #include <random>
+#include <span>
 #include <vector>
 
 #include "support/block_checker.hpp"
@@ -46,6 +48,34 @@ TEST(StackAllocator, OverAlignedLifoFreesGiveEverythingBack) {
     stack.deallocate(a, 16, 16);
     ASSERT_EQ(stack.bytes_used(), 0u) << "round " << i;
   }
+}
+
+// A free that names another alignment than the allocation (misuse, ignored or reported) never
+// moves the top into a live block nor touches memory outside it: release builds read the word
+// below a block only for the most recent over-aligned one, which they know (a stale top left
+// there by an earlier over-aligned block, or a live block's own bytes, used to be taken for it).
+TEST(StackAllocator, AFreeWithAnotherAlignmentNeverReachesLiveBlocks) {
+  test::MisuseCapture capture;
+  cm::StackAllocator stack(4096);
+  void* x = stack.allocate(64, 64);
+  stack.deallocate(x, 64, 64);
+  // y ends where x began: its last word is where x kept the top it was carved from.
+  const std::size_t y_size = static_cast<std::size_t>(static_cast<std::byte*>(x) - static_cast<std::byte*>(stack.mark().top));
+  auto* y = static_cast<unsigned char*>(stack.allocate(y_size ? y_size : 16, 16));
+  std::memset(y, 'Y', y_size ? y_size : 16);
+  const std::size_t used = stack.bytes_used();
+  void* z = stack.allocate(32, 16);
+  stack.deallocate(z, 32, 64);  // another alignment than allocated
+  EXPECT_EQ(stack.bytes_used(), used) << "the top goes back to z's start, not below y";
+  auto* next = static_cast<unsigned char*>(stack.allocate(16, 16));
+  EXPECT_GE(next, y + (y_size ? y_size : 16)) << "a new block inside the live y";
+  for (std::size_t i = 0; i < (y_size ? y_size : 16); ++i) ASSERT_EQ(y[i], 'Y') << i;
+  // A block at the region's start freed with a large alignment: nothing before the region is read.
+  alignas(64) std::byte buffer[512];
+  cm::StackAllocator on_buffer{std::span<std::byte>(buffer)};
+  void* first = on_buffer.allocate(32, 16);
+  on_buffer.deallocate(first, 32, 64);
+  EXPECT_EQ(on_buffer.bytes_used(), 0u);
 }
 
 TEST(StackAllocator, MarkersRewind) {

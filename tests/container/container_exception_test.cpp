@@ -381,6 +381,68 @@ TEST(ContainerExceptions, UnequalAllocatorsLeaveTheSourceWhole) {
   });
 }
 
+// Elements built with the allocator (std::pmr::string in pmr sequences): moved into memory of
+// another resource they are copied, which may fail, and short ones are emptied by a move. The
+// source must be whole after any failure (a unique map was left with three equal empty keys).
+TEST(ContainerExceptions, ElementsBuiltWithTheAllocatorStayInTheSource) {
+  using S = std::pmr::string;
+  using A = std::pmr::polymorphic_allocator<S>;
+  using FM = cm::FlatMap<S, S, std::less<>, std::pmr::vector<S>, std::pmr::vector<S>>;
+  using FS = cm::FlatSet<S, std::less<>, std::pmr::vector<S>>;
+  using SV = cm::StableVector<S, 64, A>;
+  const std::vector<std::string> words{"a", "b", "c", "a long key that the string keeps on the heap, not inline"};
+  auto check = [&](const char* name, auto make, auto op, auto snapshot) {
+    bool completed = false;
+    for (int k = 1; k < 200 && !completed; ++k) {
+      cm::test::OwningResource r1("target"), r2("source");
+      auto source = make(A(&r2));
+      const auto before = snapshot(source);
+      g_countdown = k;
+      try {
+        op(source, A(&r1));
+        completed = true;
+      } catch (const std::bad_alloc&) {
+        g_countdown = -1;
+        EXPECT_EQ(snapshot(source), before) << name << ", failure " << k;
+      }
+      g_countdown = -1;
+    }
+    EXPECT_TRUE(completed) << name;
+  };
+  auto map_snapshot = [](const FM& m) {
+    std::vector<std::string> v;
+    for (const auto& [k, x] : m) v.push_back(std::string(k) + "=" + std::string(x));
+    return v;
+  };
+  auto make_map = [&](const A& a) {
+    FM m(a);
+    for (const std::string& w : words) m.try_emplace(S(w, a), S(w + w, a));
+    return m;
+  };
+  check("FlatMap(FlatMap&&, alloc)", make_map, [](FM& m, const A& a) { FM moved(std::move(m), a); }, map_snapshot);
+  auto set_snapshot = [](const FS& s) { return std::vector<std::string>(s.begin(), s.end()); };
+  check(
+      "FlatSet(FlatSet&&, alloc)",
+      [&](const A& a) {
+        FS s(a);
+        for (const std::string& w : words) s.insert(S(w, a));
+        return s;
+      },
+      [](FS& s, const A& a) { FS moved(std::move(s), a); }, set_snapshot);
+  auto vector_snapshot = [](const SV& v) { return std::vector<std::string>(v.begin(), v.end()); };
+  auto make_vector = [&](const A& a) {
+    SV v(a);
+    for (const std::string& w : words) v.emplace(w);
+    return v;
+  };
+  check("StableVector::swap", make_vector, [&](SV& v, const A& a) {
+    SV other = make_vector(a);
+    v.swap(other);
+  }, vector_snapshot);
+  check("StableVector(StableVector&&, alloc)", make_vector, [](SV& v, const A& a) { SV moved(std::move(v), a); },
+        vector_snapshot);
+}
+
 TEST(ContainerExceptions, FlatMap) {
   flat_map_cases<false>();
   flat_map_cases<true>();

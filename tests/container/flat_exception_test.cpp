@@ -331,6 +331,51 @@ TEST(FlatExceptions, SortedUniqueInsertRollsBack) {
   EXPECT_EQ(m.size(), 5u);
 }
 
+// A small map on SmallVector sequences, its elements in their inline buffers, whose values copy
+// and move with exceptions: a failed bulk insert leaves it as it was (the sorted result used to
+// be swapped in element by element between inline buffers, and a failure there emptied the map).
+TEST(FlatExceptions, SmallMapsOnInlineBuffersStayAsTheyWere) {
+  using M = cm::BasicFlatMap<int, Thrower, ByV, cm::SmallVector<int, 8, FailingAllocator<int>>,
+                             cm::SmallVector<Thrower, 8, FailingAllocator<Thrower>>, false>;
+  using S = cm::BasicFlatSet<Thrower, ByV, cm::SmallVector<Thrower, 8, FailingAllocator<Thrower>>, false>;
+  auto map_values = [](const M& m) {
+    std::vector<std::pair<int, int>> v;
+    for (const auto& [k, x] : m) v.emplace_back(k, x.v);
+    return v;
+  };
+  auto set_values = [](const S& s) {
+    std::vector<int> v;
+    for (const auto& k : s) v.push_back(k.v);
+    return v;
+  };
+  cm::test::every_failure<M>(
+      "FlatMap on SmallVector<8>: insert(range)", true,
+      [] {
+        M m;
+        m.emplace(1, Thrower(10));
+        m.emplace(5, Thrower(50));
+        return m;
+      },
+      [](M& m) {
+        const std::vector<std::pair<int, Thrower>> b{{4, Thrower(40)}, {2, Thrower(20)}, {9, Thrower(90)}};
+        m.insert(b.begin(), b.end());
+      },
+      map_values, [](const M& m) { return m.keys().size() == m.values().size(); });
+  cm::test::every_failure<S>(
+      "FlatSet on SmallVector<8>: insert(range)", true,
+      [] {
+        S s;
+        s.emplace(1);
+        s.emplace(5);
+        return s;
+      },
+      [](S& s) {
+        const std::vector<Thrower> b{Thrower(4), Thrower(2), Thrower(9)};
+        s.insert(b.begin(), b.end());
+      },
+      set_values, [](const S&) { return true; });
+}
+
 /// Throws at the k-th compare (the countdown).
 struct ThrowingLess {
   bool operator()(int a, int b) const {

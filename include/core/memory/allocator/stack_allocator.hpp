@@ -72,6 +72,7 @@ class CORE_MEMORY_LEVEL_ABI BasicStackAllocator {
         top_(std::exchange(other.top_, nullptr)),
         end_(std::exchange(other.end_, nullptr)),
         last_(std::exchange(other.last_, nullptr)),
+        padded_(std::exchange(other.padded_, nullptr)),
         capacity_(std::exchange(other.capacity_, 0)),
         owned_(other.owned_) {}
 
@@ -114,11 +115,13 @@ class CORE_MEMORY_LEVEL_ABI BasicStackAllocator {
         std::memcpy(h + sizeof top_, &last_, sizeof last_);
         poison_memory(h, header);
         last_ = reinterpret_cast<std::byte*>(p);
-      } else if (align > granule) {  // the padding's last word: the top to go back to
-        auto* w = reinterpret_cast<std::byte*>(p - sizeof top_);
-        unpoison_memory(w, sizeof top_);
-        std::memcpy(w, &top_, sizeof top_);
-        poison_memory(w, sizeof top_);
+      } else if (align > granule) {  // release builds: the padding's last two words (see padded_)
+        auto* w = reinterpret_cast<std::byte*>(p - 2 * sizeof top_);
+        unpoison_memory(w, 2 * sizeof top_);
+        std::memcpy(w + sizeof top_, &top_, sizeof top_);
+        std::memcpy(w, &padded_, sizeof padded_);
+        poison_memory(w, 2 * sizeof top_);
+        padded_ = reinterpret_cast<std::byte*>(p);
       }
       top_ = reinterpret_cast<std::byte*>(new_top);
       unpoison_memory(reinterpret_cast<void*>(p), size);
@@ -147,11 +150,12 @@ class CORE_MEMORY_LEVEL_ABI BasicStackAllocator {
       unpoison_memory(reinterpret_cast<void*>(h), header);
       std::memcpy(&restored, reinterpret_cast<void*>(h), sizeof restored);
       std::memcpy(&last_, reinterpret_cast<void*>(h + sizeof restored), sizeof last_);
-    } else if (align > granule) {
-      restored = top_before_padding(b, align);
+    } else if (b == padded_) {
+      restored = padding_word(b, 1);
     }
     poison_memory(restored, static_cast<std::size_t>(top_ - restored));
     top_ = restored;
+    forget_padded_above_top();
   }
 
   /// The current position.
@@ -174,6 +178,7 @@ class CORE_MEMORY_LEVEL_ABI BasicStackAllocator {
     }
     poison_memory(marker.top, static_cast<std::size_t>(top_ - marker.top));
     top_ = marker.top;
+    forget_padded_above_top();
   }
 
   /// Frees everything.
@@ -214,18 +219,22 @@ class CORE_MEMORY_LEVEL_ABI BasicStackAllocator {
     return word;
   }
 
-  /// Release builds: the top an over-aligned block `b` was carved from, kept in the word below it
-  /// (its padding is at least a granule). Taken only if `b` is where that top leads, so a free
-  /// with another alignment than allocated cannot move the top into live memory (it frees `b` alone).
-  std::byte* top_before_padding(std::byte* b, std::size_t align) const noexcept {
-    std::byte* top = nullptr;
-    unpoison_memory(b - sizeof top, sizeof top);
-    std::memcpy(&top, b - sizeof top, sizeof top);
-    poison_memory(b - sizeof top, sizeof top);
-    const auto t = reinterpret_cast<std::uintptr_t>(top);
-    const bool leads_here = top >= base_ && top < b && is_valid_alignment(align) &&
-                            ((t + granule + ((0 - (t + granule)) & (align - 1))) == reinterpret_cast<std::uintptr_t>(b));
-    return leads_here ? top : b;
+  /// Release builds: word `i` below the over-aligned block `b` (1: the top it was carved from,
+  /// 2: the over-aligned block before it).
+  static std::byte* padding_word(std::byte* b, std::size_t i) noexcept {
+    std::byte* word = nullptr;
+    auto at = reinterpret_cast<std::uintptr_t>(b) - i * sizeof word;
+    __asm__("" : "+r"(at));  // g++ threads a foreign `b` here and warns (see deallocate)
+    unpoison_memory(reinterpret_cast<void*>(at), sizeof word);
+    std::memcpy(&word, reinterpret_cast<void*>(at), sizeof word);
+    poison_memory(reinterpret_cast<void*>(at), sizeof word);
+    return word;
+  }
+  /// Release builds: drops the over-aligned blocks that a free or rewind has gone back past.
+  void forget_padded_above_top() noexcept {
+    if constexpr (header == 0) {
+      while (padded_ && padded_ >= top_) padded_ = padding_word(padded_, 2);
+    }
   }
 
   /// Says what a rejected marker is (checked builds).
@@ -291,6 +300,10 @@ class CORE_MEMORY_LEVEL_ABI BasicStackAllocator {
   std::byte* top_ = nullptr;
   std::byte* end_ = nullptr;
   std::byte* last_ = nullptr;  // start of the most recent live allocation (checked builds)
+  // Release builds: the most recent live over-aligned allocation. Its padding (a granule at
+  // least) holds the top it was carved from and the one before it, so its free restores the top
+  // exactly; a free of any other block never reads padding.
+  std::byte* padded_ = nullptr;
   std::size_t capacity_ = 0;
   bool owned_ = false;
 };

@@ -255,10 +255,11 @@ class StableVector {
     o.salt_ += 0x9E3779B9u;  // the source lives on: its new handles must not be valid here
   }
   /// Takes the blocks if `alloc` equals `o`'s allocator; else moves the elements one by one into
-  /// memory from `alloc`, keeping their slots (handles stay valid), and `o` keeps moved-from ones.
+  /// memory from `alloc` (copies them where a move may fail: then `o` is whole if this throws),
+  /// keeping their slots (handles stay valid), and `o` keeps moved-from ones.
   StableVector(StableVector&& o, const Alloc& alloc) : StableVector(alloc) {
     if (alloc_ == o.alloc_) swap_contents<false>(o);
-    else copy_slots_from(o, [](T& x) -> T&& { return std::move(x); });
+    else copy_slots_from(o, [](T& x) -> decltype(auto) { return across_allocators(x); });
   }
   /// Strong guarantee; copies keep slots and generations (see the copy constructor).
   StableVector& operator=(const StableVector& o) {
@@ -289,7 +290,7 @@ class StableVector {
     if (propagate || alloc_ == o.alloc_) {
       swap_contents<propagate>(o);
     } else {
-      auto get = [](T& x) -> decltype(auto) { return std::move_if_noexcept(x); };
+      auto get = [](T& x) -> decltype(auto) { return across_allocators(x); };
       StableVector mine(alloc_), theirs(o.alloc_);
       mine.mirror_blocks_of(o);  // every allocation before the first move
       theirs.mirror_blocks_of(*this);
@@ -533,6 +534,13 @@ class StableVector {
   void copy_slots_from(Src& o, Get get) {
     mirror_blocks_of(o);
     fill_slots_from(o, get);
+  }
+  /// An element to make in memory of another, unequal allocator: moved if that cannot fail, else
+  /// copied. (An element built with the allocator, std::pmr::string, is copied: moved across
+  /// allocators it is copied into the new memory anyway, and that may fail.)
+  static decltype(auto) across_allocators(T& x) noexcept {
+    if constexpr (std::uses_allocator_v<T, Alloc> && std::is_copy_constructible_v<T>) return std::as_const(x);
+    else return std::move_if_noexcept(x);
   }
   /// The first half of copy_slots_from: `o`'s blocks, generations and free list, no element.
   template <class Src>

@@ -26,7 +26,7 @@
 namespace core::memory {
 
 template <std::size_t Alignment = cache_line_size>
-class AlignedAllocator {
+class CORE_MEMORY_LEVEL_ABI AlignedAllocator {
   static_assert(is_valid_alignment(Alignment), "AlignedAllocator: Alignment must be a power of two");
 
  public:

@@ -281,7 +281,7 @@ class ClassRange {
 }  // namespace detail
 
 template <bool Checked = checks::hardened>
-class BasicGeneralAllocator {
+class CORE_MEMORY_LEVEL_ABI BasicGeneralAllocator {
  public:
   static constexpr const char* allocator_name = "core::memory::GeneralAllocator";
   static constexpr bool is_thread_safe = true;

@@ -132,7 +132,7 @@ struct SpinThenSleep {
 }  // namespace detail
 
 template <class T>
-class SpscQueue {
+class CORE_MEMORY_LEVEL_ABI SpscQueue {
   static_assert(std::is_trivially_copyable_v<T>, "SpscQueue<T>: T must be trivially copyable (it is copied as bytes)");
 
  public:

@@ -46,6 +46,16 @@ void reserve_if_possible(Seq& seq, std::size_t n) {
   if constexpr (requires { seq.reserve(n); }) seq.reserve(n);
 }
 
+/// Makes room for `n` elements in `seq` (if it has reserve), on the heap if `seq` is on an inline
+/// buffer that the heap can replace (SmallVector).
+template <class Seq>
+void reserve_off_inline(Seq& seq, std::size_t n) {
+  if constexpr (requires { seq.on_stack(); }) {
+    if (seq.on_stack() && seq.capacity() < seq.max_size()) n = std::max<std::size_t>(n, seq.capacity() + 1);
+  }
+  reserve_if_possible(seq, n);
+}
+
 /// Makes room for `n` elements in `seq` (if it has reserve), growing at least geometrically so
 /// that repeated small appends stay amortized O(1).
 template <class Seq>
@@ -215,15 +225,32 @@ inline constexpr bool moves_without_failing = std::is_lvalue_reference_v<decltyp
                                               std::is_nothrow_move_constructible_v<typename Seq::value_type> &&
                                               requires(Seq& s, std::size_t n) { s.reserve(n); };
 
-/// Appends `from[i]` to `to` (reserved for it): moved when that cannot fail
-/// (moves_without_failing), else copied, so a failure leaves `from` whole (unless the elements
-/// cannot be copied: then moved, as std::vector's growth does).
+/// Elements a sequence builds with its allocator (std::pmr::string in a std::pmr::vector): moved
+/// into a sequence with another allocator, they are copied into its memory, which may fail.
 template <class Seq>
-void append_from(Seq& to, Seq& from, std::size_t i) {
-  if constexpr (moves_without_failing<Seq> || !std::is_copy_constructible_v<typename Seq::value_type>)
+inline constexpr bool builds_with_allocator =
+    requires { typename Seq::allocator_type; } &&
+    std::uses_allocator_v<typename Seq::value_type, typename Seq::allocator_type>;
+
+/// Whether moving the elements of `from` into `to` (reserved for them) cannot fail.
+template <class Seq>
+bool moves_cannot_fail([[maybe_unused]] const Seq& to, [[maybe_unused]] const Seq& from) {
+  if constexpr (!moves_without_failing<Seq>) return false;
+  else if constexpr (builds_with_allocator<Seq>) return to.get_allocator() == from.get_allocator();
+  else return true;
+}
+
+/// Appends `from[i]` to `to` (reserved for it): moved if `move`, else copied (so a failure
+/// leaves `from` whole), and moved anyway if the elements cannot be copied (as std::vector's
+/// growth does).
+template <class Seq>
+void append_from(Seq& to, Seq& from, std::size_t i, bool move) {
+  if constexpr (!std::is_copy_constructible_v<typename Seq::value_type>) {
     to.push_back(std::move(from[i]));
-  else
-    to.push_back(typename Seq::value_type(std::as_const(from)[i]));
+  } else {
+    if (move) to.push_back(std::move(from[i]));
+    else to.push_back(typename Seq::value_type(std::as_const(from)[i]));
+  }
 }
 
 /// The positions 0 .. n-1, for gather_together.
@@ -241,19 +268,20 @@ struct all_positions {
 
 /// Appends the elements at `positions` of `keys` and of `values` (unless null) to `to_keys` and
 /// `to_values`, reserved for them. Every copy comes before the first move out of either
-/// sequence, so a failure leaves both as they were.
+/// sequence, and only moves that cannot fail are made (moves_cannot_fail), so a failure leaves
+/// both as they were.
 template <class Keys, class Values, class Positions>
 void gather_together(Keys& to_keys, Keys& keys, Values* to_values, Values* values, const Positions& positions) {
-  if constexpr (!moves_without_failing<Keys>)
-    for (const std::size_t i : positions) append_from(to_keys, keys, i);
-  if constexpr (!moves_without_failing<Values>)
-    if (values)
-      for (const std::size_t i : positions) append_from(*to_values, *values, i);
-  if constexpr (moves_without_failing<Keys>)
-    for (const std::size_t i : positions) append_from(to_keys, keys, i);
-  if constexpr (moves_without_failing<Values>)
-    if (values)
-      for (const std::size_t i : positions) append_from(*to_values, *values, i);
+  const bool move_keys = detail::moves_cannot_fail(to_keys, keys);
+  const bool move_values = values && detail::moves_cannot_fail(*to_values, *values);
+  if (!move_keys)
+    for (const std::size_t i : positions) append_from(to_keys, keys, i, false);
+  if (values && !move_values)
+    for (const std::size_t i : positions) append_from(*to_values, *values, i, false);
+  if (move_keys)
+    for (const std::size_t i : positions) append_from(to_keys, keys, i, true);
+  if (move_values)
+    for (const std::size_t i : positions) append_from(*to_values, *values, i, true);
 }
 
 /// Sequences whose elements sort_together may rearrange in place: real elements (not proxies, as
@@ -418,17 +446,19 @@ void for_each_sorted_position(std::size_t n, KeyOf key_of, bool unique, Emit emi
 }
 
 /// Makes room for swap_in: for sequences whose swap may fail (SmallVector: its swap moves
-/// elements between inline buffers), all four get room for the larger, so the swap moves no
-/// element between buffers. Call before the first element is moved out of `keys` or `values`.
+/// elements between inline buffers), all four get room for the larger and leave their inline
+/// buffers where they can, so the swap exchanges heap buffers and moves no element. (A
+/// StaticVector has no heap: its swap may still fail, and swap_in then empties both.) Call
+/// before the first element is moved out of `keys` or `values`.
 template <class Keys, class Values>
 void reserve_for_swap_in(Keys& keys, Keys& new_keys, Values* values, Values* new_values) {
   if constexpr (!std::is_nothrow_swappable_v<Keys> || !std::is_nothrow_swappable_v<Values>) {
     const std::size_t room = keys.size();  // no fewer than the sorted result
-    detail::reserve_if_possible(keys, room);
-    detail::reserve_if_possible(new_keys, room);
+    detail::reserve_off_inline(keys, room);
+    detail::reserve_off_inline(new_keys, room);
     if (values) {
-      detail::reserve_if_possible(*values, room);
-      detail::reserve_if_possible(*new_values, room);
+      detail::reserve_off_inline(*values, room);
+      detail::reserve_off_inline(*new_values, room);
     }
   }
 }

@@ -18,6 +18,7 @@
 #include <bits/stl_iterator.h>
 #include <bits/stl_iterator_base_funcs.h>
 #include <bits/stl_uninitialized.h>
+#include <bits/uses_allocator.h>
 #else
 #include <algorithm>
 #include <iterator>

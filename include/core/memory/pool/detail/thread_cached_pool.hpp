@@ -83,7 +83,7 @@ struct free_cookie<true> {
 /// `Checked`: the hardened checks on frees (on in hardened builds; the process allocator
 /// chooses at run time between two instances).
 template <RawAllocator Upstream, std::size_t Classes, bool Checked = checks::hardened>
-class ThreadCachedPool final : public HeapOwner {
+class CORE_MEMORY_LEVEL_ABI ThreadCachedPool final : public HeapOwner {
   using Depot = SlabDepot<Upstream>;
   using Cache = BasicSlabCache<Depot>;
 
