@@ -321,18 +321,34 @@ void flat_map_cases() {
 // before the first element leaves the source. Elements whose move cannot throw but empties them
 // (Mover, as std::string) show a source that lost them.
 namespace {
+/// Builds a container with `make(resource)` and runs `op(it, other resource)`, failing the k-th
+/// allocation or element copy for every k until it completes: after each failure the container
+/// (`snapshot`) is as it was.
+template <class Make, class Op, class Snapshot>
+void source_whole_after_failures(const std::string& name, Make make, Op op, Snapshot snapshot) {
+  bool completed = false;
+  for (int k = 1; k < 400 && !completed; ++k) {
+    cm::test::OwningResource target("target"), source_memory("source");
+    auto source = make(&source_memory);
+    const auto before = snapshot(source);
+    g_countdown = k;
+    try {
+      op(source, &target);
+      completed = true;
+    } catch (const std::bad_alloc&) {
+      g_countdown = -1;
+      EXPECT_EQ(snapshot(source), before) << name << ", failure " << k;
+    }
+    g_countdown = -1;
+  }
+  EXPECT_TRUE(completed) << name;
+}
+
+/// source_whole_after_failures for `op(target, source)` on containers of Mover, the target on
+/// the other resource.
 template <class C, class Op>
 void source_survives(const std::string& name, Op op) {
   using A = std::pmr::polymorphic_allocator<cm::test::Mover>;
-  cm::test::OwningResource r1("resource 1"), r2("resource 2");
-  auto values = [](const C& c) {
-    std::vector<int> v;
-    for (const auto& x : c) {
-      if constexpr (requires { x.second; }) v.push_back(x.first.v * 1000 + x.second.v);
-      else v.push_back(x.v);
-    }
-    return v;
-  };
   auto fill = [](C& c, int n, int base) {
     for (int i = 0; i < n; ++i) {
       if constexpr (requires { c.try_emplace(cm::test::Mover(i)); })
@@ -343,23 +359,27 @@ void source_survives(const std::string& name, Op op) {
         c.insert(cm::test::Mover(base + i));
     }
   };
-  bool completed = false;
-  for (int k = 1; k < 400 && !completed; ++k) {
-    C target{A(&r1)}, source{A(&r2)};
-    fill(target, 5, 1000);
-    fill(source, 130, 0);  // three blocks of a StableVector
-    const auto before = values(source);
-    g_countdown = k;
-    try {
-      op(target, source);
-      completed = true;
-    } catch (const std::bad_alloc&) {
-      g_countdown = -1;
-      EXPECT_EQ(values(source), before) << name << ", failure " << k;
+  auto values = [](const C& c) {
+    std::vector<int> v;
+    for (const auto& x : c) {
+      if constexpr (requires { x.second; }) v.push_back(x.first.v * 1000 + x.second.v);
+      else v.push_back(x.v);
     }
-    g_countdown = -1;
-  }
-  EXPECT_TRUE(completed) << name;
+    return v;
+  };
+  source_whole_after_failures(
+      name,
+      [&](std::pmr::memory_resource* r) {
+        C c{A(r)};
+        fill(c, 130, 0);  // three blocks of a StableVector
+        return c;
+      },
+      [&](C& source, std::pmr::memory_resource* r) {
+        C target{A(r)};
+        fill(target, 5, 1000);
+        op(target, source);
+      },
+      values);
 }
 }  // namespace
 
@@ -391,23 +411,10 @@ TEST(ContainerExceptions, ElementsBuiltWithTheAllocatorStayInTheSource) {
   using FS = cm::FlatSet<S, std::less<>, std::pmr::vector<S>>;
   using SV = cm::StableVector<S, 64, A>;
   const std::vector<std::string> words{"a", "b", "c", "a long key that the string keeps on the heap, not inline"};
-  auto check = [&](const char* name, auto make, auto op, auto snapshot) {
-    bool completed = false;
-    for (int k = 1; k < 200 && !completed; ++k) {
-      cm::test::OwningResource r1("target"), r2("source");
-      auto source = make(A(&r2));
-      const auto before = snapshot(source);
-      g_countdown = k;
-      try {
-        op(source, A(&r1));
-        completed = true;
-      } catch (const std::bad_alloc&) {
-        g_countdown = -1;
-        EXPECT_EQ(snapshot(source), before) << name << ", failure " << k;
-      }
-      g_countdown = -1;
-    }
-    EXPECT_TRUE(completed) << name;
+  auto check = [](const char* name, auto make, auto op, auto snapshot) {
+    source_whole_after_failures(
+        name, [&](std::pmr::memory_resource* r) { return make(A(r)); },
+        [&](auto& source, std::pmr::memory_resource* r) { op(source, A(r)); }, snapshot);
   };
   auto map_snapshot = [](const FM& m) {
     std::vector<std::string> v;
