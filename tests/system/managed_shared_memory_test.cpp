@@ -488,12 +488,17 @@ TEST(ManagedSharedMemory, AChildKilledMidAllocationAThousandTimesTheParentRepair
       m = cm::ManagedSharedMemory::create(name, 4 << 20);
       mine.clear();
     }
+    // The child says when it is in its loop: on a loaded machine a child killed after a fixed
+    // delay had often not started yet, and too few died holding the lock for the test to count.
+    int running[2];
+    ASSERT_EQ(::pipe(running), 0);
     const pid_t pid = ::fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
       std::vector<std::pair<void*, std::size_t>> live;
       live.reserve(64);
       for (std::uint64_t i = 0;; ++i) {
+        if (i == 1) (void)!::write(running[1], "r", 1);
         if (live.size() < 64 && (live.empty() || i % 3 != 0)) {
           const std::size_t s = (i * 37) % 700;
           if (void* p = m.try_allocate(s, std::size_t{16} << (i % 3))) live.emplace_back(p, s);
@@ -504,6 +509,10 @@ TEST(ManagedSharedMemory, AChildKilledMidAllocationAThousandTimesTheParentRepair
         }
       }
     }
+    char byte = 0;
+    ASSERT_EQ(::read(running[0], &byte, 1), 1);
+    ::close(running[0]);
+    ::close(running[1]);
     ::usleep(static_cast<useconds_t>(rng() % 500));
     ::kill(pid, SIGKILL);
     ASSERT_EQ(test::exit_status(pid), 128 + SIGKILL);

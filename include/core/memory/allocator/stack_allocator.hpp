@@ -150,12 +150,12 @@ class CORE_MEMORY_LEVEL_ABI BasicStackAllocator {
       unpoison_memory(reinterpret_cast<void*>(h), header);
       std::memcpy(&restored, reinterpret_cast<void*>(h), sizeof restored);
       std::memcpy(&last_, reinterpret_cast<void*>(h + sizeof restored), sizeof last_);
-    } else if (b == padded_) {
+    } else if (b == padded_) [[unlikely]] {  // (any other block is newer than padded_, or not at the top)
       restored = padding_word(b, 1);
+      padded_ = padding_word(b, 2);
     }
     poison_memory(restored, static_cast<std::size_t>(top_ - restored));
     top_ = restored;
-    forget_padded_above_top();
   }
 
   /// The current position.
