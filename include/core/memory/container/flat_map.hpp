@@ -397,7 +397,9 @@ class BasicFlatMap {
   iterator insert(const_iterator hint, const value_type& v) { return emplace_hint(hint, v); }
   iterator insert(const_iterator hint, value_type&& v) { return emplace_hint(hint, std::move(v)); }
   /// Inserts a range: appended, then sorted and merged once. O(n log n + size()). Strong: if an
-  /// element cannot be copied in or the merge fails, the map is left as it was.
+  /// element cannot be copied in or the merge fails, the map is left as it was (over StaticVector
+  /// sequences, which cannot swap without moving elements, an element move that throws while the
+  /// merged result is swapped in empties the map instead).
   template <std::input_iterator It>
   void insert(It first, It last) {
     if constexpr (sorts_positions<It>) {

@@ -192,7 +192,8 @@ class BasicFlatSet {
   iterator insert(const_iterator hint, const Key& k) { return emplace_hint(hint, k); }
   iterator insert(const_iterator hint, Key&& k) { return emplace_hint(hint, std::move(k)); }
   /// Inserts a range: appended, then sorted and merged once. O(n log n + size()). Strong: if
-  /// anything throws, the appended elements are taken out again.
+  /// anything throws, the appended elements are taken out again (over a StaticVector, whose swap
+  /// moves elements, a move that throws while the result is swapped in empties the set instead).
   template <std::input_iterator It>
   void insert(It first, It last) {
     insert_range(first, last, false);
