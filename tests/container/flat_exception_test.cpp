@@ -302,8 +302,6 @@ void all_flat_containers(const std::string& seq) {
   set_matrix<cm::BasicFlatSet<Thrower, ByV, Seq<Thrower>, true>>("FlatMultiSet<Thrower> over " + seq);
   // Elements that move without throwing but are emptied by it, beside ones that copy and throw.
   map_matrix<cm::BasicFlatMap<Mover, Thrower, ByV, Seq<Mover>, Seq<Thrower>, false>>("FlatMap<Mover, Thrower> over " + seq);
-  map_matrix<cm::BasicFlatMap<Thrower, Mover, ByV, Seq<Thrower>, Seq<Mover>, false>>("FlatMap<Thrower, Mover> over " + seq);
-  map_matrix<cm::BasicFlatMap<Mover, Mover, ByV, Seq<Mover>, Seq<Mover>, true>>("FlatMultiMap<Mover, Mover> over " + seq);
   set_matrix<cm::BasicFlatSet<Mover, ByV, Seq<Mover>, false>>("FlatSet<Mover> over " + seq);
 }
 
