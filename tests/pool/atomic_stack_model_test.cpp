@@ -9,8 +9,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <set>
@@ -34,15 +36,25 @@ class ModelScheduler {
     current() = this;
     std::size_t executions = 0;
     choices_.clear();
+    // The same threads run every execution (creating three threads for each of thousands of
+    // executions took most of the test's time under the sanitizers).
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) workers.emplace_back([&, t] { work(t, body); });
     for (;;) {
       reset();
-      run_once(threads, body);
+      run_once(threads);
       check();
       ++executions;
       while (!choices_.empty() && choices_.back().taken + 1 == choices_.back().options) choices_.pop_back();
       if (choices_.empty()) break;
       ++choices_.back().taken;
     }
+    {
+      std::lock_guard lock(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& w : workers) w.join();
     current() = nullptr;
     return executions;
   }
@@ -64,31 +76,33 @@ class ModelScheduler {
     std::size_t options;
   };
 
-  void run_once(int threads, const std::function<void(int)>& body) {
+  /// One execution: every worker runs body once, one at a time in the order pick() chooses.
+  void run_once(int threads) {
+    std::unique_lock lock(m_);
     depth_ = 0;
     finished_.assign(static_cast<std::size_t>(threads), false);
-    turn_ = -1;
-    std::vector<std::thread> ts;
-    for (int t = 0; t < threads; ++t) {
-      ts.emplace_back([&, t] {
-        self = t;
-        {
-          std::unique_lock lock(m_);
-          cv_.wait(lock, [&] { return turn_ == t; });
-        }
-        body(t);
-        std::unique_lock lock(m_);
-        finished_[static_cast<std::size_t>(t)] = true;
-        pick();
-        cv_.notify_all();
-      });
-    }
-    {
-      std::unique_lock lock(m_);
+    ++generation_;
+    pick();
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return std::find(finished_.begin(), finished_.end(), false) == finished_.end(); });
+  }
+
+  /// A worker: runs body(t) once in each execution, when the scheduler gives it its turn.
+  void work(int t, const std::function<void(int)>& body) {
+    self = t;
+    std::uint64_t done = 0;  // the last execution this worker ran in
+    std::unique_lock lock(m_);
+    for (;;) {
+      cv_.wait(lock, [&] { return stop_ || (generation_ != done && turn_ == t); });
+      if (stop_) return;
+      done = generation_;
+      lock.unlock();
+      body(t);
+      lock.lock();
+      finished_[static_cast<std::size_t>(t)] = true;
       pick();
       cv_.notify_all();
     }
-    for (auto& th : ts) th.join();
   }
 
   /// Chooses the next thread to run (under m_): replays the recorded choice at this depth, or
@@ -112,6 +126,8 @@ class ModelScheduler {
   std::size_t depth_ = 0;
   std::vector<bool> finished_;
   int turn_ = -1;
+  std::uint64_t generation_ = 0;  // counts executions
+  bool stop_ = false;
 };
 thread_local int ModelScheduler::self = -1;
 
