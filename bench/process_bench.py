@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Whole programs on each process allocator, each in its own process through LD_PRELOAD:
 redis-server under redis-benchmark (throughput, the server's CPU time per request and its peak
-RSS) and g++ compiling a file (time). Writes bench/results/process.md.
+RSS; then pipelined, 16 requests a round trip, where the server's CPU is the bound) and g++
+compiling a file (time). Writes bench/results/process.md.
 
 redis-benchmark's throughput is bound by the client and the loopback network (it moves by 10%
 between runs of one allocator); the server's own CPU time per request is what the allocator
@@ -32,6 +33,8 @@ def free_port():
 
 
 def redis(env, requests):
+    """One server: the plain run (rate, peak RSS MiB, server us/request), then a pipelined one
+    (its rate) on the same server."""
     port = free_port()
     server = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -49,7 +52,12 @@ def redis(env, requests):
             fields = f.read().rsplit(")", 1)[1].split()
         cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
         served = requests * 6
-        return sum(rates) / len(rates) if rates else 0.0, rss / 1024.0, cpu / served * 1e6
+        out = subprocess.run(["redis-benchmark", "-p", str(port), "-q", "-n", str(requests * 4), "-c", "20", "-P", "16",
+                              "-r", "100000", "-d", "256", "-t", "set,get,lpush,lpop,sadd,hset"],
+                             capture_output=True, text=True).stdout
+        piped = [float(m) for m in re.findall(r"([0-9.]+) requests per second", out)]
+        mean = lambda xs: sum(xs) / len(xs) if xs else 0.0
+        return mean(rates), rss / 1024.0, cpu / served * 1e6, mean(piped)
     finally:
         subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], capture_output=True)
         server.wait()
@@ -91,27 +99,28 @@ def main():
         if lib:
             env["LD_PRELOAD"] = lib
         present.append((name, env))
-    samples = {name: [] for name, _ in present}  # (rate, rss, server us/request, g++ s) per round
+    samples = {name: [] for name, _ in present}  # (rate, rss, server us/request, g++ s, piped rate) per round
     for r in range(rounds):
         for name, env in present[r % len(present):] + present[:r % len(present)]:
-            rate, rss, us = redis(env, requests) if have_redis else (0.0, 0.0, 0.0)
+            rate, rss, us, piped = redis(env, requests) if have_redis else (0.0, 0.0, 0.0, 0.0)
             cpu = compile_time(env, compile_source, include, 1)
-            samples[name].append((rate, rss, us, cpu))
+            samples[name].append((rate, rss, us, cpu, piped))
             print(f"round {r}: {name:12s} redis {rate:10.0f} req/s  server {us:6.2f} us/req  peak RSS {rss:6.1f} MiB"
-                  f"   g++ {cpu:6.2f} s", flush=True)
-    rows = [(name, *(statistics.median(s[i] for s in samples[name]) for i in range(4))) for name, _ in present]
+                  f"  pipelined {piped:10.0f} req/s   g++ {cpu:6.2f} s", flush=True)
+    rows = [(name, *(statistics.median(s[i] for s in samples[name]) for i in range(5))) for name, _ in present]
     glibc = next(r for r in rows if r[0] == "glibc")
     lines = ["# Whole programs on each allocator", "",
              "redis-server 7 under redis-benchmark (20 clients, 256-byte values, random keys; mean of SET, GET, "
              "LPUSH, LPOP, SADD, HSET): throughput, the server's CPU time per request (user + system) and its "
-             f"peak RSS; and the CPU time of g++ -O2 compiling bench/containers_bench.cpp. Medians of {rounds} "
+             f"peak RSS; the throughput pipelined (-P 16: the server's CPU is the bound); and the CPU time of g++ -O2 compiling bench/containers_bench.cpp. Medians of {rounds} "
              "rounds, the allocators alternating. Each allocator through LD_PRELOAD.", "",
              "| allocator | redis req/s | vs glibc | server us/request | vs glibc | redis peak RSS MiB | g++ CPU s "
-             "| vs glibc |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, rate, rss, us, cpu in rows:
+             "| vs glibc | pipelined req/s | vs glibc |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, rate, rss, us, cpu, piped in rows:
         lines.append(f"| {name} | {rate:.0f} | {rate / glibc[1] if glibc[1] else 0:.2f} | {us:.2f} | "
-                     f"{glibc[3] / us if us else 0:.2f} | {rss:.1f} | {cpu:.2f} | {glibc[4] / cpu if cpu else 0:.2f} |")
+                     f"{glibc[3] / us if us else 0:.2f} | {rss:.1f} | {cpu:.2f} | {glibc[4] / cpu if cpu else 0:.2f} "
+                     f"| {piped:.0f} | {piped / glibc[5] if glibc[5] else 0:.2f} |")
     os.makedirs(opts.out, exist_ok=True)
     with open(os.path.join(opts.out, "process.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
