@@ -218,12 +218,15 @@ void for_each_in_order(const Keys& keys, const Comp& comp, F f) {
   }
 }
 
-/// Sequences that take moved elements, once reserved, without failing: real elements (not
-/// proxies) whose moves cannot throw, in a sequence with reserve (so no allocation either).
+/// Sequences of real elements (not proxies, as std::vector<bool>'s) whose moves cannot throw.
 template <class Seq>
-inline constexpr bool moves_without_failing = std::is_lvalue_reference_v<decltype(std::declval<Seq&>()[0])> &&
-                                              std::is_nothrow_move_constructible_v<typename Seq::value_type> &&
-                                              requires(Seq& s, std::size_t n) { s.reserve(n); };
+inline constexpr bool real_nothrow_moves = std::is_lvalue_reference_v<decltype(std::declval<Seq&>()[0])> &&
+                                           std::is_nothrow_move_constructible_v<typename Seq::value_type>;
+
+/// Sequences that take moved elements, once reserved, without failing: real elements whose moves
+/// cannot throw, in a sequence with reserve (so no allocation either).
+template <class Seq>
+inline constexpr bool moves_without_failing = real_nothrow_moves<Seq> && requires(Seq& s, std::size_t n) { s.reserve(n); };
 
 /// Elements a sequence builds with its allocator (std::pmr::string in a std::pmr::vector): moved
 /// into a sequence with another allocator, they are copied into its memory, which may fail.
@@ -284,12 +287,10 @@ void gather_together(Keys& to_keys, Keys& keys, Values* to_values, Values* value
     for (const std::size_t i : positions) append_from(*to_values, *values, i, true);
 }
 
-/// Sequences whose elements sort_together may rearrange in place: real elements (not proxies, as
-/// std::vector<bool>'s) whose moves cannot throw, so a rearrangement cannot stop half-way.
+/// Sequences whose elements sort_together may rearrange in place: real elements whose moves
+/// (and move assignments) cannot throw, so a rearrangement cannot stop half-way.
 template <class Seq>
-inline constexpr bool sortable_in_place = std::is_lvalue_reference_v<decltype(std::declval<Seq&>()[0])> &&
-                                          std::is_nothrow_move_constructible_v<typename Seq::value_type> &&
-                                          std::is_nothrow_move_assignable_v<typename Seq::value_type>;
+inline constexpr bool sortable_in_place = real_nothrow_moves<Seq> && std::is_nothrow_move_assignable_v<typename Seq::value_type>;
 
 /// Below this many elements, sort_together sorts in place by insertion: no allocation, and fewer
 /// steps than building an order for so few.
