@@ -14,8 +14,10 @@
 // C semantics as glibc's: null and errno ENOMEM on failure; calloc and reallocarray overflow
 // give null and ENOMEM; realloc(NULL, n) is malloc(n) and realloc(p, 0) frees p and returns
 // null; posix_memalign returns EINVAL for an alignment that is not a power of two multiple of
-// sizeof(void*); aligned_alloc and memalign take any power of two (memalign rounds others up);
-// free(NULL) does nothing.
+// sizeof(void*); aligned_alloc and memalign take any alignment and round one that is not a
+// power of two up to the next (glibc 2.36's aligned_alloc is memalign; 2.38 refuses them with
+// EINVAL: taking them never breaks a program that works with either); free(NULL) does nothing,
+// and free never changes errno (glibc since 2.33, POSIX.1-2024).
 
 #include <core/memory/pool/general_allocator.hpp>
 
@@ -171,8 +173,10 @@ CORE_MEMORY_ALWAYS_INLINE void* allocate(std::size_t size, std::size_t align) no
 
 [[gnu::noinline]] void deallocate_slow(void* p) noexcept {
   if (!p || in_bootstrap(p)) return;
+  const int saved = errno;  // a failed munmap or metadata mmap, a refused probe: not the caller's
   if (fast) fast->deallocate(p);
   else if (checked) checked->deallocate(p);
+  errno = saved;
 }
 
 /// The fast path of free and every operator delete: true if `p` went to the calling thread's
@@ -189,7 +193,10 @@ CORE_MEMORY_ALWAYS_INLINE void deallocate(void* p) noexcept {
 
 [[gnu::noinline]] void deallocate_sized_slow(void* p, std::size_t size, std::size_t align) noexcept {
   if (!checked) return deallocate_slow(p);
-  if (p && !in_bootstrap(p)) checked->deallocate(p, size, align);
+  if (!p || in_bootstrap(p)) return;
+  const int saved = errno;  // as deallocate_slow
+  checked->deallocate(p, size, align);
+  errno = saved;
 }
 
 /// Sized delete: free's fast path (the fast allocator does not check sizes); checked mode, on the
@@ -334,11 +341,11 @@ CM_EXPORT int posix_memalign(void** out, std::size_t align, std::size_t size) no
   return 0;
 }
 
+CM_EXPORT void* memalign(std::size_t align, std::size_t size) noexcept;
+
 CM_EXPORT void* aligned_alloc(std::size_t align, std::size_t size) noexcept {
-  if (!is_power_of_two(align)) {
-    errno = EINVAL;
-    return nullptr;
-  }
+  if (!is_power_of_two(align)) [[unlikely]]
+    return memalign(align, size);  // rounded up, as glibc 2.36 does (see the top)
   return allocate(size, align);
 }
 

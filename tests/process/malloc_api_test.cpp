@@ -17,6 +17,7 @@
 #include <new>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <dlfcn.h>
@@ -200,8 +201,20 @@ TEST(Malloc, AlignedForms) {
     EXPECT_EQ(posix_memalign(&p, a, opaque(SIZE_MAX - 100)), ENOMEM) << a;
     EXPECT_EQ(errno, 0) << a;
   }
+  // An alignment that is not a power of two is rounded up, as glibc 2.36's aligned_alloc (its
+  // memalign) does: a program that works with it must work here (2.38 refuses them instead).
+  for (const auto& [a, rounded] : {std::pair<std::size_t, std::size_t>{0, 1}, {3, 4}, {24, 32}, {48, 64}, {100, 128},
+                                   {4096 * 3, 16384}}) {
+    errno = 0;
+    void* r = aligned_alloc(opaque(a), 100);
+    ASSERT_NE(r, nullptr) << a;
+    EXPECT_TRUE(aligned(r, rounded)) << a;
+    EXPECT_EQ(errno, 0) << a;
+    std::memset(r, 1, 100);
+    std::free(r);
+  }
   errno = 0;
-  EXPECT_EQ(aligned_alloc(opaque(3), 16), nullptr);
+  EXPECT_EQ(aligned_alloc(opaque(SIZE_MAX / 2 + 2), 16), nullptr);  // beyond glibc's limit
   EXPECT_EQ(errno, EINVAL);
   void* q = aligned_alloc(256, 1000);
   EXPECT_TRUE(aligned(q, 256));
@@ -484,6 +497,49 @@ TEST(Malloc, MemalignRejectsOnlyAlignmentsThatCannotBeRoundedUp) {
   EXPECT_EQ(errno, EINVAL);
 }
 
+/// free and every delete leave errno as it was (glibc since 2.33, POSIX.1-2024), for every kind
+/// of block: small, medium (kept when freed), large (unmapped), aligned beyond a page. Aborts
+/// (with the kind) on the first that changes it, so it can run in a child as well.
+void expect_free_keeps_errno() {
+  const auto check = [](const char* what, auto free_it) {
+    errno = 12345;
+    free_it();
+    __asm__ volatile("" : : : "memory");  // errno read from memory: the compilers model free as leaving it alone
+    if (errno != 12345) {
+      std::fprintf(stderr, "errno changed by %s: %d\n", what, errno);
+      std::abort();
+    }
+  };
+  // Every block escapes (the compilers may drop an allocation whose result is only freed, or
+  // fold its test against null).
+  const auto escape = [](void* block) {
+    __asm__ volatile("" : "+r"(block) : : "memory");
+    return block;
+  };
+  for (const std::size_t n : {std::size_t{16}, std::size_t{1000}, std::size_t{100000}, std::size_t{3} << 20}) {
+    void* p = escape(std::malloc(opaque(n)));
+    check("free", [&] { std::free(p); });
+    void* q = escape(std::malloc(opaque(n)));
+    check("realloc to 0", [&] {  // frees q
+      if (void* r = std::realloc(q, 0)) {
+        std::fprintf(stderr, "realloc(p, 0) returned %p\n", r);
+        std::abort();
+      }
+    });
+    void* a = escape(aligned_alloc(8192, opaque(n)));
+    check("free of an aligned block", [&] { std::free(a); });
+    void* d = escape(::operator new(n, std::align_val_t{256}));
+#if defined(__cpp_sized_deallocation)  // clang 14 leaves it off by default
+    char* c = static_cast<char*>(escape(new char[n]));
+    check("sized delete[]", [&] { ::operator delete[](c, n); });
+    check("aligned sized delete", [&] { ::operator delete(d, n, std::align_val_t{256}); });
+#else
+    check("aligned delete", [&] { ::operator delete(d, std::align_val_t{256}); });
+#endif
+  }
+  check("free(NULL)", [] { std::free(nullptr); });
+}
+
 /// The scenarios run_child starts (skipped in a normal run).
 TEST(MallocChild, Run) {
   const char* name = std::getenv("CORE_MEMORY_TEST_CHILD");
@@ -578,6 +634,8 @@ TEST(MallocChild, Run) {
 #endif
       std::free(blocks[i]);
     }
+  } else if (scenario == "free_keeps_errno") {
+    expect_free_keeps_errno();
   } else if (scenario == "stats") {
     p = std::malloc(std::size_t{1} << 20);
     void* volatile small = std::malloc(260);  // class 272 (16-byte steps to 512)
@@ -622,6 +680,13 @@ TEST(Malloc, MediumBlocksWorkUnderAnyAddressSpaceLimit) {
     EXPECT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0) << mb << " MB: status " << run.status << "\n" << run.err;
     EXPECT_NE(run.err.find("no report"), std::string::npos) << mb << " MB\n" << run.err;
   }
+}
+
+TEST(Malloc, FreeKeepsErrno) {
+  expect_free_keeps_errno();
+  const ChildRun run = run_child("free_keeps_errno", "CORE_MEMORY_MALLOC_CHECK=1");  // the checked paths
+  EXPECT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0) << run.status << "\n" << run.err;
+  EXPECT_NE(run.err.find("no report"), std::string::npos) << run.err;
 }
 
 TEST(Malloc, StatisticsSwitch) {

@@ -8,8 +8,9 @@
 /// allocate_metadata (whole pages from the OS), the thread-exit hook is a pthread key (which,
 /// unlike a C++ thread_local destructor, allocates nothing to register, and runs after the
 /// thread's C++ thread_local destructors, which may still use the pools), and fork() is handled:
-/// every pool is locked across it, and in the child the heaps of the threads that did not
-/// survive are handed back. Compiled part: src/pool/thread_registry.cpp.
+/// every pool is locked across it, so its shared state is whole in the child. The heaps of the
+/// threads that did not survive are left alone there (one may have been mid-operation): what
+/// they cached is lost to the child. Compiled part: src/pool/thread_registry.cpp.
 
 #include <core/memory/util/config.hpp>
 
@@ -45,8 +46,9 @@ class HeapOwner {
   /// Before fork(): takes every lock of the pool if all are free, else none and returns false
   /// (the registry's is held; it retries, so that a thread holding one can finish).
   virtual bool try_prepare_fork() noexcept = 0;
-  /// After fork(), in the parent: releases them. In the child: releases them and hands back
-  /// every heap but `survivor` (the forking thread's, or null): their threads do not exist there.
+  /// After fork(), in the parent: releases them. In the child: releases them; `survivor` is the
+  /// forking thread's heap (or null). The other threads' heaps are the owner's to handle: their
+  /// threads do not exist in the child, and one may have stopped mid-operation.
   virtual void after_fork(bool child, void* survivor) noexcept = 0;
 
  protected:
