@@ -458,7 +458,11 @@ int memory_policy(const void* p, numa_policy* policy, node_mask_word* mask) noex
   if (r != 0) return errno;
   switch (mode & 0xff) {  // without the mode flags (MPOL_F_STATIC_NODES, ...)
     case mpol_bind: *policy = numa_policy::bind; break;
-    case mpol_preferred: *policy = numa_policy::preferred; break;
+    case mpol_preferred: {  // before Linux 5.14, local was reported as preferred with no node
+      bool any = false;
+      for (std::size_t i = 0; i < node_mask_words; ++i) any = any || mask[i] != 0;
+      *policy = any ? numa_policy::preferred : numa_policy::local;
+    } break;
     case mpol_interleave: *policy = numa_policy::interleave; break;
     default: *policy = numa_policy::local; break;
   }

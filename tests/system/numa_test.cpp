@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +13,14 @@
 
 #include "support/misuse_capture.hpp"
 #include "system/system_support.hpp"
+
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace cm = core::memory;
 namespace os = core::memory::detail::os;
@@ -136,6 +146,63 @@ TEST(NumaAllocator, NodesThatAreNotOnlineAreMisuse) {
   far.deallocate(p, 100);
   EXPECT_EQ(far.try_allocate(16, 3), nullptr);
   EXPECT_EQ(capture.last().kind, cm::error_kind::invalid_alignment);
+}
+
+namespace {
+/// Makes system call `nr` fail with `error` in this process from now on (a seccomp filter, as a
+/// container runtime installs); false if the filter cannot be installed here.
+bool refuse_system_call(long nr, int error) {
+#if defined(__x86_64__)
+  sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<unsigned>(nr), 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (static_cast<unsigned>(error) & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog program{static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
+  return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
+#else
+  (void)nr, (void)error;
+  return false;
+#endif
+}
+}  // namespace
+
+// Docker's default seccomp profile refuses mbind without CAP_SYS_NICE (EPERM); kernels built
+// without NUMA have no such call (ENOSYS). The local policy (and any policy on a one-node
+// machine) then hands blocks out unbound, where first touch puts them; a placement on one node
+// of several cannot be honoured, and is refused.
+TEST(NumaAllocator, WhereTheKernelRefusesNumaCallsBlocksThatNeedNoPlacementStillCome) {
+  SKIP_PROCESSES_UNDER_TSAN();
+  const cm::NodeSet online = cm::NodeSet::online();
+  unsigned first = 0;
+  online.for_each([&](unsigned n) { first = n; });
+  for (const int error : {EPERM, ENOSYS}) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      if (!refuse_system_call(SYS_mbind, error)) ::_exit(77);
+      if (os::bind_memory(nullptr, 4096, os::numa_policy::bind, cm::NodeSet{first}.mask(), false) != error) ::_exit(2);
+      cm::NumaAllocator<> local(cm::NumaPolicy::local, cm::NodeSet{});
+      auto* p = static_cast<char*>(local.try_allocate(100));
+      if (!p) ::_exit(3);
+      std::memset(p, 1, 100);
+      local.deallocate(p, 100);
+      cm::NumaAllocator<> bound(cm::NumaPolicy::bind, cm::NodeSet{first});
+      void* q = bound.try_allocate(100);
+      if ((q != nullptr) != (online.count() == 1)) ::_exit(4);
+      if (q) bound.deallocate(q, 100);
+      ::_exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status)) << status;
+    if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "no seccomp filter here";
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "error " << error << ": 2 the filter did not refuse, 3 local refused, 4 bind wrong";
+  }
 }
 
 TEST(Numa, SystemCallErrorsNameTheCall) {

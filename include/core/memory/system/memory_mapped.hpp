@@ -2,7 +2,8 @@
 /// Memory-mapped files: MemoryMappedFile (a whole file, or anonymous shared memory) and
 /// MemoryMappedView (a window on a file at any offset). Both are move-only RAII owners of their
 /// mapping; a view is a mapping of its own, so it stays valid after its file object is closed,
-/// resized or destroyed.
+/// destroyed or grown. Shrinking the file (resize() to less) below a view's end makes access
+/// to the view's pages past the new end a SIGBUS, as for any mapping of a truncated file.
 ///
 /// Modes:
 /// - ReadOnly: reads the file; writing through the mapping faults.
@@ -187,6 +188,7 @@ class MemoryMappedFile : public detail::MappedRegion {
   /// mapped anew at another address (capacity() becomes the new size rounded to pages). On
   /// failure the file and the mapping are as they were. Throws std::system_error (EPERM for a
   /// ReadOnly or CopyOnWrite mapping, EINVAL for 0, EFBIG/ENOSPC from the file system).
+  /// Shrinking truncates the file: views of what was cut off fault (SIGBUS) when read.
   void resize(std::size_t new_size);
 
   /// A view of [offset, offset + length) of the file, at any offset (the page rounding is

@@ -143,7 +143,10 @@ inline void numa_bind(void* p, std::size_t size, NumaPolicy policy, const NodeSe
 /// whole pages (size rounded up, aligned to at least a page) and bound with mbind before it is
 /// handed out. With the default PageAllocator every block is its own mapping; over a
 /// VirtualMemoryAllocator the blocks come from one reservation. Exhaustion (upstream, or the
-/// bound nodes full) is out_of_memory / null. Thread-safe when Upstream is.
+/// bound nodes full) is out_of_memory / null. Where the kernel has no NUMA calls or a sandbox
+/// refuses them (containers without CAP_SYS_NICE), blocks are handed out unbound when that
+/// places them as asked (the local policy, or a machine with one node), and refused otherwise.
+/// Thread-safe when Upstream is.
 template <RawAllocator Upstream = PageAllocator>
 class NumaAllocator {
  public:
@@ -173,7 +176,12 @@ class NumaAllocator {
     const std::size_t bytes = align_up(size != 0 ? size : 1, page);
     const std::size_t block_align = align > page ? align : page;
     void* p = allocator_traits<Upstream>::try_allocate(upstream_.get(), bytes, block_align);
-    if (p && detail::os::bind_memory(p, bytes, static_cast<detail::os::numa_policy>(policy_), nodes_.mask(), true) != 0) {
+    if (!p) return nullptr;
+    const int error = detail::os::bind_memory(p, bytes, static_cast<detail::os::numa_policy>(policy_), nodes_.mask(), true);
+    // A kernel without NUMA calls (ENOSYS), or a sandbox that refuses them (EPERM: Docker's
+    // default seccomp profile without CAP_SYS_NICE): the block stays where first touch puts it,
+    // which is what was asked when the policy is local or the machine has one node.
+    if (error != 0 && !((error == ENOSYS || error == EPERM) && unplaced_is_placed_)) [[unlikely]] {
       allocator_traits<Upstream>::deallocate(upstream_.get(), p, bytes, block_align);
       return nullptr;
     }
@@ -209,10 +217,12 @@ class NumaAllocator {
       nodes_.for_each([&](unsigned n) { first = n < first ? n : first; });
       nodes_ = NodeSet{first};
     }
+    unplaced_is_placed_ = policy_ == NumaPolicy::local || NodeSet::online().count() <= 1;
   }
 
   [[no_unique_address]] detail::allocator_ref<Upstream> upstream_;
   NumaPolicy policy_;
+  bool unplaced_is_placed_ = false;  // memory no policy placed is where this one would put it
   NodeSet nodes_;
 };
 
