@@ -231,6 +231,18 @@ void* reallocate(void* p, std::size_t size) noexcept {
 
 bool is_power_of_two(std::size_t a) noexcept { return a && !(a & (a - 1)); }
 
+/// memalign: an alignment that is not a power of two rounds up to the next (0 and 1 are malloc's);
+/// EINVAL beyond glibc's limit. Not the exported memalign, which a program may interpose.
+void* allocate_rounding_up(std::size_t align, std::size_t size) noexcept {
+  if (align > SIZE_MAX / 2 + 1) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  std::size_t a = 1;
+  while (a < align) a <<= 1;
+  return allocate(size, a);
+}
+
 [[noreturn]] void out_of_memory() {
 #if CORE_MEMORY_EXCEPTIONS
   throw std::bad_alloc();
@@ -341,23 +353,13 @@ CM_EXPORT int posix_memalign(void** out, std::size_t align, std::size_t size) no
   return 0;
 }
 
-CM_EXPORT void* memalign(std::size_t align, std::size_t size) noexcept;
-
 CM_EXPORT void* aligned_alloc(std::size_t align, std::size_t size) noexcept {
   if (!is_power_of_two(align)) [[unlikely]]
-    return memalign(align, size);  // rounded up, as glibc 2.36 does (see the top)
+    return allocate_rounding_up(align, size);  // as glibc 2.36 does (see the top)
   return allocate(size, align);
 }
 
-CM_EXPORT void* memalign(std::size_t align, std::size_t size) noexcept {
-  if (align > SIZE_MAX / 2 + 1) {  // glibc's limit: any other alignment rounds up
-    errno = EINVAL;
-    return nullptr;
-  }
-  std::size_t a = 1;
-  while (a < align) a <<= 1;  // glibc rounds an alignment that is not a power of two up
-  return allocate(size, a);
-}
+CM_EXPORT void* memalign(std::size_t align, std::size_t size) noexcept { return allocate_rounding_up(align, size); }
 
 CM_EXPORT void* valloc(std::size_t size) noexcept { return allocate(size, static_cast<std::size_t>(::getpagesize())); }
 

@@ -12,12 +12,9 @@
 #include <string>
 
 #include "support/misuse_capture.hpp"
+#include "support/refuse_system_call.hpp"
 #include "system/system_support.hpp"
 
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -148,29 +145,6 @@ TEST(NumaAllocator, NodesThatAreNotOnlineAreMisuse) {
   EXPECT_EQ(capture.last().kind, cm::error_kind::invalid_alignment);
 }
 
-namespace {
-/// Makes system call `nr` fail with `error` in this process from now on (a seccomp filter, as a
-/// container runtime installs); false if the filter cannot be installed here.
-bool refuse_system_call(long nr, int error) {
-#if defined(__x86_64__)
-  sock_filter filter[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<unsigned>(nr), 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (static_cast<unsigned>(error) & SECCOMP_RET_DATA)),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  sock_fprog program{static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
-  return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
-#else
-  (void)nr, (void)error;
-  return false;
-#endif
-}
-}  // namespace
-
 // Docker's default seccomp profile refuses mbind without CAP_SYS_NICE (EPERM); kernels built
 // without NUMA have no such call (ENOSYS). The local policy (and any policy on a one-node
 // machine) then hands blocks out unbound, where first touch puts them; a placement on one node
@@ -184,7 +158,7 @@ TEST(NumaAllocator, WhereTheKernelRefusesNumaCallsBlocksThatNeedNoPlacementStill
     const pid_t pid = ::fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
-      if (!refuse_system_call(SYS_mbind, error)) ::_exit(77);
+      if (!test::refuse_system_call(SYS_mbind, error)) ::_exit(77);
       if (os::bind_memory(nullptr, 4096, os::numa_policy::bind, cm::NodeSet{first}.mask(), false) != error) ::_exit(2);
       cm::NumaAllocator<> local(cm::NumaPolicy::local, cm::NodeSet{});
       auto* p = static_cast<char*>(local.try_allocate(100));

@@ -205,9 +205,10 @@ class NumaAllocator {
  private:
   NumaAllocator(NumaPolicy policy, const NodeSet& nodes, detail::allocator_ref<Upstream> upstream)
       : upstream_(upstream), policy_(policy), nodes_(nodes) {
+    const NodeSet online = policy_ == NumaPolicy::local ? NodeSet{} : NodeSet::online();  // (sysfs: read once)
     if (policy_ == NumaPolicy::local) {
       nodes_ = NodeSet{};
-    } else if (nodes_.empty() || !nodes_.is_subset_of(NodeSet::online())) [[unlikely]] {
+    } else if (nodes_.empty() || !nodes_.is_subset_of(online)) [[unlikely]] {
       report_misuse({error_kind::assertion, allocator_name, nullptr, nodes_.count(), 0,
                      "NUMA nodes must be a non-empty set of online nodes", nullptr, 0});
       policy_ = NumaPolicy::local;
@@ -217,7 +218,7 @@ class NumaAllocator {
       nodes_.for_each([&](unsigned n) { first = n < first ? n : first; });
       nodes_ = NodeSet{first};
     }
-    unplaced_is_placed_ = policy_ == NumaPolicy::local || NodeSet::online().count() <= 1;
+    unplaced_is_placed_ = policy_ == NumaPolicy::local || online.count() <= 1;
   }
 
   [[no_unique_address]] detail::allocator_ref<Upstream> upstream_;
