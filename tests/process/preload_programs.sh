@@ -59,7 +59,7 @@ case $what in
     CORE_MEMORY_MALLOC_STATS=1 LD_PRELOAD="$lib" redis-server --port "$port" --save "" --appendonly no \
       --daemonize no >"$work/redis.out" 2>"$work/redis.err" &
     server=$!
-    trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT  # no server left behind by a failed step
+    trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT  # no server left behind by a failed step
     for _ in $(seq 1 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
     redis-benchmark -p "$port" -q -n 20000 -c 20 -t set,get,lpush,lpop,incr,hset -r 5000 -d 100 >"$work/bench.out"
     cat "$work/bench.out"
